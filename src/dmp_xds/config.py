@@ -1,0 +1,143 @@
+"""One Settings object, from `DMP_XDS_*` environment variables or a TOML file.
+
+Precedence: environment variable > TOML file (`DMP_XDS_CONFIG` or `--config`) > default.
+Keys in the TOML file are the setting names (`database_url = "..."`), at top level or under a
+`[dmp_xds]` table.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import uuid
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "DMP_XDS_"
+REPOSITORY_ID_FILE = "repository-unique-id"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""  # default: SQLite file under data_dir
+    host: str = "127.0.0.1"
+    port: int = 8080
+    repository_unique_id: str = ""  # default: generated once, kept in data_dir
+    home_community_id: str = ""
+    max_request_bytes: int = 256 * 1024 * 1024
+    max_xml_bytes: int = 32 * 1024 * 1024  # the SOAP envelope itself, outside MTOM parts
+    request_timeout_seconds: float = 60.0
+    mllp_port: int | None = None
+    profile: str = "cisis"
+    value_sets: str = ""
+    max_query_results: int = 5000
+    log_level: str = "info"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    def public_dict(self) -> dict[str, Any]:
+        out = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        out["documents_dir"] = str(self.documents_dir)
+        return out
+
+
+_INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results"}
+_OPTIONAL_INT_FIELDS = {"mllp_port"}
+_FLOAT_FIELDS = {"request_timeout_seconds"}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    try:
+        if name == "data_dir":
+            return Path(str(raw))
+        if name in _INT_FIELDS:
+            return int(raw)
+        if name in _OPTIONAL_INT_FIELDS:
+            return None if raw in ("", None) else int(raw)
+        if name in _FLOAT_FIELDS:
+            return float(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: {raw!r} is not a valid value ({exc})") from exc
+    return str(raw)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    table = data.get("dmp_xds", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"configuration file {path}: [dmp_xds] must be a table")
+    return table
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings from defaults, then the TOML file, then the environment, then `overrides`."""
+    env = os.environ if environ is None else environ
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    file_name = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if file_name:
+        for key, raw in _read_toml(Path(file_name)).items():
+            if key not in known:
+                raise ConfigError(f"configuration file {file_name}: unknown setting {key!r}")
+            values[key] = _coerce(key, raw)
+    for name in known:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    for key, raw in (overrides or {}).items():
+        if raw is not None:
+            values[key] = _coerce(key, raw)
+    settings = Settings(**values)
+    if settings.profile not in ("cisis", "ihe"):
+        raise ConfigError(f"DMP_XDS_PROFILE must be 'cisis' or 'ihe', not {settings.profile!r}")
+    return settings
+
+
+def default_database_url(settings: Settings) -> str:
+    return f"sqlite:///{(settings.data_dir / 'registry.db').resolve()}"
+
+
+def resolve(settings: Settings) -> Settings:
+    """Fill the defaults that depend on the data directory, creating what must persist.
+
+    The repositoryUniqueId must not change between restarts (it is stored in every
+    DocumentEntry), so when none is configured one is generated once as a UUID-derived OID
+    (`2.25.<uuid as integer>`, ITU-T X.667) and kept in the data directory.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database_url = settings.database_url or default_database_url(settings)
+    repository_id = settings.repository_unique_id
+    if not repository_id:
+        id_file = settings.data_dir / REPOSITORY_ID_FILE
+        if id_file.exists():
+            repository_id = id_file.read_text().strip()
+        else:
+            repository_id = f"2.25.{uuid.uuid4().int}"
+            tmp = id_file.with_suffix(".tmp")
+            tmp.write_text(repository_id + "\n")
+            tmp.replace(id_file)
+    return Settings(
+        **{
+            **{f.name: getattr(settings, f.name) for f in fields(Settings)},
+            "database_url": database_url,
+            "repository_unique_id": repository_id,
+        }
+    )
