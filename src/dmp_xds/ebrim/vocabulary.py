@@ -31,6 +31,28 @@ NSMAP: Final = {
     "xdsb": NS_XDSB,
 }
 
+# --- ebRIM / ebRS / LCM element names (qualified, as lxml spells them) ------------------------
+_R: Final = "{" + NS_RIM + "}"
+TAG_REGISTRY_OBJECT_LIST: Final = _R + "RegistryObjectList"
+TAG_EXTRINSIC_OBJECT: Final = _R + "ExtrinsicObject"
+TAG_REGISTRY_PACKAGE: Final = _R + "RegistryPackage"
+TAG_ASSOCIATION: Final = _R + "Association"
+TAG_OBJECT_REF: Final = _R + "ObjectRef"
+TAG_CLASSIFICATION: Final = _R + "Classification"
+TAG_EXTERNAL_IDENTIFIER: Final = _R + "ExternalIdentifier"
+TAG_SLOT: Final = _R + "Slot"
+TAG_VALUE_LIST: Final = _R + "ValueList"
+TAG_VALUE: Final = _R + "Value"
+TAG_NAME: Final = _R + "Name"
+TAG_DESCRIPTION: Final = _R + "Description"
+TAG_LOCALIZED_STRING: Final = _R + "LocalizedString"
+TAG_VERSION_INFO: Final = _R + "VersionInfo"
+TAG_SUBMIT_OBJECTS_REQUEST: Final = "{" + NS_LCM + "}SubmitObjectsRequest"
+TAG_REGISTRY_RESPONSE: Final = "{" + NS_RS + "}RegistryResponse"
+TAG_REGISTRY_ERROR_LIST: Final = "{" + NS_RS + "}RegistryErrorList"
+TAG_REGISTRY_ERROR: Final = "{" + NS_RS + "}RegistryError"
+ATTR_XML_LANG: Final = "{http://www.w3.org/XML/1998/namespace}lang"
+
 # --- Object types ---------------------------------------------------------------------------
 DOCUMENT_ENTRY_STABLE: Final = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
 DOCUMENT_ENTRY_ON_DEMAND: Final = "urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248"
@@ -49,6 +71,12 @@ OBJECT_TYPE_ASSOCIATION: Final = "urn:oasis:names:tc:ebxml-regrep:ObjectType:Reg
 # Classification nodes that mark a RegistryPackage as SubmissionSet or Folder.
 SUBMISSION_SET_NODE: Final = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
 FOLDER_NODE: Final = "urn:uuid:d9d542f3-6cc4-48b6-8870-ea235fbc94c2"
+
+# Classification nodes that flag an object as submitted with limited metadata (ITI TF-3
+# §4.2.3.2.13, §4.2.3.3.6, §4.2.3.4.5); XDS.b sources do not send them, XDR/XDM ones may.
+DE_LIMITED_METADATA_NODE: Final = "urn:uuid:ab9b591b-83ab-4d03-8f5d-f93b1fb92e85"
+SS_LIMITED_METADATA_NODE: Final = "urn:uuid:5003a9db-8d8d-49e6-bf0c-990e34ac7707"
+FOLDER_LIMITED_METADATA_NODE: Final = "urn:uuid:2c144a76-29a9-4b7c-af54-b25409fe7d03"
 
 # --- Classification schemes (coded attributes and authors) ----------------------------------
 DE_AUTHOR: Final = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"

@@ -82,6 +82,7 @@ class DocumentEntry:
     reference_ids: list[str] = field(default_factory=list)  # CXi
     uri: str | None = None
     document_availability: str | None = None
+    limited_metadata: bool = False  # classified with DE_LIMITED_METADATA_NODE (ITI TF-3 §4.2.3.2.13)
     patient_id_identifier_id: str | None = None  # ids of the ExternalIdentifiers, kept
     unique_id_identifier_id: str | None = None
     extra_slots: Slots = field(default_factory=dict)
@@ -104,6 +105,7 @@ class SubmissionSet:
     content_type_code: Code | None = None
     authors: list[Author] = field(default_factory=list)
     intended_recipients: list[str] = field(default_factory=list)
+    limited_metadata: bool = False  # classified with SS_LIMITED_METADATA_NODE
     patient_id_identifier_id: str | None = None
     unique_id_identifier_id: str | None = None
     source_id_identifier_id: str | None = None
@@ -125,6 +127,7 @@ class Folder:
     title: list[LocalizedString] = field(default_factory=list)
     comments: list[LocalizedString] = field(default_factory=list)
     codes: list[Code] = field(default_factory=list)
+    limited_metadata: bool = False  # classified with FOLDER_LIMITED_METADATA_NODE
     patient_id_identifier_id: str | None = None
     unique_id_identifier_id: str | None = None
     classification_id: str | None = None  # the Folder node classification
