@@ -1,0 +1,143 @@
+"""`dmp-xds`: the command line of the server and of its tools."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from dmp_xds.config import ConfigError, Settings, default_database_url, load_settings, resolve
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return load_settings(ctx.obj.get("config"), overrides=overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML configuration file (default: $DMP_XDS_CONFIG).")
+@click.version_option(package_name="dmp-xds")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """Document registry and repository (IHE XDS.b) for the French DMP."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_file
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="TCP port (default 8080).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Start the registry and repository endpoints."""
+    import uvicorn
+
+    from dmp_xds.registry.database import DatabaseNotAtHead
+    from dmp_xds.serve import create_app, endpoint_urls
+
+    settings = resolve(_settings(ctx, host=host, port=port))
+    # The embedded default database is created and migrated on first start; a configured
+    # database (PostgreSQL in production) is migrated only by `dmp-xds db upgrade`, on purpose.
+    embedded = settings.database_url == default_database_url(settings)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app(settings, migrate=embedded)
+    except DatabaseNotAtHead as exc:
+        raise click.ClickException(str(exc)) from exc
+    feed = _start_patient_feed(app, settings)
+    click.echo(f"dmp-xds serving with database {_redact(settings.database_url)}")
+    click.echo(f"  documents:            {settings.documents_dir}")
+    click.echo(f"  repositoryUniqueId:   {settings.repository_unique_id}")
+    for name, url in endpoint_urls(settings).items():
+        click.echo(f"  {name + ' endpoint:':<22}{url}   (WSDL: {url}?wsdl)")
+    if feed is not None:
+        click.echo(f"  patient feed (ITI-8): mllp://{settings.host}:{settings.mllp_port}")
+    sys.stdout.flush()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                lifespan="on", timeout_keep_alive=30)
+    if feed is not None:
+        feed.stop()
+
+
+def _start_patient_feed(app: Any, settings: Settings) -> Any:
+    if settings.mllp_port is None:
+        return None
+    from dmp_xds.feed.mllp import MllpServer
+
+    server = MllpServer(settings.host, settings.mllp_port, on_patient=app.services.registry.add_patient)
+    server.start()
+    return server
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Migrate the registry database to the latest schema."""
+    from dmp_xds.registry.database import upgrade
+
+    settings = resolve(_settings(ctx))
+    upgrade(settings.database_url)
+    click.echo(f"database {_redact(settings.database_url)} is at the latest schema")
+
+
+@main.group()
+def patient() -> None:
+    """Patients known to the registry."""
+
+
+@patient.command("add")
+@click.argument("patient_id")
+@click.pass_context
+def patient_add(ctx: click.Context, patient_id: str) -> None:
+    """Register PATIENT_ID (an INS, as CX: NIR^^^&1.2.250.1.213.1.4.8&ISO)."""
+    from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
+    from dmp_xds.registry.store import RegistryStore
+    from dmp_xds.validation.formats import cx_problem
+
+    problem = cx_problem(patient_id)
+    if problem:
+        raise click.ClickException(f"{patient_id!r} is not a patient id: {problem}")
+    settings = resolve(_settings(ctx))
+    if settings.database_url == default_database_url(settings):
+        upgrade(settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    ensure_at_head(engine)
+    added = RegistryStore(engine).add_patient(patient_id)
+    click.echo(f"patient {patient_id} {'added' if added else 'was already known'}")
+
+
+@main.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective configuration (JSON), including this repository's repositoryUniqueId."""
+    settings = resolve(_settings(ctx))
+    data = settings.public_dict()
+    data["database_url"] = _redact(settings.database_url)
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,156 @@
+"""ITI-41 Provide and Register Document Set-b (Document Repository).
+
+The repository writes each document (hash and size computed while writing), checks what the
+source said of them, fills hash, size and repositoryUniqueId, and registers the metadata in the
+same database transaction as its own rows. Files are published inside that transaction and
+removed again if it does not commit: a rejected submission leaves no file and no row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from pathlib import Path
+
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
+from dmp_xds.errors import ErrorCode, XdsError, error
+from dmp_xds.model import DocumentEntry, StoredDocument
+from dmp_xds.repository.blobstore import TempBlob
+from dmp_xds.soap.mtom import xop_reference
+from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
+from dmp_xds.transactions.register import register_submission, registry_response
+from dmp_xds.validation.xds import Transaction
+
+PNR_REQUEST = f"{{{v.NS_XDSB}}}ProvideAndRegisterDocumentSetRequest"
+SUBMIT_OBJECTS_REQUEST = f"{{{v.NS_LCM}}}SubmitObjectsRequest"
+DOCUMENT = f"{{{v.NS_XDSB}}}Document"
+
+
+@dataclass
+class _ReceivedDocument:
+    document_id: str
+    blob: TempBlob
+    owned: bool  # written here from inline base64 (so removed here), not an MTOM attachment
+
+
+def _repo_error(context: str, location: str = "") -> XdsError:
+    return error(ErrorCode.REPOSITORY_METADATA_ERROR, context, location)
+
+
+def _read_documents(services: Services, request: TransactionRequest) -> tuple[list[_ReceivedDocument], list[XdsError]]:
+    received: list[_ReceivedDocument] = []
+    errors: list[XdsError] = []
+    for element in request.payload.iterchildren(DOCUMENT):
+        document_id = element.get("id")
+        if not document_id:
+            errors.append(_repo_error("an xdsb:Document has no id attribute"))
+            continue
+        content_id = xop_reference(element)
+        if content_id is not None:
+            attachment = request.attachments.get(content_id)
+            if attachment is None:
+                errors.append(error(ErrorCode.MISSING_DOCUMENT,
+                                    f"Document {document_id} refers to MIME part cid:{content_id}, "
+                                    "which is not in the message", document_id))
+                continue
+            received.append(_ReceivedDocument(document_id, attachment.blob, owned=False))
+            continue
+        try:
+            data = base64.b64decode((element.text or "").encode("ascii"), validate=False)
+        except (binascii.Error, UnicodeEncodeError):
+            errors.append(_repo_error(f"Document {document_id}: content is neither xop:Include nor base64", document_id))
+            continue
+        received.append(_ReceivedDocument(document_id, services.blobs.write_bytes(data), owned=True))
+    return received, errors
+
+
+def _match_documents(entries: list[DocumentEntry], received: list[_ReceivedDocument],
+                     repository_unique_id: str) -> list[XdsError]:
+    """Pair metadata and documents, check what the source declared, fill what the repository knows."""
+    errors: list[XdsError] = []
+    by_id = {doc.document_id: doc for doc in received}
+    entry_ids = {de.entry_uuid for de in entries}
+    for doc in received:
+        if doc.document_id not in entry_ids:
+            errors.append(error(ErrorCode.MISSING_DOCUMENT_METADATA,
+                                f"Document {doc.document_id} has no DocumentEntry in the metadata", doc.document_id))
+    for de in entries:
+        doc = by_id.get(de.entry_uuid)
+        if doc is None:
+            errors.append(error(ErrorCode.MISSING_DOCUMENT,
+                                f"DocumentEntry {de.entry_uuid} (uniqueId {de.unique_id}) has no document "
+                                "in the message", de.entry_uuid))
+            continue
+        if de.hash is not None and de.hash.lower() != doc.blob.sha1:
+            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: hash {de.hash} given by the source differs "
+                                      f"from the document's SHA-1 {doc.blob.sha1}", de.entry_uuid))
+        if de.size is not None and de.size != doc.blob.size:
+            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: size {de.size} given by the source differs "
+                                      f"from the document's size {doc.blob.size}", de.entry_uuid))
+        if de.repository_unique_id and de.repository_unique_id != repository_unique_id:
+            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: repositoryUniqueId {de.repository_unique_id} "
+                                      f"is not this repository's ({repository_unique_id})", de.entry_uuid))
+        de.hash = doc.blob.sha1
+        de.size = doc.blob.size
+        de.repository_unique_id = repository_unique_id
+    return errors
+
+
+def provide_and_register(services: Services, request: TransactionRequest) -> TransactionResult:
+    payload = request.payload
+    if payload.tag != PNR_REQUEST:
+        return TransactionResult(registry_response([_repo_error(
+            f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]))
+    received: list[_ReceivedDocument] = []
+    published: list[Path] = []
+    try:
+        sor = payload.find(SUBMIT_OBJECTS_REQUEST)
+        if sor is None:
+            return TransactionResult(registry_response([_repo_error("the request has no lcm:SubmitObjectsRequest")]))
+        try:
+            submission = decode_submit_objects_request(sor)
+        except EbrimDecodeError as exc:
+            return TransactionResult(registry_response([_repo_error(str(exc))]))
+        received, errors = _read_documents(services, request)
+        errors += _match_documents(submission.documents, received, services.settings.repository_unique_id)
+        if any(e.is_error for e in errors):
+            return TransactionResult(registry_response(errors))
+
+        blobs = {doc.document_id: doc.blob for doc in received}
+        entries = {de.entry_uuid: de for de in submission.documents}
+        already = services.registry.get_repository_documents([de.unique_id for de in submission.documents if de.unique_id])
+        to_publish: list[tuple[TempBlob, Path]] = []
+        rows: list[StoredDocument] = []
+        for document_id, blob in blobs.items():
+            de = entries[document_id]
+            assert de.unique_id is not None  # validated before any row is written
+            if de.unique_id in already:
+                continue  # the very same document again (checked by hash in the registry rules)
+            target = services.blobs.allocate_path(de.unique_id)
+            rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
+                                       de.mime_type or "application/octet-stream"))
+            to_publish.append((blob, target))
+
+        def publish() -> None:
+            for blob, target in to_publish:
+                published.append(services.blobs.publish(blob, target))
+
+        errors = register_submission(services, submission, Transaction.ITI41, rows, on_before_commit=publish)
+        if any(e.is_error for e in errors):
+            _unpublish(services, published)
+        return TransactionResult(registry_response(errors))
+    except BaseException:
+        _unpublish(services, published)
+        raise
+    finally:
+        for doc in received:
+            if doc.owned:
+                services.blobs.discard(doc.blob)
+
+
+def _unpublish(services: Services, published: list[Path]) -> None:
+    for path in published:
+        services.blobs.unpublish(path)
+    published.clear()

@@ -1,0 +1,84 @@
+"""The registration pipeline shared by ITI-42 and ITI-41: validate, resolve, store atomically.
+
+ITI-41 calls it in-process with the documents it has written: the registry metadata, the
+repository's rows and the publication of the files happen in one database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+from lxml import etree
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.ebrim.encode import encode_registry_response
+from dmp_xds.errors import ErrorCode, XdsError, XdsFailure, error
+from dmp_xds.model import StoredDocument, Submission
+from dmp_xds.model.ids import assign_entry_uuids
+from dmp_xds.registry.rules import check_against_registry
+from dmp_xds.transactions.context import Services
+from dmp_xds.validation.xds import Transaction, validate_submission
+
+log = logging.getLogger(__name__)
+
+
+def now_dtm() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+def apply_registry_values(submission: Submission, now: str) -> None:
+    """Attributes the registry sets itself, whatever the source sent (ITI TF-3 §4.2.3)."""
+    if submission.submission_set is not None:
+        submission.submission_set.status = v.STATUS_APPROVED
+    for de in submission.documents:
+        de.status = v.STATUS_APPROVED
+        de.logical_id = de.logical_id if de.logical_id and de.logical_id.startswith("urn:uuid:") else de.entry_uuid
+        de.version = "1"
+    for folder in submission.folders:
+        folder.status = v.STATUS_APPROVED
+        folder.last_update_time = now
+        folder.logical_id = folder.logical_id if folder.logical_id and folder.logical_id.startswith("urn:uuid:") else folder.entry_uuid
+        folder.version = "1"
+    for assoc in submission.associations:
+        assoc.status = v.STATUS_APPROVED
+
+
+def register_submission(
+    services: Services,
+    submission: Submission,
+    transaction: Transaction,
+    repository_documents: Sequence[StoredDocument] = (),
+    on_before_commit: Callable[[], None] | None = None,
+) -> list[XdsError]:
+    """Validate and store a submission; return its errors (nothing is stored if there are any)."""
+    errors = validate_submission(submission, transaction)
+    if any(e.is_error for e in errors):
+        return errors
+    assign_entry_uuids(submission)
+    errors += check_against_registry(submission, services.registry)
+    if any(e.is_error for e in errors):
+        return errors
+    apply_registry_values(submission, now_dtm())
+    try:
+        services.registry.store_submission(
+            submission, list(repository_documents), on_before_commit=on_before_commit
+        )
+    except XdsFailure as failure:
+        return errors + failure.errors
+    except IntegrityError as exc:
+        # Two submissions raced for the same uniqueId or id; the loser gets the XDS error.
+        log.info("submission refused by a database constraint: %s", exc.orig)
+        return errors + [error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                               "an id or uniqueId of this submission was registered concurrently")]
+    except OperationalError as exc:
+        log.warning("registry busy: %s", exc.orig)
+        return errors + [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
+    return errors
+
+
+def registry_response(errors: Sequence[XdsError]) -> etree._Element:
+    status = v.RESPONSE_FAILURE if any(e.is_error for e in errors) else v.RESPONSE_SUCCESS
+    return encode_registry_response(status, list(errors))

@@ -1,0 +1,223 @@
+"""IHE XDS metadata rules on one message, independent of what the registry holds.
+
+`validate_submission` returns every error of the message at once. The rules that need the
+registry's state (known patient, uniqueIds in use, references to stored objects) are in
+`registry/rules.py`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from enum import Enum
+
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.errors import ErrorCode, XdsError, error
+from dmp_xds.model import Association, Code, DocumentEntry, Folder, Submission, SubmissionSet
+from dmp_xds.validation import formats
+
+
+class Transaction(Enum):
+    ITI41 = "ITI-41"  # the repository fills hash, size and repositoryUniqueId
+    ITI42 = "ITI-42"
+
+
+def _label(kind: str, obj_id: str, unique_id: str | None) -> str:
+    return f"{kind} {obj_id}" + (f" (uniqueId {unique_id})" if unique_id else "")
+
+
+class _Checker:
+    def __init__(self, code: ErrorCode) -> None:
+        self.code = code
+        self.errors: list[XdsError] = []
+
+    def add(self, context: str, location: str = "", code: ErrorCode | None = None) -> None:
+        self.errors.append(error(code or self.code, context, location))
+
+    def required(self, label: str, location: str, name: str, value: object) -> bool:
+        if value is None or value == "" or value == []:
+            self.add(f"{label}: required attribute {name} is missing", location)
+            return False
+        return True
+
+    def check(self, label: str, location: str, name: str, value: str | None, problem: Callable[[str], str | None]) -> None:
+        if value:
+            why = problem(value)
+            if why:
+                self.add(f"{label}: {name} {value!r} is malformed: {why}", location)
+
+    def dtm(self, label: str, location: str, name: str, value: str | None) -> None:
+        if value and not formats.is_dtm(value):
+            self.add(f"{label}: {name} {value!r} is not a DTM (YYYY[MM[DD[hh[mm[ss]]]]], UTC)", location)
+
+    def code(self, label: str, location: str, name: str, code: Code | None) -> None:
+        if code is not None and (not code.code or not code.scheme):
+            self.add(f"{label}: {name} needs a code (nodeRepresentation) and a codingScheme slot", location)
+
+    def single_valued(self, label: str, location: str, counts: dict[str, int]) -> None:
+        for slot, count in counts.items():
+            self.add(f"{label}: slot {slot} is single-valued but has {count} values", location)
+
+
+def _check_document(c: _Checker, de: DocumentEntry, transaction: Transaction) -> None:
+    label = _label("DocumentEntry", de.entry_uuid, de.unique_id)
+    loc = de.entry_uuid
+    if de.object_type not in v.DOCUMENT_ENTRY_TYPES:
+        c.add(f"{label}: objectType {de.object_type!r} is not a DocumentEntry type", loc)
+    c.required(label, loc, "uniqueId", de.unique_id)
+    c.check(label, loc, "uniqueId", de.unique_id, formats.unique_id_problem)
+    if c.required(label, loc, "patientId", de.patient_id):
+        c.check(label, loc, "patientId", de.patient_id, formats.cx_problem)
+    c.required(label, loc, "mimeType", de.mime_type)
+    for name in ("class_code", "type_code", "format_code", "healthcare_facility_type_code", "practice_setting_code"):
+        camel = _camel(name)
+        if c.required(label, loc, camel, getattr(de, name)):
+            c.code(label, loc, camel, getattr(de, name))
+    if c.required(label, loc, "confidentialityCode", de.confidentiality_codes):
+        for code in de.confidentiality_codes:
+            c.code(label, loc, "confidentialityCode", code)
+    for code in de.event_codes:
+        c.code(label, loc, "eventCodeList", code)
+    c.required(label, loc, "creationTime", de.creation_time)
+    c.dtm(label, loc, "creationTime", de.creation_time)
+    c.dtm(label, loc, "serviceStartTime", de.service_start_time)
+    c.dtm(label, loc, "serviceStopTime", de.service_stop_time)
+    c.required(label, loc, "languageCode", de.language_code)
+    if c.required(label, loc, "sourcePatientId", de.source_patient_id):
+        c.check(label, loc, "sourcePatientId", de.source_patient_id, formats.cx_problem)
+    if transaction is Transaction.ITI42:
+        c.required(label, loc, "hash", de.hash)
+        c.required(label, loc, "size", de.size)
+        c.required(label, loc, "repositoryUniqueId", de.repository_unique_id)
+    if de.hash and not formats.is_sha1_hex(de.hash):
+        c.add(f"{label}: hash {de.hash!r} is not a SHA-1 in hexadecimal", loc)
+    if de.size is not None and de.size < 0:
+        c.add(f"{label}: size {de.size} is negative", loc)
+    c.check(label, loc, "repositoryUniqueId", de.repository_unique_id, formats.oid_problem)
+    for author in de.authors:
+        if not (author.person or author.institutions):
+            c.add(f"{label}: an author has neither authorPerson nor authorInstitution", loc)
+    c.single_valued(label, loc, de.multi_valued_slots)
+
+
+def _check_submission_set(c: _Checker, ss: SubmissionSet) -> None:
+    label = _label("SubmissionSet", ss.entry_uuid, ss.unique_id)
+    loc = ss.entry_uuid
+    if c.required(label, loc, "uniqueId", ss.unique_id):
+        c.check(label, loc, "uniqueId", ss.unique_id, formats.oid_problem)
+    if c.required(label, loc, "sourceId", ss.source_id):
+        c.check(label, loc, "sourceId", ss.source_id, formats.oid_problem)
+    if c.required(label, loc, "patientId", ss.patient_id):
+        c.check(label, loc, "patientId", ss.patient_id, formats.cx_problem)
+    c.required(label, loc, "submissionTime", ss.submission_time)
+    c.dtm(label, loc, "submissionTime", ss.submission_time)
+    if c.required(label, loc, "contentTypeCode", ss.content_type_code):
+        c.code(label, loc, "contentTypeCode", ss.content_type_code)
+    c.single_valued(label, loc, ss.multi_valued_slots)
+
+
+def _check_folder(c: _Checker, folder: Folder) -> None:
+    label = _label("Folder", folder.entry_uuid, folder.unique_id)
+    loc = folder.entry_uuid
+    if c.required(label, loc, "uniqueId", folder.unique_id):
+        c.check(label, loc, "uniqueId", folder.unique_id, formats.oid_problem)
+    if c.required(label, loc, "patientId", folder.patient_id):
+        c.check(label, loc, "patientId", folder.patient_id, formats.cx_problem)
+    if c.required(label, loc, "codeList", folder.codes):
+        for code in folder.codes:
+            c.code(label, loc, "codeList", code)
+    c.required(label, loc, "title", folder.title)
+    c.single_valued(label, loc, folder.multi_valued_slots)
+
+
+def _check_association(c: _Checker, assoc: Association, submission_set_id: str | None) -> None:
+    loc = assoc.entry_uuid
+    label = f"Association {assoc.entry_uuid}"
+    if assoc.association_type not in v.ASSOCIATION_TYPES:
+        c.add(f"{label}: associationType {assoc.association_type!r} is not an XDS association type", loc)
+    if not assoc.source or not assoc.target:
+        c.add(f"{label}: sourceObject and targetObject are required", loc)
+    if (
+        assoc.association_type == v.HAS_MEMBER
+        and assoc.source == submission_set_id
+        and assoc.target
+        and assoc.slots.get(v.SLOT_SUBMISSION_SET_STATUS) is not None
+        and assoc.slots[v.SLOT_SUBMISSION_SET_STATUS] not in (["Original"], ["Reference"])
+    ):
+        c.add(f"{label}: SubmissionSetStatus must be Original or Reference", loc)
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def validate_submission(submission: Submission, transaction: Transaction) -> list[XdsError]:
+    """Every rule of one ITI-41/42 message that needs nothing but the message."""
+    # The repository checks an ITI-41 message before forwarding it: its metadata errors carry
+    # the repository's code (ITI TF-2b §3.41.4.1.3).
+    code = ErrorCode.REPOSITORY_METADATA_ERROR if transaction is Transaction.ITI41 else ErrorCode.REGISTRY_METADATA_ERROR
+    c = _Checker(code)
+    for problem in submission.problems:
+        c.add(problem)
+    ss = submission.submission_set
+    if submission.submission_set_count != 1 or ss is None:
+        c.add(f"a submission must contain exactly one SubmissionSet, this one has {submission.submission_set_count}")
+    else:
+        _check_submission_set(c, ss)
+    for de in submission.documents:
+        _check_document(c, de, transaction)
+    for folder in submission.folders:
+        _check_folder(c, folder)
+    ss_id = ss.entry_uuid if ss else None
+    for assoc in submission.associations:
+        _check_association(c, assoc, ss_id)
+    _check_ids(c, submission)
+    _check_membership(c, submission)
+    _check_patient_consistency(c, submission)
+    return c.errors
+
+
+def _check_ids(c: _Checker, submission: Submission) -> None:
+    for obj_id, count in Counter(submission.all_ids()).items():
+        if count > 1:
+            c.add(f"id {obj_id} is used by {count} objects of the message", obj_id)
+    unique_ids = [d.unique_id for d in submission.documents] + [f.unique_id for f in submission.folders]
+    if submission.submission_set is not None:
+        unique_ids.append(submission.submission_set.unique_id)
+    for unique_id, count in Counter(u for u in unique_ids if u).items():
+        if count > 1:
+            c.add(
+                f"uniqueId {unique_id} is given to {count} objects of the message",
+                unique_id,
+                ErrorCode.DUPLICATE_UNIQUE_ID_IN_MESSAGE,
+            )
+
+
+def _check_membership(c: _Checker, submission: Submission) -> None:
+    ss = submission.submission_set
+    if ss is None:
+        return
+    members = {a.target for a in submission.associations if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid}
+    for de in submission.documents:
+        if de.entry_uuid not in members:
+            c.add(_label("DocumentEntry", de.entry_uuid, de.unique_id) + ": not a member of the SubmissionSet (no HasMember association)", de.entry_uuid)
+    for folder in submission.folders:
+        if folder.entry_uuid not in members:
+            c.add(_label("Folder", folder.entry_uuid, folder.unique_id) + ": not a member of the SubmissionSet (no HasMember association)", folder.entry_uuid)
+
+
+def _check_patient_consistency(c: _Checker, submission: Submission) -> None:
+    ss = submission.submission_set
+    if ss is None or not ss.patient_id:
+        return
+    objects: list[tuple[str, str, str | None]] = [
+        (_label("DocumentEntry", d.entry_uuid, d.unique_id), d.entry_uuid, d.patient_id) for d in submission.documents
+    ] + [(_label("Folder", f.entry_uuid, f.unique_id), f.entry_uuid, f.patient_id) for f in submission.folders]
+    for label, loc, patient in objects:
+        if patient and patient != ss.patient_id:
+            c.add(
+                f"{label}: patientId {patient} differs from the SubmissionSet's {ss.patient_id}",
+                loc,
+                ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+            )
