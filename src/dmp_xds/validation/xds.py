@@ -50,7 +50,7 @@ class _Checker:
         if value and not formats.is_dtm(value):
             self.add(f"{label}: {name} {value!r} is not a DTM (YYYY[MM[DD[hh[mm[ss]]]]], UTC)", location)
 
-    def code(self, label: str, location: str, name: str, code: Code | None) -> None:
+    def coded(self, label: str, location: str, name: str, code: Code | None) -> None:
         if code is not None and (not code.code or not code.scheme):
             self.add(f"{label}: {name} needs a code (nodeRepresentation) and a codingScheme slot", location)
 
@@ -72,12 +72,12 @@ def _check_document(c: _Checker, de: DocumentEntry, transaction: Transaction) ->
     for name in ("class_code", "type_code", "format_code", "healthcare_facility_type_code", "practice_setting_code"):
         camel = _camel(name)
         if c.required(label, loc, camel, getattr(de, name)):
-            c.code(label, loc, camel, getattr(de, name))
+            c.coded(label, loc, camel, getattr(de, name))
     if c.required(label, loc, "confidentialityCode", de.confidentiality_codes):
         for code in de.confidentiality_codes:
-            c.code(label, loc, "confidentialityCode", code)
+            c.coded(label, loc, "confidentialityCode", code)
     for code in de.event_codes:
-        c.code(label, loc, "eventCodeList", code)
+        c.coded(label, loc, "eventCodeList", code)
     c.required(label, loc, "creationTime", de.creation_time)
     c.dtm(label, loc, "creationTime", de.creation_time)
     c.dtm(label, loc, "serviceStartTime", de.service_start_time)
@@ -112,7 +112,7 @@ def _check_submission_set(c: _Checker, ss: SubmissionSet) -> None:
     c.required(label, loc, "submissionTime", ss.submission_time)
     c.dtm(label, loc, "submissionTime", ss.submission_time)
     if c.required(label, loc, "contentTypeCode", ss.content_type_code):
-        c.code(label, loc, "contentTypeCode", ss.content_type_code)
+        c.coded(label, loc, "contentTypeCode", ss.content_type_code)
     c.single_valued(label, loc, ss.multi_valued_slots)
 
 
@@ -125,7 +125,7 @@ def _check_folder(c: _Checker, folder: Folder) -> None:
         c.check(label, loc, "patientId", folder.patient_id, formats.cx_problem)
     if c.required(label, loc, "codeList", folder.codes):
         for code in folder.codes:
-            c.code(label, loc, "codeList", code)
+            c.coded(label, loc, "codeList", code)
     c.required(label, loc, "title", folder.title)
     c.single_valued(label, loc, folder.multi_valued_slots)
 

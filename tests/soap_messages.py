@@ -1,0 +1,162 @@
+"""Builders of raw XDS.b SOAP requests (plain and MTOM), for tests that bypass the client."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+
+from lxml import etree
+
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.ebrim.encode import encode_submit_objects_request
+from dmp_xds.model import Submission
+
+SOAP12 = "application/soap+xml"
+
+
+@dataclass
+class HttpRequest:
+    body: bytes
+    content_type: str
+    message_id: str
+
+
+def envelope(action: str, payload: etree._Element, message_id: str | None = None, to: str = "") -> tuple[bytes, str]:
+    message_id = message_id or f"urn:uuid:{uuid.uuid4()}"
+    env = etree.Element(f"{{{v.NS_SOAP12}}}Envelope", nsmap={"soapenv": v.NS_SOAP12, "wsa": v.NS_WSA})
+    header = etree.SubElement(env, f"{{{v.NS_SOAP12}}}Header")
+    action_el = etree.SubElement(header, f"{{{v.NS_WSA}}}Action")
+    action_el.set(f"{{{v.NS_SOAP12}}}mustUnderstand", "1")
+    action_el.text = action
+    etree.SubElement(header, f"{{{v.NS_WSA}}}MessageID").text = message_id
+    if to:
+        etree.SubElement(header, f"{{{v.NS_WSA}}}To").text = to
+    etree.SubElement(env, f"{{{v.NS_SOAP12}}}Body").append(payload)
+    return etree.tostring(env, encoding="UTF-8", xml_declaration=True), message_id
+
+
+def pnr_payload(submission: Submission, documents: dict[str, bytes], mtom: bool) -> tuple[etree._Element, dict[str, bytes]]:
+    """ProvideAndRegisterDocumentSetRequest; with MTOM, documents become xop:Include parts."""
+    request = etree.Element(f"{{{v.NS_XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": v.NS_XDSB})
+    request.append(encode_submit_objects_request(submission))
+    parts: dict[str, bytes] = {}
+    for document_id, data in documents.items():
+        doc = etree.SubElement(request, f"{{{v.NS_XDSB}}}Document", id=document_id)
+        if mtom:
+            cid = f"{uuid.uuid4().hex}@example.org"
+            etree.SubElement(doc, f"{{{v.NS_XOP}}}Include", href=f"cid:{cid}")
+            parts[cid] = data
+        else:
+            doc.text = base64.b64encode(data).decode("ascii")
+    return request, parts
+
+
+def mtom_body(envelope_bytes: bytes, parts: dict[str, bytes], boundary: str | None = None) -> tuple[bytes, str]:
+    boundary = boundary or f"uuid:{uuid.uuid4()}"
+    root_cid = f"root.{uuid.uuid4().hex}@example.org"
+    chunks = [
+        f"--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type=\"{SOAP12}\"\r\n"
+        f"Content-Transfer-Encoding: binary\r\nContent-ID: <{root_cid}>\r\n\r\n".encode(),
+        envelope_bytes,
+    ]
+    for cid, data in parts.items():
+        chunks.append(f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+                      f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode())
+        chunks.append(data)
+    chunks.append(f"\r\n--{boundary}--\r\n".encode())
+    content_type = (f'multipart/related; boundary="{boundary}"; type="application/xop+xml"; '
+                    f'start="<{root_cid}>"; start-info="{SOAP12}"')
+    return b"".join(chunks), content_type
+
+
+def provide_and_register(submission: Submission, documents: dict[str, bytes], mtom: bool = True) -> HttpRequest:
+    payload, parts = pnr_payload(submission, documents, mtom)
+    env, message_id = envelope(v.ACTION_ITI41, payload)
+    if not mtom:
+        return HttpRequest(env, SOAP12, message_id)
+    body, content_type = mtom_body(env, parts)
+    return HttpRequest(body, content_type, message_id)
+
+
+def register(submission: Submission) -> HttpRequest:
+    env, message_id = envelope(v.ACTION_ITI42, encode_submit_objects_request(submission))
+    return HttpRequest(env, SOAP12, message_id)
+
+
+def retrieve(requests: list[tuple[str, str]]) -> HttpRequest:
+    payload = etree.Element(f"{{{v.NS_XDSB}}}RetrieveDocumentSetRequest", nsmap={"xdsb": v.NS_XDSB})
+    for repository_id, unique_id in requests:
+        doc = etree.SubElement(payload, f"{{{v.NS_XDSB}}}DocumentRequest")
+        etree.SubElement(doc, f"{{{v.NS_XDSB}}}RepositoryUniqueId").text = repository_id
+        etree.SubElement(doc, f"{{{v.NS_XDSB}}}DocumentUniqueId").text = unique_id
+    env, message_id = envelope(v.ACTION_ITI43, payload)
+    return HttpRequest(env, SOAP12, message_id)
+
+
+@dataclass
+class SoapResponse:
+    status_code: int
+    envelope: etree._Element
+    parts: dict[str, bytes]
+    mtom: bool
+
+    @property
+    def payload(self) -> etree._Element:
+        return self.envelope.find(f"{{{v.NS_SOAP12}}}Body")[0]
+
+    def header(self, local: str) -> str | None:
+        found = self.envelope.find(f"{{{v.NS_SOAP12}}}Header/{{{v.NS_WSA}}}{local}")
+        return None if found is None else found.text
+
+    @property
+    def registry_response(self) -> etree._Element:
+        payload = self.payload
+        if payload.tag == f"{{{v.NS_RS}}}RegistryResponse":
+            return payload
+        return payload.find(f"{{{v.NS_RS}}}RegistryResponse")
+
+    @property
+    def status(self) -> str:
+        return self.registry_response.get("status", "").rsplit(":", 1)[-1]
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [e.get("errorCode", "") for e in self.registry_response.iter(f"{{{v.NS_RS}}}RegistryError")]
+
+    @property
+    def fault_reason(self) -> str | None:
+        fault = self.payload if self.payload.tag == f"{{{v.NS_SOAP12}}}Fault" else None
+        if fault is None:
+            return None
+        return fault.findtext(f"{{{v.NS_SOAP12}}}Reason/{{{v.NS_SOAP12}}}Text")
+
+    @property
+    def fault_code(self) -> str | None:
+        if self.payload.tag != f"{{{v.NS_SOAP12}}}Fault":
+            return None
+        return self.payload.findtext(f"{{{v.NS_SOAP12}}}Code/{{{v.NS_SOAP12}}}Value")
+
+
+def parse_response(status_code: int, content_type: str, body: bytes) -> SoapResponse:
+    """Split an MTOM response with the standard library's MIME parser (test side only)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    if not content_type.startswith("multipart/related"):
+        return SoapResponse(status_code, etree.fromstring(body), {}, mtom=False)
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    parts = list(message.iter_parts())
+    root = etree.fromstring(parts[0].get_payload(decode=True))
+    attachments = {p["Content-ID"].strip("<>"): p.get_payload(decode=True) for p in parts[1:]}
+    return SoapResponse(status_code, root, attachments, mtom=True)
+
+
+def document_bytes(response: SoapResponse) -> dict[str, bytes]:
+    """ITI-43: document uniqueId → bytes, following each xop:Include to its part."""
+    out: dict[str, bytes] = {}
+    for doc in response.payload.iter(f"{{{v.NS_XDSB}}}DocumentResponse"):
+        unique_id = doc.findtext(f"{{{v.NS_XDSB}}}DocumentUniqueId")
+        include = doc.find(f"{{{v.NS_XDSB}}}Document/{{{v.NS_XOP}}}Include")
+        out[unique_id] = response.parts[include.get("href")[4:]]
+    return out

@@ -1,0 +1,73 @@
+"""SOAP 1.2 envelope checks and WS-Addressing."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.soap.envelope import read_request, response_envelope
+from dmp_xds.soap.faults import SoapFault, render_fault, sender, WSA_ACTION_NOT_SUPPORTED
+from soap_messages import envelope
+
+
+def _payload():
+    return etree.Element(f"{{{v.NS_LCM}}}SubmitObjectsRequest")
+
+
+def test_reads_action_message_id_and_payload():
+    env, message_id = envelope(v.ACTION_ITI42, _payload(), to="http://x")
+    request = read_request(etree.fromstring(env))
+    assert request.action == v.ACTION_ITI42
+    assert request.message_id == message_id
+    assert request.to == "http://x"
+    assert request.payload.tag == f"{{{v.NS_LCM}}}SubmitObjectsRequest"
+
+
+def test_soap11_is_a_version_mismatch():
+    env = etree.fromstring(f'<e:Envelope xmlns:e="{v.NS_SOAP11}"><e:Body><x/></e:Body></e:Envelope>')
+    with pytest.raises(SoapFault) as info:
+        read_request(env)
+    assert info.value.code == "VersionMismatch"
+
+
+def test_missing_action_is_a_sender_fault():
+    env = etree.fromstring(f'<e:Envelope xmlns:e="{v.NS_SOAP12}"><e:Body><x/></e:Body></e:Envelope>')
+    with pytest.raises(SoapFault) as info:
+        read_request(env)
+    assert info.value.code == "Sender"
+    assert "Action" in info.value.reason
+
+
+def test_unknown_must_understand_header():
+    env, _ = envelope(v.ACTION_ITI42, _payload())
+    root = etree.fromstring(env)
+    header = root.find(f"{{{v.NS_SOAP12}}}Header")
+    etree.SubElement(header, "{urn:other}Thing").set(f"{{{v.NS_SOAP12}}}mustUnderstand", "true")
+    with pytest.raises(SoapFault) as info:
+        read_request(root)
+    assert info.value.code == "MustUnderstand"
+
+
+def test_body_must_hold_one_element():
+    env = etree.fromstring(f'<e:Envelope xmlns:e="{v.NS_SOAP12}"><e:Body/></e:Envelope>')
+    with pytest.raises(SoapFault, match="exactly one"):
+        read_request(env)
+
+
+def test_response_envelope_relates_to_request():
+    env = response_envelope(_payload(), "urn:x:Response", "urn:uuid:1")
+    ns = {"s": v.NS_SOAP12, "a": v.NS_WSA}
+    assert env.xpath("s:Header/a:Action/text()", namespaces=ns) == ["urn:x:Response"]
+    assert env.xpath("s:Header/a:RelatesTo/text()", namespaces=ns) == ["urn:uuid:1"]
+    assert env.xpath("s:Header/a:MessageID/text()", namespaces=ns)[0].startswith("urn:uuid:")
+
+
+def test_fault_rendering_has_code_subcode_and_reason():
+    body = render_fault(sender("bad action", WSA_ACTION_NOT_SUPPORTED), relates_to="urn:uuid:9")
+    root = etree.fromstring(body)
+    ns = {"s": v.NS_SOAP12, "a": v.NS_WSA}
+    assert root.xpath("//s:Code/s:Value/text()", namespaces=ns) == ["soapenv:Sender"]
+    assert root.xpath("//s:Subcode/s:Value/text()", namespaces=ns) == ["wsa:ActionNotSupported"]
+    assert root.xpath("//s:Reason/s:Text/text()", namespaces=ns) == ["bad action"]
+    assert root.xpath("//a:RelatesTo/text()", namespaces=ns) == ["urn:uuid:9"]

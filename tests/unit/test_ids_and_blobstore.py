@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import hashlib
+
+from dmp_xds.model.ids import assign_entry_uuids
+from dmp_xds.repository.blobstore import FilesystemBlobStore
+from factories import make_submission
+
+
+def test_symbolic_ids_and_references_become_uuids():
+    submission = make_submission(1, with_folder=True)
+    submission.submission_set.entry_uuid = "SubmissionSet01"
+    submission.documents[0].entry_uuid = "Document01"
+    submission.associations[0].source = "SubmissionSet01"
+    submission.associations[0].target = "Document01"
+    mapping = assign_entry_uuids(submission)
+    assert set(mapping) == {"SubmissionSet01", "Document01"}
+    assert submission.submission_set.entry_uuid == mapping["SubmissionSet01"]
+    assert submission.associations[0].source == mapping["SubmissionSet01"]
+    assert submission.associations[0].target == mapping["Document01"]
+    assert all(i.startswith("urn:uuid:") for i in submission.all_ids())
+
+
+def test_blob_lifecycle(tmp_path):
+    store = FilesystemBlobStore(tmp_path)
+    blob = store.write_bytes(b"hello")
+    assert blob.sha1 == hashlib.sha1(b"hello").hexdigest() and blob.size == 5
+    target = store.allocate_path("1.2.3.4")
+    assert target != store.allocate_path("1.2.3.4")  # two submissions never share a file
+    final = store.publish(blob, target)
+    assert final.read_bytes() == b"hello" and not blob.path.exists()
+    assert b"".join(store.read_chunks(final, 2)) == b"hello"
+    store.unpublish(final)
+    assert not final.exists()
+
+
+def test_unique_id_cannot_escape_the_root(tmp_path):
+    store = FilesystemBlobStore(tmp_path)
+    assert store.allocate_path("../../etc/passwd").is_relative_to(tmp_path)
+
+
+def test_leftover_temporary_files_are_cleaned(tmp_path):
+    store = FilesystemBlobStore(tmp_path)
+    writer = store.new_writer()
+    writer.write(b"partial")
+    assert store.clean_temporary() == 1
