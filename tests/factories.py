@@ -88,7 +88,7 @@ def make_document_entry(**overrides: Any) -> DocumentEntry:
         class_code=make_code("11", "1.2.250.1.213.1.1.4.1", "Compte rendu"),
         type_code=make_code(),
         format_code=make_code(
-            "urn:ihe:iti:xds-sd:text:2008", "1.3.6.1.4.1.19376.1.2.3", "Document texte non structure"
+            "urn:ihe:iti:xds-sd:text:2008", "1.3.6.1.4.1.19376.1.2.3", "Texte non structure"
         ),
         healthcare_facility_type_code=make_code(
             "SA01", "1.2.250.1.71.4.2.4", "Etablissement public de sante"

@@ -183,7 +183,8 @@ def test_several_submission_sets_are_counted() -> None:
 def test_unknown_slots_are_kept_in_order() -> None:
     entry = make_document_entry(extra_slots={"zeta": ["1"], "alpha": ["a", "b"]})
     decoded = decode_registry_object_list(encode_registry_object_list([entry]))
-    assert list(decoded.documents[0].extra_slots.items()) == [("zeta", ["1"]), ("alpha", ["a", "b"])]
+    extra = decoded.documents[0].extra_slots
+    assert list(extra.items()) == [("zeta", ["1"]), ("alpha", ["a", "b"])]
 
 
 def test_optional_attributes_and_reference_ids() -> None:

@@ -88,6 +88,9 @@ def _first_name(element: etree._Element) -> str:
     return strings[0].value if strings else ""
 
 
+_NEITHER = "neither as SubmissionSet nor as Folder"
+
+
 def _is_digits(text: str) -> bool:
     # int() would also take "+4", " 4" or "4_000": XDS size is plain decimal digits.
     return text.isascii() and text.isdigit()
@@ -209,7 +212,7 @@ class _Decoder:
             submission.folders.append(folder)
         else:
             self.dropped_packages.add(package_id)
-            what = "both as SubmissionSet and as Folder" if nodes else "neither as SubmissionSet nor as Folder"
+            what = "both as SubmissionSet and as Folder" if nodes else _NEITHER
             self.problems.append(f"RegistryPackage {package_id} is classified {what}")
 
     def _registry_object(self, element: etree._Element, obj: Entry, kind: ObjectKind) -> None:
@@ -306,7 +309,9 @@ class _Decoder:
         else:
             self._problem(obj, kind, f"unknown classification node {node}")
 
-    def _code_field(self, element: etree._Element, obj: Entry, kind: ObjectKind, scheme: str) -> None:
+    def _code_field(
+        self, element: etree._Element, obj: Entry, kind: ObjectKind, scheme: str
+    ) -> None:
         spec = kind.code_by_scheme[scheme]
         code = self._code(element, obj, kind, spec.attribute)
         if spec.multi:
@@ -381,7 +386,7 @@ class _Decoder:
         setattr(obj, spec.field, element.get("value"))
         setattr(obj, spec.id_field, element.get("id"))
 
-    # -- top-level Classification / ExternalIdentifier ----------------------------------------------
+    # -- top-level Classification / ExternalIdentifier -----------------------------------------
 
     def _loose(self, element: etree._Element) -> None:
         is_classification = element.tag == v.TAG_CLASSIFICATION
@@ -404,7 +409,8 @@ class _Decoder:
 
     def _association(self, element: etree._Element) -> Association:
         association_id = self._object_id(element, "Association")
-        missing = [a for a in ("associationType", "sourceObject", "targetObject") if not element.get(a)]
+        required = ("associationType", "sourceObject", "targetObject")
+        missing = [name for name in required if not element.get(name)]
         if missing:
             self.problems.append(f"Association {association_id}: missing {', '.join(missing)}")
         association = Association(
@@ -424,7 +430,9 @@ class _Decoder:
         if tag == v.TAG_SLOT:
             name = child.get("name", "")
             if name in association.slots:
-                self.problems.append(f"Association {association.entry_uuid}: slot {name} is given twice")
+                self.problems.append(
+                    f"Association {association.entry_uuid}: slot {name} is given twice"
+                )
             else:
                 association.slots[name] = _values(child)
         elif tag in (v.TAG_CLASSIFICATION, v.TAG_EXTERNAL_IDENTIFIER):
