@@ -1,0 +1,157 @@
+"""Bad input: each case gets a SOAP 1.2 fault or an XDS error, nothing is stored, and the
+server keeps serving (a good submission right after succeeds)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+import soap_messages as soap
+from conftest import start_server, stop_server, stored_state
+from dmp_xds.ebrim import vocabulary as v
+from factories import PATIENT_ID, make_submission
+
+LIMIT = 200_000
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def server(request, tmp_path_factory):
+    from conftest import create_postgres_database
+
+    data_dir = tmp_path_factory.mktemp(f"bad-{request.param}")
+    url = create_postgres_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    running = start_server(data_dir, url, {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_MAX_REQUEST_BYTES": str(LIMIT)})
+    running.add_patient(PATIENT_ID)
+    yield running
+    stop_server(running)
+
+
+def _raw(server, body: bytes, content_type: str, endpoint: str = "repository"):
+    url = server.repository_url if endpoint == "repository" else server.registry_url
+    resp = requests.post(url, data=body, headers={"Content-Type": content_type}, timeout=30)
+    return resp.status_code, resp.headers.get("Content-Type", ""), resp.content
+
+
+def _fault(status: int, content_type: str, body: bytes) -> soap.SoapResponse:
+    assert content_type.startswith("application/soap+xml"), (status, content_type, body[:300])
+    response = soap.parse_response(status, content_type, body)
+    assert response.fault_code is not None, body[:500]
+    assert b"Traceback" not in body and b'File "' not in body
+    return response
+
+
+def _submission_request(mtom: bool = True):
+    submission = make_submission(1)
+    for de in submission.documents:
+        de.hash = de.size = de.repository_unique_id = None
+    documents = {de.entry_uuid: b"document body\n" for de in submission.documents}
+    return soap.provide_and_register(submission, documents, mtom=mtom)
+
+
+@pytest.fixture
+def unchanged(server):
+    """Asserts after the test that nothing was stored and that the server still works."""
+    before = stored_state(server)
+    yield
+    assert stored_state(server) == before
+    assert requests.get(server.base_url + "/health", timeout=5).status_code == 200
+    assert server.post("repository", _submission_request()).status == "Success"
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><x>&lol4;</x></s:Body></s:Envelope>"""
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><x>&xxe;</x></s:Body></s:Envelope>"""
+
+
+def test_not_xml(server, unchanged):
+    response = _fault(*_raw(server, b"this is not XML", soap.SOAP12))
+    assert response.fault_code == "soapenv:Sender"
+    assert "not acceptable XML" in response.fault_reason
+
+
+def test_billion_laughs(server, unchanged):
+    response = _fault(*_raw(server, BILLION_LAUGHS, soap.SOAP12))
+    assert "DOCTYPE" in response.fault_reason
+
+
+def test_external_entity(server, unchanged):
+    status, content_type, body = _raw(server, XXE, soap.SOAP12)
+    assert b"root:" not in body
+    assert "DOCTYPE" in _fault(status, content_type, body).fault_reason
+
+
+def test_soap11_envelope(server, unchanged):
+    env = (f'<e:Envelope xmlns:e="{v.NS_SOAP11}"><e:Body><x/></e:Body></e:Envelope>').encode()
+    for content_type in ("text/xml; charset=utf-8", soap.SOAP12):
+        response = _fault(*_raw(server, env, content_type))
+        assert response.fault_code == "soapenv:VersionMismatch"
+
+
+def test_missing_mtom_part(server, unchanged):
+    request = _submission_request()
+    # Drop the document part: the envelope still points to it.
+    boundary = request.content_type.split('boundary="')[1].split('"')[0]
+    body = request.body.split(b"\r\n--" + boundary.encode() + b"\r\n")[0] + f"\r\n--{boundary}--\r\n".encode()
+    response = soap.parse_response(*_raw(server, body, request.content_type))
+    assert response.status == "Failure"
+    assert response.error_codes == ["XDSMissingDocument"]
+
+
+def test_cid_pointing_nowhere(server, unchanged):
+    request = _submission_request()
+    body = request.body.replace(b'href="cid:', b'href="cid:nowhere-', 1)
+    response = soap.parse_response(*_raw(server, body, request.content_type))
+    assert response.error_codes == ["XDSMissingDocument"]
+    assert "cid:nowhere-" in response.registry_response.find(f".//{{{v.NS_RS}}}RegistryError").get("codeContext")
+
+
+def test_mtom_without_root_part(server, unchanged):
+    request = _submission_request()
+    content_type = request.content_type.replace('start="<', 'start="<missing-')
+    response = _fault(*_raw(server, request.body, content_type))
+    assert "start" in response.fault_reason
+
+
+def test_wrong_content_type(server, unchanged):
+    request = _submission_request(mtom=False)
+    status, content_type, body = _raw(server, request.body, "application/json")
+    assert status == 415
+    assert "content type" in _fault(status, content_type, body).fault_reason
+
+
+def test_body_over_the_limit(server, unchanged):
+    submission = make_submission(1)
+    for de in submission.documents:
+        de.hash = de.size = de.repository_unique_id = None
+    big = {submission.documents[0].entry_uuid: b"x" * (LIMIT + 1)}
+    request = soap.provide_and_register(submission, big)
+    status, content_type, body = _raw(server, request.body, request.content_type)
+    assert status == 413
+    assert "limit" in _fault(status, content_type, body).fault_reason
+
+
+def test_unknown_action(server, unchanged):
+    payload = soap.pnr_payload(make_submission(1), {}, mtom=False)[0]
+    env, message_id = soap.envelope("urn:ihe:iti:2007:NoSuchTransaction", payload)
+    response = _fault(*_raw(server, env, soap.SOAP12))
+    assert response.fault_code == "soapenv:Sender"
+    assert "not supported" in response.fault_reason
+    assert response.header("RelatesTo") == message_id
+
+
+def test_action_sent_to_the_wrong_endpoint(server, unchanged):
+    env, _ = soap.envelope(v.ACTION_ITI42, soap.pnr_payload(make_submission(1), {}, mtom=False)[0])
+    response = _fault(*_raw(server, env, soap.SOAP12, endpoint="repository"))
+    assert "not supported by the repository endpoint" in response.fault_reason
+
+
+def test_truncated_mtom_body(server, unchanged):
+    request = _submission_request()
+    response = _fault(*_raw(server, request.body[:-40], request.content_type))
+    assert "truncated" in response.fault_reason or "malformed" in response.fault_reason
