@@ -124,3 +124,20 @@ def xds_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     server = start_server(data_dir, database_url, {"DMP_XDS_PROFILE": "ihe"})
     yield server
     stop_server(server)
+
+
+def stored_state(server: RunningServer) -> tuple[dict[str, int], list[str]]:
+    """Row counts of every registry table and the document files: what 'nothing stored' means."""
+    from dmp_xds.config import Settings, default_database_url
+    from dmp_xds.registry.database import create_engine_for
+    from dmp_xds.registry.store import RegistryStore
+
+    url = server.database_url or default_database_url(Settings(data_dir=server.data_dir))
+    engine = create_engine_for(url)
+    try:
+        counts = RegistryStore(engine).count_rows()
+    finally:
+        engine.dispose()
+    documents = server.data_dir / "documents"
+    files = sorted(str(p.relative_to(documents)) for p in documents.rglob("*") if p.is_file())
+    return counts, files

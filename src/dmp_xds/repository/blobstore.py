@@ -1,7 +1,7 @@
-"""Document bytes on the filesystem: written to a temporary file, fsynced, then renamed.
+"""Document bytes on the filesystem: written to a temporary file, then fsynced and renamed.
 
-A document becomes visible under its final name only when the submission that carries it is
-being committed (`publish`), and a failed submission removes what it wrote (`discard`,
+A document becomes visible under its final name, fsynced, only when the submission that carries
+it is being committed (`publish`), and a failed submission removes what it wrote (`discard`,
 `unpublish`). Size and SHA-1 are computed while the bytes are written, so the document is read
 once, whatever its size.
 """
@@ -21,7 +21,7 @@ CHUNK_SIZE = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class TempBlob:
-    """Bytes written and fsynced under a temporary name, not yet part of the repository."""
+    """Bytes written under a temporary name, not yet part of the repository."""
 
     path: Path
     size: int
@@ -42,10 +42,7 @@ class BlobWriter:
         self._sha1.update(data)
         self._size += len(data)
 
-    def finish(self, fsync: bool = True) -> TempBlob:
-        self._file.flush()
-        if fsync:
-            os.fsync(self._file.fileno())
+    def finish(self) -> TempBlob:
         self._file.close()
         return TempBlob(self.path, self._size, self._sha1.hexdigest())
 
@@ -85,8 +82,17 @@ class FilesystemBlobStore:
         return self.root / key[:2] / key[2:4] / f"{key}.{uuid.uuid4().hex[:12]}"
 
     def publish(self, blob: TempBlob, target: Path) -> Path:
-        """Move a temporary blob to its final name, durably (file and directory entry)."""
+        """Move a temporary blob to its final name, durably: file content, then directory entry.
+
+        Durability is paid here only, for documents that are being committed; temporary files
+        of rejected requests are never fsynced.
+        """
         target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(blob.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(blob.path, target)
         _fsync_dir(target.parent)
         return target

@@ -158,7 +158,7 @@ class MtomReceiver:
             self._root_done = True
             return
         if self._writer is not None:
-            blob = self._writer.finish(fsync=False)
+            blob = self._writer.finish()
             self._writer = None
             self.attachments[self._current_cid] = Attachment(self._current_cid, self._current_type, blob)
 
