@@ -6,6 +6,10 @@ sentence in `Submission.problems` for the validator to turn into an XdsError, so
 submission gets one response listing everything wrong. Only an element that is not ebRIM at
 all raises `EbrimDecodeError`.
 
+What the model can hold as sent (an unknown objectType, a missing uniqueId...) is simply kept
+for the validator to judge; `problems` is for what the model cannot hold (a value dropped, a
+reference that points nowhere), so that no defect is reported twice.
+
 Ids are kept exactly as sent; symbolic ids ("Document01") are resolved elsewhere.
 """
 
@@ -183,13 +187,8 @@ class _Decoder:
 
     def _document_entry(self, element: etree._Element) -> DocumentEntry:
         entry = DocumentEntry(entry_uuid=self._object_id(element, "ExtrinsicObject"))
-        object_type = element.get("objectType")
-        if object_type is None:
-            self._problem(entry, DOCUMENT_ENTRY, "ExtrinsicObject without objectType")
-            object_type = ""
-        elif object_type not in v.DOCUMENT_ENTRY_TYPES:
-            self._problem(entry, DOCUMENT_ENTRY, f"unknown objectType {object_type}")
-        entry.object_type = object_type
+        # Kept as sent ("" when absent): the validator judges it against DOCUMENT_ENTRY_TYPES.
+        entry.object_type = element.get("objectType", "")
         entry.mime_type = element.get("mimeType")
         entry.logical_id = element.get("lid")
         self._registry_object(element, entry, DOCUMENT_ENTRY)
