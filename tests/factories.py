@@ -202,14 +202,14 @@ TESTKIT = Path(
 
 
 def ebrim30_testkit_files() -> list[Path]:
-    """Every testkit file that holds an ebRIM 3.0 lcm:SubmitObjectsRequest (alone or inside
-    xdsb:ProvideAndRegisterDocumentSetRequest), sorted. Raises if the testkit is missing, so
-    that tests built on it fail rather than silently run on nothing."""
-    tests = TESTKIT / "tests"
-    if not tests.is_dir():
-        raise FileNotFoundError(f"NIST testkit not found at {tests}")
+    """Every testkit file (test plans and shared test data) that holds an ebRIM 3.0
+    lcm:SubmitObjectsRequest, alone or inside xdsb:ProvideAndRegisterDocumentSetRequest,
+    sorted. Raises if the testkit is missing, so that tests built on it fail rather than
+    silently run on nothing."""
+    if not (TESTKIT / "tests").is_dir():
+        raise FileNotFoundError(f"NIST testkit not found at {TESTKIT}")
     found = []
-    for path in sorted(tests.rglob("*.xml")):
+    for path in sorted(TESTKIT.rglob("*.xml")):
         data = path.read_bytes()
         if b"xsd:rim:3.0" in data and b"SubmitObjectsRequest" in data:
             found.append(path)
