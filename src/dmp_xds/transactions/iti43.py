@@ -70,7 +70,7 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
     else:
         status = v.RESPONSE_FAILURE
     response = etree.Element(RETRIEVE_RESPONSE, nsmap={"xdsb": v.NS_XDSB, "rs": v.NS_RS, "xop": v.NS_XOP})
-    response.append(encode_registry_response(status, errors))
+    encode_registry_response(status, errors, parent=response)
     parts: list[DocumentPart] = []
     for home, repository_id, unique_id, document in found:
         element = etree.SubElement(response, f"{{{v.NS_XDSB}}}DocumentResponse")

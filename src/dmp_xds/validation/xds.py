@@ -55,8 +55,8 @@ class _Checker:
             self.add(f"{label}: {name} needs a code (nodeRepresentation) and a codingScheme slot", location)
 
     def single_valued(self, label: str, location: str, counts: dict[str, int]) -> None:
-        for slot, count in counts.items():
-            self.add(f"{label}: slot {slot} is single-valued but has {count} values", location)
+        for attribute, count in counts.items():
+            self.add(f"{label}: {attribute} is single-valued but is given {count} times", location)
 
 
 def _check_document(c: _Checker, de: DocumentEntry, transaction: Transaction) -> None:
