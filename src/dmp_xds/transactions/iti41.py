@@ -39,14 +39,17 @@ def _repo_error(context: str, location: str = "") -> XdsError:
     return error(ErrorCode.REPOSITORY_METADATA_ERROR, context, location)
 
 
-def _read_documents(services: Services, request: TransactionRequest) -> tuple[list[_ReceivedDocument], list[XdsError]]:
+def _read_documents(services: Services, request: TransactionRequest) -> tuple[list[_ReceivedDocument], set[str], list[XdsError]]:
+    """The documents of the message, the ids of those already reported unusable, and the errors."""
     received: list[_ReceivedDocument] = []
+    unusable: set[str] = set()
     errors: list[XdsError] = []
     for element in request.payload.iterchildren(DOCUMENT):
         document_id = element.get("id")
         if not document_id:
             errors.append(_repo_error("an xdsb:Document has no id attribute"))
             continue
+        unusable.add(document_id)  # until its content is read
         content_id = xop_reference(element)
         if content_id is not None:
             attachment = request.attachments.get(content_id)
@@ -56,6 +59,7 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
                                     "which is not in the message", document_id))
                 continue
             received.append(_ReceivedDocument(document_id, attachment.blob, owned=False))
+            unusable.discard(document_id)
             continue
         try:
             data = base64.b64decode((element.text or "").encode("ascii"), validate=False)
@@ -63,10 +67,11 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
             errors.append(_repo_error(f"Document {document_id}: content is neither xop:Include nor base64", document_id))
             continue
         received.append(_ReceivedDocument(document_id, services.blobs.write_bytes(data), owned=True))
-    return received, errors
+        unusable.discard(document_id)
+    return received, unusable, errors
 
 
-def _match_documents(entries: list[DocumentEntry], received: list[_ReceivedDocument],
+def _match_documents(entries: list[DocumentEntry], received: list[_ReceivedDocument], unusable: set[str],
                      repository_unique_id: str) -> list[XdsError]:
     """Pair metadata and documents, check what the source declared, fill what the repository knows."""
     errors: list[XdsError] = []
@@ -78,6 +83,8 @@ def _match_documents(entries: list[DocumentEntry], received: list[_ReceivedDocum
                                 f"Document {doc.document_id} has no DocumentEntry in the metadata", doc.document_id))
     for de in entries:
         doc = by_id.get(de.entry_uuid)
+        if doc is None and de.entry_uuid in unusable:
+            continue  # its Document element is there, and its problem already reported
         if doc is None:
             errors.append(error(ErrorCode.MISSING_DOCUMENT,
                                 f"DocumentEntry {de.entry_uuid} (uniqueId {de.unique_id}) has no document "
@@ -113,8 +120,9 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             submission = decode_submit_objects_request(sor)
         except EbrimDecodeError as exc:
             return TransactionResult(registry_response([_repo_error(str(exc))]))
-        received, errors = _read_documents(services, request)
-        errors += _match_documents(submission.documents, received, services.settings.repository_unique_id)
+        received, unusable, errors = _read_documents(services, request)
+        errors += _match_documents(submission.documents, received, unusable,
+                                   services.settings.repository_unique_id)
         if any(e.is_error for e in errors):
             return TransactionResult(registry_response(errors))
 

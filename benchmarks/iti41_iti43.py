@@ -1,0 +1,234 @@
+"""ITI-41 submissions per second and ITI-43 MB/s, on SQLite and PostgreSQL, next to a floor.
+
+For each backend the script starts a real server (a separate process on 127.0.0.1) and drives it
+with 4 concurrent clients over HTTP keep-alive connections:
+- ITI-41: MTOM Provide and Register of one 20 kB CDA document per submission;
+- ITI-43: retrieval of 4 MB documents.
+The floor is measured in the same run, on the same machine and database: the least work any
+conforming server must do for that ITI-41 message — parse it with lxml, SHA-1 the document,
+write and fsync it, one INSERT and a commit — done by 4 threads in this process.
+
+Usage: python benchmarks/iti41_iti43.py [--submissions N] [--backends sqlite,postgresql]
+Every loop is bounded by its count; the server only listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
+
+from lxml import etree  # noqa: E402
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert  # noqa: E402
+
+import soap_messages as soap  # noqa: E402
+from factories import PATIENT_ID, make_submission  # noqa: E402
+
+CLIENTS = 4
+CDA_SIZE = 20 * 1024
+RETRIEVE_SIZE = 4 * 1024 * 1024
+
+
+def synthetic_cda(index: int) -> bytes:
+    """A 20 kB CDA R2 document (header and padded narrative body)."""
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3">'
+        f'<id root="1.2.250.1.999.9" extension="{index}"/><code code="11488-4" codeSystem="2.16.840.1.113883.6.1"/>'
+        '<title>Compte rendu de consultation</title><component><nonXMLBody><text>'
+    ).encode()
+    tail = b"</text></nonXMLBody></component></ClinicalDocument>\n"
+    filler = (b"Examen clinique sans particularite. " * 1000)[: CDA_SIZE - len(head) - len(tail)]
+    return head + filler + tail
+
+
+def build_iti41_requests(count: int) -> list[tuple[soap.HttpRequest, bytes, str]]:
+    out = []
+    for index in range(count):
+        submission = make_submission(1)
+        de = submission.documents[0]
+        de.hash = de.size = de.repository_unique_id = None
+        de.mime_type = "text/xml"
+        document = synthetic_cda(index)
+        out.append((soap.provide_and_register(submission, {de.entry_uuid: document}), document, de.unique_id))
+    return out
+
+
+def run_clients(url: str, bodies: list[tuple[bytes, str]], check: Callable[[int, bytes], None]) -> tuple[float, list[float], int]:
+    """Send every body once, CLIENTS connections in parallel; return (seconds, latencies, bytes received)."""
+    parsed = urlparse(url)
+    latencies: list[float] = []
+    received = [0]
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    slices = [bodies[i::CLIENTS] for i in range(CLIENTS)]
+
+    def client(mine: list[tuple[bytes, str]]) -> None:
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=120)
+        try:
+            for body, content_type in mine:
+                start = time.perf_counter()
+                conn.request("POST", parsed.path, body=body, headers={"Content-Type": content_type})
+                resp = conn.getresponse()
+                data = resp.read()
+                elapsed = time.perf_counter() - start
+                check(resp.status, data)
+                with lock:
+                    latencies.append(elapsed)
+                    received[0] += len(data)
+        except BaseException as exc:  # surfaced after join
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in slices]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return elapsed, latencies, received[0]
+
+
+def expect_success(status: int, body: bytes) -> None:
+    if status != 200 or b"ResponseStatusType:Success" not in body:
+        raise RuntimeError(f"request failed ({status}): {body[:400]!r}")
+
+
+def floor_rate(database_url: str, requests_: list[tuple[soap.HttpRequest, bytes, str]], work_dir: Path) -> float:
+    """The least work per ITI-41 message, 4 threads: parse, SHA-1, write+fsync, INSERT+commit."""
+    engine = create_engine(database_url, pool_size=CLIENTS)
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # same durability settings as the product's store
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+    metadata = MetaData()
+    table = Table(f"floor_{uuid.uuid4().hex[:8]}", metadata, Column("id", Integer, primary_key=True),
+                  Column("unique_id", String(128)), Column("hash", String(40)), Column("size", Integer))
+    metadata.create_all(engine)
+    # The root part (the envelope) and the document, as the server would have them after MIME.
+    items = []
+    for request, document, unique_id in requests_:
+        envelope = request.body.split(b"\r\n\r\n", 1)[1].split(b"\r\n--", 1)[0]
+        items.append((envelope, document, unique_id))
+    slices = [items[i::CLIENTS] for i in range(CLIENTS)]
+
+    def worker(mine: list[tuple[bytes, bytes, str]]) -> None:
+        with engine.connect() as conn:
+            for envelope, document, unique_id in mine:
+                etree.fromstring(envelope)
+                digest = hashlib.sha1(document).hexdigest()
+                path = work_dir / f"{uuid.uuid4().hex}.bin"
+                with open(path, "wb") as handle:
+                    handle.write(document)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                conn.execute(insert(table).values(unique_id=unique_id, hash=digest, size=len(document)))
+                conn.commit()
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in slices]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    elapsed = time.perf_counter() - start
+    metadata.drop_all(engine)
+    engine.dispose()
+    return len(items) / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_backend(backend: str, submissions: int, postgres_url: str | None) -> dict[str, float]:
+    from integration.conftest import create_postgres_database, start_server, stop_server
+
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
+    database_url = create_postgres_database(postgres_url) if backend == "postgresql" else ""
+    (work / "server").mkdir()
+    server = start_server(work / "server", database_url, {"DMP_XDS_PROFILE": "ihe"})
+    try:
+        server.add_patient(PATIENT_ID)
+        warmup = build_iti41_requests(20)
+        run_clients(server.repository_url, [(r.body, r.content_type) for r, _, _ in warmup], expect_success)
+        requests_ = build_iti41_requests(submissions)
+        seconds, latencies, _ = run_clients(server.repository_url,
+                                            [(r.body, r.content_type) for r, _, _ in requests_], expect_success)
+        iti41_rate = submissions / seconds
+
+        big = []
+        for _ in range(CLIENTS):
+            submission = make_submission(1)
+            de = submission.documents[0]
+            de.hash = de.size = de.repository_unique_id = None
+            big.append((soap.provide_and_register(submission, {de.entry_uuid: os.urandom(RETRIEVE_SIZE)}), de.unique_id))
+        run_clients(server.repository_url, [(r.body, r.content_type) for r, _ in big], expect_success)
+        retrievals = [soap.retrieve([(server.repository_unique_id, uid)]) for _, uid in big] * 10
+        seconds43, _, received = run_clients(server.repository_url,
+                                             [(r.body, r.content_type) for r in retrievals], expect_success)
+        iti43_mb_s = received / seconds43 / 2**20
+
+        floor_db = database_url or f"sqlite:///{work / 'floor.db'}"
+        floor_dir = work / "floor-files"
+        floor_dir.mkdir()
+        floor = floor_rate(floor_db, build_iti41_requests(submissions), floor_dir)
+    finally:
+        stop_server(server)
+    return {"iti41_per_s": iti41_rate, "p50_ms": statistics.median(latencies) * 1000,
+            "p99_ms": percentile(latencies, 0.99) * 1000, "floor_per_s": floor, "iti43_mb_s": iti43_mb_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--submissions", type=int, default=1000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    backends = args.backends.split(",")
+    results: dict[str, dict[str, float]] = {}
+    postgres = None
+    try:
+        postgres_url = None
+        if "postgresql" in backends:
+            from pgserver import PostgresServer
+
+            postgres = PostgresServer.start()
+            postgres_url = postgres.url
+        for backend in backends:
+            results[backend] = bench_backend(backend, args.submissions, postgres_url)
+    finally:
+        if postgres is not None:
+            postgres.stop()
+    print(f"\nITI-41 ({args.submissions} submissions of one {CDA_SIZE // 1024} kB CDA, {CLIENTS} clients) "
+          f"and ITI-43 ({RETRIEVE_SIZE // 2**20} MB documents, {CLIENTS} clients), {os.cpu_count()} cores")
+    print(f"{'backend':<12}{'ITI-41/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'floor/s':>10}{'% floor':>9}{'ITI-43 MB/s':>13}")
+    for backend, r in results.items():
+        print(f"{backend:<12}{r['iti41_per_s']:>10.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+              f"{r['floor_per_s']:>10.1f}{100 * r['iti41_per_s'] / r['floor_per_s']:>8.1f}%{r['iti43_mb_s']:>13.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""A rejected submission stores nothing: no metadata row, no document file.
+
+The failure is injected for real, after the documents were published to their final names:
+the database refuses the commit (an SQLAlchemy `commit` event that raises). The transaction must
+roll back and remove the files it had published.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from dmp_xds.config import Settings
+from dmp_xds.serve import open_services
+from dmp_xds.transactions.context import TransactionRequest
+from dmp_xds.transactions.iti41 import provide_and_register
+from factories import PATIENT_ID, make_submission
+from soap_messages import pnr_payload
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def services(request, tmp_path):
+    from conftest import create_postgres_database
+
+    url = create_postgres_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    services = open_services(Settings(data_dir=tmp_path, database_url=url), migrate=True)
+    services.registry.add_patient(PATIENT_ID)
+    yield services
+    services.registry.engine.dispose()
+
+
+def _document_files(services) -> list[Path]:
+    return [p for p in services.blobs.root.rglob("*") if p.is_file()]
+
+
+def _submit(services, mtom: bool):
+    submission = make_submission(2)
+    for de in submission.documents:
+        de.hash = de.size = de.repository_unique_id = None
+    documents = {de.entry_uuid: b"body of " + de.unique_id.encode() for de in submission.documents}
+    payload, _ = pnr_payload(submission, documents, mtom=False)
+    return provide_and_register(services, TransactionRequest(payload))
+
+
+def test_failure_at_commit_after_documents_were_published(services):
+    counts_before = services.registry.count_rows()
+    published: list[Path] = []
+    original_publish = services.blobs.publish
+
+    def spy_publish(blob, target):
+        path = original_publish(blob, target)
+        published.append(path)
+        assert path.exists()  # the file really reached its final name before the failure
+        return path
+
+    def refuse_commit(conn):
+        raise RuntimeError("injected failure at commit")
+
+    services.blobs.publish = spy_publish
+    event.listen(services.registry.engine, "commit", refuse_commit)
+    try:
+        with pytest.raises(RuntimeError, match="injected"):
+            _submit(services, mtom=False)
+    finally:
+        event.remove(services.registry.engine, "commit", refuse_commit)
+    assert len(published) == 2
+    assert not any(p.exists() for p in published)
+    assert services.registry.count_rows() == counts_before
+    assert _document_files(services) == []
+
+    # And the same store works again once the failure is gone.
+    services.blobs.publish = original_publish
+    response = _submit(services, mtom=False)
+    assert response.payload.get("status", "").endswith("Success")
+    assert len(_document_files(services)) == 2
+
+
+def test_rejected_submission_leaves_no_temporary_file(services):
+    submission = make_submission(1)
+    submission.documents[0].class_code = None
+    payload, _ = pnr_payload(submission, {submission.documents[0].entry_uuid: b"x"}, mtom=False)
+    response = provide_and_register(services, TransactionRequest(payload))
+    assert response.payload.get("status", "").endswith("Failure")
+    assert _document_files(services) == []
