@@ -1,0 +1,1 @@
+"""The registry: tables, migrations entry points, the atomic store of a submission, queries."""
