@@ -1,0 +1,47 @@
+"""Fixtures shared by every test directory.
+
+Databases: `db_url` gives each test a fresh empty database, once on SQLite and once on a real
+PostgreSQL (marked `postgres`) that the session starts itself (tests/pgserver.py). When that
+server cannot start, the PostgreSQL tests FAIL with the server log: CI must never pass by
+skipping them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pgserver import PostgresServer, PostgresStartError
+
+DATABASE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole session, stopped and removed at the end."""
+    try:
+        server = PostgresServer.start()
+    except PostgresStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """`postgresql+psycopg://` URL of a fresh database on the session's server."""
+    return postgres_server.url_for(postgres_server.create_database("session"))
+
+
+@pytest.fixture(params=DATABASE_BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty (unmigrated) database for one test: SQLite file or PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.create_database("test")
+    yield server.url_for(name)
+    server.drop_database(name)
