@@ -35,6 +35,7 @@ from lxml import etree  # noqa: E402
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert  # noqa: E402
 
 import soap_messages as soap  # noqa: E402
+from pgserver import PostgresServer  # noqa: E402
 from factories import PATIENT_ID, make_submission  # noqa: E402
 
 CLIENTS = 4
@@ -164,11 +165,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_backend(backend: str, submissions: int, postgres_url: str | None) -> dict[str, float]:
-    from integration.conftest import create_postgres_database, start_server, stop_server
+def bench_backend(backend: str, submissions: int, postgres: PostgresServer | None) -> dict[str, float]:
+    from xds_server import database_url_for, start_server, stop_server
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
-    database_url = create_postgres_database(postgres_url) if backend == "postgresql" else ""
+    database_url = database_url_for(backend, postgres)
     (work / "server").mkdir()
     server = start_server(work / "server", database_url, {"DMP_XDS_PROFILE": "ihe"})
     try:
@@ -211,14 +212,10 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     postgres = None
     try:
-        postgres_url = None
         if "postgresql" in backends:
-            from pgserver import PostgresServer
-
             postgres = PostgresServer.start()
-            postgres_url = postgres.url
         for backend in backends:
-            results[backend] = bench_backend(backend, args.submissions, postgres_url)
+            results[backend] = bench_backend(backend, args.submissions, postgres)
     finally:
         if postgres is not None:
             postgres.stop()

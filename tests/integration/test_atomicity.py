@@ -18,14 +18,12 @@ from dmp_xds.transactions.context import TransactionRequest
 from dmp_xds.transactions.iti41 import provide_and_register
 from factories import PATIENT_ID, make_submission
 from soap_messages import pnr_payload
+from xds_server import BACKENDS, database_for
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def services(request, tmp_path):
-    from conftest import create_postgres_database
-
-    url = create_postgres_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    services = open_services(Settings(data_dir=tmp_path, database_url=url), migrate=True)
+    services = open_services(Settings(data_dir=tmp_path, database_url=database_for(request)), migrate=True)
     services.registry.add_patient(PATIENT_ID)
     yield services
     services.registry.engine.dispose()

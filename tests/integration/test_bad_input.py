@@ -7,20 +7,17 @@ import pytest
 import requests
 
 import soap_messages as soap
-from conftest import start_server, stop_server, stored_state
+from xds_server import BACKENDS, database_for, start_server, stop_server, stored_state
 from dmp_xds.ebrim import vocabulary as v
 from factories import PATIENT_ID, make_submission
 
 LIMIT = 200_000
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
-    from conftest import create_postgres_database
-
     data_dir = tmp_path_factory.mktemp(f"bad-{request.param}")
-    url = create_postgres_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    running = start_server(data_dir, url, {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_MAX_REQUEST_BYTES": str(LIMIT)})
+    running = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_MAX_REQUEST_BYTES": str(LIMIT)})
     running.add_patient(PATIENT_ID)
     yield running
     stop_server(running)
