@@ -1,0 +1,382 @@
+"""The registry's reads and its atomic write of a submission.
+
+`RegistryStore` is synchronous and thread-safe: it holds only the engine, and every method
+takes its own pooled connection. A submission is written in one transaction with one
+executemany INSERT per table, so a submission costs a handful of round trips whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Engine, String, Table, cast, func, literal, null, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dmp_xds.model import (
+    Association,
+    Author,
+    Code,
+    DocumentEntry,
+    Folder,
+    StoredDocument,
+    Submission,
+    SubmissionSet,
+)
+from dmp_xds.registry.serialize import document_entry_from_dict, sortable_dtm, to_dict
+from dmp_xds.registry.tables import (
+    AssociationRow,
+    DocumentEntryAuthorRow,
+    DocumentEntryCodeRow,
+    DocumentEntryReferenceIdRow,
+    DocumentEntryRow,
+    FolderCodeRow,
+    FolderRow,
+    PatientRow,
+    RepositoryDocumentRow,
+    SubmissionSetAuthorRow,
+    SubmissionSetRow,
+    metadata,
+)
+
+Row = dict[str, Any]
+ObjectInfo = tuple[str, str | None, str | None]  # (kind, patient id, status)
+
+# Bound parameters per IN list: far below SQLite's limit (32766) and PostgreSQL's (65535).
+IN_CHUNK = 500
+
+KIND_DOCUMENT_ENTRY = "DocumentEntry"
+KIND_SUBMISSION_SET = "SubmissionSet"
+KIND_FOLDER = "Folder"
+KIND_ASSOCIATION = "Association"
+CODE_KIND_CONFIDENTIALITY = "confidentiality"
+CODE_KIND_EVENT = "event"
+
+_patient = PatientRow.__table__
+_document_entry = DocumentEntryRow.__table__
+_document_entry_code = DocumentEntryCodeRow.__table__
+_document_entry_author = DocumentEntryAuthorRow.__table__
+_document_entry_reference_id = DocumentEntryReferenceIdRow.__table__
+_submission_set = SubmissionSetRow.__table__
+_submission_set_author = SubmissionSetAuthorRow.__table__
+_folder = FolderRow.__table__
+_folder_code = FolderCodeRow.__table__
+_association = AssociationRow.__table__
+_repository_document = RepositoryDocumentRow.__table__
+
+
+class RegistryStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- patients ------------------------------------------------------------------------
+
+    def add_patient(self, patient_id: str) -> bool:
+        """Register a patient; False if it was already known (safe under concurrent feeds)."""
+        # preserve_rowcount: SQLAlchemy keeps an INSERT's rowcount only when asked to.
+        statement = _insert_or_ignore(self.engine, _patient).execution_options(preserve_rowcount=True)
+        with self.engine.begin() as connection:
+            result = connection.execute(statement, {"patient_id": patient_id, "created_at": _now()})
+            return result.rowcount == 1
+
+    def patient_exists(self, patient_id: str) -> bool:
+        return patient_id in self.known_patients([patient_id])
+
+    def known_patients(self, patient_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        with self.engine.connect() as connection:
+            for chunk in _chunks(patient_ids):
+                query = select(_patient.c.patient_id).where(_patient.c.patient_id.in_(chunk))
+                found.update(connection.scalars(query))
+        return found
+
+    # --- what the registry already holds (for the registry rules) ------------------------
+
+    def existing_unique_ids(self, unique_ids: Iterable[str]) -> dict[str, str | None]:
+        """Registered uniqueIds: a DocumentEntry's maps to its hash, a SubmissionSet's or a
+        Folder's to None (reusing it is an error whatever the hash)."""
+        found: dict[str, str | None] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(unique_ids):
+                documents = select(_document_entry.c.unique_id, _document_entry.c.hash).where(
+                    _document_entry.c.unique_id.in_(chunk)
+                )
+                found.update({unique_id: hash_ for unique_id, hash_ in connection.execute(documents)})
+                others = union_all(
+                    select(_submission_set.c.unique_id).where(_submission_set.c.unique_id.in_(chunk)),
+                    select(_folder.c.unique_id).where(_folder.c.unique_id.in_(chunk)),
+                )
+                found.update({unique_id: None for unique_id in connection.scalars(others)})
+        return found
+
+    def existing_objects(self, uuids: Iterable[str]) -> dict[str, ObjectInfo]:
+        """Registered objects among `uuids`: id -> (kind, patient id, status), in one query."""
+        no_patient = cast(null(), String)
+        found: dict[str, ObjectInfo] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(uuids):
+                query = union_all(
+                    _object_query(_document_entry, KIND_DOCUMENT_ENTRY, _document_entry.c.patient_id, chunk),
+                    _object_query(_submission_set, KIND_SUBMISSION_SET, _submission_set.c.patient_id, chunk),
+                    _object_query(_folder, KIND_FOLDER, _folder.c.patient_id, chunk),
+                    _object_query(_association, KIND_ASSOCIATION, no_patient, chunk),
+                )
+                for entry_uuid, kind, patient_id, status in connection.execute(query):
+                    found[entry_uuid] = (kind, patient_id, status)
+        return found
+
+    # --- DocumentEntries -----------------------------------------------------------------
+
+    def get_document_entries(self, uuids: Iterable[str]) -> list[DocumentEntry]:
+        """The registered DocumentEntries with these entryUUIDs, in the order asked."""
+        wanted = list(dict.fromkeys(uuids))
+        by_uuid: dict[str, DocumentEntry] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(wanted):
+                query = select(_document_entry.c.entry_uuid, _document_entry.c.data).where(
+                    _document_entry.c.entry_uuid.in_(chunk)
+                )
+                for entry_uuid, data in connection.execute(query):
+                    by_uuid[entry_uuid] = document_entry_from_dict(data)
+        return [by_uuid[u] for u in wanted if u in by_uuid]
+
+    def get_document_entries_by_unique_id(self, unique_ids: Iterable[str]) -> list[DocumentEntry]:
+        """Every registered DocumentEntry with one of these uniqueIds (all versions), in the
+        order asked, then by logical id and version."""
+        wanted = list(dict.fromkeys(unique_ids))
+        found: list[tuple[str, str, int, DocumentEntry]] = []
+        with self.engine.connect() as connection:
+            for chunk in _chunks(wanted):
+                query = select(
+                    _document_entry.c.unique_id,
+                    _document_entry.c.logical_id,
+                    _document_entry.c.version,
+                    _document_entry.c.data,
+                ).where(_document_entry.c.unique_id.in_(chunk))
+                for unique_id, logical_id, version, data in connection.execute(query):
+                    found.append((unique_id, logical_id, version, document_entry_from_dict(data)))
+        position = {unique_id: index for index, unique_id in enumerate(wanted)}
+        found.sort(key=lambda item: (position[item[0]], item[1], item[2]))
+        return [entry for *_, entry in found]
+
+    # --- repository ----------------------------------------------------------------------
+
+    def get_repository_documents(self, unique_ids: Iterable[str]) -> dict[str, StoredDocument]:
+        found: dict[str, StoredDocument] = {}
+        table = _repository_document
+        with self.engine.connect() as connection:
+            for chunk in _chunks(unique_ids):
+                query = select(
+                    table.c.unique_id, table.c.path, table.c.size, table.c.hash, table.c.mime_type
+                ).where(table.c.unique_id.in_(chunk))
+                for unique_id, path, size, hash_, mime_type in connection.execute(query):
+                    found[unique_id] = StoredDocument(unique_id, path, size, hash_, mime_type)
+        return found
+
+    # --- the atomic write ----------------------------------------------------------------
+
+    def store_submission(
+        self,
+        submission: Submission,
+        repository_documents: Sequence[StoredDocument] = (),
+        *,
+        on_before_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """Insert every object of `submission`, and the repository's rows, in one transaction.
+
+        Ids must already be `urn:uuid:` and the registry's own values (status, version...) set.
+        `on_before_commit` runs inside the transaction, last: the repository publishes its files
+        there. If it raises, nothing is stored and its exception propagates.
+        """
+        rows = _submission_rows(submission, repository_documents, _now())
+        with self.engine.begin() as connection:
+            for table, table_rows in rows:
+                if table_rows:
+                    connection.execute(table.insert(), table_rows)
+            if on_before_commit is not None:
+                on_before_commit()
+
+    # --- diagnostics ---------------------------------------------------------------------
+
+    def count_rows(self) -> dict[str, int]:
+        """Rows in every table, in one query (tests use it to prove a rejection stored nothing)."""
+        tables = metadata.sorted_tables
+        query = select(*[select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables])
+        with self.engine.connect() as connection:
+            counts = connection.execute(query).one()
+        return {t.name: int(count) for t, count in zip(tables, counts)}
+
+
+# --- rows of a submission -------------------------------------------------------------------
+
+
+def _submission_rows(
+    submission: Submission, repository_documents: Sequence[StoredDocument], now: datetime
+) -> list[tuple[Table, list[Row]]]:
+    """Every row to insert, table by table, parents before children (foreign keys)."""
+    ss = submission.submission_set
+    ss_uuid = ss.entry_uuid if ss is not None else None
+    documents = submission.documents
+    repository_ids = {de.unique_id: de.repository_unique_id for de in documents}
+    return [
+        (_submission_set, [_submission_set_row(ss, now)] if ss is not None else []),
+        (_submission_set_author, _author_rows(ss.entry_uuid, ss.authors) if ss is not None else []),
+        (_document_entry, [_document_entry_row(de, ss_uuid, now) for de in documents]),
+        (_document_entry_code, [row for de in documents for row in _document_code_rows(de)]),
+        (_document_entry_author, [row for de in documents for row in _author_rows(de.entry_uuid, de.authors)]),
+        (_document_entry_reference_id, [
+            {"entry_uuid": de.entry_uuid, "reference_id": ref} for de in documents for ref in de.reference_ids
+        ]),
+        (_folder, [_folder_row(folder, now) for folder in submission.folders]),
+        (_folder_code, [
+            {"entry_uuid": folder.entry_uuid, "code": code.code, "scheme": code.scheme}
+            for folder in submission.folders
+            for code in folder.codes
+        ]),
+        (_association, [_association_row(assoc, ss_uuid, now) for assoc in submission.associations]),
+        (_repository_document, [
+            _repository_document_row(doc, repository_ids.get(doc.unique_id), now) for doc in repository_documents
+        ]),
+    ]
+
+
+def _document_entry_row(de: DocumentEntry, ss_uuid: str | None, now: datetime) -> Row:
+    return {
+        "entry_uuid": de.entry_uuid,
+        "logical_id": de.logical_id or de.entry_uuid,
+        "version": _version_number(de.version),
+        "unique_id": _required(de.unique_id, "uniqueId", de.entry_uuid),
+        "patient_id": _required(de.patient_id, "patientId", de.entry_uuid),
+        "status": _required(de.status, "status", de.entry_uuid),
+        "object_type": de.object_type,
+        "mime_type": de.mime_type,
+        **_code_columns("class_code", de.class_code),
+        **_code_columns("type_code", de.type_code),
+        **_code_columns("format_code", de.format_code),
+        **_code_columns("healthcare_facility_type_code", de.healthcare_facility_type_code),
+        **_code_columns("practice_setting_code", de.practice_setting_code),
+        "creation_time": sortable_dtm(de.creation_time),
+        "service_start_time": sortable_dtm(de.service_start_time),
+        "service_stop_time": sortable_dtm(de.service_stop_time),
+        "hash": de.hash,
+        "size": de.size,
+        "repository_unique_id": de.repository_unique_id,
+        "submission_set_uuid": ss_uuid,
+        "created_at": now,
+        "data": to_dict(de),
+    }
+
+
+def _document_code_rows(de: DocumentEntry) -> list[Row]:
+    kinds = [(CODE_KIND_CONFIDENTIALITY, de.confidentiality_codes), (CODE_KIND_EVENT, de.event_codes)]
+    return [
+        {"entry_uuid": de.entry_uuid, "kind": kind, "code": code.code, "scheme": code.scheme}
+        for kind, codes in kinds
+        for code in codes
+    ]
+
+
+def _author_rows(entry_uuid: str, authors: list[Author]) -> list[Row]:
+    # Only authorPerson is searched (FindDocuments / FindSubmissionSets); an author known only
+    # by institution has nothing to index.
+    return [{"entry_uuid": entry_uuid, "author_person": a.person} for a in authors if a.person]
+
+
+def _submission_set_row(ss: SubmissionSet, now: datetime) -> Row:
+    return {
+        "entry_uuid": ss.entry_uuid,
+        "unique_id": _required(ss.unique_id, "uniqueId", ss.entry_uuid),
+        "source_id": ss.source_id,
+        "patient_id": _required(ss.patient_id, "patientId", ss.entry_uuid),
+        "submission_time": sortable_dtm(ss.submission_time),
+        "status": _required(ss.status, "status", ss.entry_uuid),
+        **_code_columns("content_type_code", ss.content_type_code),
+        "created_at": now,
+        "data": to_dict(ss),
+    }
+
+
+def _folder_row(folder: Folder, now: datetime) -> Row:
+    return {
+        "entry_uuid": folder.entry_uuid,
+        "logical_id": folder.logical_id or folder.entry_uuid,
+        "version": _version_number(folder.version),
+        "unique_id": _required(folder.unique_id, "uniqueId", folder.entry_uuid),
+        "patient_id": _required(folder.patient_id, "patientId", folder.entry_uuid),
+        "status": _required(folder.status, "status", folder.entry_uuid),
+        "last_update_time": sortable_dtm(folder.last_update_time),
+        "created_at": now,
+        "data": to_dict(folder),
+    }
+
+
+def _association_row(assoc: Association, ss_uuid: str | None, now: datetime) -> Row:
+    return {
+        "entry_uuid": assoc.entry_uuid,
+        "association_type": assoc.association_type,
+        "source": assoc.source,
+        "target": assoc.target,
+        "status": _required(assoc.status, "status", assoc.entry_uuid),
+        "submission_set_uuid": ss_uuid,
+        "created_at": now,
+        "data": to_dict(assoc),
+    }
+
+
+def _repository_document_row(doc: StoredDocument, repository_unique_id: str | None, now: datetime) -> Row:
+    return {
+        "unique_id": doc.unique_id,
+        "repository_unique_id": repository_unique_id,
+        "path": doc.path,
+        "size": doc.size,
+        "hash": doc.hash,
+        "mime_type": doc.mime_type,
+        "created_at": now,
+    }
+
+
+def _code_columns(name: str, code: Code | None) -> Row:
+    return {name: code.code if code else None, f"{name}_scheme": code.scheme if code else None}
+
+
+def _version_number(version: str | None) -> int:
+    # The registry numbers versions 1, 2, ... (ITI TF-3 §4.1.1); anything else is a first one.
+    return int(version) if version and version.isdigit() else 1
+
+
+def _required(value: str | None, attribute: str, entry_uuid: str) -> str:
+    # Validation runs before the store: a missing value here is a bug, not a client error, and
+    # must not pass for a constraint violation ("registered concurrently").
+    if not value:
+        raise ValueError(f"{entry_uuid}: {attribute} is required to store the object")
+    return value
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _object_query(table: Table, kind: str, patient_column: Any, chunk: list[str]) -> Any:
+    return select(
+        table.c.entry_uuid, literal(kind, String).label("kind"), patient_column.label("patient_id"), table.c.status
+    ).where(table.c.entry_uuid.in_(chunk))
+
+
+def _insert_or_ignore(engine: Engine, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, which both supported databases spell the same way."""
+    name = engine.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"database {name!r} is not supported (SQLite and PostgreSQL are)")
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    unique = list(dict.fromkeys(v for v in values if v))
+    for start in range(0, len(unique), IN_CHUNK):
+        yield unique[start:start + IN_CHUNK]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

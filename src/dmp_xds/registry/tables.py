@@ -1,0 +1,237 @@
+"""The registry (and repository) tables, SQLAlchemy 2 declarative.
+
+Every object keeps its full model in `data` (JSON) so queries give back what was submitted; the
+other columns exist only to be searched, and the indexes follow the ITI-18 stored queries:
+every query but GetDocuments-by-uniqueId starts from a patient id and a status.
+
+Versions (ITI-57): the versions of one DocumentEntry or Folder share `logical_id` (and the
+uniqueId) and differ by `version`, so uniqueness is on (logical_id, version), never on
+unique_id alone. A DocumentEntry uniqueId may also be registered again for the very same
+document (same hash, ITI TF-2b §3.42.4.1.3.5), which rules out a unique index on it.
+
+Times are stored as 14-digit padded DTM strings (`serialize.sortable_dtm`): string order is time
+order on every database. Lengths are generous on purpose: PostgreSQL enforces them and an
+over-long value must not turn a submission into a server error.
+
+Alembic owns the schema: a change here needs a migration in migrations/versions/.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+UUID_LENGTH = 64  # urn:uuid:... is 45 characters
+ID_LENGTH = 256  # uniqueIds (≤ 128), OIDs, CX patient ids
+CODE_LENGTH = 256
+TEXT_LENGTH = 1024  # XCN author persons, reference ids, file paths
+DTM_LENGTH = 14
+
+# Deterministic constraint names, so migrations can refer to them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# An autoincrement key that is a true rowid alias on SQLite (INTEGER PRIMARY KEY) and 64 bits
+# elsewhere.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class PatientRow(Base):
+    """Patients with a DMP: the registry accepts metadata only for them (ITI-8 / `patient add`)."""
+
+    __tablename__ = "patient"
+
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DocumentEntryRow(Base):
+    __tablename__ = "document_entry"
+
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    logical_id: Mapped[str] = mapped_column(String(UUID_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    object_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    mime_type: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    class_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    class_code_scheme: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    type_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    type_code_scheme: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    format_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    format_code_scheme: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    healthcare_facility_type_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    healthcare_facility_type_code_scheme: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    practice_setting_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    practice_setting_code_scheme: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    creation_time: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
+    service_start_time: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
+    service_stop_time: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
+    hash: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    repository_unique_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    submission_set_uuid: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        # ITI-57: one row per version; two concurrent updates of a document cannot both win.
+        Index("uq_document_entry_logical_id_version", "logical_id", "version", unique=True),
+        # FindDocuments / GetAll / FindDocumentsByReferenceId: patient + status + a code.
+        Index(None, "patient_id", "status", "class_code"),
+        Index(None, "patient_id", "status", "type_code"),
+        Index(None, "patient_id", "status", "practice_setting_code"),
+        Index(None, "patient_id", "status", "creation_time"),
+    )
+
+
+class DocumentEntryCodeRow(Base):
+    """The multi-valued codes of a DocumentEntry (kind: confidentiality | event)."""
+
+    __tablename__ = "document_entry_code"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    entry_uuid: Mapped[str] = mapped_column(
+        String(UUID_LENGTH), ForeignKey("document_entry.entry_uuid", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    scheme: Mapped[str] = mapped_column(String(CODE_LENGTH))
+
+    # Covers "entry_uuid IN (SELECT entry_uuid ... WHERE code = ? AND scheme = ? AND kind = ?)".
+    __table_args__ = (Index(None, "code", "scheme", "kind", "entry_uuid"),)
+
+
+class DocumentEntryAuthorRow(Base):
+    __tablename__ = "document_entry_author"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    entry_uuid: Mapped[str] = mapped_column(
+        String(UUID_LENGTH), ForeignKey("document_entry.entry_uuid", ondelete="CASCADE"), index=True
+    )
+    author_person: Mapped[str] = mapped_column(String(TEXT_LENGTH), index=True)
+
+
+class DocumentEntryReferenceIdRow(Base):
+    __tablename__ = "document_entry_reference_id"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    entry_uuid: Mapped[str] = mapped_column(
+        String(UUID_LENGTH), ForeignKey("document_entry.entry_uuid", ondelete="CASCADE"), index=True
+    )
+    reference_id: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+
+    __table_args__ = (Index(None, "reference_id", "entry_uuid"),)
+
+
+class SubmissionSetRow(Base):
+    __tablename__ = "submission_set"
+
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    source_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    submission_time: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    content_type_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    content_type_code_scheme: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    # FindSubmissionSets / GetAll: patient + status (+ submission time range).
+    __table_args__ = (Index(None, "patient_id", "status", "submission_time"),)
+
+
+class SubmissionSetAuthorRow(Base):
+    __tablename__ = "submission_set_author"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    entry_uuid: Mapped[str] = mapped_column(
+        String(UUID_LENGTH), ForeignKey("submission_set.entry_uuid", ondelete="CASCADE"), index=True
+    )
+    author_person: Mapped[str] = mapped_column(String(TEXT_LENGTH), index=True)
+
+
+class FolderRow(Base):
+    __tablename__ = "folder"
+
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    logical_id: Mapped[str] = mapped_column(String(UUID_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    last_update_time: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("uq_folder_logical_id_version", "logical_id", "version", unique=True),
+        # FindFolders / GetAll: patient + status (+ last update time range).
+        Index(None, "patient_id", "status", "last_update_time"),
+    )
+
+
+class FolderCodeRow(Base):
+    __tablename__ = "folder_code"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    entry_uuid: Mapped[str] = mapped_column(
+        String(UUID_LENGTH), ForeignKey("folder.entry_uuid", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    scheme: Mapped[str] = mapped_column(String(CODE_LENGTH))
+
+    __table_args__ = (Index(None, "code", "scheme", "entry_uuid"),)
+
+
+class AssociationRow(Base):
+    """Associations. source/target are not foreign keys: they may name any kind of object."""
+
+    __tablename__ = "association"
+
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    association_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    source: Mapped[str] = mapped_column(String(ID_LENGTH))
+    target: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    submission_set_uuid: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    # GetAssociations, GetSubmissionSets, "...AndContents", GetRelatedDocuments: by either end.
+    __table_args__ = (
+        Index(None, "source", "association_type"),
+        Index(None, "target", "association_type"),
+    )
+
+
+class RepositoryDocumentRow(Base):
+    """The repository actor's own table: where a document's bytes are (ITI-41 / ITI-43)."""
+
+    __tablename__ = "repository_document"
+
+    unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    repository_unique_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    path: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    size: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    mime_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+metadata = Base.metadata

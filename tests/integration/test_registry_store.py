@@ -1,0 +1,279 @@
+"""The registry store on a real database, SQLite and PostgreSQL: migrations, the atomic write
+of a submission, reads back, patients."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.model import StoredDocument, Submission
+from dmp_xds.registry.database import (
+    DatabaseNotAtHead,
+    create_engine_for,
+    current_revision,
+    ensure_at_head,
+    head_revision,
+    normalize_url,
+    upgrade,
+)
+from dmp_xds.registry.store import RegistryStore
+from dmp_xds.registry.tables import DocumentEntryRow, metadata
+from factories import PATIENT_ID, make_document_entry, make_submission, new_uuid
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a database migrated to head."""
+    upgrade(db_url)
+    engine = create_engine_for(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> RegistryStore:
+    return RegistryStore(engine)
+
+
+def registered(submission: Submission) -> Submission:
+    """The values the registry sets itself before storing (transactions.register does it too)."""
+    if submission.submission_set is not None:
+        submission.submission_set.status = v.STATUS_APPROVED
+    for obj in [*submission.documents, *submission.folders]:
+        obj.status = v.STATUS_APPROVED
+        obj.logical_id = obj.logical_id or obj.entry_uuid
+        obj.version = obj.version or "1"
+    for assoc in submission.associations:
+        assoc.status = v.STATUS_APPROVED
+    return submission
+
+
+def stored_documents(submission: Submission) -> list[StoredDocument]:
+    return [
+        StoredDocument(de.unique_id or "", f"ab/{de.unique_id}", de.size or 0, de.hash or "", de.mime_type or "")
+        for de in submission.documents
+    ]
+
+
+def total_rows(store: RegistryStore) -> int:
+    return sum(store.count_rows().values())
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+
+def test_upgrade_brings_an_empty_database_to_head(db_url: str) -> None:
+    upgrade(db_url)
+    engine = create_engine_for(db_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        ensure_at_head(engine)
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_twice_is_harmless(engine: Engine, db_url: str) -> None:
+    upgrade(db_url)
+    ensure_at_head(engine)
+
+
+def test_migration_matches_the_table_definitions(engine: Engine) -> None:
+    """The hand-written migration and tables.py describe the same schema."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_ensure_at_head_refuses_an_empty_database_and_says_how_to_fix_it(db_url: str) -> None:
+    engine = create_engine_for(db_url)
+    try:
+        assert current_revision(engine) is None
+        with pytest.raises(DatabaseNotAtHead, match="dmp-xds db upgrade"):
+            ensure_at_head(engine)
+    finally:
+        engine.dispose()
+
+
+def test_engine_settings(engine: Engine) -> None:
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        else:
+            assert engine.dialect.driver == "psycopg"
+
+
+def test_postgresql_urls_use_psycopg_3() -> None:
+    assert normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+# --- patients --------------------------------------------------------------------------------
+
+
+def test_add_patient_once(store: RegistryStore) -> None:
+    assert not store.patient_exists(PATIENT_ID)
+    assert store.add_patient(PATIENT_ID) is True
+    assert store.add_patient(PATIENT_ID) is False
+    assert store.patient_exists(PATIENT_ID)
+    assert store.known_patients([PATIENT_ID, "other^^^&1.2.3&ISO"]) == {PATIENT_ID}
+    assert store.count_rows()["patient"] == 1
+
+
+# --- the atomic write and reads back ---------------------------------------------------------
+
+
+def test_store_and_read_back(store: RegistryStore) -> None:
+    submission = registered(make_submission(2, with_folder=True))
+    documents = stored_documents(submission)
+    store.store_submission(submission, documents)
+
+    ss = submission.submission_set
+    assert ss is not None
+    first, second = submission.documents
+    assert store.get_document_entries([second.entry_uuid, first.entry_uuid, new_uuid()]) == [second, first]
+    assert store.get_document_entries_by_unique_id([first.unique_id or ""]) == [first]
+    assert store.get_repository_documents([d.unique_id for d in documents]) == {d.unique_id: d for d in documents}
+
+    folder = submission.folders[0]
+    assert store.existing_unique_ids([first.unique_id or "", ss.unique_id or "", folder.unique_id or "", "1.2.9"]) == {
+        first.unique_id: first.hash, ss.unique_id: None, folder.unique_id: None,
+    }
+    found = store.existing_objects([first.entry_uuid, ss.entry_uuid, folder.entry_uuid,
+                                    submission.associations[0].entry_uuid, new_uuid()])
+    assert found == {
+        first.entry_uuid: ("DocumentEntry", PATIENT_ID, v.STATUS_APPROVED),
+        ss.entry_uuid: ("SubmissionSet", PATIENT_ID, v.STATUS_APPROVED),
+        folder.entry_uuid: ("Folder", PATIENT_ID, v.STATUS_APPROVED),
+        submission.associations[0].entry_uuid: ("Association", None, v.STATUS_APPROVED),
+    }
+    counts = store.count_rows()
+    assert counts["document_entry"] == 2
+    assert counts["document_entry_code"] == 4  # one confidentiality and one event code each
+    assert counts["document_entry_author"] == 2
+    assert counts["document_entry_reference_id"] == 2
+    assert counts["submission_set"] == 1
+    assert counts["submission_set_author"] == 1
+    assert counts["folder"] == 1
+    assert counts["folder_code"] == 1
+    assert counts["association"] == len(submission.associations)
+    assert counts["repository_document"] == 2
+    assert counts["patient"] == 0
+
+
+def test_searchable_columns(store: RegistryStore) -> None:
+    entry = make_document_entry(creation_time="2024031209", service_start_time="2024")
+    submission = registered(make_submission(documents=[entry]))
+    store.store_submission(submission)
+    with store.engine.connect() as connection:
+        row = connection.execute(select(DocumentEntryRow).where(DocumentEntryRow.entry_uuid == entry.entry_uuid)).one()
+    assert row.creation_time == "20240312090000"
+    assert row.service_start_time == "20240000000000"
+    assert (row.class_code, row.class_code_scheme) == (entry.class_code.code, entry.class_code.scheme)
+    assert row.submission_set_uuid == submission.submission_set.entry_uuid
+    assert row.version == 1 and row.logical_id == entry.entry_uuid
+
+
+def test_on_before_commit_runs_inside_the_transaction(store: RegistryStore) -> None:
+    seen_from_outside: list[int] = []
+
+    def publish() -> None:
+        # Another connection must not see the submission yet: the files are published first.
+        seen_from_outside.append(store.count_rows()["document_entry"])
+
+    submission = registered(make_submission(1))
+    store.store_submission(submission, stored_documents(submission), on_before_commit=publish)
+    assert seen_from_outside == [0]
+    assert store.count_rows()["document_entry"] == 1
+
+
+def test_failure_in_on_before_commit_stores_nothing(store: RegistryStore) -> None:
+    class PublicationFailed(Exception):
+        pass
+
+    def publish() -> None:
+        raise PublicationFailed("disk full")
+
+    submission = registered(make_submission(3, with_folder=True))
+    with pytest.raises(PublicationFailed):
+        store.store_submission(submission, stored_documents(submission), on_before_commit=publish)
+    assert total_rows(store) == 0
+
+
+def test_a_constraint_violation_stores_nothing_of_the_submission(store: RegistryStore) -> None:
+    first = registered(make_submission(1))
+    store.store_submission(first)
+    before = store.count_rows()
+    # Same SubmissionSet uniqueId: the SubmissionSet row is refused, and with it everything.
+    second = registered(make_submission(2))
+    assert second.submission_set is not None and first.submission_set is not None
+    second.submission_set.unique_id = first.submission_set.unique_id
+    with pytest.raises(IntegrityError):
+        store.store_submission(second, stored_documents(second))
+    assert store.count_rows() == before
+
+
+def test_versions_share_a_unique_id_but_not_a_version_number(store: RegistryStore) -> None:
+    """ITI-57: a new version keeps uniqueId and logicalId; (logicalId, version) is unique."""
+    original = make_document_entry()
+    store.store_submission(registered(make_submission(documents=[original])))
+    update = make_document_entry(unique_id=original.unique_id, logical_id=original.entry_uuid, version="2")
+    store.store_submission(registered(make_submission(documents=[update])))
+    versions = store.get_document_entries_by_unique_id([original.unique_id or ""])
+    assert [(e.entry_uuid, e.version) for e in versions] == [(original.entry_uuid, "1"), (update.entry_uuid, "2")]
+
+    clash = make_document_entry(unique_id=original.unique_id, logical_id=original.entry_uuid, version="2")
+    with pytest.raises(IntegrityError):
+        store.store_submission(registered(make_submission(documents=[clash])))
+
+
+def test_the_same_document_may_be_registered_again(store: RegistryStore) -> None:
+    """Same uniqueId and hash in a new submission is accepted by the rules: no unique index."""
+    entry = make_document_entry()
+    store.store_submission(registered(make_submission(documents=[entry])))
+    again = make_document_entry(unique_id=entry.unique_id, hash=entry.hash)
+    store.store_submission(registered(make_submission(documents=[again])))
+    assert len(store.get_document_entries_by_unique_id([entry.unique_id or ""])) == 2
+
+
+def test_missing_required_value_is_a_programming_error(store: RegistryStore) -> None:
+    submission = registered(make_submission(1))
+    submission.documents[0].status = None
+    with pytest.raises(ValueError, match="status"):
+        store.store_submission(submission)
+    assert total_rows(store) == 0
+
+
+def test_concurrent_submissions(store: RegistryStore) -> None:
+    """Four threads share one store, as the server's worker threads do."""
+    errors: list[BaseException] = []
+
+    def submit(count: int) -> None:
+        try:
+            for _ in range(count):
+                submission = registered(make_submission(2))
+                store.store_submission(submission, stored_documents(submission))
+        except BaseException as exc:  # reported below, with the test's own assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(10,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    counts = store.count_rows()
+    assert counts["submission_set"] == 40
+    assert counts["document_entry"] == 80
+    assert counts["repository_document"] == 80
