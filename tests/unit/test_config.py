@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dmp_xds.config import ConfigError, load_settings, resolve
+
+
+def test_defaults():
+    settings = load_settings(environ={})
+    assert settings.data_dir == Path("var") and settings.port == 8080 and settings.mllp_port is None
+
+
+def test_environment_wins_over_toml(tmp_path):
+    config = tmp_path / "dmp.toml"
+    config.write_text('port = 9000\ndatabase_url = "postgresql://x@h/db"\n[other]\nignored = 1\n')
+    with pytest.raises(ConfigError, match="unknown setting 'other'"):
+        load_settings(config, environ={})
+    config.write_text('[dmp_xds]\nport = 9000\ndatabase_url = "postgresql://x@h/db"\n')
+    settings = load_settings(config, environ={"DMP_XDS_PORT": "9100"})
+    assert settings.port == 9100
+    assert settings.database_url == "postgresql://x@h/db"
+
+
+def test_config_file_from_environment(tmp_path):
+    config = tmp_path / "dmp.toml"
+    config.write_text("mllp_port = 2575\n")
+    assert load_settings(environ={"DMP_XDS_CONFIG": str(config)}).mllp_port == 2575
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"DMP_XDS_PORT": "eighty"}, "port"),
+    ({"DMP_XDS_PROFILE": "us"}, "PROFILE"),
+    ({"DMP_XDS_CONFIG": "/nonexistent.toml"}, "does not exist"),
+])
+def test_bad_settings_say_what_is_wrong(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=env)
+
+
+def test_bad_toml(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("port = = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(config, environ={})
+
+
+def test_repository_unique_id_is_generated_once_and_kept(tmp_path):
+    first = resolve(load_settings(environ={"DMP_XDS_DATA_DIR": str(tmp_path)}))
+    second = resolve(load_settings(environ={"DMP_XDS_DATA_DIR": str(tmp_path)}))
+    assert first.repository_unique_id == second.repository_unique_id
+    assert first.repository_unique_id.startswith("2.25.")
+    assert first.database_url == f"sqlite:///{(tmp_path / 'registry.db').resolve()}"
+
+
+def test_configured_repository_unique_id_is_used(tmp_path):
+    settings = resolve(load_settings(environ={"DMP_XDS_DATA_DIR": str(tmp_path),
+                                              "DMP_XDS_REPOSITORY_UNIQUE_ID": "1.2.250.1.999.7"}))
+    assert settings.repository_unique_id == "1.2.250.1.999.7"
