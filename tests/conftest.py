@@ -21,10 +21,14 @@ DATABASE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.post
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One throwaway PostgreSQL server for the whole session, stopped and removed at the end."""
+    failure: str | None = None
     try:
         server = PostgresServer.start()
     except PostgresStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        failure = str(exc)
+    if failure is not None:
+        # Fail (never skip) with the server log; outside `except` so it is shown only once.
+        pytest.fail(failure, pytrace=False)
     yield server
     server.stop()
 
