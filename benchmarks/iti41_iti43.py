@@ -165,13 +165,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_backend(backend: str, submissions: int, postgres: PostgresServer | None) -> dict[str, float]:
+def bench_backend(backend: str, submissions: int, postgres: PostgresServer | None, workers: int) -> dict[str, float]:
     from xds_server import database_url_for, start_server, stop_server
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
     database_url = database_url_for(backend, postgres)
     (work / "server").mkdir()
-    server = start_server(work / "server", database_url, {"DMP_XDS_PROFILE": "ihe"})
+    server = start_server(work / "server", database_url,
+                          {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_WORKERS": str(workers)})
     try:
         server.add_patient(PATIENT_ID)
         warmup = build_iti41_requests(20)
@@ -207,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=1000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--workers", type=int, default=2, help="server processes (default 2, one per core)")
     args = parser.parse_args()
     backends = args.backends.split(",")
     results: dict[str, dict[str, float]] = {}
@@ -215,12 +217,13 @@ def main() -> None:
         if "postgresql" in backends:
             postgres = PostgresServer.start()
         for backend in backends:
-            results[backend] = bench_backend(backend, args.submissions, postgres)
+            results[backend] = bench_backend(backend, args.submissions, postgres, args.workers)
     finally:
         if postgres is not None:
             postgres.stop()
     print(f"\nITI-41 ({args.submissions} submissions of one {CDA_SIZE // 1024} kB CDA, {CLIENTS} clients) "
-          f"and ITI-43 ({RETRIEVE_SIZE // 2**20} MB documents, {CLIENTS} clients), {os.cpu_count()} cores")
+          f"and ITI-43 ({RETRIEVE_SIZE // 2**20} MB documents, {CLIENTS} clients), {os.cpu_count()} cores, "
+          f"{args.workers} server process(es)")
     print(f"{'backend':<12}{'ITI-41/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'floor/s':>10}{'% floor':>9}{'ITI-43 MB/s':>13}")
     for backend, r in results.items():
         print(f"{backend:<12}{r['iti41_per_s']:>10.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"

@@ -33,15 +33,19 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="TCP port (default 8080).")
+@click.option("--workers", type=int, default=None, help="Server processes (default 1).")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Start the registry and repository endpoints."""
+    import os
+
     import uvicorn
 
+    from dmp_xds.config import to_environment
     from dmp_xds.registry.database import DatabaseNotAtHead
     from dmp_xds.serve import create_app, endpoint_urls
 
-    settings = resolve(_settings(ctx, host=host, port=port))
+    settings = resolve(_settings(ctx, host=host, port=port, workers=workers))
     # The embedded default database is created and migrated on first start; a configured
     # database (PostgreSQL in production) is migrated only by `dmp-xds db upgrade`, on purpose.
     embedded = settings.database_url == default_database_url(settings)
@@ -50,7 +54,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         app = create_app(settings, migrate=embedded)
     except DatabaseNotAtHead as exc:
         raise click.ClickException(str(exc)) from exc
-    feed = _start_patient_feed(app, settings)
+    feed = _start_patient_feed(app.services.registry, settings)
     click.echo(f"dmp-xds serving with database {_redact(settings.database_url)}")
     click.echo(f"  documents:            {settings.documents_dir}")
     click.echo(f"  repositoryUniqueId:   {settings.repository_unique_id}")
@@ -58,19 +62,28 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         click.echo(f"  {name + ' endpoint:':<22}{url}   (WSDL: {url}?wsdl)")
     if feed is not None:
         click.echo(f"  patient feed (ITI-8): mllp://{settings.host}:{settings.mllp_port}")
+    if settings.workers > 1:
+        click.echo(f"  workers:              {settings.workers} processes")
     sys.stdout.flush()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                lifespan="on", timeout_keep_alive=30)
+    common = dict(host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                  lifespan="on", timeout_keep_alive=30, http="httptools", loop="uvloop")
+    if settings.workers == 1:
+        uvicorn.run(app, **common)
+    else:
+        # Worker processes build their own application from the environment: hand them the
+        # settings resolved here (repositoryUniqueId, database URL), the database being migrated.
+        os.environ.update(to_environment(settings))
+        uvicorn.run("dmp_xds.serve:app_from_environment", factory=True, workers=settings.workers, **common)
     if feed is not None:
         feed.stop()
 
 
-def _start_patient_feed(app: Any, settings: Settings) -> Any:
+def _start_patient_feed(registry: Any, settings: Settings) -> Any:
     if settings.mllp_port is None:
         return None
     from dmp_xds.feed.mllp import MllpServer
 
-    server = MllpServer(settings.host, settings.mllp_port, on_patient=app.services.registry.add_patient)
+    server = MllpServer(settings.host, settings.mllp_port, on_patient=registry.add_patient)
     server.start()
     return server
 

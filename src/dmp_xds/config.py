@@ -38,6 +38,7 @@ class Settings:
     value_sets: str = ""
     max_query_results: int = 5000
     log_level: str = "info"
+    workers: int = 1  # server processes; each runs a thread pool
 
     @property
     def documents_dir(self) -> Path:
@@ -49,7 +50,7 @@ class Settings:
         return out
 
 
-_INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results"}
+_INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results", "workers"}
 _OPTIONAL_INT_FIELDS = {"mllp_port"}
 _FLOAT_FIELDS = {"request_timeout_seconds"}
 
@@ -106,6 +107,8 @@ def load_settings(
         if raw is not None:
             values[key] = _coerce(key, raw)
     settings = Settings(**values)
+    if settings.workers < 1:
+        raise ConfigError(f"DMP_XDS_WORKERS must be at least 1, not {settings.workers}")
     if settings.profile not in ("cisis", "ihe"):
         raise ConfigError(f"DMP_XDS_PROFILE must be 'cisis' or 'ihe', not {settings.profile!r}")
     return settings
@@ -141,3 +144,13 @@ def resolve(settings: Settings) -> Settings:
             "repository_unique_id": repository_id,
         }
     )
+
+
+def to_environment(settings: Settings) -> dict[str, str]:
+    """The settings as `DMP_XDS_*` variables, for worker processes that load their own."""
+    out: dict[str, str] = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if value is not None:
+            out[ENV_PREFIX + f.name.upper()] = str(value)
+    return out

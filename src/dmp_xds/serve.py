@@ -251,6 +251,12 @@ def create_app(settings: Settings | None = None, migrate: bool = False) -> XdsAp
     return XdsApplication(open_services(settings, migrate))
 
 
+def app_from_environment() -> XdsApplication:
+    """The factory each uvicorn worker process calls: settings from `DMP_XDS_*` (already
+    resolved and the database already migrated by the parent process)."""
+    return create_app(load_settings(), migrate=False)
+
+
 def endpoint_urls(settings: Settings) -> dict[str, str]:
     base = f"http://{settings.host}:{settings.port}"
     return {name: base + path for path, name in ENDPOINTS.items()}
