@@ -106,7 +106,7 @@ def test_engine_settings(engine: Engine) -> None:
         if engine.dialect.name == "sqlite":
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: durable acks
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
         else:
             assert engine.dialect.driver == "psycopg"

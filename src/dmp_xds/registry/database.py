@@ -78,10 +78,11 @@ def _sqlite_engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        # WAL: readers do not block the writer nor the writer them. NORMAL is durable across
-        # application crashes in WAL mode (only an OS crash may lose the last commits).
+        # WAL: readers do not block the writer nor the writer them. FULL: a commit is on disk
+        # before it returns, so an acknowledged submission survives a power loss too (NORMAL
+        # would keep only the application-crash half of that promise).
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:

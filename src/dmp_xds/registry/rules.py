@@ -1,59 +1,74 @@
 """XDS rules that depend on what the registry already holds (ITI TF-2b §3.42.4.1.3).
 
-Run after `validation.xds.validate_submission` and after symbolic ids were replaced.
+Pure functions over a `RegistrySnapshot`, read once per submission on one connection. Run after
+`validation.xds.validate_submission` and after symbolic ids were replaced.
+
+An entryUUID chosen by the source that is already registered is not looked up beforehand: the
+primary key refuses it at insert time, and `diagnose_conflict` then says precisely what clashed.
+That keeps the common path to two small reads.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
 
 from dmp_xds.errors import ErrorCode, XdsError, error
 from dmp_xds.model import Submission
+from dmp_xds.registry.store import RegistrySnapshot
 
 
-class RegistryView(Protocol):
-    def known_patients(self, patient_ids: list[str]) -> set[str]: ...
-    def existing_unique_ids(self, unique_ids: list[str]) -> dict[str, str | None]: ...
-    def existing_objects(self, uuids: list[str]) -> dict[str, tuple[str, str | None, str | None]]: ...
+@dataclass(frozen=True)
+class SnapshotRequest:
+    """What to read from the registry for one submission."""
+
+    patient_ids: list[str]
+    unique_ids: list[str]
+    referenced_ids: list[str]  # ids that associations name outside the message
 
 
-def check_against_registry(submission: Submission, registry: RegistryView) -> list[XdsError]:
-    errors: list[XdsError] = []
-    errors += _check_patients(submission, registry)
-    errors += _check_unique_ids(submission, registry)
-    errors += _check_references(submission, registry)
-    return errors
-
-
-def _check_patients(submission: Submission, registry: RegistryView) -> list[XdsError]:
+def snapshot_request(submission: Submission) -> SnapshotRequest:
     ss = submission.submission_set
-    patients = {p for p in [ss.patient_id if ss else None, *(d.patient_id for d in submission.documents),
-                            *(f.patient_id for f in submission.folders)] if p}
-    known = registry.known_patients(sorted(patients))
+    patients = [p for p in [ss.patient_id if ss else None, *(d.patient_id for d in submission.documents),
+                            *(f.patient_id for f in submission.folders)] if p]
+    unique_ids = [d.unique_id for d in submission.documents if d.unique_id]
+    unique_ids += [f.unique_id for f in submission.folders if f.unique_id]
+    if ss is not None and ss.unique_id:
+        unique_ids.append(ss.unique_id)
+    in_message = set(submission.all_ids())
+    outside = {ref for a in submission.associations for ref in (a.source, a.target) if ref and ref not in in_message}
+    return SnapshotRequest(sorted(set(patients)), unique_ids, sorted(outside))
+
+
+def check_against_registry(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:
+    return _check_patients(submission, snapshot) + _check_unique_ids(submission, snapshot) + \
+        _check_references(submission, snapshot)
+
+
+def _check_patients(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:
     return [
         error(ErrorCode.UNKNOWN_PATIENT_ID, f"patient {p} is not known to the registry (no DMP for this patient)", p)
-        for p in sorted(patients - known)
+        for p in snapshot_request(submission).patient_ids
+        if p not in snapshot.known_patients
     ]
 
 
-def _check_unique_ids(submission: Submission, registry: RegistryView) -> list[XdsError]:
-    """A DocumentEntry may reuse a registered uniqueId only for the very same document (same hash)."""
-    candidates = [d.unique_id for d in submission.documents if d.unique_id]
-    candidates += [f.unique_id for f in submission.folders if f.unique_id]
-    if submission.submission_set is not None and submission.submission_set.unique_id:
-        candidates.append(submission.submission_set.unique_id)
-    existing = registry.existing_unique_ids(candidates)
+def _check_unique_ids(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:
+    """A DocumentEntry may reuse a registered uniqueId only for the very same document (same
+    hash, NIST test 12004); a SubmissionSet or Folder uniqueId never."""
+    existing = snapshot.unique_ids
     errors: list[XdsError] = []
     for de in submission.documents:
-        if de.unique_id in existing:
-            registered_hash = existing[de.unique_id]
-            if registered_hash is None or de.hash is None or registered_hash.lower() != de.hash.lower():
-                errors.append(error(
-                    ErrorCode.NON_IDENTICAL_HASH if registered_hash else ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
-                    f"DocumentEntry {de.entry_uuid}: uniqueId {de.unique_id} is already registered"
-                    + (" for a document with another hash" if registered_hash else " for another object"),
-                    de.unique_id,
-                ))
+        if de.unique_id not in existing:
+            continue
+        registered_hash = existing[de.unique_id]
+        if registered_hash is None:
+            errors.append(error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                                f"DocumentEntry {de.entry_uuid}: uniqueId {de.unique_id} is already registered "
+                                "for another object", de.unique_id))
+        elif de.hash is None or registered_hash.lower() != de.hash.lower():
+            errors.append(error(ErrorCode.NON_IDENTICAL_HASH,
+                                f"DocumentEntry {de.entry_uuid}: uniqueId {de.unique_id} is already registered "
+                                "for a document with another hash", de.unique_id))
     others = [(f"Folder {f.entry_uuid}", f.unique_id) for f in submission.folders]
     if submission.submission_set is not None:
         others.append((f"SubmissionSet {submission.submission_set.entry_uuid}", submission.submission_set.unique_id))
@@ -64,31 +79,35 @@ def _check_unique_ids(submission: Submission, registry: RegistryView) -> list[Xd
     return errors
 
 
-def _check_references(submission: Submission, registry: RegistryView) -> list[XdsError]:
+def _check_references(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:
     in_message = set(submission.all_ids())
-    already = [obj_id for obj_id in in_message if obj_id.startswith("urn:uuid:")]
-    referenced = {ref for a in submission.associations for ref in (a.source, a.target) if ref}
-    outside = sorted(referenced - in_message)
-    found = registry.existing_objects(outside + already)
-    errors: list[XdsError] = []
-    for obj_id in already:
-        if obj_id in found:
-            errors.append(error(ErrorCode.REGISTRY_METADATA_ERROR,
-                                f"id {obj_id} is already used by a registered object", obj_id))
     ss = submission.submission_set
     patient = ss.patient_id if ss else None
+    errors: list[XdsError] = []
     for assoc in submission.associations:
         for ref in (assoc.source, assoc.target):
             if not ref or ref in in_message:
                 continue
-            if ref not in found:
+            if ref not in snapshot.objects:
                 errors.append(error(ErrorCode.UNRESOLVED_REFERENCE,
                                     f"Association {assoc.entry_uuid} refers to {ref}, which is neither in the "
                                     "message nor in the registry", assoc.entry_uuid))
                 continue
-            kind, ref_patient, _status = found[ref]
+            kind, ref_patient, _status = snapshot.objects[ref]
             if patient and ref_patient and ref_patient != patient:
                 errors.append(error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
                                     f"Association {assoc.entry_uuid}: {kind} {ref} belongs to patient {ref_patient}, "
                                     f"the submission to {patient}", assoc.entry_uuid))
     return errors
+
+
+def diagnose_conflict(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:
+    """Why the database refused the submission's rows, given a fresh snapshot of the message's
+    own ids and uniqueIds (a concurrent submission won the race, or an id was reused)."""
+    errors = [
+        error(ErrorCode.REGISTRY_METADATA_ERROR, f"id {obj_id} is already used by a registered {kind}", obj_id)
+        for obj_id, (kind, _patient, _status) in snapshot.objects.items()
+    ]
+    errors += _check_unique_ids(submission, snapshot)
+    return errors or [error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                            "an id or uniqueId of this submission was registered concurrently")]

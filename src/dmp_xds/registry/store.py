@@ -8,10 +8,11 @@ executemany INSERT per table, so a submission costs a handful of round trips wha
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, String, Table, cast, func, literal, null, select, union_all
+from sqlalchemy import Connection, Engine, String, Table, bindparam, cast, func, literal, null, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dmp_xds.model import (
@@ -66,6 +67,67 @@ _association = AssociationRow.__table__
 _repository_document = RepositoryDocumentRow.__table__
 
 
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """What the registry held, for one submission's checks (see registry/rules.py)."""
+
+    known_patients: frozenset[str]
+    unique_ids: dict[str, str | None]  # registered uniqueId -> DocumentEntry hash (None: SS/Folder)
+    objects: dict[str, ObjectInfo]  # registered objects among those asked for
+
+
+# Statements built once: building SQLAlchemy constructs per call costs more than running them.
+# IN lists are expanding bound parameters, so one compiled form serves every list length.
+_IDS = bindparam("ids", expanding=True)
+_PATIENTS_IN = select(_patient.c.patient_id).where(_patient.c.patient_id.in_(_IDS))
+_DOCUMENT_UNIQUE_IDS_IN = select(_document_entry.c.unique_id, _document_entry.c.hash).where(
+    _document_entry.c.unique_id.in_(_IDS))
+_PACKAGE_UNIQUE_IDS_IN = union_all(
+    select(_submission_set.c.unique_id).where(_submission_set.c.unique_id.in_(_IDS)),
+    select(_folder.c.unique_id).where(_folder.c.unique_id.in_(_IDS)),
+)
+_OBJECTS_IN = union_all(
+    *[
+        select(table.c.entry_uuid, literal(kind, String).label("kind"), patient.label("patient_id"), table.c.status)
+        .where(table.c.entry_uuid.in_(_IDS))
+        for table, kind, patient in (
+            (_document_entry, KIND_DOCUMENT_ENTRY, _document_entry.c.patient_id),
+            (_submission_set, KIND_SUBMISSION_SET, _submission_set.c.patient_id),
+            (_folder, KIND_FOLDER, _folder.c.patient_id),
+            (_association, KIND_ASSOCIATION, cast(null(), String)),
+        )
+    ]
+)
+_REPOSITORY_DOCUMENTS_IN = select(
+    _repository_document.c.unique_id, _repository_document.c.path, _repository_document.c.size,
+    _repository_document.c.hash, _repository_document.c.mime_type,
+).where(_repository_document.c.unique_id.in_(_IDS))
+_INSERTS = {table.name: table.insert() for table in metadata.sorted_tables}
+
+
+def _known_patients(connection: Connection, patient_ids: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(patient_ids):
+        found.update(connection.scalars(_PATIENTS_IN, {"ids": chunk}))
+    return found
+
+
+def _existing_unique_ids(connection: Connection, unique_ids: Iterable[str]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for chunk in _chunks(unique_ids):
+        found.update({unique_id: hash_ for unique_id, hash_ in connection.execute(_DOCUMENT_UNIQUE_IDS_IN, {"ids": chunk})})
+        found.update({unique_id: None for unique_id in connection.scalars(_PACKAGE_UNIQUE_IDS_IN, {"ids": chunk})})
+    return found
+
+
+def _existing_objects(connection: Connection, uuids: Iterable[str]) -> dict[str, ObjectInfo]:
+    found: dict[str, ObjectInfo] = {}
+    for chunk in _chunks(uuids):
+        for entry_uuid, kind, patient_id, status in connection.execute(_OBJECTS_IN, {"ids": chunk}):
+            found[entry_uuid] = (kind, patient_id, status)
+    return found
+
+
 class RegistryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -84,47 +146,30 @@ class RegistryStore:
         return patient_id in self.known_patients([patient_id])
 
     def known_patients(self, patient_ids: Iterable[str]) -> set[str]:
-        found: set[str] = set()
         with self.engine.connect() as connection:
-            for chunk in _chunks(patient_ids):
-                query = select(_patient.c.patient_id).where(_patient.c.patient_id.in_(chunk))
-                found.update(connection.scalars(query))
-        return found
+            return _known_patients(connection, patient_ids)
 
     # --- what the registry already holds (for the registry rules) ------------------------
 
     def existing_unique_ids(self, unique_ids: Iterable[str]) -> dict[str, str | None]:
         """Registered uniqueIds: a DocumentEntry's maps to its hash, a SubmissionSet's or a
         Folder's to None (reusing it is an error whatever the hash)."""
-        found: dict[str, str | None] = {}
         with self.engine.connect() as connection:
-            for chunk in _chunks(unique_ids):
-                documents = select(_document_entry.c.unique_id, _document_entry.c.hash).where(
-                    _document_entry.c.unique_id.in_(chunk)
-                )
-                found.update({unique_id: hash_ for unique_id, hash_ in connection.execute(documents)})
-                others = union_all(
-                    select(_submission_set.c.unique_id).where(_submission_set.c.unique_id.in_(chunk)),
-                    select(_folder.c.unique_id).where(_folder.c.unique_id.in_(chunk)),
-                )
-                found.update({unique_id: None for unique_id in connection.scalars(others)})
-        return found
+            return _existing_unique_ids(connection, unique_ids)
 
     def existing_objects(self, uuids: Iterable[str]) -> dict[str, ObjectInfo]:
         """Registered objects among `uuids`: id -> (kind, patient id, status), in one query."""
-        no_patient = cast(null(), String)
-        found: dict[str, ObjectInfo] = {}
         with self.engine.connect() as connection:
-            for chunk in _chunks(uuids):
-                query = union_all(
-                    _object_query(_document_entry, KIND_DOCUMENT_ENTRY, _document_entry.c.patient_id, chunk),
-                    _object_query(_submission_set, KIND_SUBMISSION_SET, _submission_set.c.patient_id, chunk),
-                    _object_query(_folder, KIND_FOLDER, _folder.c.patient_id, chunk),
-                    _object_query(_association, KIND_ASSOCIATION, no_patient, chunk),
-                )
-                for entry_uuid, kind, patient_id, status in connection.execute(query):
-                    found[entry_uuid] = (kind, patient_id, status)
-        return found
+            return _existing_objects(connection, uuids)
+
+    def snapshot(self, patient_ids: Iterable[str], unique_ids: Iterable[str],
+                 object_ids: Iterable[str]) -> RegistrySnapshot:
+        """What the registry rules need to know of one submission, read on one connection."""
+        with self.engine.connect() as connection:
+            patients = _known_patients(connection, patient_ids)
+            registered = _existing_unique_ids(connection, unique_ids)
+            objects = _existing_objects(connection, object_ids)
+        return RegistrySnapshot(frozenset(patients), registered, objects)
 
     # --- DocumentEntries -----------------------------------------------------------------
 
@@ -164,13 +209,9 @@ class RegistryStore:
 
     def get_repository_documents(self, unique_ids: Iterable[str]) -> dict[str, StoredDocument]:
         found: dict[str, StoredDocument] = {}
-        table = _repository_document
         with self.engine.connect() as connection:
             for chunk in _chunks(unique_ids):
-                query = select(
-                    table.c.unique_id, table.c.path, table.c.size, table.c.hash, table.c.mime_type
-                ).where(table.c.unique_id.in_(chunk))
-                for unique_id, path, size, hash_, mime_type in connection.execute(query):
+                for unique_id, path, size, hash_, mime_type in connection.execute(_REPOSITORY_DOCUMENTS_IN, {"ids": chunk}):
                     found[unique_id] = StoredDocument(unique_id, path, size, hash_, mime_type)
         return found
 
@@ -193,7 +234,7 @@ class RegistryStore:
         with self.engine.begin() as connection:
             for table, table_rows in rows:
                 if table_rows:
-                    connection.execute(table.insert(), table_rows)
+                    connection.execute(_INSERTS[table.name], table_rows)
             if on_before_commit is not None:
                 on_before_commit()
 
@@ -354,12 +395,6 @@ def _required(value: str | None, attribute: str, entry_uuid: str) -> str:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _object_query(table: Table, kind: str, patient_column: Any, chunk: list[str]) -> Any:
-    return select(
-        table.c.entry_uuid, literal(kind, String).label("kind"), patient_column.label("patient_id"), table.c.status
-    ).where(table.c.entry_uuid.in_(chunk))
 
 
 def _insert_or_ignore(engine: Engine, table: Table) -> Any:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +26,7 @@ class TempBlob:
     path: Path
     size: int
     sha1: str
+    synced: bool = False  # content already fsynced
 
 
 class BlobWriter:
@@ -81,20 +82,22 @@ class FilesystemBlobStore:
         key = hashlib.sha256(document_unique_id.encode("utf-8")).hexdigest()
         return self.root / key[:2] / key[2:4] / f"{key}.{uuid.uuid4().hex[:12]}"
 
-    def publish(self, blob: TempBlob, target: Path) -> Path:
-        """Move a temporary blob to its final name, durably: file content, then directory entry.
+    def sync(self, blob: TempBlob) -> TempBlob:
+        """Make a blob's content durable. Done for documents about to be committed, before the
+        database transaction begins, so no database lock is held while the disk works; temporary
+        files of rejected requests are never fsynced."""
+        if not blob.synced:
+            _fsync_path(blob.path)
+        return replace(blob, synced=True)
 
-        Durability is paid here only, for documents that are being committed; temporary files
-        of rejected requests are never fsynced.
-        """
+    def publish(self, blob: TempBlob, target: Path) -> Path:
+        """Move a temporary blob to its final name, durably: content (if not yet), then the
+        directory entry."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(blob.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not blob.synced:
+            _fsync_path(blob.path)
         os.replace(blob.path, target)
-        _fsync_dir(target.parent)
+        _fsync_path(target.parent)  # the directory entry of the rename
         return target
 
     def unpublish(self, path: Path) -> None:
@@ -120,9 +123,12 @@ class FilesystemBlobStore:
         return removed
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+

@@ -139,7 +139,7 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             target = services.blobs.allocate_path(de.unique_id)
             rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
                                        de.mime_type or "application/octet-stream"))
-            to_publish.append((blob, target))
+            to_publish.append((services.blobs.sync(blob), target))
 
         def publish() -> None:
             for blob, target in to_publish:

@@ -18,7 +18,7 @@ from dmp_xds.ebrim.encode import encode_registry_response
 from dmp_xds.errors import ErrorCode, XdsError, XdsFailure, error
 from dmp_xds.model import StoredDocument, Submission
 from dmp_xds.model.ids import assign_entry_uuids
-from dmp_xds.registry.rules import check_against_registry
+from dmp_xds.registry.rules import check_against_registry, diagnose_conflict, snapshot_request
 from dmp_xds.transactions.context import Services
 from dmp_xds.validation.xds import Transaction, validate_submission
 
@@ -58,7 +58,9 @@ def register_submission(
     if any(e.is_error for e in errors):
         return errors
     assign_entry_uuids(submission)
-    errors += check_against_registry(submission, services.registry)
+    wanted = snapshot_request(submission)
+    snapshot = services.registry.snapshot(wanted.patient_ids, wanted.unique_ids, wanted.referenced_ids)
+    errors += check_against_registry(submission, snapshot)
     if any(e.is_error for e in errors):
         return errors
     apply_registry_values(submission, now_dtm())
@@ -69,10 +71,11 @@ def register_submission(
     except XdsFailure as failure:
         return errors + failure.errors
     except IntegrityError as exc:
-        # Two submissions raced for the same uniqueId or id; the loser gets the XDS error.
+        # An id the source chose is already registered, or two submissions raced for the same
+        # uniqueId: read the message's own ids again to say which.
         log.info("submission refused by a database constraint: %s", exc.orig)
-        return errors + [error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
-                               "an id or uniqueId of this submission was registered concurrently")]
+        fresh = services.registry.snapshot([], wanted.unique_ids, submission.all_ids())
+        return errors + diagnose_conflict(submission, fresh)
     except OperationalError as exc:
         log.warning("registry busy: %s", exc.orig)
         return errors + [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
