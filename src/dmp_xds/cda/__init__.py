@@ -1,0 +1,1 @@
+"""CDA R2 documents (HL7 France / CI-SIS): header reading."""
