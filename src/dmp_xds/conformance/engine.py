@@ -95,6 +95,8 @@ class StepRecord:
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class
+
     test_id: str
     title: str
     outcome: Outcome

@@ -35,6 +35,8 @@ class Section:
 
 @dataclass(frozen=True)
 class TestCase:
+    __test__ = False  # not a pytest test class
+
     id: str
     directory: Path
     title: str
