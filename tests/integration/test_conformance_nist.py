@@ -1,0 +1,112 @@
+"""Our server against the NIST testkit `rep` and `reg` collections, through the CLI.
+
+The verdicts are compared with `nist_expected.txt`, which records which NIST tests pass today:
+a test listed `pass` that fails is a regression; a test listed `fail` that passes asks for the
+file to be updated (so the recorded pass counts stay true). Every failure must carry a reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from lxml import etree
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TESTKIT = REPO_ROOT / ".." / "shared" / "nist-testkit"
+EXPECTED = Path(__file__).with_name("nist_expected.txt")
+STARTUP_SECONDS = 30.0
+RUN_SECONDS = 900
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _expected() -> dict[str, str]:
+    verdicts = {}
+    for line in EXPECTED.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            test_id, verdict = line.split()
+            verdicts[test_id] = verdict
+    return verdicts
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    data_dir = tmp_path_factory.mktemp("xds-conformance")
+    port, mllp_port = _free_port(), _free_port()
+    env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port), "DMP_XDS_HOST": "127.0.0.1",
+           "DMP_XDS_MLLP_PORT": str(mllp_port), "DMP_XDS_PROFILE": "ihe", "DMP_XDS_LOG_LEVEL": "warning"}
+    env.pop("DMP_XDS_DATABASE_URL", None)
+    log_path = data_dir / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"dmp-xds serve exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                if requests.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"dmp-xds serve did not answer within {STARTUP_SECONDS}s:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield {"registry": base + "/xds/registry", "repository": base + "/xds/repository",
+               "feed": f"127.0.0.1:{mllp_port}", "log": str(log_path)}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+def test_rep_and_reg_collections_match_the_recorded_verdicts(server: dict[str, str], tmp_path: Path) -> None:
+    assert TESTKIT.is_dir(), f"NIST testkit missing: {TESTKIT.resolve()} (tests need ../shared/nist-testkit)"
+    junit, html = tmp_path / "nist.xml", tmp_path / "nist.html"
+    run = subprocess.run(
+        [sys.executable, "-m", "dmp_xds.conformance", "nist", "--testkit", str(TESTKIT), "--collection", "rep,reg",
+         "--registry", server["registry"], "--repository", server["repository"], "--feed", server["feed"],
+         "--timeout", "30", "--junit", str(junit), "--html", str(html)],
+        capture_output=True, text=True, timeout=RUN_SECONDS, check=False)
+    assert junit.is_file(), f"no JUnit report:\n{run.stdout}\n{run.stderr}"
+    summary = run.stdout.strip().splitlines()[-1]
+    assert summary.endswith("skipped") and " passed, " in summary, run.stdout[-2000:]
+
+    suite = etree.parse(str(junit)).getroot()[0]
+    actual: dict[str, str] = {}
+    for case in suite.findall("testcase"):
+        test_id = case.get("name", "").split()[0]
+        failure = case.find("failure")
+        if failure is not None:
+            reason = failure.get("message", "")
+            assert reason.strip() and "unknown" not in reason.lower(), f"{test_id} failed without a reason"
+        actual[test_id] = "pass" if failure is None and case.find("skipped") is None else "fail"
+
+    expected = _expected()
+    assert set(actual) == set(expected), (
+        f"tests run {sorted(set(actual) - set(expected))} not in nist_expected.txt; "
+        f"listed but not run {sorted(set(expected) - set(actual))}")
+    regressions = sorted(t for t, verdict in expected.items() if verdict == "pass" and actual[t] != "pass")
+    assert not regressions, f"NIST tests that passed and now fail: {regressions} (see {html})"
+    improvements = sorted(t for t, verdict in expected.items() if verdict == "fail" and actual[t] == "pass")
+    assert not improvements, f"NIST tests now passing — mark them 'pass' in nist_expected.txt: {improvements}"
+    assert run.returncode == (1 if "fail" in actual.values() else 0)
+    assert html.read_text().count("<tr>") == len(actual) + 1
