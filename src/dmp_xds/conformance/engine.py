@@ -311,6 +311,7 @@ class _Step:
         self.expected_code = expected_code
         self.alt_patient = alt_patient
         self.options: set[str] = set()
+        self.fixed_patient = ""
         self.metadata_file: str | None = None
         self.keep_uid: str | None = None
         self.use_ids: list[etree._Element] = []
@@ -331,6 +332,10 @@ class _Step:
                 continue
             if name in ("XDSb", "AssignUuids", "NoPatientId", "NoMetadata", "CreateNewPatientId", "NoConvert"):
                 self.options.add(name)
+            elif name == "PatientId":
+                # Our plans' extension: feed (and use from now on) this patient, e.g. the INS of a CDA example.
+                self.options.add("PatientId")
+                self.fixed_patient = (part.text or "").strip()
             elif name == "MetadataFile":
                 self.metadata_file = (part.text or "").strip()
             elif name == "NoAssignUids":
@@ -653,13 +658,19 @@ class _Step:
     def patient_feed(self) -> None:
         if self.engine.feed is None:
             raise StepFailure("this step sends an ITI-8 patient feed: give --feed HOST:PORT")
-        patient = new_patient_id(self.engine.config.assigning_authority) if "CreateNewPatientId" in self.options \
-            else self.state.current_patient_id
+        if self.fixed_patient:
+            patient = self.fixed_patient
+        elif "CreateNewPatientId" in self.options:
+            patient = new_patient_id(self.engine.config.assigning_authority)
+        else:
+            patient = self.state.current_patient_id
         try:
             self.engine.feed(patient)
         except Exception as exc:  # noqa: BLE001
             raise StepFailure(f"patient identity feed (ITI-8) of {patient} failed: {exc}") from exc
         self.state.current_patient_id = patient
+        if self.fixed_patient:
+            self.state.patient_id = patient  # the plan names its patient: it is this test's $patientid$
 
 
 def _slots(entry: etree._Element) -> dict[str, str]:
