@@ -150,3 +150,16 @@ def test_retrieve_partial_success_and_unknown_repository(server):
     response = server.post("repository", soap.retrieve([("1.2.3.999", known)]))
     assert response.status == "Failure"
     assert response.error_codes == ["XDSUnknownRepositoryId"]
+
+
+def test_entry_uuid_already_registered_is_named(server):
+    first = make_submission(1)
+    taken = first.documents[0].entry_uuid
+    assert server.post("registry", soap.register(first)).status == "Success"
+    second = make_submission(1)
+    second.documents[0].entry_uuid = taken
+    second.associations[0].target = taken
+    response = server.post("registry", soap.register(second))
+    assert response.error_codes == ["XDSRegistryMetadataError"]
+    context = response.registry_response.find(f".//{{{v.NS_RS}}}RegistryError").get("codeContext")
+    assert taken in context and "already used" in context

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, Table, bindparam, cast, func, literal, null, select, union_all
+from sqlalchemy import Connection, Dialect, Engine, String, Table, bindparam, cast, func, literal, null, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from dmp_xds.model import (
     Association,
@@ -102,7 +103,46 @@ _REPOSITORY_DOCUMENTS_IN = select(
     _repository_document.c.unique_id, _repository_document.c.path, _repository_document.c.size,
     _repository_document.c.hash, _repository_document.c.mime_type,
 ).where(_repository_document.c.unique_id.in_(_IDS))
-_INSERTS = {table.name: table.insert() for table in metadata.sorted_tables}
+
+
+@dataclass(frozen=True)
+class PreparedInsert:
+    """An INSERT compiled once for a dialect, run with the driver's own executemany.
+
+    A submission writes a few rows into several tables; through `Connection.execute` each
+    statement costs more in SQLAlchemy's per-call machinery than in the database. The SQL and
+    the type conversions (JSON, datetimes) are SQLAlchemy's, computed once: only the per-call
+    overhead goes. Runs inside the transaction of an SQLAlchemy connection.
+    """
+
+    sql: str
+    columns: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+
+    @classmethod
+    def compile(cls, table: Table, dialect: Dialect) -> PreparedInsert:
+        columns = tuple(c.key for c in table.columns if not (c.primary_key and c.autoincrement is True))
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        processors = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns)
+        positional = bool(compiled.positional)
+        if positional:
+            order = compiled.positiontup or []
+            if list(order) != list(columns):
+                raise RuntimeError(f"unexpected parameter order for {table.name}: {order}")
+        return cls(compiled.string, columns, processors, positional)
+
+    def run(self, cursor: Any, rows: list[Row], dbapi: Any) -> None:
+        converted = [
+            tuple(p(row.get(c)) if p else row.get(c) for c, p in zip(self.columns, self.processors))
+            for row in rows
+        ]
+        params: list[Any] = converted if self.positional else [dict(zip(self.columns, v)) for v in converted]
+        try:
+            cursor.executemany(self.sql, params)
+        except dbapi.Error as exc:
+            # Raise what Connection.execute would (IntegrityError for a constraint...).
+            raise DBAPIError.instance(self.sql, None, exc, dbapi.Error) from exc
 
 
 def _known_patients(connection: Connection, patient_ids: Iterable[str]) -> set[str]:
@@ -131,6 +171,12 @@ def _existing_objects(connection: Connection, uuids: Iterable[str]) -> dict[str,
 class RegistryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._prepared: dict[str, PreparedInsert] | None = None
+
+    def _inserts(self) -> dict[str, "PreparedInsert"]:
+        if self._prepared is None:
+            self._prepared = {t.name: PreparedInsert.compile(t, self.engine.dialect) for t in metadata.sorted_tables}
+        return self._prepared
 
     # --- patients ------------------------------------------------------------------------
 
@@ -231,10 +277,15 @@ class RegistryStore:
         there. If it raises, nothing is stored and its exception propagates.
         """
         rows = _submission_rows(submission, repository_documents, _now())
+        inserts = self._inserts()
         with self.engine.begin() as connection:
-            for table, table_rows in rows:
-                if table_rows:
-                    connection.execute(_INSERTS[table.name], table_rows)
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for table, table_rows in rows:
+                    if table_rows:
+                        inserts[table.name].run(cursor, table_rows, self.engine.dialect.loaded_dbapi)
+            finally:
+                cursor.close()
             if on_before_commit is not None:
                 on_before_commit()
 

@@ -1,8 +1,8 @@
 """Document bytes on the filesystem: written to a temporary file, then fsynced and renamed.
 
-A document becomes visible under its final name, fsynced, only when the submission that carries
-it is being committed (`publish`), and a failed submission removes what it wrote (`discard`,
-`unpublish`). Size and SHA-1 are computed while the bytes are written, so the document is read
+A document takes its final name, fsynced, only once its submission has passed every check
+(`publish`); it is reachable only through the registry row committed after that, and a failed
+submission removes what it wrote (`discard`, `unpublish`). Size and SHA-1 are computed while the bytes are written, so the document is read
 once, whatever its size.
 """
 
@@ -12,7 +12,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,7 +26,6 @@ class TempBlob:
     path: Path
     size: int
     sha1: str
-    synced: bool = False  # content already fsynced
 
 
 class BlobWriter:
@@ -82,22 +81,19 @@ class FilesystemBlobStore:
         key = hashlib.sha256(document_unique_id.encode("utf-8")).hexdigest()
         return self.root / key[:2] / key[2:4] / f"{key}.{uuid.uuid4().hex[:12]}"
 
-    def sync(self, blob: TempBlob) -> TempBlob:
-        """Make a blob's content durable. Done for documents about to be committed, before the
-        database transaction begins, so no database lock is held while the disk works; temporary
-        files of rejected requests are never fsynced."""
-        if not blob.synced:
-            _fsync_path(blob.path)
-        return replace(blob, synced=True)
-
     def publish(self, blob: TempBlob, target: Path) -> Path:
-        """Move a temporary blob to its final name, durably: content (if not yet), then the
-        directory entry."""
+        """Give a temporary blob its final name, durably: content and directory entry.
+
+        Renamed first, then fsynced: on ext4 the file's fsync then commits the rename in the
+        same journal transaction, and the directory's fsync (which POSIX requires) finds little
+        left to do. Until the registry row is committed nothing refers to the file, so a crash
+        in between leaves at most an unreferenced file, never a half-stored document.
+        Durability is paid here only, for documents that passed every check.
+        """
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not blob.synced:
-            _fsync_path(blob.path)
         os.replace(blob.path, target)
-        _fsync_path(target.parent)  # the directory entry of the rename
+        _fsync_path(target)
+        _fsync_path(target.parent)
         return target
 
     def unpublish(self, path: Path) -> None:

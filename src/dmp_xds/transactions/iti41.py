@@ -2,8 +2,10 @@
 
 The repository writes each document (hash and size computed while writing), checks what the
 source said of them, fills hash, size and repositoryUniqueId, and registers the metadata in the
-same database transaction as its own rows. Files are published inside that transaction and
-removed again if it does not commit: a rejected submission leaves no file and no row.
+same database transaction as its own rows. Once every check has passed, the files are made
+durable under their final names, then the transaction runs; if it does not commit, the files
+are removed: a rejected submission leaves no file and no row, and a document is retrievable
+only through its committed row.
 """
 
 from __future__ import annotations
@@ -139,13 +141,16 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             target = services.blobs.allocate_path(de.unique_id)
             rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
                                        de.mime_type or "application/octet-stream"))
-            to_publish.append((services.blobs.sync(blob), target))
+            to_publish.append((blob, target))
 
         def publish() -> None:
+            # Durable under their final names before the registry transaction begins; a file
+            # without its row is invisible (retrieval goes through the row), and removed below
+            # if the transaction fails.
             for blob, target in to_publish:
                 published.append(services.blobs.publish(blob, target))
 
-        errors = register_submission(services, submission, Transaction.ITI41, rows, on_before_commit=publish)
+        errors = register_submission(services, submission, Transaction.ITI41, rows, before_store=publish)
         if any(e.is_error for e in errors):
             _unpublish(services, published)
         return TransactionResult(registry_response(errors))

@@ -51,9 +51,14 @@ def register_submission(
     submission: Submission,
     transaction: Transaction,
     repository_documents: Sequence[StoredDocument] = (),
-    on_before_commit: Callable[[], None] | None = None,
+    before_store: Callable[[], None] | None = None,
 ) -> list[XdsError]:
-    """Validate and store a submission; return its errors (nothing is stored if there are any)."""
+    """Validate and store a submission; return its errors (nothing is stored if there are any).
+
+    `before_store` runs once every check has passed, just before the database transaction:
+    the repository makes its documents durable there, so that no database lock is held while
+    the disk works. If the store then fails, the caller removes what `before_store` did.
+    """
     errors = validate_submission(submission, transaction)
     if any(e.is_error for e in errors):
         return errors
@@ -64,10 +69,10 @@ def register_submission(
     if any(e.is_error for e in errors):
         return errors
     apply_registry_values(submission, now_dtm())
+    if before_store is not None:
+        before_store()
     try:
-        services.registry.store_submission(
-            submission, list(repository_documents), on_before_commit=on_before_commit
-        )
+        services.registry.store_submission(submission, list(repository_documents))
     except XdsFailure as failure:
         return errors + failure.errors
     except IntegrityError as exc:
