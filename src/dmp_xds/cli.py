@@ -152,5 +152,16 @@ def config_show(ctx: click.Context) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+def _register_tool_commands() -> None:
+    from dmp_xds.client.cli import retrieve, submit
+    from dmp_xds.conformance.cli import conformance
+
+    main.add_command(submit)
+    main.add_command(retrieve)
+    main.add_command(conformance)
+
+
+_register_tool_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

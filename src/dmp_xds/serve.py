@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import mimetypes
+import re
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 ENDPOINTS = {"/xds/repository": "repository", "/xds/registry": "registry"}
 WSDL_FILES = {"repository": "XDS.b_DocumentRepository.wsdl", "registry": "XDS.b_DocumentRegistry.wsdl"}
 SOAP11_CONTENT_TYPE = "text/xml"
+# soap12:address location="http://host:port/xds/..." in our WSDL files.
+WSDL_ADDRESS = re.compile(r'(<soap12:address\s+location=)"https?://[^/"]+(/xds/[a-z]+)"')
 
 
 @dataclass
@@ -92,7 +95,7 @@ class XdsApplication:
         if path in ENDPOINTS and method == "POST":
             await self._soap(ENDPOINTS[path], scope, receive, send)
         elif path in ENDPOINTS and method == "GET" and query.lower() == "wsdl":
-            await self._static(WSDL_DIR / WSDL_FILES[ENDPOINTS[path]], WSDL_DIR, send)
+            await _respond(send, 200, "text/xml; charset=UTF-8", self._endpoint_wsdl(path, scope))
         elif path.startswith("/xds/wsdl/") and method == "GET":
             await self._static(WSDL_DIR / path[len("/xds/wsdl/"):], WSDL_DIR, send)
         elif path.startswith("/xds/schemas/") and method == "GET":
@@ -115,6 +118,17 @@ class XdsApplication:
                 self.executor.shutdown(wait=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _endpoint_wsdl(self, path: str, scope: Scope) -> bytes:
+        """The WSDL of an endpoint as served at `<endpoint>?wsdl`: its schema imports made
+        relative to that URL (`/xds/schemas/...`) and its address the one the client used."""
+        text = (WSDL_DIR / WSDL_FILES[ENDPOINTS[path]]).read_text(encoding="utf-8")
+        text = text.replace('schemaLocation="../schemas/', 'schemaLocation="schemas/')
+        host = next((v_.decode("latin-1") for k, v_ in scope["headers"] if k == b"host"),
+                    f"{self.settings.host}:{self.settings.port}")
+        scheme = scope.get("scheme", "http")
+        text = WSDL_ADDRESS.sub(lambda m: f'{m.group(1)}"{scheme}://{host}{m.group(2)}"', text)
+        return text.encode("utf-8")
 
     async def _static(self, file: Path, root: Path, send: Send) -> None:
         resolved = file.resolve()
