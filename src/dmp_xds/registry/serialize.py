@@ -25,7 +25,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
     """A dataclass instance as a dict of JSON values (nested dataclasses become dicts)."""
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         raise TypeError(f"expected a dataclass instance, got {type(obj).__name__}")
-    return {f.name: _to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return _dataclass_to_json(obj)
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -93,14 +93,30 @@ def sortable_dtm(value: str | None) -> str | None:
 # --- generic conversion ---------------------------------------------------------------------
 
 
+# Every submission serializes each of its objects on the write path: the common cases are
+# tested first and each class's field names are computed once.
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _dataclass_to_json(obj: Any) -> dict[str, Any]:
+    return {name: _to_json(getattr(obj, name)) for name in _field_names(type(obj))}
+
+
 def _to_json(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_dict(value)
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, (list, tuple)):
         return [_to_json(item) for item in value]
     if isinstance(value, dict):
         return {str(key): _to_json(item) for key, item in value.items()}
+    if hasattr(type(value), "__dataclass_fields__"):
+        return _dataclass_to_json(value)
     return value
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _from_json(hint: Any, value: Any) -> Any:

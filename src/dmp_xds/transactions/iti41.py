@@ -19,6 +19,7 @@ from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.errors import ErrorCode, XdsError, error
 from dmp_xds.model import DocumentEntry, StoredDocument
+from dmp_xds.registry.store import RegistrySnapshot
 from dmp_xds.repository.blobstore import TempBlob
 from dmp_xds.soap.mtom import xop_reference
 from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
@@ -130,27 +131,30 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
 
         blobs = {doc.document_id: doc.blob for doc in received}
         entries = {de.entry_uuid: de for de in submission.documents}
-        already = services.registry.get_repository_documents([de.unique_id for de in submission.documents if de.unique_id])
-        to_publish: list[tuple[TempBlob, Path]] = []
-        rows: list[StoredDocument] = []
-        for document_id, blob in blobs.items():
-            de = entries[document_id]
-            assert de.unique_id is not None  # validated before any row is written
-            if de.unique_id in already:
-                continue  # the very same document again (checked by hash in the registry rules)
-            target = services.blobs.allocate_path(de.unique_id)
-            rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
-                                       de.mime_type or "application/octet-stream"))
-            to_publish.append((blob, target))
 
-        def publish() -> None:
-            # Durable under their final names before the registry transaction begins; a file
-            # without its row is invisible (retrieval goes through the row), and removed below
-            # if the transaction fails.
-            for blob, target in to_publish:
+        def store_documents(snapshot: RegistrySnapshot) -> list[StoredDocument]:
+            """Make the new documents durable under their final names; their rows.
+
+            A document the registry already knows (same uniqueId, same hash: NIST 12004) is
+            looked up in the repository's own table, and not stored twice. A file without
+            its row is invisible (retrieval goes through the row), and removed below if the
+            registry transaction fails.
+            """
+            known = [uid for de in submission.documents if (uid := de.unique_id) in snapshot.unique_ids]
+            already = services.registry.get_repository_documents(known) if known else {}
+            rows: list[StoredDocument] = []
+            for document_id, blob in blobs.items():
+                de = entries[document_id]
+                assert de.unique_id is not None  # validated before any row is written
+                if de.unique_id in already:
+                    continue
+                target = services.blobs.allocate_path(de.unique_id)
                 published.append(services.blobs.publish(blob, target))
+                rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
+                                           de.mime_type or "application/octet-stream"))
+            return rows
 
-        errors = register_submission(services, submission, Transaction.ITI41, rows, before_store=publish)
+        errors = register_submission(services, submission, Transaction.ITI41, before_store=store_documents)
         if any(e.is_error for e in errors):
             _unpublish(services, published)
         return TransactionResult(registry_response(errors))

@@ -18,6 +18,7 @@ from dmp_xds.ebrim.encode import encode_registry_response
 from dmp_xds.errors import ErrorCode, XdsError, XdsFailure, error
 from dmp_xds.model import StoredDocument, Submission
 from dmp_xds.model.ids import assign_entry_uuids
+from dmp_xds.registry.store import RegistrySnapshot
 from dmp_xds.registry.rules import check_against_registry, diagnose_conflict, snapshot_request
 from dmp_xds.transactions.context import Services
 from dmp_xds.validation.xds import Transaction, validate_submission
@@ -50,14 +51,14 @@ def register_submission(
     services: Services,
     submission: Submission,
     transaction: Transaction,
-    repository_documents: Sequence[StoredDocument] = (),
-    before_store: Callable[[], None] | None = None,
+    before_store: Callable[[RegistrySnapshot], Sequence[StoredDocument]] | None = None,
 ) -> list[XdsError]:
     """Validate and store a submission; return its errors (nothing is stored if there are any).
 
-    `before_store` runs once every check has passed, just before the database transaction:
-    the repository makes its documents durable there, so that no database lock is held while
-    the disk works. If the store then fails, the caller removes what `before_store` did.
+    `before_store` is the repository's part (ITI-41): it runs once every check has passed,
+    just before the database transaction, with what the registry holds; it makes the documents
+    durable (no database lock is held while the disk works) and returns the repository rows to
+    insert with the metadata. If the store then fails, the caller removes what it did.
     """
     errors = validate_submission(submission, transaction)
     if any(e.is_error for e in errors):
@@ -69,8 +70,7 @@ def register_submission(
     if any(e.is_error for e in errors):
         return errors
     apply_registry_values(submission, now_dtm())
-    if before_store is not None:
-        before_store()
+    repository_documents = before_store(snapshot) if before_store is not None else ()
     try:
         services.registry.store_submission(submission, list(repository_documents))
     except XdsFailure as failure:
