@@ -243,7 +243,9 @@ class RegistryStore:
         """What the registry rules need to know of one submission, read on one connection."""
         patient_list = list(dict.fromkeys(p for p in patient_ids if p))
         unique_id_list = list(dict.fromkeys(u for u in unique_ids if u))
-        with self.engine.connect() as connection:
+        # Autocommit: a read outside any transaction costs PostgreSQL no BEGIN and no ROLLBACK
+        # when the connection goes back to the pool.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             if len(patient_list) <= IN_CHUNK and len(unique_id_list) <= IN_CHUNK:
                 patients, registered = _patients_and_unique_ids(connection, patient_list, unique_id_list)
             else:
