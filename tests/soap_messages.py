@@ -160,3 +160,29 @@ def document_bytes(response: SoapResponse) -> dict[str, bytes]:
         include = doc.find(f"{{{v.NS_XDSB}}}Document/{{{v.NS_XOP}}}Include")
         out[unique_id] = response.parts[include.get("href")[4:]]
     return out
+
+
+def adhoc_query_payload(query_id: str, params: dict[str, list[str] | list[list[str]]] | list[tuple[str, list[str]]],
+                        return_type: str = "LeafClass", home: str | None = None) -> etree._Element:
+    """query:AdhocQueryRequest. `params` maps a slot name to its rim:Values (a list of lists
+    gives several slots of that name); values are written as given (quote them yourself)."""
+    request = etree.Element(f"{{{v.NS_QUERY}}}AdhocQueryRequest", nsmap={"query": v.NS_QUERY, "rim": v.NS_RIM})
+    etree.SubElement(request, f"{{{v.NS_QUERY}}}ResponseOption", returnComposedObjects="true", returnType=return_type)
+    query = etree.SubElement(request, f"{{{v.NS_RIM}}}AdhocQuery", id=query_id)
+    if home is not None:
+        query.set("home", home)
+    items = params.items() if isinstance(params, dict) else params
+    for name, values in items:
+        slots = values if values and isinstance(values[0], list) else [values]
+        for slot_values in slots:
+            value_list = etree.SubElement(etree.SubElement(query, f"{{{v.NS_RIM}}}Slot", name=name),
+                                          f"{{{v.NS_RIM}}}ValueList")
+            for value in slot_values:
+                etree.SubElement(value_list, f"{{{v.NS_RIM}}}Value").text = value
+    return request
+
+
+def adhoc_query(query_id: str, params: dict[str, list[str] | list[list[str]]] | list[tuple[str, list[str]]],
+                return_type: str = "LeafClass", home: str | None = None) -> HttpRequest:
+    env, message_id = envelope(v.ACTION_ITI18, adhoc_query_payload(query_id, params, return_type, home))
+    return HttpRequest(env, SOAP12, message_id)

@@ -380,3 +380,15 @@ def encode_registry_response(
     element = _new(v.TAG_REGISTRY_RESPONSE, parent, {"status": status})
     encode_registry_error_list(errors, element)
     return element
+
+
+def encode_adhoc_query_response(
+    status: str, objects: Iterable[RegistryObject] = (), errors: Sequence[XdsError] = ()
+) -> etree._Element:
+    """`query:AdhocQueryResponse status=...` (ITI-18): the error list first, then the
+    `rim:RegistryObjectList` of full objects (LeafClass) or `rim:ObjectRef`s, as ebRS 3.0
+    orders the children of a RegistryResponse."""
+    element = etree.Element(v.TAG_ADHOC_QUERY_RESPONSE, {"status": status}, nsmap=_NSMAP)
+    encode_registry_error_list(errors, element)
+    encode_registry_object_list(objects, element)
+    return element

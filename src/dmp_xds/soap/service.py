@@ -23,7 +23,7 @@ from spyne.server import ServerBase
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.soap.envelope import SoapRequest
 from dmp_xds.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, receiver, sender
-from dmp_xds.transactions import iti41, iti42, iti43
+from dmp_xds.transactions import iti18, iti41, iti42, iti43
 from dmp_xds.transactions.context import Attachment, Services, TransactionRequest, TransactionResult
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,15 @@ class RepositoryService(ServiceBase):
 
 
 class RegistryService(ServiceBase):
-    """Document Registry actor: ITI-42 (ITI-18, ITI-57 and ITI-62 come with their issues)."""
+    """Document Registry actor: ITI-42 and ITI-18 (ITI-57 and ITI-62 come with their issues)."""
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
     def RegisterDocumentSet_b(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
         return _run(ctx, iti42.register_document_set, request)
+
+    @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
+    def RegistryStoredQuery(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+        return _run(ctx, iti18.stored_query, request)
 
 
 # Which method of which endpoint answers which WS-Addressing action.
@@ -86,6 +90,7 @@ ENDPOINT_ACTIONS: dict[str, dict[str, str]] = {
     },
     "registry": {
         v.ACTION_ITI42: "RegisterDocumentSet_b",
+        v.ACTION_ITI18: "RegistryStoredQuery",
     },
 }
 

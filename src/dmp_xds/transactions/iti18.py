@@ -1,0 +1,137 @@
+"""ITI-18 Registry Stored Query (Document Registry).
+
+read the AdhocQueryRequest → parse its parameters (registry/queries.py, pure) → build the
+selects → run them on one connection → check the result (size, single patient) → render.
+Every problem is an `rs:RegistryError` in a Failure response; nothing here raises for a client
+mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import Connection, Engine, Select
+
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.ebrim.encode import encode_adhoc_query_response
+from dmp_xds.errors import ErrorCode, XdsError, error
+from dmp_xds.registry import render
+from dmp_xds.registry.queries import (
+    ASSOCIATIONS_FROM,
+    ASSOCIATIONS_TOUCHING,
+    AssociationScope,
+    QueryPlan,
+    StoredQuery,
+    associations_between,
+    build_plan,
+    parse_stored_query,
+)
+from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
+
+
+@dataclass
+class QueryRows:
+    """What the selects of a plan returned (see `QueryPlan` for the row shapes)."""
+
+    submission_sets: list[Any] = field(default_factory=list)
+    folders: list[Any] = field(default_factory=list)
+    documents: list[Any] = field(default_factory=list)
+    associations: list[Any] = field(default_factory=list)
+
+    def entries(self) -> list[Any]:
+        return self.submission_sets + self.folders + self.documents
+
+
+def read_request(payload: etree._Element) -> StoredQuery | list[XdsError]:
+    """The stored query of a `query:AdhocQueryRequest`, or what is wrong with it."""
+    if payload.tag != v.TAG_ADHOC_QUERY_REQUEST:
+        return [error(ErrorCode.REGISTRY_ERROR, f"ITI-18 expects query:AdhocQueryRequest, not {payload.tag}")]
+    option = payload.find(v.TAG_RESPONSE_OPTION)
+    query = payload.find(v.TAG_ADHOC_QUERY)
+    if query is None or not query.get("id"):
+        return [error(ErrorCode.REGISTRY_ERROR, "query:AdhocQueryRequest without rim:AdhocQuery id")]
+    return_type = option.get("returnType", v.RETURN_TYPE_LEAF_CLASS) if option is not None else v.RETURN_TYPE_LEAF_CLASS
+    slots = [
+        (slot.get("name", ""), [value.text or "" for value in slot.iterfind(f"{v.TAG_VALUE_LIST}/{v.TAG_VALUE}")])
+        for slot in query.iterfind(v.TAG_SLOT)
+    ]
+    return parse_stored_query(query.get("id", ""), slots, return_type, query.get("home"))
+
+
+def _fetch(connection: Connection, select: Select[Any] | None, limit: int) -> list[Any]:
+    if select is None:
+        return []
+    # One row over the limit is enough to know the limit is passed, whatever the real count.
+    return list(connection.execute(select.limit(limit + 1)))
+
+
+def run_plan(engine: Engine, plan: QueryPlan, limit: int) -> QueryRows | list[XdsError]:
+    """Run a plan on one connection; XDSTooManyResults past `limit` objects."""
+    rows = QueryRows()
+    with engine.connect() as connection:
+        rows.submission_sets = _fetch(connection, plan.submission_sets, limit)
+        rows.folders = _fetch(connection, plan.folders, limit)
+        rows.documents = _fetch(connection, plan.documents, limit)
+        found = [row[0] for row in rows.entries()]
+        if len(found) > limit:
+            return [_too_many(limit)]
+        if isinstance(plan.associations, AssociationScope):
+            if found:
+                statement = (ASSOCIATIONS_FROM if plan.associations is AssociationScope.BETWEEN_RESULTS
+                             else ASSOCIATIONS_TOUCHING)
+                rows.associations = list(connection.execute(statement, {"ids": found}))
+        else:
+            rows.associations = _fetch(connection, plan.associations, limit)
+    if plan.associations is AssociationScope.BETWEEN_RESULTS:
+        keep = set(associations_between([(r[0], r[1], r[2]) for r in rows.associations], set(found)))
+        rows.associations = [r for r in rows.associations if r[0] in keep]
+    if len(found) + len(rows.associations) > limit:
+        return [_too_many(limit)]
+    return rows
+
+
+def _too_many(limit: int) -> XdsError:
+    return error(ErrorCode.TOO_MANY_RESULTS,
+                 f"the query matches more than {limit} objects; narrow it (dates, codes, status)")
+
+
+def check_single_patient(rows: QueryRows) -> list[XdsError]:
+    patients = sorted({row[1] for row in rows.entries()})
+    if len(patients) > 1:
+        return [error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
+                      f"the objects found belong to {len(patients)} patients: {', '.join(patients)}")]
+    return []
+
+
+def render_objects(query: StoredQuery, rows: QueryRows) -> list[render.RegistryObject]:
+    """Objects in response order: SubmissionSets, Folders, DocumentEntries, Associations."""
+    if not query.leaf_class:
+        ids = [row[0] for row in rows.entries()] + [row[0] for row in rows.associations]
+        return list(render.object_refs(ids))
+    return [
+        *render.submission_sets(rows.submission_sets),
+        *render.folders(rows.folders),
+        *render.document_entries(rows.documents),
+        *render.associations(rows.associations),
+    ]
+
+
+def query_response(objects: Sequence[render.RegistryObject], errors: Sequence[XdsError]) -> etree._Element:
+    status = v.RESPONSE_FAILURE if any(e.is_error for e in errors) else v.RESPONSE_SUCCESS
+    return encode_adhoc_query_response(status, [] if status == v.RESPONSE_FAILURE else objects, errors)
+
+
+def stored_query(services: Services, request: TransactionRequest) -> TransactionResult:
+    query = read_request(request.payload)
+    if isinstance(query, list):
+        return TransactionResult(query_response([], query))
+    rows = run_plan(services.registry.engine, build_plan(query), services.settings.max_query_results)
+    if isinstance(rows, list):
+        return TransactionResult(query_response([], rows))
+    errors = check_single_patient(rows)
+    if errors:
+        return TransactionResult(query_response([], errors))
+    return TransactionResult(query_response(render_objects(query, rows), []))
