@@ -283,9 +283,19 @@ def _clinical_document(root: etree._Element) -> etree._Element:
     raise CdaError(f"not a CDA document: root element is {root.tag}")
 
 
+def clinical_document(root: etree._Element) -> etree._Element:
+    """The ClinicalDocument element of a parsed document (itself, or the one a self-presenting
+    stylesheet carries); raise CdaError if there is none."""
+    return _clinical_document(root)
+
+
 def read_cda_header(xml_bytes: bytes) -> CdaHeader:
     """Parse a CDA document and return its header; raise CdaError if it is not one."""
-    root = _clinical_document(parse_bytes(xml_bytes))
+    return header_of(_clinical_document(parse_bytes(xml_bytes)))
+
+
+def header_of(root: etree._Element) -> CdaHeader:
+    """The header of an already parsed ClinicalDocument element."""
     document_id = _ii(_one(root, "hl7:id")) if _one(root, "hl7:id") is not None else None
     if document_id is None:
         raise CdaError("the CDA document has no id (ClinicalDocument/id with a root)")
