@@ -32,14 +32,21 @@ from zeep.exceptions import Fault, TransportError
 from zeep.utils import get_media_type
 
 from dmp_xds.ebrim.vocabulary import (
-    NS_LCM,
-    NS_QUERY,
     NS_SOAP12,
     NS_XDSB,
     NS_XOP,
+    TAG_ADHOC_QUERY_REQUEST,
+    TAG_ADHOC_QUERY_RESPONSE,
+    TAG_DOCUMENT,
+    TAG_DOCUMENT_RESPONSE,
+    TAG_DOCUMENT_UNIQUE_ID,
     TAG_REGISTRY_RESPONSE,
+    TAG_REMOVE_OBJECTS_REQUEST,
+    TAG_RETRIEVE_RESPONSE,
     TAG_SUBMIT_OBJECTS_REQUEST,
+    TAG_XOP_INCLUDE,
 )
+from dmp_xds.soap.mtom import SOAP12_CONTENT_TYPE, XOP_CONTENT_TYPE
 from dmp_xds.xml import UnsafeXmlError, parse_bytes
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -56,19 +63,8 @@ OP_ITI18 = "DocumentRegistry_RegistryStoredQuery"
 OP_ITI57 = "DocumentRegistry_UpdateDocumentSet"
 OP_ITI62 = "DocumentRegistry_DeleteDocumentSet"
 
-TAG_ADHOC_QUERY_REQUEST = f"{{{NS_QUERY}}}AdhocQueryRequest"
-TAG_ADHOC_QUERY_RESPONSE = f"{{{NS_QUERY}}}AdhocQueryResponse"
-TAG_REMOVE_OBJECTS_REQUEST = f"{{{NS_LCM}}}RemoveObjectsRequest"
-TAG_XDSB_DOCUMENT = f"{{{NS_XDSB}}}Document"
-TAG_XDSB_DOCUMENT_RESPONSE = f"{{{NS_XDSB}}}DocumentResponse"
-TAG_XDSB_DOCUMENT_UNIQUE_ID = f"{{{NS_XDSB}}}DocumentUniqueId"
-TAG_RETRIEVE_RESPONSE = f"{{{NS_XDSB}}}RetrieveDocumentSetResponse"
-TAG_XOP_INCLUDE = f"{{{NS_XOP}}}Include"
 _SOAP_BODY = f"{{{NS_SOAP12}}}Body"
 _SOAP_FAULT = f"{{{NS_SOAP12}}}Fault"
-
-XOP_CONTENT_TYPE = "application/xop+xml"
-SOAP12_CONTENT_TYPE = "application/soap+xml"
 
 
 class XdsClientError(Exception):
@@ -120,7 +116,7 @@ def encode_mtom(envelope: etree._Element, documents: dict[str, bytes], action: s
     boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
     root_cid = f"root.message@{uuid.uuid4().hex}.dmp-xds-client"
     parts: list[tuple[str, bytes]] = []
-    for element in envelope.iter(TAG_XDSB_DOCUMENT):
+    for element in envelope.iter(TAG_DOCUMENT):
         document_id = element.get("id")
         if document_id is None or document_id not in documents:
             continue
@@ -131,7 +127,7 @@ def encode_mtom(envelope: etree._Element, documents: dict[str, bytes], action: s
         include = etree.SubElement(element, TAG_XOP_INCLUDE, nsmap={"xop": NS_XOP})
         include.set("href", "cid:" + quote(cid, safe="@."))
         parts.append((cid, documents[document_id]))
-    missing = set(documents) - {e.get("id") for e in envelope.iter(TAG_XDSB_DOCUMENT)}
+    missing = set(documents) - {e.get("id") for e in envelope.iter(TAG_DOCUMENT)}
     if missing:
         raise ValueError(f"no xdsb:Document element for {sorted(missing)}")
 
@@ -255,9 +251,9 @@ def _expect(reply: Reply, tag: str) -> etree._Element:
 def document_bytes(response: etree._Element, attachments: dict[str, bytes]) -> dict[str, bytes]:
     """Bytes of each `xdsb:DocumentResponse` of an ITI-43 response, by document uniqueId."""
     documents: dict[str, bytes] = {}
-    for document_response in response.iter(TAG_XDSB_DOCUMENT_RESPONSE):
-        unique_id = (document_response.findtext(TAG_XDSB_DOCUMENT_UNIQUE_ID) or "").strip()
-        document = document_response.find(TAG_XDSB_DOCUMENT)
+    for document_response in response.iter(TAG_DOCUMENT_RESPONSE):
+        unique_id = (document_response.findtext(TAG_DOCUMENT_UNIQUE_ID) or "").strip()
+        document = document_response.find(TAG_DOCUMENT)
         if document is None:
             raise XdsClientError(f"DocumentResponse {unique_id!r} without a Document")
         include = document.find(TAG_XOP_INCLUDE)

@@ -51,13 +51,13 @@ def submit_objects_request(metadata: etree._Element) -> etree._Element:
 
 def document_elements(parts: list[DocumentPart]) -> list[etree._Element]:
     """One xdsb:Document per part, with its id (rewritten later if UUIDs get assigned)."""
-    return [etree.Element(f"{{{v.NS_XDSB}}}Document", id=part.object_id) for part in parts]
+    return [etree.Element(v.TAG_DOCUMENT, id=part.object_id) for part in parts]
 
 
 def provide_and_register(request: etree._Element, documents: list[etree._Element], parts: list[DocumentPart],
                          mime_types: dict[str, str]) -> tuple[etree._Element, list[Attachment]]:
     """An ITI-41 body (documents as xop:Include) and its MTOM attachments."""
-    body = etree.Element(f"{{{v.NS_XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": v.NS_XDSB})
+    body = etree.Element(v.TAG_PNR_REQUEST, nsmap={"xdsb": v.NS_XDSB})
     body.append(request)
     attachments: list[Attachment] = []
     for element, part in zip(documents, parts, strict=True):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import requests
 from lxml import etree
 
-from dmp_xds.ebrim.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_XOP
+from dmp_xds.ebrim.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_XOP, TAG_XOP_INCLUDE
 from dmp_xds.xml import UnsafeXmlError, parse_bytes
 
 SOAP12_CONTENT_TYPE = "application/soap+xml"
@@ -105,7 +105,7 @@ def _action(envelope: etree._Element) -> str:
 
 
 def xop_include(parent: etree._Element, content_id: str) -> None:
-    etree.SubElement(parent, f"{{{NS_XOP}}}Include", nsmap={"xop": NS_XOP}).set("href", f"cid:{content_id}")
+    etree.SubElement(parent, TAG_XOP_INCLUDE, nsmap={"xop": NS_XOP}).set("href", f"cid:{content_id}")
 
 
 def _content_type_params(value: str) -> tuple[str, dict[str, str]]:

@@ -52,6 +52,16 @@ TAG_REGISTRY_RESPONSE: Final = "{" + NS_RS + "}RegistryResponse"
 TAG_REGISTRY_ERROR_LIST: Final = "{" + NS_RS + "}RegistryErrorList"
 TAG_REGISTRY_ERROR: Final = "{" + NS_RS + "}RegistryError"
 ATTR_XML_LANG: Final = "{http://www.w3.org/XML/1998/namespace}lang"
+TAG_REMOVE_OBJECTS_REQUEST: Final = "{" + NS_LCM + "}RemoveObjectsRequest"
+# XDS.b message elements (ITI-41, ITI-43) and the XOP reference to a MIME part.
+TAG_PNR_REQUEST: Final = "{" + NS_XDSB + "}ProvideAndRegisterDocumentSetRequest"
+TAG_DOCUMENT: Final = "{" + NS_XDSB + "}Document"
+TAG_RETRIEVE_REQUEST: Final = "{" + NS_XDSB + "}RetrieveDocumentSetRequest"
+TAG_RETRIEVE_RESPONSE: Final = "{" + NS_XDSB + "}RetrieveDocumentSetResponse"
+TAG_DOCUMENT_REQUEST: Final = "{" + NS_XDSB + "}DocumentRequest"
+TAG_DOCUMENT_RESPONSE: Final = "{" + NS_XDSB + "}DocumentResponse"
+TAG_DOCUMENT_UNIQUE_ID: Final = "{" + NS_XDSB + "}DocumentUniqueId"
+TAG_XOP_INCLUDE: Final = "{" + NS_XOP + "}Include"
 
 # --- Object types ---------------------------------------------------------------------------
 DOCUMENT_ENTRY_STABLE: Final = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"

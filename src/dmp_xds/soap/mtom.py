@@ -16,11 +16,10 @@ from urllib.parse import unquote
 from lxml import etree
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from dmp_xds.ebrim.vocabulary import NS_XOP
+from dmp_xds.ebrim.vocabulary import TAG_XOP_INCLUDE
 from dmp_xds.repository.blobstore import BlobWriter, FilesystemBlobStore, TempBlob
 from dmp_xds.soap.faults import SoapFault, sender
 
-XOP_INCLUDE = f"{{{NS_XOP}}}Include"
 SOAP12_CONTENT_TYPE = "application/soap+xml"
 XOP_CONTENT_TYPE = "application/xop+xml"
 
@@ -204,7 +203,7 @@ class MtomReceiver:
 def xop_reference(element: etree._Element) -> str | None:
     """The Content-ID an element's xop:Include points to, or None if the element is inline."""
     for child in element:
-        if child.tag == XOP_INCLUDE:
+        if child.tag == TAG_XOP_INCLUDE:
             href = child.get("href")
             if not href:
                 raise sender("an xop:Include has no href attribute")

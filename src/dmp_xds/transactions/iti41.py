@@ -24,11 +24,9 @@ from dmp_xds.repository.blobstore import TempBlob
 from dmp_xds.soap.mtom import xop_reference
 from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.transactions.register import register_submission, registry_response
+from dmp_xds.validation.cda import CDA_MIME_TYPE
 from dmp_xds.validation.xds import Transaction
 
-PNR_REQUEST = f"{{{v.NS_XDSB}}}ProvideAndRegisterDocumentSetRequest"
-SUBMIT_OBJECTS_REQUEST = f"{{{v.NS_LCM}}}SubmitObjectsRequest"
-DOCUMENT = f"{{{v.NS_XDSB}}}Document"
 
 
 @dataclass
@@ -47,7 +45,7 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
     received: list[_ReceivedDocument] = []
     unusable: set[str] = set()
     errors: list[XdsError] = []
-    for element in request.payload.iterchildren(DOCUMENT):
+    for element in request.payload.iterchildren(v.TAG_DOCUMENT):
         document_id = element.get("id")
         if not document_id:
             errors.append(_repo_error("an xdsb:Document has no id attribute"))
@@ -108,15 +106,28 @@ def _match_documents(entries: list[DocumentEntry], received: list[_ReceivedDocum
     return errors
 
 
+def _check_documents(services: Services, entries: list[DocumentEntry],
+                     received: list[_ReceivedDocument]) -> list[XdsError]:
+    """The CDA layer on each text/xml document, against its DocumentEntry (read from its temporary
+    file: the bytes are parsed once, here)."""
+    by_id = {de.entry_uuid: de for de in entries}
+    findings: list[XdsError] = []
+    for doc in received:
+        de = by_id.get(doc.document_id)
+        if de is not None and de.mime_type == CDA_MIME_TYPE:
+            findings += services.validators.document_errors(de, doc.blob.path.read_bytes())
+    return findings
+
+
 def provide_and_register(services: Services, request: TransactionRequest) -> TransactionResult:
     payload = request.payload
-    if payload.tag != PNR_REQUEST:
+    if payload.tag != v.TAG_PNR_REQUEST:
         return TransactionResult(registry_response([_repo_error(
             f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]))
     received: list[_ReceivedDocument] = []
     published: list[Path] = []
     try:
-        sor = payload.find(SUBMIT_OBJECTS_REQUEST)
+        sor = payload.find(v.TAG_SUBMIT_OBJECTS_REQUEST)
         if sor is None:
             return TransactionResult(registry_response([_repo_error("the request has no lcm:SubmitObjectsRequest")]))
         try:
@@ -126,6 +137,7 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         received, unusable, errors = _read_documents(services, request)
         errors += _match_documents(submission.documents, received, unusable,
                                    services.settings.repository_unique_id)
+        errors += _check_documents(services, submission.documents, received)
         if any(e.is_error for e in errors):
             return TransactionResult(registry_response(errors))
 

@@ -9,11 +9,9 @@ from dmp_xds.transactions.context import Services, TransactionRequest, Transacti
 from dmp_xds.transactions.register import register_submission, registry_response
 from dmp_xds.validation.xds import Transaction
 
-SUBMIT_OBJECTS_REQUEST = f"{{{v.NS_LCM}}}SubmitObjectsRequest"
-
 
 def register_document_set(services: Services, request: TransactionRequest) -> TransactionResult:
-    if request.payload.tag != SUBMIT_OBJECTS_REQUEST:
+    if request.payload.tag != v.TAG_SUBMIT_OBJECTS_REQUEST:
         return TransactionResult(registry_response([error(
             ErrorCode.REGISTRY_METADATA_ERROR,
             f"ITI-42 expects lcm:SubmitObjectsRequest, not {request.payload.tag}")]))

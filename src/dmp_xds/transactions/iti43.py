@@ -14,13 +14,10 @@ from lxml import etree
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.ebrim.encode import encode_registry_response
 from dmp_xds.errors import ErrorCode, XdsError, error
-from dmp_xds.soap.mtom import XOP_INCLUDE, new_content_id
+from dmp_xds.soap.mtom import new_content_id
 from dmp_xds.model import StoredDocument
 from dmp_xds.transactions.context import DocumentPart, Services, TransactionRequest, TransactionResult
 
-RETRIEVE_REQUEST = f"{{{v.NS_XDSB}}}RetrieveDocumentSetRequest"
-RETRIEVE_RESPONSE = f"{{{v.NS_XDSB}}}RetrieveDocumentSetResponse"
-DOCUMENT_REQUEST = f"{{{v.NS_XDSB}}}DocumentRequest"
 
 
 def _child_text(element: etree._Element, local: str) -> str:
@@ -36,8 +33,8 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
     payload = request.payload
     errors: list[XdsError] = []
     found: list[tuple[str, str, str, StoredDocument]] = []  # home, repository id, unique id, stored document
-    requests = list(payload.iterchildren(DOCUMENT_REQUEST)) if payload.tag == RETRIEVE_REQUEST else []
-    if payload.tag != RETRIEVE_REQUEST:
+    requests = list(payload.iterchildren(v.TAG_DOCUMENT_REQUEST)) if payload.tag == v.TAG_RETRIEVE_REQUEST else []
+    if payload.tag != v.TAG_RETRIEVE_REQUEST:
         errors.append(error(ErrorCode.REPOSITORY_ERROR, f"ITI-43 expects xdsb:RetrieveDocumentSetRequest, not {payload.tag}"))
     elif not requests:
         errors.append(error(ErrorCode.REPOSITORY_ERROR, "the request holds no DocumentRequest"))
@@ -69,17 +66,17 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         status = v.RESPONSE_PARTIAL_SUCCESS
     else:
         status = v.RESPONSE_FAILURE
-    response = etree.Element(RETRIEVE_RESPONSE, nsmap={"xdsb": v.NS_XDSB, "rs": v.NS_RS, "xop": v.NS_XOP})
+    response = etree.Element(v.TAG_RETRIEVE_RESPONSE, nsmap={"xdsb": v.NS_XDSB, "rs": v.NS_RS, "xop": v.NS_XOP})
     encode_registry_response(status, errors, parent=response)
     parts: list[DocumentPart] = []
     for home, repository_id, unique_id, document in found:
-        element = etree.SubElement(response, f"{{{v.NS_XDSB}}}DocumentResponse")
+        element = etree.SubElement(response, v.TAG_DOCUMENT_RESPONSE)
         if home:
             _sub(element, "HomeCommunityId", home)
         _sub(element, "RepositoryUniqueId", repository_id)
         _sub(element, "DocumentUniqueId", unique_id)
         _sub(element, "mimeType", document.mime_type)
         content_id = new_content_id()
-        etree.SubElement(etree.SubElement(element, f"{{{v.NS_XDSB}}}Document"), XOP_INCLUDE, href=f"cid:{content_id}")
+        etree.SubElement(etree.SubElement(element, v.TAG_DOCUMENT), v.TAG_XOP_INCLUDE, href=f"cid:{content_id}")
         parts.append(DocumentPart(content_id, document.mime_type, Path(document.path)))
     return TransactionResult(response, parts)
