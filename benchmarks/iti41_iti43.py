@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -95,16 +96,21 @@ def run_clients(url: str, bodies: list[tuple[bytes, str]], check: Callable[[int,
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, args=(s,)) for s in slices]
+    elapsed = run_in_threads(client, slices)
+    if errors:
+        raise errors[0]
+    return elapsed, latencies, received[0]
+
+
+def run_in_threads(work: Callable[[Any], None], slices: list[Any]) -> float:
+    """Run `work` on each slice in its own thread; the wall time they took together."""
+    threads = [threading.Thread(target=work, args=(s,)) for s in slices]
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=600)
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise errors[0]
-    return elapsed, latencies, received[0]
+    return time.perf_counter() - start
 
 
 def expect_success(status: int, body: bytes) -> None:
@@ -149,13 +155,7 @@ def floor_rate(database_url: str, requests_: list[tuple[soap.HttpRequest, bytes,
                 conn.execute(insert(table).values(unique_id=unique_id, hash=digest, size=len(document)))
                 conn.commit()
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in slices]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
-    elapsed = time.perf_counter() - start
+    elapsed = run_in_threads(worker, slices)
     metadata.drop_all(engine)
     engine.dispose()
     return len(items) / elapsed
