@@ -34,8 +34,10 @@ class Settings:
     max_xml_bytes: int = 32 * 1024 * 1024  # the SOAP envelope itself, outside MTOM parts
     request_timeout_seconds: float = 60.0
     mllp_port: int | None = None
-    profile: str = "cisis"
-    value_sets: str = ""
+    profile: str = "cisis"  # "cisis": French DMP rules (INS, CI-SIS value sets); "ihe": plain XDS.b
+    value_sets: str = ""  # directory of the ANS CI-SIS value set files; required by the cisis profile
+    cda_schema: str = ""  # CDA_extended.xsd; required by the cisis profile unless cda_policy is off
+    cda_policy: str = "reject"  # CDA layer findings: "reject", "warn" (accept with warnings) or "off"
     max_query_results: int = 5000
     log_level: str = "info"
     workers: int = 1  # server processes; each runs a thread pool
@@ -111,6 +113,8 @@ def load_settings(
         raise ConfigError(f"DMP_XDS_WORKERS must be at least 1, not {settings.workers}")
     if settings.profile not in ("cisis", "ihe"):
         raise ConfigError(f"DMP_XDS_PROFILE must be 'cisis' or 'ihe', not {settings.profile!r}")
+    if settings.cda_policy not in ("reject", "warn", "off"):
+        raise ConfigError(f"DMP_XDS_CDA_POLICY must be 'reject', 'warn' or 'off', not {settings.cda_policy!r}")
     return settings
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dmp_xds import __version__
-from dmp_xds.config import Settings, load_settings, resolve
+from dmp_xds.config import ConfigError, Settings, load_settings, resolve
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
 from dmp_xds.registry.store import RegistryStore
@@ -36,6 +36,7 @@ from dmp_xds.soap.mtom import (
 )
 from dmp_xds.soap.service import SoapDispatcher, build_dispatchers
 from dmp_xds.transactions.context import Attachment, Services
+from dmp_xds.validation.validators import load_validators
 from dmp_xds.xml import UnsafeXmlError, parse_bytes, to_bytes
 
 log = logging.getLogger("dmp_xds.serve")
@@ -65,15 +66,21 @@ class Received:
 
 
 def open_services(settings: Settings, migrate: bool) -> Services:
-    """Connect to the database (migrating it if asked) and the document store."""
+    """Connect to the database (migrating it if asked) and the document store; load the value
+    sets and compile the CDA schema (once: every request then uses them)."""
     settings = resolve(settings)
+    try:
+        validators = load_validators(settings)
+    except ConfigError as exc:
+        # A start-up error, not a traceback: the message names the setting to fix.
+        raise SystemExit(f"dmp-xds: {exc}") from None
     if migrate:
         upgrade(settings.database_url)
     engine = create_engine_for(settings.database_url)
     ensure_at_head(engine)
     blobs = FilesystemBlobStore(settings.documents_dir)
     blobs.clean_temporary()
-    return Services(settings, RegistryStore(engine), blobs)
+    return Services(settings, RegistryStore(engine), blobs, validators)
 
 
 class XdsApplication:

@@ -11,6 +11,7 @@ from lxml import etree
 
 from dmp_xds.config import Settings
 from dmp_xds.repository.blobstore import FilesystemBlobStore, TempBlob
+from dmp_xds.validation.validators import Validators
 
 if TYPE_CHECKING:
     from dmp_xds.registry.store import RegistryStore
@@ -41,6 +42,7 @@ class Services:
     settings: Settings
     registry: "RegistryStore"
     blobs: FilesystemBlobStore
+    validators: Validators = field(default_factory=Validators)  # built once at start-up
 
 
 @dataclass

@@ -166,7 +166,8 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
                                            de.mime_type or "application/octet-stream"))
             return rows
 
-        errors = register_submission(services, submission, Transaction.ITI41, before_store=store_documents)
+        # Warnings of the CDA layer (policy "warn") are given back with the registry's answer.
+        errors = errors + register_submission(services, submission, Transaction.ITI41, before_store=store_documents)
         if any(e.is_error for e in errors):
             _unpublish(services, published)
         return TransactionResult(registry_response(errors))

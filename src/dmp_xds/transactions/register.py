@@ -21,7 +21,7 @@ from dmp_xds.model.ids import assign_entry_uuids
 from dmp_xds.registry.store import RegistrySnapshot
 from dmp_xds.registry.rules import check_against_registry, diagnose_conflict, snapshot_request
 from dmp_xds.transactions.context import Services
-from dmp_xds.validation.xds import Transaction, validate_submission
+from dmp_xds.validation.xds import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ def register_submission(
     durable (no database lock is held while the disk works) and returns the repository rows to
     insert with the metadata. If the store then fails, the caller removes what it did.
     """
-    errors = validate_submission(submission, transaction)
+    # The IHE rules, and the CI-SIS profile when the deployment has it on.
+    errors = services.validators.metadata_errors(submission, transaction)
     if any(e.is_error for e in errors):
         return errors
     assign_entry_uuids(submission)

@@ -152,12 +152,17 @@ def _camel(snake: str) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-def validate_submission(submission: Submission, transaction: Transaction) -> list[XdsError]:
-    """Every rule of one ITI-41/42 message that needs nothing but the message."""
+def metadata_error_code(transaction: Transaction) -> ErrorCode:
     # The repository checks an ITI-41 message before forwarding it: its metadata errors carry
     # the repository's code (ITI TF-2b §3.41.4.1.3).
-    code = ErrorCode.REPOSITORY_METADATA_ERROR if transaction is Transaction.ITI41 else ErrorCode.REGISTRY_METADATA_ERROR
-    c = _Checker(code)
+    if transaction is Transaction.ITI41:
+        return ErrorCode.REPOSITORY_METADATA_ERROR
+    return ErrorCode.REGISTRY_METADATA_ERROR
+
+
+def validate_submission(submission: Submission, transaction: Transaction) -> list[XdsError]:
+    """Every rule of one ITI-41/42 message that needs nothing but the message."""
+    c = _Checker(metadata_error_code(transaction))
     for problem in submission.problems:
         c.add(problem)
     ss = submission.submission_set
