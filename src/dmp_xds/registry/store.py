@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy import Connection, Dialect, Engine, String, Table, bindparam, cast, func, literal, null, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.model import (
     Association,
     Author,
@@ -104,6 +106,17 @@ _REPOSITORY_DOCUMENTS_IN = select(
     _repository_document.c.unique_id, _repository_document.c.path, _repository_document.c.size,
     _repository_document.c.hash, _repository_document.c.mime_type,
 ).where(_repository_document.c.unique_id.in_(_IDS))
+
+
+# A replacement (RPLC, XFRM_RPLC) deprecates the document it replaces, in the same transaction
+# (ITI TF-3 §4.2.2.2.3): the stored status column is what stored queries filter on.
+_DEPRECATE_DOCUMENTS = (update(_document_entry).where(_document_entry.c.entry_uuid.in_(_IDS))
+                        .values(status=v.STATUS_DEPRECATED))
+_REPLACING_TYPES = frozenset({v.RPLC, v.XFRM_RPLC})
+
+
+def _replaced_documents(submission: Submission) -> list[str]:
+    return sorted({a.target for a in submission.associations if a.association_type in _REPLACING_TYPES})
 
 
 @dataclass(frozen=True)
@@ -331,6 +344,9 @@ class RegistryStore:
                 raise DBAPIError.instance("INSERT (submission)", None, exc, dbapi.Error) from exc
             finally:
                 cursor.close()
+            replaced = _replaced_documents(submission)
+            if replaced:
+                connection.execute(_DEPRECATE_DOCUMENTS, {"ids": replaced})
             if on_before_commit is not None:
                 on_before_commit()
 
