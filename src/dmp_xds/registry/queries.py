@@ -700,9 +700,17 @@ def get_folders_for_document(q: StoredQuery) -> QueryPlan:
 
 def get_related_documents(q: StoredQuery) -> QueryPlan:
     documents = _document_uuids(q)
+    # Only associations between two DocumentEntries relate documents: a HasMember from a
+    # SubmissionSet does not, even when HasMember is among the types asked for.
+    other = _de.alias("other_document")
     related = and_(
         _association.c.association_type.in_(q.texts(v.P_ASSOCIATION_TYPES)),
-        or_(_association.c.source.in_(documents), _association.c.target.in_(documents)),
+        or_(
+            and_(_association.c.source.in_(documents),
+                 exists().where(other.c.entry_uuid == _association.c.target)),
+            and_(_association.c.target.in_(documents),
+                 exists().where(other.c.entry_uuid == _association.c.source)),
+        ),
     )
     ends = union(select(_association.c.source).where(related), select(_association.c.target).where(related))
     where = [_de.c.entry_uuid.in_(ends)]

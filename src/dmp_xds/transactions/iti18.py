@@ -131,7 +131,8 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
     rows = run_plan(services.registry.engine, build_plan(query), services.settings.max_query_results)
     if isinstance(rows, list):
         return TransactionResult(query_response([], rows))
-    errors = check_single_patient(rows)
+    # ObjectRefs reveal no patient data: the single-patient rule is for LeafClass (NIST 12368).
+    errors = check_single_patient(rows) if query.leaf_class else []
     if errors:
         return TransactionResult(query_response([], errors))
     return TransactionResult(query_response(render_objects(query, rows), []))
