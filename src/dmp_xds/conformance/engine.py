@@ -475,7 +475,11 @@ class _Step:
 
     def links(self) -> dict[str, str]:
         mapping = {u.get("useAs", ""): self.resolve_use_report(u) for u in self.use_reports}
-        mapping.setdefault("$now$", hl7_now())
+        # The toolkit runs at human pace; this runner runs a whole collection in about a second,
+        # so an object the registry stamped this very second (a Folder's lastUpdateTime) would
+        # fall outside a `To` bound of `$now$`, which is exclusive. One second ahead keeps `$now$`
+        # after everything submitted so far, as it is when the toolkit runs.
+        mapping.setdefault("$now$", hl7_now(timedelta(seconds=1)))
         mapping.setdefault("$lastyear$", hl7_now(-timedelta(days=365)))
         return mapping
 
