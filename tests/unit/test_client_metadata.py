@@ -79,7 +79,9 @@ def test_from_cda_header() -> None:
     assert entry.mime_type == "text/xml"
     assert entry.type_code.code == "CERT_DECL"
     assert entry.class_code == DEFAULT_CLASS_CODE
-    assert entry.format_code == FORMAT_MIME_TYPE_SUFFICIENT
+    # formatCode from the CSE-CS8 templateId (ANS table ASS_A11), in JDV_J10
+    assert entry.format_code == Code("urn:asip:ci-sis:cse-cs8:2017", "1.2.250.1.213.1.1.4.2.282",
+                                     "Certificat de santé du 8ème jour de l'enfant")
     assert [c.code for c in entry.confidentiality_codes] == ["N"]
     assert entry.healthcare_facility_type_code.code == "SA03"
     assert entry.practice_setting_code.code == "ETABLISSEMENT"

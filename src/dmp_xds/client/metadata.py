@@ -9,13 +9,15 @@ Object ids are symbolic (`Document01`...): the registry gives them UUIDs. unique
 OIDs under `2.25` (ITU-T X.667: an OID made of a UUID), times are UTC DTM.
 
 Defaults that are not read from the document, and their status:
-- classCode `11` / `1.2.250.1.213.1.1.4.1` "Compte rendu" (CI-SIS JDV_J06; the DMP deduces the
-  classCode from the typeCode with an ANS table that this project does not have: pass
-  `class_code` for anything else). *(confirm against JDV_J06)*
-- formatCode from the IHE format code system `1.3.6.1.4.1.19376.1.2.3`: a CDA with a PDF or text
-  body (`nonXMLBody`) is XDS-SD (`urn:ihe:iti:xds-sd:pdf:2008`, `urn:ihe:iti:xds-sd:text:2008`);
-  anything else is `urn:ihe:iti:xds:2017:mimeTypeSufficient`. The DMP expects the CI-SIS format
-  code of the content specification (JDV_J10) for structured documents: pass `format_code`.
+- classCode `10` / `1.2.250.1.213.1.1.4.1` "Compte rendu" (CI-SIS JDV_J06, shipped in
+  `dmp_xds/data`). The DMP deduces the classCode from the typeCode with the ANS table
+  ASS_X04-CorrespondanceType-Classe, which this project does not have: pass `class_code` for a
+  document that is not a report (synthèse 11, certificat 52, prescription 42...).
+- formatCode from the ANS tables shipped in `dmp_xds/data`: by the body's media type for an
+  unstructured CDA (ASS_A12: `urn:ihe:iti:xds-sd:pdf:2008`...), by the templateId of the content
+  specification for a structured one (ASS_A11: `urn:asip:ci-sis:cr-anest:2020`...). A CDA that
+  neither table knows gets `urn:ihe:iti:xds:2017:mimeTypeSufficient` (IHE), which is not a CI-SIS
+  code: pass `format_code`.
 - SubmissionSet contentTypeCode: the document's classCode unless `content_type_code` is given.
 - sourceId: `DEFAULT_SOURCE_ID`, a fixed OID of this reference client.
 """
@@ -26,22 +28,25 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from dmp_xds.cda.header import CdaCode, CdaHeader, CdaOrganization, InstanceId, PersonName, read_cda_header
+from dmp_xds.cda.timestamps import hl7_ts_to_dtm
 from dmp_xds.ebrim.vocabulary import HAS_MEMBER, SLOT_SUBMISSION_SET_STATUS
 from dmp_xds.model import Association, Author, Code, DocumentEntry, LocalizedString, Submission, SubmissionSet
+from dmp_xds.validation.valuesets import load_format_mappings
 
 DOCUMENT_ID = "Document01"
 SUBMISSION_SET_ID = "SubmissionSet01"
 ASSOCIATION_ID = "Association01"
 
 IHE_FORMAT_CODES = "1.3.6.1.4.1.19376.1.2.3"
-FORMAT_CDA_PDF = Code("urn:ihe:iti:xds-sd:pdf:2008", IHE_FORMAT_CODES, "Document à corps non structuré en PDF")
-FORMAT_CDA_TEXT = Code("urn:ihe:iti:xds-sd:text:2008", IHE_FORMAT_CODES, "Document à corps non structuré en texte")
+# Display names as JDV_J10 gives them (the code comes from the ANS table ASS_A12).
+FORMAT_CDA_PDF = Code("urn:ihe:iti:xds-sd:pdf:2008", IHE_FORMAT_CODES, "Document à corps non structuré en Pdf/A-1")
+FORMAT_CDA_TEXT = Code("urn:ihe:iti:xds-sd:text:2008", IHE_FORMAT_CODES, "Document à corps non structuré en texte brut")
 FORMAT_MIME_TYPE_SUFFICIENT = Code("urn:ihe:iti:xds:2017:mimeTypeSufficient", IHE_FORMAT_CODES, "mimeType Sufficient")
-DEFAULT_CLASS_CODE = Code("11", "1.2.250.1.213.1.1.4.1", "Compte rendu")
+DEFAULT_CLASS_CODE = Code("10", "1.2.250.1.213.1.1.4.1", "Compte rendu")
 DEFAULT_CONFIDENTIALITY = Code("N", "2.16.840.1.113883.5.25", "Normal")
 DEFAULT_LANGUAGE = "fr-FR"
 # A stable OID for this client: 2.25 + the UUID (v5) of its name, so every run sends the same.
@@ -68,26 +73,6 @@ def new_unique_id() -> str:
 
 def utc_dtm(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
-
-
-def hl7_ts_to_dtm(value: str | None) -> str | None:
-    """An HL7 v3 TS (`YYYYMMDDhhmmss[.fff][+zzzz]`) as an XDS DTM in UTC, same precision.
-
-    A time without an offset is kept as written: it cannot be moved to UTC without guessing.
-    """
-    if not value:
-        return None
-    text = value.strip()
-    sign_at = max(text.find("+"), text.find("-"))
-    digits, offset = (text[:sign_at], text[sign_at:]) if sign_at > 0 else (text, "")
-    digits = digits.split(".")[0]
-    if not offset or len(digits) < 10 or len(offset) != 5:
-        return digits  # a date alone has no meaningful UTC shift
-    padded = digits.ljust(14, "0")
-    local = datetime.strptime(padded, "%Y%m%d%H%M%S")
-    minutes = int(offset[1:3]) * 60 + int(offset[3:5])
-    utc = local - timedelta(minutes=minutes if offset[0] == "+" else -minutes)
-    return utc.strftime("%Y%m%d%H%M%S")[: len(digits)]
 
 
 def _esc(text: str) -> str:
@@ -252,12 +237,16 @@ def build_submission(
 
 
 def default_format_code(header: CdaHeader) -> Code:
+    """The formatCode the ANS tables give this CDA (see the module docstring)."""
+    by_template, by_media_type, j10 = load_format_mappings()
     media_type = header.non_xml_body_media_type
-    if media_type == "application/pdf":
-        return FORMAT_CDA_PDF
-    if media_type is not None and media_type.startswith("text/"):
-        return FORMAT_CDA_TEXT
-    return FORMAT_MIME_TYPE_SUFFICIENT
+    if media_type is not None:
+        target = by_media_type.get(media_type)
+    else:
+        target = next((t for t in (by_template.get(i.root) for i in header.template_ids) if t), None)
+    if target is None:
+        return FORMAT_MIME_TYPE_SUFFICIENT
+    return Code(target[0], target[1], j10.display(*target))
 
 
 def _source_patient_info(header: CdaHeader, patient_id: str) -> list[str]:
