@@ -155,10 +155,12 @@ def config_show(ctx: click.Context) -> None:
 def _register_tool_commands() -> None:
     from dmp_xds.client.cli import retrieve, submit
     from dmp_xds.conformance.cli import conformance
+    from dmp_xds.validation.command import validate
 
     main.add_command(submit)
     main.add_command(retrieve)
     main.add_command(conformance)
+    main.add_command(validate)
 
 
 _register_tool_commands()
