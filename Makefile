@@ -15,7 +15,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Start the registry and repository on the embedded default (SQLite + files under ./var).
+## The default CI-SIS profile needs the ANS value sets and CDA schema, which dmp-xds may not
+## redistribute: `make serve` takes them from the ANS TestContenuCDA kit next to the checkout
+## (ANS_KIT=...), or an explicit DMP_XDS_VALUE_SETS / DMP_XDS_CDA_SCHEMA; without them the server
+## stops at start-up and says which setting is missing (DMP_XDS_PROFILE=ihe needs neither).
+ANS_KIT ?= ../shared/ans-testcontenucda
 serve: $(STAMP)
+	DMP_XDS_VALUE_SETS="$${DMP_XDS_VALUE_SETS:-$(ANS_KIT)/jeuxDeValeurs}" \
+	DMP_XDS_CDA_SCHEMA="$${DMP_XDS_CDA_SCHEMA:-$(ANS_KIT)/infrastructure/cda/CDA_extended.xsd}" \
 	$(BIN)/dmp-xds serve
 
 ## The whole test suite, SQLite and PostgreSQL (a throwaway server is started by the tests).

@@ -69,15 +69,15 @@ def open_services(settings: Settings, migrate: bool) -> Services:
     """Connect to the database (migrating it if asked) and the document store; load the value
     sets and compile the CDA schema (once: every request then uses them)."""
     settings = resolve(settings)
+    if migrate:
+        upgrade(settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    ensure_at_head(engine)
     try:
         validators = load_validators(settings)
     except ConfigError as exc:
         # A start-up error, not a traceback: the message names the setting to fix.
         raise SystemExit(f"dmp-xds: {exc}") from None
-    if migrate:
-        upgrade(settings.database_url)
-    engine = create_engine_for(settings.database_url)
-    ensure_at_head(engine)
     blobs = FilesystemBlobStore(settings.documents_dir)
     blobs.clean_temporary()
     return Services(settings, RegistryStore(engine), blobs, validators)

@@ -23,7 +23,8 @@ from xds_server import BACKENDS, database_for
 
 @pytest.fixture(params=BACKENDS)
 def services(request, tmp_path):
-    services = open_services(Settings(data_dir=tmp_path, database_url=database_for(request)), migrate=True)
+    services = open_services(Settings(data_dir=tmp_path, database_url=database_for(request), profile="ihe"),
+                             migrate=True)
     services.registry.add_patient(PATIENT_ID)
     yield services
     services.registry.engine.dispose()

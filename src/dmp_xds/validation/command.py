@@ -72,7 +72,7 @@ def validate(ctx: click.Context, file: Path, profile: str | None, value_sets: st
         if settings.cda_policy == CdaPolicy.OFF.value:
             # Asked to validate a document, the command runs the CDA layer whatever the server does.
             settings = replace(settings, cda_policy=CdaPolicy.REJECT.value)
-        validators = load_validators(settings)
+        validators = load_validators(settings, cda_under_ihe=True)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     data = file.read_bytes()

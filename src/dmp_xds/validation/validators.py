@@ -37,8 +37,9 @@ class Validators:
         return self.cda.validate(data, entry)
 
 
-def load_validators(settings: Settings) -> Validators:
-    """Read the value sets and compile the CDA schema; a ConfigError says what is missing."""
+def load_validators(settings: Settings, cda_under_ihe: bool = False) -> Validators:
+    """Read the value sets and compile the CDA schema; a ConfigError says what is missing.
+    `cda_under_ihe`: run the CDA layer under the IHE profile too (the `validate` command)."""
     cisis = settings.profile == "cisis"
     policy = CdaPolicy(settings.cda_policy)
     value_sets: CisisValueSets | None = None
@@ -48,7 +49,9 @@ def load_validators(settings: Settings) -> Validators:
         except ValueSetError as exc:
             raise ConfigError(f"the CI-SIS profile cannot start: {exc} (or set DMP_XDS_PROFILE=ihe for a plain "
                               "IHE XDS.b registry)") from exc
-    if policy is CdaPolicy.OFF:
+    if policy is CdaPolicy.OFF or not (cisis or cda_under_ihe):
+        # The CDA layer belongs to the DMP profile: a plain IHE XDS.b registry (and the NIST tests,
+        # whose metadata are not those of their documents) does not look inside documents.
         return Validators(value_sets, None)
     if cisis and not settings.cda_schema:
         raise ConfigError("the CI-SIS profile validates CDA documents against the CDA schema: set "
