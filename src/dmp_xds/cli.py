@@ -155,8 +155,11 @@ def config_show(ctx: click.Context) -> None:
 def _register_tool_commands() -> None:
     from dmp_xds.client.cli import retrieve, submit
     from dmp_xds.conformance.cli import conformance
+    from dmp_xds.query.cli import bench_load, query
     from dmp_xds.validation.command import validate
 
+    main.add_command(query)
+    main.add_command(bench_load)
     main.add_command(submit)
     main.add_command(retrieve)
     main.add_command(conformance)

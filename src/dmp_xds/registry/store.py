@@ -350,6 +350,34 @@ class RegistryStore:
             if on_before_commit is not None:
                 on_before_commit()
 
+    # --- bulk loading (bench-load) -------------------------------------------------------
+
+    def bulk_store(self, submissions: Sequence[Submission], patient_ids: Sequence[str] = ()) -> int:
+        """Insert many ready submissions (and patients) in one transaction, one executemany per
+        table: for filling a registry with generated data, not for client submissions (no
+        checks, no replacement handling: statuses are stored as given). Returns the rows written."""
+        now = _now()
+        merged: dict[str, tuple[Table, list[Row]]] = {}
+        patient_rows = [{"patient_id": p, "created_at": now} for p in dict.fromkeys(patient_ids)]
+        merged[_patient.name] = (_patient, patient_rows)
+        for submission in submissions:
+            for table, rows in _submission_rows(submission, (), now):
+                merged.setdefault(table.name, (table, []))[1].extend(rows)
+        inserts = self._inserts()
+        dbapi = self.engine.dialect.loaded_dbapi
+        written = 0
+        with self.engine.begin() as connection:
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for table in metadata.sorted_tables:  # parents before children
+                    _, rows = merged.get(table.name, (table, []))
+                    if rows:
+                        inserts[table.name].run(cursor, rows, dbapi)
+                        written += len(rows)
+            finally:
+                cursor.close()
+        return written
+
     # --- diagnostics ---------------------------------------------------------------------
 
     def count_rows(self) -> dict[str, int]:

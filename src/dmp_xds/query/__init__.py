@@ -1,0 +1,1 @@
+"""Command-line tools around ITI-18: `dmp-xds query ...` and `dmp-xds bench-load`."""
