@@ -120,11 +120,13 @@ def test_cisis_plans_run_with_expected_failures_named(server: dict[str, str], tm
          "--timeout", "30", "--junit", str(junit)],
         capture_output=True, text=True, timeout=RUN_SECONDS, check=False)
     assert run.returncode == 0, run.stdout[-3000:]
-    assert run.stdout.strip().splitlines()[-1] == "1 passed, 0 failed, 0 skipped, 5 expected to fail"
+    assert run.stdout.strip().splitlines()[-1] == "3 passed, 0 failed, 0 skipped, 3 expected to fail"
     suite = etree.parse(str(junit)).getroot()[0]
     for case in suite.findall("testcase"):
         skipped = case.find("skipped")
-        if case.get("name", "").startswith("cisis-02"):
-            assert skipped is None  # a non-INS patient is refused today
+        # A non-INS patient is refused; a published CDA is found by ITI-18; emergency access
+        # passes while no authorization is enforced at all (VIHF and DMP policy: issue 7).
+        if case.get("name", "").startswith(("cisis-01", "cisis-02", "cisis-06")):
+            assert skipped is None
         else:
             assert skipped is not None and skipped.get("message", "").startswith("expected to fail: ")
