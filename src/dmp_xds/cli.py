@@ -156,6 +156,7 @@ def _register_tool_commands() -> None:
     from dmp_xds.client.cli import retrieve, submit
     from dmp_xds.conformance.cli import conformance
     from dmp_xds.query.cli import bench_load, query
+    from dmp_xds.security.cli import pki
     from dmp_xds.validation.command import validate
 
     main.add_command(query)
@@ -164,6 +165,7 @@ def _register_tool_commands() -> None:
     main.add_command(retrieve)
     main.add_command(conformance)
     main.add_command(validate)
+    main.add_command(pki)
 
 
 _register_tool_commands()

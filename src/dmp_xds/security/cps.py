@@ -1,0 +1,262 @@
+"""X.509 certificates of professionals' cards (CPS) and of establishments' servers.
+
+`TrustStore.check(chain)` answers with a value, never an exception: either the holder's
+identity, or the reason the certificate is refused (untrusted, expired, revoked, wrong key
+usage...). Chain building is done here on purpose, in a few explicit steps, rather than with a
+web-PKI verifier: the health PKI's profile (no SAN on card certificates, CRL files) is not the
+web's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+
+from dmp_xds.security import vocabulary as sv
+
+MAX_CHAIN_LENGTH = 6  # leaf + intermediates + anchor; the ANS PKI has 3 levels
+CACHE_SIZE = 4096
+CACHE_SECONDS = 300.0  # a verified certificate is re-checked (CRL, dates) at least this often
+_DER = Encoding.DER
+
+
+class CertificateError(Exception):
+    """A trust configuration that cannot be loaded (start-up error, names the file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who a certificate names. `kind` is "professional" (a card) or "establishment"."""
+
+    kind: str
+    national_id: str
+    family_name: str
+    given_name: str
+    profession: str
+    organization: str
+    structure_id: str
+    subject: str
+    fingerprint: str  # SHA-256 of the DER, hex
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.given_name, self.family_name) if p) or self.organization or self.subject
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateCheck:
+    holder: Holder | None
+    reason: str  # why it was refused; "" when accepted
+
+    @property
+    def ok(self) -> bool:
+        return self.holder is not None
+
+
+def load_pem_certificates(data: bytes, source: str = "") -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise CertificateError(f"{source or 'data'}: no PEM certificate could be read ({exc})") from exc
+
+
+def _read_certificates(paths: Iterable[Path]) -> list[x509.Certificate]:
+    out: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            out += load_pem_certificates(path.read_bytes(), str(path))
+        except OSError as exc:
+            raise CertificateError(f"cannot read {path}: {exc}") from exc
+    return out
+
+
+def _read_crls(paths: Iterable[Path]) -> list[x509.CertificateRevocationList]:
+    crls = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CertificateError(f"cannot read CRL {path}: {exc}") from exc
+        try:
+            crls.append(x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data))
+        except ValueError as exc:
+            raise CertificateError(f"{path} is not a CRL ({exc})") from exc
+    return crls
+
+
+def _name_value(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    values = name.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else ""
+
+
+def holder_of(cert: x509.Certificate) -> Holder:
+    """The identity in a certificate subject (see vocabulary: where each field lives)."""
+    subject = cert.subject
+    common_name = _name_value(subject, sv.SUBJECT_NATIONAL_ID)
+    family = _name_value(subject, sv.SUBJECT_FAMILY_NAME)
+    profession = _name_value(subject, sv.SUBJECT_PROFESSION)
+    # A card names a person (surname + national id); a server certificate an organisation.
+    professional = bool(family) and common_name.startswith(sv.RPPS_PREFIX)
+    return Holder(
+        kind="professional" if professional else "establishment",
+        national_id=common_name.split("/", 1)[0] if professional else "",
+        family_name=family,
+        given_name=_name_value(subject, sv.SUBJECT_GIVEN_NAME),
+        profession=profession,
+        organization=_name_value(subject, sv.SUBJECT_ORGANIZATION),
+        structure_id=_name_value(subject, sv.SUBJECT_STRUCTURE_ID),
+        subject=subject.rfc4514_string(),
+        fingerprint=hashlib.sha256(cert.public_bytes(_DER)).hexdigest(),
+    )
+
+
+def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> x509.ExtensionType | None:
+    try:
+        return cert.extensions.get_extension_for_oid(oid).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _dates_problem(cert: x509.Certificate, now: dt.datetime, what: str) -> str:
+    if now < cert.not_valid_before_utc:
+        return f"the {what} certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}Z"
+    if now >= cert.not_valid_after_utc:
+        return f"the {what} certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S}Z"
+    return ""
+
+
+def _leaf_usage_problem(cert: x509.Certificate) -> str:
+    usage = _extension(cert, ExtensionOID.KEY_USAGE)
+    if not isinstance(usage, x509.KeyUsage) or not usage.digital_signature:
+        return "the certificate's key usage does not allow digital signature (authentication)"
+    constraints = _extension(cert, ExtensionOID.BASIC_CONSTRAINTS)
+    if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
+        return "a CA certificate cannot authenticate a user"
+    extended = _extension(cert, ExtensionOID.EXTENDED_KEY_USAGE)
+    if isinstance(extended, x509.ExtendedKeyUsage) and ExtendedKeyUsageOID.CLIENT_AUTH not in extended:
+        return "the certificate's extended key usage does not include client authentication"
+    return ""
+
+
+def _issuer_problem(issuer: x509.Certificate, depth: int) -> str:
+    constraints = _extension(issuer, ExtensionOID.BASIC_CONSTRAINTS)
+    if not isinstance(constraints, x509.BasicConstraints) or not constraints.ca:
+        return f"issuer {issuer.subject.rfc4514_string()} is not a CA"
+    if constraints.path_length is not None and depth - 1 > constraints.path_length:
+        return f"issuer {issuer.subject.rfc4514_string()} exceeds its path length"
+    usage = _extension(issuer, ExtensionOID.KEY_USAGE)
+    if isinstance(usage, x509.KeyUsage) and not usage.key_cert_sign:
+        return f"issuer {issuer.subject.rfc4514_string()} may not sign certificates"
+    return ""
+
+
+class TrustStore:
+    """Trust anchors, known intermediates and CRLs; checks certificates against them.
+
+    Thread-safe: the verdict cache is the only mutable state and has its own lock.
+    """
+
+    def __init__(self, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate] = (),
+                 crls: Sequence[x509.CertificateRevocationList] = (), require_crl: bool = True) -> None:
+        if not anchors:
+            raise CertificateError("no trust anchor configured")
+        self.anchors = list(anchors)
+        self._anchor_der = {a.public_bytes(_DER) for a in anchors}
+        self.intermediates = list(intermediates)
+        self.require_crl = require_crl
+        self._crls: dict[bytes, x509.CertificateRevocationList] = {}
+        for crl in crls:
+            self._crls[crl.issuer.public_bytes()] = crl
+        self._cache: OrderedDict[bytes, tuple[float, CertificateCheck]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_files(cls, anchors: Iterable[Path], intermediates: Iterable[Path] = (), crls: Iterable[Path] = (),
+                   require_crl: bool = True) -> TrustStore:
+        return cls(_read_certificates(anchors), _read_certificates(intermediates), _read_crls(crls), require_crl)
+
+    def _issuers(self, cert: x509.Certificate, offered: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+        wanted = cert.issuer
+        return [c for c in (*self.anchors, *offered, *self.intermediates) if c.subject == wanted]
+
+    def _revocation_problem(self, cert: x509.Certificate, issuer: x509.Certificate, now: dt.datetime) -> str:
+        crl = self._crls.get(issuer.subject.public_bytes())
+        if crl is None:
+            return f"no CRL is configured for {issuer.subject.rfc4514_string()}" if self.require_crl else ""
+        if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            return f"the CRL of {issuer.subject.rfc4514_string()} is not signed by it"
+        if crl.next_update_utc is not None and now > crl.next_update_utc:
+            return f"the CRL of {issuer.subject.rfc4514_string()} is out of date (next update {crl.next_update_utc:%Y-%m-%d})"
+        if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+            return f"the certificate {cert.subject.rfc4514_string()} (serial {cert.serial_number:x}) is revoked"
+        return ""
+
+    def check(self, chain: Sequence[x509.Certificate], now: dt.datetime | None = None) -> CertificateCheck:
+        """Validate `chain[0]` (the leaf), with `chain[1:]` offered as intermediates."""
+        if not chain:
+            return CertificateCheck(None, "no certificate was presented")
+        leaf = chain[0]
+        now = now or dt.datetime.now(dt.timezone.utc)
+        key = leaf.public_bytes(_DER)
+        stamp = now.timestamp()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] > stamp:
+                self._cache.move_to_end(key)
+                return cached[1]
+        verdict = self._check(leaf, list(chain[1:]), now)
+        valid_until = min(stamp + CACHE_SECONDS, leaf.not_valid_after_utc.timestamp())
+        with self._lock:
+            self._cache[key] = (valid_until, verdict)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return verdict
+
+    def _check(self, leaf: x509.Certificate, offered: list[x509.Certificate], now: dt.datetime) -> CertificateCheck:
+        problem = _dates_problem(leaf, now, "user") or _leaf_usage_problem(leaf)
+        if problem:
+            return CertificateCheck(None, problem)
+        path = self._path_to_anchor(leaf, offered)
+        if isinstance(path, str):
+            return CertificateCheck(None, path)
+        # path = [leaf, issuer, ..., anchor]: check each link once the whole path is known, so
+        # that an untrusted chain is reported as such and not as a side effect (a foreign CRL).
+        for depth in range(1, len(path)):
+            cert, issuer = path[depth - 1], path[depth]
+            problem = (_dates_problem(issuer, now, "issuer's") or _issuer_problem(issuer, depth)
+                       or self._revocation_problem(cert, issuer, now))
+            if problem:
+                return CertificateCheck(None, problem)
+        return CertificateCheck(holder_of(leaf), "")
+
+    def _path_to_anchor(self, leaf: x509.Certificate, offered: list[x509.Certificate]) -> list[x509.Certificate] | str:
+        path = [leaf]
+        current = leaf
+        for _ in range(MAX_CHAIN_LENGTH):
+            if current.public_bytes(_DER) in self._anchor_der:
+                return path
+            issuer = next((c for c in self._issuers(current, offered) if _signed_by(current, c)), None)
+            if issuer is None or issuer in path:
+                return (f"the certificate {current.subject.rfc4514_string()} was not issued by a trusted "
+                        "certification authority")
+            path.append(issuer)
+            current = issuer
+        return f"the certificate chain is longer than {MAX_CHAIN_LENGTH}"
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

@@ -1,0 +1,147 @@
+"""CPS certificates: the generated test PKI, chain validation, dates, key usage, CRL, identity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates
+from dmp_xds.security.pki import GeneratedPki, create_test_pki, load_test_pki, luhn_key
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
+    return create_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+def chain(pki: GeneratedPki, name: str) -> list[x509.Certificate]:
+    return load_pem_certificates(Path(pki.identity(name).certificate).read_bytes())
+
+
+def store(pki: GeneratedPki, **kwargs: object) -> TrustStore:
+    return TrustStore.from_files([pki.anchors], [pki.intermediates], pki.crls, **kwargs)  # type: ignore[arg-type]
+
+
+def test_pki_files_and_manifest(pki: GeneratedPki) -> None:
+    names = {"server", "doctor", "doctor2", "nurse", "pharmacist", "expired", "revoked", "hospital", "patient-portal"}
+    assert set(pki.identities) == names
+    for identity in pki.identities.values():
+        assert Path(identity.certificate).is_file() and Path(identity.key).is_file()
+        assert Path(identity.key).stat().st_mode & 0o077 == 0
+    assert load_test_pki(pki.directory).identity("doctor").national_id == pki.identity("doctor").national_id
+    manifest = json.loads((pki.directory / "identities.json").read_text())
+    assert len(manifest["crls"]) == 3
+
+
+def test_national_ids_are_rpps_based(pki: GeneratedPki) -> None:
+    for name in ("doctor", "doctor2", "nurse", "pharmacist"):
+        national_id = pki.identity(name).national_id
+        assert len(national_id) == 12 and national_id.startswith("8")
+        rpps = national_id[1:]
+        assert luhn_key(rpps[:-1]) == rpps[-1]
+
+
+def test_luhn_key_known_value() -> None:
+    # 7992739871 -> 3 is the textbook Luhn example.
+    assert luhn_key("7992739871") == "3"
+
+
+def test_valid_card_gives_the_holder(pki: GeneratedPki) -> None:
+    check = store(pki).check(chain(pki, "doctor"))
+    assert check.ok, check.reason
+    holder = check.holder
+    assert holder is not None
+    assert holder.kind == "professional"
+    assert holder.national_id == pki.identity("doctor").national_id
+    assert (holder.family_name, holder.given_name, holder.profession) == ("MARTIN", "MARIE", "10")
+    assert holder.structure_id == pki.identity("hospital").structure_id
+    assert holder.display_name == "MARIE MARTIN"
+
+
+def test_leaf_alone_is_completed_from_configured_intermediates(pki: GeneratedPki) -> None:
+    assert store(pki).check(chain(pki, "nurse")[:1]).ok
+
+
+def test_establishment_certificate(pki: GeneratedPki) -> None:
+    check = store(pki).check(chain(pki, "hospital"))
+    assert check.holder is not None and check.holder.kind == "establishment"
+    assert check.holder.structure_id == pki.identity("hospital").structure_id
+    assert check.holder.national_id == ""
+
+
+def test_expired_card_refused(pki: GeneratedPki) -> None:
+    check = store(pki).check(chain(pki, "expired"))
+    assert not check.ok and "expired" in check.reason
+
+
+def test_not_yet_valid(pki: GeneratedPki) -> None:
+    early = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+    check = store(pki).check(chain(pki, "doctor"), now=early)
+    assert not check.ok and "not valid before" in check.reason
+
+
+def test_revoked_card_refused(pki: GeneratedPki) -> None:
+    check = store(pki).check(chain(pki, "revoked"))
+    assert not check.ok and "revoked" in check.reason
+
+
+def test_missing_crl_refused_unless_allowed(pki: GeneratedPki) -> None:
+    without = TrustStore.from_files([pki.anchors], [pki.intermediates], [])
+    assert "no CRL" in without.check(chain(pki, "doctor")).reason
+    lenient = TrustStore.from_files([pki.anchors], [pki.intermediates], [], require_crl=False)
+    assert lenient.check(chain(pki, "revoked")).ok  # nothing says it is revoked
+
+
+def test_stale_crl_refused(pki: GeneratedPki) -> None:
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=60)
+    check = store(pki).check(chain(pki, "doctor"), now=later)
+    assert not check.ok and "out of date" in check.reason
+
+
+def test_untrusted_pki_refused(pki: GeneratedPki, tmp_path: Path) -> None:
+    other = create_test_pki(tmp_path / "other")
+    check = store(pki).check(load_pem_certificates(Path(other.identity("doctor").certificate).read_bytes()))
+    assert not check.ok and "not issued by a trusted" in check.reason
+
+
+def test_server_certificate_cannot_authenticate_a_user(pki: GeneratedPki) -> None:
+    check = store(pki).check(load_pem_certificates(pki.server_certificate.read_bytes()))
+    assert not check.ok and "client authentication" in check.reason
+
+
+def test_ca_certificate_is_not_a_user(pki: GeneratedPki) -> None:
+    check = store(pki).check(load_pem_certificates((pki.directory / "ca" / "cards.pem").read_bytes()))
+    assert not check.ok
+
+
+def test_empty_chain(pki: GeneratedPki) -> None:
+    assert store(pki).check([]).reason == "no certificate was presented"
+
+
+def test_bad_files_are_named(tmp_path: Path) -> None:
+    bad = tmp_path / "anchors.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(CertificateError, match="anchors.pem"):
+        TrustStore.from_files([bad])
+    with pytest.raises(CertificateError, match="no trust anchor"):
+        TrustStore([])
+
+
+def test_pki_init_command(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dmp_xds.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["pki", "init", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert "doctor" in result.output and "(revoked)" in result.output
+    generated = load_test_pki(tmp_path / "p")
+    assert TrustStore.from_files([generated.anchors], [generated.intermediates], generated.crls).check(
+        load_pem_certificates(Path(generated.identity("pharmacist").certificate).read_bytes())).ok
+    again = runner.invoke(main, ["pki", "init", str(tmp_path / "p")])
+    assert again.exit_code != 0 and "--force" in again.output
