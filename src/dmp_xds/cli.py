@@ -153,6 +153,7 @@ def config_show(ctx: click.Context) -> None:
 
 
 def _register_tool_commands() -> None:
+    from dmp_xds.audit.cli import audit
     from dmp_xds.client.cli import retrieve, submit
     from dmp_xds.conformance.cli import conformance
     from dmp_xds.query.cli import bench_load, query
@@ -166,6 +167,7 @@ def _register_tool_commands() -> None:
     main.add_command(conformance)
     main.add_command(validate)
     main.add_command(pki)
+    main.add_command(audit)
 
 
 _register_tool_commands()

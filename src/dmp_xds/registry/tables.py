@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UUID_LENGTH = 64  # urn:uuid:... is 45 characters
@@ -232,6 +232,86 @@ class RepositoryDocumentRow(Base):
     hash: Mapped[str] = mapped_column(String(CODE_LENGTH))
     mime_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- the DMP itself and its access trace (issue 7; migration 0003) --------------------------
+
+HASH_LENGTH = 64  # SHA-256, hex
+STAMP_LENGTH = 32  # ISO 8601 UTC with microseconds, kept as the exact text that was hashed
+
+
+class DmpRecordRow(Base):
+    """A patient's DMP: consent, emergency-access choices, open or closed."""
+
+    __tablename__ = "dmp_record"
+
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # open | closed
+    consent_collected_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    consent_collected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    emergency_access_allowed: Mapped[bool] = mapped_column(Boolean)
+    regulation_access_allowed: Mapped[bool] = mapped_column(Boolean)  # SAMU "centre 15"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status_reason: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+
+
+class DmpAuthorizationRow(Base):
+    """Who the patient lets in: a professional (one year, renewable, revocable), the attending
+    doctor, or an establishment's care team for a stay."""
+
+    __tablename__ = "dmp_authorization"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # professional | attending | establishment
+    grantee: Mapped[str] = mapped_column(String(ID_LENGTH))  # national id, or structure id
+    granted_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reference: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))  # the stay, for an establishment
+
+    # Every request of a professional asks "may X see patient P": by patient, then grantee.
+    __table_args__ = (Index(None, "patient_id", "grantee"),)
+
+
+class AuditEntryRow(Base):
+    """The access trace: append-only, each row chained to the previous one by its hash."""
+
+    __tablename__ = "audit_entry"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[str] = mapped_column(String(STAMP_LENGTH))
+    actor_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    actor_name: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    actor_role: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    structure_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    access_mode: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    access_reason: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    action: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    documents: Mapped[list[str]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    detail: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    prev_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+
+    # The patient reads their own history.
+    __table_args__ = (Index(None, "patient_id", "seq"),)
+
+
+class AuditHeadRow(Base):
+    """One row: the last sequence number and hash. Updating it first serializes appends (a
+    row lock on PostgreSQL, the write lock on SQLite) and lets `verify` see a cut-off tail."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
 
 
 metadata = Base.metadata

@@ -1,0 +1,151 @@
+"""Trace entries as IHE ATNA audit messages (RFC 3881 schema), sent to a syslog collector.
+
+Messages are framed as RFC 5424 syslog records, over UDP (RFC 5426) or TCP with octet counting
+(RFC 6587). Sending happens on one background thread with a bounded queue, so that a slow or
+absent collector never slows a request; when the queue is full, messages are dropped and logged
+(the trace in the database remains the record of reference).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+from urllib.parse import urlsplit
+
+from lxml import etree
+
+from dmp_xds.audit import trail as t
+from dmp_xds.audit.trail import AuditEntry
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 2.0
+QUEUE_SIZE = 10_000
+SYSLOG_PRIORITY = 10 * 8 + 5  # facility authpriv (10), severity notice (5), as ATNA asks
+APP_NAME = "dmp-xds"
+MSG_ID = "IHE+RFC-3881"
+
+# DICOM / IHE event ids and action codes (RFC 3881: C create, R read, U update, D delete, E execute).
+_EVENTS: dict[str, tuple[str, str, str]] = {
+    t.SEARCH: ("110112", "Query", "E"),
+    t.RETRIEVE: ("110106", "Export", "R"),
+    t.SUBMIT: ("110107", "Import", "C"),
+    t.MASK: ("110110", "Patient Record", "U"),
+    t.DELETE: ("110110", "Patient Record", "D"),
+    t.AUTHENTICATE: ("110114", "User Authentication", "E"),
+    t.DMP_CREATE: ("110110", "Patient Record", "C"),
+    t.DMP_UPDATE: ("110110", "Patient Record", "U"),
+    t.DMP_CLOSE: ("110110", "Patient Record", "U"),
+    t.DMP_REOPEN: ("110110", "Patient Record", "U"),
+    t.DMP_DESTROY: ("110110", "Patient Record", "D"),
+    t.DMP_READ: ("110110", "Patient Record", "R"),
+    t.AUTHORIZATION_GRANT: ("110136", "Security Roles Changed", "U"),
+    t.AUTHORIZATION_REVOKE: ("110136", "Security Roles Changed", "U"),
+    t.HISTORY_READ: ("110110", "Patient Record", "R"),
+}
+_OUTCOMES = {t.SUCCESS: "0", t.DENIED: "4", t.FAILURE: "8"}
+
+
+def audit_message(entry: AuditEntry, source_id: str) -> bytes:
+    """The RFC 3881 AuditMessage of one trace entry."""
+    event = entry.event
+    code, name, action = _EVENTS.get(event.action, ("110100", "Application Activity", "E"))
+    message = etree.Element("AuditMessage")
+    identification = etree.SubElement(message, "EventIdentification", EventActionCode=action,
+                                      EventDateTime=entry.recorded_at,
+                                      EventOutcomeIndicator=_OUTCOMES.get(event.outcome, "8"))
+    etree.SubElement(identification, "EventID", code=code, codeSystemName="DCM", displayName=name)
+    etree.SubElement(identification, "EventTypeCode", code=event.action, codeSystemName="dmp-xds",
+                     displayName=event.action)
+    participant = etree.SubElement(message, "ActiveParticipant", UserID=event.actor_id or "anonymous",
+                                   UserName=event.actor_name, UserIsRequestor="true")
+    if event.actor_role:
+        etree.SubElement(participant, "RoleIDCode", code=event.actor_role, codeSystemName="1.2.250.1.71.1.2.7")
+    etree.SubElement(message, "AuditSourceIdentification", AuditSourceID=source_id)
+    if event.patient_id:
+        patient = etree.SubElement(message, "ParticipantObjectIdentification", ParticipantObjectID=event.patient_id,
+                                   ParticipantObjectTypeCode="1", ParticipantObjectTypeCodeRole="1")
+        etree.SubElement(patient, "ParticipantObjectIDTypeCode", code="2", codeSystemName="RFC-3881",
+                         displayName="Patient Number")
+    for document in event.documents:
+        item = etree.SubElement(message, "ParticipantObjectIdentification", ParticipantObjectID=document,
+                                ParticipantObjectTypeCode="2", ParticipantObjectTypeCodeRole="3")
+        etree.SubElement(item, "ParticipantObjectIDTypeCode", code="9", codeSystemName="RFC-3881",
+                         displayName="Report Number")
+    if event.access_mode or event.structure_id or event.detail:
+        details = etree.SubElement(message, "ParticipantObjectIdentification", ParticipantObjectID=str(entry.seq),
+                                   ParticipantObjectTypeCode="4", ParticipantObjectTypeCodeRole="13")
+        etree.SubElement(details, "ParticipantObjectIDTypeCode", code="dmp-xds-trace", codeSystemName="dmp-xds",
+                         displayName="trace entry")
+        for key, value in (("access_mode", event.access_mode), ("access_reason", event.access_reason),
+                           ("structure_id", event.structure_id), ("detail", event.detail)):
+            if value:
+                etree.SubElement(details, "ParticipantObjectDetail", type=key, value=value)
+    return etree.tostring(message, xml_declaration=True, encoding="UTF-8")
+
+
+def syslog_record(payload: bytes, timestamp: str, hostname: str | None = None) -> bytes:
+    """RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID - MSG (with a UTF-8 BOM)."""
+    host = (hostname or socket.gethostname() or "-").split(".")[0]
+    header = f"<{SYSLOG_PRIORITY}>1 {timestamp} {host} {APP_NAME} {os.getpid()} {MSG_ID} - "
+    return header.encode("ascii", "replace") + b"\xef\xbb\xbf" + payload
+
+
+class SyslogExporter:
+    """Callable for AuditTrail: queues each entry's message for the collector at `url`
+    (`udp://host:port` or `tcp://host:port`)."""
+
+    def __init__(self, url: str, source_id: str = APP_NAME) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("udp", "tcp") or not parts.hostname or not parts.port:
+            raise ValueError(f"audit syslog collector {url!r}: expected udp://host:port or tcp://host:port")
+        self.scheme, self.address = parts.scheme, (parts.hostname, parts.port)
+        self.source_id = source_id
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._tcp: socket.socket | None = None
+        self._thread = threading.Thread(target=self._run, name="atna-syslog", daemon=True)
+        self._thread.start()
+
+    def __call__(self, entry: AuditEntry) -> None:
+        record = syslog_record(audit_message(entry, self.source_id), entry.recorded_at)
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            log.warning("ATNA queue full: audit message for trace entry %s not exported", entry.seq)
+
+    def close(self, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            pass
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            record = self._queue.get()
+            if record is None:
+                break
+            try:
+                self._send(record)
+            except OSError as exc:
+                log.warning("ATNA export to %s://%s:%s failed: %s", self.scheme, *self.address, exc)
+                self._close_tcp()
+        self._close_tcp()
+
+    def _send(self, record: bytes) -> None:
+        if self.scheme == "udp":
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(SEND_TIMEOUT_SECONDS)
+                sock.sendto(record, self.address)
+            return
+        if self._tcp is None:
+            self._tcp = socket.create_connection(self.address, timeout=SEND_TIMEOUT_SECONDS)
+        self._tcp.sendall(f"{len(record)} ".encode() + record)  # RFC 6587 octet counting
+
+    def _close_tcp(self) -> None:
+        if self._tcp is not None:
+            self._tcp.close()
+            self._tcp = None
