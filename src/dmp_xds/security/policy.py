@@ -1,0 +1,178 @@
+"""Who may do what on which DMP and document: pure functions returning a decision and its reason.
+
+Nothing here reads a database or the clock: the caller passes the principal (from the VIHF),
+the record's state (from dmp/), the document's facts (from its metadata) and the time. The
+transactions then filter or refuse by the decisions and trace them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.vihf import Principal, same_patient
+
+
+class Action(str, enum.Enum):
+    CREATE = "create"
+    SEARCH = "search"
+    RETRIEVE = "retrieve"
+    SUBMIT = "submit"
+    MASK = "mask"
+    UNMASK = "unmask"
+    DELETE = "delete"
+    UPDATE_CONSENT = "update-consent"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    DESTROY = "destroy"
+    MANAGE_AUTHORIZATIONS = "manage-authorizations"
+    READ_HISTORY = "read-history"
+
+
+READS = frozenset({Action.SEARCH, Action.RETRIEVE})
+PATIENT_ONLY = frozenset({Action.DESTROY, Action.MANAGE_AUTHORIZATIONS, Action.READ_HISTORY})
+ON_CLOSED_RECORD = frozenset({Action.REOPEN, Action.READ_HISTORY, Action.DESTROY, Action.CLOSE})
+
+OPEN = "open"
+CLOSED = "closed"
+KIND_PROFESSIONAL = "professional"
+KIND_ATTENDING = "attending"
+KIND_ESTABLISHMENT = "establishment"
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    kind: str  # professional | attending | establishment
+    grantee: str  # national id, or structure id for an establishment
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+    reference: str = ""
+
+    def active(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class RecordState:
+    patient_id: str
+    status: str
+    emergency_access_allowed: bool
+    regulation_access_allowed: bool
+    authorizations: tuple[Authorization, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFacts:
+    unique_id: str
+    confidentiality: frozenset[tuple[str, str]]  # (scheme, code)
+    authors: frozenset[str]  # national ids of the authors
+
+    @classmethod
+    def of(cls, unique_id: str, codes: Iterable[tuple[str, str]], author_persons: Iterable[str]) -> DocumentFacts:
+        """From metadata: (scheme, code) pairs and author XCNs (the id is the first component)."""
+        return cls(unique_id, frozenset(codes), frozenset(p.split("^", 1)[0] for p in author_persons if p))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+    emergency: bool = False  # allowed only because of emergency access: flagged in the trace
+
+
+def allow(reason: str, emergency: bool = False) -> Decision:
+    return Decision(True, reason, emergency)
+
+
+def deny(reason: str) -> Decision:
+    return Decision(False, reason)
+
+
+def is_attending(principal: Principal, record: RecordState, now: dt.datetime) -> bool:
+    return any(a.kind == KIND_ATTENDING and a.grantee == principal.user_id and a.active(now)
+               for a in record.authorizations)
+
+
+def authorization_of(principal: Principal, record: RecordState, now: dt.datetime) -> Authorization | None:
+    """The patient's grant that lets this professional in, if any (personal grants first)."""
+    for authorization in record.authorizations:
+        if (authorization.kind in (KIND_PROFESSIONAL, KIND_ATTENDING) and authorization.grantee == principal.user_id
+                and authorization.active(now)):
+            return authorization
+    for authorization in record.authorizations:
+        if (authorization.kind == KIND_ESTABLISHMENT and principal.structure_id
+                and authorization.grantee == principal.structure_id and authorization.active(now)):
+            return authorization
+    return None
+
+
+def may_create(principal: Principal, patient_id: str, existing: RecordState | None) -> Decision:
+    if existing is not None:
+        return deny(f"patient {patient_id} already has a DMP ({existing.status})")
+    if not same_patient(principal.patient_id, patient_id):
+        return deny("the VIHF is about another patient than the DMP to create")
+    return allow("the patient's consent is recorded by its collector")
+
+
+def record_access(principal: Principal, record: RecordState | None, action: Action, now: dt.datetime) -> Decision:
+    """May `principal` do `action` on this DMP at all (document rules come on top)?"""
+    if action is Action.CREATE:
+        return may_create(principal, record.patient_id if record else principal.patient_id, record)
+    if record is None:
+        return deny("this patient has no DMP")
+    if not same_patient(principal.patient_id, record.patient_id):
+        return deny("the VIHF is about another patient than the request")
+    if record.status == CLOSED and action not in ON_CLOSED_RECORD:
+        return deny("the DMP is closed: it accepts no document and nobody reads it until it is reopened")
+    if principal.is_patient:
+        return allow("the patient acts on their own record")
+    if action in PATIENT_ONLY:
+        return deny(f"only the patient may {action.value.replace('-', ' ')}")
+    grant = authorization_of(principal, record, now)
+    if grant is not None:
+        return allow(f"authorized by the patient ({grant.kind}"
+                     + (f" {grant.grantee}" if grant.kind == KIND_ESTABLISHMENT else "") + ")")
+    if action in READS and principal.access_mode == sv.ACCESS_EMERGENCY:
+        if not record.emergency_access_allowed:
+            return deny("the patient refused emergency access (bris de glace) to their DMP")
+        return allow(f"emergency access (bris de glace): {principal.access_reason}", emergency=True)
+    if action in READS and principal.access_mode == sv.ACCESS_REGULATION:
+        if not record.regulation_access_allowed:
+            return deny("the patient refused access by the emergency regulation centre (centre 15)")
+        return allow("access by the emergency regulation centre (centre 15)", emergency=True)
+    return deny("the patient has not authorized this professional")
+
+
+def document_visible(principal: Principal, record: RecordState, document: DocumentFacts, now: dt.datetime) -> Decision:
+    """May `principal` (already let into the record) see this document, in any answer?"""
+    if principal.is_patient:
+        if sv.INVISIBLE_TO_PATIENT in document.confidentiality:
+            return deny("not shown to the patient until a professional has told them")
+        return allow("the patient sees their documents")
+    if sv.MASKED_FROM_PROFESSIONALS in document.confidentiality:
+        if principal.user_id in document.authors:
+            return allow("masked, but this professional is its author")
+        if is_attending(principal, record, now):
+            return allow("masked, but this professional is the attending doctor")
+        return deny("masked from professionals by the patient")
+    return allow("visible")
+
+
+def document_action(principal: Principal, record: RecordState, document: DocumentFacts, action: Action,
+                    now: dt.datetime) -> Decision:
+    """Masking, unmasking, deleting one document (on top of `record_access`)."""
+    entry = record_access(principal, record, action, now)
+    if not entry.allowed:
+        return entry
+    if not document_visible(principal, record, document, now).allowed:
+        return deny("the document is not visible to this user")
+    if principal.is_patient:
+        return allow("the patient manages their documents")
+    if principal.user_id in document.authors:
+        return allow("the author manages their document")
+    if action in (Action.MASK, Action.UNMASK) and is_attending(principal, record, now):
+        return allow("the attending doctor may mask or unmask")
+    return deny(f"only the patient or the document's author may {action.value} it")

@@ -1,0 +1,155 @@
+"""The authorization matrix, as pure decisions: who × what × record state × document."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.cps import Holder
+from dmp_xds.security.policy import (
+    Action,
+    Authorization,
+    DocumentFacts,
+    RecordState,
+    document_action,
+    document_visible,
+    record_access,
+)
+from dmp_xds.security.vihf import Principal
+
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
+AUTHORIZED, ATTENDING, STRANGER, HOSPITAL_NURSE = "810001234565", "810002345675", "810004567896", "810003456786"
+HOSPITAL = "1990000017"
+HOLDER = Holder("professional", "", "", "", "", "", "", "CN=x", "00")
+
+
+def pro(user_id: str, mode: str = sv.ACCESS_NORMAL, structure: str = "1990000099", patient: str = PATIENT) -> Principal:
+    return Principal("professional", user_id, "Dr X", ("10",), structure, "SA07", mode,
+                     "patient inconscient" if mode == sv.ACCESS_EMERGENCY else "", patient, "lps 1", "", "_id", HOLDER)
+
+
+def the_patient(patient: str = PATIENT) -> Principal:
+    return Principal("patient", patient, "patient", (sv.PATIENT_ROLE,), "", "", sv.ACCESS_NORMAL, "", patient,
+                     "portal 1", "", "_id", HOLDER)
+
+
+def record(status: str = "open", emergency: bool = True, regulation: bool = False) -> RecordState:
+    year = NOW + dt.timedelta(days=365)
+    return RecordState(PATIENT, status, emergency, regulation, (
+        Authorization("professional", AUTHORIZED, year),
+        Authorization("attending", ATTENDING, year),
+        Authorization("establishment", HOSPITAL, year, reference="stay 42"),
+        Authorization("professional", STRANGER, NOW - dt.timedelta(days=1)),  # expired
+    ))
+
+
+NORMAL = DocumentFacts.of("1.1", [("2.16.840.1.113883.5.25", "N")], [f"{AUTHORIZED}^MARTIN^MARIE"])
+MASKED = DocumentFacts.of("1.2", [sv.MASKED_FROM_PROFESSIONALS], [f"{AUTHORIZED}^MARTIN^MARIE"])
+MASKED_BY_OTHER = DocumentFacts.of("1.3", [sv.MASKED_FROM_PROFESSIONALS], ["899999999999^X^Y"])
+INVISIBLE = DocumentFacts.of("1.4", [sv.INVISIBLE_TO_PATIENT], [f"{AUTHORIZED}^MARTIN^MARIE"])
+
+# principal, record state -> expected for (search, retrieve, submit)
+MATRIX = [
+    ("patient", the_patient(), record(), (True, True, True)),
+    ("authorized professional", pro(AUTHORIZED), record(), (True, True, True)),
+    ("attending doctor", pro(ATTENDING), record(), (True, True, True)),
+    ("care team of the stay", pro(HOSPITAL_NURSE, structure=HOSPITAL), record(), (True, True, True)),
+    ("unauthorized professional", pro(STRANGER), record(), (False, False, False)),
+    ("emergency, allowed", pro(STRANGER, sv.ACCESS_EMERGENCY), record(emergency=True), (True, True, False)),
+    ("emergency, refused", pro(STRANGER, sv.ACCESS_EMERGENCY), record(emergency=False), (False, False, False)),
+    ("centre 15, refused", pro(STRANGER, sv.ACCESS_REGULATION), record(regulation=False), (False, False, False)),
+    ("centre 15, allowed", pro(STRANGER, sv.ACCESS_REGULATION), record(regulation=True), (True, True, False)),
+    ("closed DMP, patient", the_patient(), record("closed"), (False, False, False)),
+    ("closed DMP, authorized", pro(AUTHORIZED), record("closed"), (False, False, False)),
+    ("VIHF about another patient", pro(AUTHORIZED, patient="1111111111111^^^&1.2.250.1.213.1.4.10&ISO"), record(),
+     (False, False, False)),
+]
+
+
+@pytest.mark.parametrize("label, principal, state, expected", MATRIX, ids=[m[0] for m in MATRIX])
+def test_record_access_matrix(label: str, principal: Principal, state: RecordState, expected: tuple[bool, ...]) -> None:
+    for action, allowed in zip((Action.SEARCH, Action.RETRIEVE, Action.SUBMIT), expected):
+        decision = record_access(principal, state, action, NOW)
+        assert decision.allowed is allowed, (label, action, decision.reason)
+        assert decision.reason
+
+
+def test_emergency_is_flagged_and_reasoned() -> None:
+    decision = record_access(pro(STRANGER, sv.ACCESS_EMERGENCY), record(), Action.SEARCH, NOW)
+    assert decision.emergency and "patient inconscient" in decision.reason
+    assert not record_access(pro(AUTHORIZED, sv.ACCESS_EMERGENCY), record(), Action.SEARCH, NOW).emergency
+    refused = record_access(pro(STRANGER, sv.ACCESS_EMERGENCY), record(emergency=False), Action.SEARCH, NOW)
+    assert "refused emergency access" in refused.reason
+
+
+def test_expired_and_revoked_grants_do_not_count() -> None:
+    assert "not authorized" in record_access(pro(STRANGER), record(), Action.SEARCH, NOW).reason
+    revoked = RecordState(PATIENT, "open", True, False, (
+        Authorization("professional", AUTHORIZED, NOW + dt.timedelta(days=10), revoked_at=NOW - dt.timedelta(hours=1)),))
+    assert not record_access(pro(AUTHORIZED), revoked, Action.SEARCH, NOW).allowed
+
+
+def test_no_record() -> None:
+    assert record_access(pro(AUTHORIZED), None, Action.SEARCH, NOW).reason == "this patient has no DMP"
+    assert record_access(pro(AUTHORIZED), None, Action.CREATE, NOW).allowed
+    assert not record_access(pro(AUTHORIZED), record(), Action.CREATE, NOW).allowed
+
+
+@pytest.mark.parametrize("action", [Action.READ_HISTORY, Action.MANAGE_AUTHORIZATIONS, Action.DESTROY])
+def test_patient_only_actions(action: Action) -> None:
+    assert record_access(the_patient(), record(), action, NOW).allowed
+    decision = record_access(pro(ATTENDING), record(), action, NOW)
+    assert not decision.allowed and "only the patient" in decision.reason
+
+
+def test_closed_record_can_be_reopened_and_read_by_history() -> None:
+    closed = record("closed")
+    assert record_access(the_patient(), closed, Action.REOPEN, NOW).allowed
+    assert record_access(the_patient(), closed, Action.READ_HISTORY, NOW).allowed
+    assert record_access(pro(AUTHORIZED), closed, Action.REOPEN, NOW).allowed
+    assert not record_access(pro(STRANGER), closed, Action.REOPEN, NOW).allowed
+
+
+@pytest.mark.parametrize("who, document, visible", [
+    ("authorized", NORMAL, True),
+    ("authorized", MASKED, True),  # its author
+    ("authorized", MASKED_BY_OTHER, False),
+    ("attending", MASKED_BY_OTHER, True),
+    ("emergency", MASKED_BY_OTHER, False),
+    ("nurse", MASKED_BY_OTHER, False),
+    ("patient", MASKED_BY_OTHER, True),
+    ("patient", INVISIBLE, False),
+    ("authorized", INVISIBLE, True),
+])
+def test_document_visibility(who: str, document: DocumentFacts, visible: bool) -> None:
+    principal = {"authorized": pro(AUTHORIZED), "attending": pro(ATTENDING), "patient": the_patient(),
+                 "emergency": pro(STRANGER, sv.ACCESS_EMERGENCY), "nurse": pro(HOSPITAL_NURSE, structure=HOSPITAL)}[who]
+    decision = document_visible(principal, record(), document, NOW)
+    assert decision.allowed is visible, decision.reason
+
+
+@pytest.mark.parametrize("who, action, document, allowed", [
+    ("patient", Action.MASK, NORMAL, True),
+    ("patient", Action.DELETE, NORMAL, True),
+    ("patient", Action.DELETE, INVISIBLE, False),  # cannot act on what they cannot see
+    ("author", Action.MASK, NORMAL, True),
+    ("author", Action.DELETE, NORMAL, True),
+    ("attending", Action.MASK, NORMAL, True),
+    ("attending", Action.DELETE, NORMAL, False),
+    ("nurse", Action.MASK, NORMAL, False),
+    ("stranger", Action.MASK, NORMAL, False),
+    ("emergency", Action.DELETE, NORMAL, False),
+])
+def test_mask_and_delete(who: str, action: Action, document: DocumentFacts, allowed: bool) -> None:
+    principal = {"patient": the_patient(), "author": pro(AUTHORIZED), "attending": pro(ATTENDING),
+                 "nurse": pro(HOSPITAL_NURSE, structure=HOSPITAL), "stranger": pro(STRANGER),
+                 "emergency": pro(STRANGER, sv.ACCESS_EMERGENCY)}[who]
+    decision = document_action(principal, record(), document, action, NOW)
+    assert decision.allowed is allowed, decision.reason
+
+
+def test_mask_on_closed_record_refused() -> None:
+    assert not document_action(the_patient(), record("closed"), NORMAL, Action.MASK, NOW).allowed
