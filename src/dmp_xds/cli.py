@@ -118,23 +118,34 @@ def patient() -> None:
 
 @patient.command("add")
 @click.argument("patient_id")
+@click.option("--emergency-access/--no-emergency-access", default=True,
+              help="Whether the patient allows emergency access (bris de glace); default allowed.")
 @click.pass_context
-def patient_add(ctx: click.Context, patient_id: str) -> None:
-    """Register PATIENT_ID (an INS, as CX: NIR^^^&1.2.250.1.213.1.4.8&ISO)."""
-    from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
-    from dmp_xds.registry.store import RegistryStore
+def patient_add(ctx: click.Context, patient_id: str, emergency_access: bool) -> None:
+    """Open a DMP for PATIENT_ID (an INS, as CX: NIR^^^&1.2.250.1.213.1.4.8&ISO), consent
+    recorded as collected by the operator (the shortcut for `dmp-xds dmp create`)."""
+    from datetime import datetime, timezone
+
+    from dmp_xds.audit import trail as t
+    from dmp_xds.dmp.cli import OPERATOR, open_store
+    from dmp_xds.dmp.records import Consent, DmpError
     from dmp_xds.validation.formats import cx_problem
 
     problem = cx_problem(patient_id)
     if problem:
         raise click.ClickException(f"{patient_id!r} is not a patient id: {problem}")
-    settings = resolve(_settings(ctx))
-    if settings.database_url == default_database_url(settings):
-        upgrade(settings.database_url)
-    engine = create_engine_for(settings.database_url)
-    ensure_at_head(engine)
-    added = RegistryStore(engine).add_patient(patient_id)
-    click.echo(f"patient {patient_id} {'added' if added else 'was already known'}")
+    store, trail = open_store(ctx)
+    existing = store.get(patient_id)
+    if existing is not None:
+        click.echo(f"patient {patient_id} was already known (DMP {existing.state.status})")
+        return
+    try:
+        store.create(patient_id, Consent(OPERATOR, datetime.now(timezone.utc), emergency_access, True))
+    except DmpError as exc:
+        raise click.ClickException(str(exc)) from exc
+    trail.append(t.AuditEvent(t.DMP_CREATE, t.SUCCESS, patient_id, actor_id=OPERATOR, actor_name=OPERATOR,
+                              detail="patient add: consent collected by the operator"))
+    click.echo(f"patient {patient_id} added (DMP opened, consent recorded as collected by the operator)")
 
 
 @main.group()
@@ -155,6 +166,7 @@ def config_show(ctx: click.Context) -> None:
 def _register_tool_commands() -> None:
     from dmp_xds.audit.cli import audit
     from dmp_xds.client.cli import retrieve, submit
+    from dmp_xds.dmp.cli import dmp
     from dmp_xds.conformance.cli import conformance
     from dmp_xds.query.cli import bench_load, query
     from dmp_xds.security.cli import pki
@@ -168,6 +180,7 @@ def _register_tool_commands() -> None:
     main.add_command(validate)
     main.add_command(pki)
     main.add_command(audit)
+    main.add_command(dmp)
 
 
 _register_tool_commands()

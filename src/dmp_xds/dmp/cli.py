@@ -1,0 +1,199 @@
+"""`dmp-xds dmp ...`: the operator's side of the DMP record service (each change traced)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import click
+
+from dmp_xds.audit import trail as t
+from dmp_xds.audit.trail import AuditTrail
+from dmp_xds.dmp.records import KINDS, Consent, DmpError, DmpRecord, DmpStore
+
+OPERATOR = "operator"
+
+
+def open_store(ctx: click.Context) -> tuple[DmpStore, AuditTrail]:
+    from dmp_xds.cli import _settings
+    from dmp_xds.config import default_database_url, resolve
+    from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
+
+    settings = resolve(_settings(ctx))
+    if settings.database_url == default_database_url(settings):
+        upgrade(settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    ensure_at_head(engine)
+    return DmpStore(engine), AuditTrail(engine)
+
+
+def _trace(trail: AuditTrail, action: str, patient_id: str, detail: str, documents: tuple[str, ...] = ()) -> None:
+    trail.append(t.AuditEvent(action, t.SUCCESS, patient_id, actor_id=OPERATOR, actor_name=OPERATOR,
+                              documents=documents, detail=detail))
+
+
+def describe(record: DmpRecord) -> dict[str, object]:
+    state, consent = record.state, record.consent
+    now = datetime.now(timezone.utc)
+    return {
+        "patient_id": state.patient_id, "status": state.status, "status_reason": record.status_reason,
+        "created_at": record.created_at.isoformat(),
+        "closed_at": record.closed_at.isoformat() if record.closed_at else None,
+        "consent": {"collected_by": consent.collected_by, "collected_at": consent.collected_at.isoformat()},
+        "emergency_access_allowed": state.emergency_access_allowed,
+        "regulation_access_allowed": state.regulation_access_allowed,
+        "authorizations": [{"kind": a.kind, "grantee": a.grantee, "expires_at": a.expires_at.isoformat(),
+                            "reference": a.reference, "active": a.active(now)}
+                           for a in state.authorizations if a.revoked_at is None],
+    }
+
+
+@click.group()
+def dmp() -> None:
+    """DMP records: consent, closure, destruction, authorizations."""
+
+
+def _fail(exc: DmpError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@dmp.command("create")
+@click.argument("patient_id")
+@click.option("--collected-by", required=True, help="Who collected the patient's consent (name or national id).")
+@click.option("--emergency-access/--no-emergency-access", default=True, help="Bris de glace allowed (default) or refused.")
+@click.option("--regulation-access/--no-regulation-access", default=True, help="Centre 15 access allowed (default) or refused.")
+@click.pass_context
+def dmp_create(ctx: click.Context, patient_id: str, collected_by: str, emergency_access: bool,
+               regulation_access: bool) -> None:
+    """Open a DMP for PATIENT_ID with the patient's recorded consent."""
+    from dmp_xds.validation.formats import cx_problem
+
+    problem = cx_problem(patient_id)
+    if problem:
+        raise click.ClickException(f"{patient_id!r} is not a patient id: {problem}")
+    store, trail = open_store(ctx)
+    try:
+        record = store.create(patient_id, Consent(collected_by, datetime.now(timezone.utc), emergency_access,
+                                                  regulation_access))
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.DMP_CREATE, patient_id, f"consent collected by {collected_by}; emergency access "
+                                            f"{'allowed' if emergency_access else 'refused'}")
+    click.echo(json.dumps(describe(record), indent=2, ensure_ascii=False))
+
+
+@dmp.command("show")
+@click.argument("patient_id")
+@click.pass_context
+def dmp_show(ctx: click.Context, patient_id: str) -> None:
+    """The DMP of PATIENT_ID: status, consent, authorizations (JSON)."""
+    store, trail = open_store(ctx)
+    record = store.get(patient_id)
+    if record is None:
+        raise click.ClickException(f"patient {patient_id} has no DMP")
+    _trace(trail, t.DMP_READ, patient_id, "status read by the operator")
+    click.echo(json.dumps(describe(record), indent=2, ensure_ascii=False))
+
+
+@dmp.command("update")
+@click.argument("patient_id")
+@click.option("--emergency-access/--no-emergency-access", default=None)
+@click.option("--regulation-access/--no-regulation-access", default=None)
+@click.pass_context
+def dmp_update(ctx: click.Context, patient_id: str, emergency_access: bool | None, regulation_access: bool | None) -> None:
+    """Change the patient's emergency-access choices."""
+    store, trail = open_store(ctx)
+    try:
+        record = store.update_consent(patient_id, emergency_access, regulation_access)
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.DMP_UPDATE, patient_id, f"emergency access {record.state.emergency_access_allowed}, "
+                                            f"centre 15 {record.state.regulation_access_allowed}")
+    click.echo(json.dumps(describe(record), indent=2, ensure_ascii=False))
+
+
+@dmp.command("close")
+@click.argument("patient_id")
+@click.option("--reason", default="", help="Why (kept with the record).")
+@click.pass_context
+def dmp_close(ctx: click.Context, patient_id: str, reason: str) -> None:
+    """Close the DMP: no new document, no professional reads it; it can be reopened."""
+    store, trail = open_store(ctx)
+    try:
+        store.close(patient_id, reason)
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.DMP_CLOSE, patient_id, reason)
+    click.echo(f"DMP of {patient_id} closed")
+
+
+@dmp.command("reopen")
+@click.argument("patient_id")
+@click.option("--reason", default="")
+@click.pass_context
+def dmp_reopen(ctx: click.Context, patient_id: str, reason: str) -> None:
+    """Reopen a closed DMP."""
+    store, trail = open_store(ctx)
+    try:
+        store.reopen(patient_id, reason)
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.DMP_REOPEN, patient_id, reason)
+    click.echo(f"DMP of {patient_id} reopened")
+
+
+@dmp.command("destroy")
+@click.argument("patient_id")
+@click.option("--yes", is_flag=True, help="Do it (documents and metadata are erased for good).")
+@click.option("--request", "request_text", required=True, help="The patient's request (reference, date).")
+@click.pass_context
+def dmp_destroy(ctx: click.Context, patient_id: str, yes: bool, request_text: str) -> None:
+    """Destroy the DMP on the patient's request: documents and metadata erased; the request traced."""
+    from dmp_xds.cli import _settings
+    from dmp_xds.config import resolve
+    from dmp_xds.repository.blobstore import FilesystemBlobStore
+
+    if not yes:
+        raise click.ClickException("destruction erases every document of the patient: add --yes to confirm")
+    store, trail = open_store(ctx)
+    blobs = FilesystemBlobStore(resolve(_settings(ctx)).documents_dir)
+    try:
+        destruction = store.destroy(patient_id, blobs)
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.DMP_DESTROY, patient_id, f"destroyed on request: {request_text}", tuple(destruction.documents))
+    click.echo(f"DMP of {patient_id} destroyed: {len(destruction.documents)} documents, "
+               f"{destruction.objects} registry objects erased")
+
+
+@dmp.command("grant")
+@click.argument("patient_id")
+@click.argument("grantee")
+@click.option("--kind", type=click.Choice(KINDS), default="professional", show_default=True,
+              help="professional (national id), attending doctor, or establishment (structure id).")
+@click.option("--reference", default="", help="For an establishment: the stay.")
+@click.pass_context
+def dmp_grant(ctx: click.Context, patient_id: str, grantee: str, kind: str, reference: str) -> None:
+    """Record the patient's authorization for GRANTEE (one year; granting again renews it)."""
+    store, trail = open_store(ctx)
+    try:
+        grant = store.grant(patient_id, kind, grantee, OPERATOR, reference)
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.AUTHORIZATION_GRANT, patient_id, f"{kind} {grantee} until {grant.expires_at:%Y-%m-%d}")
+    click.echo(f"{kind} {grantee} authorized on the DMP of {patient_id} until {grant.expires_at:%Y-%m-%d}")
+
+
+@dmp.command("revoke")
+@click.argument("patient_id")
+@click.argument("grantee")
+@click.pass_context
+def dmp_revoke(ctx: click.Context, patient_id: str, grantee: str) -> None:
+    """Revoke every active authorization of GRANTEE on the DMP."""
+    store, trail = open_store(ctx)
+    try:
+        count = store.revoke(patient_id, grantee)
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.AUTHORIZATION_REVOKE, patient_id, f"{grantee}: {count} authorization(s) revoked")
+    click.echo(f"{count} authorization(s) of {grantee} revoked")
