@@ -47,7 +47,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     data_dir = tmp_path_factory.mktemp("xds-conformance")
     port, mllp_port = _free_port(), _free_port()
     env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port), "DMP_XDS_HOST": "127.0.0.1",
-           "DMP_XDS_MLLP_PORT": str(mllp_port), "DMP_XDS_PROFILE": "ihe", "DMP_XDS_LOG_LEVEL": "warning"}
+           "DMP_XDS_MLLP_PORT": str(mllp_port), "DMP_XDS_PROFILE": "ihe", "DMP_XDS_LOG_LEVEL": "warning",
+           # The NIST plans send no VIHF: the plain-IHE, development mode of the server.
+           "DMP_XDS_AUTH": "none"}
     env.pop("DMP_XDS_DATABASE_URL", None)
     log_path = data_dir / "server.log"
     with open(log_path, "wb") as log:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -490,3 +491,33 @@ def test_cli_exit_code_zero_when_all_pass(tmp_path: Path, endpoint) -> None:
                                                "--registry", fake.url, "--repository", fake.url])
     assert outcome.exit_code == 0, outcome.output
     assert outcome.output.strip().splitlines()[-1] == "1 passed, 0 failed, 0 skipped"
+
+
+def test_assertions_see_the_toolkit_log_layout_and_todays_date(tmp_path: Path, endpoint) -> None:
+    """As NIST 12323: //TestStep[@id]/StoredQueryTransaction/Result/..., compared with $DATE$."""
+    def answer(received: Received) -> Answer:
+        if soap_action(received) == v.ACTION_ITI18:
+            return query_response(document_entry("urn:uuid:aaaaaaaa-0000-0000-0000-000000000001", v.STATUS_APPROVED))
+        return registry_response()
+
+    fake = endpoint(answer)
+    path = ("//TestStep[@id='eval']/StoredQueryTransaction/Result/*[local-name()='AdhocQueryResponse']"
+            "//*[local-name()='ExtrinsicObject']/@status")
+    today = datetime.now(timezone.utc).strftime("%Y%m%d")
+    holds = P.Assert(f"count({path}) = 1 and '$DATE$' = '{today}'", id="layout")
+    write_test(tmp_path, "1001", {"q": [query_step("eval"), P.TestStep(P.NullTransaction(
+        P.Assertions(P.DataRef(file="THIS", as_="output"), holds)), id="check")]})
+    write_query(tmp_path / "tests" / "1001" / "q", "x")
+    result = run(tmp_path, fake)["1001"]
+    assert result.outcome is Outcome.PASSED, result.reason
+
+
+def test_testdir_naming_a_sibling_section_without_dotdot(tmp_path: Path) -> None:
+    """As NIST 12021/retrieve: testdir="submit" means the test's own submit section."""
+    from dmp_xds.conformance.testkit import Testkit
+
+    (tmp_path / "1001" / "submit").mkdir(parents=True)
+    (tmp_path / "1001" / "retrieve").mkdir()
+    kit = Testkit(tmp_path)
+    assert kit.resolve(tmp_path / "1001" / "retrieve", "submit") == ("1001", "submit")
+    assert kit.resolve(tmp_path / "1001" / "retrieve", "../submit") == ("1001", "submit")

@@ -467,10 +467,12 @@ class _Step:
         root = etree.Element("TestResults")
         for record in self.engine.logs.get((self.state.test.id, self.section.name), {}).values():
             step = etree.SubElement(root, "TestStep", id=record.step_id)
+            # As in the toolkit's log.xml: TestStep/<the transaction>/InputMetadata and Result.
+            holder = etree.SubElement(step, record.transaction) if record.transaction else step
             if record.input_metadata is not None:
-                etree.SubElement(step, "InputMetadata").append(copy.deepcopy(record.input_metadata))
+                etree.SubElement(holder, "InputMetadata").append(copy.deepcopy(record.input_metadata))
             if record.result is not None:
-                etree.SubElement(step, "Result").append(copy.deepcopy(record.result))
+                etree.SubElement(holder, "Result").append(copy.deepcopy(record.result))
         return root
 
     def links(self) -> dict[str, str]:
@@ -481,6 +483,7 @@ class _Step:
         # after everything submitted so far, as it is when the toolkit runs.
         mapping.setdefault("$now$", hl7_now(timedelta(seconds=1)))
         mapping.setdefault("$lastyear$", hl7_now(-timedelta(days=365)))
+        mapping.setdefault("$DATE$", hl7_now()[:8])  # today, UTC as the registry stamps times
         return mapping
 
     def id_links(self) -> dict[str, str]:
@@ -648,7 +651,7 @@ class _Step:
     def check_assertions(self) -> None:
         if not self.asserts:
             return
-        mapping = {u.get("useAs", ""): self.resolve_use_report(u) for u in self.use_reports}
+        mapping = self.links()
         log = self.section_log_document()
         for assertion in self.asserts:
             expression = substitute_text((assertion.text or "").strip(), mapping)

@@ -63,8 +63,15 @@ class Testkit:
         return [t for t in sorted(self.tests.values(), key=lambda t: _sort_key(t.id)) if t.collections & wanted]
 
     def resolve(self, section_dir: Path, testdir: str) -> tuple[str, str]:
-        """(test id, section name) of a `testdir` path written relative to a section folder."""
+        """(test id, section name) of a `testdir` path written relative to a section folder.
+
+        Some plans name a sibling section without `../` (12021/retrieve says `testdir="submit"`
+        for 12021/submit): when the path does not exist from the section, it is read from the
+        test's folder.
+        """
         target = (section_dir / testdir).resolve()
+        if not target.exists() and (section_dir.parent / testdir).exists():
+            target = (section_dir.parent / testdir).resolve()
         try:
             parts = target.relative_to(self.root.resolve()).parts
         except ValueError as exc:
