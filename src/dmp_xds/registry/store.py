@@ -446,6 +446,7 @@ def _document_entry_row(de: DocumentEntry, ss_uuid: str | None, now: datetime) -
         "submission_set_uuid": ss_uuid,
         "created_at": now,
         "data": to_dict(de),
+        "is_latest": True,
     }
 
 
@@ -489,6 +490,7 @@ def _folder_row(folder: Folder, now: datetime) -> Row:
         "last_update_time": sortable_dtm(folder.last_update_time),
         "created_at": now,
         "data": to_dict(folder),
+        "is_latest": True,
     }
 
 

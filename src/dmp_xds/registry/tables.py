@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UUID_LENGTH = 64  # urn:uuid:... is 45 characters
@@ -87,6 +87,8 @@ class DocumentEntryRow(Base):
     submission_set_uuid: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The latest version of its logical id (ITI-57): what stored queries return by default.
+    is_latest: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
     __table_args__ = (
         # ITI-57: one row per version; two concurrent updates of a document cannot both win.
@@ -178,6 +180,7 @@ class FolderRow(Base):
     last_update_time: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_latest: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
     __table_args__ = (
         Index("uq_folder_logical_id_version", "logical_id", "version", unique=True),
@@ -232,6 +235,32 @@ class RepositoryDocumentRow(Base):
     hash: Mapped[str] = mapped_column(String(CODE_LENGTH))
     mime_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LifecycleEventRow(Base):
+    """One change the registry made to stored metadata (issue 5; migration 0004).
+
+    Written in the transaction of the change: deprecation by a replacement, a new version, an
+    availability status change, a folder's update, a deletion. `actor` is who asked, when the
+    security gate knows it; `detail` says what changed (statuses, versions, ids).
+    """
+
+    __tablename__ = "lifecycle_event"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    transaction: Mapped[str] = mapped_column(String(16))  # ITI-41 | ITI-42 | ITI-57 | ITI-62
+    action: Mapped[str] = mapped_column(String(32))
+    object_kind: Mapped[str] = mapped_column(String(32))
+    object_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), index=True)
+    logical_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    patient_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    submission_set_uuid: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    actor: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    # A patient's history, in order.
+    __table_args__ = (Index(None, "patient_id", "id"),)
 
 
 # --- the DMP itself and its access trace (issue 7; migration 0003) --------------------------
