@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test unit bench clean
+.PHONY: install serve run test unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,32 @@ install: $(STAMP)
 ## redistribute: `make serve` takes them from the ANS TestContenuCDA kit next to the checkout
 ## (ANS_KIT=...), or an explicit DMP_XDS_VALUE_SETS / DMP_XDS_CDA_SCHEMA; without them the server
 ## stops at start-up and says which setting is missing (DMP_XDS_PROFILE=ihe needs neither).
+## Authentication is on by default (client certificate + VIHF): unless DMP_XDS_TRUST_ANCHORS is
+## set, a demo PKI is generated once in $(PKI_DIR) and the server speaks HTTPS with it; the
+## commands to call it with a test card are printed. DMP_XDS_AUTH=none: plain HTTP, development only.
 ANS_KIT ?= ../shared/ans-testcontenucda
+PKI_DIR ?= var/pki
 serve: $(STAMP)
+	@if [ -z "$$DMP_XDS_TRUST_ANCHORS" ] && [ "$$DMP_XDS_AUTH" != "none" ]; then \
+	  [ -f $(PKI_DIR)/identities.json ] || $(BIN)/dmp-xds pki init $(PKI_DIR); \
+	  echo; echo "Demo PKI in $(PKI_DIR). To call the server with a test card (Dr MARIE MARTIN):"; \
+	  echo "  $(BIN)/dmp-xds patient add '2840599123456^^^&1.2.250.1.213.1.4.10&ISO'"; \
+	  echo "  $(BIN)/dmp-xds dmp grant '2840599123456^^^&1.2.250.1.213.1.4.10&ISO' $$(python3 -c 'import json;print(json.load(open("$(PKI_DIR)/identities.json"))["identities"]["doctor"]["national_id"])')"; \
+	  echo "  $(BIN)/dmp-xds pki vihf $(PKI_DIR) doctor '2840599123456^^^&1.2.250.1.213.1.4.10&ISO'   # a signed wsse:Security header for the SOAP Header"; \
+	  echo "  curl --cert $(PKI_DIR)/cards/doctor.pem --key $(PKI_DIR)/cards/doctor.key --cacert $(PKI_DIR)/trust/anchors.pem https://127.0.0.1:8080/xds/registry?wsdl"; \
+	  echo; \
+	fi
+	@if [ -z "$$DMP_XDS_TRUST_ANCHORS" ] && [ "$$DMP_XDS_AUTH" != "none" ]; then \
+	  export DMP_XDS_TRUST_ANCHORS=$(PKI_DIR)/trust/anchors.pem DMP_XDS_TRUST_INTERMEDIATES=$(PKI_DIR)/trust/intermediates.pem \
+	         DMP_XDS_CRL_FILES=$(PKI_DIR)/crl/root.crl.pem,$(PKI_DIR)/crl/cards.crl.pem,$(PKI_DIR)/crl/servers.crl.pem \
+	         DMP_XDS_TLS_CERTIFICATE=$(PKI_DIR)/server/server.pem DMP_XDS_TLS_KEY=$(PKI_DIR)/server/server.key; \
+	fi; \
 	DMP_XDS_VALUE_SETS="$${DMP_XDS_VALUE_SETS:-$(ANS_KIT)/jeuxDeValeurs}" \
 	DMP_XDS_CDA_SCHEMA="$${DMP_XDS_CDA_SCHEMA:-$(ANS_KIT)/infrastructure/cda/CDA_extended.xsd}" \
 	$(BIN)/dmp-xds serve
+
+## The issue's name for the same thing.
+run: serve
 
 ## The whole test suite, SQLite and PostgreSQL (a throwaway server is started by the tests).
 ## pytest's exit code 5 ("no tests collected") is a failure here, never a silent pass.

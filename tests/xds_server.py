@@ -67,7 +67,7 @@ class RunningServer:
 def start_server(data_dir: Path, database_url: str, extra_env: dict[str, str] | None = None) -> RunningServer:
     port = free_port()
     env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port),
-           "DMP_XDS_HOST": "127.0.0.1", "DMP_XDS_LOG_LEVEL": "warning", **(extra_env or {})}
+           "DMP_XDS_HOST": "127.0.0.1", "DMP_XDS_LOG_LEVEL": "warning", "DMP_XDS_AUTH": "none", **(extra_env or {})}
     if database_url:
         env["DMP_XDS_DATABASE_URL"] = database_url
         subprocess.run([sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"], env=env, check=True,

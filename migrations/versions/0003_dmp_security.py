@@ -30,7 +30,6 @@ HASH = sa.String(64)
 STAMP = sa.String(32)
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIME = sa.DateTime(timezone=True)
-GENESIS_HASH = "0" * 64
 MIGRATION_OPERATOR = "operator (migration 0003)"
 
 
@@ -85,14 +84,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name="pk_audit_entry"),
     )
     op.create_index("ix_audit_entry_patient_id_seq", "audit_entry", ["patient_id", "seq"])
-    head = op.create_table(
+    op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("hash", HASH, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_audit_head"),
     )
-    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": GENESIS_HASH}])
+    # The audit_head row is created by the first append (AuditTrail.ensure_head): an empty
+    # database stays empty.
     now = datetime.now(timezone.utc)
     op.execute(
         sa.text(

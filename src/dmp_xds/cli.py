@@ -34,8 +34,11 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="TCP port (default 8080).")
 @click.option("--workers", type=int, default=None, help="Server processes (default 1).")
+@click.option("--tls-certificate", default=None, help="PEM certificate chain: serve HTTPS (with --tls-key).")
+@click.option("--tls-key", default=None, help="PEM private key of --tls-certificate.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None,
+          tls_certificate: str | None, tls_key: str | None) -> None:
     """Start the registry and repository endpoints."""
     import os
 
@@ -45,7 +48,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from dmp_xds.registry.database import DatabaseNotAtHead
     from dmp_xds.serve import create_app, endpoint_urls
 
-    settings = resolve(_settings(ctx, host=host, port=port, workers=workers))
+    settings = resolve(_settings(ctx, host=host, port=port, workers=workers, tls_certificate=tls_certificate,
+                                 tls_key=tls_key))
     # The embedded default database is created and migrated on first start; a configured
     # database (PostgreSQL in production) is migrated only by `dmp-xds db upgrade`, on purpose.
     embedded = settings.database_url == default_database_url(settings)
@@ -64,9 +68,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         click.echo(f"  patient feed (ITI-8): mllp://{settings.host}:{settings.mllp_port}")
     if settings.workers > 1:
         click.echo(f"  workers:              {settings.workers} processes")
+    _announce_security(settings)
     sys.stdout.flush()
+    from dmp_xds.security.tls import uvicorn_tls_options
+
     common = dict(host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                   lifespan="on", timeout_keep_alive=30, http="httptools", loop="uvloop")
+    common.update(uvicorn_tls_options(settings))
     if settings.workers == 1:
         uvicorn.run(app, **common)
     else:
@@ -76,6 +84,18 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         uvicorn.run("dmp_xds.serve:app_from_environment", factory=True, workers=settings.workers, **common)
     if feed is not None:
         feed.stop()
+
+
+def _announce_security(settings: Settings) -> None:
+    if settings.auth == "none":
+        banner = "!" * 78
+        click.echo(banner, err=True)
+        click.echo("!! DMP_XDS_AUTH=none: NO AUTHENTICATION, NO ACCESS POLICY, NO ACCESS TRACE.", err=True)
+        click.echo("!! Anyone who reaches this port reads and writes every record. Development only.", err=True)
+        click.echo(banner, err=True)
+        return
+    how = "TLS client certificate" if settings.tls_certificate else f"header {settings.client_cert_header} from {settings.trusted_proxies}"
+    click.echo(f"  security:             {how} + signed VIHF; DMP policy and access trace on")
 
 
 def _start_patient_feed(registry: Any, settings: Settings) -> Any:

@@ -41,6 +41,26 @@ class Settings:
     max_query_results: int = 5000
     log_level: str = "info"
     workers: int = 1  # server processes; each runs a thread pool
+    # --- security (issue 7) -------------------------------------------------------------------
+    # "vihf": client certificate + signed VIHF, DMP policy, access trace; "none": development only.
+    # load_settings (every server start) defaults to "vihf"; a Settings built in code (tests,
+    # embedding the core) has no authentication unless it says so.
+    auth: str = "none"
+    tls_certificate: str = ""  # PEM chain this server presents; with tls_key, the server speaks HTTPS
+    tls_key: str = ""
+    trust_anchors: str = ""  # PEM file(s) of trusted root CAs, comma-separated
+    trust_intermediates: str = ""  # PEM file(s) of intermediate CAs, comma-separated
+    crl_files: str = ""  # CRL files (PEM or DER), comma-separated; required for every CA
+    client_cert_header: str = ""  # behind a reverse proxy: header with the client's PEM (URL-encoded)
+    trusted_proxies: str = ""  # addresses allowed to send that header, comma-separated
+    vihf_audience: str = ""  # required Audience of VIHF assertions ("" = not checked)
+    vihf_clock_skew_seconds: float = 120.0
+    audit_syslog: str = ""  # ATNA collector: udp://host:port or tcp://host:port ("" = off)
+
+    @staticmethod
+    def paths(value: str) -> list[Path]:
+        """A comma-separated list of files."""
+        return [Path(p.strip()) for p in value.split(",") if p.strip()]
 
     @property
     def documents_dir(self) -> Path:
@@ -54,7 +74,7 @@ class Settings:
 
 _INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results", "workers"}
 _OPTIONAL_INT_FIELDS = {"mllp_port"}
-_FLOAT_FIELDS = {"request_timeout_seconds"}
+_FLOAT_FIELDS = {"request_timeout_seconds", "vihf_clock_skew_seconds"}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -108,11 +128,16 @@ def load_settings(
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, raw)
+    values.setdefault("auth", "vihf")  # authentication is on unless explicitly turned off
     settings = Settings(**values)
     if settings.workers < 1:
         raise ConfigError(f"DMP_XDS_WORKERS must be at least 1, not {settings.workers}")
     if settings.profile not in ("cisis", "ihe"):
         raise ConfigError(f"DMP_XDS_PROFILE must be 'cisis' or 'ihe', not {settings.profile!r}")
+    if settings.auth not in ("vihf", "none"):
+        raise ConfigError(f"DMP_XDS_AUTH must be 'vihf' or 'none', not {settings.auth!r}")
+    if bool(settings.tls_certificate) != bool(settings.tls_key):
+        raise ConfigError("DMP_XDS_TLS_CERTIFICATE and DMP_XDS_TLS_KEY go together: set both or neither")
     if settings.cda_policy not in ("reject", "warn", "off"):
         raise ConfigError(f"DMP_XDS_CDA_POLICY must be 'reject', 'warn' or 'off', not {settings.cda_policy!r}")
     return settings

@@ -24,6 +24,7 @@ from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
 from dmp_xds.registry.store import RegistryStore
 from dmp_xds.repository.blobstore import FilesystemBlobStore
+from dmp_xds.security.gate import build_security, client_chain
 from dmp_xds.soap.envelope import SoapRequest, read_request, response_envelope
 from dmp_xds.soap.faults import SoapFault, receiver, render_fault, sender
 from dmp_xds.soap.mtom import (
@@ -78,9 +79,13 @@ def open_services(settings: Settings, migrate: bool) -> Services:
     except ConfigError as exc:
         # A start-up error, not a traceback: the message names the setting to fix.
         raise SystemExit(f"dmp-xds: {exc}") from None
+    try:
+        security = build_security(settings, engine)
+    except ConfigError as exc:
+        raise SystemExit(f"dmp-xds: {exc}") from None
     blobs = FilesystemBlobStore(settings.documents_dir)
     blobs.clean_temporary()
-    return Services(settings, RegistryStore(engine), blobs, validators)
+    return Services(settings, RegistryStore(engine), blobs, validators, security)
 
 
 class XdsApplication:
@@ -168,8 +173,9 @@ class XdsApplication:
                 )
             except TimeoutError:
                 raise sender("the request body was not received in time", http_status=408) from None
+            chain = self._client_chain(scope, headers)
             request, status, content_type_out, body = await loop.run_in_executor(
-                self.executor, self._process, endpoint, received)
+                self.executor, self._process, endpoint, received, chain)
             await self._send_response(send, status, content_type_out, body)
         except SoapFault as fault:
             await _respond(send, fault.http_status, SOAP12_CONTENT_TYPE + "; charset=UTF-8",
@@ -219,7 +225,21 @@ class XdsApplication:
                             f"({SOAP12_CONTENT_TYPE})")
         return Received(bytes(buffer), {}, mtom=False)
 
-    def _process(self, endpoint: str, received: Received) -> tuple[SoapRequest | None, int, str, Any]:
+    def _client_chain(self, scope: Scope, headers: dict[str, str]) -> list[Any] | None:
+        """The client certificate chain: from the TLS hook (`tls` scope extension, see
+        TlsHttpToolsProtocol) or from a trusted reverse proxy's header; None if there is none."""
+        security = self.services.security
+        if security is None:
+            return None
+        tls = scope.get("extensions", {}).get("tls", {})
+        peer = scope.get("client")
+        try:
+            return client_chain(security, tls.get("client_cert_chain"), headers, peer[0] if peer else None)
+        except Exception:  # an unreadable certificate is no certificate; the gate says so
+            return []
+
+    def _process(self, endpoint: str, received: Received,
+                 chain: list[Any] | None = None) -> tuple[SoapRequest | None, int, str, Any]:
         """Parse, dispatch and encode; runs in the thread pool."""
         try:
             envelope = parse_bytes(received.envelope)
@@ -227,7 +247,7 @@ class XdsApplication:
             raise sender(f"the request is not acceptable XML: {exc}") from None
         request = read_request(envelope)
         try:
-            result = self.dispatchers[endpoint].dispatch(self.services, request, received.attachments)
+            result = self.dispatchers[endpoint].dispatch(self.services, request, received.attachments, chain)
         except SoapFault as fault:
             return request, fault.http_status, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(fault, request.message_id)
         except Exception:
@@ -279,5 +299,6 @@ def app_from_environment() -> XdsApplication:
 
 
 def endpoint_urls(settings: Settings) -> dict[str, str]:
-    base = f"http://{settings.host}:{settings.port}"
+    scheme = "https" if settings.tls_certificate else "http"
+    base = f"{scheme}://{settings.host}:{settings.port}"
     return {name: base + path for path, name in ENDPOINTS.items()}

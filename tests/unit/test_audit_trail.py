@@ -103,9 +103,15 @@ def test_cut_tail_is_seen(trail: AuditTrail, engine: Engine) -> None:
     assert not report.ok and "last row(s) were deleted" in report.problems[0][1]
 
 
-def test_missing_head_is_an_error(engine: Engine) -> None:
+def test_head_is_created_by_the_first_append_and_its_loss_is_seen(engine: Engine) -> None:
+    trail = AuditTrail(engine)
+    assert trail.append(event(1)).seq == 1
+    assert trail.append(event(2)).prev_hash == trail.history(P1)[1].hash
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_head"))
     with pytest.raises(RuntimeError, match="audit_head"):
-        AuditTrail(engine).append(event(1))
+        trail.append(event(3))
+    assert trail.verify().problems == [(0, "the audit_head row is missing")]
 
 
 def test_exporter_failure_does_not_lose_the_row(trail: AuditTrail) -> None:

@@ -35,3 +35,39 @@ def pki_init(directory: Path, force: bool) -> None:
         notes = " (expired)" if identity.expired else " (revoked)" if identity.revoked else ""
         who = f"{identity.given_name} {identity.family_name}".strip() or identity.organization
         click.echo(f"  {identity.kind:<14} {identity.name:<15} {label:<13} {who}{notes}")
+
+
+@pki.command("vihf")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("who")
+@click.argument("patient_id")
+@click.option("--signer", default=None, help="Identity that signs (default WHO; e.g. hospital for its staff).")
+@click.option("--access-mode", type=click.Choice(["normal", "bris_de_glace", "centre_15"]), default="normal")
+@click.option("--reason", default="", help="Mode_Acces_Raison (required for bris_de_glace).")
+@click.option("--audience", default="", help="Audience, if the server checks one (DMP_XDS_VIHF_AUDIENCE).")
+@click.option("--lifetime", type=float, default=300.0, show_default=True, help="Seconds.")
+def pki_vihf(directory: Path, who: str, patient_id: str, signer: str | None, access_mode: str, reason: str,
+             audience: str, lifetime: float) -> None:
+    """Print a signed VIHF (a wsse:Security header) for WHO of the test PKI in DIRECTORY about
+    PATIENT_ID, to paste into a SOAP request's Header. Each VIHF is good for one request."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from lxml import etree
+
+    from dmp_xds.security import vocabulary as sv
+    from dmp_xds.security.cps import load_pem_certificates
+    from dmp_xds.security.pki import load_test_pki
+    from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
+
+    generated = load_test_pki(directory)
+    if who not in generated.identities:
+        raise click.ClickException(f"no identity {who!r} in {directory} (see identities.json)")
+    identity = generated.identity(who)
+    signing = generated.identity(signer or who)
+    claims = VihfClaims(identity.national_id, f"{identity.given_name} {identity.family_name}".strip(),
+                        identity.profession or "10", patient_id, structure_id=identity.structure_id or "1990000099",
+                        access_mode=access_mode, access_reason=reason, audience=audience,
+                        authentication_mode=sv.AUTHENTICATION_DIRECT if signing.kind == "card" else sv.AUTHENTICATION_INDIRECT)
+    key = load_pem_private_key(Path(signing.key).read_bytes(), None)
+    assertion = sign_assertion(build_assertion(claims, lifetime_seconds=lifetime), key,  # type: ignore[arg-type]
+                               load_pem_certificates(Path(signing.certificate).read_bytes()))
+    click.echo(etree.tostring(security_header(assertion), pretty_print=False).decode())

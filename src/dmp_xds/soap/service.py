@@ -13,6 +13,8 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
 
 from lxml import etree
 from spyne import AnyXml, Application, MethodContext, ServiceBase, rpc
@@ -20,7 +22,10 @@ from spyne.model.fault import Fault
 from spyne.protocol.soap import Soap12
 from spyne.server import ServerBase
 
+from dmp_xds.audit import trail as t
 from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.security.gate import FAILED_CHECK, authenticate, record_gate, trace_access
+from dmp_xds.security.policy import Action
 from dmp_xds.soap.envelope import SoapRequest
 from dmp_xds.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, receiver, sender
 from dmp_xds.transactions import iti18, iti41, iti42, iti43
@@ -128,7 +133,7 @@ class SoapDispatcher(ServerBase):
         self.actions = ENDPOINT_ACTIONS[endpoint]
 
     def dispatch(self, services: Services, request: SoapRequest,
-                 attachments: Mapping[str, Attachment]) -> TransactionResult:
+                 attachments: Mapping[str, Attachment], client_chain: list[Any] | None = None) -> TransactionResult:
         method = self.actions.get(request.action)
         if method is None:
             raise sender(
@@ -138,6 +143,20 @@ class SoapDispatcher(ServerBase):
             )
         ctx = MethodContext(self, MethodContext.SERVER)
         ctx.udc = CallContext(services, request, attachments, extra={"method": method})
+        access = _security_gate(services, request, client_chain)
+        if access is not None:
+            ctx.udc.principal = access.principal
+        try:
+            result = self._dispatch(ctx)
+        except SoapFault:
+            if access is not None:
+                access.trace(t.FAILURE)
+            raise
+        if access is not None:
+            access.trace(_outcome(result.payload))
+        return result
+
+    def _dispatch(self, ctx: MethodContext) -> TransactionResult:
         contexts = self.generate_contexts(ctx)
         primary = contexts[0]
         self._raise_if_failed(primary.in_error)
@@ -163,6 +182,51 @@ class SoapDispatcher(ServerBase):
         reference = uuid.uuid4().hex[:12]
         log.error("internal error %s while processing a request", reference, exc_info=problem)
         raise receiver(f"internal server error (reference {reference})")
+
+
+# The policy action and the trace action of each XDS transaction.
+TRANSACTION_POLICY: dict[str, tuple[Action, str]] = {
+    v.ACTION_ITI18: (Action.SEARCH, t.SEARCH),
+    v.ACTION_ITI43: (Action.RETRIEVE, t.RETRIEVE),
+    v.ACTION_ITI41: (Action.SUBMIT, t.SUBMIT),
+    v.ACTION_ITI42: (Action.SUBMIT, t.SUBMIT),
+}
+
+
+@dataclass
+class _Access:
+    """An authenticated call, allowed at the record level; traced once its outcome is known."""
+
+    security: Any
+    principal: Any
+    action: str
+    emergency: bool
+    reason: str
+
+    def trace(self, outcome: str) -> None:
+        trace_access(self.security, self.principal, self.action, outcome, detail=self.reason, emergency=self.emergency)
+
+
+def _security_gate(services: Services, request: SoapRequest, client_chain: list[Any] | None) -> _Access | None:
+    """Authenticate (client certificate + VIHF) and apply the record-level policy; None when
+    the deployment runs without authentication (DMP_XDS_AUTH=none)."""
+    security = services.security
+    if security is None:
+        return None
+    principal = authenticate(security, request.security, client_chain)
+    # A transaction not listed (ITI-57, ITI-62 as they arrive) needs at least an authorization
+    # to the record, like a submission, until it gets its own line here.
+    policy_action, trace_action = TRANSACTION_POLICY.get(request.action, (Action.SUBMIT, request.action))
+    decision = record_gate(security, principal, policy_action, datetime.now(timezone.utc))
+    if not decision.allowed:
+        trace_access(security, principal, trace_action, t.DENIED, detail=decision.reason)
+        raise sender(f"access refused: {decision.reason}", FAILED_CHECK, http_status=403)
+    return _Access(security, principal, trace_action, decision.emergency, decision.reason)
+
+
+def _outcome(payload: etree._Element) -> str:
+    status = payload.get("status") or next((e.get("status", "") for e in payload if isinstance(e.tag, str)), "")
+    return t.SUCCESS if status.endswith(("Success", "PartialSuccess")) else t.FAILURE
 
 
 def build_dispatchers() -> dict[str, SoapDispatcher]:

@@ -15,6 +15,7 @@ from dmp_xds.validation.validators import Validators
 
 if TYPE_CHECKING:
     from dmp_xds.registry.store import RegistryStore
+    from dmp_xds.security.gate import SecurityServices
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +44,16 @@ class Services:
     registry: "RegistryStore"
     blobs: FilesystemBlobStore
     validators: Validators = field(default_factory=Validators)  # built once at start-up
+    # The security gate (security/gate.py: trust store, VIHF verifier, DMP records, trace);
+    # None when the deployment runs without authentication (DMP_XDS_AUTH=none).
+    security: "SecurityServices | None" = None
 
 
 @dataclass
 class TransactionRequest:
     payload: etree._Element
     attachments: Mapping[str, Attachment] = field(default_factory=dict)
-    principal: object | None = None  # filled by the security layer (issue 7)
+    principal: object | None = None  # security.vihf.Principal, set by the security gate; None without auth
 
 
 @dataclass

@@ -1,0 +1,271 @@
+"""A secured server over real TLS on 127.0.0.1, with the generated test PKI: who gets in, which
+SOAP fault the others get, the record-level policy, and the access trace of each request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from lxml import etree
+
+from dmp_xds.audit.trail import AuditTrail
+from dmp_xds.config import Settings, default_database_url
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.registry.database import create_engine_for
+from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.cps import load_pem_certificates
+from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
+from soap_messages import adhoc_query, parse_response
+from xds_server import free_port
+
+AUDIENCE = "urn:dmp-xds:test-server"
+PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
+CLOSED_PATIENT = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
+REFUSING_PATIENT = "2910599123456^^^&1.2.250.1.213.1.4.10&ISO"
+STARTUP_SECONDS = 30.0
+
+
+@dataclass
+class SecureServer:
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    pki: GeneratedPki
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", *args], env=self.env, capture_output=True,
+                                text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def trail(self) -> AuditTrail:
+        return AuditTrail(create_engine_for(default_database_url(Settings(data_dir=self.data_dir))))
+
+
+def _start(data_dir: Path, pki: GeneratedPki, tls: bool, extra: dict[str, str] | None = None) -> SecureServer:
+    port = free_port()
+    env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port), "DMP_XDS_HOST": "127.0.0.1",
+           "DMP_XDS_LOG_LEVEL": "warning", "DMP_XDS_PROFILE": "ihe", "DMP_XDS_AUTH": "vihf",
+           "DMP_XDS_TRUST_ANCHORS": str(pki.anchors), "DMP_XDS_TRUST_INTERMEDIATES": str(pki.intermediates),
+           "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls), "DMP_XDS_VIHF_AUDIENCE": AUDIENCE}
+    env.pop("DMP_XDS_DATABASE_URL", None)
+    if tls:
+        env.update(DMP_XDS_TLS_CERTIFICATE=str(pki.server_certificate), DMP_XDS_TLS_KEY=str(pki.server_key))
+    env.update(extra or {})
+    log = open(data_dir / "server.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((data_dir / "server.log").read_text())
+        try:
+            if requests.get(url + "/health", timeout=1, verify=str(pki.anchors)).status_code == 200:
+                return SecureServer(url, data_dir, env, process, pki)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("secured server did not start:\n" + (data_dir / "server.log").read_text())
+
+
+def _stop(server: SecureServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
+    return create_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def server(pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
+    running = _start(tmp_path_factory.mktemp("secure"), pki, tls=True)
+    running.cli("dmp", "create", PATIENT, "--collected-by", pki.identity("doctor").national_id)
+    running.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
+    running.cli("dmp", "grant", PATIENT, pki.identity("hospital").structure_id, "--kind", "establishment")
+    running.cli("dmp", "create", CLOSED_PATIENT, "--collected-by", "x")
+    running.cli("dmp", "grant", CLOSED_PATIENT, pki.identity("doctor").national_id)
+    running.cli("dmp", "close", CLOSED_PATIENT)
+    running.cli("dmp", "create", REFUSING_PATIENT, "--collected-by", "x", "--no-emergency-access")
+    yield running
+    _stop(running)
+
+
+def vihf(pki: GeneratedPki, who: str, patient: str = PATIENT, signer: str | None = None, **changes: str) -> etree._Element:
+    identity = pki.identity(who)
+    claims = VihfClaims(identity.national_id, f"{identity.given_name} {identity.family_name}", identity.profession,
+                        patient, structure_id=identity.structure_id or "1990000099", audience=AUDIENCE)
+    for key, value in changes.items():
+        setattr(claims, key, value)
+    signing = pki.identity(signer or who)
+    key = load_pem_private_key(Path(signing.key).read_bytes(), None)
+    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
+
+
+def find_documents(patient: str = PATIENT, assertion: etree._Element | None = None) -> bytes:
+    request = adhoc_query(v.SQ_FIND_DOCUMENTS,
+                          {"$XDSDocumentEntryPatientId": [f"'{patient}'"],
+                           "$XDSDocumentEntryStatus": ["('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"]})
+    envelope = etree.fromstring(request.body)
+    if assertion is not None:
+        envelope.find(f"{{{v.NS_SOAP12}}}Header").append(security_header(assertion))
+    return etree.tostring(envelope)
+
+
+def post(server: SecureServer, body: bytes, card: str | None = "doctor", pki: GeneratedPki | None = None):  # type: ignore[no-untyped-def]
+    pki = pki or server.pki
+    cert = None if card is None else (pki.identity(card).certificate, pki.identity(card).key)
+    response = requests.post(server.url + "/xds/registry", data=body, timeout=30, cert=cert,
+                             verify=str(server.pki.anchors), headers={"Content-Type": "application/soap+xml"})
+    return parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
+
+
+def test_valid_card_and_vihf_get_in(server: SecureServer, pki: GeneratedPki) -> None:
+    response = post(server, find_documents(assertion=vihf(pki, "doctor")))
+    assert response.status_code == 200 and response.payload.get("status", "").endswith("Success"), response.fault_reason
+    entry = server.trail().history(PATIENT)[0]
+    assert (entry.event.action, entry.event.outcome) == ("search", "success")
+    assert entry.event.actor_id == pki.identity("doctor").national_id
+    assert entry.event.structure_id == pki.identity("doctor").structure_id
+    assert entry.event.access_mode == "normal"
+
+
+def test_missing_certificate(server: SecureServer, pki: GeneratedPki) -> None:
+    response = post(server, find_documents(assertion=vihf(pki, "doctor")), card=None)
+    assert response.status_code == 403 and "no client certificate" in (response.fault_reason or "")
+
+
+@pytest.mark.parametrize("card", ["expired"])
+def test_expired_certificate_fails_the_handshake(server: SecureServer, pki: GeneratedPki, card: str) -> None:
+    with pytest.raises(requests.exceptions.ConnectionError):
+        post(server, find_documents(assertion=vihf(pki, "doctor")), card=card)
+
+
+def test_untrusted_certificate_fails_the_handshake(server: SecureServer, pki: GeneratedPki, tmp_path: Path) -> None:
+    other = create_test_pki(tmp_path / "other")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        post(server, find_documents(assertion=vihf(pki, "doctor")), card="doctor", pki=other)
+
+
+def test_revoked_certificate_refused(server: SecureServer, pki: GeneratedPki) -> None:
+    response = post(server, find_documents(assertion=vihf(pki, "revoked")), card="revoked")
+    assert response.status_code == 403 and "revoked" in (response.fault_reason or "")
+    assert response.fault_code and response.fault_code.endswith("Sender")
+
+
+@pytest.mark.parametrize("defect, expected", [
+    ("missing", "no wsse:Security header"),
+    ("tampered", "does not verify"),
+    ("other professional's card", "signs only for its holder"),
+    ("card and VIHF disagree", "connection is made with the card of"),
+    ("wrong audience", "not meant for this server"),
+])
+def test_vihf_defects_are_soap_faults(server: SecureServer, pki: GeneratedPki, defect: str, expected: str) -> None:
+    card = "doctor"
+    if defect == "missing":
+        assertion = None
+    elif defect == "tampered":
+        assertion = vihf(pki, "doctor")
+        for attribute in assertion.iter(sv.TAG_ATTRIBUTE):
+            if attribute.get("Name") == sv.ATTR_LPS_NAME:
+                attribute[0].text = "forged"
+    elif defect == "other professional's card":
+        assertion = vihf(pki, "doctor2", signer="doctor")
+    elif defect == "card and VIHF disagree":
+        assertion, card = vihf(pki, "doctor2"), "doctor"
+    else:
+        assertion = vihf(pki, "doctor", audience="urn:elsewhere")
+    response = post(server, find_documents(assertion=assertion), card=card)
+    assert response.status_code == 403, response.fault_reason
+    assert expected in (response.fault_reason or "")
+
+
+def test_replayed_vihf(server: SecureServer, pki: GeneratedPki) -> None:
+    body = find_documents(assertion=vihf(pki, "doctor"))
+    assert post(server, body).status_code == 200
+    replay = post(server, body)
+    assert replay.status_code == 403 and "replay" in (replay.fault_reason or "")
+
+
+def test_record_level_policy_and_trace(server: SecureServer, pki: GeneratedPki) -> None:
+    stranger = post(server, find_documents(assertion=vihf(pki, "doctor2")), card="doctor2")
+    assert stranger.status_code == 403 and "has not authorized" in (stranger.fault_reason or "")
+    # The hospital's care team (establishment grant), signed by the hospital, over the hospital's connection.
+    nurse = post(server, find_documents(assertion=vihf(pki, "nurse", signer="hospital")), card="hospital")
+    assert nurse.status_code == 200, nurse.fault_reason
+    emergency = post(server, find_documents(assertion=vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY,
+                                                           access_reason="patient inconscient")), card="doctor2")
+    assert emergency.status_code == 200, emergency.fault_reason
+    refused = post(server, find_documents(REFUSING_PATIENT, vihf(pki, "doctor2", REFUSING_PATIENT,
+                                                                  access_mode=sv.ACCESS_EMERGENCY,
+                                                                  access_reason="coma")), card="doctor2")
+    assert refused.status_code == 403 and "refused emergency access" in (refused.fault_reason or "")
+    closed = post(server, find_documents(CLOSED_PATIENT, vihf(pki, "doctor", CLOSED_PATIENT)))
+    assert closed.status_code == 403 and "closed" in (closed.fault_reason or "")
+    history = server.trail().history(PATIENT)
+    by_actor = {(e.event.actor_id, e.event.outcome, e.event.access_mode) for e in history}
+    assert (pki.identity("doctor2").national_id, "denied", "normal") in by_actor
+    assert (pki.identity("nurse").national_id, "success", "normal") in by_actor
+    flagged = [e for e in history if e.emergency and e.event.outcome == "success"]
+    assert flagged and flagged[0].event.access_reason == "patient inconscient"
+    assert "EMERGENCY ACCESS" in flagged[0].event.detail
+    assert server.trail().history(REFUSING_PATIENT)[0].event.outcome == "denied"
+    assert server.trail().history(CLOSED_PATIENT)[0].event.outcome == "denied"
+
+
+def test_trace_tampering_named_by_audit_verify(server: SecureServer) -> None:
+    assert "intact" in server.cli("audit", "verify")
+    engine = create_engine_for(default_database_url(Settings(data_dir=server.data_dir)))
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE audit_entry SET actor_id = 'someone' WHERE seq = 2")
+    result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "audit", "verify"], env=server.env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and "row 2" in result.stderr
+    with engine.begin() as connection:  # put it back for the other tests of the module
+        connection.exec_driver_sql("UPDATE audit_entry SET actor_id = 'operator' WHERE seq = 2")
+    engine.dispose()
+
+
+def test_reverse_proxy_header(pki: GeneratedPki, tmp_path: Path) -> None:
+    proxied = _start(tmp_path, pki, tls=False, extra={"DMP_XDS_CLIENT_CERT_HEADER": "X-SSL-Client-Cert",
+                                                      "DMP_XDS_TRUSTED_PROXIES": "127.0.0.1"})
+    try:
+        proxied.cli("dmp", "create", PATIENT, "--collected-by", "x")
+        proxied.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
+        pem = quote(Path(pki.identity("doctor").certificate).read_text())
+        ok = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
+                           headers={"Content-Type": "application/soap+xml", "X-SSL-Client-Cert": pem}, timeout=30)
+        assert ok.status_code == 200, ok.text
+        bare = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
+                             headers={"Content-Type": "application/soap+xml"}, timeout=30)
+        assert bare.status_code == 403 and b"no client certificate" in bare.content
+    finally:
+        _stop(proxied)
+
+
+def test_start_up_refuses_auth_without_trust(tmp_path: Path) -> None:
+    env = {**os.environ, "DMP_XDS_DATA_DIR": str(tmp_path), "DMP_XDS_PROFILE": "ihe", "DMP_XDS_AUTH": "vihf",
+           "DMP_XDS_PORT": str(free_port())}
+    for key in ("DMP_XDS_TRUST_ANCHORS", "DMP_XDS_DATABASE_URL"):
+        env.pop(key, None)
+    result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode != 0 and "DMP_XDS_TRUST_ANCHORS" in result.stderr
