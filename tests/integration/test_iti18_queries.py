@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.model import Submission
 from dmp_xds.registry.database import create_engine_for, upgrade
 from dmp_xds.registry.queries import StoredQuery, build_plan, parse_stored_query
 from dmp_xds.registry.store import RegistryStore
+from dmp_xds.registry.tables import AssociationRow
 from dmp_xds.transactions.iti18 import QueryRows, check_single_patient, render_objects, run_plan
 from factories import (
     OTHER_PATIENT_ID,
@@ -62,7 +63,8 @@ def _registered(submission: Submission) -> Submission:
 
 
 def _populate(store: RegistryStore) -> Registry:
-    """Patient A: SS1 {D1 (in folder F1), D2}, SS2 {D3 replacing D1, D4 on-demand}; patient B: SS3 {D5}."""
+    """Patient A: SS1 {D1 (in folder F1), D2}, SS2 {D3 replacing D1, so joining F1, D4 on-demand};
+    patient B: SS3 {D5}."""
     martin = make_author()
     dupont = make_author(person="802^DUPONT^Paul^^^Dr^^^&1.2.250.1.71.4.2.1&ISO^D^^^RPPS")
     d1 = make_document_entry(creation_time="20240312093000", authors=[martin], service_start_time="20240301",
@@ -97,6 +99,11 @@ def _populate(store: RegistryStore) -> Registry:
            "D5": d5.entry_uuid, "F1": folder.entry_uuid, "SS1": ss1.submission_set.entry_uuid,
            "SS2": ss2.submission_set.entry_uuid, "SS3": ss3.submission_set.entry_uuid,
            "RPLC": replacement.entry_uuid, "F1-D1": link.entry_uuid}
+    # The registry puts the replacement D3 in the folder of D1 (ITI TF-3 §4.2.2.2.3).
+    with store.engine.connect() as connection:
+        ids["F1-D3"] = connection.execute(
+            select(AssociationRow.entry_uuid).where(AssociationRow.source == folder.entry_uuid,
+                                                    AssociationRow.target == d3.entry_uuid)).scalar_one()
     for name, submission in (("SS1", ss1), ("SS2", ss2), ("SS3", ss3)):
         for association in submission.associations:
             if association.source == submission.submission_set.entry_uuid:  # type: ignore[union-attr]
@@ -254,9 +261,10 @@ def test_get_all(registry: Registry) -> None:
     rows = run(registry, v.SQ_GET_ALL, {v.P_PATIENT_ID: q(PATIENT_ID), v.P_DE_STATUS: ql(APPROVED, DEPRECATED),
                                         v.P_SS_STATUS: ql(APPROVED), v.P_FOLDER_STATUS: ql(APPROVED)})
     found = names(registry, rows)
-    assert {"SS1", "SS2", "F1", "D1", "D2", "D3", "RPLC", "F1-D1"} <= found
+    assert {"SS1", "SS2", "F1", "D1", "D2", "D3", "RPLC", "F1-D1", "F1-D3"} <= found
     assert not {"D4", "D5", "SS3"} & found
-    assert isinstance(rows, QueryRows) and len(rows.associations) == 8  # SS1: 5; SS2: 3 (not the one to D4)
+    # SS1: 5; SS2: 3 (not the one to D4); F1-D3 made by the registry.
+    assert isinstance(rows, QueryRows) and len(rows.associations) == 9
     confidential = run(registry, v.SQ_GET_ALL, {
         v.P_PATIENT_ID: q(PATIENT_ID), v.P_DE_STATUS: ql(APPROVED), v.P_SS_STATUS: ql(APPROVED),
         v.P_FOLDER_STATUS: ql(APPROVED), v.P_DE_CONFIDENTIALITY_CODE: ql(f"R^^{CONF_SCHEME}")})
@@ -296,7 +304,7 @@ def test_get_associations_and_documents_and_associations(registry: Registry) -> 
     found = names(registry, run(registry, v.SQ_GET_ASSOCIATIONS, {v.P_UUID: ql(ids["D1"])}))
     assert found == {f"SS1->{ids['D1']}", "F1-D1", "RPLC"}
     found = names(registry, run(registry, v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS, {v.P_DE_ENTRY_UUID: ql(ids["D3"])}))
-    assert found == {"D3", f"SS2->{ids['D3']}", "RPLC"}
+    assert found == {"D3", f"SS2->{ids['D3']}", "RPLC", "F1-D3"}
 
 
 def test_get_submission_sets(registry: Registry) -> None:
@@ -318,7 +326,7 @@ def test_get_submission_set_and_contents(registry: Registry) -> None:
 
 def test_get_folder_and_contents(registry: Registry) -> None:
     found = names(registry, run(registry, v.SQ_GET_FOLDER_AND_CONTENTS, {v.P_FOLDER_ENTRY_UUID: q(registry.ids["F1"])}))
-    assert found == {"F1", "D1", "F1-D1"}
+    assert found == {"F1", "D1", "D3", "F1-D1", "F1-D3"}
     none = names(registry, run(registry, v.SQ_GET_FOLDER_AND_CONTENTS, {
         v.P_FOLDER_UNIQUE_ID: q(registry.unique_ids["F1"]), v.P_DE_FORMAT_CODE: ql("x^^y")}))
     assert none == {"F1"}

@@ -434,11 +434,28 @@ class _Decoder:
                 )
             else:
                 association.slots[name] = _values(child)
+        elif tag == v.TAG_CLASSIFICATION and child.get("classificationScheme") == v.ASSOCIATION_DOCUMENTATION:
+            # Whether this association type may carry it is the validator's call.
+            association.documentation.append(self._association_documentation(child, association))
         elif tag in (v.TAG_CLASSIFICATION, v.TAG_EXTERNAL_IDENTIFIER):
             self.problems.append(
                 f"Association {association.entry_uuid}: unexpected {etree.QName(tag).localname}"
             )
         # rim:Name / rim:Description / rim:VersionInfo of an Association carry no XDS meaning.
+
+    def _association_documentation(self, element: etree._Element, association: Association) -> Code:
+        label = f"Association {association.entry_uuid}"
+        target = element.get("classifiedObject")
+        if target is not None and target != association.entry_uuid:
+            self.problems.append(f"{label}: documentation Classification {element.get('id')} classifies {target}")
+        scheme = ""
+        for slot in element.iterchildren(v.TAG_SLOT):
+            values = _values(slot)
+            if slot.get("name") == v.SLOT_CODING_SCHEME and len(values) == 1 and not scheme:
+                scheme = values[0]
+            else:
+                self.problems.append(f"{label}: documentation Classification: unexpected slot {slot.get('name')}")
+        return Code(element.get("nodeRepresentation", ""), scheme, _first_name(element), element.get("id"))
 
     def _object_ref(self, element: etree._Element) -> ObjectRef:
         return ObjectRef(self._object_id(element, "ObjectRef"), element.get("home"))

@@ -294,6 +294,8 @@ def encode_association(
     element = _new(v.TAG_ASSOCIATION, parent, attrib)
     for name, values in association.slots.items():
         _slot(element, name, values)
+    for code in association.documentation:
+        _code(element, code, v.ASSOCIATION_DOCUMENTATION, association.entry_uuid)
     return element
 
 

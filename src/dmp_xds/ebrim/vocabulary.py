@@ -53,6 +53,7 @@ TAG_REGISTRY_ERROR_LIST: Final = "{" + NS_RS + "}RegistryErrorList"
 TAG_REGISTRY_ERROR: Final = "{" + NS_RS + "}RegistryError"
 ATTR_XML_LANG: Final = "{http://www.w3.org/XML/1998/namespace}lang"
 TAG_REMOVE_OBJECTS_REQUEST: Final = "{" + NS_LCM + "}RemoveObjectsRequest"
+TAG_OBJECT_REF_LIST: Final = _R + "ObjectRefList"
 # XDS.b message elements (ITI-41, ITI-43) and the XOP reference to a MIME part.
 TAG_PNR_REQUEST: Final = "{" + NS_XDSB + "}ProvideAndRegisterDocumentSetRequest"
 TAG_DOCUMENT: Final = "{" + NS_XDSB + "}Document"
@@ -100,6 +101,9 @@ DE_TYPE_CODE: Final = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
 SS_AUTHOR: Final = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
 SS_CONTENT_TYPE_CODE: Final = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
 FOLDER_CODE_LIST: Final = "urn:uuid:1ba97051-7806-41a8-a48b-8fce7af683c5"
+# Association documentation (ITI TF-3 §4.2.2.2.7): why a relationship was made, on RPLC,
+# APND, XFRM, XFRM_RPLC and signs associations only (NIST 12370).
+ASSOCIATION_DOCUMENTATION: Final = "urn:uuid:abd807a3-4432-4053-87b4-fd82c643d1f3"
 
 # --- External identifier schemes ------------------------------------------------------------
 DE_PATIENT_ID: Final = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
@@ -125,6 +129,11 @@ EXTERNAL_IDENTIFIER_NAMES: Final = {
 STATUS_APPROVED: Final = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 STATUS_DEPRECATED: Final = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
 STATUS_SUBMITTED: Final = "urn:oasis:names:tc:ebxml-regrep:StatusType:Submitted"
+# The DMP's archived status (CI-SIS TRE_R270 AvailabilityStatus, "version archivée et à jour";
+# set and unset by ITI-57 UpdateAvailabilityStatus): kept, and left out of default searches.
+STATUS_ARCHIVED: Final = "urn:asip:ci-sis:2010:StatusType:Archived"
+# The availability statuses ITI-57 may move a DocumentEntry, Folder or Association between.
+UPDATABLE_STATUSES: Final = frozenset({STATUS_APPROVED, STATUS_DEPRECATED, STATUS_ARCHIVED})
 
 RESPONSE_SUCCESS: Final = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 RESPONSE_FAILURE: Final = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
@@ -144,6 +153,9 @@ IS_SNAPSHOT_OF: Final = "urn:ihe:iti:2010:AssociationType:IsSnapshotOf"
 UPDATE_AVAILABILITY_STATUS: Final = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
 DOCUMENT_RELATIONSHIPS: Final = frozenset({RPLC, XFRM, APND, XFRM_RPLC, SIGNS, IS_SNAPSHOT_OF})
 ASSOCIATION_TYPES: Final = DOCUMENT_RELATIONSHIPS | {HAS_MEMBER, UPDATE_AVAILABILITY_STATUS}
+# Relationships whose source replaces the target: the target becomes Deprecated and the new
+# document joins the target's folders (ITI TF-3 §4.2.2.2.3, §4.2.2.2.5).
+REPLACING_RELATIONSHIPS: Final = frozenset({RPLC, XFRM_RPLC})
 
 # --- Slot names -----------------------------------------------------------------------------
 SLOT_CREATION_TIME: Final = "creationTime"

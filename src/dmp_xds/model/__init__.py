@@ -144,6 +144,9 @@ class Association:
     status: str | None = None
     home_community_id: str | None = None
     slots: Slots = field(default_factory=dict)  # SubmissionSetStatus, PreviousVersion, ...
+    # Association documentation classifications (why a relationship was made; ITI TF-3
+    # §4.2.2.2.7): `code` is the nodeRepresentation, kept to be given back by queries.
+    documentation: list[Code] = field(default_factory=list)
 
 
 @dataclass(slots=True)

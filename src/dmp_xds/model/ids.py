@@ -30,6 +30,7 @@ def assign_entry_uuids(submission: Submission) -> dict[str, str]:
         assoc.entry_uuid = mapping.get(assoc.entry_uuid, assoc.entry_uuid)
         assoc.source = mapping.get(assoc.source, assoc.source)
         assoc.target = mapping.get(assoc.target, assoc.target)
+        _assign_inner_ids(assoc)
     return mapping
 
 
@@ -44,7 +45,7 @@ def _assign_inner_ids(obj: object) -> None:
         code = getattr(obj, name, None)
         if code is not None and code.classification_id and not code.classification_id.startswith("urn:uuid:"):
             code.classification_id = new_uuid()
-    for name in ("confidentiality_codes", "event_codes", "codes", "authors"):
+    for name in ("confidentiality_codes", "event_codes", "codes", "authors", "documentation"):
         for item in getattr(obj, name, []):
             if item.classification_id and not item.classification_id.startswith("urn:uuid:"):
                 item.classification_id = new_uuid()

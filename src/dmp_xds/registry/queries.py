@@ -551,6 +551,9 @@ class AssociationScope(enum.Enum):
 
     BETWEEN_RESULTS = "between"  # source found, target found (or a kept association)
     TOUCHING_RESULTS = "touching"  # source or target found
+    # GetFolderAndContents: the folder's HasMember associations to the documents found, and no
+    # other association between them (a replacement's RPLC is not folder content; NIST 12327).
+    FOLDER_MEMBERS = "folder-members"
 
 
 @dataclass(frozen=True)
@@ -688,7 +691,7 @@ def get_folder_and_contents(q: StoredQuery) -> QueryPlan:
     return QueryPlan(
         folders=_folders(q, chosen),
         documents=_document_entries(q, _de.c.entry_uuid.in_(members), *_document_content_filters(q)),
-        associations=AssociationScope.BETWEEN_RESULTS,
+        associations=AssociationScope.FOLDER_MEMBERS,
     )
 
 

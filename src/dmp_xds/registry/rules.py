@@ -12,9 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.errors import ErrorCode, XdsError, error
-from dmp_xds.model import Submission
-from dmp_xds.registry.store import RegistrySnapshot
+from dmp_xds.model import Association, Submission
+from dmp_xds.registry.store import (
+    KIND_ASSOCIATION,
+    KIND_DOCUMENT_ENTRY,
+    KIND_FOLDER,
+    RegistrySnapshot,
+)
 
 
 @dataclass(frozen=True)
@@ -93,12 +99,48 @@ def _check_references(submission: Submission, snapshot: RegistrySnapshot) -> lis
                                     f"Association {assoc.entry_uuid} refers to {ref}, which is neither in the "
                                     "message nor in the registry", assoc.entry_uuid))
                 continue
-            kind, ref_patient, _status = snapshot.objects[ref]
+            kind, ref_patient, status = snapshot.objects[ref]
             if patient and ref_patient and ref_patient != patient:
                 errors.append(error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
                                     f"Association {assoc.entry_uuid}: {kind} {ref} belongs to patient {ref_patient}, "
                                     f"the submission to {patient}", assoc.entry_uuid))
+            errors += _check_stored_end(assoc, ref, kind, status)
     return errors
+
+
+# What a new association may point to in the registry, by type and end.
+_RELATIONSHIP_TARGET_KINDS = frozenset({KIND_DOCUMENT_ENTRY})
+_HAS_MEMBER_SOURCE_KINDS = frozenset({KIND_FOLDER})
+_HAS_MEMBER_TARGET_KINDS = frozenset({KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_ASSOCIATION})
+
+
+def _check_stored_end(assoc: Association, ref: str, kind: str, status: str | None) -> list[XdsError]:
+    """A new association to a stored object: the object is of a kind the association type
+    allows and is Approved — a deprecated (replaced) or archived document can be neither
+    replaced, appended, transformed nor signed again, nor put in a folder (NIST 11993, 11994)."""
+    label = f"Association {assoc.entry_uuid}"
+    is_source = ref == assoc.source
+    if assoc.association_type in v.DOCUMENT_RELATIONSHIPS:
+        allowed = _RELATIONSHIP_TARGET_KINDS if not is_source else frozenset()
+    elif assoc.association_type == v.HAS_MEMBER:
+        allowed = _HAS_MEMBER_SOURCE_KINDS if is_source else _HAS_MEMBER_TARGET_KINDS
+    else:
+        allowed = frozenset()
+    if kind not in allowed:
+        end = "source" if is_source else "target"
+        return [error(ErrorCode.REGISTRY_METADATA_ERROR,
+                      f"{label}: a {_short(assoc.association_type)} association cannot have the stored {kind} "
+                      f"{ref} as {end}", assoc.entry_uuid)]
+    if kind != KIND_ASSOCIATION and status != v.STATUS_APPROVED:
+        return [error(ErrorCode.REGISTRY_METADATA_ERROR,
+                      f"{label}: {kind} {ref} is {_short(status or 'without status')}; only an Approved object "
+                      f"can be the {'source' if is_source else 'target'} of a new {_short(assoc.association_type)} "
+                      "association", assoc.entry_uuid)]
+    return []
+
+
+def _short(urn: str) -> str:
+    return urn.rsplit(":", 1)[-1]
 
 
 def diagnose_conflict(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:

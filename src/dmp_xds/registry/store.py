@@ -29,6 +29,7 @@ from dmp_xds.model import (
     Submission,
     SubmissionSet,
 )
+from dmp_xds.registry import lifecycle
 from dmp_xds.registry.serialize import document_entry_from_dict, sortable_dtm, to_dict
 from dmp_xds.registry.tables import (
     AssociationRow,
@@ -107,16 +108,6 @@ _REPOSITORY_DOCUMENTS_IN = select(
     _repository_document.c.hash, _repository_document.c.mime_type,
 ).where(_repository_document.c.unique_id.in_(_IDS))
 
-
-# A replacement (RPLC, XFRM_RPLC) deprecates the document it replaces, in the same transaction
-# (ITI TF-3 §4.2.2.2.3): the stored status column is what stored queries filter on.
-_DEPRECATE_DOCUMENTS = (update(_document_entry).where(_document_entry.c.entry_uuid.in_(_IDS))
-                        .values(status=v.STATUS_DEPRECATED))
-_REPLACING_TYPES = frozenset({v.RPLC, v.XFRM_RPLC})
-
-
-def _replaced_documents(submission: Submission) -> list[str]:
-    return sorted({a.target for a in submission.associations if a.association_type in _REPLACING_TYPES})
 
 
 @dataclass(frozen=True)
@@ -319,14 +310,18 @@ class RegistryStore:
         repository_documents: Sequence[StoredDocument] = (),
         *,
         on_before_commit: Callable[[], None] | None = None,
+        change: lifecycle.Change = lifecycle.Change("ITI-42"),
     ) -> None:
         """Insert every object of `submission`, and the repository's rows, in one transaction.
 
         Ids must already be `urn:uuid:` and the registry's own values (status, version...) set.
+        What the submission changes in stored metadata (replaced documents deprecated, folders
+        joined and touched) happens in the same transaction, recorded as `change`.
         `on_before_commit` runs inside the transaction, last: the repository publishes its files
         there. If it raises, nothing is stored and its exception propagates.
         """
-        rows = _submission_rows(submission, repository_documents, _now())
+        now = _now()
+        rows = _submission_rows(submission, repository_documents, now)
         inserts = self._inserts()
         dbapi = self.engine.dialect.loaded_dbapi
         with self.engine.begin() as connection:
@@ -344,9 +339,7 @@ class RegistryStore:
                 raise DBAPIError.instance("INSERT (submission)", None, exc, dbapi.Error) from exc
             finally:
                 cursor.close()
-            replaced = _replaced_documents(submission)
-            if replaced:
-                connection.execute(_DEPRECATE_DOCUMENTS, {"ids": replaced})
+            _apply_to_stored_metadata(connection, submission, change, now)
             if on_before_commit is not None:
                 on_before_commit()
 
@@ -387,6 +380,28 @@ class RegistryStore:
         with self.engine.connect() as connection:
             counts = connection.execute(query).one()
         return {t.name: int(count) for t, count in zip(tables, counts)}
+
+
+def _apply_to_stored_metadata(connection: Connection, submission: Submission, change: lifecycle.Change,
+                              now: datetime) -> None:
+    """Replacements deprecate their originals and join their folders; stored folders that gain
+    members are touched. Nothing to do (no statement) for a submission of new objects only."""
+    replacing = lifecycle.replacements(submission)
+    members = lifecycle.stored_folder_members(submission)
+    if not replacing and not members:
+        return
+    ss_uuid = submission.submission_set.entry_uuid if submission.submission_set is not None else None
+    events: list[lifecycle.Event] = []
+    if replacing:
+        originals = [a.target for a in replacing]
+        events += lifecycle.deprecate_originals(connection, originals)
+        joined = lifecycle.replacement_folder_associations(
+            submission, lifecycle.folder_memberships(connection, originals))
+        lifecycle.insert_associations(connection, joined, ss_uuid, now)
+        for assoc in joined:
+            members.setdefault(assoc.source, []).append(assoc.target)
+    events += lifecycle.touch_folders(connection, members, now, members)
+    lifecycle.record(connection, change, ss_uuid, events, now)
 
 
 # --- rows of a submission -------------------------------------------------------------------

@@ -80,14 +80,18 @@ def run_plan(engine: Engine, plan: QueryPlan, limit: int) -> QueryRows | list[Xd
             return [_too_many(limit)]
         if isinstance(plan.associations, AssociationScope):
             if found:
-                statement = (ASSOCIATIONS_FROM if plan.associations is AssociationScope.BETWEEN_RESULTS
-                             else ASSOCIATIONS_TOUCHING)
+                statement = (ASSOCIATIONS_TOUCHING if plan.associations is AssociationScope.TOUCHING_RESULTS
+                             else ASSOCIATIONS_FROM)
                 rows.associations = list(connection.execute(statement, {"ids": found}))
         else:
             rows.associations = _fetch(connection, plan.associations, limit)
     if plan.associations is AssociationScope.BETWEEN_RESULTS:
         keep = set(associations_between([(r[0], r[1], r[2]) for r in rows.associations], set(found)))
         rows.associations = [r for r in rows.associations if r[0] in keep]
+    elif plan.associations is AssociationScope.FOLDER_MEMBERS:
+        folders, documents = {r[0] for r in rows.folders}, {r[0] for r in rows.documents}
+        rows.associations = [r for r in rows.associations if r[1] in folders and r[2] in documents
+                             and r[4].get("association_type") == v.HAS_MEMBER]
     if len(found) + len(rows.associations) > limit:
         return [_too_many(limit)]
     return rows

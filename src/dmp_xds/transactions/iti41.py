@@ -23,7 +23,7 @@ from dmp_xds.registry.store import RegistrySnapshot
 from dmp_xds.repository.blobstore import TempBlob
 from dmp_xds.soap.mtom import xop_reference
 from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
-from dmp_xds.transactions.register import register_submission, registry_response
+from dmp_xds.transactions.register import actor_of, register_submission, registry_response
 from dmp_xds.validation.cda import CDA_MIME_TYPE
 from dmp_xds.validation.xds import Transaction
 
@@ -167,7 +167,8 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             return rows
 
         # Warnings of the CDA layer (policy "warn") are given back with the registry's answer.
-        errors = errors + register_submission(services, submission, Transaction.ITI41, before_store=store_documents)
+        errors = errors + register_submission(services, submission, Transaction.ITI41, before_store=store_documents,
+                                              actor=actor_of(request.principal))
         if any(e.is_error for e in errors):
             _unpublish(services, published)
         return TransactionResult(registry_response(errors))

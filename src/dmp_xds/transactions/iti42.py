@@ -6,7 +6,7 @@ from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.errors import ErrorCode, error
 from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
-from dmp_xds.transactions.register import register_submission, registry_response
+from dmp_xds.transactions.register import actor_of, register_submission, registry_response
 from dmp_xds.validation.xds import Transaction
 
 
@@ -19,5 +19,5 @@ def register_document_set(services: Services, request: TransactionRequest) -> Tr
         submission = decode_submit_objects_request(request.payload)
     except EbrimDecodeError as exc:
         return TransactionResult(registry_response([error(ErrorCode.REGISTRY_METADATA_ERROR, str(exc))]))
-    errors = register_submission(services, submission, Transaction.ITI42)
+    errors = register_submission(services, submission, Transaction.ITI42, actor=actor_of(request.principal))
     return TransactionResult(registry_response(errors))

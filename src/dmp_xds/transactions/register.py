@@ -18,6 +18,7 @@ from dmp_xds.ebrim.encode import encode_registry_response
 from dmp_xds.errors import ErrorCode, XdsError, XdsFailure, error
 from dmp_xds.model import StoredDocument, Submission
 from dmp_xds.model.ids import assign_entry_uuids
+from dmp_xds.registry.lifecycle import Change
 from dmp_xds.registry.store import RegistrySnapshot
 from dmp_xds.registry.rules import check_against_registry, diagnose_conflict, snapshot_request
 from dmp_xds.transactions.context import Services
@@ -28,6 +29,13 @@ log = logging.getLogger(__name__)
 
 def now_dtm() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+def actor_of(principal: object | None) -> str | None:
+    """Who to name in the metadata history: the authenticated caller's national id (or INS),
+    None when the deployment runs without authentication."""
+    user_id = getattr(principal, "user_id", None)
+    return user_id if isinstance(user_id, str) else None
 
 
 def apply_registry_values(submission: Submission, now: str) -> None:
@@ -52,10 +60,12 @@ def register_submission(
     submission: Submission,
     transaction: Transaction,
     before_store: Callable[[RegistrySnapshot], Sequence[StoredDocument]] | None = None,
+    actor: str | None = None,
 ) -> list[XdsError]:
     """Validate and store a submission; return its errors (nothing is stored if there are any).
 
-    `before_store` is the repository's part (ITI-41): it runs once every check has passed,
+    `actor` names the caller in the history of what the submission changes in stored
+    metadata (replacements, folders); `before_store` is the repository's part (ITI-41): it runs once every check has passed,
     just before the database transaction, with what the registry holds; it makes the documents
     durable (no database lock is held while the disk works) and returns the repository rows to
     insert with the metadata. If the store then fails, the caller removes what it did.
@@ -73,7 +83,8 @@ def register_submission(
     apply_registry_values(submission, now_dtm())
     repository_documents = before_store(snapshot) if before_store is not None else ()
     try:
-        services.registry.store_submission(submission, list(repository_documents))
+        services.registry.store_submission(submission, list(repository_documents),
+                                           change=Change(transaction.value, actor))
     except XdsFailure as failure:
         return errors + failure.errors
     except IntegrityError as exc:

@@ -145,6 +145,12 @@ def _check_association(c: _Checker, assoc: Association, submission_set_id: str |
         and assoc.slots[v.SLOT_SUBMISSION_SET_STATUS] not in (["Original"], ["Reference"])
     ):
         c.add(f"{label}: SubmissionSetStatus must be Original or Reference", loc)
+    if assoc.documentation and assoc.association_type not in v.DOCUMENT_RELATIONSHIPS:
+        # ITI TF-3 §4.2.2.2.7: documentation belongs to relationship associations only (NIST 12370).
+        c.add(f"{label}: an association documentation Classification is allowed on document "
+              f"relationships only, not on {assoc.association_type}", loc)
+    for code in assoc.documentation:
+        c.coded(label, loc, "association documentation", code)
 
 
 def _camel(snake: str) -> str:
@@ -179,6 +185,7 @@ def validate_submission(submission: Submission, transaction: Transaction) -> lis
         _check_association(c, assoc, ss_id)
     _check_ids(c, submission)
     _check_membership(c, submission)
+    _check_relationships(c, submission)
     _check_patient_consistency(c, submission)
     return c.errors
 
@@ -210,6 +217,28 @@ def _check_membership(c: _Checker, submission: Submission) -> None:
     for folder in submission.folders:
         if folder.entry_uuid not in members:
             c.add(_label("Folder", folder.entry_uuid, folder.unique_id) + ": not a member of the SubmissionSet (no HasMember association)", folder.entry_uuid)
+
+
+def _check_relationships(c: _Checker, submission: Submission) -> None:
+    """A document relationship (RPLC, APND, XFRM, XFRM_RPLC, signs) goes from a DocumentEntry of
+    this submission to another DocumentEntry (ITI TF-3 §4.2.2.2); whether a stored target
+    exists, is Approved and is the same patient's is registry/rules.py's question."""
+    documents = {d.entry_uuid for d in submission.documents}
+    others = {f.entry_uuid for f in submission.folders} | {a.entry_uuid for a in submission.associations}
+    if submission.submission_set is not None:
+        others.add(submission.submission_set.entry_uuid)
+    for assoc in submission.associations:
+        if assoc.association_type not in v.DOCUMENT_RELATIONSHIPS or not assoc.source or not assoc.target:
+            continue
+        label = f"Association {assoc.entry_uuid}"
+        if assoc.source not in documents:
+            c.add(f"{label}: the source of a document relationship must be a DocumentEntry of the "
+                  f"submission, not {assoc.source}", assoc.entry_uuid)
+        if assoc.target in others:
+            c.add(f"{label}: the target of a document relationship must be a DocumentEntry, "
+                  f"not {assoc.target}", assoc.entry_uuid)
+        if assoc.target == assoc.source:
+            c.add(f"{label}: a document cannot be related to itself", assoc.entry_uuid)
 
 
 def _check_patient_consistency(c: _Checker, submission: Submission) -> None:
