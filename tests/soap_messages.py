@@ -186,3 +186,9 @@ def adhoc_query(query_id: str, params: dict[str, list[str] | list[list[str]]] | 
                 return_type: str = "LeafClass", home: str | None = None) -> HttpRequest:
     env, message_id = envelope(v.ACTION_ITI18, adhoc_query_payload(query_id, params, return_type, home))
     return HttpRequest(env, SOAP12, message_id)
+
+
+def update(submission: Submission) -> HttpRequest:
+    """An ITI-57 Update Document Set request (SOAP 1.2, no MTOM)."""
+    env, message_id = envelope(v.ACTION_ITI57, encode_submit_objects_request(submission))
+    return HttpRequest(env, SOAP12, message_id)

@@ -153,6 +153,10 @@ IS_SNAPSHOT_OF: Final = "urn:ihe:iti:2010:AssociationType:IsSnapshotOf"
 UPDATE_AVAILABILITY_STATUS: Final = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
 DOCUMENT_RELATIONSHIPS: Final = frozenset({RPLC, XFRM, APND, XFRM_RPLC, SIGNS, IS_SNAPSHOT_OF})
 ASSOCIATION_TYPES: Final = DOCUMENT_RELATIONSHIPS | {HAS_MEMBER, UPDATE_AVAILABILITY_STATUS}
+# The SubmissionSet's link to an association it adds to stored objects, as the trial-
+# implementation Metadata Update supplement spelled it (NIST 20001, 21004); the final text
+# uses HasMember, which is what the registry stores.
+SUBMIT_ASSOCIATION: Final = "urn:ihe:iti:2010:AssociationType:SubmitAssociation"
 # Relationships whose source replaces the target: the target becomes Deprecated and the new
 # document joins the target's folders (ITI TF-3 §4.2.2.2.3, §4.2.2.2.5).
 REPLACING_RELATIONSHIPS: Final = frozenset({RPLC, XFRM_RPLC})
@@ -249,6 +253,8 @@ P_DE_TYPE: Final = "$XDSDocumentEntryType"
 P_DE_ENTRY_UUID: Final = "$XDSDocumentEntryEntryUUID"
 P_DE_UNIQUE_ID: Final = "$XDSDocumentEntryUniqueId"
 P_DE_REFERENCE_ID_LIST: Final = "$XDSDocumentEntryReferenceIdList"
+P_DE_LOGICAL_ID: Final = "$XDSDocumentEntryLogicalID"
+P_METADATA_LEVEL: Final = "$MetadataLevel"
 P_SS_PATIENT_ID: Final = "$XDSSubmissionSetPatientId"
 P_SS_STATUS: Final = "$XDSSubmissionSetStatus"
 P_SS_SOURCE_ID: Final = "$XDSSubmissionSetSourceId"
@@ -265,6 +271,7 @@ P_FOLDER_LAST_UPDATE_TIME_TO: Final = "$XDSFolderLastUpdateTimeTo"
 P_FOLDER_CODE_LIST: Final = "$XDSFolderCodeList"
 P_FOLDER_ENTRY_UUID: Final = "$XDSFolderEntryUUID"
 P_FOLDER_UNIQUE_ID: Final = "$XDSFolderUniqueId"
+P_FOLDER_LOGICAL_ID: Final = "$XDSFolderLogicalID"
 P_PATIENT_ID: Final = "$patientId"
 P_UUID: Final = "$uuid"
 P_ASSOCIATION_TYPES: Final = "$AssociationTypes"

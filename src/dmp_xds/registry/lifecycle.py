@@ -14,18 +14,34 @@ cannot both replace the same document: the second one fails and stores nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.errors import ErrorCode, XdsFailure, error
-from dmp_xds.model import Association, Submission
+from dmp_xds.model import Association, Folder, Submission
 from dmp_xds.model.ids import new_uuid
 from dmp_xds.registry.serialize import to_dict
-from dmp_xds.registry.tables import AssociationRow, DocumentEntryRow, FolderRow, LifecycleEventRow
+from dmp_xds.registry.tables import (
+    AssociationRow,
+    DocumentEntryRow,
+    FolderRow,
+    LifecycleEventRow,
+    PatientRow,
+    SubmissionSetRow,
+)
+from dmp_xds.registry.update_rules import (
+    KIND_ASSOCIATION,
+    KIND_DOCUMENT_ENTRY,
+    KIND_FOLDER,
+    KIND_SUBMISSION_SET,
+    StoredObject,
+    UpdatePlan,
+    UpdateSnapshot,
+)
 
 _document_entry = DocumentEntryRow.__table__
 _folder = FolderRow.__table__
@@ -200,3 +216,117 @@ def insert_associations(connection: Connection, associations: Sequence[Associati
     if associations:
         connection.execute(insert(_association), [association_row(a, ss_uuid, now) for a in associations])
 
+
+
+# --- ITI-57 ------------------------------------------------------------------------------------
+
+_submission_set = SubmissionSetRow.__table__
+_patient = PatientRow.__table__
+
+
+def read_update_snapshot(connection: Connection, logical_ids: Sequence[str], ends: Sequence[str],
+                         patients: Sequence[str]) -> UpdateSnapshot:
+    """What `update_rules.plan_update` needs, read on one connection."""
+    known = frozenset(connection.scalars(select(_patient.c.patient_id).where(_patient.c.patient_id.in_(list(patients)))))
+    latest: dict[str, StoredObject] = {}
+    objects: dict[str, StoredObject] = {}
+    for table, kind in ((_document_entry, KIND_DOCUMENT_ENTRY), (_folder, KIND_FOLDER)):
+        columns = [table.c.entry_uuid, table.c.status, table.c.patient_id, table.c.logical_id, table.c.version,
+                   table.c.is_latest, table.c.unique_id,
+                   table.c.object_type if kind == KIND_DOCUMENT_ENTRY else table.c.unique_id.label("object_type")]
+        for row in connection.execute(select(*columns).where(
+                or_(and_(table.c.logical_id.in_(list(logical_ids)), table.c.is_latest),
+                    table.c.entry_uuid.in_(list(ends))))):
+            stored = StoredObject(kind, row.entry_uuid, row.status, row.patient_id, row.logical_id, row.version,
+                                  bool(row.is_latest), row.unique_id,
+                                  row.object_type if kind == KIND_DOCUMENT_ENTRY else None)
+            if row.entry_uuid in ends:
+                objects[row.entry_uuid] = stored
+            if row.is_latest and row.logical_id in logical_ids:
+                latest[row.logical_id] = stored
+    for entry_uuid, status, patient_id in connection.execute(
+            select(_submission_set.c.entry_uuid, _submission_set.c.status, _submission_set.c.patient_id)
+            .where(_submission_set.c.entry_uuid.in_(list(ends)))):
+        objects[entry_uuid] = StoredObject(KIND_SUBMISSION_SET, entry_uuid, status, patient_id)
+    for entry_uuid, status in connection.execute(
+            select(_association.c.entry_uuid, _association.c.status).where(_association.c.entry_uuid.in_(list(ends)))):
+        objects[entry_uuid] = StoredObject(KIND_ASSOCIATION, entry_uuid, status)
+    # Which latest versions are linked to other objects than their SubmissionSets (a patient
+    # change would split them from their folder or related documents).
+    latest_ids = [s.entry_uuid for s in latest.values()]
+    touching = connection.execute(
+        select(_association.c.source, _association.c.target)
+        .where(or_(_association.c.source.in_(latest_ids), _association.c.target.in_(latest_ids)))).all()
+    others = {t if s in latest_ids else s for s, t in touching}
+    packages = set(connection.scalars(select(_submission_set.c.entry_uuid)
+                                      .where(_submission_set.c.entry_uuid.in_(sorted(others)))))
+    linked = {(s if s in latest_ids else t) for s, t in touching if (t if s in latest_ids else s) not in packages}
+    latest = {lid: replace(s, linked=s.entry_uuid in linked) for lid, s in latest.items()}
+    links = frozenset(
+        (row.association_type, row.source, row.target) for row in connection.execute(
+            select(_association.c.association_type, _association.c.source, _association.c.target)
+            .where(_association.c.source.in_(list(ends)), _association.c.target.in_(list(ends)))))
+    return UpdateSnapshot(known, latest, objects, links)
+
+
+def _table_of(kind: str) -> Any:
+    return {KIND_DOCUMENT_ENTRY: _document_entry, KIND_FOLDER: _folder, KIND_ASSOCIATION: _association}[kind]
+
+
+def apply_update(connection: Connection, submission: Submission, plan: UpdatePlan, now: datetime) -> list[Event]:
+    """The stored side of an update, after the message's own rows are inserted: previous
+    versions deprecated and no longer latest, folder memberships propagated, statuses changed.
+    Each statement is guarded by what the plan was made from; a concurrent change fails it."""
+    ss = submission.submission_set
+    ss_uuid = ss.entry_uuid if ss is not None else None
+    events: list[Event] = []
+    propagated: list[Association] = []
+    touched: dict[str, list[str]] = {}
+    for version in plan.versions:
+        previous = version.previous
+        table = _table_of(previous.kind)
+        # Deprecate the previous version; the new one's row was inserted first, so the unique
+        # index on (logical_id, version) already refused a concurrent new version.
+        result = connection.execute(
+            update(table).where(table.c.entry_uuid == previous.entry_uuid, table.c.is_latest)
+            .values(is_latest=False, status=v.STATUS_DEPRECATED).execution_options(preserve_rowcount=True))
+        if result.rowcount != 1:
+            raise XdsFailure([error(ErrorCode.METADATA_VERSION_ERROR,
+                                    f"{previous.kind} {previous.logical_id}: another version was registered "
+                                    "concurrently", previous.entry_uuid)])
+        events.append(Event(NEW_VERSION, previous.kind, version.obj.entry_uuid, previous.logical_id,
+                            version.obj.patient_id,
+                            {"previous": previous.entry_uuid, "previousVersion": previous.version,
+                             "version": version.obj.version, "previousStatus": previous.status,
+                             "patientId": version.obj.patient_id}))
+        if not version.propagate:
+            continue
+        if previous.kind == KIND_DOCUMENT_ENTRY:
+            for folder, _document in folder_memberships(connection, [previous.entry_uuid]):
+                propagated.append(Association(new_uuid(), v.HAS_MEMBER, folder, version.obj.entry_uuid,
+                                              v.STATUS_APPROVED))
+                touched.setdefault(folder, []).append(version.obj.entry_uuid)
+        else:
+            members = connection.scalars(select(_association.c.target).where(
+                _association.c.source == previous.entry_uuid, _association.c.association_type == v.HAS_MEMBER,
+                _association.c.status == v.STATUS_APPROVED))
+            propagated += [Association(new_uuid(), v.HAS_MEMBER, version.obj.entry_uuid, member, v.STATUS_APPROVED)
+                           for member in members]
+    insert_associations(connection, propagated, ss_uuid, now)
+    for change in plan.status_changes:
+        table = _table_of(change.target.kind)
+        result = connection.execute(
+            update(table).where(table.c.entry_uuid == change.target.entry_uuid, table.c.status == change.original)
+            .values(status=change.new).execution_options(preserve_rowcount=True))
+        if result.rowcount != 1:
+            raise XdsFailure([error(ErrorCode.METADATA_UPDATE_ERROR,
+                                    f"{change.target.kind} {change.target.entry_uuid}: its status changed concurrently",
+                                    change.association.entry_uuid)])
+        events.append(Event(STATUS_CHANGED, change.target.kind, change.target.entry_uuid, change.target.logical_id,
+                            change.target.patient_id, {"from": change.original, "to": change.new}))
+    members = stored_folder_members(submission)
+    for folder, added in touched.items():
+        members.setdefault(folder, []).extend(added)
+    new_folders = {v_.obj.entry_uuid for v_ in plan.versions if isinstance(v_.obj, Folder)}
+    events += touch_folders(connection, [f for f in members if f not in new_folders], now, members)
+    return events

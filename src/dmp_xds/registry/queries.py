@@ -67,6 +67,7 @@ class ParamKind(enum.Enum):
     CODES = "a list of quoted codes 'code^^scheme'"
     TIME = "a DTM time (YYYY[MM[DD[hh[mm[ss]]]]])"  # single-valued
     PATTERNS = "a list of quoted LIKE patterns"
+    LEVEL = "a metadata level, 1 or 2"  # single-valued, quoted or not
 
 
 class ReturnType(enum.Enum):
@@ -93,7 +94,7 @@ class QuerySpec:
     name: str
     query_id: str
     params: tuple[ParamSpec, ...]
-    one_of: tuple[tuple[str, str], ...] = ()  # exactly one of each pair is required
+    one_of: tuple[tuple[str, ...], ...] = ()  # exactly one of each group is required
 
     def param(self, name: str) -> ParamSpec | None:
         for spec in self.params:
@@ -170,6 +171,9 @@ _FIND_DOCUMENTS = (
     _HOME,
 )
 _DE_IDS = ((v.P_DE_ENTRY_UUID, v.P_DE_UNIQUE_ID),)
+# ITI-57 (Metadata Update option): GetDocuments and GetFolders also take a logical id, and
+# $MetadataLevel 2 asks for every version rather than the latest (ITI TF-2a §3.18.4.1.2.3.5).
+_METADATA_LEVEL = _p(v.P_METADATA_LEVEL, ParamKind.LEVEL)
 
 QUERIES: tuple[QuerySpec, ...] = (
     QuerySpec("FindDocuments", v.SQ_FIND_DOCUMENTS, _FIND_DOCUMENTS),
@@ -201,10 +205,13 @@ QUERIES: tuple[QuerySpec, ...] = (
         *_CONTENT_FILTERS,
     )),
     QuerySpec("GetDocuments", v.SQ_GET_DOCUMENTS,
-              (_p(v.P_DE_ENTRY_UUID, _IDS), _p(v.P_DE_UNIQUE_ID, _IDS), _HOME), _DE_IDS),
+              (_p(v.P_DE_ENTRY_UUID, _IDS), _p(v.P_DE_UNIQUE_ID, _IDS), _p(v.P_DE_LOGICAL_ID, _IDS),
+               _METADATA_LEVEL, _HOME),
+              ((v.P_DE_ENTRY_UUID, v.P_DE_UNIQUE_ID, v.P_DE_LOGICAL_ID),)),
     QuerySpec("GetFolders", v.SQ_GET_FOLDERS,
-              (_p(v.P_FOLDER_ENTRY_UUID, _IDS), _p(v.P_FOLDER_UNIQUE_ID, _IDS), _HOME),
-              ((v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID),)),
+              (_p(v.P_FOLDER_ENTRY_UUID, _IDS), _p(v.P_FOLDER_UNIQUE_ID, _IDS), _p(v.P_FOLDER_LOGICAL_ID, _IDS),
+               _METADATA_LEVEL, _HOME),
+              ((v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID, v.P_FOLDER_LOGICAL_ID),)),
     QuerySpec("GetAssociations", v.SQ_GET_ASSOCIATIONS, (_p(v.P_UUID, _IDS, required=True), _HOME)),
     QuerySpec("GetDocumentsAndAssociations", v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS,
               (_p(v.P_DE_ENTRY_UUID, _IDS), _p(v.P_DE_UNIQUE_ID, _IDS), _HOME), _DE_IDS),
@@ -213,7 +220,7 @@ QUERIES: tuple[QuerySpec, ...] = (
               (_p(v.P_SS_ENTRY_UUID, _ID), _p(v.P_SS_UNIQUE_ID, _ID), *_CONTENT_FILTERS),
               ((v.P_SS_ENTRY_UUID, v.P_SS_UNIQUE_ID),)),
     QuerySpec("GetFolderAndContents", v.SQ_GET_FOLDER_AND_CONTENTS,
-              (_p(v.P_FOLDER_ENTRY_UUID, _ID), _p(v.P_FOLDER_UNIQUE_ID, _ID), *_CONTENT_FILTERS),
+              (_p(v.P_FOLDER_ENTRY_UUID, _ID), _p(v.P_FOLDER_UNIQUE_ID, _ID), _METADATA_LEVEL, *_CONTENT_FILTERS),
               ((v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID),)),
     QuerySpec("GetFoldersForDocument", v.SQ_GET_FOLDERS_FOR_DOCUMENT,
               (_p(v.P_DE_ENTRY_UUID, _ID), _p(v.P_DE_UNIQUE_ID, _ID), _HOME), _DE_IDS),
@@ -329,13 +336,17 @@ def _slot_value(spec: ParamSpec, raw_values: Sequence[str]) -> tuple[Any, XdsErr
         return None, _malformed(spec, str(exc))
     if not items:
         return None, _malformed(spec, "no value")
-    if spec.kind in (ParamKind.ID, ParamKind.TIME) and len(items) > 1:
+    if spec.kind in (ParamKind.ID, ParamKind.TIME, ParamKind.LEVEL) and len(items) > 1:
         return None, error(ErrorCode.STORED_QUERY_PARAM_NUMBER,
                            f"{spec.name} takes one value, {len(items)} were given", spec.name)
     try:
         if spec.kind is ParamKind.TIME:
             # Times are numbers; a quoted time is tolerated (some sources quote every value).
             return _time(items[0][0]), None
+        if spec.kind is ParamKind.LEVEL:
+            if items[0][0] not in ("1", "2"):
+                raise _Malformed(f"{items[0][0]!r} is neither 1 nor 2")
+            return items[0][0], None
         unquoted = [text for text, quoted in items if not quoted]
         if unquoted:
             raise _Malformed(f"{unquoted[0]!r} must be quoted ('...')")
@@ -396,13 +407,15 @@ def parse_stored_query(
                 parsed.append(value)
         if len(parsed) == len(given):
             values[param.name] = tuple(parsed) if param.kind is ParamKind.CODES else parsed[0]
-    for first, second in spec.one_of:
-        if first in by_name and second in by_name:
+    for group in spec.one_of:
+        given_names = [name for name in group if name in by_name]
+        choices = " or ".join(group)
+        if len(given_names) > 1:
             errors.append(error(ErrorCode.STORED_QUERY_PARAM_NUMBER,
-                                f"{spec.name} takes {first} or {second}, not both", f"{first} {second}"))
-        elif first not in by_name and second not in by_name:
+                                f"{spec.name} takes {choices}, not several", " ".join(given_names)))
+        elif not given_names:
             errors.append(error(ErrorCode.STORED_QUERY_MISSING_PARAM,
-                                f"{spec.name} requires {first} or {second}", f"{first} {second}"))
+                                f"{spec.name} requires {choices}", " ".join(group)))
     if errors:
         return errors
     home = values.get(v.P_HOME_COMMUNITY_ID)
@@ -499,17 +512,28 @@ def _entry_columns(table: Any, q: StoredQuery) -> tuple[Any, ...]:
     return (table.c.entry_uuid, table.c.patient_id)
 
 
-def _document_entries(q: StoredQuery, *where: ColumnElement[bool]) -> Select[Any]:
-    # ITI-57 will add its "latest version" predicate here, for every query at once.
-    return select(*_entry_columns(_de, q)).where(*where).order_by(_de.c.created_at, _de.c.entry_uuid)
+def _document_entries(q: StoredQuery, *where: ColumnElement[bool], all_versions: bool = False) -> Select[Any]:
+    # ITI-57: every query returns the latest version of a DocumentEntry only, unless it names
+    # the versions it wants (GetDocuments by entryUUID, or with $MetadataLevel 2).
+    latest = () if all_versions else (_de.c.is_latest,)
+    return (select(*_entry_columns(_de, q)).where(*where, *latest)
+            .order_by(_de.c.created_at, _de.c.entry_uuid))
 
 
 def _submission_sets(q: StoredQuery, *where: ColumnElement[bool]) -> Select[Any]:
     return select(*_entry_columns(_ss, q)).where(*where).order_by(_ss.c.created_at, _ss.c.entry_uuid)
 
 
-def _folders(q: StoredQuery, *where: ColumnElement[bool]) -> Select[Any]:
-    return select(*_entry_columns(_folder, q)).where(*where).order_by(_folder.c.created_at, _folder.c.entry_uuid)
+def _folders(q: StoredQuery, *where: ColumnElement[bool], all_versions: bool = False) -> Select[Any]:
+    latest = () if all_versions else (_folder.c.is_latest,)
+    return (select(*_entry_columns(_folder, q)).where(*where, *latest)
+            .order_by(_folder.c.created_at, _folder.c.entry_uuid))
+
+
+def _all_versions(q: StoredQuery, uuid_param: str) -> bool:
+    """Whether GetDocuments / GetFolders want every version: objects named by entryUUID are
+    given as named; by uniqueId or logical id, every version with $MetadataLevel 2."""
+    return uuid_param in q.values or q.values.get(v.P_METADATA_LEVEL) == "2"
 
 
 def _associations(*where: ColumnElement[bool]) -> Select[Any]:
@@ -535,10 +559,13 @@ def _document_uuids(q: StoredQuery) -> Any:
     return select(_de.c.entry_uuid).where(_de.c.unique_id.in_(unique_ids)).scalar_subquery()
 
 
-def _by_id(table: Any, q: StoredQuery, uuid_param: str, unique_id_param: str) -> ColumnElement[bool]:
+def _by_id(table: Any, q: StoredQuery, uuid_param: str, unique_id_param: str,
+           logical_id_param: str = "") -> ColumnElement[bool]:
     value = q.values.get(uuid_param)
     column = table.c.entry_uuid
-    if value is None:
+    if value is None and logical_id_param in q.values:
+        value, column = q.values[logical_id_param], table.c.logical_id
+    elif value is None:
         value, column = q.values[unique_id_param], table.c.unique_id
     return column.in_([value] if isinstance(value, str) else list(value))  # type: ignore[arg-type]
 
@@ -649,11 +676,15 @@ def get_all(q: StoredQuery) -> QueryPlan:
 
 
 def get_documents(q: StoredQuery) -> QueryPlan:
-    return QueryPlan(documents=_document_entries(q, _by_id(_de, q, v.P_DE_ENTRY_UUID, v.P_DE_UNIQUE_ID)))
+    return QueryPlan(documents=_document_entries(
+        q, _by_id(_de, q, v.P_DE_ENTRY_UUID, v.P_DE_UNIQUE_ID, v.P_DE_LOGICAL_ID),
+        all_versions=_all_versions(q, v.P_DE_ENTRY_UUID)))
 
 
 def get_folders(q: StoredQuery) -> QueryPlan:
-    return QueryPlan(folders=_folders(q, _by_id(_folder, q, v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID)))
+    return QueryPlan(folders=_folders(
+        q, _by_id(_folder, q, v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID, v.P_FOLDER_LOGICAL_ID),
+        all_versions=_all_versions(q, v.P_FOLDER_ENTRY_UUID)))
 
 
 def get_associations(q: StoredQuery) -> QueryPlan:
@@ -687,9 +718,11 @@ def get_submission_set_and_contents(q: StoredQuery) -> QueryPlan:
 
 def get_folder_and_contents(q: StoredQuery) -> QueryPlan:
     chosen = _by_id(_folder, q, v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID)
-    members = _has_member_targets(select(_folder.c.entry_uuid).where(chosen))
+    all_versions = _all_versions(q, v.P_FOLDER_ENTRY_UUID)
+    versions = (chosen,) if all_versions else (chosen, _folder.c.is_latest)
+    members = _has_member_targets(select(_folder.c.entry_uuid).where(*versions))
     return QueryPlan(
-        folders=_folders(q, chosen),
+        folders=_folders(q, chosen, all_versions=all_versions),
         documents=_document_entries(q, _de.c.entry_uuid.in_(members), *_document_content_filters(q)),
         associations=AssociationScope.FOLDER_MEMBERS,
     )

@@ -31,6 +31,7 @@ from dmp_xds.model import (
 )
 from dmp_xds.registry import lifecycle
 from dmp_xds.registry.serialize import document_entry_from_dict, sortable_dtm, to_dict
+from dmp_xds.registry.update_rules import UpdatePlan, UpdateSnapshot
 from dmp_xds.registry.tables import (
     AssociationRow,
     DocumentEntryAuthorRow,
@@ -342,6 +343,25 @@ class RegistryStore:
             _apply_to_stored_metadata(connection, submission, change, now)
             if on_before_commit is not None:
                 on_before_commit()
+
+    # --- ITI-57 --------------------------------------------------------------------------
+
+    def update_snapshot(self, logical_ids: Sequence[str], ends: Sequence[str],
+                        patients: Sequence[str]) -> UpdateSnapshot:
+        with self.engine.connect() as connection:
+            return lifecycle.read_update_snapshot(connection, logical_ids, ends, patients)
+
+    def store_update(self, submission: Submission, plan: UpdatePlan, change: lifecycle.Change) -> None:
+        """An ITI-57 update in one transaction: the message's rows (SubmissionSet, new versions,
+        associations), then what it changes in stored metadata (update_rules.UpdatePlan)."""
+        now = _now()
+        with self.engine.begin() as connection:
+            for table, rows in _submission_rows(submission, (), now):
+                if rows:
+                    connection.execute(table.insert(), rows)
+            events = lifecycle.apply_update(connection, submission, plan, now)
+            ss_uuid = submission.submission_set.entry_uuid if submission.submission_set is not None else None
+            lifecycle.record(connection, change, ss_uuid, events, now)
 
     # --- bulk loading (bench-load) -------------------------------------------------------
 

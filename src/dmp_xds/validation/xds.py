@@ -185,9 +185,113 @@ def validate_submission(submission: Submission, transaction: Transaction) -> lis
         _check_association(c, assoc, ss_id)
     _check_ids(c, submission)
     _check_membership(c, submission)
-    _check_relationships(c, submission)
+    _check_relationships(c, submission, stored_sources=False)
     _check_patient_consistency(c, submission)
+    for assoc in submission.associations:
+        # NIST 21000: metadata update semantics belong to ITI-57, not to ITI-41/42.
+        if assoc.association_type == v.UPDATE_AVAILABILITY_STATUS or v.SLOT_PREVIOUS_VERSION in assoc.slots:
+            c.add(f"Association {assoc.entry_uuid}: {_update_what(assoc)} is an ITI-57 Update Document Set "
+                  "operation, not part of a registration", assoc.entry_uuid)
     return c.errors
+
+
+def _update_what(assoc: Association) -> str:
+    if assoc.association_type == v.UPDATE_AVAILABILITY_STATUS:
+        return "an availability status update"
+    return "a new version (PreviousVersion slot)"
+
+
+def validate_update(submission: Submission) -> list[XdsError]:
+    """Every rule of one ITI-57 message that needs nothing but the message (ITI TF-2b §3.57.4.1.3).
+
+    The operations: a new version of a DocumentEntry or Folder (the object with `lid`, linked
+    to the SubmissionSet by a HasMember association with SubmissionSetStatus Original and
+    PreviousVersion), an availability status change (UpdateAvailabilityStatus from the
+    SubmissionSet, OriginalStatus and NewStatus), and new associations between stored objects.
+    """
+    c = _Checker(ErrorCode.REGISTRY_METADATA_ERROR)
+    for problem in submission.problems:
+        c.add(problem)
+    ss = submission.submission_set
+    if submission.submission_set_count != 1 or ss is None:
+        c.add(f"an update must contain exactly one SubmissionSet, this one has {submission.submission_set_count}")
+        return c.errors
+    _check_submission_set(c, ss)
+    for de in submission.documents:
+        _check_document(c, de, Transaction.ITI42)
+    for folder in submission.folders:
+        _check_folder(c, folder)
+    for assoc in submission.associations:
+        _check_association(c, assoc, ss.entry_uuid)
+    _check_ids(c, submission)
+    _check_relationships(c, submission, stored_sources=True)
+    _check_patient_consistency(c, submission)
+    _check_versions(c, submission, ss)
+    for assoc in submission.associations:
+        if assoc.association_type == v.UPDATE_AVAILABILITY_STATUS:
+            _check_status_update(c, assoc, ss)
+    return c.errors
+
+
+def _single(assoc: Association, name: str) -> str | None:
+    values = assoc.slots.get(name)
+    return values[0] if values is not None and len(values) == 1 else None
+
+
+def _check_versions(c: _Checker, submission: Submission, ss: SubmissionSet) -> None:
+    operation = ErrorCode.METADATA_UPDATE_OPERATION_ERROR
+    links = {a.target: a for a in submission.associations
+             if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid}
+    logical_ids: Counter[str] = Counter()
+    objects: list[tuple[str, DocumentEntry | Folder]] = [("DocumentEntry", d) for d in submission.documents]
+    objects += [("Folder", f) for f in submission.folders]
+    for kind, obj in objects:
+        label = _label(kind, obj.entry_uuid, obj.unique_id)
+        if not obj.logical_id or obj.logical_id == obj.entry_uuid:
+            # NIST 15800c, 20000b: a first version is registered by ITI-41/42.
+            c.add(f"{label}: ITI-57 makes new versions of registered objects only; give the logical id "
+                  "(lid) of the registered object", obj.entry_uuid, ErrorCode.METADATA_UPDATE_ERROR)
+            continue
+        logical_ids[obj.logical_id] += 1
+        link = links.get(obj.entry_uuid)
+        if link is None:
+            continue  # reported by the membership check
+        for name, values in link.slots.items():
+            if name not in (v.SLOT_SUBMISSION_SET_STATUS, v.SLOT_PREVIOUS_VERSION, v.SLOT_ASSOCIATION_PROPAGATION):
+                c.add(f"{label}: slot {name} has no meaning on the HasMember of a new version", link.entry_uuid,
+                      operation)
+        status = _single(link, v.SLOT_SUBMISSION_SET_STATUS)
+        # A SubmissionSet's HasMember to a Folder carries no SubmissionSetStatus (ITI TF-3 §4.2.2.1.1).
+        if status != "Original" and (kind == "DocumentEntry" or v.SLOT_SUBMISSION_SET_STATUS in link.slots):
+            c.add(f"{label}: the HasMember of a new version needs SubmissionSetStatus Original", link.entry_uuid,
+                  operation)
+        previous = _single(link, v.SLOT_PREVIOUS_VERSION)
+        if previous is None or not previous.isdigit():
+            c.add(f"{label}: the HasMember of a new version needs PreviousVersion, a version number",
+                  link.entry_uuid, operation)
+        propagation = link.slots.get(v.SLOT_ASSOCIATION_PROPAGATION)
+        if propagation is not None and propagation not in (["yes"], ["no"]):
+            c.add(f"{label}: AssociationPropagation must be yes or no", link.entry_uuid, operation)
+    for logical_id, count in logical_ids.items():
+        if count > 1:
+            # NIST 20007.
+            c.add(f"{count} new versions of {logical_id} in one message", logical_id, operation)
+    _check_membership(c, submission)
+
+
+def _check_status_update(c: _Checker, assoc: Association, ss: SubmissionSet) -> None:
+    operation = ErrorCode.METADATA_UPDATE_OPERATION_ERROR
+    label = f"Association {assoc.entry_uuid}"
+    if assoc.source != ss.entry_uuid:
+        c.add(f"{label}: an UpdateAvailabilityStatus association goes from the SubmissionSet", assoc.entry_uuid,
+              operation)
+    for name in (v.SLOT_ORIGINAL_STATUS, v.SLOT_NEW_STATUS):
+        value = _single(assoc, name)
+        if value is None:
+            c.add(f"{label}: UpdateAvailabilityStatus needs one {name}", assoc.entry_uuid, operation)
+        elif value not in v.UPDATABLE_STATUSES:
+            c.add(f"{label}: {name} {value} is not an availability status ({', '.join(sorted(v.UPDATABLE_STATUSES))})",
+                  assoc.entry_uuid, operation)
 
 
 def _check_ids(c: _Checker, submission: Submission) -> None:
@@ -219,10 +323,11 @@ def _check_membership(c: _Checker, submission: Submission) -> None:
             c.add(_label("Folder", folder.entry_uuid, folder.unique_id) + ": not a member of the SubmissionSet (no HasMember association)", folder.entry_uuid)
 
 
-def _check_relationships(c: _Checker, submission: Submission) -> None:
+def _check_relationships(c: _Checker, submission: Submission, stored_sources: bool) -> None:
     """A document relationship (RPLC, APND, XFRM, XFRM_RPLC, signs) goes from a DocumentEntry of
     this submission to another DocumentEntry (ITI TF-3 §4.2.2.2); whether a stored target
-    exists, is Approved and is the same patient's is registry/rules.py's question."""
+    exists, is Approved and is the same patient's is registry/rules.py's question. ITI-57 may
+    relate two stored documents (`stored_sources`)."""
     documents = {d.entry_uuid for d in submission.documents}
     others = {f.entry_uuid for f in submission.folders} | {a.entry_uuid for a in submission.associations}
     if submission.submission_set is not None:
@@ -231,7 +336,7 @@ def _check_relationships(c: _Checker, submission: Submission) -> None:
         if assoc.association_type not in v.DOCUMENT_RELATIONSHIPS or not assoc.source or not assoc.target:
             continue
         label = f"Association {assoc.entry_uuid}"
-        if assoc.source not in documents:
+        if assoc.source not in documents and not stored_sources:
             c.add(f"{label}: the source of a document relationship must be a DocumentEntry of the "
                   f"submission, not {assoc.source}", assoc.entry_uuid)
         if assoc.target in others:

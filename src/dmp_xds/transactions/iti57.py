@@ -1,0 +1,93 @@
+"""ITI-57 Update Document Set (Document Registry, Metadata Update option).
+
+One message may hold several operations (ITI TF-2b §3.57.4.1.3.3): new versions of
+DocumentEntries and Folders (masking and unmasking a DMP document is a new version with another
+confidentialityCode), availability status changes (Approved, Deprecated and the DMP's Archived),
+and new associations between registered objects. All of them are stored, or none.
+
+decode → message rules (validation.xds.validate_update) → ids → registry snapshot → pure rules
+(registry.update_rules) → one store transaction (registry.store.store_update), which records
+every change with the caller in the lifecycle history.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
+from dmp_xds.errors import ErrorCode, XdsError, XdsFailure, error
+from dmp_xds.model import Folder, Submission
+from dmp_xds.model.ids import assign_entry_uuids
+from dmp_xds.registry.lifecycle import Change
+from dmp_xds.registry.update_rules import UpdatePlan, plan_update, snapshot_ids
+from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
+from dmp_xds.transactions.register import actor_of, now_dtm, registry_response
+from dmp_xds.validation.xds import validate_update
+
+log = logging.getLogger(__name__)
+
+TRANSACTION = "ITI-57"
+
+
+def update_document_set(services: Services, request: TransactionRequest) -> TransactionResult:
+    if request.payload.tag != v.TAG_SUBMIT_OBJECTS_REQUEST:
+        return TransactionResult(registry_response([error(
+            ErrorCode.REGISTRY_METADATA_ERROR, f"ITI-57 expects lcm:SubmitObjectsRequest, not {request.payload.tag}")]))
+    try:
+        submission = decode_submit_objects_request(request.payload)
+    except EbrimDecodeError as exc:
+        return TransactionResult(registry_response([error(ErrorCode.REGISTRY_METADATA_ERROR, str(exc))]))
+    return TransactionResult(registry_response(update(services, submission, actor_of(request.principal))))
+
+
+def update(services: Services, submission: Submission, actor: str | None = None) -> list[XdsError]:
+    """Check and store one update; its errors (nothing is stored if there are any)."""
+    normalize(submission)
+    errors = validate_update(submission)
+    if errors:
+        return errors
+    assign_entry_uuids(submission)
+    snapshot = services.registry.update_snapshot(*snapshot_ids(submission))
+    plan, errors = plan_update(submission, snapshot)
+    if errors:
+        return errors
+    apply_registry_values(submission, plan)
+    try:
+        services.registry.store_update(submission, plan, Change(TRANSACTION, actor))
+    except XdsFailure as failure:
+        return failure.errors
+    except IntegrityError as exc:
+        # The unique (logical_id, version) index: a concurrent update made the same version.
+        log.info("update refused by a database constraint: %s", exc.orig)
+        return [error(ErrorCode.METADATA_VERSION_ERROR,
+                      "another update of the same object was registered concurrently, or an id is reused")]
+    except OperationalError as exc:
+        log.warning("registry busy: %s", exc.orig)
+        return [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
+    return []
+
+
+def normalize(submission: Submission) -> None:
+    """The trial-implementation spelling of the SubmissionSet's link to a submitted
+    association becomes the HasMember of the final text."""
+    ss = submission.submission_set
+    for assoc in submission.associations:
+        if assoc.association_type == v.SUBMIT_ASSOCIATION and ss is not None and assoc.source == ss.entry_uuid:
+            assoc.association_type = v.HAS_MEMBER
+
+
+def apply_registry_values(submission: Submission, plan: UpdatePlan) -> None:
+    """A new version is numbered after the latest and takes its availability status (which
+    the previous version gives up for Deprecated); the registry's objects are Approved."""
+    if submission.submission_set is not None:
+        submission.submission_set.status = v.STATUS_APPROVED
+    for version in plan.versions:
+        version.obj.version = str((version.previous.version or 0) + 1)
+        version.obj.status = version.previous.status
+        if isinstance(version.obj, Folder):
+            version.obj.last_update_time = now_dtm()
+    for assoc in submission.associations:
+        assoc.status = v.STATUS_APPROVED
