@@ -128,10 +128,33 @@ def query_response(objects: Sequence[render.RegistryObject], errors: Sequence[Xd
     return encode_adhoc_query_response(status, [] if status == v.RESPONSE_FAILURE else objects, errors)
 
 
+def check_community(query: StoredQuery, own_community: str) -> list[XdsError]:
+    """`$homeCommunityId` (or AdhocQuery@home) must name this registry's community when one is
+    configured (ITI TF-2a §3.18.4.1.2.3.8); without one configured, this registry answers for
+    whatever it holds."""
+    asked = query.home_community_id
+    if asked and own_community and asked != own_community:
+        return [error(ErrorCode.UNKNOWN_COMMUNITY,
+                      f"homeCommunityId {asked} is not this registry's community ({own_community})", asked)]
+    return []
+
+
+def with_home(objects: list[render.RegistryObject], own_community: str) -> list[render.RegistryObject]:
+    """Every returned object carries the community it comes from, when one is configured."""
+    if own_community:
+        for obj in objects:
+            obj.home_community_id = own_community
+    return objects
+
+
 def stored_query(services: Services, request: TransactionRequest) -> TransactionResult:
     query = read_request(request.payload)
     if isinstance(query, list):
         return TransactionResult(query_response([], query))
+    own_community = services.settings.home_community_id
+    unknown = check_community(query, own_community)
+    if unknown:
+        return TransactionResult(query_response([], unknown))
     rows = run_plan(services.registry.engine, build_plan(query), services.settings.max_query_results)
     if isinstance(rows, list):
         return TransactionResult(query_response([], rows))
@@ -139,4 +162,4 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
     errors = check_single_patient(rows) if query.leaf_class else []
     if errors:
         return TransactionResult(query_response([], errors))
-    return TransactionResult(query_response(render_objects(query, rows), []))
+    return TransactionResult(query_response(with_home(render_objects(query, rows), own_community), []))
