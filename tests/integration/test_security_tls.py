@@ -6,88 +6,26 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
-from dmp_xds.audit.trail import AuditTrail
 from dmp_xds.config import Settings, default_database_url
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.registry.database import create_engine_for
 from dmp_xds.security import vocabulary as sv
-from dmp_xds.security.cps import load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
-from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
+from dmp_xds.security.vihf import security_header
+from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
 from soap_messages import adhoc_query, parse_response
 from xds_server import free_port
 
-AUDIENCE = "urn:dmp-xds:test-server"
-PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 CLOSED_PATIENT = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
 REFUSING_PATIENT = "2910599123456^^^&1.2.250.1.213.1.4.10&ISO"
-STARTUP_SECONDS = 30.0
-
-
-@dataclass
-class SecureServer:
-    url: str
-    data_dir: Path
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
-    pki: GeneratedPki
-
-    def cli(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", *args], env=self.env, capture_output=True,
-                                text=True, timeout=60, check=False)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def trail(self) -> AuditTrail:
-        return AuditTrail(create_engine_for(default_database_url(Settings(data_dir=self.data_dir))))
-
-
-def _start(data_dir: Path, pki: GeneratedPki, tls: bool, extra: dict[str, str] | None = None) -> SecureServer:
-    port = free_port()
-    env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port), "DMP_XDS_HOST": "127.0.0.1",
-           "DMP_XDS_LOG_LEVEL": "warning", "DMP_XDS_PROFILE": "ihe", "DMP_XDS_AUTH": "vihf",
-           "DMP_XDS_TRUST_ANCHORS": str(pki.anchors), "DMP_XDS_TRUST_INTERMEDIATES": str(pki.intermediates),
-           "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls), "DMP_XDS_VIHF_AUDIENCE": AUDIENCE}
-    env.pop("DMP_XDS_DATABASE_URL", None)
-    if tls:
-        env.update(DMP_XDS_TLS_CERTIFICATE=str(pki.server_certificate), DMP_XDS_TLS_KEY=str(pki.server_key))
-    env.update(extra or {})
-    log = open(data_dir / "server.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError((data_dir / "server.log").read_text())
-        try:
-            if requests.get(url + "/health", timeout=1, verify=str(pki.anchors)).status_code == 200:
-                return SecureServer(url, data_dir, env, process, pki)
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("secured server did not start:\n" + (data_dir / "server.log").read_text())
-
-
-def _stop(server: SecureServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +35,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
 
 @pytest.fixture(scope="module")
 def server(pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
-    running = _start(tmp_path_factory.mktemp("secure"), pki, tls=True)
+    running = start_secure_server(tmp_path_factory.mktemp("secure"), pki, tls=True)
     running.cli("dmp", "create", PATIENT, "--collected-by", pki.identity("doctor").national_id)
     running.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
     running.cli("dmp", "grant", PATIENT, pki.identity("hospital").structure_id, "--kind", "establishment")
@@ -106,18 +44,7 @@ def server(pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Itera
     running.cli("dmp", "close", CLOSED_PATIENT)
     running.cli("dmp", "create", REFUSING_PATIENT, "--collected-by", "x", "--no-emergency-access")
     yield running
-    _stop(running)
-
-
-def vihf(pki: GeneratedPki, who: str, patient: str = PATIENT, signer: str | None = None, **changes: str) -> etree._Element:
-    identity = pki.identity(who)
-    claims = VihfClaims(identity.national_id, f"{identity.given_name} {identity.family_name}", identity.profession,
-                        patient, structure_id=identity.structure_id or "1990000099", audience=AUDIENCE)
-    for key, value in changes.items():
-        setattr(claims, key, value)
-    signing = pki.identity(signer or who)
-    key = load_pem_private_key(Path(signing.key).read_bytes(), None)
-    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
+    stop_secure_server(running)
 
 
 def find_documents(patient: str = PATIENT, assertion: etree._Element | None = None) -> bytes:
@@ -245,7 +172,7 @@ def test_trace_tampering_named_by_audit_verify(server: SecureServer) -> None:
 
 
 def test_reverse_proxy_header(pki: GeneratedPki, tmp_path: Path) -> None:
-    proxied = _start(tmp_path, pki, tls=False, extra={"DMP_XDS_CLIENT_CERT_HEADER": "X-SSL-Client-Cert",
+    proxied = start_secure_server(tmp_path, pki, tls=False, extra={"DMP_XDS_CLIENT_CERT_HEADER": "X-SSL-Client-Cert",
                                                       "DMP_XDS_TRUSTED_PROXIES": "127.0.0.1"})
     try:
         proxied.cli("dmp", "create", PATIENT, "--collected-by", "x")
@@ -258,7 +185,7 @@ def test_reverse_proxy_header(pki: GeneratedPki, tmp_path: Path) -> None:
                              headers={"Content-Type": "application/soap+xml"}, timeout=30)
         assert bare.status_code == 403 and b"no client certificate" in bare.content
     finally:
-        _stop(proxied)
+        stop_secure_server(proxied)
 
 
 def test_start_up_refuses_auth_without_trust(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from dmp_xds.security.policy import (
     Authorization,
     DocumentFacts,
     RecordState,
+    administration_access,
+    authorizations_shown,
     document_action,
     document_visible,
     record_access,
@@ -153,3 +155,49 @@ def test_mask_and_delete(who: str, action: Action, document: DocumentFacts, allo
 
 def test_mask_on_closed_record_refused() -> None:
     assert not document_action(the_patient(), record("closed"), NORMAL, Action.MASK, NOW).allowed
+
+
+# --- DMP administration (the /dmp/admin endpoint) ---------------------------------------------
+
+OTHER_PATIENT = "1111111111111^^^&1.2.250.1.213.1.4.10&ISO"
+
+
+@pytest.mark.parametrize("label, principal, action, state, allowed", [
+    ("patient creates", the_patient(), Action.CREATE, None, True),
+    ("collector creates", pro(STRANGER), Action.CREATE, None, True),
+    ("created twice", the_patient(), Action.CREATE, record(), False),
+    ("patient closes", the_patient(), Action.CLOSE, record(), True),
+    ("authorized closes on the patient's behalf", pro(AUTHORIZED), Action.CLOSE, record(), True),
+    ("stranger closes", pro(STRANGER), Action.CLOSE, record(), False),
+    ("authorized grants", pro(AUTHORIZED), Action.MANAGE_AUTHORIZATIONS, record(), False),
+    ("attending destroys", pro(ATTENDING), Action.DESTROY, record(), False),
+    ("patient destroys a closed DMP", the_patient(), Action.DESTROY, record("closed"), True),
+    ("patient grants on a closed DMP", the_patient(), Action.MANAGE_AUTHORIZATIONS, record("closed"), False),
+    ("patient reads the status of a closed DMP", the_patient(), Action.READ_STATUS, record("closed"), True),
+    ("authorized reads the status of a closed DMP", pro(AUTHORIZED), Action.READ_STATUS, record("closed"), True),
+    ("stranger reads the status", pro(STRANGER), Action.READ_STATUS, record(), False),
+    ("emergency does not open administration", pro(STRANGER, sv.ACCESS_EMERGENCY), Action.READ_STATUS, record(), False),
+])
+def test_administration_access(label: str, principal: Principal, action: Action, state: RecordState | None,
+                               allowed: bool) -> None:
+    decision = administration_access(principal, PATIENT, state, action, NOW)
+    assert decision.allowed is allowed, (label, decision.reason)
+    assert decision.reason and not decision.emergency
+
+
+@pytest.mark.parametrize("action", [Action.CREATE, Action.READ_HISTORY, Action.READ_STATUS])
+def test_administration_of_another_patients_record(action: Action) -> None:
+    # Refused before the record is looked at: the answer is the same whether it exists or not.
+    for state in (None, record()):
+        decision = administration_access(the_patient(OTHER_PATIENT), PATIENT, state, action, NOW)
+        assert not decision.allowed and "another patient" in decision.reason
+
+
+def test_authorizations_shown() -> None:
+    revoked = Authorization("professional", STRANGER, NOW + dt.timedelta(days=9), revoked_at=NOW)
+    state = RecordState(PATIENT, "open", True, True, record().authorizations + (revoked,))
+    assert {a.grantee for a in authorizations_shown(the_patient(), state)} == {AUTHORIZED, ATTENDING, HOSPITAL, STRANGER}
+    assert revoked not in authorizations_shown(the_patient(), state)
+    assert [a.grantee for a in authorizations_shown(pro(ATTENDING), state)] == [ATTENDING]
+    assert [a.grantee for a in authorizations_shown(pro(HOSPITAL_NURSE, structure=HOSPITAL), state)] == [HOSPITAL]
+    assert authorizations_shown(pro("899999999999"), state) == ()

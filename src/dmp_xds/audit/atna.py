@@ -43,6 +43,7 @@ _EVENTS: dict[str, tuple[str, str, str]] = {
     t.DMP_DESTROY: ("110110", "Patient Record", "D"),
     t.DMP_READ: ("110110", "Patient Record", "R"),
     t.AUTHORIZATION_GRANT: ("110136", "Security Roles Changed", "U"),
+    t.AUTHORIZATION_RENEW: ("110136", "Security Roles Changed", "U"),
     t.AUTHORIZATION_REVOKE: ("110136", "Security Roles Changed", "U"),
     t.HISTORY_READ: ("110110", "Patient Record", "R"),
 }

@@ -40,6 +40,7 @@ DMP_REOPEN = "dmp.reopen"
 DMP_DESTROY = "dmp.destroy"
 DMP_READ = "dmp.read"
 AUTHORIZATION_GRANT = "authorization.grant"
+AUTHORIZATION_RENEW = "authorization.renew"
 AUTHORIZATION_REVOKE = "authorization.revoke"
 HISTORY_READ = "history.read"
 

@@ -1,2 +1,3 @@
 """The patient's record: consent, closure, reopening, destruction, authorizations (records.py),
-its SOAP administration endpoint (service.py) and its command line (cli.py)."""
+the messages of its SOAP administration endpoint (vocabulary.py, messages.py; the operations
+are in soap/dmp_admin.py) and its command line (cli.py)."""

@@ -126,9 +126,11 @@ def record_gate(security: SecurityServices, principal: Principal, action: Action
 
 
 def trace_access(security: SecurityServices, principal: Principal, action: str, outcome: str,
-                 documents: tuple[str, ...] = (), detail: str = "", emergency: bool = False) -> None:
+                 documents: tuple[str, ...] = (), detail: str = "", emergency: bool = False,
+                 patient_id: str = "") -> None:
+    """One trace row for the principal's request, about `patient_id` (default: the VIHF's patient)."""
     security.audit.append(AuditEvent(
-        action, outcome, principal.patient_id, actor_id=principal.user_id, actor_name=principal.name,
+        action, outcome, patient_id or principal.patient_id, actor_id=principal.user_id, actor_name=principal.name,
         actor_role=",".join(principal.roles), structure_id=principal.structure_id, access_mode=principal.access_mode,
         access_reason=principal.access_reason, documents=documents,
         detail=("EMERGENCY ACCESS - " if emergency else "") + detail))

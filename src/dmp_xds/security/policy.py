@@ -30,11 +30,13 @@ class Action(str, enum.Enum):
     DESTROY = "destroy"
     MANAGE_AUTHORIZATIONS = "manage-authorizations"
     READ_HISTORY = "read-history"
+    READ_STATUS = "read-status"  # the record itself: open or closed, consent, authorizations
 
 
 READS = frozenset({Action.SEARCH, Action.RETRIEVE})
 PATIENT_ONLY = frozenset({Action.DESTROY, Action.MANAGE_AUTHORIZATIONS, Action.READ_HISTORY})
-ON_CLOSED_RECORD = frozenset({Action.REOPEN, Action.READ_HISTORY, Action.DESTROY, Action.CLOSE})
+# A closed DMP still tells who may see it that it is closed (READ_STATUS), so they know why reads fail.
+ON_CLOSED_RECORD = frozenset({Action.REOPEN, Action.READ_HISTORY, Action.DESTROY, Action.CLOSE, Action.READ_STATUS})
 
 OPEN = "open"
 CLOSED = "closed"
@@ -109,12 +111,36 @@ def authorization_of(principal: Principal, record: RecordState, now: dt.datetime
     return None
 
 
+def authorizations_shown(principal: Principal, record: RecordState) -> tuple[Authorization, ...]:
+    """The authorizations a status answer lists: all of them for the patient; for a professional
+    only those that concern them (personal, or their structure's), since whom else the patient
+    trusts is none of their business. Revoked ones are history, not state: never listed."""
+    current = tuple(a for a in record.authorizations if a.revoked_at is None)
+    if principal.is_patient:
+        return current
+    return tuple(a for a in current
+                 if (a.kind in (KIND_PROFESSIONAL, KIND_ATTENDING) and a.grantee == principal.user_id)
+                 or (a.kind == KIND_ESTABLISHMENT and principal.structure_id and a.grantee == principal.structure_id))
+
+
 def may_create(principal: Principal, patient_id: str, existing: RecordState | None) -> Decision:
     if existing is not None:
         return deny(f"patient {patient_id} already has a DMP ({existing.status})")
     if not same_patient(principal.patient_id, patient_id):
         return deny("the VIHF is about another patient than the DMP to create")
     return allow("the patient's consent is recorded by its collector")
+
+
+def administration_access(principal: Principal, patient_id: str, record: RecordState | None, action: Action,
+                          now: dt.datetime) -> Decision:
+    """May `principal` administer (create, close, grant, read the history of...) the DMP of
+    `patient_id`? The VIHF must be about that patient before anything is said about the record,
+    not even whether it exists."""
+    if not same_patient(principal.patient_id, patient_id):
+        return deny("the VIHF is about another patient than the request")
+    if action is Action.CREATE:
+        return may_create(principal, patient_id, record)
+    return record_access(principal, record, action, now)
 
 
 def record_access(principal: Principal, record: RecordState | None, action: Action, now: dt.datetime) -> Decision:

@@ -1,0 +1,114 @@
+"""A secured dmp-xds server (client certificates, VIHF, policy, trace) on 127.0.0.1 with the
+generated test PKI, and the VIHF builder of its tests (test_security_tls, test_dmp_admin)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from lxml import etree
+
+from dmp_xds.audit.trail import AuditTrail
+from dmp_xds.config import Settings, default_database_url
+from dmp_xds.registry.database import create_engine_for
+from dmp_xds.security.cps import load_pem_certificates
+from dmp_xds.security.pki import GeneratedPki
+from dmp_xds.security.vihf import VihfClaims, build_assertion, sign_assertion
+from xds_server import free_port
+
+AUDIENCE = "urn:dmp-xds:test-server"
+PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
+STARTUP_SECONDS = 30.0
+
+
+@dataclass
+class SecureServer:
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    pki: GeneratedPki
+    database_url: str = ""  # '' is the embedded SQLite default
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", *args], env=self.env, capture_output=True,
+                                text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def engine_url(self) -> str:
+        return self.database_url or default_database_url(Settings(data_dir=self.data_dir))
+
+    def trail(self) -> AuditTrail:
+        return AuditTrail(create_engine_for(self.engine_url()))
+
+
+def start_secure_server(data_dir: Path, pki: GeneratedPki, tls: bool, extra: dict[str, str] | None = None,
+                        database_url: str = "") -> SecureServer:
+    port = free_port()
+    env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port), "DMP_XDS_HOST": "127.0.0.1",
+           "DMP_XDS_LOG_LEVEL": "warning", "DMP_XDS_PROFILE": "ihe", "DMP_XDS_AUTH": "vihf",
+           "DMP_XDS_TRUST_ANCHORS": str(pki.anchors), "DMP_XDS_TRUST_INTERMEDIATES": str(pki.intermediates),
+           "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls), "DMP_XDS_VIHF_AUDIENCE": AUDIENCE}
+    env.pop("DMP_XDS_DATABASE_URL", None)
+    if database_url:
+        env["DMP_XDS_DATABASE_URL"] = database_url
+        subprocess.run([sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"], env=env, check=True,
+                       capture_output=True, timeout=120)
+    if tls:
+        env.update(DMP_XDS_TLS_CERTIFICATE=str(pki.server_certificate), DMP_XDS_TLS_KEY=str(pki.server_key))
+    env.update(extra or {})
+    log = open(data_dir / "server.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((data_dir / "server.log").read_text())
+        try:
+            if requests.get(url + "/health", timeout=1, verify=str(pki.anchors)).status_code == 200:
+                return SecureServer(url, data_dir, env, process, pki, database_url)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("secured server did not start:\n" + (data_dir / "server.log").read_text())
+
+
+def stop_secure_server(server: SecureServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=15)
+
+
+def vihf(pki: GeneratedPki, who: str, patient: str = PATIENT, signer: str | None = None, **changes: str) -> etree._Element:
+    """A signed VIHF of the PKI identity `who` about `patient` (signed by `signer`, default `who`)."""
+    identity = pki.identity(who)
+    claims = VihfClaims(identity.national_id, f"{identity.given_name} {identity.family_name}", identity.profession,
+                        patient, structure_id=identity.structure_id or "1990000099", audience=AUDIENCE)
+    for key, value in changes.items():
+        setattr(claims, key, value)
+    signing = pki.identity(signer or who)
+    key = load_pem_private_key(Path(signing.key).read_bytes(), None)
+    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
+
+
+def patient_vihf(pki: GeneratedPki, patient: str = PATIENT) -> etree._Element:
+    """The VIHF of a patient acting on their own record, signed by the patient portal (the
+    organisation certificate patients come through)."""
+    from dmp_xds.security import vocabulary as sv
+
+    claims = VihfClaims(patient, "le patient", sv.PATIENT_ROLE, patient, audience=AUDIENCE)
+    portal = pki.identity("patient-portal")
+    key = load_pem_private_key(Path(portal.key).read_bytes(), None)
+    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(portal.certificate).read_bytes()))  # type: ignore[arg-type]
