@@ -634,6 +634,9 @@ class _Step:
 
     def make_reports(self) -> None:
         reports = self.record.reports
+        # The toolkit logs, for every step, the patient it ran with: later steps read it back
+        # with <UseReport reportName="$patientid$" step=... /> (NIST 20001).
+        reports["$patientid$"] = self.state.current_patient_id
         for symbol, uid in self.record.assigned_uids.items():
             reports[f"{symbol}_uid"] = uid
         for symbol, uuid_value in self.record.assigned_uuids.items():

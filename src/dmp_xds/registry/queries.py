@@ -226,7 +226,7 @@ QUERIES: tuple[QuerySpec, ...] = (
               (_p(v.P_DE_ENTRY_UUID, _ID), _p(v.P_DE_UNIQUE_ID, _ID), _HOME), _DE_IDS),
     QuerySpec("GetRelatedDocuments", v.SQ_GET_RELATED_DOCUMENTS,
               (_p(v.P_DE_ENTRY_UUID, _ID), _p(v.P_DE_UNIQUE_ID, _ID),
-               _p(v.P_ASSOCIATION_TYPES, _IDS, required=True), _DE_TYPE, _HOME), _DE_IDS),
+               _p(v.P_ASSOCIATION_TYPES, _IDS, required=True), _DE_TYPE, _METADATA_LEVEL, _HOME), _DE_IDS),
 )
 QUERY_BY_ID: dict[str, QuerySpec] = {q.query_id: q for q in QUERIES}
 QUERY_BY_NAME: dict[str, QuerySpec] = {q.name: q for q in QUERIES}
@@ -739,8 +739,12 @@ def get_related_documents(q: StoredQuery) -> QueryPlan:
     # Only associations between two DocumentEntries relate documents: a HasMember from a
     # SubmissionSet does not, even when HasMember is among the types asked for.
     other = _de.alias("other_document")
+    # An association deprecated by ITI-57 no longer relates its documents, unless the caller
+    # asks for the history ($MetadataLevel 2; NIST 20001).
+    current = () if q.values.get(v.P_METADATA_LEVEL) == "2" else (_association.c.status == v.STATUS_APPROVED,)
     related = and_(
         _association.c.association_type.in_(q.texts(v.P_ASSOCIATION_TYPES)),
+        *current,
         or_(
             and_(_association.c.source.in_(documents),
                  exists().where(other.c.entry_uuid == _association.c.target)),
