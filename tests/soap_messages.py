@@ -192,3 +192,13 @@ def update(submission: Submission) -> HttpRequest:
     """An ITI-57 Update Document Set request (SOAP 1.2, no MTOM)."""
     env, message_id = envelope(v.ACTION_ITI57, encode_submit_objects_request(submission))
     return HttpRequest(env, SOAP12, message_id)
+
+
+def delete_document_set(ids: list[str]) -> HttpRequest:
+    """An ITI-62 Delete Document Set request: RemoveObjectsRequest with an ObjectRefList."""
+    payload = etree.Element(v.TAG_REMOVE_OBJECTS_REQUEST, nsmap={"lcm": v.NS_LCM, "rim": v.NS_RIM})
+    refs = etree.SubElement(payload, v.TAG_OBJECT_REF_LIST)
+    for entry_uuid in ids:
+        etree.SubElement(refs, v.TAG_OBJECT_REF, id=entry_uuid)
+    env, message_id = envelope(v.ACTION_ITI62, payload)
+    return HttpRequest(env, SOAP12, message_id)

@@ -46,6 +46,8 @@ class ErrorCode(str, enum.Enum):
     UNRESOLVED_REFERENCE = "UnresolvedReferenceException"
     REFERENCES_EXIST = "ReferencesExistException"
     OBJECT_NOT_FOUND = "ObjectNotFoundException"
+    # ITI-62: the deletion would leave a SubmissionSet with no member, or a member of none.
+    UNREFERENCED_OBJECT = "XDSUnreferencedObjectException"
 
 
 class Severity(str, enum.Enum):

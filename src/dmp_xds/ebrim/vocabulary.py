@@ -54,6 +54,8 @@ TAG_REGISTRY_ERROR: Final = "{" + NS_RS + "}RegistryError"
 ATTR_XML_LANG: Final = "{http://www.w3.org/XML/1998/namespace}lang"
 TAG_REMOVE_OBJECTS_REQUEST: Final = "{" + NS_LCM + "}RemoveObjectsRequest"
 TAG_OBJECT_REF_LIST: Final = _R + "ObjectRefList"
+# ebRS 3.0 RemoveObjectsRequest@deletionScope: its default, the only one ITI-62 allows.
+DELETION_SCOPE_DELETE_ALL: Final = "urn:oasis:names:tc:ebxml-regrep:DeletionScopeType:DeleteAll"
 # XDS.b message elements (ITI-41, ITI-43) and the XOP reference to a MIME part.
 TAG_PNR_REQUEST: Final = "{" + NS_XDSB + "}ProvideAndRegisterDocumentSetRequest"
 TAG_DOCUMENT: Final = "{" + NS_XDSB + "}Document"

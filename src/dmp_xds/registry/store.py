@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy import Connection, Dialect, Engine, String, Table, bindparam, cast, func, literal, null, select, union_all
+from sqlalchemy import (Connection, Dialect, Engine, String, Table, bindparam, cast, delete, func, literal, null, or_,
+                        select, union_all)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -29,7 +30,9 @@ from dmp_xds.model import (
     Submission,
     SubmissionSet,
 )
+from dmp_xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.registry import lifecycle
+from dmp_xds.registry.delete_rules import DeletePlan, DeleteSnapshot, Link
 from dmp_xds.registry.serialize import document_entry_from_dict, sortable_dtm, to_dict
 from dmp_xds.registry.update_rules import UpdatePlan, UpdateSnapshot
 from dmp_xds.registry.tables import (
@@ -363,6 +366,66 @@ class RegistryStore:
             ss_uuid = submission.submission_set.entry_uuid if submission.submission_set is not None else None
             lifecycle.record(connection, change, ss_uuid, events, now)
 
+    # --- ITI-62 --------------------------------------------------------------------------
+
+    def delete_snapshot(self, uuids: Sequence[str]) -> DeleteSnapshot:
+        """What `delete_rules.plan_delete` needs about these ids, read on one connection: their
+        kinds, every association naming one of them or an end of a requested association (to
+        see what a deletion leaves behind), and the kinds of those associations' ends."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            kinds = {uuid: info[0] for uuid, info in _existing_objects(connection, uuids).items()}
+            requested_links = _links(connection, [u for u, k in kinds.items() if k == KIND_ASSOCIATION], by_id=True)
+            around = set(kinds) | {end for link in requested_links.values() for end in (link.source, link.target)}
+            links = {**_links(connection, sorted(around), by_id=False), **requested_links}
+            ends = {end for link in links.values() for end in (link.source, link.target)} - set(kinds)
+            kinds.update({uuid: info[0] for uuid, info in _existing_objects(connection, ends).items()})
+        return DeleteSnapshot(kinds, links)
+
+    def delete_objects(self, plan: DeletePlan, change: lifecycle.Change) -> list[str]:
+        """Delete the planned objects in one transaction, with one `lifecycle_event` per object,
+        and the repository's rows of the documents no DocumentEntry refers to any more (every
+        version of a document shares its uniqueId, so a document goes with its last entry).
+
+        Returns the paths of those documents' files, for the caller to remove once this has
+        committed. The statements check what the plan was made from: an object deleted
+        concurrently, or an association registered concurrently that names a deleted object,
+        fails the whole deletion (XdsFailure).
+        """
+        now = _now()
+        with self.engine.begin() as connection:
+            events = _deleted_events(connection, plan)
+            for kind, ids in plan.objects:
+                table = _TABLE_OF_KIND[kind]
+                deleted = 0
+                for chunk in _chunks(ids):
+                    deleted += connection.execute(delete(table).where(table.c.entry_uuid.in_(chunk))
+                                                  .execution_options(preserve_rowcount=True)).rowcount
+                if deleted != len(set(ids)):
+                    raise XdsFailure([error(ErrorCode.UNRESOLVED_REFERENCE,
+                                            f"a {kind} to delete was deleted concurrently; nothing was deleted")])
+            dangling = _links(connection, plan.ids, by_id=False)
+            if dangling:
+                link = next(iter(dangling.values()))
+                raise XdsFailure([error(ErrorCode.REFERENCES_EXIST,
+                                        f"association {link.entry_uuid} naming a deleted object was registered "
+                                        "concurrently; nothing was deleted", link.entry_uuid)])
+            unique_ids = {event.detail["uniqueId"] for event in events if event.object_kind == KIND_DOCUMENT_ENTRY}
+            still_used: set[str] = set()
+            for chunk in _chunks(unique_ids):
+                still_used.update(connection.scalars(select(_document_entry.c.unique_id)
+                                                     .where(_document_entry.c.unique_id.in_(chunk))))
+            gone = sorted(unique_ids - still_used)
+            paths: list[str] = []
+            for chunk in _chunks(gone):
+                paths += connection.scalars(select(_repository_document.c.path)
+                                            .where(_repository_document.c.unique_id.in_(chunk))).all()
+                connection.execute(delete(_repository_document).where(_repository_document.c.unique_id.in_(chunk)))
+            for event in events:
+                if event.object_kind == KIND_DOCUMENT_ENTRY:
+                    event.detail["lastEntryOfItsDocument"] = event.detail["uniqueId"] in gone
+            lifecycle.record(connection, change, None, events, now)
+        return paths
+
     # --- bulk loading (bench-load) -------------------------------------------------------
 
     def bulk_store(self, submissions: Sequence[Submission], patient_ids: Sequence[str] = ()) -> int:
@@ -422,6 +485,56 @@ def _apply_to_stored_metadata(connection: Connection, submission: Submission, ch
             members.setdefault(assoc.source, []).append(assoc.target)
     events += lifecycle.touch_folders(connection, members, now, members)
     lifecycle.record(connection, change, ss_uuid, events, now)
+
+
+# --- deletions (ITI-62) ---------------------------------------------------------------------
+
+_TABLE_OF_KIND: dict[str, Table] = {
+    KIND_DOCUMENT_ENTRY: _document_entry,
+    KIND_SUBMISSION_SET: _submission_set,
+    KIND_FOLDER: _folder,
+    KIND_ASSOCIATION: _association,
+}
+_LINK_COLUMNS = (_association.c.entry_uuid, _association.c.association_type, _association.c.source,
+                 _association.c.target)
+
+
+def _links(connection: Connection, uuids: Sequence[str], *, by_id: bool) -> dict[str, Link]:
+    """Associations with these entryUUIDs (`by_id`), or naming one of them at either end."""
+    found: dict[str, Link] = {}
+    for chunk in _chunks(uuids):
+        where = (_association.c.entry_uuid.in_(chunk) if by_id
+                 else or_(_association.c.source.in_(chunk), _association.c.target.in_(chunk)))
+        for entry_uuid, association_type, source, target in connection.execute(select(*_LINK_COLUMNS).where(where)):
+            found[entry_uuid] = Link(entry_uuid, association_type, source, target)
+    return found
+
+
+def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.Event]:
+    """One history event per object to delete, saying what it was (read in the deleting
+    transaction, before the rows go)."""
+    events: list[lifecycle.Event] = []
+    for chunk in _chunks(plan.of_kind(KIND_ASSOCIATION)):
+        for row in connection.execute(select(*_LINK_COLUMNS, _association.c.status)
+                                      .where(_association.c.entry_uuid.in_(chunk))):
+            events.append(lifecycle.Event(lifecycle.DELETED, KIND_ASSOCIATION, row.entry_uuid, detail={
+                "associationType": row.association_type, "source": row.source, "target": row.target,
+                "status": row.status}))
+    for kind, table in ((KIND_DOCUMENT_ENTRY, _document_entry), (KIND_FOLDER, _folder)):
+        for chunk in _chunks(plan.of_kind(kind)):
+            for row in connection.execute(select(table.c.entry_uuid, table.c.logical_id, table.c.version,
+                                                 table.c.patient_id, table.c.unique_id, table.c.status)
+                                          .where(table.c.entry_uuid.in_(chunk))):
+                events.append(lifecycle.Event(lifecycle.DELETED, kind, row.entry_uuid, row.logical_id, row.patient_id,
+                                              {"uniqueId": row.unique_id, "version": row.version,
+                                               "status": row.status}))
+    for chunk in _chunks(plan.of_kind(KIND_SUBMISSION_SET)):
+        for row in connection.execute(select(_submission_set.c.entry_uuid, _submission_set.c.patient_id,
+                                             _submission_set.c.unique_id, _submission_set.c.status)
+                                      .where(_submission_set.c.entry_uuid.in_(chunk))):
+            events.append(lifecycle.Event(lifecycle.DELETED, KIND_SUBMISSION_SET, row.entry_uuid, None, row.patient_id,
+                                          {"uniqueId": row.unique_id, "status": row.status}))
+    return events
 
 
 # --- rows of a submission -------------------------------------------------------------------
