@@ -1,13 +1,16 @@
-"""ITI-62 deletion rules, pure: the NIST reg_rm situations (30000-30008) on small snapshots."""
+"""ITI-62 deletion rules, pure: the NIST reg_rm situations (30000-30008) on small snapshots;
+the request forms the transaction accepts."""
 
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.errors import ErrorCode
 from dmp_xds.registry.delete_rules import DELETE_ORDER, DeleteSnapshot, Link, plan_delete
 from dmp_xds.registry.update_rules import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
+from dmp_xds.transactions.iti62 import decode_remove_objects_request
 
 SS, DE, FOL = "urn:uuid:ss", "urn:uuid:de", "urn:uuid:fol"
 SS2, DE2 = "urn:uuid:ss2", "urn:uuid:de2"
@@ -119,3 +122,29 @@ def test_availability_status_change_association_names_its_target() -> None:
     assert codes([DE, HM_DE, SS], snap) == ["ReferencesExistException"]
     assert codes([DE, HM_DE, SS, "urn:uuid:uas"], snap) == ["XDSUnreferencedObjectException"]
     assert codes([DE, HM_DE, SS, "urn:uuid:uas", SS2], snap) == []
+
+
+def remove_request(body: str, **attributes: str) -> etree._Element:
+    payload = etree.fromstring(f'<lcm:RemoveObjectsRequest xmlns:lcm="{v.NS_LCM}" xmlns:rim="{v.NS_RIM}">{body}'
+                               "</lcm:RemoveObjectsRequest>")
+    for name, value in attributes.items():
+        payload.set(name, value)
+    return payload
+
+
+def test_request_names_its_objects_in_an_object_ref_list() -> None:
+    ids, errors = decode_remove_objects_request(remove_request(
+        f'<rim:ObjectRefList><rim:ObjectRef id="{DE}"/><rim:ObjectRef id=" {SS} "/></rim:ObjectRefList>',
+        deletionScope=v.DELETION_SCOPE_DELETE_ALL))
+    assert (ids, errors) == ([DE, SS], [])
+
+
+@pytest.mark.parametrize("body, attributes", [
+    ('<rim:AdhocQuery id="urn:uuid:q"/><rim:ObjectRefList/>', {}),
+    ("<rim:ObjectRefList/>", {"deletionScope": "urn:oasis:names:tc:ebxml-regrep:DeletionScopeType:DeprecateAll"}),
+    ("", {}),
+    ('<rim:ObjectRefList><rim:ObjectRef id=""/></rim:ObjectRefList>', {}),
+], ids=["adhoc-query", "deletion-scope", "no-list", "empty-id"])
+def test_other_request_forms_are_metadata_errors(body: str, attributes: dict[str, str]) -> None:
+    ids, errors = decode_remove_objects_request(remove_request(body, **attributes))
+    assert ids == [] and [e.code for e in errors] == [ErrorCode.REGISTRY_METADATA_ERROR]
