@@ -25,6 +25,7 @@ from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
 from dmp_xds.registry.store import RegistryStore
 from dmp_xds.repository.blobstore import FilesystemBlobStore
 from dmp_xds.security.gate import build_security, client_chain
+from dmp_xds.soap.dmp_admin import DMP_ADMIN_ENDPOINT
 from dmp_xds.soap.envelope import SoapRequest, read_request, response_envelope
 from dmp_xds.soap.faults import SoapFault, receiver, render_fault, sender
 from dmp_xds.soap.mtom import (
@@ -50,11 +51,16 @@ Send = Callable[[Message], Awaitable[None]]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WSDL_DIR = PROJECT_ROOT / "wsdl"
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
-ENDPOINTS = {"/xds/repository": "repository", "/xds/registry": "registry"}
-WSDL_FILES = {"repository": "XDS.b_DocumentRepository.wsdl", "registry": "XDS.b_DocumentRegistry.wsdl"}
+DMP_ADMIN_PATH = "/dmp/admin"
+ENDPOINTS = {"/xds/repository": "repository", "/xds/registry": "registry", DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT}
+WSDL_FILES = {"repository": "XDS.b_DocumentRepository.wsdl", "registry": "XDS.b_DocumentRegistry.wsdl",
+              DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl"}
+# Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
+# to its own URL, so each endpoint prefix (/xds/, /dmp/) serves them.
+STATIC_PREFIXES = ("/xds/", "/dmp/")
 SOAP11_CONTENT_TYPE = "text/xml"
-# soap12:address location="http://host:port/xds/..." in our WSDL files.
-WSDL_ADDRESS = re.compile(r'(<soap12:address\s+location=)"https?://[^/"]+(/xds/[a-z]+)"')
+# soap12:address location="http://host:port/xds/..." (or /dmp/...) in our WSDL files.
+WSDL_ADDRESS = re.compile(r'(<soap12:address\s+location=)"https?://[^/"]+(/(?:xds|dmp)/[a-z]+)"')
 
 
 @dataclass
@@ -108,10 +114,10 @@ class XdsApplication:
             await self._soap(ENDPOINTS[path], scope, receive, send)
         elif path in ENDPOINTS and method == "GET" and query.lower() == "wsdl":
             await _respond(send, 200, "text/xml; charset=UTF-8", self._endpoint_wsdl(path, scope))
-        elif path.startswith("/xds/wsdl/") and method == "GET":
-            await self._static(WSDL_DIR / path[len("/xds/wsdl/"):], WSDL_DIR, send)
-        elif path.startswith("/xds/schemas/") and method == "GET":
-            await self._static(SCHEMAS_DIR / path[len("/xds/schemas/"):], SCHEMAS_DIR, send)
+        elif path.startswith(tuple(p + "wsdl/" for p in STATIC_PREFIXES)) and method == "GET":
+            await self._static(WSDL_DIR / path.split("/wsdl/", 1)[1], WSDL_DIR, send)
+        elif path.startswith(tuple(p + "schemas/" for p in STATIC_PREFIXES)) and method == "GET":
+            await self._static(SCHEMAS_DIR / path.split("/schemas/", 1)[1], SCHEMAS_DIR, send)
         elif path == "/health" and method == "GET":
             body = json.dumps({"status": "ok", "version": __version__}).encode()
             await _respond(send, 200, "application/json", body)
