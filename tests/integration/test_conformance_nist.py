@@ -1,4 +1,4 @@
-"""Our server against the NIST testkit `rep` and `reg` collections, through the CLI.
+"""Our server against the NIST testkit `rep`, `reg`, `reg_mu` and `reg_rm` collections, through the CLI.
 
 The verdicts are compared with `nist_expected.txt`, which records which NIST tests pass today:
 a test listed `pass` that fails is a regression; a test listed `fail` that passes asks for the
@@ -80,11 +80,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
             process.wait(timeout=15)
 
 
-def test_rep_reg_and_reg_mu_collections_match_the_recorded_verdicts(server: dict[str, str], tmp_path: Path) -> None:
+def test_rep_reg_reg_mu_and_reg_rm_collections_match_the_recorded_verdicts(server: dict[str, str], tmp_path: Path) -> None:
     assert TESTKIT.is_dir(), f"NIST testkit missing: {TESTKIT.resolve()} (tests need ../shared/nist-testkit)"
     junit, html = tmp_path / "nist.xml", tmp_path / "nist.html"
     run = subprocess.run(
-        [sys.executable, "-m", "dmp_xds.conformance", "nist", "--testkit", str(TESTKIT), "--collection", "rep,reg,reg_mu",
+        [sys.executable, "-m", "dmp_xds.conformance", "nist", "--testkit", str(TESTKIT), "--collection", "rep,reg,reg_mu,reg_rm",
          "--registry", server["registry"], "--repository", server["repository"], "--feed", server["feed"],
          "--timeout", "30", "--junit", str(junit), "--html", str(html)],
         capture_output=True, text=True, timeout=RUN_SECONDS, check=False)

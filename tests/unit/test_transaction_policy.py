@@ -1,0 +1,19 @@
+"""Every XDS action an endpoint answers has its line in the security gate's policy, so that an
+authenticated server applies the right right (and traces the right action) to each."""
+
+from __future__ import annotations
+
+from dmp_xds.audit import trail as t
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.security.policy import Action
+from dmp_xds.soap.service import ENDPOINT_ACTIONS, TRANSACTION_POLICY
+
+
+def test_every_xds_action_has_a_policy() -> None:
+    xds_actions = set(ENDPOINT_ACTIONS["registry"]) | set(ENDPOINT_ACTIONS["repository"])
+    assert xds_actions - set(TRANSACTION_POLICY) == set()
+
+
+def test_delete_and_update_are_their_own_rights() -> None:
+    assert TRANSACTION_POLICY[v.ACTION_ITI62] == (Action.DELETE, t.DELETE)
+    assert TRANSACTION_POLICY[v.ACTION_ITI57] == (Action.MASK, t.MASK)
