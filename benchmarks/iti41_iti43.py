@@ -218,13 +218,16 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=1000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--workers", type=int, default=2, help="server processes (default 2, one per core)")
+    parser.add_argument("--pg-test-settings", action="store_true",
+                        help="run PostgreSQL as the test suite does (fsync and synchronous_commit off) "
+                             "instead of with production durability")
     args = parser.parse_args()
     backends = args.backends.split(",")
     results: dict[str, dict[str, float]] = {}
     postgres = None
     try:
         if "postgresql" in backends:
-            postgres = PostgresServer.start()
+            postgres = PostgresServer.start(durable=not args.pg_test_settings)
         for backend in backends:
             results[backend] = bench_backend(backend, args.submissions, postgres, args.workers)
     finally:
@@ -233,7 +236,9 @@ def main() -> None:
     print(f"\nITI-41 ({args.submissions} submissions of one {CDA_SIZE // 1024} kB CDA, {CLIENTS} clients, "
           f"median of {ROUNDS} rounds, each next to a floor round) "
           f"and ITI-43 ({RETRIEVE_SIZE // 2**20} MB documents, {CLIENTS} clients), {os.cpu_count()} cores, "
-          f"{args.workers} server process(es)")
+          f"{args.workers} server process(es); PostgreSQL "
+          f"{'with the test suite settings (fsync off)' if args.pg_test_settings else 'durable (fsync on)'}; "
+          f"SQLite synchronous=FULL")
     print(f"{'backend':<12}{'ITI-41/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'floor/s':>10}{'% floor':>9}{'ITI-43 MB/s':>13}")
     for backend, r in results.items():
         print(f"{backend:<12}{r['iti41_per_s']:>10.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"

@@ -45,6 +45,9 @@ SERVER_SETTINGS = {
     "max_connections": "300",
     "log_min_messages": "warning",
 }
+# A production server's durability, for benchmarks that compare with work that must survive a
+# crash: a commit returns once its WAL is on disk.
+DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 
 
 class PostgresStartError(RuntimeError):
@@ -96,6 +99,7 @@ class PostgresServer:
     base_dir: Path  # the temporary directory: data/, the log, the unix socket
     port: int
     run_as: str | None  # system user running the server, None for ourselves
+    durable: bool = False  # production durability (DURABLE_SETTINGS) instead of test speed
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -109,11 +113,11 @@ class PostgresServer:
     # --- lifecycle -----------------------------------------------------------------------
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, durable: bool = False) -> PostgresServer:
         bindir = find_bindir()
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
         base_dir = _make_base_dir(run_as)
-        server = cls(bindir, base_dir, free_port(), run_as)
+        server = cls(bindir, base_dir, free_port(), run_as, durable)
         try:
             server._initdb()
             for attempt in range(1, START_ATTEMPTS + 1):
@@ -145,7 +149,8 @@ class PostgresServer:
         ])
 
     def _write_settings(self) -> None:
-        settings = {**SERVER_SETTINGS, "port": str(self.port), "unix_socket_directories": f"'{self.base_dir}'"}
+        settings = {**SERVER_SETTINGS, **(DURABLE_SETTINGS if self.durable else {}),
+                    "port": str(self.port), "unix_socket_directories": f"'{self.base_dir}'"}
         # postgresql.auto.conf is read last, so these override postgresql.conf; rewriting it
         # (rather than appending) keeps a retry on another port clean.
         lines = [f"{key} = {value}\n" for key, value in settings.items()]
