@@ -22,9 +22,11 @@ from dmp_xds.config import ConfigError, Settings
 from dmp_xds.dmp.records import DmpStore
 from dmp_xds.ebrim.vocabulary import NS_WSSE
 from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates
-from dmp_xds.security.policy import Action, Decision, record_access
+from dmp_xds.model import DocumentEntry
+from dmp_xds.security.policy import Action, Decision, DocumentFacts, document_visible, record_access
 from dmp_xds.security.vihf import Principal, VihfVerifier
 from dmp_xds.soap.faults import SoapFault, sender
+from dmp_xds.transactions.context import DocumentAccess
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,23 @@ def record_gate(security: SecurityServices, principal: Principal, action: Action
     """The record-level decision for the VIHF's patient (document-level filtering comes on top)."""
     found = security.records.get(principal.patient_id)
     return record_access(principal, found.state if found else None, action, now)
+
+
+def document_access(security: SecurityServices, principal: Principal, now: dt.datetime) -> DocumentAccess:
+    """The document-level view of an allowed caller: the VIHF's patient only, and of that record
+    the documents `document_visible` lets this principal see (masked, invisible to the patient)."""
+    found = security.records.get(principal.patient_id)
+    record = found.state if found else None
+
+    def visible(entry: DocumentEntry) -> bool:
+        if record is None:
+            return False
+        facts = DocumentFacts.of(entry.unique_id or "",
+                                 [(c.scheme, c.code) for c in entry.confidentiality_codes],
+                                 [a.person or "" for a in entry.authors])
+        return document_visible(principal, record, facts, now).allowed
+
+    return DocumentAccess(principal.patient_id, visible)
 
 
 def trace_access(security: SecurityServices, principal: Principal, action: str, outcome: str,

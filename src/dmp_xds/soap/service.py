@@ -24,13 +24,19 @@ from spyne.server import ServerBase
 
 from dmp_xds.audit import trail as t
 from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.security.gate import FAILED_CHECK, authenticate, record_gate, trace_access
+from dmp_xds.security.gate import FAILED_CHECK, authenticate, document_access, record_gate, trace_access
 from dmp_xds.security.policy import Action
 from dmp_xds.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.soap.envelope import SoapRequest
 from dmp_xds.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, receiver, sender
 from dmp_xds.transactions import iti18, iti41, iti42, iti43, iti57, iti62
-from dmp_xds.transactions.context import Attachment, Services, TransactionRequest, TransactionResult
+from dmp_xds.transactions.context import (
+    Attachment,
+    DocumentAccess,
+    Services,
+    TransactionRequest,
+    TransactionResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +54,15 @@ class CallContext:
     result: TransactionResult | None = None
     error: BaseException | None = None
     principal: object | None = None
+    access: DocumentAccess | None = None  # what the caller may see (None: no authentication)
     extra: dict[str, object] = field(default_factory=dict)
 
 
 def _run(ctx: MethodContext, transaction: Transaction, payload: etree._Element) -> etree._Element:
     call: CallContext = ctx.udc
     try:
-        result = transaction(call.services, TransactionRequest(payload, call.attachments, call.principal))
+        result = transaction(call.services, TransactionRequest(payload, call.attachments, call.principal,
+                                                               call.access))
     except BaseException as exc:
         # Spyne turns any exception into an anonymous InternalError: keep the original so the
         # dispatcher can tell a protocol fault from a bug.
@@ -163,6 +171,7 @@ class SoapDispatcher(ServerBase):
             access = _security_gate(services, request, client_chain)
             if access is not None:
                 ctx.udc.principal = access.principal
+                ctx.udc.access = document_access(access.security, access.principal, datetime.now(timezone.utc))
         elif services.security is not None:
             ctx.udc.principal = authenticate(services.security, request.security, client_chain)
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from dmp_xds.config import Settings
+from dmp_xds.model import DocumentEntry
 from dmp_xds.repository.blobstore import FilesystemBlobStore, TempBlob
 from dmp_xds.validation.validators import Validators
 
@@ -49,11 +50,21 @@ class Services:
     security: "SecurityServices | None" = None
 
 
+@dataclass(frozen=True)
+class DocumentAccess:
+    """What an authenticated caller may see: one patient's record (the VIHF's), and of its
+    documents those `visible` accepts. Without authentication there is none: all is visible."""
+
+    patient_id: str
+    visible: Callable[[DocumentEntry], bool]
+
+
 @dataclass
 class TransactionRequest:
     payload: etree._Element
     attachments: Mapping[str, Attachment] = field(default_factory=dict)
     principal: object | None = None  # security.vihf.Principal, set by the security gate; None without auth
+    access: DocumentAccess | None = None  # set with the principal; None without auth
 
 
 @dataclass

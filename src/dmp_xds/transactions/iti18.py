@@ -8,8 +8,8 @@ mistake.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lxml import etree
@@ -18,18 +18,21 @@ from sqlalchemy import Connection, Engine, Select
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.ebrim.encode import encode_adhoc_query_response
 from dmp_xds.errors import ErrorCode, XdsError, error
+from dmp_xds.model import DocumentEntry
 from dmp_xds.registry import render
 from dmp_xds.registry.queries import (
     ASSOCIATIONS_FROM,
     ASSOCIATIONS_TOUCHING,
     AssociationScope,
     QueryPlan,
+    ReturnType,
     StoredQuery,
     associations_between,
     build_plan,
     parse_stored_query,
 )
-from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
+from dmp_xds.registry.serialize import document_entry_from_dict
+from dmp_xds.transactions.context import DocumentAccess, Services, TransactionRequest, TransactionResult
 
 
 @dataclass
@@ -147,6 +150,38 @@ def with_home(objects: list[render.RegistryObject], own_community: str) -> list[
     return objects
 
 
+def restrict(rows: QueryRows, access: DocumentAccess, outside: Mapping[str, tuple[str | None, DocumentEntry | None]]
+             ) -> QueryRows:
+    """What the caller may see of a result: objects of the VIHF's patient only, and of its
+    DocumentEntries those the policy shows (MASQUE_PS, INVISIBLE_PATIENT); an association goes
+    when either end is hidden, so that neither counts nor associations reveal a hidden document.
+    `outside` gives (patient, DocumentEntry or None) for association ends not among the rows."""
+    hidden = {row[0] for row in rows.entries() if row[1] != access.patient_id}
+    for row in rows.documents:
+        if row[0] not in hidden and not access.visible(document_entry_from_dict(row[3])):
+            hidden.add(row[0])
+    for obj_id, (patient, entry) in outside.items():
+        if patient != access.patient_id or (entry is not None and not access.visible(entry)):
+            hidden.add(obj_id)
+    return QueryRows(
+        submission_sets=[r for r in rows.submission_sets if r[0] not in hidden],
+        folders=[r for r in rows.folders if r[0] not in hidden],
+        documents=[r for r in rows.documents if r[0] not in hidden],
+        associations=[r for r in rows.associations if r[1] not in hidden and r[2] not in hidden],
+    )
+
+
+def _outside_ends(services: Services, rows: QueryRows) -> dict[str, tuple[str | None, DocumentEntry | None]]:
+    """Patient and DocumentEntry of the association ends that are not among the rows."""
+    known = {row[0] for row in rows.entries()}
+    ends = {end for row in rows.associations for end in (row[1], row[2]) if end not in known}
+    if not ends:
+        return {}
+    objects = services.registry.existing_objects(ends)
+    entries = {e.entry_uuid: e for e in services.registry.get_document_entries(ends)}
+    return {obj_id: (objects[obj_id][1] if obj_id in objects else None, entries.get(obj_id)) for obj_id in ends}
+
+
 def stored_query(services: Services, request: TransactionRequest) -> TransactionResult:
     query = read_request(request.payload)
     if isinstance(query, list):
@@ -155,9 +190,14 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
     unknown = check_community(query, own_community)
     if unknown:
         return TransactionResult(query_response([], unknown))
-    rows = run_plan(services.registry.engine, build_plan(query), services.settings.max_query_results)
+    access = request.access
+    # The visibility rules need each document's metadata, which an ObjectRef plan does not read.
+    plan_query = replace(query, return_type=ReturnType.LEAF_CLASS) if access is not None else query
+    rows = run_plan(services.registry.engine, build_plan(plan_query), services.settings.max_query_results)
     if isinstance(rows, list):
         return TransactionResult(query_response([], rows))
+    if access is not None:
+        rows = restrict(rows, access, _outside_ends(services, rows))
     # ObjectRefs reveal no patient data: the single-patient rule is for LeafClass (NIST 12368).
     errors = check_single_patient(rows) if query.leaf_class else []
     if errors:

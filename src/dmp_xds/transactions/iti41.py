@@ -167,8 +167,9 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             return rows
 
         # Warnings of the CDA layer (policy "warn") are given back with the registry's answer.
-        errors = errors + register_submission(services, submission, Transaction.ITI41, before_store=store_documents,
-                                              actor=actor_of(request.principal))
+        errors = errors + register_submission(
+            services, submission, Transaction.ITI41, before_store=store_documents, actor=actor_of(request.principal),
+            patient_of_caller=request.access.patient_id if request.access else None)
         if any(e.is_error for e in errors):
             _unpublish(services, published)
         return TransactionResult(registry_response(errors))

@@ -19,5 +19,6 @@ def register_document_set(services: Services, request: TransactionRequest) -> Tr
         submission = decode_submit_objects_request(request.payload)
     except EbrimDecodeError as exc:
         return TransactionResult(registry_response([error(ErrorCode.REGISTRY_METADATA_ERROR, str(exc))]))
-    errors = register_submission(services, submission, Transaction.ITI42, actor=actor_of(request.principal))
+    errors = register_submission(services, submission, Transaction.ITI42, actor=actor_of(request.principal),
+                                 patient_of_caller=request.access.patient_id if request.access else None)
     return TransactionResult(registry_response(errors))

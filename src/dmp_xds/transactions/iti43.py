@@ -16,7 +16,7 @@ from dmp_xds.ebrim.encode import encode_registry_response
 from dmp_xds.errors import ErrorCode, XdsError, error
 from dmp_xds.soap.mtom import new_content_id
 from dmp_xds.model import StoredDocument
-from dmp_xds.transactions.context import DocumentPart, Services, TransactionRequest, TransactionResult
+from dmp_xds.transactions.context import DocumentAccess, DocumentPart, Services, TransactionRequest, TransactionResult
 
 
 
@@ -27,6 +27,15 @@ def _child_text(element: etree._Element, local: str) -> str:
 
 def _sub(parent: etree._Element, local: str, text: str) -> None:
     etree.SubElement(parent, f"{{{v.NS_XDSB}}}{local}").text = text
+
+
+def _retrievable(services: Services, access: DocumentAccess, unique_ids: list[str]) -> set[str]:
+    """The documents the caller may fetch: one of their entries is of the VIHF's patient and shown
+    by the policy. Any other is answered as unknown, so a guessed uniqueId reveals nothing."""
+    return {
+        entry.unique_id for entry in services.registry.get_document_entries_by_unique_id(unique_ids)
+        if entry.unique_id and entry.patient_id == access.patient_id and access.visible(entry)
+    }
 
 
 def retrieve_document_set(services: Services, request: TransactionRequest) -> TransactionResult:
@@ -53,6 +62,9 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         else:
             wanted.append((home, repository_id, unique_id))
     stored = services.registry.get_repository_documents([u for _, _, u in wanted])
+    if request.access is not None:
+        allowed = _retrievable(services, request.access, list(stored))
+        stored = {u: d for u, d in stored.items() if u in allowed}
     for home, repository_id, unique_id in wanted:
         if unique_id in stored:
             found.append((home, repository_id, unique_id, stored[unique_id]))

@@ -55,12 +55,22 @@ def apply_registry_values(submission: Submission, now: str) -> None:
         assoc.status = v.STATUS_APPROVED
 
 
+def caller_patient_errors(patient_ids: Sequence[str], patient_of_caller: str | None) -> list[XdsError]:
+    """An authenticated caller submits to the record their VIHF names, and to no other."""
+    if patient_of_caller is None:
+        return []
+    return [error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+                  f"the submission is for patient {p}, but the VIHF of this request is about {patient_of_caller}", p)
+            for p in patient_ids if p != patient_of_caller]
+
+
 def register_submission(
     services: Services,
     submission: Submission,
     transaction: Transaction,
     before_store: Callable[[RegistrySnapshot], Sequence[StoredDocument]] | None = None,
     actor: str | None = None,
+    patient_of_caller: str | None = None,
 ) -> list[XdsError]:
     """Validate and store a submission; return its errors (nothing is stored if there are any).
 
@@ -76,6 +86,9 @@ def register_submission(
         return errors
     assign_entry_uuids(submission)
     wanted = snapshot_request(submission)
+    errors += caller_patient_errors(wanted.patient_ids, patient_of_caller)
+    if any(e.is_error for e in errors):
+        return errors
     snapshot = services.registry.snapshot(wanted.patient_ids, wanted.unique_ids, wanted.referenced_ids)
     errors += check_against_registry(submission, snapshot)
     if any(e.is_error for e in errors):
