@@ -71,3 +71,11 @@ def test_fault_rendering_has_code_subcode_and_reason():
     assert root.xpath("//s:Subcode/s:Value/text()", namespaces=ns) == ["wsa:ActionNotSupported"]
     assert root.xpath("//s:Reason/s:Text/text()", namespaces=ns) == ["bad action"]
     assert root.xpath("//a:RelatesTo/text()", namespaces=ns) == ["urn:uuid:9"]
+
+
+def test_fault_subcode_keeps_the_conventional_prefix_of_its_namespace():
+    failed = (v.NS_WSSE, "FailedAuthentication")
+    root = etree.fromstring(render_fault(sender("bad card", failed)))
+    value = root.find(f".//{{{v.NS_SOAP12}}}Subcode/{{{v.NS_SOAP12}}}Value")
+    assert value.text == "wsse:FailedAuthentication"
+    assert value.nsmap["wsse"] == v.NS_WSSE

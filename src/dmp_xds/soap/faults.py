@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from dmp_xds.ebrim.vocabulary import NS_SOAP12, NS_WSA
+from dmp_xds.dmp.vocabulary import NS_DMP_ADMIN
+from dmp_xds.ebrim.vocabulary import NS_SOAP12, NS_WSA, NS_WSSE
 
 SENDER = "Sender"
 RECEIVER = "Receiver"
@@ -22,6 +23,10 @@ WSA_ACTION_NOT_SUPPORTED = (NS_WSA, "ActionNotSupported")
 WSA_MESSAGE_ADDRESSING_HEADER_REQUIRED = (NS_WSA, "MessageAddressingHeaderRequired")
 WSA_INVALID_ADDRESSING_HEADER = (NS_WSA, "InvalidAddressingHeader")
 WSA_FAULT_ACTION = "http://www.w3.org/2005/08/addressing/soap/fault"
+
+# The prefix a subcode QName is written with, by namespace (the reader resolves it either way;
+# the conventional prefix makes the fault readable: wsse:FailedAuthentication, not x:...).
+SUBCODE_PREFIXES = {NS_WSA: "wsa", NS_WSSE: "wsse", NS_DMP_ADMIN: "dmp"}
 
 
 @dataclass
@@ -61,7 +66,7 @@ def render_fault(fault: SoapFault, relates_to: str | None = None) -> bytes:
     etree.SubElement(code, f"{{{NS_SOAP12}}}Value").text = f"soapenv:{fault.code}"
     if fault.subcode is not None:
         namespace, local = fault.subcode
-        prefix = "wsa" if namespace == NS_WSA else "dmp"
+        prefix = SUBCODE_PREFIXES.get(namespace, "sub")
         sub = etree.SubElement(code, f"{{{NS_SOAP12}}}Subcode")
         value = etree.SubElement(sub, f"{{{NS_SOAP12}}}Value", nsmap={prefix: namespace})
         value.text = f"{prefix}:{local}"
