@@ -1,8 +1,10 @@
 """A secured dmp-xds server (client certificates, VIHF, policy, trace) on 127.0.0.1 with the
-generated test PKI, and the VIHF builder of its tests (test_security_tls, test_dmp_admin)."""
+generated test PKI, the VIHF builder of its tests, a signed XDS call over TLS, and documents
+stored straight into the server's registry (test_security_*, test_dmp_admin)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -14,15 +16,23 @@ import requests
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
-from dmp_xds.audit.trail import AuditTrail
+import soap_messages as soap
+from dmp_xds.audit.trail import AuditEntry, AuditTrail
 from dmp_xds.config import Settings, default_database_url
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.model import Author, Code, StoredDocument, Submission
+from dmp_xds.model.ids import assign_entry_uuids
 from dmp_xds.registry.database import create_engine_for
+from dmp_xds.registry.store import RegistryStore
 from dmp_xds.security.cps import load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki
-from dmp_xds.security.vihf import VihfClaims, build_assertion, sign_assertion
+from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
+from dmp_xds.transactions.register import apply_registry_values, now_dtm
+from factories import make_submission
 from xds_server import free_port
 
 AUDIENCE = "urn:dmp-xds:test-server"
+MASKED = Code("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "Masqué aux professionnels de santé")
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 STARTUP_SECONDS = 30.0
 
@@ -47,6 +57,51 @@ class SecureServer:
 
     def trail(self) -> AuditTrail:
         return AuditTrail(create_engine_for(self.engine_url()))
+
+    def last_trace(self, patient: str = PATIENT) -> AuditEntry:
+        """The newest trace row about `patient`."""
+        return self.trail().history(patient, limit=1)[0]
+
+    @property
+    def repository_id(self) -> str:
+        return (self.data_dir / "repository-unique-id").read_text().strip()
+
+    def call(self, endpoint: str, request: soap.HttpRequest, assertion: etree._Element,
+             card: str = "doctor") -> soap.SoapResponse:
+        """`request` to /xds/`endpoint` over TLS with `card`'s certificate and `assertion` as VIHF."""
+        envelope = etree.fromstring(request.body)
+        envelope.find(f"{{{v.NS_SOAP12}}}Header").append(security_header(assertion))
+        identity = self.pki.identity(card)
+        response = requests.post(f"{self.url}/xds/{endpoint}", data=etree.tostring(envelope), timeout=30,
+                                 cert=(identity.certificate, identity.key), verify=str(self.pki.anchors),
+                                 headers={"Content-Type": "application/soap+xml"})
+        return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
+
+    def store_document(self, name: str, patient: str = PATIENT, codes: tuple[Code, ...] = (),
+                       author: str = "") -> Submission:
+        """A document of `patient` (with these extra confidentiality codes, written by the
+        professional `author`) and its file, stored straight into the server's registry."""
+        submission = make_submission(1)
+        submission.submission_set.patient_id = patient
+        de = submission.documents[0]
+        de.patient_id = patient
+        de.confidentiality_codes = [*de.confidentiality_codes, *codes]
+        if author:
+            de.authors = [Author(person=f"{author}^MARTIN^Marie^^^Dr^^^&1.2.250.1.71.4.2.1&ISO")]
+        content = f"document {name}\n".encode()
+        path = self.data_dir / f"{name}.bin"
+        path.write_bytes(content)
+        de.hash, de.size = hashlib.sha1(content).hexdigest(), len(content)
+        de.repository_unique_id = self.repository_id
+        assign_entry_uuids(submission)
+        apply_registry_values(submission, now_dtm())
+        engine = create_engine_for(self.engine_url())
+        try:
+            RegistryStore(engine).store_submission(
+                submission, [StoredDocument(de.unique_id, str(path), de.size, de.hash, "text/plain")])
+        finally:
+            engine.dispose()
+        return submission
 
 
 def start_secure_server(data_dir: Path, pki: GeneratedPki, tls: bool, extra: dict[str, str] | None = None,

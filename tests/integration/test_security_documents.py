@@ -8,29 +8,18 @@ to the record the VIHF names.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import requests
-from lxml import etree
 
 import soap_messages as soap
 from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Author, Code, StoredDocument
-from dmp_xds.model.ids import assign_entry_uuids
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.store import RegistryStore
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
-from dmp_xds.security.vihf import security_header
-from dmp_xds.transactions.register import apply_registry_values, now_dtm
 from factories import make_submission
-from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
+from secure_server import MASKED, PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
 
 OTHER = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
-MASKED = Code("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "Masqué aux professionnels de santé")
 
 
 @pytest.fixture(scope="module")
@@ -53,39 +42,11 @@ def documents(server: SecureServer, pki: GeneratedPki) -> dict[str, str]:
     """uniqueIds of: a plain document, a masked one, a masked one the doctor wrote, another
     patient's; registered with their files straight into the server's store."""
     doctor = pki.identity("doctor").national_id
-    store = RegistryStore(create_engine_for(server.engine_url()))
     made: dict[str, str] = {}
-    for name, patient, masked, author in (("plain", PATIENT, False, None), ("masked", PATIENT, True, None),
-                                          ("masked_own", PATIENT, True, doctor), ("other", OTHER, False, None)):
-        submission = make_submission(1)
-        submission.submission_set.patient_id = patient
-        de = submission.documents[0]
-        de.patient_id = patient
-        if masked:
-            de.confidentiality_codes = [*de.confidentiality_codes, MASKED]
-        if author:
-            de.authors = [Author(person=f"{author}^MARTIN^Marie^^^Dr^^^&1.2.250.1.71.4.2.1&ISO")]
-        content = f"document {name}\n".encode()
-        path = server.data_dir / f"{name}.bin"
-        path.write_bytes(content)
-        de.hash, de.size = hashlib.sha1(content).hexdigest(), len(content)
-        de.repository_unique_id = (server.data_dir / "repository-unique-id").read_text().strip()
-        assign_entry_uuids(submission)
-        apply_registry_values(submission, now_dtm())
-        store.store_submission(submission, [StoredDocument(de.unique_id, str(path), de.size, de.hash, "text/plain")])
-        made[name] = de.unique_id
+    for name, patient, codes, author in (("plain", PATIENT, (), ""), ("masked", PATIENT, (MASKED,), ""),
+                                         ("masked_own", PATIENT, (MASKED,), doctor), ("other", OTHER, (), "")):
+        made[name] = server.store_document(name, patient, codes, author).documents[0].unique_id
     return made
-
-
-def _call(server: SecureServer, endpoint: str, request: soap.HttpRequest, assertion: etree._Element,
-          card: str = "doctor") -> soap.SoapResponse:
-    envelope = etree.fromstring(request.body)
-    envelope.find(f"{{{v.NS_SOAP12}}}Header").append(security_header(assertion))
-    identity = server.pki.identity(card)
-    response = requests.post(f"{server.url}/xds/{endpoint}", data=etree.tostring(envelope), timeout=30,
-                             cert=(identity.certificate, identity.key), verify=str(server.pki.anchors),
-                             headers={"Content-Type": "application/soap+xml"})
-    return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
 
 
 def _found_unique_ids(response: soap.SoapResponse) -> set[str]:
@@ -102,11 +63,11 @@ def _get_documents(unique_ids: list[str], return_type: str = "LeafClass") -> soa
 def test_find_documents_hides_masked_documents_from_a_professional(server, pki, documents) -> None:
     query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
                                                    "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]})
-    response = _call(server, "registry", query, vihf(pki, "doctor"))
+    response = server.call("registry", query, vihf(pki, "doctor"))
     assert response.status_code == 200, response.fault_reason
     # The author sees the document they masked-from-others; nobody else's masked one.
     assert _found_unique_ids(response) == {documents["plain"], documents["masked_own"]}
-    refs = _call(server, "registry", soap.adhoc_query(
+    refs = server.call("registry", soap.adhoc_query(
         v.SQ_FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
                               "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]}, "ObjectRef"),
         vihf(pki, "doctor"))
@@ -115,26 +76,26 @@ def test_find_documents_hides_masked_documents_from_a_professional(server, pki, 
 
 def test_guessed_unique_ids_reveal_nothing(server, pki, documents) -> None:
     wanted = [documents["masked"], documents["other"], documents["plain"]]
-    response = _call(server, "registry", _get_documents(wanted), vihf(pki, "doctor"))
+    response = server.call("registry", _get_documents(wanted), vihf(pki, "doctor"))
     assert _found_unique_ids(response) == {documents["plain"]}
-    associations = _call(server, "registry", soap.adhoc_query(
+    associations = server.call("registry", soap.adhoc_query(
         v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS,
         {"$XDSDocumentEntryUniqueId": [f"('{documents['masked']}')"]}), vihf(pki, "doctor"))
     assert list(associations.payload.iter(v.TAG_ASSOCIATION)) == []
 
 
 def test_emergency_access_still_respects_masking(server, pki, documents) -> None:
-    response = _call(server, "registry", _get_documents([documents["masked"]]),
+    response = server.call("registry", _get_documents([documents["masked"]]),
                      vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY, access_reason="coma"), card="doctor2")
     assert response.status_code == 200, response.fault_reason
     assert _found_unique_ids(response) == set()
 
 
 def test_retrieve_answers_a_hidden_document_as_unknown(server, pki, documents) -> None:
-    repository_id = (server.data_dir / "repository-unique-id").read_text().strip()
+    repository_id = server.repository_id
     request = soap.retrieve([(repository_id, documents["plain"]), (repository_id, documents["masked"]),
                              (repository_id, documents["other"])])
-    response = _call(server, "repository", request, vihf(pki, "doctor"))
+    response = server.call("repository", request, vihf(pki, "doctor"))
     assert response.status == "PartialSuccess", response.fault_reason
     assert set(soap.document_bytes(response)) == {documents["plain"]}
     contexts = [e.get("codeContext", "") for e in response.registry_response.iter(v.TAG_REGISTRY_ERROR)]
@@ -146,6 +107,6 @@ def test_submission_only_to_the_record_the_vihf_names(server, pki) -> None:
     submission = make_submission(1)
     submission.submission_set.patient_id = OTHER
     submission.documents[0].patient_id = OTHER
-    response = _call(server, "registry", soap.register(submission), vihf(pki, "doctor", PATIENT))
+    response = server.call("registry", soap.register(submission), vihf(pki, "doctor", PATIENT))
     assert response.status == "Failure"
     assert response.error_codes == ["XDSPatientIdDoesNotMatch"]

@@ -144,6 +144,14 @@ def test_document_visibility(who: str, document: DocumentFacts, visible: bool) -
     ("nurse", Action.MASK, NORMAL, False),
     ("stranger", Action.MASK, NORMAL, False),
     ("emergency", Action.DELETE, NORMAL, False),
+    ("patient", Action.CHANGE_STATUS, NORMAL, True),
+    ("author", Action.CHANGE_STATUS, NORMAL, True),
+    ("attending", Action.CHANGE_STATUS, NORMAL, False),
+    ("author", Action.UPDATE, NORMAL, True),
+    ("attending", Action.UPDATE, NORMAL, False),
+    ("attending", Action.UNMASK, MASKED_BY_OTHER, True),
+    ("author", Action.UNMASK, MASKED, True),
+    ("nurse", Action.UNMASK, MASKED_BY_OTHER, False),  # not even visible to them
 ])
 def test_mask_and_delete(who: str, action: Action, document: DocumentFacts, allowed: bool) -> None:
     principal = {"patient": the_patient(), "author": pro(AUTHORIZED), "attending": pro(ATTENDING),
@@ -201,3 +209,8 @@ def test_authorizations_shown() -> None:
     assert [a.grantee for a in authorizations_shown(pro(ATTENDING), state)] == [ATTENDING]
     assert [a.grantee for a in authorizations_shown(pro(HOSPITAL_NURSE, structure=HOSPITAL), state)] == [HOSPITAL]
     assert authorizations_shown(pro("899999999999"), state) == ()
+
+
+def test_document_action_is_for_document_actions_only() -> None:
+    with pytest.raises(ValueError):
+        document_action(the_patient(), record(), NORMAL, Action.SEARCH, NOW)

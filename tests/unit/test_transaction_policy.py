@@ -16,4 +16,4 @@ def test_every_xds_action_has_a_policy() -> None:
 
 def test_delete_and_update_are_their_own_rights() -> None:
     assert TRANSACTION_POLICY[v.ACTION_ITI62] == (Action.DELETE, t.DELETE)
-    assert TRANSACTION_POLICY[v.ACTION_ITI57] == (Action.MASK, t.MASK)
+    assert TRANSACTION_POLICY[v.ACTION_ITI57] == (Action.UPDATE, t.UPDATE)

@@ -33,7 +33,7 @@ _EVENTS: dict[str, tuple[str, str, str]] = {
     t.SEARCH: ("110112", "Query", "E"),
     t.RETRIEVE: ("110106", "Export", "R"),
     t.SUBMIT: ("110107", "Import", "C"),
-    t.MASK: ("110110", "Patient Record", "U"),
+    t.UPDATE: ("110110", "Patient Record", "U"),
     t.DELETE: ("110110", "Patient Record", "D"),
     t.AUTHENTICATE: ("110114", "User Authentication", "E"),
     t.DMP_CREATE: ("110110", "Patient Record", "C"),

@@ -23,7 +23,14 @@ from dmp_xds.dmp.records import DmpStore
 from dmp_xds.ebrim.vocabulary import NS_WSSE
 from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates
 from dmp_xds.model import DocumentEntry
-from dmp_xds.security.policy import Action, Decision, DocumentFacts, document_visible, record_access
+from dmp_xds.security.policy import (
+    Action,
+    Decision,
+    DocumentFacts,
+    document_action,
+    document_visible,
+    record_access,
+)
 from dmp_xds.security.vihf import Principal, VihfVerifier
 from dmp_xds.soap.faults import SoapFault, sender
 from dmp_xds.transactions.context import DocumentAccess
@@ -127,21 +134,27 @@ def record_gate(security: SecurityServices, principal: Principal, action: Action
     return record_access(principal, found.state if found else None, action, now)
 
 
+def document_facts(entry: DocumentEntry) -> DocumentFacts:
+    return DocumentFacts.of(entry.unique_id or "", [(c.scheme, c.code) for c in entry.confidentiality_codes],
+                            [a.person or "" for a in entry.authors])
+
+
 def document_access(security: SecurityServices, principal: Principal, now: dt.datetime) -> DocumentAccess:
     """The document-level view of an allowed caller: the VIHF's patient only, and of that record
-    the documents `document_visible` lets this principal see (masked, invisible to the patient)."""
+    the documents `document_visible` lets this principal see (masked, invisible to the patient),
+    and the changes `document_action` lets them make (ITI-57, ITI-62)."""
     found = security.records.get(principal.patient_id)
     record = found.state if found else None
 
     def visible(entry: DocumentEntry) -> bool:
-        if record is None:
-            return False
-        facts = DocumentFacts.of(entry.unique_id or "",
-                                 [(c.scheme, c.code) for c in entry.confidentiality_codes],
-                                 [a.person or "" for a in entry.authors])
-        return document_visible(principal, record, facts, now).allowed
+        return record is not None and document_visible(principal, record, document_facts(entry), now).allowed
 
-    return DocumentAccess(principal.patient_id, visible)
+    def decide(entry: DocumentEntry, action: Action) -> Decision:
+        if record is None:
+            return Decision(False, "this patient has no DMP")
+        return document_action(principal, record, document_facts(entry), action, now)
+
+    return DocumentAccess(principal.patient_id, visible, decide)
 
 
 def trace_access(security: SecurityServices, principal: Principal, action: str, outcome: str,

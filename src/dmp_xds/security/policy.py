@@ -23,6 +23,8 @@ class Action(str, enum.Enum):
     SUBMIT = "submit"
     MASK = "mask"
     UNMASK = "unmask"
+    UPDATE = "update"  # ITI-57: a new version of a document's metadata, other than (un)masking
+    CHANGE_STATUS = "change-status"  # ITI-57: availability status (Approved, Deprecated, Archived)
     DELETE = "delete"
     UPDATE_CONSENT = "update-consent"
     CLOSE = "close"
@@ -187,9 +189,17 @@ def document_visible(principal: Principal, record: RecordState, document: Docume
     return allow("visible")
 
 
+DOCUMENT_ACTIONS = frozenset({Action.MASK, Action.UNMASK, Action.UPDATE, Action.CHANGE_STATUS, Action.DELETE})
+
+
 def document_action(principal: Principal, record: RecordState, document: DocumentFacts, action: Action,
                     now: dt.datetime) -> Decision:
-    """Masking, unmasking, deleting one document (on top of `record_access`)."""
+    """Changing one document (on top of `record_access`): masking, unmasking, another new
+    version of its metadata, its availability status (archiving), its deletion. The patient
+    manages their documents and the author theirs; the attending doctor may also mask and
+    unmask (he sees masked documents). A document the caller cannot see is not theirs to change."""
+    if action not in DOCUMENT_ACTIONS:
+        raise ValueError(f"{action} is not an action on a document")
     entry = record_access(principal, record, action, now)
     if not entry.allowed:
         return entry
@@ -201,4 +211,4 @@ def document_action(principal: Principal, record: RecordState, document: Documen
         return allow("the author manages their document")
     if action in (Action.MASK, Action.UNMASK) and is_attending(principal, record, now):
         return allow("the attending doctor may mask or unmask")
-    return deny(f"only the patient or the document's author may {action.value} it")
+    return deny(f"only the patient or the document's author may {action.value.replace('-', ' ')} it")

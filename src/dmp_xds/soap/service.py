@@ -181,7 +181,7 @@ class SoapDispatcher(ServerBase):
                 access.trace(t.FAILURE)
             raise
         if access is not None:
-            access.trace(_outcome(result.payload))
+            access.trace(t.DENIED if result.denied else _outcome(result.payload), result)
         return result
 
     def _dispatch(self, ctx: MethodContext) -> TransactionResult:
@@ -218,9 +218,9 @@ TRANSACTION_POLICY: dict[str, tuple[Action, str]] = {
     v.ACTION_ITI43: (Action.RETRIEVE, t.RETRIEVE),
     v.ACTION_ITI41: (Action.SUBMIT, t.SUBMIT),
     v.ACTION_ITI42: (Action.SUBMIT, t.SUBMIT),
-    # Masking and unmasking are ITI-57 new versions. Record level only: the per-document rights
-    # (policy.document_action: the patient or the author) are not applied to ITI-57/62 yet.
-    v.ACTION_ITI57: (Action.MASK, t.MASK),
+    # ITI-57 and ITI-62 need the right to change the record here, then the per-document rights
+    # (policy.document_action: masking, status, deletion) inside the transaction.
+    v.ACTION_ITI57: (Action.UPDATE, t.UPDATE),
     v.ACTION_ITI62: (Action.DELETE, t.DELETE),
 }
 
@@ -235,8 +235,12 @@ class _Access:
     emergency: bool
     reason: str
 
-    def trace(self, outcome: str) -> None:
-        trace_access(self.security, self.principal, self.action, outcome, detail=self.reason, emergency=self.emergency)
+    def trace(self, outcome: str, result: TransactionResult | None = None) -> None:
+        """The request's trace row: with the documents it touched and the document-level
+        decisions taken inside the transaction, when it got that far."""
+        documents, decisions = (result.touched, result.decisions) if result is not None else ((), ())
+        trace_access(self.security, self.principal, self.action, outcome, documents,
+                     "; ".join((self.reason, *decisions)), emergency=self.emergency)
 
 
 def _security_gate(services: Services, request: SoapRequest, client_chain: list[Any] | None) -> _Access | None:

@@ -17,6 +17,7 @@ from dmp_xds.validation.validators import Validators
 if TYPE_CHECKING:
     from dmp_xds.registry.store import RegistryStore
     from dmp_xds.security.gate import SecurityServices
+    from dmp_xds.security.policy import Action, Decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,8 @@ class DocumentAccess:
 
     patient_id: str
     visible: Callable[[DocumentEntry], bool]
+    # May the caller change this (visible) document so (ITI-57, ITI-62)? policy.document_action.
+    decide: Callable[[DocumentEntry, "Action"], "Decision"]
 
 
 @dataclass
@@ -71,3 +74,9 @@ class TransactionRequest:
 class TransactionResult:
     payload: etree._Element
     documents: list[DocumentPart] = field(default_factory=list)
+    # For the access trace: the documents (uniqueIds) the request added (ITI-41/42), returned
+    # (ITI-18), retrieved (ITI-43) or changed (ITI-57/62); the document-level decisions taken
+    # inside the transaction ("mask 1.2.3: allowed, ..."); and whether one of them refused it.
+    touched: tuple[str, ...] = ()
+    decisions: tuple[str, ...] = ()
+    denied: bool = False

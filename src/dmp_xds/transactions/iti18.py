@@ -202,4 +202,12 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
     errors = check_single_patient(rows) if query.leaf_class else []
     if errors:
         return TransactionResult(query_response([], errors))
-    return TransactionResult(query_response(with_home(render_objects(query, rows), own_community), []))
+    return TransactionResult(query_response(with_home(render_objects(query, rows), own_community), []),
+                             touched=returned_documents(rows))
+
+
+def returned_documents(rows: QueryRows) -> tuple[str, ...]:
+    """The documents an answer gives (for the access trace): uniqueIds from LeafClass rows,
+    entryUUIDs from ObjectRef ones (which do not read the metadata)."""
+    return tuple(dict.fromkeys(row[3].get("unique_id") or row[0] if len(row) > 3 else row[0]
+                               for row in rows.documents))

@@ -24,6 +24,7 @@ from dmp_xds.repository.blobstore import TempBlob
 from dmp_xds.soap.mtom import xop_reference
 from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.transactions.register import actor_of, register_submission, registry_response
+from dmp_xds.transactions.rights import added_documents
 from dmp_xds.validation.cda import CDA_MIME_TYPE
 from dmp_xds.validation.xds import Transaction
 
@@ -172,7 +173,7 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             patient_of_caller=request.access.patient_id if request.access else None)
         if any(e.is_error for e in errors):
             _unpublish(services, published)
-        return TransactionResult(registry_response(errors))
+        return TransactionResult(registry_response(errors), touched=added_documents(submission, errors))
     except BaseException:
         _unpublish(services, published)
         raise

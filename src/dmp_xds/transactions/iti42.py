@@ -7,6 +7,7 @@ from dmp_xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.errors import ErrorCode, error
 from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.transactions.register import actor_of, register_submission, registry_response
+from dmp_xds.transactions.rights import added_documents
 from dmp_xds.validation.xds import Transaction
 
 
@@ -21,4 +22,4 @@ def register_document_set(services: Services, request: TransactionRequest) -> Tr
         return TransactionResult(registry_response([error(ErrorCode.REGISTRY_METADATA_ERROR, str(exc))]))
     errors = register_submission(services, submission, Transaction.ITI42, actor=actor_of(request.principal),
                                  patient_of_caller=request.access.patient_id if request.access else None)
-    return TransactionResult(registry_response(errors))
+    return TransactionResult(registry_response(errors), touched=added_documents(submission, errors))

@@ -91,4 +91,4 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         content_id = new_content_id()
         etree.SubElement(etree.SubElement(element, v.TAG_DOCUMENT), v.TAG_XOP_INCLUDE, href=f"cid:{content_id}")
         parts.append(DocumentPart(content_id, document.mime_type, Path(document.path)))
-    return TransactionResult(response, parts)
+    return TransactionResult(response, parts, touched=tuple(unique_id for _, _, unique_id, _ in found))

@@ -7,6 +7,8 @@ no AdhocQuery, the default deletion scope). Every object named is deleted, or no
 decode → registry snapshot → pure rules (registry.delete_rules) → one store transaction
 (registry.store.delete_objects, with one lifecycle event per deleted object and the caller) →
 the repository's files of the documents no entry refers to any more, removed after the commit.
+An authenticated caller deletes only from their VIHF's record, and a document only when the DMP
+policy lets them (transactions/rights.py: the patient, or the document's author).
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from sqlalchemy.exc import OperationalError
 
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.errors import ErrorCode, XdsError, XdsFailure, error
-from dmp_xds.registry.delete_rules import plan_delete
+from dmp_xds.model import DocumentEntry
+from dmp_xds.registry.delete_rules import DeleteSnapshot, plan_delete
 from dmp_xds.registry.lifecycle import Change
-from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
-from dmp_xds.transactions.register import actor_of, registry_response
+from dmp_xds.registry.update_rules import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY
+from dmp_xds.security.policy import Action
+from dmp_xds.transactions.context import DocumentAccess, Services, TransactionRequest, TransactionResult
+from dmp_xds.transactions.register import actor_of
+from dmp_xds.transactions.rights import Outcome, hidden_objects, judge
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +37,9 @@ TRANSACTION = "ITI-62"
 
 def delete_document_set(services: Services, request: TransactionRequest) -> TransactionResult:
     ids, errors = decode_remove_objects_request(request.payload)
-    if not errors:
-        errors = delete(services, ids, actor_of(request.principal))
-    return TransactionResult(registry_response(errors))
+    if errors:
+        return Outcome(errors).result()
+    return delete(services, ids, actor_of(request.principal), request.access).result()
 
 
 def decode_remove_objects_request(payload: etree._Element) -> tuple[list[str], list[XdsError]]:
@@ -57,18 +63,28 @@ def decode_remove_objects_request(payload: etree._Element) -> tuple[list[str], l
     return ids, []
 
 
-def delete(services: Services, ids: list[str], actor: str | None = None) -> list[XdsError]:
-    """Check and carry out one deletion; its errors (nothing is deleted if there are any)."""
-    plan, errors = plan_delete(ids, services.registry.delete_snapshot(ids))
+def delete(services: Services, ids: list[str], actor: str | None = None,
+           access: DocumentAccess | None = None) -> Outcome:
+    """Check and carry out one deletion (nothing is deleted if there are any errors)."""
+    snapshot = services.registry.delete_snapshot(ids)
+    outcome = Outcome()
+    if access is not None:
+        snapshot, entries = _as_seen_by(services, access, snapshot, ids)
+        outcome = judge(access, [(entries[uuid], Action.DELETE) for uuid in dict.fromkeys(ids)
+                                 if snapshot.kinds.get(uuid) == KIND_DOCUMENT_ENTRY])
+    plan, errors = plan_delete(ids, snapshot)
     if plan is None:
-        return errors
+        return Outcome(errors)
+    if outcome.denied:
+        return outcome
     try:
         paths = services.registry.delete_objects(plan, Change(TRANSACTION, actor))
     except XdsFailure as failure:
-        return failure.errors
+        return Outcome(failure.errors, decisions=outcome.decisions)
     except OperationalError as exc:
         log.warning("registry busy: %s", exc.orig)
-        return [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
+        return Outcome([error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")],
+                       decisions=outcome.decisions)
     # After the commit, never before: a crash between the two leaves a file nothing refers to
     # (wasted space), never a registry row naming a file that is gone.
     for path in paths:
@@ -76,4 +92,23 @@ def delete(services: Services, ids: list[str], actor: str | None = None) -> list
             services.blobs.remove(Path(path))
         except OSError as exc:
             log.error("document file %s not removed after its deletion: %s", path, exc)
-    return []
+    return outcome
+
+
+def _as_seen_by(services: Services, access: DocumentAccess, snapshot: DeleteSnapshot, ids: list[str]
+                ) -> tuple[DeleteSnapshot, dict[str, DocumentEntry]]:
+    """The snapshot without the requested objects the caller may not see (the rules then answer
+    them as unregistered), and the requested DocumentEntries. An association is hidden when one
+    of its ends is."""
+    requested = [uuid for uuid in dict.fromkeys(ids) if uuid in snapshot.kinds]
+    info = services.registry.existing_objects(requested + [end for uuid in requested if uuid in snapshot.links
+                                                           for end in (snapshot.links[uuid].source,
+                                                                       snapshot.links[uuid].target)])
+    hidden, entries = hidden_objects(services, access, {uuid: (kind, patient) for uuid, (kind, patient, _) in info.items()})
+    hidden |= {uuid for uuid in requested if snapshot.kinds[uuid] == KIND_ASSOCIATION and uuid in snapshot.links
+               and {snapshot.links[uuid].source, snapshot.links[uuid].target} & hidden}
+    gone = hidden & set(requested)
+    if not gone:
+        return snapshot, entries
+    return DeleteSnapshot({uuid: kind for uuid, kind in snapshot.kinds.items() if uuid not in gone},
+                          snapshot.links), entries
