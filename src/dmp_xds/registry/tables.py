@@ -284,6 +284,8 @@ class DmpRecordRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status_reason: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    # Where the patient is told of emergency accesses besides the notification list (migration 0005).
+    notification_email: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
 
 
 class DmpAuthorizationRow(Base):
@@ -341,6 +343,60 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+
+
+# --- notifications, legal representatives, shared VIHF replay cache (migration 0005) ----------
+
+
+class DmpNotificationRow(Base):
+    """What the patient is told (an emergency access to their record), and whether the optional
+    e-mail went out. `audit_seq` is the trace row it comes from."""
+
+    __tablename__ = "dmp_notification"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))  # emergency-access | regulation-access
+    audit_seq: Mapped[int] = mapped_column(BigInteger)
+    actor_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    actor_name: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    structure_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    reason: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    message: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    email_error: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+
+    # The patient reads their notifications, newest first.
+    __table_args__ = (Index(None, "patient_id", "id"),)
+
+
+class DmpRepresentativeRow(Base):
+    """A legal representative of a minor patient, declared by the operator."""
+
+    __tablename__ = "dmp_representative"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
+    representative_id: Mapped[str] = mapped_column(String(ID_LENGTH))  # the NameID of their VIHF
+    declared_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    declared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index(None, "patient_id", "representative_id"),)
+
+
+class VihfReplayRow(Base):
+    """VIHF assertion ids already used, shared by every worker process: inserting an id twice
+    fails on the primary key, which is the replay check. Rows past `expires_at` are purged."""
+
+    __tablename__ = "vihf_replay"
+
+    assertion_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 metadata = Base.metadata
