@@ -4,8 +4,9 @@
 2. valid against the CDA R2 schema with the French extensions (`DMP_XDS_CDA_SCHEMA`, compiled
    once at start-up);
 3. the header rules of the CI-SIS "structuration minimale" that XDS metadata rest on (our own
-   checks: the ANS schematrons are XSLT 2, which lxml cannot run), with the CI-SIS value sets
-   under the CI-SIS profile;
+   checks, with the CI-SIS value sets under the CI-SIS profile), and, when `DMP_XDS_SCHEMATRONS`
+   is set, the ANS schematrons themselves (`ans_schematrons.py`: structuration minimale and the
+   document's volet; an assert with role "warning" stays a warning);
 4. the DocumentEntry says what the header says: patient, uniqueId, typeCode, confidentiality,
    creation and service times, authors, legal authenticator, language, facility, practice
    setting, formatCode.
@@ -27,12 +28,14 @@ from dmp_xds.cda.header import NS_HL7, CdaError, CdaHeader, InstanceId, clinical
 from dmp_xds.cda.timestamps import hl7_ts_to_dtm
 from dmp_xds.errors import ErrorCode, Severity, XdsError
 from dmp_xds.model import Code, DocumentEntry
+from dmp_xds.validation.ans_schematrons import AnsSchematrons
 from dmp_xds.validation.ins import INS_ROOTS, nir_problem
 from dmp_xds.validation.valuesets import CisisValueSets, ValueSet
 from dmp_xds.xml import UnsafeXmlError, parse_bytes
 
 CDA_MIME_TYPE = "text/xml"
 MAX_SCHEMA_ERRORS = 10  # a broken document can give thousands; the first ones say what is wrong
+MAX_SCHEMATRON_FINDINGS = 30  # likewise for the ANS schematrons' failed asserts
 
 # ClinicalDocument/typeId of every CDA R2 document.
 TYPE_ID_ROOT = "2.16.840.1.113883.1.3"
@@ -70,6 +73,7 @@ class CdaValidator:
     schema: etree.XMLSchema | None
     value_sets: CisisValueSets | None  # None: plain IHE (no INS, no CI-SIS value sets)
     policy: CdaPolicy = CdaPolicy.REJECT
+    schematrons: AnsSchematrons | None = None  # None: no schematron layer (DMP_XDS_SCHEMATRONS unset)
 
     def validate(self, data: bytes, entry: DocumentEntry | None = None) -> list[XdsError]:
         """Every finding on one document (and its DocumentEntry, when given)."""
@@ -88,7 +92,31 @@ class CdaValidator:
         problems += header_problems(header, document, self.value_sets)
         if entry is not None:
             problems += consistency_problems(header, entry, self.value_sets)
-        return self._findings(subject, where, problems)
+        return self._findings(subject, where, problems) + self.schematron_findings(root, data, header, subject, where)
+
+    def schematron_findings(self, root: etree._Element, data: bytes, header: CdaHeader, subject: str,
+                            where: str) -> list[XdsError]:
+        """The ANS schematrons' failed asserts, each with its schematron, rule and XPath."""
+        if self.schematrons is None:
+            return []
+        encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper().replace("_", "-")
+        # Saxon takes text; a document in another encoding is written out again by lxml.
+        text = data.decode("utf-8-sig") if encoding in ("UTF-8", "UTF8") else etree.tostring(root, encoding="unicode")
+        template_ids = [(t.root, t.extension) for t in header.template_ids]
+        _, findings = self.schematrons.validate(text, template_ids)
+        out = []
+        for finding in findings[:MAX_SCHEMATRON_FINDINGS]:
+            warning = finding.is_warning or self.policy is CdaPolicy.WARN
+            rule = f", rule {finding.rule}" if finding.rule else ""
+            at = f", at {finding.location}" if finding.location else ""
+            out.append(XdsError(ErrorCode.REPOSITORY_METADATA_ERROR,
+                                f"{subject}: ANS schematron {finding.schema}{rule}{at}: {finding.message}", where,
+                                Severity.WARNING if warning else Severity.ERROR))
+        if len(findings) > MAX_SCHEMATRON_FINDINGS:
+            out.append(XdsError(ErrorCode.REPOSITORY_METADATA_ERROR,
+                                f"{subject}: ANS schematrons: {len(findings) - MAX_SCHEMATRON_FINDINGS} more findings",
+                                where, Severity.WARNING if self.policy is CdaPolicy.WARN else Severity.ERROR))
+        return out
 
     def applies_to(self, data: bytes) -> bool:
         """Under the IHE profile only CDA documents go through the layer; the DMP takes nothing

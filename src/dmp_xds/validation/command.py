@@ -62,13 +62,16 @@ def validate_submission_file(root: etree._Element, validators: Validators) -> tu
               help="Metadata profile (default: the configured one, cisis).")
 @click.option("--value-sets", default=None, help="Directory of the ANS value set files (DMP_XDS_VALUE_SETS).")
 @click.option("--cda-schema", default=None, help="CDA_extended.xsd (DMP_XDS_CDA_SCHEMA).")
+@click.option("--schematrons", default=None,
+              help="The ANS TestContenuCDA schematrons folder (DMP_XDS_SCHEMATRONS).")
 @click.pass_context
 def validate(ctx: click.Context, file: Path, profile: str | None, value_sets: str | None,
-             cda_schema: str | None) -> None:
+             cda_schema: str | None, schematrons: str | None) -> None:
     """Validate FILE (submission message or CDA document) as the server would; print a report."""
     try:
         settings: Settings = load_settings((ctx.obj or {}).get("config"), overrides={
-            "profile": profile, "value_sets": value_sets, "cda_schema": cda_schema})
+            "profile": profile, "value_sets": value_sets, "cda_schema": cda_schema,
+            "schematrons": schematrons})
         if settings.cda_policy == CdaPolicy.OFF.value:
             # Asked to validate a document, the command runs the CDA layer whatever the server does.
             settings = replace(settings, cda_policy=CdaPolicy.REJECT.value)
@@ -86,11 +89,15 @@ def validate(ctx: click.Context, file: Path, profile: str | None, value_sets: st
         kind, findings = validate_submission_file(root, validators)
         subject = f"{file} ({kind} submission)"
         checks += ["CDA layer on inline text/xml documents"] if kind == Transaction.ITI41.value else []
+        if kind == Transaction.ITI41.value and validators.cda is not None and validators.cda.schematrons is not None:
+            checks.append("ANS schematrons on those documents")
     else:
         assert validators.cda is not None  # the policy is never off here
         findings = validators.cda.validate(data)
         subject = f"{file} (CDA document)"
         checks = ["CDA schema" if validators.cda.schema is not None else "CDA schema (not configured: skipped)",
                   "CDA header rules" + (" (CI-SIS)" if validators.value_sets else "")]
+        if validators.cda.schematrons is not None:
+            checks.append("ANS schematrons (structuration minimale, and the document's volet when known)")
     click.echo(format_report(subject, findings, checks))
     sys.exit(1 if any(f.is_error for f in findings) else 0)

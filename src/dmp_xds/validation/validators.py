@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from dmp_xds.config import ConfigError, Settings
 from dmp_xds.errors import XdsError
 from dmp_xds.model import DocumentEntry, Submission
+from dmp_xds.validation.ans_schematrons import AnsSchematrons, load_ans_schematrons
 from dmp_xds.validation.cda import CDA_MIME_TYPE, CdaPolicy, CdaValidator, SchemaError, load_schema
 from dmp_xds.validation.cisis import validate_cisis
+from dmp_xds.validation.schematron import SchematronError
 from dmp_xds.validation.valuesets import CisisValueSets, ValueSetError, load_cisis_value_sets
 from dmp_xds.validation.xds import Transaction, metadata_error_code, validate_submission
 
@@ -38,7 +40,8 @@ class Validators:
 
 
 def load_validators(settings: Settings, cda_under_ihe: bool = False) -> Validators:
-    """Read the value sets and compile the CDA schema; a ConfigError says what is missing.
+    """Read the value sets, compile the CDA schema and the ANS schematrons (when
+    DMP_XDS_SCHEMATRONS is set); a ConfigError says what is missing.
     `cda_under_ihe`: run the CDA layer under the IHE profile too (the `validate` command)."""
     cisis = settings.profile == "cisis"
     policy = CdaPolicy(settings.cda_policy)
@@ -61,4 +64,10 @@ def load_validators(settings: Settings, cda_under_ihe: bool = False) -> Validato
         schema = load_schema(settings.cda_schema) if settings.cda_schema else None
     except SchemaError as exc:
         raise ConfigError(str(exc)) from exc
-    return Validators(value_sets, CdaValidator(schema, value_sets, policy))
+    schematrons: AnsSchematrons | None = None
+    if settings.schematrons:
+        try:
+            schematrons = load_ans_schematrons(settings.schematrons)
+        except SchematronError as exc:
+            raise ConfigError(f"DMP_XDS_SCHEMATRONS: {exc}") from exc
+    return Validators(value_sets, CdaValidator(schema, value_sets, policy, schematrons))

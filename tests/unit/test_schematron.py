@@ -1,0 +1,171 @@
+"""The Schematron -> XSLT 3 compiler (validation/schematron.py), run with Saxon on small schemas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from dmp_xds.validation.schematron import (
+    Finding,
+    SchematronError,
+    SchematronValidator,
+    assemble,
+    compile_schematron,
+    document_literals,
+)
+
+SCH = "http://purl.oclc.org/dsdl/schematron"
+
+
+def schema(body: str, attributes: str = "") -> str:
+    """An ISO Schematron schema (XSLT 2 binding, prefix h for HL7 v3) around `body`."""
+    return (f'<schema xmlns="{SCH}" queryBinding="xslt2" {attributes}>'
+            '<ns prefix="h" uri="urn:hl7-org:v3"/>' + body + "</schema>")
+
+
+def document(body: str) -> str:
+    return f'<ClinicalDocument xmlns="urn:hl7-org:v3">{body}</ClinicalDocument>'
+
+
+def run(tmp_path: Path, sch: str, doc: str, files: dict[str, str] | None = None) -> list[Finding]:
+    for name, text in (files or {}).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    path = tmp_path / "rules.sch"
+    path.write_text(sch, encoding="utf-8")
+    return SchematronValidator(path).validate(doc)
+
+
+def test_a_failed_assert_gives_its_message_rule_and_location(tmp_path: Path) -> None:
+    sch = schema('<pattern id="header"><rule id="R1" context="h:ClinicalDocument/h:code">'
+                 '<assert test="@codeSystem">code <value-of select="@code"/> needs a codeSystem</assert>'
+                 '<assert test="@code">code needs a code</assert></rule></pattern>')
+    findings = run(tmp_path, sch, document('<id root="1"/><code code="X"/>'))
+    assert findings == [Finding("rules.sch", "header", "R1", "error", "/h:ClinicalDocument[1]/h:code[1]",
+                                "code X needs a codeSystem")]
+
+
+def test_a_valid_document_has_no_finding(tmp_path: Path) -> None:
+    sch = schema('<pattern id="p"><rule context="h:code"><assert test="@codeSystem">no</assert></rule></pattern>')
+    assert run(tmp_path, sch, document('<code code="X" codeSystem="1.2"/>')) == []
+
+
+def test_a_report_fires_when_its_test_is_true_and_roles_are_kept(tmp_path: Path) -> None:
+    sch = schema('<pattern id="p"><rule context="h:title">'
+                 '<report role="warning" test="string-length(.) = 0">empty title</report></rule></pattern>')
+    (finding,) = run(tmp_path, sch, document("<title/>"))
+    assert (finding.message, finding.role, finding.is_warning) == ("empty title", "warning", True)
+    assert run(tmp_path, sch, document("<title>CR</title>")) == []
+
+
+def test_in_a_pattern_only_the_first_matching_rule_checks_a_node(tmp_path: Path) -> None:
+    # ISO Schematron: a node is the context of at most one rule per pattern; another pattern
+    # checks it again.
+    sch = schema('<pattern id="a"><rule context="h:code[@code=\'X\']"><assert test="false()">first</assert></rule>'
+                 '<rule context="h:code"><assert test="false()">second</assert></rule></pattern>'
+                 '<pattern id="b"><rule context="h:code"><assert test="false()">other pattern</assert></rule>'
+                 "</pattern>")
+    messages = [f.message for f in run(tmp_path, sch, document('<code code="X"/><code code="Y"/>'))]
+    assert messages == ["first", "second", "other pattern", "other pattern"]  # pattern by pattern
+
+
+def test_abstract_patterns_are_instantiated_with_their_parameters(tmp_path: Path) -> None:
+    # $path must not be rewritten inside $path_code (longest name first, whole names only).
+    sch = schema('<pattern abstract="true" id="coded"><rule context="$path">'
+                 '<assert test="@code = $path_code"><value-of select="$label"/> must be <value-of select="$path_code"/>'
+                 "</assert></rule></pattern>"
+                 '<pattern is-a="coded" id="document-code"><param name="path" value="h:ClinicalDocument/h:code"/>'
+                 '<param name="path_code" value="\'11502-2\'"/><param name="label" value="\'code\'"/></pattern>')
+    (finding,) = run(tmp_path, sch, document('<code code="X"/>'))
+    assert (finding.pattern, finding.message) == ("document-code", "code must be 11502-2")
+
+
+def test_extends_brings_the_abstract_rules_checks_recursively(tmp_path: Path) -> None:
+    sch = schema('<pattern id="types"><rule abstract="true" id="ANY"><assert test="not(@nullFlavor)">'
+                 "no nullFlavor</assert></rule>"
+                 '<rule abstract="true" id="CE"><extends rule="ANY"/><assert test="@code">CE needs a code</assert>'
+                 "</rule></pattern>"
+                 '<pattern id="p"><rule context="h:code"><extends rule="CE"/></rule></pattern>')
+    messages = [f.message for f in run(tmp_path, sch, document('<code nullFlavor="UNK"/>'))]
+    assert messages == ["no nullFlavor", "CE needs a code"]
+
+
+def test_pattern_lets_are_global_and_rule_lets_local(tmp_path: Path) -> None:
+    # The ANS volets declare their value set paths in a "variables" pattern used by the others.
+    sch = schema('<pattern id="variables"><let name="expected" value="\'FR\'"/></pattern>'
+                 '<pattern id="p"><rule context="h:realmCode"><let name="found" value="@code"/>'
+                 '<assert test="$found = $expected">realm <value-of select="$found"/></assert></rule></pattern>')
+    assert [f.message for f in run(tmp_path, sch, document('<realmCode code="US"/>'))] == ["realm US"]
+    assert run(tmp_path, sch, document('<realmCode code="FR"/>')) == []
+
+
+def test_only_the_patterns_of_the_default_phase_run(tmp_path: Path) -> None:
+    sch = schema('<phase id="main"><active pattern="on"/></phase>'
+                 '<pattern id="on"><rule context="h:title"><assert test="false()">on</assert></rule></pattern>'
+                 '<pattern id="off"><rule context="h:title"><assert test="false()">off</assert></rule></pattern>',
+                 'defaultPhase="main"')
+    assert [f.message for f in run(tmp_path, sch, document("<title/>"))] == ["on"]
+
+
+def test_includes_are_resolved_relative_to_the_including_file(tmp_path: Path) -> None:
+    files = {
+        "inc/pattern.sch": f'<pattern xmlns="{SCH}" id="inc"><include href="rule.sch"/></pattern>',
+        "inc/rule.sch": f'<rule xmlns="{SCH}" context="h:title"><assert test="string(.)">title</assert></rule>',
+    }
+    sch = schema('<include href="inc/pattern.sch"/>')
+    assert [f.pattern for f in run(tmp_path, sch, document("<title/>"), files)] == ["inc"]
+
+
+def test_a_missing_include_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "rules.sch"
+    path.write_text(schema('<include href="nowhere.sch"/>'), encoding="utf-8")
+    with pytest.raises(SchematronError, match="nowhere.sch"):
+        assemble(path)
+
+
+def test_documents_resolve_against_the_schema_file_and_are_read_once(tmp_path: Path) -> None:
+    value_set = ('<RetrieveValueSetResponse xmlns="urn:ihe:iti:svs:2008"><ValueSet><ConceptList>'
+                 '<Concept code="N" codeSystem="2.16.840.1.113883.5.25"/></ConceptList></ValueSet>'
+                 "</RetrieveValueSetResponse>")
+    sch = schema('<ns prefix="svs" uri="urn:ihe:iti:svs:2008"/>'
+                 '<pattern id="variables"><let name="jdv" value="\'jdv/conf.xml\'"/></pattern>'
+                 '<pattern id="p"><rule context="h:confidentialityCode"><let name="c" value="@code"/>'
+                 '<assert test="document($jdv)//svs:Concept[@code = $c]">not in the value set</assert>'
+                 "</rule></pattern>")
+    files = {"jdv/conf.xml": value_set}
+    assert run(tmp_path, sch, document('<confidentialityCode code="N"/>'), files) == []
+    (finding,) = run(tmp_path, sch, document('<confidentialityCode code="V"/>'), files)
+    assert finding.message == "not in the value set"
+    assert document_literals(etree.fromstring(sch.encode())) == ["jdv/conf.xml"]
+
+
+def test_an_assert_reading_a_document_that_does_not_exist_is_left_out_and_listed(tmp_path: Path) -> None:
+    sch = schema('<pattern id="p"><rule id="R" context="h:code">'
+                 "<assert test=\"@code = doc('voc-missing.xml')//@code\">needs the vocabulary</assert>"
+                 '<assert test="@codeSystem">needs a codeSystem</assert></rule></pattern>')
+    path = tmp_path / "rules.sch"
+    path.write_text(sch, encoding="utf-8")
+    validator = SchematronValidator(path)
+    assert validator.skipped == ("p / R: needs voc-missing.xml, which does not exist",)
+    assert [f.message for f in validator.validate(document('<code code="X"/>'))] == ["needs a codeSystem"]
+
+
+def test_schema_errors_are_reported() -> None:
+    with pytest.raises(SchematronError, match="not an ISO Schematron schema"):
+        compile_schematron(etree.fromstring(b"<schema/>"), "file:///x.sch")
+    bad_is_a = schema('<pattern is-a="nothing" id="p"/>')
+    with pytest.raises(SchematronError, match="is-a nothing"):
+        compile_schematron(etree.fromstring(bad_is_a.encode()), "file:///x.sch")
+    bad_extends = schema('<pattern id="p"><rule context="h:x"><extends rule="nothing"/></rule></pattern>')
+    with pytest.raises(SchematronError, match="extends nothing"):
+        compile_schematron(etree.fromstring(bad_extends.encode()), "file:///x.sch")
+
+
+def test_an_expression_saxon_refuses_is_a_compile_error(tmp_path: Path) -> None:
+    path = tmp_path / "rules.sch"
+    path.write_text(schema('<pattern id="p"><rule context="h:x"><assert test="((">x</assert></rule></pattern>'),
+                    encoding="utf-8")
+    with pytest.raises(SchematronError, match="does not compile"):
+        SchematronValidator(path)

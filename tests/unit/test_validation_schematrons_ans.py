@@ -1,0 +1,154 @@
+"""The ANS schematrons on the 94 ANS examples, through the CDA layer, and their setting."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from dmp_xds.config import ConfigError, Settings, load_settings
+from dmp_xds.errors import ErrorCode, Severity
+from dmp_xds.validation.ans_schematrons import (
+    VOLET_TABLE_FILE,
+    AnsSchematrons,
+    load_ans_schematrons,
+    read_volet_table,
+    volet_schematron,
+)
+from dmp_xds.validation.cda import CdaPolicy, CdaValidator, load_schema
+from dmp_xds.validation.schematron import SchematronError
+from dmp_xds.validation.validators import load_validators
+from dmp_xds.validation.valuesets import DATA_DIR, load_cisis_value_sets
+
+ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda"
+SCHEMATRONS = ANS / "schematrons"
+EXAMPLES = sorted((ANS / "ExemplesCDA").glob("*.xml"))
+NS = "{urn:hl7-org:v3}"
+
+# ANS's own example breaks ANS's structuration minimale: the patient's name carries a family
+# name with qualifier SP (spouse); the CI-SIS allows only BR (birth name) and CL (used name).
+FAILS_STRUCTURATION_MINIMALE = {
+    "eDISP-MED_2024.01.xml": ("ASIP-STRUCT-MIN-StrucMin.sch", "d2485e87-false-d3093e0",
+                              "/cda:ClinicalDocument[1]/cda:recordTarget[1]/cda:patientRole[1]/cda:patient[1]/cda:name[1]",
+                              'Seuls les qualifiers "BR" pour le nom de famille, ou "CL" pour le nom utilisé'),
+}
+# The kit ships these volet schematrons with an include that is not in the kit (nor in ANS's
+# repository): they cannot be compiled, the document gets a warning and the profile only.
+KIT_VOLET_WITH_MISSING_INCLUDE = {
+    "BIO-CR-BIO_2023.01_Electrophorese.xml": "BIO-CR-BIO_2023.01/Entete/Entete_CR-BIO.sch",
+    "CARD-F-PRC-TAP_2022.01.xml": "E_AllergiesAndHypersensibilites_CARD-F-PRC-TAP.sch",
+    "CNAM-HR_2021.01.xml": "S_CommentaireNonCodee-CISIS.sch",
+    "CNAM-HR_2021.01_sans-info.xml": "S_CommentaireNonCodee-CISIS.sch",
+    "CSE-CS8_2024.01.xml": "JDV_RechAgHbS-CISIS.sch",
+    "CSE-CS8_2025.01.xml": "JDV_RechAgHbS-CISIS.sch",
+    "OBP-SAP_2024.01.xml": "S_birthOrganizer_OBP-SAP.sch",
+}
+# No volet schematron: unstructured documents (nonXMLBody, templateId 1.3.6.1.4.1.19376.1.2.20),
+# the "modèles de contenus" sampler, and BIO-CR-BIO documents whose volet templateId has no
+# version (extension), which the table cannot tell apart.
+PROFILE_ONLY = {
+    "01_Modèles_contenus_CDA.xml", "BIO-CR-BIO_2021.01_CDA-R2-Niveau-1.xml", "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+    "IMG_CR_IMG_2024.01_CDA-R2-Niveau-1.xml", "TLM-CR_2022.01.xml", "BIO-CR-BIO_2024.01_TSH_1.xml",
+    "BIO-CR-BIO_2024.01_TSH_2.xml", "BIO-CR-BIO_2021.01_Auto-Presentable.xml",
+    "BIO-CR-BIO_2021.01_Auto-Presentable_avec-image.xml", "BIO-CR-BIO_2021.01_CR-2nde-intention.xml",
+    "BIO-CR-BIO_2021.01_Electrophorese.xml", "BIO-CR-BIO_2021.01_Microbiologie_V1.xml",
+    "BIO-CR-BIO_2021.01_Microbiologie_V2.xml",
+} | set(KIT_VOLET_WITH_MISSING_INCLUDE)
+ANEST = ANS / "ExemplesCDA" / "ANEST-CR-ANEST_2022.01.xml"
+
+
+@pytest.fixture(scope="module")
+def ans() -> AnsSchematrons:
+    return load_ans_schematrons(SCHEMATRONS)
+
+
+@pytest.fixture(scope="module")
+def cda(ans: AnsSchematrons) -> CdaValidator:
+    value_sets = load_cisis_value_sets(ANS / "jeuxDeValeurs")
+    return CdaValidator(load_schema(ANS / "infrastructure" / "cda" / "CDA_extended.xsd"), value_sets,
+                        CdaPolicy.REJECT, ans)
+
+
+def template_ids(data: bytes) -> list[tuple[str, str | None]]:
+    root = etree.fromstring(data)
+    document = root if root.tag == f"{NS}ClinicalDocument" else next(root.iter(f"{NS}ClinicalDocument"))
+    return [(t.get("root", ""), t.get("extension")) for t in document.findall(f"{NS}templateId")]
+
+
+def test_the_structuration_minimale_compiles_with_one_rule_left_out(ans: AnsSchematrons) -> None:
+    # ANS's ART-DECOR export names a JDV_J07 vocabulary file it does not publish; our own header
+    # check tests ClinicalDocument/code against JDV_J07.
+    (skipped,) = ans.profile.skipped
+    assert "voc-1.2.250.1.213.1.1.5.471-DYNAMIC.xml" in skipped
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_ans_example_against_the_ans_schematrons(ans: AnsSchematrons, path: Path) -> None:
+    data = path.read_bytes()
+    ran, findings = ans.validate(data.decode("utf-8-sig"), template_ids(data))
+    volet = path.name.replace("IMG_CR_IMG", "IMG-CR-IMG").replace("eP-MED", "EP-MED")
+    if path.name in PROFILE_ONLY:
+        assert ran == ["ASIP-STRUCT-MIN-StrucMin.sch"]
+    else:  # the volet and version of its file name
+        assert len(ran) == 2 and volet.startswith(ran[1].removeprefix("CI-SIS_").removesuffix(".sch"))
+    if path.name in FAILS_STRUCTURATION_MINIMALE:
+        schema, rule, location, message = FAILS_STRUCTURATION_MINIMALE[path.name]
+        (finding,) = findings
+        assert (finding.schema, finding.rule, finding.location, finding.is_warning) == (schema, rule, location, False)
+        assert message in finding.message
+    elif path.name in KIT_VOLET_WITH_MISSING_INCLUDE:
+        (finding,) = findings
+        assert finding.is_warning and KIT_VOLET_WITH_MISSING_INCLUDE[path.name] in finding.message
+    else:
+        assert findings == []
+
+
+def test_the_volet_table_names_kit_files_and_needs_the_version() -> None:
+    table = read_volet_table(DATA_DIR / VOLET_TABLE_FILE)
+    assert all((SCHEMATRONS / name).is_file() for name in table.values())
+    assert volet_schematron(table, [("1.2.250.1.213.1.1.1.55", "2024.01")]) == "CI-SIS_BIO-CR-BIO_2024.01.sch"
+    assert volet_schematron(table, [("1.2.250.1.213.1.1.1.55", None)]) is None
+    assert volet_schematron(table, [("1.2.250.1.213.1.1.1.55", "2099.01")]) is None
+
+
+def test_a_broken_header_is_refused_naming_the_rule_and_the_location(cda: CdaValidator) -> None:
+    data = ANEST.read_bytes().replace(b'<realmCode code="FR"/>', b"", 1)
+    errors = cda.validate(data)
+    schematron = [e for e in errors if "ANS schematron" in e.context]
+    assert schematron and all(e.code is ErrorCode.REPOSITORY_METADATA_ERROR and e.is_error for e in schematron)
+    assert any("ASIP-STRUCT-MIN-StrucMin.sch, rule d152e10-false-d1610e0, at /cda:ClinicalDocument[1]: "
+               "(SMDS_CDAClinicalDocument): element hl7:realmCode[@code = 'FR'] is required [min 1x]." in e.context
+               for e in schematron), [e.context for e in schematron]
+    warned = replace(cda, policy=CdaPolicy.WARN).validate(data)
+    assert warned and all(e.severity is Severity.WARNING for e in warned)
+
+
+def test_a_volet_rule_is_checked(cda: CdaValidator) -> None:
+    # 34749-2 is in JDV_J07 (our header check accepts it) but it is not the ANEST-CR-ANEST code.
+    data = ANEST.read_bytes().replace(b'<code code="77436-4"', b'<code code="34749-2"', 1)
+    (error,) = cda.validate(data)
+    assert error.is_error and "ANS schematron CI-SIS_ANEST-CR-ANEST_2022.01.sch" in error.context
+    assert ", at /cda:ClinicalDocument[1]: [Entete_ANEST-CR-ANEST]" in error.context
+    assert 'L\'élément "code" doit avoir les attributs @code="77436-4"' in error.context
+
+
+def test_the_setting_comes_from_the_environment_and_the_toml_file(tmp_path: Path) -> None:
+    assert load_settings(environ={"DMP_XDS_SCHEMATRONS": "/kit/schematrons"}).schematrons == "/kit/schematrons"
+    toml = tmp_path / "dmp-xds.toml"
+    toml.write_text('schematrons = "/srv/ans/schematrons"\n')
+    assert load_settings(toml, environ={}).schematrons == "/srv/ans/schematrons"
+    assert Settings().schematrons == ""  # off unless set
+
+
+def test_a_missing_or_wrong_directory_stops_the_start(tmp_path: Path) -> None:
+    settings = Settings(profile="cisis", value_sets=str(ANS / "jeuxDeValeurs"),
+                        cda_schema=str(ANS / "infrastructure" / "cda" / "CDA_extended.xsd"),
+                        schematrons=str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="DMP_XDS_SCHEMATRONS: schematron directory .*missing does not exist"):
+        load_validators(settings)
+    with pytest.raises(ConfigError, match="has no profils/structurationMinimale"):
+        load_validators(replace(settings, schematrons=str(tmp_path)))
+    with pytest.raises(SchematronError):
+        load_ans_schematrons(tmp_path)
