@@ -161,6 +161,42 @@ def floor_rate(database_url: str, requests_: list[tuple[soap.HttpRequest, bytes,
     return len(items) / elapsed
 
 
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, seconds in times.items():
+        ancestor = pid
+        for _ in range(16):  # bounded walk up the tree
+            if ancestor == root_pid:
+                total += seconds
+                break
+            ancestor = parents.get(ancestor, 0)
+            if ancestor <= 1:
+                break
+    return total
+
+
+def cpu_now(server_pid: int, postgres: PostgresServer | None) -> dict[str, float]:
+    """CPU seconds so far of the server, the database server and this client process."""
+    usage = os.times()
+    return {"server": tree_cpu_seconds(server_pid),
+            "database": tree_cpu_seconds(postgres.postmaster_pid()) if postgres is not None else 0.0,
+            "client": usage.user + usage.system}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -186,10 +222,15 @@ def bench_backend(backend: str, submissions: int, postgres: PostgresServer | Non
         rates: list[float] = []
         floors: list[float] = []
         latencies: list[float] = []
+        cpu = {"server": 0.0, "database": 0.0, "client": 0.0}
         for _ in range(ROUNDS):
             requests_ = build_iti41_requests(submissions)
+            before = cpu_now(server.process.pid, postgres if backend == "postgresql" else None)
             seconds, round_latencies, _ = run_clients(
                 server.repository_url, [(r.body, r.content_type) for r, _, _ in requests_], expect_success)
+            after = cpu_now(server.process.pid, postgres if backend == "postgresql" else None)
+            for key in cpu:
+                cpu[key] += after[key] - before[key]
             rates.append(submissions / seconds)
             latencies += round_latencies
             floors.append(floor_rate(floor_db, build_iti41_requests(submissions), floor_dir))
@@ -210,7 +251,8 @@ def bench_backend(backend: str, submissions: int, postgres: PostgresServer | Non
     finally:
         stop_server(server)
     return {"iti41_per_s": iti41_rate, "p50_ms": statistics.median(latencies) * 1000,
-            "p99_ms": percentile(latencies, 0.99) * 1000, "floor_per_s": floor, "iti43_mb_s": iti43_mb_s}
+            "p99_ms": percentile(latencies, 0.99) * 1000, "floor_per_s": floor, "iti43_mb_s": iti43_mb_s,
+            **{f"cpu_{key}_ms": 1000 * seconds_ / (ROUNDS * submissions) for key, seconds_ in cpu.items()}}
 
 
 def main() -> None:
@@ -243,6 +285,10 @@ def main() -> None:
     for backend, r in results.items():
         print(f"{backend:<12}{r['iti41_per_s']:>10.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
               f"{r['floor_per_s']:>10.1f}{100 * r['iti41_per_s'] / r['floor_per_s']:>8.1f}%{r['iti43_mb_s']:>13.1f}")
+    print("\nCPU per ITI-41 submission (ms; all processes share the same cores):")
+    print(f"{'backend':<12}{'server':>9}{'database':>10}{'client':>9}")
+    for backend, r in results.items():
+        print(f"{backend:<12}{r['cpu_server_ms']:>9.2f}{r['cpu_database_ms']:>10.2f}{r['cpu_client_ms']:>9.2f}")
 
 
 if __name__ == "__main__":

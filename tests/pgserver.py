@@ -110,6 +110,10 @@ class PostgresServer:
     def log_file(self) -> Path:
         return self.base_dir / "postgres.log"
 
+    def postmaster_pid(self) -> int:
+        """The server's main process (benchmarks add up the CPU of it and its children)."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
     # --- lifecycle -----------------------------------------------------------------------
 
     @classmethod

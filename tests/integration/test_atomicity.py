@@ -1,16 +1,22 @@
 """A rejected submission stores nothing: no metadata row, no document file.
 
 The failure is injected for real, after the documents were published to their final names:
-the database refuses the commit (an SQLAlchemy `commit` event that raises). The transaction must
-roll back and remove the files it had published.
+the database refuses the commit. On PostgreSQL a deferred constraint trigger raises when the
+submission's transaction commits (a new submission is one statement in autocommit, so the
+commit is the end of that statement); on SQLite, where triggers cannot be deferred, an
+SQLAlchemy `commit` event raises. The transaction must roll back and remove the files it had
+published.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 
 from dmp_xds.config import Settings
 from dmp_xds.serve import open_services
@@ -43,6 +49,41 @@ def _submit(services, mtom: bool):
     return provide_and_register(services, TransactionRequest(payload))
 
 
+_PG_FAIL_AT_COMMIT = [
+    """CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS
+       $$ BEGIN RAISE EXCEPTION 'injected failure at commit'; END $$""",
+    """CREATE CONSTRAINT TRIGGER injected_failure AFTER INSERT ON repository_document
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION injected_failure()""",
+]
+_PG_REMOVE_FAILURE = ["DROP TRIGGER injected_failure ON repository_document", "DROP FUNCTION injected_failure()"]
+
+
+@contextlib.contextmanager
+def failing_commit(services) -> Iterator[None]:
+    """Make the database refuse to commit a submission that stores a document."""
+    engine = services.registry.engine
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            for statement in _PG_FAIL_AT_COMMIT:
+                connection.execute(text(statement))
+        try:
+            yield
+        finally:
+            with engine.begin() as connection:
+                for statement in _PG_REMOVE_FAILURE:
+                    connection.execute(text(statement))
+        return
+
+    def refuse_commit(conn):
+        raise RuntimeError("injected failure at commit")
+
+    event.listen(engine, "commit", refuse_commit)
+    try:
+        yield
+    finally:
+        event.remove(engine, "commit", refuse_commit)
+
+
 def test_failure_at_commit_after_documents_were_published(services):
     counts_before = services.registry.count_rows()
     published: list[Path] = []
@@ -54,16 +95,9 @@ def test_failure_at_commit_after_documents_were_published(services):
         assert path.exists()  # the file really reached its final name before the failure
         return path
 
-    def refuse_commit(conn):
-        raise RuntimeError("injected failure at commit")
-
     services.blobs.publish = spy_publish
-    event.listen(services.registry.engine, "commit", refuse_commit)
-    try:
-        with pytest.raises(RuntimeError, match="injected"):
-            _submit(services, mtom=False)
-    finally:
-        event.remove(services.registry.engine, "commit", refuse_commit)
+    with failing_commit(services), pytest.raises((RuntimeError, DBAPIError), match="injected failure at commit"):
+        _submit(services, mtom=False)
     assert len(published) == 2
     assert not any(p.exists() for p in published)
     assert services.registry.count_rows() == counts_before

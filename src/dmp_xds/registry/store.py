@@ -1,8 +1,10 @@
 """The registry's reads and its atomic write of a submission.
 
-`RegistryStore` is synchronous and thread-safe: it holds only the engine, and every method
-takes its own pooled connection. A submission is written in one transaction with one
-executemany INSERT per table, so a submission costs a handful of round trips whatever its size.
+`RegistryStore` is synchronous and thread-safe: it holds only the engine and statements
+compiled once, and every method takes its own pooled connection. A submission is written in one
+transaction whatever its size: one executemany INSERT per table, or on PostgreSQL a single
+statement (registry/inserts.py), so that a new submission costs two round trips there, one to
+read what the registry rules need and one to write.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy import (Connection, Dialect, Engine, String, Table, bindparam, cast, delete, func, literal, null, or_,
+from sqlalchemy import (Connection, Engine, String, Table, any_, bindparam, cast, delete, func, literal, null, or_,
                         select, union_all)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -33,6 +35,7 @@ from dmp_xds.model import (
 from dmp_xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.registry import lifecycle
 from dmp_xds.registry.delete_rules import DeletePlan, DeleteSnapshot, Link
+from dmp_xds.registry.inserts import PerTableInsert, PostgresSubmissionInsert
 from dmp_xds.registry.serialize import document_entry_from_dict, sortable_dtm, to_dict
 from dmp_xds.registry.update_rules import UpdatePlan, UpdateSnapshot
 from dmp_xds.registry.tables import (
@@ -114,46 +117,6 @@ _REPOSITORY_DOCUMENTS_IN = select(
 
 
 
-@dataclass(frozen=True)
-class PreparedInsert:
-    """An INSERT compiled once for a dialect, run with the driver's own executemany.
-
-    A submission writes a few rows into several tables; through `Connection.execute` each
-    statement costs more in SQLAlchemy's per-call machinery than in the database. The SQL and
-    the type conversions (JSON, datetimes) are SQLAlchemy's, computed once: only the per-call
-    overhead goes. Runs inside the transaction of an SQLAlchemy connection.
-    """
-
-    sql: str
-    columns: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-    positional: bool
-
-    @classmethod
-    def compile(cls, table: Table, dialect: Dialect) -> PreparedInsert:
-        columns = tuple(c.key for c in table.columns if not (c.primary_key and c.autoincrement is True))
-        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
-        processors = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns)
-        positional = bool(compiled.positional)
-        if positional:
-            order = compiled.positiontup or []
-            if list(order) != list(columns):
-                raise RuntimeError(f"unexpected parameter order for {table.name}: {order}")
-        return cls(compiled.string, columns, processors, positional)
-
-    def run(self, cursor: Any, rows: list[Row], dbapi: Any) -> None:
-        converted = [
-            tuple(p(row.get(c)) if p else row.get(c) for c, p in zip(self.columns, self.processors))
-            for row in rows
-        ]
-        params: list[Any] = converted if self.positional else [dict(zip(self.columns, v)) for v in converted]
-        try:
-            cursor.executemany(self.sql, params)
-        except dbapi.Error as exc:
-            # Raise what Connection.execute would (IntegrityError for a constraint...).
-            raise DBAPIError.instance(self.sql, None, exc, dbapi.Error) from exc
-
-
 # Patients and uniqueIds of one submission in a single round trip (PostgreSQL pays per round
 # trip, on the same cores as the server): rows are (kind, value, document hash).
 _PATIENTS = bindparam("patients", expanding=True)
@@ -170,17 +133,72 @@ _PATIENTS_AND_UNIQUE_IDS = union_all(
 )
 
 
-def _patients_and_unique_ids(connection: Connection, patients: list[str],
-                             unique_ids: list[str]) -> tuple[set[str], dict[str, str | None]]:
+# The same reads for PostgreSQL with arrays (`= ANY(...)`): one text whatever the number of ids,
+# which the server prepares once per connection, and no limit on the number of ids.
+_PATIENT_ARRAY = bindparam("patients", type_=postgresql.ARRAY(String))
+_UNIQUE_ID_ARRAY = bindparam("unique_ids", type_=postgresql.ARRAY(String))
+_ID_ARRAY = bindparam("ids", type_=postgresql.ARRAY(String))
+_PATIENTS_AND_UNIQUE_IDS_ANY = union_all(
+    select(literal("patient", String).label("kind"), _patient.c.patient_id.label("value"),
+           cast(null(), String).label("hash")).where(_patient.c.patient_id == any_(_PATIENT_ARRAY)),
+    select(literal("document", String), _document_entry.c.unique_id, _document_entry.c.hash)
+    .where(_document_entry.c.unique_id == any_(_UNIQUE_ID_ARRAY)),
+    select(literal("package", String), _submission_set.c.unique_id, cast(null(), String))
+    .where(_submission_set.c.unique_id == any_(_UNIQUE_ID_ARRAY)),
+    select(literal("package", String), _folder.c.unique_id, cast(null(), String))
+    .where(_folder.c.unique_id == any_(_UNIQUE_ID_ARRAY)),
+)
+_OBJECTS_ANY = union_all(
+    *[
+        select(table.c.entry_uuid, literal(kind, String).label("kind"), patient.label("patient_id"), table.c.status)
+        .where(table.c.entry_uuid == any_(_ID_ARRAY))
+        for table, kind, patient in (
+            (_document_entry, KIND_DOCUMENT_ENTRY, _document_entry.c.patient_id),
+            (_submission_set, KIND_SUBMISSION_SET, _submission_set.c.patient_id),
+            (_folder, KIND_FOLDER, _folder.c.patient_id),
+            (_association, KIND_ASSOCIATION, cast(null(), String)),
+        )
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DriverQuery:
+    """A SELECT compiled once for a dialect, run on the driver's cursor (no per-call
+    SQLAlchemy machinery: the registry rules read on every submission)."""
+
+    sql: str
+    constants: dict[str, Any]  # the literals SQLAlchemy made bound parameters
+
+    @classmethod
+    def compile(cls, query: Any, engine: Engine, names: Sequence[str]) -> DriverQuery:
+        compiled = query.compile(dialect=engine.dialect)
+        if compiled.positional:
+            raise ValueError("DriverQuery expects a driver with named parameters")
+        given = {name: None for name in names}
+        constants = {k: v_ for k, v_ in compiled.construct_params(given).items() if k not in given}
+        return cls(compiled.string, constants)
+
+    def rows(self, cursor: Any, **params: Any) -> list[tuple[Any, ...]]:
+        cursor.execute(self.sql, {**self.constants, **params}, prepare=True)
+        return cursor.fetchall()
+
+
+def _registered(rows: Iterable[tuple[str, str, str | None]]) -> tuple[set[str], dict[str, str | None]]:
+    """Known patients and registered uniqueIds from (kind, value, document hash) rows."""
     known: set[str] = set()
     registered: dict[str, str | None] = {}
-    for kind, value, hash_ in connection.execute(_PATIENTS_AND_UNIQUE_IDS,
-                                                 {"patients": patients, "unique_ids": unique_ids}):
+    for kind, value, hash_ in rows:
         if kind == "patient":
             known.add(value)
         elif kind == "document" or value not in registered:
             registered[value] = hash_
     return known, registered
+
+
+def _patients_and_unique_ids(connection: Connection, patients: list[str],
+                             unique_ids: list[str]) -> tuple[set[str], dict[str, str | None]]:
+    return _registered(connection.execute(_PATIENTS_AND_UNIQUE_IDS, {"patients": patients, "unique_ids": unique_ids}))
 
 
 def _known_patients(connection: Connection, patient_ids: Iterable[str]) -> set[str]:
@@ -209,12 +227,27 @@ def _existing_objects(connection: Connection, uuids: Iterable[str]) -> dict[str,
 class RegistryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._prepared: dict[str, PreparedInsert] | None = None
+        dialect = engine.dialect
+        self._postgres = dialect.name == "postgresql"
+        self._submission_insert: PerTableInsert | PostgresSubmissionInsert = (
+            PostgresSubmissionInsert(SUBMISSION_TABLES, dialect) if self._postgres
+            else PerTableInsert(SUBMISSION_TABLES, dialect))
+        self._bulk_insert = PerTableInsert(metadata.sorted_tables, dialect)
+        if self._postgres:
+            self._snapshot_query = DriverQuery.compile(_PATIENTS_AND_UNIQUE_IDS_ANY, engine, ["patients", "unique_ids"])
+            self._objects_query = DriverQuery.compile(_OBJECTS_ANY, engine, ["ids"])
 
-    def _inserts(self) -> dict[str, "PreparedInsert"]:
-        if self._prepared is None:
-            self._prepared = {t.name: PreparedInsert.compile(t, self.engine.dialect) for t in metadata.sorted_tables}
-        return self._prepared
+    @contextlib.contextmanager
+    def _autocommit_cursor(self) -> Iterator[Any]:
+        """A driver cursor outside any transaction: a read, or one statement that is atomic by
+        itself, costs no BEGIN and no COMMIT (PostgreSQL pays per round trip, on the same cores
+        as the server)."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                yield cursor
+            finally:
+                cursor.close()
 
     # --- patients ------------------------------------------------------------------------
 
@@ -251,6 +284,8 @@ class RegistryStore:
         """What the registry rules need to know of one submission, read on one connection."""
         patient_list = list(dict.fromkeys(p for p in patient_ids if p))
         unique_id_list = list(dict.fromkeys(u for u in unique_ids if u))
+        if self._postgres:
+            return self._postgres_snapshot(patient_list, unique_id_list, list(dict.fromkeys(u for u in object_ids if u)))
         # Autocommit: a read outside any transaction costs PostgreSQL no BEGIN and no ROLLBACK
         # when the connection goes back to the pool.
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -261,6 +296,18 @@ class RegistryStore:
                 registered = _existing_unique_ids(connection, unique_id_list)
             objects = _existing_objects(connection, object_ids)
         return RegistrySnapshot(frozenset(patients), registered, objects)
+
+    def _postgres_snapshot(self, patients: list[str], unique_ids: list[str], object_ids: list[str]) -> RegistrySnapshot:
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            with self._autocommit_cursor() as cursor:
+                known, registered = _registered(self._snapshot_query.rows(cursor, patients=patients, unique_ids=unique_ids))
+                objects = ({row[0]: (row[1], row[2], row[3]) for row in self._objects_query.rows(cursor, ids=object_ids)}
+                           if object_ids else {})
+        except dbapi.Error as exc:
+            # What Connection.execute would raise (OperationalError: the registry is busy...).
+            raise DBAPIError.instance("SELECT (registry snapshot)", None, exc, dbapi.Error) from exc
+        return RegistrySnapshot(frozenset(known), registered, objects)
 
     # --- DocumentEntries -----------------------------------------------------------------
 
@@ -326,24 +373,21 @@ class RegistryStore:
         """
         now = _now()
         rows = _submission_rows(submission, repository_documents, now)
-        inserts = self._inserts()
         dbapi = self.engine.dialect.loaded_dbapi
+        replacing = lifecycle.replacements(submission)
+        members = lifecycle.stored_folder_members(submission)
+        if self._postgres and on_before_commit is None and not replacing and not members:
+            # New objects only: one statement, atomic by itself, in one round trip.
+            with self._autocommit_cursor() as cursor:
+                self._submission_insert.run(cursor, rows, dbapi)
+            return
         with self.engine.begin() as connection:
-            driver = connection.connection.driver_connection
-            # psycopg 3 sends every INSERT of the submission in one pipeline (one round trip).
-            pipeline = driver.pipeline() if hasattr(driver, "pipeline") else contextlib.nullcontext()
-            cursor = driver.cursor()  # type: ignore[union-attr]
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                with pipeline:
-                    for table, table_rows in rows:
-                        if table_rows:
-                            inserts[table.name].run(cursor, table_rows, dbapi)
-            except dbapi.Error as exc:
-                # An error detected when the pipeline syncs: raise what Connection.execute would.
-                raise DBAPIError.instance("INSERT (submission)", None, exc, dbapi.Error) from exc
+                self._submission_insert.run(cursor, rows, dbapi)
             finally:
                 cursor.close()
-            _apply_to_stored_metadata(connection, submission, change, now)
+            _apply_to_stored_metadata(connection, submission, replacing, members, change, now)
             if on_before_commit is not None:
                 on_before_commit()
 
@@ -439,20 +483,15 @@ class RegistryStore:
         for submission in submissions:
             for table, rows in _submission_rows(submission, (), now):
                 merged.setdefault(table.name, (table, []))[1].extend(rows)
-        inserts = self._inserts()
         dbapi = self.engine.dialect.loaded_dbapi
-        written = 0
+        ordered = [merged.get(t.name, (t, [])) for t in metadata.sorted_tables]  # parents before children
         with self.engine.begin() as connection:
             cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                for table in metadata.sorted_tables:  # parents before children
-                    _, rows = merged.get(table.name, (table, []))
-                    if rows:
-                        inserts[table.name].run(cursor, rows, dbapi)
-                        written += len(rows)
+                self._bulk_insert.run(cursor, ordered, dbapi)
             finally:
                 cursor.close()
-        return written
+        return sum(len(rows) for _, rows in ordered)
 
     # --- diagnostics ---------------------------------------------------------------------
 
@@ -465,12 +504,10 @@ class RegistryStore:
         return {t.name: int(count) for t, count in zip(tables, counts)}
 
 
-def _apply_to_stored_metadata(connection: Connection, submission: Submission, change: lifecycle.Change,
-                              now: datetime) -> None:
+def _apply_to_stored_metadata(connection: Connection, submission: Submission, replacing: list[Association],
+                              members: dict[str, list[str]], change: lifecycle.Change, now: datetime) -> None:
     """Replacements deprecate their originals and join their folders; stored folders that gain
     members are touched. Nothing to do (no statement) for a submission of new objects only."""
-    replacing = lifecycle.replacements(submission)
-    members = lifecycle.stored_folder_members(submission)
     if not replacing and not members:
         return
     ss_uuid = submission.submission_set.entry_uuid if submission.submission_set is not None else None
@@ -538,6 +575,13 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
 
 
 # --- rows of a submission -------------------------------------------------------------------
+
+
+# The tables a submission writes, parents before children (_submission_rows gives them in this order).
+SUBMISSION_TABLES: tuple[Table, ...] = (
+    _submission_set, _submission_set_author, _document_entry, _document_entry_code, _document_entry_author,
+    _document_entry_reference_id, _folder, _folder_code, _association, _repository_document,
+)
 
 
 def _submission_rows(
