@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,27 @@ class SecureServer:
         envelope.find(f"{{{v.NS_SOAP12}}}Header").append(security_header(assertion))
         identity = self.pki.identity(card)
         response = requests.post(f"{self.url}/xds/{endpoint}", data=etree.tostring(envelope), timeout=30,
+                                 cert=(identity.certificate, identity.key), verify=str(self.pki.anchors),
+                                 headers={"Content-Type": "application/soap+xml"})
+        return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
+
+    def admin(self, operation: str, body: str, assertion: etree._Element | None,
+              card: str = "patient-portal") -> soap.SoapResponse:
+        """One DMP administration request (`body`: the request element's content) over TLS with
+        `card`'s certificate and the VIHF."""
+        from dmp_xds.dmp import vocabulary as dv
+
+        payload = etree.fromstring(f'<{operation}Request xmlns="{dv.NS_DMP_ADMIN}">{body.replace("&", "&amp;")}'
+                                   f"</{operation}Request>")
+        message = etree.Element(f"{{{v.NS_SOAP12}}}Envelope", nsmap={"soapenv": v.NS_SOAP12, "wsa": v.NS_WSA})
+        header = etree.SubElement(message, f"{{{v.NS_SOAP12}}}Header")
+        etree.SubElement(header, f"{{{v.NS_WSA}}}Action").text = dv.action(operation)
+        etree.SubElement(header, f"{{{v.NS_WSA}}}MessageID").text = f"urn:uuid:{uuid.uuid4()}"
+        if assertion is not None:
+            header.append(security_header(assertion))
+        etree.SubElement(message, f"{{{v.NS_SOAP12}}}Body").append(payload)
+        identity = self.pki.identity(card)
+        response = requests.post(self.url + "/dmp/admin", data=etree.tostring(message), timeout=30,
                                  cert=(identity.certificate, identity.key), verify=str(self.pki.anchors),
                                  headers={"Content-Type": "application/soap+xml"})
         return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)

@@ -58,7 +58,14 @@ class Settings:
     trusted_proxies: str = ""  # addresses allowed to send that header, comma-separated
     vihf_audience: str = ""  # required Audience of VIHF assertions ("" = not checked)
     vihf_clock_skew_seconds: float = 120.0
-    audit_syslog: str = ""  # ATNA collector: udp://host:port or tcp://host:port ("" = off)
+    audit_syslog: str = ""  # ATNA collector: udp://, tcp:// or tls://host:port ("" = off)
+    audit_syslog_ca: str = ""  # tls://: PEM file of the CA(s) the collector's certificate chains to
+    audit_syslog_certificate: str = ""  # tls://: this server's client certificate (PEM) and key, if asked
+    audit_syslog_key: str = ""
+    notify_smtp: str = ""  # e-mail relay for the patient's notifications: smtp://, smtp+starttls://, smtps://
+    notify_smtp_ca: str = ""  # PEM CA file for a TLS relay ("" = the system's)
+    notify_from: str = "dmp-xds@localhost"  # the notifications' sender address
+    certificate_cache_seconds: float = 300.0  # how long a certificate's verdict is reused (CRL files: see cps.py)
 
     @staticmethod
     def paths(value: str) -> list[Path]:
@@ -77,7 +84,7 @@ class Settings:
 
 _INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results", "workers"}
 _OPTIONAL_INT_FIELDS = {"mllp_port"}
-_FLOAT_FIELDS = {"request_timeout_seconds", "vihf_clock_skew_seconds"}
+_FLOAT_FIELDS = {"request_timeout_seconds", "vihf_clock_skew_seconds", "certificate_cache_seconds"}
 
 
 def _coerce(name: str, raw: Any) -> Any:

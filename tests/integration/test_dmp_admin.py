@@ -6,7 +6,6 @@ trace, and zeep talks to the published WSDL."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import security_header
 from factories import make_document_entry, make_submission, make_submission_set
 from secure_server import SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
-from soap_messages import SoapResponse, adhoc_query, envelope, mtom_body, parse_response, pnr_payload
+from soap_messages import SoapResponse, adhoc_query, envelope, mtom_body, pnr_payload
 from xds_server import BACKENDS, database_for
 
 SOAP12 = "application/soap+xml"
@@ -52,21 +51,7 @@ def server(request: pytest.FixtureRequest, pki: GeneratedPki,
 
 def admin(server: SecureServer, operation: str, body: str, assertion: etree._Element | None,
           card: str = "patient-portal") -> SoapResponse:
-    """POST one administration request over TLS with `card`'s certificate and the VIHF."""
-    payload = etree.fromstring(f'<{operation}Request xmlns="{dv.NS_DMP_ADMIN}">{body.replace("&", "&amp;")}'
-                               f"</{operation}Request>")
-    message = etree.Element(f"{{{v.NS_SOAP12}}}Envelope", nsmap={"soapenv": v.NS_SOAP12, "wsa": v.NS_WSA})
-    header = etree.SubElement(message, f"{{{v.NS_SOAP12}}}Header")
-    etree.SubElement(header, f"{{{v.NS_WSA}}}Action").text = dv.action(operation)
-    etree.SubElement(header, f"{{{v.NS_WSA}}}MessageID").text = f"urn:uuid:{uuid.uuid4()}"
-    if assertion is not None:
-        header.append(security_header(assertion))
-    etree.SubElement(message, f"{{{v.NS_SOAP12}}}Body").append(payload)
-    identity = server.pki.identity(card)
-    response = requests.post(server.url + "/dmp/admin", data=etree.tostring(message), timeout=30,
-                             cert=(identity.certificate, identity.key), verify=str(server.pki.anchors),
-                             headers={"Content-Type": SOAP12})
-    return parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
+    return server.admin(operation, body, assertion, card)
 
 
 def create_body(patient: str, emergency: bool = True) -> str:

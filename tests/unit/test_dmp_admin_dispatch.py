@@ -14,6 +14,7 @@ from dmp_xds.audit import trail as t
 from dmp_xds.audit.trail import AuditTrail
 from dmp_xds.config import Settings
 from dmp_xds.dmp import vocabulary as dv
+from dmp_xds.dmp.notifications import Notifier
 from dmp_xds.dmp.records import DmpStore
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.registry.database import create_engine_for
@@ -56,7 +57,7 @@ def engine() -> Engine:
 
 @pytest.fixture()
 def services(engine: Engine) -> Services:
-    security = SecurityServices(None, None, DmpStore(engine), AuditTrail(engine))  # type: ignore[arg-type]
+    security = SecurityServices(None, None, DmpStore(engine), AuditTrail(engine), Notifier(engine))  # type: ignore[arg-type]
     return Services(Settings(profile="ihe"), None, None, security=security)  # type: ignore[arg-type]
 
 

@@ -46,6 +46,10 @@ _EVENTS: dict[str, tuple[str, str, str]] = {
     t.AUTHORIZATION_RENEW: ("110136", "Security Roles Changed", "U"),
     t.AUTHORIZATION_REVOKE: ("110136", "Security Roles Changed", "U"),
     t.HISTORY_READ: ("110110", "Patient Record", "R"),
+    t.NOTIFICATIONS_READ: ("110110", "Patient Record", "R"),
+    t.NOTIFICATIONS_ACKNOWLEDGE: ("110110", "Patient Record", "U"),
+    t.REPRESENTATIVE_ADD: ("110136", "Security Roles Changed", "U"),
+    t.REPRESENTATIVE_REMOVE: ("110136", "Security Roles Changed", "U"),
 }
 _OUTCOMES = {t.SUCCESS: "0", t.DENIED: "4", t.FAILURE: "8"}
 

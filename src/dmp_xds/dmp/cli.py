@@ -45,6 +45,8 @@ def describe(record: DmpRecord) -> dict[str, object]:
         "authorizations": [{"kind": a.kind, "grantee": a.grantee, "expires_at": a.expires_at.isoformat(),
                             "reference": a.reference, "active": a.active(now)}
                            for a in state.authorizations if a.revoked_at is None],
+        "legal_representatives": list(state.representatives),
+        "notification_email": record.notification_email or None,
     }
 
 
@@ -99,16 +101,19 @@ def dmp_show(ctx: click.Context, patient_id: str) -> None:
 @click.argument("patient_id")
 @click.option("--emergency-access/--no-emergency-access", default=None)
 @click.option("--regulation-access/--no-regulation-access", default=None)
+@click.option("--email", default=None, help="Where emergency accesses are e-mailed ('' to stop).")
 @click.pass_context
-def dmp_update(ctx: click.Context, patient_id: str, emergency_access: bool | None, regulation_access: bool | None) -> None:
-    """Change the patient's emergency-access choices."""
+def dmp_update(ctx: click.Context, patient_id: str, emergency_access: bool | None, regulation_access: bool | None,
+               email: str | None) -> None:
+    """Change the patient's emergency-access choices, or the address they are notified at."""
     store, trail = open_store(ctx)
     try:
-        record = store.update_consent(patient_id, emergency_access, regulation_access)
+        record = store.update_consent(patient_id, emergency_access, regulation_access, email)
     except DmpError as exc:
         raise _fail(exc) from exc
     _trace(trail, t.DMP_UPDATE, patient_id, f"emergency access {record.state.emergency_access_allowed}, "
-                                            f"centre 15 {record.state.regulation_access_allowed}")
+                                            f"centre 15 {record.state.regulation_access_allowed}"
+                                            + ("" if email is None else f"; notification e-mail {'set' if email else 'removed'}"))
     click.echo(json.dumps(describe(record), indent=2, ensure_ascii=False))
 
 
@@ -197,3 +202,65 @@ def dmp_revoke(ctx: click.Context, patient_id: str, grantee: str) -> None:
         raise _fail(exc) from exc
     _trace(trail, t.AUTHORIZATION_REVOKE, patient_id, f"{grantee}: {count} authorization(s) revoked")
     click.echo(f"{count} authorization(s) of {grantee} revoked")
+
+
+@dmp.command("notifications")
+@click.argument("patient_id")
+@click.option("--unread", is_flag=True, help="Only those not acknowledged yet.")
+@click.option("--acknowledge", is_flag=True, help="Mark the listed notifications read.")
+@click.option("--limit", type=int, default=200, show_default=True)
+@click.pass_context
+def dmp_notifications(ctx: click.Context, patient_id: str, unread: bool, acknowledge: bool, limit: int) -> None:
+    """What PATIENT_ID is told: every emergency access to their record, newest first."""
+    from dmp_xds.dmp.notifications import Notifier
+
+    store, trail = open_store(ctx)
+    if store.get(patient_id) is None:
+        raise click.ClickException(f"patient {patient_id} has no DMP")
+    notifier = Notifier(store.engine)
+    notifications = notifier.list(patient_id, limit, unread)
+    for n in notifications:
+        state = "read" if n.read_at else "UNREAD"
+        mail = f", e-mailed {n.emailed_at:%Y-%m-%d %H:%M}" if n.emailed_at else (f", {n.email_error}" if n.email_error else "")
+        click.echo(f"#{n.id} {n.created_at:%Y-%m-%d %H:%M} [{state}{mail}] {n.message}")
+    detail = f"{len(notifications)} notifications read by the operator"
+    if acknowledge and notifications:
+        count = notifier.acknowledge(patient_id, [n.id for n in notifications])
+        detail += f", {count} acknowledged"
+    _trace(trail, t.NOTIFICATIONS_READ, patient_id, detail)
+
+
+@dmp.group("representative")
+def dmp_representative() -> None:
+    """Legal representatives of a minor patient (they do not see INVISIBLE_REPRESENTANTS_LEGAUX documents)."""
+
+
+@dmp_representative.command("add")
+@click.argument("patient_id")
+@click.argument("representative_id")
+@click.pass_context
+def representative_add(ctx: click.Context, patient_id: str, representative_id: str) -> None:
+    """Declare REPRESENTATIVE_ID (the NameID of their VIHF, e.g. their INS) for PATIENT_ID."""
+    store, trail = open_store(ctx)
+    try:
+        added = store.add_representative(patient_id, representative_id, OPERATOR)
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.REPRESENTATIVE_ADD, patient_id, f"legal representative {representative_id}"
+                                                    + ("" if added else " (already declared)"))
+    click.echo(f"{representative_id} is a legal representative of {patient_id}")
+
+
+@dmp_representative.command("remove")
+@click.argument("patient_id")
+@click.argument("representative_id")
+@click.pass_context
+def representative_remove(ctx: click.Context, patient_id: str, representative_id: str) -> None:
+    """REPRESENTATIVE_ID no longer represents PATIENT_ID (e.g. the patient came of age)."""
+    store, trail = open_store(ctx)
+    try:
+        count = store.remove_representative(patient_id, representative_id)
+    except DmpError as exc:
+        raise _fail(exc) from exc
+    _trace(trail, t.REPRESENTATIVE_REMOVE, patient_id, f"legal representative {representative_id}: {count} removed")
+    click.echo(f"{count} declaration(s) of {representative_id} removed")

@@ -19,6 +19,7 @@ from lxml import etree
 
 from dmp_xds.audit.trail import AuditEntry
 from dmp_xds.dmp import vocabulary as dv
+from dmp_xds.dmp.notifications import Notification
 from dmp_xds.dmp.records import Consent, Destruction, DmpRecord
 from dmp_xds.security.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization
 from dmp_xds.validation.formats import cx_problem
@@ -51,6 +52,7 @@ class UpdateDmp:
     patient_id: str
     emergency_access_allowed: bool | None
     regulation_access_allowed: bool | None
+    notification_email: str | None = None  # "" removes it
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,19 @@ class PatientRequest:
 class HistoryRequest:
     patient_id: str
     limit: int
+
+
+@dataclass(frozen=True)
+class NotificationsRequest:
+    patient_id: str
+    limit: int
+    unread_only: bool
+
+
+@dataclass(frozen=True)
+class AcknowledgeRequest:
+    patient_id: str
+    ids: tuple[int, ...]
 
 
 def _q(local: str) -> str:
@@ -151,9 +166,12 @@ def parse_create(payload: etree._Element, now: dt.datetime, require_ins: bool) -
 def parse_update(payload: etree._Element, require_ins: bool) -> UpdateDmp:
     _checked(payload, dv.UPDATE_DMP)
     emergency, regulation = _boolean(payload, "EmergencyAccessAllowed"), _boolean(payload, "RegulationAccessAllowed")
-    if emergency is None and regulation is None:
-        raise MessageError("UpdateDmp changes nothing: give EmergencyAccessAllowed, RegulationAccessAllowed or both")
-    return UpdateDmp(_patient_id(payload, require_ins), emergency, regulation)
+    email_element = payload.find(_q("NotificationEmail"))
+    email = None if email_element is None else (email_element.text or "").strip()
+    if emergency is None and regulation is None and email is None:
+        raise MessageError("UpdateDmp changes nothing: give EmergencyAccessAllowed, RegulationAccessAllowed, "
+                           "NotificationEmail or several")
+    return UpdateDmp(_patient_id(payload, require_ins), emergency, regulation, email)
 
 
 def parse_status_change(payload: etree._Element, operation: str, require_ins: bool) -> StatusChange:
@@ -201,6 +219,19 @@ def parse_history(payload: etree._Element, require_ins: bool) -> HistoryRequest:
     return HistoryRequest(_patient_id(payload, require_ins), int(limit) if limit else dv.HISTORY_DEFAULT_LIMIT)
 
 
+def parse_notifications(payload: etree._Element, require_ins: bool) -> NotificationsRequest:
+    _checked(payload, dv.GET_NOTIFICATIONS)
+    limit = _text(payload, "Limit")
+    return NotificationsRequest(_patient_id(payload, require_ins), int(limit) if limit else dv.HISTORY_DEFAULT_LIMIT,
+                                bool(_boolean(payload, "UnreadOnly")))
+
+
+def parse_acknowledge(payload: etree._Element, require_ins: bool) -> AcknowledgeRequest:
+    _checked(payload, dv.ACKNOWLEDGE_NOTIFICATIONS)
+    ids = tuple(int((e.text or "").strip()) for e in payload.iterfind(_q("NotificationId")))  # xs:positiveInteger
+    return AcknowledgeRequest(_patient_id(payload, require_ins), ids)
+
+
 # --- responses ------------------------------------------------------------------------------
 
 def stamp(value: dt.datetime) -> str:
@@ -234,9 +265,10 @@ def _authorization(parent: etree._Element, local: str, authorization: Authorizat
 
 
 def dmp_response(operation: str, record: DmpRecord, authorizations: Sequence[Authorization],
-                 now: dt.datetime) -> etree._Element:
+                 now: dt.datetime, for_patient: bool = False) -> etree._Element:
     """The response of the operations answering with the record (Create, Update, Close, Reopen,
-    GetDmpStatus); `authorizations` are those the caller may see (policy.authorizations_shown)."""
+    GetDmpStatus); `authorizations` are those the caller may see (policy.authorizations_shown);
+    the patient's own contact (their notification address) is shown to the patient only."""
     response = _response(operation)
     dmp = _sub(response, "Dmp")
     _sub(dmp, "PatientId", record.patient_id)
@@ -253,6 +285,8 @@ def dmp_response(operation: str, record: DmpRecord, authorizations: Sequence[Aut
     _sub(dmp, "RegulationAccessAllowed", _boolean_text(record.state.regulation_access_allowed))
     for authorization in authorizations:
         _authorization(dmp, "Authorization", authorization, now)
+    if for_patient and record.notification_email:
+        _sub(dmp, "NotificationEmail", record.notification_email)
     return response
 
 
@@ -301,4 +335,32 @@ def history_response(entries: Sequence[AuditEntry]) -> etree._Element:
         _sub(element, "Emergency", _boolean_text(entry.emergency))
         if event.detail:
             _sub(element, "Detail", event.detail)
+    return response
+
+
+def notifications_response(notifications: Sequence[Notification]) -> etree._Element:
+    response = _response(dv.GET_NOTIFICATIONS)
+    for notification in notifications:
+        element = _sub(response, "Notification")
+        _sub(element, "Id", str(notification.id))
+        _sub(element, "Time", stamp(notification.created_at))
+        _sub(element, "Kind", notification.kind)
+        _sub(element, "TraceSequence", str(notification.audit_seq))
+        actor = _sub(element, "Actor")
+        _sub(actor, "Id", notification.actor_id)
+        if notification.actor_name:
+            _sub(actor, "Name", notification.actor_name)
+        if notification.structure_id:
+            _sub(element, "StructureId", notification.structure_id)
+        if notification.reason:
+            _sub(element, "AccessReason", notification.reason)
+        _sub(element, "Message", notification.message)
+        _sub(element, "Read", _boolean_text(notification.read_at is not None))
+        _sub(element, "Emailed", _boolean_text(notification.emailed_at is not None))
+    return response
+
+
+def acknowledge_response(count: int) -> etree._Element:
+    response = _response(dv.ACKNOWLEDGE_NOTIFICATIONS)
+    _sub(response, "Acknowledged", str(count))
     return response

@@ -16,7 +16,9 @@ from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 from dmp_xds.registry.tables import (
     AssociationRow,
     DmpAuthorizationRow,
+    DmpNotificationRow,
     DmpRecordRow,
+    DmpRepresentativeRow,
     DocumentEntryRow,
     FolderRow,
     PatientRow,
@@ -24,6 +26,7 @@ from dmp_xds.registry.tables import (
     SubmissionSetRow,
 )
 from dmp_xds.repository.blobstore import FilesystemBlobStore
+from dmp_xds.security.vihf import same_patient
 from dmp_xds.security.policy import (
     CLOSED,
     KIND_ATTENDING,
@@ -38,6 +41,7 @@ AUTHORIZATION_DAYS = 365  # a patient's grant lasts one year, renewable
 KINDS = (KIND_PROFESSIONAL, KIND_ATTENDING, KIND_ESTABLISHMENT)
 _record = DmpRecordRow.__table__
 _authorization = DmpAuthorizationRow.__table__
+_representative = DmpRepresentativeRow.__table__
 _patient = PatientRow.__table__
 
 
@@ -61,6 +65,7 @@ class DmpRecord:
     created_at: dt.datetime
     closed_at: dt.datetime | None
     status_reason: str
+    notification_email: str = ""  # where emergency accesses are e-mailed ("" = not e-mailed)
 
     @property
     def patient_id(self) -> str:
@@ -106,12 +111,16 @@ class DmpStore:
             Authorization(g.kind, g.grantee, _aware(g.expires_at), _aware(g.revoked_at), g.reference or "")  # type: ignore[arg-type]
             for g in connection.execute(select(_authorization).where(_authorization.c.patient_id == patient_id)
                                         .order_by(_authorization.c.id)))
+        representatives = tuple(connection.execute(
+            select(_representative.c.representative_id).where(
+                (_representative.c.patient_id == patient_id) & _representative.c.revoked_at.is_(None))
+            .order_by(_representative.c.id)).scalars())
         state = RecordState(row.patient_id, row.status, row.emergency_access_allowed, row.regulation_access_allowed,
-                            grants)
+                            grants, representatives)
         consent = Consent(row.consent_collected_by, _aware(row.consent_collected_at),  # type: ignore[arg-type]
                           row.emergency_access_allowed, row.regulation_access_allowed)
         return DmpRecord(state, consent, _aware(row.created_at), _aware(row.closed_at),  # type: ignore[arg-type]
-                         row.status_reason or "")
+                         row.status_reason or "", row.notification_email or "")
 
     def _require(self, connection: Connection, patient_id: str) -> DmpRecord:
         found = self._get(connection, patient_id)
@@ -135,12 +144,16 @@ class DmpStore:
             return self._require(connection, patient_id)
 
     def update_consent(self, patient_id: str, emergency_access_allowed: bool | None = None,
-                       regulation_access_allowed: bool | None = None) -> DmpRecord:
+                       regulation_access_allowed: bool | None = None,
+                       notification_email: str | None = None) -> DmpRecord:
+        """Change the given choices (None: unchanged; an empty e-mail address removes it)."""
         values: dict[str, object] = {"updated_at": _now()}
         if emergency_access_allowed is not None:
             values["emergency_access_allowed"] = emergency_access_allowed
         if regulation_access_allowed is not None:
             values["regulation_access_allowed"] = regulation_access_allowed
+        if notification_email is not None:
+            values["notification_email"] = notification_email or None
         with self.engine.begin() as connection:
             self._require(connection, patient_id)
             connection.execute(update(_record).where(_record.c.patient_id == patient_id).values(**values))
@@ -186,6 +199,9 @@ class DmpStore:
             for chunk in _chunks(unique_ids):
                 connection.execute(delete(repository).where(repository.c.unique_id.in_(chunk)))
             connection.execute(delete(_authorization).where(_authorization.c.patient_id == patient_id))
+            connection.execute(delete(_representative).where(_representative.c.patient_id == patient_id))
+            connection.execute(delete(DmpNotificationRow.__table__)
+                               .where(DmpNotificationRow.__table__.c.patient_id == patient_id))
             connection.execute(delete(_record).where(_record.c.patient_id == patient_id))
             connection.execute(delete(_patient).where(_patient.c.patient_id == patient_id))
         if blobs is not None:
@@ -230,6 +246,30 @@ class DmpStore:
             if kind is not None:
                 condition = condition & (_authorization.c.kind == kind)
             return connection.execute(update(_authorization).where(condition).values(revoked_at=_now())).rowcount
+
+
+    # --- legal representatives ----------------------------------------------------------------
+    def add_representative(self, patient_id: str, representative_id: str, declared_by: str) -> bool:
+        """Declare a legal representative of the (minor) patient; False if already declared."""
+        if not representative_id:
+            raise DmpError("a legal representative needs an id (the NameID of their VIHF)")
+        with self.engine.begin() as connection:
+            record = self._require(connection, patient_id)
+            if representative_id in record.state.representatives:
+                return False
+            if same_patient(representative_id, patient_id):
+                raise DmpError("a patient is not their own legal representative")
+            connection.execute(insert(_representative).values(
+                patient_id=patient_id, representative_id=representative_id, declared_by=declared_by,
+                declared_at=_now()))
+            return True
+
+    def remove_representative(self, patient_id: str, representative_id: str) -> int:
+        with self.engine.begin() as connection:
+            self._require(connection, patient_id)
+            return connection.execute(update(_representative).where(
+                (_representative.c.patient_id == patient_id) & (_representative.c.representative_id == representative_id)
+                & _representative.c.revoked_at.is_(None)).values(revoked_at=_now())).rowcount
 
 
 def _chunks(values: list[str], size: int = 500) -> list[list[str]]:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from dmp_xds.audit import trail as t
 from dmp_xds.audit.trail import AuditEvent, AuditTrail
 from dmp_xds.config import ConfigError, Settings
+from dmp_xds.dmp.notifications import Notifier, SmtpSender
 from dmp_xds.dmp.records import DmpStore
 from dmp_xds.ebrim.vocabulary import NS_WSSE
 from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates
@@ -49,6 +50,7 @@ class SecurityServices:
     vihf: VihfVerifier
     records: DmpStore
     audit: AuditTrail
+    notifier: Notifier
     client_cert_header: str = ""
     trusted_proxies: frozenset[str] = frozenset()
 
@@ -80,9 +82,16 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
             raise ConfigError(str(exc)) from exc
     audit = AuditTrail(engine, exporters)
     audit.ensure_head()
+    smtp = None
+    if settings.notify_smtp:
+        try:
+            smtp = SmtpSender(settings.notify_smtp, settings.notify_from, settings.notify_smtp_ca)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"DMP_XDS_NOTIFY_SMTP: {exc}") from exc
     proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     return SecurityServices(trust, VihfVerifier(trust, settings.vihf_audience, settings.vihf_clock_skew_seconds),
-                            DmpStore(engine), audit, settings.client_cert_header.lower(), proxies)
+                            DmpStore(engine), audit, Notifier(engine, smtp), settings.client_cert_header.lower(),
+                            proxies)
 
 
 def client_chain(security: SecurityServices, tls_chain_pem: list[str] | None, headers: dict[str, str],
@@ -160,9 +169,12 @@ def document_access(security: SecurityServices, principal: Principal, now: dt.da
 def trace_access(security: SecurityServices, principal: Principal, action: str, outcome: str,
                  documents: tuple[str, ...] = (), detail: str = "", emergency: bool = False,
                  patient_id: str = "") -> None:
-    """One trace row for the principal's request, about `patient_id` (default: the VIHF's patient)."""
-    security.audit.append(AuditEvent(
+    """One trace row for the principal's request, about `patient_id` (default: the VIHF's patient);
+    a successful emergency access is also notified to the patient."""
+    entry = security.audit.append(AuditEvent(
         action, outcome, patient_id or principal.patient_id, actor_id=principal.user_id, actor_name=principal.name,
         actor_role=",".join(principal.roles), structure_id=principal.structure_id, access_mode=principal.access_mode,
         access_reason=principal.access_reason, documents=documents,
         detail=("EMERGENCY ACCESS - " if emergency else "") + detail))
+    if emergency and outcome == t.SUCCESS:
+        security.notifier.notify(entry)

@@ -32,13 +32,16 @@ class Action(str, enum.Enum):
     DESTROY = "destroy"
     MANAGE_AUTHORIZATIONS = "manage-authorizations"
     READ_HISTORY = "read-history"
+    MANAGE_NOTIFICATIONS = "manage-notifications"  # read, acknowledge, the e-mail address they go to
     READ_STATUS = "read-status"  # the record itself: open or closed, consent, authorizations
 
 
 READS = frozenset({Action.SEARCH, Action.RETRIEVE})
-PATIENT_ONLY = frozenset({Action.DESTROY, Action.MANAGE_AUTHORIZATIONS, Action.READ_HISTORY})
+PATIENT_ONLY = frozenset({Action.DESTROY, Action.MANAGE_AUTHORIZATIONS, Action.READ_HISTORY,
+                          Action.MANAGE_NOTIFICATIONS})
 # A closed DMP still tells who may see it that it is closed (READ_STATUS), so they know why reads fail.
-ON_CLOSED_RECORD = frozenset({Action.REOPEN, Action.READ_HISTORY, Action.DESTROY, Action.CLOSE, Action.READ_STATUS})
+ON_CLOSED_RECORD = frozenset({Action.REOPEN, Action.READ_HISTORY, Action.DESTROY, Action.CLOSE, Action.READ_STATUS,
+                              Action.MANAGE_NOTIFICATIONS})
 
 OPEN = "open"
 CLOSED = "closed"
@@ -66,6 +69,7 @@ class RecordState:
     emergency_access_allowed: bool
     regulation_access_allowed: bool
     authorizations: tuple[Authorization, ...] = ()
+    representatives: tuple[str, ...] = ()  # legal representatives of a minor (their VIHF NameID)
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,7 +146,8 @@ def perform(services: Services, request: TransactionRequest, operation: Operatio
 # --- the operations -------------------------------------------------------------------------
 
 def _record_response(call: AdminCall, operation: str, record: DmpRecord) -> etree._Element:
-    return m.dmp_response(operation, record, authorizations_shown(call.principal, record.state), call.now)
+    return m.dmp_response(operation, record, authorizations_shown(call.principal, record.state), call.now,
+                          for_patient=call.principal.is_patient)
 
 
 def create_dmp(call: AdminCall, payload: etree._Element) -> etree._Element:
@@ -162,11 +163,15 @@ def create_dmp(call: AdminCall, payload: etree._Element) -> etree._Element:
 
 def update_dmp(call: AdminCall, payload: etree._Element) -> etree._Element:
     request = m.parse_update(payload, call.require_ins)
-    _admit(call, request.patient_id, Action.UPDATE_CONSENT)
+    # The notification address is the patient's own contact: theirs alone to give.
+    _admit(call, request.patient_id, Action.UPDATE_CONSENT if request.notification_email is None
+           else Action.MANAGE_NOTIFICATIONS)
     record = call.records.update_consent(request.patient_id, request.emergency_access_allowed,
-                                         request.regulation_access_allowed)
+                                         request.regulation_access_allowed, request.notification_email)
     call.detail = (f"emergency access {_allowed(record.state.emergency_access_allowed)}; centre 15 "
-                   f"{_allowed(record.state.regulation_access_allowed)}")
+                   f"{_allowed(record.state.regulation_access_allowed)}"
+                   + ("" if request.notification_email is None else
+                      f"; notification e-mail {'set' if request.notification_email else 'removed'}"))
     return _record_response(call, dv.UPDATE_DMP, record)
 
 
@@ -242,6 +247,22 @@ def get_access_history(call: AdminCall, payload: etree._Element) -> etree._Eleme
     return m.history_response(entries)
 
 
+def get_notifications(call: AdminCall, payload: etree._Element) -> etree._Element:
+    request = m.parse_notifications(payload, call.require_ins)
+    _admit(call, request.patient_id, Action.MANAGE_NOTIFICATIONS)
+    notifications = call.security.notifier.list(request.patient_id, request.limit, request.unread_only)
+    call.detail = f"{len(notifications)} notifications read"
+    return m.notifications_response(notifications)
+
+
+def acknowledge_notifications(call: AdminCall, payload: etree._Element) -> etree._Element:
+    request = m.parse_acknowledge(payload, call.require_ins)
+    _admit(call, request.patient_id, Action.MANAGE_NOTIFICATIONS)
+    count = call.security.notifier.acknowledge(request.patient_id, request.ids, call.now)
+    call.detail = f"{count} notifications acknowledged"
+    return m.acknowledge_response(count)
+
+
 def _allowed(value: bool) -> str:
     return "allowed" if value else "refused"
 
@@ -288,3 +309,11 @@ class DmpAdminService(ServiceBase):
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
     def GetAccessHistory(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
         return _run(ctx, get_access_history, t.HISTORY_READ, request)
+
+    @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
+    def GetNotifications(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+        return _run(ctx, get_notifications, t.NOTIFICATIONS_READ, request)
+
+    @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
+    def AcknowledgeNotifications(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+        return _run(ctx, acknowledge_notifications, t.NOTIFICATIONS_ACKNOWLEDGE, request)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
-from dmp_xds.errors import ErrorCode, XdsError, XdsFailure, error
+from dmp_xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.model import DocumentEntry, Folder, Submission
 from dmp_xds.model.ids import assign_entry_uuids
 from dmp_xds.registry.lifecycle import Change

@@ -1,0 +1,199 @@
+"""Emergency access is reported to the patient: a notification they read and acknowledge on
+the DMP administration endpoint and in the CLI, and an e-mail through the configured SMTP relay
+(a small SMTP server of the test on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+
+import pytest
+
+from dmp_xds.dmp import vocabulary as dv
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from secure_server import PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
+from soap_messages import SoapResponse, adhoc_query
+
+EMAIL = "patient@example.org"
+WAIT_SECONDS = 15.0
+
+
+@dataclass
+class SmtpRelay:
+    """Just enough SMTP (RFC 5321) to receive messages: one connection at a time, each message
+    kept whole (headers and body); stops when the test closes its socket."""
+
+    listener: socket.socket
+    messages: list[bytes] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return self.listener.getsockname()[1]
+
+    def serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed by the fixture
+            with connection:
+                connection.settimeout(10)
+                try:
+                    self._session(connection.makefile("rb"), connection)
+                except OSError:
+                    continue
+
+    def _session(self, reader, connection: socket.socket) -> None:  # type: ignore[no-untyped-def]
+        connection.sendall(b"220 test relay\r\n")
+        sender, recipients = "", []
+        for _ in range(100):  # bounded: a real session is a handful of commands
+            line = reader.readline()
+            if not line:
+                return
+            command = line.strip().upper()
+            if command.startswith((b"EHLO", b"HELO")):
+                connection.sendall(b"250 test relay\r\n")
+            elif command.startswith(b"MAIL FROM:"):
+                sender = line.strip()[10:].decode().strip("<>")
+                connection.sendall(b"250 ok\r\n")
+            elif command.startswith(b"RCPT TO:"):
+                recipients.append(line.strip()[8:].decode().strip("<>"))
+                connection.sendall(b"250 ok\r\n")
+            elif command == b"DATA":
+                connection.sendall(b"354 go on\r\n")
+                body = b""
+                while not body.endswith(b"\r\n.\r\n"):
+                    chunk = reader.readline()
+                    if not chunk:
+                        return
+                    body += chunk
+                self.messages.append(body[:-5])
+                self.envelopes.append((sender, recipients))
+                connection.sendall(b"250 queued\r\n")
+            elif command == b"QUIT":
+                connection.sendall(b"221 bye\r\n")
+                return
+            else:
+                connection.sendall(b"250 ok\r\n")
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[SmtpRelay]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    running = SmtpRelay(listener)
+    thread = threading.Thread(target=running.serve, daemon=True)
+    thread.start()
+    yield running
+    listener.close()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
+    return create_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def server(pki: GeneratedPki, relay: SmtpRelay, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
+    running = start_secure_server(tmp_path_factory.mktemp("secure-notify"), pki, tls=True, extra={
+        "DMP_XDS_NOTIFY_SMTP": f"smtp://127.0.0.1:{relay.port}", "DMP_XDS_NOTIFY_FROM": "dmp@test.example"})
+    running.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
+    running.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
+    yield running
+    stop_secure_server(running)
+
+
+def search(server: SecureServer, pki: GeneratedPki, card: str, **changes: str) -> SoapResponse:
+    query = adhoc_query(v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{PATIENT}'"],
+                                              v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]})
+    return server.call("registry", query, vihf(pki, card, **changes), card=card)
+
+
+def notifications(server: SecureServer, pki: GeneratedPki, unread_only: bool = False) -> SoapResponse:
+    body = f"<PatientId>{PATIENT}</PatientId><UnreadOnly>{str(unread_only).lower()}</UnreadOnly>"
+    return server.admin(dv.GET_NOTIFICATIONS, body, patient_vihf(pki))
+
+
+def found(response: SoapResponse, path: str) -> list[str]:
+    return [e.text or "" for e in response.payload.iterfind(path, {"d": dv.NS_DMP_ADMIN})]
+
+
+def test_emergency_access_is_notified_and_emailed(server: SecureServer, pki: GeneratedPki, relay: SmtpRelay) -> None:
+    # Only the patient gives (and reads) their address.
+    by_doctor = server.admin(dv.UPDATE_DMP, f"<PatientId>{PATIENT}</PatientId><NotificationEmail>x@y.org"
+                                            "</NotificationEmail>", vihf(pki, "doctor"), card="doctor")
+    assert by_doctor.status_code == 403 and "only the patient" in (by_doctor.fault_reason or "")
+    updated = server.admin(dv.UPDATE_DMP, f"<PatientId>{PATIENT}</PatientId><NotificationEmail>{EMAIL}"
+                                          "</NotificationEmail>", patient_vihf(pki))
+    assert updated.status_code == 200, updated.fault_reason
+    assert found(updated, "d:Dmp/d:NotificationEmail") == [EMAIL]
+    status = server.admin(dv.GET_DMP_STATUS, f"<PatientId>{PATIENT}</PatientId>", vihf(pki, "doctor"), card="doctor")
+    assert found(status, "d:Dmp/d:NotificationEmail") == []
+
+    assert search(server, pki, "doctor").status_code == 200  # a normal access: nothing to tell
+    assert found(notifications(server, pki), "d:Notification") == []
+
+    emergency = search(server, pki, "pharmacist", access_mode=sv.ACCESS_EMERGENCY, access_reason="patient inconscient")
+    assert emergency.status_code == 200, emergency.fault_reason
+    trace = server.last_trace()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not relay.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(relay.messages) == 1
+    assert relay.envelopes[0] == ("dmp@test.example", [EMAIL])
+    mail = message_from_bytes(relay.messages[0], policy=policy.default)
+    assert mail["To"] == EMAIL and "urgence" in mail["Subject"]
+    text = mail.get_content()
+    assert "PAUL PETIT" in text and "bris de glace" in text and "patient inconscient" in text
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:  # the relay answered; the row is updated right after
+        listed = notifications(server, pki)
+        if found(listed, "d:Notification/d:Emailed") == ["true"]:
+            break
+        time.sleep(0.05)
+    assert listed.status_code == 200, listed.fault_reason
+    assert found(listed, "d:Notification/d:Kind") == ["emergency-access"]
+    assert found(listed, "d:Notification/d:TraceSequence") == [str(trace.seq)]
+    assert found(listed, "d:Notification/d:Actor/d:Id") == [pki.identity("pharmacist").national_id]
+    assert found(listed, "d:Notification/d:AccessReason") == ["patient inconscient"]
+    assert found(listed, "d:Notification/d:Read") == ["false"]
+    assert found(listed, "d:Notification/d:Emailed") == ["true"]
+
+    # Nobody else reads them.
+    by_doctor = server.admin(dv.GET_NOTIFICATIONS, f"<PatientId>{PATIENT}</PatientId>", vihf(pki, "doctor"),
+                             card="doctor")
+    assert by_doctor.status_code == 403
+
+    # The operator's CLI lists them too.
+    assert "bris de glace" in server.cli("dmp", "notifications", PATIENT, "--unread")
+
+    (notification_id,) = found(listed, "d:Notification/d:Id")
+    acknowledged = server.admin(dv.ACKNOWLEDGE_NOTIFICATIONS, f"<PatientId>{PATIENT}</PatientId>"
+                                f"<NotificationId>{notification_id}</NotificationId>", patient_vihf(pki))
+    assert found(acknowledged, "d:Acknowledged") == ["1"]
+    assert found(notifications(server, pki, unread_only=True), "d:Notification") == []
+    assert found(notifications(server, pki), "d:Notification/d:Read") == ["true"]
+    assert server.last_trace().event.action == "notifications.read"
+
+
+def test_centre_15_is_notified_and_a_refused_emergency_access_is_not(server: SecureServer, pki: GeneratedPki) -> None:
+    before = len(found(notifications(server, pki), "d:Notification"))
+    # `dmp create` records centre 15 access as allowed unless told otherwise.
+    assert search(server, pki, "pharmacist", access_mode=sv.ACCESS_REGULATION).status_code == 200
+    listed = notifications(server, pki)
+    assert len(found(listed, "d:Notification")) == before + 1
+    assert found(listed, "d:Notification/d:Kind")[0] == "regulation-access"
+    server.cli("dmp", "update", PATIENT, "--no-emergency-access")
+    denied = search(server, pki, "pharmacist", access_mode=sv.ACCESS_EMERGENCY, access_reason="coma")
+    assert denied.status_code == 403
+    assert len(found(notifications(server, pki), "d:Notification")) == before + 1
