@@ -47,6 +47,7 @@ def cisis_submission(**entry: object) -> Submission:
     assert submission.submission_set is not None
     submission.submission_set.patient_id = TEST_INS
     submission.submission_set.authors = []
+    submission.submission_set.content_type_code = Code("04", "1.2.250.1.213.2.2")  # JDV_J03: hospitalisation de jour
     return submission
 
 
@@ -143,3 +144,58 @@ def test_all_errors_at_once_and_the_submission_set_patient(value_sets: CisisValu
     assert len(errors) == 3
     assert {e.code for e in errors} == {ErrorCode.REPOSITORY_METADATA_ERROR}
     assert any(e.location == submission.submission_set.entry_uuid and "SubmissionSet" in e.context for e in errors)
+
+
+# --- classCode from typeCode (ASS_X04), contentTypeCode (JDV_J03) ------------------------------
+
+
+@pytest.mark.parametrize("type_code, class_code", [
+    (Code("11488-4", "2.16.840.1.113883.6.1"), Code("10", "1.2.250.1.213.1.1.4.1")),  # CR de consultation: compte rendu
+    (Code("34133-9", "2.16.840.1.113883.6.1"), Code("11", "1.2.250.1.213.1.1.4.1")),  # synthèse d'épisode: synthèse
+    (Code("57833-6", "2.16.840.1.113883.6.1"), Code("42", "1.2.250.1.213.1.1.4.1")),  # prescription de produits de santé
+    (Code("CERT_DECL", "1.2.250.1.213.1.1.4.12"), Code("52", "1.2.250.1.213.1.1.4.1")),  # certificat, déclaration
+    (Code("34120-6", "2.16.840.1.113883.6.1"), Code("11", "1.2.250.1.213.1.1.4.1")),  # in JDV_J07, not in our ASS_X04
+])
+def test_the_class_code_the_ans_table_gives_the_type_code_is_accepted(value_sets: CisisValueSets, type_code: Code,
+                                                                       class_code: Code) -> None:
+    assert validate_cisis(cisis_submission(type_code=type_code, class_code=class_code), value_sets, CODE) == []
+
+
+def test_a_class_code_that_does_not_go_with_the_type_code_is_refused(value_sets: CisisValueSets) -> None:
+    submission = cisis_submission(type_code=Code("34133-9", "2.16.840.1.113883.6.1"),
+                                  class_code=Code("10", "1.2.250.1.213.1.1.4.1"))
+    (error,) = validate_cisis(submission, value_sets, CODE)
+    (entry,) = submission.documents
+    assert error.code is CODE and error.location == entry.entry_uuid
+    assert error.context == (
+        f"DocumentEntry {entry.entry_uuid} (uniqueId {entry.unique_id}): classCode '10' (codingScheme "
+        "1.2.250.1.213.1.1.4.1) does not go with typeCode '34133-9' (codingScheme 2.16.840.1.113883.6.1): the "
+        "CI-SIS table xds-class-by-type-x04 gives classCode '11' (codingScheme 1.2.250.1.213.1.1.4.1)")
+
+
+@pytest.mark.parametrize("content_type", [
+    Code("EXP_PATIENT", "1.2.250.1.213.1.1.4.6"), Code("SA07", "1.2.250.1.71.4.2.4"),
+    Code("05", "1.2.250.1.213.1.6.1.128"), Code("97", "1.2.250.1.213.2.2"),
+])
+def test_content_type_codes_of_jdv_j03_are_accepted(value_sets: CisisValueSets, content_type: Code) -> None:
+    submission = cisis_submission()
+    assert submission.submission_set is not None
+    submission.submission_set.content_type_code = content_type
+    assert validate_cisis(submission, value_sets, CODE) == []
+
+
+@pytest.mark.parametrize("content_type", [
+    Code("04", "1.2.250.1.213.1.1.4.12"),  # the right code in another code system
+    Code("10", "1.2.250.1.213.1.1.4.1"),  # a classCode is not a contentTypeCode
+    Code("SA01", "1.2.250.1.71.4.2.4"),  # a healthcare facility type JDV_J03 does not list
+])
+def test_a_content_type_code_outside_jdv_j03_is_refused(value_sets: CisisValueSets, content_type: Code) -> None:
+    submission = cisis_submission()
+    ss = submission.submission_set
+    assert ss is not None
+    ss.content_type_code = content_type
+    (error,) = validate_cisis(submission, value_sets, CODE)
+    assert error.code is CODE and error.location == ss.entry_uuid
+    assert error.context == (f"SubmissionSet {ss.entry_uuid} (uniqueId {ss.unique_id}): contentTypeCode "
+                             f"{content_type.code!r} (codingScheme {content_type.scheme}) is not in the CI-SIS value "
+                             "set xds-content-type-code-j03")

@@ -52,7 +52,8 @@ def test_one_document_one_submission_set_one_has_member() -> None:
     assert entry.hash == hashlib.sha1(data).hexdigest() and entry.size == len(data)
     assert entry.creation_time == ss.submission_time == "20240312094500"
     assert entry.authors[0].person.startswith("801234567897^MULLER")
-    assert ss.source_id == "1.2.3.4" and ss.content_type_code.code == DEFAULT_CLASS_CODE.code
+    # SA01 is not in JDV_J03: the contentTypeCode is 97 "Type d'activité indifférencié"
+    assert ss.source_id == "1.2.3.4" and ss.content_type_code.key() == ("97", "1.2.250.1.213.2.2")
     assert association.association_type == v.HAS_MEMBER
     assert (association.source, association.target) == (ss.entry_uuid, entry.entry_uuid)
     assert association.slots == {v.SLOT_SUBMISSION_SET_STATUS: ["Original"]}
@@ -78,7 +79,8 @@ def test_from_cda_header() -> None:
     assert entry.unique_id == "1.2.250.1.213.1.1.1.5.1.2024.1.1"
     assert entry.mime_type == "text/xml"
     assert entry.type_code.code == "CERT_DECL"
-    assert entry.class_code == DEFAULT_CLASS_CODE
+    # classCode from the typeCode (ANS table ASS_X04): a certificate
+    assert entry.class_code == Code("52", "1.2.250.1.213.1.1.4.1", "Certificat, déclaration")
     # formatCode from the CSE-CS8 templateId (ANS table ASS_A11), in JDV_J10
     assert entry.format_code == Code("urn:asip:ci-sis:cse-cs8:2017", "1.2.250.1.213.1.1.4.2.282",
                                      "Certificat de santé du 8ème jour de l'enfant")

@@ -27,6 +27,7 @@ from dmp_xds.client.metadata import (
     build_submission,
     build_submission_from_cda,
     cx,
+    default_class_code,
     parse_code,
 )
 from dmp_xds.client.soap import XdsClient, XdsClientError
@@ -121,7 +122,7 @@ def _submission(data: bytes, file: Path, options: dict[str, Any]) -> Submission:
         patient_id=_require("--patient", options["patient_id"]),
         mime_type=options["mime_type"] or mimetypes.guess_type(file.name)[0] or "application/octet-stream",
         title=options["title"] or file.stem,
-        class_code=options["class_code"] or DEFAULT_CLASS_CODE,
+        class_code=options["class_code"] or default_class_code(options["type_code"]),
         type_code=_require("--type-code", options["type_code"]),
         format_code=options["format_code"] or FORMAT_MIME_TYPE_SUFFICIENT,
         confidentiality_code=options["confidentiality_code"] or DEFAULT_CONFIDENTIALITY,
@@ -152,8 +153,8 @@ _CODE_HELP = "code^codingScheme^displayName"
               "Read from recordTarget for a CDA document.")
 @click.option("--mime-type", help="Default: text/xml for a CDA, else guessed from the file name.")
 @click.option("--title", help="Default: the CDA title, else the file name.")
-@click.option("--class-code", callback=_code_option, help=f"{_CODE_HELP} (default {DEFAULT_CLASS_CODE.code}^"
-              f"{DEFAULT_CLASS_CODE.scheme}).")
+@click.option("--class-code", callback=_code_option, help=f"{_CODE_HELP} (default: the one the ANS table ASS_X04 "
+              f"gives the typeCode, else {DEFAULT_CLASS_CODE.code}^{DEFAULT_CLASS_CODE.scheme}).")
 @click.option("--type-code", callback=_code_option, help=f"{_CODE_HELP}; default: the CDA code.")
 @click.option("--format-code", callback=_code_option, help=_CODE_HELP)
 @click.option("--confidentiality", "confidentiality_code", multiple=True, callback=_code_option,

@@ -9,16 +9,17 @@ Object ids are symbolic (`Document01`...): the registry gives them UUIDs. unique
 OIDs under `2.25` (ITU-T X.667: an OID made of a UUID), times are UTC DTM.
 
 Defaults that are not read from the document, and their status:
-- classCode `10` / `1.2.250.1.213.1.1.4.1` "Compte rendu" (CI-SIS JDV_J06, shipped in
-  `dmp_xds/data`). The DMP deduces the classCode from the typeCode with the ANS table
-  ASS_X04-CorrespondanceType-Classe, which this project does not have: pass `class_code` for a
-  document that is not a report (synthèse 11, certificat 52, prescription 42...).
+- classCode: the one the ANS table ASS_X04-CorrespondanceType-Classe (shipped in `dmp_xds/data`)
+  gives the typeCode, as the DMP requires; `10` / `1.2.250.1.213.1.1.4.1` "Compte rendu" (JDV_J06)
+  for a typeCode the table does not list.
 - formatCode from the ANS tables shipped in `dmp_xds/data`: by the body's media type for an
   unstructured CDA (ASS_A12: `urn:ihe:iti:xds-sd:pdf:2008`...), by the templateId of the content
   specification for a structured one (ASS_A11: `urn:asip:ci-sis:cr-anest:2020`...). A CDA that
   neither table knows gets `urn:ihe:iti:xds:2017:mimeTypeSufficient` (IHE), which is not a CI-SIS
   code: pass `format_code`.
-- SubmissionSet contentTypeCode: the document's classCode unless `content_type_code` is given.
+- SubmissionSet contentTypeCode (CI-SIS JDV_J03, shipped in `dmp_xds/data`): the document's
+  healthcareFacilityTypeCode when JDV_J03 has it (the sector codes of TRE_R02 are in both), else
+  `97` "Type d'activité indifférencié" (TRE_R209), unless `content_type_code` is given.
 - sourceId: `DEFAULT_SOURCE_ID`, a fixed OID of this reference client.
 """
 
@@ -35,7 +36,7 @@ from dmp_xds.cda.header import CdaCode, CdaHeader, CdaOrganization, InstanceId, 
 from dmp_xds.cda.timestamps import hl7_ts_to_dtm
 from dmp_xds.ebrim.vocabulary import HAS_MEMBER, SLOT_SUBMISSION_SET_STATUS
 from dmp_xds.model import Association, Author, Code, DocumentEntry, LocalizedString, Submission, SubmissionSet
-from dmp_xds.validation.valuesets import load_format_mappings
+from dmp_xds.validation.valuesets import load_class_and_content_type_tables, load_format_mappings
 
 DOCUMENT_ID = "Document01"
 SUBMISSION_SET_ID = "SubmissionSet01"
@@ -47,6 +48,7 @@ FORMAT_CDA_PDF = Code("urn:ihe:iti:xds-sd:pdf:2008", IHE_FORMAT_CODES, "Document
 FORMAT_CDA_TEXT = Code("urn:ihe:iti:xds-sd:text:2008", IHE_FORMAT_CODES, "Document à corps non structuré en texte brut")
 FORMAT_MIME_TYPE_SUFFICIENT = Code("urn:ihe:iti:xds:2017:mimeTypeSufficient", IHE_FORMAT_CODES, "mimeType Sufficient")
 DEFAULT_CLASS_CODE = Code("10", "1.2.250.1.213.1.1.4.1", "Compte rendu")
+DEFAULT_CONTENT_TYPE_CODE = Code("97", "1.2.250.1.213.2.2", "Type d'activité indifférencié")
 DEFAULT_CONFIDENTIALITY = Code("N", "2.16.840.1.113883.5.25", "Normal")
 DEFAULT_LANGUAGE = "fr-FR"
 # A stable OID for this client: 2.25 + the UUID (v5) of its name, so every run sends the same.
@@ -218,7 +220,8 @@ def build_submission(
         patient_id=patient_id,
         submission_time=utc_dtm(now),
         title=[LocalizedString(submission_set_title, language_code)] if submission_set_title else [],
-        content_type_code=replace(content_type_code or class_code, classification_id=None),
+        content_type_code=replace(content_type_code or default_content_type_code(healthcare_facility_type_code),
+                                  classification_id=None),
         authors=[replace(a) for a in authors],
     )
     association = Association(
@@ -234,6 +237,22 @@ def build_submission(
         associations=[association],
         submission_set_count=1,
     )
+
+
+def default_class_code(type_code: Code | None) -> Code:
+    """The classCode ASS_X04 gives this typeCode (see the module docstring)."""
+    by_type, j06, _ = load_class_and_content_type_tables()
+    target = by_type.get(type_code.code) if type_code is not None else None
+    return Code(target[0], target[1], j06.display(*target)) if target else DEFAULT_CLASS_CODE
+
+
+def default_content_type_code(healthcare_facility_type_code: Code) -> Code:
+    """The SubmissionSet contentTypeCode for a document from this kind of facility (module docstring)."""
+    _, _, j03 = load_class_and_content_type_tables()
+    if healthcare_facility_type_code.key() in j03:
+        return Code(healthcare_facility_type_code.code, healthcare_facility_type_code.scheme,
+                    j03.display(*healthcare_facility_type_code.key()))
+    return DEFAULT_CONTENT_TYPE_CODE
 
 
 def default_format_code(header: CdaHeader) -> Code:
@@ -268,7 +287,7 @@ def metadata_from_cda(header: CdaHeader) -> dict[str, Any]:
         "mime_type": "text/xml",
         "title": header.title,
         "unique_id": header.unique_id,
-        "class_code": DEFAULT_CLASS_CODE,
+        "class_code": default_class_code(_model_code(header.code)),
         "format_code": default_format_code(header),
         "confidentiality_code": _model_code(header.confidentiality_code) or DEFAULT_CONFIDENTIALITY,
         "language_code": header.language_code or DEFAULT_LANGUAGE,

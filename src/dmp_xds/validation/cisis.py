@@ -3,7 +3,8 @@
 - every patient id is an INS (`ins.py`: INS roots, NIR key);
 - every coded attribute the CI-SIS binds to a value set takes its code from it: classCode (J06),
   typeCode (J07), formatCode (J10), healthcareFacilityTypeCode (J02), practiceSettingCode (J04),
-  confidentialityCode (J08), authorSpecialty (J01);
+  confidentialityCode (J08), authorSpecialty (J01), and the SubmissionSet's contentTypeCode (J03);
+- a DocumentEntry's classCode is the one the ANS table ASS_X04 gives its typeCode;
 - an author who is a person is identified by a national id (XCN.1 with the assigning authority
   of the national professional ids in XCN.9; a patient author by their INS).
 
@@ -64,6 +65,18 @@ class _Profile:
                 self.add(f"{label}: authorSpecialty {specialty!r} is not in the CI-SIS value set "
                          f"{self.sets.author_specialty.name} (written code^display^codeSystem)", location)
 
+    def class_matches_type(self, label: str, location: str, de: DocumentEntry) -> None:
+        """CI-SIS: the classCode is deduced from the typeCode (ASS_X04). A typeCode the table
+        does not list is not checked here, nor a classCode outside JDV_J06 (reported apart)."""
+        if de.type_code is None or de.class_code is None or de.class_code.key() not in self.sets.class_code:
+            return
+        expected = self.sets.class_by_type.get(de.type_code.code)
+        if expected is not None and de.class_code.key() != expected:
+            self.add(f"{label}: classCode {de.class_code.code!r} (codingScheme {de.class_code.scheme}) does not go "
+                     f"with typeCode {de.type_code.code!r} (codingScheme {de.type_code.scheme}): the CI-SIS table "
+                     f"{self.sets.class_by_type.name} gives classCode {expected[0]!r} (codingScheme {expected[1]})",
+                     location)
+
     def document(self, de: DocumentEntry) -> None:
         label, loc = _label("DocumentEntry", de.entry_uuid, de.unique_id), de.entry_uuid
         self.patient(label, loc, "patientId", de.patient_id)
@@ -74,6 +87,7 @@ class _Profile:
         self.coded(label, loc, "healthcareFacilityTypeCode", de.healthcare_facility_type_code,
                    sets.healthcare_facility_type)
         self.coded(label, loc, "practiceSettingCode", de.practice_setting_code, sets.practice_setting)
+        self.class_matches_type(label, loc, de)
         for confidentiality in de.confidentiality_codes:
             self.coded(label, loc, "confidentialityCode", confidentiality, sets.confidentiality)
         for author in de.authors:
@@ -88,6 +102,7 @@ def validate_cisis(submission: Submission, value_sets: CisisValueSets, code: Err
     if ss is not None:
         label = _label("SubmissionSet", ss.entry_uuid, ss.unique_id)
         p.patient(label, ss.entry_uuid, "patientId", ss.patient_id)
+        p.coded(label, ss.entry_uuid, "contentTypeCode", ss.content_type_code, value_sets.content_type)
         for author in ss.authors:
             p.author(label, ss.entry_uuid, author)
     for de in submission.documents:

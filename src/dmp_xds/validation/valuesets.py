@@ -2,10 +2,11 @@
 
 The ANS publishes its value sets ("jeux de valeurs", JDV) as IHE SVS XML files. Those that
 constrain XDS metadata are read from the directory a deployment configures
-(`DMP_XDS_VALUE_SETS`, e.g. the `jeuxDeValeurs` folder of ANS TestContenuCDA). ANS publishes two
-more that are not in that folder, classCode (JDV_J06) and formatCode (JDV_J10): this package ships
-them in `dmp_xds/data/`, each file naming its source, together with the ANS association tables
-that give a CDA document's formatCode (ASS_A11 by templateId, ASS_A12 by body media type).
+(`DMP_XDS_VALUE_SETS`, e.g. the `jeuxDeValeurs` folder of ANS TestContenuCDA). ANS publishes three
+more that are not in that folder, contentTypeCode (JDV_J03), classCode (JDV_J06) and formatCode
+(JDV_J10): this package ships them in `dmp_xds/data/`, each file naming its source, together with
+the ANS association tables that give a CDA document's formatCode (ASS_A11 by templateId, ASS_A12
+by body media type) and a document's classCode from its typeCode (ASS_X04).
 
 No code is ever spelled out in Python: a missing or unreadable file is a `ValueSetError` that
 names it, so that a server never starts with a check that silently lets everything through.
@@ -31,11 +32,13 @@ ANS_FILES: dict[str, str] = {
 }
 # Value sets and tables shipped with dmp-xds (dmp_xds/data).
 OWN_FILES: dict[str, str] = {
+    "content_type": "xds-content-type-code-j03.xml",
     "class_code": "xds-class-code-j06.xml",
     "format_code": "xds-format-code-j10.xml",
 }
 FORMAT_BY_TEMPLATE_FILE = "format-code-by-template-a11.tsv"
 FORMAT_BY_MEDIA_TYPE_FILE = "format-code-by-media-type-a12.tsv"
+CLASS_BY_TYPE_FILE = "xds-class-by-type-x04.tsv"
 
 
 class ValueSetError(Exception):
@@ -71,6 +74,7 @@ class CodeMapping:
 class CisisValueSets:
     author_specialty: ValueSet  # JDV_J01
     healthcare_facility_type: ValueSet  # JDV_J02
+    content_type: ValueSet  # JDV_J03 (shipped)
     practice_setting: ValueSet  # JDV_J04
     class_code: ValueSet  # JDV_J06 (shipped)
     type_code: ValueSet  # JDV_J07
@@ -78,6 +82,7 @@ class CisisValueSets:
     format_code: ValueSet  # JDV_J10 (shipped)
     format_by_template: CodeMapping  # ASS_A11
     format_by_media_type: CodeMapping  # ASS_A12
+    class_by_type: CodeMapping  # ASS_X04: typeCode -> classCode
 
 
 def read_value_set(path: Path) -> ValueSet:
@@ -132,6 +137,7 @@ def load_cisis_value_sets(directory: str | Path) -> CisisValueSets:
         **sets,
         format_by_template=read_mapping(DATA_DIR / FORMAT_BY_TEMPLATE_FILE),
         format_by_media_type=read_mapping(DATA_DIR / FORMAT_BY_MEDIA_TYPE_FILE),
+        class_by_type=read_mapping(DATA_DIR / CLASS_BY_TYPE_FILE),
     )
 
 
@@ -141,3 +147,10 @@ def load_format_mappings() -> tuple[CodeMapping, CodeMapping, ValueSet]:
     return (read_mapping(DATA_DIR / FORMAT_BY_TEMPLATE_FILE), read_mapping(DATA_DIR / FORMAT_BY_MEDIA_TYPE_FILE),
             read_value_set(DATA_DIR / OWN_FILES["format_code"]))
 
+
+
+def load_class_and_content_type_tables() -> tuple[CodeMapping, ValueSet, ValueSet]:
+    """ASS_X04, JDV_J06 and JDV_J03 alone (shipped with the package): what a Document Source
+    needs to give a document its classCode and a SubmissionSet its contentTypeCode."""
+    return (read_mapping(DATA_DIR / CLASS_BY_TYPE_FILE), read_value_set(DATA_DIR / OWN_FILES["class_code"]),
+            read_value_set(DATA_DIR / OWN_FILES["content_type"]))
