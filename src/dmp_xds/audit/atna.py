@@ -1,7 +1,9 @@
 """Trace entries as IHE ATNA audit messages (RFC 3881 schema), sent to a syslog collector.
 
-Messages are framed as RFC 5424 syslog records, over UDP (RFC 5426) or TCP with octet counting
-(RFC 6587). Sending happens on one background thread with a bounded queue, so that a slow or
+Messages are framed as RFC 5424 syslog records, over UDP (RFC 5426), TCP with octet counting
+(RFC 6587), or TLS with octet counting (RFC 5425, as the IHE ATNA profile asks: the collector's
+certificate checked against the configured CA, this server's client certificate when the
+collector wants one). Sending happens on one background thread with a bounded queue, so that a slow or
 absent collector never slows a request; when the queue is full, messages are dropped and logged
 (the trace in the database remains the record of reference).
 """
@@ -12,6 +14,7 @@ import logging
 import os
 import queue
 import socket
+import ssl
 import threading
 from urllib.parse import urlsplit
 
@@ -99,18 +102,30 @@ def syslog_record(payload: bytes, timestamp: str, hostname: str | None = None) -
     return header.encode("ascii", "replace") + b"\xef\xbb\xbf" + payload
 
 
+def tls_context(ca_file: str, certificate: str = "", key: str = "") -> ssl.SSLContext:
+    """The client side of RFC 5425: TLS 1.2 at least, the collector's certificate verified
+    against `ca_file` (the system's CAs when empty) and its name against the URL's host."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file or None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if certificate:
+        context.load_cert_chain(certificate, key or None)
+    return context
+
+
 class SyslogExporter:
     """Callable for AuditTrail: queues each entry's message for the collector at `url`
-    (`udp://host:port` or `tcp://host:port`)."""
+    (`udp://host:port`, `tcp://host:port` or `tls://host:port`)."""
 
-    def __init__(self, url: str, source_id: str = APP_NAME) -> None:
+    def __init__(self, url: str, source_id: str = APP_NAME, context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
-        if parts.scheme not in ("udp", "tcp") or not parts.hostname or not parts.port:
-            raise ValueError(f"audit syslog collector {url!r}: expected udp://host:port or tcp://host:port")
+        if parts.scheme not in ("udp", "tcp", "tls") or not parts.hostname or not parts.port:
+            raise ValueError(f"audit syslog collector {url!r}: expected udp://host:port, tcp://host:port "
+                             "or tls://host:port")
         self.scheme, self.address = parts.scheme, (parts.hostname, parts.port)
+        self.context = context if context is not None or self.scheme != "tls" else tls_context("")
         self.source_id = source_id
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_SIZE)
-        self._tcp: socket.socket | None = None
+        self._tcp: socket.socket | None = None  # the TCP or TLS connection, kept between messages
         self._thread = threading.Thread(target=self._run, name="atna-syslog", daemon=True)
         self._thread.start()
 
@@ -147,8 +162,15 @@ class SyslogExporter:
                 sock.sendto(record, self.address)
             return
         if self._tcp is None:
-            self._tcp = socket.create_connection(self.address, timeout=SEND_TIMEOUT_SECONDS)
-        self._tcp.sendall(f"{len(record)} ".encode() + record)  # RFC 6587 octet counting
+            connection = socket.create_connection(self.address, timeout=SEND_TIMEOUT_SECONDS)
+            if self.context is not None:
+                try:
+                    connection = self.context.wrap_socket(connection, server_hostname=self.address[0])
+                except (OSError, ssl.SSLError):
+                    connection.close()
+                    raise
+            self._tcp = connection
+        self._tcp.sendall(f"{len(record)} ".encode() + record)  # octet counting (RFC 6587, RFC 5425)
 
     def _close_tcp(self) -> None:
         if self._tcp is not None:

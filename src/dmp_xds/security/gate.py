@@ -74,12 +74,14 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
         raise ConfigError(f"trust configuration: {exc}") from exc
     exporters = []
     if settings.audit_syslog:
-        from dmp_xds.audit.atna import SyslogExporter
+        from dmp_xds.audit.atna import SyslogExporter, tls_context
 
         try:
-            exporters.append(SyslogExporter(settings.audit_syslog))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+            context = (tls_context(settings.audit_syslog_ca, settings.audit_syslog_certificate,
+                                   settings.audit_syslog_key) if settings.audit_syslog.startswith("tls:") else None)
+            exporters.append(SyslogExporter(settings.audit_syslog, context=context))
+        except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError: a CA or key file that does not load
+            raise ConfigError(f"DMP_XDS_AUDIT_SYSLOG: {exc}") from exc
     audit = AuditTrail(engine, exporters)
     audit.ensure_head()
     smtp = None

@@ -1,0 +1,162 @@
+"""The ATNA export over syslog TLS (RFC 5425): a secured server sends each trace entry to a TLS
+syslog collector of the test on 127.0.0.1, with the generated PKI on both sides (the collector's
+server certificate checked against the configured CA, the server's client certificate checked by
+the collector), octet-counting framing; the audit message names every document the request
+touched (one ParticipantObjectIdentification each)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from lxml import etree
+
+import soap_messages as soap
+from dmp_xds.audit.atna import SyslogExporter, tls_context
+from dmp_xds.audit.trail import AuditEntry, AuditEvent
+from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from factories import make_document_entry, make_submission, make_submission_set
+from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
+
+WAIT_SECONDS = 15.0
+
+
+@dataclass
+class TlsCollector:
+    """An RFC 5425 receiver: TLS with a required client certificate, octet-counted frames."""
+
+    listener: socket.socket
+    context: ssl.SSLContext
+    frames: list[bytes] = field(default_factory=list)
+    peers: list[str] = field(default_factory=list)  # the client certificates' subjects
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return self.listener.getsockname()[1]
+
+    def serve(self) -> None:
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return  # closed by the fixture
+            try:
+                with self.context.wrap_socket(raw, server_side=True) as connection:
+                    connection.settimeout(10)
+                    subject = dict(x[0] for x in connection.getpeercert()["subject"])  # type: ignore[index]
+                    self.peers.append(subject.get("organizationName", ""))
+                    self._read(connection)
+            except (OSError, ssl.SSLError) as exc:
+                self.errors.append(str(exc))
+
+    def _read(self, connection: ssl.SSLSocket) -> None:
+        buffer = b""
+        for _ in range(10_000):  # bounded; each round reads what the server sent
+            while b" " not in buffer:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            length, rest = buffer.split(b" ", 1)
+            while len(rest) < int(length):
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                rest += chunk
+            self.frames.append(rest[:int(length)])
+            buffer = rest[int(length):]
+
+    def messages(self) -> list[etree._Element]:
+        return [etree.fromstring(frame.split(b"\xef\xbb\xbf", 1)[1]) for frame in list(self.frames)]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
+    return create_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def collector(pki: GeneratedPki) -> Iterator[TlsCollector]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.anchors))
+    context.load_verify_locations(str(pki.intermediates))
+    context.load_cert_chain(str(pki.server_certificate), str(pki.server_key))
+    context.verify_mode = ssl.CERT_REQUIRED
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    running = TlsCollector(listener, context)
+    thread = threading.Thread(target=running.serve, daemon=True)
+    thread.start()
+    yield running
+    listener.close()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def server(pki: GeneratedPki, collector: TlsCollector, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[SecureServer]:
+    hospital = pki.identity("hospital")
+    running = start_secure_server(tmp_path_factory.mktemp("secure-atna"), pki, tls=True, extra={
+        "DMP_XDS_AUDIT_SYSLOG": f"tls://localhost:{collector.port}", "DMP_XDS_AUDIT_SYSLOG_CA": str(pki.anchors),
+        "DMP_XDS_AUDIT_SYSLOG_CERTIFICATE": hospital.certificate, "DMP_XDS_AUDIT_SYSLOG_KEY": hospital.key})
+    running.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
+    running.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
+    yield running
+    stop_secure_server(running)
+
+
+def wait_for(collector: TlsCollector, predicate) -> list[etree._Element]:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        messages = collector.messages()
+        if any(predicate(m) for m in messages):
+            return messages
+        time.sleep(0.05)
+    raise AssertionError(f"no such audit message; collector errors: {collector.errors}")
+
+
+def document_ids(message: etree._Element) -> list[str]:
+    return [o.get("ParticipantObjectID", "") for o in message.iterfind("ParticipantObjectIdentification")
+            if o.get("ParticipantObjectTypeCode") == "2"]
+
+
+def test_submission_is_exported_over_tls_with_its_documents(server: SecureServer, pki: GeneratedPki,
+                                                             collector: TlsCollector) -> None:
+    submission = make_submission(2, submission_set=make_submission_set(patient_id=PATIENT),
+                                 documents=[make_document_entry(patient_id=PATIENT) for _ in range(2)])
+    for entry in submission.documents:
+        entry.hash = entry.size = entry.repository_unique_id = None
+    request = soap.provide_and_register(submission, {de.entry_uuid: b"compte rendu " + de.unique_id.encode()
+                                                     for de in submission.documents}, mtom=False)
+    response = server.call("repository", request, vihf(pki, "doctor"))
+    assert response.status == "Success", response.error_codes
+    unique_ids = sorted(de.unique_id or "" for de in submission.documents)
+    # The trace row names them...
+    trace = server.last_trace()
+    assert (trace.event.action, sorted(trace.event.documents)) == ("submit", unique_ids)
+    assert "intact" in server.cli("audit", "verify")
+    # ...and so does its audit message, received over TLS from the server's client certificate.
+    messages = wait_for(collector, lambda m: sorted(document_ids(m)) == unique_ids)
+    submitted = next(m for m in messages if sorted(document_ids(m)) == unique_ids)
+    assert submitted.find("EventIdentification/EventID").get("code") == "110107"
+    assert submitted.find("ActiveParticipant").get("UserID") == pki.identity("doctor").national_id
+    assert collector.peers and set(collector.peers) == {pki.identity("hospital").organization}
+
+
+def test_a_collector_with_an_untrusted_certificate_gets_nothing(pki: GeneratedPki, collector: TlsCollector,
+                                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    other = create_test_pki(tmp_path_factory.mktemp("other-pki"))
+    exporter = SyslogExporter(f"tls://localhost:{collector.port}", context=tls_context(str(other.anchors)))
+    before = len(collector.frames)
+    entry = AuditEntry(1, "2026-01-02T03:04:05.000000Z", AuditEvent("search", "success", PATIENT), "0" * 64, "1" * 64)
+    exporter(entry)
+    exporter.close()
+    assert len(collector.frames) == before  # the handshake failed on our side: nothing was sent
+    with pytest.raises(ValueError, match="tls://host:port"):
+        SyslogExporter("tcps://localhost:6514")
