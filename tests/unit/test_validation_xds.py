@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.errors import ErrorCode
+from dmp_xds.model import Author
 from dmp_xds.validation.xds import Transaction, validate_submission
 from factories import OTHER_PATIENT_ID, make_code, make_document_entry, make_submission
 
@@ -95,3 +99,123 @@ def test_single_valued_slot_with_several_values():
     de.multi_valued_slots["creationTime"] = 2
     errors = validate_submission(make_submission(1, documents=[de]), Transaction.ITI42)
     assert any("creationTime is single-valued" in e.context for e in errors)
+
+
+# --- the rules of the ITI TF-3 audit (README, "Validation and profiles"): one valid and one
+# --- invalid case each, asserting the code and the location.
+
+LONG = "x" * 257
+
+
+def _only_error(submission, transaction=Transaction.ITI42):
+    errors = validate_submission(submission, transaction)
+    assert len(errors) == 1, [e.context for e in errors]
+    return errors[0]
+
+
+@pytest.mark.parametrize("attribute, good, bad, message", [
+    ("mime_type", "text/plain; charset=UTF-8", "text", "mimeType 'text' is malformed: not a MIME type"),
+    ("language_code", "fr-FR", "fr_FR", "languageCode 'fr_FR' is malformed: not a language tag"),
+    ("legal_authenticator", "^Welby^Marcus", "^^Marcus", "legalAuthenticator (XCN) '^^Marcus' is malformed: needs an"),
+    ("legal_authenticator", "801234567897^MULLER^^^^^^^&1.2.250.1.71.4.2.1&ISO",
+     "801234567897^MULLER^^^^^^^1.2.250.1.71.4.2.1", "XCN.9 (assigning authority) must be &OID&ISO"),
+    ("unique_id", "1.2.3.4^" + "e" * 16, "1.2.3.4^" + "e" * 17, "extension longer than 16 characters"),
+    ("unique_id", "1." + "2" * 62, "1." + "2" * 63, "is not an OID"),
+    ("source_patient_info", ["PID-3|" + "x" * 250], ["PID-3|" + LONG], "a sourcePatientInfo slot value is 263 "
+                                                                         "characters long, more than the 256"),
+])
+def test_document_entry_formats(attribute, good, bad, message):
+    submission = make_submission(1)
+    de = submission.documents[0]
+    setattr(de, attribute, good)
+    assert validate_submission(submission, Transaction.ITI42) == []
+    setattr(de, attribute, bad)
+    error = _only_error(submission)
+    assert error.code is ErrorCode.REGISTRY_METADATA_ERROR and error.location == de.entry_uuid
+    assert message in error.context, error.context
+
+
+@pytest.mark.parametrize("institution, message", [
+    ("Hôpital^^^^^^^^^1.2.3.4.5", None),  # XON.10 an OID: no assigning authority needed
+    ("Clinique^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1120456789", None),  # CI-SIS form (XON.7 IDNST)
+    ("^^^^^^^^^1.2.3.4.5", "XON.1 (organization name) is required"),
+    ("Hôpital^^^^^^^^^H42", "XON.10 'H42' is not an OID: XON.6 must give its assigning authority"),
+    ("Hôpital^^^^^1.2.3&ISO^^^^H42", "XON.6 (assigning authority) must be &OID&ISO"),
+    ("Hôpital^Paris", "only XON.1, XON.6, XON.7 and XON.10 may be valued, not XON.2"),
+])
+def test_author_institution_is_an_xon(institution, message):
+    submission = make_submission(1)
+    de = submission.documents[0]
+    de.authors = [Author(person="^Welby^Marcus", institutions=[institution])]
+    if message is None:
+        assert validate_submission(submission, Transaction.ITI42) == []
+        return
+    error = _only_error(submission)
+    assert error.code is ErrorCode.REGISTRY_METADATA_ERROR and error.location == de.entry_uuid
+    assert f"authorInstitution (XON) {institution!r} is malformed: {message}" in error.context
+
+
+def test_submission_set_authors_and_intended_recipients():
+    submission = make_submission(1)
+    ss = submission.submission_set
+    ss.authors = [Author(person="^Welby^Marcus")]
+    ss.intended_recipients = ["Hôpital^^^^^^^^^1.2.3.4.5|^Welby^Marcus", "|^Doe^John"]
+    assert validate_submission(submission, Transaction.ITI42) == []
+    ss.authors = [Author(person="^^Marcus")]
+    ss.intended_recipients = ["^^^^^^^^^1.2.3.4.5"]
+    errors = validate_submission(submission, Transaction.ITI42)
+    assert [e.location for e in errors] == [ss.entry_uuid] * 2
+    assert "authorPerson (XCN) '^^Marcus' is malformed" in errors[0].context
+    assert "intendedRecipient organization (XON) '^^^^^^^^^1.2.3.4.5' is malformed" in errors[1].context
+
+
+def test_slot_values_of_every_object_are_at_most_256_characters():
+    submission = make_submission(1, with_folder=True)
+    ss, folder, de = submission.submission_set, submission.folders[0], submission.documents[0]
+    assoc = submission.associations[0]
+    ss.extra_slots["note"] = ["y" * 256]
+    assert validate_submission(submission, Transaction.ITI42) == []
+    ss.extra_slots["note"] = [LONG]
+    folder.extra_slots["note"] = [LONG]
+    de.type_code.scheme = "1." + "2" * 300  # the codingScheme slot of a classification
+    assoc.slots["note"] = [LONG]
+    errors = validate_submission(submission, Transaction.ITI42)
+    locations = {e.location for e in errors if "more than the 256 ebRIM allows" in e.context}
+    assert locations == {ss.entry_uuid, folder.entry_uuid, de.entry_uuid, assoc.entry_uuid}
+    assert all(e.code is ErrorCode.REGISTRY_METADATA_ERROR for e in errors)
+
+
+def _has_member(submission):
+    ss = submission.submission_set
+    return next(a for a in submission.associations if a.association_type == v.HAS_MEMBER
+                and a.source == ss.entry_uuid and a.target == submission.documents[0].entry_uuid)
+
+
+def test_the_submission_sets_has_member_to_a_new_document_says_original():
+    submission = make_submission(1)
+    link = _has_member(submission)
+    assert link.slots[v.SLOT_SUBMISSION_SET_STATUS] == ["Original"]
+    del link.slots[v.SLOT_SUBMISSION_SET_STATUS]
+    error = _only_error(submission)
+    assert error.code is ErrorCode.REGISTRY_METADATA_ERROR and error.location == link.entry_uuid
+    assert "needs a SubmissionSetStatus slot (Original)" in error.context
+    link.slots[v.SLOT_SUBMISSION_SET_STATUS] = ["Reference"]
+    error = _only_error(submission)
+    assert error.location == link.entry_uuid and "SubmissionSetStatus Reference names a registered document" in \
+        error.context
+    link.slots[v.SLOT_SUBMISSION_SET_STATUS] = ["Copy"]
+    assert "SubmissionSetStatus must be Original or Reference" in _only_error(submission).context
+
+
+def test_association_ends_are_objects_of_the_message_or_uuids():
+    submission = make_submission(1)
+    link = _has_member(submission)
+    link.target = "urn:uuid:5b0c5b3e-3a6f-4f43-9d5c-7b7e1f0c2a11"  # a registered document: registry's question
+    link.slots[v.SLOT_SUBMISSION_SET_STATUS] = ["Reference"]
+    errors = validate_submission(submission, Transaction.ITI42)
+    assert all(e.code is not ErrorCode.UNRESOLVED_REFERENCE for e in errors)
+    link.target = "Document99"
+    errors = [e for e in validate_submission(submission, Transaction.ITI42)
+              if e.code is ErrorCode.UNRESOLVED_REFERENCE]
+    assert [(e.location, e.context.split(": ", 1)[1]) for e in errors] == [
+        (link.entry_uuid, "targetObject Document99 is neither an object of the message nor a UUID (urn:uuid:...)")]

@@ -312,7 +312,9 @@ def metadata_from_cda(header: CdaHeader) -> dict[str, Any]:
         identifier = next((i for i in author.ids if i.extension), None)
         if author.person is not None or identifier is not None:
             values["author_person"] = xcn(identifier, author.person)
-        if author.organization is not None:
+        if author.organization is not None and author.organization.name:
+            # XON.1, the organization's name, is required (ITI TF-3 Table 4.2.3.1.7-2): a CDA
+            # organization without a name gives no authorInstitution (the authorPerson stays).
             values["author_institution"] = xon(author.organization)
         if author.specialty is not None:
             values["author_specialty"] = coded_string(author.specialty)

@@ -8,12 +8,12 @@ registry's state (known patient, uniqueIds in use, references to stored objects)
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.errors import ErrorCode, XdsError, error
-from dmp_xds.model import Association, Code, DocumentEntry, Folder, Submission, SubmissionSet
+from dmp_xds.model import Association, Author, Code, DocumentEntry, Folder, Submission, SubmissionSet
 from dmp_xds.validation import formats
 
 
@@ -54,6 +54,20 @@ class _Checker:
         if code is not None and (not code.code or not code.scheme):
             self.add(f"{label}: {name} needs a code (nodeRepresentation) and a codingScheme slot", location)
 
+    def slot_lengths(self, label: str, location: str, values: Iterable[tuple[str, str | None]]) -> None:
+        """ITI TF-3 §4.2.3.1.4: a slot value (ebRIM LongName) is at most 256 characters."""
+        for name, value in values:
+            if value is not None and len(value) > formats.MAX_SLOT_VALUE_LENGTH:
+                self.add(f"{label}: a {name} slot value is {len(value)} characters long, more than the "
+                         f"{formats.MAX_SLOT_VALUE_LENGTH} ebRIM allows", location)
+
+    def author(self, label: str, location: str, author: Author) -> None:
+        if not (author.person or author.institutions):
+            self.add(f"{label}: an author has neither authorPerson nor authorInstitution", location)
+        self.check(label, location, "authorPerson (XCN)", author.person, formats.xcn_problem)
+        for institution in author.institutions:
+            self.check(label, location, "authorInstitution (XON)", institution, formats.xon_problem)
+
     def single_valued(self, label: str, location: str, counts: dict[str, int]) -> None:
         for attribute, count in counts.items():
             self.add(f"{label}: {attribute} is single-valued but is given {count} times", location)
@@ -68,7 +82,8 @@ def _check_document(c: _Checker, de: DocumentEntry, transaction: Transaction) ->
     c.check(label, loc, "uniqueId", de.unique_id, formats.unique_id_problem)
     if c.required(label, loc, "patientId", de.patient_id):
         c.check(label, loc, "patientId", de.patient_id, formats.cx_problem)
-    c.required(label, loc, "mimeType", de.mime_type)
+    if c.required(label, loc, "mimeType", de.mime_type):
+        c.check(label, loc, "mimeType", de.mime_type, formats.mime_type_problem)
     for name in ("class_code", "type_code", "format_code", "healthcare_facility_type_code", "practice_setting_code"):
         camel = _camel(name)
         if c.required(label, loc, camel, getattr(de, name)):
@@ -82,7 +97,9 @@ def _check_document(c: _Checker, de: DocumentEntry, transaction: Transaction) ->
     c.dtm(label, loc, "creationTime", de.creation_time)
     c.dtm(label, loc, "serviceStartTime", de.service_start_time)
     c.dtm(label, loc, "serviceStopTime", de.service_stop_time)
-    c.required(label, loc, "languageCode", de.language_code)
+    if c.required(label, loc, "languageCode", de.language_code):
+        c.check(label, loc, "languageCode", de.language_code, formats.language_code_problem)
+    c.check(label, loc, "legalAuthenticator (XCN)", de.legal_authenticator, formats.xcn_problem)
     if c.required(label, loc, "sourcePatientId", de.source_patient_id):
         c.check(label, loc, "sourcePatientId", de.source_patient_id, formats.cx_problem)
     if transaction is Transaction.ITI42:
@@ -95,8 +112,8 @@ def _check_document(c: _Checker, de: DocumentEntry, transaction: Transaction) ->
         c.add(f"{label}: size {de.size} is negative", loc)
     c.check(label, loc, "repositoryUniqueId", de.repository_unique_id, formats.oid_problem)
     for author in de.authors:
-        if not (author.person or author.institutions):
-            c.add(f"{label}: an author has neither authorPerson nor authorInstitution", loc)
+        c.author(label, loc, author)
+    c.slot_lengths(label, loc, _document_slot_values(de))
     c.single_valued(label, loc, de.multi_valued_slots)
 
 
@@ -113,6 +130,18 @@ def _check_submission_set(c: _Checker, ss: SubmissionSet) -> None:
     c.dtm(label, loc, "submissionTime", ss.submission_time)
     if c.required(label, loc, "contentTypeCode", ss.content_type_code):
         c.coded(label, loc, "contentTypeCode", ss.content_type_code)
+    for author in ss.authors:
+        c.author(label, loc, author)
+    for recipient in ss.intended_recipients:
+        # XON|XCN|XTN: an organization, a person, or both (and a telecom address) (ITI TF-3 §4.2.3.3.5).
+        organization, _, rest = recipient.partition("|")
+        person = rest.split("|")[0]
+        c.check(label, loc, "intendedRecipient organization (XON)", organization or None, formats.xon_problem)
+        c.check(label, loc, "intendedRecipient person (XCN)", person or None, formats.xcn_problem)
+    codes = [ss.content_type_code] if ss.content_type_code else []
+    c.slot_lengths(label, loc, [("submissionTime", ss.submission_time)]
+                   + [("intendedRecipient", r) for r in ss.intended_recipients]
+                   + _author_slot_values(ss.authors) + _code_slot_values(codes) + _extra_slot_values(ss.extra_slots))
     c.single_valued(label, loc, ss.multi_valued_slots)
 
 
@@ -127,6 +156,7 @@ def _check_folder(c: _Checker, folder: Folder) -> None:
         for code in folder.codes:
             c.coded(label, loc, "codeList", code)
     c.required(label, loc, "title", folder.title)
+    c.slot_lengths(label, loc, _code_slot_values(folder.codes) + _extra_slot_values(folder.extra_slots))
     c.single_valued(label, loc, folder.multi_valued_slots)
 
 
@@ -151,6 +181,36 @@ def _check_association(c: _Checker, assoc: Association, submission_set_id: str |
               f"relationships only, not on {assoc.association_type}", loc)
     for code in assoc.documentation:
         c.coded(label, loc, "association documentation", code)
+    c.slot_lengths(label, loc, _extra_slot_values(assoc.slots))
+
+
+def _code_slot_values(codes: Iterable[Code]) -> list[tuple[str, str | None]]:
+    return [("codingScheme", code.scheme) for code in codes]
+
+
+def _author_slot_values(authors: Iterable[Author]) -> list[tuple[str, str | None]]:
+    values: list[tuple[str, str | None]] = []
+    for author in authors:
+        values.append(("authorPerson", author.person))
+        values += [("authorInstitution", v) for v in author.institutions]
+        values += [("authorRole", v) for v in author.roles]
+        values += [("authorSpecialty", v) for v in author.specialties]
+        values += [("authorTelecommunication", v) for v in author.telecommunications]
+    return values
+
+
+def _extra_slot_values(slots: dict[str, list[str]]) -> list[tuple[str, str | None]]:
+    return [(name, value) for name, values in slots.items() for value in values]
+
+
+def _document_slot_values(de: DocumentEntry) -> list[tuple[str, str | None]]:
+    codes = [c for c in (de.class_code, de.type_code, de.format_code, de.healthcare_facility_type_code,
+                         de.practice_setting_code) if c is not None] + de.confidentiality_codes + de.event_codes
+    return ([("legalAuthenticator", de.legal_authenticator), ("sourcePatientId", de.source_patient_id),
+             ("repositoryUniqueId", de.repository_unique_id)]
+            + [("sourcePatientInfo", v) for v in de.source_patient_info]
+            + [("referenceIdList", v) for v in de.reference_ids]
+            + _author_slot_values(de.authors) + _code_slot_values(codes) + _extra_slot_values(de.extra_slots))
 
 
 def _camel(snake: str) -> str:
@@ -184,6 +244,7 @@ def validate_submission(submission: Submission, transaction: Transaction) -> lis
     for assoc in submission.associations:
         _check_association(c, assoc, ss_id)
     _check_ids(c, submission)
+    _check_references(c, submission)
     _check_membership(c, submission)
     _check_relationships(c, submission, stored_sources=False)
     _check_patient_consistency(c, submission)
@@ -314,6 +375,19 @@ def _check_membership(c: _Checker, submission: Submission) -> None:
     ss = submission.submission_set
     if ss is None:
         return
+    documents = {d.entry_uuid for d in submission.documents}
+    for assoc in submission.associations:
+        if assoc.association_type != v.HAS_MEMBER or assoc.source != ss.entry_uuid or assoc.target not in documents:
+            continue
+        # ITI TF-3 §4.2.2.1.1: the SubmissionSet's HasMember to a DocumentEntry says whether the
+        # document is new (Original) or already registered (Reference).
+        status = assoc.slots.get(v.SLOT_SUBMISSION_SET_STATUS)
+        if status is None:
+            c.add(f"Association {assoc.entry_uuid}: the HasMember from the SubmissionSet to DocumentEntry "
+                  f"{assoc.target} needs a SubmissionSetStatus slot (Original)", assoc.entry_uuid)
+        elif status == ["Reference"]:
+            c.add(f"Association {assoc.entry_uuid}: SubmissionSetStatus Reference names a registered document, "
+                  f"but {assoc.target} is a DocumentEntry of this submission (Original)", assoc.entry_uuid)
     members = {a.target for a in submission.associations if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid}
     for de in submission.documents:
         if de.entry_uuid not in members:
@@ -321,6 +395,18 @@ def _check_membership(c: _Checker, submission: Submission) -> None:
     for folder in submission.folders:
         if folder.entry_uuid not in members:
             c.add(_label("Folder", folder.entry_uuid, folder.unique_id) + ": not a member of the SubmissionSet (no HasMember association)", folder.entry_uuid)
+
+
+def _check_references(c: _Checker, submission: Submission) -> None:
+    """An association's sourceObject and targetObject are objects of the message or UUIDs of
+    registered objects (whose existence is registry/rules.py's question): a symbolic id names
+    an object of the same message only (ebRS 3.0 §3.1.2)."""
+    ids = set(submission.all_ids())
+    for assoc in submission.associations:
+        for end, ref in (("sourceObject", assoc.source), ("targetObject", assoc.target)):
+            if ref and ref not in ids and not formats.is_uuid_urn(ref):
+                c.add(f"Association {assoc.entry_uuid}: {end} {ref} is neither an object of the message nor a "
+                      "UUID (urn:uuid:...)", assoc.entry_uuid, ErrorCode.UNRESOLVED_REFERENCE)
 
 
 def _check_relationships(c: _Checker, submission: Submission, stored_sources: bool) -> None:
