@@ -180,12 +180,16 @@ def vihf(pki: GeneratedPki, who: str, patient: str = PATIENT, signer: str | None
     return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
 
 
-def patient_vihf(pki: GeneratedPki, patient: str = PATIENT) -> etree._Element:
-    """The VIHF of a patient acting on their own record, signed by the patient portal (the
-    organisation certificate patients come through)."""
+def patient_vihf(pki: GeneratedPki, patient: str = PATIENT, representative: str = "") -> etree._Element:
+    """The VIHF of a patient acting on their own record (or of their legal `representative`,
+    named by their own id), signed by the patient portal (the organisation certificate patients
+    come through)."""
     from dmp_xds.security import vocabulary as sv
 
-    claims = VihfClaims(patient, "le patient", sv.PATIENT_ROLE, patient, audience=AUDIENCE)
+    if representative:
+        claims = VihfClaims(representative, "représentant légal", sv.REPRESENTATIVE_ROLE, patient, audience=AUDIENCE)
+    else:
+        claims = VihfClaims(patient, "le patient", sv.PATIENT_ROLE, patient, audience=AUDIENCE)
     portal = pki.identity("patient-portal")
     key = load_pem_private_key(Path(portal.key).read_bytes(), None)
     return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(portal.certificate).read_bytes()))  # type: ignore[arg-type]

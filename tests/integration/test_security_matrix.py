@@ -18,7 +18,7 @@ from lxml import etree
 
 import soap_messages as soap
 from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Association, Submission
+from dmp_xds.model import Association, Code, Submission
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_association, make_submission, make_submission_set, new_uuid
@@ -209,3 +209,47 @@ def test_archiving_is_the_patients_or_the_authors(server: SecureServer, pki: Gen
     event = server.last_trace().event
     assert event.documents == (target.documents[0].unique_id,)
     assert "change-status" in event.detail
+
+
+# --- legal representatives (INVISIBLE_REPRESENTANTS_LEGAUX) ------------------------------------
+
+MINOR = "1120599123456^^^&1.2.250.1.213.1.4.10&ISO"
+PARENT = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
+STRANGER_ADULT = "1650599123456^^^&1.2.250.1.213.1.4.10&ISO"
+HIDDEN_FROM_PARENTS = Code("INVISIBLE_REPRESENTANTS_LEGAUX", "1.2.250.1.213.1.1.4.13",
+                           "Non visible par les représentants légaux du patient")
+
+
+def test_legal_representative_does_not_see_what_is_hidden_from_them(server: SecureServer, pki: GeneratedPki) -> None:
+    server.cli("dmp", "create", MINOR, "--collected-by", "accueil")
+    server.cli("dmp", "representative", "add", MINOR, PARENT)
+    plain = server.store_document(f"minor-{new_uuid()[9:17]}", MINOR).documents[0].unique_id
+    secret = server.store_document(f"minor-secret-{new_uuid()[9:17]}", MINOR, (HIDDEN_FROM_PARENTS,)).documents[0]
+    query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{MINOR}'"],
+                                                   v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]})
+
+    def found(response: soap.SoapResponse) -> set[str]:
+        return {i.get("value", "") for i in response.payload.iter(v.TAG_EXTERNAL_IDENTIFIER)
+                if i.get("identificationScheme") == v.DE_UNIQUE_ID}
+
+    parent = patient_vihf(pki, MINOR, representative=PARENT)
+    assert found(server.call("registry", query, parent, card="patient-portal")) == {plain}
+    trace = server.last_trace(MINOR).event
+    assert (trace.actor_id, trace.outcome, trace.documents) == (PARENT, "success", (plain,))
+    # The minor sees both; a guessed uniqueId tells the parent nothing.
+    assert found(server.call("registry", query, patient_vihf(pki, MINOR), card="patient-portal")) == {
+        plain, secret.unique_id}
+    retrieve = server.call("repository", soap.retrieve([(server.repository_id, secret.unique_id or "")]),
+                           patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal")
+    assert retrieve.error_codes == ["XDSDocumentUniqueIdError"]
+    # Nor may they change it; they may manage the rest as the patient would.
+    removal = server.call("registry", soap.delete_document_set([secret.entry_uuid]),
+                          patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal")
+    assert removal.error_codes == ["UnresolvedReferenceException"]
+    # Someone the operator did not declare is no representative, whatever their VIHF says.
+    stranger = server.call("registry", query, patient_vihf(pki, MINOR, representative=STRANGER_ADULT),
+                           card="patient-portal")
+    assert stranger.status_code == 403 and "not a declared legal representative" in (stranger.fault_reason or "")
+    server.cli("dmp", "representative", "remove", MINOR, PARENT)
+    removed = server.call("registry", query, patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal")
+    assert removed.status_code == 403

@@ -38,9 +38,17 @@ def the_patient(patient: str = PATIENT) -> Principal:
                      "portal 1", "", "_id", HOLDER)
 
 
+PARENT = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
+
+
+def representative(user_id: str = PARENT) -> Principal:
+    return Principal("representative", user_id, "parent", (sv.REPRESENTATIVE_ROLE,), "", "", sv.ACCESS_NORMAL, "",
+                     PATIENT, "portal 1", "", "_id", HOLDER)
+
+
 def record(status: str = "open", emergency: bool = True, regulation: bool = False) -> RecordState:
     year = NOW + dt.timedelta(days=365)
-    return RecordState(PATIENT, status, emergency, regulation, (
+    return RecordState(PATIENT, status, emergency, regulation, representatives=(PARENT,), authorizations=(
         Authorization("professional", AUTHORIZED, year),
         Authorization("attending", ATTENDING, year),
         Authorization("establishment", HOSPITAL, year, reference="stay 42"),
@@ -214,3 +222,24 @@ def test_authorizations_shown() -> None:
 def test_document_action_is_for_document_actions_only() -> None:
     with pytest.raises(ValueError):
         document_action(the_patient(), record(), NORMAL, Action.SEARCH, NOW)
+
+
+HIDDEN_FROM_PARENTS = DocumentFacts.of("1.5", [sv.INVISIBLE_TO_REPRESENTATIVES], ["899999999999^X^Y"])
+
+
+def test_legal_representative() -> None:
+    parent, stranger = representative(), representative("1650599123456^^^&1.2.250.1.213.1.4.10&ISO")
+    for action in (Action.SEARCH, Action.SUBMIT, Action.READ_HISTORY, Action.MANAGE_AUTHORIZATIONS):
+        assert record_access(parent, record(), action, NOW).allowed
+        decision = record_access(stranger, record(), action, NOW)
+        assert not decision.allowed and "not a declared legal representative" in decision.reason
+    assert not record_access(parent, record("closed"), Action.SEARCH, NOW).allowed
+    hidden = document_visible(parent, record(), HIDDEN_FROM_PARENTS, NOW)
+    assert not hidden.allowed and "legal representatives" in hidden.reason
+    assert not document_visible(parent, record(), INVISIBLE, NOW).allowed
+    assert document_visible(the_patient(), record(), HIDDEN_FROM_PARENTS, NOW).allowed
+    assert document_visible(pro(AUTHORIZED), record(), HIDDEN_FROM_PARENTS, NOW).allowed
+    assert document_action(parent, record(), MASKED_BY_OTHER, Action.DELETE, NOW).allowed
+    assert not document_action(parent, record(), HIDDEN_FROM_PARENTS, Action.DELETE, NOW).allowed
+    assert {a.grantee for a in authorizations_shown(parent, record())} == {a.grantee for a in
+                                                                            authorizations_shown(the_patient(), record())}

@@ -209,6 +209,19 @@ def test_patient_principal(pki: GeneratedPki, verifier: VihfVerifier) -> None:
     assert "about the patient it names" in verifier.verify(header(signed(pki, other, signer="patient-portal"))).reason
 
 
+def test_legal_representative_principal(pki: GeneratedPki, verifier: VihfVerifier) -> None:
+    parent = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
+    claims = VihfClaims(parent, "le parent", sv.REPRESENTATIVE_ROLE, PATIENT, audience=AUDIENCE)
+    result = verifier.verify(header(signed(pki, claims, signer="patient-portal")))
+    principal = result.principal
+    assert principal is not None and principal.is_representative and not principal.is_patient, result.reason
+    assert (principal.user_id, principal.patient_id) == (parent, PATIENT)
+    by_card = VihfClaims(parent, "x", sv.REPRESENTATIVE_ROLE, PATIENT, audience=AUDIENCE)
+    assert "organisation certificate" in verifier.verify(header(signed(pki, by_card))).reason
+    self_named = VihfClaims(PATIENT, "x", sv.REPRESENTATIVE_ROLE, PATIENT, audience=AUDIENCE)
+    assert "names the representative" in verifier.verify(header(signed(pki, self_named, signer="patient-portal"))).reason
+
+
 def test_cx_helpers() -> None:
     assert split_cx("123^^^&1.2.3&ISO^NH") == ("123", "1.2.3")
     assert same_patient("123^^^&1.2.3&ISO^NH", "123^^^&1.2.3&ISO")

@@ -99,6 +99,16 @@ def deny(reason: str) -> Decision:
     return Decision(False, reason)
 
 
+def represents(principal: Principal, record: RecordState) -> bool:
+    """A legal representative the operator declared for this (minor) patient."""
+    return principal.is_representative and principal.user_id in record.representatives
+
+
+def speaks_for_patient(principal: Principal, record: RecordState) -> bool:
+    """The patient, or their declared legal representative: they run the record."""
+    return principal.is_patient or represents(principal, record)
+
+
 def is_attending(principal: Principal, record: RecordState, now: dt.datetime) -> bool:
     return any(a.kind == KIND_ATTENDING and a.grantee == principal.user_id and a.active(now)
                for a in record.authorizations)
@@ -118,11 +128,12 @@ def authorization_of(principal: Principal, record: RecordState, now: dt.datetime
 
 
 def authorizations_shown(principal: Principal, record: RecordState) -> tuple[Authorization, ...]:
-    """The authorizations a status answer lists: all of them for the patient; for a professional
+    """The authorizations a status answer lists: all of them for the patient (and their legal
+    representative); for a professional
     only those that concern them (personal, or their structure's), since whom else the patient
     trusts is none of their business. Revoked ones are history, not state: never listed."""
     current = tuple(a for a in record.authorizations if a.revoked_at is None)
-    if principal.is_patient:
+    if speaks_for_patient(principal, record):
         return current
     return tuple(a for a in current
                  if (a.kind in (KIND_PROFESSIONAL, KIND_ATTENDING) and a.grantee == principal.user_id)
@@ -161,6 +172,10 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
         return deny("the DMP is closed: it accepts no document and nobody reads it until it is reopened")
     if principal.is_patient:
         return allow("the patient acts on their own record")
+    if principal.is_representative:
+        if represents(principal, record):
+            return allow("a legal representative acts on the minor's record")
+        return deny("not a declared legal representative of this patient")
     if action in PATIENT_ONLY:
         return deny(f"only the patient may {action.value.replace('-', ' ')}")
     grant = authorization_of(principal, record, now)
@@ -180,10 +195,13 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
 
 def document_visible(principal: Principal, record: RecordState, document: DocumentFacts, now: dt.datetime) -> Decision:
     """May `principal` (already let into the record) see this document, in any answer?"""
-    if principal.is_patient:
+    if speaks_for_patient(principal, record):
         if sv.INVISIBLE_TO_PATIENT in document.confidentiality:
             return deny("not shown to the patient until a professional has told them")
-        return allow("the patient sees their documents")
+        if principal.is_representative and sv.INVISIBLE_TO_REPRESENTATIVES in document.confidentiality:
+            return deny("hidden from the patient's legal representatives")
+        return allow("the patient sees their documents" if principal.is_patient
+                     else "a legal representative sees the minor's documents")
     if sv.MASKED_FROM_PROFESSIONALS in document.confidentiality:
         if principal.user_id in document.authors:
             return allow("masked, but this professional is its author")
@@ -209,8 +227,8 @@ def document_action(principal: Principal, record: RecordState, document: Documen
         return entry
     if not document_visible(principal, record, document, now).allowed:
         return deny("the document is not visible to this user")
-    if principal.is_patient:
-        return allow("the patient manages their documents")
+    if speaks_for_patient(principal, record):
+        return allow("the patient (or their legal representative) manages their documents")
     if principal.user_id in document.authors:
         return allow("the author manages their document")
     if action in (Action.MASK, Action.UNMASK) and is_attending(principal, record, now):

@@ -39,8 +39,8 @@ REPLAY_CACHE_SIZE = 100_000
 class Principal:
     """Who is acting, as the VIHF (checked against its certificate) says.
 
-    kind: "professional" or "patient". `patient_id` is the INS the VIHF is about (CX);
-    the request's patient must be that one.
+    kind: "professional", "patient", or "representative" (a minor's legal representative).
+    `patient_id` is the INS the VIHF is about (CX); the request's patient must be that one.
     """
 
     kind: str
@@ -60,6 +60,10 @@ class Principal:
     @property
     def is_patient(self) -> bool:
         return self.kind == "patient"
+
+    @property
+    def is_representative(self) -> bool:
+        return self.kind == "representative"
 
     @property
     def is_professional(self) -> bool:
@@ -221,7 +225,8 @@ class VihfVerifier:
         name_id = (assertion.findtext(f"{sv.TAG_SUBJECT}/{sv.TAG_NAME_ID}") or "").strip()
         roles = tuple(_codes(attributes.get(sv.ATTR_ROLE, []), sv.TAG_HL7_ROLE))
         modes = _codes(attributes.get(sv.ATTR_PURPOSE_OF_USE, []), sv.TAG_HL7_PURPOSE_OF_USE)
-        patient = sv.PATIENT_ROLE in roles
+        citizen = next((role for role in roles if role in sv.CITIZEN_ROLES), "")
+        patient = bool(citizen)
         required = {"Subject/NameID": name_id, sv.ATTR_ROLE: roles,
                     sv.ATTR_PURPOSE_OF_USE: modes,
                     sv.ATTR_RESOURCE_ID: _text(attributes.get(sv.ATTR_RESOURCE_ID, [])),
@@ -241,12 +246,12 @@ class VihfVerifier:
             return _refuse(f"emergency access ({sv.ACCESS_EMERGENCY}) requires a reason ({sv.ATTR_ACCESS_REASON})")
         patient_id = _text(attributes.get(sv.ATTR_RESOURCE_ID, []))
         structure = _text(attributes.get(sv.ATTR_STRUCTURE_ID, []))
-        problem = _signer_problem(name_id, patient, patient_id, structure, signer)
+        problem = _signer_problem(name_id, citizen, patient_id, structure, signer)
         if problem:
             return _refuse(problem)
         auth_mode = next((_text(attributes[n]) for n in sv.ATTR_AUTHENTICATION_MODE_ALIASES if n in attributes), "")
         principal = Principal(
-            kind="patient" if patient else "professional",
+            kind={sv.PATIENT_ROLE: "patient", sv.REPRESENTATIVE_ROLE: "representative"}.get(citizen, "professional"),
             user_id=name_id,
             name=_text(attributes.get(sv.ATTR_SUBJECT_ID, [])) or signer.display_name,
             roles=roles,
@@ -302,13 +307,15 @@ def _key_info_chain(signature: etree._Element) -> list[x509.Certificate] | str:
     return chain
 
 
-def _signer_problem(name_id: str, patient: bool, patient_id: str, structure: str, signer: Holder) -> str:
-    if patient:
+def _signer_problem(name_id: str, citizen: str, patient_id: str, structure: str, signer: Holder) -> str:
+    if citizen:
         # A patient has no card: their VIHF comes from a trusted organisation (a patient portal).
         if signer.kind != "establishment":
-            return "a patient VIHF must be signed by an organisation certificate"
-        if not same_patient(name_id, patient_id):
+            return f"a {citizen} VIHF must be signed by an organisation certificate"
+        if citizen == sv.PATIENT_ROLE and not same_patient(name_id, patient_id):
             return "a patient VIHF must be about the patient it names"
+        if citizen == sv.REPRESENTATIVE_ROLE and same_patient(name_id, patient_id):
+            return "a legal representative's VIHF names the representative, not the patient"
         return ""
     if signer.kind == "professional" and signer.national_id != name_id:
         return (f"the VIHF names {name_id} but is signed with the card of {signer.national_id}: "
@@ -367,7 +374,7 @@ def build_assertion(claims: VihfClaims, now: dt.datetime | None = None, lifetime
         else:
             element.append(value)
 
-    patient = claims.role == sv.PATIENT_ROLE
+    patient = claims.role in sv.CITIZEN_ROLES
     role_system = sv.PATIENT_ROLE_SYSTEM if patient else sv.PROFESSION_SYSTEM
     role = etree.Element(sv.TAG_HL7_ROLE, code=claims.role, codeSystem=role_system,
                          displayName=sv.PROFESSIONS.get(claims.role, claims.role))

@@ -76,7 +76,12 @@ PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-Dentiste"
 # The patient acting on their own record. Not an ANS code: the public DMP reaches patients
 # through its own portal, so this server names the role itself (a documented local code).
 PATIENT_ROLE = "PATIENT"
+# A minor's legal representative acting on the minor's record (a local code too), through the
+# same organisation certificate as patients; they are recognized only if the operator declared
+# them for that patient (dmp-xds dmp representative add).
+REPRESENTATIVE_ROLE = "REPRESENTANT_LEGAL"
 PATIENT_ROLE_SYSTEM = "urn:dmp-xds:role"
+CITIZEN_ROLES = frozenset({PATIENT_ROLE, REPRESENTATIVE_ROLE})
 
 # Sector of activity (ANS TRE_R02 SecteurActivite), e.g. SA07 "Cabinet individuel".
 SECTOR_SYSTEM = "1.2.250.1.71.4.2.4"

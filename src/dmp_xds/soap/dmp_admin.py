@@ -23,7 +23,7 @@ from dmp_xds.dmp import messages as m
 from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.dmp.records import DmpError, DmpRecord, DmpStore, renewable_grant
 from dmp_xds.security.gate import SecurityServices, trace_access
-from dmp_xds.security.policy import Action, administration_access, authorizations_shown
+from dmp_xds.security.policy import Action, administration_access, authorizations_shown, speaks_for_patient
 from dmp_xds.security.vihf import Principal, same_patient
 from dmp_xds.soap.faults import SoapFault, sender
 from dmp_xds.transactions.context import Services, TransactionRequest, TransactionResult
@@ -147,7 +147,7 @@ def perform(services: Services, request: TransactionRequest, operation: Operatio
 
 def _record_response(call: AdminCall, operation: str, record: DmpRecord) -> etree._Element:
     return m.dmp_response(operation, record, authorizations_shown(call.principal, record.state), call.now,
-                          for_patient=call.principal.is_patient)
+                          for_patient=speaks_for_patient(call.principal, record.state))
 
 
 def create_dmp(call: AdminCall, payload: etree._Element) -> etree._Element:
