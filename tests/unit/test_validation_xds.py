@@ -219,3 +219,40 @@ def test_association_ends_are_objects_of_the_message_or_uuids():
               if e.code is ErrorCode.UNRESOLVED_REFERENCE]
     assert [(e.location, e.context.split(": ", 1)[1]) for e in errors] == [
         (link.entry_uuid, "targetObject Document99 is neither an object of the message nor a UUID (urn:uuid:...)")]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda s: setattr(s.documents[0], "object_type", "urn:uuid:00000000-0000-0000-0000-000000000000"),
+     "is not a DocumentEntry type"),
+    (lambda s: setattr(s.documents[0], "size", -1), "size -1 is negative"),
+    (lambda s: setattr(s.documents[0], "hash", "ABC"), "hash 'ABC' is not a SHA-1 in hexadecimal"),
+    (lambda s: setattr(s.documents[0], "service_start_time", "202403121"), "serviceStartTime '202403121' is not a DTM"),
+    (lambda s: setattr(s.documents[0], "creation_time", "20241312"), "creationTime '20241312' is not a DTM"),
+    (lambda s: setattr(s.documents[0], "repository_unique_id", "repo"), "repositoryUniqueId 'repo' is malformed"),
+])
+def test_document_entry_attribute_rules(mutate, message):
+    submission = make_submission(1)
+    mutate(submission)
+    error = _only_error(submission)
+    assert error.code is ErrorCode.REGISTRY_METADATA_ERROR and error.location == submission.documents[0].entry_uuid
+    assert message in error.context
+
+
+def test_association_type_must_be_an_xds_one():
+    submission = make_submission(1)
+    link = _has_member(submission)
+    link.association_type = "urn:oasis:names:tc:ebxml-regrep:AssociationType:Contains"
+    errors = validate_submission(submission, Transaction.ITI42)
+    assert (errors[0].location, errors[0].code) == (link.entry_uuid, ErrorCode.REGISTRY_METADATA_ERROR)
+    assert "is not an XDS association type" in errors[0].context
+
+
+def test_an_author_needs_a_person_or_an_institution():
+    submission = make_submission(1)
+    de = submission.documents[0]
+    de.authors = [Author(institutions=["Hôpital^^^^^^^^^1.2.3.4.5"])]
+    assert validate_submission(submission, Transaction.ITI42) == []
+    de.authors = [Author(roles=["Médecin"])]
+    error = _only_error(submission)
+    assert error.location == de.entry_uuid and "an author has neither authorPerson nor authorInstitution" in \
+        error.context
