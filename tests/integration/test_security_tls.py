@@ -132,6 +132,25 @@ def test_replayed_vihf(server: SecureServer, pki: GeneratedPki) -> None:
     assert replay.status_code == 403 and "replay" in (replay.fault_reason or "")
 
 
+def test_replay_to_another_worker_is_refused(pki: GeneratedPki, tmp_path: Path) -> None:
+    """With two worker processes, the replay cache is the database's: a VIHF used once is refused
+    by both workers. Each replay comes on a new connection, which the kernel gives to either
+    worker; with a per-process cache, 12 replays would all be refused only by a 1-in-4096 chance."""
+    two = start_secure_server(tmp_path, pki, tls=True, extra={"DMP_XDS_WORKERS": "2"})
+    try:
+        two.cli("dmp", "create", PATIENT, "--collected-by", "x")
+        two.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
+        body = find_documents(assertion=vihf(pki, "doctor"))
+        first = post(two, body)
+        assert first.status_code == 200, first.fault_reason
+        for _ in range(12):
+            replay = post(two, body)
+            assert replay.status_code == 403 and "replay" in (replay.fault_reason or "")
+        assert post(two, find_documents(assertion=vihf(pki, "doctor"))).status_code == 200
+    finally:
+        stop_secure_server(two)
+
+
 def test_record_level_policy_and_trace(server: SecureServer, pki: GeneratedPki) -> None:
     stranger = post(server, find_documents(assertion=vihf(pki, "doctor2")), card="doctor2")
     assert stranger.status_code == 403 and "has not authorized" in (stranger.fault_reason or "")

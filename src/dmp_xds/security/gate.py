@@ -32,7 +32,7 @@ from dmp_xds.security.policy import (
     document_visible,
     record_access,
 )
-from dmp_xds.security.vihf import Principal, VihfVerifier
+from dmp_xds.security.vihf import DatabaseReplayCache, Principal, VihfVerifier
 from dmp_xds.soap.faults import SoapFault, sender
 from dmp_xds.transactions.context import DocumentAccess
 
@@ -91,8 +91,10 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
         except (ValueError, OSError) as exc:
             raise ConfigError(f"DMP_XDS_NOTIFY_SMTP: {exc}") from exc
     proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
-    return SecurityServices(trust, VihfVerifier(trust, settings.vihf_audience, settings.vihf_clock_skew_seconds),
-                            DmpStore(engine), audit, Notifier(engine, smtp), settings.client_cert_header.lower(),
+    # The replay cache lives in the database so that every worker process sees every VIHF used.
+    verifier = VihfVerifier(trust, settings.vihf_audience, settings.vihf_clock_skew_seconds,
+                            DatabaseReplayCache(engine))
+    return SecurityServices(trust, verifier, DmpStore(engine), audit, Notifier(engine, smtp), settings.client_cert_header.lower(),
                             proxies)
 
 
