@@ -180,7 +180,9 @@ class DriverQuery:
         return cls(compiled.string, constants)
 
     def rows(self, cursor: Any, **params: Any) -> list[tuple[Any, ...]]:
-        cursor.execute(self.sql, {**self.constants, **params}, prepare=True)
+        # Never prepared: a generic plan made while the tables were small scans them whole
+        # until the next ANALYZE; planned with its values, each lookup uses its index.
+        cursor.execute(self.sql, {**self.constants, **params}, prepare=False)
         return cursor.fetchall()
 
 
