@@ -151,6 +151,25 @@ def test_replay_to_another_worker_is_refused(pki: GeneratedPki, tmp_path: Path) 
         stop_secure_server(two)
 
 
+def test_a_card_revoked_while_the_server_runs_is_refused_at_once(tmp_path: Path) -> None:
+    """The verdict cache (an hour here) gives way as soon as the CRL file changes."""
+    from dmp_xds.security.pki import revoke_card
+
+    own = create_test_pki(tmp_path / "pki")
+    (tmp_path / "data").mkdir()
+    running = start_secure_server(tmp_path / "data", own, tls=True,
+                                  extra={"DMP_XDS_CERTIFICATE_CACHE_SECONDS": "3600"})
+    try:
+        running.cli("dmp", "create", PATIENT, "--collected-by", "x")
+        running.cli("dmp", "grant", PATIENT, own.identity("doctor").national_id)
+        assert post(running, find_documents(assertion=vihf(own, "doctor")), pki=own).status_code == 200
+        revoke_card(own, "doctor")
+        refused = post(running, find_documents(assertion=vihf(own, "doctor")), pki=own)
+        assert refused.status_code == 403 and "revoked" in (refused.fault_reason or ""), refused.fault_reason
+    finally:
+        stop_secure_server(running)
+
+
 def test_record_level_policy_and_trace(server: SecureServer, pki: GeneratedPki) -> None:
     stranger = post(server, find_documents(assertion=vihf(pki, "doctor2")), card="doctor2")
     assert stranger.status_code == 403 and "has not authorized" in (stranger.fault_reason or "")

@@ -145,3 +145,40 @@ def test_pki_init_command(tmp_path: Path) -> None:
         load_pem_certificates(Path(generated.identity("pharmacist").certificate).read_bytes())).ok
     again = runner.invoke(main, ["pki", "init", str(tmp_path / "p")])
     assert again.exit_code != 0 and "--force" in again.output
+
+
+def test_verdict_cache_lasts_its_configured_time(pki: GeneratedPki) -> None:
+    cards_crl = x509.load_pem_x509_crl(next(p for p in pki.crls if p.name.startswith("cards")).read_bytes())
+    before_stale = cards_crl.next_update_utc - dt.timedelta(seconds=10)
+    trust = TrustStore.from_files([pki.anchors], [pki.intermediates], pki.crls, cache_seconds=30)
+    assert trust.check(chain(pki, "doctor"), before_stale).ok
+    # 20 s later the CRL is out of date, but the verdict is still the cached one...
+    assert trust.check(chain(pki, "doctor"), before_stale + dt.timedelta(seconds=20)).ok
+    # ...until its 30 s are over.
+    stale = trust.check(chain(pki, "doctor"), before_stale + dt.timedelta(seconds=31))
+    assert not stale.ok and "out of date" in stale.reason
+    uncached = TrustStore.from_files([pki.anchors], [pki.intermediates], pki.crls, cache_seconds=0)
+    assert uncached.check(chain(pki, "doctor"), before_stale).ok
+    assert not uncached.check(chain(pki, "doctor"), before_stale + dt.timedelta(seconds=20)).ok
+
+
+def test_a_changed_crl_file_drops_the_cached_verdicts(tmp_path: Path) -> None:
+    from dmp_xds.security.pki import revoke_card
+
+    own = create_test_pki(tmp_path / "pki")
+    trust = TrustStore.from_files([own.anchors], [own.intermediates], own.crls, cache_seconds=3600)
+    assert trust.check(chain(own, "doctor")).ok
+    revoke_card(own, "doctor")
+    refused = trust.check(chain(own, "doctor"))  # no waiting for the hour: the file changed
+    assert not refused.ok and "revoked" in refused.reason
+    assert not trust.check(chain(own, "revoked")).ok  # the earlier entries are kept
+    assert trust.check(chain(own, "doctor2")).ok
+
+
+def test_an_unreadable_new_crl_keeps_the_previous_one(tmp_path: Path) -> None:
+    own = create_test_pki(tmp_path / "pki")
+    trust = TrustStore.from_files([own.anchors], [own.intermediates], own.crls, cache_seconds=0)
+    cards_crl = next(p for p in own.crls if p.name.startswith("cards"))
+    cards_crl.write_bytes(b"-----BEGIN X509 CRL-----\ntruncated\n")
+    assert trust.check(chain(own, "doctor")).ok
+    assert not trust.check(chain(own, "revoked")).ok

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -26,8 +27,9 @@ from dmp_xds.security import vocabulary as sv
 
 MAX_CHAIN_LENGTH = 6  # leaf + intermediates + anchor; the ANS PKI has 3 levels
 CACHE_SIZE = 4096
-CACHE_SECONDS = 300.0  # a verified certificate is re-checked (CRL, dates) at least this often
+CACHE_SECONDS = 300.0  # default: a verified certificate is re-checked (CRL, dates) at least this often
 _DER = Encoding.DER
+log = logging.getLogger(__name__)
 
 
 class CertificateError(Exception):
@@ -92,6 +94,23 @@ def _read_crls(paths: Iterable[Path]) -> list[x509.CertificateRevocationList]:
         except ValueError as exc:
             raise CertificateError(f"{path} is not a CRL ({exc})") from exc
     return crls
+
+
+def _by_issuer(crls: Iterable[x509.CertificateRevocationList]) -> dict[bytes, x509.CertificateRevocationList]:
+    return {crl.issuer.public_bytes(): crl for crl in crls}
+
+
+def _stamps(paths: Sequence[Path]) -> tuple[tuple[int, int], ...]:
+    """What tells that a file changed: modification time (ns) and size; (-1, -1) if missing."""
+    stamps = []
+    for path in paths:
+        try:
+            status = path.stat()
+        except OSError:
+            stamps.append((-1, -1))
+            continue
+        stamps.append((status.st_mtime_ns, status.st_size))
+    return tuple(stamps)
 
 
 def _name_value(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
@@ -163,27 +182,54 @@ def _issuer_problem(issuer: x509.Certificate, depth: int) -> str:
 class TrustStore:
     """Trust anchors, known intermediates and CRLs; checks certificates against them.
 
-    Thread-safe: the verdict cache is the only mutable state and has its own lock.
+    Thread-safe: the verdict cache and the CRLs are the mutable state, under one lock.
+
+    Revocation freshness: a verdict is reused for `cache_seconds` at most; and when the CRL files
+    it was built from change (their modification time or size, looked at on every check: a few
+    stat calls), the CRLs are read again and every cached verdict is dropped, so that a card
+    revoked by a new CRL is refused from the next request on.
     """
 
     def __init__(self, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate] = (),
-                 crls: Sequence[x509.CertificateRevocationList] = (), require_crl: bool = True) -> None:
+                 crls: Sequence[x509.CertificateRevocationList] = (), require_crl: bool = True,
+                 cache_seconds: float = CACHE_SECONDS, crl_paths: Sequence[Path] = ()) -> None:
         if not anchors:
             raise CertificateError("no trust anchor configured")
         self.anchors = list(anchors)
         self._anchor_der = {a.public_bytes(_DER) for a in anchors}
         self.intermediates = list(intermediates)
         self.require_crl = require_crl
-        self._crls: dict[bytes, x509.CertificateRevocationList] = {}
-        for crl in crls:
-            self._crls[crl.issuer.public_bytes()] = crl
+        self.cache_seconds = cache_seconds
+        self._crls = _by_issuer(crls)
+        self._crl_paths = list(crl_paths)
+        self._crl_stamps = _stamps(self._crl_paths)
         self._cache: OrderedDict[bytes, tuple[float, CertificateCheck]] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
     def from_files(cls, anchors: Iterable[Path], intermediates: Iterable[Path] = (), crls: Iterable[Path] = (),
-                   require_crl: bool = True) -> TrustStore:
-        return cls(_read_certificates(anchors), _read_certificates(intermediates), _read_crls(crls), require_crl)
+                   require_crl: bool = True, cache_seconds: float = CACHE_SECONDS) -> TrustStore:
+        crl_paths = list(crls)
+        return cls(_read_certificates(anchors), _read_certificates(intermediates), _read_crls(crl_paths), require_crl,
+                   cache_seconds, crl_paths)
+
+    def _reload_crls_if_changed(self) -> None:
+        """Read the CRL files again if one changed; then no cached verdict stands. A file that
+        cannot be read (being replaced) leaves the previous CRLs in force until the next check."""
+        if not self._crl_paths:
+            return
+        stamps = _stamps(self._crl_paths)
+        if stamps == self._crl_stamps:
+            return
+        try:
+            crls = _by_issuer(_read_crls(self._crl_paths))
+        except CertificateError as exc:
+            log.error("CRL files changed but cannot be read, keeping the previous CRLs: %s", exc)
+            return
+        with self._lock:
+            self._crls, self._crl_stamps = crls, stamps
+            self._cache.clear()
+        log.info("CRL files reloaded; certificate verdicts will be checked again")
 
     def _issuers(self, cert: x509.Certificate, offered: Sequence[x509.Certificate]) -> list[x509.Certificate]:
         wanted = cert.issuer
@@ -207,6 +253,7 @@ class TrustStore:
             return CertificateCheck(None, "no certificate was presented")
         leaf = chain[0]
         now = now or dt.datetime.now(dt.timezone.utc)
+        self._reload_crls_if_changed()
         key = leaf.public_bytes(_DER)
         stamp = now.timestamp()
         with self._lock:
@@ -215,7 +262,7 @@ class TrustStore:
                 self._cache.move_to_end(key)
                 return cached[1]
         verdict = self._check(leaf, list(chain[1:]), now)
-        valid_until = min(stamp + CACHE_SECONDS, leaf.not_valid_after_utc.timestamp())
+        valid_until = min(stamp + self.cache_seconds, leaf.not_valid_after_utc.timestamp())
         with self._lock:
             self._cache[key] = (valid_until, verdict)
             while len(self._cache) > CACHE_SIZE:

@@ -69,7 +69,8 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
     try:
         trust = TrustStore.from_files(Settings.paths(settings.trust_anchors),
                                       Settings.paths(settings.trust_intermediates),
-                                      Settings.paths(settings.crl_files))
+                                      Settings.paths(settings.crl_files),
+                                      cache_seconds=settings.certificate_cache_seconds)
     except CertificateError as exc:
         raise ConfigError(f"trust configuration: {exc}") from exc
     exporters = []

@@ -276,3 +276,24 @@ def load_test_pki(directory: Path) -> GeneratedPki:
     server = identities["server"]
     return GeneratedPki(directory, Path(manifest["anchors"]), Path(manifest["intermediates"]),
                    [Path(p) for p in manifest["crls"]], Path(server.certificate), Path(server.key), identities)
+
+
+def revoke_card(pki: GeneratedPki, name: str, now: dt.datetime | None = None) -> Path:
+    """Revoke the card `name`: a new CRL of the cards CA (its previous entries kept), written
+    under a temporary name then renamed, as a CRL distribution job would. Returns the CRL file."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    directory = pki.directory
+    cards_ca = x509.load_pem_x509_certificate((directory / "ca" / "cards.pem").read_bytes())
+    key = serialization.load_pem_private_key((directory / "ca" / "cards.key").read_bytes(), None)
+    path = directory / "crl" / "cards.crl.pem"
+    previous = x509.load_pem_x509_crl(path.read_bytes())
+    card = x509.load_pem_x509_certificates(Path(pki.identity(name).certificate).read_bytes())[0]
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(cards_ca.subject)
+               .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=CRL_DAYS)))
+    for entry in [*previous, x509.RevokedCertificateBuilder().serial_number(card.serial_number)
+                  .revocation_date(now - dt.timedelta(minutes=1)).build()]:
+        builder = builder.add_revoked_certificate(entry)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))  # type: ignore[arg-type]
+    temporary.replace(path)
+    return path
