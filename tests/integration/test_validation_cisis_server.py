@@ -1,6 +1,6 @@
 """A server with the CI-SIS profile on (the default): the ANS examples, submitted with metadata
 built from their headers, are stored; mutations are refused with the reason; a missing value set
-stops start-up."""
+stops start-up; with DMP_XDS_SCHEMATRONS, the ANS schematrons refuse what they refuse."""
 
 from __future__ import annotations
 
@@ -115,3 +115,29 @@ def test_validate_command_exit_codes(tmp_path: Path) -> None:
     submission = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "validate", str(message)], env=env,
                                 capture_output=True, text=True, timeout=60)
     assert submission.returncode == 1 and "is not an INS" in submission.stdout, submission.stdout
+
+
+def test_with_the_ans_schematrons_a_volet_rule_refuses_the_document(tmp_path_factory: pytest.TempPathFactory) -> None:
+    running = start_server(tmp_path_factory.mktemp("xds-schematrons"), "",
+                           {**CISIS_ENV, "DMP_XDS_SCHEMATRONS": str(ANS / "schematrons")})
+    try:
+        running.add_patient("279035121518989^^^&1.2.250.1.213.1.4.10&ISO")
+        good = (ANS / "ExemplesCDA" / "ANEST-CR-ANEST_2022.01.xml").read_bytes()
+        assert _submit(running, good).get("status", "").endswith(":Success")
+        # 34749-2 is a CI-SIS typeCode (JDV_J07) but not the one the ANEST-CR-ANEST volet fixes.
+        response = _submit(running, good.replace(b'<code code="77436-4"', b'<code code="34749-2"', 1))
+        assert response.get("status", "").endswith(":Failure")
+        (error,) = _errors(response)
+        assert error[0] == "XDSRepositoryMetadataError"
+        assert "ANS schematron CI-SIS_ANEST-CR-ANEST_2022.01.sch" in error[1] and "[Entete_ANEST-CR-ANEST]" in error[1]
+    finally:
+        stop_server(running)
+
+
+def test_a_missing_schematron_directory_stops_start_up(tmp_path: Path) -> None:
+    env = {**os.environ, **CISIS_ENV, "DMP_XDS_DATA_DIR": str(tmp_path), "DMP_XDS_PORT": str(free_port()),
+           "DMP_XDS_SCHEMATRONS": str(tmp_path / "no-schematrons")}
+    result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "DMP_XDS_SCHEMATRONS" in result.stderr and "Traceback" not in result.stderr
