@@ -285,7 +285,7 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
     root = _xsl(stylesheet, "template", match="/")
     findings = etree.SubElement(root, f"{{{DMP}}}findings")
     for number, pattern in enumerate(patterns):
-        pattern_id = pattern.get("id") or "".join(pattern.findtext(_sch("title")) or "") or f"pattern {number + 1}"
+        pattern_id = pattern.get("id") or pattern.findtext(_sch("title")) or f"pattern {number + 1}"
         if active is not None and pattern.get("id") not in active:
             continue
         rules = [r for r in pattern if _is_sch(r, "rule") and r.get("abstract") != "true"]
