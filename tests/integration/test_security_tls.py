@@ -219,6 +219,11 @@ def test_reverse_proxy_header(pki: GeneratedPki, tmp_path: Path) -> None:
         ok = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
                            headers={"Content-Type": "application/soap+xml", "X-SSL-Client-Cert": pem}, timeout=30)
         assert ok.status_code == 200, ok.text
+        # A proxy names its client in X-Forwarded-For: the peer that counts is still the proxy.
+        forwarded = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
+                                  headers={"Content-Type": "application/soap+xml", "X-SSL-Client-Cert": pem,
+                                           "X-Forwarded-For": "192.0.2.7"}, timeout=30)
+        assert forwarded.status_code == 200, forwarded.text
         bare = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
                              headers={"Content-Type": "application/soap+xml"}, timeout=30)
         assert bare.status_code == 403 and b"no client certificate" in bare.content
