@@ -73,8 +73,12 @@ ACCESS_MODES = {ACCESS_NORMAL: "Accès normal", ACCESS_EMERGENCY: "Accès en bri
 PROFESSION_SYSTEM = "1.2.250.1.71.1.2.7"
 PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-Dentiste",
                "50": "Sage-Femme", "60": "Infirmier"}
-# The patient acting on their own record. Not an ANS code: the public DMP reaches patients
-# through its own portal, so this server names the role itself (a documented local code).
+# The patient acting on their own record. Not an ANS code: checked against public ANS / DMPi
+# material (DMP integration guide as summarized by the ANS-derived devbox-sante DMP client docs:
+# the VIHF subject role is a profession code of the SUBJECT_ROLE set, e.g. "10" Médecin; no
+# patient role is defined, since the public DMP reaches patients through its own portal, "Mon
+# espace santé", not through the LPS web services). So this server names the role itself, in
+# its own code system, and a patient VIHF is accepted only when an organisation signs it.
 PATIENT_ROLE = "PATIENT"
 # A minor's legal representative acting on the minor's record (a local code too), through the
 # same organisation certificate as patients; they are recognized only if the operator declared
@@ -92,6 +96,12 @@ NATIONAL_ID_ROOT = "1.2.250.1.71.4.2.1"
 RPPS_PREFIX = "8"
 # Where the test PKI puts each identity field in a certificate subject (ANS IGC-Santé model:
 # the holder's national id in CN, names in SN / GN, profession in title, structure in O / OU).
+# Source named for checking: ASIP Santé, "IGC-Santé - Etapes 1 et 2 - Les gabarits des
+# certificats X.509 et des CRLs - Certificats logiciels et certificats embarqués dans les cartes
+# CPx" (V1.1.0, 2019), whose card profile carries the national id (type prefix + number, "8" +
+# RPPS) as the first part of the CN, which may go on after a "/" (cps.holder_of keeps what comes
+# before it). The full text of the gabarits could not be read here: the CN layout is the one
+# point to confirm against it before production.
 SUBJECT_NATIONAL_ID = NameOID.COMMON_NAME
 SUBJECT_FAMILY_NAME = NameOID.SURNAME
 SUBJECT_GIVEN_NAME = NameOID.GIVEN_NAME
