@@ -173,10 +173,9 @@ class XdsApplication:
             if content_type.media_type == "multipart/related":
                 receiver_state = self._mtom_receiver(content_type)
             try:
-                received = await asyncio.wait_for(
-                    self._read_body(receive, content_type, receiver_state),
-                    timeout=self.settings.request_timeout_seconds,
-                )
+                # asyncio.timeout, not wait_for: no task of its own per request.
+                async with asyncio.timeout(self.settings.request_timeout_seconds):
+                    received = await self._read_body(receive, content_type, receiver_state)
             except TimeoutError:
                 raise sender("the request body was not received in time", http_status=408) from None
             chain = self._client_chain(scope, headers)

@@ -3,6 +3,8 @@ server keeps serving (a good submission right after succeeds)."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import requests
 
@@ -12,12 +14,14 @@ from dmp_xds.ebrim import vocabulary as v
 from factories import PATIENT_ID, make_submission
 
 LIMIT = 200_000
+BODY_TIMEOUT_SECONDS = 2
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"bad-{request.param}")
-    running = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_MAX_REQUEST_BYTES": str(LIMIT)})
+    running = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_MAX_REQUEST_BYTES": str(LIMIT),
+                                                                 "DMP_XDS_REQUEST_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS)})
     running.add_patient(PATIENT_ID)
     yield running
     stop_server(running)
@@ -152,3 +156,31 @@ def test_truncated_mtom_body(server, unchanged):
     request = _submission_request()
     response = _fault(*_raw(server, request.body[:-40], request.content_type))
     assert "truncated" in response.fault_reason or "malformed" in response.fault_reason
+
+
+def test_body_that_never_completes_gets_408(server, unchanged):
+    """A client that announces a body and stops sending gets a fault once the request timeout
+    has passed, and its connection does not hold the server."""
+    request = _submission_request()
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=BODY_TIMEOUT_SECONDS + 10) as sock:
+        sock.sendall((f"POST /xds/repository HTTP/1.1\r\nHost: {host}\r\nContent-Type: {request.content_type}\r\n"
+                      f"Content-Length: {len(request.body)}\r\n\r\n").encode("latin-1") + request.body[:100])
+        answer = b""
+        while not _complete(answer):  # bounded by the socket timeout
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert b"not received in time" in body
+
+
+def _complete(answer: bytes) -> bool:
+    """A whole HTTP response: its headers and as many body bytes as Content-Length says."""
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    return bool(lengths) and len(body) >= lengths[0]
