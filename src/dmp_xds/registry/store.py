@@ -10,6 +10,7 @@ read what the registry rules need and one to write.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -117,72 +118,74 @@ _REPOSITORY_DOCUMENTS_IN = select(
 
 
 
-# Patients and uniqueIds of one submission in a single round trip (PostgreSQL pays per round
-# trip, on the same cores as the server): rows are (kind, value, document hash).
-_PATIENTS = bindparam("patients", expanding=True)
-_UNIQUE_IDS = bindparam("unique_ids", expanding=True)
-_PATIENTS_AND_UNIQUE_IDS = union_all(
-    select(literal("patient", String).label("kind"), _patient.c.patient_id.label("value"),
-           cast(null(), String).label("hash")).where(_patient.c.patient_id.in_(_PATIENTS)),
-    select(literal("document", String), _document_entry.c.unique_id, _document_entry.c.hash)
-    .where(_document_entry.c.unique_id.in_(_UNIQUE_IDS)),
-    select(literal("package", String), _submission_set.c.unique_id, cast(null(), String))
-    .where(_submission_set.c.unique_id.in_(_UNIQUE_IDS)),
-    select(literal("package", String), _folder.c.unique_id, cast(null(), String))
-    .where(_folder.c.unique_id.in_(_UNIQUE_IDS)),
-)
+# The registry rules' reads: one text whatever the number of ids, so that the database keeps it
+# parsed, with no limit on the number of ids. A list of ids is an array on PostgreSQL
+# (`= ANY(...)`) and a JSON array on SQLite (`IN (SELECT value FROM json_each(...))`); both use
+# the column's index.
+def _in_id_list(column: Any, name: str, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+    return column.in_(select(func.json_each(bindparam(name, type_=String)).table_valued("value").c.value))
 
 
-# The same reads for PostgreSQL with arrays (`= ANY(...)`): one text whatever the number of ids,
-# which the server prepares once per connection, and no limit on the number of ids.
-_PATIENT_ARRAY = bindparam("patients", type_=postgresql.ARRAY(String))
-_UNIQUE_ID_ARRAY = bindparam("unique_ids", type_=postgresql.ARRAY(String))
-_ID_ARRAY = bindparam("ids", type_=postgresql.ARRAY(String))
-_PATIENTS_AND_UNIQUE_IDS_ANY = union_all(
-    select(literal("patient", String).label("kind"), _patient.c.patient_id.label("value"),
-           cast(null(), String).label("hash")).where(_patient.c.patient_id == any_(_PATIENT_ARRAY)),
-    select(literal("document", String), _document_entry.c.unique_id, _document_entry.c.hash)
-    .where(_document_entry.c.unique_id == any_(_UNIQUE_ID_ARRAY)),
-    select(literal("package", String), _submission_set.c.unique_id, cast(null(), String))
-    .where(_submission_set.c.unique_id == any_(_UNIQUE_ID_ARRAY)),
-    select(literal("package", String), _folder.c.unique_id, cast(null(), String))
-    .where(_folder.c.unique_id == any_(_UNIQUE_ID_ARRAY)),
-)
-_OBJECTS_ANY = union_all(
-    *[
-        select(table.c.entry_uuid, literal(kind, String).label("kind"), patient.label("patient_id"), table.c.status)
-        .where(table.c.entry_uuid == any_(_ID_ARRAY))
-        for table, kind, patient in (
-            (_document_entry, KIND_DOCUMENT_ENTRY, _document_entry.c.patient_id),
-            (_submission_set, KIND_SUBMISSION_SET, _submission_set.c.patient_id),
-            (_folder, KIND_FOLDER, _folder.c.patient_id),
-            (_association, KIND_ASSOCIATION, cast(null(), String)),
-        )
-    ]
-)
+def _patients_and_unique_ids_query(dialect: str) -> Any:
+    """Patients and uniqueIds of one submission in one round trip: (kind, value, document hash)."""
+    return union_all(
+        select(literal("patient", String).label("kind"), _patient.c.patient_id.label("value"),
+               cast(null(), String).label("hash")).where(_in_id_list(_patient.c.patient_id, "patients", dialect)),
+        select(literal("document", String), _document_entry.c.unique_id, _document_entry.c.hash)
+        .where(_in_id_list(_document_entry.c.unique_id, "unique_ids", dialect)),
+        select(literal("package", String), _submission_set.c.unique_id, cast(null(), String))
+        .where(_in_id_list(_submission_set.c.unique_id, "unique_ids", dialect)),
+        select(literal("package", String), _folder.c.unique_id, cast(null(), String))
+        .where(_in_id_list(_folder.c.unique_id, "unique_ids", dialect)),
+    )
+
+
+def _objects_query(dialect: str) -> Any:
+    """Registered objects among some ids: (entryUUID, kind, patient id, status)."""
+    return union_all(
+        *[
+            select(table.c.entry_uuid, literal(kind, String).label("kind"), patient.label("patient_id"), table.c.status)
+            .where(_in_id_list(table.c.entry_uuid, "ids", dialect))
+            for table, kind, patient in (
+                (_document_entry, KIND_DOCUMENT_ENTRY, _document_entry.c.patient_id),
+                (_submission_set, KIND_SUBMISSION_SET, _submission_set.c.patient_id),
+                (_folder, KIND_FOLDER, _folder.c.patient_id),
+                (_association, KIND_ASSOCIATION, cast(null(), String)),
+            )
+        ]
+    )
 
 
 @dataclass(frozen=True)
 class DriverQuery:
     """A SELECT compiled once for a dialect, run on the driver's cursor (no per-call
-    SQLAlchemy machinery: the registry rules read on every submission)."""
+    SQLAlchemy machinery: the registry rules read on every submission). Its parameters are
+    lists of ids (see _in_id_list)."""
 
     sql: str
     constants: dict[str, Any]  # the literals SQLAlchemy made bound parameters
+    order: tuple[str, ...] | None  # parameter names in order, for a positional driver
+    postgres: bool
 
     @classmethod
-    def compile(cls, query: Any, engine: Engine, names: Sequence[str]) -> DriverQuery:
+    def compile(cls, query: Any, engine: Engine, lists: Sequence[str]) -> DriverQuery:
         compiled = query.compile(dialect=engine.dialect)
-        if compiled.positional:
-            raise ValueError("DriverQuery expects a driver with named parameters")
-        given = {name: None for name in names}
+        given = {name: None for name in lists}
         constants = {k: v_ for k, v_ in compiled.construct_params(given).items() if k not in given}
-        return cls(compiled.string, constants)
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return cls(compiled.string, constants, order, engine.dialect.name == "postgresql")
 
-    def rows(self, cursor: Any, **params: Any) -> list[tuple[Any, ...]]:
-        # Never prepared: a generic plan made while the tables were small scans them whole
-        # until the next ANALYZE; planned with its values, each lookup uses its index.
-        cursor.execute(self.sql, {**self.constants, **params}, prepare=False)
+    def rows(self, cursor: Any, **lists: list[str]) -> list[tuple[Any, ...]]:
+        values = {**self.constants, **{k: v_ if self.postgres else json.dumps(v_) for k, v_ in lists.items()}}
+        params: Any = tuple(values[name] for name in self.order) if self.order is not None else values
+        if self.postgres:
+            # Never prepared: a generic plan made while the tables were small scans them whole
+            # until the next ANALYZE; planned with its values, each lookup uses its index.
+            cursor.execute(self.sql, params, prepare=False)
+        else:
+            cursor.execute(self.sql, params)
         return cursor.fetchall()
 
 
@@ -196,11 +199,6 @@ def _registered(rows: Iterable[tuple[str, str, str | None]]) -> tuple[set[str], 
         elif kind == "document" or value not in registered:
             registered[value] = hash_
     return known, registered
-
-
-def _patients_and_unique_ids(connection: Connection, patients: list[str],
-                             unique_ids: list[str]) -> tuple[set[str], dict[str, str | None]]:
-    return _registered(connection.execute(_PATIENTS_AND_UNIQUE_IDS, {"patients": patients, "unique_ids": unique_ids}))
 
 
 def _known_patients(connection: Connection, patient_ids: Iterable[str]) -> set[str]:
@@ -235,16 +233,18 @@ class RegistryStore:
             PostgresSubmissionInsert(SUBMISSION_TABLES, dialect) if self._postgres
             else PerTableInsert(SUBMISSION_TABLES, dialect))
         self._bulk_insert = PerTableInsert(metadata.sorted_tables, dialect)
-        if self._postgres:
-            self._snapshot_query = DriverQuery.compile(_PATIENTS_AND_UNIQUE_IDS_ANY, engine, ["patients", "unique_ids"])
-            self._objects_query = DriverQuery.compile(_OBJECTS_ANY, engine, ["ids"])
+        self._snapshot_query = DriverQuery.compile(_patients_and_unique_ids_query(dialect.name), engine,
+                                                   ["patients", "unique_ids"])
+        self._objects_query = DriverQuery.compile(_objects_query(dialect.name), engine, ["ids"])
 
     @contextlib.contextmanager
     def _autocommit_cursor(self) -> Iterator[Any]:
         """A driver cursor outside any transaction: a read, or one statement that is atomic by
         itself, costs no BEGIN and no COMMIT (PostgreSQL pays per round trip, on the same cores
-        as the server)."""
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        as the server). SQLite's driver begins a transaction only before a write: a plain
+        connection is enough for its reads."""
+        connect = self.engine.connect()
+        with (connect.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else connect) as connection:
             cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 yield cursor
@@ -284,28 +284,16 @@ class RegistryStore:
     def snapshot(self, patient_ids: Iterable[str], unique_ids: Iterable[str],
                  object_ids: Iterable[str]) -> RegistrySnapshot:
         """What the registry rules need to know of one submission, read on one connection."""
-        patient_list = list(dict.fromkeys(p for p in patient_ids if p))
+        patients = list(dict.fromkeys(p for p in patient_ids if p))
         unique_id_list = list(dict.fromkeys(u for u in unique_ids if u))
-        if self._postgres:
-            return self._postgres_snapshot(patient_list, unique_id_list, list(dict.fromkeys(u for u in object_ids if u)))
-        # Autocommit: a read outside any transaction costs PostgreSQL no BEGIN and no ROLLBACK
-        # when the connection goes back to the pool.
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            if len(patient_list) <= IN_CHUNK and len(unique_id_list) <= IN_CHUNK:
-                patients, registered = _patients_and_unique_ids(connection, patient_list, unique_id_list)
-            else:
-                patients = _known_patients(connection, patient_list)
-                registered = _existing_unique_ids(connection, unique_id_list)
-            objects = _existing_objects(connection, object_ids)
-        return RegistrySnapshot(frozenset(patients), registered, objects)
-
-    def _postgres_snapshot(self, patients: list[str], unique_ids: list[str], object_ids: list[str]) -> RegistrySnapshot:
+        object_list = list(dict.fromkeys(u for u in object_ids if u))
         dbapi = self.engine.dialect.loaded_dbapi
         try:
             with self._autocommit_cursor() as cursor:
-                known, registered = _registered(self._snapshot_query.rows(cursor, patients=patients, unique_ids=unique_ids))
-                objects = ({row[0]: (row[1], row[2], row[3]) for row in self._objects_query.rows(cursor, ids=object_ids)}
-                           if object_ids else {})
+                known, registered = _registered(self._snapshot_query.rows(cursor, patients=patients,
+                                                                          unique_ids=unique_id_list))
+                objects = ({row[0]: (row[1], row[2], row[3]) for row in self._objects_query.rows(cursor, ids=object_list)}
+                           if object_list else {})
         except dbapi.Error as exc:
             # What Connection.execute would raise (OperationalError: the registry is busy...).
             raise DBAPIError.instance("SELECT (registry snapshot)", None, exc, dbapi.Error) from exc
