@@ -264,7 +264,8 @@ class XdsApplication:
             return request, 200, f'{SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{v.response_action(request.action)}"', out
         parts = [OutgoingPart(d.content_id, d.content_type, d.path) for d in result.documents]
         mtom = encode_mtom(out, parts)
-        return request, 200, mtom.content_type, mtom
+        whole = mtom.in_memory()
+        return request, 200, mtom.content_type, whole if whole is not None else mtom
 
     async def _send_response(self, send: Send, status: int, content_type: str, body: Any) -> None:
         if isinstance(body, bytes):

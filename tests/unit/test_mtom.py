@@ -86,3 +86,16 @@ def test_encode_streams_files_and_parses_back(tmp_path, store):
     assert parts[0].get_payload(decode=True) == b"<env/>"
     assert parts[1]["Content-ID"] == "<part1@dmp>"
     assert parts[1].get_payload(decode=True) == doc.read_bytes()
+
+
+def test_message_without_file_parts_is_whole_in_memory(tmp_path, store):
+    response = encode_mtom(b"<env/>", [])
+    whole = response.in_memory()
+    assert whole is not None and whole == b"".join(response.chunks(store))
+    assert len(whole) == response.content_length
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + response.content_type.encode() + b"\r\n\r\n" + whole)
+    assert [p.get_payload(decode=True) for p in message.iter_parts()] == [b"<env/>"]
+    doc = tmp_path / "doc.bin"
+    doc.write_bytes(b"x")
+    assert encode_mtom(b"<env/>", [OutgoingPart("p@dmp", "text/plain", doc)]).in_memory() is None

@@ -225,6 +225,13 @@ class MtomResponse:
     segments: list[bytes | OutgoingPart]  # literal bytes, or a part whose file is streamed
     content_length: int
 
+    def in_memory(self) -> bytes | None:
+        """The whole message, when no part is a file (an ITI-41 or ITI-18 answer): sent in one
+        piece rather than streamed chunk by chunk through the thread pool."""
+        if all(isinstance(segment, bytes) for segment in self.segments):
+            return b"".join(segment for segment in self.segments if isinstance(segment, bytes))
+        return None
+
     def chunks(self, store: FilesystemBlobStore) -> Iterator[bytes]:
         for segment in self.segments:
             if isinstance(segment, bytes):
