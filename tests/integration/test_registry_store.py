@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import StoredDocument, Submission
+from dmp_xds.model import LocalizedString, StoredDocument, Submission
 from dmp_xds.registry.database import (
     DatabaseNotAtHead,
     create_engine_for,
@@ -183,6 +183,23 @@ def test_searchable_columns(store: RegistryStore) -> None:
     assert (row.class_code, row.class_code_scheme) == (entry.class_code.code, entry.class_code.scheme)
     assert row.submission_set_uuid == submission.submission_set.entry_uuid
     assert row.version == 1 and row.logical_id == entry.entry_uuid
+
+
+def test_any_text_and_large_sizes_round_trip(store: RegistryStore) -> None:
+    # PostgreSQL receives a submission's rows as JSON: quotes, backslashes, accents, characters
+    # outside the BMP and JSON's own syntax must come back as they were sent.
+    tricky = 'Compte rendu « urgences » \\ "guillemets" {\'json\': [1]} \u00e9\u00e8 \U0001F489 \t fin'
+    entry = make_document_entry(size=2**40)
+    entry.title = [LocalizedString(tricky, "fr-FR", "UTF-8")]
+    entry.extra_slots["urn:dmp-xds:test"] = [tricky, "\u2028"]
+    submission = registered(make_submission(documents=[entry]))
+    store.store_submission(submission, stored_documents(submission))
+    [back] = store.get_document_entries([entry.entry_uuid])
+    assert back == entry
+    assert back.title[0].value == tricky and back.size == 2**40
+    with store.engine.connect() as connection:
+        assert connection.execute(select(DocumentEntryRow.size).where(
+            DocumentEntryRow.entry_uuid == entry.entry_uuid)).scalar_one() == 2**40
 
 
 def test_on_before_commit_runs_inside_the_transaction(store: RegistryStore) -> None:
