@@ -302,3 +302,74 @@ def test_zeep_loads_the_wsdl_and_calls_get_dmp_status(server: SecureServer, pki:
         PatientId=patient, _soapheaders=[security_header(patient_vihf(pki, patient))])
     assert result.PatientId == patient and result.Status == "open"
     assert result.Consent.CollectedBy == "accueil CH" and result.EmergencyAccessAllowed is True
+
+
+def test_legal_representatives_are_declared_by_an_authorized_professional(server: SecureServer,
+                                                                          pki: GeneratedPki) -> None:
+    """A professional the patient authorized declares a minor's legal representative on proof;
+    the representative then acts on the record through the patient portal; the patient and the
+    representative may list, not declare nor remove; the removal ends the representation at once."""
+    minor, parent, other_parent = patient_id(9), patient_id(10), patient_id(11)
+    doctor = pki.identity("doctor").national_id
+    ok(admin(server, dv.CREATE_DMP, create_body(minor), patient_vihf(pki, minor)), dv.CREATE_DMP)
+    ok(admin(server, dv.GRANT_AUTHORIZATION, grant_body(minor, doctor), patient_vihf(pki, minor)),
+       dv.GRANT_AUTHORIZATION)
+    declare = (f"<PatientId>{minor}</PatientId><RepresentativeId>{parent}</RepresentativeId>"
+               "<Evidence>livret de famille n° 42</Evidence>")
+    as_parent = patient_vihf(pki, minor, representative=parent)
+
+    def status_for_parent() -> SoapResponse:
+        return admin(server, dv.GET_DMP_STATUS, f"<PatientId>{minor}</PatientId>",
+                     patient_vihf(pki, minor, representative=parent))
+
+    assert status_for_parent().status_code == 403
+    for assertion, card in ((patient_vihf(pki, minor), "patient-portal"), (vihf(pki, "doctor2", minor), "doctor2")):
+        refused = admin(server, dv.DECLARE_REPRESENTATIVE, declare, assertion, card)
+        assert refused.status_code == 403 and subcode(refused) == "dmp:AccessDenied", refused.fault_reason
+    declared = ok(admin(server, dv.DECLARE_REPRESENTATIVE, declare, vihf(pki, "doctor", minor), card="doctor"),
+                  dv.DECLARE_REPRESENTATIVE)
+    assert texts(declared, "d:LegalRepresentative/d:RepresentativeId") == [parent]
+    assert texts(declared, "d:LegalRepresentative/d:DeclaredBy") == [doctor]
+    assert texts(declared, "d:AlreadyDeclared") == ["false"]
+    trace = server.last_trace(minor).event
+    assert (trace.action, trace.outcome, trace.actor_id) == ("representative.add", "success", doctor)
+    assert "livret de famille n° 42" in trace.detail
+    again = ok(admin(server, dv.DECLARE_REPRESENTATIVE, declare, vihf(pki, "doctor", minor), card="doctor"),
+               dv.DECLARE_REPRESENTATIVE)
+    assert texts(again, "d:AlreadyDeclared") == ["true"]
+
+    # The representative is in: the record, the list, the XDS endpoints; but declares nobody.
+    assert status_for_parent().status_code == 200
+    listed = ok(admin(server, dv.LIST_REPRESENTATIVES, f"<PatientId>{minor}</PatientId>", as_parent),
+                dv.LIST_REPRESENTATIVES)
+    assert texts(listed, "d:LegalRepresentative/d:RepresentativeId") == [parent]
+    query = adhoc_query(v.SQ_FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": [f"'{minor}'"],
+                                              "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]})
+    assert server.call("registry", query, patient_vihf(pki, minor, representative=parent),
+                       card="patient-portal").status_code == 200
+    self_made = admin(server, dv.DECLARE_REPRESENTATIVE, f"<PatientId>{minor}</PatientId><RepresentativeId>"
+                                                         f"{other_parent}</RepresentativeId><Evidence>moi</Evidence>",
+                      patient_vihf(pki, minor, representative=parent))
+    assert self_made.status_code == 403 and "by a professional the patient authorized" in self_made.fault_reason
+    assert json.loads(server.cli("dmp", "show", minor))["legal_representatives"] == [parent]
+
+    removed = ok(admin(server, dv.REMOVE_REPRESENTATIVE, f"<PatientId>{minor}</PatientId><RepresentativeId>{parent}"
+                                                         "</RepresentativeId><Reason>jugement du 2026-05-02</Reason>",
+                       vihf(pki, "doctor", minor), card="doctor"), dv.REMOVE_REPRESENTATIVE)
+    assert texts(removed, "d:Removed") == ["1"]
+    gone = status_for_parent()
+    assert gone.status_code == 403 and "not a declared legal representative" in (gone.fault_reason or "")
+    listed = ok(admin(server, dv.LIST_REPRESENTATIVES, f"<PatientId>{minor}</PatientId>", patient_vihf(pki, minor)),
+                dv.LIST_REPRESENTATIVES)
+    assert texts(listed, "d:LegalRepresentative") == []
+    # The patient reads who did what in their history.
+    history = ok(admin(server, dv.GET_ACCESS_HISTORY, f"<PatientId>{minor}</PatientId>", patient_vihf(pki, minor)),
+                 dv.GET_ACCESS_HISTORY)
+    changes = [(action, actor, outcome) for action, actor, outcome in zip(
+        texts(history, "d:Entry/d:Action"), texts(history, "d:Entry/d:Actor/d:Id"), texts(history, "d:Entry/d:Outcome"))
+        if action.startswith("representative.")]
+    assert changes == [("representative.read", minor, "success"), ("representative.remove", doctor, "success"),
+                       ("representative.add", parent, "denied"), ("representative.read", parent, "success"),
+                       ("representative.add", doctor, "success"), ("representative.add", doctor, "success"),
+                       ("representative.add", pki.identity("doctor2").national_id, "denied"),
+                       ("representative.add", minor, "denied")]

@@ -14,7 +14,7 @@ from dmp_xds.audit.trail import AuditEntry, AuditEvent
 from dmp_xds.client.soap import PROJECT_ROOT
 from dmp_xds.dmp import messages as m
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.dmp.records import Consent, Destruction, DmpRecord, renewable_grant
+from dmp_xds.dmp.records import Consent, Destruction, DmpRecord, Representative, renewable_grant
 from dmp_xds.security.policy import Authorization, RecordState
 from dmp_xds.soap.dmp_admin import DMP_ADMIN_ACTIONS, DmpAdminService
 
@@ -245,3 +245,44 @@ def test_zeep_builds_a_request_the_parser_reads() -> None:
     parsed = m.parse_grant(payload, dv.GRANT_AUTHORIZATION, False)
     assert (parsed.patient_id, parsed.kind, parsed.grantee, parsed.reference) == (PATIENT, "establishment",
                                                                                   "1990000017", "s")
+
+
+# --- legal representatives ------------------------------------------------------------------
+
+PARENT = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
+
+
+def test_representative_requests() -> None:
+    declared = m.parse_representative(request(dv.DECLARE_REPRESENTATIVE, f"<PatientId>{PATIENT}</PatientId>"
+                                              f"<RepresentativeId>{PARENT}</RepresentativeId>"
+                                              "<Evidence>livret de famille</Evidence>"),
+                                      dv.DECLARE_REPRESENTATIVE, False)
+    assert (declared.patient_id, declared.representative_id, declared.note) == (PATIENT, PARENT, "livret de famille")
+    removed = m.parse_representative(request(dv.REMOVE_REPRESENTATIVE, f"<PatientId>{PATIENT}</PatientId>"
+                                             f"<RepresentativeId>{PARENT}</RepresentativeId>"),
+                                     dv.REMOVE_REPRESENTATIVE, False)
+    assert removed.note == ""
+    with pytest.raises(m.MessageError, match="Evidence"):  # a declaration says what proves it
+        m.parse_representative(request(dv.DECLARE_REPRESENTATIVE, f"<PatientId>{PATIENT}</PatientId>"
+                                       f"<RepresentativeId>{PARENT}</RepresentativeId>"),
+                               dv.DECLARE_REPRESENTATIVE, False)
+    with pytest.raises(m.MessageError, match="not their own legal representative"):
+        m.parse_representative(request(dv.REMOVE_REPRESENTATIVE, f"<PatientId>{PATIENT}</PatientId>"
+                                       f"<RepresentativeId>{PATIENT}</RepresentativeId>"),
+                               dv.REMOVE_REPRESENTATIVE, False)
+    with pytest.raises(m.MessageError, match="RepresentativeId .* is not a patient id"):
+        m.parse_representative(request(dv.REMOVE_REPRESENTATIVE, f"<PatientId>{INS_PATIENT}</PatientId>"
+                                       "<RepresentativeId>810001234565</RepresentativeId>"),
+                               dv.REMOVE_REPRESENTATIVE, True)
+
+
+def test_representative_responses_follow_the_schema() -> None:
+    representative = Representative(PARENT, "810001234565", NOW)
+    declared = valid(m.declare_representative_response(representative, True))
+    assert text(declared, "d:LegalRepresentative/d:RepresentativeId") == [PARENT]
+    assert text(declared, "d:LegalRepresentative/d:DeclaredAt") == ["2026-06-01T12:00:00.000000Z"]
+    assert text(declared, "d:AlreadyDeclared") == ["true"]
+    assert text(valid(m.remove_representative_response(1)), "d:Removed") == ["1"]
+    listed = valid(m.representatives_response([representative, Representative(PATIENT, "operator", NOW)]))
+    assert text(listed, "d:LegalRepresentative/d:DeclaredBy") == ["810001234565", "operator"]
+    assert valid(m.representatives_response([])).tag == dv.response_tag(dv.LIST_REPRESENTATIVES)

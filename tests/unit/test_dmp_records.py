@@ -163,3 +163,21 @@ def test_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
     assert "added" in run("patient", "add", other)
     assert json.loads(run("dmp", "show", other))["consent"]["collected_by"] == "operator"
+
+
+def test_legal_representatives_declared_listed_removed(store: DmpStore) -> None:
+    parent = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
+    store.create(PATIENT, consent())
+    declared, added = store.add_representative(PATIENT, parent, "810001234565")
+    assert added and (declared.representative_id, declared.declared_by) == (parent, "810001234565")
+    again, added = store.add_representative(PATIENT, parent + "^NH", "810002345675")
+    assert not added and again.declared_by == "810001234565"  # the earlier declaration stands
+    assert [r.representative_id for r in store.representatives(PATIENT)] == [parent]
+    assert store.get(PATIENT).state.representatives == (parent,)  # type: ignore[union-attr]
+    with pytest.raises(DmpError, match="not their own legal representative"):
+        store.add_representative(PATIENT, PATIENT, "810001234565")
+    assert store.remove_representative(PATIENT, parent + "^NH") == 1
+    assert store.remove_representative(PATIENT, parent) == 0
+    assert store.representatives(PATIENT) == []
+    with pytest.raises(DmpError, match="has no DMP"):
+        store.representatives("1750599123456^^^&1.2.250.1.213.1.4.10&ISO")

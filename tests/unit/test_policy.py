@@ -243,3 +243,35 @@ def test_legal_representative() -> None:
     assert not document_action(parent, record(), HIDDEN_FROM_PARENTS, Action.DELETE, NOW).allowed
     assert {a.grantee for a in authorizations_shown(parent, record())} == {a.grantee for a in
                                                                             authorizations_shown(the_patient(), record())}
+
+
+@pytest.mark.parametrize("label, principal, action, state, allowed", [
+    ("authorized professional declares", pro(AUTHORIZED), Action.DECLARE_REPRESENTATIVE, record(), True),
+    ("attending doctor declares", pro(ATTENDING), Action.DECLARE_REPRESENTATIVE, record(), True),
+    ("care team of the stay declares", pro(HOSPITAL_NURSE, structure=HOSPITAL), Action.DECLARE_REPRESENTATIVE,
+     record(), True),
+    ("patient declares", the_patient(), Action.DECLARE_REPRESENTATIVE, record(), False),
+    ("representative declares another", representative(), Action.DECLARE_REPRESENTATIVE, record(), False),
+    ("representative removes", representative(), Action.REMOVE_REPRESENTATIVE, record(), False),
+    ("patient removes", the_patient(), Action.REMOVE_REPRESENTATIVE, record(), False),
+    ("unauthorized professional declares", pro(STRANGER), Action.DECLARE_REPRESENTATIVE, record(), False),
+    ("emergency does not declare", pro(STRANGER, sv.ACCESS_EMERGENCY), Action.DECLARE_REPRESENTATIVE, record(),
+     False),
+    ("declared on a closed DMP", pro(AUTHORIZED), Action.DECLARE_REPRESENTATIVE, record("closed"), False),
+    ("removed from a closed DMP", pro(AUTHORIZED), Action.REMOVE_REPRESENTATIVE, record("closed"), True),
+    ("patient lists", the_patient(), Action.READ_REPRESENTATIVES, record(), True),
+    ("representative lists", representative(), Action.READ_REPRESENTATIVES, record(), True),
+    ("authorized professional lists", pro(AUTHORIZED), Action.READ_REPRESENTATIVES, record("closed"), True),
+    ("unauthorized professional lists", pro(STRANGER), Action.READ_REPRESENTATIVES, record(), False),
+])
+def test_who_manages_legal_representatives(label: str, principal: Principal, action: Action, state: RecordState,
+                                           allowed: bool) -> None:
+    decision = administration_access(principal, PATIENT, state, action, NOW)
+    assert decision.allowed is allowed, (label, decision.reason)
+    if not principal.is_professional and not allowed:
+        assert "by a professional the patient authorized" in decision.reason
+
+
+def test_a_representative_is_recognized_whatever_the_form_of_their_id() -> None:
+    # The same INS with an identifier type component (^NH) is the same person.
+    assert record_access(representative(PARENT + "^NH"), record(), Action.SEARCH, NOW).allowed

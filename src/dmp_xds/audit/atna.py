@@ -53,6 +53,7 @@ _EVENTS: dict[str, tuple[str, str, str]] = {
     t.NOTIFICATIONS_ACKNOWLEDGE: ("110110", "Patient Record", "U"),
     t.REPRESENTATIVE_ADD: ("110136", "Security Roles Changed", "U"),
     t.REPRESENTATIVE_REMOVE: ("110136", "Security Roles Changed", "U"),
+    t.REPRESENTATIVES_READ: ("110110", "Patient Record", "R"),
 }
 _OUTCOMES = {t.SUCCESS: "0", t.DENIED: "4", t.FAILURE: "8"}
 

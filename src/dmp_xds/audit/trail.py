@@ -47,6 +47,7 @@ NOTIFICATIONS_READ = "notifications.read"
 NOTIFICATIONS_ACKNOWLEDGE = "notifications.acknowledge"
 REPRESENTATIVE_ADD = "representative.add"
 REPRESENTATIVE_REMOVE = "representative.remove"
+REPRESENTATIVES_READ = "representative.read"
 
 SUCCESS = "success"
 DENIED = "denied"

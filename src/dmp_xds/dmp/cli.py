@@ -238,16 +238,18 @@ def dmp_representative() -> None:
 @dmp_representative.command("add")
 @click.argument("patient_id")
 @click.argument("representative_id")
+@click.option("--evidence", default="", help="What proves the representation (family record book, court decision).")
 @click.pass_context
-def representative_add(ctx: click.Context, patient_id: str, representative_id: str) -> None:
+def representative_add(ctx: click.Context, patient_id: str, representative_id: str, evidence: str) -> None:
     """Declare REPRESENTATIVE_ID (the NameID of their VIHF, e.g. their INS) for PATIENT_ID."""
     store, trail = open_store(ctx)
     try:
-        added = store.add_representative(patient_id, representative_id, OPERATOR)
+        declared, added = store.add_representative(patient_id, representative_id, OPERATOR)
     except DmpError as exc:
         raise _fail(exc) from exc
     _trace(trail, t.REPRESENTATIVE_ADD, patient_id, f"legal representative {representative_id}"
-                                                    + ("" if added else " (already declared)"))
+                                                    + (f", evidence: {evidence}" if evidence else "")
+                                                    + ("" if added else f" (already declared by {declared.declared_by})"))
     click.echo(f"{representative_id} is a legal representative of {patient_id}")
 
 

@@ -20,8 +20,9 @@ from lxml import etree
 from dmp_xds.audit.trail import AuditEntry
 from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.dmp.notifications import Notification
-from dmp_xds.dmp.records import Consent, Destruction, DmpRecord
+from dmp_xds.dmp.records import Consent, Destruction, DmpRecord, Representative
 from dmp_xds.security.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization
+from dmp_xds.security.vihf import same_patient
 from dmp_xds.validation.formats import cx_problem
 from dmp_xds.validation.ins import ins_problem
 
@@ -112,6 +113,15 @@ class AcknowledgeRequest:
     ids: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class RepresentativeRequest:
+    """DeclareLegalRepresentative (`note`: the evidence), RemoveLegalRepresentative (the reason)."""
+
+    patient_id: str
+    representative_id: str
+    note: str
+
+
 def _q(local: str) -> str:
     return dv.tag(local)
 
@@ -144,11 +154,11 @@ def _checked(payload: etree._Element, operation: str) -> etree._Element:
     return payload
 
 
-def _patient_id(payload: etree._Element, require_ins: bool) -> str:
-    patient_id = _text(payload, "PatientId")
+def _patient_id(payload: etree._Element, require_ins: bool, element: str = "PatientId") -> str:
+    patient_id = _text(payload, element)
     problem = cx_problem(patient_id) or (ins_problem(patient_id) if require_ins else None)
     if problem:
-        raise MessageError(f"PatientId {patient_id!r} is not a patient id: {problem}")
+        raise MessageError(f"{element} {patient_id!r} is not a patient id: {problem}")
     return patient_id
 
 
@@ -230,6 +240,18 @@ def parse_acknowledge(payload: etree._Element, require_ins: bool) -> Acknowledge
     _checked(payload, dv.ACKNOWLEDGE_NOTIFICATIONS)
     ids = tuple(int((e.text or "").strip()) for e in payload.iterfind(_q("NotificationId")))  # xs:positiveInteger
     return AcknowledgeRequest(_patient_id(payload, require_ins), ids)
+
+
+def parse_representative(payload: etree._Element, operation: str, require_ins: bool) -> RepresentativeRequest:
+    """DeclareLegalRepresentative, RemoveLegalRepresentative: the representative is a person
+    identified as patients are (their INS under the CI-SIS profile), never the patient."""
+    _checked(payload, operation)
+    patient_id = _patient_id(payload, require_ins)
+    representative_id = _patient_id(payload, require_ins, "RepresentativeId")
+    if same_patient(patient_id, representative_id):
+        raise MessageError("RepresentativeId is the patient: a patient is not their own legal representative")
+    note = _text(payload, "Evidence" if operation == dv.DECLARE_REPRESENTATIVE else "Reason")
+    return RepresentativeRequest(patient_id, representative_id, note)
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -357,6 +379,33 @@ def notifications_response(notifications: Sequence[Notification]) -> etree._Elem
         _sub(element, "Message", notification.message)
         _sub(element, "Read", _boolean_text(notification.read_at is not None))
         _sub(element, "Emailed", _boolean_text(notification.emailed_at is not None))
+    return response
+
+
+def _representative(parent: etree._Element, representative: Representative) -> None:
+    element = _sub(parent, "LegalRepresentative")
+    _sub(element, "RepresentativeId", representative.representative_id)
+    _sub(element, "DeclaredBy", representative.declared_by)
+    _sub(element, "DeclaredAt", stamp(representative.declared_at))
+
+
+def declare_representative_response(representative: Representative, already_declared: bool) -> etree._Element:
+    response = _response(dv.DECLARE_REPRESENTATIVE)
+    _representative(response, representative)
+    _sub(response, "AlreadyDeclared", _boolean_text(already_declared))
+    return response
+
+
+def remove_representative_response(removed: int) -> etree._Element:
+    response = _response(dv.REMOVE_REPRESENTATIVE)
+    _sub(response, "Removed", str(removed))
+    return response
+
+
+def representatives_response(representatives: Sequence[Representative]) -> etree._Element:
+    response = _response(dv.LIST_REPRESENTATIVES)
+    for representative in representatives:
+        _representative(response, representative)
     return response
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Select, delete, insert, or_, select, update
 
 from dmp_xds.registry.tables import (
     AssociationRow,
@@ -73,6 +73,15 @@ class DmpRecord:
 
 
 @dataclass(frozen=True)
+class Representative:
+    """A minor's legal representative: their id (the NameID of their VIHF), who declared them, when."""
+
+    representative_id: str
+    declared_by: str
+    declared_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class Destruction:
     documents: list[str]  # uniqueIds erased
     objects: int  # registry objects erased (entries, sets, folders, associations)
@@ -111,10 +120,8 @@ class DmpStore:
             Authorization(g.kind, g.grantee, _aware(g.expires_at), _aware(g.revoked_at), g.reference or "")  # type: ignore[arg-type]
             for g in connection.execute(select(_authorization).where(_authorization.c.patient_id == patient_id)
                                         .order_by(_authorization.c.id)))
-        representatives = tuple(connection.execute(
-            select(_representative.c.representative_id).where(
-                (_representative.c.patient_id == patient_id) & _representative.c.revoked_at.is_(None))
-            .order_by(_representative.c.id)).scalars())
+        representatives = tuple(r.representative_id for r in connection.execute(
+            self._active_representatives(patient_id).order_by(_representative.c.id)))
         state = RecordState(row.patient_id, row.status, row.emergency_access_allowed, row.regulation_access_allowed,
                             grants, representatives)
         consent = Consent(row.consent_collected_by, _aware(row.consent_collected_at),  # type: ignore[arg-type]
@@ -249,27 +256,48 @@ class DmpStore:
 
 
     # --- legal representatives ----------------------------------------------------------------
-    def add_representative(self, patient_id: str, representative_id: str, declared_by: str) -> bool:
-        """Declare a legal representative of the (minor) patient; False if already declared."""
+    # Who may declare or remove one is the policy's question (policy.PROFESSIONALS_ONLY); here the
+    # record keeps who did it. Ids are compared as CX (the same person whatever the id's type).
+    def representatives(self, patient_id: str) -> list[Representative]:
+        """The legal representatives currently declared for the patient, oldest first."""
+        with self.engine.connect() as connection:
+            self._require(connection, patient_id)
+            return [Representative(r.representative_id, r.declared_by, _aware(r.declared_at))  # type: ignore[arg-type]
+                    for r in connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))]
+
+    def add_representative(self, patient_id: str, representative_id: str, declared_by: str
+                           ) -> tuple[Representative, bool]:
+        """Declare a legal representative of the (minor) patient: the declaration, and whether it
+        is new (False: they were declared before, and that earlier declaration is returned)."""
         if not representative_id:
             raise DmpError("a legal representative needs an id (the NameID of their VIHF)")
-        with self.engine.begin() as connection:
-            record = self._require(connection, patient_id)
-            if representative_id in record.state.representatives:
-                return False
-            if same_patient(representative_id, patient_id):
-                raise DmpError("a patient is not their own legal representative")
-            connection.execute(insert(_representative).values(
-                patient_id=patient_id, representative_id=representative_id, declared_by=declared_by,
-                declared_at=_now()))
-            return True
-
-    def remove_representative(self, patient_id: str, representative_id: str) -> int:
+        if same_patient(representative_id, patient_id):
+            raise DmpError("a patient is not their own legal representative")
         with self.engine.begin() as connection:
             self._require(connection, patient_id)
-            return connection.execute(update(_representative).where(
-                (_representative.c.patient_id == patient_id) & (_representative.c.representative_id == representative_id)
-                & _representative.c.revoked_at.is_(None)).values(revoked_at=_now())).rowcount
+            for row in connection.execute(self._active_representatives(patient_id)):
+                if same_patient(row.representative_id, representative_id):
+                    return Representative(row.representative_id, row.declared_by, _aware(row.declared_at)), False  # type: ignore[arg-type]
+            now = _now()
+            connection.execute(insert(_representative).values(
+                patient_id=patient_id, representative_id=representative_id, declared_by=declared_by, declared_at=now))
+            return Representative(representative_id, declared_by, now), True
+
+    def remove_representative(self, patient_id: str, representative_id: str) -> int:
+        """End the representation by `representative_id`; how many declarations ended (0 or 1)."""
+        with self.engine.begin() as connection:
+            self._require(connection, patient_id)
+            ids = [r.id for r in connection.execute(self._active_representatives(patient_id))
+                   if same_patient(r.representative_id, representative_id)]
+            if not ids:
+                return 0
+            return connection.execute(update(_representative).where(_representative.c.id.in_(ids))
+                                      .values(revoked_at=_now())).rowcount
+
+    @staticmethod
+    def _active_representatives(patient_id: str) -> Select[tuple[object, ...]]:
+        return select(_representative).where(
+            (_representative.c.patient_id == patient_id) & _representative.c.revoked_at.is_(None))
 
 
 def _chunks(values: list[str], size: int = 500) -> list[list[str]]:

@@ -34,14 +34,28 @@ class Action(str, enum.Enum):
     READ_HISTORY = "read-history"
     MANAGE_NOTIFICATIONS = "manage-notifications"  # read, acknowledge, the e-mail address they go to
     READ_STATUS = "read-status"  # the record itself: open or closed, consent, authorizations
+    DECLARE_REPRESENTATIVE = "declare-representative"  # a minor's legal representative
+    REMOVE_REPRESENTATIVE = "remove-representative"
+    READ_REPRESENTATIVES = "read-representatives"
 
 
 READS = frozenset({Action.SEARCH, Action.RETRIEVE})
 PATIENT_ONLY = frozenset({Action.DESTROY, Action.MANAGE_AUTHORIZATIONS, Action.READ_HISTORY,
                           Action.MANAGE_NOTIFICATIONS})
-# A closed DMP still tells who may see it that it is closed (READ_STATUS), so they know why reads fail.
+# Legal representation is a legal status (parental authority, guardianship), not a permission the
+# patient grants: whoever records it must have checked the proof (family record book, court
+# decision) and answers for it. That is a professional the patient authorized (their own, the
+# attending doctor, the care team of their stay), as for the consent to the DMP itself, which a
+# professional collects (dmp.md: "given orally to a professional or at a hospital admission desk");
+# or the operator (`dmp-xds dmp representative`). Not the patient, who may be the minor, nor a
+# representative, who would name or drop another parent on their own word.
+PROFESSIONALS_ONLY = frozenset({Action.DECLARE_REPRESENTATIVE, Action.REMOVE_REPRESENTATIVE})
+# A closed DMP still tells who may see it that it is closed (READ_STATUS), so they know why reads
+# fail. A representation that ends (the patient came of age) is removed from a closed record too,
+# since a representative could reopen it; none is declared on a closed record.
 ON_CLOSED_RECORD = frozenset({Action.REOPEN, Action.READ_HISTORY, Action.DESTROY, Action.CLOSE, Action.READ_STATUS,
-                              Action.MANAGE_NOTIFICATIONS})
+                              Action.MANAGE_NOTIFICATIONS, Action.REMOVE_REPRESENTATIVE,
+                              Action.READ_REPRESENTATIVES})
 
 OPEN = "open"
 CLOSED = "closed"
@@ -100,8 +114,8 @@ def deny(reason: str) -> Decision:
 
 
 def represents(principal: Principal, record: RecordState) -> bool:
-    """A legal representative the operator declared for this (minor) patient."""
-    return principal.is_representative and principal.user_id in record.representatives
+    """A legal representative declared for this (minor) patient (ids compared as CX, like patients)."""
+    return principal.is_representative and any(same_patient(principal.user_id, r) for r in record.representatives)
 
 
 def speaks_for_patient(principal: Principal, record: RecordState) -> bool:
@@ -170,6 +184,9 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
         return deny("the VIHF is about another patient than the request")
     if record.status == CLOSED and action not in ON_CLOSED_RECORD:
         return deny("the DMP is closed: it accepts no document and nobody reads it until it is reopened")
+    if action in PROFESSIONALS_ONLY and not principal.is_professional:
+        return deny("legal representatives are declared and removed by a professional the patient authorized, "
+                    "who checks the proof of the representation, not by the patient or a representative")
     if principal.is_patient:
         return allow("the patient acts on their own record")
     if principal.is_representative:

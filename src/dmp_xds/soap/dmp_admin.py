@@ -263,6 +263,34 @@ def acknowledge_notifications(call: AdminCall, payload: etree._Element) -> etree
     return m.acknowledge_response(count)
 
 
+def declare_representative(call: AdminCall, payload: etree._Element) -> etree._Element:
+    request = m.parse_representative(payload, dv.DECLARE_REPRESENTATIVE, call.require_ins)
+    _admit(call, request.patient_id, Action.DECLARE_REPRESENTATIVE)
+    declared, added = call.records.add_representative(request.patient_id, request.representative_id,
+                                                      call.principal.user_id)
+    # The evidence the professional checked stays in the trace: it is what makes the declaration.
+    call.detail = (f"legal representative {request.representative_id}, evidence: {request.note}"
+                   + ("" if added else f" (already declared by {declared.declared_by})"))
+    return m.declare_representative_response(declared, not added)
+
+
+def remove_representative(call: AdminCall, payload: etree._Element) -> etree._Element:
+    request = m.parse_representative(payload, dv.REMOVE_REPRESENTATIVE, call.require_ins)
+    _admit(call, request.patient_id, Action.REMOVE_REPRESENTATIVE)
+    removed = call.records.remove_representative(request.patient_id, request.representative_id)
+    call.detail = (f"legal representative {request.representative_id}: {removed} removed"
+                   + (f"; reason: {request.note}" if request.note else ""))
+    return m.remove_representative_response(removed)
+
+
+def list_representatives(call: AdminCall, payload: etree._Element) -> etree._Element:
+    request = m.parse_patient(payload, dv.LIST_REPRESENTATIVES, call.require_ins)
+    _admit(call, request.patient_id, Action.READ_REPRESENTATIVES)
+    representatives = call.records.representatives(request.patient_id)
+    call.detail = f"{len(representatives)} legal representative(s) read"
+    return m.representatives_response(representatives)
+
+
 def _allowed(value: bool) -> str:
     return "allowed" if value else "refused"
 
@@ -317,3 +345,15 @@ class DmpAdminService(ServiceBase):
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
     def AcknowledgeNotifications(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
         return _run(ctx, acknowledge_notifications, t.NOTIFICATIONS_ACKNOWLEDGE, request)
+
+    @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
+    def DeclareLegalRepresentative(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+        return _run(ctx, declare_representative, t.REPRESENTATIVE_ADD, request)
+
+    @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
+    def RemoveLegalRepresentative(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+        return _run(ctx, remove_representative, t.REPRESENTATIVE_REMOVE, request)
+
+    @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
+    def ListLegalRepresentatives(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+        return _run(ctx, list_representatives, t.REPRESENTATIVES_READ, request)
