@@ -5,7 +5,6 @@ the DMP administration endpoint and in the CLI, and an e-mail through the config
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from loopback_server import serving
 from secure_server import PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 from soap_messages import SoapResponse, adhoc_query
 
@@ -27,28 +27,14 @@ WAIT_SECONDS = 15.0
 @dataclass
 class SmtpRelay:
     """Just enough SMTP (RFC 5321) to receive messages: one connection at a time, each message
-    kept whole (headers and body); stops when the test closes its socket."""
+    kept whole (headers and body)."""
 
-    listener: socket.socket
+    port: int = 0
     messages: list[bytes] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
 
-    @property
-    def port(self) -> int:
-        return self.listener.getsockname()[1]
-
-    def serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return  # closed by the fixture
-            with connection:
-                connection.settimeout(10)
-                try:
-                    self._session(connection.makefile("rb"), connection)
-                except OSError:
-                    continue
+    def handle(self, connection: socket.socket) -> None:
+        self._session(connection.makefile("rb"), connection)
 
     def _session(self, reader, connection: socket.socket) -> None:  # type: ignore[no-untyped-def]
         connection.sendall(b"220 test relay\r\n")
@@ -86,15 +72,10 @@ class SmtpRelay:
 
 @pytest.fixture(scope="module")
 def relay() -> Iterator[SmtpRelay]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    running = SmtpRelay(listener)
-    thread = threading.Thread(target=running.serve, daemon=True)
-    thread.start()
-    yield running
-    listener.close()
-    thread.join(5)
+    running = SmtpRelay()
+    with serving(running.handle) as port:
+        running.port = port
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import ssl
-import threading
 from urllib.parse import urlsplit
 
 from lxml import etree
 
 from dmp_xds.audit import trail as t
+from dmp_xds.audit.background import BackgroundQueue
 from dmp_xds.audit.trail import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -125,36 +124,23 @@ class SyslogExporter:
         self.scheme, self.address = parts.scheme, (parts.hostname, parts.port)
         self.context = context if context is not None or self.scheme != "tls" else tls_context("")
         self.source_id = source_id
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self._tcp: socket.socket | None = None  # the TCP or TLS connection, kept between messages
-        self._thread = threading.Thread(target=self._run, name="atna-syslog", daemon=True)
-        self._thread.start()
+        self._sender = BackgroundQueue("atna-syslog", self._deliver, QUEUE_SIZE, on_stop=self._close_tcp)
 
     def __call__(self, entry: AuditEntry) -> None:
         record = syslog_record(audit_message(entry, self.source_id), entry.recorded_at)
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        if not self._sender.offer(record):
             log.warning("ATNA queue full: audit message for trace entry %s not exported", entry.seq)
 
     def close(self, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            pass
-        self._thread.join(timeout)
+        self._sender.close(timeout)
 
-    def _run(self) -> None:
-        while True:
-            record = self._queue.get()
-            if record is None:
-                break
-            try:
-                self._send(record)
-            except OSError as exc:
-                log.warning("ATNA export to %s://%s:%s failed: %s", self.scheme, *self.address, exc)
-                self._close_tcp()
-        self._close_tcp()
+    def _deliver(self, record: bytes) -> None:
+        try:
+            self._send(record)
+        except OSError as exc:
+            log.warning("ATNA export to %s://%s:%s failed: %s", self.scheme, *self.address, exc)
+            self._close_tcp()  # the next message tries a new connection
 
     def _send(self, record: bytes) -> None:
         if self.scheme == "udp":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import TypeVar
 
 import click
 
@@ -12,6 +14,7 @@ from dmp_xds.audit.trail import AuditTrail
 from dmp_xds.dmp.records import KINDS, Consent, DmpError, DmpRecord, DmpStore
 
 OPERATOR = "operator"
+T = TypeVar("T")
 
 
 def open_store(ctx: click.Context) -> tuple[DmpStore, AuditTrail]:
@@ -55,8 +58,13 @@ def dmp() -> None:
     """DMP records: consent, closure, destruction, authorizations."""
 
 
-def _fail(exc: DmpError) -> click.ClickException:
-    return click.ClickException(str(exc))
+def _checked(change: Callable[[], T]) -> T:
+    """Run a change of the record service; its refusal (no DMP, already closed...) becomes the
+    command's error message."""
+    try:
+        return change()
+    except DmpError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @dmp.command("create")
@@ -74,11 +82,8 @@ def dmp_create(ctx: click.Context, patient_id: str, collected_by: str, emergency
     if problem:
         raise click.ClickException(f"{patient_id!r} is not a patient id: {problem}")
     store, trail = open_store(ctx)
-    try:
-        record = store.create(patient_id, Consent(collected_by, datetime.now(timezone.utc), emergency_access,
-                                                  regulation_access))
-    except DmpError as exc:
-        raise _fail(exc) from exc
+    consent = Consent(collected_by, datetime.now(timezone.utc), emergency_access, regulation_access)
+    record = _checked(lambda: store.create(patient_id, consent))
     _trace(trail, t.DMP_CREATE, patient_id, f"consent collected by {collected_by}; emergency access "
                                             f"{'allowed' if emergency_access else 'refused'}")
     click.echo(json.dumps(describe(record), indent=2, ensure_ascii=False))
@@ -107,10 +112,7 @@ def dmp_update(ctx: click.Context, patient_id: str, emergency_access: bool | Non
                email: str | None) -> None:
     """Change the patient's emergency-access choices, or the address they are notified at."""
     store, trail = open_store(ctx)
-    try:
-        record = store.update_consent(patient_id, emergency_access, regulation_access, email)
-    except DmpError as exc:
-        raise _fail(exc) from exc
+    record = _checked(lambda: store.update_consent(patient_id, emergency_access, regulation_access, email))
     _trace(trail, t.DMP_UPDATE, patient_id, f"emergency access {record.state.emergency_access_allowed}, "
                                             f"centre 15 {record.state.regulation_access_allowed}"
                                             + ("" if email is None else f"; notification e-mail {'set' if email else 'removed'}"))
@@ -124,10 +126,7 @@ def dmp_update(ctx: click.Context, patient_id: str, emergency_access: bool | Non
 def dmp_close(ctx: click.Context, patient_id: str, reason: str) -> None:
     """Close the DMP: no new document, no professional reads it; it can be reopened."""
     store, trail = open_store(ctx)
-    try:
-        store.close(patient_id, reason)
-    except DmpError as exc:
-        raise _fail(exc) from exc
+    _checked(lambda: store.close(patient_id, reason))
     _trace(trail, t.DMP_CLOSE, patient_id, reason)
     click.echo(f"DMP of {patient_id} closed")
 
@@ -139,10 +138,7 @@ def dmp_close(ctx: click.Context, patient_id: str, reason: str) -> None:
 def dmp_reopen(ctx: click.Context, patient_id: str, reason: str) -> None:
     """Reopen a closed DMP."""
     store, trail = open_store(ctx)
-    try:
-        store.reopen(patient_id, reason)
-    except DmpError as exc:
-        raise _fail(exc) from exc
+    _checked(lambda: store.reopen(patient_id, reason))
     _trace(trail, t.DMP_REOPEN, patient_id, reason)
     click.echo(f"DMP of {patient_id} reopened")
 
@@ -162,10 +158,7 @@ def dmp_destroy(ctx: click.Context, patient_id: str, yes: bool, request_text: st
         raise click.ClickException("destruction erases every document of the patient: add --yes to confirm")
     store, trail = open_store(ctx)
     blobs = FilesystemBlobStore(resolve(_settings(ctx)).documents_dir)
-    try:
-        destruction = store.destroy(patient_id, blobs)
-    except DmpError as exc:
-        raise _fail(exc) from exc
+    destruction = _checked(lambda: store.destroy(patient_id, blobs))
     _trace(trail, t.DMP_DESTROY, patient_id, f"destroyed on request: {request_text}", tuple(destruction.documents))
     click.echo(f"DMP of {patient_id} destroyed: {len(destruction.documents)} documents, "
                f"{destruction.objects} registry objects erased")
@@ -181,10 +174,7 @@ def dmp_destroy(ctx: click.Context, patient_id: str, yes: bool, request_text: st
 def dmp_grant(ctx: click.Context, patient_id: str, grantee: str, kind: str, reference: str) -> None:
     """Record the patient's authorization for GRANTEE (one year; granting again renews it)."""
     store, trail = open_store(ctx)
-    try:
-        grant = store.grant(patient_id, kind, grantee, OPERATOR, reference)
-    except DmpError as exc:
-        raise _fail(exc) from exc
+    grant = _checked(lambda: store.grant(patient_id, kind, grantee, OPERATOR, reference))
     _trace(trail, t.AUTHORIZATION_GRANT, patient_id, f"{kind} {grantee} until {grant.expires_at:%Y-%m-%d}")
     click.echo(f"{kind} {grantee} authorized on the DMP of {patient_id} until {grant.expires_at:%Y-%m-%d}")
 
@@ -196,10 +186,7 @@ def dmp_grant(ctx: click.Context, patient_id: str, grantee: str, kind: str, refe
 def dmp_revoke(ctx: click.Context, patient_id: str, grantee: str) -> None:
     """Revoke every active authorization of GRANTEE on the DMP."""
     store, trail = open_store(ctx)
-    try:
-        count = store.revoke(patient_id, grantee)
-    except DmpError as exc:
-        raise _fail(exc) from exc
+    count = _checked(lambda: store.revoke(patient_id, grantee))
     _trace(trail, t.AUTHORIZATION_REVOKE, patient_id, f"{grantee}: {count} authorization(s) revoked")
     click.echo(f"{count} authorization(s) of {grantee} revoked")
 
@@ -243,13 +230,10 @@ def dmp_representative() -> None:
 def representative_add(ctx: click.Context, patient_id: str, representative_id: str, evidence: str) -> None:
     """Declare REPRESENTATIVE_ID (the NameID of their VIHF, e.g. their INS) for PATIENT_ID."""
     store, trail = open_store(ctx)
-    try:
-        declared, added = store.add_representative(patient_id, representative_id, OPERATOR)
-    except DmpError as exc:
-        raise _fail(exc) from exc
-    _trace(trail, t.REPRESENTATIVE_ADD, patient_id, f"legal representative {representative_id}"
-                                                    + (f", evidence: {evidence}" if evidence else "")
-                                                    + ("" if added else f" (already declared by {declared.declared_by})"))
+    declared, added = _checked(lambda: store.add_representative(patient_id, representative_id, OPERATOR))
+    detail = (f"legal representative {representative_id}" + (f", evidence: {evidence}" if evidence else "")
+              + ("" if added else f" (already declared by {declared.declared_by})"))
+    _trace(trail, t.REPRESENTATIVE_ADD, patient_id, detail)
     click.echo(f"{representative_id} is a legal representative of {patient_id}")
 
 
@@ -260,9 +244,6 @@ def representative_add(ctx: click.Context, patient_id: str, representative_id: s
 def representative_remove(ctx: click.Context, patient_id: str, representative_id: str) -> None:
     """REPRESENTATIVE_ID no longer represents PATIENT_ID (e.g. the patient came of age)."""
     store, trail = open_store(ctx)
-    try:
-        count = store.remove_representative(patient_id, representative_id)
-    except DmpError as exc:
-        raise _fail(exc) from exc
+    count = _checked(lambda: store.remove_representative(patient_id, representative_id))
     _trace(trail, t.REPRESENTATIVE_REMOVE, patient_id, f"legal representative {representative_id}: {count} removed")
     click.echo(f"{count} declaration(s) of {representative_id} removed")

@@ -327,10 +327,15 @@ def destroy_response(patient_id: str, destruction: Destruction) -> etree._Elemen
     return response
 
 
-def revoke_response(revoked: int) -> etree._Element:
-    response = _response(dv.REVOKE_AUTHORIZATION)
-    _sub(response, "Revoked", str(revoked))
+def _count_response(operation: str, element: str, count: int) -> etree._Element:
+    """The answer of an operation that says only how many things it changed."""
+    response = _response(operation)
+    _sub(response, element, str(count))
     return response
+
+
+def revoke_response(revoked: int) -> etree._Element:
+    return _count_response(dv.REVOKE_AUTHORIZATION, "Revoked", revoked)
 
 
 def history_response(entries: Sequence[AuditEntry]) -> etree._Element:
@@ -397,9 +402,7 @@ def declare_representative_response(representative: Representative, already_decl
 
 
 def remove_representative_response(removed: int) -> etree._Element:
-    response = _response(dv.REMOVE_REPRESENTATIVE)
-    _sub(response, "Removed", str(removed))
-    return response
+    return _count_response(dv.REMOVE_REPRESENTATIVE, "Removed", removed)
 
 
 def representatives_response(representatives: Sequence[Representative]) -> etree._Element:
@@ -410,6 +413,4 @@ def representatives_response(representatives: Sequence[Representative]) -> etree
 
 
 def acknowledge_response(count: int) -> etree._Element:
-    response = _response(dv.ACKNOWLEDGE_NOTIFICATIONS)
-    _sub(response, "Acknowledged", str(count))
-    return response
+    return _count_response(dv.ACKNOWLEDGE_NOTIFICATIONS, "Acknowledged", count)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
 import smtplib
 import ssl
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -23,6 +21,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, insert, select, update
 
+from dmp_xds.audit.background import BackgroundQueue
 from dmp_xds.audit.trail import AuditEntry
 from dmp_xds.registry.tables import DmpNotificationRow, DmpRecordRow
 from dmp_xds.security import vocabulary as sv
@@ -107,11 +106,7 @@ class Notifier:
     def __init__(self, engine: Engine, smtp: SmtpSender | None = None) -> None:
         self.engine = engine
         self.smtp = smtp
-        self._queue: queue.Queue[tuple[int, str, str] | None] = queue.Queue(maxsize=QUEUE_SIZE)
-        self._thread: threading.Thread | None = None
-        if smtp is not None:
-            self._thread = threading.Thread(target=self._run, name="dmp-notify-smtp", daemon=True)
-            self._thread.start()
+        self._mailer = None if smtp is None else BackgroundQueue("dmp-notify-smtp", self._email, QUEUE_SIZE)
 
     def notify(self, entry: AuditEntry, now: dt.datetime | None = None) -> Notification | None:
         """The notification of an emergency access's trace row (None for any other row)."""
@@ -128,11 +123,8 @@ class Notifier:
                 patient_id=event.patient_id, created_at=now, kind=kind, audit_seq=entry.seq,
                 actor_id=event.actor_id, actor_name=event.actor_name, structure_id=event.structure_id,
                 reason=event.access_reason, message=text[:1000])).inserted_primary_key[0]  # type: ignore[index]
-        if email and self.smtp is not None:
-            try:
-                self._queue.put_nowait((new_id, email, text))
-            except queue.Full:
-                self._record_email(new_id, None, "not sent: the e-mail queue is full")
+        if email and self._mailer is not None and not self._mailer.offer((new_id, email, text)):
+            self._record_email(new_id, None, "not sent: the e-mail queue is full")
         return self.get(event.patient_id, new_id)
 
     def get(self, patient_id: str, notification_id: int) -> Notification | None:
@@ -164,28 +156,19 @@ class Notifier:
                 & _notification.c.read_at.is_(None)).values(read_at=now or dt.datetime.now(dt.timezone.utc))).rowcount
 
     def close(self, timeout: float = SMTP_TIMEOUT_SECONDS) -> None:
-        if self._thread is None:
-            return
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            pass
-        self._thread.join(timeout)
+        if self._mailer is not None:
+            self._mailer.close(timeout)
 
-    def _run(self) -> None:
-        assert self.smtp is not None
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            notification_id, to, text = item
-            try:
-                self.smtp.send(to, "Accès d'urgence à votre DMP", text)
-            except (OSError, smtplib.SMTPException) as exc:
-                log.warning("notification %s not e-mailed: %s", notification_id, exc)
-                self._record_email(notification_id, None, f"not sent: {exc}")
-                continue
-            self._record_email(notification_id, dt.datetime.now(dt.timezone.utc), None)
+    def _email(self, item: tuple[int, str, str]) -> None:
+        assert self.smtp is not None  # the mailer exists only with a relay
+        notification_id, to, text = item
+        try:
+            self.smtp.send(to, "Accès d'urgence à votre DMP", text)
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("notification %s not e-mailed: %s", notification_id, exc)
+            self._record_email(notification_id, None, f"not sent: {exc}")
+            return
+        self._record_email(notification_id, dt.datetime.now(dt.timezone.utc), None)
 
     def _record_email(self, notification_id: int, sent_at: dt.datetime | None, problem: str | None) -> None:
         try:

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Select, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Select, delete, insert, or_, select, update
 
 from dmp_xds.registry.tables import (
     AssociationRow,
@@ -262,8 +262,8 @@ class DmpStore:
         """The legal representatives currently declared for the patient, oldest first."""
         with self.engine.connect() as connection:
             self._require(connection, patient_id)
-            return [Representative(r.representative_id, r.declared_by, _aware(r.declared_at))  # type: ignore[arg-type]
-                    for r in connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))]
+            return [_declaration(row) for row in
+                    connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))]
 
     def add_representative(self, patient_id: str, representative_id: str, declared_by: str
                            ) -> tuple[Representative, bool]:
@@ -277,7 +277,7 @@ class DmpStore:
             self._require(connection, patient_id)
             for row in connection.execute(self._active_representatives(patient_id)):
                 if same_patient(row.representative_id, representative_id):
-                    return Representative(row.representative_id, row.declared_by, _aware(row.declared_at)), False  # type: ignore[arg-type]
+                    return _declaration(row), False
             now = _now()
             connection.execute(insert(_representative).values(
                 patient_id=patient_id, representative_id=representative_id, declared_by=declared_by, declared_at=now))
@@ -298,6 +298,10 @@ class DmpStore:
     def _active_representatives(patient_id: str) -> Select[tuple[object, ...]]:
         return select(_representative).where(
             (_representative.c.patient_id == patient_id) & _representative.c.revoked_at.is_(None))
+
+
+def _declaration(row: Row[tuple[object, ...]]) -> Representative:
+    return Representative(row.representative_id, row.declared_by, _aware(row.declared_at))  # type: ignore[attr-defined, arg-type]
 
 
 def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
