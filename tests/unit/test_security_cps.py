@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates
+from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates, professional_id
 from dmp_xds.security.pki import GeneratedPki, create_test_pki, load_test_pki, luhn_key
 
 
@@ -57,9 +60,76 @@ def test_valid_card_gives_the_holder(pki: GeneratedPki) -> None:
     assert holder is not None
     assert holder.kind == "professional"
     assert holder.national_id == pki.identity("doctor").national_id
-    assert (holder.family_name, holder.given_name, holder.profession) == ("MARTIN", "MARIE", "10")
-    assert holder.structure_id == pki.identity("hospital").structure_id
+    assert (holder.family_name, holder.given_name, holder.profession) == ("MARTIN", "MARIE", "Médecin")
+    assert holder.structure_id == ""  # a card is personal: the structure is the VIHF's
     assert holder.display_name == "MARIE MARTIN"
+    assert holder.subject == f"GN=MARIE+SN=MARTIN+CN={holder.national_id},title=Médecin,C=FR"
+
+
+def test_test_cards_have_the_igc_sante_subject_layout(pki: GeneratedPki) -> None:
+    """C=FR, title, then one RDN of SN + CN + GN, and no O or OU (see security/vocabulary.py)."""
+    subject = chain(pki, "nurse")[0].subject
+    rdns = [{attribute.oid: attribute.value for attribute in rdn} for rdn in subject.rdns]
+    assert rdns == [{NameOID.COUNTRY_NAME: "FR"}, {NameOID.TITLE: "Infirmier"},
+                    {NameOID.SURNAME: "BERNARD", NameOID.COMMON_NAME: pki.identity("nurse").national_id,
+                     NameOID.GIVEN_NAME: "SOPHIE"}]
+    hospital = chain(pki, "hospital")[0].subject
+    assert hospital.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == "1990000017"
+
+
+@pytest.mark.parametrize("common_name, national_id", [
+    ("899700367917", "899700367917"),  # 8 + RPPS
+    ("00B7010446", "00B7010446"),  # 0 + ADELI
+    ("3760021832/000000018", "3760021832/000000018"),  # staff: 3 + FINESS / internal id, kept whole
+    ("500000000029751/CPAT0001", "500000000029751/CPAT0001"),  # 5 + SIRET / internal id
+    ("8997003679", ""),  # too short for an RPPS
+    ("899700367917/CPS", ""),  # an RPPS id has no "/" part
+    ("DRIMbox", ""),  # an organisation certificate's CN is a name
+    ("3/x", ""),
+])
+def test_professional_id(common_name: str, national_id: str) -> None:
+    assert professional_id(common_name) == national_id
+
+
+def issued(pki: GeneratedPki, subject: x509.Name) -> list[x509.Certificate]:
+    """A client certificate of `subject` from the test PKI's card CA (chain: leaf, CA)."""
+    ca = load_pem_certificates((pki.directory / "ca" / "cards.pem").read_bytes())[0]
+    ca_key = serialization.load_pem_private_key((pki.directory / "ca" / "cards.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                   .not_valid_after(now + dt.timedelta(days=30))
+                   .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
+                   .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    return [certificate, ca]
+
+
+def name(*pairs: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in pairs])
+
+
+def test_staff_and_adeli_cards_are_professionals(pki: GeneratedPki) -> None:
+    staff = store(pki).check(issued(pki, name(
+        (NameOID.COUNTRY_NAME, "FR"), (NameOID.ORGANIZATION_NAME, "PHARMACIE TEST"),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, "1760021832"), (NameOID.PSEUDONYM, "EMPLOYE000000018"),
+        (NameOID.COMMON_NAME, "3760021832/000000018"))))
+    assert staff.holder is not None, staff.reason
+    assert (staff.holder.kind, staff.holder.national_id) == ("professional", "3760021832/000000018")
+    assert staff.holder.structure_id == "1760021832"
+    adeli = store(pki).check(issued(pki, name((NameOID.COUNTRY_NAME, "FR"), (NameOID.TITLE, "Infirmier"),
+                                              (NameOID.SURNAME, "PETIT"), (NameOID.COMMON_NAME, "0751234567"))))
+    assert adeli.holder is not None and (adeli.holder.kind, adeli.holder.national_id) == ("professional", "0751234567")
+
+
+def test_a_certificate_naming_neither_a_professional_nor_a_structure_is_refused(pki: GeneratedPki) -> None:
+    """Before, any certificate without "8…" in CN was an establishment, and an establishment
+    without OU could sign a VIHF for anyone (a patient's included)."""
+    for subject in (name((NameOID.COUNTRY_NAME, "FR"), (NameOID.COMMON_NAME, "some-application")),
+                    name((NameOID.SURNAME, "MARTIN"), (NameOID.COMMON_NAME, "not-an-id"),
+                         (NameOID.ORGANIZATIONAL_UNIT_NAME, "1990000017"))):
+        check = store(pki).check(issued(pki, subject))
+        assert not check.ok and "names neither a health professional" in check.reason
 
 
 def test_leaf_alone_is_completed_from_configured_intermediates(pki: GeneratedPki) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -21,10 +22,13 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from dmp_xds.security import vocabulary as sv
 
+_RPPS_ID = re.compile(re.escape(sv.RPPS_PREFIX) + r"\d{11}")
+_ADELI_ID = re.compile(re.escape(sv.NATIONAL_ID_ADELI_PREFIX) + r"[0-9A-Z]{9}")
+_STAFF_ID = re.compile(f"[{sv.NATIONAL_ID_STAFF_TYPES}][0-9A-Za-z]+/[^/\\s]+")
 MAX_CHAIN_LENGTH = 6  # leaf + intermediates + anchor; the ANS PKI has 3 levels
 CACHE_SIZE = 4096
 CACHE_SECONDS = 300.0  # default: a verified certificate is re-checked (CRL, dates) at least this often
@@ -38,7 +42,8 @@ class CertificateError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """Who a certificate names. `kind` is "professional" (a card) or "establishment"."""
+    """Who a certificate names. `kind` is "professional" (a card), "establishment" (an
+    organisation certificate) or "unknown" (neither: refused)."""
 
     kind: str
     national_id: str
@@ -113,28 +118,56 @@ def _stamps(paths: Sequence[Path]) -> tuple[tuple[int, int], ...]:
     return tuple(stamps)
 
 
+# The short names RFC 4514 leaves out but IGC-Santé subjects use, so that messages read as ANS writes them.
+_SHORT_NAMES = {NameOID.SURNAME: "SN", NameOID.GIVEN_NAME: "GN", NameOID.TITLE: "title", NameOID.PSEUDONYM: "pseudonym"}
+
+
+def dn(name: x509.Name) -> str:
+    """A distinguished name as text (RFC 4514, with SN, GN, title and pseudonym spelled out)."""
+    return name.rfc4514_string(_SHORT_NAMES)
+
+
 def _name_value(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
     values = name.get_attributes_for_oid(oid)
     return str(values[0].value) if values else ""
 
 
+def professional_id(common_name: str) -> str:
+    """The professional's national id a card's CN holds (the whole CN), or "" when the CN is
+    not one: "8" + RPPS (11 digits), "0" + ADELI (9 characters), or a structure's staff id,
+    type + structure id + "/" + internal id (see vocabulary: the ANS idNat_PS)."""
+    if _RPPS_ID.fullmatch(common_name) or _ADELI_ID.fullmatch(common_name) or _STAFF_ID.fullmatch(common_name):
+        return common_name
+    return ""
+
+
 def holder_of(cert: x509.Certificate) -> Holder:
-    """The identity in a certificate subject (see vocabulary: where each field lives)."""
+    """The identity in a certificate subject (see vocabulary: where IGC-Santé puts each field).
+
+    A card names a person (surname, given name or pseudonym) by their national id in CN; an
+    organisation certificate names a structure by its national id in OU and no person. Anything
+    else is of kind "unknown", which `TrustStore` refuses: a certificate that says neither who
+    acts nor for which structure cannot sign for anyone.
+    """
     subject = cert.subject
-    common_name = _name_value(subject, sv.SUBJECT_NATIONAL_ID)
     family = _name_value(subject, sv.SUBJECT_FAMILY_NAME)
-    profession = _name_value(subject, sv.SUBJECT_PROFESSION)
-    # A card names a person (surname + national id); a server certificate an organisation.
-    professional = bool(family) and common_name.startswith(sv.RPPS_PREFIX)
+    given = _name_value(subject, sv.SUBJECT_GIVEN_NAME)
+    person = bool(family or given or _name_value(subject, sv.SUBJECT_PSEUDONYM))
+    national_id = professional_id(_name_value(subject, sv.SUBJECT_NATIONAL_ID)) if person else ""
+    structure_id = _name_value(subject, sv.SUBJECT_STRUCTURE_ID)
+    if national_id:
+        kind = "professional"
+    else:
+        kind = "establishment" if structure_id and not person else "unknown"
     return Holder(
-        kind="professional" if professional else "establishment",
-        national_id=common_name.split("/", 1)[0] if professional else "",
+        kind=kind,
+        national_id=national_id,
         family_name=family,
-        given_name=_name_value(subject, sv.SUBJECT_GIVEN_NAME),
-        profession=profession,
+        given_name=given,
+        profession=_name_value(subject, sv.SUBJECT_PROFESSION),
         organization=_name_value(subject, sv.SUBJECT_ORGANIZATION),
-        structure_id=_name_value(subject, sv.SUBJECT_STRUCTURE_ID),
-        subject=subject.rfc4514_string(),
+        structure_id=structure_id,
+        subject=dn(subject),
         fingerprint=hashlib.sha256(cert.public_bytes(_DER)).hexdigest(),
     )
 
@@ -170,12 +203,12 @@ def _leaf_usage_problem(cert: x509.Certificate) -> str:
 def _issuer_problem(issuer: x509.Certificate, depth: int) -> str:
     constraints = _extension(issuer, ExtensionOID.BASIC_CONSTRAINTS)
     if not isinstance(constraints, x509.BasicConstraints) or not constraints.ca:
-        return f"issuer {issuer.subject.rfc4514_string()} is not a CA"
+        return f"issuer {dn(issuer.subject)} is not a CA"
     if constraints.path_length is not None and depth - 1 > constraints.path_length:
-        return f"issuer {issuer.subject.rfc4514_string()} exceeds its path length"
+        return f"issuer {dn(issuer.subject)} exceeds its path length"
     usage = _extension(issuer, ExtensionOID.KEY_USAGE)
     if isinstance(usage, x509.KeyUsage) and not usage.key_cert_sign:
-        return f"issuer {issuer.subject.rfc4514_string()} may not sign certificates"
+        return f"issuer {dn(issuer.subject)} may not sign certificates"
     return ""
 
 
@@ -238,13 +271,13 @@ class TrustStore:
     def _revocation_problem(self, cert: x509.Certificate, issuer: x509.Certificate, now: dt.datetime) -> str:
         crl = self._crls.get(issuer.subject.public_bytes())
         if crl is None:
-            return f"no CRL is configured for {issuer.subject.rfc4514_string()}" if self.require_crl else ""
+            return f"no CRL is configured for {dn(issuer.subject)}" if self.require_crl else ""
         if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-            return f"the CRL of {issuer.subject.rfc4514_string()} is not signed by it"
+            return f"the CRL of {dn(issuer.subject)} is not signed by it"
         if crl.next_update_utc is not None and now > crl.next_update_utc:
-            return f"the CRL of {issuer.subject.rfc4514_string()} is out of date (next update {crl.next_update_utc:%Y-%m-%d})"
+            return f"the CRL of {dn(issuer.subject)} is out of date (next update {crl.next_update_utc:%Y-%m-%d})"
         if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
-            return f"the certificate {cert.subject.rfc4514_string()} (serial {cert.serial_number:x}) is revoked"
+            return f"the certificate {dn(cert.subject)} (serial {cert.serial_number:x}) is revoked"
         return ""
 
     def check(self, chain: Sequence[x509.Certificate], now: dt.datetime | None = None) -> CertificateCheck:
@@ -284,7 +317,11 @@ class TrustStore:
                        or self._revocation_problem(cert, issuer, now))
             if problem:
                 return CertificateCheck(None, problem)
-        return CertificateCheck(holder_of(leaf), "")
+        holder = holder_of(leaf)
+        if holder.kind == "unknown":
+            return CertificateCheck(None, f"the certificate {holder.subject} names neither a health professional (their "
+                                          "national id in CN) nor a structure (its national id in OU)")
+        return CertificateCheck(holder, "")
 
     def _path_to_anchor(self, leaf: x509.Certificate, offered: list[x509.Certificate]) -> list[x509.Certificate] | str:
         path = [leaf]
@@ -294,7 +331,7 @@ class TrustStore:
                 return path
             issuer = next((c for c in self._issuers(current, offered) if _signed_by(current, c)), None)
             if issuer is None or issuer in path:
-                return (f"the certificate {current.subject.rfc4514_string()} was not issued by a trusted "
+                return (f"the certificate {dn(current.subject)} was not issued by a trusted "
                         "certification authority")
             path.append(issuer)
             current = issuer

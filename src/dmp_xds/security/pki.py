@@ -9,7 +9,8 @@
     trust/intermediates.pem     the two intermediate CAs
     crl/*.crl.pem               one CRL per CA (the cards CRL lists the revoked card)
     server/server.pem .key      this server's TLS certificate (localhost, 127.0.0.1)
-    cards/<name>.pem .key       professionals' card certificates (RPPS-based national ids),
+    cards/<name>.pem .key       professionals' card certificates, subject as on IGC-Santé cards
+                                (CN "8" + RPPS with SN and GN, title the profession's name),
                                 including one expired and one revoked
     establishments/<name>.pem   an establishment's server certificate (signs VIHFs of its staff)
     identities.json             who is who: national ids, names, professions, files
@@ -185,6 +186,20 @@ def national_id(card: CardSpec) -> str:
     return sv.RPPS_PREFIX + card.rpps
 
 
+def card_subject(card: CardSpec) -> x509.Name:
+    """A card's subject as IGC-Santé writes it (security/vocabulary.py names the ANS source):
+    C=FR, title = the profession's name, then one multi-valued RDN of surname, national id (CN)
+    and given name. No O or OU: a card is its holder's; where they work is the VIHF's
+    Identifiant_Structure (identities.json keeps it for the tests)."""
+    def rdn(*pairs: tuple[x509.ObjectIdentifier, str]) -> x509.RelativeDistinguishedName:
+        return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value) for oid, value in pairs])
+
+    return x509.Name([rdn((NameOID.COUNTRY_NAME, "FR")),
+                      rdn((sv.SUBJECT_PROFESSION, sv.PROFESSIONS[card.profession])),
+                      rdn((sv.SUBJECT_FAMILY_NAME, card.family_name), (sv.SUBJECT_NATIONAL_ID, national_id(card)),
+                          (sv.SUBJECT_GIVEN_NAME, card.given_name))])
+
+
 def create_test_pki(directory: Path, now: dt.datetime | None = None) -> GeneratedPki:
     """Write the whole test PKI under `directory` (created; existing files are replaced)."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -222,10 +237,7 @@ def create_test_pki(directory: Path, now: dt.datetime | None = None) -> Generate
     revoked: list[x509.Certificate] = []
     for card in CARDS:
         key = _key()
-        subject = _name((NameOID.COUNTRY_NAME, "FR"), (sv.SUBJECT_ORGANIZATION, card.organization),
-                        (sv.SUBJECT_STRUCTURE_ID, card.structure_id), (sv.SUBJECT_PROFESSION, card.profession),
-                        (sv.SUBJECT_FAMILY_NAME, card.family_name), (sv.SUBJECT_GIVEN_NAME, card.given_name),
-                        (sv.SUBJECT_NATIONAL_ID, national_id(card)))
+        subject = card_subject(card)
         if card.expired:
             not_before, not_after = now - dt.timedelta(days=400), now - dt.timedelta(days=35)
         else:
@@ -243,7 +255,9 @@ def create_test_pki(directory: Path, now: dt.datetime | None = None) -> Generate
 
     for establishment in (HOSPITAL, PORTAL):
         key = _key()
-        subject = _name((NameOID.COUNTRY_NAME, "FR"), (sv.SUBJECT_ORGANIZATION, establishment.organization),
+        # As an IGC-Santé organisation certificate: the structure's national id in OU, no person.
+        subject = _name((NameOID.COUNTRY_NAME, "FR"), (NameOID.STATE_OR_PROVINCE_NAME, "Paris (75)"),
+                        (sv.SUBJECT_ORGANIZATION, establishment.organization),
                         (sv.SUBJECT_STRUCTURE_ID, establishment.structure_id),
                         (NameOID.COMMON_NAME, f"{establishment.name}.test"))
         cert = _leaf(subject, key, servers_ca, servers_key, now - dt.timedelta(days=1),

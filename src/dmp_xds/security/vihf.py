@@ -357,7 +357,8 @@ def _signer_problem(name_id: str, citizen: str, patient_id: str, structure: str,
     if signer.kind == "professional" and signer.national_id != name_id:
         return (f"the VIHF names {name_id} but is signed with the card of {signer.national_id}: "
                 "a professional's card signs only for its holder")
-    if signer.kind == "establishment" and signer.structure_id and structure != signer.structure_id:
+    # An organisation certificate always names its structure (cps.holder_of): it signs for its staff only.
+    if signer.kind == "establishment" and structure != signer.structure_id:
         return (f"the VIHF structure {structure} is not the signing establishment's ({signer.structure_id})")
     return ""
 

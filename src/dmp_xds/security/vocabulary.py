@@ -91,21 +91,30 @@ CITIZEN_ROLES = frozenset({PATIENT_ROLE, REPRESENTATIVE_ROLE})
 SECTOR_SYSTEM = "1.2.250.1.71.4.2.4"
 
 # --- certificates ---------------------------------------------------------------------------
-# National id assigning authorities (CI-SIS): "8" + RPPS, or ADELI, under 1.2.250.1.71.4.2.1.
+# National id assigning authority (CI-SIS) of professionals' ids, "8" + RPPS or "0" + ADELI.
 NATIONAL_ID_ROOT = "1.2.250.1.71.4.2.1"
 RPPS_PREFIX = "8"
-# Where the test PKI puts each identity field in a certificate subject (ANS IGC-Santé model:
-# the holder's national id in CN, names in SN / GN, profession in title, structure in O / OU).
-# Source named for checking: ASIP Santé, "IGC-Santé - Etapes 1 et 2 - Les gabarits des
-# certificats X.509 et des CRLs - Certificats logiciels et certificats embarqués dans les cartes
-# CPx" (V1.1.0, 2019), whose card profile carries the national id (type prefix + number, "8" +
-# RPPS) as the first part of the CN, which may go on after a "/" (cps.holder_of keeps what comes
-# before it). The full text of the gabarits could not be read here: the CN layout is the one
-# point to confirm against it before production.
+# A professional's national id (ANS "idNat_PS") is a type digit then the number, per
+# ansforge/IG-FHIR-PDSM4DMP-EEDS, input/fsh/Model/PSIdNat.fsh: 0 + ADELI; 8 + RPPS; and for the
+# staff of a structure, type + the structure's id + "/" + an internal id (1 cabinet ADELI,
+# 3 FINESS, 4 SIREN, 5 SIRET, 6 cabinet RPPS). The "/" is part of the id: cut there, every staff
+# member of a structure would be one person.
+NATIONAL_ID_ADELI_PREFIX = "0"
+NATIONAL_ID_STAFF_TYPES = "13456"
+# Where IGC-Santé certificates carry identities. A card (PS) certificate has the holder's idNat_PS
+# as its CN, in one multi-valued RDN with their surname and given name, their profession's name
+# in title, C=FR, and no O or OU; an organisation (ORG) certificate has the structure's national
+# id in OU, its name in O, and a free name in CN. Source: ANS, ansforge/DRIM-M_DRIMbox Readme.md,
+# "Authentification vers le DMP", which shows one of each, "CN=899700367917 + SURNAME=… +
+# GIVENNAME=…, T=Médecin, C=FR" and "CN=DRIMbox, OU=499700367909006, O=CABINET M DOC0036790,
+# ST=Paris (75), C=FR", and says a PS certificate has no OU. (The ASIP gabarits, "IGC-Santé - Les
+# gabarits des certificats X.509", were not readable here; these two ANS examples agree with the
+# test cards open-source DMP clients parse, e.g. "SN=…+CN=899700075122+GN=…,title=Pharmacien,C=FR".)
 SUBJECT_NATIONAL_ID = NameOID.COMMON_NAME
 SUBJECT_FAMILY_NAME = NameOID.SURNAME
 SUBJECT_GIVEN_NAME = NameOID.GIVEN_NAME
-SUBJECT_PROFESSION = NameOID.TITLE
+SUBJECT_PSEUDONYM = NameOID.PSEUDONYM  # staff cards may name their holder by a pseudonym only
+SUBJECT_PROFESSION = NameOID.TITLE  # the profession's name ("Médecin"), not its code
 SUBJECT_ORGANIZATION = NameOID.ORGANIZATION_NAME
 SUBJECT_STRUCTURE_ID = NameOID.ORGANIZATIONAL_UNIT_NAME
 
