@@ -4,6 +4,7 @@ stored straight into the server's registry (test_security_*, test_dmp_admin)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import subprocess
@@ -168,8 +169,10 @@ def stop_secure_server(server: SecureServer) -> None:
         server.process.wait(timeout=15)
 
 
-def vihf(pki: GeneratedPki, who: str, patient: str = PATIENT, signer: str | None = None, **changes: str) -> etree._Element:
-    """A signed VIHF of the PKI identity `who` about `patient` (signed by `signer`, default `who`)."""
+def vihf(pki: GeneratedPki, who: str, patient: str = PATIENT, signer: str | None = None,
+         now: dt.datetime | None = None, **changes: str) -> etree._Element:
+    """A signed VIHF of the PKI identity `who` about `patient` (signed by `signer`, default `who`),
+    issued at `now` (default: now) with these `changes` to its claims."""
     identity = pki.identity(who)
     claims = VihfClaims(identity.national_id, f"{identity.given_name} {identity.family_name}", identity.profession,
                         patient, structure_id=identity.structure_id or "1990000099", audience=AUDIENCE)
@@ -177,19 +180,22 @@ def vihf(pki: GeneratedPki, who: str, patient: str = PATIENT, signer: str | None
         setattr(claims, key, value)
     signing = pki.identity(signer or who)
     key = load_pem_private_key(Path(signing.key).read_bytes(), None)
-    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
+    return sign_assertion(build_assertion(claims, now=now), key,
+                          load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
 
 
-def patient_vihf(pki: GeneratedPki, patient: str = PATIENT, representative: str = "") -> etree._Element:
+def patient_vihf(pki: GeneratedPki, patient: str = PATIENT, representative: str = "",
+                 signer: str = "patient-portal") -> etree._Element:
     """The VIHF of a patient acting on their own record (or of their legal `representative`,
     named by their own id), signed by the patient portal (the organisation certificate patients
-    come through)."""
+    come through) unless `signer` says otherwise."""
     from dmp_xds.security import vocabulary as sv
 
     if representative:
         claims = VihfClaims(representative, "représentant légal", sv.REPRESENTATIVE_ROLE, patient, audience=AUDIENCE)
     else:
         claims = VihfClaims(patient, "le patient", sv.PATIENT_ROLE, patient, audience=AUDIENCE)
-    portal = pki.identity("patient-portal")
-    key = load_pem_private_key(Path(portal.key).read_bytes(), None)
-    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(portal.certificate).read_bytes()))  # type: ignore[arg-type]
+    signing = pki.identity(signer)
+    key = load_pem_private_key(Path(signing.key).read_bytes(), None)
+    return sign_assertion(build_assertion(claims), key,
+                          load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]

@@ -1,9 +1,9 @@
 """The authorization matrix over real TLS: who × what, each outcome asserted and each access
 found in the trace with the right fields.
 
-Who: the patient, an authorized professional, the same professional on a document they wrote,
-an unauthorized professional, the attending doctor, emergency access the patient allowed or
-refused, a closed DMP. What: search (ITI-18), retrieve (ITI-43), submit (ITI-42), mask (ITI-57
+Who: the patient, a minor's legal representative, an authorized professional, the same
+professional on a document they wrote, an unauthorized professional, the attending doctor,
+emergency access the patient allowed or refused, a closed DMP. What: search (ITI-18), retrieve (ITI-43), submit (ITI-42), mask (ITI-57
 new version with MASQUE_PS), delete (ITI-62). Every mask and delete works on a fresh document
 written by a professional who is none of the callers, unless the row is about its author.
 """
@@ -39,11 +39,16 @@ class Caller:
     patient: str  # the record the VIHF names
     mode: str = sv.ACCESS_NORMAL
     author: bool = False  # acts on documents they wrote
-    is_patient: bool = False
+    is_patient: bool = False  # the patient, or (with `representative`) their legal representative
+    representative: str = ""  # the representative's own id, the NameID of their VIHF
 
+
+MINOR = "1130599123456^^^&1.2.250.1.213.1.4.10&ISO"  # whose legal representative is PARENT
+PARENT = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
 
 CALLERS = {
     "patient": Caller("patient", "patient-portal", PATIENT, is_patient=True),
+    "representative": Caller("legal representative", "patient-portal", MINOR, is_patient=True, representative=PARENT),
     "authorized": Caller("authorized professional", "doctor", PATIENT),
     "author": Caller("authorized professional, its author", "doctor", PATIENT, author=True),
     "unauthorized": Caller("unauthorized professional", "pharmacist", PATIENT),
@@ -56,6 +61,7 @@ CALLERS = {
 # caller -> outcome of (search, retrieve, submit, mask, delete)
 MATRIX = {
     "patient": (OK, OK, OK, OK, OK),
+    "representative": (OK, OK, OK, OK, OK),
     "authorized": (OK, OK, OK, DOCUMENT_REFUSED, DOCUMENT_REFUSED),
     "author": (OK, OK, OK, OK, OK),
     "unauthorized": (REFUSED, REFUSED, REFUSED, REFUSED, REFUSED),
@@ -66,6 +72,15 @@ MATRIX = {
 }
 CELLS = [(who, action, expected) for who, outcomes in MATRIX.items() for action, expected in zip(ACTIONS, outcomes)]
 TRACE_ACTION = {"search": "search", "retrieve": "retrieve", "submit": "submit", "mask": "update", "delete": "delete"}
+
+
+def refusal(who: str, action: str) -> str:
+    """The policy's reason for a refused cell, as the fault and the trace give it."""
+    if who == "closed":
+        return "the DMP is closed"
+    if who == "emergency refused" and action in ("search", "retrieve"):
+        return "the patient refused emergency access"
+    return "the patient has not authorized this professional"  # emergency access is for reading only
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +100,15 @@ def server(pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Itera
     running.cli("dmp", "create", CLOSED, "--collected-by", doctor)
     running.cli("dmp", "grant", CLOSED, doctor)
     running.cli("dmp", "close", CLOSED)
+    running.cli("dmp", "create", MINOR, "--collected-by", doctor)
+    running.cli("dmp", "representative", "add", MINOR, PARENT, "--evidence", "livret de famille")
     yield running
     stop_secure_server(running)
 
 
 def assertion_of(pki: GeneratedPki, caller: Caller) -> etree._Element:
     if caller.is_patient:
-        return patient_vihf(pki, caller.patient)
+        return patient_vihf(pki, caller.patient, representative=caller.representative)
     reason = "patient inconscient" if caller.mode == sv.ACCESS_EMERGENCY else ""
     return vihf(pki, caller.card, caller.patient, access_mode=caller.mode, access_reason=reason)
 
@@ -139,7 +156,7 @@ def test_authorization_matrix(server: SecureServer, pki: GeneratedPki, who: str,
     event = entry.event
     # The trace row of this very request: who, from where, how, what, about whom.
     identity = pki.identity(caller.card)
-    assert event.actor_id == (caller.patient if caller.is_patient else identity.national_id)
+    assert event.actor_id == (caller.representative or caller.patient if caller.is_patient else identity.national_id)
     assert event.action == TRACE_ACTION[action]
     assert event.patient_id == caller.patient
     assert event.access_mode == caller.mode
@@ -148,8 +165,8 @@ def test_authorization_matrix(server: SecureServer, pki: GeneratedPki, who: str,
         assert event.structure_id == (identity.structure_id or "1990000099")
     if expected == REFUSED:
         assert response.status_code == 403, (who, action, response.status, response.error_codes)
-        assert "access refused" in (response.fault_reason or "")
-        assert (event.outcome, event.documents) == ("denied", ())
+        assert f"access refused: {refusal(who, action)}" in (response.fault_reason or ""), response.fault_reason
+        assert (event.outcome, event.documents) == ("denied", ()) and refusal(who, action) in event.detail
         return
     assert response.status_code == 200, (who, action, response.fault_reason)
     if expected == DOCUMENT_REFUSED:
@@ -170,8 +187,8 @@ def test_authorization_matrix(server: SecureServer, pki: GeneratedPki, who: str,
 
 
 def test_every_cell_of_the_issue_is_in_the_matrix() -> None:
-    assert set(MATRIX) >= {"patient", "authorized", "unauthorized", "attending", "emergency allowed",
-                           "emergency refused", "closed"}
+    assert set(MATRIX) >= {"patient", "representative", "authorized", "unauthorized", "attending",
+                           "emergency allowed", "emergency refused", "closed"}
     assert all(len(outcomes) == len(ACTIONS) for outcomes in MATRIX.values())
 
 
@@ -213,43 +230,42 @@ def test_archiving_is_the_patients_or_the_authors(server: SecureServer, pki: Gen
 
 # --- legal representatives (INVISIBLE_REPRESENTANTS_LEGAUX) ------------------------------------
 
-MINOR = "1120599123456^^^&1.2.250.1.213.1.4.10&ISO"
-PARENT = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
+OTHER_MINOR = "1120599123456^^^&1.2.250.1.213.1.4.10&ISO"
 STRANGER_ADULT = "1650599123456^^^&1.2.250.1.213.1.4.10&ISO"
 HIDDEN_FROM_PARENTS = Code("INVISIBLE_REPRESENTANTS_LEGAUX", "1.2.250.1.213.1.1.4.13",
                            "Non visible par les représentants légaux du patient")
 
 
 def test_legal_representative_does_not_see_what_is_hidden_from_them(server: SecureServer, pki: GeneratedPki) -> None:
-    server.cli("dmp", "create", MINOR, "--collected-by", "accueil")
-    server.cli("dmp", "representative", "add", MINOR, PARENT)
-    plain = server.store_document(f"minor-{new_uuid()[9:17]}", MINOR).documents[0].unique_id
-    secret = server.store_document(f"minor-secret-{new_uuid()[9:17]}", MINOR, (HIDDEN_FROM_PARENTS,)).documents[0]
-    query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{MINOR}'"],
+    server.cli("dmp", "create", OTHER_MINOR, "--collected-by", "accueil")
+    server.cli("dmp", "representative", "add", OTHER_MINOR, PARENT)
+    plain = server.store_document(f"minor-{new_uuid()[9:17]}", OTHER_MINOR).documents[0].unique_id
+    secret = server.store_document(f"minor-secret-{new_uuid()[9:17]}", OTHER_MINOR, (HIDDEN_FROM_PARENTS,)).documents[0]
+    query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{OTHER_MINOR}'"],
                                                    v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]})
 
     def found(response: soap.SoapResponse) -> set[str]:
         return {i.get("value", "") for i in response.payload.iter(v.TAG_EXTERNAL_IDENTIFIER)
                 if i.get("identificationScheme") == v.DE_UNIQUE_ID}
 
-    parent = patient_vihf(pki, MINOR, representative=PARENT)
+    parent = patient_vihf(pki, OTHER_MINOR, representative=PARENT)
     assert found(server.call("registry", query, parent, card="patient-portal")) == {plain}
-    trace = server.last_trace(MINOR).event
+    trace = server.last_trace(OTHER_MINOR).event
     assert (trace.actor_id, trace.outcome, trace.documents) == (PARENT, "success", (plain,))
     # The minor sees both; a guessed uniqueId tells the parent nothing.
-    assert found(server.call("registry", query, patient_vihf(pki, MINOR), card="patient-portal")) == {
+    assert found(server.call("registry", query, patient_vihf(pki, OTHER_MINOR), card="patient-portal")) == {
         plain, secret.unique_id}
     retrieve = server.call("repository", soap.retrieve([(server.repository_id, secret.unique_id or "")]),
-                           patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal")
+                           patient_vihf(pki, OTHER_MINOR, representative=PARENT), card="patient-portal")
     assert retrieve.error_codes == ["XDSDocumentUniqueIdError"]
     # Nor may they change it; they may manage the rest as the patient would.
     removal = server.call("registry", soap.delete_document_set([secret.entry_uuid]),
-                          patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal")
+                          patient_vihf(pki, OTHER_MINOR, representative=PARENT), card="patient-portal")
     assert removal.error_codes == ["UnresolvedReferenceException"]
     # Someone the operator did not declare is no representative, whatever their VIHF says.
-    stranger = server.call("registry", query, patient_vihf(pki, MINOR, representative=STRANGER_ADULT),
+    stranger = server.call("registry", query, patient_vihf(pki, OTHER_MINOR, representative=STRANGER_ADULT),
                            card="patient-portal")
     assert stranger.status_code == 403 and "not a declared legal representative" in (stranger.fault_reason or "")
-    server.cli("dmp", "representative", "remove", MINOR, PARENT)
-    removed = server.call("registry", query, patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal")
+    server.cli("dmp", "representative", "remove", OTHER_MINOR, PARENT)
+    removed = server.call("registry", query, patient_vihf(pki, OTHER_MINOR, representative=PARENT), card="patient-portal")
     assert removed.status_code == 403

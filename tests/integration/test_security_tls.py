@@ -3,9 +3,12 @@ SOAP fault the others get, the record-level policy, and the access trace of each
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -13,19 +16,24 @@ from urllib.parse import quote
 import pytest
 import requests
 from lxml import etree
+from sqlalchemy import select
 
 from dmp_xds.config import Settings, default_database_url
+from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.registry.database import create_engine_for
+from dmp_xds.registry.tables import AuditEntryRow
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import security_header
-from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
-from soap_messages import adhoc_query, parse_response
+from factories import make_submission, make_submission_set
+from secure_server import PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
+from soap_messages import adhoc_query, parse_response, register
 from xds_server import free_port
 
 CLOSED_PATIENT = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
 REFUSING_PATIENT = "2910599123456^^^&1.2.250.1.213.1.4.10&ISO"
+OTHER_PATIENT = "1650599123456^^^&1.2.250.1.213.1.4.10&ISO"
 
 
 @pytest.fixture(scope="module")
@@ -98,31 +106,98 @@ def test_revoked_certificate_refused(server: SecureServer, pki: GeneratedPki) ->
     assert response.fault_code and response.fault_code.endswith("Sender")
 
 
-@pytest.mark.parametrize("defect, expected", [
-    ("missing", "no wsse:Security header"),
-    ("tampered", "does not verify"),
-    ("other professional's card", "signs only for its holder"),
-    ("card and VIHF disagree", "connection is made with the card of"),
-    ("wrong audience", "not meant for this server"),
-])
-def test_vihf_defects_are_soap_faults(server: SecureServer, pki: GeneratedPki, defect: str, expected: str) -> None:
-    card = "doctor"
-    if defect == "missing":
-        assertion = None
-    elif defect == "tampered":
-        assertion = vihf(pki, "doctor")
-        for attribute in assertion.iter(sv.TAG_ATTRIBUTE):
-            if attribute.get("Name") == sv.ATTR_LPS_NAME:
-                attribute[0].text = "forged"
-    elif defect == "other professional's card":
-        assertion = vihf(pki, "doctor2", signer="doctor")
-    elif defect == "card and VIHF disagree":
-        assertion, card = vihf(pki, "doctor2"), "doctor"
-    else:
-        assertion = vihf(pki, "doctor", audience="urn:elsewhere")
-    response = post(server, find_documents(assertion=assertion), card=card)
+def last_row() -> object:
+    """The newest row of the whole trace (refusals at the gate name no patient when the VIHF is bad)."""
+    return select(AuditEntryRow.__table__).order_by(AuditEntryRow.__table__.c.seq.desc()).limit(1)
+
+
+def wrapped(pki: GeneratedPki) -> etree._Element:
+    """Signature wrapping: a forged assertion (another professional) with the genuine signed one
+    hidden in its Advice under the same ID."""
+    genuine = vihf(pki, "doctor")
+    forged = copy.deepcopy(genuine)
+    forged.find(f"{sv.TAG_SUBJECT}/{sv.TAG_NAME_ID}").text = pki.identity("doctor2").national_id
+    etree.SubElement(forged, f"{{{sv.NS_SAML}}}Advice").append(genuine)
+    return forged
+
+
+def tampered(pki: GeneratedPki) -> etree._Element:
+    assertion = vihf(pki, "doctor")
+    for attribute in assertion.iter(sv.TAG_ATTRIBUTE):
+        if attribute.get("Name") == sv.ATTR_LPS_NAME:
+            attribute[0].text = "forged"
+    return assertion
+
+
+def unsigned(pki: GeneratedPki) -> etree._Element:
+    assertion = vihf(pki, "doctor")
+    assertion.remove(assertion.find(sv.TAG_SIGNATURE))
+    return assertion
+
+
+HOUR = dt.timedelta(hours=1)
+# defect -> (VIHF builder, card of the connection, WS-Security fault subcode, words of the reason)
+DEFECTS = {
+    "missing": (lambda pki: None, "doctor", "SecurityTokenUnavailable", "no wsse:Security header"),
+    "unsigned": (unsigned, "doctor", "InvalidSecurityToken", "the VIHF is not signed"),
+    "expired": (lambda pki: vihf(pki, "doctor", now=dt.datetime.now(dt.timezone.utc) - HOUR), "doctor",
+                "InvalidSecurityToken", "the VIHF has expired"),
+    "not yet valid": (lambda pki: vihf(pki, "doctor", now=dt.datetime.now(dt.timezone.utc) + HOUR), "doctor",
+                      "InvalidSecurityToken", "the VIHF is not valid yet"),
+    "tampered": (tampered, "doctor", "InvalidSecurityToken", "does not verify"),
+    "wrapped": (wrapped, "doctor", "InvalidSecurityToken", "signature wrapping"),
+    "wrong audience": (lambda pki: vihf(pki, "doctor", audience="urn:elsewhere"), "doctor", "InvalidSecurityToken",
+                       "not meant for this server"),
+    "missing attributes": (lambda pki: vihf(pki, "doctor", lps_name="", sector=""), "doctor", "InvalidSecurityToken",
+                           f"lacks required attribute(s): {sv.ATTR_LPS_NAME}, {sv.ATTR_SECTOR}"),
+    "emergency without a reason": (lambda pki: vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY), "doctor2",
+                                   "InvalidSecurityToken", "requires a reason"),
+    "other professional's card": (lambda pki: vihf(pki, "doctor2", signer="doctor"), "doctor", "InvalidSecurityToken",
+                                  "signs only for its holder"),
+    "card and VIHF disagree": (lambda pki: vihf(pki, "doctor2"), "doctor", "FailedCheck",
+                               "connection is made with the card of"),
+    "patient VIHF signed by a card": (lambda pki: patient_vihf(pki, signer="doctor"), "doctor", "InvalidSecurityToken",
+                                      "must be signed by an organisation certificate"),
+}
+
+
+@pytest.mark.parametrize("defect", DEFECTS)
+def test_vihf_defects_are_soap_faults(server: SecureServer, pki: GeneratedPki, defect: str) -> None:
+    """Each defect: HTTP 403, a SOAP 1.2 Sender fault with the WS-Security subcode, a reason that
+    names the defect, and a denied `authenticate` row in the trace saying the same."""
+    build, card, code, expected = DEFECTS[defect]
+    response = post(server, find_documents(assertion=build(pki)), card=card)
     assert response.status_code == 403, response.fault_reason
-    assert expected in (response.fault_reason or "")
+    assert (response.fault_code or "").endswith(":Sender"), response.fault_code
+    subcode = response.payload.findtext(f".//{{{v.NS_SOAP12}}}Subcode/{{{v.NS_SOAP12}}}Value") or ""
+    assert subcode == f"wsse:{code}", subcode
+    assert expected in (response.fault_reason or ""), response.fault_reason
+    engine = create_engine_for(server.engine_url())
+    with engine.connect() as connection:
+        row = connection.execute(last_row()).one()
+    engine.dispose()
+    assert (row.action, row.outcome) == ("authenticate", "denied") and expected in row.detail
+
+
+def test_vihf_about_another_patient_than_the_request(server: SecureServer, pki: GeneratedPki) -> None:
+    """The patient in the VIHF must be the patient of the request. The administration endpoint
+    refuses with a fault; a submission gets XDSPatientIdDoesNotMatch; a query answers for the
+    VIHF's patient only, so the other patient's documents are not there (the same answer as for a
+    patient without documents: nothing tells that the other record exists)."""
+    doctor = pki.identity("doctor").national_id
+    server.cli("dmp", "create", OTHER_PATIENT, "--collected-by", "x")
+    server.cli("dmp", "grant", OTHER_PATIENT, doctor)
+    document = server.store_document(f"mismatch-{uuid.uuid4().hex[:8]}", PATIENT).documents[0].unique_id
+    about_other = vihf(pki, "doctor", OTHER_PATIENT)
+    status = server.admin(dv.GET_DMP_STATUS, f"<PatientId>{PATIENT}</PatientId>", about_other, card="doctor")
+    assert status.status_code == 403 and "the VIHF is about another patient" in (status.fault_reason or "")
+    submission = make_submission(1, submission_set=make_submission_set(patient_id=PATIENT))
+    submission.documents[0].patient_id = PATIENT
+    submitted = server.call("registry", register(submission), vihf(pki, "doctor", OTHER_PATIENT))
+    assert submitted.error_codes == ["XDSPatientIdDoesNotMatch"]
+    found = post(server, find_documents(PATIENT, vihf(pki, "doctor", OTHER_PATIENT)))
+    assert found.status_code == 200 and document not in etree.tostring(found.payload).decode()
+    assert document in etree.tostring(post(server, find_documents(PATIENT, vihf(pki, "doctor"))).payload).decode()
 
 
 def test_replayed_vihf(server: SecureServer, pki: GeneratedPki) -> None:
@@ -210,7 +285,8 @@ def test_trace_tampering_named_by_audit_verify(server: SecureServer) -> None:
 
 
 def test_reverse_proxy_header(pki: GeneratedPki, tmp_path: Path) -> None:
-    proxied = start_secure_server(tmp_path, pki, tls=False, extra={"DMP_XDS_CLIENT_CERT_HEADER": "X-SSL-Client-Cert",
+    (tmp_path / "data").mkdir()
+    proxied = start_secure_server(tmp_path / "data", pki, tls=False, extra={"DMP_XDS_CLIENT_CERT_HEADER": "X-SSL-Client-Cert",
                                                       "DMP_XDS_TRUSTED_PROXIES": "127.0.0.1"})
     try:
         proxied.cli("dmp", "create", PATIENT, "--collected-by", "x")
@@ -227,6 +303,15 @@ def test_reverse_proxy_header(pki: GeneratedPki, tmp_path: Path) -> None:
         bare = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
                              headers={"Content-Type": "application/soap+xml"}, timeout=30)
         assert bare.status_code == 403 and b"no client certificate" in bare.content
+        # Without a TLS handshake in front, the application's own checks say why a card is refused.
+        other = create_test_pki(tmp_path / "other-pki")
+        for certificate, reason in ((pki.identity("expired").certificate, b"expired on"),
+                                    (other.identity("doctor").certificate, b"was not issued by a trusted"),
+                                    (pki.identity("revoked").certificate, b"is revoked")):
+            refused = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
+                                    headers={"Content-Type": "application/soap+xml",
+                                             "X-SSL-Client-Cert": quote(Path(certificate).read_text())}, timeout=30)
+            assert refused.status_code == 403 and reason in refused.content, refused.text
     finally:
         stop_secure_server(proxied)
 
