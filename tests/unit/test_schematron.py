@@ -14,6 +14,7 @@ from dmp_xds.validation.schematron import (
     assemble,
     compile_schematron,
     document_literals,
+    parse_document,
 )
 
 SCH = "http://purl.oclc.org/dsdl/schematron"
@@ -22,7 +23,8 @@ SCH = "http://purl.oclc.org/dsdl/schematron"
 def schema(body: str, attributes: str = "") -> str:
     """An ISO Schematron schema (XSLT 2 binding, prefix h for HL7 v3) around `body`."""
     return (f'<schema xmlns="{SCH}" queryBinding="xslt2" {attributes}>'
-            '<ns prefix="h" uri="urn:hl7-org:v3"/>' + body + "</schema>")
+            '<ns prefix="h" uri="urn:hl7-org:v3"/><ns prefix="xs" uri="http://www.w3.org/2001/XMLSchema"/>'
+            + body + "</schema>")
 
 
 def document(body: str) -> str:
@@ -127,18 +129,26 @@ def test_a_missing_include_is_an_error_naming_it(tmp_path: Path) -> None:
 
 def test_documents_resolve_against_the_schema_file_and_are_read_once(tmp_path: Path) -> None:
     value_set = ('<RetrieveValueSetResponse xmlns="urn:ihe:iti:svs:2008"><ValueSet><ConceptList>'
-                 '<Concept code="N" codeSystem="2.16.840.1.113883.5.25"/></ConceptList></ValueSet>'
+                 '<Concept code="{}" codeSystem="2.16.840.1.113883.5.25"/></ConceptList></ValueSet>'
                  "</RetrieveValueSetResponse>")
     sch = schema('<ns prefix="svs" uri="urn:ihe:iti:svs:2008"/>'
                  '<pattern id="variables"><let name="jdv" value="\'jdv/conf.xml\'"/></pattern>'
                  '<pattern id="p"><rule context="h:confidentialityCode"><let name="c" value="@code"/>'
                  '<assert test="document($jdv)//svs:Concept[@code = $c]">not in the value set</assert>'
+                 "<assert test=\"not(doc('jdv/other.xml')//svs:Concept[@code = $c])\">in the other one</assert>"
                  "</rule></pattern>")
-    files = {"jdv/conf.xml": value_set}
+    files = {"jdv/conf.xml": value_set.format("N"), "jdv/other.xml": value_set.format("V")}
     assert run(tmp_path, sch, document('<confidentialityCode code="N"/>'), files) == []
-    (finding,) = run(tmp_path, sch, document('<confidentialityCode code="V"/>'), files)
-    assert finding.message == "not in the value set"
-    assert document_literals(etree.fromstring(sch.encode())) == ["jdv/conf.xml"]
+    assert [f.message for f in run(tmp_path, sch, document('<confidentialityCode code="V"/>'), files)] == [
+        "not in the value set", "in the other one"]
+    assert document_literals(etree.fromstring(sch.encode())) == ["jdv/conf.xml", "jdv/other.xml"]
+    # Read once, when the schema is compiled: the runs use those copies, not the files (with
+    # several documents, looking them up by document-uri() found none: Saxon read every file
+    # again on every run).
+    validator = SchematronValidator(tmp_path / "rules.sch")
+    for name in files:
+        (tmp_path / name).unlink()
+    assert validator.validate(document('<confidentialityCode code="N"/>')) == []
 
 
 def test_an_assert_reading_a_document_that_does_not_exist_is_left_out_and_listed(tmp_path: Path) -> None:
@@ -169,3 +179,51 @@ def test_an_expression_saxon_refuses_is_a_compile_error(tmp_path: Path) -> None:
                     encoding="utf-8")
     with pytest.raises(SchematronError, match="does not compile"):
         SchematronValidator(path)
+
+
+def test_each_kind_of_rule_context_finds_its_nodes(tmp_path: Path) -> None:
+    # A pattern's templates run on the nodes its rule contexts select from the document node:
+    # every form of context must find what matching it against each node would.
+    contexts = [
+        "h:section/*[not(self::h:title)]",  # a wildcard last step (the "closed" patterns)
+        "/h:ClinicalDocument/h:code",  # from the root
+        "//h:component[h:section]/h:section/h:title",  # from anywhere
+        "h:entry[2]",  # position among siblings, on the first step
+        "h:id | /h:ClinicalDocument/h:setId",  # a union of a relative and a rooted branch
+        "h:value except h:value[@x]",  # set operators
+        "/",  # the document node
+        "h:title/text()",  # not an element
+    ]
+    rules = "".join(f'<pattern id="p{n}"><rule context="{c}"><report test="true()">{n}</report></rule></pattern>'
+                    for n, c in enumerate(contexts))
+    doc = document('<id root="1"/><code code="X"/><setId root="2"/><component><section><title>T</title><entry/>'
+                   '<entry><value/><value x="1"/></entry></section></component>')
+    found = [(f.message, f.location) for f in run(tmp_path, schema(rules), doc)]
+    s = "/h:ClinicalDocument[1]/h:component[1]/h:section[1]"
+    assert found == [("0", f"{s}/h:entry[1]"), ("0", f"{s}/h:entry[2]"), ("1", "/h:ClinicalDocument[1]/h:code[1]"),
+                     ("2", f"{s}/h:title[1]"), ("3", f"{s}/h:entry[2]"), ("4", "/h:ClinicalDocument[1]/h:id[1]"),
+                     ("4", "/h:ClinicalDocument[1]/h:setId[1]"), ("5", f"{s}/h:entry[2]/h:value[1]"), ("6", "/"),
+                     ("7", f"{s}/h:title[1]/text()[1]")]
+
+
+def test_a_context_failing_on_a_node_does_not_match_it(tmp_path: Path) -> None:
+    # XSLT: an error while matching a pattern means "no match", the run goes on; the candidate
+    # selection must not stop the run either.
+    sch = schema('<pattern id="p"><rule context="h:value[xs:integer(@v) gt 1]"><report test="true()">big '
+                 '<value-of select="@v"/></report></rule><rule context="h:value"><report test="true()">other '
+                 '<value-of select="@v"/></report></rule></pattern>')
+    doc = document('<value v="5"/><value v="x"/><value v="0"/>')
+    assert [f.message for f in run(tmp_path, sch, doc)] == ["big 5", "other x", "other 0"]
+
+
+def test_a_document_parsed_once_serves_every_schematron(tmp_path: Path) -> None:
+    sch = schema('<pattern id="p"><rule context="h:code"><assert test="@codeSystem">no system</assert></rule>'
+                 "</pattern>")
+    path = tmp_path / "rules.sch"
+    path.write_text(sch, encoding="utf-8")
+    validator = SchematronValidator(path)
+    parsed = parse_document(document('<code code="X"/>'))
+    assert validator.validate(parsed) == validator.validate(parsed) == validator.validate(document('<code code="X"/>'))
+    assert [f.message for f in validator.validate(parsed)] == ["no system"]
+    with pytest.raises(SchematronError, match="Saxon cannot read the document"):
+        parse_document("<not-closed>")

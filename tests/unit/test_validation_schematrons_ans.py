@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,3 +153,24 @@ def test_a_missing_or_wrong_directory_stops_the_start(tmp_path: Path) -> None:
         load_validators(replace(settings, schematrons=str(tmp_path)))
     with pytest.raises(SchematronError):
         load_ans_schematrons(tmp_path)
+
+
+def test_a_document_in_another_encoding_is_checked_as_its_utf8_twin(cda: CdaValidator) -> None:
+    # Saxon is given the document's text: bytes in ISO-8859-1 decoded as such, not as UTF-8.
+    data = ANEST.read_bytes().replace(b'<realmCode code="FR"/>', b"", 1)
+    latin = data.decode("utf-8").replace('encoding="UTF-8"', 'encoding="ISO-8859-1"', 1).encode("iso-8859-1", "xmlcharrefreplace")
+    assert latin != data and b"\xe9" in latin  # accented letters are now one byte each
+    utf8_errors, latin_errors = cda.validate(data), cda.validate(latin)
+    assert latin_errors == utf8_errors and any("realmCode" in e.context for e in latin_errors)
+
+
+def test_threads_checking_documents_at_once_get_what_one_thread_gets(ans: AnsSchematrons) -> None:
+    # The server validates documents on a thread pool: one Saxon processor parses for all of
+    # them, each thread runs its own clone of each compiled schematron.
+    broken = ANEST.read_bytes().replace(b'<realmCode code="FR"/>', b"", 1)
+    documents = [broken, ANEST.read_bytes(), (ANS / "ExemplesCDA" / "eDISP-MED_2024.01.xml").read_bytes()]
+    expected = [ans.validate(d.decode("utf-8-sig"), template_ids(d)) for d in documents]
+    assert expected[0][1] and not expected[1][1] and expected[2][1]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda d: ans.validate(d.decode("utf-8-sig"), template_ids(d)), documents * 4))
+    assert got == expected * 4

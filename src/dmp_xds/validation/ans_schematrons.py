@@ -17,7 +17,13 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dmp_xds.validation.schematron import Finding, SchematronError, SchematronValidator
+from dmp_xds.validation.schematron import (
+    Finding,
+    SaxonDocument,
+    SchematronError,
+    SchematronValidator,
+    parse_document,
+)
 from dmp_xds.validation.valuesets import DATA_DIR
 
 PROFILE = Path("profils") / "structurationMinimale" / "ASIP-STRUCT-MIN-StrucMin.sch"
@@ -69,8 +75,12 @@ class AnsSchematrons:
 
     def validate(self, text: str, template_ids: list[tuple[str, str | None]]) -> tuple[list[str], list[Finding]]:
         """(the schematrons that ran, their findings). A volet schematron that cannot be compiled
-        gives a warning: the document is not at fault."""
-        findings = self.profile.validate(text)
+        gives a warning: the document is not at fault. The document is parsed once for both."""
+        try:
+            document: str | SaxonDocument = parse_document(text)
+        except SchematronError:
+            document = text  # each schematron reports that it could not run
+        findings = self.profile.validate(document)
         ran = [self.profile.name]
         name = volet_schematron(self.table, template_ids)
         if name is not None:
@@ -80,7 +90,7 @@ class AnsSchematrons:
                                         f"the document was not checked against it: {volet}"))
             else:
                 ran.append(volet.name)
-                findings += volet.validate(text)
+                findings += volet.validate(document)
         return ran, findings
 
 

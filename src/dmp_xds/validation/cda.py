@@ -17,6 +17,7 @@ warnings (the document is accepted); XML that cannot be parsed safely is always 
 
 from __future__ import annotations
 
+import codecs
 import copy
 import enum
 from dataclasses import dataclass
@@ -65,6 +66,17 @@ def load_schema(path: str | Path) -> etree.XMLSchema:
         raise SchemaError(f"CDA schema {path} is not a usable XML schema: {exc}") from exc
 
 
+def document_text(root: etree._Element, data: bytes) -> str:
+    """The document as text, for Saxon (saxonche parses text, not bytes): its bytes decoded with
+    the encoding lxml read in its XML declaration (lxml has parsed it already, so they decode);
+    written out again by lxml only for an encoding Python does not know."""
+    encoding = root.getroottree().docinfo.encoding or "UTF-8"
+    try:
+        return data.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+    except (LookupError, UnicodeDecodeError):
+        return etree.tostring(root.getroottree(), encoding="unicode")
+
+
 @dataclass(frozen=True)
 class CdaValidator:
     """Built once at start-up; `validate` is then pure per document (lxml schemas are thread-safe
@@ -99,11 +111,8 @@ class CdaValidator:
         """The ANS schematrons' failed asserts, each with its schematron, rule and XPath."""
         if self.schematrons is None:
             return []
-        encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper().replace("_", "-")
-        # Saxon takes text; a document in another encoding is written out again by lxml.
-        text = data.decode("utf-8-sig") if encoding in ("UTF-8", "UTF8") else etree.tostring(root, encoding="unicode")
         template_ids = [(t.root, t.extension) for t in header.template_ids]
-        _, findings = self.schematrons.validate(text, template_ids)
+        _, findings = self.schematrons.validate(document_text(root, data), template_ids)
         out = []
         for finding in findings[:MAX_SCHEMATRON_FINDINGS]:
             warning = finding.is_warning or self.policy is CdaPolicy.WARN

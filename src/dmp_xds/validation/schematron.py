@@ -13,7 +13,15 @@ only, and the kit's compiled stylesheets are not published. So this module does 
    per pattern. In a pattern a node is checked by the first rule whose context matches it
    (ISO Schematron §6.5): each rule is a template with a priority that decreases in document
    order. Pattern-level `let`s are global variables, as in the ISO skeleton (the ANS volets
-   declare their value set paths in a "variables" pattern that the other patterns use);
+   declare their value set paths in a "variables" pattern that the other patterns use).
+   The ISO skeleton walks the whole document through each pattern's templates; Saxon then
+   tries every rule ending in a wildcard (`.../*[not(self::a | ...)]`: the 148 rules of the
+   structuration minimale's "closed" pattern) on every element, which cost 100 to 200 ms per
+   document. Instead each pattern applies its templates only to its candidates: the nodes its
+   rule contexts select from the document node (`_candidate_branches`: by the XSLT definition
+   a node matches a pattern P when it is in `root()//(P)`, so this finds every node the walk
+   would have checked, usually a handful), in document order, through the same templates and
+   priorities: the verdicts and their order do not change;
 3. `SchematronValidator`: Saxon compiles the stylesheet once; `validate` runs it on a document
    and returns every failed `assert` and successful `report` with its location (an XPath with
    the schema's prefixes).
@@ -32,6 +40,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -40,6 +49,7 @@ XSL = "http://www.w3.org/1999/XSL/Transform"
 # Our own namespace for the result list and the helper function of the generated stylesheets.
 DMP = "urn:dmp-xds:schematron"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
+MAP = "http://www.w3.org/2005/xpath-functions/map"
 
 _QUERY_ATTRIBUTES = ("context", "test", "select", "value", "path")
 # document('x') / doc('x') calls (not doc-available(), not a prefixed function).
@@ -211,6 +221,58 @@ def _rewrite_doc_calls(expression: str) -> str:
     return _DOC_CALL.sub("dmp:doc(", expression)
 
 
+def _top_level(expression: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of the characters of `expression` outside brackets, parentheses,
+    braces and string literals (a doubled quote inside a literal closes and reopens it: same)."""
+    depth, quote = 0, ""
+    for index, char in enumerate(expression):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0:
+            yield index, char
+
+
+_SET_OPERATOR = re.compile(r"(?<![\w:.\-$])(union|intersect|except)(?![\w:.\-])")
+
+
+def _candidate_branches(context: str) -> list[tuple[str, str]]:
+    """How to select, from the document node, every node of the document that the match
+    pattern `context` matches (and maybe more, never fewer): (start, path) pairs, one per
+    branch of the pattern, meaning `start ! (.path)`; start "/" is the document node.
+
+    XSLT 3.0 §5.5.3: a node N matches a pattern P when N is in `root(N)//(P)`. Written that way
+    Saxon evaluates P from every node; so each branch of a union is cut after its first step:
+    `(//step) ! (./rest)` selects the nodes of `//(step/rest)` (the path operator is
+    associative; the caller puts them in document order). Saxon finds `//name[...]` with one
+    scan of the tree, then walks down from the few nodes found, and the rules of a pattern
+    mostly start with the same step (`//hl7:ClinicalDocument[...]`), found once. Given
+    `//a/b/*` (or `(//a)/b/*`) Saxon instead tests every element of the document against the
+    whole path, 40 times slower. A path from the root (`/a/b`) is kept as it is. A pattern with
+    `union`, `intersect` or `except` keeps the general form."""
+    expression = context.strip()
+    flat = "".join(char for _, char in _top_level(expression))
+    if _SET_OPERATOR.search(flat):
+        return [("/", f"/descendant-or-self::node()/({expression})")]
+    cuts = [index for index, char in _top_level(expression) if char == "|"]
+    branches = [expression[start + 1:end].strip() for start, end in zip([-1, *cuts], [*cuts, len(expression)])]
+    out = []
+    for branch in branches:
+        if branch.startswith("/") and not branch.startswith("//"):
+            out.append(("/", "" if branch == "/" else branch))
+            continue
+        path = branch.removeprefix("//")
+        slash = next((index for index, char in _top_level(path) if char == "/"), len(path))
+        out.append((f"//{path[:slash]}", path[slash:]))
+    return out
+
+
 def _avt(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
@@ -258,12 +320,16 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
     stylesheet.set(f"{{{XML_NS}}}base", base_uri)
     stylesheet.set("exclude-result-prefixes", " ".join(p for p in nsmap if p not in ("dmp",)))
     _xsl(stylesheet, "output", method="xml", indent="no")
-    # Documents parsed once by the caller, looked up by their absolute URI before doc() is tried.
+    # Documents parsed once by the caller, looked up by their absolute URI before doc() is tried
+    # (a map: the ANS rules call doc() in the predicates of their tests, thousands of times).
     _xsl(stylesheet, "param", name="dmp:documents", as_="document-node()*", select="()")
+    _xsl(stylesheet, "variable", name="dmp:by-uri", select=f"Q{{{MAP}}}merge($dmp:documents ! "
+         f"Q{{{MAP}}}entry(base-uri(.), .), map{{'duplicates': 'use-first'}})")
     function = _xsl(stylesheet, "function", name="dmp:doc", as_="document-node()?")
     _xsl(function, "param", name="uri", as_="xs:string?")
     _xsl(function, "variable", name="absolute", select="resolve-uri($uri, static-base-uri())")
-    _xsl(function, "variable", name="cached", select="$dmp:documents[document-uri(.) = $absolute][1]")
+    _xsl(function, "variable", name="cached", select=f"if (exists($absolute)) then Q{{{MAP}}}get($dmp:by-uri, "
+         "$absolute) else ()")
     _xsl(function, "sequence",
          select="if (exists($cached)) then $cached else if (doc-available($absolute)) then doc($absolute) else ()")
 
@@ -283,6 +349,8 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
                 globals_seen[name] = value
                 _xsl(stylesheet, "variable", name=name, select=value)
     root = _xsl(stylesheet, "template", match="/")
+    _xsl(root, "variable", name="dmp:root", select="/")
+    starts = {"/": "$dmp:root"}  # the first steps of the rule contexts -> the variable holding their nodes
     findings = etree.SubElement(root, f"{{{DMP}}}findings")
     for number, pattern in enumerate(patterns):
         pattern_id = pattern.get("id") or pattern.findtext(_sch("title")) or f"pattern {number + 1}"
@@ -291,15 +359,43 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
         rules = [r for r in pattern if _is_sch(r, "rule") and r.get("abstract") != "true"]
         if not rules:
             continue
-        mode = f"dmp:p{number}"
-        _xsl(findings, "apply-templates", select="/", mode=mode)
-        _xsl(stylesheet, "mode", name=mode, on_no_match="shallow-skip")
+        mode, candidates = f"dmp:p{number}", f"dmp:c{number}"
+        # A candidate that no rule matches is skipped with its subtree: its descendants that a
+        # rule matches are candidates themselves.
+        _xsl(stylesheet, "mode", name=mode, on_no_match="deep-skip")
+        selection = _xsl(findings, "variable", name=candidates, as_="node()*")
+        # Only nodes the skeleton's walk would visit: this document, no attributes.
+        _xsl(findings, "apply-templates", mode=mode,
+             select=f"(${candidates} | ())[not(. instance of attribute())][root(.) is $dmp:root]")
         for index, rule in enumerate(rules):
             context = rule.get("context")
             if not context:
                 raise SchematronError(f"pattern {pattern_id}: a rule has no context")
-            template = _xsl(stylesheet, "template", match=context, mode=mode, priority=str(len(rules) - index))
             rule_id = rule.get("id") or context
+            missing = [d for d in unavailable if d in context]
+            if missing:
+                # Saxon treats an error while matching a pattern as "does not match": such a
+                # rule never fired; leaving it out is the same.
+                skipped.append(f"{pattern_id} / {rule_id}: its context needs {', '.join(sorted(missing))}, which "
+                               "does not exist")
+                continue
+            context = _rewrite_doc_calls(context)
+            # An error selecting the candidates (a cast the context's predicates make on some
+            # node...) would stop the run where matching that node only fails to match: then
+            # every node is a candidate and the templates decide, as before.
+            branches = []
+            for start, path in _candidate_branches(context):
+                if start not in starts:
+                    starts[start] = f"$dmp:s{len(starts)}"
+                    # If the step fails, every node: the paths from them select too much, never
+                    # too little.
+                    step = _xsl(root, "variable", name=starts[start][1:], as_="node()*")
+                    findings.addprevious(step)  # declared before the findings that use it
+                    _xsl(_xsl(step, "try", select=start), "catch", select="descendant-or-self::node()")
+                branches.append(f"{starts[start]} ! (.{path})" if path else starts[start])
+            attempt = _xsl(selection, "try", select=" | ".join(branches))
+            _xsl(attempt, "catch", select="descendant-or-self::node()")
+            template = _xsl(stylesheet, "template", match=context, mode=mode, priority=str(len(rules) - index))
             for check in _expand_rule(rule, abstract_rules):
                 if _is_sch(check, "let"):
                     _xsl(template, "variable", name=check.get("name", ""),
@@ -319,7 +415,6 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
                 finding.set("role", _avt(check.get("role") or "error"))
                 finding.set("location", "{path()}")
                 _message(finding, check)
-            _xsl(template, "apply-templates", mode=mode)
     return Compiled(etree.tostring(stylesheet, encoding="unicode"), tuple(skipped))
 
 
@@ -329,7 +424,7 @@ def document_literals(schema: etree._Element) -> list[str]:
     found: dict[str, None] = {}
     for element in schema.iter():
         if isinstance(element.tag, str):
-            for attribute in ("value", "test", "select"):
+            for attribute in ("value", "test", "select", "context"):
                 for match in _STRING_LITERAL.finditer(element.get(attribute) or ""):
                     found[match.group(1) or match.group(2)] = None
     return list(found)
@@ -339,13 +434,48 @@ def document_literals(schema: etree._Element) -> list[str]:
 
 
 _PREFIXED_STEP = re.compile(r"Q\{([^}]*)\}")
+_PROCESSOR: Any = None
+_PROCESSOR_LOCK = threading.Lock()
+
+
+def _processor() -> Any:
+    """The process's Saxon processor, shared by every schematron: Saxon runs a stylesheet only on
+    documents its own processor built, and a document is parsed once for all the schematrons
+    that check it."""
+    global _PROCESSOR
+    with _PROCESSOR_LOCK:
+        if _PROCESSOR is None:
+            from saxonche import PySaxonProcessor  # a large native module: imported when used
+
+            _PROCESSOR = PySaxonProcessor(license=False)
+        return _PROCESSOR
+
+
+@dataclass(frozen=True, slots=True)
+class SaxonDocument:
+    """An XML document parsed by Saxon, for `SchematronValidator.validate`."""
+
+    node: Any  # saxonche PyXdmNode
+
+
+def parse_document(text: str) -> SaxonDocument:
+    """Saxon's tree of an XML document given as text (a document the caller has already parsed
+    safely: no DTD, no entities). saxonche takes text, not bytes: its XML declaration's encoding
+    is not read again. SchematronError if Saxon cannot read it."""
+    from saxonche import PySaxonApiError
+
+    try:
+        return SaxonDocument(_processor().parse_xml(xml_text=text, encoding="UTF-8"))
+    except PySaxonApiError as exc:
+        raise SchematronError(f"Saxon cannot read the document: {exc}") from exc
 
 
 class SchematronValidator:
-    """One compiled schematron. Saxon executables are not thread-safe: each thread runs a clone."""
+    """One compiled schematron. Saxon executables are not thread-safe: each thread runs its own
+    clone, made on its first document."""
 
     def __init__(self, path: Path, phase: str | None = None) -> None:
-        from saxonche import PySaxonApiError, PySaxonProcessor  # a large native module: imported when used
+        from saxonche import PySaxonApiError
 
         self.path = path
         self.name = path.name
@@ -355,43 +485,38 @@ class SchematronValidator:
         unavailable = frozenset(name for name, target in literals.items() if not target.is_file())
         compiled = compile_schematron(schema, path.resolve().as_uri(), phase, unavailable)
         self.skipped = compiled.skipped
-        self._processor = PySaxonProcessor(license=False)
-        compiler = self._processor.new_xslt30_processor()
+        processor = _processor()
         try:
-            self._executable = compiler.compile_stylesheet(stylesheet_text=compiled.xslt)
+            self._executable = processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=compiled.xslt)
         except PySaxonApiError as exc:
             raise SchematronError(f"schematron {path} does not compile: {exc}") from exc
-        documents = []
+        self._documents = processor.empty_sequence()
         for document in sorted({t for t in literals.values() if t.is_file()}):
             try:
-                documents.append(self._processor.parse_xml(xml_file_name=str(document)))
+                self._documents.add_xdm_item(processor.parse_xml(xml_file_name=str(document)))
             except PySaxonApiError as exc:
                 raise SchematronError(f"schematron {path}: {document} cannot be parsed: {exc}") from exc
-        self._documents = None
-        if documents:
-            self._documents = self._processor.empty_sequence()
-            for document in documents:
-                self._documents.add_xdm_item(document)
         self._local = threading.local()
 
-    def _clone(self):  # type: ignore[no-untyped-def]
+    def _clone(self) -> Any:
         executable = getattr(self._local, "executable", None)
         if executable is None:
             executable = self._executable.clone()
-            if self._documents is not None:
-                executable.set_parameter("{" + DMP + "}documents", self._documents)
+            executable.set_parameter("{" + DMP + "}documents", self._documents)
             self._local.executable = executable
         return executable
 
-    def validate(self, text: str) -> list[Finding]:
-        """Every finding of the schematron on one XML document, as text (a document the caller
-        has already parsed safely: no DTD, no entities)."""
+    def validate(self, document: str | SaxonDocument) -> list[Finding]:
+        """Every finding of the schematron on one XML document: text, or parsed by
+        `parse_document` when several schematrons check it."""
         from saxonche import PySaxonApiError
 
-        executable = self._clone()
         try:
-            node = self._processor.parse_xml(xml_text=text, encoding="UTF-8")
-            result = executable.transform_to_string(xdm_node=node)
+            parsed = parse_document(document) if isinstance(document, str) else document
+        except SchematronError as exc:
+            return [Finding(self.name, "", "", "error", "", f"the schematron could not run: {exc}")]
+        try:
+            result = self._clone().transform_to_string(xdm_node=parsed.node)
         except PySaxonApiError as exc:
             return [Finding(self.name, "", "", "error", "", f"the schematron could not run: {exc}")]
         return self._findings(result or "")
