@@ -127,7 +127,8 @@ def make_submission_set(**overrides: Any) -> SubmissionSet:
         patient_id=PATIENT_ID,
         submission_time="20240312094500",
         title=[LocalizedString("Envoi du compte rendu", "fr-FR", "UTF-8")],
-        content_type_code=make_code("04", "1.2.250.1.213.1.1.4.12", "Hospitalisation de jour"),
+        # JDV_J03: "04" of TRE_R209-TypeActivite (1.2.250.1.213.2.2), as the CI-SIS profile requires.
+        content_type_code=make_code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour"),
         authors=[make_author()],
         intended_recipients=[AUTHOR_INSTITUTION],
     )

@@ -17,7 +17,7 @@ from dmp_xds.validation.valuesets import (
     load_cisis_value_sets,
     read_value_set,
 )
-from factories import make_author, make_document_entry, make_submission
+from factories import make_author, make_document_entry, make_submission, make_submission_set
 
 ANS_VALUE_SETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda" / "jeuxDeValeurs"
 TEST_INS = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO"  # the ANS examples' test patient
@@ -47,7 +47,6 @@ def cisis_submission(**entry: object) -> Submission:
     assert submission.submission_set is not None
     submission.submission_set.patient_id = TEST_INS
     submission.submission_set.authors = []
-    submission.submission_set.content_type_code = Code("04", "1.2.250.1.213.2.2")  # JDV_J03: hospitalisation de jour
     return submission
 
 
@@ -171,6 +170,15 @@ def test_a_class_code_that_does_not_go_with_the_type_code_is_refused(value_sets:
         f"DocumentEntry {entry.entry_uuid} (uniqueId {entry.unique_id}): classCode '10' (codingScheme "
         "1.2.250.1.213.1.1.4.1) does not go with typeCode '34133-9' (codingScheme 2.16.840.1.113883.6.1): the "
         "CI-SIS table xds-class-by-type-x04 gives classCode '11' (codingScheme 1.2.250.1.213.1.1.4.1)")
+
+
+def test_the_factories_content_type_code_is_in_jdv_j03(value_sets: CisisValueSets) -> None:
+    # The test submissions keep the factory's SubmissionSet contentTypeCode: 04 of TRE_R209.
+    submission = cisis_submission()
+    assert submission.submission_set is not None
+    assert submission.submission_set.content_type_code == make_submission_set().content_type_code
+    assert submission.submission_set.content_type_code.key() == ("04", "1.2.250.1.213.2.2")
+    assert validate_cisis(submission, value_sets, CODE) == []
 
 
 @pytest.mark.parametrize("content_type", [
