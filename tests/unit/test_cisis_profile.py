@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dmp_xds.errors import ErrorCode
+from dmp_xds.errors import ErrorCode, Severity
 from dmp_xds.model import Code, Submission
 from dmp_xds.validation.cisis import validate_cisis
 from dmp_xds.validation.ins import ins_problem, nir_key, nir_problem
@@ -15,6 +15,7 @@ from dmp_xds.validation.valuesets import (
     CisisValueSets,
     ValueSetError,
     load_cisis_value_sets,
+    read_mapping,
     read_value_set,
 )
 from factories import make_author, make_document_entry, make_submission, make_submission_set
@@ -153,7 +154,7 @@ def test_all_errors_at_once_and_the_submission_set_patient(value_sets: CisisValu
     (Code("34133-9", "2.16.840.1.113883.6.1"), Code("11", "1.2.250.1.213.1.1.4.1")),  # synthèse d'épisode: synthèse
     (Code("57833-6", "2.16.840.1.113883.6.1"), Code("42", "1.2.250.1.213.1.1.4.1")),  # prescription de produits de santé
     (Code("CERT_DECL", "1.2.250.1.213.1.1.4.12"), Code("52", "1.2.250.1.213.1.1.4.1")),  # certificat, déclaration
-    (Code("34120-6", "2.16.840.1.113883.6.1"), Code("11", "1.2.250.1.213.1.1.4.1")),  # in JDV_J07, not in our ASS_X04
+    (Code("34120-6", "2.16.840.1.113883.6.1"), Code("11", "1.2.250.1.213.1.1.4.1")),  # bilan: a derived row
 ])
 def test_the_class_code_the_ans_table_gives_the_type_code_is_accepted(value_sets: CisisValueSets, type_code: Code,
                                                                        class_code: Code) -> None:
@@ -170,6 +171,37 @@ def test_a_class_code_that_does_not_go_with_the_type_code_is_refused(value_sets:
         f"DocumentEntry {entry.entry_uuid} (uniqueId {entry.unique_id}): classCode '10' (codingScheme "
         "1.2.250.1.213.1.1.4.1) does not go with typeCode '34133-9' (codingScheme 2.16.840.1.113883.6.1): the "
         "CI-SIS table xds-class-by-type-x04 gives classCode '11' (codingScheme 1.2.250.1.213.1.1.4.1)")
+
+
+def test_every_jdv_j07_type_code_has_a_class_code(value_sets: CisisValueSets) -> None:
+    # A typeCode ANS adds to JDV_J07 needs its ASS_X04 row (or a derived one, until ANS's).
+    types = {code for code, _ in value_sets.type_code.codes}
+    assert types - set(value_sets.class_by_type.targets) == set()
+    assert value_sets.class_by_type.derived == {"28617-9", "34120-6", "60280-5", "78341-5", "89233-1", "101881-1"}
+    assert value_sets.class_by_type.get("89233-1") == ("10", "1.2.250.1.213.1.1.4.1")  # CR de grossesse
+    assert all(value_sets.class_by_type.get(code) in value_sets.class_code for code in types)
+
+
+def test_a_class_code_against_a_derived_row_is_only_a_warning(value_sets: CisisValueSets) -> None:
+    # ANS's 2024-02-23 table has no row for 101881-1 (carte d'implant): ours says 52, derived.
+    submission = cisis_submission(type_code=Code("101881-1", "2.16.840.1.113883.6.1"),
+                                  class_code=Code("10", "1.2.250.1.213.1.1.4.1"))
+    (warned,) = validate_cisis(submission, value_sets, CODE)
+    assert warned.severity is Severity.WARNING and warned.code is CODE
+    assert "does not go with typeCode '101881-1'" in warned.context and "gives classCode '52'" in warned.context
+    assert warned.context.endswith("(a row derived by dmp-xds where the ANS table has none: accepted)")
+    submission.documents[0].class_code = Code("52", "1.2.250.1.213.1.1.4.1")
+    assert validate_cisis(submission, value_sets, CODE) == []
+
+
+def test_an_association_table_row_is_ans_or_marked_derived(tmp_path: Path) -> None:
+    table = tmp_path / "x04.tsv"
+    table.write_text("# comment\nA\t10\t1.2\nB\t11\t1.2\tderived\n", encoding="utf-8")
+    mapping = read_mapping(table)
+    assert (mapping.targets, mapping.derived) == ({"A": ("10", "1.2"), "B": ("11", "1.2")}, frozenset({"B"}))
+    table.write_text("A\t10\t1.2\tguessed\n", encoding="utf-8")
+    with pytest.raises(ValueSetError, match="x04.tsv:1: .*'derived'"):
+        read_mapping(table)
 
 
 def test_the_factories_content_type_code_is_in_jdv_j03(value_sets: CisisValueSets) -> None:

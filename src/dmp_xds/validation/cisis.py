@@ -4,7 +4,8 @@
 - every coded attribute the CI-SIS binds to a value set takes its code from it: classCode (J06),
   typeCode (J07), formatCode (J10), healthcareFacilityTypeCode (J02), practiceSettingCode (J04),
   confidentialityCode (J08), authorSpecialty (J01), and the SubmissionSet's contentTypeCode (J03);
-- a DocumentEntry's classCode is the one the ANS table ASS_X04 gives its typeCode;
+- a DocumentEntry's classCode is the one the ANS table ASS_X04 gives its typeCode (for the six
+  typeCodes the ANS table lacks, rows we derived: a mismatch is then only a warning);
 - an author who is a person is identified by a national id (XCN.1 with the assigning authority
   of the national professional ids in XCN.9; a patient author by their INS).
 
@@ -13,7 +14,7 @@ Pure: values in, errors out, all at once.
 
 from __future__ import annotations
 
-from dmp_xds.errors import ErrorCode, XdsError, error
+from dmp_xds.errors import ErrorCode, XdsError, error, warning
 from dmp_xds.model import Author, Code, DocumentEntry, Submission
 from dmp_xds.validation.ins import INS_ROOTS, ins_problem
 from dmp_xds.validation.valuesets import CisisValueSets, ValueSet
@@ -67,15 +68,23 @@ class _Profile:
 
     def class_matches_type(self, label: str, location: str, de: DocumentEntry) -> None:
         """CI-SIS: the classCode is deduced from the typeCode (ASS_X04). A typeCode the table
-        does not list is not checked here, nor a classCode outside JDV_J06 (reported apart)."""
+        does not list is not checked here, nor a classCode outside JDV_J06 (reported apart). For
+        a typeCode whose row is our derivation, not ANS's, a mismatch is only a warning: the
+        derivation may be what is wrong."""
         if de.type_code is None or de.class_code is None or de.class_code.key() not in self.sets.class_code:
             return
-        expected = self.sets.class_by_type.get(de.type_code.code)
-        if expected is not None and de.class_code.key() != expected:
-            self.add(f"{label}: classCode {de.class_code.code!r} (codingScheme {de.class_code.scheme}) does not go "
-                     f"with typeCode {de.type_code.code!r} (codingScheme {de.type_code.scheme}): the CI-SIS table "
-                     f"{self.sets.class_by_type.name} gives classCode {expected[0]!r} (codingScheme {expected[1]})",
-                     location)
+        table = self.sets.class_by_type
+        expected = table.get(de.type_code.code)
+        if expected is None or de.class_code.key() == expected:
+            return
+        context = (f"{label}: classCode {de.class_code.code!r} (codingScheme {de.class_code.scheme}) does not go "
+                   f"with typeCode {de.type_code.code!r} (codingScheme {de.type_code.scheme}): the CI-SIS table "
+                   f"{table.name} gives classCode {expected[0]!r} (codingScheme {expected[1]})")
+        if de.type_code.code in table.derived:
+            self.errors.append(warning(self.code, context + " (a row derived by dmp-xds where the ANS table has "
+                                       "none: accepted)", location))
+        else:
+            self.add(context, location)
 
     def document(self, de: DocumentEntry) -> None:
         label, loc = _label("DocumentEntry", de.entry_uuid, de.unique_id), de.entry_uuid

@@ -61,10 +61,12 @@ class ValueSet:
 
 @dataclass(frozen=True, slots=True)
 class CodeMapping:
-    """An ANS association table: key -> (code, codingScheme)."""
+    """An ANS association table: key -> (code, codingScheme). `derived`: the keys whose row is
+    our own derivation where the ANS table has none (the file says why)."""
 
     name: str
     targets: dict[str, tuple[str, str]]
+    derived: frozenset[str] = frozenset()
 
     def get(self, key: str) -> tuple[str, str] | None:
         return self.targets.get(key)
@@ -108,20 +110,25 @@ def read_value_set(path: Path) -> ValueSet:
 
 
 def read_mapping(path: Path) -> CodeMapping:
-    """A tab-separated association table: `key <TAB> code <TAB> codingScheme`, `#` comments."""
+    """A tab-separated association table: `key <TAB> code <TAB> codingScheme`, then `<TAB>derived`
+    on the rows that are not ANS's; `#` comments."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueSetError(f"association table {path} cannot be read: {exc}") from exc
     targets: dict[str, tuple[str, str]] = {}
+    derived: set[str] = set()
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")
-        if len(fields) != 3:
-            raise ValueSetError(f"{path}:{number}: expected key, code and codingScheme separated by tabs")
+        if len(fields) not in (3, 4) or (len(fields) == 4 and fields[3] != "derived"):
+            raise ValueSetError(f"{path}:{number}: expected key, code and codingScheme separated by tabs, and "
+                                "'derived' after a fourth tab on a row that is not the ANS table's")
         targets[fields[0]] = (fields[1], fields[2])
-    return CodeMapping(path.stem, targets)
+        if len(fields) == 4:
+            derived.add(fields[0])
+    return CodeMapping(path.stem, targets, frozenset(derived))
 
 
 def load_cisis_value_sets(directory: str | Path) -> CisisValueSets:
