@@ -112,7 +112,8 @@ class SoapResponse:
     @property
     def registry_response(self) -> etree._Element:
         payload = self.payload
-        if payload.tag == f"{{{v.NS_RS}}}RegistryResponse":
+        # An AdhocQueryResponse is a RegistryResponse itself (status, RegistryErrorList).
+        if payload.tag in (f"{{{v.NS_RS}}}RegistryResponse", v.TAG_ADHOC_QUERY_RESPONSE):
             return payload
         return payload.find(f"{{{v.NS_RS}}}RegistryResponse")
 

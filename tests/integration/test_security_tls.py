@@ -181,9 +181,8 @@ def test_vihf_defects_are_soap_faults(server: SecureServer, pki: GeneratedPki, d
 
 def test_vihf_about_another_patient_than_the_request(server: SecureServer, pki: GeneratedPki) -> None:
     """The patient in the VIHF must be the patient of the request. The administration endpoint
-    refuses with a fault; a submission gets XDSPatientIdDoesNotMatch; a query answers for the
-    VIHF's patient only, so the other patient's documents are not there (the same answer as for a
-    patient without documents: nothing tells that the other record exists)."""
+    refuses with a fault; a submission and a query naming a patient get XDSPatientIdDoesNotMatch,
+    and nothing of the other record."""
     doctor = pki.identity("doctor").national_id
     server.cli("dmp", "create", OTHER_PATIENT, "--collected-by", "x")
     server.cli("dmp", "grant", OTHER_PATIENT, doctor)
@@ -196,7 +195,8 @@ def test_vihf_about_another_patient_than_the_request(server: SecureServer, pki: 
     submitted = server.call("registry", register(submission), vihf(pki, "doctor", OTHER_PATIENT))
     assert submitted.error_codes == ["XDSPatientIdDoesNotMatch"]
     found = post(server, find_documents(PATIENT, vihf(pki, "doctor", OTHER_PATIENT)))
-    assert found.status_code == 200 and document not in etree.tostring(found.payload).decode()
+    assert found.status_code == 200 and found.error_codes == ["XDSPatientIdDoesNotMatch"]
+    assert document not in etree.tostring(found.payload).decode()
     assert document in etree.tostring(post(server, find_documents(PATIENT, vihf(pki, "doctor"))).payload).decode()
 
 

@@ -190,3 +190,16 @@ def test_associations_between_found_objects() -> None:
         ("a5", "ss", "a4"),  # through a dropped association
     ]
     assert associations_between(rows, {"ss", "folder", "doc"}) == ["a1", "a2", "a3"]
+
+
+def test_a_query_about_another_patient_than_the_vihfs_is_refused() -> None:
+    from dmp_xds.transactions.iti18 import vihf_patient_errors
+
+    other = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
+    assert vihf_patient_errors(parsed(find_documents()), PATIENT) == []
+    [error] = vihf_patient_errors(parsed(find_documents()), other)
+    assert error.code == ErrorCode.PATIENT_ID_DOES_NOT_MATCH and error.location == PATIENT
+    assert other in error.context and PATIENT in error.context
+    # Queries by id name no patient: nothing to compare (their answer is restricted instead).
+    by_id = parsed([(v.P_DE_ENTRY_UUID, ["('urn:uuid:6c6fc6a2-4e6e-4f7b-9e8e-1c4c2b4e7a01')"])], v.SQ_GET_DOCUMENTS)
+    assert vihf_patient_errors(by_id, other) == []

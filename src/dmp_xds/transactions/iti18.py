@@ -182,6 +182,21 @@ def _outside_ends(services: Services, rows: QueryRows) -> dict[str, tuple[str | 
     return {obj_id: (objects[obj_id][1] if obj_id in objects else None, entries.get(obj_id)) for obj_id in ends}
 
 
+# The parameter naming the patient, in the stored queries that have one.
+PATIENT_PARAMETERS = (v.P_DE_PATIENT_ID, v.P_SS_PATIENT_ID, v.P_FOLDER_PATIENT_ID, v.P_PATIENT_ID)
+
+
+def vihf_patient_errors(query: StoredQuery, patient_of_caller: str) -> list[XdsError]:
+    """An authenticated caller asks about the patient their VIHF names, and no other (as for
+    submissions: XDSPatientIdDoesNotMatch). Queries by id name no patient: their answer is
+    restricted to the VIHF's patient instead."""
+    return [error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+                  f"the query is about patient {patient}, but the VIHF of this request is about {patient_of_caller}",
+                  patient)
+            for name in PATIENT_PARAMETERS
+            if (patient := query.text(name)) is not None and patient != patient_of_caller]
+
+
 def stored_query(services: Services, request: TransactionRequest) -> TransactionResult:
     query = read_request(request.payload)
     if isinstance(query, list):
@@ -191,6 +206,10 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
     if unknown:
         return TransactionResult(query_response([], unknown))
     access = request.access
+    if access is not None:
+        mismatch = vihf_patient_errors(query, access.patient_id)
+        if mismatch:
+            return TransactionResult(query_response([], mismatch))
     # The visibility rules need each document's metadata, which an ObjectRef plan does not read.
     plan_query = replace(query, return_type=ReturnType.LEAF_CLASS) if access is not None else query
     rows = run_plan(services.registry.engine, build_plan(plan_query), services.settings.max_query_results)
