@@ -40,7 +40,7 @@ from pgserver import PostgresServer  # noqa: E402
 from factories import PATIENT_ID, make_submission  # noqa: E402
 
 CLIENTS = 4
-ROUNDS = 3
+ROUNDS = 5  # --rounds
 CDA_SIZE = 20 * 1024
 RETRIEVE_SIZE = 4 * 1024 * 1024
 
@@ -298,14 +298,18 @@ def bench_backend(backend: str, submissions: int, postgres: PostgresServer | Non
 
 
 def main() -> None:
+    global ROUNDS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=1000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="server rounds, each beside a floor round; the medians are compared")
     parser.add_argument("--workers", type=int, default=2, help="server processes (default 2, one per core)")
     parser.add_argument("--pg-test-settings", action="store_true",
                         help="run PostgreSQL as the test suite does (fsync and synchronous_commit off) "
                              "instead of with production durability")
     args = parser.parse_args()
+    ROUNDS = max(1, args.rounds)
     backends = args.backends.split(",")
     results: dict[str, dict[str, float]] = {}
     postgres = None
