@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,45 @@ def test_a_document_parsed_once_serves_every_schematron(tmp_path: Path) -> None:
     assert [f.message for f in validator.validate(parsed)] == ["no system"]
     with pytest.raises(SchematronError, match="Saxon cannot read the document"):
         parse_document("<not-closed>")
+
+
+def test_bytes_are_read_with_the_encoding_their_declaration_names(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Through a temporary file (saxonche parses text or files), removed once read.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    sch = schema('<pattern id="p"><rule context="h:title"><report test="true()"><value-of select="."/></report>'
+                 "</rule></pattern>")
+    path = tmp_path / "rules.sch"
+    path.write_text(sch, encoding="utf-8")
+    latin = ('<?xml version="1.0" encoding="ISO-8859-1"?>' + document("<title>Séjour</title>")).encode("iso-8859-1")
+    assert [f.message for f in SchematronValidator(path).validate(latin)] == ["Séjour"]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_an_include_is_found_whatever_the_case_of_its_name(tmp_path: Path) -> None:
+    # The ANS kit is made on Windows: IHE.sch includes E_directiveAnticipee_int.sch, the kit
+    # has E_directiveanticipee_int.sch.
+    files = {"inc/E_directiveanticipee_int.sch": f'<pattern xmlns="{SCH}" id="inc"><rule context="h:title">'
+                                                 '<assert test="string(.)">title</assert></rule></pattern>'}
+    sch = schema('<include href="inc/E_directiveAnticipee_int.sch"/>')
+    assert [f.pattern for f in run(tmp_path, sch, document("<title/>"), files)] == ["inc"]
+    # Two files that differ only in case: which one is meant cannot be told.
+    (tmp_path / "inc" / "E_DIRECTIVEANTICIPEE_INT.sch").write_text(files["inc/E_directiveanticipee_int.sch"])
+    with pytest.raises(SchematronError, match="E_directiveAnticipee_int.sch .* does not exist"):
+        assemble(tmp_path / "rules.sch")
+
+
+def test_a_check_reading_a_missing_document_through_a_variable_is_left_out(tmp_path: Path) -> None:
+    # The ANS volets name their value sets in pattern lets; CANCER-D2LM-FIN names one the kit
+    # does not have. Without it the check cannot tell a good code from a bad one.
+    sch = schema('<ns prefix="svs" uri="urn:ihe:iti:svs:2008"/>'
+                 '<pattern id="variables"><let name="jdv-missing" value="\'jdv/missing.xml\'"/></pattern>'
+                 '<pattern id="p"><rule id="R" context="h:code"><let name="vs" value="document($jdv-missing)"/>'
+                 '<assert test="@code = $vs//svs:Concept/@code">not in the value set</assert>'
+                 '<assert test="@codeSystem">needs a codeSystem</assert></rule></pattern>')
+    path = tmp_path / "rules.sch"
+    path.write_text(sch, encoding="utf-8")
+    validator = SchematronValidator(path)
+    assert validator.skipped == ("p / R: needs jdv/missing.xml, which does not exist",)
+    assert [f.message for f in validator.validate(document('<code code="X"/>'))] == ["needs a codeSystem"]

@@ -1,14 +1,25 @@
 """The ANS schematrons that apply to a CDA document, compiled once and run with Saxon.
 
 `DMP_XDS_SCHEMATRONS` names the `schematrons` folder of the ANS TestContenuCDA kit. Every CDA
-document is checked against the CI-SIS "structuration minimale" (the French header rules, an
-ART-DECOR schematron in `profils/structurationMinimale/`), and, when its volet templateId (root
-and version) is in our table `data/schematron-by-template.tsv`, against that volet's
-`CI-SIS_<volet>_<version>.sch`. The ANS kit leaves the choice of a volet schematron to its user;
-the table says where ours comes from.
+document is checked against
+- the CI-SIS "structuration minimale" (the French header rules, an ART-DECOR schematron in
+  `profils/structurationMinimale/`);
+- the three body profiles of `profils/`: `IHE.sch` (sections and entries of the IHE templates),
+  `CI-SIS_ModelesDeContenusCDA.sch` (IHE entries as the CI-SIS "modèles de contenus CDA" volet
+  constrains them, which every volet builds on) and `CI-SIS_Modeles_ANS.sch` (the sections and
+  entries ANS defined). Their rules are keyed on templateIds: they check the templates a
+  document uses, whatever its volet (an unstructured document has none). The kit's fourth
+  profile, `profils/terminologies/schematron/terminologie.sch` (every code of the document
+  looked up in the kit's terminology snapshots), is not run: it reads files whose paths it
+  computes, so Saxon parses megabytes of RDF again on every document (about 250 ms), and the kit
+  has no LOINC or SNOMED CT file for it;
+- when its volet templateId (root and version) is in our table `data/schematron-by-template.tsv`,
+  its volet's `CI-SIS_<volet>_<version>.sch`. The ANS kit leaves the choice of a volet schematron
+  to its user; the table says where ours comes from.
 
-The profile is compiled at start-up (several seconds: it is large); a volet schematron when the
-first document of that volet arrives, then kept (a lock makes two threads compile it once).
+The profiles are compiled at start-up (several seconds: the structuration minimale is large); a
+volet schematron when the first document of that volet arrives, then kept (a lock makes two
+threads compile it once).
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from dmp_xds.validation.schematron import (
 from dmp_xds.validation.valuesets import DATA_DIR
 
 PROFILE = Path("profils") / "structurationMinimale" / "ASIP-STRUCT-MIN-StrucMin.sch"
+BODY_PROFILES = (Path("profils") / "IHE.sch", Path("profils") / "CI-SIS_ModelesDeContenusCDA.sch",
+                 Path("profils") / "CI-SIS_Modeles_ANS.sch")
 VOLET_TABLE_FILE = "schematron-by-template.tsv"
 
 
@@ -57,8 +70,9 @@ def volet_schematron(table: dict[tuple[str, str], str], template_ids: list[tuple
 @dataclass
 class AnsSchematrons:
     directory: Path
-    profile: SchematronValidator
+    profile: SchematronValidator  # the structuration minimale
     table: dict[tuple[str, str], str]
+    body_profiles: tuple[SchematronValidator, ...] = ()
     _volets: dict[str, SchematronValidator | SchematronError] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,15 +87,20 @@ class AnsSchematrons:
                     self._volets[name] = exc
             return self._volets[name]
 
-    def validate(self, text: str, template_ids: list[tuple[str, str | None]]) -> tuple[list[str], list[Finding]]:
-        """(the schematrons that ran, their findings). A volet schematron that cannot be compiled
-        gives a warning: the document is not at fault. The document is parsed once for both."""
+    def validate(self, data: str | bytes,
+                 template_ids: list[tuple[str, str | None]]) -> tuple[list[str], list[Finding]]:
+        """(the schematrons that ran, their findings) on a document, as bytes (read with its XML
+        declaration's encoding) or text. A volet schematron that cannot be compiled gives a
+        warning: the document is not at fault. The document is parsed once for all."""
         try:
-            document: str | SaxonDocument = parse_document(text)
+            document: str | bytes | SaxonDocument = parse_document(data)
         except SchematronError:
-            document = text  # each schematron reports that it could not run
-        findings = self.profile.validate(document)
-        ran = [self.profile.name]
+            document = data  # each schematron reports that it could not run
+        findings: list[Finding] = []
+        ran: list[str] = []
+        for profile in (self.profile, *self.body_profiles):
+            findings += profile.validate(document)
+            ran.append(profile.name)
         name = volet_schematron(self.table, template_ids)
         if name is not None:
             volet = self.volet(name)
@@ -117,5 +136,7 @@ def load_ans_schematrons(directory: str | Path) -> AnsSchematrons:
         raise SchematronError(f"schematron directory {folder} has no {PROFILE} (CI-SIS structuration "
                               "minimale): is it the schematrons folder of the ANS TestContenuCDA kit?")
     table = {key: name for key, name in read_volet_table(DATA_DIR / VOLET_TABLE_FILE).items()
-             if (folder / name).is_file()}  # a kit without some volet: those documents get the profile only
-    return AnsSchematrons(folder, _compiled(folder / PROFILE), table)
+             if (folder / name).is_file()}  # a kit without some volet: those documents get the profiles only
+    # A profile that cannot be compiled stops the start: it would otherwise check nothing, silently.
+    return AnsSchematrons(folder, _compiled(folder / PROFILE), table,
+                          tuple(_compiled(folder / path) for path in BODY_PROFILES))

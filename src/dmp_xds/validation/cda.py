@@ -5,8 +5,9 @@
    once at start-up);
 3. the header rules of the CI-SIS "structuration minimale" that XDS metadata rest on (our own
    checks, with the CI-SIS value sets under the CI-SIS profile), and, when `DMP_XDS_SCHEMATRONS`
-   is set, the ANS schematrons themselves (`ans_schematrons.py`: structuration minimale and the
-   document's volet; an assert with role "warning" stays a warning);
+   is set, the ANS schematrons themselves (`ans_schematrons.py`: structuration minimale, the
+   body profiles IHE / modèles de contenus / modèles ANS, and the document's volet; an assert
+   with role "warning" stays a warning);
 4. the DocumentEntry says what the header says: patient, uniqueId, typeCode, confidentiality,
    creation and service times, authors, legal authenticator, language, facility, practice
    setting, formatCode.
@@ -17,7 +18,6 @@ warnings (the document is accepted); XML that cannot be parsed safely is always 
 
 from __future__ import annotations
 
-import codecs
 import copy
 import enum
 from dataclasses import dataclass
@@ -66,17 +66,6 @@ def load_schema(path: str | Path) -> etree.XMLSchema:
         raise SchemaError(f"CDA schema {path} is not a usable XML schema: {exc}") from exc
 
 
-def document_text(root: etree._Element, data: bytes) -> str:
-    """The document as text, for Saxon (saxonche parses text, not bytes): its bytes decoded with
-    the encoding lxml read in its XML declaration (lxml has parsed it already, so they decode);
-    written out again by lxml only for an encoding Python does not know."""
-    encoding = root.getroottree().docinfo.encoding or "UTF-8"
-    try:
-        return data.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
-    except (LookupError, UnicodeDecodeError):
-        return etree.tostring(root.getroottree(), encoding="unicode")
-
-
 @dataclass(frozen=True)
 class CdaValidator:
     """Built once at start-up; `validate` is then pure per document (lxml schemas are thread-safe
@@ -104,15 +93,15 @@ class CdaValidator:
         problems += header_problems(header, document, self.value_sets)
         if entry is not None:
             problems += consistency_problems(header, entry, self.value_sets)
-        return self._findings(subject, where, problems) + self.schematron_findings(root, data, header, subject, where)
+        return self._findings(subject, where, problems) + self.schematron_findings(data, header, subject, where)
 
-    def schematron_findings(self, root: etree._Element, data: bytes, header: CdaHeader, subject: str,
-                            where: str) -> list[XdsError]:
+    def schematron_findings(self, data: bytes, header: CdaHeader, subject: str, where: str) -> list[XdsError]:
         """The ANS schematrons' failed asserts, each with its schematron, rule and XPath."""
         if self.schematrons is None:
             return []
         template_ids = [(t.root, t.extension) for t in header.template_ids]
-        _, findings = self.schematrons.validate(document_text(root, data), template_ids)
+        # Saxon reads the bytes with the encoding their XML declaration names.
+        _, findings = self.schematrons.validate(data, template_ids)
         out = []
         for finding in findings[:MAX_SCHEMATRON_FINDINGS]:
             warning = finding.is_warning or self.policy is CdaPolicy.WARN

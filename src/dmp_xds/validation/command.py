@@ -98,6 +98,7 @@ def validate(ctx: click.Context, file: Path, profile: str | None, value_sets: st
         checks = ["CDA schema" if validators.cda.schema is not None else "CDA schema (not configured: skipped)",
                   "CDA header rules" + (" (CI-SIS)" if validators.value_sets else "")]
         if validators.cda.schematrons is not None:
-            checks.append("ANS schematrons (structuration minimale, and the document's volet when known)")
+            checks.append("ANS schematrons (structuration minimale, IHE and CI-SIS body profiles, and the document's "
+                          "volet when known)")
     click.echo(format_report(subject, findings, checks))
     sys.exit(1 if any(f.is_error for f in findings) else 0)
