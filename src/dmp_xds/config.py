@@ -39,7 +39,8 @@ class Settings:
     cda_schema: str = ""  # CDA_extended.xsd; required by the cisis profile unless cda_policy is off
     cda_policy: str = "reject"  # CDA layer findings: "reject", "warn" (accept with warnings) or "off"
     # The ANS TestContenuCDA schematrons folder: the CDA layer then runs the CI-SIS structuration
-    # minimale and the document's volet schematron (with Saxon); "" = no schematron layer.
+    # minimale, the IHE / CI-SIS body profiles and the document's volet schematron (with Saxon);
+    # "" = no schematron layer.
     schematrons: str = ""
     max_query_results: int = 5000
     log_level: str = "info"
