@@ -237,21 +237,34 @@ def _rewrite_doc_calls(expression: str) -> str:
     return _DOC_CALL.sub("dmp:doc(", expression)
 
 
-def _top_level(expression: str) -> Iterator[tuple[int, str]]:
-    """(index, character) of the characters of `expression` outside brackets, parentheses,
-    braces and string literals (a doubled quote inside a literal closes and reopens it: same)."""
+def _depths(expression: str) -> list[int | None]:
+    """Each character's nesting depth in brackets, parentheses and braces (a bracket itself
+    counts as outside), or None inside a string literal."""
+    out: list[int | None] = []
     depth, quote = 0, ""
-    for index, char in enumerate(expression):
+    for char in expression:
         if quote:
-            if char == quote:
-                quote = ""
+            out.append(None)
+            quote = "" if char == quote else quote
         elif char in "'\"":
+            out.append(None)
             quote = char
         elif char in "([{":
+            out.append(depth)
             depth += 1
         elif char in ")]}":
             depth -= 1
-        elif depth == 0:
+            out.append(depth)
+        else:
+            out.append(depth)
+    return out
+
+
+def _top_level(expression: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of the characters of `expression` outside brackets, parentheses,
+    braces and string literals."""
+    for index, (char, depth) in enumerate(zip(expression, _depths(expression))):
+        if depth == 0 and char not in "()[]{}":
             yield index, char
 
 
@@ -294,29 +307,6 @@ HL7 = "urn:hl7-org:v3"
 _TEMPLATE_KEY = "dmp:templateId"
 _TEMPLATE_CONDITION = re.compile(r"""^(?:\./)?([\w.\-]+):templateId(?:/@root\s*=\s*('[^']*'|"[^"]*")|"""
                                  r"""\[\s*@root\s*=\s*('[^']*'|"[^"]*")\s*\])$""")
-
-
-def _depths(expression: str) -> list[int | None]:
-    """Each character's nesting depth in brackets, parentheses and braces (a bracket itself
-    counts as outside), or None inside a string literal."""
-    out: list[int | None] = []
-    depth, quote = 0, ""
-    for char in expression:
-        if quote:
-            out.append(None)
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            out.append(None)
-            quote = char
-        elif char in "([{":
-            out.append(depth)
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            out.append(depth)
-        else:
-            out.append(depth)
-    return out
 
 
 def _split_keyword(expression: str, keyword: str) -> list[str]:
