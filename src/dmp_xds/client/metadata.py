@@ -9,7 +9,8 @@ Object ids are symbolic (`Document01`...): the registry gives them UUIDs. unique
 OIDs under `2.25` (ITU-T X.667: an OID made of a UUID), times are UTC DTM.
 
 Defaults that are not read from the document, and their status:
-- classCode: the one the ANS table ASS_X04-CorrespondanceType-Classe (shipped in `dmp_xds/data`)
+- classCode: the one the ANS table ASS_X04-CorrespondanceType-Classe (shipped in `dmp_xds/data`,
+  with six rows for typeCodes newer than the table derived by us and marked so in its header)
   gives the typeCode, as the DMP requires; `10` / `1.2.250.1.213.1.1.4.1` "Compte rendu" (JDV_J06)
   for a typeCode the table does not list.
 - formatCode from the ANS tables shipped in `dmp_xds/data`: by the body's media type for an
