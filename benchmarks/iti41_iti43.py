@@ -97,11 +97,18 @@ class KeepAliveClient:
                        if line.lower().startswith("content-length:")), None)
         if length is None:
             raise RuntimeError(f"the server answered without a Content-Length: {header_block!r}")
-        while len(self.buffer) < length:
-            self._receive()
-        data = bytes(self.buffer[:length])
-        del self.buffer[:length]
-        return status, data
+        # The body straight into a buffer of its size (ITI-43 answers are megabytes).
+        body = bytearray(length)
+        view = memoryview(body)
+        filled = min(length, len(self.buffer))
+        view[:filled] = self.buffer[:filled]
+        del self.buffer[:filled]
+        while filled < length:
+            received = self.sock.recv_into(view[filled:])
+            if not received:
+                raise RuntimeError("the server closed the connection")
+            filled += received
+        return status, bytes(body)
 
     def _receive(self) -> None:
         chunk = self.sock.recv(1 << 20)
