@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy import (Connection, Engine, String, Table, any_, bindparam, cast, delete, func, literal, null, or_,
                         select, union_all)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.model import (
     Association,
     Author,
@@ -92,25 +90,6 @@ class RegistrySnapshot:
 # Statements built once: building SQLAlchemy constructs per call costs more than running them.
 # IN lists are expanding bound parameters, so one compiled form serves every list length.
 _IDS = bindparam("ids", expanding=True)
-_PATIENTS_IN = select(_patient.c.patient_id).where(_patient.c.patient_id.in_(_IDS))
-_DOCUMENT_UNIQUE_IDS_IN = select(_document_entry.c.unique_id, _document_entry.c.hash).where(
-    _document_entry.c.unique_id.in_(_IDS))
-_PACKAGE_UNIQUE_IDS_IN = union_all(
-    select(_submission_set.c.unique_id).where(_submission_set.c.unique_id.in_(_IDS)),
-    select(_folder.c.unique_id).where(_folder.c.unique_id.in_(_IDS)),
-)
-_OBJECTS_IN = union_all(
-    *[
-        select(table.c.entry_uuid, literal(kind, String).label("kind"), patient.label("patient_id"), table.c.status)
-        .where(table.c.entry_uuid.in_(_IDS))
-        for table, kind, patient in (
-            (_document_entry, KIND_DOCUMENT_ENTRY, _document_entry.c.patient_id),
-            (_submission_set, KIND_SUBMISSION_SET, _submission_set.c.patient_id),
-            (_folder, KIND_FOLDER, _folder.c.patient_id),
-            (_association, KIND_ASSOCIATION, cast(null(), String)),
-        )
-    ]
-)
 _REPOSITORY_DOCUMENTS_IN = select(
     _repository_document.c.unique_id, _repository_document.c.path, _repository_document.c.size,
     _repository_document.c.hash, _repository_document.c.mime_type,
@@ -201,29 +180,6 @@ def _registered(rows: Iterable[tuple[str, str, str | None]]) -> tuple[set[str], 
     return known, registered
 
 
-def _known_patients(connection: Connection, patient_ids: Iterable[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(patient_ids):
-        found.update(connection.scalars(_PATIENTS_IN, {"ids": chunk}))
-    return found
-
-
-def _existing_unique_ids(connection: Connection, unique_ids: Iterable[str]) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for chunk in _chunks(unique_ids):
-        found.update({unique_id: hash_ for unique_id, hash_ in connection.execute(_DOCUMENT_UNIQUE_IDS_IN, {"ids": chunk})})
-        found.update({unique_id: None for unique_id in connection.scalars(_PACKAGE_UNIQUE_IDS_IN, {"ids": chunk})})
-    return found
-
-
-def _existing_objects(connection: Connection, uuids: Iterable[str]) -> dict[str, ObjectInfo]:
-    found: dict[str, ObjectInfo] = {}
-    for chunk in _chunks(uuids):
-        for entry_uuid, kind, patient_id, status in connection.execute(_OBJECTS_IN, {"ids": chunk}):
-            found[entry_uuid] = (kind, patient_id, status)
-    return found
-
-
 class RegistryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -265,39 +221,46 @@ class RegistryStore:
         return patient_id in self.known_patients([patient_id])
 
     def known_patients(self, patient_ids: Iterable[str]) -> set[str]:
-        with self.engine.connect() as connection:
-            return _known_patients(connection, patient_ids)
+        return set(self.snapshot(patient_ids, (), ()).known_patients)
 
     # --- what the registry already holds (for the registry rules) ------------------------
 
     def existing_unique_ids(self, unique_ids: Iterable[str]) -> dict[str, str | None]:
         """Registered uniqueIds: a DocumentEntry's maps to its hash, a SubmissionSet's or a
         Folder's to None (reusing it is an error whatever the hash)."""
-        with self.engine.connect() as connection:
-            return _existing_unique_ids(connection, unique_ids)
+        return self.snapshot((), unique_ids, ()).unique_ids
 
     def existing_objects(self, uuids: Iterable[str]) -> dict[str, ObjectInfo]:
         """Registered objects among `uuids`: id -> (kind, patient id, status), in one query."""
-        with self.engine.connect() as connection:
-            return _existing_objects(connection, uuids)
+        return self.snapshot((), (), uuids).objects
 
     def snapshot(self, patient_ids: Iterable[str], unique_ids: Iterable[str],
                  object_ids: Iterable[str]) -> RegistrySnapshot:
         """What the registry rules need to know of one submission, read on one connection."""
-        patients = list(dict.fromkeys(p for p in patient_ids if p))
-        unique_id_list = list(dict.fromkeys(u for u in unique_ids if u))
-        object_list = list(dict.fromkeys(u for u in object_ids if u))
-        dbapi = self.engine.dialect.loaded_dbapi
-        try:
-            with self._autocommit_cursor() as cursor:
+        patients = _distinct(patient_ids)
+        unique_id_list = _distinct(unique_ids)
+        known: set[str] = set()
+        registered: dict[str, str | None] = {}
+        with self._autocommit_cursor() as cursor, self._driver_errors("SELECT (registry snapshot)"):
+            if patients or unique_id_list:
                 known, registered = _registered(self._snapshot_query.rows(cursor, patients=patients,
                                                                           unique_ids=unique_id_list))
-                objects = ({row[0]: (row[1], row[2], row[3]) for row in self._objects_query.rows(cursor, ids=object_list)}
-                           if object_list else {})
-        except dbapi.Error as exc:
-            # What Connection.execute would raise (OperationalError: the registry is busy...).
-            raise DBAPIError.instance("SELECT (registry snapshot)", None, exc, dbapi.Error) from exc
+            objects = self._objects(cursor, object_ids)
         return RegistrySnapshot(frozenset(known), registered, objects)
+
+    def _objects(self, cursor: Any, ids: Iterable[str]) -> dict[str, ObjectInfo]:
+        wanted = _distinct(ids)
+        return {row[0]: (row[1], row[2], row[3]) for row in self._objects_query.rows(cursor, ids=wanted)} if wanted else {}
+
+    @contextlib.contextmanager
+    def _driver_errors(self, statement: str) -> Iterator[None]:
+        """Raise what Connection.execute would for an error of the driver's cursor
+        (OperationalError: the registry is busy...)."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            yield
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
 
     # --- DocumentEntries -----------------------------------------------------------------
 
@@ -406,13 +369,15 @@ class RegistryStore:
         """What `delete_rules.plan_delete` needs about these ids, read on one connection: their
         kinds, every association naming one of them or an end of a requested association (to
         see what a deletion leaves behind), and the kinds of those associations' ends."""
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            kinds = {uuid: info[0] for uuid, info in _existing_objects(connection, uuids).items()}
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection, \
+                self._driver_errors("SELECT (objects to delete)"):
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            kinds = {uuid: info[0] for uuid, info in self._objects(cursor, uuids).items()}
             requested_links = _links(connection, [u for u, k in kinds.items() if k == KIND_ASSOCIATION], by_id=True)
             around = set(kinds) | {end for link in requested_links.values() for end in (link.source, link.target)}
             links = {**_links(connection, sorted(around), by_id=False), **requested_links}
             ends = {end for link in links.values() for end in (link.source, link.target)} - set(kinds)
-            kinds.update({uuid: info[0] for uuid, info in _existing_objects(connection, ends).items()})
+            kinds.update({uuid: info[0] for uuid, info in self._objects(cursor, ends).items()})
         return DeleteSnapshot(kinds, links)
 
     def delete_objects(self, plan: DeletePlan, change: lifecycle.Change) -> list[str]:
@@ -729,6 +694,10 @@ def _insert_or_ignore(engine: Engine, table: Table) -> Any:
     if name == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
     raise NotImplementedError(f"database {name!r} is not supported (SQLite and PostgreSQL are)")
+
+
+def _distinct(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v_ for v_ in values if v_))
 
 
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
