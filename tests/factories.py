@@ -194,7 +194,7 @@ def make_submission(
 
 # --- NIST testkit messages (read in place, never copied into this repository) ----------------
 
-# ../shared/nist-testkit next to the checkout (DESIGN.md), or wherever DMP_XDS_NIST_TESTKIT says.
+# ../shared/nist-testkit next to the checkout (docs/architecture.md), or wherever DMP_XDS_NIST_TESTKIT says.
 TESTKIT = Path(
     os.environ.get(
         "DMP_XDS_NIST_TESTKIT", Path(__file__).resolve().parents[2] / "shared" / "nist-testkit"

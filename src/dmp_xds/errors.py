@@ -1,6 +1,6 @@
 """XDS error codes and the error value that validators and transactions pass around.
 
-Errors are values (DESIGN.md): validators return lists of `XdsError`; a transaction turns them
+Errors are values (docs/architecture.md): validators return lists of `XdsError`; a transaction turns them
 into a RegistryResponse. Only protocol breakage becomes a SOAP fault (see `soap/faults.py`).
 """
 

@@ -1,6 +1,6 @@
 """The one way this product parses XML: entities, DTDs and network access off.
 
-Every parser is built once (DESIGN.md, "Secure XML by default"). A document with a DOCTYPE is
+Every parser is built once (docs/architecture.md, "Secure XML by default"). A document with a DOCTYPE is
 refused outright: no XDS, SOAP or CDA message needs one, and refusing it closes the door on
 entity expansion (billion laughs) and external entities (XXE) whatever libxml2 would do.
 """

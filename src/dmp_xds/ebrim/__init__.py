@@ -1,4 +1,4 @@
-"""ebRIM 3.0 codec: the only code that knows ebRIM element names (DESIGN.md).
+"""ebRIM 3.0 codec: the only code that knows ebRIM element names (docs/architecture.md).
 
 `decode` turns ebRIM into the model, `encode` the model into ebRIM, `vocabulary` holds every
 identifier. The codec's names are re-exported lazily (PEP 562): importing the leaf

@@ -1,6 +1,6 @@
 """ITI-18 stored queries: parameters parsed into a typed value, one SQL builder per query.
 
-Pure code (DESIGN.md): `parse_stored_query` turns the slots of a `rim:AdhocQuery` into a
+Pure code (docs/architecture.md): `parse_stored_query` turns the slots of a `rim:AdhocQuery` into a
 `StoredQuery` or a list of `XdsError`s; `build_plan` turns a `StoredQuery` into SQLAlchemy Core
 selects. Running them and rendering the rows is the transaction's business
 (transactions/iti18.py).

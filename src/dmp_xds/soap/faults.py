@@ -1,6 +1,6 @@
 """SOAP 1.2 faults: protocol-level breakage only (not SOAP, not XML, wrong action...).
 
-XDS rule violations are never faults: they are RegistryResponse errors (DESIGN.md).
+XDS rule violations are never faults: they are RegistryResponse errors (docs/architecture.md).
 """
 
 from __future__ import annotations
