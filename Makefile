@@ -23,7 +23,9 @@ install: $(STAMP)
 ## 8 s more at start-up, 600 MB more memory); DMP_XDS_SCHEMATRONS= (empty) turns them off.
 ## Authentication is on by default (client certificate + VIHF): unless DMP_XDS_TRUST_ANCHORS is
 ## set, a demo PKI is generated once in $(PKI_DIR) and the server speaks HTTPS with it; the
-## commands to call it with a test card are printed. DMP_XDS_AUTH=none: plain HTTP, development only.
+## commands to call it with a test card are printed. Its patient portal is the one structure whose
+## certificate may speak for patients (DMP_XDS_PATIENT_PORTALS, unless set; the hospital's may not).
+## DMP_XDS_AUTH=none: plain HTTP, development only.
 ANS_KIT ?= ../shared/ans-testcontenucda
 PKI_DIR ?= var/pki
 serve: $(STAMP)
@@ -40,6 +42,9 @@ serve: $(STAMP)
 	  export DMP_XDS_TRUST_ANCHORS=$(PKI_DIR)/trust/anchors.pem DMP_XDS_TRUST_INTERMEDIATES=$(PKI_DIR)/trust/intermediates.pem \
 	         DMP_XDS_CRL_FILES=$(PKI_DIR)/crl/root.crl.pem,$(PKI_DIR)/crl/cards.crl.pem,$(PKI_DIR)/crl/servers.crl.pem \
 	         DMP_XDS_TLS_CERTIFICATE=$(PKI_DIR)/server/server.pem DMP_XDS_TLS_KEY=$(PKI_DIR)/server/server.key; \
+	  portals=$$($(BIN)/python -c 'import json; print(",".join(i["structure_id"] for i in json.load(open("$(PKI_DIR)/identities.json"))["identities"].values() if i.get("patient_portal")))'); \
+	  export DMP_XDS_PATIENT_PORTALS="$${DMP_XDS_PATIENT_PORTALS-$$portals}"; \
+	  echo "Patient portal(s) allowed to speak for patients (DMP_XDS_PATIENT_PORTALS): $$DMP_XDS_PATIENT_PORTALS"; \
 	fi; \
 	if [ "$${DMP_XDS_PROFILE:-cisis}" != ihe ]; then \
 	  export DMP_XDS_SCHEMATRONS="$${DMP_XDS_SCHEMATRONS-$(ANS_KIT)/schematrons}"; \

@@ -127,13 +127,19 @@ class SecureServer:
         return submission
 
 
+def patient_portals(pki: GeneratedPki) -> str:
+    """DMP_XDS_PATIENT_PORTALS for the test PKI: its patient portal's structure id (not the hospital's)."""
+    return ",".join(i.structure_id for i in pki.identities.values() if i.patient_portal)
+
+
 def start_secure_server(data_dir: Path, pki: GeneratedPki, tls: bool, extra: dict[str, str] | None = None,
                         database_url: str = "") -> SecureServer:
     port = free_port()
     env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port), "DMP_XDS_HOST": "127.0.0.1",
            "DMP_XDS_LOG_LEVEL": "warning", "DMP_XDS_PROFILE": "ihe", "DMP_XDS_AUTH": "vihf",
            "DMP_XDS_TRUST_ANCHORS": str(pki.anchors), "DMP_XDS_TRUST_INTERMEDIATES": str(pki.intermediates),
-           "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls), "DMP_XDS_VIHF_AUDIENCE": AUDIENCE}
+           "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls), "DMP_XDS_VIHF_AUDIENCE": AUDIENCE,
+           "DMP_XDS_PATIENT_PORTALS": patient_portals(pki)}
     env.pop("DMP_XDS_DATABASE_URL", None)
     if database_url:
         env["DMP_XDS_DATABASE_URL"] = database_url

@@ -67,6 +67,13 @@ class Settings:
     notify_smtp_ca: str = ""  # PEM CA file for a TLS relay ("" = the system's)
     notify_from: str = "dmp-xds@localhost"  # the notifications' sender address
     certificate_cache_seconds: float = 300.0  # how long a certificate's verdict is reused (CRL files: see cps.py)
+    # --- whose word an organisation certificate is taken at (security/vihf.py VouchingRules) ----
+    # Structure ids (the organisation certificate's OU) of the patient portals, the only ones that
+    # may sign a patient's or a legal representative's VIHF, comma-separated; "" = none may.
+    patient_portals: str = ""
+    # Which establishments may sign a professional's VIHF (DMP indirect mode): "any" (the DMP's
+    # rule: the establishment answers for its staff), "none" (cards only), or structure ids.
+    establishment_vouching: str = "any"
 
     @staticmethod
     def paths(value: str) -> list[Path]:

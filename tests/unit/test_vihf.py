@@ -11,15 +11,17 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
 from dmp_xds.security import vocabulary as sv
-from dmp_xds.security.cps import TrustStore, load_pem_certificates
+from dmp_xds.security.cps import Holder, TrustStore, load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import (
     VihfClaims,
     VihfVerifier,
+    VouchingRules,
     build_assertion,
     same_patient,
     security_header,
     sign_assertion,
+    signer_problem,
     split_cx,
 )
 
@@ -35,7 +37,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
 @pytest.fixture()
 def verifier(pki: GeneratedPki) -> VihfVerifier:
     trust = TrustStore.from_files([pki.anchors], [pki.intermediates], pki.crls)
-    return VihfVerifier(trust, audience=AUDIENCE, clock_skew_seconds=60)
+    portal = VouchingRules(frozenset({pki.identity("patient-portal").structure_id}))
+    return VihfVerifier(trust, audience=AUDIENCE, clock_skew_seconds=60, vouching=portal)
 
 
 def claims_for(pki: GeneratedPki, name: str = "doctor", **changes: str) -> VihfClaims:
@@ -220,6 +223,91 @@ def test_legal_representative_principal(pki: GeneratedPki, verifier: VihfVerifie
     assert "organisation certificate" in verifier.verify(header(signed(pki, by_card))).reason
     self_named = VihfClaims(PATIENT, "x", sv.REPRESENTATIVE_ROLE, PATIENT, audience=AUDIENCE)
     assert "names the representative" in verifier.verify(header(signed(pki, self_named, signer="patient-portal"))).reason
+
+
+def test_only_a_patient_portal_speaks_for_a_patient(pki: GeneratedPki, verifier: VihfVerifier) -> None:
+    """The hospital's certificate is trusted, yet its patient VIHF is refused, naming the hospital;
+    the refusal carries what the verified VIHF claimed, for the trace."""
+    hospital = pki.identity("hospital")
+    claims = VihfClaims(PATIENT, "le patient", sv.PATIENT_ROLE, PATIENT, audience=AUDIENCE)
+    result = verifier.verify(header(signed(pki, claims, signer="hospital")))
+    assert result.principal is None and "not a patient portal" in result.reason
+    assert hospital.structure_id in result.reason and hospital.organization in result.reason
+    assert (result.user_id, result.patient_id, result.vouched_by) == (PATIENT, PATIENT, hospital.structure_id)
+    parent = VihfClaims("2700599123456^^^&1.2.250.1.213.1.4.10&ISO", "le parent", sv.REPRESENTATIVE_ROLE, PATIENT,
+                        audience=AUDIENCE)
+    assert "not a patient portal" in verifier.verify(header(signed(pki, parent, signer="hospital"))).reason
+    # By default no structure is a portal: the portal's own VIHF is refused too.
+    default = VihfVerifier(verifier.trust, audience=AUDIENCE)
+    assert "not a patient portal" in default.verify(header(signed(pki, claims, signer="patient-portal"))).reason
+
+
+def test_a_patient_principal_is_of_its_portal(pki: GeneratedPki, verifier: VihfVerifier) -> None:
+    portal = pki.identity("patient-portal")
+    claims = VihfClaims(PATIENT, "le patient", sv.PATIENT_ROLE, PATIENT, audience=AUDIENCE)
+    principal = verifier.verify(header(signed(pki, claims, signer="patient-portal"))).principal
+    assert principal is not None
+    assert principal.structure_id == principal.vouched_by == portal.structure_id
+    elsewhere = VihfClaims(PATIENT, "le patient", sv.PATIENT_ROLE, PATIENT, structure_id="1990000017",
+                           audience=AUDIENCE)
+    assert "not the signing patient portal" in verifier.verify(header(signed(pki, elsewhere,
+                                                                              signer="patient-portal"))).reason
+    card = verifier.verify(header(signed(pki, claims_for(pki)))).principal
+    assert card is not None and card.vouched_by == ""
+
+
+def test_a_professional_vouched_for_by_an_establishment(pki: GeneratedPki, verifier: VihfVerifier) -> None:
+    hospital = pki.identity("hospital")
+    principal = verifier.verify(header(signed(pki, claims_for(pki, "nurse"), signer="hospital"))).principal
+    assert principal is not None and principal.vouched_by == hospital.structure_id
+    cards_only = VihfVerifier(verifier.trust, audience=AUDIENCE, vouching=VouchingRules.parse("", "none"))
+    refused = cards_only.verify(header(signed(pki, claims_for(pki, "nurse"), signer="hospital")))
+    assert "may not vouch for a professional" in refused.reason and hospital.structure_id in refused.reason
+
+
+PORTAL_HOLDER = Holder("establishment", "", "", "", "", "PORTAIL", "1990000025", "OU=1990000025", "00")
+HOSPITAL_HOLDER = Holder("establishment", "", "", "", "", "CH", "1990000017", "OU=1990000017", "00")
+CARD_HOLDER = Holder("professional", "810001234568", "MARTIN", "MARIE", "Médecin", "", "", "CN=810001234568", "00")
+NURSE = "810003456781"
+
+
+@pytest.mark.parametrize("citizen, signer, rules, expected", [
+    (sv.PATIENT_ROLE, PORTAL_HOLDER, VouchingRules(frozenset({"1990000025"})), ""),
+    (sv.PATIENT_ROLE, HOSPITAL_HOLDER, VouchingRules(frozenset({"1990000025"})), "CH (1990000017), which is not a "
+                                                                                 "patient portal"),
+    (sv.PATIENT_ROLE, PORTAL_HOLDER, VouchingRules(), "not a patient portal"),
+    (sv.REPRESENTATIVE_ROLE, HOSPITAL_HOLDER, VouchingRules(frozenset({"1990000025"})), "not a patient portal"),
+    (sv.PATIENT_ROLE, CARD_HOLDER, VouchingRules(frozenset({"1990000025"})), "organisation certificate"),
+])
+def test_signer_problem_for_citizens(citizen: str, signer: Holder, rules: VouchingRules, expected: str) -> None:
+    name_id = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO" if citizen == sv.REPRESENTATIVE_ROLE else PATIENT
+    problem = signer_problem(name_id, citizen, PATIENT, "", signer, rules)
+    assert (expected in problem) if expected else problem == "", problem
+
+
+@pytest.mark.parametrize("structure, signer, vouching, expected", [
+    ("1990000017", HOSPITAL_HOLDER, "any", ""),
+    ("1990000017", HOSPITAL_HOLDER, "1990000017, 1990000033", ""),
+    ("1990000017", HOSPITAL_HOLDER, "1990000033", "CH (1990000017) may not vouch for a professional"),
+    ("1990000017", HOSPITAL_HOLDER, "none", "may not vouch for a professional"),
+    ("1990000099", HOSPITAL_HOLDER, "any", "not the signing establishment"),
+    ("1990000099", CARD_HOLDER, "none", "signs only for its holder"),  # a card is not vouching: the rule is not asked
+])
+def test_signer_problem_for_professionals(structure: str, signer: Holder, vouching: str, expected: str) -> None:
+    problem = signer_problem(NURSE, "", PATIENT, structure, signer, VouchingRules.parse("", vouching))
+    assert (expected in problem) if expected else problem == "", problem
+    assert signer_problem(CARD_HOLDER.national_id, "", PATIENT, structure, CARD_HOLDER,
+                          VouchingRules.parse("", vouching)) == ""
+
+
+def test_vouching_rules_from_settings() -> None:
+    assert VouchingRules.parse("", "any") == VouchingRules(frozenset(), None)
+    assert VouchingRules.parse(" 1990000025 ,1990000041,", "none") == VouchingRules(
+        frozenset({"1990000025", "1990000041"}), frozenset())
+    assert VouchingRules.parse("", "1990000017").establishments == frozenset({"1990000017"})
+    for empty in ("", " , "):
+        with pytest.raises(ValueError, match="DMP_XDS_ESTABLISHMENT_VOUCHING"):
+            VouchingRules.parse("", empty)
 
 
 def test_database_replay_cache_is_shared_and_purged(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ def pki() -> None:
 @click.option("--force", is_flag=True, help="Replace an existing PKI in DIRECTORY.")
 def pki_init(directory: Path, force: bool) -> None:
     """Create a test PKI in DIRECTORY: root, card and server CAs, professionals' cards
-    (one expired, one revoked), an establishment, this server's TLS certificate and CRLs."""
+    (one expired, one revoked), a hospital and a patient portal, this server's TLS certificate and CRLs."""
     from dmp_xds.security.pki import create_test_pki
 
     if (directory / "identities.json").exists() and not force:
@@ -32,7 +32,8 @@ def pki_init(directory: Path, force: bool) -> None:
         if identity.kind == "server":
             continue
         label = identity.national_id or identity.structure_id
-        notes = " (expired)" if identity.expired else " (revoked)" if identity.revoked else ""
+        notes = (" (expired)" if identity.expired else " (revoked)" if identity.revoked
+                 else " (patient portal: list it in DMP_XDS_PATIENT_PORTALS)" if identity.patient_portal else "")
         who = f"{identity.given_name} {identity.family_name}".strip() or identity.organization
         click.echo(f"  {identity.kind:<14} {identity.name:<15} {label:<13} {who}{notes}")
 

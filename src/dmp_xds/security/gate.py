@@ -22,7 +22,7 @@ from dmp_xds.config import ConfigError, Settings
 from dmp_xds.dmp.notifications import Notifier, SmtpSender
 from dmp_xds.dmp.records import DmpStore
 from dmp_xds.ebrim.vocabulary import NS_WSSE
-from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates
+from dmp_xds.security.cps import CertificateError, Holder, TrustStore, load_pem_certificates
 from dmp_xds.model import DocumentEntry
 from dmp_xds.security.policy import (
     Action,
@@ -32,7 +32,7 @@ from dmp_xds.security.policy import (
     document_visible,
     record_access,
 )
-from dmp_xds.security.vihf import DatabaseReplayCache, Principal, VihfVerifier
+from dmp_xds.security.vihf import DatabaseReplayCache, Principal, VihfVerifier, VouchingRules
 from dmp_xds.soap.faults import SoapFault, sender
 from dmp_xds.transactions.context import DocumentAccess
 
@@ -92,9 +92,15 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
         except (ValueError, OSError) as exc:
             raise ConfigError(f"DMP_XDS_NOTIFY_SMTP: {exc}") from exc
     proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+    try:
+        vouching = VouchingRules.parse(settings.patient_portals, settings.establishment_vouching)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if not vouching.patient_portals:
+        log.info("no patient portal configured (DMP_XDS_PATIENT_PORTALS): patients' VIHFs are refused")
     # The replay cache lives in the database so that every worker process sees every VIHF used.
     verifier = VihfVerifier(trust, settings.vihf_audience, settings.vihf_clock_skew_seconds,
-                            DatabaseReplayCache(engine))
+                            DatabaseReplayCache(engine), vouching)
     return SecurityServices(trust, verifier, DmpStore(engine), audit, Notifier(engine, smtp), settings.client_cert_header.lower(),
                             proxies)
 
@@ -115,9 +121,15 @@ def client_chain(security: SecurityServices, tls_chain_pem: list[str] | None, he
     return None
 
 
-def _refuse(security: SecurityServices, reason: str, subcode: tuple[str, str], actor: str = "",
-            patient: str = "") -> SoapFault:
-    security.audit.append(AuditEvent(t.AUTHENTICATE, t.DENIED, patient, actor_id=actor, detail=reason))
+def _refuse(security: SecurityServices, reason: str, subcode: tuple[str, str], connection: Holder | None = None,
+            patient: str = "", structure: str = "") -> SoapFault:
+    """A denied `authenticate` row and the 403 fault. The row's actor is who connected (a card's
+    holder, or an establishment); it is about the VIHF's patient and names the structure that
+    vouched, once the VIHF's signature verified (before that, nothing it says is known to be true)."""
+    actor = (connection.national_id or connection.structure_id) if connection is not None else ""
+    security.audit.append(AuditEvent(t.AUTHENTICATE, t.DENIED, patient, actor_id=actor,
+                                     actor_name=connection.display_name if connection is not None else "",
+                                     structure_id=structure, detail=reason))
     return sender(f"access refused: {reason}", subcode, http_status=403)
 
 
@@ -127,17 +139,26 @@ def authenticate(security: SecurityServices, header: etree._Element | None,
         raise _refuse(security, "no client certificate: connect with TLS and a health professional's card "
                                 "or an establishment certificate", TOKEN_UNAVAILABLE)
     check = security.trust.check(chain)
-    if check.holder is None:
+    holder = check.holder
+    if holder is None:
         raise _refuse(security, f"client certificate refused: {check.reason}", FAILED_AUTHENTICATION)
     result = security.vihf.verify(header)
     if result.principal is None:
         subcode = TOKEN_UNAVAILABLE if header is None else INVALID_SECURITY_TOKEN
-        raise _refuse(security, f"VIHF refused: {result.reason}", subcode, check.holder.national_id)
+        claimed = f" (the VIHF names {result.user_id})" if result.user_id else ""
+        raise _refuse(security, f"VIHF refused: {result.reason}{claimed}", subcode, holder, result.patient_id,
+                      result.vouched_by or holder.structure_id)
     principal = result.principal
-    if check.holder.kind == "professional" and principal.user_id != check.holder.national_id:
+    if holder.kind == "professional" and principal.user_id != holder.national_id:
         raise _refuse(security, f"the VIHF names {principal.user_id} but the connection is made with the card of "
-                                f"{check.holder.national_id}", FAILED_CHECK, check.holder.national_id,
-                      principal.patient_id)
+                                f"{holder.national_id}", FAILED_CHECK, holder, principal.patient_id,
+                      principal.vouched_by)
+    # A structure's word is good over its own connection only: another establishment (a hospital
+    # holding a VIHF its patient portal signed) may not present it.
+    if holder.kind == "establishment" and principal.vouched_by and principal.vouched_by != holder.structure_id:
+        raise _refuse(security, f"the VIHF is vouched for by structure {principal.vouched_by} but the connection "
+                                f"is made with the certificate of structure {holder.structure_id}",
+                      FAILED_CHECK, holder, principal.patient_id, holder.structure_id)
     return principal
 
 
@@ -171,15 +192,25 @@ def document_access(security: SecurityServices, principal: Principal, now: dt.da
     return DocumentAccess(principal.patient_id, visible, decide)
 
 
+def vouching_note(principal: Principal) -> str:
+    """How a trace row says that the server took a structure at its word ("" for a card)."""
+    if not principal.vouched_by:
+        return ""
+    organization = principal.signer.organization
+    return f"vouched for by structure {principal.vouched_by}" + (f" ({organization})" if organization else "")
+
+
 def trace_access(security: SecurityServices, principal: Principal, action: str, outcome: str,
                  documents: tuple[str, ...] = (), detail: str = "", emergency: bool = False,
                  patient_id: str = "") -> None:
     """One trace row for the principal's request, about `patient_id` (default: the VIHF's patient);
-    a successful emergency access is also notified to the patient."""
+    a successful emergency access is also notified to the patient. A row made on a structure's
+    word says so and names it (its id is also the row's structure)."""
+    vouched = vouching_note(principal)
     entry = security.audit.append(AuditEvent(
         action, outcome, patient_id or principal.patient_id, actor_id=principal.user_id, actor_name=principal.name,
         actor_role=",".join(principal.roles), structure_id=principal.structure_id, access_mode=principal.access_mode,
         access_reason=principal.access_reason, documents=documents,
-        detail=("EMERGENCY ACCESS - " if emergency else "") + detail))
+        detail=("EMERGENCY ACCESS - " if emergency else "") + (f"{vouched}; " if vouched else "") + detail))
     if emergency and outcome == t.SUCCESS:
         security.notifier.notify(entry)

@@ -12,7 +12,9 @@
     cards/<name>.pem .key       professionals' card certificates, subject as on IGC-Santé cards
                                 (CN "8" + RPPS with SN and GN, title the profession's name),
                                 including one expired and one revoked
-    establishments/<name>.pem   an establishment's server certificate (signs VIHFs of its staff)
+    establishments/<name>.pem   organisation certificates: the hospital (signs its staff's VIHFs) and
+                                the patient portal (patients' VIHFs, once DMP_XDS_PATIENT_PORTALS
+                                lists its structure id; identities.json marks it patient_portal)
     identities.json             who is who: national ids, names, professions, files
 
 Keys are RSA 2048 (the VIHF is signed RSA-SHA256) and are written unencrypted: this PKI is

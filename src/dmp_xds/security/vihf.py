@@ -75,11 +75,31 @@ class Principal:
     def is_professional(self) -> bool:
         return self.kind == "professional"
 
+    @property
+    def vouched_by(self) -> str:
+        """The structure on whose word the server takes this identity ("" for a card's holder):
+        the patient portal for a patient or a legal representative, the establishment for its
+        professional in indirect mode. Every trace row of the request names it."""
+        return vouching_structure(self.signer)
+
+
+def vouching_structure(signer: Holder) -> str:
+    """The structure that vouches for a VIHF's subject: its signer's, when an organisation
+    certificate signed it; "" when a card did (its holder speaks for themself)."""
+    return signer.structure_id if signer.kind == "establishment" else ""
+
 
 @dataclass(frozen=True, slots=True)
 class VihfResult:
+    """A Principal, or the reason the VIHF is refused. A refusal of a VIHF whose signature
+    verified also says what it claimed (who, about which patient, vouched for by which
+    structure), so that the refusal is traced on the patient's history and names the structure."""
+
     principal: Principal | None
     reason: str = ""
+    user_id: str = ""
+    patient_id: str = ""
+    vouched_by: str = ""
 
     @property
     def ok(self) -> bool:
@@ -88,6 +108,49 @@ class VihfResult:
 
 def _refuse(reason: str) -> VihfResult:
     return VihfResult(None, reason)
+
+
+ANY_ESTABLISHMENT = "any"
+NO_ESTABLISHMENT = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class VouchingRules:
+    """Which structures' organisation certificates the server takes at their word.
+
+    `patient_portals`: the only structures that may sign the VIHF of a patient or of a legal
+    representative (who have no card): the portals through which citizens log in. None by
+    default, since any establishment certificate could otherwise act as any patient.
+    `establishments`: the structures that may sign a professional's VIHF (DMP indirect mode:
+    the establishment authenticated its staff member and answers for it); None means any
+    structure of the trusted PKI, the DMP's rule.
+    """
+
+    patient_portals: frozenset[str] = frozenset()
+    establishments: frozenset[str] | None = None
+
+    @classmethod
+    def parse(cls, patient_portals: str, establishment_vouching: str) -> VouchingRules:
+        """From the settings DMP_XDS_PATIENT_PORTALS (comma-separated structure ids) and
+        DMP_XDS_ESTABLISHMENT_VOUCHING ("any", "none", or comma-separated structure ids)."""
+        portals = frozenset(_ids(patient_portals))
+        vouching = establishment_vouching.strip()
+        if vouching == ANY_ESTABLISHMENT:
+            return cls(portals, None)
+        if vouching == NO_ESTABLISHMENT:
+            return cls(portals, frozenset())
+        establishments = frozenset(_ids(vouching))
+        if not establishments:
+            raise ValueError(f"DMP_XDS_ESTABLISHMENT_VOUCHING must be {ANY_ESTABLISHMENT!r}, {NO_ESTABLISHMENT!r} or "
+                             "a comma-separated list of structure ids, not an empty value")
+        return cls(portals, establishments)
+
+    def may_vouch_for_professionals(self, structure_id: str) -> bool:
+        return self.establishments is None or structure_id in self.establishments
+
+
+def _ids(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def split_cx(cx: str) -> tuple[str, str]:
@@ -197,8 +260,10 @@ def _codes(values: Sequence[etree._Element], tag: str) -> list[str]:
 
 class VihfVerifier:
     def __init__(self, trust: TrustStore, audience: str = "", clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
-                 replay_cache: ReplayCache | DatabaseReplayCache | None = None) -> None:
+                 replay_cache: ReplayCache | DatabaseReplayCache | None = None,
+                 vouching: VouchingRules | None = None) -> None:
         self.trust = trust
+        self.vouching = vouching or VouchingRules()
         self.audience = audience
         self.skew = dt.timedelta(seconds=clock_skew_seconds)
         self.replays = replay_cache or ReplayCache()
@@ -255,18 +320,24 @@ class VihfVerifier:
         return signed
 
     def _principal(self, assertion: etree._Element, signer: Holder, now: dt.datetime) -> VihfResult:
-        problem = self._window_problem(assertion, now)
-        if problem:
-            return _refuse(problem)
         attributes = _attributes(assertion)
         name_id = (assertion.findtext(f"{sv.TAG_SUBJECT}/{sv.TAG_NAME_ID}") or "").strip()
+        patient_id = _text(attributes.get(sv.ATTR_RESOURCE_ID, []))
+
+        def refuse(reason: str) -> VihfResult:
+            # The signature verified: what the VIHF claims is what its signer said, worth tracing.
+            return VihfResult(None, reason, name_id, patient_id, vouching_structure(signer))
+
+        problem = self._window_problem(assertion, now)
+        if problem:
+            return refuse(problem)
         roles = tuple(_codes(attributes.get(sv.ATTR_ROLE, []), sv.TAG_HL7_ROLE))
         modes = _codes(attributes.get(sv.ATTR_PURPOSE_OF_USE, []), sv.TAG_HL7_PURPOSE_OF_USE)
         citizen = next((role for role in roles if role in sv.CITIZEN_ROLES), "")
         patient = bool(citizen)
         required = {"Subject/NameID": name_id, sv.ATTR_ROLE: roles,
                     sv.ATTR_PURPOSE_OF_USE: modes,
-                    sv.ATTR_RESOURCE_ID: _text(attributes.get(sv.ATTR_RESOURCE_ID, [])),
+                    sv.ATTR_RESOURCE_ID: patient_id,
                     sv.ATTR_LPS_NAME: _text(attributes.get(sv.ATTR_LPS_NAME, [])),
                     sv.ATTR_LPS_VERSION: _text(attributes.get(sv.ATTR_LPS_VERSION, []))}
         if not patient:
@@ -274,25 +345,25 @@ class VihfVerifier:
             required[sv.ATTR_SECTOR] = _text(attributes.get(sv.ATTR_SECTOR, []))
         missing = [name for name, value in required.items() if not value]
         if missing:
-            return _refuse(f"the VIHF lacks required attribute(s): {', '.join(missing)}")
+            return refuse(f"the VIHF lacks required attribute(s): {', '.join(missing)}")
         mode = modes[0]
         if mode not in sv.ACCESS_MODES:
-            return _refuse(f"unknown access mode {mode!r} (expected one of {', '.join(sv.ACCESS_MODES)})")
+            return refuse(f"unknown access mode {mode!r} (expected one of {', '.join(sv.ACCESS_MODES)})")
         reason = _text(attributes.get(sv.ATTR_ACCESS_REASON, []))
         if mode == sv.ACCESS_EMERGENCY and not reason:
-            return _refuse(f"emergency access ({sv.ACCESS_EMERGENCY}) requires a reason ({sv.ATTR_ACCESS_REASON})")
-        patient_id = _text(attributes.get(sv.ATTR_RESOURCE_ID, []))
+            return refuse(f"emergency access ({sv.ACCESS_EMERGENCY}) requires a reason ({sv.ATTR_ACCESS_REASON})")
         structure = _text(attributes.get(sv.ATTR_STRUCTURE_ID, []))
-        problem = _signer_problem(name_id, citizen, patient_id, structure, signer)
+        problem = signer_problem(name_id, citizen, patient_id, structure, signer, self.vouching)
         if problem:
-            return _refuse(problem)
+            return refuse(problem)
         auth_mode = next((_text(attributes[n]) for n in sv.ATTR_AUTHENTICATION_MODE_ALIASES if n in attributes), "")
         principal = Principal(
             kind={sv.PATIENT_ROLE: "patient", sv.REPRESENTATIVE_ROLE: "representative"}.get(citizen, "professional"),
             user_id=name_id,
             name=_text(attributes.get(sv.ATTR_SUBJECT_ID, [])) or signer.display_name,
             roles=roles,
-            structure_id=structure,
+            # A citizen's VIHF need not name a structure: theirs is the portal that vouches for them.
+            structure_id=signer.structure_id if citizen else structure,
             sector=_text(attributes.get(sv.ATTR_SECTOR, [])),
             access_mode=mode,
             access_reason=reason,
@@ -305,7 +376,7 @@ class VihfVerifier:
         expires = _parse_time(assertion.find(sv.TAG_CONDITIONS).get("NotOnOrAfter"))  # type: ignore[union-attr]
         assert expires is not None  # checked by _window_problem
         if not self.replays.first_use(principal.assertion_id, (expires + self.skew).timestamp(), now.timestamp()):
-            return _refuse(f"the VIHF {principal.assertion_id} was already used (replay): send a fresh assertion")
+            return refuse(f"the VIHF {principal.assertion_id} was already used (replay): send a fresh assertion")
         return VihfResult(principal)
 
     def _window_problem(self, assertion: etree._Element, now: dt.datetime) -> str:
@@ -344,11 +415,26 @@ def _key_info_chain(signature: etree._Element) -> list[x509.Certificate] | str:
     return chain
 
 
-def _signer_problem(name_id: str, citizen: str, patient_id: str, structure: str, signer: Holder) -> str:
+def _structure(holder: Holder) -> str:
+    return f"{holder.organization} ({holder.structure_id})" if holder.organization else holder.structure_id
+
+
+def signer_problem(name_id: str, citizen: str, patient_id: str, structure: str, signer: Holder,
+                   vouching: VouchingRules) -> str:
+    """Why `signer` may not vouch for this VIHF's subject ("" if it may). A card signs for its
+    holder only; an organisation certificate for its own structure only, and then for a patient
+    or a legal representative only if that structure is a configured patient portal, for a
+    professional only if the establishment vouching rule lets it."""
     if citizen:
         # A patient has no card: their VIHF comes from a trusted organisation (a patient portal).
         if signer.kind != "establishment":
             return f"a {citizen} VIHF must be signed by an organisation certificate"
+        if signer.structure_id not in vouching.patient_portals:
+            return (f"a {citizen} VIHF is signed by {_structure(signer)}, which is not a patient portal of this "
+                    "server (DMP_XDS_PATIENT_PORTALS): only a patient portal may speak for a patient or a legal "
+                    "representative")
+        if structure and structure != signer.structure_id:
+            return f"the VIHF structure {structure} is not the signing patient portal's ({signer.structure_id})"
         if citizen == sv.PATIENT_ROLE and not same_patient(name_id, patient_id):
             return "a patient VIHF must be about the patient it names"
         if citizen == sv.REPRESENTATIVE_ROLE and same_patient(name_id, patient_id):
@@ -360,6 +446,9 @@ def _signer_problem(name_id: str, citizen: str, patient_id: str, structure: str,
     # An organisation certificate always names its structure (cps.holder_of): it signs for its staff only.
     if signer.kind == "establishment" and structure != signer.structure_id:
         return (f"the VIHF structure {structure} is not the signing establishment's ({signer.structure_id})")
+    if signer.kind == "establishment" and not vouching.may_vouch_for_professionals(signer.structure_id):
+        return (f"{_structure(signer)} may not vouch for a professional (DMP_XDS_ESTABLISHMENT_VOUCHING): "
+                "sign the VIHF with the professional's own card")
     return ""
 
 

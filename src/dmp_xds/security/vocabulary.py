@@ -78,7 +78,8 @@ PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-Dentiste"
 # the VIHF subject role is a profession code of the SUBJECT_ROLE set, e.g. "10" Médecin; no
 # patient role is defined, since the public DMP reaches patients through its own portal, "Mon
 # espace santé", not through the LPS web services). So this server names the role itself, in
-# its own code system, and a patient VIHF is accepted only when an organisation signs it.
+# its own code system, and a patient VIHF is accepted only when a patient portal signs it (an
+# organisation certificate whose structure DMP_XDS_PATIENT_PORTALS lists).
 PATIENT_ROLE = "PATIENT"
 # A minor's legal representative acting on the minor's record (a local code too), through the
 # same organisation certificate as patients; they are recognized only if the operator declared
