@@ -25,7 +25,7 @@ from dmp_xds.registry.database import (
 )
 from dmp_xds.registry.store import RegistryStore
 from dmp_xds.registry.tables import DocumentEntryRow, metadata
-from factories import PATIENT_ID, make_document_entry, make_submission, new_uuid
+from factories import PATIENT_ID, make_code, make_document_entry, make_submission, new_uuid
 
 
 @pytest.fixture
@@ -262,6 +262,28 @@ def test_the_same_document_may_be_registered_again(store: RegistryStore) -> None
     again = make_document_entry(unique_id=entry.unique_id, hash=entry.hash)
     store.store_submission(registered(make_submission(documents=[again])))
     assert len(store.get_document_entries_by_unique_id([entry.unique_id or ""])) == 2
+
+
+def test_any_version_leads_to_the_latest_version_of_its_document(store: RegistryStore) -> None:
+    """What the access policy judges every version by: the highest version of its logical id,
+    from the entryUUID of any version, or from a uniqueId (one per document registered with it)."""
+    original = make_document_entry()
+    store.store_submission(registered(make_submission(documents=[original])))
+    masked = make_code("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "Masqué aux professionnels de santé")
+    second = make_document_entry(unique_id=original.unique_id, logical_id=original.entry_uuid, version="2",
+                                 confidentiality_codes=[*original.confidentiality_codes, masked])
+    again = make_document_entry(unique_id=original.unique_id, hash=original.hash)  # the same document, again
+    other = make_document_entry()
+    for entry in (second, again, other):
+        store.store_submission(registered(make_submission(documents=[entry])))
+
+    latest = store.latest_versions([original.entry_uuid, second.entry_uuid, other.entry_uuid, new_uuid()])
+    assert latest == {original.entry_uuid: second, second.entry_uuid: second, other.entry_uuid: other}
+    by_unique_id = store.latest_versions_by_unique_id([original.unique_id or "", "1.2.250.1.999.404"])
+    assert list(by_unique_id) == [original.unique_id]
+    assert sorted(e.entry_uuid for e in by_unique_id[original.unique_id or ""]) == sorted(
+        [second.entry_uuid, again.entry_uuid])
+    assert store.latest_versions([]) == {} and store.latest_versions_by_unique_id([]) == {}
 
 
 def test_missing_required_value_is_a_programming_error(store: RegistryStore) -> None:

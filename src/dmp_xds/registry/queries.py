@@ -593,6 +593,13 @@ class QueryPlan:
     folders: Select[Any] | None = None
     documents: Select[Any] | None = None
     associations: Select[Any] | AssociationScope | None = None
+    # The entries found are there only through an association with the objects the query names
+    # (GetRelatedDocuments, GetSubmissionSets, GetFoldersForDocument): where access control
+    # hides that association, the entry goes too, as if the hidden object did not exist.
+    anchored: bool = False
+    # Associations that put the entries in the answer without being part of it (association
+    # selects as above), read only for that access control.
+    links: Select[Any] | None = None
 
 
 # Associations fetched by ids: one compiled form for every list length (expanding parameter).
@@ -702,6 +709,7 @@ def get_submission_sets(q: StoredQuery) -> QueryPlan:
     return QueryPlan(
         submission_sets=_submission_sets(q, _ss.c.entry_uuid.in_(select(_association.c.source).where(links))),
         associations=_associations(links, _association.c.source.in_(select(_ss.c.entry_uuid))),
+        anchored=True,
     )
 
 
@@ -729,9 +737,10 @@ def get_folder_and_contents(q: StoredQuery) -> QueryPlan:
 
 
 def get_folders_for_document(q: StoredQuery) -> QueryPlan:
-    containing = select(_association.c.source).where(
-        _association.c.association_type == v.HAS_MEMBER, _association.c.target.in_(_document_uuids(q)))
-    return QueryPlan(folders=_folders(q, _folder.c.entry_uuid.in_(containing)))
+    membership = and_(_association.c.association_type == v.HAS_MEMBER, _association.c.target.in_(_document_uuids(q)))
+    return QueryPlan(folders=_folders(q, _folder.c.entry_uuid.in_(select(_association.c.source).where(membership))),
+                     anchored=True,
+                     links=_associations(membership, _association.c.source.in_(select(_folder.c.entry_uuid))))
 
 
 def get_related_documents(q: StoredQuery) -> QueryPlan:
@@ -756,7 +765,7 @@ def get_related_documents(q: StoredQuery) -> QueryPlan:
     where = [_de.c.entry_uuid.in_(ends)]
     if q.texts(v.P_DE_TYPE):
         where.append(_de.c.object_type.in_(q.texts(v.P_DE_TYPE)))
-    return QueryPlan(documents=_document_entries(q, *where), associations=_associations(related))
+    return QueryPlan(documents=_document_entries(q, *where), associations=_associations(related), anchored=True)
 
 
 BUILDERS = {

@@ -96,6 +96,22 @@ _REPOSITORY_DOCUMENTS_IN = select(
 ).where(_repository_document.c.unique_id.in_(_IDS))
 
 
+def _latest_versions_query(key: str) -> Any:
+    """(the asked entry's `key` column, then entryUUID and data of the latest version of its
+    document): the highest version of its logical id, found through the (logical_id, version)
+    index. The highest, not the `is_latest` row: when ITI-62 deleted the latest version, the
+    highest one left is the document's current state."""
+    asked, latest = _document_entry.alias("asked"), _document_entry.alias("latest")
+    newest = (select(func.max(_document_entry.c.version))
+              .where(_document_entry.c.logical_id == asked.c.logical_id).scalar_subquery())
+    return (select(asked.c[key], latest.c.entry_uuid, latest.c.data)
+            .join_from(asked, latest, latest.c.logical_id == asked.c.logical_id)
+            .where(asked.c[key].in_(_IDS), latest.c.version == newest))
+
+
+_LATEST_VERSIONS_BY_ENTRY_UUID = _latest_versions_query("entry_uuid")
+_LATEST_VERSIONS_BY_UNIQUE_ID = _latest_versions_query("unique_id")
+
 
 # The registry rules' reads: one text whatever the number of ids, so that the database keeps it
 # parsed, with no limit on the number of ids. A list of ids is an array on PostgreSQL
@@ -295,6 +311,35 @@ class RegistryStore:
         position = {unique_id: index for index, unique_id in enumerate(wanted)}
         found.sort(key=lambda item: (position[item[0]], item[1], item[2]))
         return [entry for *_, entry in found]
+
+    def latest_versions(self, entry_uuids: Iterable[str]) -> dict[str, DocumentEntry]:
+        """For each registered DocumentEntry among `entry_uuids` (any version), the latest
+        version of its document (same logical id): what the access policy judges every version
+        by. One statement per IN_CHUNK ids."""
+        found: dict[str, DocumentEntry] = {}
+        chunks = list(_chunks(entry_uuids))
+        if not chunks:
+            return found
+        with self.engine.connect() as connection:
+            for chunk in chunks:
+                for entry_uuid, _, data in connection.execute(_LATEST_VERSIONS_BY_ENTRY_UUID, {"ids": chunk}):
+                    found[entry_uuid] = document_entry_from_dict(data)
+        return found
+
+    def latest_versions_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[DocumentEntry]]:
+        """For each registered uniqueId among `unique_ids`, the latest version of every document
+        registered with it: one, unless the same document was registered again (same hash)."""
+        found: dict[str, dict[str, DocumentEntry]] = {}
+        chunks = list(_chunks(unique_ids))
+        if not chunks:
+            return {}
+        with self.engine.connect() as connection:
+            for chunk in chunks:
+                for unique_id, latest_uuid, data in connection.execute(_LATEST_VERSIONS_BY_UNIQUE_ID, {"ids": chunk}):
+                    documents = found.setdefault(unique_id, {})
+                    if latest_uuid not in documents:  # one row per version of the document asked
+                        documents[latest_uuid] = document_entry_from_dict(data)
+        return {unique_id: list(documents.values()) for unique_id, documents in found.items()}
 
     # --- repository ----------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from dmp_xds.security.policy import (
     Action,
     Decision,
     DocumentFacts,
+    RecordState,
     document_action,
     document_visible,
     record_access,
@@ -175,21 +176,27 @@ def document_facts(entry: DocumentEntry) -> DocumentFacts:
 
 
 def document_access(security: SecurityServices, principal: Principal, now: dt.datetime) -> DocumentAccess:
-    """The document-level view of an allowed caller: the VIHF's patient only, and of that record
-    the documents `document_visible` lets this principal see (masked, invisible to the patient),
-    and the changes `document_action` lets them make (ITI-57, ITI-62)."""
+    """The document-level view of an allowed caller, on the record of the VIHF's patient."""
     found = security.records.get(principal.patient_id)
-    record = found.state if found else None
+    return access_to_record(principal, found.state if found else None, now)
 
-    def visible(entry: DocumentEntry) -> bool:
-        return record is not None and document_visible(principal, record, document_facts(entry), now).allowed
+
+def access_to_record(principal: Principal, record: RecordState | None, now: dt.datetime) -> DocumentAccess:
+    """The VIHF's patient only, and of that record the documents `document_visible` lets this
+    principal see (masked, invisible to the patient), and the changes `document_action` lets
+    them make (ITI-57, ITI-62). Pure: the record is read by the caller."""
+
+    def visibility(entry: DocumentEntry) -> Decision:
+        if record is None:
+            return Decision(False, "this patient has no DMP")
+        return document_visible(principal, record, document_facts(entry), now)
 
     def decide(entry: DocumentEntry, action: Action) -> Decision:
         if record is None:
             return Decision(False, "this patient has no DMP")
         return document_action(principal, record, document_facts(entry), action, now)
 
-    return DocumentAccess(principal.patient_id, visible, decide)
+    return DocumentAccess(principal.patient_id, visibility, decide)
 
 
 def vouching_note(principal: Principal) -> str:

@@ -54,12 +54,25 @@ class Services:
 @dataclass(frozen=True)
 class DocumentAccess:
     """What an authenticated caller may see: one patient's record (the VIHF's), and of its
-    documents those `visible` accepts. Without authentication there is none: all is visible."""
+    documents those `visibility` allows. Without authentication there is none: all is visible."""
 
     patient_id: str
-    visible: Callable[[DocumentEntry], bool]
+    # May the caller see this document, and why (policy.document_visible)?
+    visibility: Callable[[DocumentEntry], "Decision"]
     # May the caller change this (visible) document so (ITI-57, ITI-62)? policy.document_action.
     decide: Callable[[DocumentEntry, "Action"], "Decision"]
+
+    def visible(self, entry: DocumentEntry) -> bool:
+        return self.visibility(entry).allowed
+
+    def shows(self, patient_id: str | None, latest: DocumentEntry | None) -> bool:
+        """Whether the caller sees a version (of `patient_id`) of the document whose latest
+        version is `latest`. Every version is judged by the latest, the document's current
+        confidentiality and authors: masking the document hides its older versions too, on
+        every path, and unmasking shows them again. No latest (the document was deleted
+        meanwhile): hidden."""
+        return (latest is not None and patient_id == self.patient_id and latest.patient_id == self.patient_id
+                and self.visible(latest))
 
 
 @dataclass

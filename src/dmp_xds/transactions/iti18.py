@@ -31,8 +31,9 @@ from dmp_xds.registry.queries import (
     build_plan,
     parse_stored_query,
 )
-from dmp_xds.registry.serialize import document_entry_from_dict
+from dmp_xds.registry.update_rules import KIND_DOCUMENT_ENTRY
 from dmp_xds.transactions.context import DocumentAccess, Services, TransactionRequest, TransactionResult
+from dmp_xds.transactions.rights import hidden_versions
 
 
 @dataclass
@@ -43,6 +44,7 @@ class QueryRows:
     folders: list[Any] = field(default_factory=list)
     documents: list[Any] = field(default_factory=list)
     associations: list[Any] = field(default_factory=list)
+    links: list[Any] = field(default_factory=list)  # QueryPlan.links: for access control, never answered
 
     def entries(self) -> list[Any]:
         return self.submission_sets + self.folders + self.documents
@@ -71,10 +73,15 @@ def _fetch(connection: Connection, select: Select[Any] | None, limit: int) -> li
     return list(connection.execute(select.limit(limit + 1)))
 
 
-def run_plan(engine: Engine, plan: QueryPlan, limit: int) -> QueryRows | list[XdsError]:
-    """Run a plan on one connection; XDSTooManyResults past `limit` objects."""
+def run_plan(engine: Engine, plan: QueryPlan, limit: int, links: bool = False) -> QueryRows | list[XdsError]:
+    """Run a plan on one connection (with its `links` if asked: access control needs them);
+    XDSTooManyResults past `limit` objects."""
     rows = QueryRows()
     with engine.connect() as connection:
+        if links:
+            rows.links = _fetch(connection, plan.links, limit)
+            if len(rows.links) > limit:
+                return [_too_many(limit)]
         rows.submission_sets = _fetch(connection, plan.submission_sets, limit)
         rows.folders = _fetch(connection, plan.folders, limit)
         rows.documents = _fetch(connection, plan.documents, limit)
@@ -150,36 +157,53 @@ def with_home(objects: list[render.RegistryObject], own_community: str) -> list[
     return objects
 
 
-def restrict(rows: QueryRows, access: DocumentAccess, outside: Mapping[str, tuple[str | None, DocumentEntry | None]]
-             ) -> QueryRows:
+@dataclass(frozen=True)
+class Outside:
+    """What access control needs to know beyond the rows: the association ends not among them
+    (id -> (kind, patient), None for an id not registered), and the latest version of the
+    document of every DocumentEntry among rows and ends (entryUUID -> that version)."""
+
+    ends: Mapping[str, tuple[str, str | None] | None]
+    latest: Mapping[str, DocumentEntry]
+
+
+def restrict(rows: QueryRows, access: DocumentAccess, outside: Outside, anchored: bool = False) -> QueryRows:
     """What the caller may see of a result: objects of the VIHF's patient only, and of its
-    DocumentEntries those the policy shows (MASQUE_PS, INVISIBLE_PATIENT); an association goes
-    when either end is hidden, so that neither counts nor associations reveal a hidden document.
-    `outside` gives (patient, DocumentEntry or None) for association ends not among the rows."""
+    DocumentEntries those the policy shows (MASQUE_PS, INVISIBLE_PATIENT), every version judged
+    by its document's latest; an association goes when either end is hidden, so that neither
+    counts nor associations reveal a hidden document. In an `anchored` answer (QueryPlan), an
+    entry no remaining association (or link) reaches goes too."""
     hidden = {row[0] for row in rows.entries() if row[1] != access.patient_id}
-    for row in rows.documents:
-        if row[0] not in hidden and not access.visible(document_entry_from_dict(row[3])):
-            hidden.add(row[0])
-    for obj_id, (patient, entry) in outside.items():
-        if patient != access.patient_id or (entry is not None and not access.visible(entry)):
+    documents = {row[0]: row[1] for row in rows.documents}
+    for obj_id, found in outside.ends.items():
+        if found is None or found[1] != access.patient_id:
             hidden.add(obj_id)
+        elif found[0] == KIND_DOCUMENT_ENTRY:
+            documents[obj_id] = found[1]
+    hidden |= hidden_versions(access, documents, outside.latest)
+    associations = [r for r in rows.associations if r[1] not in hidden and r[2] not in hidden]
+    if anchored:
+        links = [r for r in rows.links if r[1] not in hidden and r[2] not in hidden]
+        reached = {end for r in [*associations, *links] for end in (r[1], r[2])}
+        hidden |= {row[0] for row in rows.entries() if row[0] not in reached}
     return QueryRows(
         submission_sets=[r for r in rows.submission_sets if r[0] not in hidden],
         folders=[r for r in rows.folders if r[0] not in hidden],
         documents=[r for r in rows.documents if r[0] not in hidden],
-        associations=[r for r in rows.associations if r[1] not in hidden and r[2] not in hidden],
+        associations=associations,
     )
 
 
-def _outside_ends(services: Services, rows: QueryRows) -> dict[str, tuple[str | None, DocumentEntry | None]]:
-    """Patient and DocumentEntry of the association ends that are not among the rows."""
+def outside_of(services: Services, rows: QueryRows) -> Outside:
+    """`Outside` for these rows, in two lookups at most, whatever their number: the ends'
+    kinds and patients, and the latest versions of all the documents involved."""
     known = {row[0] for row in rows.entries()}
-    ends = {end for row in rows.associations for end in (row[1], row[2]) if end not in known}
-    if not ends:
-        return {}
-    objects = services.registry.existing_objects(ends)
-    entries = {e.entry_uuid: e for e in services.registry.get_document_entries(ends)}
-    return {obj_id: (objects[obj_id][1] if obj_id in objects else None, entries.get(obj_id)) for obj_id in ends}
+    ends = {end for row in [*rows.associations, *rows.links] for end in (row[1], row[2]) if end not in known}
+    objects = services.registry.existing_objects(ends) if ends else {}
+    documents = [row[0] for row in rows.documents]
+    documents += [obj_id for obj_id, (kind, _, _) in objects.items() if kind == KIND_DOCUMENT_ENTRY]
+    return Outside({end: (objects[end][0], objects[end][1]) if end in objects else None for end in ends},
+                   services.registry.latest_versions(documents))
 
 
 # The parameter naming the patient, in the stored queries that have one.
@@ -210,13 +234,14 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
         mismatch = vihf_patient_errors(query, access.patient_id)
         if mismatch:
             return TransactionResult(query_response([], mismatch))
-    # The visibility rules need each document's metadata, which an ObjectRef plan does not read.
+    # The trace names the documents returned by uniqueId, which an ObjectRef plan does not read.
     plan_query = replace(query, return_type=ReturnType.LEAF_CLASS) if access is not None else query
-    rows = run_plan(services.registry.engine, build_plan(plan_query), services.settings.max_query_results)
+    plan = build_plan(plan_query)
+    rows = run_plan(services.registry.engine, plan, services.settings.max_query_results, links=access is not None)
     if isinstance(rows, list):
         return TransactionResult(query_response([], rows))
     if access is not None:
-        rows = restrict(rows, access, _outside_ends(services, rows))
+        rows = restrict(rows, access, outside_of(services, rows), plan.anchored)
     # ObjectRefs reveal no patient data: the single-patient rule is for LeafClass (NIST 12368).
     errors = check_single_patient(rows) if query.leaf_class else []
     if errors:

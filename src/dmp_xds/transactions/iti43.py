@@ -29,13 +29,23 @@ def _sub(parent: etree._Element, local: str, text: str) -> None:
     etree.SubElement(parent, f"{{{v.NS_XDSB}}}{local}").text = text
 
 
-def _retrievable(services: Services, access: DocumentAccess, unique_ids: list[str]) -> set[str]:
-    """The documents the caller may fetch: one of their entries is of the VIHF's patient and shown
-    by the policy. Any other is answered as unknown, so a guessed uniqueId reveals nothing."""
-    return {
-        entry.unique_id for entry in services.registry.get_document_entries_by_unique_id(unique_ids)
-        if entry.unique_id and entry.patient_id == access.patient_id and access.visible(entry)
-    }
+def _retrievable(services: Services, access: DocumentAccess, unique_ids: list[str]) -> tuple[set[str], list[str]]:
+    """The documents the caller may fetch, and the refusals to trace. A document goes out when
+    every document registered with its uniqueId is of the VIHF's patient and shown by the
+    policy as its latest version stands: an older version does not outlive a masking. Any
+    other is answered as unknown, so a guessed uniqueId reveals nothing; those of the VIHF's
+    patient that the policy hides are traced as refused, with its reason."""
+    allowed: set[str] = set()
+    refusals: list[str] = []
+    for unique_id, documents in services.registry.latest_versions_by_unique_id(unique_ids).items():
+        if any(latest.patient_id != access.patient_id for latest in documents):
+            continue  # registered for another patient: unknown, and nothing to tell this one about
+        refused = next((d for d in map(access.visibility, documents) if not d.allowed), None)
+        if refused is None:
+            allowed.add(unique_id)
+        else:
+            refusals.append(f"retrieve {unique_id}: refused, {refused.reason}")
+    return allowed, refusals
 
 
 def retrieve_document_set(services: Services, request: TransactionRequest) -> TransactionResult:
@@ -62,8 +72,9 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         else:
             wanted.append((home, repository_id, unique_id))
     stored = services.registry.get_repository_documents([u for _, _, u in wanted])
+    refusals: list[str] = []
     if request.access is not None:
-        allowed = _retrievable(services, request.access, list(stored))
+        allowed, refusals = _retrievable(services, request.access, list(stored))
         stored = {u: d for u, d in stored.items() if u in allowed}
     for home, repository_id, unique_id in wanted:
         if unique_id in stored:
@@ -91,4 +102,7 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         content_id = new_content_id()
         etree.SubElement(etree.SubElement(element, v.TAG_DOCUMENT), v.TAG_XOP_INCLUDE, href=f"cid:{content_id}")
         parts.append(DocumentPart(content_id, document.mime_type, Path(document.path)))
-    return TransactionResult(response, parts, touched=tuple(unique_id for _, _, unique_id, _ in found))
+    # The answer is the same as for unknown documents; the trace tells the refusal (denied when
+    # nothing went out), and lists only the documents sent.
+    return TransactionResult(response, parts, touched=tuple(unique_id for _, _, unique_id, _ in found),
+                             decisions=tuple(refusals), denied=bool(refusals) and not found)

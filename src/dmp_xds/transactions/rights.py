@@ -1,6 +1,8 @@
-"""Document-level rights inside ITI-57 and ITI-62: the DMP policy, through the security gate.
+"""Document-level rights: the DMP policy, through the security gate.
 
-Two steps, both only when the request is authenticated (`TransactionRequest.access`):
+Every transaction of an authenticated request (`TransactionRequest.access`) sees a document's
+versions as its latest version decides (`hidden_versions`): ITI-18 answers, ITI-43 retrievals,
+and the snapshots of ITI-57 and ITI-62 below. Inside ITI-57 and ITI-62, two steps:
 
 1. What the caller may not see is not there for them: objects of another patient than the
    VIHF's, and documents the policy hides (masked, invisible to the patient), are left out of
@@ -39,14 +41,23 @@ class Outcome:
                                  denied=self.denied)
 
 
+def hidden_versions(access: DocumentAccess, patients: Mapping[str, str | None],
+                    latest: Mapping[str, DocumentEntry]) -> set[str]:
+    """Of the DocumentEntries `patients` (entryUUID -> its patient id), those the caller may not
+    see, each judged by the latest version of its document (`latest`: entryUUID -> that
+    version, as `RegistryStore.latest_versions` reads it for all of them at once)."""
+    return {uuid for uuid, patient in patients.items() if not access.shows(patient, latest.get(uuid))}
+
+
 def hidden_objects(services: Services, access: DocumentAccess, objects: Mapping[str, tuple[str, str | None]]
                    ) -> tuple[set[str], dict[str, DocumentEntry]]:
     """Of `objects` (entryUUID -> (kind, patient id or None)): those the caller may not see, and
     the DocumentEntries among them all (read once, for the decisions that follow)."""
-    entries = {e.entry_uuid: e for e in services.registry.get_document_entries(
-        uuid for uuid, (kind, _) in objects.items() if kind == KIND_DOCUMENT_ENTRY)}
+    documents = [uuid for uuid, (kind, _) in objects.items() if kind == KIND_DOCUMENT_ENTRY]
+    entries = {e.entry_uuid: e for e in services.registry.get_document_entries(documents)}
     hidden = {uuid for uuid, (_, patient) in objects.items() if patient is not None and patient != access.patient_id}
-    hidden |= {uuid for uuid, entry in entries.items() if not access.visible(entry)}
+    hidden |= hidden_versions(access, {uuid: objects[uuid][1] for uuid in entries},
+                              services.registry.latest_versions(documents))
     return hidden, entries
 
 
