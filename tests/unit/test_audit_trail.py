@@ -401,3 +401,25 @@ def test_checkpoint_syslog_message_over_udp(trail: AuditTrail) -> None:
     assert b" IHE+RFC-3881 " in audit and f" {CHECKPOINT_MSG_ID} - ".encode() in checkpoint
     found = parse_checkpoints([checkpoint.decode("utf-8")], "udp")
     assert [(c.seq, c.mac) for c in found] == [(1, entry.hash)] and found[0].authentic(KEY)
+
+
+def test_a_trace_rewritten_whole_as_if_from_before_the_key_is_caught_by_its_checkpoints(
+        trail: AuditTrail, engine: Engine) -> None:
+    """Every key id emptied and the whole chain re-hashed with SHA-256: inside the database it
+    looks like a trace from before the key; the checkpoints still know the MACs."""
+    sent = collect(trail)
+    fill(trail, 4)
+    trail.close()
+    prev = t.GENESIS_HASH
+    with engine.begin() as connection:
+        for row in connection.execute(select(AuditEntryRow.__table__).order_by(AuditEntryRow.seq)).all():
+            event_ = t._event_of(row)
+            digest = t.entry_hash(row.seq, row.recorded_at, event_, prev)
+            connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == row.seq)
+                               .values(key_id="", prev_hash=prev, hash=digest))
+            prev = digest
+        connection.execute(update(AuditHeadRow.__table__).values(hash=prev))
+    assert trail.verify().ok and "rows 1..4 have no key" in trail.verify().notes[0]
+    problems = trail.verify(sent).problems
+    assert [seq for seq, _ in problems] == [c.seq for c in sent] == [1, 3, 4]
+    assert all("is not the row checkpointed" in text for _, text in problems)
