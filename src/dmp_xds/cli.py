@@ -100,6 +100,13 @@ def _announce_security(settings: Settings) -> None:
         return
     how = "TLS client certificate" if settings.tls_certificate else f"header {settings.client_cert_header} from {settings.trusted_proxies}"
     click.echo(f"  security:             {how} + signed VIHF; DMP policy and access trace on")
+    from dmp_xds.audit.service import placement_warnings
+
+    click.echo(f"  access trace key:     {settings.audit_key_path}")
+    click.echo(f"  trace checkpoints:    {settings.audit_syslog or 'no collector'}, "
+               f"{settings.audit_checkpoint_path or 'no file'}")
+    for warning in placement_warnings(settings):
+        click.echo(f"WARNING: {warning}", err=True)
 
 
 def _start_patient_feed(registry: Any, settings: Settings) -> Any:

@@ -16,6 +16,9 @@ from typing import Any, Mapping
 
 ENV_PREFIX = "DMP_XDS_"
 REPOSITORY_ID_FILE = "repository-unique-id"
+AUDIT_KEY_FILE = "audit-key"
+AUDIT_CHECKPOINT_FILE = "audit-checkpoints.log"
+OFF = "off"
 
 
 class ConfigError(Exception):
@@ -74,6 +77,11 @@ class Settings:
     # Which establishments may sign a professional's VIHF (DMP indirect mode): "any" (the DMP's
     # rule: the establishment answers for its staff), "none" (cards only), or structure ids.
     establishment_vouching: str = "any"
+    # --- the access trace's integrity: keyed chain, checkpoints exported (audit/keys.py, checkpoints.py)
+    audit_key_file: str = ""  # HMAC key of the chain; "" = <data_dir>/audit-key, generated once (mode 0600)
+    audit_checkpoint_file: str = ""  # checkpoints kept here too; "" = <data_dir>/audit-checkpoints.log; "off" = none
+    audit_checkpoint_rows: int = 100  # a checkpoint every N rows of the trace...
+    audit_checkpoint_seconds: float = 60.0  # ...and T seconds after a row not yet checkpointed
 
     @staticmethod
     def paths(value: str) -> list[Path]:
@@ -84,15 +92,29 @@ class Settings:
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
 
+    @property
+    def audit_key_path(self) -> Path:
+        return Path(self.audit_key_file) if self.audit_key_file else self.data_dir / AUDIT_KEY_FILE
+
+    @property
+    def audit_checkpoint_path(self) -> Path | None:
+        if self.audit_checkpoint_file == OFF:
+            return None
+        return Path(self.audit_checkpoint_file) if self.audit_checkpoint_file else self.data_dir / AUDIT_CHECKPOINT_FILE
+
     def public_dict(self) -> dict[str, Any]:
         out = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
         out["documents_dir"] = str(self.documents_dir)
+        out["audit_key_path"] = str(self.audit_key_path)
+        out["audit_checkpoint_path"] = str(self.audit_checkpoint_path or OFF)
         return out
 
 
-_INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results", "workers"}
+_INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results", "workers",
+               "audit_checkpoint_rows"}
 _OPTIONAL_INT_FIELDS = {"mllp_port"}
-_FLOAT_FIELDS = {"request_timeout_seconds", "vihf_clock_skew_seconds", "certificate_cache_seconds"}
+_FLOAT_FIELDS = {"request_timeout_seconds", "vihf_clock_skew_seconds", "certificate_cache_seconds",
+                 "audit_checkpoint_seconds"}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -156,6 +178,9 @@ def load_settings(
         raise ConfigError(f"DMP_XDS_AUTH must be 'vihf' or 'none', not {settings.auth!r}")
     if bool(settings.tls_certificate) != bool(settings.tls_key):
         raise ConfigError("DMP_XDS_TLS_CERTIFICATE and DMP_XDS_TLS_KEY go together: set both or neither")
+    if settings.audit_checkpoint_rows < 1 or settings.audit_checkpoint_seconds <= 0:
+        raise ConfigError("DMP_XDS_AUDIT_CHECKPOINT_ROWS must be at least 1 and DMP_XDS_AUDIT_CHECKPOINT_SECONDS "
+                          "more than 0")
     if settings.cda_policy not in ("reject", "warn", "off"):
         raise ConfigError(f"DMP_XDS_CDA_POLICY must be 'reject', 'warn' or 'off', not {settings.cda_policy!r}")
     return settings

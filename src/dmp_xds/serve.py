@@ -134,6 +134,8 @@ class XdsApplication:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.executor.shutdown(wait=True)
+                if self.services.security is not None:
+                    self.services.security.audit.close()  # the last rows checkpointed and exported
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

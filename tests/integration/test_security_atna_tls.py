@@ -2,22 +2,33 @@
 syslog collector of the test on 127.0.0.1, with the generated PKI on both sides (the collector's
 server certificate checked against the configured CA, the server's client certificate checked by
 the collector), octet-counting framing; the audit message names every document the request
-touched (one ParticipantObjectIdentification each)."""
+touched (one ParticipantObjectIdentification each). The trace's checkpoints go the same way, and a
+trace cut short afterwards, its head moved back, is caught by `dmp-xds audit verify` against the
+checkpoints the collector received."""
 
 from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from lxml import etree
+from sqlalchemy import delete, select, update
 
 import soap_messages as soap
-from dmp_xds.audit.atna import SyslogExporter, tls_context
+from dmp_xds.audit.atna import CHECKPOINT_MSG_ID, MSG_ID, SyslogExporter, tls_context
+from dmp_xds.audit.checkpoints import parse_checkpoints
 from dmp_xds.audit.trail import AuditEntry, AuditEvent
+from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.registry.database import create_engine_for
+from dmp_xds.registry.tables import AuditEntryRow, AuditHeadRow
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_document_entry, make_submission, make_submission_set
 from loopback_server import serving
@@ -62,17 +73,20 @@ class TlsCollector:
             self.frames.append(rest[:int(length)])
             buffer = rest[int(length):]
 
+    def _of(self, msg_id: str) -> list[bytes]:
+        """The messages' texts (after the BOM) of this MSGID (the header's sixth field)."""
+        return [frame.split(b"\xef\xbb\xbf", 1)[1] for frame in list(self.frames)
+                if frame.split(b" ", 6)[5] == msg_id.encode()]
+
     def messages(self) -> list[etree._Element]:
-        return [etree.fromstring(frame.split(b"\xef\xbb\xbf", 1)[1]) for frame in list(self.frames)]
+        return [etree.fromstring(text) for text in self._of(MSG_ID)]
+
+    def checkpoint_lines(self) -> list[str]:
+        return [text.decode("ascii") for text in self._of(CHECKPOINT_MSG_ID)]
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return create_test_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def collector(pki: GeneratedPki) -> Iterator[TlsCollector]:
+@contextmanager
+def tls_collector(pki: GeneratedPki) -> Iterator[TlsCollector]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.anchors))
     context.load_verify_locations(str(pki.intermediates))
     context.load_cert_chain(str(pki.server_certificate), str(pki.server_key))
@@ -83,13 +97,28 @@ def collector(pki: GeneratedPki) -> Iterator[TlsCollector]:
         yield running
 
 
+def atna_settings(pki: GeneratedPki, collector: TlsCollector) -> dict[str, str]:
+    hospital = pki.identity("hospital")
+    return {"DMP_XDS_AUDIT_SYSLOG": f"tls://localhost:{collector.port}", "DMP_XDS_AUDIT_SYSLOG_CA": str(pki.anchors),
+            "DMP_XDS_AUDIT_SYSLOG_CERTIFICATE": hospital.certificate, "DMP_XDS_AUDIT_SYSLOG_KEY": hospital.key}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
+    return create_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def collector(pki: GeneratedPki) -> Iterator[TlsCollector]:
+    with tls_collector(pki) as running:
+        yield running
+
+
 @pytest.fixture(scope="module")
 def server(pki: GeneratedPki, collector: TlsCollector, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[SecureServer]:
-    hospital = pki.identity("hospital")
-    running = start_secure_server(tmp_path_factory.mktemp("secure-atna"), pki, tls=True, extra={
-        "DMP_XDS_AUDIT_SYSLOG": f"tls://localhost:{collector.port}", "DMP_XDS_AUDIT_SYSLOG_CA": str(pki.anchors),
-        "DMP_XDS_AUDIT_SYSLOG_CERTIFICATE": hospital.certificate, "DMP_XDS_AUDIT_SYSLOG_KEY": hospital.key})
+    running = start_secure_server(tmp_path_factory.mktemp("secure-atna"), pki, tls=True,
+                                  extra=atna_settings(pki, collector))
     running.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
     running.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
     yield running
@@ -145,3 +174,49 @@ def test_a_collector_with_an_untrusted_certificate_gets_nothing(pki: GeneratedPk
     assert len(collector.frames) == before  # the handshake failed on our side: nothing was sent
     with pytest.raises(ValueError, match="tls://host:port"):
         SyslogExporter("tcps://localhost:6514")
+
+
+def test_a_cut_trace_is_caught_against_the_checkpoints_the_collector_received(
+        pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Only the collector keeps checkpoints here (no checkpoint file): the operator's commands and
+    the server each checkpoint the first row they write and, when they stop, their last one."""
+    with tls_collector(pki) as own_collector:
+        data_dir = tmp_path_factory.mktemp("secure-atna-cut")
+        server = start_secure_server(data_dir, pki, tls=True, extra={
+            **atna_settings(pki, own_collector), "DMP_XDS_AUDIT_CHECKPOINT_FILE": "off"})
+        try:
+            server.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
+            server.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
+            query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
+                                                           "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]})
+            for _ in range(3):
+                assert server.call("registry", query, vihf(pki, "doctor")).status_code == 200
+        finally:
+            stop_secure_server(server)  # its last row checkpointed on the way out
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline and len(own_collector.checkpoint_lines()) < 4:
+            time.sleep(0.05)
+        lines = own_collector.checkpoint_lines()
+    assert sorted(c.seq for c in parse_checkpoints(lines, "collector")) == [1, 2, 3, 5], lines
+    exported = data_dir / "collector.log"
+    exported.write_text("".join(line + "\n" for line in lines))
+    assert "intact" in run_verify(server, exported).stdout
+
+    engine = create_engine_for(server.engine_url())
+    try:
+        with engine.begin() as connection:  # the attacker: the last two rows gone, the head moved back
+            entries, head = AuditEntryRow.__table__, AuditHeadRow.__table__
+            connection.execute(delete(entries).where(entries.c.seq > 3))
+            kept = connection.execute(select(entries.c.hash).where(entries.c.seq == 3)).scalar_one()
+            connection.execute(update(head).values(seq=3, hash=kept))
+    finally:
+        engine.dispose()
+    result = run_verify(server, exported)
+    assert result.returncode == 1
+    assert "rows 4..5 missing since checkpoint" in result.stderr and f"({exported}:4)" in result.stderr
+    assert "head moved back" in result.stderr
+
+
+def run_verify(server: SecureServer, checkpoints: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dmp_xds.cli", "audit", "verify", "--checkpoints", str(checkpoints)],
+                          env=server.env, capture_output=True, text=True, timeout=60, check=False)

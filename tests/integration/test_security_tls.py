@@ -222,6 +222,8 @@ def test_replay_to_another_worker_is_refused(pki: GeneratedPki, tmp_path: Path) 
             replay = post(two, body)
             assert replay.status_code == 403 and "replay" in (replay.fault_reason or "")
         assert post(two, find_documents(assertion=vihf(pki, "doctor"))).status_code == 200
+        # Both workers and the commands appended to one keyed chain, with the one key.
+        assert "audit trace intact: 16 entries checked" in two.cli("audit", "verify")
     finally:
         stop_secure_server(two)
 

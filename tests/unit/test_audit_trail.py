@@ -1,19 +1,25 @@
-"""The hash-chained trace: append, history, verify (edited / deleted / cut rows named), ATNA."""
+"""The keyed trace: append, history, verify (edited / deleted / cut / re-hashed rows named, a wrong
+key, rows from before the key), the key file, checkpoints (when, signed, checked), ATNA."""
 
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from lxml import etree
-from sqlalchemy import Engine, delete, text, update
+from sqlalchemy import Engine, delete, insert, select, text, update
 
 from dmp_xds.audit import trail as t
-from dmp_xds.audit.atna import SyslogExporter, audit_message, syslog_record
+from dmp_xds.audit.atna import CHECKPOINT_MSG_ID, SyslogExporter, audit_message, syslog_record
+from dmp_xds.audit.checkpoints import Checkpoint, CheckpointFile, Checkpointer, make_checkpoint, parse_checkpoints
+from dmp_xds.audit.keys import AuditKey, key_for, load_key, parse_key
 from dmp_xds.audit.trail import AuditEvent, AuditTrail
+from dmp_xds.config import ConfigError, Settings
 from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import AuditEntryRow, metadata
+from dmp_xds.registry.tables import AuditEntryRow, AuditHeadRow, metadata
 
 P1 = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 P2 = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
@@ -26,9 +32,13 @@ def engine() -> Engine:
     return engine
 
 
+KEY = AuditKey(bytes(range(32)), "test key")
+OTHER_KEY = AuditKey(bytes(range(1, 33)), "other key")
+
+
 @pytest.fixture()
 def trail(engine: Engine) -> AuditTrail:
-    trail = AuditTrail(engine)
+    trail = AuditTrail(engine, KEY)
     trail.ensure_head()
     return trail
 
@@ -73,18 +83,20 @@ def test_edited_row_is_named(trail: AuditTrail, engine: Engine) -> None:
         connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 3).values(outcome=t.DENIED))
     report = trail.verify()
     assert not report.ok
-    assert report.problems == [(3, "row 3 was altered: its content does not match its hash")]
+    assert report.problems == [(3, "row 3 was altered: its content does not match its MAC")]
 
 
-def test_edited_and_rehashed_row_breaks_the_next_link(trail: AuditTrail, engine: Engine) -> None:
+def test_a_row_rehashed_without_the_key_is_named_and_breaks_the_next_link(trail: AuditTrail, engine: Engine) -> None:
     fill(trail)
     row = trail.history(P1)[1]  # seq 3
     forged = AuditEvent(**{**row.event.__dict__, "actor_id": "someone else"})
-    forged_hash = t.entry_hash(3, row.recorded_at, forged, row.prev_hash)
+    forged_hash = t.entry_hash(3, row.recorded_at, forged, row.prev_hash)  # all one can do without the key
     with engine.begin() as connection:
         connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 3)
                            .values(actor_id="someone else", hash=forged_hash))
-    assert [seq for seq, _ in trail.verify().problems] == [4]
+    problems = trail.verify().problems
+    assert [seq for seq, _ in problems] == [3, 4]
+    assert "re-hashed without the key" in problems[0][1]
 
 
 def test_deleted_row_is_named(trail: AuditTrail, engine: Engine) -> None:
@@ -104,7 +116,7 @@ def test_cut_tail_is_seen(trail: AuditTrail, engine: Engine) -> None:
 
 
 def test_head_is_created_by_the_first_append_and_its_loss_is_seen(engine: Engine) -> None:
-    trail = AuditTrail(engine)
+    trail = AuditTrail(engine, KEY)
     assert trail.append(event(1)).seq == 1
     assert trail.append(event(2)).prev_hash == trail.history(P1)[1].hash
     with engine.begin() as connection:
@@ -191,8 +203,9 @@ def test_cli_verify_and_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("DMP_XDS_DATA_DIR", str(tmp_path))
     runner = CliRunner()
     assert runner.invoke(main, ["audit", "verify"]).exit_code == 0  # creates and migrates
+    assert not (tmp_path / "audit-key").exists()  # verifying never makes a key
     engine = create_engine_for(default_database_url(Settings(data_dir=tmp_path)))
-    trail = AuditTrail(engine)
+    trail = AuditTrail(engine, key_for(Settings(data_dir=tmp_path), generate=True))
     fill(trail, 4)
     trail.append(event(9, access_mode="bris_de_glace", access_reason="coma"))
     ok = runner.invoke(main, ["audit", "verify"])
@@ -204,3 +217,209 @@ def test_cli_verify_and_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     broken = runner.invoke(main, ["audit", "verify"])
     assert broken.exit_code == 1 and "row 2" in broken.output
     engine.dispose()
+
+
+# --- the key ------------------------------------------------------------------------------------
+
+
+def test_appending_needs_the_key(engine: Engine) -> None:
+    with pytest.raises(RuntimeError, match="no key"):
+        AuditTrail(engine).append(event(1))
+
+
+def test_rows_carry_the_key_id_and_an_hmac(trail: AuditTrail) -> None:
+    entry = trail.append(event(1))
+    assert entry.key_id == KEY.id and len(KEY.id) == 16
+    assert entry.hash == t.entry_mac(KEY, 1, entry.recorded_at, entry.event, t.GENESIS_HASH)
+    assert entry.hash != t.entry_hash(1, entry.recorded_at, entry.event, t.GENESIS_HASH)
+    assert trail.history(P1)[0].key_id == KEY.id
+
+
+def test_a_wrong_key_is_named_once_for_the_whole_run(trail: AuditTrail, engine: Engine) -> None:
+    fill(trail)
+    report = AuditTrail(engine, OTHER_KEY).verify()
+    assert len(report.problems) == 1
+    assert report.problems[0][0] == 1 and "rows 1..5 carry key id" in report.problems[0][1]
+    assert "wrong key file" in report.problems[0][1]
+    no_key = AuditTrail(engine).verify()
+    assert no_key.problems == [(1, f"rows 1..5 carry key id {KEY.id} but no key was given: they cannot be checked "
+                                   "(DMP_XDS_AUDIT_KEY_FILE)")]
+
+
+def legacy_rows(engine: Engine, count: int) -> None:
+    """Rows as written before the key: plain SHA-256, no key id, the head at the last one."""
+    prev = t.GENESIS_HASH
+    with engine.begin() as connection:
+        for seq in range(1, count + 1):
+            e = event(seq)
+            recorded_at = f"2025-01-01T00:00:0{seq}.000000Z"
+            digest = t.entry_hash(seq, recorded_at, e, prev)
+            connection.execute(insert(AuditEntryRow.__table__).values(
+                seq=seq, recorded_at=recorded_at, actor_id=e.actor_id, actor_name=e.actor_name,
+                actor_role=e.actor_role, structure_id=e.structure_id, access_mode=e.access_mode,
+                access_reason=e.access_reason, action=e.action, patient_id=e.patient_id, documents=list(e.documents),
+                outcome=e.outcome, detail=e.detail, prev_hash=prev, hash=digest))
+            prev = digest
+        connection.execute(insert(AuditHeadRow.__table__).values(id=t.HEAD_ID, seq=count, hash=prev))
+
+
+def test_rows_from_before_the_key_verify_up_to_where_the_keyed_chain_starts(engine: Engine) -> None:
+    legacy_rows(engine, 3)
+    trail = AuditTrail(engine, KEY)
+    assert trail.verify().ok
+    assert trail.append(event(4)).prev_hash == trail.history(P1)[1].hash  # the keyed chain goes on from them
+    trail.append(event(5))
+    report = trail.verify()
+    assert report.ok, report.problems
+    assert "rows 1..3 have no key" in report.notes[0] and "starts at row 4" in report.notes[0]
+    # An old row edited is still seen; a row after the start without the key too.
+    with engine.begin() as connection:
+        connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 2).values(detail="x"))
+    assert trail.verify().problems == [(2, "row 2 was altered: its content does not match its hash")]
+    with engine.begin() as connection:
+        connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 2).values(detail=""))
+        connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 5).values(key_id=""))
+    problems = trail.verify().problems
+    assert problems[0][0] == 5 and "no key although the keyed chain began at row 4" in problems[0][1]
+
+
+def test_key_file_is_generated_once_private_and_never_replaced(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert key_for(settings, generate=False) is None
+    first = key_for(settings, generate=True)
+    assert first is not None and (tmp_path / "audit-key").stat().st_mode & 0o777 == 0o600
+    assert key_for(settings, generate=True) == first
+    keys: list[AuditKey | None] = []
+    other_dir = tmp_path / "race"
+    threads = [threading.Thread(target=lambda: keys.append(load_key(other_dir / "audit-key", generate=True)))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(keys) == 8 and len({k.id for k in keys if k}) == 1  # whoever came first, one key for all
+    assert [p.name for p in other_dir.iterdir()] == ["audit-key"]
+
+
+def test_a_configured_key_file_must_exist_and_hold_a_key(tmp_path: Path) -> None:
+    missing = Settings(data_dir=tmp_path, audit_key_file=str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        key_for(missing, generate=True)
+    assert not (tmp_path / "nowhere").exists()
+    with pytest.raises(ConfigError, match="64 hex digits"):
+        parse_key("00ff", "short")
+    (tmp_path / "given").write_text("ab" * 32 + "\n")
+    assert key_for(Settings(data_dir=tmp_path, audit_key_file=str(tmp_path / "given")), generate=True) == \
+        AuditKey(bytes.fromhex("ab" * 32), str(tmp_path / "given"))
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+
+def collect(trail: AuditTrail, every_rows: int = 3, every_seconds: float = 3600.0) -> list[Checkpoint]:
+    sent: list[Checkpoint] = []
+    trail.checkpointer = Checkpointer(KEY, [sent.append], every_rows, every_seconds)
+    return sent
+
+
+def test_checkpoints_first_row_every_n_rows_and_on_close(trail: AuditTrail) -> None:
+    sent = collect(trail)
+    fill(trail, 7)
+    assert [c.seq for c in sent] == [1, 3, 6]
+    trail.close()
+    assert [c.seq for c in sent] == [1, 3, 6, 7]
+    trail.close()  # nothing new: nothing more
+    assert len(sent) == 4 and all(c.authentic(KEY) and c.key_id == KEY.id for c in sent)
+    assert trail.verify(sent).ok
+
+
+def test_checkpoints_after_t_seconds_without_more_rows(trail: AuditTrail) -> None:
+    sent = collect(trail, every_rows=1000, every_seconds=0.05)
+    fill(trail, 2)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [c.seq for c in sent] != [1, 2]:
+        time.sleep(0.02)
+    assert [c.seq for c in sent] == [1, 2]
+    trail.close()
+
+
+def test_a_cut_tail_with_the_head_moved_back_is_seen_only_against_a_checkpoint(trail: AuditTrail,
+                                                                              engine: Engine) -> None:
+    sent = collect(trail)
+    fill(trail, 7)
+    trail.close()
+    with engine.begin() as connection:
+        connection.execute(delete(AuditEntryRow.__table__).where(AuditEntryRow.seq > 4))
+        kept = connection.execute(select(AuditEntryRow.hash).where(AuditEntryRow.seq == 4)).scalar_one()
+        connection.execute(update(AuditHeadRow.__table__).values(seq=4, hash=kept))
+    assert trail.verify().ok  # nothing inside the database tells
+    problems = trail.verify(sent).problems
+    assert len(problems) == 1 and problems[0][0] == 5
+    assert problems[0][1].startswith(f"rows 5..7 missing since checkpoint {sent[-1].at}")
+    assert problems[0][1].endswith("the trace was cut after row 4 and the head moved back to it")
+
+
+def test_a_rewritten_checkpointed_row_and_forged_checkpoints_are_named(trail: AuditTrail) -> None:
+    sent = collect(trail)
+    fill(trail, 3)
+    changed = Checkpoint(3, sent[1].at, KEY.id, "f" * 64, KEY.checkpoint_signature(
+        Checkpoint(3, sent[1].at, KEY.id, "f" * 64, "").signed_text()), "collector:9")
+    assert trail.verify([changed]).problems == [
+        (3, f"row 3 is not the row checkpointed at {sent[1].at} (collector:9): it was rewritten")]
+    forged = Checkpoint(90, sent[1].at, KEY.id, "f" * 64, "0" * 64, "collector:10")
+    assert trail.verify([forged]).problems == [
+        (90, "checkpoint collector:10 (row 90) is not authentic: its signature does not match (forged or altered)")]
+    foreign = make_checkpoint(OTHER_KEY, 2, "e" * 64, sent[1].at)
+    assert "made with key id" in trail.verify([foreign]).problems[0][1]
+
+
+def test_checkpoint_lines_are_found_in_a_collectors_log(tmp_path: Path) -> None:
+    checkpoint = make_checkpoint(KEY, 12, "a" * 64, "2026-01-02T03:04:05.000000Z")
+    sink = CheckpointFile(tmp_path / "checkpoints.log")
+    sink(checkpoint)
+    sink(make_checkpoint(KEY, 13, "b" * 64, "2026-01-02T03:04:06.000000Z"))
+    lines = (tmp_path / "checkpoints.log").read_text().splitlines()
+    assert lines[0] == checkpoint.line() and len(lines) == 2
+    record = syslog_record(checkpoint.line().encode(), checkpoint.at, "host", msg_id=CHECKPOINT_MSG_ID)
+    collector_log = ["Jan  2 03:04:05 host dmp-xds[42]: unrelated", record.decode("utf-8")]
+    found = parse_checkpoints(collector_log, "syslog")
+    assert found == [Checkpoint(12, checkpoint.at, KEY.id, "a" * 64, checkpoint.signature, "syslog:2")]
+    assert found[0].authentic(KEY) and not found[0].authentic(OTHER_KEY)
+
+
+def test_checkpoint_syslog_message_over_udp(trail: AuditTrail) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as collector:
+        collector.bind(("127.0.0.1", 0))
+        collector.settimeout(5)
+        exporter = SyslogExporter(f"udp://127.0.0.1:{collector.getsockname()[1]}")
+        trail.exporters.append(exporter)
+        trail.checkpointer = Checkpointer(KEY, [exporter.checkpoint], 100, 3600)
+        entry = trail.append(event(1))
+        datagrams = [collector.recvfrom(65536)[0] for _ in range(2)]
+        exporter.close()
+    audit, checkpoint = datagrams
+    assert b" IHE+RFC-3881 " in audit and f" {CHECKPOINT_MSG_ID} - ".encode() in checkpoint
+    found = parse_checkpoints([checkpoint.decode("utf-8")], "udp")
+    assert [(c.seq, c.mac) for c in found] == [(1, entry.hash)] and found[0].authentic(KEY)
+
+
+def test_a_trace_rewritten_whole_as_if_from_before_the_key_is_caught_by_its_checkpoints(
+        trail: AuditTrail, engine: Engine) -> None:
+    """Every key id emptied and the whole chain re-hashed with SHA-256: inside the database it
+    looks like a trace from before the key; the checkpoints still know the MACs."""
+    sent = collect(trail)
+    fill(trail, 4)
+    trail.close()
+    prev = t.GENESIS_HASH
+    with engine.begin() as connection:
+        for row in connection.execute(select(AuditEntryRow.__table__).order_by(AuditEntryRow.seq)).all():
+            event_ = t._event_of(row)
+            digest = t.entry_hash(row.seq, row.recorded_at, event_, prev)
+            connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == row.seq)
+                               .values(key_id="", prev_hash=prev, hash=digest))
+            prev = digest
+        connection.execute(update(AuditHeadRow.__table__).values(hash=prev))
+    assert trail.verify().ok and "rows 1..4 have no key" in trail.verify().notes[0]
+    problems = trail.verify(sent).problems
+    assert [seq for seq, _ in problems] == [c.seq for c in sent] == [1, 3, 4]
+    assert all("is not the row checkpointed" in text for _, text in problems)

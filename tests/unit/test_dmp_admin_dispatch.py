@@ -11,6 +11,7 @@ from lxml import etree
 from sqlalchemy import Engine
 
 from dmp_xds.audit import trail as t
+from dmp_xds.audit.keys import AuditKey
 from dmp_xds.audit.trail import AuditTrail
 from dmp_xds.config import Settings
 from dmp_xds.dmp import vocabulary as dv
@@ -57,7 +58,8 @@ def engine() -> Engine:
 
 @pytest.fixture()
 def services(engine: Engine) -> Services:
-    security = SecurityServices(None, None, DmpStore(engine), AuditTrail(engine), Notifier(engine))  # type: ignore[arg-type]
+    trail = AuditTrail(engine, AuditKey(bytes(32), "test key"))
+    security = SecurityServices(None, None, DmpStore(engine), trail, Notifier(engine))  # type: ignore[arg-type]
     return Services(Settings(profile="ihe"), None, None, security=security)  # type: ignore[arg-type]
 
 

@@ -6,6 +6,10 @@ certificate checked against the configured CA, this server's client certificate 
 collector wants one). Sending happens on one background thread with a bounded queue, so that a slow or
 absent collector never slows a request; when the queue is full, messages are dropped and logged
 (the trace in the database remains the record of reference).
+
+The trace's checkpoints (checkpoints.py) go the same way, each a syslog message of its own
+(MSGID `DMPXDS-CHECKPOINT`, the checkpoint line as its text), so that the collector keeps, off
+this machine, what `dmp-xds audit verify --checkpoints` checks a cut-off trace against.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from lxml import etree
 
 from dmp_xds.audit import trail as t
 from dmp_xds.audit.background import BackgroundQueue
+from dmp_xds.audit.checkpoints import Checkpoint
 from dmp_xds.audit.trail import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,7 @@ QUEUE_SIZE = 10_000
 SYSLOG_PRIORITY = 10 * 8 + 5  # facility authpriv (10), severity notice (5), as ATNA asks
 APP_NAME = "dmp-xds"
 MSG_ID = "IHE+RFC-3881"
+CHECKPOINT_MSG_ID = "DMPXDS-CHECKPOINT"
 
 # DICOM / IHE event ids and action codes (RFC 3881: C create, R read, U update, D delete, E execute).
 _EVENTS: dict[str, tuple[str, str, str]] = {
@@ -95,10 +101,10 @@ def audit_message(entry: AuditEntry, source_id: str) -> bytes:
     return etree.tostring(message, xml_declaration=True, encoding="UTF-8")
 
 
-def syslog_record(payload: bytes, timestamp: str, hostname: str | None = None) -> bytes:
+def syslog_record(payload: bytes, timestamp: str, hostname: str | None = None, msg_id: str = MSG_ID) -> bytes:
     """RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID - MSG (with a UTF-8 BOM)."""
     host = (hostname or socket.gethostname() or "-").split(".")[0]
-    header = f"<{SYSLOG_PRIORITY}>1 {timestamp} {host} {APP_NAME} {os.getpid()} {MSG_ID} - "
+    header = f"<{SYSLOG_PRIORITY}>1 {timestamp} {host} {APP_NAME} {os.getpid()} {msg_id} - "
     return header.encode("ascii", "replace") + b"\xef\xbb\xbf" + payload
 
 
@@ -131,6 +137,12 @@ class SyslogExporter:
         record = syslog_record(audit_message(entry, self.source_id), entry.recorded_at)
         if not self._sender.offer(record):
             log.warning("ATNA queue full: audit message for trace entry %s not exported", entry.seq)
+
+    def checkpoint(self, checkpoint: Checkpoint) -> None:
+        """A checkpoint sink: the checkpoint's line as a syslog message of its own."""
+        record = syslog_record(checkpoint.line().encode("ascii"), checkpoint.at, msg_id=CHECKPOINT_MSG_ID)
+        if not self._sender.offer(record):
+            log.warning("ATNA queue full: checkpoint of trace entry %s not exported", checkpoint.seq)
 
     def close(self, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self._sender.close(timeout)

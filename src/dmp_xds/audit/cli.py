@@ -7,10 +7,14 @@ import json
 import click
 
 
-def _trail(ctx: click.Context):  # type: ignore[no-untyped-def]
-    from dmp_xds.audit.trail import AuditTrail
+MAX_PROBLEMS_SHOWN = 100
+
+
+def _open(ctx: click.Context):  # type: ignore[no-untyped-def]
+    """The settings and a trail to read (the key if there is one, never generated here)."""
+    from dmp_xds.audit.service import reading_trail
     from dmp_xds.cli import _settings
-    from dmp_xds.config import default_database_url, resolve
+    from dmp_xds.config import ConfigError, default_database_url, resolve
     from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
 
     settings = resolve(_settings(ctx))
@@ -18,24 +22,49 @@ def _trail(ctx: click.Context):  # type: ignore[no-untyped-def]
         upgrade(settings.database_url)
     engine = create_engine_for(settings.database_url)
     ensure_at_head(engine)
-    return AuditTrail(engine)
+    try:
+        return settings, reading_trail(settings, engine)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
 def audit() -> None:
-    """The access trace (append-only, hash-chained)."""
+    """The access trace (append-only, chained by HMAC, checkpointed off the machine)."""
 
 
 @audit.command("verify")
+@click.option("--checkpoints", "checkpoint_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file holding exported checkpoints (the syslog collector's log, a copy of the checkpoint "
+                   "file); repeatable. DMP_XDS_AUDIT_CHECKPOINT_FILE is always read.")
 @click.pass_context
-def audit_verify(ctx: click.Context) -> None:
-    """Check the whole trace: an edited, deleted or cut-off row is named; exit code 1 then."""
-    report = _trail(ctx).verify()
+def audit_verify(ctx: click.Context, checkpoint_files: tuple[str, ...]) -> None:
+    """Check the whole trace with its key: a changed, deleted, re-hashed or cut-off row is named,
+    and a trace that no longer reaches an exported checkpoint; exit code 1 then."""
+    from pathlib import Path
+
+    from dmp_xds.audit.checkpoints import read_checkpoints
+    from dmp_xds.audit.service import local_checkpoints
+
+    settings, trail = _open(ctx)
+    checkpoints = local_checkpoints(settings)
+    for name in checkpoint_files:
+        checkpoints += read_checkpoints(Path(name))
+    report = trail.verify(checkpoints)
+    key = f"key id {trail.key.id} ({trail.key.source})" if trail.key else f"no key at {settings.audit_key_path}"
+    summary = f"{report.checked} entries checked with {key} against {len(checkpoints)} checkpoint(s)"
     if report.ok:
-        click.echo(f"audit trace intact: {report.checked} entries checked")
+        click.echo(f"audit trace intact: {summary}")
+        for note in report.notes:
+            click.echo(f"  {note}")
         return
-    for seq, problem in report.problems:
+    for seq, problem in report.problems[:MAX_PROBLEMS_SHOWN]:
         click.echo(f"row {seq}: {problem}", err=True)
+    if len(report.problems) > MAX_PROBLEMS_SHOWN:
+        click.echo(f"... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more problem(s)", err=True)
+    click.echo(f"audit trace NOT intact: {summary}", err=True)
+    for note in report.notes:
+        click.echo(f"  {note}", err=True)
     raise SystemExit(1)
 
 
@@ -46,7 +75,7 @@ def audit_verify(ctx: click.Context) -> None:
 @click.pass_context
 def audit_history(ctx: click.Context, patient_id: str, as_json: bool, limit: int) -> None:
     """Every access to PATIENT_ID's record, newest first (emergency accesses flagged)."""
-    for entry in _trail(ctx).history(patient_id, limit):
+    for entry in _open(ctx)[1].history(patient_id, limit):
         event = entry.event
         if as_json:
             click.echo(json.dumps({"seq": entry.seq, "at": entry.recorded_at, **event.__dict__,

@@ -18,8 +18,9 @@ T = TypeVar("T")
 
 
 def open_store(ctx: click.Context) -> tuple[DmpStore, AuditTrail]:
+    from dmp_xds.audit.service import open_trail
     from dmp_xds.cli import _settings
-    from dmp_xds.config import default_database_url, resolve
+    from dmp_xds.config import ConfigError, default_database_url, resolve
     from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
 
     settings = resolve(_settings(ctx))
@@ -27,7 +28,12 @@ def open_store(ctx: click.Context) -> tuple[DmpStore, AuditTrail]:
         upgrade(settings.database_url)
     engine = create_engine_for(settings.database_url)
     ensure_at_head(engine)
-    return DmpStore(engine), AuditTrail(engine)
+    try:
+        trail = open_trail(settings, engine)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ctx.call_on_close(trail.close)  # the command's rows checkpointed and exported before it ends
+    return DmpStore(engine), trail
 
 
 def _trace(trail: AuditTrail, action: str, patient_id: str, detail: str, documents: tuple[str, ...] = ()) -> None:

@@ -2,7 +2,10 @@
 
 Every method is one database transaction. Creating a DMP also registers the patient in the
 registry's `patient` table, which the XDS rules consult (XDSUnknownPatientId); destroying it
-erases the patient's metadata, documents and authorizations, and leaves the access trace.
+erases every row that names the patient or one of their objects — metadata, documents, the
+registry's history of their changes, authorizations, representatives, notifications — and
+leaves the access trace (`audit_entry`): who accessed the record, up to its destruction, stays
+answerable to the patient and to the law.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Row, Select, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Select, and_, delete, insert, or_, select, update
 
 from dmp_xds.registry.tables import (
     AssociationRow,
@@ -21,10 +24,12 @@ from dmp_xds.registry.tables import (
     DmpRepresentativeRow,
     DocumentEntryRow,
     FolderRow,
+    LifecycleEventRow,
     PatientRow,
     RepositoryDocumentRow,
     SubmissionSetRow,
 )
+from dmp_xds.registry.update_rules import KIND_ASSOCIATION
 from dmp_xds.repository.blobstore import FilesystemBlobStore
 from dmp_xds.security.vihf import same_patient
 from dmp_xds.security.policy import (
@@ -43,6 +48,7 @@ _record = DmpRecordRow.__table__
 _authorization = DmpAuthorizationRow.__table__
 _representative = DmpRepresentativeRow.__table__
 _patient = PatientRow.__table__
+_lifecycle_event = LifecycleEventRow.__table__
 
 
 class DmpError(Exception):
@@ -184,7 +190,8 @@ class DmpStore:
             return self._require(connection, patient_id)
 
     def destroy(self, patient_id: str, blobs: FilesystemBlobStore | None) -> Destruction:
-        """Erase the record, its metadata and its documents (the files once the rows are gone)."""
+        """Erase the record, its metadata, their history and its documents (the files once the
+        rows are gone); the access trace stays."""
         with self.engine.begin() as connection:
             self._require(connection, patient_id)
             entries = DocumentEntryRow.__table__
@@ -205,6 +212,7 @@ class DmpStore:
                 erased += connection.execute(delete(table).where(table.c.patient_id == patient_id)).rowcount
             for chunk in _chunks(unique_ids):
                 connection.execute(delete(repository).where(repository.c.unique_id.in_(chunk)))
+            _erase_history(connection, patient_id, ids)
             connection.execute(delete(_authorization).where(_authorization.c.patient_id == patient_id))
             connection.execute(delete(_representative).where(_representative.c.patient_id == patient_id))
             connection.execute(delete(DmpNotificationRow.__table__)
@@ -302,6 +310,23 @@ class DmpStore:
 
 def _declaration(row: Row[tuple[object, ...]]) -> Representative:
     return Representative(row.representative_id, row.declared_by, _aware(row.declared_at))  # type: ignore[attr-defined, arg-type]
+
+
+def _erase_history(connection: Connection, patient_id: str, ids: list[str]) -> None:
+    """The registry's history (`lifecycle_event`) of the patient's objects: the events naming the
+    patient, and those that name only an object of theirs — a replacement's deprecation (by the
+    replacing submission set), an association's deletion (by its ends, in `detail`) — found by
+    the ids of the objects stored now and of those deleted before (only the history knows them).
+    A scan of the history per 500 ids: a destruction is rare, and must not miss a row."""
+    events = _lifecycle_event
+    known = set(ids) | set(connection.execute(select(events.c.object_uuid)
+                                              .where(events.c.patient_id == patient_id)).scalars())
+    for chunk in _chunks(sorted(known)):
+        connection.execute(delete(events).where(or_(
+            events.c.object_uuid.in_(chunk), events.c.submission_set_uuid.in_(chunk),
+            and_(events.c.object_kind == KIND_ASSOCIATION,
+                 or_(events.c.detail["source"].as_string().in_(chunk), events.c.detail["target"].as_string().in_(chunk))))))
+    connection.execute(delete(events).where(events.c.patient_id == patient_id))
 
 
 def _chunks(values: list[str], size: int = 500) -> list[list[str]]:

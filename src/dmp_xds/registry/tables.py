@@ -265,7 +265,8 @@ class LifecycleEventRow(Base):
 
 # --- the DMP itself and its access trace (issue 7; migration 0003) --------------------------
 
-HASH_LENGTH = 64  # SHA-256, hex
+HASH_LENGTH = 64  # SHA-256 and HMAC-SHA-256, hex
+KEY_ID_LENGTH = 32  # audit/keys.py: 16 hex digits today
 STAMP_LENGTH = 32  # ISO 8601 UTC with microseconds, kept as the exact text that was hashed
 
 
@@ -310,7 +311,9 @@ class DmpAuthorizationRow(Base):
 
 
 class AuditEntryRow(Base):
-    """The access trace: append-only, each row chained to the previous one by its hash."""
+    """The access trace: append-only, each row chained to the previous one by its MAC
+    (HMAC-SHA-256 under the key `key_id` names; rows from before migration 0007: plain SHA-256,
+    `key_id` empty)."""
 
     __tablename__ = "audit_entry"
 
@@ -329,14 +332,16 @@ class AuditEntryRow(Base):
     detail: Mapped[str] = mapped_column(String(TEXT_LENGTH))
     prev_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    key_id: Mapped[str] = mapped_column(String(KEY_ID_LENGTH), server_default="")
 
     # The patient reads their own history.
     __table_args__ = (Index(None, "patient_id", "seq"),)
 
 
 class AuditHeadRow(Base):
-    """One row: the last sequence number and hash. Updating it first serializes appends (a
-    row lock on PostgreSQL, the write lock on SQLite) and lets `verify` see a cut-off tail."""
+    """One row: the last sequence number and MAC. Updating it first serializes appends (a
+    row lock on PostgreSQL, the write lock on SQLite) and lets `verify` see a cut-off tail (one
+    cut with the head moved back too is seen against the exported checkpoints)."""
 
     __tablename__ = "audit_head"
 

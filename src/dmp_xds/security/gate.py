@@ -17,6 +17,7 @@ from lxml import etree
 from sqlalchemy import Engine
 
 from dmp_xds.audit import trail as t
+from dmp_xds.audit.service import open_trail
 from dmp_xds.audit.trail import AuditEvent, AuditTrail
 from dmp_xds.config import ConfigError, Settings
 from dmp_xds.dmp.notifications import Notifier, SmtpSender
@@ -74,18 +75,7 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
                                       cache_seconds=settings.certificate_cache_seconds)
     except CertificateError as exc:
         raise ConfigError(f"trust configuration: {exc}") from exc
-    exporters = []
-    if settings.audit_syslog:
-        from dmp_xds.audit.atna import SyslogExporter, tls_context
-
-        try:
-            context = (tls_context(settings.audit_syslog_ca, settings.audit_syslog_certificate,
-                                   settings.audit_syslog_key) if settings.audit_syslog.startswith("tls:") else None)
-            exporters.append(SyslogExporter(settings.audit_syslog, context=context))
-        except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError: a CA or key file that does not load
-            raise ConfigError(f"DMP_XDS_AUDIT_SYSLOG: {exc}") from exc
-    audit = AuditTrail(engine, exporters)
-    audit.ensure_head()
+    audit = open_trail(settings, engine)
     smtp = None
     if settings.notify_smtp:
         try:
