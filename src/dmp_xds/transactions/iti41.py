@@ -46,6 +46,7 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
     received: list[_ReceivedDocument] = []
     unusable: set[str] = set()
     errors: list[XdsError] = []
+    part_users: dict[str, str] = {}  # MIME part Content-ID -> the Document that refers to it
     for element in request.payload.iterchildren(v.TAG_DOCUMENT):
         document_id = element.get("id")
         if not document_id:
@@ -59,6 +60,13 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
                 errors.append(error(ErrorCode.MISSING_DOCUMENT,
                                     f"Document {document_id} refers to MIME part cid:{content_id}, "
                                     "which is not in the message", document_id))
+                continue
+            # One part is one file: two documents cannot both take it as theirs.
+            other = part_users.setdefault(content_id, document_id)
+            if other != document_id:
+                errors.append(_repo_error(f"Document {document_id} refers to MIME part cid:{content_id}, which "
+                                          f"Document {other} refers to already; each document needs a part of "
+                                          "its own", document_id))
                 continue
             received.append(_ReceivedDocument(document_id, attachment.blob, owned=False))
             unusable.discard(document_id)
