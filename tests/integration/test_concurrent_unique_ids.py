@@ -192,3 +192,12 @@ def test_iti42_the_same_document_twice_at_once_is_registered_twice(server: Runni
     assert [(r.status, r.error_codes) for r in responses] == [("Success", [])] * (2 * PAIRS)
     assert _rows_per_unique_id(server, DocumentEntryRow, unique_ids) == {u: 2 for u in unique_ids}
 
+
+def test_iti41_the_same_document_twice_at_once_is_registered_twice_and_stored_once(server: RunningServer) -> None:
+    unique_ids = [new_unique_id() for _ in range(PAIRS)]
+    files_before = _files(server)
+    responses = _race(server, [_provide(u, _content(u, 0)) for u in unique_ids for _ in (0, 1)])
+    assert [(r.status, r.error_codes) for r in responses] == [("Success", [])] * (2 * PAIRS)
+    assert _rows_per_unique_id(server, DocumentEntryRow, unique_ids) == {u: 2 for u in unique_ids}
+    assert _rows_per_unique_id(server, RepositoryDocumentRow, unique_ids) == {u: 1 for u in unique_ids}
+    assert _files(server) == files_before + PAIRS
