@@ -25,6 +25,7 @@ from dmp_xds.registry.tables import (
     RepositoryDocumentRow,
     SubmissionSetRow,
 )
+from dmp_xds.registry.store import KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET, release_unique_ids
 from dmp_xds.repository.blobstore import FilesystemBlobStore
 from dmp_xds.security.vihf import same_patient
 from dmp_xds.security.policy import (
@@ -192,8 +193,11 @@ class DmpStore:
             documents = connection.execute(select(entries.c.entry_uuid, entries.c.unique_id)
                                            .where(entries.c.patient_id == patient_id)).all()
             ids = [d.entry_uuid for d in documents]
-            ids += connection.execute(select(sets.c.entry_uuid).where(sets.c.patient_id == patient_id)).scalars().all()
-            ids += connection.execute(select(folders.c.entry_uuid).where(folders.c.patient_id == patient_id)).scalars().all()
+            packages = {KIND_SUBMISSION_SET: connection.execute(select(sets.c.entry_uuid, sets.c.unique_id)
+                                                                 .where(sets.c.patient_id == patient_id)).all(),
+                        KIND_FOLDER: connection.execute(select(folders.c.entry_uuid, folders.c.unique_id)
+                                                        .where(folders.c.patient_id == patient_id)).all()}
+            ids += [p.entry_uuid for rows in packages.values() for p in rows]
             unique_ids = sorted({d.unique_id for d in documents})
             repository = RepositoryDocumentRow.__table__
             paths = connection.execute(select(repository.c.path).where(repository.c.unique_id.in_(unique_ids))).scalars().all()
@@ -205,6 +209,9 @@ class DmpStore:
                 erased += connection.execute(delete(table).where(table.c.patient_id == patient_id)).rowcount
             for chunk in _chunks(unique_ids):
                 connection.execute(delete(repository).where(repository.c.unique_id.in_(chunk)))
+            release_unique_ids(connection, KIND_DOCUMENT_ENTRY, unique_ids)
+            for kind, rows in packages.items():
+                release_unique_ids(connection, kind, [p.unique_id for p in rows])
             connection.execute(delete(_authorization).where(_authorization.c.patient_id == patient_id))
             connection.execute(delete(_representative).where(_representative.c.patient_id == patient_id))
             connection.execute(delete(DmpNotificationRow.__table__)

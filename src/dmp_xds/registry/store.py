@@ -410,8 +410,9 @@ class RegistryStore:
                 raise XdsFailure([error(ErrorCode.REFERENCES_EXIST,
                                         f"association {link.entry_uuid} naming a deleted object was registered "
                                         "concurrently; nothing was deleted", link.entry_uuid)])
-            released = {kind: _release_unique_ids(connection, kind, table, events)
-                        for kind, table in _KINDS_WITH_UNIQUE_IDS}
+            released = {kind: release_unique_ids(connection, kind, [e.detail["uniqueId"] for e in events
+                                                                    if e.object_kind == kind])
+                        for kind in KINDS_WITH_UNIQUE_IDS}
             gone = released[KIND_DOCUMENT_ENTRY]
             paths: list[str] = []
             for chunk in _chunks(gone):
@@ -490,14 +491,15 @@ _LINK_COLUMNS = (_association.c.entry_uuid, _association.c.association_type, _as
                  _association.c.target)
 
 
-_KINDS_WITH_UNIQUE_IDS = ((KIND_DOCUMENT_ENTRY, _document_entry), (KIND_FOLDER, _folder),
-                          (KIND_SUBMISSION_SET, _submission_set))
+KINDS_WITH_UNIQUE_IDS = (KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET)
 
 
-def _release_unique_ids(connection: Connection, kind: str, table: Table, events: Sequence[lifecycle.Event]) -> list[str]:
-    """The uniqueIds of the deleted objects of `kind` that no row of `table` holds any more:
-    their claims go, so that they can be registered again, as before they were."""
-    deleted = {event.detail["uniqueId"] for event in events if event.object_kind == kind}
+def release_unique_ids(connection: Connection, kind: str, unique_ids: Iterable[str]) -> list[str]:
+    """Of the uniqueIds of objects of `kind` just deleted, those no such object holds any more
+    (in the deleting transaction): their claims go too, so that they may be registered again,
+    as they could before the objects were."""
+    table = _TABLE_OF_KIND[kind]
+    deleted = set(unique_ids)
     still_used: set[str] = set()
     for chunk in _chunks(deleted):
         still_used.update(connection.scalars(select(table.c.unique_id).where(table.c.unique_id.in_(chunk))))
