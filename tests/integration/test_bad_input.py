@@ -112,6 +112,28 @@ def test_cid_pointing_nowhere(server, unchanged):
     assert "cid:nowhere-" in response.registry_response.find(f".//{{{v.NS_RS}}}RegistryError").get("codeContext")
 
 
+def test_one_mime_part_for_two_documents(server, unchanged):
+    """Two Document elements naming one xop:Include part: refused, naming the part."""
+    submission = make_submission(2)
+    for de in submission.documents:
+        de.hash = de.size = de.repository_unique_id = None
+    first, second = (de.entry_uuid for de in submission.documents)
+    payload, parts = soap.pnr_payload(submission, {first: b"shared body\n", second: b"other body\n"}, mtom=True)
+    includes = list(payload.iter(f"{{{v.NS_XOP}}}Include"))
+    shared_cid = includes[0].get("href").removeprefix("cid:")
+    del parts[includes[1].get("href").removeprefix("cid:")]
+    includes[1].set("href", includes[0].get("href"))
+    env, _ = soap.envelope(v.ACTION_ITI41, payload)
+    body, content_type = soap.mtom_body(env, parts)
+    status, response_type, answer = _raw(server, body, content_type)
+    assert status == 200, answer[:500]
+    response = soap.parse_response(status, response_type, answer)
+    assert response.status == "Failure"
+    assert response.error_codes == ["XDSRepositoryMetadataError"]
+    context = response.registry_response.find(f".//{{{v.NS_RS}}}RegistryError").get("codeContext")
+    assert f"cid:{shared_cid}" in context and first in context and second in context
+
+
 def test_mtom_without_root_part(server, unchanged):
     request = _submission_request()
     content_type = request.content_type.replace('start="<', 'start="<missing-')

@@ -120,6 +120,20 @@ def test_whole_submission_is_deleted_and_each_object_traced(server) -> None:
     assert refused(server, ids) == ["UnresolvedReferenceException"] * len(ids)
 
 
+def test_unique_ids_are_free_again_once_their_objects_are_deleted(server) -> None:
+    first = registered(server, with_folder=True)
+    again = make_submission(1, with_folder=True)
+    again.submission_set.unique_id = first.submission_set.unique_id
+    again.folders[0].unique_id = first.folders[0].unique_id
+    again.documents[0].unique_id = first.documents[0].unique_id
+    again.documents[0].hash = "0" * 40  # another document
+    assert errors(server.post("registry", soap.register(again))) == [
+        "XDSNonIdenticalHash", "XDSDuplicateUniqueIdInRegistry", "XDSDuplicateUniqueIdInRegistry"]
+    assert delete(server, all_ids(first)).status == "Success"
+    response = server.post("registry", soap.register(again))
+    assert response.status == "Success", errors(response)
+
+
 def test_appended_document_keeps_its_original_until_the_append_goes(server) -> None:
     original = registered(server)
     appending = make_submission(1)

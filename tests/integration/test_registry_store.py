@@ -3,19 +3,23 @@ of a submission, reads back, patients."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.ebrim import vocabulary as v
 from dmp_xds.model import LocalizedString, StoredDocument, Submission
 from dmp_xds.registry.database import (
     DatabaseNotAtHead,
+    alembic_config,
     create_engine_for,
     current_revision,
     ensure_at_head,
@@ -23,8 +27,8 @@ from dmp_xds.registry.database import (
     normalize_url,
     upgrade,
 )
-from dmp_xds.registry.store import RegistryStore
-from dmp_xds.registry.tables import DocumentEntryRow, metadata
+from dmp_xds.registry.store import RegistryStore, _submission_rows
+from dmp_xds.registry.tables import DocumentEntryRow, RegistryUniqueIdRow, metadata
 from factories import PATIENT_ID, make_code, make_document_entry, make_submission, new_uuid
 
 
@@ -89,6 +93,66 @@ def test_migration_matches_the_table_definitions(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def test_migration_0006_gives_each_registered_unique_id_its_first_owner(
+        db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The claims are made from what 0005 holds, including what a race could leave there: the
+    first registration keeps the uniqueId, nothing is removed, the others are named."""
+    config = alembic_config(db_url)
+    engine = create_engine_for(db_url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0005")
+        first = registered(make_submission(1, with_folder=True))
+        entry, folder = first.documents[0], first.folders[0]
+        assert entry.hash is not None and first.submission_set is not None
+        updated = make_document_entry(hash="3" * 40)
+        later = registered(make_submission(documents=[
+            make_document_entry(unique_id=entry.unique_id, hash=entry.hash.upper()),  # the same document again
+            make_document_entry(unique_id=entry.unique_id, hash="2" * 40),  # a race won by `first`
+            updated,
+            make_document_entry(unique_id=updated.unique_id, logical_id=updated.entry_uuid, version="2",
+                                hash="4" * 40),  # ITI-57 may change the hash
+        ]))
+        raced_folder = registered(make_submission(1, with_folder=True))
+        raced_folder.folders[0].unique_id = folder.unique_id
+        start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        with engine.begin() as connection:
+            for offset, submission in enumerate([first, later, raced_folder]):
+                for table, rows in _submission_rows(submission, (), start + timedelta(seconds=offset)):
+                    if rows and table.name != "registry_unique_id":
+                        connection.execute(table.insert(), rows)
+        registered_tables = [t for t in metadata.sorted_tables if t.name != "registry_unique_id"]
+
+        def rows_now() -> dict[str, int]:
+            with engine.connect() as connection:
+                return {t.name: connection.execute(select(func.count()).select_from(t)).scalar_one()
+                        for t in registered_tables}
+
+        rows_before = rows_now()
+
+        with caplog.at_level(logging.WARNING):
+            upgrade(db_url)
+
+        assert rows_now() == rows_before
+        with engine.connect() as connection:
+            claims = {row.unique_id: (row.kind, row.holder)
+                      for row in connection.execute(select(RegistryUniqueIdRow.__table__))}
+        assert claims == {
+            entry.unique_id: ("DocumentEntry", entry.hash.lower()),
+            folder.unique_id: ("Folder", folder.logical_id),
+            updated.unique_id: ("DocumentEntry", "3" * 40),
+            raced_folder.documents[0].unique_id: ("DocumentEntry", (raced_folder.documents[0].hash or "").lower()),
+            **{s.submission_set.unique_id: ("SubmissionSet", s.submission_set.entry_uuid)
+               for s in (first, later, raced_folder) if s.submission_set is not None},
+        }
+        warning = next(r.getMessage() for r in caplog.records if "uniqueIds were registered" in r.getMessage())
+        assert warning.startswith("2 uniqueIds") and f"{entry.unique_id}" in warning and f"{folder.unique_id}" in warning
+        assert f"{updated.unique_id}" not in warning
+    finally:
+        engine.dispose()
 
 
 def test_ensure_at_head_refuses_an_empty_database_and_says_how_to_fix_it(db_url: str) -> None:
@@ -284,6 +348,35 @@ def test_any_version_leads_to_the_latest_version_of_its_document(store: Registry
     assert sorted(e.entry_uuid for e in by_unique_id[original.unique_id or ""]) == sorted(
         [second.entry_uuid, again.entry_uuid])
     assert store.latest_versions([]) == {} and store.latest_versions_by_unique_id([]) == {}
+
+
+def test_a_unique_id_has_one_owner_whatever_the_rules_read(store: RegistryStore) -> None:
+    """The database itself refuses a second DocumentEntry hash, a second Folder, or another kind
+    of object for a registered uniqueId; the same document again (any case of its hash) and a
+    new version are the same claim."""
+    submission = registered(make_submission(1, with_folder=True))
+    store.store_submission(submission)
+    entry, folder, ss = submission.documents[0], submission.folders[0], submission.submission_set
+    assert ss is not None and entry.hash is not None
+    before = store.count_rows()
+    clashes = [
+        make_submission(documents=[make_document_entry(unique_id=entry.unique_id, hash="0" * 40)]),
+        make_submission(documents=[make_document_entry(unique_id=folder.unique_id)]),
+        make_submission(documents=[make_document_entry(unique_id=ss.unique_id)]),
+        make_submission(1, with_folder=True),
+        make_submission(1, with_folder=True),
+    ]
+    clashes[3].folders[0].unique_id = folder.unique_id
+    clashes[4].folders[0].unique_id = entry.unique_id
+    for clash in clashes:
+        with pytest.raises(IntegrityError):
+            store.store_submission(registered(clash))
+        assert store.count_rows() == before
+    store.store_submission(registered(make_submission(documents=[
+        make_document_entry(unique_id=entry.unique_id, hash=entry.hash.upper())])))
+    assert len(store.get_document_entries_by_unique_id([entry.unique_id or ""])) == 2
+    assert store.existing_unique_ids([entry.unique_id or "", folder.unique_id or "", ss.unique_id or ""]) == {
+        entry.unique_id: entry.hash.lower(), folder.unique_id: None, ss.unique_id: None}
 
 
 def test_missing_required_value_is_a_programming_error(store: RegistryStore) -> None:

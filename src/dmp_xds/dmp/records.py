@@ -30,6 +30,7 @@ from dmp_xds.registry.tables import (
     SubmissionSetRow,
 )
 from dmp_xds.registry.update_rules import KIND_ASSOCIATION
+from dmp_xds.registry.store import KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET, release_unique_ids
 from dmp_xds.repository.blobstore import FilesystemBlobStore
 from dmp_xds.security.vihf import same_patient
 from dmp_xds.security.policy import (
@@ -199,8 +200,11 @@ class DmpStore:
             documents = connection.execute(select(entries.c.entry_uuid, entries.c.unique_id)
                                            .where(entries.c.patient_id == patient_id)).all()
             ids = [d.entry_uuid for d in documents]
-            ids += connection.execute(select(sets.c.entry_uuid).where(sets.c.patient_id == patient_id)).scalars().all()
-            ids += connection.execute(select(folders.c.entry_uuid).where(folders.c.patient_id == patient_id)).scalars().all()
+            packages = {KIND_SUBMISSION_SET: connection.execute(select(sets.c.entry_uuid, sets.c.unique_id)
+                                                                 .where(sets.c.patient_id == patient_id)).all(),
+                        KIND_FOLDER: connection.execute(select(folders.c.entry_uuid, folders.c.unique_id)
+                                                        .where(folders.c.patient_id == patient_id)).all()}
+            ids += [p.entry_uuid for rows in packages.values() for p in rows]
             unique_ids = sorted({d.unique_id for d in documents})
             repository = RepositoryDocumentRow.__table__
             paths = connection.execute(select(repository.c.path).where(repository.c.unique_id.in_(unique_ids))).scalars().all()
@@ -213,6 +217,9 @@ class DmpStore:
             for chunk in _chunks(unique_ids):
                 connection.execute(delete(repository).where(repository.c.unique_id.in_(chunk)))
             _erase_history(connection, patient_id, ids)
+            release_unique_ids(connection, KIND_DOCUMENT_ENTRY, unique_ids)
+            for kind, rows in packages.items():
+                release_unique_ids(connection, kind, [p.unique_id for p in rows])
             connection.execute(delete(_authorization).where(_authorization.c.patient_id == patient_id))
             connection.execute(delete(_representative).where(_representative.c.patient_id == patient_id))
             connection.execute(delete(DmpNotificationRow.__table__)

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Table
+from sqlalchemy import Dialect, Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
+
+from dmp_xds.registry.tables import INSERT_IGNORING_CONFLICTS_ON
 
 Row = dict[str, Any]
 TableRows = Sequence[tuple[Table, list[Row]]]
@@ -27,6 +30,18 @@ BindProcessor = Callable[[Any], Any] | None
 def _insert_columns(table: Table) -> tuple[str, ...]:
     """The columns a submission gives values for: all but a database-generated key."""
     return tuple(c.key for c in table.columns if not (c.primary_key and c.autoincrement is True))
+
+
+def insert_statement(table: Table, dialect: Dialect) -> Insert:
+    """The table's INSERT, ignoring a conflict on the unique index its `info` names, if any
+    (tables.INSERT_IGNORING_CONFLICTS_ON); any other constraint still refuses the row."""
+    conflict = table.info.get(INSERT_IGNORING_CONFLICTS_ON)
+    if conflict is None:
+        return table.insert()
+    dialect_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect.name)
+    if dialect_insert is None:
+        raise NotImplementedError(f"database {dialect.name!r} is not supported (SQLite and PostgreSQL are)")
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
 
 
 def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> tuple[BindProcessor, ...]:
@@ -55,7 +70,7 @@ class TableInsert:
     @classmethod
     def compile(cls, table: Table, dialect: Dialect) -> TableInsert:
         columns = _insert_columns(table)
-        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        compiled = insert_statement(table, dialect).compile(dialect=dialect, column_keys=list(columns))
         positional = bool(compiled.positional)
         if positional and list(compiled.positiontup or []) != list(columns):
             raise RuntimeError(f"unexpected parameter order for {table.name}: {compiled.positiontup}")
@@ -91,7 +106,8 @@ class PostgresSubmissionInsert:
     single statement. Its text is the same for every submission whatever its number of rows,
     so the server prepares it once per connection. A single statement is atomic by itself:
     run in autocommit it needs no BEGIN and no COMMIT, so a submission costs one round trip.
-    Foreign keys are checked at the end of the statement, when parents and children are in.
+    Foreign keys are checked at the end of the statement, when parents and children are in;
+    a table's INSERT ignores conflicts as `insert_statement` does (the uniqueId claims).
     """
 
     def __init__(self, tables: Sequence[Table], dialect: Dialect) -> None:
@@ -102,8 +118,10 @@ class PostgresSubmissionInsert:
         inserts = []
         for table in tables:
             columns = ", ".join(self.columns[table.name])
+            conflict = table.info.get(INSERT_IGNORING_CONFLICTS_ON)
+            on_conflict = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
             inserts.append(f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
-                           f"FROM json_populate_recordset(NULL::{table.name}, %s::json)")
+                           f"FROM json_populate_recordset(NULL::{table.name}, %s::json){on_conflict}")
         *first, last = inserts
         self.sql = (("WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(first)) + " ") if first else "") + last
 

@@ -145,11 +145,18 @@ def _short(urn: str) -> str:
 
 def diagnose_conflict(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:
     """Why the database refused the submission's rows, given a fresh snapshot of the message's
-    own ids and uniqueIds (a concurrent submission won the race, or an id was reused)."""
+    own ids and uniqueIds (a concurrent submission won the race, or an id was reused): the
+    errors the submission would have had one after the other; none when what is registered now
+    explains nothing, as when the same document (same uniqueId and hash) was registered
+    concurrently: storing again is what would have happened one after the other."""
     errors = [
         error(ErrorCode.REGISTRY_METADATA_ERROR, f"id {obj_id} is already used by a registered {kind}", obj_id)
         for obj_id, (kind, _patient, _status) in snapshot.objects.items()
     ]
-    errors += _check_unique_ids(submission, snapshot)
-    return errors or [error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
-                            "an id or uniqueId of this submission was registered concurrently")]
+    return errors + _check_unique_ids(submission, snapshot)
+
+
+def unexplained_conflict() -> XdsError:
+    """A conflict that storing again did not get past."""
+    return error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                 "an id or uniqueId of this submission was registered concurrently")

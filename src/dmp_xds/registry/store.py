@@ -34,7 +34,7 @@ from dmp_xds.model import (
 from dmp_xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.registry import lifecycle
 from dmp_xds.registry.delete_rules import DeletePlan, DeleteSnapshot, Link
-from dmp_xds.registry.inserts import PerTableInsert, PostgresSubmissionInsert
+from dmp_xds.registry.inserts import PerTableInsert, PostgresSubmissionInsert, insert_statement
 from dmp_xds.registry.serialize import document_entry_from_dict, sortable_dtm, to_dict
 from dmp_xds.registry.update_rules import UpdatePlan, UpdateSnapshot
 from dmp_xds.registry.tables import (
@@ -46,6 +46,7 @@ from dmp_xds.registry.tables import (
     FolderCodeRow,
     FolderRow,
     PatientRow,
+    RegistryUniqueIdRow,
     RepositoryDocumentRow,
     SubmissionSetAuthorRow,
     SubmissionSetRow,
@@ -76,6 +77,7 @@ _folder = FolderRow.__table__
 _folder_code = FolderCodeRow.__table__
 _association = AssociationRow.__table__
 _repository_document = RepositoryDocumentRow.__table__
+_registry_unique_id = RegistryUniqueIdRow.__table__
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class RegistrySnapshot:
     """What the registry held, for one submission's checks (see registry/rules.py)."""
 
     known_patients: frozenset[str]
-    unique_ids: dict[str, str | None]  # registered uniqueId -> DocumentEntry hash (None: SS/Folder)
+    unique_ids: dict[str, str | None]  # registered uniqueId -> DocumentEntry hash, lower case (None: SS/Folder)
     objects: dict[str, ObjectInfo]  # registered objects among those asked for
 
 
@@ -123,17 +125,17 @@ def _in_id_list(column: Any, name: str, dialect: str) -> Any:
     return column.in_(select(func.json_each(bindparam(name, type_=String)).table_valued("value").c.value))
 
 
+_PATIENT = "patient"
+
+
 def _patients_and_unique_ids_query(dialect: str) -> Any:
-    """Patients and uniqueIds of one submission in one round trip: (kind, value, document hash)."""
+    """Patients and uniqueIds of one submission in one round trip: (kind, value, holder), the
+    uniqueIds as the database guards them (registry_unique_id)."""
     return union_all(
-        select(literal("patient", String).label("kind"), _patient.c.patient_id.label("value"),
-               cast(null(), String).label("hash")).where(_in_id_list(_patient.c.patient_id, "patients", dialect)),
-        select(literal("document", String), _document_entry.c.unique_id, _document_entry.c.hash)
-        .where(_in_id_list(_document_entry.c.unique_id, "unique_ids", dialect)),
-        select(literal("package", String), _submission_set.c.unique_id, cast(null(), String))
-        .where(_in_id_list(_submission_set.c.unique_id, "unique_ids", dialect)),
-        select(literal("package", String), _folder.c.unique_id, cast(null(), String))
-        .where(_in_id_list(_folder.c.unique_id, "unique_ids", dialect)),
+        select(literal(_PATIENT, String).label("kind"), _patient.c.patient_id.label("value"),
+               cast(null(), String).label("holder")).where(_in_id_list(_patient.c.patient_id, "patients", dialect)),
+        select(_registry_unique_id.c.kind, _registry_unique_id.c.unique_id, _registry_unique_id.c.holder)
+        .where(_in_id_list(_registry_unique_id.c.unique_id, "unique_ids", dialect)),
     )
 
 
@@ -185,14 +187,14 @@ class DriverQuery:
 
 
 def _registered(rows: Iterable[tuple[str, str, str | None]]) -> tuple[set[str], dict[str, str | None]]:
-    """Known patients and registered uniqueIds from (kind, value, document hash) rows."""
+    """Known patients and registered uniqueIds from (kind, value, holder) rows."""
     known: set[str] = set()
     registered: dict[str, str | None] = {}
-    for kind, value, hash_ in rows:
-        if kind == "patient":
+    for kind, value, holder in rows:
+        if kind == _PATIENT:
             known.add(value)
-        elif kind == "document" or value not in registered:
-            registered[value] = hash_
+        else:
+            registered[value] = holder if kind == KIND_DOCUMENT_ENTRY else None
     return known, registered
 
 
@@ -401,9 +403,9 @@ class RegistryStore:
         associations), then what it changes in stored metadata (update_rules.UpdatePlan)."""
         now = _now()
         with self.engine.begin() as connection:
-            for table, rows in _submission_rows(submission, (), now):
+            for table, rows in _submission_rows(submission, (), now, new_versions=True):
                 if rows:
-                    connection.execute(table.insert(), rows)
+                    connection.execute(insert_statement(table, self.engine.dialect), rows)
             events = lifecycle.apply_update(connection, submission, plan, now)
             ss_uuid = submission.submission_set.entry_uuid if submission.submission_set is not None else None
             lifecycle.record(connection, change, ss_uuid, events, now)
@@ -453,12 +455,10 @@ class RegistryStore:
                 raise XdsFailure([error(ErrorCode.REFERENCES_EXIST,
                                         f"association {link.entry_uuid} naming a deleted object was registered "
                                         "concurrently; nothing was deleted", link.entry_uuid)])
-            unique_ids = {event.detail["uniqueId"] for event in events if event.object_kind == KIND_DOCUMENT_ENTRY}
-            still_used: set[str] = set()
-            for chunk in _chunks(unique_ids):
-                still_used.update(connection.scalars(select(_document_entry.c.unique_id)
-                                                     .where(_document_entry.c.unique_id.in_(chunk))))
-            gone = sorted(unique_ids - still_used)
+            released = {kind: release_unique_ids(connection, kind, [e.detail["uniqueId"] for e in events
+                                                                    if e.object_kind == kind])
+                        for kind in KINDS_WITH_UNIQUE_IDS}
+            gone = released[KIND_DOCUMENT_ENTRY]
             paths: list[str] = []
             for chunk in _chunks(gone):
                 paths += connection.scalars(select(_repository_document.c.path)
@@ -536,6 +536,25 @@ _LINK_COLUMNS = (_association.c.entry_uuid, _association.c.association_type, _as
                  _association.c.target)
 
 
+KINDS_WITH_UNIQUE_IDS = (KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET)
+
+
+def release_unique_ids(connection: Connection, kind: str, unique_ids: Iterable[str]) -> list[str]:
+    """Of the uniqueIds of objects of `kind` just deleted, those no such object holds any more
+    (in the deleting transaction): their claims go too, so that they may be registered again,
+    as they could before the objects were."""
+    table = _TABLE_OF_KIND[kind]
+    deleted = set(unique_ids)
+    still_used: set[str] = set()
+    for chunk in _chunks(deleted):
+        still_used.update(connection.scalars(select(table.c.unique_id).where(table.c.unique_id.in_(chunk))))
+    gone = sorted(deleted - still_used)
+    for chunk in _chunks(gone):
+        connection.execute(delete(_registry_unique_id).where(_registry_unique_id.c.unique_id.in_(chunk),
+                                                             _registry_unique_id.c.kind == kind))
+    return gone
+
+
 def _links(connection: Connection, uuids: Sequence[str], *, by_id: bool) -> dict[str, Link]:
     """Associations with these entryUUIDs (`by_id`), or naming one of them at either end."""
     found: dict[str, Link] = {}
@@ -577,22 +596,25 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
 # --- rows of a submission -------------------------------------------------------------------
 
 
-# The tables a submission writes, parents before children (_submission_rows gives them in this order).
+# The tables a submission writes, parents before children (_submission_rows gives them in this
+# order); the uniqueId claims first, so that a uniqueId taken meanwhile stops the rest early.
 SUBMISSION_TABLES: tuple[Table, ...] = (
-    _submission_set, _submission_set_author, _document_entry, _document_entry_code, _document_entry_author,
-    _document_entry_reference_id, _folder, _folder_code, _association, _repository_document,
+    _registry_unique_id, _submission_set, _submission_set_author, _document_entry, _document_entry_code,
+    _document_entry_author, _document_entry_reference_id, _folder, _folder_code, _association, _repository_document,
 )
 
 
 def _submission_rows(
-    submission: Submission, repository_documents: Sequence[StoredDocument], now: datetime
+    submission: Submission, repository_documents: Sequence[StoredDocument], now: datetime, *, new_versions: bool = False
 ) -> list[tuple[Table, list[Row]]]:
-    """Every row to insert, table by table, parents before children (foreign keys)."""
+    """Every row to insert, table by table, parents before children (foreign keys).
+    `new_versions`: the DocumentEntries and Folders are new versions of registered ones (ITI-57)."""
     ss = submission.submission_set
     ss_uuid = ss.entry_uuid if ss is not None else None
     documents = submission.documents
     repository_ids = {de.unique_id: de.repository_unique_id for de in documents}
     return [
+        (_registry_unique_id, _unique_id_rows(submission, new_versions)),
         (_submission_set, [_submission_set_row(ss, now)] if ss is not None else []),
         (_submission_set_author, _author_rows(ss.entry_uuid, ss.authors) if ss is not None else []),
         (_document_entry, [_document_entry_row(de, ss_uuid, now) for de in documents]),
@@ -612,6 +634,24 @@ def _submission_rows(
             _repository_document_row(doc, repository_ids.get(doc.unique_id), now) for doc in repository_documents
         ]),
     ]
+
+
+def _unique_id_rows(submission: Submission, new_versions: bool) -> list[Row]:
+    """The claim of each uniqueId of the submission (tables.RegistryUniqueIdRow); the same
+    document registered again makes the claim already there. A new version (ITI-57) keeps the
+    uniqueId of its logical object (update_rules), whose claim stands: it is not made again, as
+    a new version may change the hash (NIST 15801)."""
+    ss = submission.submission_set
+    claims = [(KIND_SUBMISSION_SET, ss.unique_id, ss.entry_uuid)] if ss is not None else []
+    if not new_versions:
+        claims += [(KIND_DOCUMENT_ENTRY, de.unique_id, _required(de.hash, "hash", de.entry_uuid).lower())
+                   for de in submission.documents]
+        claims += [(KIND_FOLDER, f.unique_id, f.logical_id or f.entry_uuid) for f in submission.folders]
+    # In uniqueId order: two submissions waiting for each other's claims on PostgreSQL take
+    # them in the same order, and one waits instead of both deadlocking.
+    return [{"unique_id": unique_id, "kind": kind, "holder": holder}
+            for kind, unique_id, holder in sorted(dict.fromkeys(claims), key=lambda claim: claim[1] or "")
+            if unique_id]
 
 
 def _document_entry_row(de: DocumentEntry, ss_uuid: str | None, now: datetime) -> Row:

@@ -7,7 +7,8 @@ every query but GetDocuments-by-uniqueId starts from a patient id and a status.
 Versions (ITI-57): the versions of one DocumentEntry or Folder share `logical_id` (and the
 uniqueId) and differ by `version`, so uniqueness is on (logical_id, version), never on
 unique_id alone. A DocumentEntry uniqueId may also be registered again for the very same
-document (same hash, ITI TF-2b §3.42.4.1.3.5), which rules out a unique index on it.
+document (same hash, NIST 12004), which rules out a unique index on it. What a uniqueId names
+is held once in `registry_unique_id` instead, whose primary key refuses a second owner.
 
 Times are stored as 14-digit padded DTM strings (`serialize.sortable_dtm`): string order is time
 order on every database. Lengths are generous on purpose: PostgreSQL enforces them and an
@@ -37,6 +38,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# Table info key: the columns of a unique index on which an INSERT of the table ignores a
+# conflict (ON CONFLICT (...) DO NOTHING), an existing identical row being the expected case.
+INSERT_IGNORING_CONFLICTS_ON = "insert_ignoring_conflicts_on"
 
 # An autoincrement key that is a true rowid alias on SQLite (INTEGER PRIMARY KEY) and 64 bits
 # elsewhere.
@@ -220,6 +225,31 @@ class AssociationRow(Base):
     __table_args__ = (
         Index(None, "source", "association_type"),
         Index(None, "target", "association_type"),
+    )
+
+
+class RegistryUniqueIdRow(Base):
+    """What each registered uniqueId names (migration 0006): the database's own guard, since the
+    registry rules read what is registered before the submission is written.
+
+    `holder` is what a second registration of the uniqueId must share to be the same object: a
+    DocumentEntry's hash in lower case (the same document registered again, NIST 12004), a
+    Folder's logical id, a SubmissionSet's entryUUID (nothing else). Every registration writes
+    its claims, inserted with ON CONFLICT on the unique index (`info` below): the same claim
+    again is a no-op, another one for the uniqueId breaks the primary key, under any
+    concurrency, on SQLite and PostgreSQL alike. A new version (ITI-57) keeps the claim of its
+    logical object, made by its first version.
+    """
+
+    __tablename__ = "registry_unique_id"
+
+    unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # DocumentEntry | Folder | SubmissionSet
+    holder: Mapped[str] = mapped_column(String(CODE_LENGTH))
+
+    __table_args__ = (
+        Index("uq_registry_unique_id_unique_id_kind_holder", "unique_id", "kind", "holder", unique=True),
+        {"info": {INSERT_IGNORING_CONFLICTS_ON: ("unique_id", "kind", "holder")}},
     )
 
 

@@ -46,6 +46,7 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
     received: list[_ReceivedDocument] = []
     unusable: set[str] = set()
     errors: list[XdsError] = []
+    part_users: dict[str, str] = {}  # MIME part Content-ID -> the Document that refers to it
     for element in request.payload.iterchildren(v.TAG_DOCUMENT):
         document_id = element.get("id")
         if not document_id:
@@ -59,6 +60,13 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
                 errors.append(error(ErrorCode.MISSING_DOCUMENT,
                                     f"Document {document_id} refers to MIME part cid:{content_id}, "
                                     "which is not in the message", document_id))
+                continue
+            # One part is one file: two documents cannot both take it as theirs.
+            other = part_users.setdefault(content_id, document_id)
+            if other != document_id:
+                errors.append(_repo_error(f"Document {document_id} refers to MIME part cid:{content_id}, which "
+                                          f"Document {other} refers to already; each document needs a part of "
+                                          "its own", document_id))
                 continue
             received.append(_ReceivedDocument(document_id, attachment.blob, owned=False))
             unusable.discard(document_id)
@@ -126,7 +134,7 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         return TransactionResult(registry_response([_repo_error(
             f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]))
     received: list[_ReceivedDocument] = []
-    published: list[Path] = []
+    published: dict[str, Path] = {}  # document id -> its file, under its final name
     try:
         sor = payload.find(v.TAG_SUBMIT_OBJECTS_REQUEST)
         if sor is None:
@@ -151,7 +159,8 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             A document the registry already knows (same uniqueId, same hash: NIST 12004) is
             looked up in the repository's own table, and not stored twice. A file without
             its row is invisible (retrieval goes through the row), and removed below if the
-            registry transaction fails.
+            registry transaction fails. Run again when the same document was registered
+            concurrently: the file published for it here is then removed, the others kept.
             """
             known = [uid for de in submission.documents if (uid := de.unique_id) in snapshot.unique_ids]
             already = services.registry.get_repository_documents(known) if known else {}
@@ -160,9 +169,13 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
                 de = entries[document_id]
                 assert de.unique_id is not None  # validated before any row is written
                 if de.unique_id in already:
+                    if (path := published.pop(document_id, None)) is not None:
+                        services.blobs.unpublish(path)
                     continue
-                target = services.blobs.allocate_path(de.unique_id)
-                published.append(services.blobs.publish(blob, target))
+                target = published.get(document_id)
+                if target is None:
+                    target = services.blobs.publish(blob, services.blobs.allocate_path(de.unique_id))
+                    published[document_id] = target
                 rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
                                            de.mime_type or "application/octet-stream"))
             return rows
@@ -183,7 +196,7 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
                 services.blobs.discard(doc.blob)
 
 
-def _unpublish(services: Services, published: list[Path]) -> None:
-    for path in published:
+def _unpublish(services: Services, published: dict[str, Path]) -> None:
+    for path in published.values():
         services.blobs.unpublish(path)
     published.clear()

@@ -20,11 +20,15 @@ from dmp_xds.model import StoredDocument, Submission
 from dmp_xds.model.ids import assign_entry_uuids
 from dmp_xds.registry.lifecycle import Change
 from dmp_xds.registry.store import RegistrySnapshot
-from dmp_xds.registry.rules import check_against_registry, diagnose_conflict, snapshot_request
+from dmp_xds.registry.rules import check_against_registry, diagnose_conflict, snapshot_request, unexplained_conflict
 from dmp_xds.transactions.context import Services
 from dmp_xds.validation.xds import Transaction
 
 log = logging.getLogger(__name__)
+
+# A store refused by a constraint that what is registered then does not explain (the same
+# document registered concurrently) is tried again, once.
+STORE_ATTEMPTS = 2
 
 
 def now_dtm() -> str:
@@ -78,7 +82,9 @@ def register_submission(
     metadata (replacements, folders); `before_store` is the repository's part (ITI-41): it runs once every check has passed,
     just before the database transaction, with what the registry holds; it makes the documents
     durable (no database lock is held while the disk works) and returns the repository rows to
-    insert with the metadata. If the store then fails, the caller removes what it did.
+    insert with the metadata. It runs again, with the uniqueIds registered meanwhile, when the
+    same document was registered concurrently (the store is then tried again, as if the two
+    had come one after the other). If the store fails, the caller removes what it did.
     """
     # The IHE rules, and the CI-SIS profile when the deployment has it on.
     errors = services.validators.metadata_errors(submission, transaction)
@@ -94,22 +100,27 @@ def register_submission(
     if any(e.is_error for e in errors):
         return errors
     apply_registry_values(submission, now_dtm())
-    repository_documents = before_store(snapshot) if before_store is not None else ()
-    try:
-        services.registry.store_submission(submission, list(repository_documents),
-                                           change=Change(transaction.value, actor))
-    except XdsFailure as failure:
-        return errors + failure.errors
-    except IntegrityError as exc:
-        # An id the source chose is already registered, or two submissions raced for the same
-        # uniqueId: read the message's own ids again to say which.
-        log.info("submission refused by a database constraint: %s", exc.orig)
-        fresh = services.registry.snapshot([], wanted.unique_ids, submission.all_ids())
-        return errors + diagnose_conflict(submission, fresh)
-    except OperationalError as exc:
-        log.warning("registry busy: %s", exc.orig)
-        return errors + [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
-    return errors
+    for _attempt in range(STORE_ATTEMPTS):
+        repository_documents = before_store(snapshot) if before_store is not None else ()
+        try:
+            services.registry.store_submission(submission, list(repository_documents),
+                                               change=Change(transaction.value, actor))
+        except XdsFailure as failure:
+            return errors + failure.errors
+        except IntegrityError as exc:
+            # An id the source chose is already registered, or a concurrent submission took a
+            # uniqueId first: read the message's own ids again to say which.
+            log.info("submission refused by a database constraint: %s", exc.orig)
+            snapshot = services.registry.snapshot([], wanted.unique_ids, submission.all_ids())
+            conflicts = diagnose_conflict(submission, snapshot)
+            if conflicts:
+                return errors + conflicts
+            continue
+        except OperationalError as exc:
+            log.warning("registry busy: %s", exc.orig)
+            return errors + [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
+        return errors
+    return errors + [unexplained_conflict()]
 
 
 def registry_response(errors: Sequence[XdsError]) -> etree._Element:
