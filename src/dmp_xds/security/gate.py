@@ -91,12 +91,11 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
             smtp = SmtpSender(settings.notify_smtp, settings.notify_from, settings.notify_smtp_ca)
         except (ValueError, OSError) as exc:
             raise ConfigError(f"DMP_XDS_NOTIFY_SMTP: {exc}") from exc
-    proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     # The replay cache lives in the database so that every worker process sees every VIHF used.
     verifier = VihfVerifier(trust, settings.vihf_audience, settings.vihf_clock_skew_seconds,
                             DatabaseReplayCache(engine))
     return SecurityServices(trust, verifier, DmpStore(engine), audit, Notifier(engine, smtp), settings.client_cert_header.lower(),
-                            proxies)
+                            settings.trusted_proxy_addresses)
 
 
 def client_chain(security: SecurityServices, tls_chain_pem: list[str] | None, headers: dict[str, str],
