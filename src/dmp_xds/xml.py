@@ -137,5 +137,11 @@ def parse_file(handle: IO[bytes]) -> etree._Element:
     return tree.getroot()
 
 
+def library_parser() -> etree.XMLParser:
+    """The main parser, for a library that parses by itself what parse_bytes has accepted
+    (signxml reads the VIHF it verifies again): no DTD, no resolver but the one that refuses."""
+    return _PARSER
+
+
 def to_bytes(element: etree._Element) -> bytes:
     return etree.tostring(element, encoding="UTF-8", xml_declaration=False)
