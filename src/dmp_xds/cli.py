@@ -70,13 +70,19 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         click.echo(f"  workers:              {settings.workers} processes")
     _announce_security(settings)
     sys.stdout.flush()
+    from dmp_xds.http_protocol import GuardedHttpToolsProtocol
     from dmp_xds.security.tls import uvicorn_tls_options
 
     # proxy_headers off: uvicorn would otherwise replace the peer address with X-Forwarded-For
     # from 127.0.0.1, and the client-certificate header is trusted by the peer address
     # (DMP_XDS_TRUSTED_PROXIES, security/gate.py): the real peer must reach the application.
+    # The httptools protocol bounds the request head and the connections, the loop the TLS
+    # handshake (http_protocol.py); no WebSocket protocol, whose connections nothing would bound
+    # (the service has no use for one).
+    GuardedHttpToolsProtocol.configure(settings)
     common = dict(host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                  lifespan="on", timeout_keep_alive=30, http="httptools", loop="uvloop", proxy_headers=False,
+                  lifespan="on", timeout_keep_alive=settings.idle_timeout_seconds, http=GuardedHttpToolsProtocol,
+                  ws="none", loop="dmp_xds.http_protocol:HandshakeBoundLoop", proxy_headers=False,
                   access_log=settings.log_level.lower() in ("debug", "info", "trace"))
     common.update(uvicorn_tls_options(settings))
     if settings.workers == 1:

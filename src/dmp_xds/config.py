@@ -82,11 +82,20 @@ class Settings:
     audit_checkpoint_file: str = ""  # checkpoints kept here too; "" = <data_dir>/audit-checkpoints.log; "off" = none
     audit_checkpoint_rows: int = 100  # a checkpoint every N rows of the trace...
     audit_checkpoint_seconds: float = 60.0  # ...and T seconds after a row not yet checkpointed
+    # --- connections: what a client may hold before its request is read (http_protocol.py) ------
+    max_head_bytes: int = 64 * 1024  # request line and header fields; more: 431 and the connection closed
+    head_timeout_seconds: float = 10.0  # from a request's first byte to the end of its head; then 408
+    idle_timeout_seconds: float = 15.0  # a connection with no request under way (new or kept alive) is closed
+    max_connections_per_client: int = 64  # open connections from one address, per worker process; 0 = no limit
 
     @staticmethod
     def paths(value: str) -> list[Path]:
         """A comma-separated list of files."""
         return [Path(p.strip()) for p in value.split(",") if p.strip()]
+
+    @property
+    def trusted_proxy_addresses(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
 
     @property
     def documents_dir(self) -> Path:
@@ -111,10 +120,10 @@ class Settings:
 
 
 _INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results", "workers",
-               "audit_checkpoint_rows"}
+               "audit_checkpoint_rows", "max_head_bytes", "max_connections_per_client"}
 _OPTIONAL_INT_FIELDS = {"mllp_port"}
 _FLOAT_FIELDS = {"request_timeout_seconds", "vihf_clock_skew_seconds", "certificate_cache_seconds",
-                 "audit_checkpoint_seconds"}
+                 "audit_checkpoint_seconds", "head_timeout_seconds", "idle_timeout_seconds"}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -181,6 +190,12 @@ def load_settings(
     if settings.audit_checkpoint_rows < 1 or settings.audit_checkpoint_seconds <= 0:
         raise ConfigError("DMP_XDS_AUDIT_CHECKPOINT_ROWS must be at least 1 and DMP_XDS_AUDIT_CHECKPOINT_SECONDS "
                           "more than 0")
+    for name in ("max_head_bytes", "head_timeout_seconds", "idle_timeout_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"DMP_XDS_{name.upper()} must be positive, not {getattr(settings, name)}")
+    if settings.max_connections_per_client < 0:
+        raise ConfigError("DMP_XDS_MAX_CONNECTIONS_PER_CLIENT must be 0 (no limit) or more, "
+                          f"not {settings.max_connections_per_client}")
     if settings.cda_policy not in ("reject", "warn", "off"):
         raise ConfigError(f"DMP_XDS_CDA_POLICY must be 'reject', 'warn' or 'off', not {settings.cda_policy!r}")
     return settings

@@ -21,6 +21,7 @@ from typing import Any
 from dmp_xds import __version__
 from dmp_xds.config import ConfigError, Settings, load_settings, resolve
 from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.http_protocol import GuardedHttpToolsProtocol
 from dmp_xds.registry.database import create_engine_for, ensure_at_head, upgrade
 from dmp_xds.registry.store import RegistryStore
 from dmp_xds.repository.blobstore import FilesystemBlobStore
@@ -302,8 +303,11 @@ def create_app(settings: Settings | None = None, migrate: bool = False) -> XdsAp
 
 def app_from_environment() -> XdsApplication:
     """The factory each uvicorn worker process calls: settings from `DMP_XDS_*` (already
-    resolved and the database already migrated by the parent process)."""
-    return create_app(load_settings(), migrate=False)
+    resolved and the database already migrated by the parent process); the connection limits of
+    the worker's protocol come from the same settings."""
+    settings = load_settings()
+    GuardedHttpToolsProtocol.configure(settings)
+    return create_app(settings, migrate=False)
 
 
 def endpoint_urls(settings: Settings) -> dict[str, str]:

@@ -82,7 +82,6 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
             smtp = SmtpSender(settings.notify_smtp, settings.notify_from, settings.notify_smtp_ca)
         except (ValueError, OSError) as exc:
             raise ConfigError(f"DMP_XDS_NOTIFY_SMTP: {exc}") from exc
-    proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     try:
         vouching = VouchingRules.parse(settings.patient_portals, settings.establishment_vouching)
     except ValueError as exc:
@@ -93,7 +92,7 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
     verifier = VihfVerifier(trust, settings.vihf_audience, settings.vihf_clock_skew_seconds,
                             DatabaseReplayCache(engine), vouching)
     return SecurityServices(trust, verifier, DmpStore(engine), audit, Notifier(engine, smtp), settings.client_cert_header.lower(),
-                            proxies)
+                            settings.trusted_proxy_addresses)
 
 
 def client_chain(security: SecurityServices, tls_chain_pem: list[str] | None, headers: dict[str, str],

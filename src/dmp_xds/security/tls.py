@@ -1,7 +1,7 @@
 """TLS with client certificates under uvicorn, and the hook that shows the certificate to the app.
 
 uvicorn terminates TLS but does not put the client's certificate in the ASGI scope. This
-protocol class (uvicorn's own httptools protocol, `http=` setting) reads it from the TLS
+protocol class (uvicorn's httptools protocol with our connection limits, `http=` setting) reads it from the TLS
 connection once, when the connection is made, and adds it to each request's scope as the ASGI
 `tls` extension (`scope["extensions"]["tls"]["client_cert_chain"]`, PEM strings). Python 3.11
 gives only the peer's own certificate; the intermediates come from DMP_XDS_TRUST_INTERMEDIATES.
@@ -13,12 +13,11 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from dmp_xds.config import Settings
+from dmp_xds.http_protocol import GuardedHttpToolsProtocol
 
 
-class TlsHttpToolsProtocol(HttpToolsProtocol):
+class TlsHttpToolsProtocol(GuardedHttpToolsProtocol):
     _client_cert_chain: list[str] | None = None
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]

@@ -30,6 +30,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.registry.tables import VihfReplayRow
 from dmp_xds.security.cps import Holder, TrustStore
+from dmp_xds.xml import library_parser
 
 _replay = VihfReplayRow.__table__
 
@@ -309,7 +310,7 @@ class VihfVerifier:
             return "the VIHF signature does not cover the Assertion itself (signature wrapping)"
         try:
             result = XMLVerifier().verify(etree.tostring(assertion), x509_cert=certificate, id_attribute="ID",
-                                          expect_config=self._config)
+                                          expect_config=self._config, parser=library_parser())
         except (InvalidSignature, InvalidDigest, InvalidCertificate) as exc:
             return f"the VIHF signature does not verify (the assertion was altered or signed by another key): {exc}"
         except InvalidInput as exc:

@@ -93,15 +93,20 @@ class CdaValidator:
         problems += header_problems(header, document, self.value_sets)
         if entry is not None:
             problems += consistency_problems(header, entry, self.value_sets)
-        return self._findings(subject, where, problems) + self.schematron_findings(data, header, subject, where)
+        return self._findings(subject, where, problems) + self.schematron_findings(root, header, subject, where)
 
-    def schematron_findings(self, data: bytes, header: CdaHeader, subject: str, where: str) -> list[XdsError]:
-        """The ANS schematrons' failed asserts, each with its schematron, rule and XPath."""
+    def schematron_findings(self, root: etree._Element, header: CdaHeader, subject: str,
+                            where: str) -> list[XdsError]:
+        """The ANS schematrons' failed asserts on a document parse_bytes accepted, each with its
+        schematron, rule and XPath."""
         if self.schematrons is None:
             return []
         template_ids = [(t.root, t.extension) for t in header.template_ids]
-        # Saxon reads the bytes with the encoding their XML declaration names.
-        _, findings = self.schematrons.validate(data, template_ids)
+        # Saxon reads the document as lxml writes it back, never the client's bytes: its own
+        # parser would open a DOCTYPE's external subset, and only parse_bytes has checked those
+        # bytes (an encoding the two parsers read differently must not carry a DOCTYPE past it).
+        checked = etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
+        _, findings = self.schematrons.validate(checked, template_ids)
         out = []
         for finding in findings[:MAX_SCHEMATRON_FINDINGS]:
             warning = finding.is_warning or self.policy is CdaPolicy.WARN
