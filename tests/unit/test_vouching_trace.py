@@ -7,6 +7,7 @@ from lxml import etree
 
 from dmp_xds.audit import trail as t
 from dmp_xds.audit.atna import audit_message
+from dmp_xds.audit.keys import AuditKey
 from dmp_xds.audit.trail import AuditEntry, AuditTrail
 from dmp_xds.dmp.notifications import Notifier
 from dmp_xds.dmp.records import DmpStore
@@ -41,7 +42,7 @@ def test_the_vouching_structure_is_in_the_row_and_its_atna_message() -> None:
     engine = create_engine_for("sqlite://")
     metadata.create_all(engine)
     exported: list[AuditEntry] = []
-    security = SecurityServices(None, None, DmpStore(engine), AuditTrail(engine, [exported.append]),  # type: ignore[arg-type]
+    security = SecurityServices(None, None, DmpStore(engine), AuditTrail(engine, AuditKey(bytes(range(32)), "test key"), [exported.append]),  # type: ignore[arg-type]
                                 Notifier(engine))
     trace_access(security, patient(), t.SEARCH, t.SUCCESS, detail="the patient acts on their own record")
     trace_access(security, doctor(), t.SEARCH, t.SUCCESS, detail="authorized by the patient")
