@@ -16,6 +16,11 @@ from typing import Any, Mapping
 
 ENV_PREFIX = "DMP_XDS_"
 REPOSITORY_ID_FILE = "repository-unique-id"
+# Where the project's own files are, from the package's root rather than from the depth of the
+# module that reads them: the package's data/, and beside src/ the wsdl/, schemas/, migrations/.
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parents[1]
+DATA_DIR = PACKAGE_DIR / "data"
 
 
 class ConfigError(Exception):

@@ -12,9 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import LocalizedString, StoredDocument, Submission
-from dmp_xds.registry.database import (
+from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds.model import LocalizedString, StoredDocument, Submission
+from dmp_xds.storage.database import (
     DatabaseNotAtHead,
     create_engine_for,
     current_revision,
@@ -23,8 +23,8 @@ from dmp_xds.registry.database import (
     normalize_url,
     upgrade,
 )
-from dmp_xds.registry.store import RegistryStore
-from dmp_xds.registry.tables import DocumentEntryRow, metadata
+from dmp_xds.storage.store import RegistryStore
+from dmp_xds.storage.tables import DocumentEntryRow, metadata
 from factories import PATIENT_ID, make_document_entry, make_submission, new_uuid
 
 

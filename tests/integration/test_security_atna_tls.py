@@ -16,8 +16,8 @@ import pytest
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.audit.atna import SyslogExporter, tls_context
-from dmp_xds.audit.trail import AuditEntry, AuditEvent
+from dmp_xds.transport.atna import SyslogExporter, tls_context
+from dmp_xds.storage.trail import AuditEntry, AuditEvent
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_document_entry, make_submission, make_submission_set
 from loopback_server import serving

@@ -10,24 +10,24 @@ import pytest
 from lxml import etree
 from sqlalchemy import Engine
 
-from dmp_xds.audit import trail as t
-from dmp_xds.audit.trail import AuditTrail
+from dmp_xds.storage import trail as t
+from dmp_xds.storage.trail import AuditTrail
 from dmp_xds.config import Settings
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.dmp.notifications import Notifier
-from dmp_xds.dmp.records import DmpStore
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import metadata
+from dmp_xds.services.notifications import Notifier
+from dmp_xds.storage.records import DmpStore
+from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import metadata
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder
-from dmp_xds.security.gate import SecurityServices
+from dmp_xds.services.gate import SecurityServices
 from dmp_xds.security.vihf import Principal
-from dmp_xds.soap import dmp_admin
-from dmp_xds.soap.envelope import read_request
-from dmp_xds.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault
-from dmp_xds.soap.service import build_dispatchers
-from dmp_xds.transactions.context import Services, TransactionRequest
+from dmp_xds.transport.soap import dmp_admin
+from dmp_xds.transport.soap.envelope import read_request
+from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault
+from dmp_xds.transport.soap.service import build_dispatchers
+from dmp_xds.services.context import Services, TransactionRequest
 
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 HOLDER = Holder("establishment", "", "", "", "", "", "", "CN=portal", "00")

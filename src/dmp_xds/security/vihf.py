@@ -28,7 +28,7 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 from signxml.exceptions import InvalidCertificate, InvalidDigest
 
 from dmp_xds.security import vocabulary as sv
-from dmp_xds.registry.tables import VihfReplayRow
+from dmp_xds.storage.tables import VihfReplayRow
 from dmp_xds.security.cps import Holder, TrustStore
 
 _replay = VihfReplayRow.__table__
@@ -447,7 +447,7 @@ def sign_assertion(assertion: etree._Element, key: PrivateKeyTypes, chain: Seque
 
 
 def security_header(assertion: etree._Element) -> etree._Element:
-    from dmp_xds.ebrim.vocabulary import NS_WSSE
+    from dmp_xds.xds.ebrim.vocabulary import NS_WSSE
 
     security = etree.Element(f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE})
     security.append(assertion)

@@ -1,0 +1,82 @@
+"""What a transaction is given and what it gives back, independent of SOAP and HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from dmp_xds.config import Settings
+from dmp_xds.xds.model import DocumentEntry
+from dmp_xds.storage.blobstore import FilesystemBlobStore, TempBlob
+from dmp_xds.dmp.validation.validators import Validators
+
+if TYPE_CHECKING:
+    from dmp_xds.storage.store import RegistryStore
+    from dmp_xds.services.gate import SecurityServices
+    from dmp_xds.dmp.policy import Action, Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A binary part received with the request (MTOM), already in a temporary file."""
+
+    content_id: str
+    content_type: str
+    blob: TempBlob
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPart:
+    """A document to send with the response, streamed from its file."""
+
+    content_id: str
+    content_type: str
+    path: Path
+
+
+@dataclass
+class Services:
+    """The long-lived parts a transaction works with."""
+
+    settings: Settings
+    registry: "RegistryStore"
+    blobs: FilesystemBlobStore
+    validators: Validators = field(default_factory=Validators)  # built once at start-up
+    # The security gate (security/gate.py: trust store, VIHF verifier, DMP records, trace);
+    # None when the deployment runs without authentication (DMP_XDS_AUTH=none).
+    security: "SecurityServices | None" = None
+
+
+@dataclass(frozen=True)
+class DocumentAccess:
+    """What an authenticated caller may see: one patient's record (the VIHF's), and of its
+    documents those `visible` accepts. Without authentication there is none: all is visible."""
+
+    patient_id: str
+    visible: Callable[[DocumentEntry], bool]
+    # May the caller change this (visible) document so (ITI-57, ITI-62)? policy.document_action.
+    decide: Callable[[DocumentEntry, "Action"], "Decision"]
+
+
+@dataclass
+class TransactionRequest:
+    payload: etree._Element
+    attachments: Mapping[str, Attachment] = field(default_factory=dict)
+    principal: object | None = None  # security.vihf.Principal, set by the security gate; None without auth
+    access: DocumentAccess | None = None  # set with the principal; None without auth
+
+
+@dataclass
+class TransactionResult:
+    payload: etree._Element
+    documents: list[DocumentPart] = field(default_factory=list)
+    # For the access trace: the documents (uniqueIds) the request added (ITI-41/42), returned
+    # (ITI-18), retrieved (ITI-43) or changed (ITI-57/62); the document-level decisions taken
+    # inside the transaction ("mask 1.2.3: allowed, ..."); and whether one of them refused it.
+    touched: tuple[str, ...] = ()
+    decisions: tuple[str, ...] = ()
+    denied: bool = False

@@ -1,0 +1,274 @@
+"""MTOM/XOP: streaming decode of `multipart/related` requests, encode of responses.
+
+A request body is fed chunk by chunk: the root part (the SOAP envelope) is kept in memory up to a
+limit, every other part goes straight to a temporary file of the blob store, hashed as it is
+written. So a 50 MB document costs one pass and no copy of itself in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from lxml import etree
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from dmp_xds.xds.ebrim.vocabulary import TAG_XOP_INCLUDE
+from dmp_xds.storage.blobstore import BlobWriter, FilesystemBlobStore, TempBlob
+from dmp_xds.transport.soap.faults import SoapFault, sender
+
+SOAP12_CONTENT_TYPE = "application/soap+xml"
+XOP_CONTENT_TYPE = "application/xop+xml"
+
+
+@dataclass(frozen=True, slots=True)
+class ContentType:
+    media_type: str
+    params: dict[str, str]
+
+    @classmethod
+    def parse(cls, header: str | None) -> "ContentType":
+        if not header:
+            return cls("", {})
+        media, params = parse_options_header(header)
+        return cls(
+            media.decode("latin-1").lower(),
+            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in params.items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A binary MIME part of an MTOM request, stored in a temporary file of the blob store."""
+
+    content_id: str
+    content_type: str
+    blob: TempBlob
+
+
+@dataclass
+class MtomMessage:
+    root: bytes
+    root_content_type: ContentType
+    attachments: dict[str, Attachment] = field(default_factory=dict)
+
+
+def normalize_content_id(raw: str) -> str:
+    """`<abc@x>` (Content-ID header) and `cid:abc%40x` (xop:Include href) name the same part."""
+    value = raw.strip()
+    if value.lower().startswith("cid:"):
+        value = unquote(value[4:])
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    return value.strip()
+
+
+class MtomReceiver:
+    """Feed it the body of a `multipart/related` request; it files the parts as they come."""
+
+    def __init__(self, content_type: ContentType, store: FilesystemBlobStore, max_root_bytes: int) -> None:
+        boundary = content_type.params.get("boundary")
+        if not boundary:
+            raise sender("multipart/related content type without a boundary parameter", http_status=415)
+        start = content_type.params.get("start")
+        self._start = normalize_content_id(start) if start else None
+        self._store = store
+        self._max_root_bytes = max_root_bytes
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._on_part_begin,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_end": self._on_end,
+            },
+        )
+        self._headers: dict[str, str] = {}
+        self._field = bytearray()
+        self._value = bytearray()
+        self._root: bytearray | None = None
+        self._root_type: ContentType | None = None
+        self._root_done = False
+        self._writer: BlobWriter | None = None
+        self._current_cid = ""
+        self._current_type = ""
+        self._in_root = False
+        self._ended = False
+        self.attachments: dict[str, Attachment] = {}
+        self._parts = 0
+
+    # -- parser callbacks --------------------------------------------------------------------
+    def _on_part_begin(self) -> None:
+        self._headers = {}
+        self._parts += 1
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[self._field.decode("latin-1").strip().lower()] = self._value.decode("latin-1").strip()
+        self._field.clear()
+        self._value.clear()
+
+    def _on_headers_finished(self) -> None:
+        cid = normalize_content_id(self._headers.get("content-id", ""))
+        is_root = (cid == self._start) if self._start else (not self._root_done and self._root is None)
+        if is_root:
+            if self._root is not None:
+                raise sender("the MTOM message has two root parts")
+            self._in_root = True
+            self._root = bytearray()
+            self._root_type = ContentType.parse(self._headers.get("content-type"))
+            return
+        if not cid:
+            raise sender(f"MIME part {self._parts} has no Content-ID header")
+        if cid in self.attachments:
+            raise sender(f"two MIME parts have the Content-ID {cid!r}")
+        self._in_root = False
+        self._current_cid = cid
+        self._current_type = self._headers.get("content-type", "application/octet-stream")
+        self._writer = self._store.new_writer()
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_root:
+            assert self._root is not None
+            if len(self._root) + (end - start) > self._max_root_bytes:
+                raise sender(
+                    f"the SOAP envelope part is larger than the limit of {self._max_root_bytes} bytes",
+                    http_status=413,
+                )
+            self._root += data[start:end]
+        elif self._writer is not None:
+            self._writer.write(memoryview(data)[start:end])
+
+    def _on_part_end(self) -> None:
+        if self._in_root:
+            self._in_root = False
+            self._root_done = True
+            return
+        if self._writer is not None:
+            blob = self._writer.finish()
+            self._writer = None
+            self.attachments[self._current_cid] = Attachment(self._current_cid, self._current_type, blob)
+
+    def _on_end(self) -> None:
+        self._ended = True
+
+    # -- public ------------------------------------------------------------------------------
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self._parser.write(chunk)
+        except SoapFault:
+            raise
+        except Exception as exc:  # python-multipart raises its own errors on broken framing
+            raise sender(f"malformed multipart/related body: {exc}") from exc
+
+    def finish(self) -> MtomMessage:
+        try:
+            self._parser.finalize()
+        except Exception as exc:
+            raise sender(f"malformed multipart/related body: {exc}") from exc
+        if not self._ended:
+            raise sender("the multipart/related body is truncated (no closing boundary)")
+        if self._root is None or self._root_type is None:
+            if self._start:
+                raise sender(f"no MIME part has the start Content-ID {self._start!r}")
+            raise sender("the multipart/related body has no root part")
+        if self._root_type.media_type not in (XOP_CONTENT_TYPE, SOAP12_CONTENT_TYPE):
+            raise sender(
+                f"the root part must be {XOP_CONTENT_TYPE}, not {self._root_type.media_type or 'untyped'}",
+                http_status=415,
+            )
+        return MtomMessage(bytes(self._root), self._root_type, self.attachments)
+
+    def discard(self, store: FilesystemBlobStore) -> None:
+        """Remove every temporary file this request created (the request failed)."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        for attachment in self.attachments.values():
+            store.discard(attachment.blob)
+
+
+def xop_reference(element: etree._Element) -> str | None:
+    """The Content-ID an element's xop:Include points to, or None if the element is inline."""
+    for child in element:
+        if child.tag == TAG_XOP_INCLUDE:
+            href = child.get("href")
+            if not href:
+                raise sender("an xop:Include has no href attribute")
+            return normalize_content_id(href)
+    return None
+
+
+# -- encoding --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class OutgoingPart:
+    content_id: str
+    content_type: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class MtomResponse:
+    content_type: str
+    segments: list[bytes | OutgoingPart]  # literal bytes, or a part whose file is streamed
+    content_length: int
+
+    def in_memory(self) -> bytes | None:
+        """The whole message, when no part is a file (an ITI-41 or ITI-18 answer): sent in one
+        piece rather than streamed chunk by chunk through the thread pool."""
+        if all(isinstance(segment, bytes) for segment in self.segments):
+            return b"".join(segment for segment in self.segments if isinstance(segment, bytes))
+        return None
+
+    def chunks(self, store: FilesystemBlobStore) -> Iterator[bytes]:
+        for segment in self.segments:
+            if isinstance(segment, bytes):
+                yield segment
+            else:
+                yield from store.read_chunks(segment.path)
+
+
+def encode_mtom(envelope: bytes, parts: list[OutgoingPart]) -> MtomResponse:
+    """Lay out a multipart/related MTOM message; binary parts are streamed from their files."""
+    boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
+    root_cid = f"root.message@{uuid.uuid4().hex}.dmp-xds"
+    content_type = (
+        f'multipart/related; boundary="{boundary}"; type="{XOP_CONTENT_TYPE}"; '
+        f'start="<{root_cid}>"; start-info="{SOAP12_CONTENT_TYPE}"'
+    )
+    root_head = (
+        f"--{boundary}\r\n"
+        f'Content-Type: {XOP_CONTENT_TYPE}; charset=UTF-8; type="{SOAP12_CONTENT_TYPE}"\r\n'
+        f"Content-Transfer-Encoding: binary\r\n"
+        f"Content-ID: <{root_cid}>\r\n\r\n"
+    ).encode("ascii")
+    segments: list[bytes | OutgoingPart] = [root_head + envelope]
+    for part in parts:
+        segments.append(
+            (
+                f"\r\n--{boundary}\r\n"
+                f"Content-Type: {part.content_type}\r\n"
+                f"Content-Transfer-Encoding: binary\r\n"
+                f"Content-ID: <{part.content_id}>\r\n\r\n"
+            ).encode("ascii")
+        )
+        segments.append(part)
+    segments.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    length = sum(len(s) if isinstance(s, bytes) else s.path.stat().st_size for s in segments)
+    return MtomResponse(content_type, segments, length)
+
+
+def new_content_id() -> str:
+    return f"{uuid.uuid4().hex}@dmp-xds"
