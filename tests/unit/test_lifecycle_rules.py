@@ -12,7 +12,8 @@ from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.xds.model import Submission
 from dmp_xds.storage.lifecycle import replacement_folder_associations, stored_folder_members
 from dmp_xds.xds.registry.rules import check_against_registry
-from dmp_xds.storage.store import KIND_DOCUMENT_ENTRY, KIND_FOLDER, RegistrySnapshot
+from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, KIND_FOLDER
+from dmp_xds.xds.registry.rules import RegistrySnapshot
 from dmp_xds.xds.validation.xds import Transaction, validate_submission
 from factories import OTHER_PATIENT_ID, PATIENT_ID, make_association, make_code, make_submission, new_uuid
 

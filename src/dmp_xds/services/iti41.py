@@ -19,7 +19,7 @@ from dmp_xds.xds.ebrim import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import DocumentEntry, StoredDocument
-from dmp_xds.storage.store import RegistrySnapshot
+from dmp_xds.xds.registry.rules import RegistrySnapshot
 from dmp_xds.storage.blobstore import TempBlob
 from dmp_xds.transport.soap.mtom import xop_reference
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult

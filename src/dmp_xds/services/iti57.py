@@ -25,7 +25,8 @@ from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.xds.model import DocumentEntry, Folder, Submission
 from dmp_xds.xds.model.ids import assign_entry_uuids
 from dmp_xds.storage.lifecycle import Change
-from dmp_xds.xds.registry.update_rules import KIND_DOCUMENT_ENTRY, UpdatePlan, UpdateSnapshot, plan_update, snapshot_ids
+from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY
+from dmp_xds.xds.registry.update_rules import UpdatePlan, UpdateSnapshot, plan_update, snapshot_ids
 from dmp_xds.dmp.policy import Action
 from dmp_xds.services.context import DocumentAccess, Services, TransactionRequest, TransactionResult
 from dmp_xds.services.register import actor_of, caller_patient_errors, now_dtm, registry_response

@@ -24,7 +24,7 @@ from dmp_xds.xds.errors import ErrorCode, XdsError, XdsFailure, error
 from dmp_xds.xds.model import DocumentEntry
 from dmp_xds.xds.registry.delete_rules import DeleteSnapshot, plan_delete
 from dmp_xds.storage.lifecycle import Change
-from dmp_xds.xds.registry.update_rules import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY
+from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY
 from dmp_xds.dmp.policy import Action
 from dmp_xds.services.context import DocumentAccess, Services, TransactionRequest, TransactionResult
 from dmp_xds.services.register import actor_of

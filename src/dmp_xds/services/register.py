@@ -19,7 +19,7 @@ from dmp_xds.xds.errors import ErrorCode, XdsError, XdsFailure, error
 from dmp_xds.xds.model import StoredDocument, Submission
 from dmp_xds.xds.model.ids import assign_entry_uuids
 from dmp_xds.storage.lifecycle import Change
-from dmp_xds.storage.store import RegistrySnapshot
+from dmp_xds.xds.registry.rules import RegistrySnapshot
 from dmp_xds.xds.registry.rules import check_against_registry, diagnose_conflict, snapshot_request
 from dmp_xds.services.context import Services
 from dmp_xds.xds.validation.xds import Transaction

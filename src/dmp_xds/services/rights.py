@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import DocumentEntry, Submission
-from dmp_xds.xds.registry.update_rules import KIND_DOCUMENT_ENTRY
+from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.dmp.policy import Action
 from dmp_xds.services.context import DocumentAccess, Services, TransactionResult

@@ -33,15 +33,8 @@ from dmp_xds.storage.tables import (
     PatientRow,
     SubmissionSetRow,
 )
-from dmp_xds.xds.registry.update_rules import (
-    KIND_ASSOCIATION,
-    KIND_DOCUMENT_ENTRY,
-    KIND_FOLDER,
-    KIND_SUBMISSION_SET,
-    StoredObject,
-    UpdatePlan,
-    UpdateSnapshot,
-)
+from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
+from dmp_xds.xds.registry.update_rules import StoredObject, UpdatePlan, UpdateSnapshot
 
 _document_entry = DocumentEntryRow.__table__
 _folder = FolderRow.__table__

@@ -22,6 +22,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from dmp_xds.xds.model import (
+    KIND_ASSOCIATION,
+    KIND_DOCUMENT_ENTRY,
+    KIND_FOLDER,
+    KIND_SUBMISSION_SET,
     Association,
     Author,
     Code,
@@ -34,6 +38,7 @@ from dmp_xds.xds.model import (
 from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.storage import lifecycle
 from dmp_xds.xds.registry.delete_rules import DeletePlan, DeleteSnapshot, Link
+from dmp_xds.xds.registry.rules import ObjectInfo, RegistrySnapshot
 from dmp_xds.storage.inserts import PerTableInsert, PostgresSubmissionInsert
 from dmp_xds.storage.serialize import document_entry_from_dict, sortable_dtm, to_dict
 from dmp_xds.xds.registry.update_rules import UpdatePlan, UpdateSnapshot
@@ -53,15 +58,10 @@ from dmp_xds.storage.tables import (
 )
 
 Row = dict[str, Any]
-ObjectInfo = tuple[str, str | None, str | None]  # (kind, patient id, status)
 
 # Bound parameters per IN list: far below SQLite's limit (32766) and PostgreSQL's (65535).
 IN_CHUNK = 500
 
-KIND_DOCUMENT_ENTRY = "DocumentEntry"
-KIND_SUBMISSION_SET = "SubmissionSet"
-KIND_FOLDER = "Folder"
-KIND_ASSOCIATION = "Association"
 CODE_KIND_CONFIDENTIALITY = "confidentiality"
 CODE_KIND_EVENT = "event"
 
@@ -76,15 +76,6 @@ _folder = FolderRow.__table__
 _folder_code = FolderCodeRow.__table__
 _association = AssociationRow.__table__
 _repository_document = RepositoryDocumentRow.__table__
-
-
-@dataclass(frozen=True)
-class RegistrySnapshot:
-    """What the registry held, for one submission's checks (see registry/rules.py)."""
-
-    known_patients: frozenset[str]
-    unique_ids: dict[str, str | None]  # registered uniqueId -> DocumentEntry hash (None: SS/Folder)
-    objects: dict[str, ObjectInfo]  # registered objects among those asked for
 
 
 # Statements built once: building SQLAlchemy constructs per call costs more than running them.

@@ -17,6 +17,13 @@ from dmp_xds.xds.ebrim.vocabulary import DOCUMENT_ENTRY_STABLE
 
 Slots: TypeAlias = dict[str, list[str]]
 
+# The kinds of registry object, as the registry rules, the store's reads and the lifecycle rows
+# name them.
+KIND_DOCUMENT_ENTRY = "DocumentEntry"
+KIND_SUBMISSION_SET = "SubmissionSet"
+KIND_FOLDER = "Folder"
+KIND_ASSOCIATION = "Association"
+
 
 @dataclass(frozen=True, slots=True)
 class LocalizedString:

@@ -23,12 +23,7 @@ from dataclasses import dataclass
 
 from dmp_xds.xds.ebrim import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.xds.registry.update_rules import (
-    KIND_ASSOCIATION,
-    KIND_DOCUMENT_ENTRY,
-    KIND_FOLDER,
-    KIND_SUBMISSION_SET,
-)
+from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
 
 # The order rows go: associations first, so that no moment of the transaction has an
 # association naming a deleted object.

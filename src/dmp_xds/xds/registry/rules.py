@@ -14,13 +14,18 @@ from dataclasses import dataclass
 
 from dmp_xds.xds.ebrim import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.xds.model import Association, Submission
-from dmp_xds.storage.store import (
-    KIND_ASSOCIATION,
-    KIND_DOCUMENT_ENTRY,
-    KIND_FOLDER,
-    RegistrySnapshot,
-)
+from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, Association, Submission
+
+ObjectInfo = tuple[str, str | None, str | None]  # (kind, patient id, status)
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """What the registry held, for one submission's checks (read by storage.store.RegistryStore)."""
+
+    known_patients: frozenset[str]
+    unique_ids: dict[str, str | None]  # registered uniqueId -> DocumentEntry hash (None: SS/Folder)
+    objects: dict[str, ObjectInfo]  # registered objects among those asked for
 
 
 @dataclass(frozen=True)

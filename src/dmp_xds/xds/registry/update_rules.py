@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 
 from dmp_xds.xds.ebrim import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.xds.model import Association, DocumentEntry, Folder, Submission
-
-KIND_DOCUMENT_ENTRY = "DocumentEntry"
-KIND_FOLDER = "Folder"
-KIND_SUBMISSION_SET = "SubmissionSet"
-KIND_ASSOCIATION = "Association"
+from dmp_xds.xds.model import (
+    KIND_DOCUMENT_ENTRY,
+    KIND_FOLDER,
+    KIND_SUBMISSION_SET,
+    Association,
+    DocumentEntry,
+    Folder,
+    Submission,
+)
 
 
 @dataclass(frozen=True)
