@@ -25,14 +25,8 @@ from dmp_xds.storage.database import create_engine_for, upgrade
 from dmp_xds.security.cps import TrustStore, load_pem_certificates
 from dmp_xds.security.pki import create_test_pki
 from dmp_xds.dmp.policy import Action, record_access
-from dmp_xds.security.vihf import (
-    DatabaseReplayCache,
-    VihfClaims,
-    VihfVerifier,
-    build_assertion,
-    security_header,
-    sign_assertion,
-)
+from dmp_xds.storage.replay import DatabaseReplayCache
+from dmp_xds.security.vihf import VihfClaims, VihfVerifier, build_assertion, security_header, sign_assertion
 
 ROUNDS = 500
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"

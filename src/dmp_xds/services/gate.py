@@ -32,7 +32,8 @@ from dmp_xds.dmp.policy import (
     document_visible,
     record_access,
 )
-from dmp_xds.security.vihf import DatabaseReplayCache, Principal, VihfVerifier
+from dmp_xds.storage.replay import DatabaseReplayCache
+from dmp_xds.security.vihf import Principal, VihfVerifier
 from dmp_xds.transport.soap.faults import SoapFault, sender
 from dmp_xds.services.context import DocumentAccess
 
