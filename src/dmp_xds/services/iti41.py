@@ -21,7 +21,7 @@ from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import DocumentEntry, StoredDocument
 from dmp_xds.xds.registry.rules import RegistrySnapshot
 from dmp_xds.storage.blobstore import TempBlob
-from dmp_xds.transport.soap.mtom import xop_reference
+from dmp_xds.xds.xop import xop_reference
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.register import actor_of, register_submission, registry_response
 from dmp_xds.services.rights import added_documents

@@ -14,7 +14,7 @@ from lxml import etree
 from dmp_xds.xds.ebrim import vocabulary as v
 from dmp_xds.xds.ebrim.encode import encode_registry_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.transport.soap.mtom import new_content_id
+from dmp_xds.xds.xop import new_content_id
 from dmp_xds.xds.model import StoredDocument
 from dmp_xds.services.context import DocumentAccess, DocumentPart, Services, TransactionRequest, TransactionResult
 

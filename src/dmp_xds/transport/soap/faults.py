@@ -11,6 +11,7 @@ from lxml import etree
 
 from dmp_xds.dmp.vocabulary import NS_DMP_ADMIN
 from dmp_xds.xds.ebrim.vocabulary import NS_SOAP12, NS_WSA, NS_WSSE
+from dmp_xds.xds.xop import XopError
 
 SENDER = "Sender"
 RECEIVER = "Receiver"
@@ -50,6 +51,16 @@ def sender(reason: str, subcode: tuple[str, str] | None = None, http_status: int
 
 def receiver(reason: str) -> SoapFault:
     return SoapFault(RECEIVER, reason, None, 500)
+
+
+def as_fault(problem: BaseException) -> SoapFault | None:
+    """The fault that a refusal raised below the transport stands for (those layers know no
+    SOAP), or None when `problem` is no refusal of the request but a failure of the server."""
+    if isinstance(problem, SoapFault):
+        return problem
+    if isinstance(problem, XopError):
+        return sender(str(problem))
+    return None
 
 
 def render_fault(fault: SoapFault, relates_to: str | None = None) -> bytes:

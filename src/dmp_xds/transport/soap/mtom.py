@@ -11,14 +11,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote
-
-from lxml import etree
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from dmp_xds.xds.ebrim.vocabulary import TAG_XOP_INCLUDE
 from dmp_xds.storage.blobstore import BlobWriter, FilesystemBlobStore, TempBlob
 from dmp_xds.transport.soap.faults import SoapFault, sender
+from dmp_xds.xds.xop import normalize_content_id
 
 SOAP12_CONTENT_TYPE = "application/soap+xml"
 XOP_CONTENT_TYPE = "application/xop+xml"
@@ -54,16 +51,6 @@ class MtomMessage:
     root: bytes
     root_content_type: ContentType
     attachments: dict[str, Attachment] = field(default_factory=dict)
-
-
-def normalize_content_id(raw: str) -> str:
-    """`<abc@x>` (Content-ID header) and `cid:abc%40x` (xop:Include href) name the same part."""
-    value = raw.strip()
-    if value.lower().startswith("cid:"):
-        value = unquote(value[4:])
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1]
-    return value.strip()
 
 
 class MtomReceiver:
@@ -200,17 +187,6 @@ class MtomReceiver:
             store.discard(attachment.blob)
 
 
-def xop_reference(element: etree._Element) -> str | None:
-    """The Content-ID an element's xop:Include points to, or None if the element is inline."""
-    for child in element:
-        if child.tag == TAG_XOP_INCLUDE:
-            href = child.get("href")
-            if not href:
-                raise sender("an xop:Include has no href attribute")
-            return normalize_content_id(href)
-    return None
-
-
 # -- encoding --------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class OutgoingPart:
@@ -268,7 +244,3 @@ def encode_mtom(envelope: bytes, parts: list[OutgoingPart]) -> MtomResponse:
     segments.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
     length = sum(len(s) if isinstance(s, bytes) else s.path.stat().st_size for s in segments)
     return MtomResponse(content_type, segments, length)
-
-
-def new_content_id() -> str:
-    return f"{uuid.uuid4().hex}@dmp-xds"

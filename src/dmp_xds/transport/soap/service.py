@@ -28,7 +28,7 @@ from dmp_xds.services.gate import FAILED_CHECK, authenticate, document_access, r
 from dmp_xds.dmp.policy import Action
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
-from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, receiver, sender
+from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, sender
 from dmp_xds.services import iti18, iti41, iti42, iti43, iti57, iti62
 from dmp_xds.services.context import (
     Attachment,
@@ -204,8 +204,9 @@ class SoapDispatcher(ServerBase):
     def _raise_if_failed(problem: BaseException | None) -> None:
         if problem is None:
             return
-        if isinstance(problem, SoapFault):
-            raise problem
+        fault = as_fault(problem)
+        if fault is not None:
+            raise fault from None
         # Never show a stack trace to the client: log it with a reference the operator can find.
         reference = uuid.uuid4().hex[:12]
         log.error("internal error %s while processing a request", reference, exc_info=problem)
