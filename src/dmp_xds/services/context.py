@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from dmp_xds.config import Settings
-from dmp_xds.xds.model import DocumentEntry
-from dmp_xds.storage.blobstore import FilesystemBlobStore, TempBlob
 from dmp_xds.dmp.validation.validators import Validators
-
-if TYPE_CHECKING:
-    from dmp_xds.storage.store import RegistryStore
-    from dmp_xds.services.gate import SecurityServices
-    from dmp_xds.dmp.policy import Action, Decision
+from dmp_xds.services.gate import DocumentAccess, SecurityServices
+from dmp_xds.storage.blobstore import FilesystemBlobStore, TempBlob
+from dmp_xds.storage.store import RegistryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,23 +38,12 @@ class Services:
     """The long-lived parts a transaction works with."""
 
     settings: Settings
-    registry: "RegistryStore"
+    registry: RegistryStore
     blobs: FilesystemBlobStore
     validators: Validators = field(default_factory=Validators)  # built once at start-up
     # The security gate (security/gate.py: trust store, VIHF verifier, DMP records, trace);
     # None when the deployment runs without authentication (DMP_XDS_AUTH=none).
-    security: "SecurityServices | None" = None
-
-
-@dataclass(frozen=True)
-class DocumentAccess:
-    """What an authenticated caller may see: one patient's record (the VIHF's), and of its
-    documents those `visible` accepts. Without authentication there is none: all is visible."""
-
-    patient_id: str
-    visible: Callable[[DocumentEntry], bool]
-    # May the caller change this (visible) document so (ITI-57, ITI-62)? policy.document_action.
-    decide: Callable[[DocumentEntry, "Action"], "Decision"]
+    security: SecurityServices | None = None
 
 
 @dataclass

@@ -32,7 +32,8 @@ from dmp_xds.storage.queries import (
     parse_stored_query,
 )
 from dmp_xds.storage.serialize import document_entry_from_dict
-from dmp_xds.services.context import DocumentAccess, Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 
 
 @dataclass

@@ -16,7 +16,8 @@ from dmp_xds.xds.ebrim.encode import encode_registry_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.xop import new_content_id
 from dmp_xds.xds.model import StoredDocument
-from dmp_xds.services.context import DocumentAccess, DocumentPart, Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.context import DocumentPart, Services, TransactionRequest, TransactionResult
 
 
 

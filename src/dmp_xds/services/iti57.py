@@ -28,7 +28,8 @@ from dmp_xds.storage.lifecycle import Change
 from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY
 from dmp_xds.xds.registry.update_rules import UpdatePlan, UpdateSnapshot, plan_update, snapshot_ids
 from dmp_xds.dmp.policy import Action
-from dmp_xds.services.context import DocumentAccess, Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.register import actor_of, caller_patient_errors, now_dtm, registry_response
 from dmp_xds.services.rights import Outcome, hidden_objects, judge, masking_action
 from dmp_xds.xds.validation.xds import validate_update

@@ -26,7 +26,8 @@ from dmp_xds.xds.registry.delete_rules import DeleteSnapshot, plan_delete
 from dmp_xds.storage.lifecycle import Change
 from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY
 from dmp_xds.dmp.policy import Action
-from dmp_xds.services.context import DocumentAccess, Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.register import actor_of
 from dmp_xds.services.rights import Outcome, hidden_objects, judge
 

@@ -21,7 +21,8 @@ from dmp_xds.xds.model import DocumentEntry, Submission
 from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.dmp.policy import Action
-from dmp_xds.services.context import DocumentAccess, Services, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.context import Services, TransactionResult
 from dmp_xds.services.register import registry_response
 
 

@@ -24,7 +24,7 @@ from dmp_xds.xds.ebrim import vocabulary as v
 from dmp_xds.storage.database import create_engine_for, ensure_at_head, upgrade
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.blobstore import FilesystemBlobStore
-from dmp_xds.services.gate import build_security, client_chain
+from dmp_xds.transport.security import build_security, client_chain
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ENDPOINT
 from dmp_xds.transport.soap.envelope import SoapRequest, read_request, response_envelope
 from dmp_xds.transport.soap.faults import SoapFault, receiver, render_fault, sender

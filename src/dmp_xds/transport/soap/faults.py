@@ -11,6 +11,7 @@ from lxml import etree
 
 from dmp_xds.dmp.vocabulary import NS_DMP_ADMIN
 from dmp_xds.xds.ebrim.vocabulary import NS_SOAP12, NS_WSA, NS_WSSE
+from dmp_xds.security.errors import AuthenticationError
 from dmp_xds.xds.xop import XopError
 
 SENDER = "Sender"
@@ -60,7 +61,14 @@ def as_fault(problem: BaseException) -> SoapFault | None:
         return problem
     if isinstance(problem, XopError):
         return sender(str(problem))
+    if isinstance(problem, AuthenticationError):
+        return refusal(problem)
     return None
+
+
+def refusal(error: AuthenticationError) -> SoapFault:
+    """An authentication or record-level refusal: its WS-Security fault code, HTTP 403."""
+    return sender(f"access refused: {error.reason}", (NS_WSSE, error.code), http_status=403)
 
 
 def render_fault(fault: SoapFault, relates_to: str | None = None) -> bytes:

@@ -24,19 +24,15 @@ from spyne.server import ServerBase
 
 from dmp_xds.storage import trail as t
 from dmp_xds.xds.ebrim import vocabulary as v
-from dmp_xds.services.gate import FAILED_CHECK, authenticate, document_access, record_gate, trace_access
+from dmp_xds.security.errors import FAILED_CHECK, AuthenticationError
+from dmp_xds.services.gate import authenticate, document_access, record_gate, trace_access
 from dmp_xds.dmp.policy import Action
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
-from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, sender
+from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
 from dmp_xds.services import iti18, iti41, iti42, iti43, iti57, iti62
-from dmp_xds.services.context import (
-    Attachment,
-    DocumentAccess,
-    Services,
-    TransactionRequest,
-    TransactionResult,
-)
+from dmp_xds.services.context import Attachment, Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
 
 log = logging.getLogger(__name__)
 
@@ -167,13 +163,16 @@ class SoapDispatcher(ServerBase):
         ctx = MethodContext(self, MethodContext.SERVER)
         ctx.udc = CallContext(services, request, attachments, extra={"method": method})
         access = None
-        if self.record_gate:
-            access = _security_gate(services, request, client_chain)
-            if access is not None:
-                ctx.udc.principal = access.principal
-                ctx.udc.access = document_access(access.security, access.principal, datetime.now(timezone.utc))
-        elif services.security is not None:
-            ctx.udc.principal = authenticate(services.security, request.security, client_chain)
+        try:
+            if self.record_gate:
+                access = _security_gate(services, request, client_chain)
+                if access is not None:
+                    ctx.udc.principal = access.principal
+                    ctx.udc.access = document_access(access.security, access.principal, datetime.now(timezone.utc))
+            elif services.security is not None:
+                ctx.udc.principal = authenticate(services.security, request.security, client_chain)
+        except AuthenticationError as refused:
+            raise refusal(refused) from None
         try:
             result = self._dispatch(ctx)
         except SoapFault:
@@ -257,7 +256,7 @@ def _security_gate(services: Services, request: SoapRequest, client_chain: list[
     decision = record_gate(security, principal, policy_action, datetime.now(timezone.utc))
     if not decision.allowed:
         trace_access(security, principal, trace_action, t.DENIED, detail=decision.reason)
-        raise sender(f"access refused: {decision.reason}", FAILED_CHECK, http_status=403)
+        raise AuthenticationError(FAILED_CHECK, decision.reason)
     return _Access(security, principal, trace_action, decision.emergency, decision.reason)
 
 
