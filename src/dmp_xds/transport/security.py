@@ -15,11 +15,13 @@ from dmp_xds.config import ConfigError, Settings
 from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates
 from dmp_xds.security.vihf import VihfVerifier
 from dmp_xds.services.gate import SecurityServices
-from dmp_xds.services.notifications import Notifier, SmtpSender
+from dmp_xds.services.notifications import Notifier
 from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.replay import DatabaseReplayCache
 from dmp_xds.storage.trail import AuditTrail
+from dmp_xds.storage.notifications import NotificationStore
 from dmp_xds.transport.atna import SyslogExporter, tls_context
+from dmp_xds.transport.smtp import MailOutbox, SmtpSender
 
 
 def build_security(settings: Settings, engine: Engine) -> SecurityServices | None:
@@ -50,17 +52,18 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
             raise ConfigError(f"DMP_XDS_AUDIT_SYSLOG: {exc}") from exc
     audit = AuditTrail(engine, exporters)
     audit.ensure_head()
-    smtp = None
+    outbox = None
     if settings.notify_smtp:
         try:
             smtp = SmtpSender(settings.notify_smtp, settings.notify_from, settings.notify_smtp_ca)
         except (ValueError, OSError) as exc:
             raise ConfigError(f"DMP_XDS_NOTIFY_SMTP: {exc}") from exc
+        outbox = MailOutbox(smtp, NotificationStore(engine))
     proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     # The replay cache lives in the database so that every worker process sees every VIHF used.
     verifier = VihfVerifier(trust, settings.vihf_audience, settings.vihf_clock_skew_seconds,
                             DatabaseReplayCache(engine))
-    return SecurityServices(trust, verifier, DmpStore(engine), audit, Notifier(engine, smtp), settings.client_cert_header.lower(),
+    return SecurityServices(trust, verifier, DmpStore(engine), audit, Notifier(engine, outbox), settings.client_cert_header.lower(),
                             proxies)
 
 

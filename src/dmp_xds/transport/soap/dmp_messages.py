@@ -19,7 +19,7 @@ from lxml import etree
 from dmp_xds.config import PROJECT_ROOT
 from dmp_xds.storage.trail import AuditEntry
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.services.notifications import Notification
+from dmp_xds.storage.notifications import Notification
 from dmp_xds.storage.records import Consent, Destruction, DmpRecord, Representative
 from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization
 from dmp_xds.security.vihf import same_patient
