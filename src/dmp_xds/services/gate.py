@@ -19,9 +19,9 @@ from dmp_xds.dmp.policy import (
     Action,
     Decision,
     DocumentFacts,
+    RecordState,
     document_action,
     document_visible,
-    record_access,
 )
 from dmp_xds.security.cps import TrustStore
 from dmp_xds.security.errors import (
@@ -87,11 +87,11 @@ def authenticate(security: SecurityServices, header: etree._Element | None,
     return principal
 
 
-# What each XDS transaction is, for the record-level policy and the trace.
-def record_gate(security: SecurityServices, principal: Principal, action: Action, now: dt.datetime) -> Decision:
-    """The record-level decision for the VIHF's patient (document-level filtering comes on top)."""
+def record_state(security: SecurityServices, principal: Principal) -> RecordState | None:
+    """The DMP record of the VIHF's patient, as the policy reads it (None: no DMP): read once per
+    request, for the record-level decision and the document-level view alike."""
     found = security.records.get(principal.patient_id)
-    return record_access(principal, found.state if found else None, action, now)
+    return found.state if found else None
 
 
 def document_facts(entry: DocumentEntry) -> DocumentFacts:
@@ -99,12 +99,10 @@ def document_facts(entry: DocumentEntry) -> DocumentFacts:
                             [a.person or "" for a in entry.authors])
 
 
-def document_access(security: SecurityServices, principal: Principal, now: dt.datetime) -> DocumentAccess:
+def document_access(principal: Principal, record: RecordState | None, now: dt.datetime) -> DocumentAccess:
     """The document-level view of an allowed caller: the VIHF's patient only, and of that record
     the documents `document_visible` lets this principal see (masked, invisible to the patient),
     and the changes `document_action` lets them make (ITI-57, ITI-62)."""
-    found = security.records.get(principal.patient_id)
-    record = found.state if found else None
 
     def visible(entry: DocumentEntry) -> bool:
         return record is not None and document_visible(principal, record, document_facts(entry), now).allowed

@@ -13,7 +13,6 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from lxml import etree
@@ -22,17 +21,16 @@ from spyne.model.fault import Fault
 from spyne.protocol.soap import Soap12
 from spyne.server import ServerBase
 
+from dmp_xds.security.errors import AuthenticationError
+from dmp_xds.services import iti18, iti41, iti42, iti43, iti57, iti62
+from dmp_xds.services.context import Attachment, Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess, authenticate
+from dmp_xds.services.pipeline import admit
 from dmp_xds.storage import trail as t
-from dmp_xds.xds.ebrim import vocabulary as v
-from dmp_xds.security.errors import FAILED_CHECK, AuthenticationError
-from dmp_xds.services.gate import authenticate, document_access, record_gate, trace_access
-from dmp_xds.dmp.policy import Action
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
-from dmp_xds.services import iti18, iti41, iti42, iti43, iti57, iti62
-from dmp_xds.services.context import Attachment, Services, TransactionRequest, TransactionResult
-from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.xds.ebrim import vocabulary as v
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +160,13 @@ class SoapDispatcher(ServerBase):
             )
         ctx = MethodContext(self, MethodContext.SERVER)
         ctx.udc = CallContext(services, request, attachments, extra={"method": method})
-        access = None
+        admission = None
         try:
             if self.record_gate:
-                access = _security_gate(services, request, client_chain)
-                if access is not None:
-                    ctx.udc.principal = access.principal
-                    ctx.udc.access = document_access(access.security, access.principal, datetime.now(timezone.utc))
+                admission = admit(services.security, request.action, request.security, client_chain)
+                if admission is not None:
+                    ctx.udc.principal = admission.principal
+                    ctx.udc.access = admission.access
             elif services.security is not None:
                 ctx.udc.principal = authenticate(services.security, request.security, client_chain)
         except AuthenticationError as refused:
@@ -176,11 +174,11 @@ class SoapDispatcher(ServerBase):
         try:
             result = self._dispatch(ctx)
         except SoapFault:
-            if access is not None:
-                access.trace(t.FAILURE)
+            if admission is not None:
+                admission.trace(t.FAILURE)
             raise
-        if access is not None:
-            access.trace(t.DENIED if result.denied else _outcome(result.payload), result)
+        if admission is not None:
+            admission.finish(result)
         return result
 
     def _dispatch(self, ctx: MethodContext) -> TransactionResult:
@@ -210,59 +208,6 @@ class SoapDispatcher(ServerBase):
         reference = uuid.uuid4().hex[:12]
         log.error("internal error %s while processing a request", reference, exc_info=problem)
         raise receiver(f"internal server error (reference {reference})")
-
-
-# The policy action and the trace action of each XDS transaction.
-TRANSACTION_POLICY: dict[str, tuple[Action, str]] = {
-    v.ACTION_ITI18: (Action.SEARCH, t.SEARCH),
-    v.ACTION_ITI43: (Action.RETRIEVE, t.RETRIEVE),
-    v.ACTION_ITI41: (Action.SUBMIT, t.SUBMIT),
-    v.ACTION_ITI42: (Action.SUBMIT, t.SUBMIT),
-    # ITI-57 and ITI-62 need the right to change the record here, then the per-document rights
-    # (policy.document_action: masking, status, deletion) inside the transaction.
-    v.ACTION_ITI57: (Action.UPDATE, t.UPDATE),
-    v.ACTION_ITI62: (Action.DELETE, t.DELETE),
-}
-
-
-@dataclass
-class _Access:
-    """An authenticated call, allowed at the record level; traced once its outcome is known."""
-
-    security: Any
-    principal: Any
-    action: str
-    emergency: bool
-    reason: str
-
-    def trace(self, outcome: str, result: TransactionResult | None = None) -> None:
-        """The request's trace row: with the documents it touched and the document-level
-        decisions taken inside the transaction, when it got that far."""
-        documents, decisions = (result.touched, result.decisions) if result is not None else ((), ())
-        trace_access(self.security, self.principal, self.action, outcome, documents,
-                     "; ".join((self.reason, *decisions)), emergency=self.emergency)
-
-
-def _security_gate(services: Services, request: SoapRequest, client_chain: list[Any] | None) -> _Access | None:
-    """Authenticate (client certificate + VIHF) and apply the record-level policy; None when
-    the deployment runs without authentication (DMP_XDS_AUTH=none)."""
-    security = services.security
-    if security is None:
-        return None
-    principal = authenticate(security, request.security, client_chain)
-    # A transaction not listed needs at least an authorization to the record, like a
-    # submission, until it gets its own line here.
-    policy_action, trace_action = TRANSACTION_POLICY.get(request.action, (Action.SUBMIT, request.action))
-    decision = record_gate(security, principal, policy_action, datetime.now(timezone.utc))
-    if not decision.allowed:
-        trace_access(security, principal, trace_action, t.DENIED, detail=decision.reason)
-        raise AuthenticationError(FAILED_CHECK, decision.reason)
-    return _Access(security, principal, trace_action, decision.emergency, decision.reason)
-
-
-def _outcome(payload: etree._Element) -> str:
-    status = payload.get("status") or next((e.get("status", "") for e in payload if isinstance(e.tag, str)), "")
-    return t.SUCCESS if status.endswith(("Success", "PartialSuccess")) else t.FAILURE
 
 
 def build_dispatchers() -> dict[str, SoapDispatcher]:
