@@ -1,6 +1,6 @@
-"""The DMP administration messages: requests read into dataclasses, responses built from the
-record service's objects. Pure functions (the caller passes the time); the operations doing the
-I/O are in soap/dmp_admin.py.
+"""The DMP administration messages: requests read into the service's request dataclasses,
+responses built from the record service's objects. Pure functions (the caller passes the time);
+the operations doing the I/O are in services/dmp_admin.py, bound to SOAP by soap/dmp_admin.py.
 
 Each request is first validated against schemas/dmp/DMP_Administration.xsd, so the readers
 below can take the schema's guarantees (required elements, booleans, dates) for granted and check
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 
 from lxml import etree
@@ -19,6 +18,20 @@ from lxml import etree
 from dmp_xds.config import PROJECT_ROOT
 from dmp_xds.storage.trail import AuditEntry
 from dmp_xds.dmp import vocabulary as dv
+from dmp_xds.dmp.vocabulary import stamp
+from dmp_xds.services.dmp_admin import (
+    AcknowledgeRequest,
+    CreateDmp,
+    DestroyDmp,
+    GrantRequest,
+    HistoryRequest,
+    NotificationsRequest,
+    PatientRequest,
+    RepresentativeRequest,
+    RevokeRequest,
+    StatusChange,
+    UpdateDmp,
+)
 from dmp_xds.storage.notifications import Notification
 from dmp_xds.storage.records import Consent, Destruction, DmpRecord, Representative
 from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization
@@ -38,88 +51,6 @@ class MessageError(ValueError):
 @cache
 def schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(SCHEMA_PATH)))
-
-
-# --- requests -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CreateDmp:
-    patient_id: str
-    consent: Consent
-
-
-@dataclass(frozen=True)
-class UpdateDmp:
-    patient_id: str
-    emergency_access_allowed: bool | None
-    regulation_access_allowed: bool | None
-    notification_email: str | None = None  # "" removes it
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """CloseDmp, ReopenDmp."""
-
-    patient_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class DestroyDmp:
-    patient_id: str
-    patient_request: str
-
-
-@dataclass(frozen=True)
-class GrantRequest:
-    """GrantAuthorization, RenewAuthorization."""
-
-    patient_id: str
-    kind: str
-    grantee: str
-    reference: str
-
-
-@dataclass(frozen=True)
-class RevokeRequest:
-    patient_id: str
-    grantee: str
-    kinds: tuple[str, ...]  # a professional loses their personal and attending-doctor grants
-
-
-@dataclass(frozen=True)
-class PatientRequest:
-    """GetDmpStatus."""
-
-    patient_id: str
-
-
-@dataclass(frozen=True)
-class HistoryRequest:
-    patient_id: str
-    limit: int
-
-
-@dataclass(frozen=True)
-class NotificationsRequest:
-    patient_id: str
-    limit: int
-    unread_only: bool
-
-
-@dataclass(frozen=True)
-class AcknowledgeRequest:
-    patient_id: str
-    ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class RepresentativeRequest:
-    """DeclareLegalRepresentative (`note`: the evidence), RemoveLegalRepresentative (the reason)."""
-
-    patient_id: str
-    representative_id: str
-    note: str
 
 
 def _q(local: str) -> str:
@@ -255,11 +186,6 @@ def parse_representative(payload: etree._Element, operation: str, require_ins: b
 
 
 # --- responses ------------------------------------------------------------------------------
-
-def stamp(value: dt.datetime) -> str:
-    """An xs:dateTime in UTC."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
 
 def _sub(parent: etree._Element, local: str, text: str | None = None) -> etree._Element:
     element = etree.SubElement(parent, _q(local))

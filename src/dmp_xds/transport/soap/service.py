@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
@@ -24,9 +23,10 @@ from spyne.server import ServerBase
 from dmp_xds.security.errors import AuthenticationError
 from dmp_xds.services import iti18, iti41, iti42, iti43, iti57, iti62
 from dmp_xds.services.context import Attachment, Services, TransactionRequest, TransactionResult
-from dmp_xds.services.gate import DocumentAccess, authenticate
+from dmp_xds.services.gate import authenticate
 from dmp_xds.services.pipeline import admit
 from dmp_xds.storage import trail as t
+from dmp_xds.transport.soap.call import CallContext, run_call
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
@@ -38,32 +38,9 @@ TNS = v.NS_XDSB
 Transaction = Callable[[Services, TransactionRequest], TransactionResult]
 
 
-@dataclass
-class CallContext:
-    """What our transport gives a spyne call (spyne's `ctx.udc`), and what it brings back."""
-
-    services: Services
-    request: SoapRequest
-    attachments: Mapping[str, Attachment]
-    result: TransactionResult | None = None
-    error: BaseException | None = None
-    principal: object | None = None
-    access: DocumentAccess | None = None  # what the caller may see (None: no authentication)
-    extra: dict[str, object] = field(default_factory=dict)
-
-
 def _run(ctx: MethodContext, transaction: Transaction, payload: etree._Element) -> etree._Element:
-    call: CallContext = ctx.udc
-    try:
-        result = transaction(call.services, TransactionRequest(payload, call.attachments, call.principal,
-                                                               call.access))
-    except BaseException as exc:
-        # Spyne turns any exception into an anonymous InternalError: keep the original so the
-        # dispatcher can tell a protocol fault from a bug.
-        call.error = exc
-        raise
-    call.result = result
-    return result.payload
+    return run_call(ctx, lambda call: transaction(
+        call.services, TransactionRequest(payload, call.attachments, call.principal, call.access)))
 
 
 class RepositoryService(ServiceBase):
