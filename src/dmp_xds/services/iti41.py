@@ -18,12 +18,12 @@ from pathlib import Path
 from dmp_xds.xds.ebrim import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.xds.model import DocumentEntry, StoredDocument
+from dmp_xds.xds.model import DocumentEntry, StoredDocument, Submission
 from dmp_xds.xds.registry.rules import RegistrySnapshot
 from dmp_xds.storage.blobstore import TempBlob
 from dmp_xds.xds.xop import xop_reference
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
-from dmp_xds.services.register import actor_of, register_submission, registry_response
+from dmp_xds.services.register import actor_of, check_submission, registry_response, store_submission
 from dmp_xds.services.rights import added_documents
 from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE
 from dmp_xds.xds.validation.xds import Transaction
@@ -142,35 +142,15 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         if any(e.is_error for e in errors):
             return TransactionResult(registry_response(errors))
 
-        blobs = {doc.document_id: doc.blob for doc in received}
+        # By the message's ids: the checks below give symbolic ids their entryUUIDs.
         entries = {de.entry_uuid: de for de in submission.documents}
-
-        def store_documents(snapshot: RegistrySnapshot) -> list[StoredDocument]:
-            """Make the new documents durable under their final names; their rows.
-
-            A document the registry already knows (same uniqueId, same hash: NIST 12004) is
-            looked up in the repository's own table, and not stored twice. A file without
-            its row is invisible (retrieval goes through the row), and removed below if the
-            registry transaction fails.
-            """
-            known = [uid for de in submission.documents if (uid := de.unique_id) in snapshot.unique_ids]
-            already = services.registry.get_repository_documents(known) if known else {}
-            rows: list[StoredDocument] = []
-            for document_id, blob in blobs.items():
-                de = entries[document_id]
-                assert de.unique_id is not None  # validated before any row is written
-                if de.unique_id in already:
-                    continue
-                target = services.blobs.allocate_path(de.unique_id)
-                published.append(services.blobs.publish(blob, target))
-                rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
-                                           de.mime_type or "application/octet-stream"))
-            return rows
-
+        patient_of_caller = request.access.patient_id if request.access else None
+        checked, snapshot = check_submission(services, submission, Transaction.ITI41, patient_of_caller)
         # Warnings of the CDA layer (policy "warn") are given back with the registry's answer.
-        errors = errors + register_submission(
-            services, submission, Transaction.ITI41, before_store=store_documents, actor=actor_of(request.principal),
-            patient_of_caller=request.access.patient_id if request.access else None)
+        errors = errors + checked
+        if snapshot is not None:
+            rows = _publish(services, submission, entries, received, snapshot, published)
+            errors += store_submission(services, submission, Transaction.ITI41, rows, actor_of(request.principal))
         if any(e.is_error for e in errors):
             _unpublish(services, published)
         return TransactionResult(registry_response(errors), touched=added_documents(submission, errors))
@@ -181,6 +161,32 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         for doc in received:
             if doc.owned:
                 services.blobs.discard(doc.blob)
+
+
+def _publish(services: Services, submission: Submission, entries: dict[str, DocumentEntry],
+             received: list[_ReceivedDocument], snapshot: RegistrySnapshot, published: list[Path]) -> list[StoredDocument]:
+    """Make the new documents durable under their final names (each added to `published` as
+    soon as it is there); their repository rows. `entries`: the DocumentEntries by the ids the
+    message gave them, which its Document elements use.
+
+    A document the registry already knows (same uniqueId, same hash: NIST 12004) is looked up
+    in the repository's own table, and not stored twice. A file without its row is invisible
+    (retrieval goes through the row), and removed by the caller if the registry transaction fails.
+    """
+    blobs = {doc.document_id: doc.blob for doc in received}
+    known = [uid for de in submission.documents if (uid := de.unique_id) in snapshot.unique_ids]
+    already = services.registry.get_repository_documents(known) if known else {}
+    rows: list[StoredDocument] = []
+    for document_id, blob in blobs.items():
+        de = entries[document_id]
+        assert de.unique_id is not None  # validated before any row is written
+        if de.unique_id in already:
+            continue
+        target = services.blobs.allocate_path(de.unique_id)
+        published.append(services.blobs.publish(blob, target))
+        rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
+                                   de.mime_type or "application/octet-stream"))
+    return rows
 
 
 def _unpublish(services: Services, published: list[Path]) -> None:

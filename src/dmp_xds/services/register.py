@@ -1,13 +1,15 @@
-"""The registration pipeline shared by ITI-42 and ITI-41: validate, resolve, store atomically.
+"""The registration steps shared by ITI-42 and ITI-41: check, then store atomically.
 
-ITI-41 calls it in-process with the documents it has written: the registry metadata, the
-repository's rows and the publication of the files happen in one database transaction.
+ITI-42 runs both (`register_submission`). ITI-41 runs them in a straight line with its own step
+between them: once `check_submission` passed, it makes its documents durable (no database lock
+is held while the disk works), then `store_submission` writes the registry metadata and the
+repository's rows in one database transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from lxml import etree
@@ -64,52 +66,61 @@ def caller_patient_errors(patient_ids: Sequence[str], patient_of_caller: str | N
             for p in patient_ids if p != patient_of_caller]
 
 
-def register_submission(
-    services: Services,
-    submission: Submission,
-    transaction: Transaction,
-    before_store: Callable[[RegistrySnapshot], Sequence[StoredDocument]] | None = None,
-    actor: str | None = None,
-    patient_of_caller: str | None = None,
-) -> list[XdsError]:
-    """Validate and store a submission; return its errors (nothing is stored if there are any).
-
-    `actor` names the caller in the history of what the submission changes in stored
-    metadata (replacements, folders); `before_store` is the repository's part (ITI-41): it runs once every check has passed,
-    just before the database transaction, with what the registry holds; it makes the documents
-    durable (no database lock is held while the disk works) and returns the repository rows to
-    insert with the metadata. If the store then fails, the caller removes what it did.
-    """
+def check_submission(services: Services, submission: Submission, transaction: Transaction,
+                     patient_of_caller: str | None = None) -> tuple[list[XdsError], RegistrySnapshot | None]:
+    """Every check of a submission, in order: its errors (warnings too), and what the registry
+    holds for it when it passed them all (None otherwise). A submission that passes gets the
+    values the registry sets itself (entryUUIDs, status, versions), ready to be stored."""
     # The IHE rules, and the CI-SIS profile when the deployment has it on.
     errors = services.validators.metadata_errors(submission, transaction)
     if any(e.is_error for e in errors):
-        return errors
+        return errors, None
     assign_entry_uuids(submission)
     wanted = snapshot_request(submission)
     errors += caller_patient_errors(wanted.patient_ids, patient_of_caller)
     if any(e.is_error for e in errors):
-        return errors
+        return errors, None
     snapshot = services.registry.snapshot(wanted.patient_ids, wanted.unique_ids, wanted.referenced_ids)
     errors += check_against_registry(submission, snapshot)
     if any(e.is_error for e in errors):
-        return errors
+        return errors, None
     apply_registry_values(submission, now_dtm())
-    repository_documents = before_store(snapshot) if before_store is not None else ()
+    return errors, snapshot
+
+
+def store_submission(services: Services, submission: Submission, transaction: Transaction,
+                     repository_documents: Sequence[StoredDocument] = (), actor: str | None = None) -> list[XdsError]:
+    """Store a checked submission, with the repository's rows of its documents (ITI-41), in one
+    database transaction; the errors if that fails (then nothing is stored).
+
+    `actor` names the caller in the history of what the submission changes in stored metadata
+    (replacements, folders).
+    """
     try:
         services.registry.store_submission(submission, list(repository_documents),
                                            change=Change(transaction.value, actor))
     except XdsFailure as failure:
-        return errors + failure.errors
+        return failure.errors
     except IntegrityError as exc:
         # An id the source chose is already registered, or two submissions raced for the same
         # uniqueId: read the message's own ids again to say which.
         log.info("submission refused by a database constraint: %s", exc.orig)
-        fresh = services.registry.snapshot([], wanted.unique_ids, submission.all_ids())
-        return errors + diagnose_conflict(submission, fresh)
+        fresh = services.registry.snapshot([], snapshot_request(submission).unique_ids, submission.all_ids())
+        return diagnose_conflict(submission, fresh)
     except OperationalError as exc:
         log.warning("registry busy: %s", exc.orig)
-        return errors + [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
-    return errors
+        return [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
+    return []
+
+
+def register_submission(services: Services, submission: Submission, transaction: Transaction,
+                        actor: str | None = None, patient_of_caller: str | None = None) -> list[XdsError]:
+    """Check and store a submission of metadata alone (ITI-42); its errors (nothing is stored
+    if there are any)."""
+    errors, snapshot = check_submission(services, submission, transaction, patient_of_caller)
+    if snapshot is None:
+        return errors
+    return errors + store_submission(services, submission, transaction, actor=actor)
 
 
 def registry_response(errors: Sequence[XdsError]) -> etree._Element:
