@@ -8,17 +8,10 @@ import click
 
 
 def _trail(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from dmp_xds.cli.common import open_engine
     from dmp_xds.storage.trail import AuditTrail
-    from dmp_xds.cli.main import _settings
-    from dmp_xds.config import default_database_url, resolve
-    from dmp_xds.storage.database import create_engine_for, ensure_at_head, upgrade
 
-    settings = resolve(_settings(ctx))
-    if settings.database_url == default_database_url(settings):
-        upgrade(settings.database_url)
-    engine = create_engine_for(settings.database_url)
-    ensure_at_head(engine)
-    return AuditTrail(engine)
+    return AuditTrail(open_engine(ctx))
 
 
 @click.group()

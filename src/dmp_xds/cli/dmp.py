@@ -9,25 +9,13 @@ from typing import TypeVar
 
 import click
 
+from dmp_xds.cli.common import cli_settings, open_store
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.trail import AuditTrail
-from dmp_xds.storage.records import KINDS, Consent, DmpError, DmpRecord, DmpStore
+from dmp_xds.storage.records import KINDS, Consent, DmpError, DmpRecord
 
 OPERATOR = "operator"
 T = TypeVar("T")
-
-
-def open_store(ctx: click.Context) -> tuple[DmpStore, AuditTrail]:
-    from dmp_xds.cli.main import _settings
-    from dmp_xds.config import default_database_url, resolve
-    from dmp_xds.storage.database import create_engine_for, ensure_at_head, upgrade
-
-    settings = resolve(_settings(ctx))
-    if settings.database_url == default_database_url(settings):
-        upgrade(settings.database_url)
-    engine = create_engine_for(settings.database_url)
-    ensure_at_head(engine)
-    return DmpStore(engine), AuditTrail(engine)
 
 
 def _trace(trail: AuditTrail, action: str, patient_id: str, detail: str, documents: tuple[str, ...] = ()) -> None:
@@ -150,14 +138,13 @@ def dmp_reopen(ctx: click.Context, patient_id: str, reason: str) -> None:
 @click.pass_context
 def dmp_destroy(ctx: click.Context, patient_id: str, yes: bool, request_text: str) -> None:
     """Destroy the DMP on the patient's request: documents and metadata erased; the request traced."""
-    from dmp_xds.cli.main import _settings
     from dmp_xds.config import resolve
     from dmp_xds.storage.blobstore import FilesystemBlobStore
 
     if not yes:
         raise click.ClickException("destruction erases every document of the patient: add --yes to confirm")
     store, trail = open_store(ctx)
-    blobs = FilesystemBlobStore(resolve(_settings(ctx)).documents_dir)
+    blobs = FilesystemBlobStore(resolve(cli_settings(ctx)).documents_dir)
     destruction = _checked(lambda: store.destroy(patient_id, blobs))
     _trace(trail, t.DMP_DESTROY, patient_id, f"destroyed on request: {request_text}", tuple(destruction.documents))
     click.echo(f"DMP of {patient_id} destroyed: {len(destruction.documents)} documents, "

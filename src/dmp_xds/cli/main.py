@@ -9,14 +9,8 @@ from typing import Any
 
 import click
 
-from dmp_xds.config import ConfigError, Settings, default_database_url, load_settings, resolve
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    try:
-        return load_settings(ctx.obj.get("config"), overrides=overrides)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+from dmp_xds.cli.common import cli_settings, open_store
+from dmp_xds.config import Settings, default_database_url, resolve
 
 
 @click.group()
@@ -48,7 +42,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from dmp_xds.storage.database import DatabaseNotAtHead
     from dmp_xds.transport.serve import create_app, endpoint_urls
 
-    settings = resolve(_settings(ctx, host=host, port=port, workers=workers, tls_certificate=tls_certificate,
+    settings = resolve(cli_settings(ctx, host=host, port=port, workers=workers, tls_certificate=tls_certificate,
                                  tls_key=tls_key))
     # The embedded default database is created and migrated on first start; a configured
     # database (PostgreSQL in production) is migrated only by `dmp-xds db upgrade`, on purpose.
@@ -130,7 +124,7 @@ def db_upgrade(ctx: click.Context) -> None:
     """Migrate the registry database to the latest schema."""
     from dmp_xds.storage.database import upgrade
 
-    settings = resolve(_settings(ctx))
+    settings = resolve(cli_settings(ctx))
     upgrade(settings.database_url)
     click.echo(f"database {_redact(settings.database_url)} is at the latest schema")
 
@@ -151,7 +145,7 @@ def patient_add(ctx: click.Context, patient_id: str, emergency_access: bool) -> 
     from datetime import datetime, timezone
 
     from dmp_xds.storage import trail as t
-    from dmp_xds.cli.dmp import OPERATOR, open_store
+    from dmp_xds.cli.dmp import OPERATOR
     from dmp_xds.storage.records import Consent, DmpError
     from dmp_xds.xds.validation.formats import cx_problem
 
@@ -181,7 +175,7 @@ def config() -> None:
 @click.pass_context
 def config_show(ctx: click.Context) -> None:
     """Print the effective configuration (JSON), including this repository's repositoryUniqueId."""
-    settings = resolve(_settings(ctx))
+    settings = resolve(cli_settings(ctx))
     data = settings.public_dict()
     data["database_url"] = _redact(settings.database_url)
     click.echo(json.dumps(data, indent=2, sort_keys=True))

@@ -251,22 +251,16 @@ def bench_load(ctx: click.Context, patients: int, documents_per_patient: int, fi
     folders, replacements. Bulk inserts; nothing is validated."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from dmp_xds.cli.main import _settings
-    from dmp_xds.config import default_database_url, resolve
-    from dmp_xds.tools.bench_load import CodePools, ValueSetMissing, load
-    from dmp_xds.storage.database import create_engine_for, ensure_at_head, upgrade
+    from dmp_xds.cli.common import open_engine
     from dmp_xds.storage.store import RegistryStore
+    from dmp_xds.tools.bench_load import CodePools, ValueSetMissing, load
 
     try:
         pools = CodePools.load(value_sets)
     except ValueSetMissing as exc:
         raise click.ClickException(f"{exc} (give --value-sets or DMP_XDS_VALUE_SETS)") from exc
-    settings = resolve(_settings(ctx))
-    if settings.database_url == default_database_url(settings):
-        upgrade(settings.database_url)
-    engine = create_engine_for(settings.database_url)
+    engine = open_engine(ctx)
     try:
-        ensure_at_head(engine)
         columns = (TextColumn("patients"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns) as progress:
             task = progress.add_task("load", total=patients)

@@ -110,6 +110,20 @@ def upgrade(url: str) -> None:
         engine.dispose()
 
 
+def open_database(url: str, migrate: bool = False) -> Engine:
+    """The engine of the registry database at `url`, migrated to the head revision first when
+    `migrate`; a database at another revision is refused (DatabaseNotAtHead)."""
+    if migrate:
+        upgrade(url)
+    engine = create_engine_for(url)
+    try:
+        ensure_at_head(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

@@ -21,7 +21,7 @@ from typing import Any
 from dmp_xds import __version__
 from dmp_xds.config import PROJECT_ROOT, ConfigError, Settings, load_settings, resolve
 from dmp_xds.xds.ebrim import vocabulary as v
-from dmp_xds.storage.database import create_engine_for, ensure_at_head, upgrade
+from dmp_xds.storage.database import open_database
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.transport.security import build_security, client_chain
@@ -75,10 +75,7 @@ def open_services(settings: Settings, migrate: bool) -> Services:
     """Connect to the database (migrating it if asked) and the document store; load the value
     sets and compile the CDA schema (once: every request then uses them)."""
     settings = resolve(settings)
-    if migrate:
-        upgrade(settings.database_url)
-    engine = create_engine_for(settings.database_url)
-    ensure_at_head(engine)
+    engine = open_database(settings.database_url, migrate)
     try:
         validators = load_validators(settings)
     except ConfigError as exc:
