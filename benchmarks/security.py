@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
 from dmp_xds.storage.trail import AuditEvent, AuditTrail
-from dmp_xds.storage.records import Consent, DmpStore
+from dmp_xds.dmp.model import Consent
+from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.database import create_engine_for, upgrade
 from dmp_xds.security.cps import TrustStore, load_pem_certificates
 from dmp_xds.security.pki import create_test_pki

@@ -14,7 +14,7 @@ from dmp_xds.storage.trail import AuditEntry, AuditEvent
 from dmp_xds.tools.client.soap import PROJECT_ROOT
 from dmp_xds.transport.soap import dmp_messages as m
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.storage.records import Consent, Destruction, DmpRecord, Representative, renewable_grant
+from dmp_xds.dmp.model import Consent, Destruction, DmpRecord, Representative, renewable_grant
 from dmp_xds.dmp.policy import Authorization, RecordState
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DmpAdminService
 

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from dmp_xds.storage.records import Consent, DmpError, DmpStore
+from dmp_xds.dmp.model import Consent, DmpError
+from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.tables import metadata

@@ -12,7 +12,7 @@ import click
 from dmp_xds.cli.common import cli_settings, open_store
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.trail import AuditTrail
-from dmp_xds.storage.records import KINDS, Consent, DmpError, DmpRecord
+from dmp_xds.dmp.model import KINDS, Consent, DmpError, DmpRecord
 
 OPERATOR = "operator"
 T = TypeVar("T")

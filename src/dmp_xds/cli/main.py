@@ -146,7 +146,7 @@ def patient_add(ctx: click.Context, patient_id: str, emergency_access: bool) -> 
 
     from dmp_xds.storage import trail as t
     from dmp_xds.cli.dmp import OPERATOR
-    from dmp_xds.storage.records import Consent, DmpError
+    from dmp_xds.dmp.model import Consent, DmpError
     from dmp_xds.xds.validation.formats import cx_problem
 
     problem = cx_problem(patient_id)

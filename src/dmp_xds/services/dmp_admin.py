@@ -22,7 +22,8 @@ from dmp_xds.services.context import Services
 from dmp_xds.services.gate import SecurityServices, trace_access
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.notifications import Notification
-from dmp_xds.storage.records import Consent, Destruction, DmpError, DmpRecord, DmpStore, Representative, renewable_grant
+from dmp_xds.dmp.model import Consent, Destruction, DmpError, DmpRecord, Representative, renewable_grant
+from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.trail import AuditEntry
 
 R = TypeVar("R")

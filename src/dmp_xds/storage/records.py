@@ -1,4 +1,4 @@
-"""DMP records and authorizations in the registry database.
+"""DMP records and authorizations in the registry database (their dataclasses: dmp/model.py).
 
 Every method is one database transaction. Creating a DMP also registers the patient in the
 registry's `patient` table, which the XDS rules consult (XDSUnknownPatientId); destroying it
@@ -8,7 +8,6 @@ erases the patient's metadata, documents and authorizations, and leaves the acce
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Row, Select, delete, insert, or_, select, update
@@ -25,73 +24,23 @@ from dmp_xds.storage.tables import (
     RepositoryDocumentRow,
     SubmissionSetRow,
 )
-from dmp_xds.storage.blobstore import FilesystemBlobStore
-from dmp_xds.security.vihf import same_patient
-from dmp_xds.dmp.policy import (
-    CLOSED,
-    KIND_ATTENDING,
-    KIND_ESTABLISHMENT,
-    KIND_PROFESSIONAL,
-    OPEN,
-    Authorization,
-    RecordState,
+from dmp_xds.dmp.model import (
+    AUTHORIZATION_DAYS,
+    KINDS,
+    Consent,
+    Destruction,
+    DmpError,
+    DmpRecord,
+    Representative,
 )
+from dmp_xds.dmp.policy import CLOSED, KIND_ATTENDING, OPEN, Authorization, RecordState
+from dmp_xds.security.vihf import same_patient
+from dmp_xds.storage.blobstore import FilesystemBlobStore
 
-AUTHORIZATION_DAYS = 365  # a patient's grant lasts one year, renewable
-KINDS = (KIND_PROFESSIONAL, KIND_ATTENDING, KIND_ESTABLISHMENT)
 _record = DmpRecordRow.__table__
 _authorization = DmpAuthorizationRow.__table__
 _representative = DmpRepresentativeRow.__table__
 _patient = PatientRow.__table__
-
-
-class DmpError(Exception):
-    """A request the record's state does not allow (no DMP, already closed...): the message
-    says why; the SOAP service turns it into a fault, the CLI into an error."""
-
-
-@dataclass(frozen=True)
-class Consent:
-    collected_by: str
-    collected_at: dt.datetime
-    emergency_access_allowed: bool = True
-    regulation_access_allowed: bool = True
-
-
-@dataclass(frozen=True)
-class DmpRecord:
-    state: RecordState
-    consent: Consent
-    created_at: dt.datetime
-    closed_at: dt.datetime | None
-    status_reason: str
-    notification_email: str = ""  # where emergency accesses are e-mailed ("" = not e-mailed)
-
-    @property
-    def patient_id(self) -> str:
-        return self.state.patient_id
-
-
-@dataclass(frozen=True)
-class Representative:
-    """A minor's legal representative: their id (the NameID of their VIHF), who declared them, when."""
-
-    representative_id: str
-    declared_by: str
-    declared_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Destruction:
-    documents: list[str]  # uniqueIds erased
-    objects: int  # registry objects erased (entries, sets, folders, associations)
-
-
-def renewable_grant(state: RecordState, kind: str, grantee: str) -> Authorization | None:
-    """The grant `kind` to `grantee` that a renewal would extend: one not revoked, expired or
-    not (the patient renews a lapsed authorization as well as a running one)."""
-    return next((a for a in state.authorizations
-                 if a.kind == kind and a.grantee == grantee and a.revoked_at is None), None)
 
 
 def _now() -> dt.datetime:

@@ -33,7 +33,7 @@ from dmp_xds.services.dmp_admin import (
     UpdateDmp,
 )
 from dmp_xds.storage.notifications import Notification
-from dmp_xds.storage.records import Consent, Destruction, DmpRecord, Representative
+from dmp_xds.dmp.model import Consent, Destruction, DmpRecord, Representative
 from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization
 from dmp_xds.security.vihf import same_patient
 from dmp_xds.xds.validation.formats import cx_problem
