@@ -43,11 +43,11 @@ from dmp_xds.xds.ebrim.vocabulary import (
     TAG_SLOT,
     TAG_VALUE,
 )
+from dmp_xds.dmp.ins import INS_NIR
 from dmp_xds.xds.model import Submission
 from dmp_xds.xds.xml import UnsafeXmlError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
-INS_NIR_ROOT = "1.2.250.1.213.1.4.8"
 GET_DOCUMENTS_QUERY_ID = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 
 
@@ -66,7 +66,7 @@ def default_registry_url() -> str:
 def patient_cx(value: str) -> str:
     """`--patient`: a CX as is, or a bare NIR taken as an INS-NIR."""
     value = value.strip()
-    return value if "^" in value else cx(value, INS_NIR_ROOT)
+    return value if "^" in value else cx(value, INS_NIR)
 
 
 def _code_option(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:

@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dmp_xds.config import PROJECT_ROOT
 from dmp_xds.tools.conformance.engine import Engine, Outcome, RunConfig, TestResult
-from dmp_xds.tools.conformance.patients import DEFAULT_ASSIGNING_AUTHORITY, INS_TEST_NIR_ROOT
+from dmp_xds.dmp.ins import INS_TEST_NIR
+from dmp_xds.tools.conformance.patients import DEFAULT_ASSIGNING_AUTHORITY
 from dmp_xds.tools.conformance.report import result_line, summary_line, write_html, write_junit
 from dmp_xds.tools.conformance.testkit import PlanError, TestCase, Testkit, load_testkit
 from dmp_xds.tools.conformance.transport import SoapClient
@@ -130,7 +131,7 @@ def nist(testkit_dir: Path, collection: str, assigning_authority: str, registry_
 @click.argument("plans_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--cda-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CDA_DIR,
               show_default=True, help="Folder of the ANS CDA examples the plans send (<Document source=\"cda\">).")
-@click.option("--assigning-authority", default=INS_TEST_NIR_ROOT, show_default=True,
+@click.option("--assigning-authority", default=INS_TEST_NIR, show_default=True,
               help="OID of the patient ids the run creates (default: INS test NIR).")
 @common_options
 def plans(plans_dir: Path, cda_dir: Path, assigning_authority: str, registry_url: str, repository_url: str,

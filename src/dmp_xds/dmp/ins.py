@@ -28,6 +28,11 @@ def nir_key(nir13: str) -> int:
     return 97 - int(digits) % 97
 
 
+def nir_with_key(nir13: str) -> str:
+    """The 15-character NIR: the 13 characters and their two-digit key."""
+    return f"{nir13}{nir_key(nir13):02d}"
+
+
 def nir_problem(value: str) -> str | None:
     """Why `value` is not a NIR with its key (15 characters), or None if it is one."""
     if not _NIR.match(value):

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dmp_xds.config import DATA_DIR
+from dmp_xds.dmp.ins import INS_NIR
 from dmp_xds.xds.ebrim import vocabulary as v
 from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Folder, LocalizedString, Submission, SubmissionSet
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.xds.xml import parse_bytes
 
-INS_ROOT = "1.2.250.1.213.1.4.8"
 OWN_VALUE_SETS = {"class": "xds-class-code-j06.xml", "format": "xds-format-code-j10.xml"}
 ANS_VALUE_SETS = {
     "type": "JDV_J07_XdsTypeCode_CISIS.xml",
@@ -79,7 +79,7 @@ class CodePools:
 
 def patient_id(index: int) -> str:
     """A unique INS-NIR-shaped patient id (sex digit, then the index on 12 digits)."""
-    return f"{1 + index % 2}{index:012d}^^^&{INS_ROOT}&ISO"
+    return f"{1 + index % 2}{index:012d}^^^&{INS_NIR}&ISO"
 
 
 class Generator:

@@ -15,15 +15,11 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from dmp_xds.dmp.ins import INS_ROOTS
+from dmp_xds.xds.ebrim.vocabulary import NS_HL7
 from dmp_xds.xds.xml import parse_bytes
 
-NS_HL7: str = "urn:hl7-org:v3"
 _NS = {"hl7": NS_HL7}
-
-# Roots of the INS (national health identifier): INS-NIR, INS-NIA, test NIR, test NIA.
-INS_ROOTS: frozenset[str] = frozenset(
-    {"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11"}
-)
 
 
 class CdaError(ValueError):

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from dmp_xds.dmp.cda.header import NS_HL7, CdaError, CdaHeader, InstanceId, clinical_document, header_of
+from dmp_xds.xds.ebrim.vocabulary import NS_HL7
+from dmp_xds.dmp.cda.header import CdaError, CdaHeader, InstanceId, clinical_document, header_of
 from dmp_xds.dmp.cda.timestamps import hl7_ts_to_dtm
 from dmp_xds.xds.errors import ErrorCode, Severity, XdsError
 from dmp_xds.xds.model import Code, DocumentEntry

@@ -45,6 +45,8 @@ from typing import Any
 
 from lxml import etree
 
+from dmp_xds.xds.ebrim.vocabulary import NS_HL7
+
 SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 # Our own namespace for the result list and the helper function of the generated stylesheets.
@@ -302,7 +304,6 @@ def _candidate_branches(context: str) -> list[tuple[str, str]]:
     return out
 
 
-HL7 = "urn:hl7-org:v3"
 # A template's elements, found by their templateId: what most ANS rule contexts start with.
 _TEMPLATE_KEY = "dmp:templateId"
 _TEMPLATE_CONDITION = re.compile(r"""^(?:\./)?([\w.\-]+):templateId(?:/@root\s*=\s*('[^']*'|"[^"]*")|"""
@@ -438,8 +439,8 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
     global_needs = {name: needed for name, value in globals_seen.items()
                     if (needed := _needs(value, unavailable, {}))}
     # Built on a document's first lookup, once per run.
-    _xsl(stylesheet, "key", name=_TEMPLATE_KEY, match=f"*[Q{{{HL7}}}templateId]", use=f"Q{{{HL7}}}templateId/@root")
-    hl7_prefixes = frozenset(prefix for prefix, uri in namespaces.items() if uri == HL7)
+    _xsl(stylesheet, "key", name=_TEMPLATE_KEY, match=f"*[Q{{{NS_HL7}}}templateId]", use=f"Q{{{NS_HL7}}}templateId/@root")
+    hl7_prefixes = frozenset(prefix for prefix, uri in namespaces.items() if uri == NS_HL7)
     root = _xsl(stylesheet, "template", match="/")
     _xsl(root, "variable", name="dmp:root", select="/")
     starts = {"/": "$dmp:root"}  # the first steps of the rule contexts -> the variable holding their nodes

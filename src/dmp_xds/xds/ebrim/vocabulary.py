@@ -19,6 +19,7 @@ NS_LCM: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 NS_QUERY: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
 NS_RIM21: Final = "urn:oasis:names:tc:ebxml-regrep:rim:xsd:2.1"
 NS_RS21: Final = "urn:oasis:names:tc:ebxml-regrep:registry:xsd:2.1"
+NS_HL7: Final = "urn:hl7-org:v3"  # HL7 v3: CDA documents, VIHF attribute values
 NS_WSSE: Final = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 )
