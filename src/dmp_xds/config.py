@@ -51,10 +51,9 @@ class Settings:
     log_level: str = "info"
     workers: int = 1  # server processes; each runs a thread pool
     # --- security (issue 7) -------------------------------------------------------------------
-    # "vihf": client certificate + signed VIHF, DMP policy, access trace; "none": development only.
-    # load_settings (every server start) defaults to "vihf"; a Settings built in code (tests,
-    # embedding the core) has no authentication unless it says so.
-    auth: str = "none"
+    # "vihf": client certificate + signed VIHF, DMP policy, access trace; "none": development only,
+    # and only when asked for, by DMP_XDS_AUTH=none or by the code that builds the Settings.
+    auth: str = "vihf"
     tls_certificate: str = ""  # PEM chain this server presents; with tls_key, the server speaks HTTPS
     tls_key: str = ""
     trust_anchors: str = ""  # PEM file(s) of trusted root CAs, comma-separated
@@ -144,7 +143,6 @@ def load_settings(
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, raw)
-    values.setdefault("auth", "vihf")  # authentication is on unless explicitly turned off
     settings = Settings(**values)
     if settings.workers < 1:
         raise ConfigError(f"DMP_XDS_WORKERS must be at least 1, not {settings.workers}")

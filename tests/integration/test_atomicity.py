@@ -29,7 +29,7 @@ from xds_server import BACKENDS, database_for
 
 @pytest.fixture(params=BACKENDS)
 def services(request, tmp_path):
-    services = open_services(Settings(data_dir=tmp_path, database_url=database_for(request), profile="ihe"),
+    services = open_services(Settings(data_dir=tmp_path, database_url=database_for(request), profile="ihe", auth="none"),
                              migrate=True)
     services.registry.add_patient(PATIENT_ID)
     yield services

@@ -79,7 +79,7 @@ def test_refused_without_authentication() -> None:
         f"{dv.action(dv.GET_DMP_STATUS)}</a:Action></s:Header><s:Body>"
         f'<GetDmpStatusRequest xmlns="{dv.NS_DMP_ADMIN}"><PatientId>{PATIENT.replace("&", "&amp;")}</PatientId>'
         "</GetDmpStatusRequest></s:Body></s:Envelope>")
-    unauthenticated = Services(Settings(), None, None)  # type: ignore[arg-type]
+    unauthenticated = Services(Settings(auth="none"), None, None)  # type: ignore[arg-type]
     with pytest.raises(SoapFault) as raised:
         dispatcher.dispatch(unauthenticated, read_request(envelope), {})
     assert raised.value.subcode == dv.FAULT_AUTHENTICATION_REQUIRED and raised.value.http_status == 403
@@ -92,7 +92,7 @@ def test_unknown_action() -> None:
         f'<s:Envelope xmlns:s="{v.NS_SOAP12}" xmlns:a="{v.NS_WSA}"><s:Header><a:Action>{v.ACTION_ITI18}'
         "</a:Action></s:Header><s:Body><x/></s:Body></s:Envelope>")
     with pytest.raises(SoapFault) as raised:
-        dispatcher.dispatch(Services(Settings(), None, None), read_request(envelope), {})  # type: ignore[arg-type]
+        dispatcher.dispatch(Services(Settings(auth="none"), None, None), read_request(envelope), {})  # type: ignore[arg-type]
     assert raised.value.subcode == WSA_ACTION_NOT_SUPPORTED and dv.action(dv.CREATE_DMP) in raised.value.reason
 
 
