@@ -190,7 +190,7 @@ def test_encode_mtom_then_read_reply_round_trip() -> None:
     reply = read_reply(200, message.content_type, message.body)
     includes = {d.get("id"): d.find(f"{{{v.NS_XOP}}}Include").get("href")
                 for d in reply.payload.iter(f"{{{v.NS_XDSB}}}Document")}
-    from dmp_xds.tools.client.soap import _content_id
+    from dmp_xds.xds.xop import normalize_content_id as _content_id
 
     assert reply.attachments[_content_id(includes["D1"])] == DOCUMENT
     assert reply.attachments[_content_id(includes["D2"])] == b""

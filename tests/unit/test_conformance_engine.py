@@ -421,7 +421,7 @@ def test_retrieve_checks_bytes_against_the_query_metadata(tmp_path: Path, endpoi
         body = xdsb.RetrieveDocumentSetResponse(RS.RegistryResponse(status=v.RESPONSE_SUCCESS), xdsb.DocumentResponse(
             xdsb.RepositoryUniqueId("1.1"), xdsb.DocumentUniqueId("1.2.3"), xdsb.mimeType("text/plain"), document))
         soap = ElementMaker(namespace=v.NS_SOAP12, nsmap={"s": v.NS_SOAP12})
-        from dmp_xds.tools.conformance.transport import Attachment
+        from dmp_xds.xds.xop import Attachment
 
         data, content_type = build_mtom(soap.Envelope(soap.Body(body)), [Attachment("part1", "text/plain", content)])
         return Answer(content_type=content_type, body=data)

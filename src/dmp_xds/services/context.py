@@ -13,15 +13,7 @@ from dmp_xds.dmp.validation.validators import Validators
 from dmp_xds.services.gate import DocumentAccess, SecurityServices
 from dmp_xds.storage.blobstore import FilesystemBlobStore, TempBlob
 from dmp_xds.storage.store import RegistryStore
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """A binary part received with the request (MTOM), already in a temporary file."""
-
-    content_id: str
-    content_type: str
-    blob: TempBlob
+from dmp_xds.xds.xop import Attachment
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +41,8 @@ class Services:
 @dataclass
 class TransactionRequest:
     payload: etree._Element
-    attachments: Mapping[str, Attachment] = field(default_factory=dict)
+    # The binary parts received with the request (MTOM), each already in a temporary file.
+    attachments: Mapping[str, Attachment[TempBlob]] = field(default_factory=dict)
     principal: object | None = None  # security.vihf.Principal, set by the security gate; None without auth
     access: DocumentAccess | None = None  # set with the principal; None without auth
 

@@ -37,7 +37,8 @@ from dmp_xds.transport.soap.mtom import (
     encode_mtom,
 )
 from dmp_xds.transport.soap.service import SoapDispatcher, build_dispatchers
-from dmp_xds.services.context import Attachment, Services
+from dmp_xds.xds.xop import Attachment
+from dmp_xds.services.context import Services
 from dmp_xds.dmp.validation.validators import load_validators
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes, to_bytes
 

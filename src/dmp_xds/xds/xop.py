@@ -8,11 +8,26 @@ parts of its response itself; the MIME half (the multipart/related framing) is t
 from __future__ import annotations
 
 import uuid
-from urllib.parse import unquote
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from urllib.parse import quote, unquote
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim.vocabulary import TAG_XOP_INCLUDE
+from dmp_xds.xds.ebrim.vocabulary import NS_XOP, TAG_XOP_INCLUDE
+
+B = TypeVar("B")
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment(Generic[B]):
+    """A binary part of an MTOM message: its Content-ID (without <>), its media type, and its
+    bytes: in a file the transport wrote (the server: a temporary blob of the store) or in memory
+    (the tools)."""
+
+    content_id: str
+    content_type: str
+    blob: B
 
 
 class XopError(ValueError):
@@ -38,6 +53,13 @@ def xop_reference(element: etree._Element) -> str | None:
                 raise XopError("an xop:Include has no href attribute")
             return normalize_content_id(href)
     return None
+
+
+def xop_include(parent: etree._Element, content_id: str) -> etree._Element:
+    """Make `parent`'s content a reference to the part `content_id`."""
+    include = etree.SubElement(parent, TAG_XOP_INCLUDE, nsmap={"xop": NS_XOP})
+    include.set("href", "cid:" + quote(content_id, safe="@."))
+    return include
 
 
 def new_content_id() -> str:

@@ -9,8 +9,9 @@ is put in place of the minimal one zeep rendered, in `XdsTransport.post_xml`, th
 documents for customising serialization. The same hook sends ITI-41 documents as MTOM/XOP parts.
 
 Responses are read here rather than by zeep's deserializer, because callers want the ebRIM
-elements themselves: the MTOM root part is found by its Content-ID, parsed with the project's
-secure parser, and `xop:Include` references are resolved to the exact bytes of their parts.
+elements themselves: MTOM is read with the server's own codec (transport/soap/mtom.py), the root
+part parsed with the project's secure parser, and `xop:Include` references are resolved to the
+exact bytes of their parts.
 """
 
 from __future__ import annotations
@@ -20,21 +21,17 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.message import Message
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 import requests
 import zeep
 from lxml import etree
-from requests_toolbelt.multipart.decoder import MultipartDecoder
 from zeep.exceptions import Fault, TransportError
 from zeep.utils import get_media_type
 
 from dmp_xds.xds.ebrim.vocabulary import (
     NS_SOAP12,
     NS_XDSB,
-    NS_XOP,
     TAG_ADHOC_QUERY_REQUEST,
     TAG_ADHOC_QUERY_RESPONSE,
     TAG_DOCUMENT,
@@ -47,8 +44,10 @@ from dmp_xds.xds.ebrim.vocabulary import (
     TAG_XOP_INCLUDE,
 )
 from dmp_xds.config import PROJECT_ROOT
-from dmp_xds.transport.soap.mtom import SOAP12_CONTENT_TYPE, XOP_CONTENT_TYPE
+from dmp_xds.transport.soap.mtom import MtomError, decode_mtom
+from dmp_xds.transport.soap.mtom import encode_mtom as encode_mtom_parts
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
+from dmp_xds.xds.xop import Attachment, normalize_content_id, xop_include
 
 REPOSITORY_WSDL = PROJECT_ROOT / "wsdl" / "XDS.b_DocumentRepository.wsdl"
 REGISTRY_WSDL = PROJECT_ROOT / "wsdl" / "XDS.b_DocumentRegistry.wsdl"
@@ -113,9 +112,7 @@ class MtomMessage:
 def encode_mtom(envelope: etree._Element, documents: dict[str, bytes], action: str | None) -> MtomMessage:
     """Replace the content of each `xdsb:Document` named in `documents` by an `xop:Include` and
     lay the message out as `multipart/related` (MTOM), one binary part per document."""
-    boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
-    root_cid = f"root.message@{uuid.uuid4().hex}.dmp-xds-client"
-    parts: list[tuple[str, bytes]] = []
+    parts: list[Attachment[bytes]] = []
     for element in envelope.iter(TAG_DOCUMENT):
         document_id = element.get("id")
         if document_id is None or document_id not in documents:
@@ -124,38 +121,15 @@ def encode_mtom(envelope: etree._Element, documents: dict[str, bytes], action: s
         element.text = None
         for child in list(element):
             element.remove(child)
-        include = etree.SubElement(element, TAG_XOP_INCLUDE, nsmap={"xop": NS_XOP})
-        include.set("href", "cid:" + quote(cid, safe="@."))
-        parts.append((cid, documents[document_id]))
+        xop_include(element, cid)
+        parts.append(Attachment(cid, "application/octet-stream", documents[document_id]))
     missing = set(documents) - {e.get("id") for e in envelope.iter(TAG_DOCUMENT)}
     if missing:
         raise ValueError(f"no xdsb:Document element for {sorted(missing)}")
-
-    content_type = (
-        f'multipart/related; boundary="{boundary}"; type="{XOP_CONTENT_TYPE}"; '
-        f'start="<{root_cid}>"; start-info="{SOAP12_CONTENT_TYPE}"'
-    )
-    if action:
-        # SOAP 1.2 carries the action as a media type parameter; with MTOM it moves to the
-        # multipart type (as Axis2 and CXF send it).
-        content_type += f'; action="{action}"'
-    chunks = [
-        f"--{boundary}\r\n"
-        f'Content-Type: {XOP_CONTENT_TYPE}; charset=UTF-8; type="{SOAP12_CONTENT_TYPE}"\r\n'
-        f"Content-Transfer-Encoding: binary\r\n"
-        f"Content-ID: <{root_cid}>\r\n\r\n".encode("ascii"),
-        etree.tostring(envelope, encoding="UTF-8", xml_declaration=True),
-    ]
-    for cid, data in parts:
-        chunks.append(
-            f"\r\n--{boundary}\r\n"
-            f"Content-Type: application/octet-stream\r\n"
-            f"Content-Transfer-Encoding: binary\r\n"
-            f"Content-ID: <{cid}>\r\n\r\n".encode("ascii")
-        )
-        chunks.append(data)
-    chunks.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
-    return MtomMessage(content_type, b"".join(chunks))
+    message = encode_mtom_parts(etree.tostring(envelope, encoding="UTF-8", xml_declaration=True), parts, action)
+    body = message.in_memory()
+    assert body is not None  # every part is in memory
+    return MtomMessage(message.content_type, body)
 
 
 def _media_type_param(content_type: str, name: str) -> str | None:
@@ -191,34 +165,17 @@ class Reply:
     attachments: dict[str, bytes]  # Content-ID (without <>) -> bytes
 
 
-def _content_id(raw: str) -> str:
-    value = raw.strip()
-    if value.lower().startswith("cid:"):
-        value = unquote(value[4:])
-    return value.strip("<>").strip()
-
-
 def read_reply(status_code: int, content_type: str, content: bytes) -> Reply:
     """Parse a SOAP 1.2 response, plain or MTOM; raise zeep's Fault / TransportError."""
     attachments: dict[str, bytes] = {}
     root = content
     if get_media_type(content_type) == "multipart/related":
-        decoder = MultipartDecoder(content, content_type)
-        start = _media_type_param(content_type, "start")
-        root_part = None
-        for part in decoder.parts:
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in part.headers.items()}
-            cid = _content_id(headers.get("content-id", ""))
-            data = part.content
-            if headers.get("content-transfer-encoding", "").strip().lower() == "base64":
-                data = base64.b64decode(data)
-            if root_part is None and (start is None or cid == _content_id(start)):
-                root_part = data
-            else:
-                attachments[cid] = data
-        if root_part is None:
-            raise TransportError("MTOM response without its root part", status_code, content)
-        root = root_part
+        try:
+            message = decode_mtom(content, content_type)
+        except MtomError as exc:
+            raise TransportError(f"unreadable MTOM response: {exc}", status_code, content) from exc
+        root = message.root
+        attachments = {cid: part.blob for cid, part in message.attachments.items()}
     try:
         envelope = parse_bytes(root)
     except UnsafeXmlError as exc:
@@ -258,7 +215,7 @@ def document_bytes(response: etree._Element, attachments: dict[str, bytes]) -> d
             raise XdsClientError(f"DocumentResponse {unique_id!r} without a Document")
         include = document.find(TAG_XOP_INCLUDE)
         if include is not None:
-            cid = _content_id(include.get("href", ""))
+            cid = normalize_content_id(include.get("href", ""))
             if cid not in attachments:
                 raise XdsClientError(f"Document {unique_id!r} refers to a missing MTOM part {cid!r}")
             documents[unique_id] = attachments[cid]

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from dmp_xds.tools.conformance.transport import Attachment, xop_include
+from dmp_xds.xds.xop import Attachment, xop_include
 from dmp_xds.xds.ebrim import vocabulary as v
 
 # Transaction element of a plan → (WS-Addressing action, endpoint role, response root element).
@@ -55,11 +55,11 @@ def document_elements(parts: list[DocumentPart]) -> list[etree._Element]:
 
 
 def provide_and_register(request: etree._Element, documents: list[etree._Element], parts: list[DocumentPart],
-                         mime_types: dict[str, str]) -> tuple[etree._Element, list[Attachment]]:
+                         mime_types: dict[str, str]) -> tuple[etree._Element, list[Attachment[bytes]]]:
     """An ITI-41 body (documents as xop:Include) and its MTOM attachments."""
     body = etree.Element(v.TAG_PNR_REQUEST, nsmap={"xdsb": v.NS_XDSB})
     body.append(request)
-    attachments: list[Attachment] = []
+    attachments: list[Attachment[bytes]] = []
     for element, part in zip(documents, parts, strict=True):
         content_id = f"doc{len(attachments) + 1}.{uuid.uuid4().hex}@dmp-xds"
         xop_include(element, content_id)
@@ -112,7 +112,7 @@ class RetrievedDocument:
     problem: str = ""
 
 
-def retrieved_documents(body: etree._Element, attachments: dict[str, Attachment]) -> list[RetrievedDocument]:
+def retrieved_documents(body: etree._Element, attachments: dict[str, Attachment[bytes]]) -> list[RetrievedDocument]:
     found: list[RetrievedDocument] = []
     for response in body.iter(tag=etree.Element):
         if local(response) != "DocumentResponse":
@@ -135,7 +135,7 @@ def retrieved_documents(body: etree._Element, attachments: dict[str, Attachment]
                 if part is None:
                     problem = f"xop:Include points to part <{cid}> which is not in the response"
                 else:
-                    data = part.data
+                    data = part.blob
             else:
                 try:
                     data = base64.b64decode((document.text or "").strip(), validate=False)

@@ -8,7 +8,6 @@ turned into a `SoapExchange` or a `TransportError` with a reason a human can act
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,11 +15,11 @@ from dataclasses import dataclass, field
 import requests
 from lxml import etree
 
-from dmp_xds.xds.ebrim.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_XOP, TAG_XOP_INCLUDE
+from dmp_xds.transport.soap.mtom import SOAP12_CONTENT_TYPE, ContentType, MtomError, decode_mtom, encode_mtom
+from dmp_xds.xds.ebrim.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
+from dmp_xds.xds.xop import Attachment
 
-SOAP12_CONTENT_TYPE = "application/soap+xml"
-XOP_CONTENT_TYPE = "application/xop+xml"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -36,13 +35,6 @@ class TransportError(RuntimeError):
 
 
 @dataclass
-class Attachment:
-    content_id: str
-    content_type: str
-    data: bytes
-
-
-@dataclass
 class SoapExchange:
     """One request and its answer, kept for verdicts and for the report."""
 
@@ -55,7 +47,7 @@ class SoapExchange:
     body: etree._Element | None = None  # first child of soap:Body
     fault: str | None = None
     response_action: str = ""
-    attachments: dict[str, Attachment] = field(default_factory=dict)
+    attachments: dict[str, Attachment[bytes]] = field(default_factory=dict)
 
 
 def _soap(tag: str) -> str:
@@ -75,87 +67,18 @@ def build_envelope(action: str, to: str, body: etree._Element) -> etree._Element
     return envelope
 
 
-def build_mtom(envelope: etree._Element, attachments: list[Attachment]) -> tuple[bytes, str]:
+def build_mtom(envelope: etree._Element, attachments: list[Attachment[bytes]]) -> tuple[bytes, str]:
     """The multipart/related body and its Content-Type for an envelope and its binary parts."""
-    boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
-    root_id = f"root.{uuid.uuid4().hex}@dmp-xds"
-    root_type = f'{XOP_CONTENT_TYPE}; charset=UTF-8; type="{SOAP12_CONTENT_TYPE}"'
-    chunks = [
-        f"--{boundary}\r\nContent-Type: {root_type}\r\nContent-Transfer-Encoding: binary\r\n"
-        f"Content-ID: <{root_id}>\r\n\r\n".encode(),
-        etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"),
-        b"\r\n",
-    ]
-    for part in attachments:
-        chunks += [
-            f"--{boundary}\r\nContent-Type: {part.content_type}\r\nContent-Transfer-Encoding: binary\r\n"
-            f"Content-ID: <{part.content_id}>\r\n\r\n".encode(),
-            part.data,
-            b"\r\n",
-        ]
-    chunks.append(f"--{boundary}--\r\n".encode())
-    content_type = (f'multipart/related; boundary="{boundary}"; type="{XOP_CONTENT_TYPE}"; '
-                    f'start="<{root_id}>"; start-info="{SOAP12_CONTENT_TYPE}"; action="{_action(envelope)}"')
-    return b"".join(chunks), content_type
+    message = encode_mtom(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), attachments,
+                          action=_action(envelope))
+    body = message.in_memory()
+    assert body is not None  # every part is in memory
+    return body, message.content_type
 
 
 def _action(envelope: etree._Element) -> str:
     found = envelope.find(f"{_soap('Header')}/{{{NS_WSA}}}Action")
     return (found.text or "") if found is not None else ""
-
-
-def xop_include(parent: etree._Element, content_id: str) -> None:
-    etree.SubElement(parent, TAG_XOP_INCLUDE, nsmap={"xop": NS_XOP}).set("href", f"cid:{content_id}")
-
-
-def _content_type_params(value: str) -> tuple[str, dict[str, str]]:
-    main, _, rest = value.partition(";")
-    params: dict[str, str] = {}
-    for match in re.finditer(r'([A-Za-z0-9_-]+)\s*=\s*("([^"]*)"|[^;\s]+)', rest):
-        params[match.group(1).lower()] = match.group(3) if match.group(3) is not None else match.group(2)
-    return main.strip().lower(), params
-
-
-def split_multipart(body: bytes, content_type: str) -> tuple[bytes, dict[str, Attachment]]:
-    """The root part and the other parts (by Content-ID without <>) of a multipart/related body."""
-    _, params = _content_type_params(content_type)
-    boundary = params.get("boundary")
-    if not boundary:
-        raise TransportError("multipart response without a boundary parameter")
-    delimiter = b"--" + boundary.encode()
-    pieces = body.split(delimiter)
-    parts: list[tuple[dict[str, str], bytes]] = []
-    for piece in pieces[1:]:
-        if piece.startswith(b"--"):
-            break
-        piece = piece[2:] if piece.startswith(b"\r\n") else piece.lstrip(b"\n")
-        head, sep, content = piece.partition(b"\r\n\r\n")
-        if not sep:
-            head, sep, content = piece.partition(b"\n\n")
-        if not sep:
-            raise TransportError("multipart part without a header/body separator")
-        if content.endswith(b"\r\n"):
-            content = content[:-2]
-        elif content.endswith(b"\n"):
-            content = content[:-1]
-        headers: dict[str, str] = {}
-        for line in head.decode("latin-1").splitlines():
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        parts.append((headers, content))
-    if not parts:
-        raise TransportError("multipart response with no part")
-    start = params.get("start", "").strip("<>")
-    root_index = 0
-    for index, (headers, _) in enumerate(parts):
-        if start and headers.get("content-id", "").strip("<>") == start:
-            root_index = index
-    attachments = {}
-    for index, (headers, content) in enumerate(parts):
-        if index != root_index:
-            cid = headers.get("content-id", "").strip("<>")
-            attachments[cid] = Attachment(cid, headers.get("content-type", ""), content)
-    return parts[root_index][1], attachments
 
 
 def _describe(data: bytes) -> str:
@@ -179,11 +102,14 @@ def _read_limited(response: requests.Response, deadline: float, max_bytes: int) 
 def parse_response(url: str, action: str, request_text: str, status: int, content_type: str,
                    data: bytes) -> SoapExchange:
     """Turn an HTTP answer into a SoapExchange; raise TransportError if it is not SOAP."""
-    media, _ = _content_type_params(content_type)
-    attachments: dict[str, Attachment] = {}
+    attachments: dict[str, Attachment[bytes]] = {}
     envelope_bytes = data
-    if media.startswith("multipart/"):
-        envelope_bytes, attachments = split_multipart(data, content_type)
+    if ContentType.parse(content_type).media_type.startswith("multipart/"):
+        try:
+            message = decode_mtom(data, content_type)
+        except MtomError as exc:
+            raise TransportError(str(exc)) from exc
+        envelope_bytes, attachments = message.root, message.attachments
     response_text = envelope_bytes.decode("utf-8", errors="replace")
     try:
         envelope = parse_bytes(envelope_bytes.strip())
@@ -222,12 +148,12 @@ class SoapClient:
         self.session = requests.Session()
 
     def call(self, url: str, action: str, body: etree._Element,
-             attachments: list[Attachment] | None = None, mtom: bool = False) -> SoapExchange:
+             attachments: list[Attachment[bytes]] | None = None, mtom: bool = False) -> SoapExchange:
         envelope = build_envelope(action, url, body)
         envelope_text = etree.tostring(envelope, encoding="unicode", pretty_print=True)
         if mtom:
             data, content_type = build_mtom(envelope, attachments or [])
-            described = "".join(f"\n\n[MTOM part <{a.content_id}>: {a.content_type}, {len(a.data)} bytes]"
+            described = "".join(f"\n\n[MTOM part <{a.content_id}>: {a.content_type}, {len(a.blob)} bytes]"
                                 for a in attachments or [])
             request_text = envelope_text + described
         else:

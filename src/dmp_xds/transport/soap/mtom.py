@@ -1,21 +1,28 @@
-"""MTOM/XOP: streaming decode of `multipart/related` requests, encode of responses.
+"""MTOM/XOP, the MIME half: the one codec of `multipart/related` SOAP messages, for the server
+and for the tools (the reference client, the conformance harness).
 
-A request body is fed chunk by chunk: the root part (the SOAP envelope) is kept in memory up to a
-limit, every other part goes straight to a temporary file of the blob store, hashed as it is
-written. So a 50 MB document costs one pass and no copy of itself in memory.
+Decoding is streaming: the body is fed chunk by chunk, the root part (the SOAP envelope) is kept
+in memory up to a limit, every other part goes to a sink as it comes: the server's blob store
+(a temporary file, hashed as it is written: a 50 MB document costs one pass and no copy of itself
+in memory), or memory for a tool reading a response (`decode_mtom`). Encoding lays out the
+envelope and its parts, each from a file (streamed) or from bytes. The XML half (xop:Include,
+content ids) is xds/xop.py.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from dmp_xds.storage.blobstore import BlobWriter, FilesystemBlobStore, TempBlob
 from dmp_xds.transport.soap.faults import SoapFault, sender
-from dmp_xds.xds.xop import normalize_content_id
+from dmp_xds.xds.xop import Attachment, normalize_content_id
 
 SOAP12_CONTENT_TYPE = "application/soap+xml"
 XOP_CONTENT_TYPE = "application/xop+xml"
@@ -37,26 +44,71 @@ class ContentType:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """A binary MIME part of an MTOM request, stored in a temporary file of the blob store."""
+B = TypeVar("B")
+B_co = TypeVar("B_co", covariant=True)
 
-    content_id: str
-    content_type: str
-    blob: TempBlob
+
+class PartWriter(Protocol[B_co]):
+    """Where the bytes of one part go as they come; `finish` gives the part's content."""
+
+    def write(self, data: bytes | memoryview) -> Any: ...
+
+    def finish(self) -> B_co: ...
+
+    def abort(self) -> Any: ...
+
+
+class PartSink(Protocol[B]):
+    """Where a receiver puts the parts (the server's blob store: temporary files)."""
+
+    def new_writer(self) -> PartWriter[B]: ...
+
+    def discard(self, blob: B) -> Any: ...
+
+
+class _BytesWriter:
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._buffer += data
+
+    def finish(self) -> bytes:
+        return bytes(self._buffer)
+
+    def abort(self) -> None:
+        self._buffer.clear()
+
+
+class InMemory:
+    """Parts kept in memory, as bytes: for a tool reading a response it has whole already."""
+
+    def new_writer(self) -> _BytesWriter:
+        return _BytesWriter()
+
+    def discard(self, blob: bytes) -> None:
+        pass
 
 
 @dataclass
-class MtomMessage:
+class MtomMessage(Generic[B]):
     root: bytes
     root_content_type: ContentType
-    attachments: dict[str, Attachment] = field(default_factory=dict)
+    attachments: dict[str, Attachment[B]] = field(default_factory=dict)
 
 
-class MtomReceiver:
-    """Feed it the body of a `multipart/related` request; it files the parts as they come."""
+class MtomError(ValueError):
+    """A `multipart/related` message that cannot be read (for a tool: the peer's answer is broken)."""
 
-    def __init__(self, content_type: ContentType, store: FilesystemBlobStore, max_root_bytes: int) -> None:
+
+class MtomReceiver(Generic[B]):
+    """Feed it the body of a `multipart/related` message; it files the parts as they come.
+
+    `root_types`: the media types the root part may have (by default a SOAP 1.2 envelope,
+    XOP-packaged or not); empty: any."""
+
+    def __init__(self, content_type: ContentType, store: PartSink[B], max_root_bytes: int,
+                 root_types: tuple[str, ...] = (XOP_CONTENT_TYPE, SOAP12_CONTENT_TYPE)) -> None:
         boundary = content_type.params.get("boundary")
         if not boundary:
             raise sender("multipart/related content type without a boundary parameter", http_status=415)
@@ -64,6 +116,7 @@ class MtomReceiver:
         self._start = normalize_content_id(start) if start else None
         self._store = store
         self._max_root_bytes = max_root_bytes
+        self._root_types = root_types
         self._parser = MultipartParser(
             boundary,
             callbacks={
@@ -83,13 +136,19 @@ class MtomReceiver:
         self._root: bytearray | None = None
         self._root_type: ContentType | None = None
         self._root_done = False
-        self._writer: BlobWriter | None = None
+        self._writer: PartWriter[B] | None = None
         self._current_cid = ""
         self._current_type = ""
         self._in_root = False
         self._ended = False
-        self.attachments: dict[str, Attachment] = {}
+        self.attachments: dict[str, Attachment[B]] = {}
+        self.transfer_encodings: dict[str, str] = {}  # Content-ID -> Content-Transfer-Encoding, as declared
         self._parts = 0
+
+    @property
+    def part_count(self) -> int:
+        """The parts begun so far, the root one included."""
+        return self._parts
 
     # -- parser callbacks --------------------------------------------------------------------
     def _on_part_begin(self) -> None:
@@ -124,6 +183,7 @@ class MtomReceiver:
         self._in_root = False
         self._current_cid = cid
         self._current_type = self._headers.get("content-type", "application/octet-stream")
+        self.transfer_encodings[cid] = self._headers.get("content-transfer-encoding", "").strip().lower()
         self._writer = self._store.new_writer()
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -160,7 +220,7 @@ class MtomReceiver:
         except Exception as exc:  # python-multipart raises its own errors on broken framing
             raise sender(f"malformed multipart/related body: {exc}") from exc
 
-    def finish(self) -> MtomMessage:
+    def finish(self) -> MtomMessage[B]:
         try:
             self._parser.finalize()
         except Exception as exc:
@@ -171,14 +231,14 @@ class MtomReceiver:
             if self._start:
                 raise sender(f"no MIME part has the start Content-ID {self._start!r}")
             raise sender("the multipart/related body has no root part")
-        if self._root_type.media_type not in (XOP_CONTENT_TYPE, SOAP12_CONTENT_TYPE):
+        if self._root_types and self._root_type.media_type not in self._root_types:
             raise sender(
                 f"the root part must be {XOP_CONTENT_TYPE}, not {self._root_type.media_type or 'untyped'}",
                 http_status=415,
             )
         return MtomMessage(bytes(self._root), self._root_type, self.attachments)
 
-    def discard(self, store: FilesystemBlobStore) -> None:
+    def discard(self, store: PartSink[B]) -> None:
         """Remove every temporary file this request created (the request failed)."""
         if self._writer is not None:
             self._writer.abort()
@@ -187,12 +247,42 @@ class MtomReceiver:
             store.discard(attachment.blob)
 
 
+def decode_mtom(body: bytes, content_type: str) -> MtomMessage[bytes]:
+    """A whole `multipart/related` response, in memory (the tools' side): its root part, whatever
+    its media type, and its other parts as bytes (a part sent base64-encoded is decoded).
+    Raises MtomError with what is wrong."""
+    receiver = None
+    try:
+        receiver = MtomReceiver(ContentType.parse(content_type), InMemory(), max(len(body), 1), root_types=())
+        receiver.feed(body)
+        message = receiver.finish()
+    except SoapFault as fault:
+        if receiver is not None and receiver.part_count == 0:
+            raise MtomError("multipart response with no part") from None
+        raise MtomError(fault.reason) from None
+    for cid, encoding in receiver.transfer_encodings.items():
+        if encoding == "base64":
+            part = message.attachments[cid]
+            try:
+                decoded = base64.b64decode(part.blob)
+            except (binascii.Error, ValueError) as exc:
+                raise MtomError(f"MIME part <{cid}> is not base64: {exc}") from None
+            message.attachments[cid] = Attachment(cid, part.content_type, decoded)
+    return message
+
+
 # -- encoding --------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class OutgoingPart:
+    """A part streamed from its file (the server's ITI-43 documents)."""
+
     content_id: str
     content_type: str
     path: Path
+
+
+class FileReader(Protocol):
+    def read_chunks(self, path: Path) -> Iterator[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -202,13 +292,13 @@ class MtomResponse:
     content_length: int
 
     def in_memory(self) -> bytes | None:
-        """The whole message, when no part is a file (an ITI-41 or ITI-18 answer): sent in one
-        piece rather than streamed chunk by chunk through the thread pool."""
+        """The whole message, when no part is a file (an ITI-41 or ITI-18 answer, a tool's
+        request): sent in one piece rather than streamed chunk by chunk through the thread pool."""
         if all(isinstance(segment, bytes) for segment in self.segments):
             return b"".join(segment for segment in self.segments if isinstance(segment, bytes))
         return None
 
-    def chunks(self, store: FilesystemBlobStore) -> Iterator[bytes]:
+    def chunks(self, store: FileReader) -> Iterator[bytes]:
         for segment in self.segments:
             if isinstance(segment, bytes):
                 yield segment
@@ -216,14 +306,19 @@ class MtomResponse:
                 yield from store.read_chunks(segment.path)
 
 
-def encode_mtom(envelope: bytes, parts: list[OutgoingPart]) -> MtomResponse:
-    """Lay out a multipart/related MTOM message; binary parts are streamed from their files."""
+def encode_mtom(envelope: bytes, parts: Sequence[OutgoingPart | Attachment[bytes]],
+                action: str | None = None) -> MtomResponse:
+    """Lay out a multipart/related MTOM message: the envelope, then each part, from its file
+    (streamed) or from its bytes. `action`: the SOAP 1.2 action, which MTOM carries as a
+    parameter of the multipart media type (as Axis2 and CXF send it)."""
     boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
     root_cid = f"root.message@{uuid.uuid4().hex}.dmp-xds"
     content_type = (
         f'multipart/related; boundary="{boundary}"; type="{XOP_CONTENT_TYPE}"; '
         f'start="<{root_cid}>"; start-info="{SOAP12_CONTENT_TYPE}"'
     )
+    if action:
+        content_type += f'; action="{action}"'
     root_head = (
         f"--{boundary}\r\n"
         f'Content-Type: {XOP_CONTENT_TYPE}; charset=UTF-8; type="{SOAP12_CONTENT_TYPE}"\r\n'
@@ -240,7 +335,7 @@ def encode_mtom(envelope: bytes, parts: list[OutgoingPart]) -> MtomResponse:
                 f"Content-ID: <{part.content_id}>\r\n\r\n"
             ).encode("ascii")
         )
-        segments.append(part)
+        segments.append(part.blob if isinstance(part, Attachment) else part)
     segments.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
     length = sum(len(s) if isinstance(s, bytes) else s.path.stat().st_size for s in segments)
     return MtomResponse(content_type, segments, length)

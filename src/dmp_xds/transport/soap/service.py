@@ -22,7 +22,8 @@ from spyne.server import ServerBase
 
 from dmp_xds.security.errors import AuthenticationError
 from dmp_xds.services import iti18, iti41, iti42, iti43, iti57, iti62
-from dmp_xds.services.context import Attachment, Services, TransactionRequest, TransactionResult
+from dmp_xds.xds.xop import Attachment
+from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.gate import authenticate
 from dmp_xds.services.pipeline import admit
 from dmp_xds.storage import trail as t
