@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import (
     Association,
     Author,

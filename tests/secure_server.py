@@ -21,7 +21,7 @@ from lxml import etree
 import soap_messages as soap
 from dmp_xds.storage.trail import AuditEntry, AuditTrail
 from dmp_xds.config import Settings, default_database_url
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Author, Code, StoredDocument, Submission
 from dmp_xds.xds.model.ids import assign_entry_uuids
 from dmp_xds.storage.database import create_engine_for

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Submission
 from dmp_xds.storage.database import create_engine_for, upgrade
 from dmp_xds.storage.queries import StoredQuery, build_plan, parse_stored_query

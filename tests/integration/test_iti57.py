@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Association, DocumentEntry, Submission
 from factories import (
     OTHER_PATIENT_ID,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 import soap_messages as soap
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Submission
 from factories import PATIENT_ID, make_association, make_submission, make_submission_set, new_uuid
 from xds_server import RunningServer, stored_state

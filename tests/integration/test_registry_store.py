@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import LocalizedString, StoredDocument, Submission
 from dmp_xds.storage.database import (
     DatabaseNotAtHead,

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from dmp_xds.config import Settings, default_database_url
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.tables import AuditEntryRow
 from dmp_xds.security import vocabulary as sv

@@ -18,7 +18,7 @@ from dmp_xds.tools.client.metadata import (
     hl7_ts_to_dtm,
     parse_code,
 )
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Code
 from test_cda_header import example
 

@@ -14,7 +14,7 @@ from requests_toolbelt.multipart.decoder import MultipartDecoder
 from zeep.exceptions import Fault, TransportError
 
 from dmp_xds.tools.client.soap import XdsClient, XdsClientError, encode_mtom, read_reply
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.xml import parse_bytes
 
 SOAP = f"{{{v.NS_SOAP12}}}"

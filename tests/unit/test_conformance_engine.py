@@ -20,7 +20,7 @@ from dmp_xds.cli.conformance import conformance
 from dmp_xds.tools.conformance.engine import Engine, Outcome, RunConfig, TestResult
 from dmp_xds.tools.conformance.testkit import load_testkit
 from dmp_xds.tools.conformance.transport import SoapClient
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 TESTKIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "nist-testkit"
 SINGLE_DOC = TESTKIT / "tests" / "11966" / "submit" / "single_doc.xml"

@@ -16,7 +16,7 @@ from dmp_xds.tools.conformance.metadata import (
     substitute,
 )
 from dmp_xds.xds.ebrim import EbrimDecodeError, decode_submit_objects_request
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.xml import parse_bytes
 
 TESTKIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "nist-testkit"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.xds.registry.delete_rules import DELETE_ORDER, DeleteSnapshot, Link, plan_delete
 from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET

@@ -16,7 +16,7 @@ from dmp_xds.config import Settings
 from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.services.notifications import Notifier
 from dmp_xds.storage.records import DmpStore
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.tables import metadata
 from dmp_xds.security import vocabulary as sv

@@ -14,7 +14,7 @@ from dmp_xds.xds.ebrim import (
     encode_registry_object_list,
     encode_submit_objects_request,
 )
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import DocumentEntry, LocalizedString, ObjectRef, Submission
 from dmp_xds.xds.xml import parse_bytes, to_bytes
 from factories import (

@@ -23,7 +23,7 @@ from dmp_xds.xds.ebrim import (
     encode_submission_set,
     encode_submit_objects_request,
 )
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, error, warning
 from dmp_xds.xds.model import ObjectRef, Submission
 from dmp_xds.xds.xml import parse_bytes, to_bytes

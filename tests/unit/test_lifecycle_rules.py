@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import decode_submit_objects_request
 from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.storage.queries import parse_stored_query
 from dmp_xds.services.iti18 import check_community, with_home

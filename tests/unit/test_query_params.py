@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.storage.queries import (
     QUERIES,

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Folder, LocalizedString, SubmissionSet
 from dmp_xds.storage.serialize import (
     association_from_dict,

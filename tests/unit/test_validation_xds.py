@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.xds.model import Author
 from dmp_xds.xds.validation.xds import Transaction, validate_submission

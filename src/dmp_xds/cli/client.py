@@ -31,7 +31,7 @@ from dmp_xds.tools.client.metadata import (
     parse_code,
 )
 from dmp_xds.tools.client.soap import XdsClient, XdsClientError
-from dmp_xds.xds.ebrim.vocabulary import (
+from dmp_xds.xds.vocabulary import (
     NS_QUERY,
     NS_RIM,
     RESPONSE_FAILURE,

@@ -11,7 +11,7 @@ import click
 from lxml import etree
 
 from dmp_xds.config import PROJECT_ROOT
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 STATUS_NAMES = {"approved": v.STATUS_APPROVED, "deprecated": v.STATUS_DEPRECATED, "submitted": v.STATUS_SUBMITTED}
 DEFAULT_VALUE_SETS = PROJECT_ROOT / ".." / "shared" / "ans-testcontenucda" / "jeuxDeValeurs"

@@ -19,7 +19,7 @@ import click
 from lxml import etree
 
 from dmp_xds.config import ConfigError, Settings, load_settings
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import XdsError, error
 from dmp_xds.dmp.validation.cda import CdaPolicy

@@ -417,7 +417,7 @@ def sign_assertion(assertion: etree._Element, key: PrivateKeyTypes, chain: Seque
 
 
 def security_header(assertion: etree._Element) -> etree._Element:
-    from dmp_xds.xds.ebrim.vocabulary import NS_WSSE
+    from dmp_xds.xds.vocabulary import NS_WSSE
 
     security = etree.Element(f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE})
     security.append(assertion)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cryptography.x509.oid import NameOID
 
-from dmp_xds.xds.ebrim.vocabulary import NS_HL7
+from dmp_xds.xds.vocabulary import NS_HL7
 
 # --- namespaces -----------------------------------------------------------------------------
 NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"

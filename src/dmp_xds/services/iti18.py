@@ -15,7 +15,7 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection, Engine, Select
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.encode import encode_adhoc_query_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import DocumentEntry

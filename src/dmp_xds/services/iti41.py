@@ -15,7 +15,7 @@ import binascii
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import DocumentEntry, StoredDocument, Submission

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode, error
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.encode import encode_registry_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.xop import new_content_id

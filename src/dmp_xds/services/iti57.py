@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.xds.model import DocumentEntry, Folder, Submission

@@ -19,7 +19,7 @@ from pathlib import Path
 from lxml import etree
 from sqlalchemy.exc import OperationalError
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, XdsFailure, error
 from dmp_xds.xds.model import DocumentEntry
 from dmp_xds.xds.registry.delete_rules import DeleteSnapshot, plan_delete

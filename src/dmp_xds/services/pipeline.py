@@ -28,7 +28,7 @@ from dmp_xds.services.gate import (
     trace_access,
 )
 from dmp_xds.storage import trail as t
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 # The policy action and the trace action of each XDS transaction.
 TRANSACTION_POLICY: dict[str, tuple[Action, str]] = {

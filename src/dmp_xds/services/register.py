@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.encode import encode_registry_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, XdsFailure, error
 from dmp_xds.xds.model import StoredDocument, Submission

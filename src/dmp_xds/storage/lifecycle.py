@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.xds.model import Association, Folder, Submission
 from dmp_xds.xds.model.ids import new_uuid

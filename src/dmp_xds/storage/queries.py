@@ -30,7 +30,7 @@ from sqlalchemy import Boolean, ColumnElement, Select, and_, bindparam, exists, 
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.storage.serialize import sortable_dtm
 from dmp_xds.storage.store import CODE_KIND_CONFIDENTIALITY, CODE_KIND_EVENT

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dmp_xds.config import DATA_DIR
 from dmp_xds.dmp.ins import INS_NIR
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Folder, LocalizedString, Submission, SubmissionSet
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.xds.xml import parse_bytes

@@ -20,7 +20,7 @@ from typing import Any
 
 from dmp_xds import __version__
 from dmp_xds.config import PROJECT_ROOT, ConfigError, Settings, load_settings, resolve
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.storage.database import open_database
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.blobstore import FilesystemBlobStore

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from dmp_xds.xds.ebrim.vocabulary import SEVERITY_ERROR, SEVERITY_WARNING
+from dmp_xds.xds.vocabulary import SEVERITY_ERROR, SEVERITY_WARNING
 
 
 class ErrorCode(str, enum.Enum):

@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim.vocabulary import NS_XOP, TAG_XOP_INCLUDE
+from dmp_xds.xds.vocabulary import NS_XOP, TAG_XOP_INCLUDE
 
 B = TypeVar("B")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from dmp_xds.dmp.ins import INS_ROOTS
-from dmp_xds.xds.ebrim.vocabulary import NS_HL7
+from dmp_xds.xds.vocabulary import NS_HL7
 from dmp_xds.xds.xml import parse_bytes
 
 _NS = {"hl7": NS_HL7}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim.vocabulary import NS_HL7
+from dmp_xds.xds.vocabulary import NS_HL7
 from dmp_xds.dmp.cda.header import CdaError, CdaHeader, InstanceId, clinical_document, header_of
 from dmp_xds.dmp.cda.timestamps import hl7_ts_to_dtm
 from dmp_xds.xds.errors import ErrorCode, Severity, XdsError

@@ -45,7 +45,7 @@ from typing import Any
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim.vocabulary import NS_HL7
+from dmp_xds.xds.vocabulary import NS_HL7
 
 SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"

@@ -35,7 +35,7 @@ from typing import Any
 
 from dmp_xds.dmp.cda.header import CdaCode, CdaHeader, CdaOrganization, InstanceId, PersonName, read_cda_header
 from dmp_xds.dmp.cda.timestamps import hl7_ts_to_dtm
-from dmp_xds.xds.ebrim.vocabulary import HAS_MEMBER, SLOT_SUBMISSION_SET_STATUS
+from dmp_xds.xds.vocabulary import HAS_MEMBER, SLOT_SUBMISSION_SET_STATUS
 from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, LocalizedString, Submission, SubmissionSet
 from dmp_xds.dmp.validation.valuesets import load_class_and_content_type_tables, load_format_mappings
 

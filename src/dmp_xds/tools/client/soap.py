@@ -29,7 +29,7 @@ from lxml import etree
 from zeep.exceptions import Fault, TransportError
 from zeep.utils import get_media_type
 
-from dmp_xds.xds.ebrim.vocabulary import (
+from dmp_xds.xds.vocabulary import (
     NS_SOAP12,
     NS_XDSB,
     TAG_ADHOC_QUERY_REQUEST,

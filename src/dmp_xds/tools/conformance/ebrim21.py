@@ -19,7 +19,7 @@ import uuid
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 _RIM21 = "{" + v.NS_RIM21 + "}"
 _RIM = "{" + v.NS_RIM + "}"

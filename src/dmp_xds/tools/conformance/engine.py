@@ -38,7 +38,7 @@ from dmp_xds.tools.conformance.patients import DEFAULT_ASSIGNING_AUTHORITY, new_
 from dmp_xds.tools.conformance.metadata import CONFORMANCE_SOURCE_ID
 from dmp_xds.tools.conformance.testkit import PlanError, Section, TestCase, Testkit, read_xml
 from dmp_xds.tools.conformance.transport import SoapClient, SoapExchange, TransportError
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 MAX_WAIT_SECONDS = 5.0  # WaitBefore is honoured up to this, so a plan cannot stall a run
 MAX_REPORT_TEXT = 200_000  # characters of request / response kept per step for the report

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from dmp_xds.xds.xop import Attachment, xop_include
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 # Transaction element of a plan → (WS-Addressing action, endpoint role, response root element).
 TRANSACTIONS: dict[str, tuple[str, str, str]] = {

@@ -16,7 +16,7 @@ import requests
 from lxml import etree
 
 from dmp_xds.transport.soap.mtom import SOAP12_CONTENT_TYPE, ContentType, MtomError, decode_mtom, encode_mtom
-from dmp_xds.xds.ebrim.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA
+from dmp_xds.xds.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
 from dmp_xds.xds.xop import Attachment
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_WSSE
+from dmp_xds.xds.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_WSSE
 from dmp_xds.transport.soap.faults import (
     MUST_UNDERSTAND,
     VERSION_MISMATCH,

@@ -31,7 +31,7 @@ from dmp_xds.transport.soap.call import CallContext, run_call
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 log = logging.getLogger(__name__)
 

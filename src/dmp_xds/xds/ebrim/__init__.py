@@ -1,8 +1,8 @@
 """ebRIM 3.0 codec: the only code that knows ebRIM element names (DESIGN.md).
 
-`decode` turns ebRIM into the model, `encode` the model into ebRIM, `vocabulary` holds every
-identifier. The codec's names are re-exported lazily (PEP 562): importing the leaf
-`vocabulary` (errors.py does) must not load the codec, which itself imports errors.py.
+`decode` turns ebRIM into the model, `encode` the model into ebRIM; every identifier they use is
+in xds/vocabulary.py. The codec's names are re-exported lazily (PEP 562), so that importing one
+module of the codec (mapping) does not load the others.
 """
 
 from __future__ import annotations

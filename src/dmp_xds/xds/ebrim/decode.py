@@ -19,7 +19,7 @@ from typing import Union
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.mapping import (
     DOCUMENT_ENTRY,
     FOLDER,

@@ -20,7 +20,7 @@ from typing import Callable, Union
 
 from lxml import etree
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.mapping import DOCUMENT_ENTRY, FOLDER, SUBMISSION_SET, ObjectKind
 from dmp_xds.xds.errors import Severity, XdsError
 from dmp_xds.xds.model import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from dmp_xds.xds.ebrim.vocabulary import DOCUMENT_ENTRY_STABLE
+from dmp_xds.xds.vocabulary import DOCUMENT_ENTRY_STABLE
 
 Slots: TypeAlias = dict[str, list[str]]
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from enum import Enum
 
-from dmp_xds.xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Folder, Submission, SubmissionSet
 from dmp_xds.xds.validation import formats
