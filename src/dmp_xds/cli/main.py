@@ -68,7 +68,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 
     # proxy_headers off: uvicorn would otherwise replace the peer address with X-Forwarded-For
     # from 127.0.0.1, and the client-certificate header is trusted by the peer address
-    # (DMP_XDS_TRUSTED_PROXIES, security/gate.py): the real peer must reach the application.
+    # (DMP_XDS_TRUSTED_PROXIES, transport/security.py): the real peer must reach the application.
     common = dict(host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                   lifespan="on", timeout_keep_alive=30, http="httptools", loop="uvloop", proxy_headers=False,
                   access_log=settings.log_level.lower() in ("debug", "info", "trace"))

@@ -33,8 +33,9 @@ class Services:
     registry: RegistryStore
     blobs: FilesystemBlobStore
     validators: Validators = field(default_factory=Validators)  # built once at start-up
-    # The security gate (security/gate.py: trust store, VIHF verifier, DMP records, trace);
-    # None when the deployment runs without authentication (DMP_XDS_AUTH=none).
+    # The security gate (services/gate.py, built by transport/security.py: trust store, VIHF
+    # verifier, DMP records, trace); None when the deployment runs without authentication
+    # (DMP_XDS_AUTH=none).
     security: SecurityServices | None = None
 
 

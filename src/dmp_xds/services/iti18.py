@@ -1,6 +1,6 @@
 """ITI-18 Registry Stored Query (Document Registry).
 
-read the AdhocQueryRequest → parse its parameters (registry/queries.py, pure) → build the
+read the AdhocQueryRequest → parse its parameters (storage/queries.py, pure) → build the
 selects → run them on one connection → check the result (size, single patient) → render.
 Every problem is an `rs:RegistryError` in a Failure response; nothing here raises for a client
 mistake.

@@ -6,10 +6,10 @@ confidentialityCode), availability status changes (Approved, Deprecated and the 
 and new associations between registered objects. All of them are stored, or none.
 
 decode → message rules (validation.xds.validate_update) → ids → registry snapshot → pure rules
-(registry.update_rules) → one store transaction (registry.store.store_update), which records
-every change with the caller in the lifecycle history. An authenticated caller changes only
+(xds/registry/update_rules.py) → one store transaction (storage/store.py store_update), which
+records every change with the caller in the lifecycle history. An authenticated caller changes only
 their VIHF's record, and of it only what the DMP policy lets them change, document by
-document (transactions/rights.py): masking, unmasking, other new versions, status (archiving).
+document (services/rights.py): masking, unmasking, other new versions, status (archiving).
 """
 
 from __future__ import annotations

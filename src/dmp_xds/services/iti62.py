@@ -5,10 +5,10 @@ DocumentEntries, SubmissionSets, Folders and Associations to delete (ITI TF-2b �
 no AdhocQuery, the default deletion scope). Every object named is deleted, or none.
 
 decode → registry snapshot → pure rules (registry.delete_rules) → one store transaction
-(registry.store.delete_objects, with one lifecycle event per deleted object and the caller) →
+(storage/store.py delete_objects, with one lifecycle event per deleted object and the caller) →
 the repository's files of the documents no entry refers to any more, removed after the commit.
 An authenticated caller deletes only from their VIHF's record, and a document only when the DMP
-policy lets them (transactions/rights.py: the patient, or the document's author).
+policy lets them (services/rights.py: the patient, or the document's author).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ same helpers. Every change is written to `lifecycle_event` in the same transacti
 history says what changed, when, by which transaction and submission set, and who asked (the
 `actor`, given by the transaction once the security gate has authenticated the caller).
 
-The checks that make these changes legal are in registry/rules.py; the statements here still
+The checks that make these changes legal are in xds/registry/; the statements here still
 guard their preconditions (`WHERE status = Approved`), so that two concurrent submissions
 cannot both replace the same document: the second one fails and stores nothing.
 """

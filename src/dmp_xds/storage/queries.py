@@ -3,7 +3,7 @@
 Pure code (DESIGN.md): `parse_stored_query` turns the slots of a `rim:AdhocQuery` into a
 `StoredQuery` or a list of `XdsError`s; `build_plan` turns a `StoredQuery` into SQLAlchemy Core
 selects. Running them and rendering the rows is the transaction's business
-(transactions/iti18.py).
+(services/iti18.py).
 
 Value syntax (ITI TF-2a §3.18.4.1.2.3.5): strings are quoted (`'...'`, a quote doubled inside),
 lists are `('a','b')` and may be spread over several `rim:Value`s, times are bare DTM numbers,

@@ -3,7 +3,7 @@
 `RegistryStore` is synchronous and thread-safe: it holds only the engine and statements
 compiled once, and every method takes its own pooled connection. A submission is written in one
 transaction whatever its size: one executemany INSERT per table, or on PostgreSQL a single
-statement (registry/inserts.py), so that a new submission costs two round trips there, one to
+statement (storage/inserts.py), so that a new submission costs two round trips there, one to
 read what the registry rules need and one to write.
 """
 

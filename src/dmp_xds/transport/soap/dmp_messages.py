@@ -270,7 +270,7 @@ def history_response(entries: Sequence[AuditEntry]) -> etree._Element:
         event = entry.event
         element = _sub(response, "Entry")
         _sub(element, "Sequence", str(entry.seq))
-        _sub(element, "Time", entry.recorded_at)  # already an xs:dateTime in UTC (audit/trail.py)
+        _sub(element, "Time", entry.recorded_at)  # already an xs:dateTime in UTC (storage/trail.py)
         actor = _sub(element, "Actor")
         _sub(actor, "Id", event.actor_id)
         if event.actor_name:
