@@ -56,9 +56,11 @@ serve: $(STAMP)
 ## The issue's name for the same thing.
 run: serve
 
-## The whole test suite, SQLite and PostgreSQL (a throwaway server is started by the tests).
+## The whole test suite, SQLite and PostgreSQL (a throwaway server is started by the tests),
+## after the import contracts of pyproject.toml (lint-imports: the layers, no import cycles).
 ## pytest's exit code 5 ("no tests collected") is a failure here, never a silent pass.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	bash .ci/install-postgres
 	$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \

@@ -36,11 +36,11 @@ import soap_messages as soap  # noqa: E402
 from iti41_iti43 import percentile, run_clients  # noqa: E402
 from pgserver import PostgresServer  # noqa: E402
 
-from dmp_xds.ebrim import vocabulary as v  # noqa: E402
-from dmp_xds.query.bench_load import CodePools, load, patient_id  # noqa: E402
-from dmp_xds.registry.database import create_engine_for, upgrade  # noqa: E402
-from dmp_xds.registry.queries import build_plan, parse_stored_query  # noqa: E402
-from dmp_xds.registry.store import RegistryStore  # noqa: E402
+from dmp_xds.xds import vocabulary as v  # noqa: E402
+from dmp_xds.tools.bench_load import CodePools, load, patient_id  # noqa: E402
+from dmp_xds.storage.database import create_engine_for, upgrade  # noqa: E402
+from dmp_xds.storage.queries import build_plan, parse_stored_query  # noqa: E402
+from dmp_xds.storage.store import RegistryStore  # noqa: E402
 
 DOCUMENTS_PER_PATIENT = 10
 VALUE_SETS = ROOT / ".." / "shared" / "ans-testcontenucda" / "jeuxDeValeurs"

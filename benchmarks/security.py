@@ -19,20 +19,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
-from dmp_xds.audit.trail import AuditEvent, AuditTrail
-from dmp_xds.dmp.records import Consent, DmpStore
-from dmp_xds.registry.database import create_engine_for, upgrade
+from dmp_xds.storage.trail import AuditEvent, AuditTrail
+from dmp_xds.dmp.model import Consent
+from dmp_xds.storage.records import DmpStore
+from dmp_xds.storage.database import create_engine_for, upgrade
 from dmp_xds.security.cps import TrustStore, load_pem_certificates
 from dmp_xds.security.pki import create_test_pki
-from dmp_xds.security.policy import Action, record_access
-from dmp_xds.security.vihf import (
-    DatabaseReplayCache,
-    VihfClaims,
-    VihfVerifier,
-    build_assertion,
-    security_header,
-    sign_assertion,
-)
+from dmp_xds.dmp.policy import Action, record_access
+from dmp_xds.storage.replay import DatabaseReplayCache
+from dmp_xds.security.vihf import VihfClaims, VihfVerifier, build_assertion, security_header, sign_assertion
 
 ROUNDS = 500
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"

@@ -19,14 +19,14 @@ import statistics
 import time
 from pathlib import Path
 
-from dmp_xds.cda.header import clinical_document, header_of
-from dmp_xds.client.metadata import build_submission_from_cda
-from dmp_xds.validation.ans_schematrons import load_ans_schematrons
-from dmp_xds.validation.cda import CdaValidator, load_schema
-from dmp_xds.validation.validators import Validators
-from dmp_xds.validation.valuesets import load_cisis_value_sets
-from dmp_xds.validation.xds import Transaction
-from dmp_xds.xml import parse_bytes
+from dmp_xds.dmp.cda.header import clinical_document, header_of
+from dmp_xds.tools.client.metadata import build_submission_from_cda
+from dmp_xds.dmp.validation.ans_schematrons import load_ans_schematrons
+from dmp_xds.dmp.validation.cda import CdaValidator, load_schema
+from dmp_xds.dmp.validation.validators import Validators
+from dmp_xds.dmp.validation.valuesets import load_cisis_value_sets
+from dmp_xds.xds.validation.xds import Transaction
+from dmp_xds.xds.xml import parse_bytes
 
 def _measure(label: str, action: object, runs: int) -> None:
     times = []

@@ -1,6 +1,6 @@
 """Alembic environment for the dmp-xds registry database.
 
-There is no alembic.ini: `dmp_xds.registry.database` builds the configuration in code and may
+There is no alembic.ini: `dmp_xds.storage.database` builds the configuration in code and may
 hand over an open connection (`config.attributes["connection"]`), so that the SQLite pragmas and
 the PostgreSQL driver choice of `create_engine_for` apply to migrations too.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import metadata
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import metadata
 
 config = context.config
 target_metadata = metadata

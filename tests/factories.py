@@ -17,8 +17,8 @@ from typing import Any
 
 from lxml import etree
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import (
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import (
     Association,
     Author,
     Code,
@@ -29,7 +29,7 @@ from dmp_xds.model import (
     Submission,
     SubmissionSet,
 )
-from dmp_xds.xml import parse_bytes
+from dmp_xds.xds.xml import parse_bytes
 
 # INS-NIR of a test patient (OID of the INS-NIR identification domain).
 PATIENT_ID = "1234567890123^^^&1.2.250.1.213.1.4.8&ISO"

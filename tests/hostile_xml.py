@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 
 # A comment longer than the 4 kB a byte sniffer would look at, before the DOCTYPE.
 LONG_COMMENT = "<!--" + "padding " * 600 + "-->"

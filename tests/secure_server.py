@@ -19,17 +19,17 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.audit.trail import AuditEntry, AuditTrail
+from dmp_xds.storage.trail import AuditEntry, AuditTrail
 from dmp_xds.config import Settings, default_database_url
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Author, Code, StoredDocument, Submission
-from dmp_xds.model.ids import assign_entry_uuids
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.store import RegistryStore
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Author, Code, StoredDocument, Submission
+from dmp_xds.xds.model.ids import assign_entry_uuids
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.store import RegistryStore
 from dmp_xds.security.cps import load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki
 from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
-from dmp_xds.transactions.register import apply_registry_values, now_dtm
+from dmp_xds.services.register import apply_registry_values, now_dtm
 from factories import make_submission
 from xds_server import free_port
 

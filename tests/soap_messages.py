@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.ebrim.encode import encode_submit_objects_request
-from dmp_xds.model import Submission
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
+from dmp_xds.xds.model import Submission
 
 SOAP12 = "application/soap+xml"
 

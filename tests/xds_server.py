@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,8 +111,8 @@ def database_url_for(backend: str, postgres: PostgresServer | None) -> str:
 def stored_state(server: RunningServer) -> tuple[dict[str, int], list[str]]:
     """Row counts of every registry table and the document files: what 'nothing stored' means."""
     from dmp_xds.config import Settings, default_database_url
-    from dmp_xds.registry.database import create_engine_for
-    from dmp_xds.registry.store import RegistryStore
+    from dmp_xds.storage.database import create_engine_for
+    from dmp_xds.storage.store import RegistryStore
 
     url = server.database_url or default_database_url(Settings(data_dir=server.data_dir))
     engine = create_engine_for(url)

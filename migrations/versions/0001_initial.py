@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
 
-Written by hand to match src/dmp_xds/registry/tables.py (a test compares the two); see that
+Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two); see that
 module for why each index exists.
 """
 

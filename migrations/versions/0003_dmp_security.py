@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0001
 Create Date: 2026-11-23
 
-Written by hand to match the issue-7 tables of src/dmp_xds/registry/tables.py (a test compares
+Written by hand to match the issue-7 tables of src/dmp_xds/storage/tables.py (a test compares
 the two). Existing patients (added by `patient add` or the ITI-8 feed before this revision) get
 a DMP opened by this migration, consent recorded as collected by the operator, so that they keep
 accepting submissions.

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23
 
-Written by hand to match src/dmp_xds/registry/tables.py (a test compares the two).
+Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two).
 
 - `document_entry.is_latest`, `folder.is_latest`: ITI-57 keeps every version of a
   DocumentEntry or Folder as its own row; stored queries return the latest version by default,

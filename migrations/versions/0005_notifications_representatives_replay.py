@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-24
 
-Written by hand to match src/dmp_xds/registry/tables.py (a test compares the two).
+Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two).
 
 - `dmp_record.notification_email`: where the patient is told of an emergency access by e-mail
   (optional; the notification list is always kept).

@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-25
 
-Written by hand to match src/dmp_xds/registry/tables.py (a test compares the two).
+Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two).
 
 - `registry_unique_id`: each registered uniqueId once (primary key), with what names it: the
   kind of object and its `holder` (a DocumentEntry's hash in lower case, a Folder's logical id,

@@ -4,10 +4,10 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 
-Written by hand to match src/dmp_xds/registry/tables.py (a test compares the two).
+Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two).
 
 - `audit_entry.key_id`: the id of the key whose HMAC-SHA-256 is the row's `hash`
-  (src/dmp_xds/audit/keys.py). Rows already there keep their plain SHA-256 and an empty
+  (src/dmp_xds/storage/audit_keys.py). Rows already there keep their plain SHA-256 and an empty
   `key_id`: they verify as before, up to where the keyed chain starts. (A downgrade drops it;
   the code of before cannot verify the keyed rows then: their MAC is no plain SHA-256.)
 """

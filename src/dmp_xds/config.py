@@ -19,6 +19,11 @@ REPOSITORY_ID_FILE = "repository-unique-id"
 AUDIT_KEY_FILE = "audit-key"
 AUDIT_CHECKPOINT_FILE = "audit-checkpoints.log"
 OFF = "off"
+# Where the project's own files are, from the package's root rather than from the depth of the
+# module that reads them: the package's data/, and beside src/ the wsdl/, schemas/, migrations/.
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parents[1]
+DATA_DIR = PACKAGE_DIR / "data"
 
 
 class ConfigError(Exception):
@@ -49,10 +54,9 @@ class Settings:
     log_level: str = "info"
     workers: int = 1  # server processes; each runs a thread pool
     # --- security (issue 7) -------------------------------------------------------------------
-    # "vihf": client certificate + signed VIHF, DMP policy, access trace; "none": development only.
-    # load_settings (every server start) defaults to "vihf"; a Settings built in code (tests,
-    # embedding the core) has no authentication unless it says so.
-    auth: str = "none"
+    # "vihf": client certificate + signed VIHF, DMP policy, access trace; "none": development only,
+    # and only when asked for, by DMP_XDS_AUTH=none or by the code that builds the Settings.
+    auth: str = "vihf"
     tls_certificate: str = ""  # PEM chain this server presents; with tls_key, the server speaks HTTPS
     tls_key: str = ""
     trust_anchors: str = ""  # PEM file(s) of trusted root CAs, comma-separated
@@ -177,7 +181,6 @@ def load_settings(
     for key, raw in (overrides or {}).items():
         if raw is not None:
             values[key] = _coerce(key, raw)
-    values.setdefault("auth", "vihf")  # authentication is on unless explicitly turned off
     settings = Settings(**values)
     if settings.workers < 1:
         raise ConfigError(f"DMP_XDS_WORKERS must be at least 1, not {settings.workers}")

@@ -21,12 +21,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, delete, select, update
 
-from dmp_xds.audit.checkpoints import Checkpoint, Checkpointer
-from dmp_xds.audit.keys import AuditKey
-from dmp_xds.audit.trail import AuditEvent, AuditTrail
-from dmp_xds.cli import main
-from dmp_xds.registry.database import alembic_config, create_engine_for
-from dmp_xds.registry.tables import AuditEntryRow, AuditHeadRow
+from dmp_xds.storage.audit_checkpoints import Checkpoint, Checkpointer
+from dmp_xds.storage.audit_keys import AuditKey
+from dmp_xds.storage.trail import AuditEvent, AuditTrail
+from dmp_xds.cli.main import main
+from dmp_xds.storage.database import alembic_config, create_engine_for
+from dmp_xds.storage.tables import AuditEntryRow, AuditHeadRow
 
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 ROWS = 10

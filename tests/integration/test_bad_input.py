@@ -10,7 +10,7 @@ import requests
 
 import soap_messages as soap
 from xds_server import BACKENDS, database_for, start_server, stop_server, stored_state
-from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from factories import PATIENT_ID, make_submission
 
 LIMIT = 200_000

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import zeep
 
-from dmp_xds.client.soap import XdsClient
-from dmp_xds.ebrim.encode import encode_submit_objects_request
+from dmp_xds.tools.client.soap import XdsClient
+from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 from factories import PATIENT_ID, make_submission
 
 ANS_EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "ans-testcontenucda" / "ExemplesCDA"
@@ -58,7 +58,7 @@ def test_zeep_client_registers(server):
 
 
 def test_cli_submit_a_cda_then_retrieve_it(server, tmp_path):
-    from dmp_xds.cda.header import read_cda_header
+    from dmp_xds.dmp.cda.header import read_cda_header
 
     example = next(p for p in sorted(ANS_EXAMPLES.glob("*.xml"))
                    if p.stat().st_size < 200_000 and read_cda_header(p.read_bytes()).patient.ins)

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 import soap_messages as soap
 from dmp_xds.config import Settings, default_database_url
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import DocumentEntryRow, FolderRow, RepositoryDocumentRow
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import DocumentEntryRow, FolderRow, RepositoryDocumentRow
 from factories import PATIENT_ID, make_document_entry, make_submission, new_unique_id
 from xds_server import RunningServer, stored_state
 

@@ -84,7 +84,7 @@ def test_rep_reg_reg_mu_and_reg_rm_collections_match_the_recorded_verdicts(serve
     assert TESTKIT.is_dir(), f"NIST testkit missing: {TESTKIT.resolve()} (tests need ../shared/nist-testkit)"
     junit, html = tmp_path / "nist.xml", tmp_path / "nist.html"
     run = subprocess.run(
-        [sys.executable, "-m", "dmp_xds.conformance", "nist", "--testkit", str(TESTKIT), "--collection", "rep,reg,reg_mu,reg_rm",
+        [sys.executable, "-m", "dmp_xds.cli.conformance", "nist", "--testkit", str(TESTKIT), "--collection", "rep,reg,reg_mu,reg_rm",
          "--registry", server["registry"], "--repository", server["repository"], "--feed", server["feed"],
          "--timeout", "30", "--junit", str(junit), "--html", str(html)],
         capture_output=True, text=True, timeout=RUN_SECONDS, check=False)
@@ -117,7 +117,7 @@ def test_rep_reg_reg_mu_and_reg_rm_collections_match_the_recorded_verdicts(serve
 def test_cisis_plans_run_with_expected_failures_named(server: dict[str, str], tmp_path: Path) -> None:
     junit = tmp_path / "cisis.xml"
     run = subprocess.run(
-        [sys.executable, "-m", "dmp_xds.conformance", "plans", str(REPO_ROOT / "conformance"),
+        [sys.executable, "-m", "dmp_xds.cli.conformance", "plans", str(REPO_ROOT / "conformance"),
          "--registry", server["registry"], "--repository", server["repository"], "--feed", server["feed"],
          "--timeout", "30", "--junit", str(junit)],
         capture_output=True, text=True, timeout=RUN_SECONDS, check=False)

@@ -18,9 +18,9 @@ from zeep.transports import Transport
 from zeep.wsa import WsAddressingPlugin
 
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import DocumentEntryRow, RepositoryDocumentRow, SubmissionSetRow
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import DocumentEntryRow, RepositoryDocumentRow, SubmissionSetRow
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import security_header
 from factories import make_document_entry, make_submission, make_submission_set

@@ -20,10 +20,10 @@ from sqlalchemy import JSON, Engine, String, Text, cast, func, or_, select
 
 import soap_messages as soap
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Association, Submission
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import RepositoryDocumentRow, metadata
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Association, Submission
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import RepositoryDocumentRow, metadata
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_association, make_document_entry, make_submission, make_submission_set, new_uuid

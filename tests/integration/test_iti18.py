@@ -9,8 +9,8 @@ import pytest
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.ebrim.encode import encode_submit_objects_request
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 from factories import OTHER_PATIENT_ID, PATIENT_ID, make_submission
 
 QUERY_RESPONSE = f"{{{v.NS_QUERY}}}AdhocQueryResponse"

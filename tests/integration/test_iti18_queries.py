@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Submission
-from dmp_xds.registry.database import create_engine_for, upgrade
-from dmp_xds.registry.queries import StoredQuery, build_plan, parse_stored_query
-from dmp_xds.registry.store import RegistryStore
-from dmp_xds.registry.tables import AssociationRow
-from dmp_xds.transactions.iti18 import QueryRows, check_single_patient, render_objects, run_plan
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Submission
+from dmp_xds.storage.database import create_engine_for, upgrade
+from dmp_xds.storage.queries import StoredQuery, build_plan, parse_stored_query
+from dmp_xds.storage.store import RegistryStore
+from dmp_xds.storage.tables import AssociationRow
+from dmp_xds.services.iti18 import QueryRows, check_single_patient, render_objects, run_plan
 from factories import (
     OTHER_PATIENT_ID,
     PATIENT_ID,

@@ -10,8 +10,8 @@ import pytest
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Association, DocumentEntry, Submission
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Association, DocumentEntry, Submission
 from factories import (
     OTHER_PATIENT_ID,
     PATIENT_ID,

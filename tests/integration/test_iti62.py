@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 import soap_messages as soap
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Submission
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Submission
 from factories import PATIENT_ID, make_association, make_submission, make_submission_set, new_uuid
 from xds_server import RunningServer, stored_state
 
@@ -61,8 +61,8 @@ def refused(server, ids: list[str]) -> list[str]:
 def deletion_events(server: RunningServer, uuids: list[str]) -> dict[str, tuple[str, str, str]]:
     """object uuid -> (transaction, action, kind) of its lifecycle events among `uuids`."""
     from dmp_xds.config import Settings, default_database_url
-    from dmp_xds.registry.database import create_engine_for
-    from dmp_xds.registry.tables import LifecycleEventRow
+    from dmp_xds.storage.database import create_engine_for
+    from dmp_xds.storage.tables import LifecycleEventRow
 
     event = LifecycleEventRow.__table__
     engine = create_engine_for(server.database_url or default_database_url(Settings(data_dir=server.data_dir)))

@@ -15,9 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import LocalizedString, StoredDocument, Submission
-from dmp_xds.registry.database import (
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import LocalizedString, StoredDocument, Submission
+from dmp_xds.storage.database import (
     DatabaseNotAtHead,
     alembic_config,
     create_engine_for,
@@ -27,8 +27,8 @@ from dmp_xds.registry.database import (
     normalize_url,
     upgrade,
 )
-from dmp_xds.registry.store import RegistryStore, _submission_rows
-from dmp_xds.registry.tables import DocumentEntryRow, RegistryUniqueIdRow, metadata
+from dmp_xds.storage.store import RegistryStore, _submission_rows
+from dmp_xds.storage.tables import DocumentEntryRow, RegistryUniqueIdRow, metadata
 from factories import PATIENT_ID, make_code, make_document_entry, make_submission, new_uuid
 
 

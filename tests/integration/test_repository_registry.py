@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 import soap_messages as soap
-from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from factories import OTHER_PATIENT_ID, PATIENT_ID, make_document_entry, make_submission
 
 

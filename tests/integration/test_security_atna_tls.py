@@ -23,12 +23,12 @@ from lxml import etree
 from sqlalchemy import delete, select, update
 
 import soap_messages as soap
-from dmp_xds.audit.atna import CHECKPOINT_MSG_ID, MSG_ID, SyslogExporter, tls_context
-from dmp_xds.audit.checkpoints import parse_checkpoints
-from dmp_xds.audit.trail import AuditEntry, AuditEvent
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import AuditEntryRow, AuditHeadRow
+from dmp_xds.transport.atna import CHECKPOINT_MSG_ID, MSG_ID, SyslogExporter, tls_context
+from dmp_xds.storage.audit_checkpoints import parse_checkpoints
+from dmp_xds.storage.trail import AuditEntry, AuditEvent
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import AuditEntryRow, AuditHeadRow
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_document_entry, make_submission, make_submission_set
 from loopback_server import serving

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 import soap_messages as soap
-from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_submission

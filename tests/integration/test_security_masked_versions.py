@@ -22,8 +22,8 @@ import pytest
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Association, Author, Code, DocumentEntry, Submission
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Submission
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_association, make_submission, make_submission_set, new_uuid
 from secure_server import MASKED, PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf

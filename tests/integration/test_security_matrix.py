@@ -17,8 +17,8 @@ import pytest
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Association, Code, Submission
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Association, Code, Submission
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_association, make_submission, make_submission_set, new_uuid

@@ -13,7 +13,7 @@ from email import message_from_bytes, policy
 import pytest
 
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from loopback_server import serving

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from dmp_xds.config import Settings, default_database_url
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import AuditEntryRow
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import AuditEntryRow
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import security_header

@@ -21,9 +21,9 @@ from lxml import etree
 
 import soap_messages as soap
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.dmp.records import DmpStore
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.registry.database import create_engine_for
+from dmp_xds.storage.records import DmpStore
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.storage.database import create_engine_for
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from secure_server import (
     MASKED,

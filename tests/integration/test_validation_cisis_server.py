@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from dmp_xds.cda.header import read_cda_header
-from dmp_xds.client.metadata import build_submission_from_cda
-from dmp_xds.client.soap import XdsClient
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.ebrim.encode import encode_submit_objects_request
+from dmp_xds.dmp.cda.header import read_cda_header
+from dmp_xds.tools.client.metadata import build_submission_from_cda
+from dmp_xds.tools.client.soap import XdsClient
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 from xds_server import RunningServer, free_port, start_server, stop_server
 
 ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda"

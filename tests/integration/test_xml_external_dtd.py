@@ -13,8 +13,8 @@ import pytest
 import requests
 
 import soap_messages as soap
-from dmp_xds.security.pki import GeneratedPki, create_test_pki
-from dmp_xds.xml import DOCTYPE_REFUSED
+from dmp_xds.security.pki import create_test_pki
+from dmp_xds.xds.xml import DOCTYPE_REFUSED
 from hostile_xml import Targets, hostile_document, make_targets, release_fifo
 from secure_server import SecureServer, start_secure_server, stop_secure_server
 from xds_server import RunningServer, start_server, stop_server

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from dmp_xds.audit.background import BackgroundQueue
+from dmp_xds.transport.background import BackgroundQueue
 
 WAIT = 10.0
 

@@ -12,14 +12,14 @@ import pytest
 from lxml import etree
 from sqlalchemy import Engine, delete, insert, select, text, update
 
-from dmp_xds.audit import trail as t
-from dmp_xds.audit.atna import CHECKPOINT_MSG_ID, SyslogExporter, audit_message, syslog_record
-from dmp_xds.audit.checkpoints import Checkpoint, CheckpointFile, Checkpointer, make_checkpoint, parse_checkpoints
-from dmp_xds.audit.keys import AuditKey, key_for, load_key, parse_key
-from dmp_xds.audit.trail import AuditEvent, AuditTrail
+from dmp_xds.storage import trail as t
+from dmp_xds.transport.atna import CHECKPOINT_MSG_ID, SyslogExporter, audit_message, syslog_record
+from dmp_xds.storage.audit_checkpoints import Checkpoint, CheckpointFile, Checkpointer, make_checkpoint, parse_checkpoints
+from dmp_xds.storage.audit_keys import AuditKey, key_for, load_key, parse_key
+from dmp_xds.storage.trail import AuditEvent, AuditTrail
 from dmp_xds.config import ConfigError, Settings
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import AuditEntryRow, AuditHeadRow, metadata
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import AuditEntryRow, AuditHeadRow, metadata
 
 P1 = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 P2 = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
@@ -197,7 +197,7 @@ def test_bad_collector_url() -> None:
 def test_cli_verify_and_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from dmp_xds.cli import main
+    from dmp_xds.cli.main import main
     from dmp_xds.config import Settings, default_database_url
 
     monkeypatch.setenv("DMP_XDS_DATA_DIR", str(tmp_path))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dmp_xds.cda.header import CdaError, InstanceId, read_cda_header
-from dmp_xds.xml import UnsafeXmlError
+from dmp_xds.dmp.cda.header import CdaError, InstanceId, read_cda_header
+from dmp_xds.xds.xml import UnsafeXmlError
 
 EXAMPLES = Path(os.environ.get(
     "DMP_XDS_ANS_TESTCONTENUCDA",

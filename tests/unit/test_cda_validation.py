@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from dmp_xds.client.metadata import build_submission_from_cda
-from dmp_xds.errors import ErrorCode, Severity
-from dmp_xds.model import Code, DocumentEntry
-from dmp_xds.validation.cda import CdaPolicy, CdaValidator, load_schema
-from dmp_xds.validation.validators import Validators
-from dmp_xds.validation.valuesets import CisisValueSets, load_cisis_value_sets
-from dmp_xds.validation.xds import Transaction
+from dmp_xds.tools.client.metadata import build_submission_from_cda
+from dmp_xds.xds.errors import ErrorCode, Severity
+from dmp_xds.xds.model import Code, DocumentEntry
+from dmp_xds.dmp.validation.cda import CdaPolicy, CdaValidator, load_schema
+from dmp_xds.dmp.validation.validators import Validators
+from dmp_xds.dmp.validation.valuesets import CisisValueSets, load_cisis_value_sets
+from dmp_xds.xds.validation.xds import Transaction
 
 ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda"
 EXAMPLES = sorted((ANS / "ExemplesCDA").glob("*.xml"))

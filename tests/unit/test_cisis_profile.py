@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from dmp_xds.errors import ErrorCode, Severity
-from dmp_xds.model import Code, Submission
-from dmp_xds.validation.cisis import validate_cisis
-from dmp_xds.validation.ins import ins_problem, nir_key, nir_problem
-from dmp_xds.validation.valuesets import (
+from dmp_xds.xds.errors import ErrorCode, Severity
+from dmp_xds.xds.model import Code, Submission
+from dmp_xds.dmp.validation.cisis import validate_cisis
+from dmp_xds.dmp.ins import ins_problem, nir_key, nir_problem
+from dmp_xds.dmp.validation.valuesets import (
     ANS_FILES,
     CisisValueSets,
     ValueSetError,

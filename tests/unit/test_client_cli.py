@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dmp_xds.client.cli import get_documents_request, patient_cx, repository_id_from, retrieve, submit
-from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.cli.client import get_documents_request, patient_cx, repository_id_from, retrieve, submit
+from dmp_xds.xds import vocabulary as v
 from test_cda_header import EXAMPLES
 from test_client_soap import DOCUMENT, FakeEndpoint, endpoint, envelope, mtom  # noqa: F401 - fixture
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dmp_xds.client.metadata import (
+from dmp_xds.tools.client.metadata import (
     DEFAULT_CLASS_CODE,
     FORMAT_CDA_PDF,
     FORMAT_MIME_TYPE_SUFFICIENT,
@@ -18,8 +18,8 @@ from dmp_xds.client.metadata import (
     hl7_ts_to_dtm,
     parse_code,
 )
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Code
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Code
 from test_cda_header import example
 
 PATIENT = "1234567890123^^^&1.2.250.1.213.1.4.8&ISO"
@@ -60,15 +60,15 @@ def test_one_document_one_submission_set_one_has_member() -> None:
 
 
 def test_encoded_submission_passes_our_own_decoder_and_validator() -> None:
-    from dmp_xds.ebrim.decode import decode_submit_objects_request
-    from dmp_xds.ebrim.encode import encode_submit_objects_request
+    from dmp_xds.xds.ebrim.decode import decode_submit_objects_request
+    from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 
     submission = build_submission_from_cda(example("CSE-CS8_2024.01.xml"))
     decoded = decode_submit_objects_request(encode_submit_objects_request(submission))
     assert [d.unique_id for d in decoded.documents] == ["1.2.250.1.213.1.1.1.5.1.2024.1.1"]
     assert decoded.submission_set.patient_id == "223042545611404^^^&1.2.250.1.213.1.4.8&ISO"
     assert not decoded.problems
-    from dmp_xds.validation.xds import Transaction, validate_submission
+    from dmp_xds.xds.validation.xds import Transaction, validate_submission
 
     assert validate_submission(decoded, Transaction.ITI41) == []
 

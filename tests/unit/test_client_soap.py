@@ -13,9 +13,9 @@ from lxml import etree
 from requests_toolbelt.multipart.decoder import MultipartDecoder
 from zeep.exceptions import Fault, TransportError
 
-from dmp_xds.client.soap import XdsClient, XdsClientError, encode_mtom, read_reply
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.xml import parse_bytes
+from dmp_xds.tools.client.soap import XdsClient, XdsClientError, encode_mtom, read_reply
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.xml import parse_bytes
 
 SOAP = f"{{{v.NS_SOAP12}}}"
 WSA = f"{{{v.NS_WSA}}}"
@@ -83,8 +83,8 @@ def client_for(endpoint: FakeEndpoint) -> XdsClient:
 
 
 def submit_objects_request() -> etree._Element:
-    from dmp_xds.client.metadata import build_submission_from_cda
-    from dmp_xds.ebrim.encode import encode_submit_objects_request
+    from dmp_xds.tools.client.metadata import build_submission_from_cda
+    from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
     from test_cda_header import example
 
     return encode_submit_objects_request(build_submission_from_cda(example("VAC_2023.01.xml")))
@@ -190,7 +190,7 @@ def test_encode_mtom_then_read_reply_round_trip() -> None:
     reply = read_reply(200, message.content_type, message.body)
     includes = {d.get("id"): d.find(f"{{{v.NS_XOP}}}Include").get("href")
                 for d in reply.payload.iter(f"{{{v.NS_XDSB}}}Document")}
-    from dmp_xds.client.soap import _content_id
+    from dmp_xds.xds.xop import normalize_content_id as _content_id
 
     assert reply.attachments[_content_id(includes["D1"])] == DOCUMENT
     assert reply.attachments[_content_id(includes["D2"])] == b""

@@ -13,7 +13,7 @@ def test_defaults():
 
 
 def test_connection_limits_and_their_defaults():
-    from dmp_xds.http_protocol import ConnectionLimits
+    from dmp_xds.transport.http_protocol import ConnectionLimits
 
     settings = load_settings(environ={"DMP_XDS_TRUSTED_PROXIES": "10.0.0.1, 10.0.0.2"})
     assert (settings.max_head_bytes, settings.head_timeout_seconds, settings.idle_timeout_seconds,

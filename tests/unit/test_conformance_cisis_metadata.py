@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dmp_xds.errors import ErrorCode
-from dmp_xds.ebrim.decode import decode_submit_objects_request
-from dmp_xds.validation.cisis import validate_cisis
-from dmp_xds.validation.valuesets import CisisValueSets, load_cisis_value_sets
-from dmp_xds.xml import parse_bytes
+from dmp_xds.xds.errors import ErrorCode
+from dmp_xds.xds.ebrim.decode import decode_submit_objects_request
+from dmp_xds.dmp.validation.cisis import validate_cisis
+from dmp_xds.dmp.validation.valuesets import CisisValueSets, load_cisis_value_sets
+from dmp_xds.xds.xml import parse_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 ANS_VALUE_SETS = ROOT / ".." / "shared" / "ans-testcontenucda" / "jeuxDeValeurs"

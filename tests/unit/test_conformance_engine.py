@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from lxml import etree
 from lxml.builder import ElementMaker
 
-from dmp_xds.conformance.cli import conformance
-from dmp_xds.conformance.engine import Engine, Outcome, RunConfig, TestResult
-from dmp_xds.conformance.testkit import load_testkit
-from dmp_xds.conformance.transport import SoapClient
-from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.cli.conformance import conformance
+from dmp_xds.tools.conformance.engine import Engine, Outcome, RunConfig, TestResult
+from dmp_xds.tools.conformance.testkit import load_testkit
+from dmp_xds.tools.conformance.transport import SoapClient
+from dmp_xds.xds import vocabulary as v
 
 TESTKIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "nist-testkit"
 SINGLE_DOC = TESTKIT / "tests" / "11966" / "submit" / "single_doc.xml"
@@ -404,7 +404,7 @@ def test_assertions_over_this_section(tmp_path: Path, endpoint) -> None:
 
 
 def test_retrieve_checks_bytes_against_the_query_metadata(tmp_path: Path, endpoint) -> None:
-    from dmp_xds.conformance.transport import build_mtom
+    from dmp_xds.tools.conformance.transport import build_mtom
 
     content = b"hello retrieve"
     xdsb = ElementMaker(namespace=v.NS_XDSB, nsmap={"xdsb": v.NS_XDSB})
@@ -421,7 +421,7 @@ def test_retrieve_checks_bytes_against_the_query_metadata(tmp_path: Path, endpoi
         body = xdsb.RetrieveDocumentSetResponse(RS.RegistryResponse(status=v.RESPONSE_SUCCESS), xdsb.DocumentResponse(
             xdsb.RepositoryUniqueId("1.1"), xdsb.DocumentUniqueId("1.2.3"), xdsb.mimeType("text/plain"), document))
         soap = ElementMaker(namespace=v.NS_SOAP12, nsmap={"s": v.NS_SOAP12})
-        from dmp_xds.conformance.transport import Attachment
+        from dmp_xds.xds.xop import Attachment
 
         data, content_type = build_mtom(soap.Envelope(soap.Body(body)), [Attachment("part1", "text/plain", content)])
         return Answer(content_type=content_type, body=data)
@@ -514,7 +514,7 @@ def test_assertions_see_the_toolkit_log_layout_and_todays_date(tmp_path: Path, e
 
 def test_testdir_naming_a_sibling_section_without_dotdot(tmp_path: Path) -> None:
     """As NIST 12021/retrieve: testdir="submit" means the test's own submit section."""
-    from dmp_xds.conformance.testkit import Testkit
+    from dmp_xds.tools.conformance.testkit import Testkit
 
     (tmp_path / "1001" / "submit").mkdir(parents=True)
     (tmp_path / "1001" / "retrieve").mkdir()

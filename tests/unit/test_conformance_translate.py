@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from dmp_xds.conformance.ebrim21 import WELL_KNOWN_UUIDS, is_ebrim21, to_ebrim30
-from dmp_xds.conformance.metadata import (
+from dmp_xds.tools.conformance.ebrim21 import WELL_KNOWN_UUIDS, is_ebrim21, to_ebrim30
+from dmp_xds.tools.conformance.metadata import (
     assign_patient_id,
     assign_source_id,
     assign_unique_ids,
     assign_uuids,
     substitute,
 )
-from dmp_xds.ebrim import EbrimDecodeError, decode_submit_objects_request
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.xml import parse_bytes
+from dmp_xds.xds.ebrim import EbrimDecodeError, decode_submit_objects_request
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.xml import parse_bytes
 
 TESTKIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "nist-testkit"
 RIM = {"rim": v.NS_RIM, "lcm": v.NS_LCM}

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.errors import ErrorCode
-from dmp_xds.registry.delete_rules import DELETE_ORDER, DeleteSnapshot, Link, plan_delete
-from dmp_xds.registry.update_rules import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
-from dmp_xds.transactions.iti62 import decode_remove_objects_request
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode
+from dmp_xds.xds.registry.delete_rules import DELETE_ORDER, DeleteSnapshot, Link, plan_delete
+from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
+from dmp_xds.services.iti62 import decode_remove_objects_request
 
 SS, DE, FOL = "urn:uuid:ss", "urn:uuid:de", "urn:uuid:fol"
 SS2, DE2 = "urn:uuid:ss2", "urn:uuid:de2"

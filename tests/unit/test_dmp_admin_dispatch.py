@@ -10,25 +10,25 @@ import pytest
 from lxml import etree
 from sqlalchemy import Engine
 
-from dmp_xds.audit import trail as t
-from dmp_xds.audit.keys import AuditKey
-from dmp_xds.audit.trail import AuditTrail
+from dmp_xds.storage import trail as t
+from dmp_xds.storage.audit_keys import AuditKey
+from dmp_xds.storage.trail import AuditTrail
 from dmp_xds.config import Settings
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.dmp.notifications import Notifier
-from dmp_xds.dmp.records import DmpStore
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import metadata
+from dmp_xds.services.notifications import Notifier
+from dmp_xds.storage.records import DmpStore
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import metadata
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder
-from dmp_xds.security.gate import SecurityServices
+from dmp_xds.services.gate import SecurityServices
 from dmp_xds.security.vihf import Principal
-from dmp_xds.soap import dmp_admin
-from dmp_xds.soap.envelope import read_request
-from dmp_xds.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault
-from dmp_xds.soap.service import build_dispatchers
-from dmp_xds.transactions.context import Services, TransactionRequest
+from dmp_xds.transport.soap import dmp_admin
+from dmp_xds.transport.soap.envelope import read_request
+from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault
+from dmp_xds.transport.soap.service import build_dispatchers
+from dmp_xds.services.context import Services, TransactionRequest
 
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 HOLDER = Holder("establishment", "", "", "", "", "", "", "CN=portal", "00")
@@ -81,7 +81,7 @@ def test_refused_without_authentication() -> None:
         f"{dv.action(dv.GET_DMP_STATUS)}</a:Action></s:Header><s:Body>"
         f'<GetDmpStatusRequest xmlns="{dv.NS_DMP_ADMIN}"><PatientId>{PATIENT.replace("&", "&amp;")}</PatientId>'
         "</GetDmpStatusRequest></s:Body></s:Envelope>")
-    unauthenticated = Services(Settings(), None, None)  # type: ignore[arg-type]
+    unauthenticated = Services(Settings(auth="none"), None, None)  # type: ignore[arg-type]
     with pytest.raises(SoapFault) as raised:
         dispatcher.dispatch(unauthenticated, read_request(envelope), {})
     assert raised.value.subcode == dv.FAULT_AUTHENTICATION_REQUIRED and raised.value.http_status == 403
@@ -94,7 +94,7 @@ def test_unknown_action() -> None:
         f'<s:Envelope xmlns:s="{v.NS_SOAP12}" xmlns:a="{v.NS_WSA}"><s:Header><a:Action>{v.ACTION_ITI18}'
         "</a:Action></s:Header><s:Body><x/></s:Body></s:Envelope>")
     with pytest.raises(SoapFault) as raised:
-        dispatcher.dispatch(Services(Settings(), None, None), read_request(envelope), {})  # type: ignore[arg-type]
+        dispatcher.dispatch(Services(Settings(auth="none"), None, None), read_request(envelope), {})  # type: ignore[arg-type]
     assert raised.value.subcode == WSA_ACTION_NOT_SUPPORTED and dv.action(dv.CREATE_DMP) in raised.value.reason
 
 

@@ -10,13 +10,13 @@ import zeep
 from lxml import etree
 from zeep.wsdl.bindings.soap import Soap12Binding
 
-from dmp_xds.audit.trail import AuditEntry, AuditEvent
-from dmp_xds.client.soap import PROJECT_ROOT
-from dmp_xds.dmp import messages as m
+from dmp_xds.storage.trail import AuditEntry, AuditEvent
+from dmp_xds.tools.client.soap import PROJECT_ROOT
+from dmp_xds.transport.soap import dmp_messages as m
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.dmp.records import Consent, Destruction, DmpRecord, Representative, renewable_grant
-from dmp_xds.security.policy import Authorization, RecordState
-from dmp_xds.soap.dmp_admin import DMP_ADMIN_ACTIONS, DmpAdminService
+from dmp_xds.dmp.model import Consent, Destruction, DmpRecord, Representative, renewable_grant
+from dmp_xds.dmp.policy import Authorization, RecordState
+from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DmpAdminService
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"

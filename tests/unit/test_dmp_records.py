@@ -11,12 +11,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from dmp_xds.dmp.records import Consent, DmpError, DmpStore
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.store import RegistryStore
-from dmp_xds.registry.tables import metadata
-from dmp_xds.repository.blobstore import FilesystemBlobStore
-from dmp_xds.security.policy import Action, record_access
+from dmp_xds.dmp.model import Consent, DmpError
+from dmp_xds.storage.records import DmpStore
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.store import RegistryStore
+from dmp_xds.storage.tables import metadata
+from dmp_xds.storage.blobstore import FilesystemBlobStore
+from dmp_xds.dmp.policy import Action, record_access
 
 from factories import make_document_entry, make_submission, make_submission_set  # type: ignore[import-not-found]
 
@@ -87,14 +88,14 @@ def test_destroy_erases_metadata_documents_and_grants(store: DmpStore, engine: E
     registry = RegistryStore(engine)
     submission = make_submission(2, with_folder=True, submission_set=make_submission_set(patient_id=PATIENT),
                                  documents=[make_document_entry(patient_id=PATIENT) for _ in range(2)])
-    from dmp_xds.model.ids import assign_entry_uuids
-    from dmp_xds.transactions.register import apply_registry_values
+    from dmp_xds.xds.model.ids import assign_entry_uuids
+    from dmp_xds.services.register import apply_registry_values
 
     assign_entry_uuids(submission)
     apply_registry_values(submission, "20260101000000")
     blobs = FilesystemBlobStore(tmp_path / "documents")
     stored = []
-    from dmp_xds.model import StoredDocument
+    from dmp_xds.xds.model import StoredDocument
 
     for de in submission.documents:
         blob = blobs.write_bytes(b"document bytes")
@@ -108,7 +109,7 @@ def test_destroy_erases_metadata_documents_and_grants(store: DmpStore, engine: E
     assert all(count == 0 for count in counts.values()), counts
     assert store.get(PATIENT) is None
     assert not any(p.is_file() for p in (tmp_path / "documents").rglob("*") if not p.name.startswith("."))
-    from dmp_xds.registry.tables import DmpAuthorizationRow
+    from dmp_xds.storage.tables import DmpAuthorizationRow
 
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(DmpAuthorizationRow.__table__)).scalar() == 0
@@ -131,7 +132,7 @@ def test_record_state_feeds_the_policy(store: DmpStore) -> None:
 
 
 def test_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dmp_xds.cli import main
+    from dmp_xds.cli.main import main
 
     monkeypatch.setenv("DMP_XDS_DATA_DIR", str(tmp_path))
     runner = CliRunner()

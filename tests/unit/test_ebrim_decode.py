@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from dmp_xds.ebrim import (
+from dmp_xds.xds.ebrim import (
     EbrimDecodeError,
     decode_registry_object_list,
     decode_submit_objects_request,
     encode_registry_object_list,
     encode_submit_objects_request,
 )
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import DocumentEntry, LocalizedString, ObjectRef, Submission
-from dmp_xds.xml import parse_bytes, to_bytes
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import DocumentEntry, LocalizedString, ObjectRef, Submission
+from dmp_xds.xds.xml import parse_bytes, to_bytes
 from factories import (
     PATIENT_ID,
     TESTKIT,

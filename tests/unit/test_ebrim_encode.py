@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from dmp_xds.ebrim import (
+from dmp_xds.xds.ebrim import (
     decode_registry_object_list,
     decode_submit_objects_request,
     encode_association,
@@ -23,10 +23,10 @@ from dmp_xds.ebrim import (
     encode_submission_set,
     encode_submit_objects_request,
 )
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.errors import ErrorCode, error, warning
-from dmp_xds.model import ObjectRef, Submission
-from dmp_xds.xml import parse_bytes, to_bytes
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode, error, warning
+from dmp_xds.xds.model import ObjectRef, Submission
+from dmp_xds.xds.xml import parse_bytes, to_bytes
 from factories import (
     TESTKIT,
     ebrim30_testkit_files,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dmp_xds.feed.hl7 import (
+from dmp_xds.transport.feed.hl7 import (
     ERR_REQUIRED_FIELD_MISSING,
     ERR_SEGMENT_SEQUENCE,
     Hl7Error,

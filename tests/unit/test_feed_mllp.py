@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from dmp_xds.feed.hl7 import build_adt
-from dmp_xds.feed.mllp import FeedError, MllpServer, frame, read_frame, send_message, send_patient_feed
+from dmp_xds.transport.feed.hl7 import build_adt
+from dmp_xds.transport.feed.mllp import FeedError, MllpServer, frame, read_frame, send_message, send_patient_feed
 
 INS = "1234567890123^^^&1.2.250.1.213.1.4.8&ISO"
 

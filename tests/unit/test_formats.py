@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dmp_xds.validation import formats
+from dmp_xds.xds.validation import formats
 
 
 @pytest.mark.parametrize("value,ok", [

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.ebrim.decode import decode_submit_objects_request
-from dmp_xds.ebrim.encode import encode_submit_objects_request
-from dmp_xds.errors import ErrorCode
-from dmp_xds.model import Submission
-from dmp_xds.registry.lifecycle import replacement_folder_associations, stored_folder_members
-from dmp_xds.registry.rules import check_against_registry
-from dmp_xds.registry.store import KIND_DOCUMENT_ENTRY, KIND_FOLDER, RegistrySnapshot
-from dmp_xds.validation.xds import Transaction, validate_submission
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.ebrim.decode import decode_submit_objects_request
+from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
+from dmp_xds.xds.errors import ErrorCode
+from dmp_xds.xds.model import Submission
+from dmp_xds.storage.lifecycle import replacement_folder_associations, stored_folder_members
+from dmp_xds.xds.registry.rules import check_against_registry
+from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, KIND_FOLDER
+from dmp_xds.xds.registry.rules import RegistrySnapshot
+from dmp_xds.xds.validation.xds import Transaction, validate_submission
 from factories import OTHER_PATIENT_ID, PATIENT_ID, make_association, make_code, make_submission, new_uuid
 
 STORED = new_uuid()

@@ -8,9 +8,10 @@ from email.policy import HTTP
 
 import pytest
 
-from dmp_xds.repository.blobstore import FilesystemBlobStore
-from dmp_xds.soap.faults import SoapFault
-from dmp_xds.soap.mtom import ContentType, MtomReceiver, OutgoingPart, encode_mtom, normalize_content_id
+from dmp_xds.storage.blobstore import FilesystemBlobStore
+from dmp_xds.transport.soap.faults import SoapFault
+from dmp_xds.transport.soap.mtom import ContentType, MtomReceiver, OutgoingPart, encode_mtom
+from dmp_xds.xds.xop import normalize_content_id
 from soap_messages import mtom_body
 
 

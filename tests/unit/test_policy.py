@@ -8,7 +8,7 @@ import pytest
 
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder
-from dmp_xds.security.policy import (
+from dmp_xds.dmp.policy import (
     Action,
     Authorization,
     DocumentFacts,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.errors import ErrorCode
-from dmp_xds.registry.queries import parse_stored_query
-from dmp_xds.transactions.iti18 import check_community, with_home
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode
+from dmp_xds.storage.queries import parse_stored_query
+from dmp_xds.services.iti18 import check_community, with_home
 from factories import make_document_entry
 
 OURS = "urn:oid:1.2.250.1.999.3"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.errors import ErrorCode
-from dmp_xds.registry.queries import (
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode
+from dmp_xds.storage.queries import (
     QUERIES,
     CodeValue,
     ReturnType,
@@ -193,7 +193,7 @@ def test_associations_between_found_objects() -> None:
 
 
 def test_a_query_about_another_patient_than_the_vihfs_is_refused() -> None:
-    from dmp_xds.transactions.iti18 import vihf_patient_errors
+    from dmp_xds.services.iti18 import vihf_patient_errors
 
     other = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
     assert vihf_patient_errors(parsed(find_documents()), PATIENT) == []

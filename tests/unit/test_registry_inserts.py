@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dmp_xds.registry.inserts import PerTableInsert, PostgresSubmissionInsert
-from dmp_xds.registry.store import SUBMISSION_TABLES
-from dmp_xds.registry.tables import metadata
+from dmp_xds.storage.inserts import PerTableInsert, PostgresSubmissionInsert
+from dmp_xds.storage.store import SUBMISSION_TABLES
+from dmp_xds.storage.tables import metadata
 
 PG = postgresql.psycopg.dialect()
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)

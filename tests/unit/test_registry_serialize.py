@@ -7,9 +7,9 @@ from dataclasses import fields
 
 import pytest
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.model import Association, Author, Code, DocumentEntry, Folder, LocalizedString, SubmissionSet
-from dmp_xds.registry.serialize import (
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Folder, LocalizedString, SubmissionSet
+from dmp_xds.storage.serialize import (
     association_from_dict,
     association_to_dict,
     document_entry_from_dict,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from dmp_xds.validation.schematron import (
+from dmp_xds.dmp.validation.schematron import (
     Finding,
     SchematronError,
     SchematronValidator,

@@ -204,7 +204,7 @@ def test_bad_files_are_named(tmp_path: Path) -> None:
 def test_pki_init_command(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from dmp_xds.cli import main
+    from dmp_xds.cli.main import main
 
     runner = CliRunner()
     result = runner.invoke(main, ["pki", "init", str(tmp_path / "p")])

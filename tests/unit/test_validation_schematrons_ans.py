@@ -10,18 +10,18 @@ import pytest
 from lxml import etree
 
 from dmp_xds.config import ConfigError, Settings, load_settings
-from dmp_xds.errors import ErrorCode, Severity
-from dmp_xds.validation.ans_schematrons import (
+from dmp_xds.xds.errors import ErrorCode, Severity
+from dmp_xds.dmp.validation.ans_schematrons import (
     VOLET_TABLE_FILE,
     AnsSchematrons,
     load_ans_schematrons,
     read_volet_table,
     volet_schematron,
 )
-from dmp_xds.validation.cda import CdaPolicy, CdaValidator, load_schema
-from dmp_xds.validation.schematron import SchematronError
-from dmp_xds.validation.validators import load_validators
-from dmp_xds.validation.valuesets import DATA_DIR, load_cisis_value_sets
+from dmp_xds.dmp.validation.cda import CdaPolicy, CdaValidator, load_schema
+from dmp_xds.dmp.validation.schematron import SchematronError
+from dmp_xds.dmp.validation.validators import load_validators
+from dmp_xds.dmp.validation.valuesets import DATA_DIR, load_cisis_value_sets
 
 ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda"
 SCHEMATRONS = ANS / "schematrons"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dmp_xds.ebrim import vocabulary as v
-from dmp_xds.errors import ErrorCode
-from dmp_xds.model import Author
-from dmp_xds.validation.xds import Transaction, validate_submission
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode
+from dmp_xds.xds.model import Author
+from dmp_xds.xds.validation.xds import Transaction, validate_submission
 from factories import OTHER_PATIENT_ID, make_code, make_document_entry, make_submission
 
 

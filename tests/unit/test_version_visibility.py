@@ -8,15 +8,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from dmp_xds.model import Author, Code, DocumentEntry
+from dmp_xds.xds.model import Author, Code, DocumentEntry
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder
-from dmp_xds.security.gate import access_to_record
-from dmp_xds.security.policy import Authorization, RecordState
+from dmp_xds.services.gate import document_access as access_to_record
+from dmp_xds.dmp.policy import Authorization, RecordState
 from dmp_xds.security.vihf import Principal
-from dmp_xds.transactions.context import DocumentAccess
-from dmp_xds.transactions.iti18 import Outside, QueryRows, restrict
-from dmp_xds.transactions.rights import hidden_versions
+from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.iti18 import Outside, QueryRows, restrict
+from dmp_xds.services.rights import hidden_versions
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"

@@ -313,9 +313,9 @@ def test_vouching_rules_from_settings() -> None:
 def test_database_replay_cache_is_shared_and_purged(tmp_path: Path) -> None:
     from sqlalchemy import func, select
 
-    from dmp_xds.registry.database import create_engine_for
-    from dmp_xds.registry.tables import VihfReplayRow, metadata
-    from dmp_xds.security.vihf import DatabaseReplayCache
+    from dmp_xds.storage.database import create_engine_for
+    from dmp_xds.storage.tables import VihfReplayRow, metadata
+    from dmp_xds.storage.replay import DatabaseReplayCache
 
     engine = create_engine_for(f"sqlite:///{tmp_path / 'replay.db'}")
     metadata.create_all(engine)

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from lxml import etree
 
-from dmp_xds.audit import trail as t
-from dmp_xds.audit.atna import audit_message
-from dmp_xds.audit.keys import AuditKey
-from dmp_xds.audit.trail import AuditEntry, AuditTrail
-from dmp_xds.dmp.notifications import Notifier
-from dmp_xds.dmp.records import DmpStore
-from dmp_xds.registry.database import create_engine_for
-from dmp_xds.registry.tables import metadata
+from dmp_xds.storage import trail as t
+from dmp_xds.transport.atna import audit_message
+from dmp_xds.storage.audit_keys import AuditKey
+from dmp_xds.storage.trail import AuditEntry, AuditTrail
+from dmp_xds.services.notifications import Notifier
+from dmp_xds.storage.records import DmpStore
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import metadata
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder
-from dmp_xds.security.gate import SecurityServices, trace_access, vouching_note
+from dmp_xds.services.gate import SecurityServices, trace_access, vouching_note
 from dmp_xds.security.vihf import Principal
 
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"

@@ -14,8 +14,8 @@ import zeep
 from lxml import etree
 from zeep.wsdl.bindings.soap import Soap12Binding
 
-from dmp_xds.client.soap import REGISTRY_WSDL, REPOSITORY_WSDL, PROJECT_ROOT
-from dmp_xds.ebrim import vocabulary as v
+from dmp_xds.tools.client.soap import REGISTRY_WSDL, REPOSITORY_WSDL, PROJECT_ROOT
+from dmp_xds.xds import vocabulary as v
 
 EXPECTED = {
     REPOSITORY_WSDL: {

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from dmp_xds import xml
-from dmp_xds.xml import DOCTYPE_REFUSED, UnsafeXmlError, parse_bytes, parse_file
+from dmp_xds.xds import xml
+from dmp_xds.xds.xml import DOCTYPE_REFUSED, UnsafeXmlError, parse_bytes, parse_file
 from hostile_xml import DOCTYPES, ENCODINGS, Targets, hostile_document, make_targets, release_fifo
 
 JOIN_SECONDS = 3.0

@@ -1,3 +1,2 @@
-"""The patient's record: consent, closure, reopening, destruction, authorizations (records.py),
-the messages of its SOAP administration endpoint (vocabulary.py, messages.py; the operations
-are in soap/dmp_admin.py) and its command line (cli.py)."""
+"""The French layer on XDS: the INS, the DMP's vocabulary and access policy (pure), the CI-SIS
+rules, the CDA layer."""

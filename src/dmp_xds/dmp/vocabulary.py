@@ -10,6 +10,7 @@ response action = request action + "Response").
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Final
 
 NS_DMP_ADMIN: Final = "urn:dmp-xds:2026:dmp-admin"
@@ -64,3 +65,8 @@ FAULT_AUTHENTICATION_REQUIRED: Final = (NS_DMP_ADMIN, "AuthenticationRequired") 
 # GetAccessHistory: entries returned when the request names no Limit, and at most.
 HISTORY_DEFAULT_LIMIT: Final = 200
 HISTORY_MAX_LIMIT: Final = 1000
+
+
+def stamp(value: dt.datetime) -> str:
+    """An xs:dateTime in UTC, as the messages (and the trace details of their operations) write it."""
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,2 +1,2 @@
-"""Who is calling and what they may do: CPS certificates (cps.py), the VIHF identity assertion
-(vihf.py), the access policy (policy.py, pure), and the test PKI generator (pki.py)."""
+"""Who is calling: CPS certificates (cps.py), the VIHF identity assertion (vihf.py), TLS (tls.py),
+the test PKI generator (pki.py). Identity only: what the caller may do is the DMP policy's."""

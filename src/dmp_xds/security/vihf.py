@@ -17,29 +17,24 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from lxml import etree
-from sqlalchemy import Engine, delete, insert
-from sqlalchemy.exc import IntegrityError
 from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLSigner, XMLVerifier
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest
 
 from dmp_xds.security import vocabulary as sv
-from dmp_xds.registry.tables import VihfReplayRow
 from dmp_xds.security.cps import Holder, TrustStore
-from dmp_xds.xml import library_parser
-
-_replay = VihfReplayRow.__table__
+from dmp_xds.xds.xml import library_parser
 
 ACCEPTED_SIGNATURES = frozenset({SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384,
                                  SignatureMethod.RSA_SHA512, SignatureMethod.ECDSA_SHA256})
 ACCEPTED_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 DEFAULT_CLOCK_SKEW_SECONDS = 120.0
 REPLAY_CACHE_SIZE = 100_000
-REPLAY_PURGE_SECONDS = 60.0  # how often a worker deletes the expired ids of the shared replay cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +164,17 @@ def same_patient(a: str, b: str) -> bool:
     return bool(a) and bool(b) and split_cx(a) == split_cx(b)
 
 
+class ReplayStore(Protocol):
+    """Where used assertion ids are kept: False from `first_use` means the id was seen before."""
+
+    def first_use(self, assertion_id: str, expires: float, now: float) -> bool: ...
+
+
 class ReplayCache:
     """Assertion ids already used, until they expire: a VIHF is good for one request.
 
-    In memory, for one process (tests, tools). The server uses `DatabaseReplayCache`, which every
-    worker process shares.
+    In memory, for one process (tests, tools). The server uses the database's
+    (storage.replay.DatabaseReplayCache), which every worker process shares.
     """
 
     def __init__(self, size: int = REPLAY_CACHE_SIZE) -> None:
@@ -193,37 +194,6 @@ class ReplayCache:
                 return False
             self._seen[assertion_id] = expires
             return True
-
-
-class DatabaseReplayCache:
-    """Assertion ids already used, in the database every worker process shares (`vihf_replay`):
-    inserting an id that is there fails on the primary key, so two workers racing with the same
-    assertion cannot both accept it. Expired ids are purged by whichever worker finds the last
-    purge older than `purge_seconds` (one indexed DELETE)."""
-
-    def __init__(self, engine: Engine, purge_seconds: float = REPLAY_PURGE_SECONDS) -> None:
-        self.engine = engine
-        self.purge_seconds = purge_seconds
-        self._last_purge = 0.0
-        self._lock = threading.Lock()
-
-    def first_use(self, assertion_id: str, expires: float, now: float) -> bool:
-        self._purge_if_due(now)
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(_replay).values(
-                    assertion_id=assertion_id, expires_at=dt.datetime.fromtimestamp(expires, dt.timezone.utc)))
-        except IntegrityError:
-            return False
-        return True
-
-    def _purge_if_due(self, now: float) -> None:
-        with self._lock:
-            if now - self._last_purge < self.purge_seconds:
-                return
-            self._last_purge = now
-        with self.engine.begin() as connection:
-            connection.execute(delete(_replay).where(_replay.c.expires_at < dt.datetime.fromtimestamp(now, dt.timezone.utc)))
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
@@ -261,13 +231,13 @@ def _codes(values: Sequence[etree._Element], tag: str) -> list[str]:
 
 class VihfVerifier:
     def __init__(self, trust: TrustStore, audience: str = "", clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
-                 replay_cache: ReplayCache | DatabaseReplayCache | None = None,
+                 replay_cache: ReplayStore | None = None,
                  vouching: VouchingRules | None = None) -> None:
         self.trust = trust
         self.vouching = vouching or VouchingRules()
         self.audience = audience
         self.skew = dt.timedelta(seconds=clock_skew_seconds)
-        self.replays = replay_cache or ReplayCache()
+        self.replays: ReplayStore = replay_cache or ReplayCache()
         self._config = SignatureConfiguration(
             require_x509=True, location="./", expect_references=1,
             signature_methods=ACCEPTED_SIGNATURES, digest_algorithms=ACCEPTED_DIGESTS)
@@ -537,7 +507,7 @@ def sign_assertion(assertion: etree._Element, key: PrivateKeyTypes, chain: Seque
 
 
 def security_header(assertion: etree._Element) -> etree._Element:
-    from dmp_xds.ebrim.vocabulary import NS_WSSE
+    from dmp_xds.xds.vocabulary import NS_WSSE
 
     security = etree.Element(f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE})
     security.append(assertion)

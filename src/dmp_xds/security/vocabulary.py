@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from cryptography.x509.oid import NameOID
 
+from dmp_xds.xds.vocabulary import NS_HL7
+
 # --- namespaces -----------------------------------------------------------------------------
 NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 NS_DS = "http://www.w3.org/2000/09/xmldsig#"
-NS_HL7 = "urn:hl7-org:v3"
 NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 TAG_ASSERTION = f"{{{NS_SAML}}}Assertion"

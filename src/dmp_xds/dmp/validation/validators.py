@@ -1,0 +1,73 @@
+"""The validators of a deployment, built once at start-up from its settings.
+
+`metadata_errors` is what ITI-41 and ITI-42 check in a message (the IHE rules, then the CI-SIS
+profile when it is on); `document_errors` is the CDA layer for one document of an ITI-41 message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dmp_xds.config import ConfigError, Settings
+from dmp_xds.xds.errors import XdsError
+from dmp_xds.xds.model import DocumentEntry, Submission
+from dmp_xds.dmp.validation.ans_schematrons import AnsSchematrons, load_ans_schematrons
+from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE, CdaPolicy, CdaValidator, SchemaError, load_schema
+from dmp_xds.dmp.validation.cisis import validate_cisis
+from dmp_xds.dmp.validation.schematron import SchematronError
+from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSetError, load_cisis_value_sets
+from dmp_xds.xds.validation.xds import Transaction, metadata_error_code, validate_submission
+
+
+@dataclass(frozen=True)
+class Validators:
+    """Defaults: plain IHE XDS.b, no CDA layer (what a Services built without settings gets)."""
+
+    value_sets: CisisValueSets | None = None  # set: the CI-SIS profile is on
+    cda: CdaValidator | None = None  # set: the CDA layer is on
+
+    def metadata_errors(self, submission: Submission, transaction: Transaction) -> list[XdsError]:
+        errors = validate_submission(submission, transaction)
+        if self.value_sets is not None:
+            errors += validate_cisis(submission, self.value_sets, metadata_error_code(transaction))
+        return errors
+
+    def document_errors(self, entry: DocumentEntry, data: bytes) -> list[XdsError]:
+        """The CDA layer for one `text/xml` document; other media types (PDF...) skip it."""
+        if self.cda is None or entry.mime_type != CDA_MIME_TYPE or not self.cda.applies_to(data):
+            return []
+        return self.cda.validate(data, entry)
+
+
+def load_validators(settings: Settings, cda_under_ihe: bool = False) -> Validators:
+    """Read the value sets, compile the CDA schema and the ANS schematrons (when
+    DMP_XDS_SCHEMATRONS is set); a ConfigError says what is missing.
+    `cda_under_ihe`: run the CDA layer under the IHE profile too (the `validate` command)."""
+    cisis = settings.profile == "cisis"
+    policy = CdaPolicy(settings.cda_policy)
+    value_sets: CisisValueSets | None = None
+    if cisis:
+        try:
+            value_sets = load_cisis_value_sets(settings.value_sets)
+        except ValueSetError as exc:
+            raise ConfigError(f"the CI-SIS profile cannot start: {exc} (or set DMP_XDS_PROFILE=ihe for a plain "
+                              "IHE XDS.b registry)") from exc
+    if policy is CdaPolicy.OFF or not (cisis or cda_under_ihe):
+        # The CDA layer belongs to the DMP profile: a plain IHE XDS.b registry (and the NIST tests,
+        # whose metadata are not those of their documents) does not look inside documents.
+        return Validators(value_sets, None)
+    if cisis and not settings.cda_schema:
+        raise ConfigError("the CI-SIS profile validates CDA documents against the CDA schema: set "
+                          "DMP_XDS_CDA_SCHEMA to CDA_extended.xsd (ANS TestContenuCDA infrastructure/cda), "
+                          "or DMP_XDS_CDA_POLICY=off")
+    try:
+        schema = load_schema(settings.cda_schema) if settings.cda_schema else None
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from exc
+    schematrons: AnsSchematrons | None = None
+    if settings.schematrons:
+        try:
+            schematrons = load_ans_schematrons(settings.schematrons)
+        except SchematronError as exc:
+            raise ConfigError(f"DMP_XDS_SCHEMATRONS: {exc}") from exc
+    return Validators(value_sets, CdaValidator(schema, value_sets, policy, schematrons))

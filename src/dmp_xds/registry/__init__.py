@@ -1,1 +1,0 @@
-"""The registry: tables, migrations entry points, the atomic store of a submission, queries."""

@@ -1,0 +1,170 @@
+"""The security gate of every request: client certificate, then VIHF, then a Principal; then
+what the DMP policy lets that principal do with the record and the documents.
+
+`authenticate(...)` runs per request and raises AuthenticationError, with the WS-Security fault
+code and a reason the caller can act on, when anything is wrong. Refusals are traced. The gate's
+services are built once at start-up (transport/security.py; None when DMP_XDS_AUTH=none).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from lxml import etree
+
+from dmp_xds.dmp.policy import (
+    Action,
+    Decision,
+    DocumentFacts,
+    RecordState,
+    document_action,
+    document_visible,
+)
+from dmp_xds.security.cps import Holder, TrustStore
+from dmp_xds.security.errors import (
+    FAILED_AUTHENTICATION,
+    FAILED_CHECK,
+    INVALID_SECURITY_TOKEN,
+    TOKEN_UNAVAILABLE,
+    AuthenticationError,
+)
+from dmp_xds.security.vihf import Principal, VihfVerifier
+from dmp_xds.services.notifications import Notifier
+from dmp_xds.storage import trail as t
+from dmp_xds.storage.records import DmpStore
+from dmp_xds.storage.trail import AuditEvent, AuditTrail
+from dmp_xds.xds.model import DocumentEntry
+
+
+@dataclass
+class SecurityServices:
+    trust: TrustStore
+    vihf: VihfVerifier
+    records: DmpStore
+    audit: AuditTrail
+    notifier: Notifier
+    client_cert_header: str = ""
+    trusted_proxies: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class DocumentAccess:
+    """What an authenticated caller may see: one patient's record (the VIHF's), and of its
+    documents those `visibility` allows. Without authentication there is none: all is visible."""
+
+    patient_id: str
+    # May the caller see this document, and why (policy.document_visible)?
+    visibility: Callable[[DocumentEntry], Decision]
+    # May the caller change this (visible) document so (ITI-57, ITI-62)? policy.document_action.
+    decide: Callable[[DocumentEntry, Action], Decision]
+
+    def visible(self, entry: DocumentEntry) -> bool:
+        return self.visibility(entry).allowed
+
+    def shows(self, patient_id: str | None, latest: DocumentEntry | None) -> bool:
+        """Whether the caller sees a version (of `patient_id`) of the document whose latest
+        version is `latest`. Every version is judged by the latest, the document's current
+        confidentiality and authors: masking the document hides its older versions too, on
+        every path, and unmasking shows them again. No latest (the document was deleted
+        meanwhile): hidden."""
+        return (latest is not None and patient_id == self.patient_id and latest.patient_id == self.patient_id
+                and self.visible(latest))
+
+
+def _refuse(security: SecurityServices, reason: str, code: str, connection: Holder | None = None,
+            patient: str = "", structure: str = "") -> AuthenticationError:
+    """A denied `authenticate` row and the error. The row's actor is who connected (a card's
+    holder, or an establishment); it is about the VIHF's patient and names the structure that
+    vouched, once the VIHF's signature verified (before that, nothing it says is known to be true)."""
+    actor = (connection.national_id or connection.structure_id) if connection is not None else ""
+    security.audit.append(AuditEvent(t.AUTHENTICATE, t.DENIED, patient, actor_id=actor,
+                                     actor_name=connection.display_name if connection is not None else "",
+                                     structure_id=structure, detail=reason))
+    return AuthenticationError(code, reason)
+
+
+def authenticate(security: SecurityServices, header: etree._Element | None,
+                 chain: list[x509.Certificate] | None) -> Principal:
+    if chain is None:
+        raise _refuse(security, "no client certificate: connect with TLS and a health professional's card "
+                                "or an establishment certificate", TOKEN_UNAVAILABLE)
+    check = security.trust.check(chain)
+    holder = check.holder
+    if holder is None:
+        raise _refuse(security, f"client certificate refused: {check.reason}", FAILED_AUTHENTICATION)
+    result = security.vihf.verify(header)
+    if result.principal is None:
+        code = TOKEN_UNAVAILABLE if header is None else INVALID_SECURITY_TOKEN
+        claimed = f" (the VIHF names {result.user_id})" if result.user_id else ""
+        raise _refuse(security, f"VIHF refused: {result.reason}{claimed}", code, holder, result.patient_id,
+                      result.vouched_by or holder.structure_id)
+    principal = result.principal
+    if holder.kind == "professional" and principal.user_id != holder.national_id:
+        raise _refuse(security, f"the VIHF names {principal.user_id} but the connection is made with the card of "
+                                f"{holder.national_id}", FAILED_CHECK, holder, principal.patient_id,
+                      principal.vouched_by)
+    # A structure's word is good over its own connection only: another establishment (a hospital
+    # holding a VIHF its patient portal signed) may not present it.
+    if holder.kind == "establishment" and principal.vouched_by and principal.vouched_by != holder.structure_id:
+        raise _refuse(security, f"the VIHF is vouched for by structure {principal.vouched_by} but the connection "
+                                f"is made with the certificate of structure {holder.structure_id}",
+                      FAILED_CHECK, holder, principal.patient_id, holder.structure_id)
+    return principal
+
+
+def record_state(security: SecurityServices, principal: Principal) -> RecordState | None:
+    """The DMP record of the VIHF's patient, as the policy reads it (None: no DMP): read once per
+    request, for the record-level decision and the document-level view alike."""
+    found = security.records.get(principal.patient_id)
+    return found.state if found else None
+
+
+def document_facts(entry: DocumentEntry) -> DocumentFacts:
+    return DocumentFacts.of(entry.unique_id or "", [(c.scheme, c.code) for c in entry.confidentiality_codes],
+                            [a.person or "" for a in entry.authors])
+
+
+def document_access(principal: Principal, record: RecordState | None, now: dt.datetime) -> DocumentAccess:
+    """The document-level view of an allowed caller: the VIHF's patient only, and of that record
+    the documents `document_visible` lets this principal see (masked, invisible to the patient),
+    and the changes `document_action` lets them make (ITI-57, ITI-62). Pure: the record is read
+    by the caller (`record_state`)."""
+
+    def visibility(entry: DocumentEntry) -> Decision:
+        if record is None:
+            return Decision(False, "this patient has no DMP")
+        return document_visible(principal, record, document_facts(entry), now)
+
+    def decide(entry: DocumentEntry, action: Action) -> Decision:
+        if record is None:
+            return Decision(False, "this patient has no DMP")
+        return document_action(principal, record, document_facts(entry), action, now)
+
+    return DocumentAccess(principal.patient_id, visibility, decide)
+
+
+def vouching_note(principal: Principal) -> str:
+    """How a trace row says that the server took a structure at its word (\"\" for a card)."""
+    if not principal.vouched_by:
+        return ""
+    organization = principal.signer.organization
+    return f"vouched for by structure {principal.vouched_by}" + (f" ({organization})" if organization else "")
+
+
+def trace_access(security: SecurityServices, principal: Principal, action: str, outcome: str,
+                 documents: tuple[str, ...] = (), detail: str = "", emergency: bool = False,
+                 patient_id: str = "") -> None:
+    """One trace row for the principal's request, about `patient_id` (default: the VIHF's patient);
+    a successful emergency access is also notified to the patient. A row made on a structure's
+    word says so and names it (its id is also the row's structure)."""
+    vouched = vouching_note(principal)
+    entry = security.audit.append(AuditEvent(
+        action, outcome, patient_id or principal.patient_id, actor_id=principal.user_id, actor_name=principal.name,
+        actor_role=",".join(principal.roles), structure_id=principal.structure_id, access_mode=principal.access_mode,
+        access_reason=principal.access_reason, documents=documents,
+        detail=("EMERGENCY ACCESS - " if emergency else "") + (f"{vouched}; " if vouched else "") + detail))
+    if emergency and outcome == t.SUCCESS:
+        security.notifier.notify(entry)

@@ -1,0 +1,232 @@
+"""ITI-41 Provide and Register Document Set-b (Document Repository).
+
+The repository writes each document (hash and size computed while writing), checks what the
+source said of them, fills hash, size and repositoryUniqueId, and registers the metadata in the
+same database transaction as its own rows. Once every check has passed, the files are made
+durable under their final names, then the transaction runs; if it does not commit, the files
+are removed: a rejected submission leaves no file and no row, and a document is retrievable
+only through its committed row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from pathlib import Path
+
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
+from dmp_xds.xds.errors import ErrorCode, XdsError, error
+from dmp_xds.xds.model import DocumentEntry, StoredDocument, Submission
+from dmp_xds.xds.registry.rules import RegistrySnapshot
+from dmp_xds.storage.blobstore import TempBlob
+from dmp_xds.xds.xop import xop_reference
+from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
+from dmp_xds.services.register import (
+    STORE_ATTEMPTS,
+    StoreRaced,
+    actor_of,
+    check_submission,
+    registry_response,
+    store_submission,
+    unexplained_conflict,
+)
+from dmp_xds.services.rights import added_documents
+from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE
+from dmp_xds.xds.validation.xds import Transaction
+
+
+
+@dataclass
+class _ReceivedDocument:
+    document_id: str
+    blob: TempBlob
+    owned: bool  # written here from inline base64 (so removed here), not an MTOM attachment
+
+
+def _repo_error(context: str, location: str = "") -> XdsError:
+    return error(ErrorCode.REPOSITORY_METADATA_ERROR, context, location)
+
+
+def _read_documents(services: Services, request: TransactionRequest) -> tuple[list[_ReceivedDocument], set[str], list[XdsError]]:
+    """The documents of the message, the ids of those already reported unusable, and the errors."""
+    received: list[_ReceivedDocument] = []
+    unusable: set[str] = set()
+    errors: list[XdsError] = []
+    part_users: dict[str, str] = {}  # MIME part Content-ID -> the Document that refers to it
+    for element in request.payload.iterchildren(v.TAG_DOCUMENT):
+        document_id = element.get("id")
+        if not document_id:
+            errors.append(_repo_error("an xdsb:Document has no id attribute"))
+            continue
+        unusable.add(document_id)  # until its content is read
+        content_id = xop_reference(element)
+        if content_id is not None:
+            attachment = request.attachments.get(content_id)
+            if attachment is None:
+                errors.append(error(ErrorCode.MISSING_DOCUMENT,
+                                    f"Document {document_id} refers to MIME part cid:{content_id}, "
+                                    "which is not in the message", document_id))
+                continue
+            # One part is one file: two documents cannot both take it as theirs.
+            other = part_users.setdefault(content_id, document_id)
+            if other != document_id:
+                errors.append(_repo_error(f"Document {document_id} refers to MIME part cid:{content_id}, which "
+                                          f"Document {other} refers to already; each document needs a part of "
+                                          "its own", document_id))
+                continue
+            received.append(_ReceivedDocument(document_id, attachment.blob, owned=False))
+            unusable.discard(document_id)
+            continue
+        try:
+            data = base64.b64decode((element.text or "").encode("ascii"), validate=False)
+        except (binascii.Error, UnicodeEncodeError):
+            errors.append(_repo_error(f"Document {document_id}: content is neither xop:Include nor base64", document_id))
+            continue
+        received.append(_ReceivedDocument(document_id, services.blobs.write_bytes(data), owned=True))
+        unusable.discard(document_id)
+    return received, unusable, errors
+
+
+def _match_documents(entries: list[DocumentEntry], received: list[_ReceivedDocument], unusable: set[str],
+                     repository_unique_id: str) -> list[XdsError]:
+    """Pair metadata and documents, check what the source declared, fill what the repository knows."""
+    errors: list[XdsError] = []
+    by_id = {doc.document_id: doc for doc in received}
+    entry_ids = {de.entry_uuid for de in entries}
+    for doc in received:
+        if doc.document_id not in entry_ids:
+            errors.append(error(ErrorCode.MISSING_DOCUMENT_METADATA,
+                                f"Document {doc.document_id} has no DocumentEntry in the metadata", doc.document_id))
+    for de in entries:
+        doc = by_id.get(de.entry_uuid)
+        if doc is None and de.entry_uuid in unusable:
+            continue  # its Document element is there, and its problem already reported
+        if doc is None:
+            errors.append(error(ErrorCode.MISSING_DOCUMENT,
+                                f"DocumentEntry {de.entry_uuid} (uniqueId {de.unique_id}) has no document "
+                                "in the message", de.entry_uuid))
+            continue
+        if de.hash is not None and de.hash.lower() != doc.blob.sha1:
+            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: hash {de.hash} given by the source differs "
+                                      f"from the document's SHA-1 {doc.blob.sha1}", de.entry_uuid))
+        if de.size is not None and de.size != doc.blob.size:
+            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: size {de.size} given by the source differs "
+                                      f"from the document's size {doc.blob.size}", de.entry_uuid))
+        if de.repository_unique_id and de.repository_unique_id != repository_unique_id:
+            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: repositoryUniqueId {de.repository_unique_id} "
+                                      f"is not this repository's ({repository_unique_id})", de.entry_uuid))
+        de.hash = doc.blob.sha1
+        de.size = doc.blob.size
+        de.repository_unique_id = repository_unique_id
+    return errors
+
+
+def _check_documents(services: Services, entries: list[DocumentEntry],
+                     received: list[_ReceivedDocument]) -> list[XdsError]:
+    """The CDA layer on each text/xml document, against its DocumentEntry (read from its temporary
+    file: the bytes are parsed once, here)."""
+    by_id = {de.entry_uuid: de for de in entries}
+    findings: list[XdsError] = []
+    for doc in received:
+        de = by_id.get(doc.document_id)
+        if de is not None and de.mime_type == CDA_MIME_TYPE:
+            findings += services.validators.document_errors(de, doc.blob.path.read_bytes())
+    return findings
+
+
+def provide_and_register(services: Services, request: TransactionRequest) -> TransactionResult:
+    payload = request.payload
+    if payload.tag != v.TAG_PNR_REQUEST:
+        return TransactionResult(registry_response([_repo_error(
+            f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]))
+    received: list[_ReceivedDocument] = []
+    published: dict[str, Path] = {}  # document id -> its file, under its final name
+    try:
+        sor = payload.find(v.TAG_SUBMIT_OBJECTS_REQUEST)
+        if sor is None:
+            return TransactionResult(registry_response([_repo_error("the request has no lcm:SubmitObjectsRequest")]))
+        try:
+            submission = decode_submit_objects_request(sor)
+        except EbrimDecodeError as exc:
+            return TransactionResult(registry_response([_repo_error(str(exc))]))
+        received, unusable, errors = _read_documents(services, request)
+        errors += _match_documents(submission.documents, received, unusable,
+                                   services.settings.repository_unique_id)
+        errors += _check_documents(services, submission.documents, received)
+        if any(e.is_error for e in errors):
+            return TransactionResult(registry_response(errors))
+
+        # By the message's ids: the checks below give symbolic ids their entryUUIDs.
+        entries = {de.entry_uuid: de for de in submission.documents}
+        patient_of_caller = request.access.patient_id if request.access else None
+        checked, snapshot = check_submission(services, submission, Transaction.ITI41, patient_of_caller)
+        # Warnings of the CDA layer (policy "warn") are given back with the registry's answer.
+        errors = errors + checked
+        if snapshot is not None:
+            errors += _publish_and_store(services, submission, entries, received, snapshot, published,
+                                         actor_of(request.principal))
+        if any(e.is_error for e in errors):
+            _unpublish(services, published)
+        return TransactionResult(registry_response(errors), touched=added_documents(submission, errors))
+    except BaseException:
+        _unpublish(services, published)
+        raise
+    finally:
+        for doc in received:
+            if doc.owned:
+                services.blobs.discard(doc.blob)
+
+
+def _publish_and_store(services: Services, submission: Submission, entries: dict[str, DocumentEntry],
+                       received: list[_ReceivedDocument], snapshot: RegistrySnapshot,
+                       published: dict[str, Path], actor: str | None) -> list[XdsError]:
+    """The documents published, then the submission stored; once more when the same document was
+    registered concurrently, so that the outcome is the one of two submissions one after the other."""
+    for _attempt in range(STORE_ATTEMPTS):
+        rows = _publish(services, submission, entries, received, snapshot, published)
+        try:
+            return store_submission(services, submission, Transaction.ITI41, rows, actor)
+        except StoreRaced as raced:
+            snapshot = raced.snapshot
+    return [unexplained_conflict()]
+
+
+def _publish(services: Services, submission: Submission, entries: dict[str, DocumentEntry],
+             received: list[_ReceivedDocument], snapshot: RegistrySnapshot,
+             published: dict[str, Path]) -> list[StoredDocument]:
+    """Make the new documents durable under their final names (each added to `published`, by the
+    id the message gave it, as soon as it is there); their repository rows. `entries`: the
+    DocumentEntries by the ids the message gave them, which its Document elements use.
+
+    A document the registry already knows (same uniqueId, same hash: NIST 12004) is looked up
+    in the repository's own table, and not stored twice. A file without its row is invisible
+    (retrieval goes through the row), and removed by the caller if the registry transaction fails.
+    Called again after a concurrent submission registered the same document first: the file
+    published for it here is then removed, the others kept.
+    """
+    blobs = {doc.document_id: doc.blob for doc in received}
+    known = [uid for de in submission.documents if (uid := de.unique_id) in snapshot.unique_ids]
+    already = services.registry.get_repository_documents(known) if known else {}
+    rows: list[StoredDocument] = []
+    for document_id, blob in blobs.items():
+        de = entries[document_id]
+        assert de.unique_id is not None  # validated before any row is written
+        if de.unique_id in already:
+            if (path := published.pop(document_id, None)) is not None:
+                services.blobs.unpublish(path)
+            continue
+        target = published.get(document_id)
+        if target is None:
+            target = services.blobs.publish(blob, services.blobs.allocate_path(de.unique_id))
+            published[document_id] = target
+        rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
+                                   de.mime_type or "application/octet-stream"))
+    return rows
+
+
+def _unpublish(services: Services, published: dict[str, Path]) -> None:
+    for path in published.values():
+        services.blobs.unpublish(path)
+    published.clear()

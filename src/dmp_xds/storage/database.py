@@ -1,0 +1,148 @@
+"""Database engines and schema migrations (Alembic, configured in code: no alembic.ini).
+
+SQLite is the embedded default (WAL, so readers never wait for the writer); PostgreSQL, through
+psycopg 3, is for production. The server refuses a database that is not at the head revision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from dmp_xds.config import PROJECT_ROOT
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# uvicorn runs synchronous handlers on a thread pool (40 threads by default): enough
+# connections that threads rarely queue for one, without exhausting PostgreSQL's 100 default.
+POOL_SIZE = 20
+POOL_MAX_OVERFLOW = 20
+POOL_TIMEOUT_SECONDS = 30
+POOL_RECYCLE_SECONDS = 1800
+
+
+class DatabaseNotAtHead(Exception):
+    """The database schema is not the one this code expects; the message says how to fix it."""
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever the URL says (`postgresql://`, `postgres://`)."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def create_engine_for(url: str) -> Engine:
+    url = normalize_url(url)
+    if not url:
+        raise ValueError("no database URL given")
+    if make_url(url).get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_engine(
+        url,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        # One in-memory database exists per connection: share a single one (tests only).
+        engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL: readers do not block the writer nor the writer them. FULL: a commit is on disk
+        # before it returns, so an acknowledged submission survives a power loss too (NORMAL
+        # would keep only the application-crash half of that promise).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Config values go through configparser interpolation: a '%' in a password must be doubled.
+    config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> None:
+    """Migrate the database at `url` to the head revision (creating it if it is empty)."""
+    config = alembic_config(url)
+    engine = create_engine_for(url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+def open_database(url: str, migrate: bool = False) -> Engine:
+    """The engine of the registry database at `url`, migrated to the head revision first when
+    `migrate`; a database at another revision is refused (DatabaseNotAtHead)."""
+    if migrate:
+        upgrade(url)
+    engine = create_engine_for(url)
+    try:
+        ensure_at_head(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migration found in {MIGRATIONS_DIR}")
+    return head
+
+
+def ensure_at_head(engine: Engine) -> None:
+    current = current_revision(engine)
+    head = head_revision()
+    if current != head:
+        where = engine.url.render_as_string(hide_password=True)
+        state = f"at revision {current}" if current else "empty (no schema)"
+        raise DatabaseNotAtHead(
+            f"the registry database {where} is {state}; this version of dmp-xds needs revision "
+            f"{head}. Run `dmp-xds db upgrade` to migrate it."
+        )

@@ -1,0 +1,313 @@
+"""The HTTP front: an ASGI application served by uvicorn.
+
+It reads request bodies as a stream (MTOM parts go straight to temporary files), refuses what is
+too large or of the wrong type before parsing it, runs the SOAP dispatch in a thread pool (the
+core is synchronous), and streams MTOM responses from the document files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import mimetypes
+import re
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dmp_xds import __version__
+from dmp_xds.config import PROJECT_ROOT, ConfigError, Settings, load_settings, resolve
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.transport.http_protocol import GuardedHttpToolsProtocol
+from dmp_xds.storage.database import open_database
+from dmp_xds.storage.store import RegistryStore
+from dmp_xds.storage.blobstore import FilesystemBlobStore
+from dmp_xds.transport.security import build_security, client_chain
+from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ENDPOINT
+from dmp_xds.transport.soap.envelope import SoapRequest, read_request, response_envelope
+from dmp_xds.transport.soap.faults import SoapFault, receiver, render_fault, sender
+from dmp_xds.transport.soap.mtom import (
+    SOAP12_CONTENT_TYPE,
+    XOP_CONTENT_TYPE,
+    ContentType,
+    MtomReceiver,
+    OutgoingPart,
+    encode_mtom,
+)
+from dmp_xds.transport.soap.service import SoapDispatcher, build_dispatchers
+from dmp_xds.xds.xop import Attachment
+from dmp_xds.services.context import Services
+from dmp_xds.dmp.validation.validators import load_validators
+from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes, to_bytes
+
+log = logging.getLogger("dmp_xds.transport.serve")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+WSDL_DIR = PROJECT_ROOT / "wsdl"
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+DMP_ADMIN_PATH = "/dmp/admin"
+ENDPOINTS = {"/xds/repository": "repository", "/xds/registry": "registry", DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT}
+WSDL_FILES = {"repository": "XDS.b_DocumentRepository.wsdl", "registry": "XDS.b_DocumentRegistry.wsdl",
+              DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl"}
+# Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
+# to its own URL, so each endpoint prefix (/xds/, /dmp/) serves them.
+STATIC_PREFIXES = ("/xds/", "/dmp/")
+SOAP11_CONTENT_TYPE = "text/xml"
+# soap12:address location="http://host:port/xds/..." (or /dmp/...) in our WSDL files.
+WSDL_ADDRESS = re.compile(r'(<soap12:address\s+location=)"https?://[^/"]+(/(?:xds|dmp)/[a-z]+)"')
+
+
+@dataclass
+class Received:
+    """A request body once read: the SOAP envelope bytes and the MTOM attachments, if any."""
+
+    envelope: bytes
+    attachments: dict[str, Attachment]
+    mtom: bool
+
+
+def open_services(settings: Settings, migrate: bool) -> Services:
+    """Connect to the database (migrating it if asked) and the document store; load the value
+    sets and compile the CDA schema (once: every request then uses them)."""
+    settings = resolve(settings)
+    engine = open_database(settings.database_url, migrate)
+    try:
+        validators = load_validators(settings)
+    except ConfigError as exc:
+        # A start-up error, not a traceback: the message names the setting to fix.
+        raise SystemExit(f"dmp-xds: {exc}") from None
+    try:
+        security = build_security(settings, engine)
+    except ConfigError as exc:
+        raise SystemExit(f"dmp-xds: {exc}") from None
+    blobs = FilesystemBlobStore(settings.documents_dir)
+    blobs.clean_temporary()
+    return Services(settings, RegistryStore(engine), blobs, validators, security)
+
+
+class XdsApplication:
+    def __init__(self, services: Services, workers: int = 8) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.dispatchers: dict[str, SoapDispatcher] = build_dispatchers()
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xds")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        if path in ENDPOINTS and method == "POST":
+            await self._soap(ENDPOINTS[path], scope, receive, send)
+        elif path in ENDPOINTS and method == "GET" and query.lower() == "wsdl":
+            await _respond(send, 200, "text/xml; charset=UTF-8", self._endpoint_wsdl(path, scope))
+        elif path.startswith(tuple(p + "wsdl/" for p in STATIC_PREFIXES)) and method == "GET":
+            await self._static(WSDL_DIR / path.split("/wsdl/", 1)[1], WSDL_DIR, send)
+        elif path.startswith(tuple(p + "schemas/" for p in STATIC_PREFIXES)) and method == "GET":
+            await self._static(SCHEMAS_DIR / path.split("/schemas/", 1)[1], SCHEMAS_DIR, send)
+        elif path == "/health" and method == "GET":
+            body = json.dumps({"status": "ok", "version": __version__}).encode()
+            await _respond(send, 200, "application/json", body)
+        elif path in ENDPOINTS:
+            await _respond(send, 405, "text/plain", b"POST a SOAP 1.2 request, or GET ?wsdl\n",
+                           [(b"allow", b"GET, POST")])
+        else:
+            await _respond(send, 404, "text/plain", b"not found\n")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.executor.shutdown(wait=True)
+                if self.services.security is not None:
+                    self.services.security.audit.close()  # the last rows checkpointed and exported
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _endpoint_wsdl(self, path: str, scope: Scope) -> bytes:
+        """The WSDL of an endpoint as served at `<endpoint>?wsdl`: its schema imports made
+        relative to that URL (`/xds/schemas/...`) and its address the one the client used."""
+        text = (WSDL_DIR / WSDL_FILES[ENDPOINTS[path]]).read_text(encoding="utf-8")
+        text = text.replace('schemaLocation="../schemas/', 'schemaLocation="schemas/')
+        host = next((v_.decode("latin-1") for k, v_ in scope["headers"] if k == b"host"),
+                    f"{self.settings.host}:{self.settings.port}")
+        scheme = scope.get("scheme", "http")
+        text = WSDL_ADDRESS.sub(lambda m: f'{m.group(1)}"{scheme}://{host}{m.group(2)}"', text)
+        return text.encode("utf-8")
+
+    async def _static(self, file: Path, root: Path, send: Send) -> None:
+        resolved = file.resolve()
+        if not resolved.is_relative_to(root.resolve()) or not resolved.is_file():
+            await _respond(send, 404, "text/plain", b"not found\n")
+            return
+        content_type = "text/xml" if resolved.suffix in (".wsdl", ".xsd") else (
+            mimetypes.guess_type(resolved.name)[0] or "application/octet-stream")
+        await _respond(send, 200, content_type, resolved.read_bytes())
+
+    # -- SOAP ------------------------------------------------------------------------------
+    async def _soap(self, endpoint: str, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        received: Received | None = None
+        receiver_state: MtomReceiver | None = None
+        request: SoapRequest | None = None
+        try:
+            headers = {k.decode("latin-1").lower(): v_.decode("latin-1") for k, v_ in scope["headers"]}
+            content_type = ContentType.parse(headers.get("content-type"))
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self.settings.max_request_bytes:
+                raise sender(f"the request body ({length} bytes) is over the limit of "
+                             f"{self.settings.max_request_bytes} bytes", http_status=413)
+            if content_type.media_type == "multipart/related":
+                receiver_state = self._mtom_receiver(content_type)
+            try:
+                # asyncio.timeout, not wait_for: no task of its own per request.
+                async with asyncio.timeout(self.settings.request_timeout_seconds):
+                    received = await self._read_body(receive, content_type, receiver_state)
+            except TimeoutError:
+                raise sender("the request body was not received in time", http_status=408) from None
+            chain = self._client_chain(scope, headers)
+            request, status, content_type_out, body = await loop.run_in_executor(
+                self.executor, self._process, endpoint, received, chain)
+            await self._send_response(send, status, content_type_out, body)
+        except SoapFault as fault:
+            await _respond(send, fault.http_status, SOAP12_CONTENT_TYPE + "; charset=UTF-8",
+                           render_fault(fault, request.message_id if request else None))
+        finally:
+            if receiver_state is not None:
+                receiver_state.discard(self.services.blobs)
+
+    def _mtom_receiver(self, content_type: ContentType) -> MtomReceiver:
+        declared = content_type.params.get("type", "").lower()
+        if declared != XOP_CONTENT_TYPE:
+            raise sender(f'multipart/related requests must be MTOM (type="{XOP_CONTENT_TYPE}"), '
+                         f"not type={declared or '(none)'}", http_status=415)
+        return MtomReceiver(content_type, self.services.blobs, self.settings.max_xml_bytes)
+
+    async def _read_body(self, receive: Receive, content_type: ContentType,
+                         mtom: MtomReceiver | None) -> Received:
+        limit = self.settings.max_request_bytes
+        if mtom is None and content_type.media_type not in (SOAP12_CONTENT_TYPE, SOAP11_CONTENT_TYPE):
+            raise sender(f"content type {content_type.media_type or '(none)'} is not accepted: send "
+                         f"{SOAP12_CONTENT_TYPE} or MTOM multipart/related", http_status=415)
+        xml_limit = self.settings.max_xml_bytes
+        buffer = bytearray()
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise sender("the client closed the connection before the body was complete")
+            chunk: bytes = message.get("body", b"")
+            total += len(chunk)
+            if total > limit:
+                raise sender(f"the request body is over the limit of {limit} bytes", http_status=413)
+            if mtom is not None:
+                mtom.feed(chunk)
+            else:
+                if total > xml_limit:
+                    raise sender(f"the SOAP envelope is over the limit of {xml_limit} bytes "
+                                 "(send large documents with MTOM)", http_status=413)
+                buffer += chunk
+            if not message.get("more_body", False):
+                break
+        if mtom is not None:
+            message_ = mtom.finish()
+            return Received(message_.root, dict(message_.attachments), mtom=True)
+        if content_type.media_type == SOAP11_CONTENT_TYPE:
+            raise SoapFault("VersionMismatch", "SOAP 1.1 (text/xml) is not accepted: XDS.b requires SOAP 1.2 "
+                            f"({SOAP12_CONTENT_TYPE})")
+        return Received(bytes(buffer), {}, mtom=False)
+
+    def _client_chain(self, scope: Scope, headers: dict[str, str]) -> list[Any] | None:
+        """The client certificate chain: from the TLS hook (`tls` scope extension, see
+        TlsHttpToolsProtocol) or from a trusted reverse proxy's header; None if there is none."""
+        security = self.services.security
+        if security is None:
+            return None
+        tls = scope.get("extensions", {}).get("tls", {})
+        peer = scope.get("client")
+        try:
+            return client_chain(security, tls.get("client_cert_chain"), headers, peer[0] if peer else None)
+        except Exception:  # an unreadable certificate is no certificate; the gate says so
+            return []
+
+    def _process(self, endpoint: str, received: Received,
+                 chain: list[Any] | None = None) -> tuple[SoapRequest | None, int, str, Any]:
+        """Parse, dispatch and encode; runs in the thread pool."""
+        try:
+            envelope = parse_bytes(received.envelope)
+        except UnsafeXmlError as exc:
+            raise sender(f"the request is not acceptable XML: {exc}") from None
+        request = read_request(envelope)
+        try:
+            result = self.dispatchers[endpoint].dispatch(self.services, request, received.attachments, chain)
+        except SoapFault as fault:
+            return request, fault.http_status, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(fault, request.message_id)
+        except Exception:
+            log.exception("unexpected error while dispatching")
+            fault = receiver("internal server error")
+            return request, 500, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(fault, request.message_id)
+        out = to_bytes(response_envelope(result.payload, v.response_action(request.action), request.message_id))
+        if not received.mtom and not result.documents:
+            return request, 200, f'{SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{v.response_action(request.action)}"', out
+        parts = [OutgoingPart(d.content_id, d.content_type, d.path) for d in result.documents]
+        mtom = encode_mtom(out, parts)
+        whole = mtom.in_memory()
+        return request, 200, mtom.content_type, whole if whole is not None else mtom
+
+    async def _send_response(self, send: Send, status: int, content_type: str, body: Any) -> None:
+        if isinstance(body, bytes):
+            await _respond(send, status, content_type, body)
+            return
+        loop = asyncio.get_running_loop()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", content_type.encode("latin-1")),
+            (b"content-length", str(body.content_length).encode()),
+            (b"mime-version", b"1.0"),
+        ]})
+        chunks: Iterator[bytes] = body.chunks(self.services.blobs)
+        while True:
+            chunk = await loop.run_in_executor(self.executor, next, chunks, None)
+            if chunk is None:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _respond(send: Send, status: int, content_type: str, body: bytes,
+                   extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def create_app(settings: Settings | None = None, migrate: bool = False) -> XdsApplication:
+    settings = settings or load_settings()
+    return XdsApplication(open_services(settings, migrate))
+
+
+def app_from_environment() -> XdsApplication:
+    """The factory each uvicorn worker process calls: settings from `DMP_XDS_*` (already
+    resolved and the database already migrated by the parent process); the connection limits of
+    the worker's protocol come from the same settings."""
+    settings = load_settings()
+    GuardedHttpToolsProtocol.configure(settings)
+    return create_app(settings, migrate=False)
+
+
+def endpoint_urls(settings: Settings) -> dict[str, str]:
+    scheme = "https" if settings.tls_certificate else "http"
+    base = f"{scheme}://{settings.host}:{settings.port}"
+    return {name: base + path for path, name in ENDPOINTS.items()}

@@ -1,0 +1,100 @@
+"""SOAP 1.2 envelopes and WS-Addressing headers, as pure functions on lxml trees."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from lxml import etree
+
+from dmp_xds.xds.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_WSSE
+from dmp_xds.transport.soap.faults import (
+    MUST_UNDERSTAND,
+    VERSION_MISMATCH,
+    WSA_INVALID_ADDRESSING_HEADER,
+    WSA_MESSAGE_ADDRESSING_HEADER_REQUIRED,
+    SoapFault,
+    sender,
+)
+
+ENVELOPE = f"{{{NS_SOAP12}}}Envelope"
+HEADER = f"{{{NS_SOAP12}}}Header"
+BODY = f"{{{NS_SOAP12}}}Body"
+MUST_UNDERSTAND_ATTR = f"{{{NS_SOAP12}}}mustUnderstand"
+
+# Header blocks this server processes, and so may be marked mustUnderstand.
+UNDERSTOOD_HEADERS = frozenset(
+    f"{{{NS_WSA}}}{name}"
+    for name in ("Action", "MessageID", "To", "ReplyTo", "From", "FaultTo", "RelatesTo")
+) | {f"{{{NS_WSSE}}}Security"}
+
+
+@dataclass(frozen=True, slots=True)
+class SoapRequest:
+    envelope: etree._Element
+    payload: etree._Element  # the single child of soap:Body
+    action: str
+    message_id: str | None
+    to: str | None
+    security: etree._Element | None  # wsse:Security, for the security layer
+
+
+def _text(header: etree._Element | None, tag: str) -> str | None:
+    if header is None:
+        return None
+    found = header.find(tag)
+    if found is None:
+        return None
+    return (found.text or "").strip()
+
+
+def read_request(envelope: etree._Element) -> SoapRequest:
+    """Check a request envelope and read its addressing headers; raise SoapFault if unusable."""
+    if envelope.tag == f"{{{NS_SOAP11}}}Envelope":
+        raise SoapFault(
+            VERSION_MISMATCH,
+            "SOAP 1.1 envelopes are not accepted: XDS.b requires SOAP 1.2 "
+            f"(namespace {NS_SOAP12})",
+        )
+    if envelope.tag != ENVELOPE:
+        raise SoapFault(VERSION_MISMATCH, f"the document element is {envelope.tag}, not a SOAP 1.2 Envelope")
+    header = envelope.find(HEADER)
+    body = envelope.find(BODY)
+    if body is None:
+        raise sender("the SOAP envelope has no Body")
+    payload = [child for child in body if isinstance(child.tag, str)]
+    if len(payload) != 1:
+        raise sender(f"the SOAP Body must hold exactly one element, it holds {len(payload)}")
+    if header is not None:
+        for block in header:
+            if not isinstance(block.tag, str):
+                continue
+            flag = block.get(MUST_UNDERSTAND_ATTR, "false").strip()
+            if flag in ("1", "true") and block.tag not in UNDERSTOOD_HEADERS:
+                raise SoapFault(MUST_UNDERSTAND, f"header block {block.tag} is not understood")
+    action = _text(header, f"{{{NS_WSA}}}Action")
+    if not action:
+        raise sender(
+            "the WS-Addressing Action header is missing (XDS.b requires WS-Addressing 1.0)",
+            WSA_MESSAGE_ADDRESSING_HEADER_REQUIRED,
+        )
+    message_id = _text(header, f"{{{NS_WSA}}}MessageID")
+    if message_id is not None and not message_id:
+        raise sender("the WS-Addressing MessageID header is empty", WSA_INVALID_ADDRESSING_HEADER)
+    security = header.find(f"{{{NS_WSSE}}}Security") if header is not None else None
+    return SoapRequest(envelope, payload[0], action, message_id, _text(header, f"{{{NS_WSA}}}To"), security)
+
+
+def response_envelope(payload: etree._Element, action: str, relates_to: str | None) -> etree._Element:
+    """The response envelope: WS-Addressing Action, a fresh MessageID, RelatesTo the request."""
+    envelope = etree.Element(ENVELOPE, nsmap={"soapenv": NS_SOAP12, "wsa": NS_WSA})
+    header = etree.SubElement(envelope, HEADER)
+    action_el = etree.SubElement(header, f"{{{NS_WSA}}}Action")
+    action_el.set(MUST_UNDERSTAND_ATTR, "true")
+    action_el.text = action
+    etree.SubElement(header, f"{{{NS_WSA}}}MessageID").text = f"urn:uuid:{uuid.uuid4()}"
+    if relates_to:
+        etree.SubElement(header, f"{{{NS_WSA}}}RelatesTo").text = relates_to
+    body = etree.SubElement(envelope, BODY)
+    body.append(payload)
+    return envelope
