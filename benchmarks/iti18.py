@@ -30,17 +30,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src"), str(ROOT / "benchmarks")]
 
+from iti41_iti43 import percentile, run_clients  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 
 import soap_messages as soap  # noqa: E402
-from iti41_iti43 import percentile, run_clients  # noqa: E402
-from pgserver import PostgresServer  # noqa: E402
-
-from dmp_xds.xds import vocabulary as v  # noqa: E402
-from dmp_xds.tools.bench_load import CodePools, load, patient_id  # noqa: E402
 from dmp_xds.storage.database import create_engine_for, upgrade  # noqa: E402
 from dmp_xds.storage.queries import build_plan, parse_stored_query  # noqa: E402
 from dmp_xds.storage.store import RegistryStore  # noqa: E402
+from dmp_xds.tools.bench_load import CodePools, load, patient_id  # noqa: E402
+from dmp_xds.xds import vocabulary as v  # noqa: E402
+from pgserver import PostgresServer  # noqa: E402
 
 DOCUMENTS_PER_PATIENT = 10
 VALUE_SETS = ROOT / ".." / "shared" / "ans-testcontenucda" / "jeuxDeValeurs"
@@ -53,8 +52,11 @@ def expect_success(status: int, body: bytes) -> None:
 
 
 def find_documents_slots(patient: str, class_code: str) -> list[tuple[str, list[str]]]:
-    return [(v.P_DE_PATIENT_ID, [f"'{patient}'"]), (v.P_DE_STATUS, [f"('{v.STATUS_APPROVED}')"]),
-            (v.P_DE_CLASS_CODE, [f"('{class_code}')"])]
+    return [
+        (v.P_DE_PATIENT_ID, [f"'{patient}'"]),
+        (v.P_DE_STATUS, [f"('{v.STATUS_APPROVED}')"]),
+        (v.P_DE_CLASS_CODE, [f"('{class_code}')"]),
+    ]
 
 
 def fill(url: str, documents: int, pools: CodePools) -> float:
@@ -91,8 +93,9 @@ def explain(engine: Engine, slots: list[tuple[str, list[str]]], query_id: str) -
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     with engine.connect() as connection:
         rows = connection.execute(text(prefix + str(compiled))).all()
-    return "\n".join("      " + " ".join(str(c) for c in (row[-1:] if engine.dialect.name == "sqlite" else row))
-                     for row in rows)
+    return "\n".join(
+        "      " + " ".join(str(c) for c in (row[-1:] if engine.dialect.name == "sqlite" else row)) for row in rows
+    )
 
 
 def sample(engine: Engine, count: int, patients: int) -> tuple[list[str], list[str]]:
@@ -100,11 +103,19 @@ def sample(engine: Engine, count: int, patients: int) -> tuple[list[str], list[s
     with engine.connect() as connection:
         total = connection.execute(text("SELECT count(*) FROM document_entry")).scalar_one()
         offsets = sorted(rng.randrange(total) for _ in range(min(count, 500)))
-        unique_ids = [connection.execute(text("SELECT unique_id FROM document_entry ORDER BY entry_uuid "
-                                              "LIMIT 1 OFFSET :o"), {"o": o}).scalar_one() for o in offsets[:50]]
-        class_codes = [f"{code}^^{scheme}" for code, scheme in connection.execute(text(
-            "SELECT DISTINCT class_code, class_code_scheme FROM document_entry WHERE patient_id = :p"),
-            {"p": patient_id(0)})]
+        unique_ids = [
+            connection.execute(
+                text("SELECT unique_id FROM document_entry ORDER BY entry_uuid LIMIT 1 OFFSET :o"), {"o": o}
+            ).scalar_one()
+            for o in offsets[:50]
+        ]
+        class_codes = [
+            f"{code}^^{scheme}"
+            for code, scheme in connection.execute(
+                text("SELECT DISTINCT class_code, class_code_scheme FROM document_entry WHERE patient_id = :p"),
+                {"p": patient_id(0)},
+            )
+        ]
     del patients
     return unique_ids, class_codes
 
@@ -112,12 +123,16 @@ def sample(engine: Engine, count: int, patients: int) -> tuple[list[str], list[s
 def measure(url: str, bodies: list[tuple[bytes, str]]) -> dict[str, float]:
     run_clients(url, bodies[:WARMUP], expect_success)
     seconds, latencies, _ = run_clients(url, bodies, expect_success)
-    return {"p50_ms": statistics.median(latencies) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
-            "per_s": len(bodies) / seconds}
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "per_s": len(bodies) / seconds,
+    }
 
 
-def bench(backend: str, documents: int, postgres: PostgresServer | None, queries: int, workers: int,
-          pools: CodePools) -> dict[str, Any]:
+def bench(
+    backend: str, documents: int, postgres: PostgresServer | None, queries: int, workers: int, pools: CodePools
+) -> dict[str, Any]:
     from xds_server import start_server, stop_server
 
     work = Path(tempfile.mkdtemp(prefix=f"bench18-{backend}-"))
@@ -139,20 +154,42 @@ def bench(backend: str, documents: int, postgres: PostgresServer | None, queries
             "GetDocuments": explain(engine, [(v.P_DE_UNIQUE_ID, [f"('{unique_ids[0]}')"])], v.SQ_GET_DOCUMENTS),
         }
         with engine.connect() as connection:
-            pool_classes = [f"{c}^^{s}" for c, s in connection.execute(text(
-                "SELECT DISTINCT class_code, class_code_scheme FROM document_entry WHERE patient_id IN "
-                "(:a, :b, :c)"), {"a": patient_id(1), "b": patient_id(2), "c": patient_id(3)})]
-            all_unique_ids = [u for (u,) in connection.execute(text(
-                "SELECT unique_id FROM document_entry WHERE patient_id IN (SELECT patient_id FROM patient "
-                "ORDER BY patient_id LIMIT 2000)"))]
+            pool_classes = [
+                f"{c}^^{s}"
+                for c, s in connection.execute(
+                    text(
+                        "SELECT DISTINCT class_code, class_code_scheme FROM document_entry WHERE patient_id IN "
+                        "(:a, :b, :c)"
+                    ),
+                    {"a": patient_id(1), "b": patient_id(2), "c": patient_id(3)},
+                )
+            ]
+            all_unique_ids = [
+                u
+                for (u,) in connection.execute(
+                    text(
+                        "SELECT unique_id FROM document_entry WHERE patient_id IN (SELECT patient_id FROM patient "
+                        "ORDER BY patient_id LIMIT 2000)"
+                    )
+                )
+            ]
     finally:
         engine.dispose()
     classes = sorted(set(pool_classes + class_codes))
-    finds = [soap.adhoc_query(v.SQ_FIND_DOCUMENTS, dict(
-        (name, values) for name, values in find_documents_slots(patient_id(rng.randrange(patients)), rng.choice(classes))))
-        for _ in range(queries)]
-    gets = [soap.adhoc_query(v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: [f"('{rng.choice(all_unique_ids)}')"]})
-            for _ in range(queries)]
+    finds = [
+        soap.adhoc_query(
+            v.SQ_FIND_DOCUMENTS,
+            dict(
+                (name, values)
+                for name, values in find_documents_slots(patient_id(rng.randrange(patients)), rng.choice(classes))
+            ),
+        )
+        for _ in range(queries)
+    ]
+    gets = [
+        soap.adhoc_query(v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: [f"('{rng.choice(all_unique_ids)}')"]})
+        for _ in range(queries)
+    ]
     server = start_server(work / "server", server_url, {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_WORKERS": str(workers)})
     try:
         results = {
@@ -185,17 +222,24 @@ def main() -> None:
                     print(f"    plan of {name}:\n{plan}")
                 for name, figures in outcome["results"].items():
                     table.append((backend, documents, name, figures, outcome["load_s"]))
-                    print(f"    {name}: p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
-                          f"{figures['per_s']:.0f} queries/s", flush=True)
+                    print(
+                        f"    {name}: p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
+                        f"{figures['per_s']:.0f} queries/s",
+                        flush=True,
+                    )
     finally:
         if postgres is not None:
             postgres.stop()
-    print(f"\nITI-18 over HTTP, {4} concurrent clients, {args.workers} server worker(s); "
-          "PostgreSQL runs with fsync=off (tests/pgserver.py)")
+    print(
+        f"\nITI-18 over HTTP, {4} concurrent clients, {args.workers} server worker(s); "
+        "PostgreSQL runs with fsync=off (tests/pgserver.py)"
+    )
     print(f"{'backend':<11}{'documents':>10}  {'query':<14}{'p50 ms':>8}{'p99 ms':>8}{'queries/s':>11}{'load s':>8}")
     for backend, documents, name, figures, load_s in table:
-        print(f"{backend:<11}{documents:>10}  {name:<14}{figures['p50_ms']:>8.1f}{figures['p99_ms']:>8.1f}"
-              f"{figures['per_s']:>11.0f}{load_s:>8.0f}")
+        print(
+            f"{backend:<11}{documents:>10}  {name:<14}{figures['p50_ms']:>8.1f}{figures['p99_ms']:>8.1f}"
+            f"{figures['per_s']:>11.0f}{load_s:>8.0f}"
+        )
 
 
 if __name__ == "__main__":

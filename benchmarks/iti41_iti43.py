@@ -25,8 +25,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +36,8 @@ from lxml import etree  # noqa: E402
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert  # noqa: E402
 
 import soap_messages as soap  # noqa: E402
-from pgserver import PostgresServer  # noqa: E402
 from factories import PATIENT_ID, make_submission  # noqa: E402
+from pgserver import PostgresServer  # noqa: E402
 
 CLIENTS = 4
 ROUNDS = 5  # --rounds
@@ -50,7 +50,7 @@ def synthetic_cda(index: int) -> bytes:
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3">'
         f'<id root="1.2.250.1.999.9" extension="{index}"/><code code="11488-4" codeSystem="2.16.840.1.113883.6.1"/>'
-        '<title>Compte rendu de consultation</title><component><nonXMLBody><text>'
+        "<title>Compte rendu de consultation</title><component><nonXMLBody><text>"
     ).encode()
     tail = b"</text></nonXMLBody></component></ClinicalDocument>\n"
     filler = (b"Examen clinique sans particularite. " * 1000)[: CDA_SIZE - len(head) - len(tail)]
@@ -85,16 +85,24 @@ class KeepAliveClient:
         self.buffer = bytearray()
 
     def post(self, body: bytes, content_type: str) -> tuple[int, bytes]:
-        head = (f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode("latin-1")
         self.sock.sendall(head + body)
         while (end := self.buffer.find(b"\r\n\r\n")) < 0:
             self._receive()
         header_block = bytes(self.buffer[:end]).decode("latin-1")
-        del self.buffer[:end + 4]
+        del self.buffer[: end + 4]
         status = int(header_block.split(" ", 2)[1])
-        length = next((int(line.split(":", 1)[1]) for line in header_block.split("\r\n")[1:]
-                       if line.lower().startswith("content-length:")), None)
+        length = next(
+            (
+                int(line.split(":", 1)[1])
+                for line in header_block.split("\r\n")[1:]
+                if line.lower().startswith("content-length:")
+            ),
+            None,
+        )
         if length is None:
             raise RuntimeError(f"the server answered without a Content-Length: {header_block!r}")
         # The body straight into a buffer of its size (ITI-43 answers are megabytes).
@@ -120,7 +128,9 @@ class KeepAliveClient:
         self.sock.close()
 
 
-def run_clients(url: str, bodies: list[tuple[bytes, str]], check: Callable[[int, bytes], None]) -> tuple[float, list[float], int]:
+def run_clients(
+    url: str, bodies: list[tuple[bytes, str]], check: Callable[[int, bytes], None]
+) -> tuple[float, list[float], int]:
     """Send every body once, CLIENTS connections in parallel; return (seconds, latencies, bytes received)."""
     parsed = urlparse(url)
     latencies: list[float] = []
@@ -180,9 +190,16 @@ def floor_rate(database_url: str, requests_: list[tuple[soap.HttpRequest, bytes,
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
     metadata = MetaData()
-    table = Table(f"floor_{uuid.uuid4().hex[:8]}", metadata, Column("id", Integer, primary_key=True),
-                  Column("unique_id", String(128)), Column("hash", String(40)), Column("size", Integer))
+    table = Table(
+        f"floor_{uuid.uuid4().hex[:8]}",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("unique_id", String(128)),
+        Column("hash", String(40)),
+        Column("size", Integer),
+    )
     metadata.create_all(engine)
     # The root part (the envelope) and the document, as the server would have them after MIME.
     items = []
@@ -241,9 +258,11 @@ def tree_cpu_seconds(root_pid: int) -> float:
 def cpu_now(server_pid: int, postgres: PostgresServer | None) -> dict[str, float]:
     """CPU seconds so far of the server, the database server and this client process."""
     usage = os.times()
-    return {"server": tree_cpu_seconds(server_pid),
-            "database": tree_cpu_seconds(postgres.postmaster_pid()) if postgres is not None else 0.0,
-            "client": usage.user + usage.system}
+    return {
+        "server": tree_cpu_seconds(server_pid),
+        "database": tree_cpu_seconds(postgres.postmaster_pid()) if postgres is not None else 0.0,
+        "client": usage.user + usage.system,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -257,8 +276,7 @@ def bench_backend(backend: str, submissions: int, postgres: PostgresServer | Non
     work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
     database_url = database_url_for(backend, postgres)
     (work / "server").mkdir()
-    server = start_server(work / "server", database_url,
-                          {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_WORKERS": str(workers)})
+    server = start_server(work / "server", database_url, {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_WORKERS": str(workers)})
     try:
         server.add_patient(PATIENT_ID)
         warmup = build_iti41_requests(20)
@@ -276,7 +294,8 @@ def bench_backend(backend: str, submissions: int, postgres: PostgresServer | Non
             requests_ = build_iti41_requests(submissions)
             before = cpu_now(server.process.pid, postgres if backend == "postgresql" else None)
             seconds, round_latencies, _ = run_clients(
-                server.repository_url, [(r.body, r.content_type) for r, _, _ in requests_], expect_success)
+                server.repository_url, [(r.body, r.content_type) for r, _, _ in requests_], expect_success
+            )
             after = cpu_now(server.process.pid, postgres if backend == "postgresql" else None)
             for key in cpu:
                 cpu[key] += after[key] - before[key]
@@ -291,17 +310,25 @@ def bench_backend(backend: str, submissions: int, postgres: PostgresServer | Non
             submission = make_submission(1)
             de = submission.documents[0]
             de.hash = de.size = de.repository_unique_id = None
-            big.append((soap.provide_and_register(submission, {de.entry_uuid: os.urandom(RETRIEVE_SIZE)}), de.unique_id))
+            big.append(
+                (soap.provide_and_register(submission, {de.entry_uuid: os.urandom(RETRIEVE_SIZE)}), de.unique_id)
+            )
         run_clients(server.repository_url, [(r.body, r.content_type) for r, _ in big], expect_success)
         retrievals = [soap.retrieve([(server.repository_unique_id, uid)]) for _, uid in big] * 10
-        seconds43, _, received = run_clients(server.repository_url,
-                                             [(r.body, r.content_type) for r in retrievals], expect_success)
+        seconds43, _, received = run_clients(
+            server.repository_url, [(r.body, r.content_type) for r in retrievals], expect_success
+        )
         iti43_mb_s = received / seconds43 / 2**20
     finally:
         stop_server(server)
-    return {"iti41_per_s": iti41_rate, "p50_ms": statistics.median(latencies) * 1000,
-            "p99_ms": percentile(latencies, 0.99) * 1000, "floor_per_s": floor, "iti43_mb_s": iti43_mb_s,
-            **{f"cpu_{key}_ms": 1000 * seconds_ / (ROUNDS * submissions) for key, seconds_ in cpu.items()}}
+    return {
+        "iti41_per_s": iti41_rate,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "floor_per_s": floor,
+        "iti43_mb_s": iti43_mb_s,
+        **{f"cpu_{key}_ms": 1000 * seconds_ / (ROUNDS * submissions) for key, seconds_ in cpu.items()},
+    }
 
 
 def main() -> None:
@@ -309,12 +336,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=1000)
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--rounds", type=int, default=ROUNDS,
-                        help="server rounds, each beside a floor round; the medians are compared")
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help="server rounds, each beside a floor round; the medians are compared"
+    )
     parser.add_argument("--workers", type=int, default=2, help="server processes (default 2, one per core)")
-    parser.add_argument("--pg-test-settings", action="store_true",
-                        help="run PostgreSQL as the test suite does (fsync and synchronous_commit off) "
-                             "instead of with production durability")
+    parser.add_argument(
+        "--pg-test-settings",
+        action="store_true",
+        help="run PostgreSQL as the test suite does (fsync and synchronous_commit off) "
+        "instead of with production durability",
+    )
     args = parser.parse_args()
     ROUNDS = max(1, args.rounds)
     backends = args.backends.split(",")
@@ -328,16 +359,20 @@ def main() -> None:
     finally:
         if postgres is not None:
             postgres.stop()
-    print(f"\nITI-41 ({args.submissions} submissions of one {CDA_SIZE // 1024} kB CDA, {CLIENTS} clients, "
-          f"median of {ROUNDS} rounds, each next to a floor round) "
-          f"and ITI-43 ({RETRIEVE_SIZE // 2**20} MB documents, {CLIENTS} clients), {os.cpu_count()} cores, "
-          f"{args.workers} server process(es); PostgreSQL "
-          f"{'with the test suite settings (fsync off)' if args.pg_test_settings else 'durable (fsync on)'}; "
-          f"SQLite synchronous=FULL")
+    print(
+        f"\nITI-41 ({args.submissions} submissions of one {CDA_SIZE // 1024} kB CDA, {CLIENTS} clients, "
+        f"median of {ROUNDS} rounds, each next to a floor round) "
+        f"and ITI-43 ({RETRIEVE_SIZE // 2**20} MB documents, {CLIENTS} clients), {os.cpu_count()} cores, "
+        f"{args.workers} server process(es); PostgreSQL "
+        f"{'with the test suite settings (fsync off)' if args.pg_test_settings else 'durable (fsync on)'}; "
+        f"SQLite synchronous=FULL"
+    )
     print(f"{'backend':<12}{'ITI-41/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'floor/s':>10}{'% floor':>9}{'ITI-43 MB/s':>13}")
     for backend, r in results.items():
-        print(f"{backend:<12}{r['iti41_per_s']:>10.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-              f"{r['floor_per_s']:>10.1f}{100 * r['iti41_per_s'] / r['floor_per_s']:>8.1f}%{r['iti43_mb_s']:>13.1f}")
+        print(
+            f"{backend:<12}{r['iti41_per_s']:>10.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+            f"{r['floor_per_s']:>10.1f}{100 * r['iti41_per_s'] / r['floor_per_s']:>8.1f}%{r['iti43_mb_s']:>13.1f}"
+        )
     print("\nCPU per ITI-41 submission (ms; all processes share the same cores):")
     print(f"{'backend':<12}{'server':>9}{'database':>10}{'client':>9}")
     for backend, r in results.items():

@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 
 from dmp_xds.dmp.cda.header import clinical_document, header_of
-from dmp_xds.tools.client.metadata import build_submission_from_cda
 from dmp_xds.dmp.validation.ans_schematrons import load_ans_schematrons
 from dmp_xds.dmp.validation.cda import CdaValidator, load_schema
 from dmp_xds.dmp.validation.validators import Validators
 from dmp_xds.dmp.validation.valuesets import load_cisis_value_sets
+from dmp_xds.tools.client.metadata import build_submission_from_cda
 from dmp_xds.xds.validation.xds import Transaction
 from dmp_xds.xds.xml import parse_bytes
+
 
 def _measure(label: str, action: object, runs: int) -> None:
     times = []
@@ -40,7 +41,9 @@ def _measure(label: str, action: object, runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--ans", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "ans-testcontenucda"))
+    parser.add_argument(
+        "--ans", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "ans-testcontenucda")
+    )
     parser.add_argument("--runs", type=int, default=200)
     arguments = parser.parse_args()
     ans, runs = Path(arguments.ans), arguments.runs
@@ -55,30 +58,42 @@ def main() -> None:
         data = (examples / name).read_bytes()
         submission = build_submission_from_cda(data)
         entry = submission.documents[0]
-        assert validators.document_errors(entry, data) == [] and validators.metadata_errors(
-            submission, Transaction.ITI41) == []
-        _measure(f"CDA layer, {name} ({len(data) / 1e6:.2f} MB)", lambda: validators.document_errors(entry, data),
-                 runs)
-    _measure("metadata (XDS + CI-SIS) of its submission",
-             lambda: validators.metadata_errors(submission, Transaction.ITI41), runs)
+        assert (
+            validators.document_errors(entry, data) == []
+            and validators.metadata_errors(submission, Transaction.ITI41) == []
+        )
+        _measure(f"CDA layer, {name} ({len(data) / 1e6:.2f} MB)", lambda: validators.document_errors(entry, data), runs)
+    _measure(
+        "metadata (XDS + CI-SIS) of its submission",
+        lambda: validators.metadata_errors(submission, Transaction.ITI41),
+        runs,
+    )
     start = time.perf_counter()
     schematrons = load_ans_schematrons(ans / "schematrons")
-    print(f"start-up: ANS structuration minimale and body profiles compiled in {(time.perf_counter() - start) * 1000:.0f} ms")
+    print(
+        f"start-up: ANS structuration minimale and body profiles compiled in {(time.perf_counter() - start) * 1000:.0f} ms"
+    )
     for name in names:
         data = (examples / name).read_bytes()
         header = header_of(clinical_document(parse_bytes(data)))
         template_ids = [(t.root, t.extension) for t in header.template_ids]
         ran, findings = schematrons.validate(data, template_ids)  # compiles the volet once
         assert findings == [], findings
-        _measure(f"ANS schematrons ({len(ran)}: ...{ran[-1]}), {name}",
-                 lambda: schematrons.validate(data, template_ids), max(runs // 4, 10))
+        _measure(
+            f"ANS schematrons ({len(ran)}: ...{ran[-1]}), {name}",
+            lambda: schematrons.validate(data, template_ids),
+            max(runs // 4, 10),
+        )
     with_schematrons = Validators(value_sets, CdaValidator(schema, value_sets, schematrons=schematrons))
     for name in names:
         data = (examples / name).read_bytes()
         entry = build_submission_from_cda(data).documents[0]
         assert with_schematrons.document_errors(entry, data) == []
-        _measure(f"CDA layer with the ANS schematrons, {name}", lambda: with_schematrons.document_errors(entry, data),
-                 max(runs // 4, 10))
+        _measure(
+            f"CDA layer with the ANS schematrons, {name}",
+            lambda: with_schematrons.document_errors(entry, data),
+            max(runs // 4, 10),
+        )
 
 
 if __name__ == "__main__":

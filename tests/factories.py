@@ -87,15 +87,9 @@ def make_document_entry(**overrides: Any) -> DocumentEntry:
         comments=[LocalizedString("Consultation de suivi", "fr-FR", "UTF-8")],
         class_code=make_code("11", "1.2.250.1.213.1.1.4.1", "Compte rendu"),
         type_code=make_code(),
-        format_code=make_code(
-            "urn:ihe:iti:xds-sd:text:2008", "1.3.6.1.4.1.19376.1.2.3", "Texte non structure"
-        ),
-        healthcare_facility_type_code=make_code(
-            "SA01", "1.2.250.1.71.4.2.4", "Etablissement public de sante"
-        ),
-        practice_setting_code=make_code(
-            "ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de sante"
-        ),
+        format_code=make_code("urn:ihe:iti:xds-sd:text:2008", "1.3.6.1.4.1.19376.1.2.3", "Texte non structure"),
+        healthcare_facility_type_code=make_code("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de sante"),
+        practice_setting_code=make_code("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de sante"),
         confidentiality_codes=[make_code("N", "2.16.840.1.113883.5.25", "Normal")],
         event_codes=[make_code("GLICE", "1.2.250.1.213.1.1.5.3", "Glycemie")],
         authors=[make_author()],
@@ -195,11 +189,7 @@ def make_submission(
 # --- NIST testkit messages (read in place, never copied into this repository) ----------------
 
 # ../shared/nist-testkit next to the checkout (docs/architecture.md), or wherever DMP_XDS_NIST_TESTKIT says.
-TESTKIT = Path(
-    os.environ.get(
-        "DMP_XDS_NIST_TESTKIT", Path(__file__).resolve().parents[2] / "shared" / "nist-testkit"
-    )
-)
+TESTKIT = Path(os.environ.get("DMP_XDS_NIST_TESTKIT", Path(__file__).resolve().parents[2] / "shared" / "nist-testkit"))
 
 
 def ebrim30_testkit_files() -> list[Path]:

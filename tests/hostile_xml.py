@@ -32,8 +32,10 @@ DOCTYPES = {
     "external-entity": '<!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "{url}">]>',
 }
 
-ENVELOPE = (f'<s:Envelope xmlns:s="{v.NS_SOAP12}" xmlns:a="{v.NS_WSA}"><s:Header><a:Action>{v.ACTION_ITI18}'
-            f'</a:Action></s:Header><s:Body><x>&x;</x></s:Body></s:Envelope>')
+ENVELOPE = (
+    f'<s:Envelope xmlns:s="{v.NS_SOAP12}" xmlns:a="{v.NS_WSA}"><s:Header><a:Action>{v.ACTION_ITI18}'
+    f"</a:Action></s:Header><s:Body><x>&x;</x></s:Body></s:Envelope>"
+)
 
 
 def hostile_document(url: str, encoding: str = "utf-8", doctype: str = "system") -> bytes:

@@ -147,14 +147,27 @@ class PostgresServer:
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def _initdb(self) -> None:
-        self._run([
-            "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
-            "--encoding=UTF8", "--locale=C", "--no-sync",
-        ])
+        self._run(
+            [
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]
+        )
 
     def _write_settings(self) -> None:
-        settings = {**SERVER_SETTINGS, **(DURABLE_SETTINGS if self.durable else {}),
-                    "port": str(self.port), "unix_socket_directories": f"'{self.base_dir}'"}
+        settings = {
+            **SERVER_SETTINGS,
+            **(DURABLE_SETTINGS if self.durable else {}),
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.base_dir}'",
+        }
         # postgresql.auto.conf is read last, so these override postgresql.conf; rewriting it
         # (rather than appending) keeps a retry on another port clean.
         lines = [f"{key} = {value}\n" for key, value in settings.items()]
@@ -162,8 +175,17 @@ class PostgresServer:
 
     def _start_once(self) -> bool:
         result = self._run(
-            ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
-             "-t", str(int(START_TIMEOUT_SECONDS)), "start"],
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(int(START_TIMEOUT_SECONDS)),
+                "start",
+            ],
             check=False,
         )
         return result.returncode == 0
@@ -179,8 +201,9 @@ class PostgresServer:
             except psycopg.OperationalError as exc:
                 last_error = exc
                 time.sleep(0.1)
-        raise PostgresStartError(self._failure(f"did not accept connections within "
-                                               f"{START_TIMEOUT_SECONDS:.0f} s ({last_error})"))
+        raise PostgresStartError(
+            self._failure(f"did not accept connections within {START_TIMEOUT_SECONDS:.0f} s ({last_error})")
+        )
 
     # --- databases -----------------------------------------------------------------------
 
@@ -194,8 +217,12 @@ class PostgresServer:
 
     def admin_connection(self) -> psycopg.Connection:
         return psycopg.connect(
-            host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres",
-            autocommit=True, connect_timeout=5,
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=5,
         )
 
     def create_database(self, prefix: str = "test") -> str:
@@ -219,7 +246,9 @@ class PostgresServer:
             return "(no server log)"
 
     def _failure(self, what: str) -> str:
-        return f"test PostgreSQL server ({self.bindir}, port {self.port}) {what}.\n--- server log ---\n{self.log_tail()}"
+        return (
+            f"test PostgreSQL server ({self.bindir}, port {self.port}) {what}.\n--- server log ---\n{self.log_tail()}"
+        )
 
     def _run(self, command: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = [str(self.bindir / command[0]), *command[1:]]
@@ -227,14 +256,17 @@ class PostgresServer:
             argv = ["runuser", "-u", self.run_as, "--", *argv]
         try:
             # cwd: the server user may not be allowed into the directory pytest runs from.
-            result = subprocess.run(argv, cwd=self.base_dir, capture_output=True, text=True,
-                                    timeout=COMMAND_TIMEOUT_SECONDS)
+            result = subprocess.run(
+                argv, cwd=self.base_dir, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise PostgresStartError(self._failure(f"command {' '.join(argv)} failed: {exc}")) from exc
         if check and result.returncode != 0:
-            raise PostgresStartError(self._failure(
-                f"command {' '.join(argv)} exited with {result.returncode}:\n{result.stdout}{result.stderr}"
-            ))
+            raise PostgresStartError(
+                self._failure(
+                    f"command {' '.join(argv)} exited with {result.returncode}:\n{result.stdout}{result.stderr}"
+                )
+            )
         return result
 
 

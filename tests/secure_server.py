@@ -19,17 +19,17 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.storage.trail import AuditEntry, AuditTrail
 from dmp_xds.config import Settings, default_database_url
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.model import Author, Code, StoredDocument, Submission
-from dmp_xds.xds.model.ids import assign_entry_uuids
-from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.store import RegistryStore
 from dmp_xds.security.cps import load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki
 from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
 from dmp_xds.services.register import apply_registry_values, now_dtm
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.store import RegistryStore
+from dmp_xds.storage.trail import AuditEntry, AuditTrail
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Author, Code, StoredDocument, Submission
+from dmp_xds.xds.model.ids import assign_entry_uuids
 from factories import make_submission
 from xds_server import free_port
 
@@ -49,8 +49,14 @@ class SecureServer:
     database_url: str = ""  # '' is the embedded SQLite default
 
     def cli(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", *args], env=self.env, capture_output=True,
-                                text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "dmp_xds.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -68,25 +74,33 @@ class SecureServer:
     def repository_id(self) -> str:
         return (self.data_dir / "repository-unique-id").read_text().strip()
 
-    def call(self, endpoint: str, request: soap.HttpRequest, assertion: etree._Element,
-             card: str = "doctor") -> soap.SoapResponse:
+    def call(
+        self, endpoint: str, request: soap.HttpRequest, assertion: etree._Element, card: str = "doctor"
+    ) -> soap.SoapResponse:
         """`request` to /xds/`endpoint` over TLS with `card`'s certificate and `assertion` as VIHF."""
         envelope = etree.fromstring(request.body)
         envelope.find(f"{{{v.NS_SOAP12}}}Header").append(security_header(assertion))
         identity = self.pki.identity(card)
-        response = requests.post(f"{self.url}/xds/{endpoint}", data=etree.tostring(envelope), timeout=30,
-                                 cert=(identity.certificate, identity.key), verify=str(self.pki.anchors),
-                                 headers={"Content-Type": "application/soap+xml"})
+        response = requests.post(
+            f"{self.url}/xds/{endpoint}",
+            data=etree.tostring(envelope),
+            timeout=30,
+            cert=(identity.certificate, identity.key),
+            verify=str(self.pki.anchors),
+            headers={"Content-Type": "application/soap+xml"},
+        )
         return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
 
-    def admin(self, operation: str, body: str, assertion: etree._Element | None,
-              card: str = "patient-portal") -> soap.SoapResponse:
+    def admin(
+        self, operation: str, body: str, assertion: etree._Element | None, card: str = "patient-portal"
+    ) -> soap.SoapResponse:
         """One DMP administration request (`body`: the request element's content) over TLS with
         `card`'s certificate and the VIHF."""
         from dmp_xds.dmp import vocabulary as dv
 
-        payload = etree.fromstring(f'<{operation}Request xmlns="{dv.NS_DMP_ADMIN}">{body.replace("&", "&amp;")}'
-                                   f"</{operation}Request>")
+        payload = etree.fromstring(
+            f'<{operation}Request xmlns="{dv.NS_DMP_ADMIN}">{body.replace("&", "&amp;")}</{operation}Request>'
+        )
         message = etree.Element(f"{{{v.NS_SOAP12}}}Envelope", nsmap={"soapenv": v.NS_SOAP12, "wsa": v.NS_WSA})
         header = etree.SubElement(message, f"{{{v.NS_SOAP12}}}Header")
         etree.SubElement(header, f"{{{v.NS_WSA}}}Action").text = dv.action(operation)
@@ -95,13 +109,19 @@ class SecureServer:
             header.append(security_header(assertion))
         etree.SubElement(message, f"{{{v.NS_SOAP12}}}Body").append(payload)
         identity = self.pki.identity(card)
-        response = requests.post(self.url + "/dmp/admin", data=etree.tostring(message), timeout=30,
-                                 cert=(identity.certificate, identity.key), verify=str(self.pki.anchors),
-                                 headers={"Content-Type": "application/soap+xml"})
+        response = requests.post(
+            self.url + "/dmp/admin",
+            data=etree.tostring(message),
+            timeout=30,
+            cert=(identity.certificate, identity.key),
+            verify=str(self.pki.anchors),
+            headers={"Content-Type": "application/soap+xml"},
+        )
         return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
 
-    def store_document(self, name: str, patient: str = PATIENT, codes: tuple[Code, ...] = (),
-                       author: str = "") -> Submission:
+    def store_document(
+        self, name: str, patient: str = PATIENT, codes: tuple[Code, ...] = (), author: str = ""
+    ) -> Submission:
         """A document of `patient` (with these extra confidentiality codes, written by the
         professional `author`) and its file, stored straight into the server's registry."""
         submission = make_submission(1)
@@ -121,7 +141,8 @@ class SecureServer:
         engine = create_engine_for(self.engine_url())
         try:
             RegistryStore(engine).store_submission(
-                submission, [StoredDocument(de.unique_id, str(path), de.size, de.hash, "text/plain")])
+                submission, [StoredDocument(de.unique_id, str(path), de.size, de.hash, "text/plain")]
+            )
         finally:
             engine.dispose()
         return submission
@@ -132,25 +153,41 @@ def patient_portals(pki: GeneratedPki) -> str:
     return ",".join(i.structure_id for i in pki.identities.values() if i.patient_portal)
 
 
-def start_secure_server(data_dir: Path, pki: GeneratedPki, tls: bool, extra: dict[str, str] | None = None,
-                        database_url: str = "") -> SecureServer:
+def start_secure_server(
+    data_dir: Path, pki: GeneratedPki, tls: bool, extra: dict[str, str] | None = None, database_url: str = ""
+) -> SecureServer:
     port = free_port()
-    env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port), "DMP_XDS_HOST": "127.0.0.1",
-           "DMP_XDS_LOG_LEVEL": "warning", "DMP_XDS_PROFILE": "ihe", "DMP_XDS_AUTH": "vihf",
-           "DMP_XDS_TRUST_ANCHORS": str(pki.anchors), "DMP_XDS_TRUST_INTERMEDIATES": str(pki.intermediates),
-           "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls), "DMP_XDS_VIHF_AUDIENCE": AUDIENCE,
-           "DMP_XDS_PATIENT_PORTALS": patient_portals(pki)}
+    env = {
+        **os.environ,
+        "DMP_XDS_DATA_DIR": str(data_dir),
+        "DMP_XDS_PORT": str(port),
+        "DMP_XDS_HOST": "127.0.0.1",
+        "DMP_XDS_LOG_LEVEL": "warning",
+        "DMP_XDS_PROFILE": "ihe",
+        "DMP_XDS_AUTH": "vihf",
+        "DMP_XDS_TRUST_ANCHORS": str(pki.anchors),
+        "DMP_XDS_TRUST_INTERMEDIATES": str(pki.intermediates),
+        "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls),
+        "DMP_XDS_VIHF_AUDIENCE": AUDIENCE,
+        "DMP_XDS_PATIENT_PORTALS": patient_portals(pki),
+    }
     env.pop("DMP_XDS_DATABASE_URL", None)
     if database_url:
         env["DMP_XDS_DATABASE_URL"] = database_url
-        subprocess.run([sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"], env=env, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     if tls:
         env.update(DMP_XDS_TLS_CERTIFICATE=str(pki.server_certificate), DMP_XDS_TLS_KEY=str(pki.server_key))
     env.update(extra or {})
     log = open(data_dir / "server.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -175,23 +212,37 @@ def stop_secure_server(server: SecureServer) -> None:
         server.process.wait(timeout=15)
 
 
-def vihf(pki: GeneratedPki, who: str, patient: str = PATIENT, signer: str | None = None,
-         now: dt.datetime | None = None, **changes: str) -> etree._Element:
+def vihf(
+    pki: GeneratedPki,
+    who: str,
+    patient: str = PATIENT,
+    signer: str | None = None,
+    now: dt.datetime | None = None,
+    **changes: str,
+) -> etree._Element:
     """A signed VIHF of the PKI identity `who` about `patient` (signed by `signer`, default `who`),
     issued at `now` (default: now) with these `changes` to its claims."""
     identity = pki.identity(who)
-    claims = VihfClaims(identity.national_id, f"{identity.given_name} {identity.family_name}", identity.profession,
-                        patient, structure_id=identity.structure_id or "1990000099", audience=AUDIENCE)
+    claims = VihfClaims(
+        identity.national_id,
+        f"{identity.given_name} {identity.family_name}",
+        identity.profession,
+        patient,
+        structure_id=identity.structure_id or "1990000099",
+        audience=AUDIENCE,
+    )
     for key, value in changes.items():
         setattr(claims, key, value)
     signing = pki.identity(signer or who)
     key = load_pem_private_key(Path(signing.key).read_bytes(), None)
-    return sign_assertion(build_assertion(claims, now=now), key,
-                          load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
+    return sign_assertion(
+        build_assertion(claims, now=now), key, load_pem_certificates(Path(signing.certificate).read_bytes())
+    )  # type: ignore[arg-type]
 
 
-def patient_vihf(pki: GeneratedPki, patient: str = PATIENT, representative: str = "",
-                 signer: str = "patient-portal") -> etree._Element:
+def patient_vihf(
+    pki: GeneratedPki, patient: str = PATIENT, representative: str = "", signer: str = "patient-portal"
+) -> etree._Element:
     """The VIHF of a patient acting on their own record (or of their legal `representative`,
     named by their own id), signed by the patient portal (the organisation certificate patients
     come through) unless `signer` says otherwise."""
@@ -203,5 +254,4 @@ def patient_vihf(pki: GeneratedPki, patient: str = PATIENT, representative: str 
         claims = VihfClaims(patient, "le patient", sv.PATIENT_ROLE, patient, audience=AUDIENCE)
     signing = pki.identity(signer)
     key = load_pem_private_key(Path(signing.key).read_bytes(), None)
-    return sign_assertion(build_assertion(claims), key,
-                          load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
+    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]

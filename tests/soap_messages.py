@@ -36,7 +36,9 @@ def envelope(action: str, payload: etree._Element, message_id: str | None = None
     return etree.tostring(env, encoding="UTF-8", xml_declaration=True), message_id
 
 
-def pnr_payload(submission: Submission, documents: dict[str, bytes], mtom: bool) -> tuple[etree._Element, dict[str, bytes]]:
+def pnr_payload(
+    submission: Submission, documents: dict[str, bytes], mtom: bool
+) -> tuple[etree._Element, dict[str, bytes]]:
     """ProvideAndRegisterDocumentSetRequest; with MTOM, documents become xop:Include parts."""
     request = etree.Element(f"{{{v.NS_XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": v.NS_XDSB})
     request.append(encode_submit_objects_request(submission))
@@ -56,17 +58,21 @@ def mtom_body(envelope_bytes: bytes, parts: dict[str, bytes], boundary: str | No
     boundary = boundary or f"uuid:{uuid.uuid4()}"
     root_cid = f"root.{uuid.uuid4().hex}@example.org"
     chunks = [
-        f"--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type=\"{SOAP12}\"\r\n"
+        f'--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type="{SOAP12}"\r\n'
         f"Content-Transfer-Encoding: binary\r\nContent-ID: <{root_cid}>\r\n\r\n".encode(),
         envelope_bytes,
     ]
     for cid, data in parts.items():
-        chunks.append(f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
-                      f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode())
+        chunks.append(
+            f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode()
+        )
         chunks.append(data)
     chunks.append(f"\r\n--{boundary}--\r\n".encode())
-    content_type = (f'multipart/related; boundary="{boundary}"; type="application/xop+xml"; '
-                    f'start="<{root_cid}>"; start-info="{SOAP12}"')
+    content_type = (
+        f'multipart/related; boundary="{boundary}"; type="application/xop+xml"; '
+        f'start="<{root_cid}>"; start-info="{SOAP12}"'
+    )
     return b"".join(chunks), content_type
 
 
@@ -163,8 +169,12 @@ def document_bytes(response: SoapResponse) -> dict[str, bytes]:
     return out
 
 
-def adhoc_query_payload(query_id: str, params: dict[str, list[str] | list[list[str]]] | list[tuple[str, list[str]]],
-                        return_type: str = "LeafClass", home: str | None = None) -> etree._Element:
+def adhoc_query_payload(
+    query_id: str,
+    params: dict[str, list[str] | list[list[str]]] | list[tuple[str, list[str]]],
+    return_type: str = "LeafClass",
+    home: str | None = None,
+) -> etree._Element:
     """query:AdhocQueryRequest. `params` maps a slot name to its rim:Values (a list of lists
     gives several slots of that name); values are written as given (quote them yourself)."""
     request = etree.Element(f"{{{v.NS_QUERY}}}AdhocQueryRequest", nsmap={"query": v.NS_QUERY, "rim": v.NS_RIM})
@@ -176,15 +186,20 @@ def adhoc_query_payload(query_id: str, params: dict[str, list[str] | list[list[s
     for name, values in items:
         slots = values if values and isinstance(values[0], list) else [values]
         for slot_values in slots:
-            value_list = etree.SubElement(etree.SubElement(query, f"{{{v.NS_RIM}}}Slot", name=name),
-                                          f"{{{v.NS_RIM}}}ValueList")
+            value_list = etree.SubElement(
+                etree.SubElement(query, f"{{{v.NS_RIM}}}Slot", name=name), f"{{{v.NS_RIM}}}ValueList"
+            )
             for value in slot_values:
                 etree.SubElement(value_list, f"{{{v.NS_RIM}}}Value").text = value
     return request
 
 
-def adhoc_query(query_id: str, params: dict[str, list[str] | list[list[str]]] | list[tuple[str, list[str]]],
-                return_type: str = "LeafClass", home: str | None = None) -> HttpRequest:
+def adhoc_query(
+    query_id: str,
+    params: dict[str, list[str] | list[list[str]]] | list[tuple[str, list[str]]],
+    return_type: str = "LeafClass",
+    home: str | None = None,
+) -> HttpRequest:
     env, message_id = envelope(v.ACTION_ITI18, adhoc_query_payload(query_id, params, return_type, home))
     return HttpRequest(env, SOAP12, message_id)
 

@@ -43,8 +43,14 @@ class RunningServer:
         return self.base_url + "/xds/registry"
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dmp_xds.cli", *args], env=self.env,
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "dmp_xds.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     def add_patient(self, patient_id: str) -> None:
         result = self.cli("patient", "add", patient_id)
@@ -65,16 +71,29 @@ class RunningServer:
 
 def start_server(data_dir: Path, database_url: str, extra_env: dict[str, str] | None = None) -> RunningServer:
     port = free_port()
-    env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port),
-           "DMP_XDS_HOST": "127.0.0.1", "DMP_XDS_LOG_LEVEL": "warning", "DMP_XDS_AUTH": "none", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "DMP_XDS_DATA_DIR": str(data_dir),
+        "DMP_XDS_PORT": str(port),
+        "DMP_XDS_HOST": "127.0.0.1",
+        "DMP_XDS_LOG_LEVEL": "warning",
+        "DMP_XDS_AUTH": "none",
+        **(extra_env or {}),
+    }
     if database_url:
         env["DMP_XDS_DATABASE_URL"] = database_url
-        subprocess.run([sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"], env=env, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     log_path = data_dir / "server.log"
     log_file = open(log_path, "wb")
-    process = subprocess.Popen([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env,
-                               stdout=log_file, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+    )
     base_url = f"http://127.0.0.1:{port}"
     server = RunningServer(base_url, data_dir, database_url, env, process, log_path)
     deadline = time.monotonic() + STARTUP_SECONDS

@@ -39,7 +39,9 @@ def _child_of(parent: str, table: str) -> list[sa.Column | sa.Constraint]:
         sa.Column("entry_uuid", UUID, nullable=False),
         sa.PrimaryKeyConstraint("id", name=f"pk_{table}"),
         sa.ForeignKeyConstraint(
-            ["entry_uuid"], [f"{parent}.entry_uuid"], ondelete="CASCADE",
+            ["entry_uuid"],
+            [f"{parent}.entry_uuid"],
+            ondelete="CASCADE",
             name=f"fk_{table}_entry_uuid_{parent}",
         ),
     ]
@@ -84,17 +86,22 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("entry_uuid", name="pk_document_entry"),
     )
-    op.create_index("uq_document_entry_logical_id_version", "document_entry",
-                    ["logical_id", "version"], unique=True)
+    op.create_index("uq_document_entry_logical_id_version", "document_entry", ["logical_id", "version"], unique=True)
     op.create_index("ix_document_entry_unique_id", "document_entry", ["unique_id"])
-    op.create_index("ix_document_entry_patient_id_status_class_code", "document_entry",
-                    ["patient_id", "status", "class_code"])
-    op.create_index("ix_document_entry_patient_id_status_type_code", "document_entry",
-                    ["patient_id", "status", "type_code"])
-    op.create_index("ix_document_entry_patient_id_status_practice_setting_code", "document_entry",
-                    ["patient_id", "status", "practice_setting_code"])
-    op.create_index("ix_document_entry_patient_id_status_creation_time", "document_entry",
-                    ["patient_id", "status", "creation_time"])
+    op.create_index(
+        "ix_document_entry_patient_id_status_class_code", "document_entry", ["patient_id", "status", "class_code"]
+    )
+    op.create_index(
+        "ix_document_entry_patient_id_status_type_code", "document_entry", ["patient_id", "status", "type_code"]
+    )
+    op.create_index(
+        "ix_document_entry_patient_id_status_practice_setting_code",
+        "document_entry",
+        ["patient_id", "status", "practice_setting_code"],
+    )
+    op.create_index(
+        "ix_document_entry_patient_id_status_creation_time", "document_entry", ["patient_id", "status", "creation_time"]
+    )
 
     op.create_table(
         "document_entry_code",
@@ -104,8 +111,11 @@ def upgrade() -> None:
         sa.Column("scheme", CODE, nullable=False),
     )
     op.create_index("ix_document_entry_code_entry_uuid", "document_entry_code", ["entry_uuid"])
-    op.create_index("ix_document_entry_code_code_scheme_kind_entry_uuid", "document_entry_code",
-                    ["code", "scheme", "kind", "entry_uuid"])
+    op.create_index(
+        "ix_document_entry_code_code_scheme_kind_entry_uuid",
+        "document_entry_code",
+        ["code", "scheme", "kind", "entry_uuid"],
+    )
 
     op.create_table(
         "document_entry_author",
@@ -120,10 +130,12 @@ def upgrade() -> None:
         *_child_of("document_entry", "document_entry_reference_id"),
         sa.Column("reference_id", TEXT, nullable=False),
     )
-    op.create_index("ix_document_entry_reference_id_entry_uuid", "document_entry_reference_id",
-                    ["entry_uuid"])
-    op.create_index("ix_document_entry_reference_id_reference_id_entry_uuid",
-                    "document_entry_reference_id", ["reference_id", "entry_uuid"])
+    op.create_index("ix_document_entry_reference_id_entry_uuid", "document_entry_reference_id", ["entry_uuid"])
+    op.create_index(
+        "ix_document_entry_reference_id_reference_id_entry_uuid",
+        "document_entry_reference_id",
+        ["reference_id", "entry_uuid"],
+    )
 
     op.create_table(
         "submission_set",
@@ -140,8 +152,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("entry_uuid", name="pk_submission_set"),
         sa.UniqueConstraint("unique_id", name="uq_submission_set_unique_id"),
     )
-    op.create_index("ix_submission_set_patient_id_status_submission_time", "submission_set",
-                    ["patient_id", "status", "submission_time"])
+    op.create_index(
+        "ix_submission_set_patient_id_status_submission_time",
+        "submission_set",
+        ["patient_id", "status", "submission_time"],
+    )
 
     op.create_table(
         "submission_set_author",
@@ -166,8 +181,9 @@ def upgrade() -> None:
     )
     op.create_index("uq_folder_logical_id_version", "folder", ["logical_id", "version"], unique=True)
     op.create_index("ix_folder_unique_id", "folder", ["unique_id"])
-    op.create_index("ix_folder_patient_id_status_last_update_time", "folder",
-                    ["patient_id", "status", "last_update_time"])
+    op.create_index(
+        "ix_folder_patient_id_status_last_update_time", "folder", ["patient_id", "status", "last_update_time"]
+    )
 
     op.create_table(
         "folder_code",

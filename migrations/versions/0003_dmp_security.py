@@ -13,7 +13,7 @@ accepting submissions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -60,8 +60,12 @@ def upgrade() -> None:
         sa.Column("revoked_at", TIME, nullable=True),
         sa.Column("reference", TEXT, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_dmp_authorization"),
-        sa.ForeignKeyConstraint(["patient_id"], ["dmp_record.patient_id"], ondelete="CASCADE",
-                                name="fk_dmp_authorization_patient_id_dmp_record"),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["dmp_record.patient_id"],
+            ondelete="CASCADE",
+            name="fk_dmp_authorization_patient_id_dmp_record",
+        ),
     )
     op.create_index("ix_dmp_authorization_patient_id_grantee", "dmp_authorization", ["patient_id", "grantee"])
     op.create_table(
@@ -93,14 +97,15 @@ def upgrade() -> None:
     )
     # The audit_head row is created by the first append (AuditTrail.ensure_head): an empty
     # database stays empty.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     op.execute(
         sa.text(
             "INSERT INTO dmp_record (patient_id, status, consent_collected_by, consent_collected_at, "
             "emergency_access_allowed, regulation_access_allowed, created_at, updated_at) "
             "SELECT patient_id, 'open', :who, created_at, :yes, :yes, :now, :now FROM patient"
-        ).bindparams(sa.bindparam("who", MIGRATION_OPERATOR), sa.bindparam("yes", True),
-                     sa.bindparam("now", now, type_=TIME))
+        ).bindparams(
+            sa.bindparam("who", MIGRATION_OPERATOR), sa.bindparam("yes", True), sa.bindparam("now", now, type_=TIME)
+        )
     )
 
 

@@ -52,8 +52,12 @@ def upgrade() -> None:
         sa.Column("emailed_at", TIME, nullable=True),
         sa.Column("email_error", TEXT, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_dmp_notification"),
-        sa.ForeignKeyConstraint(["patient_id"], ["dmp_record.patient_id"], ondelete="CASCADE",
-                                name="fk_dmp_notification_patient_id_dmp_record"),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["dmp_record.patient_id"],
+            ondelete="CASCADE",
+            name="fk_dmp_notification_patient_id_dmp_record",
+        ),
     )
     op.create_index("ix_dmp_notification_patient_id_id", "dmp_notification", ["patient_id", "id"])
     op.create_table(
@@ -65,11 +69,16 @@ def upgrade() -> None:
         sa.Column("declared_at", TIME, nullable=False),
         sa.Column("revoked_at", TIME, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_dmp_representative"),
-        sa.ForeignKeyConstraint(["patient_id"], ["dmp_record.patient_id"], ondelete="CASCADE",
-                                name="fk_dmp_representative_patient_id_dmp_record"),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["dmp_record.patient_id"],
+            ondelete="CASCADE",
+            name="fk_dmp_representative_patient_id_dmp_record",
+        ),
     )
-    op.create_index("ix_dmp_representative_patient_id_representative_id", "dmp_representative",
-                    ["patient_id", "representative_id"])
+    op.create_index(
+        "ix_dmp_representative_patient_id_representative_id", "dmp_representative", ["patient_id", "representative_id"]
+    )
     op.create_table(
         "vihf_replay",
         sa.Column("assertion_id", ID, nullable=False),

@@ -57,8 +57,12 @@ def upgrade() -> None:
         sa.Column("holder", CODE, nullable=False),
         sa.PrimaryKeyConstraint("unique_id", name="pk_registry_unique_id"),
     )
-    op.create_index("uq_registry_unique_id_unique_id_kind_holder", "registry_unique_id",
-                    ["unique_id", "kind", "holder"], unique=True)
+    op.create_index(
+        "uq_registry_unique_id_unique_id_kind_holder",
+        "registry_unique_id",
+        ["unique_id", "kind", "holder"],
+        unique=True,
+    )
     op.execute(f"""
         INSERT INTO registry_unique_id (unique_id, kind, holder)
         SELECT unique_id, kind, holder FROM (
@@ -68,15 +72,26 @@ def upgrade() -> None:
         ) AS ranked
         WHERE n = 1
     """)
-    shared = op.get_bind().execute(sa.text(f"""
+    shared = (
+        op.get_bind()
+        .execute(
+            sa.text(f"""
         SELECT unique_id FROM (SELECT DISTINCT unique_id, kind, holder FROM ({CLAIMS}) AS claims) AS distinct_claims
         GROUP BY unique_id HAVING COUNT(*) > 1 ORDER BY unique_id
-    """)).scalars().all()
+    """)
+        )
+        .scalars()
+        .all()
+    )
     if shared:
         shown = ", ".join(shared[:SHOWN_DUPLICATES]) + (", ..." if len(shared) > SHOWN_DUPLICATES else "")
-        log.warning("%d uniqueIds were registered for more than one object (other hashes, folders or kinds): "
-                    "the first registration keeps each, the others are left as they are; deprecate or delete "
-                    "them (ITI-57, ITI-62): %s", len(shared), shown)
+        log.warning(
+            "%d uniqueIds were registered for more than one object (other hashes, folders or kinds): "
+            "the first registration keeps each, the others are left as they are; deprecate or delete "
+            "them (ITI-57, ITI-62): %s",
+            len(shared),
+            shown,
+        )
 
 
 def downgrade() -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import tomllib
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "DMP_XDS_"
 REPOSITORY_ID_FILE = "repository-unique-id"
@@ -123,11 +124,25 @@ class Settings:
         return out
 
 
-_INT_FIELDS = {"port", "max_request_bytes", "max_xml_bytes", "max_query_results", "workers",
-               "audit_checkpoint_rows", "max_head_bytes", "max_connections_per_client"}
+_INT_FIELDS = {
+    "port",
+    "max_request_bytes",
+    "max_xml_bytes",
+    "max_query_results",
+    "workers",
+    "audit_checkpoint_rows",
+    "max_head_bytes",
+    "max_connections_per_client",
+}
 _OPTIONAL_INT_FIELDS = {"mllp_port"}
-_FLOAT_FIELDS = {"request_timeout_seconds", "vihf_clock_skew_seconds", "certificate_cache_seconds",
-                 "audit_checkpoint_seconds", "head_timeout_seconds", "idle_timeout_seconds"}
+_FLOAT_FIELDS = {
+    "request_timeout_seconds",
+    "vihf_clock_skew_seconds",
+    "certificate_cache_seconds",
+    "audit_checkpoint_seconds",
+    "head_timeout_seconds",
+    "idle_timeout_seconds",
+}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -191,14 +206,17 @@ def load_settings(
     if bool(settings.tls_certificate) != bool(settings.tls_key):
         raise ConfigError("DMP_XDS_TLS_CERTIFICATE and DMP_XDS_TLS_KEY go together: set both or neither")
     if settings.audit_checkpoint_rows < 1 or settings.audit_checkpoint_seconds <= 0:
-        raise ConfigError("DMP_XDS_AUDIT_CHECKPOINT_ROWS must be at least 1 and DMP_XDS_AUDIT_CHECKPOINT_SECONDS "
-                          "more than 0")
+        raise ConfigError(
+            "DMP_XDS_AUDIT_CHECKPOINT_ROWS must be at least 1 and DMP_XDS_AUDIT_CHECKPOINT_SECONDS more than 0"
+        )
     for name in ("max_head_bytes", "head_timeout_seconds", "idle_timeout_seconds"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"DMP_XDS_{name.upper()} must be positive, not {getattr(settings, name)}")
     if settings.max_connections_per_client < 0:
-        raise ConfigError("DMP_XDS_MAX_CONNECTIONS_PER_CLIENT must be 0 (no limit) or more, "
-                          f"not {settings.max_connections_per_client}")
+        raise ConfigError(
+            "DMP_XDS_MAX_CONNECTIONS_PER_CLIENT must be 0 (no limit) or more, "
+            f"not {settings.max_connections_per_client}"
+        )
     if settings.cda_policy not in ("reject", "warn", "off"):
         raise ConfigError(f"DMP_XDS_CDA_POLICY must be 'reject', 'warn' or 'off', not {settings.cda_policy!r}")
     return settings

@@ -19,9 +19,9 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from dmp_xds.config import Settings
-from dmp_xds.transport.serve import open_services
 from dmp_xds.services.context import TransactionRequest
 from dmp_xds.services.iti41 import provide_and_register
+from dmp_xds.transport.serve import open_services
 from factories import PATIENT_ID, make_submission
 from soap_messages import pnr_payload
 from xds_server import BACKENDS, database_for
@@ -29,8 +29,9 @@ from xds_server import BACKENDS, database_for
 
 @pytest.fixture(params=BACKENDS)
 def services(request, tmp_path):
-    services = open_services(Settings(data_dir=tmp_path, database_url=database_for(request), profile="ihe", auth="none"),
-                             migrate=True)
+    services = open_services(
+        Settings(data_dir=tmp_path, database_url=database_for(request), profile="ihe", auth="none"), migrate=True
+    )
     services.registry.add_patient(PATIENT_ID)
     yield services
     services.registry.engine.dispose()

@@ -21,12 +21,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, delete, select, update
 
+from dmp_xds.cli.main import main
 from dmp_xds.storage.audit_checkpoints import Checkpoint, Checkpointer
 from dmp_xds.storage.audit_keys import AuditKey
-from dmp_xds.storage.trail import AuditEvent, AuditTrail
-from dmp_xds.cli.main import main
 from dmp_xds.storage.database import alembic_config, create_engine_for
 from dmp_xds.storage.tables import AuditEntryRow, AuditHeadRow
+from dmp_xds.storage.trail import AuditEvent, AuditTrail
 
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 ROWS = 10
@@ -65,9 +65,22 @@ def engine(db_url: str, cli: Cli) -> Engine:
 
 def plain_sha256(row: dict[str, object], prev_hash: str) -> str:
     """What an attacker without the key computes for a row: the published SHA-256 chain."""
-    fields = [row["seq"], row["recorded_at"], row["actor_id"], row["actor_name"], row["actor_role"],
-              row["structure_id"], row["access_mode"], row["access_reason"], row["action"], row["patient_id"],
-              list(row["documents"] or ()), row["outcome"], row["detail"], prev_hash]  # type: ignore[call-overload]
+    fields = [
+        row["seq"],
+        row["recorded_at"],
+        row["actor_id"],
+        row["actor_name"],
+        row["actor_role"],
+        row["structure_id"],
+        row["access_mode"],
+        row["access_reason"],
+        row["action"],
+        row["patient_id"],
+        list(row["documents"] or ()),
+        row["outcome"],
+        row["detail"],
+        prev_hash,
+    ]  # type: ignore[call-overload]
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -99,8 +112,11 @@ def test_a_row_changed_and_rehashed_without_the_key_is_named(cli: Cli, engine: E
         prev_hash = rows[1]["hash"]
         for row in rows[2:]:  # row 3 changed, then every row after it chained again
             row["prev_hash"], row["hash"] = prev_hash, plain_sha256(row, str(prev_hash))
-            connection.execute(update(_entry).where(_entry.c.seq == row["seq"]).values(
-                detail=row["detail"], prev_hash=row["prev_hash"], hash=row["hash"]))
+            connection.execute(
+                update(_entry)
+                .where(_entry.c.seq == row["seq"])
+                .values(detail=row["detail"], prev_hash=row["prev_hash"], hash=row["hash"])
+            )
             prev_hash = row["hash"]
         connection.execute(update(_head).values(hash=prev_hash))
     result = verify(cli)
@@ -109,8 +125,9 @@ def test_a_row_changed_and_rehashed_without_the_key_is_named(cli: Cli, engine: E
     assert first.startswith("row 3:") and "without the key" in first, result.output
 
 
-def test_a_wrong_key_is_reported_as_such(cli: Cli, engine: Engine, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_key_is_reported_as_such(
+    cli: Cli, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = tmp_path / "other-key"
     other.write_text(secrets.token_hex(32) + "\n")
     other.chmod(0o600)
@@ -152,8 +169,9 @@ def test_writers_of_several_processes_keep_one_chain(db_url: str, cli: Cli) -> N
         engine.dispose()
 
 
-def test_a_trace_from_before_the_key_upgrades_and_goes_on_keyed(db_url: str, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_trace_from_before_the_key_upgrades_and_goes_on_keyed(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A database at revision 0005 with rows of the plain SHA-256 chain, migrated: its rows keep
     verifying, the next ones are keyed, and the first keyed row is checkpointed at once."""
     from alembic import command
@@ -166,9 +184,22 @@ def test_a_trace_from_before_the_key_upgrades_and_goes_on_keyed(db_url: str, tmp
     prev = "0" * 64
     with engine.begin() as connection:
         for seq in (1, 2):
-            row = dict(seq=seq, recorded_at=f"2025-06-01T00:00:0{seq}.000000Z", actor_id="810001", actor_name="A",
-                       actor_role="10", structure_id="", access_mode="normal", access_reason="", action="search",
-                       patient_id=PATIENT, documents=[], outcome="success", detail="", prev_hash=prev)
+            row = dict(
+                seq=seq,
+                recorded_at=f"2025-06-01T00:00:0{seq}.000000Z",
+                actor_id="810001",
+                actor_name="A",
+                actor_role="10",
+                structure_id="",
+                access_mode="normal",
+                access_reason="",
+                action="search",
+                patient_id=PATIENT,
+                documents=[],
+                outcome="success",
+                detail="",
+                prev_hash=prev,
+            )
             row["hash"] = plain_sha256(row, prev)
             connection.execute(_entry.insert().values(**row))
             prev = str(row["hash"])

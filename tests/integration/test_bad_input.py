@@ -9,9 +9,9 @@ import pytest
 import requests
 
 import soap_messages as soap
-from xds_server import BACKENDS, database_for, start_server, stop_server, stored_state
 from dmp_xds.xds import vocabulary as v
 from factories import PATIENT_ID, make_submission
+from xds_server import BACKENDS, database_for, start_server, stop_server, stored_state
 
 LIMIT = 200_000
 BODY_TIMEOUT_SECONDS = 2
@@ -20,8 +20,15 @@ BODY_TIMEOUT_SECONDS = 2
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"bad-{request.param}")
-    running = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_MAX_REQUEST_BYTES": str(LIMIT),
-                                                                 "DMP_XDS_REQUEST_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS)})
+    running = start_server(
+        data_dir,
+        database_for(request),
+        {
+            "DMP_XDS_PROFILE": "ihe",
+            "DMP_XDS_MAX_REQUEST_BYTES": str(LIMIT),
+            "DMP_XDS_REQUEST_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS),
+        },
+    )
     running.add_patient(PATIENT_ID)
     yield running
     stop_server(running)
@@ -186,8 +193,13 @@ def test_body_that_never_completes_gets_408(server, unchanged):
     request = _submission_request()
     host, port = server.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=BODY_TIMEOUT_SECONDS + 10) as sock:
-        sock.sendall((f"POST /xds/repository HTTP/1.1\r\nHost: {host}\r\nContent-Type: {request.content_type}\r\n"
-                      f"Content-Length: {len(request.body)}\r\n\r\n").encode("latin-1") + request.body[:100])
+        sock.sendall(
+            (
+                f"POST /xds/repository HTTP/1.1\r\nHost: {host}\r\nContent-Type: {request.content_type}\r\n"
+                f"Content-Length: {len(request.body)}\r\n\r\n"
+            ).encode("latin-1")
+            + request.body[:100]
+        )
         answer = b""
         while not _complete(answer):  # bounded by the socket timeout
             chunk = sock.recv(65536)
@@ -204,5 +216,7 @@ def _complete(answer: bytes) -> bool:
     head, separator, body = answer.partition(b"\r\n\r\n")
     if not separator:
         return False
-    lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    lengths = [
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    ]
     return bool(lengths) and len(body) >= lengths[0]

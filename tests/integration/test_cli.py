@@ -14,8 +14,14 @@ from xds_server import free_port
 
 def run(tmp_path, *args, env=None, timeout=60):
     environment = {**os.environ, "DMP_XDS_DATA_DIR": str(tmp_path / "var"), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dmp_xds.cli", *args], env=environment,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "dmp_xds.cli", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_config_show_includes_the_repository_unique_id(tmp_path):

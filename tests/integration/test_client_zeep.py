@@ -24,10 +24,13 @@ def server(xds_server):
     return xds_server
 
 
-@pytest.mark.parametrize("endpoint,operations", [
-    ("repository", {"ProvideAndRegisterDocumentSet-b", "RetrieveDocumentSet"}),
-    ("registry", {"RegisterDocumentSet-b", "RegistryStoredQuery"}),
-])
+@pytest.mark.parametrize(
+    "endpoint,operations",
+    [
+        ("repository", {"ProvideAndRegisterDocumentSet-b", "RetrieveDocumentSet"}),
+        ("registry", {"RegisterDocumentSet-b", "RegistryStoredQuery"}),
+    ],
+)
 def test_zeep_loads_the_published_wsdl(server, endpoint, operations):
     url = f"{server.base_url}/xds/{endpoint}?wsdl"
     client = zeep.Client(url)
@@ -60,19 +63,41 @@ def test_zeep_client_registers(server):
 def test_cli_submit_a_cda_then_retrieve_it(server, tmp_path):
     from dmp_xds.dmp.cda.header import read_cda_header
 
-    example = next(p for p in sorted(ANS_EXAMPLES.glob("*.xml"))
-                   if p.stat().st_size < 200_000 and read_cda_header(p.read_bytes()).patient.ins)
+    example = next(
+        p
+        for p in sorted(ANS_EXAMPLES.glob("*.xml"))
+        if p.stat().st_size < 200_000 and read_cda_header(p.read_bytes()).patient.ins
+    )
     env = {**server.env, "DMP_XDS_URL": server.base_url}
     ins = read_cda_header(example.read_bytes()).patient.ins
     patient = f"{ins.extension}^^^&{ins.root}&ISO"
     server.add_patient(patient)
-    submitted = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "submit", str(example), "--patient", patient],
-                               env=env, capture_output=True, text=True, timeout=120)
+    submitted = subprocess.run(
+        [sys.executable, "-m", "dmp_xds.cli", "submit", str(example), "--patient", patient],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     unique_id = next(line.split()[-1] for line in submitted.stdout.splitlines() if line.startswith("documentUniqueId:"))
     output = tmp_path / "out.xml"
-    retrieved = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "retrieve", unique_id,
-                                "--repository-id", server.repository_unique_id, "--output", str(output)],
-                               env=env, capture_output=True, text=True, timeout=120)
+    retrieved = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dmp_xds.cli",
+            "retrieve",
+            unique_id,
+            "--repository-id",
+            server.repository_unique_id,
+            "--output",
+            str(output),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert retrieved.returncode == 0, retrieved.stdout + retrieved.stderr
     assert hashlib.sha1(output.read_bytes()).digest() == hashlib.sha1(example.read_bytes()).digest()

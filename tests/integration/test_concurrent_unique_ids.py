@@ -69,8 +69,11 @@ def _rows_per_unique_id(server: RunningServer, table: type, unique_ids: Sequence
     column = table.__table__.c.unique_id  # type: ignore[attr-defined]
     try:
         with engine.connect() as connection:
-            found = dict(connection.execute(select(column, func.count()).where(column.in_(list(unique_ids)))
-                                            .group_by(column)).all())
+            found = dict(
+                connection.execute(
+                    select(column, func.count()).where(column.in_(list(unique_ids))).group_by(column)
+                ).all()
+            )
     finally:
         engine.dispose()
     return {unique_id: found.get(unique_id, 0) for unique_id in unique_ids}
@@ -82,8 +85,11 @@ def _registered_hashes(server: RunningServer, unique_ids: Sequence[str]) -> dict
     table = DocumentEntryRow.__table__
     try:
         with engine.connect() as connection:
-            return dict(connection.execute(select(table.c.unique_id, table.c.hash)
-                                           .where(table.c.unique_id.in_(list(unique_ids)))).all())
+            return dict(
+                connection.execute(
+                    select(table.c.unique_id, table.c.hash).where(table.c.unique_id.in_(list(unique_ids)))
+                ).all()
+            )
     finally:
         engine.dispose()
 
@@ -108,8 +114,12 @@ def _content(unique_id: str, variant: int) -> bytes:
 
 def _registration(unique_id: str, content: bytes, repository_unique_id: str) -> Request:
     """ITI-42 of one DocumentEntry describing `content`."""
-    entry = make_document_entry(unique_id=unique_id, hash=hashlib.sha1(content).hexdigest(), size=len(content),
-                                repository_unique_id=repository_unique_id)
+    entry = make_document_entry(
+        unique_id=unique_id,
+        hash=hashlib.sha1(content).hexdigest(),
+        size=len(content),
+        repository_unique_id=repository_unique_id,
+    )
     return "registry", soap.register(make_submission(documents=[entry]))
 
 
@@ -126,8 +136,9 @@ def _provide(unique_id: str, content: bytes, with_folder: bool = False, folder_u
 def test_iti42_documents_with_one_unique_id_and_other_hashes(server: RunningServer) -> None:
     unique_ids = [new_unique_id() for _ in range(PAIRS)]
     contents = {(u, i): _content(u, i) for u in unique_ids for i in (0, 1)}
-    responses = _race(server, [_registration(u, contents[u, i], server.repository_unique_id)
-                               for u in unique_ids for i in (0, 1)])
+    responses = _race(
+        server, [_registration(u, contents[u, i], server.repository_unique_id) for u in unique_ids for i in (0, 1)]
+    )
     winners = [_one_winner(responses, pair, "XDSNonIdenticalHash") for pair in range(PAIRS)]
     assert _rows_per_unique_id(server, DocumentEntryRow, unique_ids) == {u: 1 for u in unique_ids}
     hashes = _registered_hashes(server, unique_ids)
@@ -174,8 +185,9 @@ def test_iti41_folders_with_one_unique_id(server: RunningServer) -> None:
         for variant in (0, 1):
             document_id = new_unique_id()
             document_ids.append(document_id)
-            requests_.append(_provide(document_id, _content(document_id, variant), with_folder=True,
-                                      folder_unique_id=folder_id))
+            requests_.append(
+                _provide(document_id, _content(document_id, variant), with_folder=True, folder_unique_id=folder_id)
+            )
     responses = _race(server, requests_)
     winners = [_one_winner(responses, pair, "XDSDuplicateUniqueIdInRegistry") for pair in range(PAIRS)]
     assert _rows_per_unique_id(server, FolderRow, folder_ids) == {f: 1 for f in folder_ids}
@@ -187,8 +199,9 @@ def test_iti41_folders_with_one_unique_id(server: RunningServer) -> None:
 
 def test_iti42_the_same_document_twice_at_once_is_registered_twice(server: RunningServer) -> None:
     unique_ids = [new_unique_id() for _ in range(PAIRS)]
-    responses = _race(server, [_registration(u, _content(u, 0), server.repository_unique_id)
-                               for u in unique_ids for _ in (0, 1)])
+    responses = _race(
+        server, [_registration(u, _content(u, 0), server.repository_unique_id) for u in unique_ids for _ in (0, 1)]
+    )
     assert [(r.status, r.error_codes) for r in responses] == [("Success", [])] * (2 * PAIRS)
     assert _rows_per_unique_id(server, DocumentEntryRow, unique_ids) == {u: 2 for u in unique_ids}
 

@@ -46,15 +46,23 @@ def _expected() -> dict[str, str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data_dir = tmp_path_factory.mktemp("xds-conformance")
     port, mllp_port = _free_port(), _free_port()
-    env = {**os.environ, "DMP_XDS_DATA_DIR": str(data_dir), "DMP_XDS_PORT": str(port), "DMP_XDS_HOST": "127.0.0.1",
-           "DMP_XDS_MLLP_PORT": str(mllp_port), "DMP_XDS_PROFILE": "ihe", "DMP_XDS_LOG_LEVEL": "warning",
-           # The NIST plans send no VIHF: the plain-IHE, development mode of the server.
-           "DMP_XDS_AUTH": "none"}
+    env = {
+        **os.environ,
+        "DMP_XDS_DATA_DIR": str(data_dir),
+        "DMP_XDS_PORT": str(port),
+        "DMP_XDS_HOST": "127.0.0.1",
+        "DMP_XDS_MLLP_PORT": str(mllp_port),
+        "DMP_XDS_PROFILE": "ihe",
+        "DMP_XDS_LOG_LEVEL": "warning",
+        # The NIST plans send no VIHF: the plain-IHE, development mode of the server.
+        "DMP_XDS_AUTH": "none",
+    }
     env.pop("DMP_XDS_DATABASE_URL", None)
     log_path = data_dir / "server.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -69,8 +77,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
             if time.monotonic() > deadline:
                 pytest.fail(f"dmp-xds serve did not answer within {STARTUP_SECONDS}s:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield {"registry": base + "/xds/registry", "repository": base + "/xds/repository",
-               "feed": f"127.0.0.1:{mllp_port}", "log": str(log_path)}
+        yield {
+            "registry": base + "/xds/registry",
+            "repository": base + "/xds/repository",
+            "feed": f"127.0.0.1:{mllp_port}",
+            "log": str(log_path),
+        }
     finally:
         process.terminate()
         try:
@@ -80,14 +92,39 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
             process.wait(timeout=15)
 
 
-def test_rep_reg_reg_mu_and_reg_rm_collections_match_the_recorded_verdicts(server: dict[str, str], tmp_path: Path) -> None:
+def test_rep_reg_reg_mu_and_reg_rm_collections_match_the_recorded_verdicts(
+    server: dict[str, str], tmp_path: Path
+) -> None:
     assert TESTKIT.is_dir(), f"NIST testkit missing: {TESTKIT.resolve()} (tests need ../shared/nist-testkit)"
     junit, html = tmp_path / "nist.xml", tmp_path / "nist.html"
     run = subprocess.run(
-        [sys.executable, "-m", "dmp_xds.cli.conformance", "nist", "--testkit", str(TESTKIT), "--collection", "rep,reg,reg_mu,reg_rm",
-         "--registry", server["registry"], "--repository", server["repository"], "--feed", server["feed"],
-         "--timeout", "30", "--junit", str(junit), "--html", str(html)],
-        capture_output=True, text=True, timeout=RUN_SECONDS, check=False)
+        [
+            sys.executable,
+            "-m",
+            "dmp_xds.cli.conformance",
+            "nist",
+            "--testkit",
+            str(TESTKIT),
+            "--collection",
+            "rep,reg,reg_mu,reg_rm",
+            "--registry",
+            server["registry"],
+            "--repository",
+            server["repository"],
+            "--feed",
+            server["feed"],
+            "--timeout",
+            "30",
+            "--junit",
+            str(junit),
+            "--html",
+            str(html),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        check=False,
+    )
     assert junit.is_file(), f"no JUnit report:\n{run.stdout}\n{run.stderr}"
     summary = run.stdout.strip().splitlines()[-1]
     assert summary.endswith("skipped") and " passed, " in summary, run.stdout[-2000:]
@@ -105,7 +142,8 @@ def test_rep_reg_reg_mu_and_reg_rm_collections_match_the_recorded_verdicts(serve
     expected = _expected()
     assert set(actual) == set(expected), (
         f"tests run {sorted(set(actual) - set(expected))} not in nist_expected.txt; "
-        f"listed but not run {sorted(set(expected) - set(actual))}")
+        f"listed but not run {sorted(set(expected) - set(actual))}"
+    )
     regressions = sorted(t for t, verdict in expected.items() if verdict == "pass" and actual[t] != "pass")
     assert not regressions, f"NIST tests that passed and now fail: {regressions} (see {html})"
     improvements = sorted(t for t, verdict in expected.items() if verdict == "fail" and actual[t] == "pass")
@@ -117,10 +155,28 @@ def test_rep_reg_reg_mu_and_reg_rm_collections_match_the_recorded_verdicts(serve
 def test_cisis_plans_run_with_expected_failures_named(server: dict[str, str], tmp_path: Path) -> None:
     junit = tmp_path / "cisis.xml"
     run = subprocess.run(
-        [sys.executable, "-m", "dmp_xds.cli.conformance", "plans", str(REPO_ROOT / "conformance"),
-         "--registry", server["registry"], "--repository", server["repository"], "--feed", server["feed"],
-         "--timeout", "30", "--junit", str(junit)],
-        capture_output=True, text=True, timeout=RUN_SECONDS, check=False)
+        [
+            sys.executable,
+            "-m",
+            "dmp_xds.cli.conformance",
+            "plans",
+            str(REPO_ROOT / "conformance"),
+            "--registry",
+            server["registry"],
+            "--repository",
+            server["repository"],
+            "--feed",
+            server["feed"],
+            "--timeout",
+            "30",
+            "--junit",
+            str(junit),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout[-3000:]
     assert run.stdout.strip().splitlines()[-1] == "3 passed, 0 failed, 0 skipped, 3 expected to fail"
     suite = etree.parse(str(junit)).getroot()[0]

@@ -25,9 +25,12 @@ MAX_HEAD_BYTES = 16 * 1024
 HEAD_TIMEOUT_SECONDS = 1.5
 IDLE_TIMEOUT_SECONDS = 3.0
 MAX_CONNECTIONS = 5
-LIMITS = {"DMP_XDS_MAX_HEAD_BYTES": str(MAX_HEAD_BYTES), "DMP_XDS_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT_SECONDS),
-          "DMP_XDS_IDLE_TIMEOUT_SECONDS": str(IDLE_TIMEOUT_SECONDS),
-          "DMP_XDS_MAX_CONNECTIONS_PER_CLIENT": str(MAX_CONNECTIONS)}
+LIMITS = {
+    "DMP_XDS_MAX_HEAD_BYTES": str(MAX_HEAD_BYTES),
+    "DMP_XDS_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT_SECONDS),
+    "DMP_XDS_IDLE_TIMEOUT_SECONDS": str(IDLE_TIMEOUT_SECONDS),
+    "DMP_XDS_MAX_CONNECTIONS_PER_CLIENT": str(MAX_CONNECTIONS),
+}
 # How long past a timeout the server may take to close, and the bound of every wait here.
 MARGIN_SECONDS = 2.0
 WAIT_SECONDS = 15.0
@@ -78,7 +81,7 @@ def _until_closed(sock: socket.socket, seconds: float = WAIT_SECONDS) -> tuple[b
     while time.monotonic() - started < seconds:
         try:
             chunk = sock.recv(65536)
-        except (socket.timeout, ssl.SSLWantReadError):
+        except (TimeoutError, ssl.SSLWantReadError):
             continue
         except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             return received, time.monotonic() - started
@@ -110,7 +113,9 @@ def _response(sock: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, body = data.split(b"\r\n\r\n", 1)
-    length = int(next(line.split(b":")[1] for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")))
+    length = int(
+        next(line.split(b":")[1] for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:"))
+    )
     while len(body) < length:
         body += sock.recv(65536)
     return data
@@ -122,7 +127,7 @@ def _send_head(sock: socket.socket, first: bytes, lines: Iterator[bytes]) -> boo
         sock.sendall(first)
         for line in lines:
             sock.sendall(line)
-    except (ConnectionResetError, BrokenPipeError, ssl.SSLError, socket.timeout):
+    except (TimeoutError, ConnectionResetError, BrokenPipeError, ssl.SSLError):
         return False
     return True
 
@@ -168,8 +173,11 @@ def test_a_long_request_line_gets_431(endpoint: Endpoint) -> None:
 
 def test_a_head_within_the_limit_is_served(endpoint: Endpoint) -> None:
     with endpoint.connect() as sock:
-        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * (MAX_HEAD_BYTES // 2)
-                     + b"\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: "
+            + b"a" * (MAX_HEAD_BYTES // 2)
+            + b"\r\nConnection: close\r\n\r\n"
+        )
         received, closed_after = _until_closed(sock)
     assert received.startswith(b"HTTP/1.1 200 "), received[:200]
 

@@ -20,12 +20,12 @@ from sqlalchemy import JSON, Engine, String, Text, cast, func, or_, select
 
 import soap_messages as soap
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.model import Association, Submission
-from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.tables import RepositoryDocumentRow, metadata
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import RepositoryDocumentRow, metadata
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Association, Submission
 from factories import make_association, make_document_entry, make_submission, make_submission_set, new_uuid
 from secure_server import MASKED, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 from xds_server import BACKENDS, database_for
@@ -43,10 +43,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest, pki: GeneratedPki,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
-    running = start_secure_server(tmp_path_factory.mktemp(f"destroy-{request.param}"), pki, tls=True,
-                                  database_url=database_for(request))
+def server(
+    request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureServer]:
+    running = start_secure_server(
+        tmp_path_factory.mktemp(f"destroy-{request.param}"), pki, tls=True, database_url=database_for(request)
+    )
     yield running
     stop_secure_server(running)
 
@@ -67,7 +69,8 @@ def footprint(engine: Engine, patient: str, needles: Iterable[str]) -> dict[str,
                     conditions += [as_text.contains(needle, autoescape=True) for needle in wanted]
             if conditions:
                 counts[table.name] = connection.execute(
-                    select(func.count()).select_from(table).where(or_(*conditions))).scalar_one()
+                    select(func.count()).select_from(table).where(or_(*conditions))
+                ).scalar_one()
     return counts
 
 
@@ -78,8 +81,11 @@ def unique_id() -> str:
 
 def submission_of(patient: str, count: int = 1, with_folder: bool = False) -> Submission:
     submission = make_submission(
-        count, with_folder=with_folder, submission_set=make_submission_set(patient_id=patient, unique_id=unique_id()),
-        documents=[make_document_entry(patient_id=patient, unique_id=unique_id()) for _ in range(count)])
+        count,
+        with_folder=with_folder,
+        submission_set=make_submission_set(patient_id=patient, unique_id=unique_id()),
+        documents=[make_document_entry(patient_id=patient, unique_id=unique_id()) for _ in range(count)],
+    )
     for folder in submission.folders:
         folder.unique_id = unique_id()
     return submission
@@ -88,23 +94,36 @@ def submission_of(patient: str, count: int = 1, with_folder: bool = False) -> Su
 def ids_of(submission: Submission) -> set[str]:
     objects = [submission.submission_set, *submission.documents, *submission.folders, *submission.associations]
     return {o.entry_uuid for o in objects if o is not None} | {
-        o.unique_id for o in [submission.submission_set, *submission.documents, *submission.folders]
-        if o is not None and o.unique_id}
+        o.unique_id
+        for o in [submission.submission_set, *submission.documents, *submission.folders]
+        if o is not None and o.unique_id
+    }
 
 
 def succeeded(response: soap.SoapResponse) -> None:
     assert response.status_code == 200 and response.status == "Success", (
-        response.fault_reason, etree.tostring(response.payload).decode() if response.status_code == 200 else "")
+        response.fault_reason,
+        etree.tostring(response.payload).decode() if response.status_code == 200 else "",
+    )
 
 
 def masking(original: Submission) -> Submission:
     """ITI-57: a new version of the document with MASQUE_PS."""
     entry = original.documents[0]
     ss = make_submission_set(patient_id=entry.patient_id, unique_id=unique_id())
-    version = replace(entry, entry_uuid=new_uuid(), logical_id=entry.entry_uuid, status=None, version=None,
-                      confidentiality_codes=[*entry.confidentiality_codes, MASKED])
-    link = make_association(ss.entry_uuid, version.entry_uuid,
-                            slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: ["1"]})
+    version = replace(
+        entry,
+        entry_uuid=new_uuid(),
+        logical_id=entry.entry_uuid,
+        status=None,
+        version=None,
+        confidentiality_codes=[*entry.confidentiality_codes, MASKED],
+    )
+    link = make_association(
+        ss.entry_uuid,
+        version.entry_uuid,
+        slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: ["1"]},
+    )
     return Submission(ss, [version], [], [link], submission_set_count=1)
 
 
@@ -115,8 +134,11 @@ def history_of(server: SecureServer, pki: GeneratedPki, patient: str) -> set[str
     server.cli("dmp", "grant", patient, doctor)
     server.cli("dmp", "grant", patient, pki.identity("doctor2").national_id, "--kind", "attending")
     server.cli("dmp", "representative", "add", patient, PARENT, "--evidence", "livret de famille")
-    address = server.admin(dv.UPDATE_DMP, f"<PatientId>{patient}</PatientId><NotificationEmail>p@example.org"
-                                          "</NotificationEmail>", patient_vihf(pki, patient))
+    address = server.admin(
+        dv.UPDATE_DMP,
+        f"<PatientId>{patient}</PatientId><NotificationEmail>p@example.org</NotificationEmail>",
+        patient_vihf(pki, patient),
+    )
     assert address.status_code == 200, address.fault_reason
     made: set[str] = set()
 
@@ -125,8 +147,11 @@ def history_of(server: SecureServer, pki: GeneratedPki, patient: str) -> set[str
     contents = {de.entry_uuid: b"compte rendu " + de.unique_id.encode() for de in provided.documents}
     for entry in provided.documents:
         entry.hash = entry.size = entry.repository_unique_id = None
-    succeeded(server.call("repository", soap.provide_and_register(provided, contents, mtom=False),
-                          vihf(pki, "doctor", patient)))
+    succeeded(
+        server.call(
+            "repository", soap.provide_and_register(provided, contents, mtom=False), vihf(pki, "doctor", patient)
+        )
+    )
     made |= ids_of(provided)
     for entry in provided.documents:  # as the repository registered them, for the new version below
         content = contents[entry.entry_uuid]
@@ -137,9 +162,11 @@ def history_of(server: SecureServer, pki: GeneratedPki, patient: str) -> set[str
     succeeded(server.call("registry", soap.register(foldered), vihf(pki, "doctor", patient)))
     made |= ids_of(foldered)
     replacing = submission_of(patient)
-    replacing.associations.append(make_association(replacing.documents[0].entry_uuid,
-                                                   provided.documents[0].entry_uuid, association_type=v.RPLC,
-                                                   slots={}))
+    replacing.associations.append(
+        make_association(
+            replacing.documents[0].entry_uuid, provided.documents[0].entry_uuid, association_type=v.RPLC, slots={}
+        )
+    )
     succeeded(server.call("registry", soap.register(replacing), vihf(pki, "doctor", patient)))
     made |= ids_of(replacing)
     # ITI-57 by the patient: the second document masked by its new version, the foldered one archived.
@@ -148,24 +175,47 @@ def history_of(server: SecureServer, pki: GeneratedPki, patient: str) -> set[str
     succeeded(server.call("registry", soap.update(masked), patient_vihf(pki, patient), card="patient-portal"))
     made |= ids_of(masked)
     ss = make_submission_set(patient_id=patient, unique_id=unique_id())
-    archive = Submission(ss, [], [], [Association(
-        new_uuid(), v.UPDATE_AVAILABILITY_STATUS, ss.entry_uuid, foldered.documents[0].entry_uuid,
-        slots={v.SLOT_ORIGINAL_STATUS: [v.STATUS_APPROVED], v.SLOT_NEW_STATUS: [v.STATUS_ARCHIVED]})],
-        submission_set_count=1)
+    archive = Submission(
+        ss,
+        [],
+        [],
+        [
+            Association(
+                new_uuid(),
+                v.UPDATE_AVAILABILITY_STATUS,
+                ss.entry_uuid,
+                foldered.documents[0].entry_uuid,
+                slots={v.SLOT_ORIGINAL_STATUS: [v.STATUS_APPROVED], v.SLOT_NEW_STATUS: [v.STATUS_ARCHIVED]},
+            )
+        ],
+        submission_set_count=1,
+    )
     succeeded(server.call("registry", soap.update(archive), patient_vihf(pki, patient), card="patient-portal"))
     made |= ids_of(archive)
     # ITI-62: a document deleted by the patient, with its submission set and their association.
     doomed = submission_of(patient)
     succeeded(server.call("registry", soap.register(doomed), vihf(pki, "doctor", patient)))
     made |= ids_of(doomed)
-    succeeded(server.call("registry", soap.delete_document_set(
-        [doomed.submission_set.entry_uuid, doomed.associations[0].entry_uuid, doomed.documents[0].entry_uuid]),
-        patient_vihf(pki, patient), card="patient-portal"))
+    succeeded(
+        server.call(
+            "registry",
+            soap.delete_document_set(
+                [doomed.submission_set.entry_uuid, doomed.associations[0].entry_uuid, doomed.documents[0].entry_uuid]
+            ),
+            patient_vihf(pki, patient),
+            card="patient-portal",
+        )
+    )
     # An emergency access, notified to the patient.
-    query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{patient}'"],
-                                                   v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]})
-    emergency = server.call("registry", query, vihf(pki, "pharmacist", patient, access_mode=sv.ACCESS_EMERGENCY,
-                                                    access_reason="patient inconscient"), card="pharmacist")
+    query = soap.adhoc_query(
+        v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{patient}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}
+    )
+    emergency = server.call(
+        "registry",
+        query,
+        vihf(pki, "pharmacist", patient, access_mode=sv.ACCESS_EMERGENCY, access_reason="patient inconscient"),
+        card="pharmacist",
+    )
     assert emergency.status_code == 200, emergency.fault_reason
     return made
 
@@ -179,18 +229,35 @@ def test_destroy_leaves_no_row_naming_the_patient_but_the_trace(server: SecureSe
     try:
         before = footprint(engine, PATIENT, needles)
         # The history reached every kind of row the patient can have.
-        for table in ("patient", "dmp_record", "dmp_authorization", "dmp_representative", "dmp_notification",
-                      "document_entry", "submission_set", "folder", "association", "lifecycle_event",
-                      "repository_document", TRACE):
+        for table in (
+            "patient",
+            "dmp_record",
+            "dmp_authorization",
+            "dmp_representative",
+            "dmp_notification",
+            "document_entry",
+            "submission_set",
+            "folder",
+            "association",
+            "lifecycle_event",
+            "repository_document",
+            TRACE,
+        ):
             assert before[table] > 0, (table, before)
         repository = RepositoryDocumentRow.__table__
         with engine.connect() as connection:
-            paths = connection.execute(select(repository.c.path).where(
-                repository.c.unique_id.in_(sorted(made)))).scalars().all()
+            paths = (
+                connection.execute(select(repository.c.path).where(repository.c.unique_id.in_(sorted(made))))
+                .scalars()
+                .all()
+            )
         assert paths
 
-        destroyed = server.admin(dv.DESTROY_DMP, f"<PatientId>{PATIENT}</PatientId><PatientRequest>courrier du "
-                                                 "2026-05-30</PatientRequest>", patient_vihf(pki, PATIENT))
+        destroyed = server.admin(
+            dv.DESTROY_DMP,
+            f"<PatientId>{PATIENT}</PatientId><PatientRequest>courrier du 2026-05-30</PatientRequest>",
+            patient_vihf(pki, PATIENT),
+        )
         assert destroyed.status_code == 200, destroyed.fault_reason
 
         after = footprint(engine, PATIENT, needles)

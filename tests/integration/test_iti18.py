@@ -54,8 +54,12 @@ def test_leaf_class_gives_back_what_was_registered(server) -> None:
     envelope, _ = soap.envelope(v.ACTION_ITI42, request)
     assert server.post("registry", soap.HttpRequest(envelope, soap.SOAP12, "x")).status == "Success"
 
-    response = server.post("registry", soap.adhoc_query(v.SQ_GET_SUBMISSION_SET_AND_CONTENTS, {
-        v.P_SS_ENTRY_UUID: [f"'{submission.submission_set.entry_uuid}'"]}))
+    response = server.post(
+        "registry",
+        soap.adhoc_query(
+            v.SQ_GET_SUBMISSION_SET_AND_CONTENTS, {v.P_SS_ENTRY_UUID: [f"'{submission.submission_set.entry_uuid}'"]}
+        ),
+    )
     assert _status(response) == "Success", _errors(response)
     assert response.header("Action") == v.ACTION_ITI18 + "Response"
     objects = _objects(response)
@@ -69,39 +73,95 @@ def test_leaf_class_gives_back_what_was_registered(server) -> None:
 def test_object_ref_and_find_documents(server) -> None:
     submission = make_submission(3)
     assert server.post("registry", soap.register(submission)).status == "Success"
-    response = server.post("registry", soap.adhoc_query(v.SQ_GET_DOCUMENTS, {
-        v.P_DE_UNIQUE_ID: ["(" + ", ".join(f"'{d.unique_id}'" for d in submission.documents) + ")"]}, "ObjectRef"))
+    response = server.post(
+        "registry",
+        soap.adhoc_query(
+            v.SQ_GET_DOCUMENTS,
+            {v.P_DE_UNIQUE_ID: ["(" + ", ".join(f"'{d.unique_id}'" for d in submission.documents) + ")"]},
+            "ObjectRef",
+        ),
+    )
     assert _status(response) == "Success"
     assert sorted((etree.QName(o).localname, o.get("id")) for o in _objects(response)) == sorted(
-        ("ObjectRef", d.entry_uuid) for d in submission.documents)
-    found = server.post("registry", soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {
-        v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}, "ObjectRef"))
+        ("ObjectRef", d.entry_uuid) for d in submission.documents
+    )
+    found = server.post(
+        "registry",
+        soap.adhoc_query(
+            v.SQ_FIND_DOCUMENTS,
+            {v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]},
+            "ObjectRef",
+        ),
+    )
     ids = {o.get("id") for o in _objects(found)}
     assert {d.entry_uuid for d in submission.documents} <= ids
 
 
 def test_no_match_is_success_with_an_empty_list(server) -> None:
-    response = server.post("registry", soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {
-        v.P_DE_PATIENT_ID: ["'nobody^^^&1.2.3&ISO'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}))
+    response = server.post(
+        "registry",
+        soap.adhoc_query(
+            v.SQ_FIND_DOCUMENTS,
+            {v.P_DE_PATIENT_ID: ["'nobody^^^&1.2.3&ISO'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]},
+        ),
+    )
     assert _status(response) == "Success"
     assert _objects(response) == [] and _errors(response) == []
 
 
-@pytest.mark.parametrize("query_id, params, code, named", [
-    (v.SQ_FIND_DOCUMENTS, {v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}, "XDSStoredQueryMissingParam",
-     v.P_DE_PATIENT_ID),
-    (v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'", f"'{OTHER_PATIENT_ID}'"],
-                           v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}, "XDSStoredQueryParamNumber", v.P_DE_PATIENT_ID),
-    (v.SQ_GET_DOCUMENTS, {v.P_DE_ENTRY_UUID: ["('urn:uuid:1')"], v.P_DE_UNIQUE_ID: ["('1.2')"]},
-     "XDSStoredQueryParamNumber", v.P_DE_UNIQUE_ID),
-    ("urn:uuid:00000000-0000-0000-0000-000000000000", {}, "XDSUnknownStoredQuery", "unknown stored query"),
-    (v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [PATIENT_ID], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]},
-     "XDSRegistryError", v.P_DE_PATIENT_ID),
-    (v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"],
-                           v.P_DE_CREATION_TIME_FROM: ["20241301"]}, "XDSRegistryError", v.P_DE_CREATION_TIME_FROM),
-    (v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"],
-                           v.P_DE_CLASS_CODE: ["('11')"]}, "XDSRegistryError", v.P_DE_CLASS_CODE),
-])
+@pytest.mark.parametrize(
+    "query_id, params, code, named",
+    [
+        (
+            v.SQ_FIND_DOCUMENTS,
+            {v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]},
+            "XDSStoredQueryMissingParam",
+            v.P_DE_PATIENT_ID,
+        ),
+        (
+            v.SQ_FIND_DOCUMENTS,
+            {
+                v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'", f"'{OTHER_PATIENT_ID}'"],
+                v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"],
+            },
+            "XDSStoredQueryParamNumber",
+            v.P_DE_PATIENT_ID,
+        ),
+        (
+            v.SQ_GET_DOCUMENTS,
+            {v.P_DE_ENTRY_UUID: ["('urn:uuid:1')"], v.P_DE_UNIQUE_ID: ["('1.2')"]},
+            "XDSStoredQueryParamNumber",
+            v.P_DE_UNIQUE_ID,
+        ),
+        ("urn:uuid:00000000-0000-0000-0000-000000000000", {}, "XDSUnknownStoredQuery", "unknown stored query"),
+        (
+            v.SQ_FIND_DOCUMENTS,
+            {v.P_DE_PATIENT_ID: [PATIENT_ID], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]},
+            "XDSRegistryError",
+            v.P_DE_PATIENT_ID,
+        ),
+        (
+            v.SQ_FIND_DOCUMENTS,
+            {
+                v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"],
+                v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"],
+                v.P_DE_CREATION_TIME_FROM: ["20241301"],
+            },
+            "XDSRegistryError",
+            v.P_DE_CREATION_TIME_FROM,
+        ),
+        (
+            v.SQ_FIND_DOCUMENTS,
+            {
+                v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"],
+                v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"],
+                v.P_DE_CLASS_CODE: ["('11')"],
+            },
+            "XDSRegistryError",
+            v.P_DE_CLASS_CODE,
+        ),
+    ],
+)
 def test_errors_come_back_in_a_failure_response(server, query_id, params, code, named) -> None:
     response = server.post("registry", soap.adhoc_query(query_id, params))
     assert response.status_code == 200
@@ -129,13 +189,19 @@ def test_result_not_single_patient_over_http(server) -> None:
 def test_too_many_results_with_the_configured_limit(tmp_path_factory) -> None:
     from xds_server import start_server, stop_server
 
-    server = start_server(tmp_path_factory.mktemp("xds-limit"), "",
-                          {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_MAX_QUERY_RESULTS": "2"})
+    server = start_server(
+        tmp_path_factory.mktemp("xds-limit"), "", {"DMP_XDS_PROFILE": "ihe", "DMP_XDS_MAX_QUERY_RESULTS": "2"}
+    )
     try:
         server.add_patient(PATIENT_ID)
         assert server.post("registry", soap.register(make_submission(3))).status == "Success"
-        response = server.post("registry", soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {
-            v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}))
+        response = server.post(
+            "registry",
+            soap.adhoc_query(
+                v.SQ_FIND_DOCUMENTS,
+                {v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]},
+            ),
+        )
         assert [c for c, _ in _errors(response)] == ["XDSTooManyResults"]
         assert _status(response) == "Failure"
     finally:

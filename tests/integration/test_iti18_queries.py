@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine, select
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.model import Submission
+from dmp_xds.services.iti18 import QueryRows, check_single_patient, render_objects, run_plan
 from dmp_xds.storage.database import create_engine_for, upgrade
 from dmp_xds.storage.queries import StoredQuery, build_plan, parse_stored_query
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.tables import AssociationRow
-from dmp_xds.services.iti18 import QueryRows, check_single_patient, render_objects, run_plan
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Submission
 from factories import (
     OTHER_PATIENT_ID,
     PATIENT_ID,
@@ -66,27 +66,43 @@ def _populate(store: RegistryStore) -> Registry:
     patient B: SS3 {D5}."""
     martin = make_author()
     dupont = make_author(person="802^DUPONT^Paul^^^Dr^^^&1.2.250.1.71.4.2.1&ISO^D^^^RPPS")
-    d1 = make_document_entry(creation_time="20240312093000", authors=[martin], service_start_time="20240301",
-                             service_stop_time="20240302")
+    d1 = make_document_entry(
+        creation_time="20240312093000", authors=[martin], service_start_time="20240301", service_stop_time="20240302"
+    )
     d2 = make_document_entry(
-        class_code=make_code("12", CLASS_SCHEME, "Imagerie"), creation_time="2023",
+        class_code=make_code("12", CLASS_SCHEME, "Imagerie"),
+        creation_time="2023",
         confidentiality_codes=[make_code("N", CONF_SCHEME), make_code("R", CONF_SCHEME)],
         event_codes=[make_code("GLICE", EVENT_SCHEME), make_code("FOO", EVENT_SCHEME)],
-        authors=[dupont], format_code=make_code("urn:ihe:pcc:xphr:2007", "1.3.6.1.4.1.19376.1.2.3"),
-        practice_setting_code=make_code("OTHER", "1.2.250.1.213.1.1.4.9"), reference_ids=["ORD-9^^^&1.2&ISO"],
-        service_start_time=None, service_stop_time=None)
-    ss1 = make_submission(documents=[d1, d2], submission_set=make_submission_set(
-        submission_time="20240312094500", authors=[martin]))
+        authors=[dupont],
+        format_code=make_code("urn:ihe:pcc:xphr:2007", "1.3.6.1.4.1.19376.1.2.3"),
+        practice_setting_code=make_code("OTHER", "1.2.250.1.213.1.1.4.9"),
+        reference_ids=["ORD-9^^^&1.2&ISO"],
+        service_start_time=None,
+        service_stop_time=None,
+    )
+    ss1 = make_submission(
+        documents=[d1, d2], submission_set=make_submission_set(submission_time="20240312094500", authors=[martin])
+    )
     folder = make_folder(codes=[make_code("04", "1.2.250.1.213.1.1.4.12"), make_code("05", "1.2.250.1.213.1.1.4.12")])
     ss1.folders.append(folder)
     link = make_association(folder.entry_uuid, d1.entry_uuid, slots={})
-    ss1.associations += [make_association(ss1.submission_set.entry_uuid, folder.entry_uuid, slots={}), link,
-                         make_association(ss1.submission_set.entry_uuid, link.entry_uuid, slots={})]
+    ss1.associations += [
+        make_association(ss1.submission_set.entry_uuid, folder.entry_uuid, slots={}),
+        link,
+        make_association(ss1.submission_set.entry_uuid, link.entry_uuid, slots={}),
+    ]
     d3 = make_document_entry(creation_time="20240401", authors=[martin, dupont])
     d4 = make_document_entry(object_type=v.DOCUMENT_ENTRY_ON_DEMAND, creation_time="20240402")
-    ss2 = make_submission(documents=[d3, d4], submission_set=make_submission_set(
-        submission_time="20240401120000", source_id="1.2.250.1.999.7", authors=[dupont],
-        content_type_code=make_code("99", "1.2.250.1.213.1.1.4.12")))
+    ss2 = make_submission(
+        documents=[d3, d4],
+        submission_set=make_submission_set(
+            submission_time="20240401120000",
+            source_id="1.2.250.1.999.7",
+            authors=[dupont],
+            content_type_code=make_code("99", "1.2.250.1.213.1.1.4.12"),
+        ),
+    )
     replacement = make_association(d3.entry_uuid, d1.entry_uuid, association_type=v.RPLC, slots={})
     ss2.associations.append(replacement)
     ss2.associations.append(make_association(ss2.submission_set.entry_uuid, replacement.entry_uuid, slots={}))
@@ -94,21 +110,37 @@ def _populate(store: RegistryStore) -> Registry:
     ss3 = make_submission(documents=[d5], submission_set=make_submission_set(patient_id=OTHER_PATIENT_ID))
     for submission in (ss1, ss2, ss3):
         store.store_submission(_registered(submission))
-    ids = {"D1": d1.entry_uuid, "D2": d2.entry_uuid, "D3": d3.entry_uuid, "D4": d4.entry_uuid,
-           "D5": d5.entry_uuid, "F1": folder.entry_uuid, "SS1": ss1.submission_set.entry_uuid,
-           "SS2": ss2.submission_set.entry_uuid, "SS3": ss3.submission_set.entry_uuid,
-           "RPLC": replacement.entry_uuid, "F1-D1": link.entry_uuid}
+    ids = {
+        "D1": d1.entry_uuid,
+        "D2": d2.entry_uuid,
+        "D3": d3.entry_uuid,
+        "D4": d4.entry_uuid,
+        "D5": d5.entry_uuid,
+        "F1": folder.entry_uuid,
+        "SS1": ss1.submission_set.entry_uuid,
+        "SS2": ss2.submission_set.entry_uuid,
+        "SS3": ss3.submission_set.entry_uuid,
+        "RPLC": replacement.entry_uuid,
+        "F1-D1": link.entry_uuid,
+    }
     # The registry puts the replacement D3 in the folder of D1 (ITI TF-3 §4.2.2.2.3).
     with store.engine.connect() as connection:
         ids["F1-D3"] = connection.execute(
-            select(AssociationRow.entry_uuid).where(AssociationRow.source == folder.entry_uuid,
-                                                    AssociationRow.target == d3.entry_uuid)).scalar_one()
+            select(AssociationRow.entry_uuid).where(
+                AssociationRow.source == folder.entry_uuid, AssociationRow.target == d3.entry_uuid
+            )
+        ).scalar_one()
     for name, submission in (("SS1", ss1), ("SS2", ss2), ("SS3", ss3)):
         for association in submission.associations:
             if association.source == submission.submission_set.entry_uuid:  # type: ignore[union-attr]
                 ids[f"{name}->{association.target}"] = association.entry_uuid
-    unique_ids = {"D1": d1.unique_id, "D2": d2.unique_id, "D5": d5.unique_id, "F1": folder.unique_id,
-                  "SS1": ss1.submission_set.unique_id}
+    unique_ids = {
+        "D1": d1.unique_id,
+        "D2": d2.unique_id,
+        "D5": d5.unique_id,
+        "F1": folder.unique_id,
+        "SS1": ss1.submission_set.unique_id,
+    }
     return Registry(store.engine, ids, unique_ids)  # type: ignore[arg-type]
 
 
@@ -133,11 +165,16 @@ def ql(*values: str) -> str:
     return "(" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
-def run(registry: Registry, query_id: str, slots: dict[str, str | list[str]], return_type: str = "LeafClass",
-        limit: int = 1000) -> QueryRows | list[str]:
+def run(
+    registry: Registry,
+    query_id: str,
+    slots: dict[str, str | list[str]],
+    return_type: str = "LeafClass",
+    limit: int = 1000,
+) -> QueryRows | list[str]:
     pairs = []
     for name, value in slots.items():
-        for slot in (value if isinstance(value, list) else [value]):
+        for slot in value if isinstance(value, list) else [value]:
             pairs.append((name, [slot]))
     query = parse_stored_query(query_id, pairs, return_type)
     if isinstance(query, list):
@@ -179,8 +216,11 @@ def test_find_documents_single_valued_codes(registry: Registry) -> None:
     assert find(registry, P_DE_TYPE_CODE=ql("11488-4^^2.16.840.1.113883.6.1")) == {"D2", "D3"}
     assert find(registry, P_DE_FORMAT_CODE=ql("urn:ihe:pcc:xphr:2007^^1.3.6.1.4.1.19376.1.2.3")) == {"D2"}
     assert find(registry, P_DE_HEALTHCARE_FACILITY_TYPE_CODE=ql("SA01^^1.2.250.1.71.4.2.4")) == {"D2", "D3"}
-    both = find(registry, P_DE_CLASS_CODE=ql(f"11^^{CLASS_SCHEME}"),
-                P_DE_PRACTICE_SETTING_CODE=ql("OTHER^^1.2.250.1.213.1.1.4.9"))
+    both = find(
+        registry,
+        P_DE_CLASS_CODE=ql(f"11^^{CLASS_SCHEME}"),
+        P_DE_PRACTICE_SETTING_CODE=ql("OTHER^^1.2.250.1.213.1.1.4.9"),
+    )
     assert both == set()  # AND across parameters
 
 
@@ -203,11 +243,13 @@ def test_find_documents_time_ranges_from_inclusive_to_exclusive(registry: Regist
     assert find(registry, P_DE_CREATION_TIME_FROM="202304") == {"D3"}  # '2023' pads to 20230000000000
     statuses = ql(APPROVED, DEPRECATED)
     assert find(registry, P_DE_STATUS=statuses, P_DE_SERVICE_START_TIME_FROM="20240301") == {"D1", "D3"}
-    assert find(registry, P_DE_STATUS=statuses, P_DE_SERVICE_START_TIME_FROM="20240301",
-                P_DE_SERVICE_START_TIME_TO="20240302") == {"D1"}
+    assert find(
+        registry, P_DE_STATUS=statuses, P_DE_SERVICE_START_TIME_FROM="20240301", P_DE_SERVICE_START_TIME_TO="20240302"
+    ) == {"D1"}
     assert find(registry, P_DE_STATUS=statuses, P_DE_SERVICE_START_TIME_TO="20240301") == set()
-    assert find(registry, P_DE_STATUS=statuses, P_DE_SERVICE_STOP_TIME_FROM="202403",
-                P_DE_SERVICE_STOP_TIME_TO="20240303") == {"D1"}
+    assert find(
+        registry, P_DE_STATUS=statuses, P_DE_SERVICE_STOP_TIME_FROM="202403", P_DE_SERVICE_STOP_TIME_TO="20240303"
+    ) == {"D1"}
 
 
 def test_find_documents_author_patterns_are_case_sensitive_likes(registry: Registry) -> None:
@@ -220,7 +262,9 @@ def test_find_documents_author_patterns_are_case_sensitive_likes(registry: Regis
 
 def test_find_documents_by_reference_id(registry: Registry) -> None:
     base = {v.P_DE_PATIENT_ID: q(PATIENT_ID), v.P_DE_STATUS: ql(APPROVED)}
-    rows = run(registry, v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID, {**base, v.P_DE_REFERENCE_ID_LIST: ql("ORD-9^^^&1.2&ISO")})
+    rows = run(
+        registry, v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID, {**base, v.P_DE_REFERENCE_ID_LIST: ql("ORD-9^^^&1.2&ISO")}
+    )
     assert names(registry, rows) == {"D2"}
     assert run(registry, v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID, base) == ["XDSStoredQueryMissingParam"]
 
@@ -257,22 +301,41 @@ def test_find_folders_codes_and_times(registry: Registry) -> None:
 
 
 def test_get_all(registry: Registry) -> None:
-    rows = run(registry, v.SQ_GET_ALL, {v.P_PATIENT_ID: q(PATIENT_ID), v.P_DE_STATUS: ql(APPROVED, DEPRECATED),
-                                        v.P_SS_STATUS: ql(APPROVED), v.P_FOLDER_STATUS: ql(APPROVED)})
+    rows = run(
+        registry,
+        v.SQ_GET_ALL,
+        {
+            v.P_PATIENT_ID: q(PATIENT_ID),
+            v.P_DE_STATUS: ql(APPROVED, DEPRECATED),
+            v.P_SS_STATUS: ql(APPROVED),
+            v.P_FOLDER_STATUS: ql(APPROVED),
+        },
+    )
     found = names(registry, rows)
     assert {"SS1", "SS2", "F1", "D1", "D2", "D3", "RPLC", "F1-D1", "F1-D3"} <= found
     assert not {"D4", "D5", "SS3"} & found
     # SS1: 5; SS2: 3 (not the one to D4); F1-D3 made by the registry.
     assert isinstance(rows, QueryRows) and len(rows.associations) == 9
-    confidential = run(registry, v.SQ_GET_ALL, {
-        v.P_PATIENT_ID: q(PATIENT_ID), v.P_DE_STATUS: ql(APPROVED), v.P_SS_STATUS: ql(APPROVED),
-        v.P_FOLDER_STATUS: ql(APPROVED), v.P_DE_CONFIDENTIALITY_CODE: ql(f"R^^{CONF_SCHEME}")})
+    confidential = run(
+        registry,
+        v.SQ_GET_ALL,
+        {
+            v.P_PATIENT_ID: q(PATIENT_ID),
+            v.P_DE_STATUS: ql(APPROVED),
+            v.P_SS_STATUS: ql(APPROVED),
+            v.P_FOLDER_STATUS: ql(APPROVED),
+            v.P_DE_CONFIDENTIALITY_CODE: ql(f"R^^{CONF_SCHEME}"),
+        },
+    )
     assert {"D2"} == names(registry, confidential) & {"D1", "D2", "D3"}
 
 
 def test_get_documents_by_uuid_or_unique_id_and_object_refs(registry: Registry) -> None:
     ids, uids = registry.ids, registry.unique_ids
-    assert names(registry, run(registry, v.SQ_GET_DOCUMENTS, {v.P_DE_ENTRY_UUID: ql(ids["D1"], ids["D4"])})) == {"D1", "D4"}
+    assert names(registry, run(registry, v.SQ_GET_DOCUMENTS, {v.P_DE_ENTRY_UUID: ql(ids["D1"], ids["D4"])})) == {
+        "D1",
+        "D4",
+    }
     assert names(registry, run(registry, v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: ql(uids["D2"])})) == {"D2"}
     refs = run(registry, v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: ql(uids["D2"], uids["D5"])}, "ObjectRef")
     assert names(registry, refs) == {"D2", "D5"}
@@ -280,7 +343,9 @@ def test_get_documents_by_uuid_or_unique_id_and_object_refs(registry: Registry) 
 
 
 def test_result_not_single_patient(registry: Registry) -> None:
-    rows = run(registry, v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: ql(registry.unique_ids["D2"], registry.unique_ids["D5"])})
+    rows = run(
+        registry, v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: ql(registry.unique_ids["D2"], registry.unique_ids["D5"])}
+    )
     assert isinstance(rows, QueryRows)
     assert [e.code.value for e in check_single_patient(rows)] == ["XDSResultNotSinglePatient"]
 
@@ -293,9 +358,16 @@ def test_too_many_results(registry: Registry) -> None:
 
 def test_get_folders_and_folders_for_document(registry: Registry) -> None:
     assert names(registry, run(registry, v.SQ_GET_FOLDERS, {v.P_FOLDER_ENTRY_UUID: ql(registry.ids["F1"])})) == {"F1"}
-    assert names(registry, run(registry, v.SQ_GET_FOLDERS, {v.P_FOLDER_UNIQUE_ID: ql(registry.unique_ids["F1"])})) == {"F1"}
-    assert names(registry, run(registry, v.SQ_GET_FOLDERS_FOR_DOCUMENT, {v.P_DE_UNIQUE_ID: q(registry.unique_ids["D1"])})) == {"F1"}
-    assert names(registry, run(registry, v.SQ_GET_FOLDERS_FOR_DOCUMENT, {v.P_DE_ENTRY_UUID: q(registry.ids["D2"])})) == set()
+    assert names(registry, run(registry, v.SQ_GET_FOLDERS, {v.P_FOLDER_UNIQUE_ID: ql(registry.unique_ids["F1"])})) == {
+        "F1"
+    }
+    assert names(
+        registry, run(registry, v.SQ_GET_FOLDERS_FOR_DOCUMENT, {v.P_DE_UNIQUE_ID: q(registry.unique_ids["D1"])})
+    ) == {"F1"}
+    assert (
+        names(registry, run(registry, v.SQ_GET_FOLDERS_FOR_DOCUMENT, {v.P_DE_ENTRY_UUID: q(registry.ids["D2"])}))
+        == set()
+    )
 
 
 def test_get_associations_and_documents_and_associations(registry: Registry) -> None:
@@ -314,32 +386,75 @@ def test_get_submission_sets(registry: Registry) -> None:
 
 def test_get_submission_set_and_contents(registry: Registry) -> None:
     ids = registry.ids
-    found = names(registry, run(registry, v.SQ_GET_SUBMISSION_SET_AND_CONTENTS, {
-        v.P_SS_UNIQUE_ID: q(registry.unique_ids["SS1"]), v.P_DE_STATUS: ql(APPROVED)}))
-    assert found == {"SS1", "D1", "D2", "F1", f"SS1->{ids['D1']}", f"SS1->{ids['D2']}", f"SS1->{ids['F1']}",
-                     "F1-D1", f"SS1->{ids['F1-D1']}"}
-    filtered = names(registry, run(registry, v.SQ_GET_SUBMISSION_SET_AND_CONTENTS, {
-        v.P_SS_ENTRY_UUID: q(ids["SS1"]), v.P_DE_CONFIDENTIALITY_CODE: ql(f"R^^{CONF_SCHEME}")}))
+    found = names(
+        registry,
+        run(
+            registry,
+            v.SQ_GET_SUBMISSION_SET_AND_CONTENTS,
+            {v.P_SS_UNIQUE_ID: q(registry.unique_ids["SS1"]), v.P_DE_STATUS: ql(APPROVED)},
+        ),
+    )
+    assert found == {
+        "SS1",
+        "D1",
+        "D2",
+        "F1",
+        f"SS1->{ids['D1']}",
+        f"SS1->{ids['D2']}",
+        f"SS1->{ids['F1']}",
+        "F1-D1",
+        f"SS1->{ids['F1-D1']}",
+    }
+    filtered = names(
+        registry,
+        run(
+            registry,
+            v.SQ_GET_SUBMISSION_SET_AND_CONTENTS,
+            {v.P_SS_ENTRY_UUID: q(ids["SS1"]), v.P_DE_CONFIDENTIALITY_CODE: ql(f"R^^{CONF_SCHEME}")},
+        ),
+    )
     assert filtered == {"SS1", "D2", "F1", f"SS1->{ids['D2']}", f"SS1->{ids['F1']}"}
 
 
 def test_get_folder_and_contents(registry: Registry) -> None:
     found = names(registry, run(registry, v.SQ_GET_FOLDER_AND_CONTENTS, {v.P_FOLDER_ENTRY_UUID: q(registry.ids["F1"])}))
     assert found == {"F1", "D1", "D3", "F1-D1", "F1-D3"}
-    none = names(registry, run(registry, v.SQ_GET_FOLDER_AND_CONTENTS, {
-        v.P_FOLDER_UNIQUE_ID: q(registry.unique_ids["F1"]), v.P_DE_FORMAT_CODE: ql("x^^y")}))
+    none = names(
+        registry,
+        run(
+            registry,
+            v.SQ_GET_FOLDER_AND_CONTENTS,
+            {v.P_FOLDER_UNIQUE_ID: q(registry.unique_ids["F1"]), v.P_DE_FORMAT_CODE: ql("x^^y")},
+        ),
+    )
     assert none == {"F1"}
 
 
 def test_get_related_documents(registry: Registry) -> None:
     types = ql(v.RPLC, v.HAS_MEMBER)
-    found = names(registry, run(registry, v.SQ_GET_RELATED_DOCUMENTS, {
-        v.P_DE_UNIQUE_ID: q(registry.unique_ids["D1"]), v.P_ASSOCIATION_TYPES: types}))
+    found = names(
+        registry,
+        run(
+            registry,
+            v.SQ_GET_RELATED_DOCUMENTS,
+            {v.P_DE_UNIQUE_ID: q(registry.unique_ids["D1"]), v.P_ASSOCIATION_TYPES: types},
+        ),
+    )
     assert found == {"D1", "D3", "RPLC"}  # the SubmissionSet's HasMember is no relation
-    assert names(registry, run(registry, v.SQ_GET_RELATED_DOCUMENTS, {
-        v.P_DE_ENTRY_UUID: q(registry.ids["D2"]), v.P_ASSOCIATION_TYPES: types})) == set()
+    assert (
+        names(
+            registry,
+            run(
+                registry,
+                v.SQ_GET_RELATED_DOCUMENTS,
+                {v.P_DE_ENTRY_UUID: q(registry.ids["D2"]), v.P_ASSOCIATION_TYPES: types},
+            ),
+        )
+        == set()
+    )
     assert run(registry, v.SQ_GET_RELATED_DOCUMENTS, {v.P_DE_ENTRY_UUID: q(registry.ids["D2"])}) == [
-        "XDSStoredQueryMissingParam"]
+        "XDSStoredQueryMissingParam"
+    ]
 
 
 def test_leaf_class_renders_what_was_stored_with_the_current_status(registry: Registry) -> None:

@@ -46,17 +46,32 @@ def registered(server, **kwargs) -> Submission:
 
 def new_version(original: DocumentEntry, previous: str, patient: str = PATIENT_ID, **changes) -> Submission:
     ss = make_submission_set(patient_id=patient)
-    entry = replace(original, entry_uuid=new_uuid(), logical_id=original.entry_uuid, patient_id=patient,
-                    status=None, version=None, **changes)
-    link = make_association(ss.entry_uuid, entry.entry_uuid,
-                            slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: [previous]})
+    entry = replace(
+        original,
+        entry_uuid=new_uuid(),
+        logical_id=original.entry_uuid,
+        patient_id=patient,
+        status=None,
+        version=None,
+        **changes,
+    )
+    link = make_association(
+        ss.entry_uuid,
+        entry.entry_uuid,
+        slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: [previous]},
+    )
     return Submission(ss, [entry], [], [link], submission_set_count=1)
 
 
 def status_update(target: str, original: str, new: str) -> Submission:
     ss = make_submission_set()
-    change = Association(new_uuid(), v.UPDATE_AVAILABILITY_STATUS, ss.entry_uuid, target,
-                         slots={v.SLOT_ORIGINAL_STATUS: [original], v.SLOT_NEW_STATUS: [new]})
+    change = Association(
+        new_uuid(),
+        v.UPDATE_AVAILABILITY_STATUS,
+        ss.entry_uuid,
+        target,
+        slots={v.SLOT_ORIGINAL_STATUS: [original], v.SLOT_NEW_STATUS: [new]},
+    )
     return Submission(ss, [], [], [change], submission_set_count=1)
 
 
@@ -68,9 +83,11 @@ def query(server, query_id: str, params: dict[str, list[str]]) -> list[etree._El
 
 
 def find(server, *statuses: str) -> set[str]:
-    found = query(server, v.SQ_FIND_DOCUMENTS, {
-        v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"],
-        v.P_DE_STATUS: ["(" + ",".join(f"'{s}'" for s in statuses) + ")"]})
+    found = query(
+        server,
+        v.SQ_FIND_DOCUMENTS,
+        {v.P_DE_PATIENT_ID: [f"'{PATIENT_ID}'"], v.P_DE_STATUS: ["(" + ",".join(f"'{s}'" for s in statuses) + ")"]},
+    )
     return {e.get("id", "") for e in found}
 
 
@@ -82,8 +99,11 @@ def by_unique_id(server, unique_id: str, level: str | None = None) -> list[etree
 
 
 def confidentiality(element: etree._Element) -> set[str]:
-    return {c.get("nodeRepresentation", "") for c in element.iter(v.TAG_CLASSIFICATION)
-            if c.get("classificationScheme") == v.DE_CONFIDENTIALITY_CODE}
+    return {
+        c.get("nodeRepresentation", "")
+        for c in element.iter(v.TAG_CLASSIFICATION)
+        if c.get("classificationScheme") == v.DE_CONFIDENTIALITY_CODE
+    }
 
 
 def test_masking_makes_a_new_version_and_queries_give_the_latest(server) -> None:
@@ -100,7 +120,9 @@ def test_masking_makes_a_new_version_and_queries_give_the_latest(server) -> None
     assert "MASQUE_PS" in confidentiality(latest)
     history = by_unique_id(server, original.unique_id, level="2")
     assert {e.get("id"): e.get("status") for e in history} == {
-        original.entry_uuid: v.STATUS_DEPRECATED, new_uuid_: v.STATUS_APPROVED}
+        original.entry_uuid: v.STATUS_DEPRECATED,
+        new_uuid_: v.STATUS_APPROVED,
+    }
     # Unmasking is one more version, made from the latest.
     unmasked = new_version(original, "2", confidentiality_codes=original.confidentiality_codes)
     assert server.post("registry", soap.update(unmasked)).status == "Success"
@@ -137,18 +159,22 @@ def test_archive_and_unarchive(server) -> None:
     assert document not in find(server, v.STATUS_APPROVED, v.STATUS_DEPRECATED)  # left out of default searches
     assert document in find(server, v.STATUS_ARCHIVED)
     # The stated original status must be the current one.
-    assert errors(server.post("registry", soap.update(status_update(document, v.STATUS_APPROVED,
-                                                                    v.STATUS_DEPRECATED)))) == ["XDSMetadataUpdateError"]
-    assert server.post("registry", soap.update(status_update(document, v.STATUS_ARCHIVED,
-                                                             v.STATUS_APPROVED))).status == "Success"
+    assert errors(
+        server.post("registry", soap.update(status_update(document, v.STATUS_APPROVED, v.STATUS_DEPRECATED)))
+    ) == ["XDSMetadataUpdateError"]
+    assert (
+        server.post("registry", soap.update(status_update(document, v.STATUS_ARCHIVED, v.STATUS_APPROVED))).status
+        == "Success"
+    )
     assert document in find(server, v.STATUS_APPROVED)
 
 
 def test_no_status_update_of_an_older_version(server) -> None:
     original = registered(server).documents[0]
     assert server.post("registry", soap.update(new_version(original, "1"))).status == "Success"
-    response = server.post("registry", soap.update(status_update(original.entry_uuid, v.STATUS_DEPRECATED,
-                                                                 v.STATUS_APPROVED)))
+    response = server.post(
+        "registry", soap.update(status_update(original.entry_uuid, v.STATUS_DEPRECATED, v.STATUS_APPROVED))
+    )
     assert errors(response) == ["XDSMetadataVersionError"]
 
 
@@ -171,7 +197,8 @@ def test_registration_cannot_carry_update_operations(server) -> None:
     """NIST 21000: ITI-42 refuses ITI-57 semantics."""
     original = registered(server).documents[0]
     submission = make_submission(1)
-    submission.associations.append(status_update(original.entry_uuid, v.STATUS_APPROVED,
-                                                  v.STATUS_DEPRECATED).associations[0])
+    submission.associations.append(
+        status_update(original.entry_uuid, v.STATUS_APPROVED, v.STATUS_DEPRECATED).associations[0]
+    )
     submission.associations[-1].source = submission.submission_set.entry_uuid
     assert "XDSRegistryMetadataError" in errors(server.post("registry", soap.register(submission)))

@@ -33,8 +33,12 @@ def registered(server, endpoint: str = "registry", **kwargs) -> Submission:
     else:
         de = submission.documents[0]
         de.hash = de.size = de.repository_unique_id = None
-        response = server.post("repository", soap.provide_and_register(
-            submission, {de.entry_uuid: b"deleted with its last entry " + de.unique_id.encode()}))
+        response = server.post(
+            "repository",
+            soap.provide_and_register(
+                submission, {de.entry_uuid: b"deleted with its last entry " + de.unique_id.encode()}
+            ),
+        )
     assert response.status == "Success", errors(response)
     return submission
 
@@ -68,8 +72,11 @@ def deletion_events(server: RunningServer, uuids: list[str]) -> dict[str, tuple[
     engine = create_engine_for(server.database_url or default_database_url(Settings(data_dir=server.data_dir)))
     try:
         with engine.connect() as connection:
-            rows = connection.execute(select(event.c.object_uuid, event.c.transaction, event.c.action,
-                                             event.c.object_kind).where(event.c.object_uuid.in_(uuids))).all()
+            rows = connection.execute(
+                select(event.c.object_uuid, event.c.transaction, event.c.action, event.c.object_kind).where(
+                    event.c.object_uuid.in_(uuids)
+                )
+            ).all()
     finally:
         engine.dispose()
     return {row.object_uuid: (row.transaction, row.action, row.object_kind) for row in rows}
@@ -113,9 +120,16 @@ def test_whole_submission_is_deleted_and_each_object_traced(server) -> None:
     events = deletion_events(server, ids)
     assert set(events) == set(ids) and {e[:2] for e in events.values()} == {("ITI-62", "deleted")}
     assert events[submission.folders[0].entry_uuid][2] == "Folder"
-    found = server.post("registry", soap.adhoc_query(v.SQ_GET_SUBMISSION_SET_AND_CONTENTS, {
-        v.P_SS_ENTRY_UUID: [f"'{submission.submission_set.entry_uuid}'"]}))
-    assert found.payload.find(v.TAG_REGISTRY_OBJECT_LIST) is None or len(found.payload.find(v.TAG_REGISTRY_OBJECT_LIST)) == 0
+    found = server.post(
+        "registry",
+        soap.adhoc_query(
+            v.SQ_GET_SUBMISSION_SET_AND_CONTENTS, {v.P_SS_ENTRY_UUID: [f"'{submission.submission_set.entry_uuid}'"]}
+        ),
+    )
+    assert (
+        found.payload.find(v.TAG_REGISTRY_OBJECT_LIST) is None
+        or len(found.payload.find(v.TAG_REGISTRY_OBJECT_LIST)) == 0
+    )
     # Deleted means gone: asking again names unknown objects.
     assert refused(server, ids) == ["UnresolvedReferenceException"] * len(ids)
 
@@ -128,7 +142,10 @@ def test_unique_ids_are_free_again_once_their_objects_are_deleted(server) -> Non
     again.documents[0].unique_id = first.documents[0].unique_id
     again.documents[0].hash = "0" * 40  # another document
     assert errors(server.post("registry", soap.register(again))) == [
-        "XDSNonIdenticalHash", "XDSDuplicateUniqueIdInRegistry", "XDSDuplicateUniqueIdInRegistry"]
+        "XDSNonIdenticalHash",
+        "XDSDuplicateUniqueIdInRegistry",
+        "XDSDuplicateUniqueIdInRegistry",
+    ]
     assert delete(server, all_ids(first)).status == "Success"
     response = server.post("registry", soap.register(again))
     assert response.status == "Success", errors(response)
@@ -137,8 +154,9 @@ def test_unique_ids_are_free_again_once_their_objects_are_deleted(server) -> Non
 def test_appended_document_keeps_its_original_until_the_append_goes(server) -> None:
     original = registered(server)
     appending = make_submission(1)
-    apnd = make_association(appending.documents[0].entry_uuid, original.documents[0].entry_uuid,
-                            association_type=v.APND, slots={})
+    apnd = make_association(
+        appending.documents[0].entry_uuid, original.documents[0].entry_uuid, association_type=v.APND, slots={}
+    )
     appending.associations.append(apnd)
     assert server.post("registry", soap.register(appending)).status == "Success"
     assert refused(server, all_ids(original)) == ["ReferencesExistException"]
@@ -152,14 +170,20 @@ def test_document_file_goes_with_the_last_entry_of_its_document(server) -> None:
     first = registered(server, endpoint="repository")
     de = first.documents[0]
     ss = make_submission_set()
-    version = replace(de, entry_uuid=new_uuid(), logical_id=de.entry_uuid, status=None, version=None,
-                      hash=None, size=None)
-    stored = server.post("registry", soap.adhoc_query(v.SQ_GET_DOCUMENTS, {v.P_DE_ENTRY_UUID: [f"('{de.entry_uuid}')"]}))
+    version = replace(
+        de, entry_uuid=new_uuid(), logical_id=de.entry_uuid, status=None, version=None, hash=None, size=None
+    )
+    stored = server.post(
+        "registry", soap.adhoc_query(v.SQ_GET_DOCUMENTS, {v.P_DE_ENTRY_UUID: [f"('{de.entry_uuid}')"]})
+    )
     slots = {s.get("name"): s.findtext(f"{v.TAG_VALUE_LIST}/{v.TAG_VALUE}") for s in stored.payload.iter(v.TAG_SLOT)}
     version.hash, version.size = slots["hash"], int(slots["size"])
     version.repository_unique_id = server.repository_unique_id
-    link = make_association(ss.entry_uuid, version.entry_uuid,
-                            slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: ["1"]})
+    link = make_association(
+        ss.entry_uuid,
+        version.entry_uuid,
+        slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: ["1"]},
+    )
     second = Submission(ss, [version], [], [link], submission_set_count=1)
     response = server.post("registry", soap.update(second))
     assert response.status == "Success", errors(response)

@@ -46,14 +46,17 @@ def test_50_mb_document_round_trip_with_bounded_memory(server, capsys):
     assert response.status == "Success", response.error_codes
 
     retrieve = soap.retrieve([(server.repository_unique_id, de.unique_id)])
-    resp = requests.post(server.repository_url, data=retrieve.body,
-                         headers={"Content-Type": retrieve.content_type}, timeout=300)
+    resp = requests.post(
+        server.repository_url, data=retrieve.body, headers={"Content-Type": retrieve.content_type}, timeout=300
+    )
     parsed = soap.parse_response(resp.status_code, resp.headers["Content-Type"], resp.content)
     retrieved = soap.document_bytes(parsed)[de.unique_id]
     assert hashlib.sha1(retrieved).digest() == hashlib.sha1(document).digest()
 
     peak = _peak_rss(server.process.pid)
     with capsys.disabled():
-        print(f"\n[50 MB round trip] server peak RSS {peak / 2**20:.1f} MiB "
-              f"(before the request {baseline / 2**20:.1f} MiB, limit {PEAK_LIMIT / 2**20:.0f} MiB)")
+        print(
+            f"\n[50 MB round trip] server peak RSS {peak / 2**20:.1f} MiB "
+            f"(before the request {baseline / 2**20:.1f} MiB, limit {PEAK_LIMIT / 2**20:.0f} MiB)"
+        )
     assert peak < PEAK_LIMIT

@@ -50,13 +50,13 @@ def registered(server, count: int = 1, **kwargs) -> Submission:
     return submission
 
 
-def related(original: str, association_type: str, patient: str = PATIENT_ID,
-            documentation: bool = False) -> Submission:
+def related(original: str, association_type: str, patient: str = PATIENT_ID, documentation: bool = False) -> Submission:
     """A submission of one new document related to `original`."""
     ss = make_submission_set(patient_id=patient)
     submission = make_submission(submission_set=ss, documents=[make_document_entry(patient_id=patient)])
-    relation = make_association(submission.documents[0].entry_uuid, original, association_type=association_type,
-                                slots={})
+    relation = make_association(
+        submission.documents[0].entry_uuid, original, association_type=association_type, slots={}
+    )
     if documentation:
         relation.documentation = [make_code("Correction", "1.2.250.1.999.5", "Correction d'une erreur")]
     submission.associations.append(relation)
@@ -143,8 +143,9 @@ def test_relationship_to_a_folder_is_refused(server) -> None:
 def test_relationship_from_a_stored_document_is_refused(server) -> None:
     first, second = registered(server, 2).documents
     submission = make_submission(1)
-    submission.associations.append(make_association(first.entry_uuid, second.entry_uuid,
-                                                    association_type=v.APND, slots={}))
+    submission.associations.append(
+        make_association(first.entry_uuid, second.entry_uuid, association_type=v.APND, slots={})
+    )
     response = register(server, submission)
     assert response.status == "Failure"
     assert "XDSRegistryMetadataError" in errors(response)
@@ -208,8 +209,9 @@ def test_documentation_on_a_has_member_association_is_refused(server) -> None:
 def test_empty_folder_then_existing_document_added(server) -> None:
     ss = make_submission_set()
     folder = make_folder()
-    empty = Submission(ss, [], [folder], [make_association(ss.entry_uuid, folder.entry_uuid, slots={})],
-                       submission_set_count=1)
+    empty = Submission(
+        ss, [], [folder], [make_association(ss.entry_uuid, folder.entry_uuid, slots={})], submission_set_count=1
+    )
     assert register(server, empty).status == "Success"
     document = registered(server).documents[0].entry_uuid
     before = last_update_time(server, folder.entry_uuid)
@@ -222,24 +224,27 @@ def test_empty_folder_then_existing_document_added(server) -> None:
 def add_to_folder(folder: str, document: str, patient: str = PATIENT_ID) -> Submission:
     ss = make_submission_set(patient_id=patient)
     link = make_association(folder, document, slots={})
-    return Submission(ss, [], [], [link, make_association(ss.entry_uuid, link.entry_uuid, slots={})],
-                      submission_set_count=1)
+    return Submission(
+        ss, [], [], [link, make_association(ss.entry_uuid, link.entry_uuid, slots={})], submission_set_count=1
+    )
 
 
 def test_new_document_added_to_an_existing_folder(server) -> None:
     folder = registered(server, with_folder=True).folders[0].entry_uuid
     submission = make_submission(1)
     link = make_association(folder, submission.documents[0].entry_uuid, slots={})
-    submission.associations += [link, make_association(submission.submission_set.entry_uuid, link.entry_uuid,
-                                                       slots={})]
+    submission.associations += [link, make_association(submission.submission_set.entry_uuid, link.entry_uuid, slots={})]
     assert register(server, submission).status == "Success"
     assert folders_of(server, submission.documents[0].entry_uuid) == {folder}
 
 
 def test_another_patients_document_cannot_join_a_folder(server) -> None:
     folder = registered(server, with_folder=True).folders[0].entry_uuid
-    other = make_submission(1, submission_set=make_submission_set(patient_id=OTHER_PATIENT_ID),
-                            documents=[make_document_entry(patient_id=OTHER_PATIENT_ID)])
+    other = make_submission(
+        1,
+        submission_set=make_submission_set(patient_id=OTHER_PATIENT_ID),
+        documents=[make_document_entry(patient_id=OTHER_PATIENT_ID)],
+    )
     assert register(server, other).status == "Success"
     assert_refused(server, add_to_folder(folder, other.documents[0].entry_uuid), "XDSPatientIdDoesNotMatch")
 

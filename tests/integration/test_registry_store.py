@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -15,8 +15,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.model import LocalizedString, StoredDocument, Submission
 from dmp_xds.storage.database import (
     DatabaseNotAtHead,
     alembic_config,
@@ -29,6 +27,8 @@ from dmp_xds.storage.database import (
 )
 from dmp_xds.storage.store import RegistryStore, _submission_rows
 from dmp_xds.storage.tables import DocumentEntryRow, RegistryUniqueIdRow, metadata
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import LocalizedString, StoredDocument, Submission
 from factories import PATIENT_ID, make_code, make_document_entry, make_submission, new_uuid
 
 
@@ -96,7 +96,8 @@ def test_migration_matches_the_table_definitions(engine: Engine) -> None:
 
 
 def test_migration_0006_gives_each_registered_unique_id_its_first_owner(
-        db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """The claims are made from what 0005 holds, including what a race could leave there: the
     first registration keeps the uniqueId, nothing is removed, the others are named."""
     config = alembic_config(db_url)
@@ -109,16 +110,21 @@ def test_migration_0006_gives_each_registered_unique_id_its_first_owner(
         entry, folder = first.documents[0], first.folders[0]
         assert entry.hash is not None and first.submission_set is not None
         updated = make_document_entry(hash="3" * 40)
-        later = registered(make_submission(documents=[
-            make_document_entry(unique_id=entry.unique_id, hash=entry.hash.upper()),  # the same document again
-            make_document_entry(unique_id=entry.unique_id, hash="2" * 40),  # a race won by `first`
-            updated,
-            make_document_entry(unique_id=updated.unique_id, logical_id=updated.entry_uuid, version="2",
-                                hash="4" * 40),  # ITI-57 may change the hash
-        ]))
+        later = registered(
+            make_submission(
+                documents=[
+                    make_document_entry(unique_id=entry.unique_id, hash=entry.hash.upper()),  # the same document again
+                    make_document_entry(unique_id=entry.unique_id, hash="2" * 40),  # a race won by `first`
+                    updated,
+                    make_document_entry(
+                        unique_id=updated.unique_id, logical_id=updated.entry_uuid, version="2", hash="4" * 40
+                    ),  # ITI-57 may change the hash
+                ]
+            )
+        )
         raced_folder = registered(make_submission(1, with_folder=True))
         raced_folder.folders[0].unique_id = folder.unique_id
-        start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        start = datetime(2026, 1, 1, tzinfo=UTC)
         with engine.begin() as connection:
             for offset, submission in enumerate([first, later, raced_folder]):
                 for table, rows in _submission_rows(submission, (), start + timedelta(seconds=offset)):
@@ -128,8 +134,10 @@ def test_migration_0006_gives_each_registered_unique_id_its_first_owner(
 
         def rows_now() -> dict[str, int]:
             with engine.connect() as connection:
-                return {t.name: connection.execute(select(func.count()).select_from(t)).scalar_one()
-                        for t in registered_tables}
+                return {
+                    t.name: connection.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in registered_tables
+                }
 
         rows_before = rows_now()
 
@@ -138,18 +146,25 @@ def test_migration_0006_gives_each_registered_unique_id_its_first_owner(
 
         assert rows_now() == rows_before
         with engine.connect() as connection:
-            claims = {row.unique_id: (row.kind, row.holder)
-                      for row in connection.execute(select(RegistryUniqueIdRow.__table__))}
+            claims = {
+                row.unique_id: (row.kind, row.holder)
+                for row in connection.execute(select(RegistryUniqueIdRow.__table__))
+            }
         assert claims == {
             entry.unique_id: ("DocumentEntry", entry.hash.lower()),
             folder.unique_id: ("Folder", folder.logical_id),
             updated.unique_id: ("DocumentEntry", "3" * 40),
             raced_folder.documents[0].unique_id: ("DocumentEntry", (raced_folder.documents[0].hash or "").lower()),
-            **{s.submission_set.unique_id: ("SubmissionSet", s.submission_set.entry_uuid)
-               for s in (first, later, raced_folder) if s.submission_set is not None},
+            **{
+                s.submission_set.unique_id: ("SubmissionSet", s.submission_set.entry_uuid)
+                for s in (first, later, raced_folder)
+                if s.submission_set is not None
+            },
         }
         warning = next(r.getMessage() for r in caplog.records if "uniqueIds were registered" in r.getMessage())
-        assert warning.startswith("2 uniqueIds") and f"{entry.unique_id}" in warning and f"{folder.unique_id}" in warning
+        assert (
+            warning.startswith("2 uniqueIds") and f"{entry.unique_id}" in warning and f"{folder.unique_id}" in warning
+        )
         assert f"{updated.unique_id}" not in warning
     finally:
         engine.dispose()
@@ -212,10 +227,13 @@ def test_store_and_read_back(store: RegistryStore) -> None:
 
     folder = submission.folders[0]
     assert store.existing_unique_ids([first.unique_id or "", ss.unique_id or "", folder.unique_id or "", "1.2.9"]) == {
-        first.unique_id: first.hash, ss.unique_id: None, folder.unique_id: None,
+        first.unique_id: first.hash,
+        ss.unique_id: None,
+        folder.unique_id: None,
     }
-    found = store.existing_objects([first.entry_uuid, ss.entry_uuid, folder.entry_uuid,
-                                    submission.associations[0].entry_uuid, new_uuid()])
+    found = store.existing_objects(
+        [first.entry_uuid, ss.entry_uuid, folder.entry_uuid, submission.associations[0].entry_uuid, new_uuid()]
+    )
     assert found == {
         first.entry_uuid: ("DocumentEntry", PATIENT_ID, v.STATUS_APPROVED),
         ss.entry_uuid: ("SubmissionSet", PATIENT_ID, v.STATUS_APPROVED),
@@ -252,7 +270,7 @@ def test_searchable_columns(store: RegistryStore) -> None:
 def test_any_text_and_large_sizes_round_trip(store: RegistryStore) -> None:
     # PostgreSQL receives a submission's rows as JSON: quotes, backslashes, accents, characters
     # outside the BMP and JSON's own syntax must come back as they were sent.
-    tricky = 'Compte rendu « urgences » \\ "guillemets" {\'json\': [1]} \u00e9\u00e8 \U0001F489 \t fin'
+    tricky = "Compte rendu « urgences » \\ \"guillemets\" {'json': [1]} \u00e9\u00e8 \U0001f489 \t fin"
     entry = make_document_entry(size=2**40)
     entry.title = [LocalizedString(tricky, "fr-FR", "UTF-8")]
     entry.extra_slots["urn:dmp-xds:test"] = [tricky, "\u2028"]
@@ -262,8 +280,12 @@ def test_any_text_and_large_sizes_round_trip(store: RegistryStore) -> None:
     assert back == entry
     assert back.title[0].value == tricky and back.size == 2**40
     with store.engine.connect() as connection:
-        assert connection.execute(select(DocumentEntryRow.size).where(
-            DocumentEntryRow.entry_uuid == entry.entry_uuid)).scalar_one() == 2**40
+        assert (
+            connection.execute(
+                select(DocumentEntryRow.size).where(DocumentEntryRow.entry_uuid == entry.entry_uuid)
+            ).scalar_one()
+            == 2**40
+        )
 
 
 def test_on_before_commit_runs_inside_the_transaction(store: RegistryStore) -> None:
@@ -334,8 +356,12 @@ def test_any_version_leads_to_the_latest_version_of_its_document(store: Registry
     original = make_document_entry()
     store.store_submission(registered(make_submission(documents=[original])))
     masked = make_code("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "Masqué aux professionnels de santé")
-    second = make_document_entry(unique_id=original.unique_id, logical_id=original.entry_uuid, version="2",
-                                 confidentiality_codes=[*original.confidentiality_codes, masked])
+    second = make_document_entry(
+        unique_id=original.unique_id,
+        logical_id=original.entry_uuid,
+        version="2",
+        confidentiality_codes=[*original.confidentiality_codes, masked],
+    )
     again = make_document_entry(unique_id=original.unique_id, hash=original.hash)  # the same document, again
     other = make_document_entry()
     for entry in (second, again, other):
@@ -346,7 +372,8 @@ def test_any_version_leads_to_the_latest_version_of_its_document(store: Registry
     by_unique_id = store.latest_versions_by_unique_id([original.unique_id or "", "1.2.250.1.999.404"])
     assert list(by_unique_id) == [original.unique_id]
     assert sorted(e.entry_uuid for e in by_unique_id[original.unique_id or ""]) == sorted(
-        [second.entry_uuid, again.entry_uuid])
+        [second.entry_uuid, again.entry_uuid]
+    )
     assert store.latest_versions([]) == {} and store.latest_versions_by_unique_id([]) == {}
 
 
@@ -372,11 +399,15 @@ def test_a_unique_id_has_one_owner_whatever_the_rules_read(store: RegistryStore)
         with pytest.raises(IntegrityError):
             store.store_submission(registered(clash))
         assert store.count_rows() == before
-    store.store_submission(registered(make_submission(documents=[
-        make_document_entry(unique_id=entry.unique_id, hash=entry.hash.upper())])))
+    store.store_submission(
+        registered(make_submission(documents=[make_document_entry(unique_id=entry.unique_id, hash=entry.hash.upper())]))
+    )
     assert len(store.get_document_entries_by_unique_id([entry.unique_id or ""])) == 2
     assert store.existing_unique_ids([entry.unique_id or "", folder.unique_id or "", ss.unique_id or ""]) == {
-        entry.unique_id: entry.hash.lower(), folder.unique_id: None, ss.unique_id: None}
+        entry.unique_id: entry.hash.lower(),
+        folder.unique_id: None,
+        ss.unique_id: None,
+    }
 
 
 def test_missing_required_value_is_a_programming_error(store: RegistryStore) -> None:

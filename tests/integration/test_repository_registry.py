@@ -49,7 +49,9 @@ def test_provide_and_register_then_retrieve(server, mtom):
     assert retrieved.mtom
     assert retrieved.header("Action") == v.ACTION_ITI43 + "Response"
     assert soap.document_bytes(retrieved) == by_unique_id
-    mime_types = [d.findtext(f"{{{v.NS_XDSB}}}mimeType") for d in retrieved.payload.iter(f"{{{v.NS_XDSB}}}DocumentResponse")]
+    mime_types = [
+        d.findtext(f"{{{v.NS_XDSB}}}mimeType") for d in retrieved.payload.iter(f"{{{v.NS_XDSB}}}DocumentResponse")
+    ]
     assert mime_types == ["text/plain", "text/plain"] or all(mime_types)
 
 
@@ -60,9 +62,17 @@ def test_registered_metadata_gets_hash_size_and_repository_id(server):
     assert server.post("repository", soap.provide_and_register(submission, documents)).status == "Success"
     # Registering the same document (same uniqueId, same hash) again through ITI-42 is allowed
     # (NIST 12004), which proves the registry holds exactly the hash the repository computed.
-    again = make_submission(1, documents=[make_document_entry(
-        unique_id=de.unique_id, hash=hashlib.sha1(documents[de.entry_uuid]).hexdigest(),
-        size=len(documents[de.entry_uuid]), repository_unique_id=server.repository_unique_id)])
+    again = make_submission(
+        1,
+        documents=[
+            make_document_entry(
+                unique_id=de.unique_id,
+                hash=hashlib.sha1(documents[de.entry_uuid]).hexdigest(),
+                size=len(documents[de.entry_uuid]),
+                repository_unique_id=server.repository_unique_id,
+            )
+        ],
+    )
     assert server.post("registry", soap.register(again)).status == "Success"
     different = make_submission(1, documents=[make_document_entry(unique_id=de.unique_id, hash="0" * 40)])
     response = server.post("registry", soap.register(different))
@@ -142,8 +152,10 @@ def test_retrieve_partial_success_and_unknown_repository(server):
     documents = _documents(submission)
     assert server.post("repository", soap.provide_and_register(submission, documents)).status == "Success"
     known = submission.documents[0].unique_id
-    response = server.post("repository", soap.retrieve([(server.repository_unique_id, known),
-                                                         (server.repository_unique_id, "1.2.3.4.5.404")]))
+    response = server.post(
+        "repository",
+        soap.retrieve([(server.repository_unique_id, known), (server.repository_unique_id, "1.2.3.4.5.404")]),
+    )
     assert response.status == "PartialSuccess"
     assert response.error_codes == ["XDSDocumentUniqueIdError"]
     assert list(soap.document_bytes(response)) == [known]

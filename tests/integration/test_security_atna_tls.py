@@ -23,13 +23,13 @@ from lxml import etree
 from sqlalchemy import delete, select, update
 
 import soap_messages as soap
-from dmp_xds.transport.atna import CHECKPOINT_MSG_ID, MSG_ID, SyslogExporter, tls_context
+from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.storage.audit_checkpoints import parse_checkpoints
-from dmp_xds.storage.trail import AuditEntry, AuditEvent
-from dmp_xds.xds import vocabulary as v
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.tables import AuditEntryRow, AuditHeadRow
-from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.storage.trail import AuditEntry, AuditEvent
+from dmp_xds.transport.atna import CHECKPOINT_MSG_ID, MSG_ID, SyslogExporter, tls_context
+from dmp_xds.xds import vocabulary as v
 from factories import make_document_entry, make_submission, make_submission_set
 from loopback_server import serving
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
@@ -70,13 +70,16 @@ class TlsCollector:
                 if not chunk:
                     return
                 rest += chunk
-            self.frames.append(rest[:int(length)])
-            buffer = rest[int(length):]
+            self.frames.append(rest[: int(length)])
+            buffer = rest[int(length) :]
 
     def _of(self, msg_id: str) -> list[bytes]:
         """The messages' texts (after the BOM) of this MSGID (the header's sixth field)."""
-        return [frame.split(b"\xef\xbb\xbf", 1)[1] for frame in list(self.frames)
-                if frame.split(b" ", 6)[5] == msg_id.encode()]
+        return [
+            frame.split(b"\xef\xbb\xbf", 1)[1]
+            for frame in list(self.frames)
+            if frame.split(b" ", 6)[5] == msg_id.encode()
+        ]
 
     def messages(self) -> list[etree._Element]:
         return [etree.fromstring(text) for text in self._of(MSG_ID)]
@@ -99,8 +102,12 @@ def tls_collector(pki: GeneratedPki) -> Iterator[TlsCollector]:
 
 def atna_settings(pki: GeneratedPki, collector: TlsCollector) -> dict[str, str]:
     hospital = pki.identity("hospital")
-    return {"DMP_XDS_AUDIT_SYSLOG": f"tls://localhost:{collector.port}", "DMP_XDS_AUDIT_SYSLOG_CA": str(pki.anchors),
-            "DMP_XDS_AUDIT_SYSLOG_CERTIFICATE": hospital.certificate, "DMP_XDS_AUDIT_SYSLOG_KEY": hospital.key}
+    return {
+        "DMP_XDS_AUDIT_SYSLOG": f"tls://localhost:{collector.port}",
+        "DMP_XDS_AUDIT_SYSLOG_CA": str(pki.anchors),
+        "DMP_XDS_AUDIT_SYSLOG_CERTIFICATE": hospital.certificate,
+        "DMP_XDS_AUDIT_SYSLOG_KEY": hospital.key,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +122,12 @@ def collector(pki: GeneratedPki) -> Iterator[TlsCollector]:
 
 
 @pytest.fixture(scope="module")
-def server(pki: GeneratedPki, collector: TlsCollector, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[SecureServer]:
-    running = start_secure_server(tmp_path_factory.mktemp("secure-atna"), pki, tls=True,
-                                  extra=atna_settings(pki, collector))
+def server(
+    pki: GeneratedPki, collector: TlsCollector, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureServer]:
+    running = start_secure_server(
+        tmp_path_factory.mktemp("secure-atna"), pki, tls=True, extra=atna_settings(pki, collector)
+    )
     running.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
     running.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
     yield running
@@ -136,18 +145,26 @@ def wait_for(collector: TlsCollector, predicate) -> list[etree._Element]:  # typ
 
 
 def document_ids(message: etree._Element) -> list[str]:
-    return [o.get("ParticipantObjectID", "") for o in message.iterfind("ParticipantObjectIdentification")
-            if o.get("ParticipantObjectTypeCode") == "2"]
+    return [
+        o.get("ParticipantObjectID", "")
+        for o in message.iterfind("ParticipantObjectIdentification")
+        if o.get("ParticipantObjectTypeCode") == "2"
+    ]
 
 
-def test_submission_is_exported_over_tls_with_its_documents(server: SecureServer, pki: GeneratedPki,
-                                                             collector: TlsCollector) -> None:
-    submission = make_submission(2, submission_set=make_submission_set(patient_id=PATIENT),
-                                 documents=[make_document_entry(patient_id=PATIENT) for _ in range(2)])
+def test_submission_is_exported_over_tls_with_its_documents(
+    server: SecureServer, pki: GeneratedPki, collector: TlsCollector
+) -> None:
+    submission = make_submission(
+        2,
+        submission_set=make_submission_set(patient_id=PATIENT),
+        documents=[make_document_entry(patient_id=PATIENT) for _ in range(2)],
+    )
     for entry in submission.documents:
         entry.hash = entry.size = entry.repository_unique_id = None
-    request = soap.provide_and_register(submission, {de.entry_uuid: b"compte rendu " + de.unique_id.encode()
-                                                     for de in submission.documents}, mtom=False)
+    request = soap.provide_and_register(
+        submission, {de.entry_uuid: b"compte rendu " + de.unique_id.encode() for de in submission.documents}, mtom=False
+    )
     response = server.call("repository", request, vihf(pki, "doctor"))
     assert response.status == "Success", response.error_codes
     unique_ids = sorted(de.unique_id or "" for de in submission.documents)
@@ -163,8 +180,9 @@ def test_submission_is_exported_over_tls_with_its_documents(server: SecureServer
     assert collector.peers and set(collector.peers) == {pki.identity("hospital").organization}
 
 
-def test_a_collector_with_an_untrusted_certificate_gets_nothing(pki: GeneratedPki, collector: TlsCollector,
-                                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_a_collector_with_an_untrusted_certificate_gets_nothing(
+    pki: GeneratedPki, collector: TlsCollector, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     other = create_test_pki(tmp_path_factory.mktemp("other-pki"))
     exporter = SyslogExporter(f"tls://localhost:{collector.port}", context=tls_context(str(other.anchors)))
     before = len(collector.frames)
@@ -177,18 +195,25 @@ def test_a_collector_with_an_untrusted_certificate_gets_nothing(pki: GeneratedPk
 
 
 def test_a_cut_trace_is_caught_against_the_checkpoints_the_collector_received(
-        pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> None:
+    pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Only the collector keeps checkpoints here (no checkpoint file): the operator's commands and
     the server each checkpoint the first row they write and, when they stop, their last one."""
     with tls_collector(pki) as own_collector:
         data_dir = tmp_path_factory.mktemp("secure-atna-cut")
-        server = start_secure_server(data_dir, pki, tls=True, extra={
-            **atna_settings(pki, own_collector), "DMP_XDS_AUDIT_CHECKPOINT_FILE": "off"})
+        server = start_secure_server(
+            data_dir, pki, tls=True, extra={**atna_settings(pki, own_collector), "DMP_XDS_AUDIT_CHECKPOINT_FILE": "off"}
+        )
         try:
             server.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
             server.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
-            query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
-                                                           "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]})
+            query = soap.adhoc_query(
+                v.SQ_FIND_DOCUMENTS,
+                {
+                    "$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
+                    "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"],
+                },
+            )
             for _ in range(3):
                 assert server.call("registry", query, vihf(pki, "doctor")).status_code == 200
         finally:
@@ -218,5 +243,11 @@ def test_a_cut_trace_is_caught_against_the_checkpoints_the_collector_received(
 
 
 def run_verify(server: SecureServer, checkpoints: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dmp_xds.cli", "audit", "verify", "--checkpoints", str(checkpoints)],
-                          env=server.env, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "dmp_xds.cli", "audit", "verify", "--checkpoints", str(checkpoints)],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

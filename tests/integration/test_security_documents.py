@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 import soap_messages as soap
-from dmp_xds.xds import vocabulary as v
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.xds import vocabulary as v
 from factories import make_submission
 from secure_server import MASKED, PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
 
@@ -43,34 +43,50 @@ def documents(server: SecureServer, pki: GeneratedPki) -> dict[str, str]:
     patient's; registered with their files straight into the server's store."""
     doctor = pki.identity("doctor").national_id
     made: dict[str, str] = {}
-    for name, patient, codes, author in (("plain", PATIENT, (), ""), ("masked", PATIENT, (MASKED,), ""),
-                                         ("masked_own", PATIENT, (MASKED,), doctor), ("other", OTHER, (), "")):
+    for name, patient, codes, author in (
+        ("plain", PATIENT, (), ""),
+        ("masked", PATIENT, (MASKED,), ""),
+        ("masked_own", PATIENT, (MASKED,), doctor),
+        ("other", OTHER, (), ""),
+    ):
         made[name] = server.store_document(name, patient, codes, author).documents[0].unique_id
     return made
 
 
 def _found_unique_ids(response: soap.SoapResponse) -> set[str]:
-    return {ident.get("value", "") for ident in response.payload.iter(v.TAG_EXTERNAL_IDENTIFIER)
-            if ident.get("identificationScheme") == v.DE_UNIQUE_ID}
+    return {
+        ident.get("value", "")
+        for ident in response.payload.iter(v.TAG_EXTERNAL_IDENTIFIER)
+        if ident.get("identificationScheme") == v.DE_UNIQUE_ID
+    }
 
 
 def _get_documents(unique_ids: list[str], return_type: str = "LeafClass") -> soap.HttpRequest:
-    return soap.adhoc_query(v.SQ_GET_DOCUMENTS,
-                            {"$XDSDocumentEntryUniqueId": ["(" + ",".join(f"'{u}'" for u in unique_ids) + ")"]},
-                            return_type)
+    return soap.adhoc_query(
+        v.SQ_GET_DOCUMENTS,
+        {"$XDSDocumentEntryUniqueId": ["(" + ",".join(f"'{u}'" for u in unique_ids) + ")"]},
+        return_type,
+    )
 
 
 def test_find_documents_hides_masked_documents_from_a_professional(server, pki, documents) -> None:
-    query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
-                                                   "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]})
+    query = soap.adhoc_query(
+        v.SQ_FIND_DOCUMENTS,
+        {"$XDSDocumentEntryPatientId": [f"'{PATIENT}'"], "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]},
+    )
     response = server.call("registry", query, vihf(pki, "doctor"))
     assert response.status_code == 200, response.fault_reason
     # The author sees the document they masked-from-others; nobody else's masked one.
     assert _found_unique_ids(response) == {documents["plain"], documents["masked_own"]}
-    refs = server.call("registry", soap.adhoc_query(
-        v.SQ_FIND_DOCUMENTS, {"$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
-                              "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]}, "ObjectRef"),
-        vihf(pki, "doctor"))
+    refs = server.call(
+        "registry",
+        soap.adhoc_query(
+            v.SQ_FIND_DOCUMENTS,
+            {"$XDSDocumentEntryPatientId": [f"'{PATIENT}'"], "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]},
+            "ObjectRef",
+        ),
+        vihf(pki, "doctor"),
+    )
     assert len(list(refs.payload.iter(f"{{{v.NS_RIM}}}ObjectRef"))) == 2  # not even counted
 
 
@@ -78,23 +94,32 @@ def test_guessed_unique_ids_reveal_nothing(server, pki, documents) -> None:
     wanted = [documents["masked"], documents["other"], documents["plain"]]
     response = server.call("registry", _get_documents(wanted), vihf(pki, "doctor"))
     assert _found_unique_ids(response) == {documents["plain"]}
-    associations = server.call("registry", soap.adhoc_query(
-        v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS,
-        {"$XDSDocumentEntryUniqueId": [f"('{documents['masked']}')"]}), vihf(pki, "doctor"))
+    associations = server.call(
+        "registry",
+        soap.adhoc_query(
+            v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS, {"$XDSDocumentEntryUniqueId": [f"('{documents['masked']}')"]}
+        ),
+        vihf(pki, "doctor"),
+    )
     assert list(associations.payload.iter(v.TAG_ASSOCIATION)) == []
 
 
 def test_emergency_access_still_respects_masking(server, pki, documents) -> None:
-    response = server.call("registry", _get_documents([documents["masked"]]),
-                     vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY, access_reason="coma"), card="doctor2")
+    response = server.call(
+        "registry",
+        _get_documents([documents["masked"]]),
+        vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY, access_reason="coma"),
+        card="doctor2",
+    )
     assert response.status_code == 200, response.fault_reason
     assert _found_unique_ids(response) == set()
 
 
 def test_retrieve_answers_a_hidden_document_as_unknown(server, pki, documents) -> None:
     repository_id = server.repository_id
-    request = soap.retrieve([(repository_id, documents["plain"]), (repository_id, documents["masked"]),
-                             (repository_id, documents["other"])])
+    request = soap.retrieve(
+        [(repository_id, documents["plain"]), (repository_id, documents["masked"]), (repository_id, documents["other"])]
+    )
     response = server.call("repository", request, vihf(pki, "doctor"))
     assert response.status == "PartialSuccess", response.fault_reason
     assert set(soap.document_bytes(response)) == {documents["plain"]}

@@ -22,9 +22,9 @@ import pytest
 from lxml import etree
 
 import soap_messages as soap
+from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Submission
-from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from factories import make_association, make_submission, make_submission_set, new_uuid
 from secure_server import MASKED, PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 from xds_server import BACKENDS, database_for
@@ -39,10 +39,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest, pki: GeneratedPki,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
-    running = start_secure_server(tmp_path_factory.mktemp(f"masked-versions-{request.param}"), pki, tls=True,
-                                  database_url=database_for(request))
+def server(
+    request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureServer]:
+    running = start_secure_server(
+        tmp_path_factory.mktemp(f"masked-versions-{request.param}"), pki, tls=True, database_url=database_for(request)
+    )
     running.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
     for card in (AUTHOR, OTHER_PROFESSIONAL):
         running.cli("dmp", "grant", PATIENT, pki.identity(card).national_id)
@@ -85,8 +87,9 @@ class Story:
         return self.ids | self.links
 
 
-def call(server: SecureServer, pki: GeneratedPki, who: str, endpoint: str,
-         request: soap.HttpRequest) -> soap.SoapResponse:
+def call(
+    server: SecureServer, pki: GeneratedPki, who: str, endpoint: str, request: soap.HttpRequest
+) -> soap.SoapResponse:
     assertion = patient_vihf(pki) if who == "patient" else vihf(pki, who)
     response = server.call(endpoint, request, assertion, card="patient-portal" if who == "patient" else who)
     assert response.status_code == 200, (who, response.fault_reason)
@@ -101,13 +104,23 @@ def new_version(server: SecureServer, pki: GeneratedPki, story: Story, codes: li
     """ITI-57 by the patient: a new version of the document's latest, with these
     confidentiality codes (MASQUE_PS added: masking; taken away: unmasking)."""
     latest = story.versions[-1]
-    version = replace(latest, entry_uuid=new_uuid(), logical_id=story.logical_id, status=None, version=None,
-                      confidentiality_codes=codes)
+    version = replace(
+        latest,
+        entry_uuid=new_uuid(),
+        logical_id=story.logical_id,
+        status=None,
+        version=None,
+        confidentiality_codes=codes,
+    )
     ss = make_submission_set(patient_id=PATIENT)
-    link = make_association(ss.entry_uuid, version.entry_uuid, slots={
-        v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: [str(len(story.versions))]})
-    response = call(server, pki, "patient", "registry", soap.update(Submission(ss, [version], [], [link],
-                                                                               submission_set_count=1)))
+    link = make_association(
+        ss.entry_uuid,
+        version.entry_uuid,
+        slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: [str(len(story.versions))]},
+    )
+    response = call(
+        server, pki, "patient", "registry", soap.update(Submission(ss, [version], [], [link], submission_set_count=1))
+    )
     assert response.status == "Success", errors(response)
     story.versions.append(version)
     story.links.add(link.entry_uuid)
@@ -125,8 +138,13 @@ def written_then_masked(server: SecureServer, pki: GeneratedPki) -> Story:
     entry.authors = [Author(person=f"{author_id}^MARTIN^Marie^^^Dr^^^&1.2.250.1.71.4.2.1&ISO")]
     entry.hash = entry.size = entry.repository_unique_id = None
     content = f"compte rendu confidentiel {entry.unique_id}\n".encode()
-    response = call(server, pki, AUTHOR, "repository",
-                    soap.provide_and_register(submission, {entry.entry_uuid: content}, mtom=False))
+    response = call(
+        server,
+        pki,
+        AUTHOR,
+        "repository",
+        soap.provide_and_register(submission, {entry.entry_uuid: content}, mtom=False),
+    )
     assert response.status == "Success", errors(response)
     # As the repository registered it (a new version repeats these).
     entry.hash, entry.size = hashlib.sha1(content).hexdigest(), len(content)
@@ -138,13 +156,25 @@ def written_then_masked(server: SecureServer, pki: GeneratedPki) -> Story:
     derived.hash = derived.size = derived.repository_unique_id = None
     relation = Association(new_uuid(), v.XFRM, derived.entry_uuid, entry.entry_uuid)
     transform.associations.append(relation)
-    response = call(server, pki, AUTHOR, "repository",
-                    soap.provide_and_register(transform, {derived.entry_uuid: b"version PDF\n"}, mtom=False))
+    response = call(
+        server,
+        pki,
+        AUTHOR,
+        "repository",
+        soap.provide_and_register(transform, {derived.entry_uuid: b"version PDF\n"}, mtom=False),
+    )
     assert response.status == "Success", errors(response)
 
     links = {a.entry_uuid for a in submission.associations if a.target == entry.entry_uuid} | {relation.entry_uuid}
-    story = Story([entry], content, submission.folders[0].entry_uuid, submission.submission_set.entry_uuid,
-                  derived.entry_uuid, reference_id, links)
+    story = Story(
+        [entry],
+        content,
+        submission.folders[0].entry_uuid,
+        submission.submission_set.entry_uuid,
+        derived.entry_uuid,
+        reference_id,
+        links,
+    )
     new_version(server, pki, story, [*entry.confidentiality_codes, MASKED])
     return story
 
@@ -157,45 +187,85 @@ def queries(story: Story) -> dict[str, tuple[str, dict[str, list[str]], set[str]
     """Every stored query that reaches the document: name -> (query id, parameters, what in
     its answer is there only through the document: none of it may reach a caller it is hidden
     from)."""
-    patient = {v.P_DE_PATIENT_ID: [f"'{PATIENT}'"],
-               v.P_DE_STATUS: [quoted(v.STATUS_APPROVED, v.STATUS_DEPRECATED)]}
+    patient = {v.P_DE_PATIENT_ID: [f"'{PATIENT}'"], v.P_DE_STATUS: [quoted(v.STATUS_APPROVED, v.STATUS_DEPRECATED)]}
     level2 = {v.P_METADATA_LEVEL: ["2"]}
     first, latest = story.versions[0].entry_uuid, story.versions[-1].entry_uuid
     return {
         "GetDocuments by version 1's entryUUID": (v.SQ_GET_DOCUMENTS, {v.P_DE_ENTRY_UUID: [quoted(first)]}, set()),
-        "GetDocuments by every entryUUID": (v.SQ_GET_DOCUMENTS, {v.P_DE_ENTRY_UUID: [
-            quoted(*(e.entry_uuid for e in story.versions))]}, set()),
+        "GetDocuments by every entryUUID": (
+            v.SQ_GET_DOCUMENTS,
+            {v.P_DE_ENTRY_UUID: [quoted(*(e.entry_uuid for e in story.versions))]},
+            set(),
+        ),
         "GetDocuments by uniqueId": (v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: [quoted(story.unique_id)]}, set()),
         "GetDocuments by uniqueId, $MetadataLevel 2": (
-            v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: [quoted(story.unique_id)], **level2}, set()),
+            v.SQ_GET_DOCUMENTS,
+            {v.P_DE_UNIQUE_ID: [quoted(story.unique_id)], **level2},
+            set(),
+        ),
         "GetDocuments by logical id, $MetadataLevel 2": (
-            v.SQ_GET_DOCUMENTS, {v.P_DE_LOGICAL_ID: [quoted(story.logical_id)], **level2}, set()),
+            v.SQ_GET_DOCUMENTS,
+            {v.P_DE_LOGICAL_ID: [quoted(story.logical_id)], **level2},
+            set(),
+        ),
         "FindDocuments, $MetadataLevel 2": (v.SQ_FIND_DOCUMENTS, {**patient, **level2}, set()),
-        "FindDocumentsByReferenceId": (v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID, {
-            **patient, v.P_DE_REFERENCE_ID_LIST: [quoted(story.reference_id)]}, set()),
-        "GetAll": (v.SQ_GET_ALL, {v.P_PATIENT_ID: [f"'{PATIENT}'"],
-                                  v.P_DE_STATUS: [quoted(v.STATUS_APPROVED, v.STATUS_DEPRECATED)],
-                                  v.P_SS_STATUS: [quoted(v.STATUS_APPROVED)],
-                                  v.P_FOLDER_STATUS: [quoted(v.STATUS_APPROVED)]}, set()),
-        "GetSubmissionSetAndContents": (v.SQ_GET_SUBMISSION_SET_AND_CONTENTS,
-                                        {v.P_SS_ENTRY_UUID: [f"'{story.update_set_uuid}'"]}, set()),
-        "GetFolderAndContents": (v.SQ_GET_FOLDER_AND_CONTENTS, {v.P_FOLDER_ENTRY_UUID: [f"'{story.folder_uuid}'"]},
-                                 set()),
-        "GetFolderAndContents, $MetadataLevel 2": (v.SQ_GET_FOLDER_AND_CONTENTS, {
-            v.P_FOLDER_ENTRY_UUID: [f"'{story.folder_uuid}'"], **level2}, set()),
-        "GetFoldersForDocument by version 1": (v.SQ_GET_FOLDERS_FOR_DOCUMENT, {v.P_DE_ENTRY_UUID: [f"'{first}'"]},
-                                               {story.folder_uuid}),
-        "GetFoldersForDocument by uniqueId": (v.SQ_GET_FOLDERS_FOR_DOCUMENT,
-                                              {v.P_DE_UNIQUE_ID: [f"'{story.unique_id}'"]}, {story.folder_uuid}),
-        "GetRelatedDocuments of the transform": (v.SQ_GET_RELATED_DOCUMENTS, {
-            v.P_DE_ENTRY_UUID: [f"'{story.transform_uuid}'"], v.P_ASSOCIATION_TYPES: [quoted(v.XFRM)]},
-            {story.transform_uuid}),
+        "FindDocumentsByReferenceId": (
+            v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID,
+            {**patient, v.P_DE_REFERENCE_ID_LIST: [quoted(story.reference_id)]},
+            set(),
+        ),
+        "GetAll": (
+            v.SQ_GET_ALL,
+            {
+                v.P_PATIENT_ID: [f"'{PATIENT}'"],
+                v.P_DE_STATUS: [quoted(v.STATUS_APPROVED, v.STATUS_DEPRECATED)],
+                v.P_SS_STATUS: [quoted(v.STATUS_APPROVED)],
+                v.P_FOLDER_STATUS: [quoted(v.STATUS_APPROVED)],
+            },
+            set(),
+        ),
+        "GetSubmissionSetAndContents": (
+            v.SQ_GET_SUBMISSION_SET_AND_CONTENTS,
+            {v.P_SS_ENTRY_UUID: [f"'{story.update_set_uuid}'"]},
+            set(),
+        ),
+        "GetFolderAndContents": (
+            v.SQ_GET_FOLDER_AND_CONTENTS,
+            {v.P_FOLDER_ENTRY_UUID: [f"'{story.folder_uuid}'"]},
+            set(),
+        ),
+        "GetFolderAndContents, $MetadataLevel 2": (
+            v.SQ_GET_FOLDER_AND_CONTENTS,
+            {v.P_FOLDER_ENTRY_UUID: [f"'{story.folder_uuid}'"], **level2},
+            set(),
+        ),
+        "GetFoldersForDocument by version 1": (
+            v.SQ_GET_FOLDERS_FOR_DOCUMENT,
+            {v.P_DE_ENTRY_UUID: [f"'{first}'"]},
+            {story.folder_uuid},
+        ),
+        "GetFoldersForDocument by uniqueId": (
+            v.SQ_GET_FOLDERS_FOR_DOCUMENT,
+            {v.P_DE_UNIQUE_ID: [f"'{story.unique_id}'"]},
+            {story.folder_uuid},
+        ),
+        "GetRelatedDocuments of the transform": (
+            v.SQ_GET_RELATED_DOCUMENTS,
+            {v.P_DE_ENTRY_UUID: [f"'{story.transform_uuid}'"], v.P_ASSOCIATION_TYPES: [quoted(v.XFRM)]},
+            {story.transform_uuid},
+        ),
         "GetAssociations of version 1": (v.SQ_GET_ASSOCIATIONS, {v.P_UUID: [quoted(first)]}, set()),
         "GetAssociations of the latest": (v.SQ_GET_ASSOCIATIONS, {v.P_UUID: [quoted(latest)]}, set()),
-        "GetDocumentsAndAssociations by version 1": (v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS,
-                                                     {v.P_DE_ENTRY_UUID: [quoted(first)]}, set()),
-        "GetSubmissionSets of version 1": (v.SQ_GET_SUBMISSION_SETS, {v.P_UUID: [quoted(first)]},
-                                           {story.submission_set_uuid}),
+        "GetDocumentsAndAssociations by version 1": (
+            v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS,
+            {v.P_DE_ENTRY_UUID: [quoted(first)]},
+            set(),
+        ),
+        "GetSubmissionSets of version 1": (
+            v.SQ_GET_SUBMISSION_SETS,
+            {v.P_UUID: [quoted(first)]},
+            {story.submission_set_uuid},
+        ),
     }
 
 
@@ -204,8 +274,9 @@ def named(text: str, ids: set[str]) -> list[str]:
     return sorted(i for i in ids if f'"{i}"' in text)
 
 
-def answer(server: SecureServer, pki: GeneratedPki, who: str, query_id: str, params: dict[str, list[str]],
-           return_type: str) -> str:
+def answer(
+    server: SecureServer, pki: GeneratedPki, who: str, query_id: str, params: dict[str, list[str]], return_type: str
+) -> str:
     response = call(server, pki, who, "registry", soap.adhoc_query(query_id, params, return_type))
     assert response.status == "Success", (who, query_id, response.error_codes)
     return etree.tostring(response.payload).decode()
@@ -247,8 +318,11 @@ def test_retrieve_of_a_masked_document_answers_as_an_unknown_one(server, pki) ->
     assert trace.actor_id == pki.identity(OTHER_PROFESSIONAL).national_id
     assert f"retrieve {story.unique_id}: refused, masked from professionals by the patient" in trace.detail
     other_id = pki.identity(OTHER_PROFESSIONAL).national_id
-    given = [e.event for e in server.trail().history(PATIENT)
-             if e.event.actor_id == other_id and story.unique_id in e.event.documents]
+    given = [
+        e.event
+        for e in server.trail().history(PATIENT)
+        if e.event.actor_id == other_id and story.unique_id in e.event.documents
+    ]
     assert given == [], "a trace row says the masked document was given to the other professional"
     # Its author still gets it, and the trace says so.
     assert soap.document_bytes(retrieve(server, pki, AUTHOR, story.unique_id)) == {story.unique_id: story.content}
@@ -260,11 +334,18 @@ def test_retrieve_of_a_masked_document_answers_as_an_unknown_one(server, pki) ->
 def test_the_author_the_attending_doctor_and_the_patient_still_see_every_version(server, pki, who) -> None:
     story = written_then_masked(server, pki)
     assert soap.document_bytes(retrieve(server, pki, who, story.unique_id)) == {story.unique_id: story.content}
-    every_version = answer(server, pki, who, v.SQ_GET_DOCUMENTS,
-                           {v.P_DE_LOGICAL_ID: [quoted(story.logical_id)], v.P_METADATA_LEVEL: ["2"]}, "LeafClass")
+    every_version = answer(
+        server,
+        pki,
+        who,
+        v.SQ_GET_DOCUMENTS,
+        {v.P_DE_LOGICAL_ID: [quoted(story.logical_id)], v.P_METADATA_LEVEL: ["2"]},
+        "LeafClass",
+    )
     assert named(every_version, story.ids) == sorted(story.ids)
-    first = answer(server, pki, who, v.SQ_GET_DOCUMENTS,
-                   {v.P_DE_ENTRY_UUID: [quoted(story.versions[0].entry_uuid)]}, "LeafClass")
+    first = answer(
+        server, pki, who, v.SQ_GET_DOCUMENTS, {v.P_DE_ENTRY_UUID: [quoted(story.versions[0].entry_uuid)]}, "LeafClass"
+    )
     assert named(first, story.ids) == sorted({story.unique_id, story.versions[0].entry_uuid})
 
 
@@ -273,16 +354,25 @@ def test_unmasked_in_its_latest_version_every_version_is_visible_again(server, p
     masked_codes = story.versions[-1].confidentiality_codes
     new_version(server, pki, story, [c for c in masked_codes if c.code != MASKED.code])
     assert soap.document_bytes(retrieve(server, pki, OTHER_PROFESSIONAL, story.unique_id)) == {
-        story.unique_id: story.content}
+        story.unique_id: story.content
+    }
     assert server.last_trace().event.outcome == "success"
-    every_version = answer(server, pki, OTHER_PROFESSIONAL, v.SQ_GET_DOCUMENTS,
-                           {v.P_DE_UNIQUE_ID: [quoted(story.unique_id)], v.P_METADATA_LEVEL: ["2"]}, "LeafClass")
+    every_version = answer(
+        server,
+        pki,
+        OTHER_PROFESSIONAL,
+        v.SQ_GET_DOCUMENTS,
+        {v.P_DE_UNIQUE_ID: [quoted(story.unique_id)], v.P_METADATA_LEVEL: ["2"]},
+        "LeafClass",
+    )
     # Version 2 carries MASQUE_PS, but the document's current state (version 3) does not.
     assert len(re.findall(r"<rim:ExtrinsicObject ", every_version)) == 3
     assert named(every_version, story.ids) == sorted(story.ids)
-    still_hidden = [name for name, (query_id, params, through) in queries(story).items()
-                    if not named(answer(server, pki, OTHER_PROFESSIONAL, query_id, params, "ObjectRef"),
-                                 story.marks | through)]
+    still_hidden = [
+        name
+        for name, (query_id, params, through) in queries(story).items()
+        if not named(answer(server, pki, OTHER_PROFESSIONAL, query_id, params, "ObjectRef"), story.marks | through)
+    ]
     assert still_hidden == []
 
 

@@ -17,10 +17,10 @@ import pytest
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.model import Association, Code, Submission
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Association, Code, Submission
 from factories import make_association, make_submission, make_submission_set, new_uuid
 from secure_server import MASKED, PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 
@@ -117,22 +117,38 @@ def masking(original: Submission) -> Submission:
     """ITI-57: a new version of the document with MASQUE_PS."""
     entry = original.documents[0]
     ss = make_submission_set(patient_id=entry.patient_id)
-    version = replace(entry, entry_uuid=new_uuid(), logical_id=entry.entry_uuid, status=None, version=None,
-                      confidentiality_codes=[*entry.confidentiality_codes, MASKED])
-    link = make_association(ss.entry_uuid, version.entry_uuid,
-                            slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: ["1"]})
+    version = replace(
+        entry,
+        entry_uuid=new_uuid(),
+        logical_id=entry.entry_uuid,
+        status=None,
+        version=None,
+        confidentiality_codes=[*entry.confidentiality_codes, MASKED],
+    )
+    link = make_association(
+        ss.entry_uuid,
+        version.entry_uuid,
+        slots={v.SLOT_SUBMISSION_SET_STATUS: ["Original"], v.SLOT_PREVIOUS_VERSION: ["1"]},
+    )
     return Submission(ss, [version], [], [link], submission_set_count=1)
 
 
-def request_for(server: SecureServer, pki: GeneratedPki, caller: Caller, action: str
-                ) -> tuple[str, soap.HttpRequest, str]:
+def request_for(
+    server: SecureServer, pki: GeneratedPki, caller: Caller, action: str
+) -> tuple[str, soap.HttpRequest, str]:
     """(endpoint, request, uniqueId of the document it is about) of one cell."""
     author = pki.identity(caller.card).national_id if caller.author else SOMEONE_ELSE
     target = server.store_document(f"{caller.card}-{action}-{new_uuid()[9:17]}", caller.patient, author=author)
     unique_id = target.documents[0].unique_id or ""
     if action == "search":
-        return "registry", soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {
-            v.P_DE_PATIENT_ID: [f"'{caller.patient}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}), unique_id
+        return (
+            "registry",
+            soap.adhoc_query(
+                v.SQ_FIND_DOCUMENTS,
+                {v.P_DE_PATIENT_ID: [f"'{caller.patient}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]},
+            ),
+            unique_id,
+        )
     if action == "retrieve":
         return "repository", soap.retrieve([(server.repository_id, unique_id)]), unique_id
     if action == "submit":
@@ -187,8 +203,16 @@ def test_authorization_matrix(server: SecureServer, pki: GeneratedPki, who: str,
 
 
 def test_every_cell_of_the_issue_is_in_the_matrix() -> None:
-    assert set(MATRIX) >= {"patient", "representative", "authorized", "unauthorized", "attending",
-                           "emergency allowed", "emergency refused", "closed"}
+    assert set(MATRIX) >= {
+        "patient",
+        "representative",
+        "authorized",
+        "unauthorized",
+        "attending",
+        "emergency allowed",
+        "emergency refused",
+        "closed",
+    }
     assert all(len(outcomes) == len(ACTIONS) for outcomes in MATRIX.values())
 
 
@@ -204,16 +228,25 @@ def test_a_hidden_document_is_changed_as_an_unknown_one(server: SecureServer, pk
     assert removal.error_codes == ["UnresolvedReferenceException"]
     assert f"{entry.entry_uuid} is not registered" in etree.tostring(removal.payload).decode()
     # The attending doctor sees it, and may unmask it.
-    still = server.call("registry", soap.adhoc_query(v.SQ_GET_DOCUMENTS, {
-        v.P_DE_UNIQUE_ID: [f"('{entry.unique_id}')"]}), vihf(pki, "doctor2"), card="doctor2")
+    still = server.call(
+        "registry",
+        soap.adhoc_query(v.SQ_GET_DOCUMENTS, {v.P_DE_UNIQUE_ID: [f"('{entry.unique_id}')"]}),
+        vihf(pki, "doctor2"),
+        card="doctor2",
+    )
     assert entry.unique_id in etree.tostring(still.payload).decode()
 
 
 def test_archiving_is_the_patients_or_the_authors(server: SecureServer, pki: GeneratedPki) -> None:
     target = server.store_document(f"archive-{new_uuid()[9:17]}", PATIENT, author=SOMEONE_ELSE)
     ss = make_submission_set(patient_id=PATIENT)
-    change = Association(new_uuid(), v.UPDATE_AVAILABILITY_STATUS, ss.entry_uuid, target.documents[0].entry_uuid,
-                         slots={v.SLOT_ORIGINAL_STATUS: [v.STATUS_APPROVED], v.SLOT_NEW_STATUS: [v.STATUS_ARCHIVED]})
+    change = Association(
+        new_uuid(),
+        v.UPDATE_AVAILABILITY_STATUS,
+        ss.entry_uuid,
+        target.documents[0].entry_uuid,
+        slots={v.SLOT_ORIGINAL_STATUS: [v.STATUS_APPROVED], v.SLOT_NEW_STATUS: [v.STATUS_ARCHIVED]},
+    )
     request = Submission(ss, [], [], [change], submission_set_count=1)
     refused = server.call("registry", soap.update(request), vihf(pki, "doctor2"), card="doctor2")
     assert refused.error_codes == ["XDSRegistryError"]
@@ -232,8 +265,9 @@ def test_archiving_is_the_patients_or_the_authors(server: SecureServer, pki: Gen
 
 OTHER_MINOR = "1120599123456^^^&1.2.250.1.213.1.4.10&ISO"
 STRANGER_ADULT = "1650599123456^^^&1.2.250.1.213.1.4.10&ISO"
-HIDDEN_FROM_PARENTS = Code("INVISIBLE_REPRESENTANTS_LEGAUX", "1.2.250.1.213.1.1.4.13",
-                           "Non visible par les représentants légaux du patient")
+HIDDEN_FROM_PARENTS = Code(
+    "INVISIBLE_REPRESENTANTS_LEGAUX", "1.2.250.1.213.1.1.4.13", "Non visible par les représentants légaux du patient"
+)
 
 
 def test_legal_representative_does_not_see_what_is_hidden_from_them(server: SecureServer, pki: GeneratedPki) -> None:
@@ -241,12 +275,16 @@ def test_legal_representative_does_not_see_what_is_hidden_from_them(server: Secu
     server.cli("dmp", "representative", "add", OTHER_MINOR, PARENT)
     plain = server.store_document(f"minor-{new_uuid()[9:17]}", OTHER_MINOR).documents[0].unique_id
     secret = server.store_document(f"minor-secret-{new_uuid()[9:17]}", OTHER_MINOR, (HIDDEN_FROM_PARENTS,)).documents[0]
-    query = soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{OTHER_MINOR}'"],
-                                                   v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]})
+    query = soap.adhoc_query(
+        v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{OTHER_MINOR}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}
+    )
 
     def found(response: soap.SoapResponse) -> set[str]:
-        return {i.get("value", "") for i in response.payload.iter(v.TAG_EXTERNAL_IDENTIFIER)
-                if i.get("identificationScheme") == v.DE_UNIQUE_ID}
+        return {
+            i.get("value", "")
+            for i in response.payload.iter(v.TAG_EXTERNAL_IDENTIFIER)
+            if i.get("identificationScheme") == v.DE_UNIQUE_ID
+        }
 
     parent = patient_vihf(pki, OTHER_MINOR, representative=PARENT)
     assert found(server.call("registry", query, parent, card="patient-portal")) == {plain}
@@ -254,18 +292,31 @@ def test_legal_representative_does_not_see_what_is_hidden_from_them(server: Secu
     assert (trace.actor_id, trace.outcome, trace.documents) == (PARENT, "success", (plain,))
     # The minor sees both; a guessed uniqueId tells the parent nothing.
     assert found(server.call("registry", query, patient_vihf(pki, OTHER_MINOR), card="patient-portal")) == {
-        plain, secret.unique_id}
-    retrieve = server.call("repository", soap.retrieve([(server.repository_id, secret.unique_id or "")]),
-                           patient_vihf(pki, OTHER_MINOR, representative=PARENT), card="patient-portal")
+        plain,
+        secret.unique_id,
+    }
+    retrieve = server.call(
+        "repository",
+        soap.retrieve([(server.repository_id, secret.unique_id or "")]),
+        patient_vihf(pki, OTHER_MINOR, representative=PARENT),
+        card="patient-portal",
+    )
     assert retrieve.error_codes == ["XDSDocumentUniqueIdError"]
     # Nor may they change it; they may manage the rest as the patient would.
-    removal = server.call("registry", soap.delete_document_set([secret.entry_uuid]),
-                          patient_vihf(pki, OTHER_MINOR, representative=PARENT), card="patient-portal")
+    removal = server.call(
+        "registry",
+        soap.delete_document_set([secret.entry_uuid]),
+        patient_vihf(pki, OTHER_MINOR, representative=PARENT),
+        card="patient-portal",
+    )
     assert removal.error_codes == ["UnresolvedReferenceException"]
     # Someone the operator did not declare is no representative, whatever their VIHF says.
-    stranger = server.call("registry", query, patient_vihf(pki, OTHER_MINOR, representative=STRANGER_ADULT),
-                           card="patient-portal")
+    stranger = server.call(
+        "registry", query, patient_vihf(pki, OTHER_MINOR, representative=STRANGER_ADULT), card="patient-portal"
+    )
     assert stranger.status_code == 403 and "not a declared legal representative" in (stranger.fault_reason or "")
     server.cli("dmp", "representative", "remove", OTHER_MINOR, PARENT)
-    removed = server.call("registry", query, patient_vihf(pki, OTHER_MINOR, representative=PARENT), card="patient-portal")
+    removed = server.call(
+        "registry", query, patient_vihf(pki, OTHER_MINOR, representative=PARENT), card="patient-portal"
+    )
     assert removed.status_code == 403

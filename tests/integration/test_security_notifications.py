@@ -13,9 +13,9 @@ from email import message_from_bytes, policy
 import pytest
 
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.xds import vocabulary as v
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.xds import vocabulary as v
 from loopback_server import serving
 from secure_server import PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 from soap_messages import SoapResponse, adhoc_query
@@ -85,8 +85,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
 
 @pytest.fixture(scope="module")
 def server(pki: GeneratedPki, relay: SmtpRelay, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
-    running = start_secure_server(tmp_path_factory.mktemp("secure-notify"), pki, tls=True, extra={
-        "DMP_XDS_NOTIFY_SMTP": f"smtp://127.0.0.1:{relay.port}", "DMP_XDS_NOTIFY_FROM": "dmp@test.example"})
+    running = start_secure_server(
+        tmp_path_factory.mktemp("secure-notify"),
+        pki,
+        tls=True,
+        extra={"DMP_XDS_NOTIFY_SMTP": f"smtp://127.0.0.1:{relay.port}", "DMP_XDS_NOTIFY_FROM": "dmp@test.example"},
+    )
     running.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
     running.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
     yield running
@@ -94,8 +98,9 @@ def server(pki: GeneratedPki, relay: SmtpRelay, tmp_path_factory: pytest.TempPat
 
 
 def search(server: SecureServer, pki: GeneratedPki, card: str, **changes: str) -> SoapResponse:
-    query = adhoc_query(v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{PATIENT}'"],
-                                              v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]})
+    query = adhoc_query(
+        v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{PATIENT}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}
+    )
     return server.call("registry", query, vihf(pki, card, **changes), card=card)
 
 
@@ -110,11 +115,18 @@ def found(response: SoapResponse, path: str) -> list[str]:
 
 def test_emergency_access_is_notified_and_emailed(server: SecureServer, pki: GeneratedPki, relay: SmtpRelay) -> None:
     # Only the patient gives (and reads) their address.
-    by_doctor = server.admin(dv.UPDATE_DMP, f"<PatientId>{PATIENT}</PatientId><NotificationEmail>x@y.org"
-                                            "</NotificationEmail>", vihf(pki, "doctor"), card="doctor")
+    by_doctor = server.admin(
+        dv.UPDATE_DMP,
+        f"<PatientId>{PATIENT}</PatientId><NotificationEmail>x@y.org</NotificationEmail>",
+        vihf(pki, "doctor"),
+        card="doctor",
+    )
     assert by_doctor.status_code == 403 and "only the patient" in (by_doctor.fault_reason or "")
-    updated = server.admin(dv.UPDATE_DMP, f"<PatientId>{PATIENT}</PatientId><NotificationEmail>{EMAIL}"
-                                          "</NotificationEmail>", patient_vihf(pki))
+    updated = server.admin(
+        dv.UPDATE_DMP,
+        f"<PatientId>{PATIENT}</PatientId><NotificationEmail>{EMAIL}</NotificationEmail>",
+        patient_vihf(pki),
+    )
     assert updated.status_code == 200, updated.fault_reason
     assert found(updated, "d:Dmp/d:NotificationEmail") == [EMAIL]
     status = server.admin(dv.GET_DMP_STATUS, f"<PatientId>{PATIENT}</PatientId>", vihf(pki, "doctor"), card="doctor")
@@ -151,16 +163,20 @@ def test_emergency_access_is_notified_and_emailed(server: SecureServer, pki: Gen
     assert found(listed, "d:Notification/d:Emailed") == ["true"]
 
     # Nobody else reads them.
-    by_doctor = server.admin(dv.GET_NOTIFICATIONS, f"<PatientId>{PATIENT}</PatientId>", vihf(pki, "doctor"),
-                             card="doctor")
+    by_doctor = server.admin(
+        dv.GET_NOTIFICATIONS, f"<PatientId>{PATIENT}</PatientId>", vihf(pki, "doctor"), card="doctor"
+    )
     assert by_doctor.status_code == 403
 
     # The operator's CLI lists them too.
     assert "bris de glace" in server.cli("dmp", "notifications", PATIENT, "--unread")
 
     (notification_id,) = found(listed, "d:Notification/d:Id")
-    acknowledged = server.admin(dv.ACKNOWLEDGE_NOTIFICATIONS, f"<PatientId>{PATIENT}</PatientId>"
-                                f"<NotificationId>{notification_id}</NotificationId>", patient_vihf(pki))
+    acknowledged = server.admin(
+        dv.ACKNOWLEDGE_NOTIFICATIONS,
+        f"<PatientId>{PATIENT}</PatientId><NotificationId>{notification_id}</NotificationId>",
+        patient_vihf(pki),
+    )
     assert found(acknowledged, "d:Acknowledged") == ["1"]
     assert found(notifications(server, pki, unread_only=True), "d:Notification") == []
     assert found(notifications(server, pki), "d:Notification/d:Read") == ["true"]

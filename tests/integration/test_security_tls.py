@@ -20,12 +20,12 @@ from sqlalchemy import select
 
 from dmp_xds.config import Settings, default_database_url
 from dmp_xds.dmp import vocabulary as dv
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.tables import AuditEntryRow
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import security_header
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.tables import AuditEntryRow
+from dmp_xds.xds import vocabulary as v
 from factories import make_submission, make_submission_set
 from secure_server import PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 from soap_messages import adhoc_query, parse_response, register
@@ -56,9 +56,13 @@ def server(pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def find_documents(patient: str = PATIENT, assertion: etree._Element | None = None) -> bytes:
-    request = adhoc_query(v.SQ_FIND_DOCUMENTS,
-                          {"$XDSDocumentEntryPatientId": [f"'{patient}'"],
-                           "$XDSDocumentEntryStatus": ["('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"]})
+    request = adhoc_query(
+        v.SQ_FIND_DOCUMENTS,
+        {
+            "$XDSDocumentEntryPatientId": [f"'{patient}'"],
+            "$XDSDocumentEntryStatus": ["('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"],
+        },
+    )
     envelope = etree.fromstring(request.body)
     if assertion is not None:
         envelope.find(f"{{{v.NS_SOAP12}}}Header").append(security_header(assertion))
@@ -68,8 +72,14 @@ def find_documents(patient: str = PATIENT, assertion: etree._Element | None = No
 def post(server: SecureServer, body: bytes, card: str | None = "doctor", pki: GeneratedPki | None = None):  # type: ignore[no-untyped-def]
     pki = pki or server.pki
     cert = None if card is None else (pki.identity(card).certificate, pki.identity(card).key)
-    response = requests.post(server.url + "/xds/registry", data=body, timeout=30, cert=cert,
-                             verify=str(server.pki.anchors), headers={"Content-Type": "application/soap+xml"})
+    response = requests.post(
+        server.url + "/xds/registry",
+        data=body,
+        timeout=30,
+        cert=cert,
+        verify=str(server.pki.anchors),
+        headers={"Content-Type": "application/soap+xml"},
+    )
     return parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
 
 
@@ -140,24 +150,56 @@ HOUR = dt.timedelta(hours=1)
 DEFECTS = {
     "missing": (lambda pki: None, "doctor", "SecurityTokenUnavailable", "no wsse:Security header"),
     "unsigned": (unsigned, "doctor", "InvalidSecurityToken", "the VIHF is not signed"),
-    "expired": (lambda pki: vihf(pki, "doctor", now=dt.datetime.now(dt.timezone.utc) - HOUR), "doctor",
-                "InvalidSecurityToken", "the VIHF has expired"),
-    "not yet valid": (lambda pki: vihf(pki, "doctor", now=dt.datetime.now(dt.timezone.utc) + HOUR), "doctor",
-                      "InvalidSecurityToken", "the VIHF is not valid yet"),
+    "expired": (
+        lambda pki: vihf(pki, "doctor", now=dt.datetime.now(dt.UTC) - HOUR),
+        "doctor",
+        "InvalidSecurityToken",
+        "the VIHF has expired",
+    ),
+    "not yet valid": (
+        lambda pki: vihf(pki, "doctor", now=dt.datetime.now(dt.UTC) + HOUR),
+        "doctor",
+        "InvalidSecurityToken",
+        "the VIHF is not valid yet",
+    ),
     "tampered": (tampered, "doctor", "InvalidSecurityToken", "does not verify"),
     "wrapped": (wrapped, "doctor", "InvalidSecurityToken", "signature wrapping"),
-    "wrong audience": (lambda pki: vihf(pki, "doctor", audience="urn:elsewhere"), "doctor", "InvalidSecurityToken",
-                       "not meant for this server"),
-    "missing attributes": (lambda pki: vihf(pki, "doctor", lps_name="", sector=""), "doctor", "InvalidSecurityToken",
-                           f"lacks required attribute(s): {sv.ATTR_LPS_NAME}, {sv.ATTR_SECTOR}"),
-    "emergency without a reason": (lambda pki: vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY), "doctor2",
-                                   "InvalidSecurityToken", "requires a reason"),
-    "other professional's card": (lambda pki: vihf(pki, "doctor2", signer="doctor"), "doctor", "InvalidSecurityToken",
-                                  "signs only for its holder"),
-    "card and VIHF disagree": (lambda pki: vihf(pki, "doctor2"), "doctor", "FailedCheck",
-                               "connection is made with the card of"),
-    "patient VIHF signed by a card": (lambda pki: patient_vihf(pki, signer="doctor"), "doctor", "InvalidSecurityToken",
-                                      "must be signed by an organisation certificate"),
+    "wrong audience": (
+        lambda pki: vihf(pki, "doctor", audience="urn:elsewhere"),
+        "doctor",
+        "InvalidSecurityToken",
+        "not meant for this server",
+    ),
+    "missing attributes": (
+        lambda pki: vihf(pki, "doctor", lps_name="", sector=""),
+        "doctor",
+        "InvalidSecurityToken",
+        f"lacks required attribute(s): {sv.ATTR_LPS_NAME}, {sv.ATTR_SECTOR}",
+    ),
+    "emergency without a reason": (
+        lambda pki: vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY),
+        "doctor2",
+        "InvalidSecurityToken",
+        "requires a reason",
+    ),
+    "other professional's card": (
+        lambda pki: vihf(pki, "doctor2", signer="doctor"),
+        "doctor",
+        "InvalidSecurityToken",
+        "signs only for its holder",
+    ),
+    "card and VIHF disagree": (
+        lambda pki: vihf(pki, "doctor2"),
+        "doctor",
+        "FailedCheck",
+        "connection is made with the card of",
+    ),
+    "patient VIHF signed by a card": (
+        lambda pki: patient_vihf(pki, signer="doctor"),
+        "doctor",
+        "InvalidSecurityToken",
+        "must be signed by an organisation certificate",
+    ),
 }
 
 
@@ -234,8 +276,7 @@ def test_a_card_revoked_while_the_server_runs_is_refused_at_once(tmp_path: Path)
 
     own = create_test_pki(tmp_path / "pki")
     (tmp_path / "data").mkdir()
-    running = start_secure_server(tmp_path / "data", own, tls=True,
-                                  extra={"DMP_XDS_CERTIFICATE_CACHE_SECONDS": "3600"})
+    running = start_secure_server(tmp_path / "data", own, tls=True, extra={"DMP_XDS_CERTIFICATE_CACHE_SECONDS": "3600"})
     try:
         running.cli("dmp", "create", PATIENT, "--collected-by", "x")
         running.cli("dmp", "grant", PATIENT, own.identity("doctor").national_id)
@@ -253,12 +294,22 @@ def test_record_level_policy_and_trace(server: SecureServer, pki: GeneratedPki) 
     # The hospital's care team (establishment grant), signed by the hospital, over the hospital's connection.
     nurse = post(server, find_documents(assertion=vihf(pki, "nurse", signer="hospital")), card="hospital")
     assert nurse.status_code == 200, nurse.fault_reason
-    emergency = post(server, find_documents(assertion=vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY,
-                                                           access_reason="patient inconscient")), card="doctor2")
+    emergency = post(
+        server,
+        find_documents(
+            assertion=vihf(pki, "doctor2", access_mode=sv.ACCESS_EMERGENCY, access_reason="patient inconscient")
+        ),
+        card="doctor2",
+    )
     assert emergency.status_code == 200, emergency.fault_reason
-    refused = post(server, find_documents(REFUSING_PATIENT, vihf(pki, "doctor2", REFUSING_PATIENT,
-                                                                  access_mode=sv.ACCESS_EMERGENCY,
-                                                                  access_reason="coma")), card="doctor2")
+    refused = post(
+        server,
+        find_documents(
+            REFUSING_PATIENT,
+            vihf(pki, "doctor2", REFUSING_PATIENT, access_mode=sv.ACCESS_EMERGENCY, access_reason="coma"),
+        ),
+        card="doctor2",
+    )
     assert refused.status_code == 403 and "refused emergency access" in (refused.fault_reason or "")
     closed = post(server, find_documents(CLOSED_PATIENT, vihf(pki, "doctor", CLOSED_PATIENT)))
     assert closed.status_code == 403 and "closed" in (closed.fault_reason or "")
@@ -278,8 +329,14 @@ def test_trace_tampering_named_by_audit_verify(server: SecureServer) -> None:
     engine = create_engine_for(default_database_url(Settings(data_dir=server.data_dir)))
     with engine.begin() as connection:
         connection.exec_driver_sql("UPDATE audit_entry SET actor_id = 'someone' WHERE seq = 2")
-    result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "audit", "verify"], env=server.env,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "dmp_xds.cli", "audit", "verify"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1 and "row 2" in result.stderr
     with engine.begin() as connection:  # put it back for the other tests of the module
         connection.exec_driver_sql("UPDATE audit_entry SET actor_id = 'operator' WHERE seq = 2")
@@ -288,41 +345,70 @@ def test_trace_tampering_named_by_audit_verify(server: SecureServer) -> None:
 
 def test_reverse_proxy_header(pki: GeneratedPki, tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    proxied = start_secure_server(tmp_path / "data", pki, tls=False, extra={"DMP_XDS_CLIENT_CERT_HEADER": "X-SSL-Client-Cert",
-                                                      "DMP_XDS_TRUSTED_PROXIES": "127.0.0.1"})
+    proxied = start_secure_server(
+        tmp_path / "data",
+        pki,
+        tls=False,
+        extra={"DMP_XDS_CLIENT_CERT_HEADER": "X-SSL-Client-Cert", "DMP_XDS_TRUSTED_PROXIES": "127.0.0.1"},
+    )
     try:
         proxied.cli("dmp", "create", PATIENT, "--collected-by", "x")
         proxied.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
         pem = quote(Path(pki.identity("doctor").certificate).read_text())
-        ok = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
-                           headers={"Content-Type": "application/soap+xml", "X-SSL-Client-Cert": pem}, timeout=30)
+        ok = requests.post(
+            proxied.url + "/xds/registry",
+            data=find_documents(assertion=vihf(pki, "doctor")),
+            headers={"Content-Type": "application/soap+xml", "X-SSL-Client-Cert": pem},
+            timeout=30,
+        )
         assert ok.status_code == 200, ok.text
         # A proxy names its client in X-Forwarded-For: the peer that counts is still the proxy.
-        forwarded = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
-                                  headers={"Content-Type": "application/soap+xml", "X-SSL-Client-Cert": pem,
-                                           "X-Forwarded-For": "192.0.2.7"}, timeout=30)
+        forwarded = requests.post(
+            proxied.url + "/xds/registry",
+            data=find_documents(assertion=vihf(pki, "doctor")),
+            headers={"Content-Type": "application/soap+xml", "X-SSL-Client-Cert": pem, "X-Forwarded-For": "192.0.2.7"},
+            timeout=30,
+        )
         assert forwarded.status_code == 200, forwarded.text
-        bare = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
-                             headers={"Content-Type": "application/soap+xml"}, timeout=30)
+        bare = requests.post(
+            proxied.url + "/xds/registry",
+            data=find_documents(assertion=vihf(pki, "doctor")),
+            headers={"Content-Type": "application/soap+xml"},
+            timeout=30,
+        )
         assert bare.status_code == 403 and b"no client certificate" in bare.content
         # Without a TLS handshake in front, the application's own checks say why a card is refused.
         other = create_test_pki(tmp_path / "other-pki")
-        for certificate, reason in ((pki.identity("expired").certificate, b"expired on"),
-                                    (other.identity("doctor").certificate, b"was not issued by a trusted"),
-                                    (pki.identity("revoked").certificate, b"is revoked")):
-            refused = requests.post(proxied.url + "/xds/registry", data=find_documents(assertion=vihf(pki, "doctor")),
-                                    headers={"Content-Type": "application/soap+xml",
-                                             "X-SSL-Client-Cert": quote(Path(certificate).read_text())}, timeout=30)
+        for certificate, reason in (
+            (pki.identity("expired").certificate, b"expired on"),
+            (other.identity("doctor").certificate, b"was not issued by a trusted"),
+            (pki.identity("revoked").certificate, b"is revoked"),
+        ):
+            refused = requests.post(
+                proxied.url + "/xds/registry",
+                data=find_documents(assertion=vihf(pki, "doctor")),
+                headers={
+                    "Content-Type": "application/soap+xml",
+                    "X-SSL-Client-Cert": quote(Path(certificate).read_text()),
+                },
+                timeout=30,
+            )
             assert refused.status_code == 403 and reason in refused.content, refused.text
     finally:
         stop_secure_server(proxied)
 
 
 def test_start_up_refuses_auth_without_trust(tmp_path: Path) -> None:
-    env = {**os.environ, "DMP_XDS_DATA_DIR": str(tmp_path), "DMP_XDS_PROFILE": "ihe", "DMP_XDS_AUTH": "vihf",
-           "DMP_XDS_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "DMP_XDS_DATA_DIR": str(tmp_path),
+        "DMP_XDS_PROFILE": "ihe",
+        "DMP_XDS_AUTH": "vihf",
+        "DMP_XDS_PORT": str(free_port()),
+    }
     for key in ("DMP_XDS_TRUST_ANCHORS", "DMP_XDS_DATABASE_URL"):
         env.pop(key, None)
-    result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode != 0 and "DMP_XDS_TRUST_ANCHORS" in result.stderr

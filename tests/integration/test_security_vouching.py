@@ -21,10 +21,10 @@ from lxml import etree
 
 import soap_messages as soap
 from dmp_xds.dmp import vocabulary as dv
+from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.records import DmpStore
 from dmp_xds.xds import vocabulary as v
-from dmp_xds.storage.database import create_engine_for
-from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from secure_server import (
     MASKED,
     PATIENT,
@@ -47,10 +47,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest, pki: GeneratedPki,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
-    running = start_secure_server(tmp_path_factory.mktemp(f"vouching-{request.param}"), pki, tls=True,
-                                  database_url=database_for(request))
+def server(
+    request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureServer]:
+    running = start_secure_server(
+        tmp_path_factory.mktemp(f"vouching-{request.param}"), pki, tls=True, database_url=database_for(request)
+    )
     doctor = pki.identity("doctor").national_id
     running.cli("dmp", "create", PATIENT, "--collected-by", doctor)
     # The hospital's care team may read (establishment grant): the hospital is not a stranger to
@@ -72,13 +74,16 @@ def documents(server: SecureServer) -> tuple[str, str]:
 
 
 def find_documents(patient: str = PATIENT) -> soap.HttpRequest:
-    return soap.adhoc_query(v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{patient}'"],
-                                                  v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]})
+    return soap.adhoc_query(
+        v.SQ_FIND_DOCUMENTS, {v.P_DE_PATIENT_ID: [f"'{patient}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]}
+    )
 
 
 def grant_body(patient: str, national_id: str) -> str:
-    return (f"<PatientId>{patient}</PatientId><Grantee><Professional><NationalId>{national_id}</NationalId>"
-            "<AttendingDoctor>false</AttendingDoctor></Professional></Grantee>")
+    return (
+        f"<PatientId>{patient}</PatientId><Grantee><Professional><NationalId>{national_id}</NationalId>"
+        "<AttendingDoctor>false</AttendingDoctor></Professional></Grantee>"
+    )
 
 
 def subcode(response: soap.SoapResponse) -> str:
@@ -104,8 +109,9 @@ def authorizations(server: SecureServer, patient: str) -> list[str]:
     return [a.grantee for a in found.state.authorizations if a.revoked_at is None]
 
 
-def test_a_hospital_certificate_cannot_read_as_the_patient(server: SecureServer, pki: GeneratedPki,
-                                                           documents: tuple[str, str]) -> None:
+def test_a_hospital_certificate_cannot_read_as_the_patient(
+    server: SecureServer, pki: GeneratedPki, documents: tuple[str, str]
+) -> None:
     hospital = pki.identity("hospital")
     response = server.call("registry", find_documents(), patient_vihf(pki, signer="hospital"), card="hospital")
     assert_refused(response, "InvalidSecurityToken", "not a patient portal", hospital.structure_id)
@@ -119,8 +125,9 @@ def test_a_hospital_certificate_cannot_read_as_the_patient(server: SecureServer,
 
 def test_a_hospital_certificate_cannot_grant_as_the_patient(server: SecureServer, pki: GeneratedPki) -> None:
     hospital, pharmacist = pki.identity("hospital"), pki.identity("pharmacist").national_id
-    refused = server.admin(dv.GRANT_AUTHORIZATION, grant_body(PATIENT, pharmacist),
-                           patient_vihf(pki, signer="hospital"), card="hospital")
+    refused = server.admin(
+        dv.GRANT_AUTHORIZATION, grant_body(PATIENT, pharmacist), patient_vihf(pki, signer="hospital"), card="hospital"
+    )
     assert_refused(refused, "InvalidSecurityToken", "not a patient portal", hospital.structure_id)
     assert pharmacist not in authorizations(server, PATIENT)
     row = server.last_trace(PATIENT).event
@@ -130,30 +137,41 @@ def test_a_hospital_certificate_cannot_grant_as_the_patient(server: SecureServer
     assert later.status_code == 403 and "has not authorized" in (later.fault_reason or "")
 
 
-def test_a_hospital_certificate_cannot_act_as_a_legal_representative(server: SecureServer, pki: GeneratedPki,
-                                                                     documents: tuple[str, str]) -> None:
+def test_a_hospital_certificate_cannot_act_as_a_legal_representative(
+    server: SecureServer, pki: GeneratedPki, documents: tuple[str, str]
+) -> None:
     hospital = pki.identity("hospital")
-    response = server.call("registry", find_documents(MINOR),
-                           patient_vihf(pki, MINOR, representative=PARENT, signer="hospital"), card="hospital")
+    response = server.call(
+        "registry",
+        find_documents(MINOR),
+        patient_vihf(pki, MINOR, representative=PARENT, signer="hospital"),
+        card="hospital",
+    )
     assert_refused(response, "InvalidSecurityToken", "not a patient portal", hospital.structure_id)
     row = server.last_trace(MINOR).event
     assert (row.action, row.outcome, row.structure_id) == ("authenticate", "denied", hospital.structure_id)
 
 
-def test_a_portal_vihf_over_another_establishments_connection_is_refused(server: SecureServer,
-                                                                         pki: GeneratedPki) -> None:
+def test_a_portal_vihf_over_another_establishments_connection_is_refused(
+    server: SecureServer, pki: GeneratedPki
+) -> None:
     """The hospital holding a VIHF the portal signed may not present it: the structure's word is
     good over its own connection only."""
     response = server.call("registry", find_documents(), patient_vihf(pki), card="hospital")
-    assert_refused(response, "FailedCheck", pki.identity("patient-portal").structure_id,
-                   pki.identity("hospital").structure_id)
+    assert_refused(
+        response, "FailedCheck", pki.identity("patient-portal").structure_id, pki.identity("hospital").structure_id
+    )
     row = server.last_trace(PATIENT).event
-    assert (row.action, row.outcome, row.structure_id) == ("authenticate", "denied",
-                                                           pki.identity("hospital").structure_id)
+    assert (row.action, row.outcome, row.structure_id) == (
+        "authenticate",
+        "denied",
+        pki.identity("hospital").structure_id,
+    )
 
 
-def test_the_patient_portal_speaks_for_the_patient_and_is_named(server: SecureServer, pki: GeneratedPki,
-                                                               documents: tuple[str, str]) -> None:
+def test_the_patient_portal_speaks_for_the_patient_and_is_named(
+    server: SecureServer, pki: GeneratedPki, documents: tuple[str, str]
+) -> None:
     portal = pki.identity("patient-portal")
     response = server.call("registry", find_documents(), patient_vihf(pki), card="patient-portal")
     assert response.status_code == 200, response.fault_reason
@@ -170,16 +188,18 @@ def test_the_patient_portal_speaks_for_the_patient_and_is_named(server: SecureSe
     row = server.last_trace(PATIENT).event
     assert (row.action, row.outcome, row.structure_id) == ("authorization.grant", "success", portal.structure_id)
     assert f"vouched for by structure {portal.structure_id}" in row.detail
-    parent = server.call("registry", find_documents(MINOR), patient_vihf(pki, MINOR, representative=PARENT),
-                         card="patient-portal")
+    parent = server.call(
+        "registry", find_documents(MINOR), patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal"
+    )
     assert parent.status_code == 200, parent.fault_reason
     row = server.last_trace(MINOR).event
     assert (row.actor_id, row.outcome, row.structure_id) == (PARENT, "success", portal.structure_id)
     assert f"vouched for by structure {portal.structure_id}" in row.detail
 
 
-def test_a_professional_vouched_for_by_an_establishment_is_traced_with_it(server: SecureServer,
-                                                                          pki: GeneratedPki) -> None:
+def test_a_professional_vouched_for_by_an_establishment_is_traced_with_it(
+    server: SecureServer, pki: GeneratedPki
+) -> None:
     hospital, nurse = pki.identity("hospital"), pki.identity("nurse")
     response = server.call("registry", find_documents(), vihf(pki, "nurse", signer="hospital"), card="hospital")
     assert response.status_code == 200, response.fault_reason
@@ -188,8 +208,12 @@ def test_a_professional_vouched_for_by_an_establishment_is_traced_with_it(server
     assert row.structure_id == hospital.structure_id
     assert f"vouched for by structure {hospital.structure_id} ({hospital.organization})" in row.detail
     # A card's holder speaks for themself: no structure vouched.
-    direct = server.call("registry", find_documents(), vihf(pki, "doctor2", access_mode="bris_de_glace",
-                                                              access_reason="coma"), card="doctor2")
+    direct = server.call(
+        "registry",
+        find_documents(),
+        vihf(pki, "doctor2", access_mode="bris_de_glace", access_reason="coma"),
+        card="doctor2",
+    )
     assert direct.status_code == 200, direct.fault_reason
     assert "vouched for" not in server.last_trace(PATIENT).event.detail
 
@@ -198,21 +222,27 @@ def test_without_a_configured_portal_nobody_speaks_for_patients(pki: GeneratedPk
     """The defaults of a deployment that names no portal (DMP_XDS_PATIENT_PORTALS empty), here with
     establishment vouching turned off (DMP_XDS_ESTABLISHMENT_VOUCHING=none): the portal itself is
     refused, and so is a professional's VIHF signed by the hospital; a card still gets in."""
-    running = start_secure_server(tmp_path, pki, tls=True, extra={"DMP_XDS_PATIENT_PORTALS": "",
-                                                                  "DMP_XDS_ESTABLISHMENT_VOUCHING": "none"})
+    running = start_secure_server(
+        tmp_path, pki, tls=True, extra={"DMP_XDS_PATIENT_PORTALS": "", "DMP_XDS_ESTABLISHMENT_VOUCHING": "none"}
+    )
     try:
         running.cli("dmp", "create", PATIENT, "--collected-by", "x")
         running.cli("dmp", "grant", PATIENT, pki.identity("hospital").structure_id, "--kind", "establishment")
         running.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
         portal = running.call("registry", find_documents(), patient_vihf(pki), card="patient-portal")
-        assert_refused(portal, "InvalidSecurityToken", "not a patient portal",
-                       pki.identity("patient-portal").structure_id)
+        assert_refused(
+            portal, "InvalidSecurityToken", "not a patient portal", pki.identity("patient-portal").structure_id
+        )
         nurse = running.call("registry", find_documents(), vihf(pki, "nurse", signer="hospital"), card="hospital")
-        assert_refused(nurse, "InvalidSecurityToken", "may not vouch for a professional",
-                       "DMP_XDS_ESTABLISHMENT_VOUCHING")
+        assert_refused(
+            nurse, "InvalidSecurityToken", "may not vouch for a professional", "DMP_XDS_ESTABLISHMENT_VOUCHING"
+        )
         row = running.last_trace(PATIENT).event
-        assert (row.action, row.outcome, row.structure_id) == ("authenticate", "denied",
-                                                               pki.identity("hospital").structure_id)
+        assert (row.action, row.outcome, row.structure_id) == (
+            "authenticate",
+            "denied",
+            pki.identity("hospital").structure_id,
+        )
         assert running.call("registry", find_documents(), vihf(pki, "doctor")).status_code == 200
     finally:
         stop_secure_server(running)
@@ -220,8 +250,9 @@ def test_without_a_configured_portal_nobody_speaks_for_patients(pki: GeneratedPk
 
 def test_a_listed_establishment_vouches_and_others_do_not(pki: GeneratedPki, tmp_path: Path) -> None:
     """DMP_XDS_ESTABLISHMENT_VOUCHING as a list: only the structures it names vouch for professionals."""
-    running = start_secure_server(tmp_path, pki, tls=True, extra={
-        "DMP_XDS_ESTABLISHMENT_VOUCHING": pki.identity("patient-portal").structure_id})
+    running = start_secure_server(
+        tmp_path, pki, tls=True, extra={"DMP_XDS_ESTABLISHMENT_VOUCHING": pki.identity("patient-portal").structure_id}
+    )
     try:
         running.cli("dmp", "create", PATIENT, "--collected-by", "x")
         running.cli("dmp", "grant", PATIENT, pki.identity("hospital").structure_id, "--kind", "establishment")
@@ -234,13 +265,23 @@ def test_a_listed_establishment_vouches_and_others_do_not(pki: GeneratedPki, tmp
 
 
 def test_start_up_refuses_an_empty_vouching_rule(pki: GeneratedPki, tmp_path: Path) -> None:
-    env = {**os.environ, "DMP_XDS_DATA_DIR": str(tmp_path), "DMP_XDS_PROFILE": "ihe", "DMP_XDS_AUTH": "vihf",
-           "DMP_XDS_PORT": str(free_port()), "DMP_XDS_HOST": "127.0.0.1",
-           "DMP_XDS_TRUST_ANCHORS": str(pki.anchors), "DMP_XDS_TRUST_INTERMEDIATES": str(pki.intermediates),
-           "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls), "DMP_XDS_TLS_CERTIFICATE": str(pki.server_certificate),
-           "DMP_XDS_TLS_KEY": str(pki.server_key), "DMP_XDS_PATIENT_PORTALS": patient_portals(pki),
-           "DMP_XDS_ESTABLISHMENT_VOUCHING": " , "}
+    env = {
+        **os.environ,
+        "DMP_XDS_DATA_DIR": str(tmp_path),
+        "DMP_XDS_PROFILE": "ihe",
+        "DMP_XDS_AUTH": "vihf",
+        "DMP_XDS_PORT": str(free_port()),
+        "DMP_XDS_HOST": "127.0.0.1",
+        "DMP_XDS_TRUST_ANCHORS": str(pki.anchors),
+        "DMP_XDS_TRUST_INTERMEDIATES": str(pki.intermediates),
+        "DMP_XDS_CRL_FILES": ",".join(str(p) for p in pki.crls),
+        "DMP_XDS_TLS_CERTIFICATE": str(pki.server_certificate),
+        "DMP_XDS_TLS_KEY": str(pki.server_key),
+        "DMP_XDS_PATIENT_PORTALS": patient_portals(pki),
+        "DMP_XDS_ESTABLISHMENT_VOUCHING": " , ",
+    }
     env.pop("DMP_XDS_DATABASE_URL", None)
-    result = subprocess.run([sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode != 0 and "DMP_XDS_ESTABLISHMENT_VOUCHING" in result.stderr, result.stderr

@@ -53,8 +53,9 @@ def _answers(url: str, targets: Targets, encoding: str, mtom: bool, verify: str 
             body, content_type = soap.mtom_body(body, {})
         started = time.monotonic()
         try:
-            response = requests.post(url, data=body, headers={"Content-Type": content_type},
-                                     timeout=ANSWER_SECONDS, verify=verify)
+            response = requests.post(
+                url, data=body, headers={"Content-Type": content_type}, timeout=ANSWER_SECONDS, verify=verify
+            )
         except requests.Timeout:
             release_fifo(targets.fifo)  # the server's parse waits on the FIFO: let it go
             answers[name] = f"no answer within {ANSWER_SECONDS} s"
@@ -78,7 +79,8 @@ def test_over_http(http_server: RunningServer, targets: Targets, encoding: str, 
 
 @pytest.mark.parametrize("mtom", [False, True], ids=["plain", "mtom"])
 @pytest.mark.parametrize("encoding", ENCODINGS)
-def test_over_tls_without_a_client_certificate(tls_server: SecureServer, targets: Targets, encoding: str,
-                                               mtom: bool) -> None:
+def test_over_tls_without_a_client_certificate(
+    tls_server: SecureServer, targets: Targets, encoding: str, mtom: bool
+) -> None:
     answers = _answers(tls_server.url + "/xds/registry", targets, encoding, mtom, verify=str(tls_server.pki.anchors))
     assert set(answers.values()) == {(400, f"the request is not acceptable XML: {DOCTYPE_REFUSED}")}, answers

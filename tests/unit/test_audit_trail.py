@@ -12,14 +12,20 @@ import pytest
 from lxml import etree
 from sqlalchemy import Engine, delete, insert, select, text, update
 
-from dmp_xds.storage import trail as t
-from dmp_xds.transport.atna import CHECKPOINT_MSG_ID, SyslogExporter, audit_message, syslog_record
-from dmp_xds.storage.audit_checkpoints import Checkpoint, CheckpointFile, Checkpointer, make_checkpoint, parse_checkpoints
-from dmp_xds.storage.audit_keys import AuditKey, key_for, load_key, parse_key
-from dmp_xds.storage.trail import AuditEvent, AuditTrail
 from dmp_xds.config import ConfigError, Settings
+from dmp_xds.storage import trail as t
+from dmp_xds.storage.audit_checkpoints import (
+    Checkpoint,
+    Checkpointer,
+    CheckpointFile,
+    make_checkpoint,
+    parse_checkpoints,
+)
+from dmp_xds.storage.audit_keys import AuditKey, key_for, load_key, parse_key
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.tables import AuditEntryRow, AuditHeadRow, metadata
+from dmp_xds.storage.trail import AuditEvent, AuditTrail
+from dmp_xds.transport.atna import CHECKPOINT_MSG_ID, SyslogExporter, audit_message, syslog_record
 
 P1 = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 P2 = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
@@ -44,8 +50,17 @@ def trail(engine: Engine) -> AuditTrail:
 
 
 def event(n: int, patient: str = P1, **changes: object) -> AuditEvent:
-    base = dict(action=t.SEARCH, outcome=t.SUCCESS, patient_id=patient, actor_id=f"81000{n}", actor_name="MARIE MARTIN",
-                actor_role="10", structure_id="1990000017", access_mode="normal", documents=(f"1.2.3.{n}",))
+    base = dict(
+        action=t.SEARCH,
+        outcome=t.SUCCESS,
+        patient_id=patient,
+        actor_id=f"81000{n}",
+        actor_name="MARIE MARTIN",
+        actor_role="10",
+        structure_id="1990000017",
+        access_mode="normal",
+        documents=(f"1.2.3.{n}",),
+    )
     base.update(changes)
     return AuditEvent(**base)  # type: ignore[arg-type]
 
@@ -92,8 +107,11 @@ def test_a_row_rehashed_without_the_key_is_named_and_breaks_the_next_link(trail:
     forged = AuditEvent(**{**row.event.__dict__, "actor_id": "someone else"})
     forged_hash = t.entry_hash(3, row.recorded_at, forged, row.prev_hash)  # all one can do without the key
     with engine.begin() as connection:
-        connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 3)
-                           .values(actor_id="someone else", hash=forged_hash))
+        connection.execute(
+            update(AuditEntryRow.__table__)
+            .where(AuditEntryRow.seq == 3)
+            .values(actor_id="someone else", hash=forged_hash)
+        )
     problems = trail.verify().problems
     assert [seq for seq, _ in problems] == [3, 4]
     assert "re-hashed without the key" in problems[0][1]
@@ -136,8 +154,13 @@ def test_exporter_failure_does_not_lose_the_row(trail: AuditTrail) -> None:
 
 
 def test_rfc3881_message() -> None:
-    entry = t.AuditEntry(7, "2026-01-02T03:04:05.000000Z", event(1, action=t.RETRIEVE, access_mode="bris_de_glace",
-                                                               access_reason="urgence vitale"), "0" * 64, "1" * 64)
+    entry = t.AuditEntry(
+        7,
+        "2026-01-02T03:04:05.000000Z",
+        event(1, action=t.RETRIEVE, access_mode="bris_de_glace", access_reason="urgence vitale"),
+        "0" * 64,
+        "1" * 64,
+    )
     message = etree.fromstring(audit_message(entry, "dmp-xds-test"))
     assert message.tag == "AuditMessage"
     ident = message.find("EventIdentification")
@@ -242,8 +265,9 @@ def test_a_wrong_key_is_named_once_for_the_whole_run(trail: AuditTrail, engine: 
     assert report.problems[0][0] == 1 and "rows 1..5 carry key id" in report.problems[0][1]
     assert "wrong key file" in report.problems[0][1]
     no_key = AuditTrail(engine).verify()
-    assert no_key.problems == [(1, f"rows 1..5 carry key id {KEY.id} but no key was given: they cannot be checked "
-                                   "(DMP_XDS_AUDIT_KEY_FILE)")]
+    assert no_key.problems == [
+        (1, f"rows 1..5 carry key id {KEY.id} but no key was given: they cannot be checked (DMP_XDS_AUDIT_KEY_FILE)")
+    ]
 
 
 def legacy_rows(engine: Engine, count: int) -> None:
@@ -254,11 +278,25 @@ def legacy_rows(engine: Engine, count: int) -> None:
             e = event(seq)
             recorded_at = f"2025-01-01T00:00:0{seq}.000000Z"
             digest = t.entry_hash(seq, recorded_at, e, prev)
-            connection.execute(insert(AuditEntryRow.__table__).values(
-                seq=seq, recorded_at=recorded_at, actor_id=e.actor_id, actor_name=e.actor_name,
-                actor_role=e.actor_role, structure_id=e.structure_id, access_mode=e.access_mode,
-                access_reason=e.access_reason, action=e.action, patient_id=e.patient_id, documents=list(e.documents),
-                outcome=e.outcome, detail=e.detail, prev_hash=prev, hash=digest))
+            connection.execute(
+                insert(AuditEntryRow.__table__).values(
+                    seq=seq,
+                    recorded_at=recorded_at,
+                    actor_id=e.actor_id,
+                    actor_name=e.actor_name,
+                    actor_role=e.actor_role,
+                    structure_id=e.structure_id,
+                    access_mode=e.access_mode,
+                    access_reason=e.access_reason,
+                    action=e.action,
+                    patient_id=e.patient_id,
+                    documents=list(e.documents),
+                    outcome=e.outcome,
+                    detail=e.detail,
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
             prev = digest
         connection.execute(insert(AuditHeadRow.__table__).values(id=t.HEAD_ID, seq=count, hash=prev))
 
@@ -291,8 +329,9 @@ def test_key_file_is_generated_once_private_and_never_replaced(tmp_path: Path) -
     assert key_for(settings, generate=True) == first
     keys: list[AuditKey | None] = []
     other_dir = tmp_path / "race"
-    threads = [threading.Thread(target=lambda: keys.append(load_key(other_dir / "audit-key", generate=True)))
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: keys.append(load_key(other_dir / "audit-key", generate=True))) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -309,8 +348,9 @@ def test_a_configured_key_file_must_exist_and_hold_a_key(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="64 hex digits"):
         parse_key("00ff", "short")
     (tmp_path / "given").write_text("ab" * 32 + "\n")
-    assert key_for(Settings(data_dir=tmp_path, audit_key_file=str(tmp_path / "given")), generate=True) == \
-        AuditKey(bytes.fromhex("ab" * 32), str(tmp_path / "given"))
+    assert key_for(Settings(data_dir=tmp_path, audit_key_file=str(tmp_path / "given")), generate=True) == AuditKey(
+        bytes.fromhex("ab" * 32), str(tmp_path / "given")
+    )
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -343,8 +383,9 @@ def test_checkpoints_after_t_seconds_without_more_rows(trail: AuditTrail) -> Non
     trail.close()
 
 
-def test_a_cut_tail_with_the_head_moved_back_is_seen_only_against_a_checkpoint(trail: AuditTrail,
-                                                                              engine: Engine) -> None:
+def test_a_cut_tail_with_the_head_moved_back_is_seen_only_against_a_checkpoint(
+    trail: AuditTrail, engine: Engine
+) -> None:
     sent = collect(trail)
     fill(trail, 7)
     trail.close()
@@ -362,13 +403,21 @@ def test_a_cut_tail_with_the_head_moved_back_is_seen_only_against_a_checkpoint(t
 def test_a_rewritten_checkpointed_row_and_forged_checkpoints_are_named(trail: AuditTrail) -> None:
     sent = collect(trail)
     fill(trail, 3)
-    changed = Checkpoint(3, sent[1].at, KEY.id, "f" * 64, KEY.checkpoint_signature(
-        Checkpoint(3, sent[1].at, KEY.id, "f" * 64, "").signed_text()), "collector:9")
+    changed = Checkpoint(
+        3,
+        sent[1].at,
+        KEY.id,
+        "f" * 64,
+        KEY.checkpoint_signature(Checkpoint(3, sent[1].at, KEY.id, "f" * 64, "").signed_text()),
+        "collector:9",
+    )
     assert trail.verify([changed]).problems == [
-        (3, f"row 3 is not the row checkpointed at {sent[1].at} (collector:9): it was rewritten")]
+        (3, f"row 3 is not the row checkpointed at {sent[1].at} (collector:9): it was rewritten")
+    ]
     forged = Checkpoint(90, sent[1].at, KEY.id, "f" * 64, "0" * 64, "collector:10")
     assert trail.verify([forged]).problems == [
-        (90, "checkpoint collector:10 (row 90) is not authentic: its signature does not match (forged or altered)")]
+        (90, "checkpoint collector:10 (row 90) is not authentic: its signature does not match (forged or altered)")
+    ]
     foreign = make_checkpoint(OTHER_KEY, 2, "e" * 64, sent[1].at)
     assert "made with key id" in trail.verify([foreign]).problems[0][1]
 
@@ -404,7 +453,8 @@ def test_checkpoint_syslog_message_over_udp(trail: AuditTrail) -> None:
 
 
 def test_a_trace_rewritten_whole_as_if_from_before_the_key_is_caught_by_its_checkpoints(
-        trail: AuditTrail, engine: Engine) -> None:
+    trail: AuditTrail, engine: Engine
+) -> None:
     """Every key id emptied and the whole chain re-hashed with SHA-256: inside the database it
     looks like a trace from before the key; the checkpoints still know the MACs."""
     sent = collect(trail)
@@ -415,8 +465,11 @@ def test_a_trace_rewritten_whole_as_if_from_before_the_key_is_caught_by_its_chec
         for row in connection.execute(select(AuditEntryRow.__table__).order_by(AuditEntryRow.seq)).all():
             event_ = t._event_of(row)
             digest = t.entry_hash(row.seq, row.recorded_at, event_, prev)
-            connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == row.seq)
-                               .values(key_id="", prev_hash=prev, hash=digest))
+            connection.execute(
+                update(AuditEntryRow.__table__)
+                .where(AuditEntryRow.seq == row.seq)
+                .values(key_id="", prev_hash=prev, hash=digest)
+            )
             prev = digest
         connection.execute(update(AuditHeadRow.__table__).values(hash=prev))
     assert trail.verify().ok and "rows 1..4 have no key" in trail.verify().notes[0]

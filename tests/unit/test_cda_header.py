@@ -10,9 +10,14 @@ import pytest
 from dmp_xds.dmp.cda.header import CdaError, InstanceId, read_cda_header
 from dmp_xds.xds.xml import UnsafeXmlError
 
-EXAMPLES = Path(os.environ.get(
-    "DMP_XDS_ANS_TESTCONTENUCDA",
-    Path(__file__).resolve().parents[3] / "shared" / "ans-testcontenucda")) / "ExemplesCDA"
+EXAMPLES = (
+    Path(
+        os.environ.get(
+            "DMP_XDS_ANS_TESTCONTENUCDA", Path(__file__).resolve().parents[3] / "shared" / "ans-testcontenucda"
+        )
+    )
+    / "ExemplesCDA"
+)
 
 
 def example(name: str) -> bytes:
@@ -29,7 +34,10 @@ def test_certificate_header_fields() -> None:
     assert header.title.startswith("PREMIER CERTIFICAT DE SANTE")
     assert (header.code.code, header.code.code_system) == ("CERT_DECL", "1.2.250.1.213.1.1.4.12")
     assert header.effective_time == "20210503114500+0100"
-    assert (header.confidentiality_code.code, header.confidentiality_code.code_system) == ("N", "2.16.840.1.113883.5.25")
+    assert (header.confidentiality_code.code, header.confidentiality_code.code_system) == (
+        "N",
+        "2.16.840.1.113883.5.25",
+    )
     assert header.language_code == "fr-FR"
     assert header.patient_ins == InstanceId("1.2.250.1.213.1.4.8", "223042545611404")
     assert header.patient.birth_time == "20230425" and header.patient.gender == "F"

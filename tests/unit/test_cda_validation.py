@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from dmp_xds.tools.client.metadata import build_submission_from_cda
-from dmp_xds.xds.errors import ErrorCode, Severity
-from dmp_xds.xds.model import Code, DocumentEntry
 from dmp_xds.dmp.validation.cda import CdaPolicy, CdaValidator, load_schema
 from dmp_xds.dmp.validation.validators import Validators
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, load_cisis_value_sets
+from dmp_xds.tools.client.metadata import build_submission_from_cda
+from dmp_xds.xds.errors import ErrorCode, Severity
+from dmp_xds.xds.model import Code, DocumentEntry
 from dmp_xds.xds.validation.xds import Transaction
 
 ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda"
@@ -35,8 +35,9 @@ WRONG_NIR_KEY = {
 }
 # The ANS formatCode table ASS_A11 has no entry for the BIO-TROD template 1.2.250.1.213.1.1.1.59:
 # the header does not give a CI-SIS formatCode, the submitter must (submit --format-code).
-NO_FORMAT_CODE_IN_ANS_TABLE = {f"BIO-TROD_2024.01_{n}.xml" for n in ("Angine", "COVID-19",
-                                                                       "COVID-19_Grippe-A_Grippe-B", "Cystite")}
+NO_FORMAT_CODE_IN_ANS_TABLE = {
+    f"BIO-TROD_2024.01_{n}.xml" for n in ("Angine", "COVID-19", "COVID-19_Grippe-A_Grippe-B", "Cystite")
+}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,8 @@ def test_every_ans_example_passes_the_cda_layer(cda: CdaValidator, path: Path) -
     if path.name in WRONG_NIR_KEY:
         assert [e.context for e in errors] == [
             f"Document: header (CI-SIS): patient INS: the key of NIR {WRONG_NIR_KEY[path.name]} is wrong "
-            f"(expected {errors[0].context[-3:-1]})"]
+            f"(expected {errors[0].context[-3:-1]})"
+        ]
     else:
         assert errors == []
 
@@ -97,15 +99,18 @@ def _mutated(old: bytes, new: bytes, source: Path = ANEST) -> bytes:
     return data.replace(old, new, 1)
 
 
-@pytest.mark.parametrize("old, new, message", [
-    (b'root="1.2.250.1.213.1.4.10"', b'root="1.2.250.1.999.1"', "recordTarget/patientRole has no INS"),
-    (b'279035121518989', b'279035121518988', "the key of NIR 279035121518988 is wrong (expected 89)"),
-    (b'code="77436-4"', b'code="99999-9"', "code '99999-9' (2.16.840.1.113883.6.1) is not in JDV_J07"),
-    (b'<confidentialityCode code="N"', b'<confidentialityCode code="Z"', "confidentialityCode 'Z'"),
-    (b'<realmCode code="FR"/>', b'<realmCode code="US"/>', "realmCode must be FR"),
-    (b'<languageCode code="fr-FR"/>', b'<languageCode code="fr-FR"/><langue/>', "CDA schema: line"),
-    (b'<legalAuthenticator>', b'<legalAuthenticator><foo/>', "CDA schema: line"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (b'root="1.2.250.1.213.1.4.10"', b'root="1.2.250.1.999.1"', "recordTarget/patientRole has no INS"),
+        (b"279035121518989", b"279035121518988", "the key of NIR 279035121518988 is wrong (expected 89)"),
+        (b'code="77436-4"', b'code="99999-9"', "code '99999-9' (2.16.840.1.113883.6.1) is not in JDV_J07"),
+        (b'<confidentialityCode code="N"', b'<confidentialityCode code="Z"', "confidentialityCode 'Z'"),
+        (b'<realmCode code="FR"/>', b'<realmCode code="US"/>', "realmCode must be FR"),
+        (b'<languageCode code="fr-FR"/>', b'<languageCode code="fr-FR"/><langue/>', "CDA schema: line"),
+        (b"<legalAuthenticator>", b"<legalAuthenticator><foo/>", "CDA schema: line"),
+    ],
+)
 def test_mutations_are_refused_with_their_reason(cda: CdaValidator, old: bytes, new: bytes, message: str) -> None:
     errors = cda.validate(_mutated(old, new))
     assert errors and all(e.code is ErrorCode.REPOSITORY_METADATA_ERROR and e.is_error for e in errors)
@@ -129,21 +134,29 @@ def test_a_document_that_is_not_a_cda(cda: CdaValidator) -> None:
 # --- consistency with the DocumentEntry ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"patient_id": "277076322082910^^^&1.2.250.1.213.1.4.8&ISO"}, "is not the INS of the CDA's recordTarget"),
-    ({"unique_id": "1.2.3.4"}, "uniqueId 1.2.3.4 differs from the CDA id"),
-    ({"type_code": Code("11488-4", "2.16.840.1.113883.6.1")}, "typeCode '11488-4'"),
-    ({"confidentiality_codes": [Code("R", "2.16.840.1.113883.5.25")]}, "confidentialityCode: the CDA's 'N'"),
-    ({"creation_time": "20200319111700"}, "creationTime 20200319111700 differs from effectiveTime"),
-    ({"service_start_time": "19990101"}, "serviceStartTime 19990101 matches no serviceEvent"),
-    ({"language_code": "en-US"}, "languageCode en-US differs"),
-    ({"legal_authenticator": "899999999999^X^^^^^^^&1.2.250.1.71.4.2.1&ISO"}, "is not the CDA's legalAuthenticator"),
-    ({"healthcare_facility_type_code": Code("SA03", "1.2.250.1.71.4.2.4")}, "healthcareFacilityTypeCode 'SA03'"),
-    ({"practice_setting_code": Code("AMBULATOIRE", "1.2.250.1.213.1.1.4.9")}, "practiceSettingCode 'AMBULATOIRE'"),
-    ({"format_code": Code("urn:asip:ci-sis:vsm:2012", "1.2.250.1.213.1.1.4.2.282")},
-     "formatCode 'urn:asip:ci-sis:vsm:2012' (1.2.250.1.213.1.1.4.2.282) is not the one the ANS tables give"),
-    ({"mime_type": "application/xml"}, "mimeType 'application/xml'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"patient_id": "277076322082910^^^&1.2.250.1.213.1.4.8&ISO"}, "is not the INS of the CDA's recordTarget"),
+        ({"unique_id": "1.2.3.4"}, "uniqueId 1.2.3.4 differs from the CDA id"),
+        ({"type_code": Code("11488-4", "2.16.840.1.113883.6.1")}, "typeCode '11488-4'"),
+        ({"confidentiality_codes": [Code("R", "2.16.840.1.113883.5.25")]}, "confidentialityCode: the CDA's 'N'"),
+        ({"creation_time": "20200319111700"}, "creationTime 20200319111700 differs from effectiveTime"),
+        ({"service_start_time": "19990101"}, "serviceStartTime 19990101 matches no serviceEvent"),
+        ({"language_code": "en-US"}, "languageCode en-US differs"),
+        (
+            {"legal_authenticator": "899999999999^X^^^^^^^&1.2.250.1.71.4.2.1&ISO"},
+            "is not the CDA's legalAuthenticator",
+        ),
+        ({"healthcare_facility_type_code": Code("SA03", "1.2.250.1.71.4.2.4")}, "healthcareFacilityTypeCode 'SA03'"),
+        ({"practice_setting_code": Code("AMBULATOIRE", "1.2.250.1.213.1.1.4.9")}, "practiceSettingCode 'AMBULATOIRE'"),
+        (
+            {"format_code": Code("urn:asip:ci-sis:vsm:2012", "1.2.250.1.213.1.1.4.2.282")},
+            "formatCode 'urn:asip:ci-sis:vsm:2012' (1.2.250.1.213.1.1.4.2.282) is not the one the ANS tables give",
+        ),
+        ({"mime_type": "application/xml"}, "mimeType 'application/xml'"),
+    ],
+)
 def test_header_and_document_entry_mismatches(cda: CdaValidator, overrides: dict[str, object], message: str) -> None:
     data = ANEST.read_bytes()
     assert cda.validate(data, entry_for(data)) == []

@@ -6,15 +6,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from dmp_xds.cli.client import get_documents_request, patient_cx, repository_id_from, retrieve, submit
-from dmp_xds.xds import vocabulary as v
 from test_cda_header import EXAMPLES
 from test_client_soap import DOCUMENT, FakeEndpoint, endpoint, envelope, mtom  # noqa: F401 - fixture
 
-FAILURE = (f'<rs:RegistryResponse xmlns:rs="{v.NS_RS}" status="{v.RESPONSE_FAILURE}"><rs:RegistryErrorList>'
-           f'<rs:RegistryError errorCode="XDSUnknownPatientId" codeContext="no DMP" location="here" '
-           f'severity="{v.SEVERITY_ERROR}"/></rs:RegistryErrorList></rs:RegistryResponse>')
+from dmp_xds.cli.client import get_documents_request, patient_cx, repository_id_from, retrieve, submit
+from dmp_xds.xds import vocabulary as v
+
+FAILURE = (
+    f'<rs:RegistryResponse xmlns:rs="{v.NS_RS}" status="{v.RESPONSE_FAILURE}"><rs:RegistryErrorList>'
+    f'<rs:RegistryError errorCode="XDSUnknownPatientId" codeContext="no DMP" location="here" '
+    f'severity="{v.SEVERITY_ERROR}"/></rs:RegistryErrorList></rs:RegistryResponse>'
+)
 
 
 def test_submit_cda_prints_status_and_unique_id(endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,11 +32,22 @@ def test_submit_failure_exits_non_zero_with_errors(endpoint: FakeEndpoint, tmp_p
     endpoint.reply = (200, "application/soap+xml", envelope(FAILURE))
     note = tmp_path / "note.txt"
     note.write_bytes(b"hello")
-    result = CliRunner().invoke(submit, [
-        str(note), "--patient", "1234567890123", "--type-code", "11488-4^2.16.840.1.113883.6.1^CR",
-        "--healthcare-facility-type", "SA01^1.2.250.1.71.4.2.4",
-        "--practice-setting", "ETABLISSEMENT^1.2.250.1.213.1.1.4.9",
-        "--repository", endpoint.url + "/xds/repository"])
+    result = CliRunner().invoke(
+        submit,
+        [
+            str(note),
+            "--patient",
+            "1234567890123",
+            "--type-code",
+            "11488-4^2.16.840.1.113883.6.1^CR",
+            "--healthcare-facility-type",
+            "SA01^1.2.250.1.71.4.2.4",
+            "--practice-setting",
+            "ETABLISSEMENT^1.2.250.1.213.1.1.4.9",
+            "--repository",
+            endpoint.url + "/xds/repository",
+        ],
+    )
     assert result.exit_code == 1
     assert "status: Failure" in result.output
     assert "XDSUnknownPatientId: no DMP (here)" in result.output
@@ -50,16 +63,20 @@ def test_submit_non_cda_needs_its_codes(tmp_path: Path) -> None:
 
 
 def test_retrieve_writes_the_document(endpoint: FakeEndpoint, tmp_path: Path) -> None:
-    body = (f'<xdsb:RetrieveDocumentSetResponse xmlns:xdsb="{v.NS_XDSB}" xmlns:xop="{v.NS_XOP}">'
-            f'<rs:RegistryResponse xmlns:rs="{v.NS_RS}" status="{v.RESPONSE_SUCCESS}"/>'
-            "<xdsb:DocumentResponse><xdsb:RepositoryUniqueId>1.2</xdsb:RepositoryUniqueId>"
-            "<xdsb:DocumentUniqueId>1.2.3</xdsb:DocumentUniqueId><xdsb:mimeType>text/plain</xdsb:mimeType>"
-            '<xdsb:Document><xop:Include href="cid:d@1"/></xdsb:Document></xdsb:DocumentResponse>'
-            "</xdsb:RetrieveDocumentSetResponse>")
+    body = (
+        f'<xdsb:RetrieveDocumentSetResponse xmlns:xdsb="{v.NS_XDSB}" xmlns:xop="{v.NS_XOP}">'
+        f'<rs:RegistryResponse xmlns:rs="{v.NS_RS}" status="{v.RESPONSE_SUCCESS}"/>'
+        "<xdsb:DocumentResponse><xdsb:RepositoryUniqueId>1.2</xdsb:RepositoryUniqueId>"
+        "<xdsb:DocumentUniqueId>1.2.3</xdsb:DocumentUniqueId><xdsb:mimeType>text/plain</xdsb:mimeType>"
+        '<xdsb:Document><xop:Include href="cid:d@1"/></xdsb:Document></xdsb:DocumentResponse>'
+        "</xdsb:RetrieveDocumentSetResponse>"
+    )
     endpoint.reply = (200, *mtom(envelope(body), {"d@1": DOCUMENT}))
     output = tmp_path / "out.bin"
-    result = CliRunner().invoke(retrieve, ["1.2.3", "--repository-id", "1.2", "--repository",
-                                           endpoint.url + "/xds/repository", "-o", str(output)])
+    result = CliRunner().invoke(
+        retrieve,
+        ["1.2.3", "--repository-id", "1.2", "--repository", endpoint.url + "/xds/repository", "-o", str(output)],
+    )
     assert result.exit_code == 0, result.output
     assert output.read_bytes() == DOCUMENT
 
@@ -74,7 +91,8 @@ def test_get_documents_query_and_repository_id() -> None:
         f'<q:AdhocQueryResponse xmlns:q="{v.NS_QUERY}" xmlns:rim="{v.NS_RIM}"><rim:RegistryObjectList>'
         '<rim:ExtrinsicObject id="urn:uuid:1"><rim:Slot name="repositoryUniqueId"><rim:ValueList>'
         "<rim:Value>1.2.9</rim:Value></rim:ValueList></rim:Slot></rim:ExtrinsicObject>"
-        "</rim:RegistryObjectList></q:AdhocQueryResponse>")
+        "</rim:RegistryObjectList></q:AdhocQueryResponse>"
+    )
     assert repository_id_from(response) == "1.2.9"
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from test_cda_header import example
 
 from dmp_xds.tools.client.metadata import (
     DEFAULT_CLASS_CODE,
@@ -20,7 +21,6 @@ from dmp_xds.tools.client.metadata import (
 )
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Code
-from test_cda_header import example
 
 PATIENT = "1234567890123^^^&1.2.250.1.213.1.4.8&ISO"
 OID_2_25 = re.compile(r"^2\.25\.\d+$")
@@ -28,9 +28,13 @@ OID_2_25 = re.compile(r"^2\.25\.\d+$")
 
 def _options() -> dict[str, object]:
     return dict(
-        patient_id=PATIENT, mime_type="text/plain", title="Note",
-        class_code=DEFAULT_CLASS_CODE, type_code=Code("11488-4", "2.16.840.1.113883.6.1", "CR"),
-        format_code=FORMAT_MIME_TYPE_SUFFICIENT, confidentiality_code=Code("N", "2.16.840.1.113883.5.25"),
+        patient_id=PATIENT,
+        mime_type="text/plain",
+        title="Note",
+        class_code=DEFAULT_CLASS_CODE,
+        type_code=Code("11488-4", "2.16.840.1.113883.6.1", "CR"),
+        format_code=FORMAT_MIME_TYPE_SUFFICIENT,
+        confidentiality_code=Code("N", "2.16.840.1.113883.5.25"),
         healthcare_facility_type_code=Code("SA01", "1.2.250.1.71.4.2.4"),
         practice_setting_code=Code("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9"),
         author_person="801234567897^MULLER^Charles^^^DR^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",
@@ -41,7 +45,7 @@ def _options() -> dict[str, object]:
 
 def test_one_document_one_submission_set_one_has_member() -> None:
     data = b"hello\r\n"
-    when = datetime(2024, 3, 12, 9, 45, tzinfo=timezone.utc)
+    when = datetime(2024, 3, 12, 9, 45, tzinfo=UTC)
     submission = build_submission(data, submission_time=when, **_options())  # type: ignore[arg-type]
     (entry,) = submission.documents
     ss = submission.submission_set
@@ -82,8 +86,9 @@ def test_from_cda_header() -> None:
     # classCode from the typeCode (ANS table ASS_X04): a certificate
     assert entry.class_code == Code("52", "1.2.250.1.213.1.1.4.1", "Certificat, déclaration")
     # formatCode from the CSE-CS8 templateId (ANS table ASS_A11), in JDV_J10
-    assert entry.format_code == Code("urn:asip:ci-sis:cse-cs8:2017", "1.2.250.1.213.1.1.4.2.282",
-                                     "Certificat de santé du 8ème jour de l'enfant")
+    assert entry.format_code == Code(
+        "urn:asip:ci-sis:cse-cs8:2017", "1.2.250.1.213.1.1.4.2.282", "Certificat de santé du 8ème jour de l'enfant"
+    )
     assert [c.code for c in entry.confidentiality_codes] == ["N"]
     assert entry.healthcare_facility_type_code.code == "SA03"
     assert entry.practice_setting_code.code == "ETABLISSEMENT"
@@ -102,8 +107,11 @@ def test_from_cda_header() -> None:
 
 def test_options_override_the_header_and_pid3_follows_the_patient() -> None:
     submission = build_submission_from_cda(
-        example("DOC_NON_STRUCTURE_CDA-R2-N1.xml"), patient_id=PATIENT,
-        class_code=Code("10", "1.2.250.1.213.1.1.4.1"), title=None)
+        example("DOC_NON_STRUCTURE_CDA-R2-N1.xml"),
+        patient_id=PATIENT,
+        class_code=Code("10", "1.2.250.1.213.1.1.4.1"),
+        title=None,
+    )
     (entry,) = submission.documents
     assert entry.patient_id == PATIENT and entry.source_patient_info[0] == f"PID-3|{PATIENT}"
     assert entry.class_code.code == "10"
@@ -118,13 +126,16 @@ def test_parse_code() -> None:
         parse_code("N")
 
 
-@pytest.mark.parametrize(("ts", "dtm"), [
-    ("20210503114500+0100", "20210503104500"),
-    ("202105030030-0200", "202105030230"),
-    ("20210101003000.123+0100", "20201231233000"),
-    ("20230425", "20230425"),
-    ("20230425120000", "20230425120000"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("ts", "dtm"),
+    [
+        ("20210503114500+0100", "20210503104500"),
+        ("202105030030-0200", "202105030230"),
+        ("20210101003000.123+0100", "20201231233000"),
+        ("20230425", "20230425"),
+        ("20230425120000", "20230425120000"),
+        (None, None),
+    ],
+)
 def test_hl7_ts_to_dtm(ts: str | None, dtm: str | None) -> None:
     assert hl7_ts_to_dtm(ts) == dtm

@@ -25,20 +25,30 @@ DOCUMENT = b"\r\n--MIMEBoundary_fake\r\n\x00\xff binary \r\n"
 
 
 def envelope(body: str, action: str = "") -> bytes:
-    return (f'<env:Envelope xmlns:env="{v.NS_SOAP12}" xmlns:wsa="{v.NS_WSA}"><env:Header>'
-            f"<wsa:Action>{action}</wsa:Action></env:Header><env:Body>{body}</env:Body></env:Envelope>").encode()
+    return (
+        f'<env:Envelope xmlns:env="{v.NS_SOAP12}" xmlns:wsa="{v.NS_WSA}"><env:Header>'
+        f"<wsa:Action>{action}</wsa:Action></env:Header><env:Body>{body}</env:Body></env:Envelope>"
+    ).encode()
 
 
 def mtom(root: bytes, parts: dict[str, bytes]) -> tuple[str, bytes]:
     boundary = "b0undary"
-    chunks = [f"--{boundary}\r\nContent-Type: application/xop+xml; type=\"application/soap+xml\"\r\n"
-              f"Content-ID: <root@x>\r\n\r\n".encode() + root]
+    chunks = [
+        f'--{boundary}\r\nContent-Type: application/xop+xml; type="application/soap+xml"\r\n'
+        f"Content-ID: <root@x>\r\n\r\n".encode()
+        + root
+    ]
     for cid, data in parts.items():
-        chunks.append(f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
-                      f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode() + data)
+        chunks.append(
+            f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode()
+            + data
+        )
     chunks.append(f"\r\n--{boundary}--\r\n".encode())
-    content_type = (f'multipart/related; boundary="{boundary}"; type="application/xop+xml"; '
-                    f'start="<root@x>"; start-info="application/soap+xml"')
+    content_type = (
+        f'multipart/related; boundary="{boundary}"; type="application/xop+xml"; '
+        f'start="<root@x>"; start-info="application/soap+xml"'
+    )
     return content_type, b"".join(chunks)
 
 
@@ -54,7 +64,7 @@ def endpoint() -> Iterator[FakeEndpoint]:
     fake = FakeEndpoint("")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             fake.requests.append((self.path, dict(self.headers), body))
             status, content_type, content = fake.reply
@@ -64,7 +74,7 @@ def endpoint() -> Iterator[FakeEndpoint]:
             self.end_headers()
             self.wfile.write(content)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -83,9 +93,10 @@ def client_for(endpoint: FakeEndpoint) -> XdsClient:
 
 
 def submit_objects_request() -> etree._Element:
+    from test_cda_header import example
+
     from dmp_xds.tools.client.metadata import build_submission_from_cda
     from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
-    from test_cda_header import example
 
     return encode_submit_objects_request(build_submission_from_cda(example("VAC_2023.01.xml")))
 
@@ -95,7 +106,7 @@ def test_provide_and_register_sends_mtom_with_ws_addressing(endpoint: FakeEndpoi
     response = client_for(endpoint).provide_and_register(request, {"Document01": DOCUMENT})
     assert response.tag == v.TAG_REGISTRY_RESPONSE and response.get("status") == v.RESPONSE_SUCCESS
 
-    (path, headers, body), = endpoint.requests
+    ((path, headers, body),) = endpoint.requests
     assert path == "/xds/repository"
     content_type = headers["Content-Type"]
     assert content_type.startswith("multipart/related") and 'type="application/xop+xml"' in content_type
@@ -119,12 +130,18 @@ def test_provide_and_register_sends_mtom_with_ws_addressing(endpoint: FakeEndpoi
 def test_register_and_stored_query_post_the_payload_to_the_registry(endpoint: FakeEndpoint) -> None:
     client = client_for(endpoint)
     client.register(submit_objects_request())
-    endpoint.reply = (200, "application/soap+xml", envelope(
-        f'<query:AdhocQueryResponse xmlns:query="{v.NS_QUERY}" xmlns:rim="{v.NS_RIM}" status="{v.RESPONSE_SUCCESS}">'
-        "<rim:RegistryObjectList/></query:AdhocQueryResponse>"))
+    endpoint.reply = (
+        200,
+        "application/soap+xml",
+        envelope(
+            f'<query:AdhocQueryResponse xmlns:query="{v.NS_QUERY}" xmlns:rim="{v.NS_RIM}" status="{v.RESPONSE_SUCCESS}">'
+            "<rim:RegistryObjectList/></query:AdhocQueryResponse>"
+        ),
+    )
     query = etree.fromstring(
         f'<query:AdhocQueryRequest xmlns:query="{v.NS_QUERY}" xmlns:rim="{v.NS_RIM}">'
-        '<query:ResponseOption returnType="LeafClass"/><rim:AdhocQuery id="urn:uuid:x"/></query:AdhocQueryRequest>')
+        '<query:ResponseOption returnType="LeafClass"/><rim:AdhocQuery id="urn:uuid:x"/></query:AdhocQueryRequest>'
+    )
     response = client.stored_query(query)
     assert response.tag == f"{{{v.NS_QUERY}}}AdhocQueryResponse"
     (path1, headers1, body1), (path2, _, body2) = endpoint.requests
@@ -137,14 +154,16 @@ def test_register_and_stored_query_post_the_payload_to_the_registry(endpoint: Fa
 
 
 def test_retrieve_returns_the_exact_bytes_of_each_part(endpoint: FakeEndpoint) -> None:
-    body = (f'<xdsb:RetrieveDocumentSetResponse xmlns:xdsb="{v.NS_XDSB}" xmlns:xop="{v.NS_XOP}">{RS_SUCCESS}'
-            "<xdsb:DocumentResponse><xdsb:RepositoryUniqueId>1.2</xdsb:RepositoryUniqueId>"
-            "<xdsb:DocumentUniqueId>1.2.3</xdsb:DocumentUniqueId><xdsb:mimeType>text/plain</xdsb:mimeType>"
-            '<xdsb:Document><xop:Include href="cid:doc%401"/></xdsb:Document></xdsb:DocumentResponse>'
-            "<xdsb:DocumentResponse><xdsb:RepositoryUniqueId>1.2</xdsb:RepositoryUniqueId>"
-            "<xdsb:DocumentUniqueId>1.2.4</xdsb:DocumentUniqueId><xdsb:mimeType>text/plain</xdsb:mimeType>"
-            "<xdsb:Document>aGVs\nbG8=</xdsb:Document></xdsb:DocumentResponse>"
-            "</xdsb:RetrieveDocumentSetResponse>")
+    body = (
+        f'<xdsb:RetrieveDocumentSetResponse xmlns:xdsb="{v.NS_XDSB}" xmlns:xop="{v.NS_XOP}">{RS_SUCCESS}'
+        "<xdsb:DocumentResponse><xdsb:RepositoryUniqueId>1.2</xdsb:RepositoryUniqueId>"
+        "<xdsb:DocumentUniqueId>1.2.3</xdsb:DocumentUniqueId><xdsb:mimeType>text/plain</xdsb:mimeType>"
+        '<xdsb:Document><xop:Include href="cid:doc%401"/></xdsb:Document></xdsb:DocumentResponse>'
+        "<xdsb:DocumentResponse><xdsb:RepositoryUniqueId>1.2</xdsb:RepositoryUniqueId>"
+        "<xdsb:DocumentUniqueId>1.2.4</xdsb:DocumentUniqueId><xdsb:mimeType>text/plain</xdsb:mimeType>"
+        "<xdsb:Document>aGVs\nbG8=</xdsb:Document></xdsb:DocumentResponse>"
+        "</xdsb:RetrieveDocumentSetResponse>"
+    )
     content_type, content = mtom(envelope(body, v.response_action(v.ACTION_ITI43)), {"doc@1": DOCUMENT})
     endpoint.reply = (200, content_type, content)
     response, documents = client_for(endpoint).retrieve([("1.2", "1.2.3"), ("1.2", "1.2.4")])
@@ -156,8 +175,10 @@ def test_retrieve_returns_the_exact_bytes_of_each_part(endpoint: FakeEndpoint) -
 
 
 def test_soap_fault_is_raised(endpoint: FakeEndpoint) -> None:
-    fault = ('<env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code>'
-             '<env:Reason><env:Text xml:lang="en">wrong action</env:Text></env:Reason></env:Fault>')
+    fault = (
+        "<env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code>"
+        '<env:Reason><env:Text xml:lang="en">wrong action</env:Text></env:Reason></env:Fault>'
+    )
     endpoint.reply = (400, "application/soap+xml", envelope(fault))
     with pytest.raises(Fault, match="wrong action"):
         client_for(endpoint).register(submit_objects_request())
@@ -182,14 +203,19 @@ def test_wrong_payload_is_refused_before_sending() -> None:
 
 
 def test_encode_mtom_then_read_reply_round_trip() -> None:
-    env = parse_bytes(envelope(
-        f'<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb="{v.NS_XDSB}">'
-        '<xdsb:Document id="D1"></xdsb:Document><xdsb:Document id="D2"></xdsb:Document>'
-        "</xdsb:ProvideAndRegisterDocumentSetRequest>"))
+    env = parse_bytes(
+        envelope(
+            f'<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb="{v.NS_XDSB}">'
+            '<xdsb:Document id="D1"></xdsb:Document><xdsb:Document id="D2"></xdsb:Document>'
+            "</xdsb:ProvideAndRegisterDocumentSetRequest>"
+        )
+    )
     message = encode_mtom(env, {"D1": DOCUMENT, "D2": b""}, v.ACTION_ITI41)
     reply = read_reply(200, message.content_type, message.body)
-    includes = {d.get("id"): d.find(f"{{{v.NS_XOP}}}Include").get("href")
-                for d in reply.payload.iter(f"{{{v.NS_XDSB}}}Document")}
+    includes = {
+        d.get("id"): d.find(f"{{{v.NS_XOP}}}Include").get("href")
+        for d in reply.payload.iter(f"{{{v.NS_XDSB}}}Document")
+    }
     from dmp_xds.xds.xop import normalize_content_id as _content_id
 
     assert reply.attachments[_content_id(includes["D1"])] == DOCUMENT

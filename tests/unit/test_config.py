@@ -16,9 +16,15 @@ def test_connection_limits_and_their_defaults():
     from dmp_xds.transport.http_protocol import ConnectionLimits
 
     settings = load_settings(environ={"DMP_XDS_TRUSTED_PROXIES": "10.0.0.1, 10.0.0.2"})
-    assert (settings.max_head_bytes, settings.head_timeout_seconds, settings.idle_timeout_seconds,
-            settings.max_connections_per_client) == (65536, 10.0, 15.0, 64)
-    assert ConnectionLimits.from_settings(settings) == ConnectionLimits(65536, 10.0, 64, frozenset({"10.0.0.1", "10.0.0.2"}))
+    assert (
+        settings.max_head_bytes,
+        settings.head_timeout_seconds,
+        settings.idle_timeout_seconds,
+        settings.max_connections_per_client,
+    ) == (65536, 10.0, 15.0, 64)
+    assert ConnectionLimits.from_settings(settings) == ConnectionLimits(
+        65536, 10.0, 64, frozenset({"10.0.0.1", "10.0.0.2"})
+    )
 
 
 def test_environment_wins_over_toml(tmp_path):
@@ -38,15 +44,18 @@ def test_config_file_from_environment(tmp_path):
     assert load_settings(environ={"DMP_XDS_CONFIG": str(config)}).mllp_port == 2575
 
 
-@pytest.mark.parametrize("env,message", [
-    ({"DMP_XDS_PORT": "eighty"}, "port"),
-    ({"DMP_XDS_PROFILE": "us"}, "PROFILE"),
-    ({"DMP_XDS_CONFIG": "/nonexistent.toml"}, "does not exist"),
-    ({"DMP_XDS_MAX_HEAD_BYTES": "0"}, "DMP_XDS_MAX_HEAD_BYTES must be positive"),
-    ({"DMP_XDS_HEAD_TIMEOUT_SECONDS": "-1"}, "DMP_XDS_HEAD_TIMEOUT_SECONDS must be positive"),
-    ({"DMP_XDS_IDLE_TIMEOUT_SECONDS": "0"}, "DMP_XDS_IDLE_TIMEOUT_SECONDS must be positive"),
-    ({"DMP_XDS_MAX_CONNECTIONS_PER_CLIENT": "-1"}, "DMP_XDS_MAX_CONNECTIONS_PER_CLIENT must be 0"),
-])
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"DMP_XDS_PORT": "eighty"}, "port"),
+        ({"DMP_XDS_PROFILE": "us"}, "PROFILE"),
+        ({"DMP_XDS_CONFIG": "/nonexistent.toml"}, "does not exist"),
+        ({"DMP_XDS_MAX_HEAD_BYTES": "0"}, "DMP_XDS_MAX_HEAD_BYTES must be positive"),
+        ({"DMP_XDS_HEAD_TIMEOUT_SECONDS": "-1"}, "DMP_XDS_HEAD_TIMEOUT_SECONDS must be positive"),
+        ({"DMP_XDS_IDLE_TIMEOUT_SECONDS": "0"}, "DMP_XDS_IDLE_TIMEOUT_SECONDS must be positive"),
+        ({"DMP_XDS_MAX_CONNECTIONS_PER_CLIENT": "-1"}, "DMP_XDS_MAX_CONNECTIONS_PER_CLIENT must be 0"),
+    ],
+)
 def test_bad_settings_say_what_is_wrong(env, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=env)
@@ -68,6 +77,7 @@ def test_repository_unique_id_is_generated_once_and_kept(tmp_path):
 
 
 def test_configured_repository_unique_id_is_used(tmp_path):
-    settings = resolve(load_settings(environ={"DMP_XDS_DATA_DIR": str(tmp_path),
-                                              "DMP_XDS_REPOSITORY_UNIQUE_ID": "1.2.250.1.999.7"}))
+    settings = resolve(
+        load_settings(environ={"DMP_XDS_DATA_DIR": str(tmp_path), "DMP_XDS_REPOSITORY_UNIQUE_ID": "1.2.250.1.999.7"})
+    )
     assert settings.repository_unique_id == "1.2.250.1.999.7"

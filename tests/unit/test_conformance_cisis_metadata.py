@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dmp_xds.xds.errors import ErrorCode
-from dmp_xds.xds.ebrim.decode import decode_submit_objects_request
 from dmp_xds.dmp.validation.cisis import validate_cisis
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, load_cisis_value_sets
+from dmp_xds.xds.ebrim.decode import decode_submit_objects_request
+from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.xds.xml import parse_bytes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -77,7 +77,7 @@ def endpoint() -> Iterator[Callable[[Responder], FakeEndpoint]]:
         class Handler(BaseHTTPRequestHandler):
             timeout = 10  # a stuck client cannot hold a handler thread forever
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 length = min(int(self.headers.get("Content-Length", "0")), 10_000_000)
                 received = Received(self.path, self.headers.get("Content-Type", ""), self.rfile.read(length))
                 fake.received.append(received)
@@ -112,15 +112,22 @@ def endpoint() -> Iterator[Callable[[Responder], FakeEndpoint]]:
 def envelope(body: etree._Element, action: str = "") -> bytes:
     soap = ElementMaker(namespace=v.NS_SOAP12, nsmap={"s": v.NS_SOAP12, "a": v.NS_WSA})
     wsa = ElementMaker(namespace=v.NS_WSA)
-    return etree.tostring(soap.Envelope(soap.Header(wsa.Action(action)), soap.Body(body)), xml_declaration=True,
-                          encoding="UTF-8")
+    return etree.tostring(
+        soap.Envelope(soap.Header(wsa.Action(action)), soap.Body(body)), xml_declaration=True, encoding="UTF-8"
+    )
 
 
 def registry_response(status: str = v.RESPONSE_SUCCESS, errors: list[tuple[str, str]] | None = None) -> Answer:
     response = RS.RegistryResponse(status=status)
     if errors:
-        response.append(RS.RegistryErrorList(*[RS.RegistryError(errorCode=code, codeContext=context,
-                                                                severity=v.SEVERITY_ERROR) for code, context in errors]))
+        response.append(
+            RS.RegistryErrorList(
+                *[
+                    RS.RegistryError(errorCode=code, codeContext=context, severity=v.SEVERITY_ERROR)
+                    for code, context in errors
+                ]
+            )
+        )
     return Answer(body=envelope(response))
 
 
@@ -144,8 +151,9 @@ def write_plan(directory: Path, *steps: etree._Element) -> None:
     (directory / "testplan.xml").write_bytes(etree.tostring(plan, pretty_print=True))
 
 
-def write_test(kit: Path, test_id: str, sections: dict[str, list[etree._Element]], title: str = "a test",
-               collections: str = "reg") -> Path:
+def write_test(
+    kit: Path, test_id: str, sections: dict[str, list[etree._Element]], title: str = "a test", collections: str = "reg"
+) -> Path:
     directory = kit / "tests" / test_id
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "readme.txt").write_text(title + "\n")
@@ -157,20 +165,33 @@ def write_test(kit: Path, test_id: str, sections: dict[str, list[etree._Element]
 
 
 def register_step(step_id: str = "submit", status: str = "Success", *extra: etree._Element) -> etree._Element:
-    return P.TestStep(P.ExpectedStatus(status), P.RegisterTransaction(
-        P.XDSb(), P.AssignUuids(), P.MetadataFile("single_doc.xml"),
-        P.Report("//*[local-name()='ExtrinsicObject']/@id", name="docid", section="InputMetadata"), *extra), id=step_id)
+    return P.TestStep(
+        P.ExpectedStatus(status),
+        P.RegisterTransaction(
+            P.XDSb(),
+            P.AssignUuids(),
+            P.MetadataFile("single_doc.xml"),
+            P.Report("//*[local-name()='ExtrinsicObject']/@id", name="docid", section="InputMetadata"),
+            *extra,
+        ),
+        id=step_id,
+    )
 
 
 def query_step(step_id: str, *parts: etree._Element, status: str = "Success") -> etree._Element:
-    return P.TestStep(P.ExpectedStatus(status), P.StoredQueryTransaction(P.XDSb(), P.MetadataFile("query.xml"), *parts),
-                      id=step_id)
+    return P.TestStep(
+        P.ExpectedStatus(status), P.StoredQueryTransaction(P.XDSb(), P.MetadataFile("query.xml"), *parts), id=step_id
+    )
 
 
 def write_query(directory: Path, *values: str) -> None:
-    query = QUERY.AdhocQueryRequest(QUERY.ResponseOption(returnType="LeafClass"), RIM.AdhocQuery(
-        RIM.Slot(RIM.ValueList(*[RIM.Value(value) for value in values]), name="$XDSDocumentEntryUniqueId"),
-        id="urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"))
+    query = QUERY.AdhocQueryRequest(
+        QUERY.ResponseOption(returnType="LeafClass"),
+        RIM.AdhocQuery(
+            RIM.Slot(RIM.ValueList(*[RIM.Value(value) for value in values]), name="$XDSDocumentEntryUniqueId"),
+            id="urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4",
+        ),
+    )
     (directory / "query.xml").write_bytes(etree.tostring(query))
 
 
@@ -180,7 +201,9 @@ def copy_single_doc(directory: Path) -> None:
     (directory / "my_document.txt").write_bytes(MY_DOCUMENT.read_bytes())
 
 
-def run(kit: Path, fake: FakeEndpoint, timeout: float = 5.0, feed: Callable[[str], None] | None = None) -> dict[str, TestResult]:
+def run(
+    kit: Path, fake: FakeEndpoint, timeout: float = 5.0, feed: Callable[[str], None] | None = None
+) -> dict[str, TestResult]:
     testkit = load_testkit(kit)
     engine = Engine(testkit, RunConfig(fake.url, fake.url, timeout), SoapClient(timeout), feed=feed)
     return {r.test_id: r for r in engine.run(sorted(testkit.tests.values(), key=lambda t: t.id))}
@@ -195,7 +218,9 @@ def submit_then_query(tmp_path: Path, *query_parts: etree._Element) -> Path:
 
 # --- the four failure verdicts --------------------------------------------------------------
 def test_status_differing_from_expected_fails_with_the_registry_errors(tmp_path: Path, endpoint) -> None:
-    fake = endpoint(lambda r: registry_response(v.RESPONSE_FAILURE, [("XDSRegistryMetadataError", "creationTime missing")]))
+    fake = endpoint(
+        lambda r: registry_response(v.RESPONSE_FAILURE, [("XDSRegistryMetadataError", "creationTime missing")])
+    )
     test = write_test(tmp_path, "1001", {"submit": [register_step()]})
     copy_single_doc(test / "submit")
     result = run(tmp_path, fake)["1001"]
@@ -209,8 +234,12 @@ def test_status_differing_from_expected_fails_with_the_registry_errors(tmp_path:
 
 def test_expected_error_message_must_be_among_the_errors(tmp_path: Path, endpoint) -> None:
     fake = endpoint(lambda r: registry_response(v.RESPONSE_FAILURE, [("XDSRegistryError", "internal")]))
-    step = P.TestStep(P.ExpectedStatus("Failure"), P.ExpectedErrorMessage("XDSUnknownPatientId"),
-                      P.RegisterTransaction(P.XDSb(), P.MetadataFile("single_doc.xml")), id="submit")
+    step = P.TestStep(
+        P.ExpectedStatus("Failure"),
+        P.ExpectedErrorMessage("XDSUnknownPatientId"),
+        P.RegisterTransaction(P.XDSb(), P.MetadataFile("single_doc.xml")),
+        id="submit",
+    )
     test = write_test(tmp_path, "1001", {"submit": [step]})
     copy_single_doc(test / "submit")
     result = run(tmp_path, fake)["1001"]
@@ -220,8 +249,12 @@ def test_expected_error_message_must_be_among_the_errors(tmp_path: Path, endpoin
 
 def test_expected_failure_with_the_right_error_passes(tmp_path: Path, endpoint) -> None:
     fake = endpoint(lambda r: registry_response(v.RESPONSE_FAILURE, [("XDSUnknownPatientId", "who?")]))
-    step = P.TestStep(P.ExpectedStatus("Failure"), P.ExpectedErrorMessage("XDSUnknownPatientId"),
-                      P.RegisterTransaction(P.XDSb(), P.MetadataFile("single_doc.xml")), id="submit")
+    step = P.TestStep(
+        P.ExpectedStatus("Failure"),
+        P.ExpectedErrorMessage("XDSUnknownPatientId"),
+        P.RegisterTransaction(P.XDSb(), P.MetadataFile("single_doc.xml")),
+        id="submit",
+    )
     test = write_test(tmp_path, "1001", {"submit": [step]})
     copy_single_doc(test / "submit")
     assert run(tmp_path, fake)["1001"].outcome is Outcome.PASSED
@@ -234,9 +267,11 @@ def test_wrong_count_in_expected_contents_fails(tmp_path: Path, endpoint) -> Non
         return registry_response()
 
     fake = endpoint(answer)
-    submit_then_query(tmp_path, P.UseId(testdir="../submit", id="Document01", symbol="$uid$", step="submit",
-                                        section="AssignedUids"),
-                      P.ExpectedContents(P.Documents(count="2")))
+    submit_then_query(
+        tmp_path,
+        P.UseId(testdir="../submit", id="Document01", symbol="$uid$", step="submit", section="AssignedUids"),
+        P.ExpectedContents(P.Documents(count="2")),
+    )
     result = run(tmp_path, fake)["1001"]
     assert result.outcome is Outcome.FAILED
     assert "ExpectedContents Documents: found 1 DocumentEntries instead of 2" in result.reason
@@ -248,18 +283,33 @@ def by_action(received: Received) -> Answer:
 
 def test_use_id_pointing_to_a_missing_step_fails(tmp_path: Path, endpoint) -> None:
     fake = endpoint(by_action)
-    submit_then_query(tmp_path, P.UseId(testdir="../submit", id="Document01", symbol="$uid$", step="no_such_step",
-                                        section="AssignedUids"))
+    submit_then_query(
+        tmp_path,
+        P.UseId(testdir="../submit", id="Document01", symbol="$uid$", step="no_such_step", section="AssignedUids"),
+    )
     result = run(tmp_path, fake)["1001"]
     assert result.outcome is Outcome.FAILED
-    assert "points to step 'no_such_step' of 1001/submit, which has no such step (steps run there: submit)" in result.reason
+    assert (
+        "points to step 'no_such_step' of 1001/submit, which has no such step (steps run there: submit)"
+        in result.reason
+    )
     assert all(soap_action(r) != v.ACTION_ITI18 for r in fake.received)  # nothing sent for the broken step
 
 
 def test_use_id_to_a_section_that_has_not_run_fails(tmp_path: Path, endpoint) -> None:
     fake = endpoint(lambda r: query_response())
-    test = write_test(tmp_path, "1001", {"eval": [query_step("eval", P.UseId(
-        testdir="../later", id="Document01", symbol="$uid$", step="s", section="AssignedUids"))]})
+    test = write_test(
+        tmp_path,
+        "1001",
+        {
+            "eval": [
+                query_step(
+                    "eval",
+                    P.UseId(testdir="../later", id="Document01", symbol="$uid$", step="s", section="AssignedUids"),
+                )
+            ]
+        },
+    )
     write_query(test / "eval", "$uid$")
     result = run(tmp_path, fake)["1001"]
     assert result.outcome is Outcome.FAILED and "link to 1001/later, which has not run" in result.reason
@@ -276,13 +326,18 @@ def test_server_that_does_not_answer_fails_within_the_timeout(tmp_path: Path, en
     assert "did not answer within 0.5 s" in result.reason
 
 
-@pytest.mark.parametrize(("answer", "reason"), [
-    (Answer(content_type="text/html", body=b"<html><body>Bad Gateway</body></html>", status=502),
-     "is XML but not a SOAP envelope"),
-    (Answer(body=b"\x00\x01 definitely not xml"), "is not XML"),
-    (Answer(body=b""), "is not XML (an empty body)"),
-    (Answer(content_type='multipart/related; boundary="x"', body=b"--x--"), "multipart response with no part"),
-])
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            Answer(content_type="text/html", body=b"<html><body>Bad Gateway</body></html>", status=502),
+            "is XML but not a SOAP envelope",
+        ),
+        (Answer(body=b"\x00\x01 definitely not xml"), "is not XML"),
+        (Answer(body=b""), "is not XML (an empty body)"),
+        (Answer(content_type='multipart/related; boundary="x"', body=b"--x--"), "multipart response with no part"),
+    ],
+)
 def test_server_answering_garbage_fails_with_the_reason(tmp_path: Path, endpoint, answer: Answer, reason: str) -> None:
     fake = endpoint(lambda r: answer)
     test = write_test(tmp_path, "1001", {"submit": [register_step()]})
@@ -333,12 +388,30 @@ def test_links_carry_assigned_ids_patient_and_reports_between_sections(tmp_path:
         return query_response(document_entry(submitted["uuid"]))
 
     fake = endpoint(answer)
-    test = write_test(tmp_path, "1001", {"submit": [register_step()], "eval": [query_step(
-        "eval",
-        P.UseId(testdir="../submit", id="Document01", symbol="$uid$", step="submit", section="AssignedUids"),
-        P.UseReport(reportName="docid", section="submit", step="submit", useAs="$docid$"),
-        P.UseId(testdir="../submit", id="SubmissionSet01", symbol="$pid$", step="submit", section="AssignedPatientId"),
-        P.ExpectedContents(P.Documents(count="1"), P.DocApp()))]})
+    test = write_test(
+        tmp_path,
+        "1001",
+        {
+            "submit": [register_step()],
+            "eval": [
+                query_step(
+                    "eval",
+                    P.UseId(
+                        testdir="../submit", id="Document01", symbol="$uid$", step="submit", section="AssignedUids"
+                    ),
+                    P.UseReport(reportName="docid", section="submit", step="submit", useAs="$docid$"),
+                    P.UseId(
+                        testdir="../submit",
+                        id="SubmissionSet01",
+                        symbol="$pid$",
+                        step="submit",
+                        section="AssignedPatientId",
+                    ),
+                    P.ExpectedContents(P.Documents(count="1"), P.DocApp()),
+                )
+            ],
+        },
+    )
     copy_single_doc(test / "submit")
     write_query(test / "eval", "'$uid$'", "'$docid$'", "$pid$")
     fed: list[str] = []
@@ -364,9 +437,13 @@ def test_feed_failure_fails_the_test_with_its_reason(tmp_path: Path, endpoint) -
 
 def test_provide_and_register_is_sent_as_mtom(tmp_path: Path, endpoint) -> None:
     fake = endpoint(lambda r: registry_response())
-    step = P.TestStep(P.ExpectedStatus("Success"), P.ProvideAndRegisterTransaction(
-        P.XDSb(), P.AssignUuids(), P.MetadataFile("single_doc.xml"), P.Document("my_document.txt", id="Document01")),
-        id="submit")
+    step = P.TestStep(
+        P.ExpectedStatus("Success"),
+        P.ProvideAndRegisterTransaction(
+            P.XDSb(), P.AssignUuids(), P.MetadataFile("single_doc.xml"), P.Document("my_document.txt", id="Document01")
+        ),
+        id="submit",
+    )
     test = write_test(tmp_path, "1001", {"submit": [step]})
     copy_single_doc(test / "submit")
     assert run(tmp_path, fake)["1001"].outcome is Outcome.PASSED
@@ -391,11 +468,27 @@ def test_assertions_over_this_section(tmp_path: Path, endpoint) -> None:
     fake = endpoint(answer)
     holds = P.Assert("count(//*[local-name()='ExtrinsicObject'][@status='" + v.STATUS_DEPRECATED + "']) = 1", id="dep")
     fails = P.Assert("//*[local-name()='ExtrinsicObject']/@status = 'nope'", id="never")
-    write_test(tmp_path, "1001", {"q": [query_step("eval"), P.TestStep(P.NullTransaction(
-        P.Assertions(P.DataRef(file="THIS", as_="output"), holds)), id="check")]})
+    write_test(
+        tmp_path,
+        "1001",
+        {
+            "q": [
+                query_step("eval"),
+                P.TestStep(P.NullTransaction(P.Assertions(P.DataRef(file="THIS", as_="output"), holds)), id="check"),
+            ]
+        },
+    )
     write_query(tmp_path / "tests" / "1001" / "q", "x")
-    write_test(tmp_path, "1002", {"q": [query_step("eval"), P.TestStep(P.NullTransaction(
-        P.Assertions(P.DataRef(file="THIS"), fails)), id="check")]})
+    write_test(
+        tmp_path,
+        "1002",
+        {
+            "q": [
+                query_step("eval"),
+                P.TestStep(P.NullTransaction(P.Assertions(P.DataRef(file="THIS"), fails)), id="check"),
+            ]
+        },
+    )
     write_query(tmp_path / "tests" / "1002" / "q", "x")
     results = run(tmp_path, fake)
     assert results["1001"].outcome is Outcome.PASSED, results["1001"].reason
@@ -418,8 +511,12 @@ def test_retrieve_checks_bytes_against_the_query_metadata(tmp_path: Path, endpoi
             return query_response(entry)
         document = xdsb.Document()
         etree.SubElement(document, f"{{{v.NS_XOP}}}Include", href="cid:part1")
-        body = xdsb.RetrieveDocumentSetResponse(RS.RegistryResponse(status=v.RESPONSE_SUCCESS), xdsb.DocumentResponse(
-            xdsb.RepositoryUniqueId("1.1"), xdsb.DocumentUniqueId("1.2.3"), xdsb.mimeType("text/plain"), document))
+        body = xdsb.RetrieveDocumentSetResponse(
+            RS.RegistryResponse(status=v.RESPONSE_SUCCESS),
+            xdsb.DocumentResponse(
+                xdsb.RepositoryUniqueId("1.1"), xdsb.DocumentUniqueId("1.2.3"), xdsb.mimeType("text/plain"), document
+            ),
+        )
         soap = ElementMaker(namespace=v.NS_SOAP12, nsmap={"s": v.NS_SOAP12})
         from dmp_xds.xds.xop import Attachment
 
@@ -427,11 +524,16 @@ def test_retrieve_checks_bytes_against_the_query_metadata(tmp_path: Path, endpoi
         return Answer(content_type=content_type, body=data)
 
     fake = endpoint(answer)
-    retrieve = P.TestStep(P.ExpectedStatus("Success"), P.RetrieveTransaction(
-        P.XDSb(), P.MetadataFile("retrieve.xml"), P.ReferenceMetadata(step="by_uid")), id="retrieve")
+    retrieve = P.TestStep(
+        P.ExpectedStatus("Success"),
+        P.RetrieveTransaction(P.XDSb(), P.MetadataFile("retrieve.xml"), P.ReferenceMetadata(step="by_uid")),
+        id="retrieve",
+    )
     test = write_test(tmp_path, "1001", {"r": [query_step("by_uid"), retrieve]})
     write_query(test / "r", "1.2.3")
-    request = xdsb.RetrieveDocumentSetRequest(xdsb.DocumentRequest(xdsb.RepositoryUniqueId("1.1"), xdsb.DocumentUniqueId("1.2.3")))
+    request = xdsb.RetrieveDocumentSetRequest(
+        xdsb.DocumentRequest(xdsb.RepositoryUniqueId("1.1"), xdsb.DocumentUniqueId("1.2.3"))
+    )
     (test / "r" / "retrieve.xml").write_bytes(etree.tostring(request))
     result = run(tmp_path, fake)["1001"]
     assert result.outcome is Outcome.FAILED
@@ -442,7 +544,9 @@ def test_retrieve_checks_bytes_against_the_query_metadata(tmp_path: Path, endpoi
 def test_xfail_plans_are_never_reported_as_passed(tmp_path: Path, endpoint) -> None:
     fake = endpoint(lambda r: registry_response(v.RESPONSE_FAILURE, [("XDSRegistryError", "no")]))
     for test_id in ("1001", "1002"):
-        test = write_test(tmp_path, test_id, {"submit": [register_step(status="Failure" if test_id == "1002" else "Success")]})
+        test = write_test(
+            tmp_path, test_id, {"submit": [register_step(status="Failure" if test_id == "1002" else "Success")]}
+        )
         copy_single_doc(test / "submit")
         (test / "xfail.txt").write_text("masking needs ITI-57 (issue 7)\n")
     results = run(tmp_path, fake)
@@ -466,9 +570,26 @@ def test_cli_reports_junit_html_summary_and_exit_code(tmp_path: Path, endpoint) 
     failing.write_text(failing.read_text().replace("Physical", "FAILME", 1))
     write_test(kit, "1003", {"submit": [register_step()]}, collections="rep")  # not selected
     junit, html = tmp_path / "out.xml", tmp_path / "out.html"
-    outcome = CliRunner().invoke(conformance, [
-        "nist", "--testkit", str(kit), "--collection", "reg", "--registry", fake.url, "--repository", fake.url,
-        "--junit", str(junit), "--html", str(html), "--timeout", "5"])
+    outcome = CliRunner().invoke(
+        conformance,
+        [
+            "nist",
+            "--testkit",
+            str(kit),
+            "--collection",
+            "reg",
+            "--registry",
+            fake.url,
+            "--repository",
+            fake.url,
+            "--junit",
+            str(junit),
+            "--html",
+            str(html),
+            "--timeout",
+            "5",
+        ],
+    )
     assert outcome.exit_code == 1, outcome.output
     lines = outcome.output.strip().splitlines()
     assert lines[-1] == "1 passed, 1 failed, 0 skipped"
@@ -487,26 +608,49 @@ def test_cli_exit_code_zero_when_all_pass(tmp_path: Path, endpoint) -> None:
     fake = endpoint(lambda r: registry_response())
     test = write_test(tmp_path / "kit", "1001", {"submit": [register_step()]})
     copy_single_doc(test / "submit")
-    outcome = CliRunner().invoke(conformance, ["nist", "--testkit", str(tmp_path / "kit"), "--collection", "reg",
-                                               "--registry", fake.url, "--repository", fake.url])
+    outcome = CliRunner().invoke(
+        conformance,
+        [
+            "nist",
+            "--testkit",
+            str(tmp_path / "kit"),
+            "--collection",
+            "reg",
+            "--registry",
+            fake.url,
+            "--repository",
+            fake.url,
+        ],
+    )
     assert outcome.exit_code == 0, outcome.output
     assert outcome.output.strip().splitlines()[-1] == "1 passed, 0 failed, 0 skipped"
 
 
 def test_assertions_see_the_toolkit_log_layout_and_todays_date(tmp_path: Path, endpoint) -> None:
     """As NIST 12323: //TestStep[@id]/StoredQueryTransaction/Result/..., compared with $DATE$."""
+
     def answer(received: Received) -> Answer:
         if soap_action(received) == v.ACTION_ITI18:
             return query_response(document_entry("urn:uuid:aaaaaaaa-0000-0000-0000-000000000001", v.STATUS_APPROVED))
         return registry_response()
 
     fake = endpoint(answer)
-    path = ("//TestStep[@id='eval']/StoredQueryTransaction/Result/*[local-name()='AdhocQueryResponse']"
-            "//*[local-name()='ExtrinsicObject']/@status")
-    today = datetime.now(timezone.utc).strftime("%Y%m%d")
+    path = (
+        "//TestStep[@id='eval']/StoredQueryTransaction/Result/*[local-name()='AdhocQueryResponse']"
+        "//*[local-name()='ExtrinsicObject']/@status"
+    )
+    today = datetime.now(UTC).strftime("%Y%m%d")
     holds = P.Assert(f"count({path}) = 1 and '$DATE$' = '{today}'", id="layout")
-    write_test(tmp_path, "1001", {"q": [query_step("eval"), P.TestStep(P.NullTransaction(
-        P.Assertions(P.DataRef(file="THIS", as_="output"), holds)), id="check")]})
+    write_test(
+        tmp_path,
+        "1001",
+        {
+            "q": [
+                query_step("eval"),
+                P.TestStep(P.NullTransaction(P.Assertions(P.DataRef(file="THIS", as_="output"), holds)), id="check"),
+            ]
+        },
+    )
     write_query(tmp_path / "tests" / "1001" / "q", "x")
     result = run(tmp_path, fake)["1001"]
     assert result.outcome is Outcome.PASSED, result.reason

@@ -15,8 +15,8 @@ from dmp_xds.tools.conformance.metadata import (
     assign_uuids,
     substitute,
 )
-from dmp_xds.xds.ebrim import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.ebrim import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.xml import parse_bytes
 
 TESTKIT = Path(__file__).resolve().parents[2] / ".." / "shared" / "nist-testkit"
@@ -122,7 +122,9 @@ def test_patient_unique_ids_and_uuids_are_assigned_and_logged() -> None:
     (association,) = request.xpath("//rim:Association", namespaces=RIM)
     assert association.get("sourceObject") == uuids["SubmissionSet01"]
     assert association.get("targetObject") == uuids["Document01"]
-    values = {i.get("identificationScheme"): i.get("value") for i in request.xpath("//rim:ExternalIdentifier", namespaces=RIM)}
+    values = {
+        i.get("identificationScheme"): i.get("value") for i in request.xpath("//rim:ExternalIdentifier", namespaces=RIM)
+    }
     assert values[v.DE_PATIENT_ID] == values[v.SS_PATIENT_ID] == patient
     assert values[v.DE_UNIQUE_ID] == uids["Document01"]
     assert values[v.SS_SOURCE_ID] == "1.2.3.4"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
+from dmp_xds.services.iti62 import decode_remove_objects_request
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode
-from dmp_xds.xds.registry.delete_rules import DELETE_ORDER, DeleteSnapshot, Link, plan_delete
 from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
-from dmp_xds.services.iti62 import decode_remove_objects_request
+from dmp_xds.xds.registry.delete_rules import DELETE_ORDER, DeleteSnapshot, Link, plan_delete
 
 SS, DE, FOL = "urn:uuid:ss", "urn:uuid:de", "urn:uuid:fol"
 SS2, DE2 = "urn:uuid:ss2", "urn:uuid:de2"
@@ -19,8 +19,13 @@ HM_DE2, APND = "urn:uuid:hm-de2", "urn:uuid:apnd"
 
 
 def snapshot(*links: Link, **kinds: str) -> DeleteSnapshot:
-    known = {SS: KIND_SUBMISSION_SET, SS2: KIND_SUBMISSION_SET, DE: KIND_DOCUMENT_ENTRY, DE2: KIND_DOCUMENT_ENTRY,
-             FOL: KIND_FOLDER}
+    known = {
+        SS: KIND_SUBMISSION_SET,
+        SS2: KIND_SUBMISSION_SET,
+        DE: KIND_DOCUMENT_ENTRY,
+        DE2: KIND_DOCUMENT_ENTRY,
+        FOL: KIND_FOLDER,
+    }
     known.update({link.entry_uuid: KIND_ASSOCIATION for link in links})
     known.update(kinds)
     return DeleteSnapshot(known, {link.entry_uuid: link for link in links})
@@ -125,26 +130,34 @@ def test_availability_status_change_association_names_its_target() -> None:
 
 
 def remove_request(body: str, **attributes: str) -> etree._Element:
-    payload = etree.fromstring(f'<lcm:RemoveObjectsRequest xmlns:lcm="{v.NS_LCM}" xmlns:rim="{v.NS_RIM}">{body}'
-                               "</lcm:RemoveObjectsRequest>")
+    payload = etree.fromstring(
+        f'<lcm:RemoveObjectsRequest xmlns:lcm="{v.NS_LCM}" xmlns:rim="{v.NS_RIM}">{body}</lcm:RemoveObjectsRequest>'
+    )
     for name, value in attributes.items():
         payload.set(name, value)
     return payload
 
 
 def test_request_names_its_objects_in_an_object_ref_list() -> None:
-    ids, errors = decode_remove_objects_request(remove_request(
-        f'<rim:ObjectRefList><rim:ObjectRef id="{DE}"/><rim:ObjectRef id=" {SS} "/></rim:ObjectRefList>',
-        deletionScope=v.DELETION_SCOPE_DELETE_ALL))
+    ids, errors = decode_remove_objects_request(
+        remove_request(
+            f'<rim:ObjectRefList><rim:ObjectRef id="{DE}"/><rim:ObjectRef id=" {SS} "/></rim:ObjectRefList>',
+            deletionScope=v.DELETION_SCOPE_DELETE_ALL,
+        )
+    )
     assert (ids, errors) == ([DE, SS], [])
 
 
-@pytest.mark.parametrize("body, attributes", [
-    ('<rim:AdhocQuery id="urn:uuid:q"/><rim:ObjectRefList/>', {}),
-    ("<rim:ObjectRefList/>", {"deletionScope": "urn:oasis:names:tc:ebxml-regrep:DeletionScopeType:DeprecateAll"}),
-    ("", {}),
-    ('<rim:ObjectRefList><rim:ObjectRef id=""/></rim:ObjectRefList>', {}),
-], ids=["adhoc-query", "deletion-scope", "no-list", "empty-id"])
+@pytest.mark.parametrize(
+    "body, attributes",
+    [
+        ('<rim:AdhocQuery id="urn:uuid:q"/><rim:ObjectRefList/>', {}),
+        ("<rim:ObjectRefList/>", {"deletionScope": "urn:oasis:names:tc:ebxml-regrep:DeletionScopeType:DeprecateAll"}),
+        ("", {}),
+        ('<rim:ObjectRefList><rim:ObjectRef id=""/></rim:ObjectRefList>', {}),
+    ],
+    ids=["adhoc-query", "deletion-scope", "no-list", "empty-id"],
+)
 def test_other_request_forms_are_metadata_errors(body: str, attributes: dict[str, str]) -> None:
     ids, errors = decode_remove_objects_request(remove_request(body, **attributes))
     assert ids == [] and [e.code for e in errors] == [ErrorCode.REGISTRY_METADATA_ERROR]

@@ -12,17 +12,16 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
 from dmp_xds.dmp.model import Consent, DmpError
-from dmp_xds.storage.records import DmpStore
+from dmp_xds.dmp.policy import Action, record_access
+from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.tables import metadata
-from dmp_xds.storage.blobstore import FilesystemBlobStore
-from dmp_xds.dmp.policy import Action, record_access
-
 from factories import make_document_entry, make_submission, make_submission_set  # type: ignore[import-not-found]
 
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture()
@@ -55,7 +54,9 @@ def test_update_close_reopen(store: DmpStore) -> None:
     store.create(PATIENT, consent())
     assert store.update_consent(PATIENT, emergency_access_allowed=False).state.emergency_access_allowed is False
     closed = store.close(PATIENT, "patient's request")
-    assert closed.state.status == "closed" and closed.closed_at is not None and closed.status_reason == "patient's request"
+    assert (
+        closed.state.status == "closed" and closed.closed_at is not None and closed.status_reason == "patient's request"
+    )
     with pytest.raises(DmpError, match="already closed"):
         store.close(PATIENT)
     with pytest.raises(DmpError, match="closed"):
@@ -86,10 +87,14 @@ def test_destroy_erases_metadata_documents_and_grants(store: DmpStore, engine: E
     store.create(PATIENT, consent())
     store.grant(PATIENT, "professional", "810002345675", "patient")
     registry = RegistryStore(engine)
-    submission = make_submission(2, with_folder=True, submission_set=make_submission_set(patient_id=PATIENT),
-                                 documents=[make_document_entry(patient_id=PATIENT) for _ in range(2)])
-    from dmp_xds.xds.model.ids import assign_entry_uuids
+    submission = make_submission(
+        2,
+        with_folder=True,
+        submission_set=make_submission_set(patient_id=PATIENT),
+        documents=[make_document_entry(patient_id=PATIENT) for _ in range(2)],
+    )
     from dmp_xds.services.register import apply_registry_values
+    from dmp_xds.xds.model.ids import assign_entry_uuids
 
     assign_entry_uuids(submission)
     apply_registry_values(submission, "20260101000000")
@@ -124,10 +129,13 @@ def test_record_state_feeds_the_policy(store: DmpStore) -> None:
     store.grant(PATIENT, "professional", "810002345675", "patient")
     state = store.get(PATIENT).state  # type: ignore[union-attr]
     holder = Holder("professional", "", "", "", "", "", "", "", "")
-    doctor = Principal("professional", "810002345675", "", ("10",), "", "", sv.ACCESS_NORMAL, "", PATIENT, "", "", "", holder)
+    doctor = Principal(
+        "professional", "810002345675", "", ("10",), "", "", sv.ACCESS_NORMAL, "", PATIENT, "", "", "", holder
+    )
     assert record_access(doctor, state, Action.SEARCH, NOW + dt.timedelta(seconds=1)).allowed
-    stranger = Principal("professional", "810009999999", "", ("10",), "", "", sv.ACCESS_EMERGENCY, "coma", PATIENT, "",
-                         "", "", holder)
+    stranger = Principal(
+        "professional", "810009999999", "", ("10",), "", "", sv.ACCESS_EMERGENCY, "coma", PATIENT, "", "", "", holder
+    )
     assert "refused emergency" in record_access(stranger, state, Action.SEARCH, NOW).reason
 
 
@@ -156,8 +164,16 @@ def test_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(main, ["dmp", "destroy", PATIENT, "--request", "letter"]).exit_code != 0  # needs --yes
     assert "destroyed" in run("dmp", "destroy", PATIENT, "--request", "letter of 2026-05-01", "--yes")
     history = run("audit", "history", PATIENT)
-    for action in ("dmp.create", "authorization.grant", "authorization.revoke", "dmp.update", "dmp.close",
-                   "dmp.reopen", "dmp.destroy", "dmp.read"):
+    for action in (
+        "dmp.create",
+        "authorization.grant",
+        "authorization.revoke",
+        "dmp.update",
+        "dmp.close",
+        "dmp.reopen",
+        "dmp.destroy",
+        "dmp.read",
+    ):
         assert action in history, action
     assert "letter of 2026-05-01" in run("audit", "history", PATIENT, "--json")
     assert "intact" in run("audit", "verify")

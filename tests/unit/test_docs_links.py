@@ -50,8 +50,12 @@ def anchors(path: Path) -> set[str]:
 
 
 def relative_links(path: Path) -> list[str]:
-    return [target for line in prose_lines(path) for target in LINK.findall(line)
-            if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]
+    return [
+        target
+        for line in prose_lines(path)
+        for target in LINK.findall(line)
+        if not re.match(r"^[a-z][a-z0-9+.-]*:", target)
+    ]
 
 
 def test_the_documents_are_there() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim import (
     EbrimDecodeError,
     decode_registry_object_list,
@@ -14,16 +15,15 @@ from dmp_xds.xds.ebrim import (
     encode_registry_object_list,
     encode_submit_objects_request,
 )
-from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import DocumentEntry, LocalizedString, ObjectRef, Submission
 from dmp_xds.xds.xml import parse_bytes, to_bytes
 from factories import (
     PATIENT_ID,
     TESTKIT,
+    ebrim30_testkit_files,
     make_document_entry,
     make_folder,
     make_submission,
-    ebrim30_testkit_files,
     submit_objects_requests_in,
 )
 
@@ -61,9 +61,7 @@ def test_testkit_holds_the_expected_ebrim30_submissions() -> None:
     assert len(TESTKIT_FILES) >= 45
 
 
-@pytest.mark.parametrize(
-    "path", TESTKIT_FILES, ids=[str(p.relative_to(TESTKIT)) for p in TESTKIT_FILES]
-)
+@pytest.mark.parametrize("path", TESTKIT_FILES, ids=[str(p.relative_to(TESTKIT)) for p in TESTKIT_FILES])
 def test_every_testkit_submission_decodes_without_problems(path: Path) -> None:
     for request in submit_objects_requests_in(path):
         submission = decode_submit_objects_request(request)

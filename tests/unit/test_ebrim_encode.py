@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim import (
     decode_registry_object_list,
     decode_submit_objects_request,
@@ -23,7 +24,6 @@ from dmp_xds.xds.ebrim import (
     encode_submission_set,
     encode_submit_objects_request,
 )
-from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, error, warning
 from dmp_xds.xds.model import ObjectRef, Submission
 from dmp_xds.xds.xml import parse_bytes, to_bytes
@@ -43,9 +43,7 @@ _TESTKIT_IDS = [str(p.relative_to(TESTKIT)) for p in TESTKIT_FILES]
 
 # ebRIM 3.0 RegistryObjectType content model, in order; each at most once but Slot,
 # Classification and ExternalIdentifier.
-_SCHEMA_ORDER = [
-    "Slot", "Name", "Description", "VersionInfo", "Classification", "ExternalIdentifier"
-]
+_SCHEMA_ORDER = ["Slot", "Name", "Description", "VersionInfo", "Classification", "ExternalIdentifier"]
 _REPEATABLE = {"Slot", "Classification", "ExternalIdentifier"}
 _UUID = re.compile(r"^urn:uuid:[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")
 _REF = ObjectRef("urn:uuid:0e3f7a52-3c1b-4f6e-9d1a-8f2b7c4d5e60")
@@ -87,8 +85,12 @@ def _strip_generated_ids(submission: Submission) -> Submission:
     for obj in [stripped.submission_set, *stripped.documents, *stripped.folders]:
         if obj is None:
             continue
-        for name in ("classification_id", "patient_id_identifier_id", "unique_id_identifier_id",
-                     "source_id_identifier_id"):
+        for name in (
+            "classification_id",
+            "patient_id_identifier_id",
+            "unique_id_identifier_id",
+            "source_id_identifier_id",
+        ):
             if hasattr(obj, name):
                 setattr(obj, name, None)
         for value in _field_values(obj):
@@ -116,8 +118,7 @@ def test_testkit_submission_round_trips(path: Path) -> None:
 def test_testkit_objects_round_trip_as_registry_object_list(path: Path) -> None:
     for request in submit_objects_requests_in(path):
         decoded = decode_submit_objects_request(request)
-        objects = [decoded.submission_set, *decoded.documents, *decoded.folders,
-                   *decoded.associations]
+        objects = [decoded.submission_set, *decoded.documents, *decoded.folders, *decoded.associations]
         element = _reparse(encode_registry_object_list(objects))
         assert decode_registry_object_list(element) == decoded
 
@@ -144,8 +145,16 @@ def test_factory_submission_round_trips_every_field() -> None:
 
 def test_empty_and_absent_values_round_trip() -> None:
     entry = make_document_entry(
-        title=[], comments=[], authors=[], event_codes=[], class_code=None, size=None,
-        source_patient_info=[], reference_ids=[], mime_type=None, unique_id=None,
+        title=[],
+        comments=[],
+        authors=[],
+        event_codes=[],
+        class_code=None,
+        size=None,
+        source_patient_info=[],
+        reference_ids=[],
+        mime_type=None,
+        unique_id=None,
     )
     (decoded,) = decode_registry_object_list(encode_registry_object_list([entry])).documents
     assert _strip_generated_ids(Submission(documents=[decoded])).documents[0] == entry
@@ -159,9 +168,9 @@ def test_factory_encoding_follows_schema_order() -> None:
     submission.documents[0].version = "1"
     submission.folders[0].version = "1"
     _assert_schema_order(encode_submit_objects_request(submission))
-    _assert_schema_order(encode_registry_object_list(
-        [submission.submission_set, *submission.documents, *submission.folders]
-    ))
+    _assert_schema_order(
+        encode_registry_object_list([submission.submission_set, *submission.documents, *submission.folders])
+    )
 
 
 def test_document_entry_element() -> None:
@@ -198,9 +207,7 @@ def test_every_classification_and_external_identifier_is_complete() -> None:
     identifiers = list(root.iter(v.TAG_EXTERNAL_IDENTIFIER))
     assert len(identifiers) == 3 + 2 * 2 + 2
     for e in identifiers:
-        assert set(e.attrib) == {
-            "id", "registryObject", "identificationScheme", "value", "objectType"
-        }
+        assert set(e.attrib) == {"id", "registryObject", "identificationScheme", "value", "objectType"}
         assert e.get("objectType") == v.OBJECT_TYPE_EXTERNAL_IDENTIFIER
         name = e.find(f"{v.TAG_NAME}/{v.TAG_LOCALIZED_STRING}").get("value")
         assert name == v.EXTERNAL_IDENTIFIER_NAMES[e.get("identificationScheme")]
@@ -211,8 +218,9 @@ def test_every_classification_and_external_identifier_is_complete() -> None:
 def test_code_classification_carries_scheme_and_display() -> None:
     entry = make_document_entry()
     element = encode_document_entry(entry)
-    (class_code,) = [c for c in element.iterchildren(v.TAG_CLASSIFICATION)
-                     if c.get("classificationScheme") == v.DE_CLASS_CODE]
+    (class_code,) = [
+        c for c in element.iterchildren(v.TAG_CLASSIFICATION) if c.get("classificationScheme") == v.DE_CLASS_CODE
+    ]
     assert class_code.get("nodeRepresentation") == entry.class_code.code
     assert class_code.get("classifiedObject") == entry.entry_uuid
     assert [_local(c) for c in class_code] == ["Slot", "Name"]
@@ -243,16 +251,15 @@ def test_standalone_package_nests_its_marker() -> None:
     assert found == [("ss-node", v.SUBMISSION_SET_NODE)]
     folder = encode_folder(make_folder())
     folder_markers = [
-        c.get("classificationNode")
-        for c in folder.iterchildren(v.TAG_CLASSIFICATION)
-        if c.get("classificationNode")
+        c.get("classificationNode") for c in folder.iterchildren(v.TAG_CLASSIFICATION) if c.get("classificationNode")
     ]
     assert folder_markers == [v.FOLDER_NODE]
 
 
 def test_association_and_object_ref_elements() -> None:
-    association = make_association("urn:uuid:a", "urn:uuid:b", status=v.STATUS_APPROVED,
-                                   slots={"SubmissionSetStatus": ["Original"], "other": []})
+    association = make_association(
+        "urn:uuid:a", "urn:uuid:b", status=v.STATUS_APPROVED, slots={"SubmissionSetStatus": ["Original"], "other": []}
+    )
     element = encode_association(association)
     assert element.attrib == {
         "id": association.entry_uuid,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from dmp_xds.xds import vocabulary as v
 from dmp_xds.transport.soap.envelope import read_request, response_envelope
-from dmp_xds.transport.soap.faults import SoapFault, render_fault, sender, WSA_ACTION_NOT_SUPPORTED
+from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, render_fault, sender
+from dmp_xds.xds import vocabulary as v
 from soap_messages import envelope
 
 

@@ -19,11 +19,16 @@ INS = "1234567890123^^^&1.2.250.1.213.1.4.8&ISO"
 
 
 def _adt(pid3: str, event: str = "A01") -> str:
-    return "\r".join([
-        f"MSH|^~\\&|SENDER|FAC|DMP|DMPFAC|20240101120000||ADT^{event}^ADT_A01|MSG00042|P|2.5",
-        "EVN||20240101120000",
-        f"PID|1||{pid3}||DOE^JOHN||19700101|M",
-    ]) + "\r"
+    return (
+        "\r".join(
+            [
+                f"MSH|^~\\&|SENDER|FAC|DMP|DMPFAC|20240101120000||ADT^{event}^ADT_A01|MSG00042|P|2.5",
+                "EVN||20240101120000",
+                f"PID|1||{pid3}||DOE^JOHN||19700101|M",
+            ]
+        )
+        + "\r"
+    )
 
 
 def test_reads_message_type_and_control_id() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import hashlib
 
-from dmp_xds.xds.model.ids import assign_entry_uuids
 from dmp_xds.storage.blobstore import FilesystemBlobStore
+from dmp_xds.xds.model.ids import assign_entry_uuids
 from factories import make_submission
 
 

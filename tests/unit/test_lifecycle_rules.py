@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from dmp_xds.storage.lifecycle import replacement_folder_associations, stored_folder_members
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import decode_submit_objects_request
 from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode
-from dmp_xds.xds.model import Submission
-from dmp_xds.storage.lifecycle import replacement_folder_associations, stored_folder_members
-from dmp_xds.xds.registry.rules import check_against_registry
-from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, KIND_FOLDER
-from dmp_xds.xds.registry.rules import RegistrySnapshot
+from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, KIND_FOLDER, Submission
+from dmp_xds.xds.registry.rules import RegistrySnapshot, check_against_registry
 from dmp_xds.xds.validation.xds import Transaction, validate_submission
 from factories import OTHER_PATIENT_ID, PATIENT_ID, make_association, make_code, make_submission, new_uuid
 
@@ -22,8 +20,9 @@ STORED = new_uuid()
 
 def with_relation(association_type: str, target: str = STORED) -> Submission:
     submission = make_submission(1)
-    submission.associations.append(make_association(submission.documents[0].entry_uuid, target,
-                                                    association_type=association_type, slots={}))
+    submission.associations.append(
+        make_association(submission.documents[0].entry_uuid, target, association_type=association_type, slots={})
+    )
     return submission
 
 
@@ -39,7 +38,10 @@ def codes(errors) -> list[ErrorCode]:
 def test_relationship_to_an_approved_document_of_the_patient(association_type: str) -> None:
     submission = with_relation(association_type)
     assert validate_submission(submission, Transaction.ITI42) == []
-    assert check_against_registry(submission, snapshot({STORED: (KIND_DOCUMENT_ENTRY, PATIENT_ID, v.STATUS_APPROVED)})) == []
+    assert (
+        check_against_registry(submission, snapshot({STORED: (KIND_DOCUMENT_ENTRY, PATIENT_ID, v.STATUS_APPROVED)}))
+        == []
+    )
 
 
 @pytest.mark.parametrize("status", [v.STATUS_DEPRECATED, v.STATUS_ARCHIVED])
@@ -50,13 +52,16 @@ def test_relationship_to_a_document_that_is_not_approved(status: str) -> None:
 
 
 def test_relationship_to_another_patients_document() -> None:
-    found = check_against_registry(with_relation(v.RPLC),
-                                   snapshot({STORED: (KIND_DOCUMENT_ENTRY, OTHER_PATIENT_ID, v.STATUS_APPROVED)}))
+    found = check_against_registry(
+        with_relation(v.RPLC), snapshot({STORED: (KIND_DOCUMENT_ENTRY, OTHER_PATIENT_ID, v.STATUS_APPROVED)})
+    )
     assert codes(found) == [ErrorCode.PATIENT_ID_DOES_NOT_MATCH]
 
 
 def test_relationship_to_a_folder() -> None:
-    found = check_against_registry(with_relation(v.RPLC), snapshot({STORED: (KIND_FOLDER, PATIENT_ID, v.STATUS_APPROVED)}))
+    found = check_against_registry(
+        with_relation(v.RPLC), snapshot({STORED: (KIND_FOLDER, PATIENT_ID, v.STATUS_APPROVED)})
+    )
     assert codes(found) == [ErrorCode.REGISTRY_METADATA_ERROR]
 
 
@@ -74,9 +79,11 @@ def test_relationship_source_must_be_a_new_document() -> None:
 
 def test_relationship_target_cannot_be_the_submission_set() -> None:
     submission = make_submission(1)
-    submission.associations.append(make_association(submission.documents[0].entry_uuid,
-                                                    submission.submission_set.entry_uuid,
-                                                    association_type=v.RPLC, slots={}))
+    submission.associations.append(
+        make_association(
+            submission.documents[0].entry_uuid, submission.submission_set.entry_uuid, association_type=v.RPLC, slots={}
+        )
+    )
     assert codes(validate_submission(submission, Transaction.ITI42)) == [ErrorCode.REGISTRY_METADATA_ERROR]
 
 
@@ -102,8 +109,10 @@ def test_replacement_joins_each_folder_of_its_original_once() -> None:
     submission = with_relation(v.RPLC)
     new = submission.documents[0].entry_uuid
     added = replacement_folder_associations(submission, [("F1", STORED), ("F2", STORED), ("F3", "other")])
-    assert [(a.association_type, a.source, a.target) for a in added] == [(v.HAS_MEMBER, "F1", new),
-                                                                       (v.HAS_MEMBER, "F2", new)]
+    assert [(a.association_type, a.source, a.target) for a in added] == [
+        (v.HAS_MEMBER, "F1", new),
+        (v.HAS_MEMBER, "F2", new),
+    ]
     submission.associations.append(make_association("F1", new, slots={}))
     assert [a.source for a in replacement_folder_associations(submission, [("F1", STORED)])] == []
 

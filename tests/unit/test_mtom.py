@@ -23,7 +23,7 @@ def store(tmp_path):
 def _receive(store, body: bytes, content_type: str, chunk: int = 7, max_root: int = 1 << 20):
     receiver = MtomReceiver(ContentType.parse(content_type), store, max_root)
     for i in range(0, len(body), chunk):
-        receiver.feed(body[i:i + chunk])
+        receiver.feed(body[i : i + chunk])
     return receiver, receiver.finish()
 
 
@@ -82,7 +82,8 @@ def test_encode_streams_files_and_parses_back(tmp_path, store):
     body = b"".join(response.chunks(store))
     assert len(body) == response.content_length
     message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + response.content_type.encode() + b"\r\n\r\n" + body)
+        b"Content-Type: " + response.content_type.encode() + b"\r\n\r\n" + body
+    )
     parts = list(message.iter_parts())
     assert parts[0].get_payload(decode=True) == b"<env/>"
     assert parts[1]["Content-ID"] == "<part1@dmp>"
@@ -95,7 +96,8 @@ def test_message_without_file_parts_is_whole_in_memory(tmp_path, store):
     assert whole is not None and whole == b"".join(response.chunks(store))
     assert len(whole) == response.content_length
     message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + response.content_type.encode() + b"\r\n\r\n" + whole)
+        b"Content-Type: " + response.content_type.encode() + b"\r\n\r\n" + whole
+    )
     assert [p.get_payload(decode=True) for p in message.iter_parts()] == [b"<env/>"]
     doc = tmp_path / "doc.bin"
     doc.write_bytes(b"x")

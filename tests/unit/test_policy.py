@@ -6,8 +6,6 @@ import datetime as dt
 
 import pytest
 
-from dmp_xds.security import vocabulary as sv
-from dmp_xds.security.cps import Holder
 from dmp_xds.dmp.policy import (
     Action,
     Authorization,
@@ -19,9 +17,11 @@ from dmp_xds.dmp.policy import (
     document_visible,
     record_access,
 )
+from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.cps import Holder
 from dmp_xds.security.vihf import Principal
 
-NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 AUTHORIZED, ATTENDING, STRANGER, HOSPITAL_NURSE = "810001234565", "810002345675", "810004567896", "810003456786"
 HOSPITAL = "1990000017"
@@ -29,31 +29,77 @@ HOLDER = Holder("professional", "", "", "", "", "", "", "CN=x", "00")
 
 
 def pro(user_id: str, mode: str = sv.ACCESS_NORMAL, structure: str = "1990000099", patient: str = PATIENT) -> Principal:
-    return Principal("professional", user_id, "Dr X", ("10",), structure, "SA07", mode,
-                     "patient inconscient" if mode == sv.ACCESS_EMERGENCY else "", patient, "lps 1", "", "_id", HOLDER)
+    return Principal(
+        "professional",
+        user_id,
+        "Dr X",
+        ("10",),
+        structure,
+        "SA07",
+        mode,
+        "patient inconscient" if mode == sv.ACCESS_EMERGENCY else "",
+        patient,
+        "lps 1",
+        "",
+        "_id",
+        HOLDER,
+    )
 
 
 def the_patient(patient: str = PATIENT) -> Principal:
-    return Principal("patient", patient, "patient", (sv.PATIENT_ROLE,), "", "", sv.ACCESS_NORMAL, "", patient,
-                     "portal 1", "", "_id", HOLDER)
+    return Principal(
+        "patient",
+        patient,
+        "patient",
+        (sv.PATIENT_ROLE,),
+        "",
+        "",
+        sv.ACCESS_NORMAL,
+        "",
+        patient,
+        "portal 1",
+        "",
+        "_id",
+        HOLDER,
+    )
 
 
 PARENT = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
 
 
 def representative(user_id: str = PARENT) -> Principal:
-    return Principal("representative", user_id, "parent", (sv.REPRESENTATIVE_ROLE,), "", "", sv.ACCESS_NORMAL, "",
-                     PATIENT, "portal 1", "", "_id", HOLDER)
+    return Principal(
+        "representative",
+        user_id,
+        "parent",
+        (sv.REPRESENTATIVE_ROLE,),
+        "",
+        "",
+        sv.ACCESS_NORMAL,
+        "",
+        PATIENT,
+        "portal 1",
+        "",
+        "_id",
+        HOLDER,
+    )
 
 
 def record(status: str = "open", emergency: bool = True, regulation: bool = False) -> RecordState:
     year = NOW + dt.timedelta(days=365)
-    return RecordState(PATIENT, status, emergency, regulation, representatives=(PARENT,), authorizations=(
-        Authorization("professional", AUTHORIZED, year),
-        Authorization("attending", ATTENDING, year),
-        Authorization("establishment", HOSPITAL, year, reference="stay 42"),
-        Authorization("professional", STRANGER, NOW - dt.timedelta(days=1)),  # expired
-    ))
+    return RecordState(
+        PATIENT,
+        status,
+        emergency,
+        regulation,
+        representatives=(PARENT,),
+        authorizations=(
+            Authorization("professional", AUTHORIZED, year),
+            Authorization("attending", ATTENDING, year),
+            Authorization("establishment", HOSPITAL, year, reference="stay 42"),
+            Authorization("professional", STRANGER, NOW - dt.timedelta(days=1)),  # expired
+        ),
+    )
 
 
 NORMAL = DocumentFacts.of("1.1", [("2.16.840.1.113883.5.25", "N")], [f"{AUTHORIZED}^MARTIN^MARIE"])
@@ -74,8 +120,12 @@ MATRIX = [
     ("centre 15, allowed", pro(STRANGER, sv.ACCESS_REGULATION), record(regulation=True), (True, True, False)),
     ("closed DMP, patient", the_patient(), record("closed"), (False, False, False)),
     ("closed DMP, authorized", pro(AUTHORIZED), record("closed"), (False, False, False)),
-    ("VIHF about another patient", pro(AUTHORIZED, patient="1111111111111^^^&1.2.250.1.213.1.4.10&ISO"), record(),
-     (False, False, False)),
+    (
+        "VIHF about another patient",
+        pro(AUTHORIZED, patient="1111111111111^^^&1.2.250.1.213.1.4.10&ISO"),
+        record(),
+        (False, False, False),
+    ),
 ]
 
 
@@ -97,8 +147,17 @@ def test_emergency_is_flagged_and_reasoned() -> None:
 
 def test_expired_and_revoked_grants_do_not_count() -> None:
     assert "not authorized" in record_access(pro(STRANGER), record(), Action.SEARCH, NOW).reason
-    revoked = RecordState(PATIENT, "open", True, False, (
-        Authorization("professional", AUTHORIZED, NOW + dt.timedelta(days=10), revoked_at=NOW - dt.timedelta(hours=1)),))
+    revoked = RecordState(
+        PATIENT,
+        "open",
+        True,
+        False,
+        (
+            Authorization(
+                "professional", AUTHORIZED, NOW + dt.timedelta(days=10), revoked_at=NOW - dt.timedelta(hours=1)
+            ),
+        ),
+    )
     assert not record_access(pro(AUTHORIZED), revoked, Action.SEARCH, NOW).allowed
 
 
@@ -123,48 +182,64 @@ def test_closed_record_can_be_reopened_and_read_by_history() -> None:
     assert not record_access(pro(STRANGER), closed, Action.REOPEN, NOW).allowed
 
 
-@pytest.mark.parametrize("who, document, visible", [
-    ("authorized", NORMAL, True),
-    ("authorized", MASKED, True),  # its author
-    ("authorized", MASKED_BY_OTHER, False),
-    ("attending", MASKED_BY_OTHER, True),
-    ("emergency", MASKED_BY_OTHER, False),
-    ("nurse", MASKED_BY_OTHER, False),
-    ("patient", MASKED_BY_OTHER, True),
-    ("patient", INVISIBLE, False),
-    ("authorized", INVISIBLE, True),
-])
+@pytest.mark.parametrize(
+    "who, document, visible",
+    [
+        ("authorized", NORMAL, True),
+        ("authorized", MASKED, True),  # its author
+        ("authorized", MASKED_BY_OTHER, False),
+        ("attending", MASKED_BY_OTHER, True),
+        ("emergency", MASKED_BY_OTHER, False),
+        ("nurse", MASKED_BY_OTHER, False),
+        ("patient", MASKED_BY_OTHER, True),
+        ("patient", INVISIBLE, False),
+        ("authorized", INVISIBLE, True),
+    ],
+)
 def test_document_visibility(who: str, document: DocumentFacts, visible: bool) -> None:
-    principal = {"authorized": pro(AUTHORIZED), "attending": pro(ATTENDING), "patient": the_patient(),
-                 "emergency": pro(STRANGER, sv.ACCESS_EMERGENCY), "nurse": pro(HOSPITAL_NURSE, structure=HOSPITAL)}[who]
+    principal = {
+        "authorized": pro(AUTHORIZED),
+        "attending": pro(ATTENDING),
+        "patient": the_patient(),
+        "emergency": pro(STRANGER, sv.ACCESS_EMERGENCY),
+        "nurse": pro(HOSPITAL_NURSE, structure=HOSPITAL),
+    }[who]
     decision = document_visible(principal, record(), document, NOW)
     assert decision.allowed is visible, decision.reason
 
 
-@pytest.mark.parametrize("who, action, document, allowed", [
-    ("patient", Action.MASK, NORMAL, True),
-    ("patient", Action.DELETE, NORMAL, True),
-    ("patient", Action.DELETE, INVISIBLE, False),  # cannot act on what they cannot see
-    ("author", Action.MASK, NORMAL, True),
-    ("author", Action.DELETE, NORMAL, True),
-    ("attending", Action.MASK, NORMAL, True),
-    ("attending", Action.DELETE, NORMAL, False),
-    ("nurse", Action.MASK, NORMAL, False),
-    ("stranger", Action.MASK, NORMAL, False),
-    ("emergency", Action.DELETE, NORMAL, False),
-    ("patient", Action.CHANGE_STATUS, NORMAL, True),
-    ("author", Action.CHANGE_STATUS, NORMAL, True),
-    ("attending", Action.CHANGE_STATUS, NORMAL, False),
-    ("author", Action.UPDATE, NORMAL, True),
-    ("attending", Action.UPDATE, NORMAL, False),
-    ("attending", Action.UNMASK, MASKED_BY_OTHER, True),
-    ("author", Action.UNMASK, MASKED, True),
-    ("nurse", Action.UNMASK, MASKED_BY_OTHER, False),  # not even visible to them
-])
+@pytest.mark.parametrize(
+    "who, action, document, allowed",
+    [
+        ("patient", Action.MASK, NORMAL, True),
+        ("patient", Action.DELETE, NORMAL, True),
+        ("patient", Action.DELETE, INVISIBLE, False),  # cannot act on what they cannot see
+        ("author", Action.MASK, NORMAL, True),
+        ("author", Action.DELETE, NORMAL, True),
+        ("attending", Action.MASK, NORMAL, True),
+        ("attending", Action.DELETE, NORMAL, False),
+        ("nurse", Action.MASK, NORMAL, False),
+        ("stranger", Action.MASK, NORMAL, False),
+        ("emergency", Action.DELETE, NORMAL, False),
+        ("patient", Action.CHANGE_STATUS, NORMAL, True),
+        ("author", Action.CHANGE_STATUS, NORMAL, True),
+        ("attending", Action.CHANGE_STATUS, NORMAL, False),
+        ("author", Action.UPDATE, NORMAL, True),
+        ("attending", Action.UPDATE, NORMAL, False),
+        ("attending", Action.UNMASK, MASKED_BY_OTHER, True),
+        ("author", Action.UNMASK, MASKED, True),
+        ("nurse", Action.UNMASK, MASKED_BY_OTHER, False),  # not even visible to them
+    ],
+)
 def test_mask_and_delete(who: str, action: Action, document: DocumentFacts, allowed: bool) -> None:
-    principal = {"patient": the_patient(), "author": pro(AUTHORIZED), "attending": pro(ATTENDING),
-                 "nurse": pro(HOSPITAL_NURSE, structure=HOSPITAL), "stranger": pro(STRANGER),
-                 "emergency": pro(STRANGER, sv.ACCESS_EMERGENCY)}[who]
+    principal = {
+        "patient": the_patient(),
+        "author": pro(AUTHORIZED),
+        "attending": pro(ATTENDING),
+        "nurse": pro(HOSPITAL_NURSE, structure=HOSPITAL),
+        "stranger": pro(STRANGER),
+        "emergency": pro(STRANGER, sv.ACCESS_EMERGENCY),
+    }[who]
     decision = document_action(principal, record(), document, action, NOW)
     assert decision.allowed is allowed, decision.reason
 
@@ -178,24 +253,34 @@ def test_mask_on_closed_record_refused() -> None:
 OTHER_PATIENT = "1111111111111^^^&1.2.250.1.213.1.4.10&ISO"
 
 
-@pytest.mark.parametrize("label, principal, action, state, allowed", [
-    ("patient creates", the_patient(), Action.CREATE, None, True),
-    ("collector creates", pro(STRANGER), Action.CREATE, None, True),
-    ("created twice", the_patient(), Action.CREATE, record(), False),
-    ("patient closes", the_patient(), Action.CLOSE, record(), True),
-    ("authorized closes on the patient's behalf", pro(AUTHORIZED), Action.CLOSE, record(), True),
-    ("stranger closes", pro(STRANGER), Action.CLOSE, record(), False),
-    ("authorized grants", pro(AUTHORIZED), Action.MANAGE_AUTHORIZATIONS, record(), False),
-    ("attending destroys", pro(ATTENDING), Action.DESTROY, record(), False),
-    ("patient destroys a closed DMP", the_patient(), Action.DESTROY, record("closed"), True),
-    ("patient grants on a closed DMP", the_patient(), Action.MANAGE_AUTHORIZATIONS, record("closed"), False),
-    ("patient reads the status of a closed DMP", the_patient(), Action.READ_STATUS, record("closed"), True),
-    ("authorized reads the status of a closed DMP", pro(AUTHORIZED), Action.READ_STATUS, record("closed"), True),
-    ("stranger reads the status", pro(STRANGER), Action.READ_STATUS, record(), False),
-    ("emergency does not open administration", pro(STRANGER, sv.ACCESS_EMERGENCY), Action.READ_STATUS, record(), False),
-])
-def test_administration_access(label: str, principal: Principal, action: Action, state: RecordState | None,
-                               allowed: bool) -> None:
+@pytest.mark.parametrize(
+    "label, principal, action, state, allowed",
+    [
+        ("patient creates", the_patient(), Action.CREATE, None, True),
+        ("collector creates", pro(STRANGER), Action.CREATE, None, True),
+        ("created twice", the_patient(), Action.CREATE, record(), False),
+        ("patient closes", the_patient(), Action.CLOSE, record(), True),
+        ("authorized closes on the patient's behalf", pro(AUTHORIZED), Action.CLOSE, record(), True),
+        ("stranger closes", pro(STRANGER), Action.CLOSE, record(), False),
+        ("authorized grants", pro(AUTHORIZED), Action.MANAGE_AUTHORIZATIONS, record(), False),
+        ("attending destroys", pro(ATTENDING), Action.DESTROY, record(), False),
+        ("patient destroys a closed DMP", the_patient(), Action.DESTROY, record("closed"), True),
+        ("patient grants on a closed DMP", the_patient(), Action.MANAGE_AUTHORIZATIONS, record("closed"), False),
+        ("patient reads the status of a closed DMP", the_patient(), Action.READ_STATUS, record("closed"), True),
+        ("authorized reads the status of a closed DMP", pro(AUTHORIZED), Action.READ_STATUS, record("closed"), True),
+        ("stranger reads the status", pro(STRANGER), Action.READ_STATUS, record(), False),
+        (
+            "emergency does not open administration",
+            pro(STRANGER, sv.ACCESS_EMERGENCY),
+            Action.READ_STATUS,
+            record(),
+            False,
+        ),
+    ],
+)
+def test_administration_access(
+    label: str, principal: Principal, action: Action, state: RecordState | None, allowed: bool
+) -> None:
     decision = administration_access(principal, PATIENT, state, action, NOW)
     assert decision.allowed is allowed, (label, decision.reason)
     assert decision.reason and not decision.emergency
@@ -212,7 +297,12 @@ def test_administration_of_another_patients_record(action: Action) -> None:
 def test_authorizations_shown() -> None:
     revoked = Authorization("professional", STRANGER, NOW + dt.timedelta(days=9), revoked_at=NOW)
     state = RecordState(PATIENT, "open", True, True, record().authorizations + (revoked,))
-    assert {a.grantee for a in authorizations_shown(the_patient(), state)} == {AUTHORIZED, ATTENDING, HOSPITAL, STRANGER}
+    assert {a.grantee for a in authorizations_shown(the_patient(), state)} == {
+        AUTHORIZED,
+        ATTENDING,
+        HOSPITAL,
+        STRANGER,
+    }
     assert revoked not in authorizations_shown(the_patient(), state)
     assert [a.grantee for a in authorizations_shown(pro(ATTENDING), state)] == [ATTENDING]
     assert [a.grantee for a in authorizations_shown(pro(HOSPITAL_NURSE, structure=HOSPITAL), state)] == [HOSPITAL]
@@ -241,31 +331,46 @@ def test_legal_representative() -> None:
     assert document_visible(pro(AUTHORIZED), record(), HIDDEN_FROM_PARENTS, NOW).allowed
     assert document_action(parent, record(), MASKED_BY_OTHER, Action.DELETE, NOW).allowed
     assert not document_action(parent, record(), HIDDEN_FROM_PARENTS, Action.DELETE, NOW).allowed
-    assert {a.grantee for a in authorizations_shown(parent, record())} == {a.grantee for a in
-                                                                            authorizations_shown(the_patient(), record())}
+    assert {a.grantee for a in authorizations_shown(parent, record())} == {
+        a.grantee for a in authorizations_shown(the_patient(), record())
+    }
 
 
-@pytest.mark.parametrize("label, principal, action, state, allowed", [
-    ("authorized professional declares", pro(AUTHORIZED), Action.DECLARE_REPRESENTATIVE, record(), True),
-    ("attending doctor declares", pro(ATTENDING), Action.DECLARE_REPRESENTATIVE, record(), True),
-    ("care team of the stay declares", pro(HOSPITAL_NURSE, structure=HOSPITAL), Action.DECLARE_REPRESENTATIVE,
-     record(), True),
-    ("patient declares", the_patient(), Action.DECLARE_REPRESENTATIVE, record(), False),
-    ("representative declares another", representative(), Action.DECLARE_REPRESENTATIVE, record(), False),
-    ("representative removes", representative(), Action.REMOVE_REPRESENTATIVE, record(), False),
-    ("patient removes", the_patient(), Action.REMOVE_REPRESENTATIVE, record(), False),
-    ("unauthorized professional declares", pro(STRANGER), Action.DECLARE_REPRESENTATIVE, record(), False),
-    ("emergency does not declare", pro(STRANGER, sv.ACCESS_EMERGENCY), Action.DECLARE_REPRESENTATIVE, record(),
-     False),
-    ("declared on a closed DMP", pro(AUTHORIZED), Action.DECLARE_REPRESENTATIVE, record("closed"), False),
-    ("removed from a closed DMP", pro(AUTHORIZED), Action.REMOVE_REPRESENTATIVE, record("closed"), True),
-    ("patient lists", the_patient(), Action.READ_REPRESENTATIVES, record(), True),
-    ("representative lists", representative(), Action.READ_REPRESENTATIVES, record(), True),
-    ("authorized professional lists", pro(AUTHORIZED), Action.READ_REPRESENTATIVES, record("closed"), True),
-    ("unauthorized professional lists", pro(STRANGER), Action.READ_REPRESENTATIVES, record(), False),
-])
-def test_who_manages_legal_representatives(label: str, principal: Principal, action: Action, state: RecordState,
-                                           allowed: bool) -> None:
+@pytest.mark.parametrize(
+    "label, principal, action, state, allowed",
+    [
+        ("authorized professional declares", pro(AUTHORIZED), Action.DECLARE_REPRESENTATIVE, record(), True),
+        ("attending doctor declares", pro(ATTENDING), Action.DECLARE_REPRESENTATIVE, record(), True),
+        (
+            "care team of the stay declares",
+            pro(HOSPITAL_NURSE, structure=HOSPITAL),
+            Action.DECLARE_REPRESENTATIVE,
+            record(),
+            True,
+        ),
+        ("patient declares", the_patient(), Action.DECLARE_REPRESENTATIVE, record(), False),
+        ("representative declares another", representative(), Action.DECLARE_REPRESENTATIVE, record(), False),
+        ("representative removes", representative(), Action.REMOVE_REPRESENTATIVE, record(), False),
+        ("patient removes", the_patient(), Action.REMOVE_REPRESENTATIVE, record(), False),
+        ("unauthorized professional declares", pro(STRANGER), Action.DECLARE_REPRESENTATIVE, record(), False),
+        (
+            "emergency does not declare",
+            pro(STRANGER, sv.ACCESS_EMERGENCY),
+            Action.DECLARE_REPRESENTATIVE,
+            record(),
+            False,
+        ),
+        ("declared on a closed DMP", pro(AUTHORIZED), Action.DECLARE_REPRESENTATIVE, record("closed"), False),
+        ("removed from a closed DMP", pro(AUTHORIZED), Action.REMOVE_REPRESENTATIVE, record("closed"), True),
+        ("patient lists", the_patient(), Action.READ_REPRESENTATIVES, record(), True),
+        ("representative lists", representative(), Action.READ_REPRESENTATIVES, record(), True),
+        ("authorized professional lists", pro(AUTHORIZED), Action.READ_REPRESENTATIVES, record("closed"), True),
+        ("unauthorized professional lists", pro(STRANGER), Action.READ_REPRESENTATIVES, record(), False),
+    ],
+)
+def test_who_manages_legal_representatives(
+    label: str, principal: Principal, action: Action, state: RecordState, allowed: bool
+) -> None:
     decision = administration_access(principal, PATIENT, state, action, NOW)
     assert decision.allowed is allowed, (label, decision.reason)
     if not principal.is_professional and not allowed:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dmp_xds.services.iti18 import check_community, with_home
+from dmp_xds.storage.queries import parse_stored_query
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode
-from dmp_xds.storage.queries import parse_stored_query
-from dmp_xds.services.iti18 import check_community, with_home
 from factories import make_document_entry
 
 OURS = "urn:oid:1.2.250.1.999.3"
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
-BASE = [("$XDSDocumentEntryPatientId", ["'1234567890123^^^&1.2.250.1.213.1.4.8&ISO'"]),
-        ("$XDSDocumentEntryStatus", ["('" + v.STATUS_APPROVED + "')"])]
+BASE = [
+    ("$XDSDocumentEntryPatientId", ["'1234567890123^^^&1.2.250.1.213.1.4.8&ISO'"]),
+    ("$XDSDocumentEntryStatus", ["('" + v.STATUS_APPROVED + "')"]),
+]
 
 
 def _query(home_param: str | None = None, home_attribute: str | None = None):
@@ -26,7 +28,8 @@ def test_another_community_is_unknown():
     assert [e.code for e in errors] == [ErrorCode.UNKNOWN_COMMUNITY]
     assert "urn:oid:9.9.9" in errors[0].context
     assert [e.code for e in check_community(_query(home_attribute="urn:oid:9.9.9"), OURS)] == [
-        ErrorCode.UNKNOWN_COMMUNITY]
+        ErrorCode.UNKNOWN_COMMUNITY
+    ]
 
 
 def test_own_community_or_none_given_or_none_configured():

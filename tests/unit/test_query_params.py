@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.storage.queries import (
     QUERIES,
     CodeValue,
@@ -17,6 +15,8 @@ from dmp_xds.storage.queries import (
     like_patterns,
     parse_stored_query,
 )
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode
 
 PATIENT = "1234567890123^^^&1.2.250.1.213.1.4.8&ISO"
 APPROVED = f"('{v.STATUS_APPROVED}')"
@@ -26,7 +26,7 @@ def find_documents(**extra: list[str] | list[list[str]]) -> list[tuple[str, list
     slots: list[tuple[str, list[str]]] = [(v.P_DE_PATIENT_ID, [f"'{PATIENT}'"]), (v.P_DE_STATUS, [APPROVED])]
     for name, values in extra.items():
         param = getattr(v, name)
-        for slot in (values if values and isinstance(values[0], list) else [values]):
+        for slot in values if values and isinstance(values[0], list) else [values]:
             slots.append((param, slot))  # type: ignore[arg-type]
     return slots
 
@@ -45,15 +45,28 @@ def errors(slots: list[tuple[str, list[str]]], query_id: str = v.SQ_FIND_DOCUMEN
 
 def test_every_stored_query_of_the_reference_is_known() -> None:
     assert {q.query_id for q in QUERIES} == {
-        v.SQ_FIND_DOCUMENTS, v.SQ_FIND_SUBMISSION_SETS, v.SQ_FIND_FOLDERS, v.SQ_GET_ALL, v.SQ_GET_DOCUMENTS,
-        v.SQ_GET_FOLDERS, v.SQ_GET_ASSOCIATIONS, v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS, v.SQ_GET_SUBMISSION_SETS,
-        v.SQ_GET_SUBMISSION_SET_AND_CONTENTS, v.SQ_GET_FOLDER_AND_CONTENTS, v.SQ_GET_FOLDERS_FOR_DOCUMENT,
-        v.SQ_GET_RELATED_DOCUMENTS, v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID}
+        v.SQ_FIND_DOCUMENTS,
+        v.SQ_FIND_SUBMISSION_SETS,
+        v.SQ_FIND_FOLDERS,
+        v.SQ_GET_ALL,
+        v.SQ_GET_DOCUMENTS,
+        v.SQ_GET_FOLDERS,
+        v.SQ_GET_ASSOCIATIONS,
+        v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS,
+        v.SQ_GET_SUBMISSION_SETS,
+        v.SQ_GET_SUBMISSION_SET_AND_CONTENTS,
+        v.SQ_GET_FOLDER_AND_CONTENTS,
+        v.SQ_GET_FOLDERS_FOR_DOCUMENT,
+        v.SQ_GET_RELATED_DOCUMENTS,
+        v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID,
+    }
 
 
 def test_values_quoted_lists_and_lists_spread_over_values() -> None:
-    q = parsed(find_documents(P_DE_STATUS=[f"('{v.STATUS_APPROVED}', '{v.STATUS_DEPRECATED}')"])[:1]
-               + [(v.P_DE_STATUS, [f"('{v.STATUS_APPROVED}')", f"'{v.STATUS_DEPRECATED}'"])])
+    q = parsed(
+        find_documents(P_DE_STATUS=[f"('{v.STATUS_APPROVED}', '{v.STATUS_DEPRECATED}')"])[:1]
+        + [(v.P_DE_STATUS, [f"('{v.STATUS_APPROVED}')", f"'{v.STATUS_DEPRECATED}'"])]
+    )
     assert q.text(v.P_DE_PATIENT_ID) == PATIENT
     assert q.texts(v.P_DE_STATUS) == (v.STATUS_APPROVED, v.STATUS_DEPRECATED)
     assert q.return_type is ReturnType.LEAF_CLASS
@@ -65,8 +78,12 @@ def test_a_doubled_quote_is_one_quote() -> None:
 
 
 def test_codes_or_within_a_slot_and_across_slots() -> None:
-    q = parsed(find_documents(P_DE_EVENT_CODE_LIST=[["('A^^1.2', 'B^^1.2')"], ["('C^^1.3')"]],
-                              P_DE_CLASS_CODE=["('11^^1.2.250.1.213.1.1.4.1')"]))
+    q = parsed(
+        find_documents(
+            P_DE_EVENT_CODE_LIST=[["('A^^1.2', 'B^^1.2')"], ["('C^^1.3')"]],
+            P_DE_CLASS_CODE=["('11^^1.2.250.1.213.1.1.4.1')"],
+        )
+    )
     assert q.codes(v.P_DE_EVENT_CODE_LIST) == ((CodeValue("A", "1.2"), CodeValue("B", "1.2")), (CodeValue("C", "1.3"),))
     assert q.codes(v.P_DE_CLASS_CODE) == ((CodeValue("11", "1.2.250.1.213.1.1.4.1"),),)
 
@@ -76,10 +93,16 @@ def test_code_with_a_display_name_or_three_carets() -> None:
     assert q.codes(v.P_DE_TYPE_CODE) == ((CodeValue("11488-4", "2.16.840.1.113883.6.1"), CodeValue("X", "1.2")),)
 
 
-@pytest.mark.parametrize("value, padded", [
-    ("2024", "20240000000000"), ("202403", "20240300000000"), ("20240312", "20240312000000"),
-    ("20240312093015", "20240312093015"), ("'2024031209'", "20240312090000"),
-])
+@pytest.mark.parametrize(
+    "value, padded",
+    [
+        ("2024", "20240000000000"),
+        ("202403", "20240300000000"),
+        ("20240312", "20240312000000"),
+        ("20240312093015", "20240312093015"),
+        ("'2024031209'", "20240312090000"),
+    ],
+)
 def test_times_are_padded_to_full_precision(value: str, padded: str) -> None:
     q = parsed(find_documents(P_DE_CREATION_TIME_FROM=[value]))
     assert q.text(v.P_DE_CREATION_TIME_FROM) == padded
@@ -89,28 +112,42 @@ def test_return_type_object_ref() -> None:
     assert parsed(find_documents(), return_type="ObjectRef").return_type is ReturnType.OBJECT_REF
 
 
-@pytest.mark.parametrize("slots, code, names", [
-    ([(v.P_DE_STATUS, [APPROVED])], "XDSStoredQueryMissingParam", v.P_DE_PATIENT_ID),
-    (find_documents()[:1], "XDSStoredQueryMissingParam", v.P_DE_STATUS),
-    (find_documents(P_DE_PATIENT_ID=[f"'{PATIENT}'"]), "XDSStoredQueryParamNumber", v.P_DE_PATIENT_ID),
-    ([(v.P_DE_PATIENT_ID, [f"('{PATIENT}', 'other^^^&1.2&ISO')"]), (v.P_DE_STATUS, [APPROVED])],
-     "XDSStoredQueryParamNumber", v.P_DE_PATIENT_ID),
-    (find_documents(P_DE_CLASS_CODE=[["('A^^1')"], ["('B^^1')"]]), "XDSStoredQueryParamNumber", v.P_DE_CLASS_CODE),
-    (find_documents(P_DE_CREATION_TIME_FROM=["2024", "2025"]), "XDSStoredQueryParamNumber",
-     v.P_DE_CREATION_TIME_FROM),
-    ([(v.P_DE_PATIENT_ID, [PATIENT]), (v.P_DE_STATUS, [APPROVED])], "XDSRegistryError", v.P_DE_PATIENT_ID),
-    ([(v.P_DE_PATIENT_ID, [f"'{PATIENT}'"]), (v.P_DE_STATUS, [f"({v.STATUS_APPROVED})"])], "XDSRegistryError",
-     v.P_DE_STATUS),
-    (find_documents(P_DE_CREATION_TIME_FROM=["20241345"]), "XDSRegistryError", v.P_DE_CREATION_TIME_FROM),
-    (find_documents(P_DE_CREATION_TIME_TO=["2024031"]), "XDSRegistryError", v.P_DE_CREATION_TIME_TO),
-    (find_documents(P_DE_CREATION_TIME_TO=["yesterday"]), "XDSRegistryError", v.P_DE_CREATION_TIME_TO),
-    (find_documents(P_DE_CLASS_CODE=["('DEMO-Lab^^1.3.6', 'a^^')"]), "XDSRegistryError", v.P_DE_CLASS_CODE),
-    (find_documents(P_DE_PRACTICE_SETTING_CODE=["('Dialysis')"]), "XDSRegistryError",
-     v.P_DE_PRACTICE_SETTING_CODE),
-    ([(v.P_DE_PATIENT_ID, [f"'{PATIENT}'"]), (v.P_DE_STATUS, ["('unterminated)"])], "XDSRegistryError",
-     v.P_DE_STATUS),
-    (find_documents(P_DE_TYPE=["()"]), "XDSRegistryError", v.P_DE_TYPE),
-])
+@pytest.mark.parametrize(
+    "slots, code, names",
+    [
+        ([(v.P_DE_STATUS, [APPROVED])], "XDSStoredQueryMissingParam", v.P_DE_PATIENT_ID),
+        (find_documents()[:1], "XDSStoredQueryMissingParam", v.P_DE_STATUS),
+        (find_documents(P_DE_PATIENT_ID=[f"'{PATIENT}'"]), "XDSStoredQueryParamNumber", v.P_DE_PATIENT_ID),
+        (
+            [(v.P_DE_PATIENT_ID, [f"('{PATIENT}', 'other^^^&1.2&ISO')"]), (v.P_DE_STATUS, [APPROVED])],
+            "XDSStoredQueryParamNumber",
+            v.P_DE_PATIENT_ID,
+        ),
+        (find_documents(P_DE_CLASS_CODE=[["('A^^1')"], ["('B^^1')"]]), "XDSStoredQueryParamNumber", v.P_DE_CLASS_CODE),
+        (
+            find_documents(P_DE_CREATION_TIME_FROM=["2024", "2025"]),
+            "XDSStoredQueryParamNumber",
+            v.P_DE_CREATION_TIME_FROM,
+        ),
+        ([(v.P_DE_PATIENT_ID, [PATIENT]), (v.P_DE_STATUS, [APPROVED])], "XDSRegistryError", v.P_DE_PATIENT_ID),
+        (
+            [(v.P_DE_PATIENT_ID, [f"'{PATIENT}'"]), (v.P_DE_STATUS, [f"({v.STATUS_APPROVED})"])],
+            "XDSRegistryError",
+            v.P_DE_STATUS,
+        ),
+        (find_documents(P_DE_CREATION_TIME_FROM=["20241345"]), "XDSRegistryError", v.P_DE_CREATION_TIME_FROM),
+        (find_documents(P_DE_CREATION_TIME_TO=["2024031"]), "XDSRegistryError", v.P_DE_CREATION_TIME_TO),
+        (find_documents(P_DE_CREATION_TIME_TO=["yesterday"]), "XDSRegistryError", v.P_DE_CREATION_TIME_TO),
+        (find_documents(P_DE_CLASS_CODE=["('DEMO-Lab^^1.3.6', 'a^^')"]), "XDSRegistryError", v.P_DE_CLASS_CODE),
+        (find_documents(P_DE_PRACTICE_SETTING_CODE=["('Dialysis')"]), "XDSRegistryError", v.P_DE_PRACTICE_SETTING_CODE),
+        (
+            [(v.P_DE_PATIENT_ID, [f"'{PATIENT}'"]), (v.P_DE_STATUS, ["('unterminated)"])],
+            "XDSRegistryError",
+            v.P_DE_STATUS,
+        ),
+        (find_documents(P_DE_TYPE=["()"]), "XDSRegistryError", v.P_DE_TYPE),
+    ],
+)
 def test_parameter_errors_name_the_parameter(slots: list[tuple[str, list[str]]], code: str, names: str) -> None:
     found = errors(slots)
     assert [c for c, _ in found] == [code], found
@@ -150,12 +187,15 @@ def test_home_community_id_parameter_or_attribute() -> None:
     assert parsed(with_param, v.SQ_GET_DOCUMENTS).home_community_id == "urn:oid:2.2"
 
 
-@pytest.mark.parametrize("pattern, like, glob", [
-    ("%MARTIN%", "%MARTIN%", "*MARTIN*"),
-    ("_MARTIN", "_MARTIN", "?MARTIN"),
-    ("a*b?c[d", "a*b?c[d", "a[*]b[?]c[[]d"),
-    ("back\\slash%", "back\\\\slash%", "back\\slash*"),
-])
+@pytest.mark.parametrize(
+    "pattern, like, glob",
+    [
+        ("%MARTIN%", "%MARTIN%", "*MARTIN*"),
+        ("_MARTIN", "_MARTIN", "?MARTIN"),
+        ("a*b?c[d", "a*b?c[d", "a[*]b[?]c[[]d"),
+        ("back\\slash%", "back\\\\slash%", "back\\slash*"),
+    ],
+)
 def test_author_patterns_for_each_database(pattern: str, like: str, glob: str) -> None:
     assert like_patterns(pattern) == (like, glob)
 

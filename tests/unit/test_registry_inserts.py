@@ -5,7 +5,7 @@ PostgreSQL is tested in tests/integration/test_registry_store.py."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,7 +15,7 @@ from dmp_xds.storage.store import SUBMISSION_TABLES
 from dmp_xds.storage.tables import metadata
 
 PG = postgresql.psycopg.dialect()
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def _table(name: str):
@@ -39,7 +39,9 @@ def test_params_are_one_json_array_per_table_in_statement_order() -> None:
     params = insert.params([(_table("document_entry_code"), [code_row])])
     assert len(params) == len(SUBMISSION_TABLES)
     by_table = dict(zip(insert.tables, (json.loads(p) for p in params)))
-    assert by_table["document_entry_code"] == [{"entry_uuid": "urn:uuid:1", "kind": "event", "code": "C", "scheme": "S"}]
+    assert by_table["document_entry_code"] == [
+        {"entry_uuid": "urn:uuid:1", "kind": "event", "code": "C", "scheme": "S"}
+    ]
     assert all(rows == [] for name, rows in by_table.items() if name != "document_entry_code")
 
 
@@ -52,8 +54,15 @@ def test_the_statement_text_does_not_depend_on_the_rows() -> None:
 
 def test_values_keep_their_types_in_json() -> None:
     insert = PostgresSubmissionInsert(SUBMISSION_TABLES, PG)
-    row = {"unique_id": "1.2.3", "repository_unique_id": None, "path": "/x", "size": 2**40,
-           "hash": "ab", "mime_type": "text/xml", "created_at": NOW}
+    row = {
+        "unique_id": "1.2.3",
+        "repository_unique_id": None,
+        "path": "/x",
+        "size": 2**40,
+        "hash": "ab",
+        "mime_type": "text/xml",
+        "created_at": NOW,
+    }
     params = insert.params([(_table("repository_document"), [row])])
     stored = json.loads(params[insert.tables.index("repository_document")])[0]
     assert stored["size"] == 2**40
@@ -91,8 +100,14 @@ def test_per_table_inserts_skip_empty_tables_and_keep_order() -> None:
 
     insert = PerTableInsert(SUBMISSION_TABLES, sqlite.dialect())
     cursor = Cursor()
-    insert.run(cursor, [(_table("submission_set_author"), [{"entry_uuid": "urn:uuid:1", "author_person": "A"}]),
-                        (_table("document_entry_code"), []),
-                        (_table("association"), [])], Dbapi)
+    insert.run(
+        cursor,
+        [
+            (_table("submission_set_author"), [{"entry_uuid": "urn:uuid:1", "author_person": "A"}]),
+            (_table("document_entry_code"), []),
+            (_table("association"), []),
+        ],
+        Dbapi,
+    )
     assert [sql.split(" (")[0] for sql, _ in cursor.calls] == ["INSERT INTO submission_set_author"]
     assert cursor.calls[0][1] == [("urn:uuid:1", "A")]

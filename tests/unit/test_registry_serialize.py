@@ -7,8 +7,6 @@ from dataclasses import fields
 
 import pytest
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Folder, LocalizedString, SubmissionSet
 from dmp_xds.storage.serialize import (
     association_from_dict,
     association_to_dict,
@@ -22,6 +20,8 @@ from dmp_xds.storage.serialize import (
     submission_set_to_dict,
     to_dict,
 )
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Folder, LocalizedString, SubmissionSet
 from factories import make_association, make_document_entry, make_folder, make_submission_set
 
 
@@ -61,10 +61,21 @@ def test_absent_codes_and_empty_lists_round_trip() -> None:
 @pytest.mark.parametrize(
     "obj, dump, load",
     [
-        (make_submission_set(status=v.STATUS_APPROVED, limited_metadata=True), submission_set_to_dict, submission_set_from_dict),
-        (make_folder(status=v.STATUS_APPROVED, last_update_time="20240312094500", version="1"), folder_to_dict, folder_from_dict),
-        (make_association("urn:uuid:a", "urn:uuid:b", status=v.STATUS_APPROVED, home_community_id="urn:oid:1.2.3"),
-         association_to_dict, association_from_dict),
+        (
+            make_submission_set(status=v.STATUS_APPROVED, limited_metadata=True),
+            submission_set_to_dict,
+            submission_set_from_dict,
+        ),
+        (
+            make_folder(status=v.STATUS_APPROVED, last_update_time="20240312094500", version="1"),
+            folder_to_dict,
+            folder_from_dict,
+        ),
+        (
+            make_association("urn:uuid:a", "urn:uuid:b", status=v.STATUS_APPROVED, home_community_id="urn:oid:1.2.3"),
+            association_to_dict,
+            association_from_dict,
+        ),
     ],
     ids=["submission_set", "folder", "association"],
 )

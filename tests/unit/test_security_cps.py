@@ -70,23 +70,32 @@ def test_test_cards_have_the_igc_sante_subject_layout(pki: GeneratedPki) -> None
     """C=FR, title, then one RDN of SN + CN + GN, and no O or OU (see security/vocabulary.py)."""
     subject = chain(pki, "nurse")[0].subject
     rdns = [{attribute.oid: attribute.value for attribute in rdn} for rdn in subject.rdns]
-    assert rdns == [{NameOID.COUNTRY_NAME: "FR"}, {NameOID.TITLE: "Infirmier"},
-                    {NameOID.SURNAME: "BERNARD", NameOID.COMMON_NAME: pki.identity("nurse").national_id,
-                     NameOID.GIVEN_NAME: "SOPHIE"}]
+    assert rdns == [
+        {NameOID.COUNTRY_NAME: "FR"},
+        {NameOID.TITLE: "Infirmier"},
+        {
+            NameOID.SURNAME: "BERNARD",
+            NameOID.COMMON_NAME: pki.identity("nurse").national_id,
+            NameOID.GIVEN_NAME: "SOPHIE",
+        },
+    ]
     hospital = chain(pki, "hospital")[0].subject
     assert hospital.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == "1990000017"
 
 
-@pytest.mark.parametrize("common_name, national_id", [
-    ("899700367917", "899700367917"),  # 8 + RPPS
-    ("00B7010446", "00B7010446"),  # 0 + ADELI
-    ("3760021832/000000018", "3760021832/000000018"),  # staff: 3 + FINESS / internal id, kept whole
-    ("500000000029751/CPAT0001", "500000000029751/CPAT0001"),  # 5 + SIRET / internal id
-    ("8997003679", ""),  # too short for an RPPS
-    ("899700367917/CPS", ""),  # an RPPS id has no "/" part
-    ("DRIMbox", ""),  # an organisation certificate's CN is a name
-    ("3/x", ""),
-])
+@pytest.mark.parametrize(
+    "common_name, national_id",
+    [
+        ("899700367917", "899700367917"),  # 8 + RPPS
+        ("00B7010446", "00B7010446"),  # 0 + ADELI
+        ("3760021832/000000018", "3760021832/000000018"),  # staff: 3 + FINESS / internal id, kept whole
+        ("500000000029751/CPAT0001", "500000000029751/CPAT0001"),  # 5 + SIRET / internal id
+        ("8997003679", ""),  # too short for an RPPS
+        ("899700367917/CPS", ""),  # an RPPS id has no "/" part
+        ("DRIMbox", ""),  # an organisation certificate's CN is a name
+        ("3/x", ""),
+    ],
+)
 def test_professional_id(common_name: str, national_id: str) -> None:
     assert professional_id(common_name) == national_id
 
@@ -96,12 +105,18 @@ def issued(pki: GeneratedPki, subject: x509.Name) -> list[x509.Certificate]:
     ca = load_pem_certificates((pki.directory / "ca" / "cards.pem").read_bytes())[0]
     ca_key = serialization.load_pem_private_key((pki.directory / "ca" / "cards.key").read_bytes(), None)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-                   .not_valid_after(now + dt.timedelta(days=30))
-                   .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
-                   .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
+        .sign(ca_key, hashes.SHA256())
+    )  # type: ignore[arg-type]
     return [certificate, ca]
 
 
@@ -110,24 +125,46 @@ def name(*pairs: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
 
 
 def test_staff_and_adeli_cards_are_professionals(pki: GeneratedPki) -> None:
-    staff = store(pki).check(issued(pki, name(
-        (NameOID.COUNTRY_NAME, "FR"), (NameOID.ORGANIZATION_NAME, "PHARMACIE TEST"),
-        (NameOID.ORGANIZATIONAL_UNIT_NAME, "1760021832"), (NameOID.PSEUDONYM, "EMPLOYE000000018"),
-        (NameOID.COMMON_NAME, "3760021832/000000018"))))
+    staff = store(pki).check(
+        issued(
+            pki,
+            name(
+                (NameOID.COUNTRY_NAME, "FR"),
+                (NameOID.ORGANIZATION_NAME, "PHARMACIE TEST"),
+                (NameOID.ORGANIZATIONAL_UNIT_NAME, "1760021832"),
+                (NameOID.PSEUDONYM, "EMPLOYE000000018"),
+                (NameOID.COMMON_NAME, "3760021832/000000018"),
+            ),
+        )
+    )
     assert staff.holder is not None, staff.reason
     assert (staff.holder.kind, staff.holder.national_id) == ("professional", "3760021832/000000018")
     assert staff.holder.structure_id == "1760021832"
-    adeli = store(pki).check(issued(pki, name((NameOID.COUNTRY_NAME, "FR"), (NameOID.TITLE, "Infirmier"),
-                                              (NameOID.SURNAME, "PETIT"), (NameOID.COMMON_NAME, "0751234567"))))
+    adeli = store(pki).check(
+        issued(
+            pki,
+            name(
+                (NameOID.COUNTRY_NAME, "FR"),
+                (NameOID.TITLE, "Infirmier"),
+                (NameOID.SURNAME, "PETIT"),
+                (NameOID.COMMON_NAME, "0751234567"),
+            ),
+        )
+    )
     assert adeli.holder is not None and (adeli.holder.kind, adeli.holder.national_id) == ("professional", "0751234567")
 
 
 def test_a_certificate_naming_neither_a_professional_nor_a_structure_is_refused(pki: GeneratedPki) -> None:
     """Before, any certificate without "8…" in CN was an establishment, and an establishment
     without OU could sign a VIHF for anyone (a patient's included)."""
-    for subject in (name((NameOID.COUNTRY_NAME, "FR"), (NameOID.COMMON_NAME, "some-application")),
-                    name((NameOID.SURNAME, "MARTIN"), (NameOID.COMMON_NAME, "not-an-id"),
-                         (NameOID.ORGANIZATIONAL_UNIT_NAME, "1990000017"))):
+    for subject in (
+        name((NameOID.COUNTRY_NAME, "FR"), (NameOID.COMMON_NAME, "some-application")),
+        name(
+            (NameOID.SURNAME, "MARTIN"),
+            (NameOID.COMMON_NAME, "not-an-id"),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "1990000017"),
+        ),
+    ):
         check = store(pki).check(issued(pki, subject))
         assert not check.ok and "names neither a health professional" in check.reason
 
@@ -149,7 +186,7 @@ def test_expired_card_refused(pki: GeneratedPki) -> None:
 
 
 def test_not_yet_valid(pki: GeneratedPki) -> None:
-    early = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+    early = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
     check = store(pki).check(chain(pki, "doctor"), now=early)
     assert not check.ok and "not valid before" in check.reason
 
@@ -167,7 +204,7 @@ def test_missing_crl_refused_unless_allowed(pki: GeneratedPki) -> None:
 
 
 def test_stale_crl_refused(pki: GeneratedPki) -> None:
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=60)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=60)
     check = store(pki).check(chain(pki, "doctor"), now=later)
     assert not check.ok and "out of date" in check.reason
 
@@ -211,8 +248,11 @@ def test_pki_init_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "doctor" in result.output and "(revoked)" in result.output
     generated = load_test_pki(tmp_path / "p")
-    assert TrustStore.from_files([generated.anchors], [generated.intermediates], generated.crls).check(
-        load_pem_certificates(Path(generated.identity("pharmacist").certificate).read_bytes())).ok
+    assert (
+        TrustStore.from_files([generated.anchors], [generated.intermediates], generated.crls)
+        .check(load_pem_certificates(Path(generated.identity("pharmacist").certificate).read_bytes()))
+        .ok
+    )
     again = runner.invoke(main, ["pki", "init", str(tmp_path / "p")])
     assert again.exit_code != 0 and "--force" in again.output
 

@@ -3,11 +3,11 @@ authenticated server applies the right right (and traces the right action) to ea
 
 from __future__ import annotations
 
-from dmp_xds.storage import trail as t
-from dmp_xds.xds import vocabulary as v
 from dmp_xds.dmp.policy import Action
-from dmp_xds.transport.soap.service import ENDPOINT_ACTIONS
 from dmp_xds.services.pipeline import TRANSACTION_POLICY
+from dmp_xds.storage import trail as t
+from dmp_xds.transport.soap.service import ENDPOINT_ACTIONS
+from dmp_xds.xds import vocabulary as v
 
 
 def test_every_xds_action_has_a_policy() -> None:

@@ -10,7 +10,6 @@ import pytest
 from lxml import etree
 
 from dmp_xds.config import ConfigError, Settings, load_settings
-from dmp_xds.xds.errors import ErrorCode, Severity
 from dmp_xds.dmp.validation.ans_schematrons import (
     VOLET_TABLE_FILE,
     AnsSchematrons,
@@ -22,6 +21,7 @@ from dmp_xds.dmp.validation.cda import CdaPolicy, CdaValidator, load_schema
 from dmp_xds.dmp.validation.schematron import SchematronError
 from dmp_xds.dmp.validation.validators import load_validators
 from dmp_xds.dmp.validation.valuesets import DATA_DIR, load_cisis_value_sets
+from dmp_xds.xds.errors import ErrorCode, Severity
 
 ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda"
 SCHEMATRONS = ANS / "schematrons"
@@ -31,17 +31,22 @@ NS = "{urn:hl7-org:v3}"
 # ANS's own example breaks ANS's structuration minimale: the patient's name carries a family
 # name with qualifier SP (spouse); the CI-SIS allows only BR (birth name) and CL (used name).
 FAILS_STRUCTURATION_MINIMALE = {
-    "eDISP-MED_2024.01.xml": ("ASIP-STRUCT-MIN-StrucMin.sch", "d2485e87-false-d3093e0",
-                              "/cda:ClinicalDocument[1]/cda:recordTarget[1]/cda:patientRole[1]/cda:patient[1]/cda:name[1]",
-                              'Seuls les qualifiers "BR" pour le nom de famille, ou "CL" pour le nom utilisé'),
+    "eDISP-MED_2024.01.xml": (
+        "ASIP-STRUCT-MIN-StrucMin.sch",
+        "d2485e87-false-d3093e0",
+        "/cda:ClinicalDocument[1]/cda:recordTarget[1]/cda:patientRole[1]/cda:patient[1]/cda:name[1]",
+        'Seuls les qualifiers "BR" pour le nom de famille, ou "CL" pour le nom utilisé',
+    ),
 }
 # ANS's own examples break ANS's CI-SIS_ModelesDeContenusCDA.sch: the author of a body entry
 # carries a "SCH" specialty (G15_10/SCH10, G15_10/SCH16), which the specialty code system
 # deprecated on 2024-12-13 and the kit's JDV_J01 (dateMaj 20241213120000) no longer lists.
 MODELES = "CI-SIS_ModelesDeContenusCDA.sch"
 FAILS_MODELES_DE_CONTENUS = {
-    "CANCER-FRCP_2022.01_Appareil.xml": "G15_10/SCH10", "CANCER-FRCP_2022.01_Transversale.xml": "G15_10/SCH10",
-    "TLM-DA_2022.01_TCG.xml": "G15_10/SCH16", "TLM-DA_2022.01_TCG_anamnèse-non-structurée.xml": "G15_10/SCH16",
+    "CANCER-FRCP_2022.01_Appareil.xml": "G15_10/SCH10",
+    "CANCER-FRCP_2022.01_Transversale.xml": "G15_10/SCH10",
+    "TLM-DA_2022.01_TCG.xml": "G15_10/SCH16",
+    "TLM-DA_2022.01_TCG_anamnèse-non-structurée.xml": "G15_10/SCH16",
     "TLM-DA_2022.01_TE1_anamnèse-non-structurée.xml": "G15_10/SCH16",
 }
 # The kit ships these volet schematrons with includes that are not in the kit (nor in ANS's
@@ -59,11 +64,18 @@ PROFILES = ["ASIP-STRUCT-MIN-StrucMin.sch", "IHE.sch", MODELES, "CI-SIS_Modeles_
 # the "modèles de contenus" sampler, and BIO-CR-BIO documents whose volet templateId has no
 # version (extension), which the table cannot tell apart.
 PROFILE_ONLY = {
-    "01_Modèles_contenus_CDA.xml", "BIO-CR-BIO_2021.01_CDA-R2-Niveau-1.xml", "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
-    "IMG_CR_IMG_2024.01_CDA-R2-Niveau-1.xml", "TLM-CR_2022.01.xml", "BIO-CR-BIO_2024.01_TSH_1.xml",
-    "BIO-CR-BIO_2024.01_TSH_2.xml", "BIO-CR-BIO_2021.01_Auto-Presentable.xml",
-    "BIO-CR-BIO_2021.01_Auto-Presentable_avec-image.xml", "BIO-CR-BIO_2021.01_CR-2nde-intention.xml",
-    "BIO-CR-BIO_2021.01_Electrophorese.xml", "BIO-CR-BIO_2021.01_Microbiologie_V1.xml",
+    "01_Modèles_contenus_CDA.xml",
+    "BIO-CR-BIO_2021.01_CDA-R2-Niveau-1.xml",
+    "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+    "IMG_CR_IMG_2024.01_CDA-R2-Niveau-1.xml",
+    "TLM-CR_2022.01.xml",
+    "BIO-CR-BIO_2024.01_TSH_1.xml",
+    "BIO-CR-BIO_2024.01_TSH_2.xml",
+    "BIO-CR-BIO_2021.01_Auto-Presentable.xml",
+    "BIO-CR-BIO_2021.01_Auto-Presentable_avec-image.xml",
+    "BIO-CR-BIO_2021.01_CR-2nde-intention.xml",
+    "BIO-CR-BIO_2021.01_Electrophorese.xml",
+    "BIO-CR-BIO_2021.01_Microbiologie_V1.xml",
     "BIO-CR-BIO_2021.01_Microbiologie_V2.xml",
 } | set(KIT_VOLET_WITH_MISSING_INCLUDE)
 ANEST = ANS / "ExemplesCDA" / "ANEST-CR-ANEST_2022.01.xml"
@@ -77,8 +89,9 @@ def ans() -> AnsSchematrons:
 @pytest.fixture(scope="module")
 def cda(ans: AnsSchematrons) -> CdaValidator:
     value_sets = load_cisis_value_sets(ANS / "jeuxDeValeurs")
-    return CdaValidator(load_schema(ANS / "infrastructure" / "cda" / "CDA_extended.xsd"), value_sets,
-                        CdaPolicy.REJECT, ans)
+    return CdaValidator(
+        load_schema(ANS / "infrastructure" / "cda" / "CDA_extended.xsd"), value_sets, CdaPolicy.REJECT, ans
+    )
 
 
 def template_ids(data: bytes) -> list[tuple[str, str | None]]:
@@ -106,7 +119,11 @@ def test_every_ans_example_against_the_ans_schematrons(ans: AnsSchematrons, path
     if path.name in FAILS_MODELES_DE_CONTENUS:
         (finding,) = findings
         assert (finding.schema, finding.pattern, finding.rule, finding.is_warning) == (
-            MODELES, "JDV_assignedAuthorCode", "cda:author/cda:assignedAuthor/cda:code", False)
+            MODELES,
+            "JDV_assignedAuthorCode",
+            "cda:author/cda:assignedAuthor/cda:code",
+            False,
+        )
         assert "/cda:entry[" in finding.location  # a body entry's author, not the header's
         assert finding.location.endswith("/cda:author[1]/cda:assignedAuthor[1]/cda:code[1]")
         assert f"[{FAILS_MODELES_DE_CONTENUS[path.name]}:" in finding.message
@@ -132,8 +149,11 @@ def test_the_body_profiles_compile_and_check_the_templates_they_know(ans: AnsSch
     ihe = next(p for p in ans.body_profiles if p.name == "IHE.sch")
     assert ihe.validate(data.decode("utf-8-sig")) == []
     root = etree.fromstring(data)
-    concern = next(e for e in root.iter(f"{NS}act")
-                   if any(t.get("root") == "1.3.6.1.4.1.19376.1.5.3.1.4.5.2" for t in e.findall(f"{NS}templateId")))
+    concern = next(
+        e
+        for e in root.iter(f"{NS}act")
+        if any(t.get("root") == "1.3.6.1.4.1.19376.1.5.3.1.4.5.2" for t in e.findall(f"{NS}templateId"))
+    )
     concern.remove(concern.find(f"{NS}statusCode"))
     findings = ihe.validate(etree.tostring(root, encoding="unicode"))
     assert findings and all(f.schema == "IHE.sch" and not f.is_warning for f in findings)
@@ -142,8 +162,10 @@ def test_the_body_profiles_compile_and_check_the_templates_they_know(ans: AnsSch
 
 def test_checks_reading_a_value_set_the_kit_lacks_are_left_out(ans: AnsSchematrons) -> None:
     # Saxon would stop the run (or find every code outside an empty value set): each is listed.
-    for name, file in (("CI-SIS_CANCER-D2LM-FIN_2022.01.sch", "../jeuxDeValeurs/JDV_BilanDiagnostic_CISIS.xml"),
-                       ("CI-SIS_CSE-CS8_2022.01.sch", "../jeuxDeValeurs/JDV_HL7_Condition_ver_status_CISIS.xml")):
+    for name, file in (
+        ("CI-SIS_CANCER-D2LM-FIN_2022.01.sch", "../jeuxDeValeurs/JDV_BilanDiagnostic_CISIS.xml"),
+        ("CI-SIS_CSE-CS8_2022.01.sch", "../jeuxDeValeurs/JDV_HL7_Condition_ver_status_CISIS.xml"),
+    ):
         volet = ans.volet(name)
         assert not isinstance(volet, SchematronError)
         (skipped,) = volet.skipped
@@ -165,9 +187,11 @@ def test_a_broken_header_is_refused_naming_the_rule_and_the_location(cda: CdaVal
     errors = cda.validate(data)
     schematron = [e for e in errors if "ANS schematron" in e.context]
     assert schematron and all(e.code is ErrorCode.REPOSITORY_METADATA_ERROR and e.is_error for e in schematron)
-    assert any("ASIP-STRUCT-MIN-StrucMin.sch, rule d152e10-false-d1610e0, at /cda:ClinicalDocument[1]: "
-               "(SMDS_CDAClinicalDocument): element hl7:realmCode[@code = 'FR'] is required [min 1x]." in e.context
-               for e in schematron), [e.context for e in schematron]
+    assert any(
+        "ASIP-STRUCT-MIN-StrucMin.sch, rule d152e10-false-d1610e0, at /cda:ClinicalDocument[1]: "
+        "(SMDS_CDAClinicalDocument): element hl7:realmCode[@code = 'FR'] is required [min 1x]." in e.context
+        for e in schematron
+    ), [e.context for e in schematron]
     warned = replace(cda, policy=CdaPolicy.WARN).validate(data)
     assert warned and all(e.severity is Severity.WARNING for e in warned)
 
@@ -190,9 +214,12 @@ def test_the_setting_comes_from_the_environment_and_the_toml_file(tmp_path: Path
 
 
 def test_a_missing_or_wrong_directory_stops_the_start(tmp_path: Path) -> None:
-    settings = Settings(profile="cisis", value_sets=str(ANS / "jeuxDeValeurs"),
-                        cda_schema=str(ANS / "infrastructure" / "cda" / "CDA_extended.xsd"),
-                        schematrons=str(tmp_path / "missing"))
+    settings = Settings(
+        profile="cisis",
+        value_sets=str(ANS / "jeuxDeValeurs"),
+        cda_schema=str(ANS / "infrastructure" / "cda" / "CDA_extended.xsd"),
+        schematrons=str(tmp_path / "missing"),
+    )
     with pytest.raises(ConfigError, match="DMP_XDS_SCHEMATRONS: schematron directory .*missing does not exist"):
         load_validators(settings)
     with pytest.raises(ConfigError, match="has no profils/structurationMinimale"):
@@ -204,7 +231,11 @@ def test_a_missing_or_wrong_directory_stops_the_start(tmp_path: Path) -> None:
 def test_a_document_in_another_encoding_is_checked_as_its_utf8_twin(cda: CdaValidator) -> None:
     # Saxon is given the document's text: bytes in ISO-8859-1 decoded as such, not as UTF-8.
     data = ANEST.read_bytes().replace(b'<realmCode code="FR"/>', b"", 1)
-    latin = data.decode("utf-8").replace('encoding="UTF-8"', 'encoding="ISO-8859-1"', 1).encode("iso-8859-1", "xmlcharrefreplace")
+    latin = (
+        data.decode("utf-8")
+        .replace('encoding="UTF-8"', 'encoding="ISO-8859-1"', 1)
+        .encode("iso-8859-1", "xmlcharrefreplace")
+    )
     assert latin != data and b"\xe9" in latin  # accented letters are now one byte each
     utf8_errors, latin_errors = cda.validate(data), cda.validate(latin)
     assert latin_errors == utf8_errors and any("realmCode" in e.context for e in latin_errors)

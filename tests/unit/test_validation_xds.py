@@ -113,17 +113,33 @@ def _only_error(submission, transaction=Transaction.ITI42):
     return errors[0]
 
 
-@pytest.mark.parametrize("attribute, good, bad, message", [
-    ("mime_type", "text/plain; charset=UTF-8", "text", "mimeType 'text' is malformed: not a MIME type"),
-    ("language_code", "fr-FR", "fr_FR", "languageCode 'fr_FR' is malformed: not a language tag"),
-    ("legal_authenticator", "^Welby^Marcus", "^^Marcus", "legalAuthenticator (XCN) '^^Marcus' is malformed: needs an"),
-    ("legal_authenticator", "801234567897^MULLER^^^^^^^&1.2.250.1.71.4.2.1&ISO",
-     "801234567897^MULLER^^^^^^^1.2.250.1.71.4.2.1", "XCN.9 (assigning authority) must be &OID&ISO"),
-    ("unique_id", "1.2.3.4^" + "e" * 16, "1.2.3.4^" + "e" * 17, "extension longer than 16 characters"),
-    ("unique_id", "1." + "2" * 62, "1." + "2" * 63, "is not an OID"),
-    ("source_patient_info", ["PID-3|" + "x" * 250], ["PID-3|" + LONG], "a sourcePatientInfo slot value is 263 "
-                                                                         "characters long, more than the 256"),
-])
+@pytest.mark.parametrize(
+    "attribute, good, bad, message",
+    [
+        ("mime_type", "text/plain; charset=UTF-8", "text", "mimeType 'text' is malformed: not a MIME type"),
+        ("language_code", "fr-FR", "fr_FR", "languageCode 'fr_FR' is malformed: not a language tag"),
+        (
+            "legal_authenticator",
+            "^Welby^Marcus",
+            "^^Marcus",
+            "legalAuthenticator (XCN) '^^Marcus' is malformed: needs an",
+        ),
+        (
+            "legal_authenticator",
+            "801234567897^MULLER^^^^^^^&1.2.250.1.71.4.2.1&ISO",
+            "801234567897^MULLER^^^^^^^1.2.250.1.71.4.2.1",
+            "XCN.9 (assigning authority) must be &OID&ISO",
+        ),
+        ("unique_id", "1.2.3.4^" + "e" * 16, "1.2.3.4^" + "e" * 17, "extension longer than 16 characters"),
+        ("unique_id", "1." + "2" * 62, "1." + "2" * 63, "is not an OID"),
+        (
+            "source_patient_info",
+            ["PID-3|" + "x" * 250],
+            ["PID-3|" + LONG],
+            "a sourcePatientInfo slot value is 263 characters long, more than the 256",
+        ),
+    ],
+)
 def test_document_entry_formats(attribute, good, bad, message):
     submission = make_submission(1)
     de = submission.documents[0]
@@ -135,14 +151,17 @@ def test_document_entry_formats(attribute, good, bad, message):
     assert message in error.context, error.context
 
 
-@pytest.mark.parametrize("institution, message", [
-    ("Hôpital^^^^^^^^^1.2.3.4.5", None),  # XON.10 an OID: no assigning authority needed
-    ("Clinique^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1120456789", None),  # CI-SIS form (XON.7 IDNST)
-    ("^^^^^^^^^1.2.3.4.5", "XON.1 (organization name) is required"),
-    ("Hôpital^^^^^^^^^H42", "XON.10 'H42' is not an OID: XON.6 must give its assigning authority"),
-    ("Hôpital^^^^^1.2.3&ISO^^^^H42", "XON.6 (assigning authority) must be &OID&ISO"),
-    ("Hôpital^Paris", "only XON.1, XON.6, XON.7 and XON.10 may be valued, not XON.2"),
-])
+@pytest.mark.parametrize(
+    "institution, message",
+    [
+        ("Hôpital^^^^^^^^^1.2.3.4.5", None),  # XON.10 an OID: no assigning authority needed
+        ("Clinique^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1120456789", None),  # CI-SIS form (XON.7 IDNST)
+        ("^^^^^^^^^1.2.3.4.5", "XON.1 (organization name) is required"),
+        ("Hôpital^^^^^^^^^H42", "XON.10 'H42' is not an OID: XON.6 must give its assigning authority"),
+        ("Hôpital^^^^^1.2.3&ISO^^^^H42", "XON.6 (assigning authority) must be &OID&ISO"),
+        ("Hôpital^Paris", "only XON.1, XON.6, XON.7 and XON.10 may be valued, not XON.2"),
+    ],
+)
 def test_author_institution_is_an_xon(institution, message):
     submission = make_submission(1)
     de = submission.documents[0]
@@ -187,8 +206,13 @@ def test_slot_values_of_every_object_are_at_most_256_characters():
 
 def _has_member(submission):
     ss = submission.submission_set
-    return next(a for a in submission.associations if a.association_type == v.HAS_MEMBER
-                and a.source == ss.entry_uuid and a.target == submission.documents[0].entry_uuid)
+    return next(
+        a
+        for a in submission.associations
+        if a.association_type == v.HAS_MEMBER
+        and a.source == ss.entry_uuid
+        and a.target == submission.documents[0].entry_uuid
+    )
 
 
 def test_the_submission_sets_has_member_to_a_new_document_says_original():
@@ -201,8 +225,10 @@ def test_the_submission_sets_has_member_to_a_new_document_says_original():
     assert "needs a SubmissionSetStatus slot (Original)" in error.context
     link.slots[v.SLOT_SUBMISSION_SET_STATUS] = ["Reference"]
     error = _only_error(submission)
-    assert error.location == link.entry_uuid and "SubmissionSetStatus Reference names a registered document" in \
-        error.context
+    assert (
+        error.location == link.entry_uuid
+        and "SubmissionSetStatus Reference names a registered document" in error.context
+    )
     link.slots[v.SLOT_SUBMISSION_SET_STATUS] = ["Copy"]
     assert "SubmissionSetStatus must be Original or Reference" in _only_error(submission).context
 
@@ -215,21 +241,29 @@ def test_association_ends_are_objects_of_the_message_or_uuids():
     errors = validate_submission(submission, Transaction.ITI42)
     assert all(e.code is not ErrorCode.UNRESOLVED_REFERENCE for e in errors)
     link.target = "Document99"
-    errors = [e for e in validate_submission(submission, Transaction.ITI42)
-              if e.code is ErrorCode.UNRESOLVED_REFERENCE]
+    errors = [e for e in validate_submission(submission, Transaction.ITI42) if e.code is ErrorCode.UNRESOLVED_REFERENCE]
     assert [(e.location, e.context.split(": ", 1)[1]) for e in errors] == [
-        (link.entry_uuid, "targetObject Document99 is neither an object of the message nor a UUID (urn:uuid:...)")]
+        (link.entry_uuid, "targetObject Document99 is neither an object of the message nor a UUID (urn:uuid:...)")
+    ]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda s: setattr(s.documents[0], "object_type", "urn:uuid:00000000-0000-0000-0000-000000000000"),
-     "is not a DocumentEntry type"),
-    (lambda s: setattr(s.documents[0], "size", -1), "size -1 is negative"),
-    (lambda s: setattr(s.documents[0], "hash", "ABC"), "hash 'ABC' is not a SHA-1 in hexadecimal"),
-    (lambda s: setattr(s.documents[0], "service_start_time", "202403121"), "serviceStartTime '202403121' is not a DTM"),
-    (lambda s: setattr(s.documents[0], "creation_time", "20241312"), "creationTime '20241312' is not a DTM"),
-    (lambda s: setattr(s.documents[0], "repository_unique_id", "repo"), "repositoryUniqueId 'repo' is malformed"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda s: setattr(s.documents[0], "object_type", "urn:uuid:00000000-0000-0000-0000-000000000000"),
+            "is not a DocumentEntry type",
+        ),
+        (lambda s: setattr(s.documents[0], "size", -1), "size -1 is negative"),
+        (lambda s: setattr(s.documents[0], "hash", "ABC"), "hash 'ABC' is not a SHA-1 in hexadecimal"),
+        (
+            lambda s: setattr(s.documents[0], "service_start_time", "202403121"),
+            "serviceStartTime '202403121' is not a DTM",
+        ),
+        (lambda s: setattr(s.documents[0], "creation_time", "20241312"), "creationTime '20241312' is not a DTM"),
+        (lambda s: setattr(s.documents[0], "repository_unique_id", "repo"), "repositoryUniqueId 'repo' is malformed"),
+    ],
+)
 def test_document_entry_attribute_rules(mutate, message):
     submission = make_submission(1)
     mutate(submission)
@@ -254,5 +288,6 @@ def test_an_author_needs_a_person_or_an_institution():
     assert validate_submission(submission, Transaction.ITI42) == []
     de.authors = [Author(roles=["Médecin"])]
     error = _only_error(submission)
-    assert error.location == de.entry_uuid and "an author has neither authorPerson nor authorInstitution" in \
-        error.context
+    assert (
+        error.location == de.entry_uuid and "an author has neither authorPerson nor authorInstitution" in error.context
+    )

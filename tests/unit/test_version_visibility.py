@@ -8,17 +8,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from dmp_xds.xds.model import Author, Code, DocumentEntry
+from dmp_xds.dmp.policy import Authorization, RecordState
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder
-from dmp_xds.services.gate import document_access as access_to_record
-from dmp_xds.dmp.policy import Authorization, RecordState
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.gate import document_access as access_to_record
 from dmp_xds.services.iti18 import Outside, QueryRows, restrict
 from dmp_xds.services.rights import hidden_versions
+from dmp_xds.xds.model import Author, Code, DocumentEntry
 
-NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 OTHER_PATIENT = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
 AUTHOR, ATTENDING, COLLEAGUE = "810001234565", "810002345675", "810003456786"
@@ -29,20 +29,52 @@ NOT_TOLD = Code(sv.INVISIBLE_TO_PATIENT[1], sv.INVISIBLE_TO_PATIENT[0])
 
 
 def professional(user_id: str) -> Principal:
-    return Principal("professional", user_id, "Dr X", ("10",), "1990000099", "SA07", sv.ACCESS_NORMAL, "", PATIENT,
-                     "lps 1", "", "_id", HOLDER)
+    return Principal(
+        "professional",
+        user_id,
+        "Dr X",
+        ("10",),
+        "1990000099",
+        "SA07",
+        sv.ACCESS_NORMAL,
+        "",
+        PATIENT,
+        "lps 1",
+        "",
+        "_id",
+        HOLDER,
+    )
 
 
 def the_patient() -> Principal:
-    return Principal("patient", PATIENT, "patient", (sv.PATIENT_ROLE,), "", "", sv.ACCESS_NORMAL, "", PATIENT,
-                     "portal 1", "", "_id", HOLDER)
+    return Principal(
+        "patient",
+        PATIENT,
+        "patient",
+        (sv.PATIENT_ROLE,),
+        "",
+        "",
+        sv.ACCESS_NORMAL,
+        "",
+        PATIENT,
+        "portal 1",
+        "",
+        "_id",
+        HOLDER,
+    )
 
 
-RECORD = RecordState(PATIENT, "open", True, False, authorizations=(
-    Authorization("professional", AUTHOR, NOW + dt.timedelta(days=365)),
-    Authorization("professional", COLLEAGUE, NOW + dt.timedelta(days=365)),
-    Authorization("attending", ATTENDING, NOW + dt.timedelta(days=365)),
-))
+RECORD = RecordState(
+    PATIENT,
+    "open",
+    True,
+    False,
+    authorizations=(
+        Authorization("professional", AUTHOR, NOW + dt.timedelta(days=365)),
+        Authorization("professional", COLLEAGUE, NOW + dt.timedelta(days=365)),
+        Authorization("attending", ATTENDING, NOW + dt.timedelta(days=365)),
+    ),
+)
 
 
 def access(principal: Principal) -> DocumentAccess:
@@ -50,10 +82,15 @@ def access(principal: Principal) -> DocumentAccess:
 
 
 def version(number: int, *codes: Code) -> DocumentEntry:
-    return DocumentEntry(f"urn:uuid:00000000-0000-0000-0000-00000000000{number}", unique_id="1.2.3.4",
-                         patient_id=PATIENT, logical_id="urn:uuid:00000000-0000-0000-0000-000000000001",
-                         version=str(number), confidentiality_codes=[NORMAL, *codes],
-                         authors=[Author(person=f"{AUTHOR}^MARTIN^Marie")])
+    return DocumentEntry(
+        f"urn:uuid:00000000-0000-0000-0000-00000000000{number}",
+        unique_id="1.2.3.4",
+        patient_id=PATIENT,
+        logical_id="urn:uuid:00000000-0000-0000-0000-000000000001",
+        version=str(number),
+        confidentiality_codes=[NORMAL, *codes],
+        authors=[Author(person=f"{AUTHOR}^MARTIN^Marie")],
+    )
 
 
 V1, V2_MASKED, V3_UNMASKED = version(1), version(2, MASKED), version(3)
@@ -100,8 +137,10 @@ def test_a_query_answer_judges_older_versions_and_association_ends_by_the_latest
     outside = Outside({"urn:uuid:ss": ("SubmissionSet", PATIENT)}, {V1.entry_uuid: V2_MASKED})
     assert restrict(rows, colleague, outside) == QueryRows()
     only_link = QueryRows(associations=[link])
-    ends = Outside({"urn:uuid:ss": ("SubmissionSet", PATIENT), V1.entry_uuid: ("DocumentEntry", PATIENT)},
-                   {V1.entry_uuid: V2_MASKED})
+    ends = Outside(
+        {"urn:uuid:ss": ("SubmissionSet", PATIENT), V1.entry_uuid: ("DocumentEntry", PATIENT)},
+        {V1.entry_uuid: V2_MASKED},
+    )
     assert restrict(only_link, colleague, ends) == QueryRows()
     unmasked = Outside(ends.ends, {V1.entry_uuid: V3_UNMASKED})
     assert restrict(only_link, colleague, unmasked) == only_link
@@ -114,8 +153,9 @@ def test_an_anchored_answer_loses_what_only_a_hidden_document_brought() -> None:
     visible = replace(V3_UNMASKED, entry_uuid="urn:uuid:transform", logical_id="urn:uuid:transform")
     relation = ("urn:uuid:xfrm", visible.entry_uuid, V1.entry_uuid, "Approved", {})
     rows = QueryRows(documents=[(visible.entry_uuid, PATIENT, "Approved", {})], associations=[relation])
-    outside = Outside({V1.entry_uuid: ("DocumentEntry", PATIENT)},
-                      {V1.entry_uuid: V2_MASKED, visible.entry_uuid: visible})
+    outside = Outside(
+        {V1.entry_uuid: ("DocumentEntry", PATIENT)}, {V1.entry_uuid: V2_MASKED, visible.entry_uuid: visible}
+    )
     assert restrict(rows, colleague, outside) == QueryRows(documents=rows.documents)  # not anchored
     assert restrict(rows, colleague, outside, anchored=True) == QueryRows()
     # GetFoldersForDocument: the folder comes through a membership link, not returned itself.

@@ -43,8 +43,14 @@ def verifier(pki: GeneratedPki) -> VihfVerifier:
 
 def claims_for(pki: GeneratedPki, name: str = "doctor", **changes: str) -> VihfClaims:
     identity = pki.identity(name)
-    base = VihfClaims(identity.national_id, f"{identity.given_name} {identity.family_name}", identity.profession or "10",
-                      PATIENT, structure_id=identity.structure_id or "1990000017", audience=AUDIENCE)
+    base = VihfClaims(
+        identity.national_id,
+        f"{identity.given_name} {identity.family_name}",
+        identity.profession or "10",
+        PATIENT,
+        structure_id=identity.structure_id or "1990000017",
+        audience=AUDIENCE,
+    )
     for key, value in changes.items():
         setattr(base, key, value)
     return base
@@ -94,14 +100,14 @@ def test_unsigned(pki: GeneratedPki, verifier: VihfVerifier) -> None:
 
 
 def test_expired_and_not_yet_valid(pki: GeneratedPki, verifier: VihfVerifier) -> None:
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     assert "has expired" in verifier.verify(header(signed(pki, claims_for(pki), now=past))).reason
-    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     assert "not valid yet" in verifier.verify(header(signed(pki, claims_for(pki), now=future))).reason
 
 
 def test_clock_skew_is_tolerated(pki: GeneratedPki, verifier: VihfVerifier) -> None:
-    slightly_ahead = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
+    slightly_ahead = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     assert verifier.verify(header(signed(pki, claims_for(pki), now=slightly_ahead))).ok
 
 
@@ -147,9 +153,13 @@ def test_replay(pki: GeneratedPki, verifier: VihfVerifier) -> None:
     assert "replay" in verifier.verify(header(assertion)).reason
 
 
-@pytest.mark.parametrize("signer, expected", [
-    ("expired", "expired"), ("revoked", "revoked"),
-])
+@pytest.mark.parametrize(
+    "signer, expected",
+    [
+        ("expired", "expired"),
+        ("revoked", "revoked"),
+    ],
+)
 def test_refused_signing_certificates(pki: GeneratedPki, verifier: VihfVerifier, signer: str, expected: str) -> None:
     result = verifier.verify(header(signed(pki, claims_for(pki, signer), signer=signer)))
     assert "signing certificate is refused" in result.reason and expected in result.reason
@@ -172,18 +182,30 @@ def test_establishment_signs_for_its_staff(pki: GeneratedPki, verifier: VihfVeri
     assert result.ok, result.reason
     assert result.principal is not None and result.principal.authentication_mode == sv.AUTHENTICATION_INDIRECT
     other_structure = claims_for(pki, "nurse", structure_id="1990000999")
-    assert "not the signing establishment" in verifier.verify(header(signed(pki, other_structure, signer="hospital"))).reason
+    assert (
+        "not the signing establishment"
+        in verifier.verify(header(signed(pki, other_structure, signer="hospital"))).reason
+    )
 
 
 def test_audience(pki: GeneratedPki, verifier: VihfVerifier) -> None:
-    assert "not meant for this server" in verifier.verify(header(signed(pki, claims_for(pki, audience="urn:other")))).reason
+    assert (
+        "not meant for this server"
+        in verifier.verify(header(signed(pki, claims_for(pki, audience="urn:other")))).reason
+    )
     assert "not meant for this server" in verifier.verify(header(signed(pki, claims_for(pki, audience="")))).reason
 
 
-@pytest.mark.parametrize("field, attribute", [
-    ("patient_id", sv.ATTR_RESOURCE_ID), ("structure_id", sv.ATTR_STRUCTURE_ID), ("sector", sv.ATTR_SECTOR),
-    ("lps_name", sv.ATTR_LPS_NAME), ("lps_version", sv.ATTR_LPS_VERSION),
-])
+@pytest.mark.parametrize(
+    "field, attribute",
+    [
+        ("patient_id", sv.ATTR_RESOURCE_ID),
+        ("structure_id", sv.ATTR_STRUCTURE_ID),
+        ("sector", sv.ATTR_SECTOR),
+        ("lps_name", sv.ATTR_LPS_NAME),
+        ("lps_version", sv.ATTR_LPS_VERSION),
+    ],
+)
 def test_required_attributes(pki: GeneratedPki, verifier: VihfVerifier, field: str, attribute: str) -> None:
     claims = claims_for(pki, "doctor2", **{field: ""})
     result = verifier.verify(header(signed(pki, claims, signer="doctor2")))
@@ -206,7 +228,9 @@ def test_patient_principal(pki: GeneratedPki, verifier: VihfVerifier) -> None:
     claims = VihfClaims(PATIENT, "le patient", sv.PATIENT_ROLE, PATIENT, audience=AUDIENCE)
     result = verifier.verify(header(signed(pki, claims, signer="patient-portal")))
     assert result.principal is not None and result.principal.is_patient, result.reason
-    by_card = verifier.verify(header(signed(pki, VihfClaims(PATIENT, "x", sv.PATIENT_ROLE, PATIENT, audience=AUDIENCE))))
+    by_card = verifier.verify(
+        header(signed(pki, VihfClaims(PATIENT, "x", sv.PATIENT_ROLE, PATIENT, audience=AUDIENCE)))
+    )
     assert "organisation certificate" in by_card.reason
     other = VihfClaims(PATIENT, "x", sv.PATIENT_ROLE, "1111111111111^^^&1.2.250.1.213.1.4.10&ISO", audience=AUDIENCE)
     assert "about the patient it names" in verifier.verify(header(signed(pki, other, signer="patient-portal"))).reason
@@ -222,7 +246,9 @@ def test_legal_representative_principal(pki: GeneratedPki, verifier: VihfVerifie
     by_card = VihfClaims(parent, "x", sv.REPRESENTATIVE_ROLE, PATIENT, audience=AUDIENCE)
     assert "organisation certificate" in verifier.verify(header(signed(pki, by_card))).reason
     self_named = VihfClaims(PATIENT, "x", sv.REPRESENTATIVE_ROLE, PATIENT, audience=AUDIENCE)
-    assert "names the representative" in verifier.verify(header(signed(pki, self_named, signer="patient-portal"))).reason
+    assert (
+        "names the representative" in verifier.verify(header(signed(pki, self_named, signer="patient-portal"))).reason
+    )
 
 
 def test_only_a_patient_portal_speaks_for_a_patient(pki: GeneratedPki, verifier: VihfVerifier) -> None:
@@ -234,8 +260,9 @@ def test_only_a_patient_portal_speaks_for_a_patient(pki: GeneratedPki, verifier:
     assert result.principal is None and "not a patient portal" in result.reason
     assert hospital.structure_id in result.reason and hospital.organization in result.reason
     assert (result.user_id, result.patient_id, result.vouched_by) == (PATIENT, PATIENT, hospital.structure_id)
-    parent = VihfClaims("2700599123456^^^&1.2.250.1.213.1.4.10&ISO", "le parent", sv.REPRESENTATIVE_ROLE, PATIENT,
-                        audience=AUDIENCE)
+    parent = VihfClaims(
+        "2700599123456^^^&1.2.250.1.213.1.4.10&ISO", "le parent", sv.REPRESENTATIVE_ROLE, PATIENT, audience=AUDIENCE
+    )
     assert "not a patient portal" in verifier.verify(header(signed(pki, parent, signer="hospital"))).reason
     # By default no structure is a portal: the portal's own VIHF is refused too.
     default = VihfVerifier(verifier.trust, audience=AUDIENCE)
@@ -248,10 +275,13 @@ def test_a_patient_principal_is_of_its_portal(pki: GeneratedPki, verifier: VihfV
     principal = verifier.verify(header(signed(pki, claims, signer="patient-portal"))).principal
     assert principal is not None
     assert principal.structure_id == principal.vouched_by == portal.structure_id
-    elsewhere = VihfClaims(PATIENT, "le patient", sv.PATIENT_ROLE, PATIENT, structure_id="1990000017",
-                           audience=AUDIENCE)
-    assert "not the signing patient portal" in verifier.verify(header(signed(pki, elsewhere,
-                                                                              signer="patient-portal"))).reason
+    elsewhere = VihfClaims(
+        PATIENT, "le patient", sv.PATIENT_ROLE, PATIENT, structure_id="1990000017", audience=AUDIENCE
+    )
+    assert (
+        "not the signing patient portal"
+        in verifier.verify(header(signed(pki, elsewhere, signer="patient-portal"))).reason
+    )
     card = verifier.verify(header(signed(pki, claims_for(pki)))).principal
     assert card is not None and card.vouched_by == ""
 
@@ -271,39 +301,57 @@ CARD_HOLDER = Holder("professional", "810001234568", "MARTIN", "MARIE", "Médeci
 NURSE = "810003456781"
 
 
-@pytest.mark.parametrize("citizen, signer, rules, expected", [
-    (sv.PATIENT_ROLE, PORTAL_HOLDER, VouchingRules(frozenset({"1990000025"})), ""),
-    (sv.PATIENT_ROLE, HOSPITAL_HOLDER, VouchingRules(frozenset({"1990000025"})), "CH (1990000017), which is not a "
-                                                                                 "patient portal"),
-    (sv.PATIENT_ROLE, PORTAL_HOLDER, VouchingRules(), "not a patient portal"),
-    (sv.REPRESENTATIVE_ROLE, HOSPITAL_HOLDER, VouchingRules(frozenset({"1990000025"})), "not a patient portal"),
-    (sv.PATIENT_ROLE, CARD_HOLDER, VouchingRules(frozenset({"1990000025"})), "organisation certificate"),
-])
+@pytest.mark.parametrize(
+    "citizen, signer, rules, expected",
+    [
+        (sv.PATIENT_ROLE, PORTAL_HOLDER, VouchingRules(frozenset({"1990000025"})), ""),
+        (
+            sv.PATIENT_ROLE,
+            HOSPITAL_HOLDER,
+            VouchingRules(frozenset({"1990000025"})),
+            "CH (1990000017), which is not a patient portal",
+        ),
+        (sv.PATIENT_ROLE, PORTAL_HOLDER, VouchingRules(), "not a patient portal"),
+        (sv.REPRESENTATIVE_ROLE, HOSPITAL_HOLDER, VouchingRules(frozenset({"1990000025"})), "not a patient portal"),
+        (sv.PATIENT_ROLE, CARD_HOLDER, VouchingRules(frozenset({"1990000025"})), "organisation certificate"),
+    ],
+)
 def test_signer_problem_for_citizens(citizen: str, signer: Holder, rules: VouchingRules, expected: str) -> None:
     name_id = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO" if citizen == sv.REPRESENTATIVE_ROLE else PATIENT
     problem = signer_problem(name_id, citizen, PATIENT, "", signer, rules)
     assert (expected in problem) if expected else problem == "", problem
 
 
-@pytest.mark.parametrize("structure, signer, vouching, expected", [
-    ("1990000017", HOSPITAL_HOLDER, "any", ""),
-    ("1990000017", HOSPITAL_HOLDER, "1990000017, 1990000033", ""),
-    ("1990000017", HOSPITAL_HOLDER, "1990000033", "CH (1990000017) may not vouch for a professional"),
-    ("1990000017", HOSPITAL_HOLDER, "none", "may not vouch for a professional"),
-    ("1990000099", HOSPITAL_HOLDER, "any", "not the signing establishment"),
-    ("1990000099", CARD_HOLDER, "none", "signs only for its holder"),  # a card is not vouching: the rule is not asked
-])
+@pytest.mark.parametrize(
+    "structure, signer, vouching, expected",
+    [
+        ("1990000017", HOSPITAL_HOLDER, "any", ""),
+        ("1990000017", HOSPITAL_HOLDER, "1990000017, 1990000033", ""),
+        ("1990000017", HOSPITAL_HOLDER, "1990000033", "CH (1990000017) may not vouch for a professional"),
+        ("1990000017", HOSPITAL_HOLDER, "none", "may not vouch for a professional"),
+        ("1990000099", HOSPITAL_HOLDER, "any", "not the signing establishment"),
+        (
+            "1990000099",
+            CARD_HOLDER,
+            "none",
+            "signs only for its holder",
+        ),  # a card is not vouching: the rule is not asked
+    ],
+)
 def test_signer_problem_for_professionals(structure: str, signer: Holder, vouching: str, expected: str) -> None:
     problem = signer_problem(NURSE, "", PATIENT, structure, signer, VouchingRules.parse("", vouching))
     assert (expected in problem) if expected else problem == "", problem
-    assert signer_problem(CARD_HOLDER.national_id, "", PATIENT, structure, CARD_HOLDER,
-                          VouchingRules.parse("", vouching)) == ""
+    assert (
+        signer_problem(CARD_HOLDER.national_id, "", PATIENT, structure, CARD_HOLDER, VouchingRules.parse("", vouching))
+        == ""
+    )
 
 
 def test_vouching_rules_from_settings() -> None:
     assert VouchingRules.parse("", "any") == VouchingRules(frozenset(), None)
     assert VouchingRules.parse(" 1990000025 ,1990000041,", "none") == VouchingRules(
-        frozenset({"1990000025", "1990000041"}), frozenset())
+        frozenset({"1990000025", "1990000041"}), frozenset()
+    )
     assert VouchingRules.parse("", "1990000017").establishments == frozenset({"1990000017"})
     for empty in ("", " , "):
         with pytest.raises(ValueError, match="DMP_XDS_ESTABLISHMENT_VOUCHING"):
@@ -314,8 +362,8 @@ def test_database_replay_cache_is_shared_and_purged(tmp_path: Path) -> None:
     from sqlalchemy import func, select
 
     from dmp_xds.storage.database import create_engine_for
-    from dmp_xds.storage.tables import VihfReplayRow, metadata
     from dmp_xds.storage.replay import DatabaseReplayCache
+    from dmp_xds.storage.tables import VihfReplayRow, metadata
 
     engine = create_engine_for(f"sqlite:///{tmp_path / 'replay.db'}")
     metadata.create_all(engine)

@@ -14,26 +14,39 @@ import zeep
 from lxml import etree
 from zeep.wsdl.bindings.soap import Soap12Binding
 
-from dmp_xds.tools.client.soap import REGISTRY_WSDL, REPOSITORY_WSDL, PROJECT_ROOT
+from dmp_xds.tools.client.soap import PROJECT_ROOT, REGISTRY_WSDL, REPOSITORY_WSDL
 from dmp_xds.xds import vocabulary as v
 
 EXPECTED = {
     REPOSITORY_WSDL: {
         "DocumentRepository_ProvideAndRegisterDocumentSet-b": (
-            v.ACTION_ITI41, f"{{{v.NS_XDSB}}}ProvideAndRegisterDocumentSetRequest", v.TAG_REGISTRY_RESPONSE),
+            v.ACTION_ITI41,
+            f"{{{v.NS_XDSB}}}ProvideAndRegisterDocumentSetRequest",
+            v.TAG_REGISTRY_RESPONSE,
+        ),
         "DocumentRepository_RetrieveDocumentSet": (
-            v.ACTION_ITI43, f"{{{v.NS_XDSB}}}RetrieveDocumentSetRequest",
-            f"{{{v.NS_XDSB}}}RetrieveDocumentSetResponse"),
+            v.ACTION_ITI43,
+            f"{{{v.NS_XDSB}}}RetrieveDocumentSetRequest",
+            f"{{{v.NS_XDSB}}}RetrieveDocumentSetResponse",
+        ),
     },
     REGISTRY_WSDL: {
         "DocumentRegistry_RegisterDocumentSet-b": (
-            v.ACTION_ITI42, v.TAG_SUBMIT_OBJECTS_REQUEST, v.TAG_REGISTRY_RESPONSE),
+            v.ACTION_ITI42,
+            v.TAG_SUBMIT_OBJECTS_REQUEST,
+            v.TAG_REGISTRY_RESPONSE,
+        ),
         "DocumentRegistry_RegistryStoredQuery": (
-            v.ACTION_ITI18, f"{{{v.NS_QUERY}}}AdhocQueryRequest", f"{{{v.NS_QUERY}}}AdhocQueryResponse"),
-        "DocumentRegistry_UpdateDocumentSet": (
-            v.ACTION_ITI57, v.TAG_SUBMIT_OBJECTS_REQUEST, v.TAG_REGISTRY_RESPONSE),
+            v.ACTION_ITI18,
+            f"{{{v.NS_QUERY}}}AdhocQueryRequest",
+            f"{{{v.NS_QUERY}}}AdhocQueryResponse",
+        ),
+        "DocumentRegistry_UpdateDocumentSet": (v.ACTION_ITI57, v.TAG_SUBMIT_OBJECTS_REQUEST, v.TAG_REGISTRY_RESPONSE),
         "DocumentRegistry_DeleteDocumentSet": (
-            v.ACTION_ITI62, f"{{{v.NS_LCM}}}RemoveObjectsRequest", v.TAG_REGISTRY_RESPONSE),
+            v.ACTION_ITI62,
+            f"{{{v.NS_LCM}}}RemoveObjectsRequest",
+            v.TAG_REGISTRY_RESPONSE,
+        ),
     },
 }
 
@@ -57,8 +70,11 @@ def test_operations_soap12_document_literal_with_actions(wsdl: Path) -> None:
         # zeep keeps only the input action; the output one is read from the portType.
         output_action = etree.parse(str(wsdl)).xpath(
             f"//wsdl:portType/wsdl:operation[@name='{name}']/wsdl:output/@wsaw:Action",
-            namespaces={"wsdl": "http://schemas.xmlsoap.org/wsdl/",
-                        "wsaw": "http://www.w3.org/2006/05/addressing/wsdl"})
+            namespaces={
+                "wsdl": "http://schemas.xmlsoap.org/wsdl/",
+                "wsaw": "http://www.w3.org/2006/05/addressing/wsdl",
+            },
+        )
         assert output_action == [v.response_action(action)]
         assert operation.input.body.qname == etree.QName(request_element)
         assert operation.output.body.qname == etree.QName(response_element)
@@ -76,10 +92,13 @@ def test_soap12_namespace_and_literal_use() -> None:
 def test_zeep_builds_a_retrieve_request() -> None:
     client = zeep.Client(str(REPOSITORY_WSDL))
     service = client.create_service(
-        f"{{{v.NS_XDSB}}}DocumentRepository_Binding_Soap12", "http://xds.example/xds/repository")
+        f"{{{v.NS_XDSB}}}DocumentRepository_Binding_Soap12", "http://xds.example/xds/repository"
+    )
     envelope = client.create_message(
-        service, "DocumentRepository_RetrieveDocumentSet",
-        DocumentRequest=[{"RepositoryUniqueId": "1.2.3", "DocumentUniqueId": "4.5.6"}])
+        service,
+        "DocumentRepository_RetrieveDocumentSet",
+        DocumentRequest=[{"RepositoryUniqueId": "1.2.3", "DocumentUniqueId": "4.5.6"}],
+    )
     assert envelope.tag == f"{{{v.NS_SOAP12}}}Envelope"
     assert envelope.findtext(f"{{{v.NS_SOAP12}}}Header/{{{v.NS_WSA}}}Action") == v.ACTION_ITI43
     assert envelope.find(f"{{{v.NS_SOAP12}}}Header/{{{v.NS_WSA}}}MessageID") is not None
@@ -90,8 +109,10 @@ def test_zeep_builds_a_provide_and_register_request_with_documents() -> None:
     client = zeep.Client(str(REPOSITORY_WSDL))
     request = client.get_element(f"{{{v.NS_XDSB}}}ProvideAndRegisterDocumentSetRequest")
     node = etree.Element("root")
-    request.render(node, request(SubmitObjectsRequest={"RegistryObjectList": {}},
-                                 Document=[{"id": "Document01", "_value_1": b"abc"}]))
+    request.render(
+        node,
+        request(SubmitObjectsRequest={"RegistryObjectList": {}}, Document=[{"id": "Document01", "_value_1": b"abc"}]),
+    )
     document = node.find(f".//{{{v.NS_XDSB}}}Document")
     assert document.get("id") == "Document01" and document.text == "YWJj"
     assert node.find(f".//{v.TAG_SUBMIT_OBJECTS_REQUEST}/{v.TAG_REGISTRY_OBJECT_LIST}") is not None
@@ -107,7 +128,7 @@ def test_schemas_compile_and_relative_locations_resolve_on_disk() -> None:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

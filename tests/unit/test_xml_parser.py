@@ -55,7 +55,8 @@ def targets(tmp_path: Path) -> Targets:
 @pytest.mark.parametrize("doctype", sorted(DOCTYPES))
 @pytest.mark.parametrize("encoding", [e[0] for e in ENCODINGS])
 def test_a_doctype_naming_a_file_gets_one_refusal_whatever_the_file(
-        targets: Targets, encoding: str, doctype: str, parse: Callable[[bytes], object]) -> None:
+    targets: Targets, encoding: str, doctype: str, parse: Callable[[bytes], object]
+) -> None:
     outcomes = {}
     for name, path in targets.all().items():
         for url in (path.as_uri(), str(path)):
@@ -83,16 +84,21 @@ def _main_parse(data: bytes) -> None:
 @pytest.mark.parametrize("encoding", [e[0] for e in ENCODINGS])
 def test_documents_without_doctype_parse_in_every_encoding(encoding: str) -> None:
     _, codec, bom, declared = next(e for e in ENCODINGS if e[0] == encoding)
-    text = (f'<?xml version="1.0" encoding="{declared}"?><!-- a comment that says <!DOCTYPE x> -->'
-            '<e a="é"><![CDATA[<!DOCTYPE y>]]></e>')
+    text = (
+        f'<?xml version="1.0" encoding="{declared}"?><!-- a comment that says <!DOCTYPE x> -->'
+        '<e a="é"><![CDATA[<!DOCTYPE y>]]></e>'
+    )
     data = bom + text.encode(codec)
     assert parse_bytes(data).get("a") == "é"
     assert parse_file(io.BytesIO(data)).text == "<!DOCTYPE y>"
 
 
 def test_an_internal_subset_is_refused_before_it_is_read() -> None:
-    laughs = ('<!DOCTYPE e [<!ENTITY a "aaaaaaaaaa">' + "".join(
-        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9)) + ']><e x="&j;"/>')
+    laughs = (
+        '<!DOCTYPE e [<!ENTITY a "aaaaaaaaaa">'
+        + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+        + ']><e x="&j;"/>'
+    )
     for data in (laughs.encode(), laughs.encode("utf-16")):
         with pytest.raises(UnsafeXmlError) as info:
             parse_bytes(data)

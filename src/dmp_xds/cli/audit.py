@@ -17,9 +17,14 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--checkpoints", "checkpoint_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="A file holding exported checkpoints (the syslog collector's log, a copy of the checkpoint "
-                   "file); repeatable. DMP_XDS_AUDIT_CHECKPOINT_FILE is always read.")
+@click.option(
+    "--checkpoints",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file holding exported checkpoints (the syslog collector's log, a copy of the checkpoint "
+    "file); repeatable. DMP_XDS_AUDIT_CHECKPOINT_FILE is always read.",
+)
 @click.pass_context
 def audit_verify(ctx: click.Context, checkpoint_files: tuple[str, ...]) -> None:
     """Check the whole trace with its key: a changed, deleted, re-hashed or cut-off row is named,
@@ -61,12 +66,23 @@ def audit_history(ctx: click.Context, patient_id: str, as_json: bool, limit: int
     for entry in open_reading_trail(ctx)[1].history(patient_id, limit):
         event = entry.event
         if as_json:
-            click.echo(json.dumps({"seq": entry.seq, "at": entry.recorded_at, **event.__dict__,
-                                   "documents": list(event.documents), "emergency": entry.emergency},
-                                  ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {
+                        "seq": entry.seq,
+                        "at": entry.recorded_at,
+                        **event.__dict__,
+                        "documents": list(event.documents),
+                        "emergency": entry.emergency,
+                    },
+                    ensure_ascii=False,
+                )
+            )
             continue
         flag = " [ACCES D'URGENCE]" if entry.emergency else ""
         who = f"{event.actor_name or event.actor_id} ({event.actor_id}, structure {event.structure_id or '-'})"
         docs = f" documents {', '.join(event.documents)}" if event.documents else ""
-        click.echo(f"{entry.recorded_at}  {event.action:<20} {event.outcome:<8} {who}{docs}{flag}"
-                   + (f" reason: {event.access_reason}" if event.access_reason else ""))
+        click.echo(
+            f"{entry.recorded_at}  {event.action:<20} {event.outcome:<8} {who}{docs}{flag}"
+            + (f" reason: {event.access_reason}" if event.access_reason else "")
+        )

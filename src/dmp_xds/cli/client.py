@@ -18,6 +18,7 @@ from lxml import etree
 from zeep.exceptions import Error as ZeepError
 
 from dmp_xds.dmp.cda.header import CdaError, read_cda_header
+from dmp_xds.dmp.ins import INS_NIR
 from dmp_xds.tools.client.metadata import (
     DEFAULT_CLASS_CODE,
     DEFAULT_CONFIDENTIALITY,
@@ -31,6 +32,7 @@ from dmp_xds.tools.client.metadata import (
     parse_code,
 )
 from dmp_xds.tools.client.soap import XdsClient, XdsClientError
+from dmp_xds.xds.model import Submission
 from dmp_xds.xds.vocabulary import (
     NS_QUERY,
     NS_RIM,
@@ -43,8 +45,6 @@ from dmp_xds.xds.vocabulary import (
     TAG_SLOT,
     TAG_VALUE,
 )
-from dmp_xds.dmp.ins import INS_NIR
-from dmp_xds.xds.model import Submission
 from dmp_xds.xds.xml import UnsafeXmlError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -149,26 +149,51 @@ _CODE_HELP = "code^codingScheme^displayName"
 
 @click.command("submit")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--patient", "patient_id", help="Patient INS, as CX (NIR^^^&OID&ISO) or a bare NIR. "
-              "Read from recordTarget for a CDA document.")
+@click.option(
+    "--patient",
+    "patient_id",
+    help="Patient INS, as CX (NIR^^^&OID&ISO) or a bare NIR. Read from recordTarget for a CDA document.",
+)
 @click.option("--mime-type", help="Default: text/xml for a CDA, else guessed from the file name.")
 @click.option("--title", help="Default: the CDA title, else the file name.")
-@click.option("--class-code", callback=_code_option, help=f"{_CODE_HELP} (default: the one the ANS table ASS_X04 "
-              f"gives the typeCode, else {DEFAULT_CLASS_CODE.code}^{DEFAULT_CLASS_CODE.scheme}).")
+@click.option(
+    "--class-code",
+    callback=_code_option,
+    help=f"{_CODE_HELP} (default: the one the ANS table ASS_X04 "
+    f"gives the typeCode, else {DEFAULT_CLASS_CODE.code}^{DEFAULT_CLASS_CODE.scheme}).",
+)
 @click.option("--type-code", callback=_code_option, help=f"{_CODE_HELP}; default: the CDA code.")
 @click.option("--format-code", callback=_code_option, help=_CODE_HELP)
-@click.option("--confidentiality", "confidentiality_code", multiple=True, callback=_code_option,
-              help=f"{_CODE_HELP}, repeatable (default N^2.16.840.1.113883.5.25).")
-@click.option("--healthcare-facility-type", "healthcare_facility_type_code", callback=_code_option,
-              help=f"{_CODE_HELP}; default: the CDA healthCareFacility code.")
-@click.option("--practice-setting", "practice_setting_code", callback=_code_option,
-              help=f"{_CODE_HELP}; default: the CDA performer's standardIndustryClassCode.")
+@click.option(
+    "--confidentiality",
+    "confidentiality_code",
+    multiple=True,
+    callback=_code_option,
+    help=f"{_CODE_HELP}, repeatable (default N^2.16.840.1.113883.5.25).",
+)
+@click.option(
+    "--healthcare-facility-type",
+    "healthcare_facility_type_code",
+    callback=_code_option,
+    help=f"{_CODE_HELP}; default: the CDA healthCareFacility code.",
+)
+@click.option(
+    "--practice-setting",
+    "practice_setting_code",
+    callback=_code_option,
+    help=f"{_CODE_HELP}; default: the CDA performer's standardIndustryClassCode.",
+)
 @click.option("--author-person", help="XCN; default: the first CDA author.")
 @click.option("--author-institution", help="XON; default: the first CDA author's organization.")
 @click.option("--author-specialty", help="code^display^codeSystem; default: the CDA author's code.")
 @click.option("--comments", help="DocumentEntry comments.")
-@click.option("--source-id", default=DEFAULT_SOURCE_ID, show_default=True, envvar="DMP_XDS_SOURCE_ID",
-              help="OID of the sending system (SubmissionSet.sourceId).")
+@click.option(
+    "--source-id",
+    default=DEFAULT_SOURCE_ID,
+    show_default=True,
+    envvar="DMP_XDS_SOURCE_ID",
+    help="OID of the sending system (SubmissionSet.sourceId).",
+)
 @click.option("--repository", "repository_url", help="Repository endpoint (default $DMP_XDS_URL/xds/repository).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
 def submit(file: Path, repository_url: str | None, timeout: float, **options: Any) -> None:
@@ -215,15 +240,28 @@ def repository_id_from(query_response: etree._Element) -> str | None:
 
 @click.command("retrieve")
 @click.argument("unique_id")
-@click.option("--repository-id", envvar="DMP_XDS_REPOSITORY_UNIQUE_ID",
-              help="repositoryUniqueId; default: asked of the registry (ITI-18 GetDocuments).")
+@click.option(
+    "--repository-id",
+    envvar="DMP_XDS_REPOSITORY_UNIQUE_ID",
+    help="repositoryUniqueId; default: asked of the registry (ITI-18 GetDocuments).",
+)
 @click.option("--repository", "repository_url", help="Repository endpoint (default $DMP_XDS_URL/xds/repository).")
 @click.option("--registry", "registry_url", help="Registry endpoint (default $DMP_XDS_URL/xds/registry).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the document there (default: standard output).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the document there (default: standard output).",
+)
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
-def retrieve(unique_id: str, repository_id: str | None, repository_url: str | None, registry_url: str | None,
-             output: Path | None, timeout: float) -> None:
+def retrieve(
+    unique_id: str,
+    repository_id: str | None,
+    repository_url: str | None,
+    registry_url: str | None,
+    output: Path | None,
+    timeout: float,
+) -> None:
     """Fetch the document UNIQUE_ID (ITI-43 Retrieve Document Set)."""
     client = _client(registry_url, repository_url, timeout)
     try:
@@ -246,7 +284,9 @@ def retrieve(unique_id: str, repository_id: str | None, repository_url: str | No
         sys.stdout.buffer.flush()
     else:
         output.write_bytes(documents[unique_id])
-        status = registry_response.get("status", RESPONSE_SUCCESS) if registry_response is not None else RESPONSE_SUCCESS
+        status = (
+            registry_response.get("status", RESPONSE_SUCCESS) if registry_response is not None else RESPONSE_SUCCESS
+        )
         click.echo(f"status: {_short_status(status)}", err=True)
         click.echo(f"{len(documents[unique_id])} bytes written to {output}", err=True)
 

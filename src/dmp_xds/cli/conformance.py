@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dmp_xds.config import PROJECT_ROOT
-from dmp_xds.tools.conformance.engine import Engine, Outcome, RunConfig, TestResult
 from dmp_xds.dmp.ins import INS_TEST_NIR
+from dmp_xds.tools.conformance.engine import Engine, Outcome, RunConfig, TestResult
 from dmp_xds.tools.conformance.patients import DEFAULT_ASSIGNING_AUTHORITY
 from dmp_xds.tools.conformance.report import result_line, summary_line, write_html, write_junit
 from dmp_xds.tools.conformance.testkit import PlanError, TestCase, Testkit, load_testkit
@@ -35,16 +35,32 @@ def _feed(value: str | None, timeout: float):
     return feed
 
 
-def _run(kit: Testkit, tests: list[TestCase], config: RunConfig, feed_value: str | None,
-         junit: Path | None, html_path: Path | None, suite: str) -> None:
+def _run(
+    kit: Testkit,
+    tests: list[TestCase],
+    config: RunConfig,
+    feed_value: str | None,
+    junit: Path | None,
+    html_path: Path | None,
+    suite: str,
+) -> None:
     # Lines go to stdout (so the summary is the last line of the output); the bar to stderr.
     out = Console(highlight=False, soft_wrap=True)
     bar_console = Console(stderr=True)
     if not feed_value:
-        out.print("note: no --feed given; patient ids are not registered with the registry (ITI-8), "
-                  "so submissions may be refused as XDSUnknownPatientId", style="yellow")
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=bar_console, transient=True) as progress:
+        out.print(
+            "note: no --feed given; patient ids are not registered with the registry (ITI-8), "
+            "so submissions may be refused as XDSUnknownPatientId",
+            style="yellow",
+        )
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=bar_console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("conformance", total=len(tests))
         wanted = {t.id for t in tests}
 
@@ -56,8 +72,14 @@ def _run(kit: Testkit, tests: list[TestCase], config: RunConfig, feed_value: str
             if result.test_id in wanted:
                 progress.advance(task)
 
-        engine = Engine(kit, config, SoapClient(config.timeout), _feed(feed_value, config.timeout),
-                        on_test_start=started, on_test_end=ended)
+        engine = Engine(
+            kit,
+            config,
+            SoapClient(config.timeout),
+            _feed(feed_value, config.timeout),
+            on_test_start=started,
+            on_test_end=ended,
+        )
         results = engine.run(tests)
     target = f"registry {config.registry_url}, repository {config.repository_url}"
     if junit:
@@ -87,9 +109,16 @@ _common = [
     click.option("--repository", "repository_url", required=True, help="Repository endpoint URL (ITI-41/43)."),
     click.option("--feed", "feed_value", default=None, help="HOST:PORT of the registry's ITI-8 MLLP listener."),
     click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds allowed per network call."),
-    click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here."),
-    click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                 help="Write a self-contained HTML report here."),
+    click.option(
+        "--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here."
+    ),
+    click.option(
+        "--html",
+        "html_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write a self-contained HTML report here.",
+    ),
     click.option("--test", "test_ids", multiple=True, help="Run only this test (repeatable)."),
 ]
 
@@ -106,16 +135,39 @@ def conformance() -> None:
 
 
 @conformance.command()
-@click.option("--testkit", "testkit_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The NIST testkit folder (holding tests/).")
-@click.option("--collection", "collection", default="rep,reg", show_default=True,
-              help="Comma-separated collections: rep, reg, reg_mu, reg_rm...")
-@click.option("--assigning-authority", default=DEFAULT_ASSIGNING_AUTHORITY, show_default=True,
-              help="OID of the patient ids the run creates (an INS root makes valid test NIRs).")
+@click.option(
+    "--testkit",
+    "testkit_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The NIST testkit folder (holding tests/).",
+)
+@click.option(
+    "--collection",
+    "collection",
+    default="rep,reg",
+    show_default=True,
+    help="Comma-separated collections: rep, reg, reg_mu, reg_rm...",
+)
+@click.option(
+    "--assigning-authority",
+    default=DEFAULT_ASSIGNING_AUTHORITY,
+    show_default=True,
+    help="OID of the patient ids the run creates (an INS root makes valid test NIRs).",
+)
 @common_options
-def nist(testkit_dir: Path, collection: str, assigning_authority: str, registry_url: str, repository_url: str,
-         feed_value: str | None, timeout: float, junit: Path | None, html_path: Path | None,
-         test_ids: tuple[str, ...]) -> None:
+def nist(
+    testkit_dir: Path,
+    collection: str,
+    assigning_authority: str,
+    registry_url: str,
+    repository_url: str,
+    feed_value: str | None,
+    timeout: float,
+    junit: Path | None,
+    html_path: Path | None,
+    test_ids: tuple[str, ...],
+) -> None:
     """Run NIST XDS testkit collections."""
     try:
         kit = load_testkit(testkit_dir)
@@ -129,14 +181,32 @@ def nist(testkit_dir: Path, collection: str, assigning_authority: str, registry_
 
 @conformance.command()
 @click.argument("plans_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--cda-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CDA_DIR,
-              show_default=True, help="Folder of the ANS CDA examples the plans send (<Document source=\"cda\">).")
-@click.option("--assigning-authority", default=INS_TEST_NIR, show_default=True,
-              help="OID of the patient ids the run creates (default: INS test NIR).")
+@click.option(
+    "--cda-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_CDA_DIR,
+    show_default=True,
+    help='Folder of the ANS CDA examples the plans send (<Document source="cda">).',
+)
+@click.option(
+    "--assigning-authority",
+    default=INS_TEST_NIR,
+    show_default=True,
+    help="OID of the patient ids the run creates (default: INS test NIR).",
+)
 @common_options
-def plans(plans_dir: Path, cda_dir: Path, assigning_authority: str, registry_url: str, repository_url: str,
-          feed_value: str | None, timeout: float, junit: Path | None, html_path: Path | None,
-          test_ids: tuple[str, ...]) -> None:
+def plans(
+    plans_dir: Path,
+    cda_dir: Path,
+    assigning_authority: str,
+    registry_url: str,
+    repository_url: str,
+    feed_value: str | None,
+    timeout: float,
+    junit: Path | None,
+    html_path: Path | None,
+    test_ids: tuple[str, ...],
+) -> None:
     """Run our own test plans (same format), e.g. the CI-SIS plans in conformance/."""
     try:
         kit = load_testkit(plans_dir)

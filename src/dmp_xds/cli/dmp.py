@@ -4,38 +4,51 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import click
 
 from dmp_xds.cli.common import cli_settings, open_store
+from dmp_xds.dmp.model import KINDS, Consent, DmpError, DmpRecord
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.trail import AuditTrail
-from dmp_xds.dmp.model import KINDS, Consent, DmpError, DmpRecord
 
 OPERATOR = "operator"
 T = TypeVar("T")
 
 
 def _trace(trail: AuditTrail, action: str, patient_id: str, detail: str, documents: tuple[str, ...] = ()) -> None:
-    trail.append(t.AuditEvent(action, t.SUCCESS, patient_id, actor_id=OPERATOR, actor_name=OPERATOR,
-                              documents=documents, detail=detail))
+    trail.append(
+        t.AuditEvent(
+            action, t.SUCCESS, patient_id, actor_id=OPERATOR, actor_name=OPERATOR, documents=documents, detail=detail
+        )
+    )
 
 
 def describe(record: DmpRecord) -> dict[str, object]:
     state, consent = record.state, record.consent
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
-        "patient_id": state.patient_id, "status": state.status, "status_reason": record.status_reason,
+        "patient_id": state.patient_id,
+        "status": state.status,
+        "status_reason": record.status_reason,
         "created_at": record.created_at.isoformat(),
         "closed_at": record.closed_at.isoformat() if record.closed_at else None,
         "consent": {"collected_by": consent.collected_by, "collected_at": consent.collected_at.isoformat()},
         "emergency_access_allowed": state.emergency_access_allowed,
         "regulation_access_allowed": state.regulation_access_allowed,
-        "authorizations": [{"kind": a.kind, "grantee": a.grantee, "expires_at": a.expires_at.isoformat(),
-                            "reference": a.reference, "active": a.active(now)}
-                           for a in state.authorizations if a.revoked_at is None],
+        "authorizations": [
+            {
+                "kind": a.kind,
+                "grantee": a.grantee,
+                "expires_at": a.expires_at.isoformat(),
+                "reference": a.reference,
+                "active": a.active(now),
+            }
+            for a in state.authorizations
+            if a.revoked_at is None
+        ],
         "legal_representatives": list(state.representatives),
         "notification_email": record.notification_email or None,
     }
@@ -58,11 +71,16 @@ def _checked(change: Callable[[], T]) -> T:
 @dmp.command("create")
 @click.argument("patient_id")
 @click.option("--collected-by", required=True, help="Who collected the patient's consent (name or national id).")
-@click.option("--emergency-access/--no-emergency-access", default=True, help="Bris de glace allowed (default) or refused.")
-@click.option("--regulation-access/--no-regulation-access", default=True, help="Centre 15 access allowed (default) or refused.")
+@click.option(
+    "--emergency-access/--no-emergency-access", default=True, help="Bris de glace allowed (default) or refused."
+)
+@click.option(
+    "--regulation-access/--no-regulation-access", default=True, help="Centre 15 access allowed (default) or refused."
+)
 @click.pass_context
-def dmp_create(ctx: click.Context, patient_id: str, collected_by: str, emergency_access: bool,
-               regulation_access: bool) -> None:
+def dmp_create(
+    ctx: click.Context, patient_id: str, collected_by: str, emergency_access: bool, regulation_access: bool
+) -> None:
     """Open a DMP for PATIENT_ID with the patient's recorded consent."""
     from dmp_xds.xds.validation.formats import cx_problem
 
@@ -70,10 +88,14 @@ def dmp_create(ctx: click.Context, patient_id: str, collected_by: str, emergency
     if problem:
         raise click.ClickException(f"{patient_id!r} is not a patient id: {problem}")
     store, trail = open_store(ctx)
-    consent = Consent(collected_by, datetime.now(timezone.utc), emergency_access, regulation_access)
+    consent = Consent(collected_by, datetime.now(UTC), emergency_access, regulation_access)
     record = _checked(lambda: store.create(patient_id, consent))
-    _trace(trail, t.DMP_CREATE, patient_id, f"consent collected by {collected_by}; emergency access "
-                                            f"{'allowed' if emergency_access else 'refused'}")
+    _trace(
+        trail,
+        t.DMP_CREATE,
+        patient_id,
+        f"consent collected by {collected_by}; emergency access {'allowed' if emergency_access else 'refused'}",
+    )
     click.echo(json.dumps(describe(record), indent=2, ensure_ascii=False))
 
 
@@ -96,14 +118,24 @@ def dmp_show(ctx: click.Context, patient_id: str) -> None:
 @click.option("--regulation-access/--no-regulation-access", default=None)
 @click.option("--email", default=None, help="Where emergency accesses are e-mailed ('' to stop).")
 @click.pass_context
-def dmp_update(ctx: click.Context, patient_id: str, emergency_access: bool | None, regulation_access: bool | None,
-               email: str | None) -> None:
+def dmp_update(
+    ctx: click.Context,
+    patient_id: str,
+    emergency_access: bool | None,
+    regulation_access: bool | None,
+    email: str | None,
+) -> None:
     """Change the patient's emergency-access choices, or the address they are notified at."""
     store, trail = open_store(ctx)
     record = _checked(lambda: store.update_consent(patient_id, emergency_access, regulation_access, email))
-    _trace(trail, t.DMP_UPDATE, patient_id, f"emergency access {record.state.emergency_access_allowed}, "
-                                            f"centre 15 {record.state.regulation_access_allowed}"
-                                            + ("" if email is None else f"; notification e-mail {'set' if email else 'removed'}"))
+    _trace(
+        trail,
+        t.DMP_UPDATE,
+        patient_id,
+        f"emergency access {record.state.emergency_access_allowed}, "
+        f"centre 15 {record.state.regulation_access_allowed}"
+        + ("" if email is None else f"; notification e-mail {'set' if email else 'removed'}"),
+    )
     click.echo(json.dumps(describe(record), indent=2, ensure_ascii=False))
 
 
@@ -147,15 +179,22 @@ def dmp_destroy(ctx: click.Context, patient_id: str, yes: bool, request_text: st
     blobs = FilesystemBlobStore(resolve(cli_settings(ctx)).documents_dir)
     destruction = _checked(lambda: store.destroy(patient_id, blobs))
     _trace(trail, t.DMP_DESTROY, patient_id, f"destroyed on request: {request_text}", tuple(destruction.documents))
-    click.echo(f"DMP of {patient_id} destroyed: {len(destruction.documents)} documents, "
-               f"{destruction.objects} registry objects erased")
+    click.echo(
+        f"DMP of {patient_id} destroyed: {len(destruction.documents)} documents, "
+        f"{destruction.objects} registry objects erased"
+    )
 
 
 @dmp.command("grant")
 @click.argument("patient_id")
 @click.argument("grantee")
-@click.option("--kind", type=click.Choice(KINDS), default="professional", show_default=True,
-              help="professional (national id), attending doctor, or establishment (structure id).")
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    default="professional",
+    show_default=True,
+    help="professional (national id), attending doctor, or establishment (structure id).",
+)
 @click.option("--reference", default="", help="For an establishment: the stay.")
 @click.pass_context
 def dmp_grant(ctx: click.Context, patient_id: str, grantee: str, kind: str, reference: str) -> None:
@@ -195,7 +234,11 @@ def dmp_notifications(ctx: click.Context, patient_id: str, unread: bool, acknowl
     notifications = notifier.list(patient_id, limit, unread)
     for n in notifications:
         state = "read" if n.read_at else "UNREAD"
-        mail = f", e-mailed {n.emailed_at:%Y-%m-%d %H:%M}" if n.emailed_at else (f", {n.email_error}" if n.email_error else "")
+        mail = (
+            f", e-mailed {n.emailed_at:%Y-%m-%d %H:%M}"
+            if n.emailed_at
+            else (f", {n.email_error}" if n.email_error else "")
+        )
         click.echo(f"#{n.id} {n.created_at:%Y-%m-%d %H:%M} [{state}{mail}] {n.message}")
     detail = f"{len(notifications)} notifications read by the operator"
     if acknowledge and notifications:
@@ -218,8 +261,11 @@ def representative_add(ctx: click.Context, patient_id: str, representative_id: s
     """Declare REPRESENTATIVE_ID (the NameID of their VIHF, e.g. their INS) for PATIENT_ID."""
     store, trail = open_store(ctx)
     declared, added = _checked(lambda: store.add_representative(patient_id, representative_id, OPERATOR))
-    detail = (f"legal representative {representative_id}" + (f", evidence: {evidence}" if evidence else "")
-              + ("" if added else f" (already declared by {declared.declared_by})"))
+    detail = (
+        f"legal representative {representative_id}"
+        + (f", evidence: {evidence}" if evidence else "")
+        + ("" if added else f" (already declared by {declared.declared_by})")
+    )
     _trace(trail, t.REPRESENTATIVE_ADD, patient_id, detail)
     click.echo(f"{representative_id} is a legal representative of {patient_id}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC
 from typing import Any
 
 import click
@@ -14,8 +15,13 @@ from dmp_xds.config import Settings, default_database_url, resolve
 
 
 @click.group()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="TOML configuration file (default: $DMP_XDS_CONFIG).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML configuration file (default: $DMP_XDS_CONFIG).",
+)
 @click.version_option(package_name="dmp-xds")
 @click.pass_context
 def main(ctx: click.Context, config_file: str | None) -> None:
@@ -31,8 +37,14 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--tls-certificate", default=None, help="PEM certificate chain: serve HTTPS (with --tls-key).")
 @click.option("--tls-key", default=None, help="PEM private key of --tls-certificate.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None,
-          tls_certificate: str | None, tls_key: str | None) -> None:
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    tls_certificate: str | None,
+    tls_key: str | None,
+) -> None:
     """Start the registry and repository endpoints."""
     import os
 
@@ -42,8 +54,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from dmp_xds.storage.database import DatabaseNotAtHead
     from dmp_xds.transport.serve import create_app, endpoint_urls
 
-    settings = resolve(cli_settings(ctx, host=host, port=port, workers=workers, tls_certificate=tls_certificate,
-                                 tls_key=tls_key))
+    settings = resolve(
+        cli_settings(ctx, host=host, port=port, workers=workers, tls_certificate=tls_certificate, tls_key=tls_key)
+    )
     # The embedded default database is created and migrated on first start; a configured
     # database (PostgreSQL in production) is migrated only by `dmp-xds db upgrade`, on purpose.
     embedded = settings.database_url == default_database_url(settings)
@@ -74,10 +87,18 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     # handshake (http_protocol.py); no WebSocket protocol, whose connections nothing would bound
     # (the service has no use for one).
     GuardedHttpToolsProtocol.configure(settings)
-    common = dict(host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                  lifespan="on", timeout_keep_alive=settings.idle_timeout_seconds, http=GuardedHttpToolsProtocol,
-                  ws="none", loop="dmp_xds.transport.http_protocol:HandshakeBoundLoop", proxy_headers=False,
-                  access_log=settings.log_level.lower() in ("debug", "info", "trace"))
+    common = dict(
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        timeout_keep_alive=settings.idle_timeout_seconds,
+        http=GuardedHttpToolsProtocol,
+        ws="none",
+        loop="dmp_xds.transport.http_protocol:HandshakeBoundLoop",
+        proxy_headers=False,
+        access_log=settings.log_level.lower() in ("debug", "info", "trace"),
+    )
     common.update(uvicorn_tls_options(settings))
     if settings.workers == 1:
         uvicorn.run(app, **common)
@@ -98,13 +119,19 @@ def _announce_security(settings: Settings) -> None:
         click.echo("!! Anyone who reaches this port reads and writes every record. Development only.", err=True)
         click.echo(banner, err=True)
         return
-    how = "TLS client certificate" if settings.tls_certificate else f"header {settings.client_cert_header} from {settings.trusted_proxies}"
+    how = (
+        "TLS client certificate"
+        if settings.tls_certificate
+        else f"header {settings.client_cert_header} from {settings.trusted_proxies}"
+    )
     click.echo(f"  security:             {how} + signed VIHF; DMP policy and access trace on")
     from dmp_xds.transport.audit import placement_warnings
 
     click.echo(f"  access trace key:     {settings.audit_key_path}")
-    click.echo(f"  trace checkpoints:    {settings.audit_syslog or 'no collector'}, "
-               f"{settings.audit_checkpoint_path or 'no file'}")
+    click.echo(
+        f"  trace checkpoints:    {settings.audit_syslog or 'no collector'}, "
+        f"{settings.audit_checkpoint_path or 'no file'}"
+    )
     for warning in placement_warnings(settings):
         click.echo(f"WARNING: {warning}", err=True)
 
@@ -149,17 +176,20 @@ def patient() -> None:
 
 @patient.command("add")
 @click.argument("patient_id")
-@click.option("--emergency-access/--no-emergency-access", default=True,
-              help="Whether the patient allows emergency access (bris de glace); default allowed.")
+@click.option(
+    "--emergency-access/--no-emergency-access",
+    default=True,
+    help="Whether the patient allows emergency access (bris de glace); default allowed.",
+)
 @click.pass_context
 def patient_add(ctx: click.Context, patient_id: str, emergency_access: bool) -> None:
     """Open a DMP for PATIENT_ID (an INS, as CX: NIR^^^&1.2.250.1.213.1.4.8&ISO), consent
     recorded as collected by the operator (the shortcut for `dmp-xds dmp create`)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from dmp_xds.storage import trail as t
     from dmp_xds.cli.dmp import OPERATOR
     from dmp_xds.dmp.model import Consent, DmpError
+    from dmp_xds.storage import trail as t
     from dmp_xds.xds.validation.formats import cx_problem
 
     problem = cx_problem(patient_id)
@@ -171,11 +201,19 @@ def patient_add(ctx: click.Context, patient_id: str, emergency_access: bool) -> 
         click.echo(f"patient {patient_id} was already known (DMP {existing.state.status})")
         return
     try:
-        store.create(patient_id, Consent(OPERATOR, datetime.now(timezone.utc), emergency_access, True))
+        store.create(patient_id, Consent(OPERATOR, datetime.now(UTC), emergency_access, True))
     except DmpError as exc:
         raise click.ClickException(str(exc)) from exc
-    trail.append(t.AuditEvent(t.DMP_CREATE, t.SUCCESS, patient_id, actor_id=OPERATOR, actor_name=OPERATOR,
-                              detail="patient add: consent collected by the operator"))
+    trail.append(
+        t.AuditEvent(
+            t.DMP_CREATE,
+            t.SUCCESS,
+            patient_id,
+            actor_id=OPERATOR,
+            actor_name=OPERATOR,
+            detail="patient add: consent collected by the operator",
+        )
+    )
     click.echo(f"patient {patient_id} added (DMP opened, consent recorded as collected by the operator)")
 
 
@@ -197,10 +235,10 @@ def config_show(ctx: click.Context) -> None:
 def _register_tool_commands() -> None:
     from dmp_xds.cli.audit import audit
     from dmp_xds.cli.client import retrieve, submit
-    from dmp_xds.cli.dmp import dmp
     from dmp_xds.cli.conformance import conformance
-    from dmp_xds.cli.query import bench_load, query
+    from dmp_xds.cli.dmp import dmp
     from dmp_xds.cli.pki import pki
+    from dmp_xds.cli.query import bench_load, query
     from dmp_xds.cli.validate import validate
 
     main.add_command(query)

@@ -32,8 +32,15 @@ def pki_init(directory: Path, force: bool) -> None:
         if identity.kind == "server":
             continue
         label = identity.national_id or identity.structure_id
-        notes = (" (expired)" if identity.expired else " (revoked)" if identity.revoked
-                 else " (patient portal: list it in DMP_XDS_PATIENT_PORTALS)" if identity.patient_portal else "")
+        notes = (
+            " (expired)"
+            if identity.expired
+            else " (revoked)"
+            if identity.revoked
+            else " (patient portal: list it in DMP_XDS_PATIENT_PORTALS)"
+            if identity.patient_portal
+            else ""
+        )
         who = f"{identity.given_name} {identity.family_name}".strip() or identity.organization
         click.echo(f"  {identity.kind:<14} {identity.name:<15} {label:<13} {who}{notes}")
 
@@ -47,8 +54,16 @@ def pki_init(directory: Path, force: bool) -> None:
 @click.option("--reason", default="", help="Mode_Acces_Raison (required for bris_de_glace).")
 @click.option("--audience", default="", help="Audience, if the server checks one (DMP_XDS_VIHF_AUDIENCE).")
 @click.option("--lifetime", type=float, default=300.0, show_default=True, help="Seconds.")
-def pki_vihf(directory: Path, who: str, patient_id: str, signer: str | None, access_mode: str, reason: str,
-             audience: str, lifetime: float) -> None:
+def pki_vihf(
+    directory: Path,
+    who: str,
+    patient_id: str,
+    signer: str | None,
+    access_mode: str,
+    reason: str,
+    audience: str,
+    lifetime: float,
+) -> None:
     """Print a signed VIHF (a wsse:Security header) for WHO of the test PKI in DIRECTORY about
     PATIENT_ID, to paste into a SOAP request's Header. Each VIHF is good for one request."""
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -64,11 +79,21 @@ def pki_vihf(directory: Path, who: str, patient_id: str, signer: str | None, acc
         raise click.ClickException(f"no identity {who!r} in {directory} (see identities.json)")
     identity = generated.identity(who)
     signing = generated.identity(signer or who)
-    claims = VihfClaims(identity.national_id, f"{identity.given_name} {identity.family_name}".strip(),
-                        identity.profession or "10", patient_id, structure_id=identity.structure_id or "1990000099",
-                        access_mode=access_mode, access_reason=reason, audience=audience,
-                        authentication_mode=sv.AUTHENTICATION_DIRECT if signing.kind == "card" else sv.AUTHENTICATION_INDIRECT)
+    claims = VihfClaims(
+        identity.national_id,
+        f"{identity.given_name} {identity.family_name}".strip(),
+        identity.profession or "10",
+        patient_id,
+        structure_id=identity.structure_id or "1990000099",
+        access_mode=access_mode,
+        access_reason=reason,
+        audience=audience,
+        authentication_mode=sv.AUTHENTICATION_DIRECT if signing.kind == "card" else sv.AUTHENTICATION_INDIRECT,
+    )
     key = load_pem_private_key(Path(signing.key).read_bytes(), None)
-    assertion = sign_assertion(build_assertion(claims, lifetime_seconds=lifetime), key,  # type: ignore[arg-type]
-                               load_pem_certificates(Path(signing.certificate).read_bytes()))
+    assertion = sign_assertion(
+        build_assertion(claims, lifetime_seconds=lifetime),
+        key,  # type: ignore[arg-type]
+        load_pem_certificates(Path(signing.certificate).read_bytes()),
+    )
     click.echo(etree.tostring(security_header(assertion), pretty_print=False).decode())

@@ -70,21 +70,37 @@ def print_table(response: etree._Element) -> None:
     console = Console()
     table = Table("kind", "status", "uniqueId / id", "class", "type", "created", "title")
     objects = response.find(v.TAG_REGISTRY_OBJECT_LIST)
-    for obj in ([] if objects is None else list(objects)):
+    for obj in [] if objects is None else list(objects):
         kind = etree.QName(obj).localname
         status = (obj.get("status") or "").rsplit(":", 1)[-1]
         if kind == "ExtrinsicObject":
-            table.add_row("DocumentEntry", status, _identifier(obj), _classified(obj, v.DE_CLASS_CODE),
-                          _classified(obj, v.DE_TYPE_CODE), "".join(_slot_values(obj, v.SLOT_CREATION_TIME)[:1]),
-                          _title(obj))
+            table.add_row(
+                "DocumentEntry",
+                status,
+                _identifier(obj),
+                _classified(obj, v.DE_CLASS_CODE),
+                _classified(obj, v.DE_TYPE_CODE),
+                "".join(_slot_values(obj, v.SLOT_CREATION_TIME)[:1]),
+                _title(obj),
+            )
         elif kind == "RegistryPackage":
-            is_ss = any(c.get("classificationNode") == v.SUBMISSION_SET_NODE for c in obj.iterfind(v.TAG_CLASSIFICATION))
+            is_ss = any(
+                c.get("classificationNode") == v.SUBMISSION_SET_NODE for c in obj.iterfind(v.TAG_CLASSIFICATION)
+            )
             time = _slot_values(obj, v.SLOT_SUBMISSION_TIME if is_ss else v.SLOT_LAST_UPDATE_TIME)
-            table.add_row("SubmissionSet" if is_ss else "Folder", status, _identifier(obj), "", "",
-                          "".join(time[:1]), _title(obj))
+            table.add_row(
+                "SubmissionSet" if is_ss else "Folder", status, _identifier(obj), "", "", "".join(time[:1]), _title(obj)
+            )
         elif kind == "Association":
-            table.add_row("Association", status, obj.get("id", ""), "", obj.get("associationType", "").rsplit(":", 1)[-1],
-                          "", f"{obj.get('sourceObject')} -> {obj.get('targetObject')}")
+            table.add_row(
+                "Association",
+                status,
+                obj.get("id", ""),
+                "",
+                obj.get("associationType", "").rsplit(":", 1)[-1],
+                "",
+                f"{obj.get('sourceObject')} -> {obj.get('targetObject')}",
+            )
         else:
             table.add_row(kind, "", obj.get("id", ""), "", "", "", "")
     console.print(table)
@@ -144,8 +160,13 @@ def query(ctx: click.Context, **options: Any) -> None:
     ctx.obj["query"] = options
 
 
-_STATUS = click.option("--status", multiple=True, default=("approved",), show_default=True,
-                       help="approved | deprecated | submitted | a status URN (repeatable: OR).")
+_STATUS = click.option(
+    "--status",
+    multiple=True,
+    default=("approved",),
+    show_default=True,
+    help="approved | deprecated | submitted | a status URN (repeatable: OR).",
+)
 
 
 @query.command("find-documents")
@@ -161,15 +182,29 @@ _STATUS = click.option("--status", multiple=True, default=("approved",), show_de
 @click.option("--author", multiple=True, help="authorPerson pattern (% and _ wildcards).")
 @click.option("--on-demand", is_flag=True, help="On-demand documents too.")
 @click.pass_context
-def find_documents(ctx: click.Context, patient: str, status: tuple[str, ...], class_codes: tuple[str, ...],
-                   type_codes: tuple[str, ...], practice_setting: tuple[str, ...], format_codes: tuple[str, ...],
-                   confidentiality: tuple[str, ...], time_from: str | None, time_to: str | None,
-                   author: tuple[str, ...], on_demand: bool) -> None:
+def find_documents(
+    ctx: click.Context,
+    patient: str,
+    status: tuple[str, ...],
+    class_codes: tuple[str, ...],
+    type_codes: tuple[str, ...],
+    practice_setting: tuple[str, ...],
+    format_codes: tuple[str, ...],
+    confidentiality: tuple[str, ...],
+    time_from: str | None,
+    time_to: str | None,
+    author: tuple[str, ...],
+    on_demand: bool,
+) -> None:
     """FindDocuments: a patient's documents."""
     slots = [(v.P_DE_PATIENT_ID, _quoted(_patient(patient))), (v.P_DE_STATUS, _statuses(status))]
-    for name, codes in ((v.P_DE_CLASS_CODE, class_codes), (v.P_DE_TYPE_CODE, type_codes),
-                        (v.P_DE_PRACTICE_SETTING_CODE, practice_setting), (v.P_DE_FORMAT_CODE, format_codes),
-                        (v.P_DE_CONFIDENTIALITY_CODE, confidentiality)):
+    for name, codes in (
+        (v.P_DE_CLASS_CODE, class_codes),
+        (v.P_DE_TYPE_CODE, type_codes),
+        (v.P_DE_PRACTICE_SETTING_CODE, practice_setting),
+        (v.P_DE_FORMAT_CODE, format_codes),
+        (v.P_DE_CONFIDENTIALITY_CODE, confidentiality),
+    ):
         if codes:
             slots.append((name, _codes(codes)))
     if time_from:
@@ -189,8 +224,11 @@ def find_documents(ctx: click.Context, patient: str, status: tuple[str, ...], cl
 @click.pass_context
 def find_submission_sets(ctx: click.Context, patient: str, status: tuple[str, ...]) -> None:
     """FindSubmissionSets: a patient's submission sets."""
-    _run(ctx, v.SQ_FIND_SUBMISSION_SETS, [(v.P_SS_PATIENT_ID, _quoted(_patient(patient))),
-                                          (v.P_SS_STATUS, _statuses(status))])
+    _run(
+        ctx,
+        v.SQ_FIND_SUBMISSION_SETS,
+        [(v.P_SS_PATIENT_ID, _quoted(_patient(patient))), (v.P_SS_STATUS, _statuses(status))],
+    )
 
 
 @query.command("find-folders")
@@ -199,8 +237,11 @@ def find_submission_sets(ctx: click.Context, patient: str, status: tuple[str, ..
 @click.pass_context
 def find_folders(ctx: click.Context, patient: str, status: tuple[str, ...]) -> None:
     """FindFolders: a patient's folders."""
-    _run(ctx, v.SQ_FIND_FOLDERS, [(v.P_FOLDER_PATIENT_ID, _quoted(_patient(patient))),
-                                  (v.P_FOLDER_STATUS, _statuses(status))])
+    _run(
+        ctx,
+        v.SQ_FIND_FOLDERS,
+        [(v.P_FOLDER_PATIENT_ID, _quoted(_patient(patient))), (v.P_FOLDER_STATUS, _statuses(status))],
+    )
 
 
 @query.command("get-all")
@@ -210,8 +251,16 @@ def find_folders(ctx: click.Context, patient: str, status: tuple[str, ...]) -> N
 def get_all(ctx: click.Context, patient: str, status: tuple[str, ...]) -> None:
     """GetAll: everything of a patient (documents, submission sets, folders, associations)."""
     statuses = _statuses(status)
-    _run(ctx, v.SQ_GET_ALL, [(v.P_PATIENT_ID, _quoted(_patient(patient))), (v.P_DE_STATUS, statuses),
-                             (v.P_SS_STATUS, statuses), (v.P_FOLDER_STATUS, statuses)])
+    _run(
+        ctx,
+        v.SQ_GET_ALL,
+        [
+            (v.P_PATIENT_ID, _quoted(_patient(patient))),
+            (v.P_DE_STATUS, statuses),
+            (v.P_SS_STATUS, statuses),
+            (v.P_FOLDER_STATUS, statuses),
+        ],
+    )
 
 
 @query.command("get-documents")
@@ -225,28 +274,44 @@ def get_documents(ctx: click.Context, ids: tuple[str, ...], by_uuid: bool) -> No
 
 @query.command("get-related-documents")
 @click.argument("unique_id")
-@click.option("--type", "types", multiple=True, default=("RPLC", "APND", "XFRM", "XFRM_RPLC", "signs"),
-              show_default=True, help="Association types (short names or URNs).")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    default=("RPLC", "APND", "XFRM", "XFRM_RPLC", "signs"),
+    show_default=True,
+    help="Association types (short names or URNs).",
+)
 @click.pass_context
 def get_related_documents(ctx: click.Context, unique_id: str, types: tuple[str, ...]) -> None:
     """GetRelatedDocuments: replacements, addenda, transforms of a document."""
     urns = [t if ":" in t else f"urn:ihe:iti:2007:AssociationType:{t}" for t in types]
-    _run(ctx, v.SQ_GET_RELATED_DOCUMENTS, [(v.P_DE_UNIQUE_ID, _quoted(unique_id)),
-                                           (v.P_ASSOCIATION_TYPES, _list(urns))])
+    _run(
+        ctx, v.SQ_GET_RELATED_DOCUMENTS, [(v.P_DE_UNIQUE_ID, _quoted(unique_id)), (v.P_ASSOCIATION_TYPES, _list(urns))]
+    )
 
 
 @click.command("bench-load")
 @click.option("--patients", type=click.IntRange(min=1), required=True, help="Patients to generate.")
 @click.option("--documents-per-patient", type=click.IntRange(min=1), required=True)
-@click.option("--first-patient", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Index of the first generated patient (to add to an already loaded registry).")
+@click.option(
+    "--first-patient",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Index of the first generated patient (to add to an already loaded registry).",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--value-sets", type=click.Path(file_okay=False, path_type=Path),
-              default=lambda: os.environ.get("DMP_XDS_VALUE_SETS", str(DEFAULT_VALUE_SETS)),
-              help="Folder of the ANS value sets (JDV_J0x_*.xml); default $DMP_XDS_VALUE_SETS.")
+@click.option(
+    "--value-sets",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("DMP_XDS_VALUE_SETS", str(DEFAULT_VALUE_SETS)),
+    help="Folder of the ANS value sets (JDV_J0x_*.xml); default $DMP_XDS_VALUE_SETS.",
+)
 @click.pass_context
-def bench_load(ctx: click.Context, patients: int, documents_per_patient: int, first_patient: int, seed: int,
-               value_sets: Path) -> None:
+def bench_load(
+    ctx: click.Context, patients: int, documents_per_patient: int, first_patient: int, seed: int, value_sets: Path
+) -> None:
     """Fill the registry with generated metadata (for benchmarks): CI-SIS codes, several authors,
     folders, replacements. Bulk inserts; nothing is validated."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -264,8 +329,15 @@ def bench_load(ctx: click.Context, patients: int, documents_per_patient: int, fi
         columns = (TextColumn("patients"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns) as progress:
             task = progress.add_task("load", total=patients)
-            written = load(RegistryStore(engine), pools, patients, documents_per_patient, seed=seed,
-                           first_patient=first_patient, progress=lambda n: progress.advance(task, n))
+            written = load(
+                RegistryStore(engine),
+                pools,
+                patients,
+                documents_per_patient,
+                seed=seed,
+                first_patient=first_patient,
+                progress=lambda n: progress.advance(task, n),
+            )
     finally:
         engine.dispose()
     click.echo(f"{written} DocumentEntries for {patients} patients loaded")

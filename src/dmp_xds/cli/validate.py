@@ -18,13 +18,13 @@ from pathlib import Path
 import click
 from lxml import etree
 
+from dmp_xds.cli.report import format_report
 from dmp_xds.config import ConfigError, Settings, load_settings
+from dmp_xds.dmp.validation.cda import CdaPolicy
+from dmp_xds.dmp.validation.validators import Validators, load_validators
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import XdsError, error
-from dmp_xds.dmp.validation.cda import CdaPolicy
-from dmp_xds.cli.report import format_report
-from dmp_xds.dmp.validation.validators import Validators, load_validators
 from dmp_xds.xds.validation.xds import Transaction, metadata_error_code
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
 
@@ -33,7 +33,7 @@ def validate_submission_file(root: etree._Element, validators: Validators) -> tu
     """(what the message is, its findings) for a PnR or SubmitObjectsRequest element."""
     pnr = root if root.tag == v.TAG_PNR_REQUEST else next(root.iter(v.TAG_PNR_REQUEST), None)
     transaction = Transaction.ITI41 if pnr is not None else Transaction.ITI42
-    sor = (pnr if pnr is not None else root)
+    sor = pnr if pnr is not None else root
     sor = sor if sor.tag == v.TAG_SUBMIT_OBJECTS_REQUEST else next(sor.iter(v.TAG_SUBMIT_OBJECTS_REQUEST), None)
     if sor is None:
         raise click.ClickException("no lcm:SubmitObjectsRequest in the file")
@@ -58,20 +58,35 @@ def validate_submission_file(root: etree._Element, validators: Validators) -> tu
 
 @click.command("validate")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--profile", type=click.Choice(["cisis", "ihe"]), default=None,
-              help="Metadata profile (default: the configured one, cisis).")
+@click.option(
+    "--profile",
+    type=click.Choice(["cisis", "ihe"]),
+    default=None,
+    help="Metadata profile (default: the configured one, cisis).",
+)
 @click.option("--value-sets", default=None, help="Directory of the ANS value set files (DMP_XDS_VALUE_SETS).")
 @click.option("--cda-schema", default=None, help="CDA_extended.xsd (DMP_XDS_CDA_SCHEMA).")
-@click.option("--schematrons", default=None,
-              help="The ANS TestContenuCDA schematrons folder (DMP_XDS_SCHEMATRONS).")
+@click.option("--schematrons", default=None, help="The ANS TestContenuCDA schematrons folder (DMP_XDS_SCHEMATRONS).")
 @click.pass_context
-def validate(ctx: click.Context, file: Path, profile: str | None, value_sets: str | None,
-             cda_schema: str | None, schematrons: str | None) -> None:
+def validate(
+    ctx: click.Context,
+    file: Path,
+    profile: str | None,
+    value_sets: str | None,
+    cda_schema: str | None,
+    schematrons: str | None,
+) -> None:
     """Validate FILE (submission message or CDA document) as the server would; print a report."""
     try:
-        settings: Settings = load_settings((ctx.obj or {}).get("config"), overrides={
-            "profile": profile, "value_sets": value_sets, "cda_schema": cda_schema,
-            "schematrons": schematrons})
+        settings: Settings = load_settings(
+            (ctx.obj or {}).get("config"),
+            overrides={
+                "profile": profile,
+                "value_sets": value_sets,
+                "cda_schema": cda_schema,
+                "schematrons": schematrons,
+            },
+        )
         if settings.cda_policy == CdaPolicy.OFF.value:
             # Asked to validate a document, the command runs the CDA layer whatever the server does.
             settings = replace(settings, cda_policy=CdaPolicy.REJECT.value)
@@ -95,10 +110,14 @@ def validate(ctx: click.Context, file: Path, profile: str | None, value_sets: st
         assert validators.cda is not None  # the policy is never off here
         findings = validators.cda.validate(data)
         subject = f"{file} (CDA document)"
-        checks = ["CDA schema" if validators.cda.schema is not None else "CDA schema (not configured: skipped)",
-                  "CDA header rules" + (" (CI-SIS)" if validators.value_sets else "")]
+        checks = [
+            "CDA schema" if validators.cda.schema is not None else "CDA schema (not configured: skipped)",
+            "CDA header rules" + (" (CI-SIS)" if validators.value_sets else ""),
+        ]
         if validators.cda.schematrons is not None:
-            checks.append("ANS schematrons (structuration minimale, IHE and CI-SIS body profiles, and the document's "
-                          "volet when known)")
+            checks.append(
+                "ANS schematrons (structuration minimale, IHE and CI-SIS body profiles, and the document's "
+                "volet when known)"
+            )
     click.echo(format_report(subject, findings, checks))
     sys.exit(1 if any(f.is_error for f in findings) else 0)

@@ -48,6 +48,5 @@ def ins_problem(cx: str) -> str | None:
     ident, _, rest = cx.partition("^^^&")
     root = rest.partition("&")[0]
     if root not in INS_ROOTS:
-        return (f"assigning authority {root or '(none)'} is not an INS root "
-                f"({', '.join(sorted(INS_ROOTS))})")
+        return f"assigning authority {root or '(none)'} is not an INS root ({', '.join(sorted(INS_ROOTS))})"
     return nir_problem(ident)

@@ -60,5 +60,6 @@ class Destruction:
 def renewable_grant(state: RecordState, kind: str, grantee: str) -> Authorization | None:
     """The grant `kind` to `grantee` that a renewal would extend: one not revoked, expired or
     not (the patient renews a lapsed authorization as well as a running one)."""
-    return next((a for a in state.authorizations
-                 if a.kind == kind and a.grantee == grantee and a.revoked_at is None), None)
+    return next(
+        (a for a in state.authorizations if a.kind == kind and a.grantee == grantee and a.revoked_at is None), None
+    )

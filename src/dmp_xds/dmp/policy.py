@@ -40,8 +40,9 @@ class Action(str, enum.Enum):
 
 
 READS = frozenset({Action.SEARCH, Action.RETRIEVE})
-PATIENT_ONLY = frozenset({Action.DESTROY, Action.MANAGE_AUTHORIZATIONS, Action.READ_HISTORY,
-                          Action.MANAGE_NOTIFICATIONS})
+PATIENT_ONLY = frozenset(
+    {Action.DESTROY, Action.MANAGE_AUTHORIZATIONS, Action.READ_HISTORY, Action.MANAGE_NOTIFICATIONS}
+)
 # Legal representation is a legal status (parental authority, guardianship), not a permission the
 # patient grants: whoever records it must have checked the proof (family record book, court
 # decision) and answers for it. That is a professional the patient authorized (their own, the
@@ -53,9 +54,18 @@ PROFESSIONALS_ONLY = frozenset({Action.DECLARE_REPRESENTATIVE, Action.REMOVE_REP
 # A closed DMP still tells who may see it that it is closed (READ_STATUS), so they know why reads
 # fail. A representation that ends (the patient came of age) is removed from a closed record too,
 # since a representative could reopen it; none is declared on a closed record.
-ON_CLOSED_RECORD = frozenset({Action.REOPEN, Action.READ_HISTORY, Action.DESTROY, Action.CLOSE, Action.READ_STATUS,
-                              Action.MANAGE_NOTIFICATIONS, Action.REMOVE_REPRESENTATIVE,
-                              Action.READ_REPRESENTATIVES})
+ON_CLOSED_RECORD = frozenset(
+    {
+        Action.REOPEN,
+        Action.READ_HISTORY,
+        Action.DESTROY,
+        Action.CLOSE,
+        Action.READ_STATUS,
+        Action.MANAGE_NOTIFICATIONS,
+        Action.REMOVE_REPRESENTATIVE,
+        Action.READ_REPRESENTATIVES,
+    }
+)
 
 OPEN = "open"
 CLOSED = "closed"
@@ -124,19 +134,27 @@ def speaks_for_patient(principal: Principal, record: RecordState) -> bool:
 
 
 def is_attending(principal: Principal, record: RecordState, now: dt.datetime) -> bool:
-    return any(a.kind == KIND_ATTENDING and a.grantee == principal.user_id and a.active(now)
-               for a in record.authorizations)
+    return any(
+        a.kind == KIND_ATTENDING and a.grantee == principal.user_id and a.active(now) for a in record.authorizations
+    )
 
 
 def authorization_of(principal: Principal, record: RecordState, now: dt.datetime) -> Authorization | None:
     """The patient's grant that lets this professional in, if any (personal grants first)."""
     for authorization in record.authorizations:
-        if (authorization.kind in (KIND_PROFESSIONAL, KIND_ATTENDING) and authorization.grantee == principal.user_id
-                and authorization.active(now)):
+        if (
+            authorization.kind in (KIND_PROFESSIONAL, KIND_ATTENDING)
+            and authorization.grantee == principal.user_id
+            and authorization.active(now)
+        ):
             return authorization
     for authorization in record.authorizations:
-        if (authorization.kind == KIND_ESTABLISHMENT and principal.structure_id
-                and authorization.grantee == principal.structure_id and authorization.active(now)):
+        if (
+            authorization.kind == KIND_ESTABLISHMENT
+            and principal.structure_id
+            and authorization.grantee == principal.structure_id
+            and authorization.active(now)
+        ):
             return authorization
     return None
 
@@ -149,9 +167,12 @@ def authorizations_shown(principal: Principal, record: RecordState) -> tuple[Aut
     current = tuple(a for a in record.authorizations if a.revoked_at is None)
     if speaks_for_patient(principal, record):
         return current
-    return tuple(a for a in current
-                 if (a.kind in (KIND_PROFESSIONAL, KIND_ATTENDING) and a.grantee == principal.user_id)
-                 or (a.kind == KIND_ESTABLISHMENT and principal.structure_id and a.grantee == principal.structure_id))
+    return tuple(
+        a
+        for a in current
+        if (a.kind in (KIND_PROFESSIONAL, KIND_ATTENDING) and a.grantee == principal.user_id)
+        or (a.kind == KIND_ESTABLISHMENT and principal.structure_id and a.grantee == principal.structure_id)
+    )
 
 
 def may_create(principal: Principal, patient_id: str, existing: RecordState | None) -> Decision:
@@ -162,8 +183,9 @@ def may_create(principal: Principal, patient_id: str, existing: RecordState | No
     return allow("the patient's consent is recorded by its collector")
 
 
-def administration_access(principal: Principal, patient_id: str, record: RecordState | None, action: Action,
-                          now: dt.datetime) -> Decision:
+def administration_access(
+    principal: Principal, patient_id: str, record: RecordState | None, action: Action, now: dt.datetime
+) -> Decision:
     """May `principal` administer (create, close, grant, read the history of...) the DMP of
     `patient_id`? The VIHF must be about that patient before anything is said about the record,
     not even whether it exists."""
@@ -185,8 +207,10 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
     if record.status == CLOSED and action not in ON_CLOSED_RECORD:
         return deny("the DMP is closed: it accepts no document and nobody reads it until it is reopened")
     if action in PROFESSIONALS_ONLY and not principal.is_professional:
-        return deny("legal representatives are declared and removed by a professional the patient authorized, "
-                    "who checks the proof of the representation, not by the patient or a representative")
+        return deny(
+            "legal representatives are declared and removed by a professional the patient authorized, "
+            "who checks the proof of the representation, not by the patient or a representative"
+        )
     if principal.is_patient:
         return allow("the patient acts on their own record")
     if principal.is_representative:
@@ -197,8 +221,11 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
         return deny(f"only the patient may {action.value.replace('-', ' ')}")
     grant = authorization_of(principal, record, now)
     if grant is not None:
-        return allow(f"authorized by the patient ({grant.kind}"
-                     + (f" {grant.grantee}" if grant.kind == KIND_ESTABLISHMENT else "") + ")")
+        return allow(
+            f"authorized by the patient ({grant.kind}"
+            + (f" {grant.grantee}" if grant.kind == KIND_ESTABLISHMENT else "")
+            + ")"
+        )
     if action in READS and principal.access_mode == sv.ACCESS_EMERGENCY:
         if not record.emergency_access_allowed:
             return deny("the patient refused emergency access (bris de glace) to their DMP")
@@ -217,8 +244,11 @@ def document_visible(principal: Principal, record: RecordState, document: Docume
             return deny("not shown to the patient until a professional has told them")
         if principal.is_representative and sv.INVISIBLE_TO_REPRESENTATIVES in document.confidentiality:
             return deny("hidden from the patient's legal representatives")
-        return allow("the patient sees their documents" if principal.is_patient
-                     else "a legal representative sees the minor's documents")
+        return allow(
+            "the patient sees their documents"
+            if principal.is_patient
+            else "a legal representative sees the minor's documents"
+        )
     if sv.MASKED_FROM_PROFESSIONALS in document.confidentiality:
         if principal.user_id in document.authors:
             return allow("masked, but this professional is its author")
@@ -231,8 +261,9 @@ def document_visible(principal: Principal, record: RecordState, document: Docume
 DOCUMENT_ACTIONS = frozenset({Action.MASK, Action.UNMASK, Action.UPDATE, Action.CHANGE_STATUS, Action.DELETE})
 
 
-def document_action(principal: Principal, record: RecordState, document: DocumentFacts, action: Action,
-                    now: dt.datetime) -> Decision:
+def document_action(
+    principal: Principal, record: RecordState, document: DocumentFacts, action: Action, now: dt.datetime
+) -> Decision:
     """Changing one document (on top of `record_access`): masking, unmasking, another new
     version of its metadata, its availability status (archiving), its deletion. The patient
     manages their documents and the author theirs; the attending doctor may also mask and

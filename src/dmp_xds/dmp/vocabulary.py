@@ -33,10 +33,23 @@ ACKNOWLEDGE_NOTIFICATIONS: Final = "AcknowledgeNotifications"
 DECLARE_REPRESENTATIVE: Final = "DeclareLegalRepresentative"
 REMOVE_REPRESENTATIVE: Final = "RemoveLegalRepresentative"
 LIST_REPRESENTATIVES: Final = "ListLegalRepresentatives"
-OPERATIONS: Final = (CREATE_DMP, UPDATE_DMP, CLOSE_DMP, REOPEN_DMP, DESTROY_DMP, GRANT_AUTHORIZATION,
-                     RENEW_AUTHORIZATION, REVOKE_AUTHORIZATION, GET_DMP_STATUS, GET_ACCESS_HISTORY,
-                     GET_NOTIFICATIONS, ACKNOWLEDGE_NOTIFICATIONS, DECLARE_REPRESENTATIVE, REMOVE_REPRESENTATIVE,
-                     LIST_REPRESENTATIVES)
+OPERATIONS: Final = (
+    CREATE_DMP,
+    UPDATE_DMP,
+    CLOSE_DMP,
+    REOPEN_DMP,
+    DESTROY_DMP,
+    GRANT_AUTHORIZATION,
+    RENEW_AUTHORIZATION,
+    REVOKE_AUTHORIZATION,
+    GET_DMP_STATUS,
+    GET_ACCESS_HISTORY,
+    GET_NOTIFICATIONS,
+    ACKNOWLEDGE_NOTIFICATIONS,
+    DECLARE_REPRESENTATIVE,
+    REMOVE_REPRESENTATIVE,
+    LIST_REPRESENTATIVES,
+)
 
 
 def action(operation: str) -> str:
@@ -69,4 +82,4 @@ HISTORY_MAX_LIMIT: Final = 1000
 
 def stamp(value: dt.datetime) -> str:
     """An xs:dateTime in UTC, as the messages (and the trace details of their operations) write it."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -223,9 +223,15 @@ class TrustStore:
     revoked by a new CRL is refused from the next request on.
     """
 
-    def __init__(self, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate] = (),
-                 crls: Sequence[x509.CertificateRevocationList] = (), require_crl: bool = True,
-                 cache_seconds: float = CACHE_SECONDS, crl_paths: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        anchors: Sequence[x509.Certificate],
+        intermediates: Sequence[x509.Certificate] = (),
+        crls: Sequence[x509.CertificateRevocationList] = (),
+        require_crl: bool = True,
+        cache_seconds: float = CACHE_SECONDS,
+        crl_paths: Sequence[Path] = (),
+    ) -> None:
         if not anchors:
             raise CertificateError("no trust anchor configured")
         self.anchors = list(anchors)
@@ -240,11 +246,23 @@ class TrustStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_files(cls, anchors: Iterable[Path], intermediates: Iterable[Path] = (), crls: Iterable[Path] = (),
-                   require_crl: bool = True, cache_seconds: float = CACHE_SECONDS) -> TrustStore:
+    def from_files(
+        cls,
+        anchors: Iterable[Path],
+        intermediates: Iterable[Path] = (),
+        crls: Iterable[Path] = (),
+        require_crl: bool = True,
+        cache_seconds: float = CACHE_SECONDS,
+    ) -> TrustStore:
         crl_paths = list(crls)
-        return cls(_read_certificates(anchors), _read_certificates(intermediates), _read_crls(crl_paths), require_crl,
-                   cache_seconds, crl_paths)
+        return cls(
+            _read_certificates(anchors),
+            _read_certificates(intermediates),
+            _read_crls(crl_paths),
+            require_crl,
+            cache_seconds,
+            crl_paths,
+        )
 
     def _reload_crls_if_changed(self) -> None:
         """Read the CRL files again if one changed; then no cached verdict stands. A file that
@@ -285,7 +303,7 @@ class TrustStore:
         if not chain:
             return CertificateCheck(None, "no certificate was presented")
         leaf = chain[0]
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         self._reload_crls_if_changed()
         key = leaf.public_bytes(_DER)
         stamp = now.timestamp()
@@ -313,14 +331,20 @@ class TrustStore:
         # that an untrusted chain is reported as such and not as a side effect (a foreign CRL).
         for depth in range(1, len(path)):
             cert, issuer = path[depth - 1], path[depth]
-            problem = (_dates_problem(issuer, now, "issuer's") or _issuer_problem(issuer, depth)
-                       or self._revocation_problem(cert, issuer, now))
+            problem = (
+                _dates_problem(issuer, now, "issuer's")
+                or _issuer_problem(issuer, depth)
+                or self._revocation_problem(cert, issuer, now)
+            )
             if problem:
                 return CertificateCheck(None, problem)
         holder = holder_of(leaf)
         if holder.kind == "unknown":
-            return CertificateCheck(None, f"the certificate {holder.subject} names neither a health professional (their "
-                                          "national id in CN) nor a structure (its national id in OU)")
+            return CertificateCheck(
+                None,
+                f"the certificate {holder.subject} names neither a health professional (their "
+                "national id in CN) nor a structure (its national id in OU)",
+            )
         return CertificateCheck(holder, "")
 
     def _path_to_anchor(self, leaf: x509.Certificate, offered: list[x509.Certificate]) -> list[x509.Certificate] | str:
@@ -331,8 +355,7 @@ class TrustStore:
                 return path
             issuer = next((c for c in self._issuers(current, offered) if _signed_by(current, c)), None)
             if issuer is None or issuer in path:
-                return (f"the certificate {dn(current.subject)} was not issued by a trusted "
-                        "certification authority")
+                return f"the certificate {dn(current.subject)} was not issued by a trusted certification authority"
             path.append(issuer)
             current = issuer
         return f"the certificate chain is longer than {MAX_CHAIN_LENGTH}"

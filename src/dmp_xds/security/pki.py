@@ -129,53 +129,117 @@ def _name(*pairs: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
     return x509.Name([x509.NameAttribute(oid, value) for oid, value in pairs if value])
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: rsa.RSAPublicKey,
-             issuer_key: rsa.RSAPrivateKey, not_before: dt.datetime, not_after: dt.datetime) -> x509.CertificateBuilder:
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-            .serial_number(x509.random_serial_number()).not_valid_before(not_before).not_valid_after(not_after)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False))
+def _builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: rsa.RSAPublicKey,
+    issuer_key: rsa.RSAPrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    )
 
 
-def _ca(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: x509.Name, issuer_key: rsa.RSAPrivateKey,
-        now: dt.datetime, path_length: int | None) -> x509.Certificate:
-    builder = _builder(subject, issuer, key.public_key(), issuer_key, now - dt.timedelta(days=1),
-                       now + dt.timedelta(days=365 * CA_YEARS))
+def _ca(
+    subject: x509.Name,
+    key: rsa.RSAPrivateKey,
+    issuer: x509.Name,
+    issuer_key: rsa.RSAPrivateKey,
+    now: dt.datetime,
+    path_length: int | None,
+) -> x509.Certificate:
+    builder = _builder(
+        subject,
+        issuer,
+        key.public_key(),
+        issuer_key,
+        now - dt.timedelta(days=1),
+        now + dt.timedelta(days=365 * CA_YEARS),
+    )
     builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-    builder = builder.add_extension(x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
-        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            digital_signature=False,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,
+            crl_sign=True,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _leaf(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: x509.Certificate, issuer_key: rsa.RSAPrivateKey,
-          not_before: dt.datetime, not_after: dt.datetime, usages: list[x509.ObjectIdentifier],
-          san: list[x509.GeneralName] | None = None) -> x509.Certificate:
+def _leaf(
+    subject: x509.Name,
+    key: rsa.RSAPrivateKey,
+    issuer: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    usages: list[x509.ObjectIdentifier],
+    san: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
     builder = _builder(subject, issuer.subject, key.public_key(), issuer_key, not_before, not_after)
     builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-    builder = builder.add_extension(x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=True, data_encipherment=False,
-        key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=True,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=False,
+            crl_sign=False,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
     builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _crl(issuer: x509.Certificate, key: rsa.RSAPrivateKey, revoked: list[x509.Certificate], now: dt.datetime) -> x509.CertificateRevocationList:
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.subject)
-               .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=CRL_DAYS)))
+def _crl(
+    issuer: x509.Certificate, key: rsa.RSAPrivateKey, revoked: list[x509.Certificate], now: dt.datetime
+) -> x509.CertificateRevocationList:
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=CRL_DAYS))
+    )
     for cert in revoked:
         builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(cert.serial_number)
-            .revocation_date(now - dt.timedelta(minutes=1)).build())
+            x509.RevokedCertificateBuilder()
+            .serial_number(cert.serial_number)
+            .revocation_date(now - dt.timedelta(minutes=1))
+            .build()
+        )
     return builder.sign(key, hashes.SHA256())
 
 
 def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     path.chmod(0o600)
 
 
@@ -193,27 +257,58 @@ def card_subject(card: CardSpec) -> x509.Name:
     C=FR, title = the profession's name, then one multi-valued RDN of surname, national id (CN)
     and given name. No O or OU: a card is its holder's; where they work is the VIHF's
     Identifiant_Structure (identities.json keeps it for the tests)."""
+
     def rdn(*pairs: tuple[x509.ObjectIdentifier, str]) -> x509.RelativeDistinguishedName:
         return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value) for oid, value in pairs])
 
-    return x509.Name([rdn((NameOID.COUNTRY_NAME, "FR")),
-                      rdn((sv.SUBJECT_PROFESSION, sv.PROFESSIONS[card.profession])),
-                      rdn((sv.SUBJECT_FAMILY_NAME, card.family_name), (sv.SUBJECT_NATIONAL_ID, national_id(card)),
-                          (sv.SUBJECT_GIVEN_NAME, card.given_name))])
+    return x509.Name(
+        [
+            rdn((NameOID.COUNTRY_NAME, "FR")),
+            rdn((sv.SUBJECT_PROFESSION, sv.PROFESSIONS[card.profession])),
+            rdn(
+                (sv.SUBJECT_FAMILY_NAME, card.family_name),
+                (sv.SUBJECT_NATIONAL_ID, national_id(card)),
+                (sv.SUBJECT_GIVEN_NAME, card.given_name),
+            ),
+        ]
+    )
 
 
 def create_test_pki(directory: Path, now: dt.datetime | None = None) -> GeneratedPki:
     """Write the whole test PKI under `directory` (created; existing files are replaced)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     directory.mkdir(parents=True, exist_ok=True)
     root_key, cards_key, servers_key = _key(), _key(), _key()
-    root_name = _name((NameOID.COUNTRY_NAME, "FR"), (NameOID.ORGANIZATION_NAME, "DMP-XDS TEST"),
-                      (NameOID.COMMON_NAME, "AC RACINE IGC-SANTE TEST"))
+    root_name = _name(
+        (NameOID.COUNTRY_NAME, "FR"),
+        (NameOID.ORGANIZATION_NAME, "DMP-XDS TEST"),
+        (NameOID.COMMON_NAME, "AC RACINE IGC-SANTE TEST"),
+    )
     root = _ca(root_name, root_key, root_name, root_key, now, path_length=1)
-    cards_ca = _ca(_name((NameOID.COUNTRY_NAME, "FR"), (NameOID.ORGANIZATION_NAME, "DMP-XDS TEST"),
-                         (NameOID.COMMON_NAME, "AC IGC-SANTE TEST PERSONNES")), cards_key, root.subject, root_key, now, 0)
-    servers_ca = _ca(_name((NameOID.COUNTRY_NAME, "FR"), (NameOID.ORGANIZATION_NAME, "DMP-XDS TEST"),
-                           (NameOID.COMMON_NAME, "AC IGC-SANTE TEST ORGANISATIONS")), servers_key, root.subject, root_key, now, 0)
+    cards_ca = _ca(
+        _name(
+            (NameOID.COUNTRY_NAME, "FR"),
+            (NameOID.ORGANIZATION_NAME, "DMP-XDS TEST"),
+            (NameOID.COMMON_NAME, "AC IGC-SANTE TEST PERSONNES"),
+        ),
+        cards_key,
+        root.subject,
+        root_key,
+        now,
+        0,
+    )
+    servers_ca = _ca(
+        _name(
+            (NameOID.COUNTRY_NAME, "FR"),
+            (NameOID.ORGANIZATION_NAME, "DMP-XDS TEST"),
+            (NameOID.COMMON_NAME, "AC IGC-SANTE TEST ORGANISATIONS"),
+        ),
+        servers_key,
+        root.subject,
+        root_key,
+        now,
+        0,
+    )
     _write_certs(directory / "ca" / "root.pem", root)
     _write_key(directory / "ca" / "root.key", root_key)
     _write_certs(directory / "ca" / "cards.pem", cards_ca)
@@ -223,14 +318,30 @@ def create_test_pki(directory: Path, now: dt.datetime | None = None) -> Generate
     _write_certs(directory / "trust" / "anchors.pem", root)
     _write_certs(directory / "trust" / "intermediates.pem", cards_ca, servers_ca)
 
-    pki = GeneratedPki(directory, directory / "trust" / "anchors.pem", directory / "trust" / "intermediates.pem", [],
-                  directory / "server" / "server.pem", directory / "server" / "server.key")
+    pki = GeneratedPki(
+        directory,
+        directory / "trust" / "anchors.pem",
+        directory / "trust" / "intermediates.pem",
+        [],
+        directory / "server" / "server.pem",
+        directory / "server" / "server.key",
+    )
 
     server_key = _key()
-    server = _leaf(_name((NameOID.COUNTRY_NAME, "FR"), (NameOID.ORGANIZATION_NAME, "DMP-XDS TEST"),
-                         (NameOID.COMMON_NAME, "localhost")), server_key, servers_ca, servers_key,
-                   now - dt.timedelta(days=1), now + dt.timedelta(days=LEAF_DAYS), [ExtendedKeyUsageOID.SERVER_AUTH],
-                   [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    server = _leaf(
+        _name(
+            (NameOID.COUNTRY_NAME, "FR"),
+            (NameOID.ORGANIZATION_NAME, "DMP-XDS TEST"),
+            (NameOID.COMMON_NAME, "localhost"),
+        ),
+        server_key,
+        servers_ca,
+        servers_key,
+        now - dt.timedelta(days=1),
+        now + dt.timedelta(days=LEAF_DAYS),
+        [ExtendedKeyUsageOID.SERVER_AUTH],
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
     # The chain file a TLS server presents: its certificate, then the intermediate.
     _write_certs(pki.server_certificate, server, servers_ca)
     _write_key(pki.server_key, server_key)
@@ -244,43 +355,84 @@ def create_test_pki(directory: Path, now: dt.datetime | None = None) -> Generate
             not_before, not_after = now - dt.timedelta(days=400), now - dt.timedelta(days=35)
         else:
             not_before, not_after = now - dt.timedelta(days=1), now + dt.timedelta(days=LEAF_DAYS)
-        cert = _leaf(subject, key, cards_ca, cards_key, not_before, not_after,
-                     [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION])
+        cert = _leaf(
+            subject,
+            key,
+            cards_ca,
+            cards_key,
+            not_before,
+            not_after,
+            [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION],
+        )
         if card.revoked:
             revoked.append(cert)
         cert_path, key_path = directory / "cards" / f"{card.name}.pem", directory / "cards" / f"{card.name}.key"
         _write_certs(cert_path, cert, cards_ca)
         _write_key(key_path, key)
         pki.identities[card.name] = Identity(
-            card.name, "card", str(cert_path), str(key_path), national_id(card), card.family_name, card.given_name,
-            card.profession, card.structure_id, card.organization, card.expired, card.revoked)
+            card.name,
+            "card",
+            str(cert_path),
+            str(key_path),
+            national_id(card),
+            card.family_name,
+            card.given_name,
+            card.profession,
+            card.structure_id,
+            card.organization,
+            card.expired,
+            card.revoked,
+        )
 
     for establishment in (HOSPITAL, PORTAL):
         key = _key()
         # As an IGC-Santé organisation certificate: the structure's national id in OU, no person.
-        subject = _name((NameOID.COUNTRY_NAME, "FR"), (NameOID.STATE_OR_PROVINCE_NAME, "Paris (75)"),
-                        (sv.SUBJECT_ORGANIZATION, establishment.organization),
-                        (sv.SUBJECT_STRUCTURE_ID, establishment.structure_id),
-                        (NameOID.COMMON_NAME, f"{establishment.name}.test"))
-        cert = _leaf(subject, key, servers_ca, servers_key, now - dt.timedelta(days=1),
-                     now + dt.timedelta(days=LEAF_DAYS), [ExtendedKeyUsageOID.CLIENT_AUTH])
+        subject = _name(
+            (NameOID.COUNTRY_NAME, "FR"),
+            (NameOID.STATE_OR_PROVINCE_NAME, "Paris (75)"),
+            (sv.SUBJECT_ORGANIZATION, establishment.organization),
+            (sv.SUBJECT_STRUCTURE_ID, establishment.structure_id),
+            (NameOID.COMMON_NAME, f"{establishment.name}.test"),
+        )
+        cert = _leaf(
+            subject,
+            key,
+            servers_ca,
+            servers_key,
+            now - dt.timedelta(days=1),
+            now + dt.timedelta(days=LEAF_DAYS),
+            [ExtendedKeyUsageOID.CLIENT_AUTH],
+        )
         cert_path = directory / "establishments" / f"{establishment.name}.pem"
         key_path = directory / "establishments" / f"{establishment.name}.key"
         _write_certs(cert_path, cert, servers_ca)
         _write_key(key_path, key)
         pki.identities[establishment.name] = Identity(
-            establishment.name, "establishment", str(cert_path), str(key_path), structure_id=establishment.structure_id,
-            organization=establishment.organization, patient_portal=establishment.patient_portal)
+            establishment.name,
+            "establishment",
+            str(cert_path),
+            str(key_path),
+            structure_id=establishment.structure_id,
+            organization=establishment.organization,
+            patient_portal=establishment.patient_portal,
+        )
 
-    for name, ca, ca_key, listed in (("root", root, root_key, []), ("cards", cards_ca, cards_key, revoked),
-                                     ("servers", servers_ca, servers_key, [])):
+    for name, ca, ca_key, listed in (
+        ("root", root, root_key, []),
+        ("cards", cards_ca, cards_key, revoked),
+        ("servers", servers_ca, servers_key, []),
+    ):
         path = directory / "crl" / f"{name}.crl.pem"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_crl(ca, ca_key, listed, now).public_bytes(serialization.Encoding.PEM))
         pki.crls.append(path)
 
-    manifest = {"anchors": str(pki.anchors), "intermediates": str(pki.intermediates),
-                "crls": [str(p) for p in pki.crls], "identities": {k: asdict(v) for k, v in pki.identities.items()}}
+    manifest = {
+        "anchors": str(pki.anchors),
+        "intermediates": str(pki.intermediates),
+        "crls": [str(p) for p in pki.crls],
+        "identities": {k: asdict(v) for k, v in pki.identities.items()},
+    }
     (directory / "identities.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return pki
 
@@ -290,24 +442,40 @@ def load_test_pki(directory: Path) -> GeneratedPki:
     manifest = json.loads((directory / "identities.json").read_text())
     identities = {name: Identity(**data) for name, data in manifest["identities"].items()}
     server = identities["server"]
-    return GeneratedPki(directory, Path(manifest["anchors"]), Path(manifest["intermediates"]),
-                   [Path(p) for p in manifest["crls"]], Path(server.certificate), Path(server.key), identities)
+    return GeneratedPki(
+        directory,
+        Path(manifest["anchors"]),
+        Path(manifest["intermediates"]),
+        [Path(p) for p in manifest["crls"]],
+        Path(server.certificate),
+        Path(server.key),
+        identities,
+    )
 
 
 def revoke_card(pki: GeneratedPki, name: str, now: dt.datetime | None = None) -> Path:
     """Revoke the card `name`: a new CRL of the cards CA (its previous entries kept), written
     under a temporary name then renamed, as a CRL distribution job would. Returns the CRL file."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     directory = pki.directory
     cards_ca = x509.load_pem_x509_certificate((directory / "ca" / "cards.pem").read_bytes())
     key = serialization.load_pem_private_key((directory / "ca" / "cards.key").read_bytes(), None)
     path = directory / "crl" / "cards.crl.pem"
     previous = x509.load_pem_x509_crl(path.read_bytes())
     card = x509.load_pem_x509_certificates(Path(pki.identity(name).certificate).read_bytes())[0]
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(cards_ca.subject)
-               .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=CRL_DAYS)))
-    for entry in [*previous, x509.RevokedCertificateBuilder().serial_number(card.serial_number)
-                  .revocation_date(now - dt.timedelta(minutes=1)).build()]:
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(cards_ca.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=CRL_DAYS))
+    )
+    for entry in [
+        *previous,
+        x509.RevokedCertificateBuilder()
+        .serial_number(card.serial_number)
+        .revocation_date(now - dt.timedelta(minutes=1))
+        .build(),
+    ]:
         builder = builder.add_revoked_certificate(entry)
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))  # type: ignore[arg-type]

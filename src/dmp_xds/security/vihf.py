@@ -30,8 +30,9 @@ from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder, TrustStore
 from dmp_xds.xds.xml import library_parser
 
-ACCEPTED_SIGNATURES = frozenset({SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384,
-                                 SignatureMethod.RSA_SHA512, SignatureMethod.ECDSA_SHA256})
+ACCEPTED_SIGNATURES = frozenset(
+    {SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384, SignatureMethod.RSA_SHA512, SignatureMethod.ECDSA_SHA256}
+)
 ACCEPTED_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 DEFAULT_CLOCK_SKEW_SECONDS = 120.0
 REPLAY_CACHE_SIZE = 100_000
@@ -137,8 +138,10 @@ class VouchingRules:
             return cls(portals, frozenset())
         establishments = frozenset(_ids(vouching))
         if not establishments:
-            raise ValueError(f"DMP_XDS_ESTABLISHMENT_VOUCHING must be {ANY_ESTABLISHMENT!r}, {NO_ESTABLISHMENT!r} or "
-                             "a comma-separated list of structure ids, not an empty value")
+            raise ValueError(
+                f"DMP_XDS_ESTABLISHMENT_VOUCHING must be {ANY_ESTABLISHMENT!r}, {NO_ESTABLISHMENT!r} or "
+                "a comma-separated list of structure ids, not an empty value"
+            )
         return cls(portals, establishments)
 
     def may_vouch_for_professionals(self, structure_id: str) -> bool:
@@ -203,7 +206,7 @@ def _parse_time(text: str | None) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _attributes(assertion: etree._Element) -> dict[str, list[etree._Element]]:
@@ -230,20 +233,29 @@ def _codes(values: Sequence[etree._Element], tag: str) -> list[str]:
 
 
 class VihfVerifier:
-    def __init__(self, trust: TrustStore, audience: str = "", clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
-                 replay_cache: ReplayStore | None = None,
-                 vouching: VouchingRules | None = None) -> None:
+    def __init__(
+        self,
+        trust: TrustStore,
+        audience: str = "",
+        clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
+        replay_cache: ReplayStore | None = None,
+        vouching: VouchingRules | None = None,
+    ) -> None:
         self.trust = trust
         self.vouching = vouching or VouchingRules()
         self.audience = audience
         self.skew = dt.timedelta(seconds=clock_skew_seconds)
         self.replays: ReplayStore = replay_cache or ReplayCache()
         self._config = SignatureConfiguration(
-            require_x509=True, location="./", expect_references=1,
-            signature_methods=ACCEPTED_SIGNATURES, digest_algorithms=ACCEPTED_DIGESTS)
+            require_x509=True,
+            location="./",
+            expect_references=1,
+            signature_methods=ACCEPTED_SIGNATURES,
+            digest_algorithms=ACCEPTED_DIGESTS,
+        )
 
     def verify(self, security: etree._Element | None, now: dt.datetime | None = None) -> VihfResult:
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         if security is None:
             return _refuse("the request has no wsse:Security header: a VIHF assertion is required")
         assertions = security.findall(sv.TAG_ASSERTION)
@@ -279,8 +291,13 @@ class VihfVerifier:
         if references != [f"#{assertion_id}"]:
             return "the VIHF signature does not cover the Assertion itself (signature wrapping)"
         try:
-            result = XMLVerifier().verify(etree.tostring(assertion), x509_cert=certificate, id_attribute="ID",
-                                          expect_config=self._config, parser=library_parser())
+            result = XMLVerifier().verify(
+                etree.tostring(assertion),
+                x509_cert=certificate,
+                id_attribute="ID",
+                expect_config=self._config,
+                parser=library_parser(),
+            )
         except (InvalidSignature, InvalidDigest, InvalidCertificate) as exc:
             return f"the VIHF signature does not verify (the assertion was altered or signed by another key): {exc}"
         except InvalidInput as exc:
@@ -306,11 +323,14 @@ class VihfVerifier:
         modes = _codes(attributes.get(sv.ATTR_PURPOSE_OF_USE, []), sv.TAG_HL7_PURPOSE_OF_USE)
         citizen = next((role for role in roles if role in sv.CITIZEN_ROLES), "")
         patient = bool(citizen)
-        required = {"Subject/NameID": name_id, sv.ATTR_ROLE: roles,
-                    sv.ATTR_PURPOSE_OF_USE: modes,
-                    sv.ATTR_RESOURCE_ID: patient_id,
-                    sv.ATTR_LPS_NAME: _text(attributes.get(sv.ATTR_LPS_NAME, [])),
-                    sv.ATTR_LPS_VERSION: _text(attributes.get(sv.ATTR_LPS_VERSION, []))}
+        required = {
+            "Subject/NameID": name_id,
+            sv.ATTR_ROLE: roles,
+            sv.ATTR_PURPOSE_OF_USE: modes,
+            sv.ATTR_RESOURCE_ID: patient_id,
+            sv.ATTR_LPS_NAME: _text(attributes.get(sv.ATTR_LPS_NAME, [])),
+            sv.ATTR_LPS_VERSION: _text(attributes.get(sv.ATTR_LPS_VERSION, [])),
+        }
         if not patient:
             required[sv.ATTR_STRUCTURE_ID] = _text(attributes.get(sv.ATTR_STRUCTURE_ID, []))
             required[sv.ATTR_SECTOR] = _text(attributes.get(sv.ATTR_SECTOR, []))
@@ -366,8 +386,9 @@ class VihfVerifier:
         if issued is not None and issued > now + self.skew:
             return f"the VIHF was issued in the future (IssueInstant {assertion.get('IssueInstant')})"
         if self.audience:
-            audiences = [(a.text or "").strip() for a in conditions.iterfind(
-                f"{sv.TAG_AUDIENCE_RESTRICTION}/{sv.TAG_AUDIENCE}")]
+            audiences = [
+                (a.text or "").strip() for a in conditions.iterfind(f"{sv.TAG_AUDIENCE_RESTRICTION}/{sv.TAG_AUDIENCE}")
+            ]
             if self.audience not in audiences:
                 return f"the VIHF is not meant for this server (audience {self.audience!r} not in {audiences})"
         return ""
@@ -390,8 +411,9 @@ def _structure(holder: Holder) -> str:
     return f"{holder.organization} ({holder.structure_id})" if holder.organization else holder.structure_id
 
 
-def signer_problem(name_id: str, citizen: str, patient_id: str, structure: str, signer: Holder,
-                   vouching: VouchingRules) -> str:
+def signer_problem(
+    name_id: str, citizen: str, patient_id: str, structure: str, signer: Holder, vouching: VouchingRules
+) -> str:
     """Why `signer` may not vouch for this VIHF's subject ("" if it may). A card signs for its
     holder only; an organisation certificate for its own structure only, and then for a patient
     or a legal representative only if that structure is a configured patient portal, for a
@@ -401,9 +423,11 @@ def signer_problem(name_id: str, citizen: str, patient_id: str, structure: str, 
         if signer.kind != "establishment":
             return f"a {citizen} VIHF must be signed by an organisation certificate"
         if signer.structure_id not in vouching.patient_portals:
-            return (f"a {citizen} VIHF is signed by {_structure(signer)}, which is not a patient portal of this "
-                    "server (DMP_XDS_PATIENT_PORTALS): only a patient portal may speak for a patient or a legal "
-                    "representative")
+            return (
+                f"a {citizen} VIHF is signed by {_structure(signer)}, which is not a patient portal of this "
+                "server (DMP_XDS_PATIENT_PORTALS): only a patient portal may speak for a patient or a legal "
+                "representative"
+            )
         if structure and structure != signer.structure_id:
             return f"the VIHF structure {structure} is not the signing patient portal's ({signer.structure_id})"
         if citizen == sv.PATIENT_ROLE and not same_patient(name_id, patient_id):
@@ -412,18 +436,23 @@ def signer_problem(name_id: str, citizen: str, patient_id: str, structure: str, 
             return "a legal representative's VIHF names the representative, not the patient"
         return ""
     if signer.kind == "professional" and signer.national_id != name_id:
-        return (f"the VIHF names {name_id} but is signed with the card of {signer.national_id}: "
-                "a professional's card signs only for its holder")
+        return (
+            f"the VIHF names {name_id} but is signed with the card of {signer.national_id}: "
+            "a professional's card signs only for its holder"
+        )
     # An organisation certificate always names its structure (cps.holder_of): it signs for its staff only.
     if signer.kind == "establishment" and structure != signer.structure_id:
-        return (f"the VIHF structure {structure} is not the signing establishment's ({signer.structure_id})")
+        return f"the VIHF structure {structure} is not the signing establishment's ({signer.structure_id})"
     if signer.kind == "establishment" and not vouching.may_vouch_for_professionals(signer.structure_id):
-        return (f"{_structure(signer)} may not vouch for a professional (DMP_XDS_ESTABLISHMENT_VOUCHING): "
-                "sign the VIHF with the professional's own card")
+        return (
+            f"{_structure(signer)} may not vouch for a professional (DMP_XDS_ESTABLISHMENT_VOUCHING): "
+            "sign the VIHF with the professional's own card"
+        )
     return ""
 
 
 # --- building (tests, demos, client software) ------------------------------------------------
+
 
 @dataclass
 class VihfClaims:
@@ -441,20 +470,30 @@ class VihfClaims:
     authentication_mode: str = sv.AUTHENTICATION_DIRECT
 
 
-def build_assertion(claims: VihfClaims, now: dt.datetime | None = None, lifetime_seconds: float = 300.0,
-                    assertion_id: str | None = None, issuer: str = "") -> etree._Element:
+def build_assertion(
+    claims: VihfClaims,
+    now: dt.datetime | None = None,
+    lifetime_seconds: float = 300.0,
+    assertion_id: str | None = None,
+    issuer: str = "",
+) -> etree._Element:
     """An unsigned VIHF (see `sign_assertion`)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    stamp = lambda t: t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+    now = now or dt.datetime.now(dt.UTC)
+    stamp = lambda t: t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
     nsmap = {"saml2": sv.NS_SAML, "hl7": sv.NS_HL7, "xsi": sv.NS_XSI}
-    assertion = etree.Element(sv.TAG_ASSERTION, nsmap=nsmap, ID=assertion_id or f"_{uuid.uuid4()}",
-                              IssueInstant=stamp(now), Version="2.0")
+    assertion = etree.Element(
+        sv.TAG_ASSERTION, nsmap=nsmap, ID=assertion_id or f"_{uuid.uuid4()}", IssueInstant=stamp(now), Version="2.0"
+    )
     etree.SubElement(assertion, sv.TAG_ISSUER, Format=sv.ISSUER_FORMAT_X509).text = issuer or "dmp-xds test"
     etree.SubElement(assertion, sv.TAG_SIGNATURE, nsmap={"ds": sv.NS_DS}, Id="placeholder")
     subject = etree.SubElement(assertion, sv.TAG_SUBJECT)
     etree.SubElement(subject, sv.TAG_NAME_ID).text = claims.user_id
-    conditions = etree.SubElement(assertion, sv.TAG_CONDITIONS, NotBefore=stamp(now - dt.timedelta(seconds=1)),
-                                  NotOnOrAfter=stamp(now + dt.timedelta(seconds=lifetime_seconds)))
+    conditions = etree.SubElement(
+        assertion,
+        sv.TAG_CONDITIONS,
+        NotBefore=stamp(now - dt.timedelta(seconds=1)),
+        NotOnOrAfter=stamp(now + dt.timedelta(seconds=lifetime_seconds)),
+    )
     if claims.audience:
         restriction = etree.SubElement(conditions, sv.TAG_AUDIENCE_RESTRICTION)
         etree.SubElement(restriction, sv.TAG_AUDIENCE).text = claims.audience
@@ -474,12 +513,20 @@ def build_assertion(claims: VihfClaims, now: dt.datetime | None = None, lifetime
 
     patient = claims.role in sv.CITIZEN_ROLES
     role_system = sv.PATIENT_ROLE_SYSTEM if patient else sv.PROFESSION_SYSTEM
-    role = etree.Element(sv.TAG_HL7_ROLE, code=claims.role, codeSystem=role_system,
-                         displayName=sv.PROFESSIONS.get(claims.role, claims.role))
+    role = etree.Element(
+        sv.TAG_HL7_ROLE,
+        code=claims.role,
+        codeSystem=role_system,
+        displayName=sv.PROFESSIONS.get(claims.role, claims.role),
+    )
     role.set(f"{{{sv.NS_XSI}}}type", "CE")
-    purpose = etree.Element(sv.TAG_HL7_PURPOSE_OF_USE, code=claims.access_mode, codeSystem=sv.ACCESS_MODE_SYSTEM,
-                            codeSystemName=sv.ACCESS_MODE_SYSTEM_NAME,
-                            displayName=sv.ACCESS_MODES.get(claims.access_mode, claims.access_mode))
+    purpose = etree.Element(
+        sv.TAG_HL7_PURPOSE_OF_USE,
+        code=claims.access_mode,
+        codeSystem=sv.ACCESS_MODE_SYSTEM,
+        codeSystemName=sv.ACCESS_MODE_SYSTEM_NAME,
+        displayName=sv.ACCESS_MODES.get(claims.access_mode, claims.access_mode),
+    )
     purpose.set(f"{{{sv.NS_XSI}}}type", "CE")
     attribute(sv.ATTR_VIHF_VERSION, sv.VIHF_VERSION)
     attribute(sv.ATTR_AUTHENTICATION_MODE, claims.authentication_mode)
@@ -498,12 +545,22 @@ def build_assertion(claims: VihfClaims, now: dt.datetime | None = None, lifetime
     return assertion
 
 
-def sign_assertion(assertion: etree._Element, key: PrivateKeyTypes, chain: Sequence[x509.Certificate]) -> etree._Element:
+def sign_assertion(
+    assertion: etree._Element, key: PrivateKeyTypes, chain: Sequence[x509.Certificate]
+) -> etree._Element:
     """Enveloped XML-DSig (RSA-SHA256, exclusive c14n) of the Assertion by its ID."""
-    signer = XMLSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
-                       c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
-    return signer.sign(assertion, key=key, cert=list(chain), reference_uri=f"#{assertion.get('ID')}",  # type: ignore[arg-type]
-                       id_attribute="ID")
+    signer = XMLSigner(
+        signature_algorithm=SignatureMethod.RSA_SHA256,
+        digest_algorithm=DigestAlgorithm.SHA256,
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    )
+    return signer.sign(
+        assertion,
+        key=key,
+        cert=list(chain),
+        reference_uri=f"#{assertion.get('ID')}",  # type: ignore[arg-type]
+        id_attribute="ID",
+    )
 
 
 def security_header(assertion: etree._Element) -> etree._Element:

@@ -67,13 +67,15 @@ ACCESS_MODE_SYSTEM_NAME = "mode acces VIHF 2.0"
 ACCESS_NORMAL = "normal"
 ACCESS_EMERGENCY = "bris_de_glace"
 ACCESS_REGULATION = "centre_15"
-ACCESS_MODES = {ACCESS_NORMAL: "Accès normal", ACCESS_EMERGENCY: "Accès en bris de glace",
-                ACCESS_REGULATION: "Accès par un centre de régulation médicale"}
+ACCESS_MODES = {
+    ACCESS_NORMAL: "Accès normal",
+    ACCESS_EMERGENCY: "Accès en bris de glace",
+    ACCESS_REGULATION: "Accès par un centre de régulation médicale",
+}
 
 # Professions (role code system, ANS "professions" G15 / TRE_G15).
 PROFESSION_SYSTEM = "1.2.250.1.71.1.2.7"
-PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-Dentiste",
-               "50": "Sage-Femme", "60": "Infirmier"}
+PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-Dentiste", "50": "Sage-Femme", "60": "Infirmier"}
 # The patient acting on their own record. Not an ANS code: checked against public ANS / DMPi
 # material (DMP integration guide as summarized by the ANS-derived devbox-sante DMP client docs:
 # the VIHF subject role is a profession code of the SUBJECT_ROLE set, e.g. "10" Médecin; no

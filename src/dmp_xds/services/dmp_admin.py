@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from dmp_xds.dmp import vocabulary as dv
+from dmp_xds.dmp.model import Consent, Destruction, DmpError, DmpRecord, Representative, renewable_grant
 from dmp_xds.dmp.policy import Action, Authorization, administration_access, authorizations_shown, speaks_for_patient
 from dmp_xds.security.vihf import Principal, same_patient
 from dmp_xds.services.context import Services
 from dmp_xds.services.gate import SecurityServices, trace_access
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.notifications import Notification
-from dmp_xds.dmp.model import Consent, Destruction, DmpError, DmpRecord, Representative, renewable_grant
 from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.trail import AuditEntry
 
@@ -46,6 +46,7 @@ def invalid(reason: str) -> AdminRefusal:
 
 
 # --- the requests, as the binding reads them ------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CreateDmp:
@@ -160,8 +161,15 @@ class AdminCall:
         return self.services.settings.profile == "cisis"
 
     def trace(self, outcome: str) -> None:
-        trace_access(self.security, self.principal, self.trace_action, outcome, self.documents, self.detail,
-                     patient_id=self.patient_id)
+        trace_access(
+            self.security,
+            self.principal,
+            self.trace_action,
+            outcome,
+            self.documents,
+            self.detail,
+            patient_id=self.patient_id,
+        )
 
 
 def perform(services: Services, principal: object | None, trace_action: str, work: Callable[[AdminCall], R]) -> R:
@@ -169,10 +177,13 @@ def perform(services: Services, principal: object | None, trace_action: str, wor
     security = services.security
     if security is None or not isinstance(principal, Principal):
         # Without authentication nobody can be told apart: no patient, no consent, no policy.
-        raise AdminRefusal(dv.FAULT_AUTHENTICATION_REQUIRED,
-                           "the DMP administration endpoint needs authentication (DMP_XDS_AUTH=vihf, client "
-                           "certificate and VIHF); without it use `dmp-xds dmp ...` on the server", outcome=None)
-    call = AdminCall(security, services, principal, dt.datetime.now(dt.timezone.utc), trace_action)
+        raise AdminRefusal(
+            dv.FAULT_AUTHENTICATION_REQUIRED,
+            "the DMP administration endpoint needs authentication (DMP_XDS_AUTH=vihf, client "
+            "certificate and VIHF); without it use `dmp-xds dmp ...` on the server",
+            outcome=None,
+        )
+    call = AdminCall(security, services, principal, dt.datetime.now(dt.UTC), trace_action)
     try:
         result = work(call)
     except AdminRefusal as refused:
@@ -200,8 +211,9 @@ def _admit(call: AdminCall, patient_id: str, action: Action) -> DmpRecord | None
         if record is None and action is not Action.CREATE:
             raise AdminRefusal(dv.FAULT_UNKNOWN_DMP, f"patient {patient_id} has no DMP")
         if record is not None and action is Action.CREATE:
-            raise AdminRefusal(dv.FAULT_INVALID_STATE,
-                               f"patient {patient_id} already has a DMP ({record.state.status})")
+            raise AdminRefusal(
+                dv.FAULT_INVALID_STATE, f"patient {patient_id} already has a DMP ({record.state.status})"
+            )
     decision = administration_access(call.principal, patient_id, record.state if record else None, action, call.now)
     call.detail = decision.reason
     if not decision.allowed:
@@ -210,32 +222,50 @@ def _admit(call: AdminCall, patient_id: str, action: Action) -> DmpRecord | None
 
 
 def _view(call: AdminCall, record: DmpRecord) -> RecordView:
-    return RecordView(record, tuple(authorizations_shown(call.principal, record.state)),
-                      speaks_for_patient(call.principal, record.state))
+    return RecordView(
+        record,
+        tuple(authorizations_shown(call.principal, record.state)),
+        speaks_for_patient(call.principal, record.state),
+    )
 
 
 # --- the operations -------------------------------------------------------------------------
+
 
 def create_dmp(call: AdminCall, request: CreateDmp) -> RecordView:
     _admit(call, request.patient_id, Action.CREATE)
     consent = request.consent
     record = call.records.create(request.patient_id, consent)
-    call.detail = (f"consent collected by {consent.collected_by} at {dv.stamp(consent.collected_at)}; emergency "
-                   f"access {_allowed(consent.emergency_access_allowed)}; centre 15 "
-                   f"{_allowed(consent.regulation_access_allowed)}")
+    call.detail = (
+        f"consent collected by {consent.collected_by} at {dv.stamp(consent.collected_at)}; emergency "
+        f"access {_allowed(consent.emergency_access_allowed)}; centre 15 "
+        f"{_allowed(consent.regulation_access_allowed)}"
+    )
     return _view(call, record)
 
 
 def update_dmp(call: AdminCall, request: UpdateDmp) -> RecordView:
     # The notification address is the patient's own contact: theirs alone to give.
-    _admit(call, request.patient_id, Action.UPDATE_CONSENT if request.notification_email is None
-           else Action.MANAGE_NOTIFICATIONS)
-    record = call.records.update_consent(request.patient_id, request.emergency_access_allowed,
-                                         request.regulation_access_allowed, request.notification_email)
-    call.detail = (f"emergency access {_allowed(record.state.emergency_access_allowed)}; centre 15 "
-                   f"{_allowed(record.state.regulation_access_allowed)}"
-                   + ("" if request.notification_email is None else
-                      f"; notification e-mail {'set' if request.notification_email else 'removed'}"))
+    _admit(
+        call,
+        request.patient_id,
+        Action.UPDATE_CONSENT if request.notification_email is None else Action.MANAGE_NOTIFICATIONS,
+    )
+    record = call.records.update_consent(
+        request.patient_id,
+        request.emergency_access_allowed,
+        request.regulation_access_allowed,
+        request.notification_email,
+    )
+    call.detail = (
+        f"emergency access {_allowed(record.state.emergency_access_allowed)}; centre 15 "
+        f"{_allowed(record.state.regulation_access_allowed)}"
+        + (
+            ""
+            if request.notification_email is None
+            else f"; notification e-mail {'set' if request.notification_email else 'removed'}"
+        )
+    )
     return _view(call, record)
 
 
@@ -258,15 +288,18 @@ def destroy_dmp(call: AdminCall, request: DestroyDmp) -> Destruction:
     destruction = call.records.destroy(request.patient_id, call.services.blobs)
     # The erased documents stay named in the trace: the request is what destruction keeps.
     call.documents = tuple(destruction.documents)
-    call.detail = (f"destroyed on request: {request.patient_request}; {len(destruction.documents)} documents, "
-                   f"{destruction.objects} registry objects erased")
+    call.detail = (
+        f"destroyed on request: {request.patient_request}; {len(destruction.documents)} documents, "
+        f"{destruction.objects} registry objects erased"
+    )
     return destruction
 
 
 def grant_authorization(call: AdminCall, request: GrantRequest) -> Authorization:
     _admit(call, request.patient_id, Action.MANAGE_AUTHORIZATIONS)
-    grant = call.records.grant(request.patient_id, request.kind, request.grantee, call.principal.user_id,
-                               request.reference)
+    grant = call.records.grant(
+        request.patient_id, request.kind, request.grantee, call.principal.user_id, request.reference
+    )
     call.detail = f"{grant.kind} {grant.grantee} until {grant.expires_at:%Y-%m-%d}"
     return grant
 
@@ -275,10 +308,13 @@ def renew_authorization(call: AdminCall, request: GrantRequest) -> Authorization
     record = _admit(call, request.patient_id, Action.MANAGE_AUTHORIZATIONS)
     assert record is not None  # only a creation is admitted without a record
     if renewable_grant(record.state, request.kind, request.grantee) is None:
-        raise invalid(f"there is no {request.kind} authorization of {request.grantee} to renew "
-                      f"(revoked, or never granted): use {dv.GRANT_AUTHORIZATION}")
-    grant = call.records.grant(request.patient_id, request.kind, request.grantee, call.principal.user_id,
-                               request.reference)
+        raise invalid(
+            f"there is no {request.kind} authorization of {request.grantee} to renew "
+            f"(revoked, or never granted): use {dv.GRANT_AUTHORIZATION}"
+        )
+    grant = call.records.grant(
+        request.patient_id, request.kind, request.grantee, call.principal.user_id, request.reference
+    )
     call.detail = f"{grant.kind} {grant.grantee} renewed until {grant.expires_at:%Y-%m-%d}"
     return grant
 
@@ -320,19 +356,22 @@ def acknowledge_notifications(call: AdminCall, request: AcknowledgeRequest) -> i
 def declare_representative(call: AdminCall, request: RepresentativeRequest) -> tuple[Representative, bool]:
     """The declaration, and whether it is new (False: someone had declared them already)."""
     _admit(call, request.patient_id, Action.DECLARE_REPRESENTATIVE)
-    declared, added = call.records.add_representative(request.patient_id, request.representative_id,
-                                                      call.principal.user_id)
+    declared, added = call.records.add_representative(
+        request.patient_id, request.representative_id, call.principal.user_id
+    )
     # The evidence the professional checked stays in the trace: it is what makes the declaration.
-    call.detail = (f"legal representative {request.representative_id}, evidence: {request.note}"
-                   + ("" if added else f" (already declared by {declared.declared_by})"))
+    call.detail = f"legal representative {request.representative_id}, evidence: {request.note}" + (
+        "" if added else f" (already declared by {declared.declared_by})"
+    )
     return declared, added
 
 
 def remove_representative(call: AdminCall, request: RepresentativeRequest) -> int:
     _admit(call, request.patient_id, Action.REMOVE_REPRESENTATIVE)
     removed = call.records.remove_representative(request.patient_id, request.representative_id)
-    call.detail = (f"legal representative {request.representative_id}: {removed} removed"
-                   + (f"; reason: {request.note}" if request.note else ""))
+    call.detail = f"legal representative {request.representative_id}: {removed} removed" + (
+        f"; reason: {request.note}" if request.note else ""
+    )
     return removed
 
 

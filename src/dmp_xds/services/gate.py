@@ -70,27 +70,49 @@ class DocumentAccess:
         confidentiality and authors: masking the document hides its older versions too, on
         every path, and unmasking shows them again. No latest (the document was deleted
         meanwhile): hidden."""
-        return (latest is not None and patient_id == self.patient_id and latest.patient_id == self.patient_id
-                and self.visible(latest))
+        return (
+            latest is not None
+            and patient_id == self.patient_id
+            and latest.patient_id == self.patient_id
+            and self.visible(latest)
+        )
 
 
-def _refuse(security: SecurityServices, reason: str, code: str, connection: Holder | None = None,
-            patient: str = "", structure: str = "") -> AuthenticationError:
+def _refuse(
+    security: SecurityServices,
+    reason: str,
+    code: str,
+    connection: Holder | None = None,
+    patient: str = "",
+    structure: str = "",
+) -> AuthenticationError:
     """A denied `authenticate` row and the error. The row's actor is who connected (a card's
     holder, or an establishment); it is about the VIHF's patient and names the structure that
     vouched, once the VIHF's signature verified (before that, nothing it says is known to be true)."""
     actor = (connection.national_id or connection.structure_id) if connection is not None else ""
-    security.audit.append(AuditEvent(t.AUTHENTICATE, t.DENIED, patient, actor_id=actor,
-                                     actor_name=connection.display_name if connection is not None else "",
-                                     structure_id=structure, detail=reason))
+    security.audit.append(
+        AuditEvent(
+            t.AUTHENTICATE,
+            t.DENIED,
+            patient,
+            actor_id=actor,
+            actor_name=connection.display_name if connection is not None else "",
+            structure_id=structure,
+            detail=reason,
+        )
+    )
     return AuthenticationError(code, reason)
 
 
-def authenticate(security: SecurityServices, header: etree._Element | None,
-                 chain: list[x509.Certificate] | None) -> Principal:
+def authenticate(
+    security: SecurityServices, header: etree._Element | None, chain: list[x509.Certificate] | None
+) -> Principal:
     if chain is None:
-        raise _refuse(security, "no client certificate: connect with TLS and a health professional's card "
-                                "or an establishment certificate", TOKEN_UNAVAILABLE)
+        raise _refuse(
+            security,
+            "no client certificate: connect with TLS and a health professional's card or an establishment certificate",
+            TOKEN_UNAVAILABLE,
+        )
     check = security.trust.check(chain)
     holder = check.holder
     if holder is None:
@@ -99,19 +121,36 @@ def authenticate(security: SecurityServices, header: etree._Element | None,
     if result.principal is None:
         code = TOKEN_UNAVAILABLE if header is None else INVALID_SECURITY_TOKEN
         claimed = f" (the VIHF names {result.user_id})" if result.user_id else ""
-        raise _refuse(security, f"VIHF refused: {result.reason}{claimed}", code, holder, result.patient_id,
-                      result.vouched_by or holder.structure_id)
+        raise _refuse(
+            security,
+            f"VIHF refused: {result.reason}{claimed}",
+            code,
+            holder,
+            result.patient_id,
+            result.vouched_by or holder.structure_id,
+        )
     principal = result.principal
     if holder.kind == "professional" and principal.user_id != holder.national_id:
-        raise _refuse(security, f"the VIHF names {principal.user_id} but the connection is made with the card of "
-                                f"{holder.national_id}", FAILED_CHECK, holder, principal.patient_id,
-                      principal.vouched_by)
+        raise _refuse(
+            security,
+            f"the VIHF names {principal.user_id} but the connection is made with the card of {holder.national_id}",
+            FAILED_CHECK,
+            holder,
+            principal.patient_id,
+            principal.vouched_by,
+        )
     # A structure's word is good over its own connection only: another establishment (a hospital
     # holding a VIHF its patient portal signed) may not present it.
     if holder.kind == "establishment" and principal.vouched_by and principal.vouched_by != holder.structure_id:
-        raise _refuse(security, f"the VIHF is vouched for by structure {principal.vouched_by} but the connection "
-                                f"is made with the certificate of structure {holder.structure_id}",
-                      FAILED_CHECK, holder, principal.patient_id, holder.structure_id)
+        raise _refuse(
+            security,
+            f"the VIHF is vouched for by structure {principal.vouched_by} but the connection "
+            f"is made with the certificate of structure {holder.structure_id}",
+            FAILED_CHECK,
+            holder,
+            principal.patient_id,
+            holder.structure_id,
+        )
     return principal
 
 
@@ -123,8 +162,11 @@ def record_state(security: SecurityServices, principal: Principal) -> RecordStat
 
 
 def document_facts(entry: DocumentEntry) -> DocumentFacts:
-    return DocumentFacts.of(entry.unique_id or "", [(c.scheme, c.code) for c in entry.confidentiality_codes],
-                            [a.person or "" for a in entry.authors])
+    return DocumentFacts.of(
+        entry.unique_id or "",
+        [(c.scheme, c.code) for c in entry.confidentiality_codes],
+        [a.person or "" for a in entry.authors],
+    )
 
 
 def document_access(principal: Principal, record: RecordState | None, now: dt.datetime) -> DocumentAccess:
@@ -154,17 +196,34 @@ def vouching_note(principal: Principal) -> str:
     return f"vouched for by structure {principal.vouched_by}" + (f" ({organization})" if organization else "")
 
 
-def trace_access(security: SecurityServices, principal: Principal, action: str, outcome: str,
-                 documents: tuple[str, ...] = (), detail: str = "", emergency: bool = False,
-                 patient_id: str = "") -> None:
+def trace_access(
+    security: SecurityServices,
+    principal: Principal,
+    action: str,
+    outcome: str,
+    documents: tuple[str, ...] = (),
+    detail: str = "",
+    emergency: bool = False,
+    patient_id: str = "",
+) -> None:
     """One trace row for the principal's request, about `patient_id` (default: the VIHF's patient);
     a successful emergency access is also notified to the patient. A row made on a structure's
     word says so and names it (its id is also the row's structure)."""
     vouched = vouching_note(principal)
-    entry = security.audit.append(AuditEvent(
-        action, outcome, patient_id or principal.patient_id, actor_id=principal.user_id, actor_name=principal.name,
-        actor_role=",".join(principal.roles), structure_id=principal.structure_id, access_mode=principal.access_mode,
-        access_reason=principal.access_reason, documents=documents,
-        detail=("EMERGENCY ACCESS - " if emergency else "") + (f"{vouched}; " if vouched else "") + detail))
+    entry = security.audit.append(
+        AuditEvent(
+            action,
+            outcome,
+            patient_id or principal.patient_id,
+            actor_id=principal.user_id,
+            actor_name=principal.name,
+            actor_role=",".join(principal.roles),
+            structure_id=principal.structure_id,
+            access_mode=principal.access_mode,
+            access_reason=principal.access_reason,
+            documents=documents,
+            detail=("EMERGENCY ACCESS - " if emergency else "") + (f"{vouched}; " if vouched else "") + detail,
+        )
+    )
     if emergency and outcome == t.SUCCESS:
         security.notifier.notify(entry)

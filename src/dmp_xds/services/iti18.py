@@ -15,10 +15,9 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection, Engine, Select
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.ebrim.encode import encode_adhoc_query_response
-from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.xds.model import DocumentEntry
+from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.rights import hidden_versions
 from dmp_xds.storage import render
 from dmp_xds.storage.queries import (
     ASSOCIATIONS_FROM,
@@ -31,10 +30,10 @@ from dmp_xds.storage.queries import (
     build_plan,
     parse_stored_query,
 )
-from dmp_xds.services.gate import DocumentAccess
-from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
-from dmp_xds.services.rights import hidden_versions
-from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.ebrim.encode import encode_adhoc_query_response
+from dmp_xds.xds.errors import ErrorCode, XdsError, error
+from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, DocumentEntry
 
 
 @dataclass
@@ -91,8 +90,11 @@ def run_plan(engine: Engine, plan: QueryPlan, limit: int, links: bool = False) -
             return [_too_many(limit)]
         if isinstance(plan.associations, AssociationScope):
             if found:
-                statement = (ASSOCIATIONS_TOUCHING if plan.associations is AssociationScope.TOUCHING_RESULTS
-                             else ASSOCIATIONS_FROM)
+                statement = (
+                    ASSOCIATIONS_TOUCHING
+                    if plan.associations is AssociationScope.TOUCHING_RESULTS
+                    else ASSOCIATIONS_FROM
+                )
                 rows.associations = list(connection.execute(statement, {"ids": found}))
         else:
             rows.associations = _fetch(connection, plan.associations, limit)
@@ -101,23 +103,31 @@ def run_plan(engine: Engine, plan: QueryPlan, limit: int, links: bool = False) -
         rows.associations = [r for r in rows.associations if r[0] in keep]
     elif plan.associations is AssociationScope.FOLDER_MEMBERS:
         folders, documents = {r[0] for r in rows.folders}, {r[0] for r in rows.documents}
-        rows.associations = [r for r in rows.associations if r[1] in folders and r[2] in documents
-                             and r[4].get("association_type") == v.HAS_MEMBER]
+        rows.associations = [
+            r
+            for r in rows.associations
+            if r[1] in folders and r[2] in documents and r[4].get("association_type") == v.HAS_MEMBER
+        ]
     if len(found) + len(rows.associations) > limit:
         return [_too_many(limit)]
     return rows
 
 
 def _too_many(limit: int) -> XdsError:
-    return error(ErrorCode.TOO_MANY_RESULTS,
-                 f"the query matches more than {limit} objects; narrow it (dates, codes, status)")
+    return error(
+        ErrorCode.TOO_MANY_RESULTS, f"the query matches more than {limit} objects; narrow it (dates, codes, status)"
+    )
 
 
 def check_single_patient(rows: QueryRows) -> list[XdsError]:
     patients = sorted({row[1] for row in rows.entries()})
     if len(patients) > 1:
-        return [error(ErrorCode.RESULT_NOT_SINGLE_PATIENT,
-                      f"the objects found belong to {len(patients)} patients: {', '.join(patients)}")]
+        return [
+            error(
+                ErrorCode.RESULT_NOT_SINGLE_PATIENT,
+                f"the objects found belong to {len(patients)} patients: {', '.join(patients)}",
+            )
+        ]
     return []
 
 
@@ -145,8 +155,13 @@ def check_community(query: StoredQuery, own_community: str) -> list[XdsError]:
     whatever it holds."""
     asked = query.home_community_id
     if asked and own_community and asked != own_community:
-        return [error(ErrorCode.UNKNOWN_COMMUNITY,
-                      f"homeCommunityId {asked} is not this registry's community ({own_community})", asked)]
+        return [
+            error(
+                ErrorCode.UNKNOWN_COMMUNITY,
+                f"homeCommunityId {asked} is not this registry's community ({own_community})",
+                asked,
+            )
+        ]
     return []
 
 
@@ -203,8 +218,10 @@ def outside_of(services: Services, rows: QueryRows) -> Outside:
     objects = services.registry.existing_objects(ends) if ends else {}
     documents = [row[0] for row in rows.documents]
     documents += [obj_id for obj_id, (kind, _, _) in objects.items() if kind == KIND_DOCUMENT_ENTRY]
-    return Outside({end: (objects[end][0], objects[end][1]) if end in objects else None for end in ends},
-                   services.registry.latest_versions(documents))
+    return Outside(
+        {end: (objects[end][0], objects[end][1]) if end in objects else None for end in ends},
+        services.registry.latest_versions(documents),
+    )
 
 
 # The parameter naming the patient, in the stored queries that have one.
@@ -215,11 +232,15 @@ def vihf_patient_errors(query: StoredQuery, patient_of_caller: str) -> list[XdsE
     """An authenticated caller asks about the patient their VIHF names, and no other (as for
     submissions: XDSPatientIdDoesNotMatch). Queries by id name no patient: their answer is
     restricted to the VIHF's patient instead."""
-    return [error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
-                  f"the query is about patient {patient}, but the VIHF of this request is about {patient_of_caller}",
-                  patient)
-            for name in PATIENT_PARAMETERS
-            if (patient := query.text(name)) is not None and patient != patient_of_caller]
+    return [
+        error(
+            ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+            f"the query is about patient {patient}, but the VIHF of this request is about {patient_of_caller}",
+            patient,
+        )
+        for name in PATIENT_PARAMETERS
+        if (patient := query.text(name)) is not None and patient != patient_of_caller
+    ]
 
 
 def stored_query(services: Services, request: TransactionRequest) -> TransactionResult:
@@ -247,12 +268,12 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
     errors = check_single_patient(rows) if query.leaf_class else []
     if errors:
         return TransactionResult(query_response([], errors))
-    return TransactionResult(query_response(with_home(render_objects(query, rows), own_community), []),
-                             touched=returned_documents(rows))
+    return TransactionResult(
+        query_response(with_home(render_objects(query, rows), own_community), []), touched=returned_documents(rows)
+    )
 
 
 def returned_documents(rows: QueryRows) -> tuple[str, ...]:
     """The documents an answer gives (for the access trace): uniqueIds from LeafClass rows,
     entryUUIDs from ObjectRef ones (which do not read the metadata)."""
-    return tuple(dict.fromkeys(row[3].get("unique_id") or row[0] if len(row) > 3 else row[0]
-                               for row in rows.documents))
+    return tuple(dict.fromkeys(row[3].get("unique_id") or row[0] if len(row) > 3 else row[0] for row in rows.documents))

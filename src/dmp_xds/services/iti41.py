@@ -15,13 +15,7 @@ import binascii
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
-from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.xds.model import DocumentEntry, StoredDocument, Submission
-from dmp_xds.xds.registry.rules import RegistrySnapshot
-from dmp_xds.storage.blobstore import TempBlob
-from dmp_xds.xds.xop import xop_reference
+from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.register import (
     STORE_ATTEMPTS,
@@ -33,9 +27,14 @@ from dmp_xds.services.register import (
     unexplained_conflict,
 )
 from dmp_xds.services.rights import added_documents
-from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE
+from dmp_xds.storage.blobstore import TempBlob
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
+from dmp_xds.xds.errors import ErrorCode, XdsError, error
+from dmp_xds.xds.model import DocumentEntry, StoredDocument, Submission
+from dmp_xds.xds.registry.rules import RegistrySnapshot
 from dmp_xds.xds.validation.xds import Transaction
-
+from dmp_xds.xds.xop import xop_reference
 
 
 @dataclass
@@ -49,7 +48,9 @@ def _repo_error(context: str, location: str = "") -> XdsError:
     return error(ErrorCode.REPOSITORY_METADATA_ERROR, context, location)
 
 
-def _read_documents(services: Services, request: TransactionRequest) -> tuple[list[_ReceivedDocument], set[str], list[XdsError]]:
+def _read_documents(
+    services: Services, request: TransactionRequest
+) -> tuple[list[_ReceivedDocument], set[str], list[XdsError]]:
     """The documents of the message, the ids of those already reported unusable, and the errors."""
     received: list[_ReceivedDocument] = []
     unusable: set[str] = set()
@@ -65,16 +66,25 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
         if content_id is not None:
             attachment = request.attachments.get(content_id)
             if attachment is None:
-                errors.append(error(ErrorCode.MISSING_DOCUMENT,
-                                    f"Document {document_id} refers to MIME part cid:{content_id}, "
-                                    "which is not in the message", document_id))
+                errors.append(
+                    error(
+                        ErrorCode.MISSING_DOCUMENT,
+                        f"Document {document_id} refers to MIME part cid:{content_id}, which is not in the message",
+                        document_id,
+                    )
+                )
                 continue
             # One part is one file: two documents cannot both take it as theirs.
             other = part_users.setdefault(content_id, document_id)
             if other != document_id:
-                errors.append(_repo_error(f"Document {document_id} refers to MIME part cid:{content_id}, which "
-                                          f"Document {other} refers to already; each document needs a part of "
-                                          "its own", document_id))
+                errors.append(
+                    _repo_error(
+                        f"Document {document_id} refers to MIME part cid:{content_id}, which "
+                        f"Document {other} refers to already; each document needs a part of "
+                        "its own",
+                        document_id,
+                    )
+                )
                 continue
             received.append(_ReceivedDocument(document_id, attachment.blob, owned=False))
             unusable.discard(document_id)
@@ -82,49 +92,77 @@ def _read_documents(services: Services, request: TransactionRequest) -> tuple[li
         try:
             data = base64.b64decode((element.text or "").encode("ascii"), validate=False)
         except (binascii.Error, UnicodeEncodeError):
-            errors.append(_repo_error(f"Document {document_id}: content is neither xop:Include nor base64", document_id))
+            errors.append(
+                _repo_error(f"Document {document_id}: content is neither xop:Include nor base64", document_id)
+            )
             continue
         received.append(_ReceivedDocument(document_id, services.blobs.write_bytes(data), owned=True))
         unusable.discard(document_id)
     return received, unusable, errors
 
 
-def _match_documents(entries: list[DocumentEntry], received: list[_ReceivedDocument], unusable: set[str],
-                     repository_unique_id: str) -> list[XdsError]:
+def _match_documents(
+    entries: list[DocumentEntry], received: list[_ReceivedDocument], unusable: set[str], repository_unique_id: str
+) -> list[XdsError]:
     """Pair metadata and documents, check what the source declared, fill what the repository knows."""
     errors: list[XdsError] = []
     by_id = {doc.document_id: doc for doc in received}
     entry_ids = {de.entry_uuid for de in entries}
     for doc in received:
         if doc.document_id not in entry_ids:
-            errors.append(error(ErrorCode.MISSING_DOCUMENT_METADATA,
-                                f"Document {doc.document_id} has no DocumentEntry in the metadata", doc.document_id))
+            errors.append(
+                error(
+                    ErrorCode.MISSING_DOCUMENT_METADATA,
+                    f"Document {doc.document_id} has no DocumentEntry in the metadata",
+                    doc.document_id,
+                )
+            )
     for de in entries:
         doc = by_id.get(de.entry_uuid)
         if doc is None and de.entry_uuid in unusable:
             continue  # its Document element is there, and its problem already reported
         if doc is None:
-            errors.append(error(ErrorCode.MISSING_DOCUMENT,
-                                f"DocumentEntry {de.entry_uuid} (uniqueId {de.unique_id}) has no document "
-                                "in the message", de.entry_uuid))
+            errors.append(
+                error(
+                    ErrorCode.MISSING_DOCUMENT,
+                    f"DocumentEntry {de.entry_uuid} (uniqueId {de.unique_id}) has no document in the message",
+                    de.entry_uuid,
+                )
+            )
             continue
         if de.hash is not None and de.hash.lower() != doc.blob.sha1:
-            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: hash {de.hash} given by the source differs "
-                                      f"from the document's SHA-1 {doc.blob.sha1}", de.entry_uuid))
+            errors.append(
+                _repo_error(
+                    f"DocumentEntry {de.entry_uuid}: hash {de.hash} given by the source differs "
+                    f"from the document's SHA-1 {doc.blob.sha1}",
+                    de.entry_uuid,
+                )
+            )
         if de.size is not None and de.size != doc.blob.size:
-            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: size {de.size} given by the source differs "
-                                      f"from the document's size {doc.blob.size}", de.entry_uuid))
+            errors.append(
+                _repo_error(
+                    f"DocumentEntry {de.entry_uuid}: size {de.size} given by the source differs "
+                    f"from the document's size {doc.blob.size}",
+                    de.entry_uuid,
+                )
+            )
         if de.repository_unique_id and de.repository_unique_id != repository_unique_id:
-            errors.append(_repo_error(f"DocumentEntry {de.entry_uuid}: repositoryUniqueId {de.repository_unique_id} "
-                                      f"is not this repository's ({repository_unique_id})", de.entry_uuid))
+            errors.append(
+                _repo_error(
+                    f"DocumentEntry {de.entry_uuid}: repositoryUniqueId {de.repository_unique_id} "
+                    f"is not this repository's ({repository_unique_id})",
+                    de.entry_uuid,
+                )
+            )
         de.hash = doc.blob.sha1
         de.size = doc.blob.size
         de.repository_unique_id = repository_unique_id
     return errors
 
 
-def _check_documents(services: Services, entries: list[DocumentEntry],
-                     received: list[_ReceivedDocument]) -> list[XdsError]:
+def _check_documents(
+    services: Services, entries: list[DocumentEntry], received: list[_ReceivedDocument]
+) -> list[XdsError]:
     """The CDA layer on each text/xml document, against its DocumentEntry (read from its temporary
     file: the bytes are parsed once, here)."""
     by_id = {de.entry_uuid: de for de in entries}
@@ -139,8 +177,11 @@ def _check_documents(services: Services, entries: list[DocumentEntry],
 def provide_and_register(services: Services, request: TransactionRequest) -> TransactionResult:
     payload = request.payload
     if payload.tag != v.TAG_PNR_REQUEST:
-        return TransactionResult(registry_response([_repo_error(
-            f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]))
+        return TransactionResult(
+            registry_response(
+                [_repo_error(f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]
+            )
+        )
     received: list[_ReceivedDocument] = []
     published: dict[str, Path] = {}  # document id -> its file, under its final name
     try:
@@ -152,8 +193,7 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         except EbrimDecodeError as exc:
             return TransactionResult(registry_response([_repo_error(str(exc))]))
         received, unusable, errors = _read_documents(services, request)
-        errors += _match_documents(submission.documents, received, unusable,
-                                   services.settings.repository_unique_id)
+        errors += _match_documents(submission.documents, received, unusable, services.settings.repository_unique_id)
         errors += _check_documents(services, submission.documents, received)
         if any(e.is_error for e in errors):
             return TransactionResult(registry_response(errors))
@@ -165,8 +205,9 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         # Warnings of the CDA layer (policy "warn") are given back with the registry's answer.
         errors = errors + checked
         if snapshot is not None:
-            errors += _publish_and_store(services, submission, entries, received, snapshot, published,
-                                         actor_of(request.principal))
+            errors += _publish_and_store(
+                services, submission, entries, received, snapshot, published, actor_of(request.principal)
+            )
         if any(e.is_error for e in errors):
             _unpublish(services, published)
         return TransactionResult(registry_response(errors), touched=added_documents(submission, errors))
@@ -179,9 +220,15 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
                 services.blobs.discard(doc.blob)
 
 
-def _publish_and_store(services: Services, submission: Submission, entries: dict[str, DocumentEntry],
-                       received: list[_ReceivedDocument], snapshot: RegistrySnapshot,
-                       published: dict[str, Path], actor: str | None) -> list[XdsError]:
+def _publish_and_store(
+    services: Services,
+    submission: Submission,
+    entries: dict[str, DocumentEntry],
+    received: list[_ReceivedDocument],
+    snapshot: RegistrySnapshot,
+    published: dict[str, Path],
+    actor: str | None,
+) -> list[XdsError]:
     """The documents published, then the submission stored; once more when the same document was
     registered concurrently, so that the outcome is the one of two submissions one after the other."""
     for _attempt in range(STORE_ATTEMPTS):
@@ -193,9 +240,14 @@ def _publish_and_store(services: Services, submission: Submission, entries: dict
     return [unexplained_conflict()]
 
 
-def _publish(services: Services, submission: Submission, entries: dict[str, DocumentEntry],
-             received: list[_ReceivedDocument], snapshot: RegistrySnapshot,
-             published: dict[str, Path]) -> list[StoredDocument]:
+def _publish(
+    services: Services,
+    submission: Submission,
+    entries: dict[str, DocumentEntry],
+    received: list[_ReceivedDocument],
+    snapshot: RegistrySnapshot,
+    published: dict[str, Path],
+) -> list[StoredDocument]:
     """Make the new documents durable under their final names (each added to `published`, by the
     id the message gave it, as soon as it is there); their repository rows. `entries`: the
     DocumentEntries by the ids the message gave them, which its Document elements use.
@@ -221,8 +273,9 @@ def _publish(services: Services, submission: Submission, entries: dict[str, Docu
         if target is None:
             target = services.blobs.publish(blob, services.blobs.allocate_path(de.unique_id))
             published[document_id] = target
-        rows.append(StoredDocument(de.unique_id, str(target), blob.size, blob.sha1,
-                                   de.mime_type or "application/octet-stream"))
+        rows.append(
+            StoredDocument(de.unique_id, str(target), blob.size, blob.sha1, de.mime_type or "application/octet-stream")
+        )
     return rows
 
 

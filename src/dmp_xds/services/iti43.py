@@ -11,14 +11,13 @@ from pathlib import Path
 
 from lxml import etree
 
+from dmp_xds.services.context import DocumentPart, Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.encode import encode_registry_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.xds.xop import new_content_id
 from dmp_xds.xds.model import StoredDocument
-from dmp_xds.services.gate import DocumentAccess
-from dmp_xds.services.context import DocumentPart, Services, TransactionRequest, TransactionResult
-
+from dmp_xds.xds.xop import new_content_id
 
 
 def _child_text(element: etree._Element, local: str) -> str:
@@ -55,7 +54,9 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
     found: list[tuple[str, str, str, StoredDocument]] = []  # home, repository id, unique id, stored document
     requests = list(payload.iterchildren(v.TAG_DOCUMENT_REQUEST)) if payload.tag == v.TAG_RETRIEVE_REQUEST else []
     if payload.tag != v.TAG_RETRIEVE_REQUEST:
-        errors.append(error(ErrorCode.REPOSITORY_ERROR, f"ITI-43 expects xdsb:RetrieveDocumentSetRequest, not {payload.tag}"))
+        errors.append(
+            error(ErrorCode.REPOSITORY_ERROR, f"ITI-43 expects xdsb:RetrieveDocumentSetRequest, not {payload.tag}")
+        )
     elif not requests:
         errors.append(error(ErrorCode.REPOSITORY_ERROR, "the request holds no DocumentRequest"))
     own_id = services.settings.repository_unique_id
@@ -67,9 +68,13 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         if not unique_id:
             errors.append(error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR, "a DocumentRequest has no DocumentUniqueId"))
         elif repository_id != own_id:
-            errors.append(error(ErrorCode.UNKNOWN_REPOSITORY_ID,
-                                f"repositoryUniqueId {repository_id or '(empty)'} is not this repository ({own_id})",
-                                repository_id))
+            errors.append(
+                error(
+                    ErrorCode.UNKNOWN_REPOSITORY_ID,
+                    f"repositoryUniqueId {repository_id or '(empty)'} is not this repository ({own_id})",
+                    repository_id,
+                )
+            )
         else:
             wanted.append((home, repository_id, unique_id))
     stored = services.registry.get_repository_documents([u for _, _, u in wanted])
@@ -81,8 +86,9 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         if unique_id in stored:
             found.append((home, repository_id, unique_id, stored[unique_id]))
         else:
-            errors.append(error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR,
-                                f"document {unique_id} is not in this repository", unique_id))
+            errors.append(
+                error(ErrorCode.DOCUMENT_UNIQUE_ID_ERROR, f"document {unique_id} is not in this repository", unique_id)
+            )
 
     if not errors:
         status = v.RESPONSE_SUCCESS
@@ -105,5 +111,10 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         parts.append(DocumentPart(content_id, document.mime_type, Path(document.path)))
     # The answer is the same as for unknown documents; the trace tells the refusal (denied when
     # nothing went out), and lists only the documents sent.
-    return TransactionResult(response, parts, touched=tuple(unique_id for _, _, unique_id, _ in found),
-                             decisions=tuple(refusals), denied=bool(refusals) and not found)
+    return TransactionResult(
+        response,
+        parts,
+        touched=tuple(unique_id for _, _, unique_id, _ in found),
+        decisions=tuple(refusals),
+        denied=bool(refusals) and not found,
+    )

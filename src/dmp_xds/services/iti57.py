@@ -19,19 +19,18 @@ from dataclasses import replace
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from dmp_xds.dmp.policy import Action
+from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.register import actor_of, caller_patient_errors, now_dtm, registry_response
+from dmp_xds.services.rights import Outcome, hidden_objects, judge, masking_action
+from dmp_xds.storage.lifecycle import Change
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
-from dmp_xds.xds.model import DocumentEntry, Folder, Submission
+from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, DocumentEntry, Folder, Submission
 from dmp_xds.xds.model.ids import assign_entry_uuids
-from dmp_xds.storage.lifecycle import Change
-from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY
 from dmp_xds.xds.registry.update_rules import UpdatePlan, UpdateSnapshot, plan_update, snapshot_ids
-from dmp_xds.dmp.policy import Action
-from dmp_xds.services.gate import DocumentAccess
-from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
-from dmp_xds.services.register import actor_of, caller_patient_errors, now_dtm, registry_response
-from dmp_xds.services.rights import Outcome, hidden_objects, judge, masking_action
 from dmp_xds.xds.validation.xds import validate_update
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,16 @@ TRANSACTION = "ITI-57"
 
 def update_document_set(services: Services, request: TransactionRequest) -> TransactionResult:
     if request.payload.tag != v.TAG_SUBMIT_OBJECTS_REQUEST:
-        return TransactionResult(registry_response([error(
-            ErrorCode.REGISTRY_METADATA_ERROR, f"ITI-57 expects lcm:SubmitObjectsRequest, not {request.payload.tag}")]))
+        return TransactionResult(
+            registry_response(
+                [
+                    error(
+                        ErrorCode.REGISTRY_METADATA_ERROR,
+                        f"ITI-57 expects lcm:SubmitObjectsRequest, not {request.payload.tag}",
+                    )
+                ]
+            )
+        )
     try:
         submission = decode_submit_objects_request(request.payload)
     except EbrimDecodeError as exc:
@@ -50,8 +57,9 @@ def update_document_set(services: Services, request: TransactionRequest) -> Tran
     return update(services, submission, actor_of(request.principal), request.access).result()
 
 
-def update(services: Services, submission: Submission, actor: str | None = None,
-           access: DocumentAccess | None = None) -> Outcome:
+def update(
+    services: Services, submission: Submission, actor: str | None = None, access: DocumentAccess | None = None
+) -> Outcome:
     """Check and store one update (nothing is stored if there are any errors)."""
     normalize(submission)
     errors = validate_update(submission)
@@ -83,25 +91,35 @@ def update(services: Services, submission: Submission, actor: str | None = None,
     except IntegrityError as exc:
         # The unique (logical_id, version) index: a concurrent update made the same version.
         log.info("update refused by a database constraint: %s", exc.orig)
-        return replace(outcome, errors=[error(
-            ErrorCode.METADATA_VERSION_ERROR,
-            "another update of the same object was registered concurrently, or an id is reused")])
+        return replace(
+            outcome,
+            errors=[
+                error(
+                    ErrorCode.METADATA_VERSION_ERROR,
+                    "another update of the same object was registered concurrently, or an id is reused",
+                )
+            ],
+        )
     except OperationalError as exc:
         log.warning("registry busy: %s", exc.orig)
         return replace(outcome, errors=[error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")])
     return outcome
 
 
-def _as_seen_by(services: Services, access: DocumentAccess, snapshot: UpdateSnapshot
-                ) -> tuple[UpdateSnapshot, dict[str, DocumentEntry]]:
+def _as_seen_by(
+    services: Services, access: DocumentAccess, snapshot: UpdateSnapshot
+) -> tuple[UpdateSnapshot, dict[str, DocumentEntry]]:
     """The snapshot without what the caller may not see (answered as unknown by the rules), and
     the stored DocumentEntries it holds."""
     stored = {**{o.entry_uuid: o for o in snapshot.latest.values()}, **snapshot.objects}
     hidden, entries = hidden_objects(services, access, {u: (o.kind, o.patient_id) for u, o in stored.items()})
     if not hidden:
         return snapshot, entries
-    return replace(snapshot, latest={k: o for k, o in snapshot.latest.items() if o.entry_uuid not in hidden},
-                   objects={k: o for k, o in snapshot.objects.items() if k not in hidden}), entries
+    return replace(
+        snapshot,
+        latest={k: o for k, o in snapshot.latest.items() if o.entry_uuid not in hidden},
+        objects={k: o for k, o in snapshot.objects.items() if k not in hidden},
+    ), entries
 
 
 def _document_changes(plan: UpdatePlan, entries: dict[str, DocumentEntry]) -> list[tuple[DocumentEntry, Action]]:

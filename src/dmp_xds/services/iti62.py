@@ -19,17 +19,16 @@ from pathlib import Path
 from lxml import etree
 from sqlalchemy.exc import OperationalError
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.errors import ErrorCode, XdsError, XdsFailure, error
-from dmp_xds.xds.model import DocumentEntry
-from dmp_xds.xds.registry.delete_rules import DeleteSnapshot, plan_delete
-from dmp_xds.storage.lifecycle import Change
-from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY
 from dmp_xds.dmp.policy import Action
-from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.register import actor_of
 from dmp_xds.services.rights import Outcome, hidden_objects, judge
+from dmp_xds.storage.lifecycle import Change
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode, XdsError, XdsFailure, error
+from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, DocumentEntry
+from dmp_xds.xds.registry.delete_rules import DeleteSnapshot, plan_delete
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +45,24 @@ def delete_document_set(services: Services, request: TransactionRequest) -> Tran
 def decode_remove_objects_request(payload: etree._Element) -> tuple[list[str], list[XdsError]]:
     """The ids of the ObjectRefList, in order; or why the request is not a deletion we make."""
     if payload.tag != v.TAG_REMOVE_OBJECTS_REQUEST:
-        return [], [error(ErrorCode.REGISTRY_METADATA_ERROR,
-                          f"ITI-62 expects lcm:RemoveObjectsRequest, not {payload.tag}")]
+        return [], [
+            error(ErrorCode.REGISTRY_METADATA_ERROR, f"ITI-62 expects lcm:RemoveObjectsRequest, not {payload.tag}")
+        ]
     if payload.find(v.TAG_ADHOC_QUERY) is not None:
-        return [], [error(ErrorCode.REGISTRY_METADATA_ERROR,
-                          "ITI-62 names the objects to delete in an ObjectRefList, never by an AdhocQuery")]
+        return [], [
+            error(
+                ErrorCode.REGISTRY_METADATA_ERROR,
+                "ITI-62 names the objects to delete in an ObjectRefList, never by an AdhocQuery",
+            )
+        ]
     scope = payload.get("deletionScope", v.DELETION_SCOPE_DELETE_ALL)
     if scope != v.DELETION_SCOPE_DELETE_ALL:
-        return [], [error(ErrorCode.REGISTRY_METADATA_ERROR,
-                          f"deletionScope {scope} is not supported: ITI-62 deletes the objects themselves")]
+        return [], [
+            error(
+                ErrorCode.REGISTRY_METADATA_ERROR,
+                f"deletionScope {scope} is not supported: ITI-62 deletes the objects themselves",
+            )
+        ]
     refs = payload.find(v.TAG_OBJECT_REF_LIST)
     if refs is None:
         return [], [error(ErrorCode.REGISTRY_METADATA_ERROR, "RemoveObjectsRequest without an ObjectRefList")]
@@ -64,15 +72,22 @@ def decode_remove_objects_request(payload: etree._Element) -> tuple[list[str], l
     return ids, []
 
 
-def delete(services: Services, ids: list[str], actor: str | None = None,
-           access: DocumentAccess | None = None) -> Outcome:
+def delete(
+    services: Services, ids: list[str], actor: str | None = None, access: DocumentAccess | None = None
+) -> Outcome:
     """Check and carry out one deletion (nothing is deleted if there are any errors)."""
     snapshot = services.registry.delete_snapshot(ids)
     outcome = Outcome()
     if access is not None:
         snapshot, entries = _as_seen_by(services, access, snapshot, ids)
-        outcome = judge(access, [(entries[uuid], Action.DELETE) for uuid in dict.fromkeys(ids)
-                                 if snapshot.kinds.get(uuid) == KIND_DOCUMENT_ENTRY])
+        outcome = judge(
+            access,
+            [
+                (entries[uuid], Action.DELETE)
+                for uuid in dict.fromkeys(ids)
+                if snapshot.kinds.get(uuid) == KIND_DOCUMENT_ENTRY
+            ],
+        )
     plan, errors = plan_delete(ids, snapshot)
     if plan is None:
         return Outcome(errors)
@@ -84,8 +99,9 @@ def delete(services: Services, ids: list[str], actor: str | None = None,
         return Outcome(failure.errors, decisions=outcome.decisions)
     except OperationalError as exc:
         log.warning("registry busy: %s", exc.orig)
-        return Outcome([error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")],
-                       decisions=outcome.decisions)
+        return Outcome(
+            [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")], decisions=outcome.decisions
+        )
     # After the commit, never before: a crash between the two leaves a file nothing refers to
     # (wasted space), never a registry row naming a file that is gone.
     for path in paths:
@@ -96,20 +112,35 @@ def delete(services: Services, ids: list[str], actor: str | None = None,
     return outcome
 
 
-def _as_seen_by(services: Services, access: DocumentAccess, snapshot: DeleteSnapshot, ids: list[str]
-                ) -> tuple[DeleteSnapshot, dict[str, DocumentEntry]]:
+def _as_seen_by(
+    services: Services, access: DocumentAccess, snapshot: DeleteSnapshot, ids: list[str]
+) -> tuple[DeleteSnapshot, dict[str, DocumentEntry]]:
     """The snapshot without the requested objects the caller may not see (the rules then answer
     them as unregistered), and the requested DocumentEntries. An association is hidden when one
     of its ends is."""
     requested = [uuid for uuid in dict.fromkeys(ids) if uuid in snapshot.kinds]
-    info = services.registry.existing_objects(requested + [end for uuid in requested if uuid in snapshot.links
-                                                           for end in (snapshot.links[uuid].source,
-                                                                       snapshot.links[uuid].target)])
-    hidden, entries = hidden_objects(services, access, {uuid: (kind, patient) for uuid, (kind, patient, _) in info.items()})
-    hidden |= {uuid for uuid in requested if snapshot.kinds[uuid] == KIND_ASSOCIATION and uuid in snapshot.links
-               and {snapshot.links[uuid].source, snapshot.links[uuid].target} & hidden}
+    info = services.registry.existing_objects(
+        requested
+        + [
+            end
+            for uuid in requested
+            if uuid in snapshot.links
+            for end in (snapshot.links[uuid].source, snapshot.links[uuid].target)
+        ]
+    )
+    hidden, entries = hidden_objects(
+        services, access, {uuid: (kind, patient) for uuid, (kind, patient, _) in info.items()}
+    )
+    hidden |= {
+        uuid
+        for uuid in requested
+        if snapshot.kinds[uuid] == KIND_ASSOCIATION
+        and uuid in snapshot.links
+        and {snapshot.links[uuid].source, snapshot.links[uuid].target} & hidden
+    }
     gone = hidden & set(requested)
     if not gone:
         return snapshot, entries
-    return DeleteSnapshot({uuid: kind for uuid, kind in snapshot.kinds.items() if uuid not in gone},
-                          snapshot.links), entries
+    return DeleteSnapshot(
+        {uuid: kind for uuid, kind in snapshot.kinds.items() if uuid not in gone}, snapshot.links
+    ), entries

@@ -41,13 +41,18 @@ def message_text(entry: AuditEntry) -> str:
     event = entry.event
     who = event.actor_name or event.actor_id
     structure = f" (structure {event.structure_id})" if event.structure_id else ""
-    how = ("en mode bris de glace" if event.access_mode == sv.ACCESS_EMERGENCY
-           else "par le centre de régulation médicale (centre 15)")
+    how = (
+        "en mode bris de glace"
+        if event.access_mode == sv.ACCESS_EMERGENCY
+        else "par le centre de régulation médicale (centre 15)"
+    )
     documents = f" ; documents : {', '.join(event.documents)}" if event.documents else ""
     reason = f" Motif déclaré : {event.access_reason}." if event.access_reason else ""
-    return (f"Le {entry.recorded_at[:10]} à {entry.recorded_at[11:16]} UTC, {who}{structure} a accédé à votre "
-            f"DMP {how} (action : {event.action}{documents}).{reason} Vous pouvez consulter l'historique des accès "
-            "et signaler un accès que vous contestez.")
+    return (
+        f"Le {entry.recorded_at[:10]} à {entry.recorded_at[11:16]} UTC, {who}{structure} a accédé à votre "
+        f"DMP {how} (action : {event.action}{documents}).{reason} Vous pouvez consulter l'historique des accès "
+        "et signaler un accès que vous contestez."
+    )
 
 
 class Notifier:
@@ -63,10 +68,19 @@ class Notifier:
         kind = KINDS.get(event.access_mode)
         if kind is None or not event.patient_id:
             return None
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         text = message_text(entry)
-        new_id, email = self.store.add(event.patient_id, now, kind, entry.seq, event.actor_id, event.actor_name,
-                                       event.structure_id, event.access_reason, text)
+        new_id, email = self.store.add(
+            event.patient_id,
+            now,
+            kind,
+            entry.seq,
+            event.actor_id,
+            event.actor_name,
+            event.structure_id,
+            event.access_reason,
+            text,
+        )
         if email and self.outbox is not None and not self.outbox.offer(new_id, email, text):
             try:
                 self.store.record_email(new_id, None, "not sent: the e-mail queue is full")
@@ -83,7 +97,7 @@ class Notifier:
 
     def acknowledge(self, patient_id: str, ids: Sequence[int], now: dt.datetime | None = None) -> int:
         """Mark these notifications of the patient read; how many were unread."""
-        return self.store.acknowledge(patient_id, ids, now or dt.datetime.now(dt.timezone.utc))
+        return self.store.acknowledge(patient_id, ids, now or dt.datetime.now(dt.UTC))
 
     def close(self, timeout: float = 10.0) -> None:
         if self.outbox is not None:

@@ -58,20 +58,32 @@ class Admission:
         """The request's trace row: with the documents it touched and the document-level
         decisions taken inside the transaction, when it got that far."""
         documents, decisions = (result.touched, result.decisions) if result is not None else ((), ())
-        trace_access(self.security, self.principal, self.action, outcome, documents,
-                     "; ".join((self.reason, *decisions)), emergency=self.emergency)
+        trace_access(
+            self.security,
+            self.principal,
+            self.action,
+            outcome,
+            documents,
+            "; ".join((self.reason, *decisions)),
+            emergency=self.emergency,
+        )
 
     def finish(self, result: TransactionResult) -> None:
         self.trace(t.DENIED if result.denied else outcome_of(result.payload), result)
 
 
-def admit(security: SecurityServices | None, action: str, header: etree._Element | None,
-          chain: list[x509.Certificate] | None, now: dt.datetime | None = None) -> Admission | None:
+def admit(
+    security: SecurityServices | None,
+    action: str,
+    header: etree._Element | None,
+    chain: list[x509.Certificate] | None,
+    now: dt.datetime | None = None,
+) -> Admission | None:
     """Authenticate (client certificate + VIHF) and apply the record-level policy to the WS-Addressing
     `action`; None when the deployment runs without authentication. Raises AuthenticationError."""
     if security is None:
         return None
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     principal = authenticate(security, header, chain)
     # A transaction not listed needs at least an authorization to the record, like a
     # submission, until it gets its own line here.
@@ -81,8 +93,9 @@ def admit(security: SecurityServices | None, action: str, header: etree._Element
     if not decision.allowed:
         trace_access(security, principal, trace_action, t.DENIED, detail=decision.reason)
         raise AuthenticationError(FAILED_CHECK, decision.reason)
-    return Admission(security, principal, trace_action, decision.emergency, decision.reason,
-                     document_access(principal, record, now))
+    return Admission(
+        security, principal, trace_action, decision.emergency, decision.reason, document_access(principal, record, now)
+    )
 
 
 def outcome_of(payload: etree._Element) -> str:

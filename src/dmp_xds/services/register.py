@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from dmp_xds.services.context import Services
+from dmp_xds.storage.lifecycle import Change
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.encode import encode_registry_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, XdsFailure, error
 from dmp_xds.xds.model import StoredDocument, Submission
 from dmp_xds.xds.model.ids import assign_entry_uuids
-from dmp_xds.storage.lifecycle import Change
-from dmp_xds.xds.registry.rules import RegistrySnapshot
-from dmp_xds.xds.registry.rules import check_against_registry, diagnose_conflict, snapshot_request, unexplained_conflict
-from dmp_xds.services.context import Services
+from dmp_xds.xds.registry.rules import (
+    RegistrySnapshot,
+    check_against_registry,
+    diagnose_conflict,
+    snapshot_request,
+    unexplained_conflict,
+)
 from dmp_xds.xds.validation.xds import Transaction
 
 log = logging.getLogger(__name__)
@@ -43,7 +48,7 @@ class StoreRaced(Exception):
 
 
 def now_dtm() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    return datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
 
 def actor_of(principal: object | None) -> str | None:
@@ -64,7 +69,9 @@ def apply_registry_values(submission: Submission, now: str) -> None:
     for folder in submission.folders:
         folder.status = v.STATUS_APPROVED
         folder.last_update_time = now
-        folder.logical_id = folder.logical_id if folder.logical_id and folder.logical_id.startswith("urn:uuid:") else folder.entry_uuid
+        folder.logical_id = (
+            folder.logical_id if folder.logical_id and folder.logical_id.startswith("urn:uuid:") else folder.entry_uuid
+        )
         folder.version = "1"
     for assoc in submission.associations:
         assoc.status = v.STATUS_APPROVED
@@ -74,13 +81,20 @@ def caller_patient_errors(patient_ids: Sequence[str], patient_of_caller: str | N
     """An authenticated caller submits to the record their VIHF names, and to no other."""
     if patient_of_caller is None:
         return []
-    return [error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
-                  f"the submission is for patient {p}, but the VIHF of this request is about {patient_of_caller}", p)
-            for p in patient_ids if p != patient_of_caller]
+    return [
+        error(
+            ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+            f"the submission is for patient {p}, but the VIHF of this request is about {patient_of_caller}",
+            p,
+        )
+        for p in patient_ids
+        if p != patient_of_caller
+    ]
 
 
-def check_submission(services: Services, submission: Submission, transaction: Transaction,
-                     patient_of_caller: str | None = None) -> tuple[list[XdsError], RegistrySnapshot | None]:
+def check_submission(
+    services: Services, submission: Submission, transaction: Transaction, patient_of_caller: str | None = None
+) -> tuple[list[XdsError], RegistrySnapshot | None]:
     """Every check of a submission, in order: its errors (warnings too), and what the registry
     holds for it when it passed them all (None otherwise). A submission that passes gets the
     values the registry sets itself (entryUUIDs, status, versions), ready to be stored."""
@@ -101,8 +115,13 @@ def check_submission(services: Services, submission: Submission, transaction: Tr
     return errors, snapshot
 
 
-def store_submission(services: Services, submission: Submission, transaction: Transaction,
-                     repository_documents: Sequence[StoredDocument] = (), actor: str | None = None) -> list[XdsError]:
+def store_submission(
+    services: Services,
+    submission: Submission,
+    transaction: Transaction,
+    repository_documents: Sequence[StoredDocument] = (),
+    actor: str | None = None,
+) -> list[XdsError]:
     """Store a checked submission, with the repository's rows of its documents (ITI-41), in one
     database transaction; the errors if that fails (then nothing is stored). StoreRaced when
     the database refused it and nothing it holds explains why: the same document was registered
@@ -112,8 +131,9 @@ def store_submission(services: Services, submission: Submission, transaction: Tr
     (replacements, folders).
     """
     try:
-        services.registry.store_submission(submission, list(repository_documents),
-                                           change=Change(transaction.value, actor))
+        services.registry.store_submission(
+            submission, list(repository_documents), change=Change(transaction.value, actor)
+        )
     except XdsFailure as failure:
         return failure.errors
     except IntegrityError as exc:
@@ -131,8 +151,13 @@ def store_submission(services: Services, submission: Submission, transaction: Tr
     return []
 
 
-def register_submission(services: Services, submission: Submission, transaction: Transaction,
-                        actor: str | None = None, patient_of_caller: str | None = None) -> list[XdsError]:
+def register_submission(
+    services: Services,
+    submission: Submission,
+    transaction: Transaction,
+    actor: str | None = None,
+    patient_of_caller: str | None = None,
+) -> list[XdsError]:
     """Check and store a submission of metadata alone (ITI-42); its errors (nothing is stored
     if there are any)."""
     errors, snapshot = check_submission(services, submission, transaction, patient_of_caller)

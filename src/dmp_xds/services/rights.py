@@ -18,14 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dmp_xds.xds.errors import ErrorCode, XdsError, error
-from dmp_xds.xds.model import DocumentEntry, Submission
-from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY
-from dmp_xds.security import vocabulary as sv
 from dmp_xds.dmp.policy import Action
-from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.security import vocabulary as sv
 from dmp_xds.services.context import Services, TransactionResult
+from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.register import registry_response
+from dmp_xds.xds.errors import ErrorCode, XdsError, error
+from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, DocumentEntry, Submission
 
 
 @dataclass
@@ -38,33 +37,38 @@ class Outcome:
     denied: bool = False
 
     def result(self) -> TransactionResult:
-        return TransactionResult(registry_response(self.errors), touched=self.touched, decisions=self.decisions,
-                                 denied=self.denied)
+        return TransactionResult(
+            registry_response(self.errors), touched=self.touched, decisions=self.decisions, denied=self.denied
+        )
 
 
-def hidden_versions(access: DocumentAccess, patients: Mapping[str, str | None],
-                    latest: Mapping[str, DocumentEntry]) -> set[str]:
+def hidden_versions(
+    access: DocumentAccess, patients: Mapping[str, str | None], latest: Mapping[str, DocumentEntry]
+) -> set[str]:
     """Of the DocumentEntries `patients` (entryUUID -> its patient id), those the caller may not
     see, each judged by the latest version of its document (`latest`: entryUUID -> that
     version, as `RegistryStore.latest_versions` reads it for all of them at once)."""
     return {uuid for uuid, patient in patients.items() if not access.shows(patient, latest.get(uuid))}
 
 
-def hidden_objects(services: Services, access: DocumentAccess, objects: Mapping[str, tuple[str, str | None]]
-                   ) -> tuple[set[str], dict[str, DocumentEntry]]:
+def hidden_objects(
+    services: Services, access: DocumentAccess, objects: Mapping[str, tuple[str, str | None]]
+) -> tuple[set[str], dict[str, DocumentEntry]]:
     """Of `objects` (entryUUID -> (kind, patient id or None)): those the caller may not see, and
     the DocumentEntries among them all (read once, for the decisions that follow)."""
     documents = [uuid for uuid, (kind, _) in objects.items() if kind == KIND_DOCUMENT_ENTRY]
     entries = {e.entry_uuid: e for e in services.registry.get_document_entries(documents)}
     hidden = {uuid for uuid, (_, patient) in objects.items() if patient is not None and patient != access.patient_id}
-    hidden |= hidden_versions(access, {uuid: objects[uuid][1] for uuid in entries},
-                              services.registry.latest_versions(documents))
+    hidden |= hidden_versions(
+        access, {uuid: objects[uuid][1] for uuid in entries}, services.registry.latest_versions(documents)
+    )
     return hidden, entries
 
 
 def masking_action(before: DocumentEntry, after: DocumentEntry) -> Action:
     """What a new version of a DocumentEntry does, as the policy names it: masking when it adds
     MASQUE_PS, unmasking when it takes it away, any other metadata change otherwise."""
+
     def masked(entry: DocumentEntry) -> bool:
         return any((c.scheme, c.code) == sv.MASKED_FROM_PROFESSIONALS for c in entry.confidentiality_codes)
 
@@ -84,9 +88,13 @@ def judge(access: DocumentAccess, changes: Sequence[tuple[DocumentEntry, Action]
         label = entry.unique_id or entry.entry_uuid
         notes.append(f"{action.value} {label}: {'allowed' if decision.allowed else 'refused'}, {decision.reason}")
         if not decision.allowed:
-            errors.append(error(ErrorCode.REGISTRY_ERROR,
-                                f"access refused: {action.value.replace('-', ' ')} of document {label}: "
-                                f"{decision.reason}", entry.entry_uuid))
+            errors.append(
+                error(
+                    ErrorCode.REGISTRY_ERROR,
+                    f"access refused: {action.value.replace('-', ' ')} of document {label}: {decision.reason}",
+                    entry.entry_uuid,
+                )
+            )
     return Outcome(errors, unique_ids(entry for entry, _ in changes), tuple(notes), bool(errors))
 
 

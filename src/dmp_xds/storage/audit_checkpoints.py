@@ -40,7 +40,7 @@ _LINE = re.compile(r"dmp-xds-checkpoint v1 seq=(\d+) at=(\S+) key=([0-9a-f]+) ma
 
 def utc_stamp(now: dt.datetime | None = None) -> str:
     """ISO 8601 UTC with microseconds: the trace's timestamps, stored as the exact text MACed."""
-    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

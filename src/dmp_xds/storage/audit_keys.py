@@ -66,8 +66,10 @@ def parse_key(text: str, source: str) -> AuditKey:
     except ValueError:
         secret = b""
     if len(secret) < KEY_BYTES:
-        raise ConfigError(f"audit key file {source}: expected at least {2 * KEY_BYTES} hex digits "
-                          f"({KEY_BYTES} random bytes, e.g. `openssl rand -hex {KEY_BYTES}`)")
+        raise ConfigError(
+            f"audit key file {source}: expected at least {2 * KEY_BYTES} hex digits "
+            f"({KEY_BYTES} random bytes, e.g. `openssl rand -hex {KEY_BYTES}`)"
+        )
     return AuditKey(secret, source)
 
 
@@ -80,8 +82,9 @@ def load_key(path: Path, generate: bool) -> AuditKey | None:
         _generate(path)
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("the audit key file %s can be read by other users (mode %o): chmod 600 it", path,
-                    stat.S_IMODE(mode))
+        log.warning(
+            "the audit key file %s can be read by other users (mode %o): chmod 600 it", path, stat.S_IMODE(mode)
+        )
     return parse_key(path.read_text(encoding="ascii", errors="replace"), str(path))
 
 
@@ -102,8 +105,11 @@ def _generate(path: Path) -> None:
             pass
     finally:
         tmp.unlink(missing_ok=True)
-    log.warning("generated the access trace's key in %s: keep a copy in a safe place, and keep it away "
-                "from the database in production (DMP_XDS_AUDIT_KEY_FILE)", path)
+    log.warning(
+        "generated the access trace's key in %s: keep a copy in a safe place, and keep it away "
+        "from the database in production (DMP_XDS_AUDIT_KEY_FILE)",
+        path,
+    )
 
 
 def key_for(settings: Settings, generate: bool) -> AuditKey | None:
@@ -111,7 +117,9 @@ def key_for(settings: Settings, generate: bool) -> AuditKey | None:
     directory (generated there when `generate`; None when it is missing and not generated)."""
     path = settings.audit_key_path
     if settings.audit_key_file and not path.exists():
-        raise ConfigError(f"DMP_XDS_AUDIT_KEY_FILE {path} does not exist; create it with "
-                          f"`openssl rand -hex {KEY_BYTES} > {path}; chmod 600 {path}` (only for a new "
-                          "trace: the key of an existing trace must be restored, not replaced)")
+        raise ConfigError(
+            f"DMP_XDS_AUDIT_KEY_FILE {path} does not exist; create it with "
+            f"`openssl rand -hex {KEY_BYTES} > {path}; chmod 600 {path}` (only for a new "
+            "trace: the key of an existing trace must be restored, not replaced)"
+        )
     return load_key(path, generate and not settings.audit_key_file)

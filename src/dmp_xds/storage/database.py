@@ -38,7 +38,7 @@ def normalize_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever the URL says (`postgresql://`, `postgres://`)."""
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

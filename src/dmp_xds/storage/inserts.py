@@ -120,10 +120,14 @@ class PostgresSubmissionInsert:
             columns = ", ".join(self.columns[table.name])
             conflict = table.info.get(INSERT_IGNORING_CONFLICTS_ON)
             on_conflict = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
-            inserts.append(f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
-                           f"FROM json_populate_recordset(NULL::{table.name}, %s::json){on_conflict}")
+            inserts.append(
+                f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
+                f"FROM json_populate_recordset(NULL::{table.name}, %s::json){on_conflict}"
+            )
         *first, last = inserts
-        self.sql = (("WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(first)) + " ") if first else "") + last
+        self.sql = (
+            ("WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(first)) + " ") if first else ""
+        ) + last
 
     def params(self, rows: TableRows) -> list[str]:
         """One JSON array of rows per table, in the statement's order (one document for all
@@ -132,9 +136,14 @@ class PostgresSubmissionInsert:
         unknown = set(given) - set(self.tables)
         if unknown:
             raise ValueError(f"no INSERT for tables {sorted(unknown)}")
-        return [json.dumps([{c: row.get(c) for c in self.columns[name]} for row in given.get(name, [])],
-                           default=_json_value, separators=(",", ":"))
-                for name in self.tables]
+        return [
+            json.dumps(
+                [{c: row.get(c) for c in self.columns[name]} for row in given.get(name, [])],
+                default=_json_value,
+                separators=(",", ":"),
+            )
+            for name in self.tables
+        ]
 
     def run(self, cursor: Any, rows: TableRows, dbapi: Any) -> None:
         try:

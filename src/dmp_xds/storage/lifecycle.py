@@ -20,10 +20,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
-from dmp_xds.xds.model import Association, Folder, Submission
-from dmp_xds.xds.model.ids import new_uuid
 from dmp_xds.storage.serialize import to_dict
 from dmp_xds.storage.tables import (
     AssociationRow,
@@ -33,7 +29,18 @@ from dmp_xds.storage.tables import (
     PatientRow,
     SubmissionSetRow,
 )
-from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
+from dmp_xds.xds.model import (
+    KIND_ASSOCIATION,
+    KIND_DOCUMENT_ENTRY,
+    KIND_FOLDER,
+    KIND_SUBMISSION_SET,
+    Association,
+    Folder,
+    Submission,
+)
+from dmp_xds.xds.model.ids import new_uuid
 from dmp_xds.xds.registry.update_rules import StoredObject, UpdatePlan, UpdateSnapshot
 
 _document_entry = DocumentEntryRow.__table__
@@ -67,25 +74,29 @@ class Event:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def record(connection: Connection, change: Change, submission_set_uuid: str | None,
-           events: Sequence[Event], now: datetime) -> None:
+def record(
+    connection: Connection, change: Change, submission_set_uuid: str | None, events: Sequence[Event], now: datetime
+) -> None:
     if not events:
         return
-    connection.execute(insert(_event), [
-        {
-            "recorded_at": now,
-            "transaction": change.transaction,
-            "action": e.action,
-            "object_kind": e.object_kind,
-            "object_uuid": e.object_uuid,
-            "logical_id": e.logical_id,
-            "patient_id": e.patient_id,
-            "submission_set_uuid": submission_set_uuid,
-            "actor": change.actor,
-            "detail": e.detail,
-        }
-        for e in events
-    ])
+    connection.execute(
+        insert(_event),
+        [
+            {
+                "recorded_at": now,
+                "transaction": change.transaction,
+                "action": e.action,
+                "object_kind": e.object_kind,
+                "object_uuid": e.object_uuid,
+                "logical_id": e.logical_id,
+                "patient_id": e.patient_id,
+                "submission_set_uuid": submission_set_uuid,
+                "actor": change.actor,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
+    )
 
 
 def dtm(now: datetime) -> str:
@@ -104,8 +115,12 @@ _DEPRECATE_APPROVED = (
 _FOLDERS_OF = (
     select(_association.c.source, _association.c.target)
     .select_from(_association.join(_folder, _folder.c.entry_uuid == _association.c.source))
-    .where(_association.c.association_type == v.HAS_MEMBER, _association.c.target.in_(_IDS),
-           _association.c.status == v.STATUS_APPROVED, _folder.c.is_latest)
+    .where(
+        _association.c.association_type == v.HAS_MEMBER,
+        _association.c.target.in_(_IDS),
+        _association.c.status == v.STATUS_APPROVED,
+        _folder.c.is_latest,
+    )
 )
 
 
@@ -119,11 +134,24 @@ def deprecate_originals(connection: Connection, originals: Sequence[str]) -> lis
     wanted = sorted(set(originals))
     result = connection.execute(_DEPRECATE_APPROVED, {"ids": wanted})
     if result.rowcount != len(wanted):
-        raise XdsFailure([error(ErrorCode.REGISTRY_METADATA_ERROR,
-                                "a document to replace was replaced or changed concurrently; "
-                                f"none of {', '.join(wanted)} was modified")])
-    return [Event(DEPRECATED_BY_REPLACEMENT, "DocumentEntry", uuid,
-                  detail={"from": v.STATUS_APPROVED, "to": v.STATUS_DEPRECATED}) for uuid in wanted]
+        raise XdsFailure(
+            [
+                error(
+                    ErrorCode.REGISTRY_METADATA_ERROR,
+                    "a document to replace was replaced or changed concurrently; "
+                    f"none of {', '.join(wanted)} was modified",
+                )
+            ]
+        )
+    return [
+        Event(
+            DEPRECATED_BY_REPLACEMENT,
+            "DocumentEntry",
+            uuid,
+            detail={"from": v.STATUS_APPROVED, "to": v.STATUS_DEPRECATED},
+        )
+        for uuid in wanted
+    ]
 
 
 def folder_memberships(connection: Connection, documents: Iterable[str]) -> list[tuple[str, str]]:
@@ -134,8 +162,9 @@ def folder_memberships(connection: Connection, documents: Iterable[str]) -> list
     return [(source, target) for source, target in connection.execute(_FOLDERS_OF, {"ids": ids})]
 
 
-def replacement_folder_associations(submission: Submission,
-                                    memberships: Sequence[tuple[str, str]]) -> list[Association]:
+def replacement_folder_associations(
+    submission: Submission, memberships: Sequence[tuple[str, str]]
+) -> list[Association]:
     """A replacement joins every folder of its original (ITI TF-3 §4.2.2.2.3), unless the
     submission already puts it there."""
     already = {(a.source, a.target) for a in submission.associations if a.association_type == v.HAS_MEMBER}
@@ -153,14 +182,19 @@ def replacement_folder_associations(submission: Submission,
 
 # --- folders ---------------------------------------------------------------------------------
 
-_FOLDER_DATA = select(_folder.c.entry_uuid, _folder.c.patient_id, _folder.c.logical_id,
-                      _folder.c.data).where(_folder.c.entry_uuid.in_(_IDS))
-_TOUCH_FOLDER = (update(_folder).where(_folder.c.entry_uuid == bindparam("uuid"))
-                 .values(last_update_time=bindparam("time"), data=bindparam("data")))
+_FOLDER_DATA = select(_folder.c.entry_uuid, _folder.c.patient_id, _folder.c.logical_id, _folder.c.data).where(
+    _folder.c.entry_uuid.in_(_IDS)
+)
+_TOUCH_FOLDER = (
+    update(_folder)
+    .where(_folder.c.entry_uuid == bindparam("uuid"))
+    .values(last_update_time=bindparam("time"), data=bindparam("data"))
+)
 
 
-def touch_folders(connection: Connection, folders: Iterable[str], now: datetime,
-                  members: dict[str, list[str]]) -> list[Event]:
+def touch_folders(
+    connection: Connection, folders: Iterable[str], now: datetime, members: dict[str, list[str]]
+) -> list[Event]:
     """Set lastUpdateTime of stored folders that gained members (ITI TF-3 §4.2.3.4.7); the
     model in `data` changes with the column, since queries give back `data`."""
     ids = sorted(set(folders))
@@ -173,8 +207,16 @@ def touch_folders(connection: Connection, folders: Iterable[str], now: datetime,
         data = dict(data)
         data["last_update_time"] = time
         connection.execute(_TOUCH_FOLDER, {"uuid": entry_uuid, "time": time, "data": data})
-        events.append(Event(FOLDER_MEMBER_ADDED, "Folder", entry_uuid, logical_id, patient_id,
-                            {"members": sorted(members.get(entry_uuid, [])), "lastUpdateTime": time}))
+        events.append(
+            Event(
+                FOLDER_MEMBER_ADDED,
+                "Folder",
+                entry_uuid,
+                logical_id,
+                patient_id,
+                {"members": sorted(members.get(entry_uuid, [])), "lastUpdateTime": time},
+            )
+        )
     return events
 
 
@@ -204,11 +246,11 @@ def association_row(assoc: Association, ss_uuid: str | None, now: datetime) -> d
     }
 
 
-def insert_associations(connection: Connection, associations: Sequence[Association],
-                        ss_uuid: str | None, now: datetime) -> None:
+def insert_associations(
+    connection: Connection, associations: Sequence[Association], ss_uuid: str | None, now: datetime
+) -> None:
     if associations:
         connection.execute(insert(_association), [association_row(a, ss_uuid, now) for a in associations])
-
 
 
 # --- ITI-57 ------------------------------------------------------------------------------------
@@ -217,48 +259,81 @@ _submission_set = SubmissionSetRow.__table__
 _patient = PatientRow.__table__
 
 
-def read_update_snapshot(connection: Connection, logical_ids: Sequence[str], ends: Sequence[str],
-                         patients: Sequence[str]) -> UpdateSnapshot:
+def read_update_snapshot(
+    connection: Connection, logical_ids: Sequence[str], ends: Sequence[str], patients: Sequence[str]
+) -> UpdateSnapshot:
     """What `update_rules.plan_update` needs, read on one connection."""
-    known = frozenset(connection.scalars(select(_patient.c.patient_id).where(_patient.c.patient_id.in_(list(patients)))))
+    known = frozenset(
+        connection.scalars(select(_patient.c.patient_id).where(_patient.c.patient_id.in_(list(patients))))
+    )
     latest: dict[str, StoredObject] = {}
     objects: dict[str, StoredObject] = {}
     for table, kind in ((_document_entry, KIND_DOCUMENT_ENTRY), (_folder, KIND_FOLDER)):
-        columns = [table.c.entry_uuid, table.c.status, table.c.patient_id, table.c.logical_id, table.c.version,
-                   table.c.is_latest, table.c.unique_id,
-                   table.c.object_type if kind == KIND_DOCUMENT_ENTRY else table.c.unique_id.label("object_type")]
-        for row in connection.execute(select(*columns).where(
-                or_(and_(table.c.logical_id.in_(list(logical_ids)), table.c.is_latest),
-                    table.c.entry_uuid.in_(list(ends))))):
-            stored = StoredObject(kind, row.entry_uuid, row.status, row.patient_id, row.logical_id, row.version,
-                                  bool(row.is_latest), row.unique_id,
-                                  row.object_type if kind == KIND_DOCUMENT_ENTRY else None)
+        columns = [
+            table.c.entry_uuid,
+            table.c.status,
+            table.c.patient_id,
+            table.c.logical_id,
+            table.c.version,
+            table.c.is_latest,
+            table.c.unique_id,
+            table.c.object_type if kind == KIND_DOCUMENT_ENTRY else table.c.unique_id.label("object_type"),
+        ]
+        for row in connection.execute(
+            select(*columns).where(
+                or_(
+                    and_(table.c.logical_id.in_(list(logical_ids)), table.c.is_latest),
+                    table.c.entry_uuid.in_(list(ends)),
+                )
+            )
+        ):
+            stored = StoredObject(
+                kind,
+                row.entry_uuid,
+                row.status,
+                row.patient_id,
+                row.logical_id,
+                row.version,
+                bool(row.is_latest),
+                row.unique_id,
+                row.object_type if kind == KIND_DOCUMENT_ENTRY else None,
+            )
             if row.entry_uuid in ends:
                 objects[row.entry_uuid] = stored
             if row.is_latest and row.logical_id in logical_ids:
                 latest[row.logical_id] = stored
     for entry_uuid, status, patient_id in connection.execute(
-            select(_submission_set.c.entry_uuid, _submission_set.c.status, _submission_set.c.patient_id)
-            .where(_submission_set.c.entry_uuid.in_(list(ends)))):
+        select(_submission_set.c.entry_uuid, _submission_set.c.status, _submission_set.c.patient_id).where(
+            _submission_set.c.entry_uuid.in_(list(ends))
+        )
+    ):
         objects[entry_uuid] = StoredObject(KIND_SUBMISSION_SET, entry_uuid, status, patient_id)
     for entry_uuid, status in connection.execute(
-            select(_association.c.entry_uuid, _association.c.status).where(_association.c.entry_uuid.in_(list(ends)))):
+        select(_association.c.entry_uuid, _association.c.status).where(_association.c.entry_uuid.in_(list(ends)))
+    ):
         objects[entry_uuid] = StoredObject(KIND_ASSOCIATION, entry_uuid, status)
     # Which latest versions are linked to other objects than their SubmissionSets (a patient
     # change would split them from their folder or related documents).
     latest_ids = [s.entry_uuid for s in latest.values()]
     touching = connection.execute(
-        select(_association.c.source, _association.c.target)
-        .where(or_(_association.c.source.in_(latest_ids), _association.c.target.in_(latest_ids)))).all()
+        select(_association.c.source, _association.c.target).where(
+            or_(_association.c.source.in_(latest_ids), _association.c.target.in_(latest_ids))
+        )
+    ).all()
     others = {t if s in latest_ids else s for s, t in touching}
-    packages = set(connection.scalars(select(_submission_set.c.entry_uuid)
-                                      .where(_submission_set.c.entry_uuid.in_(sorted(others)))))
+    packages = set(
+        connection.scalars(select(_submission_set.c.entry_uuid).where(_submission_set.c.entry_uuid.in_(sorted(others))))
+    )
     linked = {(s if s in latest_ids else t) for s, t in touching if (t if s in latest_ids else s) not in packages}
     latest = {lid: replace(s, linked=s.entry_uuid in linked) for lid, s in latest.items()}
     links = frozenset(
-        (row.association_type, row.source, row.target) for row in connection.execute(
-            select(_association.c.association_type, _association.c.source, _association.c.target)
-            .where(_association.c.source.in_(list(ends)), _association.c.target.in_(list(ends)))))
+        (row.association_type, row.source, row.target)
+        for row in connection.execute(
+            select(_association.c.association_type, _association.c.source, _association.c.target).where(
+                _association.c.source.in_(list(ends)), _association.c.target.in_(list(ends))
+            )
+        )
+    )
     return UpdateSnapshot(known, latest, objects, links)
 
 
@@ -281,42 +356,86 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
         # Deprecate the previous version; the new one's row was inserted first, so the unique
         # index on (logical_id, version) already refused a concurrent new version.
         result = connection.execute(
-            update(table).where(table.c.entry_uuid == previous.entry_uuid, table.c.is_latest)
-            .values(is_latest=False, status=v.STATUS_DEPRECATED).execution_options(preserve_rowcount=True))
+            update(table)
+            .where(table.c.entry_uuid == previous.entry_uuid, table.c.is_latest)
+            .values(is_latest=False, status=v.STATUS_DEPRECATED)
+            .execution_options(preserve_rowcount=True)
+        )
         if result.rowcount != 1:
-            raise XdsFailure([error(ErrorCode.METADATA_VERSION_ERROR,
-                                    f"{previous.kind} {previous.logical_id}: another version was registered "
-                                    "concurrently", previous.entry_uuid)])
-        events.append(Event(NEW_VERSION, previous.kind, version.obj.entry_uuid, previous.logical_id,
-                            version.obj.patient_id,
-                            {"previous": previous.entry_uuid, "previousVersion": previous.version,
-                             "version": version.obj.version, "previousStatus": previous.status,
-                             "patientId": version.obj.patient_id}))
+            raise XdsFailure(
+                [
+                    error(
+                        ErrorCode.METADATA_VERSION_ERROR,
+                        f"{previous.kind} {previous.logical_id}: another version was registered concurrently",
+                        previous.entry_uuid,
+                    )
+                ]
+            )
+        events.append(
+            Event(
+                NEW_VERSION,
+                previous.kind,
+                version.obj.entry_uuid,
+                previous.logical_id,
+                version.obj.patient_id,
+                {
+                    "previous": previous.entry_uuid,
+                    "previousVersion": previous.version,
+                    "version": version.obj.version,
+                    "previousStatus": previous.status,
+                    "patientId": version.obj.patient_id,
+                },
+            )
+        )
         if not version.propagate:
             continue
         if previous.kind == KIND_DOCUMENT_ENTRY:
             for folder, _document in folder_memberships(connection, [previous.entry_uuid]):
-                propagated.append(Association(new_uuid(), v.HAS_MEMBER, folder, version.obj.entry_uuid,
-                                              v.STATUS_APPROVED))
+                propagated.append(
+                    Association(new_uuid(), v.HAS_MEMBER, folder, version.obj.entry_uuid, v.STATUS_APPROVED)
+                )
                 touched.setdefault(folder, []).append(version.obj.entry_uuid)
         else:
-            members = connection.scalars(select(_association.c.target).where(
-                _association.c.source == previous.entry_uuid, _association.c.association_type == v.HAS_MEMBER,
-                _association.c.status == v.STATUS_APPROVED))
-            propagated += [Association(new_uuid(), v.HAS_MEMBER, version.obj.entry_uuid, member, v.STATUS_APPROVED)
-                           for member in members]
+            members = connection.scalars(
+                select(_association.c.target).where(
+                    _association.c.source == previous.entry_uuid,
+                    _association.c.association_type == v.HAS_MEMBER,
+                    _association.c.status == v.STATUS_APPROVED,
+                )
+            )
+            propagated += [
+                Association(new_uuid(), v.HAS_MEMBER, version.obj.entry_uuid, member, v.STATUS_APPROVED)
+                for member in members
+            ]
     insert_associations(connection, propagated, ss_uuid, now)
     for change in plan.status_changes:
         table = _table_of(change.target.kind)
         result = connection.execute(
-            update(table).where(table.c.entry_uuid == change.target.entry_uuid, table.c.status == change.original)
-            .values(status=change.new).execution_options(preserve_rowcount=True))
+            update(table)
+            .where(table.c.entry_uuid == change.target.entry_uuid, table.c.status == change.original)
+            .values(status=change.new)
+            .execution_options(preserve_rowcount=True)
+        )
         if result.rowcount != 1:
-            raise XdsFailure([error(ErrorCode.METADATA_UPDATE_ERROR,
-                                    f"{change.target.kind} {change.target.entry_uuid}: its status changed concurrently",
-                                    change.association.entry_uuid)])
-        events.append(Event(STATUS_CHANGED, change.target.kind, change.target.entry_uuid, change.target.logical_id,
-                            change.target.patient_id, {"from": change.original, "to": change.new}))
+            raise XdsFailure(
+                [
+                    error(
+                        ErrorCode.METADATA_UPDATE_ERROR,
+                        f"{change.target.kind} {change.target.entry_uuid}: its status changed concurrently",
+                        change.association.entry_uuid,
+                    )
+                ]
+            )
+        events.append(
+            Event(
+                STATUS_CHANGED,
+                change.target.kind,
+                change.target.entry_uuid,
+                change.target.logical_id,
+                change.target.patient_id,
+                {"from": change.original, "to": change.new},
+            )
+        )
     members = stored_folder_members(submission)
     for folder, added in touched.items():
         members.setdefault(folder, []).extend(added)

@@ -35,23 +35,43 @@ class Notification:
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     # SQLite gives back naive datetimes: they were stored in UTC.
-    return value.replace(tzinfo=dt.timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 class NotificationStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(self, patient_id: str, created_at: dt.datetime, kind: str, audit_seq: int, actor_id: str,
-            actor_name: str, structure_id: str, reason: str, message: str) -> tuple[int, str]:
+    def add(
+        self,
+        patient_id: str,
+        created_at: dt.datetime,
+        kind: str,
+        audit_seq: int,
+        actor_id: str,
+        actor_name: str,
+        structure_id: str,
+        reason: str,
+        message: str,
+    ) -> tuple[int, str]:
         """Store a notification; its id, and the address the patient gave for them ("" = none)."""
         with self.engine.begin() as connection:
-            email = connection.execute(select(_record.c.notification_email)
-                                       .where(_record.c.patient_id == patient_id)).scalar()
-            new_id = connection.execute(insert(_notification).values(
-                patient_id=patient_id, created_at=created_at, kind=kind, audit_seq=audit_seq,
-                actor_id=actor_id, actor_name=actor_name, structure_id=structure_id,
-                reason=reason, message=message[:1000])).inserted_primary_key[0]  # type: ignore[index]
+            email = connection.execute(
+                select(_record.c.notification_email).where(_record.c.patient_id == patient_id)
+            ).scalar()
+            new_id = connection.execute(
+                insert(_notification).values(
+                    patient_id=patient_id,
+                    created_at=created_at,
+                    kind=kind,
+                    audit_seq=audit_seq,
+                    actor_id=actor_id,
+                    actor_name=actor_name,
+                    structure_id=structure_id,
+                    reason=reason,
+                    message=message[:1000],
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
         return new_id, email or ""
 
     def get(self, patient_id: str, notification_id: int) -> Notification | None:
@@ -62,8 +82,9 @@ class NotificationStore:
         """The patient's notifications, newest first."""
         return self._select(patient_id, limit, unread_only)
 
-    def _select(self, patient_id: str, limit: int, unread_only: bool, notification_id: int | None = None
-                ) -> list[Notification]:
+    def _select(
+        self, patient_id: str, limit: int, unread_only: bool, notification_id: int | None = None
+    ) -> list[Notification]:
         statement = select(_notification).where(_notification.c.patient_id == patient_id)
         if unread_only:
             statement = statement.where(_notification.c.read_at.is_(None))
@@ -71,19 +92,43 @@ class NotificationStore:
             statement = statement.where(_notification.c.id == notification_id)
         with self.engine.connect() as connection:
             rows = connection.execute(statement.order_by(_notification.c.id.desc()).limit(limit)).all()
-        return [Notification(r.id, r.patient_id, _aware(r.created_at), r.kind, r.audit_seq,  # type: ignore[arg-type]
-                             r.actor_id, r.actor_name, r.structure_id, r.reason, r.message, _aware(r.read_at),
-                             _aware(r.emailed_at), r.email_error) for r in rows]
+        return [
+            Notification(
+                r.id,
+                r.patient_id,
+                _aware(r.created_at),
+                r.kind,
+                r.audit_seq,  # type: ignore[arg-type]
+                r.actor_id,
+                r.actor_name,
+                r.structure_id,
+                r.reason,
+                r.message,
+                _aware(r.read_at),
+                _aware(r.emailed_at),
+                r.email_error,
+            )
+            for r in rows
+        ]
 
     def acknowledge(self, patient_id: str, ids: Sequence[int], now: dt.datetime) -> int:
         """Mark these notifications of the patient read; how many were unread."""
         with self.engine.begin() as connection:
-            return connection.execute(update(_notification).where(
-                (_notification.c.patient_id == patient_id) & _notification.c.id.in_(list(ids))
-                & _notification.c.read_at.is_(None)).values(read_at=now)).rowcount
+            return connection.execute(
+                update(_notification)
+                .where(
+                    (_notification.c.patient_id == patient_id)
+                    & _notification.c.id.in_(list(ids))
+                    & _notification.c.read_at.is_(None)
+                )
+                .values(read_at=now)
+            ).rowcount
 
     def record_email(self, notification_id: int, sent_at: dt.datetime | None, problem: str | None) -> None:
         """When the notification went out by e-mail, or why it did not."""
         with self.engine.begin() as connection:
-            connection.execute(update(_notification).where(_notification.c.id == notification_id)
-                               .values(emailed_at=sent_at, email_error=problem[:1000] if problem else None))
+            connection.execute(
+                update(_notification)
+                .where(_notification.c.id == notification_id)
+                .values(emailed_at=sent_at, email_error=problem[:1000] if problem else None)
+            )

@@ -30,8 +30,6 @@ from sqlalchemy import Boolean, ColumnElement, Select, and_, bindparam, exists, 
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.storage.serialize import sortable_dtm
 from dmp_xds.storage.store import CODE_KIND_CONFIDENTIALITY, CODE_KIND_EVENT
 from dmp_xds.storage.tables import (
@@ -45,7 +43,8 @@ from dmp_xds.storage.tables import (
     SubmissionSetAuthorRow,
     SubmissionSetRow,
 )
-
+from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode, XdsError, error
 
 _de = DocumentEntryRow.__table__
 _de_code = DocumentEntryCodeRow.__table__
@@ -144,12 +143,15 @@ def _p(name: str, kind: ParamKind, required: bool = False, and_slots: bool = Fal
     return ParamSpec(name, kind, required, and_slots)
 
 
-_ID, _IDS, _CODES, _TIME, _PATTERNS = (
-    ParamKind.ID, ParamKind.IDS, ParamKind.CODES, ParamKind.TIME, ParamKind.PATTERNS)
+_ID, _IDS, _CODES, _TIME, _PATTERNS = (ParamKind.ID, ParamKind.IDS, ParamKind.CODES, ParamKind.TIME, ParamKind.PATTERNS)
 _HOME = _p(v.P_HOME_COMMUNITY_ID, _ID)
 _DE_TYPE = _p(v.P_DE_TYPE, _IDS)
-_CONTENT_FILTERS = (_p(v.P_DE_FORMAT_CODE, _CODES), _p(v.P_DE_CONFIDENTIALITY_CODE, _CODES, and_slots=True),
-                    _DE_TYPE, _HOME)
+_CONTENT_FILTERS = (
+    _p(v.P_DE_FORMAT_CODE, _CODES),
+    _p(v.P_DE_CONFIDENTIALITY_CODE, _CODES, and_slots=True),
+    _DE_TYPE,
+    _HOME,
+)
 _FIND_DOCUMENTS = (
     _p(v.P_DE_PATIENT_ID, _ID, required=True),
     _p(v.P_DE_STATUS, _IDS, required=True),
@@ -177,56 +179,105 @@ _METADATA_LEVEL = _p(v.P_METADATA_LEVEL, ParamKind.LEVEL)
 
 QUERIES: tuple[QuerySpec, ...] = (
     QuerySpec("FindDocuments", v.SQ_FIND_DOCUMENTS, _FIND_DOCUMENTS),
-    QuerySpec("FindDocumentsByReferenceId", v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID,
-              _FIND_DOCUMENTS + (_p(v.P_DE_REFERENCE_ID_LIST, _IDS, required=True),)),
-    QuerySpec("FindSubmissionSets", v.SQ_FIND_SUBMISSION_SETS, (
-        _p(v.P_SS_PATIENT_ID, _ID, required=True),
-        _p(v.P_SS_STATUS, _IDS, required=True),
-        _p(v.P_SS_SOURCE_ID, _IDS),
-        _p(v.P_SS_SUBMISSION_TIME_FROM, _TIME),
-        _p(v.P_SS_SUBMISSION_TIME_TO, _TIME),
-        _p(v.P_SS_AUTHOR_PERSON, _PATTERNS),
-        _p(v.P_SS_CONTENT_TYPE, _CODES),
-        _HOME,
-    )),
-    QuerySpec("FindFolders", v.SQ_FIND_FOLDERS, (
-        _p(v.P_FOLDER_PATIENT_ID, _ID, required=True),
-        _p(v.P_FOLDER_STATUS, _IDS, required=True),
-        _p(v.P_FOLDER_LAST_UPDATE_TIME_FROM, _TIME),
-        _p(v.P_FOLDER_LAST_UPDATE_TIME_TO, _TIME),
-        _p(v.P_FOLDER_CODE_LIST, _CODES, and_slots=True),
-        _HOME,
-    )),
-    QuerySpec("GetAll", v.SQ_GET_ALL, (
-        _p(v.P_PATIENT_ID, _ID, required=True),
-        _p(v.P_DE_STATUS, _IDS, required=True),
-        _p(v.P_SS_STATUS, _IDS, required=True),
-        _p(v.P_FOLDER_STATUS, _IDS, required=True),
-        *_CONTENT_FILTERS,
-    )),
-    QuerySpec("GetDocuments", v.SQ_GET_DOCUMENTS,
-              (_p(v.P_DE_ENTRY_UUID, _IDS), _p(v.P_DE_UNIQUE_ID, _IDS), _p(v.P_DE_LOGICAL_ID, _IDS),
-               _METADATA_LEVEL, _HOME),
-              ((v.P_DE_ENTRY_UUID, v.P_DE_UNIQUE_ID, v.P_DE_LOGICAL_ID),)),
-    QuerySpec("GetFolders", v.SQ_GET_FOLDERS,
-              (_p(v.P_FOLDER_ENTRY_UUID, _IDS), _p(v.P_FOLDER_UNIQUE_ID, _IDS), _p(v.P_FOLDER_LOGICAL_ID, _IDS),
-               _METADATA_LEVEL, _HOME),
-              ((v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID, v.P_FOLDER_LOGICAL_ID),)),
+    QuerySpec(
+        "FindDocumentsByReferenceId",
+        v.SQ_FIND_DOCUMENTS_BY_REFERENCE_ID,
+        _FIND_DOCUMENTS + (_p(v.P_DE_REFERENCE_ID_LIST, _IDS, required=True),),
+    ),
+    QuerySpec(
+        "FindSubmissionSets",
+        v.SQ_FIND_SUBMISSION_SETS,
+        (
+            _p(v.P_SS_PATIENT_ID, _ID, required=True),
+            _p(v.P_SS_STATUS, _IDS, required=True),
+            _p(v.P_SS_SOURCE_ID, _IDS),
+            _p(v.P_SS_SUBMISSION_TIME_FROM, _TIME),
+            _p(v.P_SS_SUBMISSION_TIME_TO, _TIME),
+            _p(v.P_SS_AUTHOR_PERSON, _PATTERNS),
+            _p(v.P_SS_CONTENT_TYPE, _CODES),
+            _HOME,
+        ),
+    ),
+    QuerySpec(
+        "FindFolders",
+        v.SQ_FIND_FOLDERS,
+        (
+            _p(v.P_FOLDER_PATIENT_ID, _ID, required=True),
+            _p(v.P_FOLDER_STATUS, _IDS, required=True),
+            _p(v.P_FOLDER_LAST_UPDATE_TIME_FROM, _TIME),
+            _p(v.P_FOLDER_LAST_UPDATE_TIME_TO, _TIME),
+            _p(v.P_FOLDER_CODE_LIST, _CODES, and_slots=True),
+            _HOME,
+        ),
+    ),
+    QuerySpec(
+        "GetAll",
+        v.SQ_GET_ALL,
+        (
+            _p(v.P_PATIENT_ID, _ID, required=True),
+            _p(v.P_DE_STATUS, _IDS, required=True),
+            _p(v.P_SS_STATUS, _IDS, required=True),
+            _p(v.P_FOLDER_STATUS, _IDS, required=True),
+            *_CONTENT_FILTERS,
+        ),
+    ),
+    QuerySpec(
+        "GetDocuments",
+        v.SQ_GET_DOCUMENTS,
+        (_p(v.P_DE_ENTRY_UUID, _IDS), _p(v.P_DE_UNIQUE_ID, _IDS), _p(v.P_DE_LOGICAL_ID, _IDS), _METADATA_LEVEL, _HOME),
+        ((v.P_DE_ENTRY_UUID, v.P_DE_UNIQUE_ID, v.P_DE_LOGICAL_ID),),
+    ),
+    QuerySpec(
+        "GetFolders",
+        v.SQ_GET_FOLDERS,
+        (
+            _p(v.P_FOLDER_ENTRY_UUID, _IDS),
+            _p(v.P_FOLDER_UNIQUE_ID, _IDS),
+            _p(v.P_FOLDER_LOGICAL_ID, _IDS),
+            _METADATA_LEVEL,
+            _HOME,
+        ),
+        ((v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID, v.P_FOLDER_LOGICAL_ID),),
+    ),
     QuerySpec("GetAssociations", v.SQ_GET_ASSOCIATIONS, (_p(v.P_UUID, _IDS, required=True), _HOME)),
-    QuerySpec("GetDocumentsAndAssociations", v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS,
-              (_p(v.P_DE_ENTRY_UUID, _IDS), _p(v.P_DE_UNIQUE_ID, _IDS), _HOME), _DE_IDS),
+    QuerySpec(
+        "GetDocumentsAndAssociations",
+        v.SQ_GET_DOCUMENTS_AND_ASSOCIATIONS,
+        (_p(v.P_DE_ENTRY_UUID, _IDS), _p(v.P_DE_UNIQUE_ID, _IDS), _HOME),
+        _DE_IDS,
+    ),
     QuerySpec("GetSubmissionSets", v.SQ_GET_SUBMISSION_SETS, (_p(v.P_UUID, _IDS, required=True), _HOME)),
-    QuerySpec("GetSubmissionSetAndContents", v.SQ_GET_SUBMISSION_SET_AND_CONTENTS,
-              (_p(v.P_SS_ENTRY_UUID, _ID), _p(v.P_SS_UNIQUE_ID, _ID), *_CONTENT_FILTERS),
-              ((v.P_SS_ENTRY_UUID, v.P_SS_UNIQUE_ID),)),
-    QuerySpec("GetFolderAndContents", v.SQ_GET_FOLDER_AND_CONTENTS,
-              (_p(v.P_FOLDER_ENTRY_UUID, _ID), _p(v.P_FOLDER_UNIQUE_ID, _ID), _METADATA_LEVEL, *_CONTENT_FILTERS),
-              ((v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID),)),
-    QuerySpec("GetFoldersForDocument", v.SQ_GET_FOLDERS_FOR_DOCUMENT,
-              (_p(v.P_DE_ENTRY_UUID, _ID), _p(v.P_DE_UNIQUE_ID, _ID), _HOME), _DE_IDS),
-    QuerySpec("GetRelatedDocuments", v.SQ_GET_RELATED_DOCUMENTS,
-              (_p(v.P_DE_ENTRY_UUID, _ID), _p(v.P_DE_UNIQUE_ID, _ID),
-               _p(v.P_ASSOCIATION_TYPES, _IDS, required=True), _DE_TYPE, _METADATA_LEVEL, _HOME), _DE_IDS),
+    QuerySpec(
+        "GetSubmissionSetAndContents",
+        v.SQ_GET_SUBMISSION_SET_AND_CONTENTS,
+        (_p(v.P_SS_ENTRY_UUID, _ID), _p(v.P_SS_UNIQUE_ID, _ID), *_CONTENT_FILTERS),
+        ((v.P_SS_ENTRY_UUID, v.P_SS_UNIQUE_ID),),
+    ),
+    QuerySpec(
+        "GetFolderAndContents",
+        v.SQ_GET_FOLDER_AND_CONTENTS,
+        (_p(v.P_FOLDER_ENTRY_UUID, _ID), _p(v.P_FOLDER_UNIQUE_ID, _ID), _METADATA_LEVEL, *_CONTENT_FILTERS),
+        ((v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID),),
+    ),
+    QuerySpec(
+        "GetFoldersForDocument",
+        v.SQ_GET_FOLDERS_FOR_DOCUMENT,
+        (_p(v.P_DE_ENTRY_UUID, _ID), _p(v.P_DE_UNIQUE_ID, _ID), _HOME),
+        _DE_IDS,
+    ),
+    QuerySpec(
+        "GetRelatedDocuments",
+        v.SQ_GET_RELATED_DOCUMENTS,
+        (
+            _p(v.P_DE_ENTRY_UUID, _ID),
+            _p(v.P_DE_UNIQUE_ID, _ID),
+            _p(v.P_ASSOCIATION_TYPES, _IDS, required=True),
+            _DE_TYPE,
+            _METADATA_LEVEL,
+            _HOME,
+        ),
+        _DE_IDS,
+    ),
 )
 QUERY_BY_ID: dict[str, QuerySpec] = {q.query_id: q for q in QUERIES}
 QUERY_BY_NAME: dict[str, QuerySpec] = {q.name: q for q in QUERIES}
@@ -270,7 +321,7 @@ def _list_items(body: str) -> list[tuple[str, bool]]:
         if position >= len(body):
             return items
         if body[position] != ",":
-            raise _Malformed(f"unexpected {body[position:position + 10]!r} in a list")
+            raise _Malformed(f"unexpected {body[position : position + 10]!r} in a list")
         position += 1
 
 
@@ -288,7 +339,7 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
             return "".join(chars), position + 1
         chars.append(char)
         position += 1
-    raise _Malformed(f"unterminated quoted string {text[start:start + 40]!r}")
+    raise _Malformed(f"unterminated quoted string {text[start : start + 40]!r}")
 
 
 def _single_item(text: str) -> tuple[str, bool]:
@@ -337,8 +388,9 @@ def _slot_value(spec: ParamSpec, raw_values: Sequence[str]) -> tuple[Any, XdsErr
     if not items:
         return None, _malformed(spec, "no value")
     if spec.kind in (ParamKind.ID, ParamKind.TIME, ParamKind.LEVEL) and len(items) > 1:
-        return None, error(ErrorCode.STORED_QUERY_PARAM_NUMBER,
-                           f"{spec.name} takes one value, {len(items)} were given", spec.name)
+        return None, error(
+            ErrorCode.STORED_QUERY_PARAM_NUMBER, f"{spec.name} takes one value, {len(items)} were given", spec.name
+        )
     try:
         if spec.kind is ParamKind.TIME:
             # Times are numbers; a quoted time is tolerated (some sources quote every value).
@@ -379,8 +431,13 @@ def parse_stored_query(
     try:
         kind = ReturnType(return_type)
     except ValueError:
-        errors.append(error(ErrorCode.REGISTRY_ERROR,
-                            f"returnType must be LeafClass or ObjectRef, not {return_type!r}", "returnType"))
+        errors.append(
+            error(
+                ErrorCode.REGISTRY_ERROR,
+                f"returnType must be LeafClass or ObjectRef, not {return_type!r}",
+                "returnType",
+            )
+        )
         kind = ReturnType.LEAF_CLASS
     by_name: dict[str, list[Sequence[str]]] = {}
     for name, values in slots:
@@ -390,13 +447,22 @@ def parse_stored_query(
         given = by_name.get(param.name)
         if given is None:
             if param.required:
-                errors.append(error(ErrorCode.STORED_QUERY_MISSING_PARAM,
-                                    f"{spec.name} requires the parameter {param.name}", param.name))
+                errors.append(
+                    error(
+                        ErrorCode.STORED_QUERY_MISSING_PARAM,
+                        f"{spec.name} requires the parameter {param.name}",
+                        param.name,
+                    )
+                )
             continue
         if len(given) > 1 and not param.and_slots:
-            errors.append(error(ErrorCode.STORED_QUERY_PARAM_NUMBER,
-                                f"{param.name} is given in {len(given)} slots; {spec.name} allows one",
-                                param.name))
+            errors.append(
+                error(
+                    ErrorCode.STORED_QUERY_PARAM_NUMBER,
+                    f"{param.name} is given in {len(given)} slots; {spec.name} allows one",
+                    param.name,
+                )
+            )
             continue
         parsed = []
         for slot_values in given:
@@ -411,11 +477,17 @@ def parse_stored_query(
         given_names = [name for name in group if name in by_name]
         choices = " or ".join(group)
         if len(given_names) > 1:
-            errors.append(error(ErrorCode.STORED_QUERY_PARAM_NUMBER,
-                                f"{spec.name} takes {choices}, not several", " ".join(given_names)))
+            errors.append(
+                error(
+                    ErrorCode.STORED_QUERY_PARAM_NUMBER,
+                    f"{spec.name} takes {choices}, not several",
+                    " ".join(given_names),
+                )
+            )
         elif not given_names:
-            errors.append(error(ErrorCode.STORED_QUERY_MISSING_PARAM,
-                                f"{spec.name} requires {choices}", " ".join(group)))
+            errors.append(
+                error(ErrorCode.STORED_QUERY_MISSING_PARAM, f"{spec.name} requires {choices}", " ".join(group))
+            )
     if errors:
         return errors
     home = values.get(v.P_HOME_COMMUNITY_ID)
@@ -425,7 +497,7 @@ def parse_stored_query(
 # --- SQL building blocks -------------------------------------------------------------------
 
 
-class xds_like(FunctionElement[bool]):  # noqa: N801 - a SQL function name
+class xds_like(FunctionElement[bool]):
     """`column LIKE pattern`, case-sensitive on every database.
 
     SQLite's LIKE ignores ASCII case and PostgreSQL's does not: SQLite gets GLOB instead (always
@@ -485,8 +557,11 @@ def _time_range(column: Any, low: str | None, high: str | None) -> list[ColumnEl
 
 def _document_code_filters(q: StoredQuery, name: str, kind: str) -> list[ColumnElement[bool]]:
     return [
-        exists().where(_de_code.c.entry_uuid == _de.c.entry_uuid, _de_code.c.kind == kind,
-                       _code_in(_de_code.c.code, _de_code.c.scheme, ors))
+        exists().where(
+            _de_code.c.entry_uuid == _de.c.entry_uuid,
+            _de_code.c.kind == kind,
+            _code_in(_de_code.c.code, _de_code.c.scheme, ors),
+        )
         for ors in q.codes(name)
     ]
 
@@ -516,8 +591,7 @@ def _document_entries(q: StoredQuery, *where: ColumnElement[bool], all_versions:
     # ITI-57: every query returns the latest version of a DocumentEntry only, unless it names
     # the versions it wants (GetDocuments by entryUUID, or with $MetadataLevel 2).
     latest = () if all_versions else (_de.c.is_latest,)
-    return (select(*_entry_columns(_de, q)).where(*where, *latest)
-            .order_by(_de.c.created_at, _de.c.entry_uuid))
+    return select(*_entry_columns(_de, q)).where(*where, *latest).order_by(_de.c.created_at, _de.c.entry_uuid)
 
 
 def _submission_sets(q: StoredQuery, *where: ColumnElement[bool]) -> Select[Any]:
@@ -526,8 +600,9 @@ def _submission_sets(q: StoredQuery, *where: ColumnElement[bool]) -> Select[Any]
 
 def _folders(q: StoredQuery, *where: ColumnElement[bool], all_versions: bool = False) -> Select[Any]:
     latest = () if all_versions else (_folder.c.is_latest,)
-    return (select(*_entry_columns(_folder, q)).where(*where, *latest)
-            .order_by(_folder.c.created_at, _folder.c.entry_uuid))
+    return (
+        select(*_entry_columns(_folder, q)).where(*where, *latest).order_by(_folder.c.created_at, _folder.c.entry_uuid)
+    )
 
 
 def _all_versions(q: StoredQuery, uuid_param: str) -> bool:
@@ -537,15 +612,23 @@ def _all_versions(q: StoredQuery, uuid_param: str) -> bool:
 
 
 def _associations(*where: ColumnElement[bool]) -> Select[Any]:
-    return (select(_association.c.entry_uuid, _association.c.source, _association.c.target,
-                   _association.c.status, _association.c.data)
-            .where(*where)
-            .order_by(_association.c.created_at, _association.c.entry_uuid))
+    return (
+        select(
+            _association.c.entry_uuid,
+            _association.c.source,
+            _association.c.target,
+            _association.c.status,
+            _association.c.data,
+        )
+        .where(*where)
+        .order_by(_association.c.created_at, _association.c.entry_uuid)
+    )
 
 
 def _has_member_targets(sources: Any) -> Select[Any]:
     return select(_association.c.target).where(
-        _association.c.association_type == v.HAS_MEMBER, _association.c.source.in_(sources))
+        _association.c.association_type == v.HAS_MEMBER, _association.c.source.in_(sources)
+    )
 
 
 def _document_uuids(q: StoredQuery) -> Any:
@@ -559,8 +642,9 @@ def _document_uuids(q: StoredQuery) -> Any:
     return select(_de.c.entry_uuid).where(_de.c.unique_id.in_(unique_ids)).scalar_subquery()
 
 
-def _by_id(table: Any, q: StoredQuery, uuid_param: str, unique_id_param: str,
-           logical_id_param: str = "") -> ColumnElement[bool]:
+def _by_id(
+    table: Any, q: StoredQuery, uuid_param: str, unique_id_param: str, logical_id_param: str = ""
+) -> ColumnElement[bool]:
     value = q.values.get(uuid_param)
     column = table.c.entry_uuid
     if value is None and logical_id_param in q.values:
@@ -614,26 +698,37 @@ def find_documents(q: StoredQuery) -> QueryPlan:
         _de.c.status.in_(q.texts(v.P_DE_STATUS)),
         *_single_code_filter(q, v.P_DE_CLASS_CODE, _de.c.class_code, _de.c.class_code_scheme),
         *_single_code_filter(q, v.P_DE_TYPE_CODE, _de.c.type_code, _de.c.type_code_scheme),
-        *_single_code_filter(q, v.P_DE_PRACTICE_SETTING_CODE, _de.c.practice_setting_code,
-                             _de.c.practice_setting_code_scheme),
-        *_single_code_filter(q, v.P_DE_HEALTHCARE_FACILITY_TYPE_CODE, _de.c.healthcare_facility_type_code,
-                             _de.c.healthcare_facility_type_code_scheme),
+        *_single_code_filter(
+            q, v.P_DE_PRACTICE_SETTING_CODE, _de.c.practice_setting_code, _de.c.practice_setting_code_scheme
+        ),
+        *_single_code_filter(
+            q,
+            v.P_DE_HEALTHCARE_FACILITY_TYPE_CODE,
+            _de.c.healthcare_facility_type_code,
+            _de.c.healthcare_facility_type_code_scheme,
+        ),
         *_time_range(_de.c.creation_time, q.text(v.P_DE_CREATION_TIME_FROM), q.text(v.P_DE_CREATION_TIME_TO)),
-        *_time_range(_de.c.service_start_time, q.text(v.P_DE_SERVICE_START_TIME_FROM),
-                     q.text(v.P_DE_SERVICE_START_TIME_TO)),
-        *_time_range(_de.c.service_stop_time, q.text(v.P_DE_SERVICE_STOP_TIME_FROM),
-                     q.text(v.P_DE_SERVICE_STOP_TIME_TO)),
+        *_time_range(
+            _de.c.service_start_time, q.text(v.P_DE_SERVICE_START_TIME_FROM), q.text(v.P_DE_SERVICE_START_TIME_TO)
+        ),
+        *_time_range(
+            _de.c.service_stop_time, q.text(v.P_DE_SERVICE_STOP_TIME_FROM), q.text(v.P_DE_SERVICE_STOP_TIME_TO)
+        ),
         *_document_code_filters(q, v.P_DE_EVENT_CODE_LIST, CODE_KIND_EVENT),
         *_document_content_filters(q),
     ]
     authors = q.texts(v.P_DE_AUTHOR_PERSON)
     if authors:
-        where.append(exists().where(_de_author.c.entry_uuid == _de.c.entry_uuid,
-                                    _matches_any(_de_author.c.author_person, authors)))
+        where.append(
+            exists().where(
+                _de_author.c.entry_uuid == _de.c.entry_uuid, _matches_any(_de_author.c.author_person, authors)
+            )
+        )
     references = q.texts(v.P_DE_REFERENCE_ID_LIST)
     if references:
-        where.append(exists().where(_de_reference.c.entry_uuid == _de.c.entry_uuid,
-                                    _de_reference.c.reference_id.in_(references)))
+        where.append(
+            exists().where(_de_reference.c.entry_uuid == _de.c.entry_uuid, _de_reference.c.reference_id.in_(references))
+        )
     return QueryPlan(documents=_document_entries(q, *where))
 
 
@@ -653,8 +748,11 @@ def find_submission_sets(q: StoredQuery) -> QueryPlan:
         where.append(_ss.c.source_id.in_(sources))
     authors = q.texts(v.P_SS_AUTHOR_PERSON)
     if authors:
-        where.append(exists().where(_ss_author.c.entry_uuid == _ss.c.entry_uuid,
-                                    _matches_any(_ss_author.c.author_person, authors)))
+        where.append(
+            exists().where(
+                _ss_author.c.entry_uuid == _ss.c.entry_uuid, _matches_any(_ss_author.c.author_person, authors)
+            )
+        )
     return QueryPlan(submission_sets=_submission_sets(q, *where))
 
 
@@ -662,11 +760,16 @@ def find_folders(q: StoredQuery) -> QueryPlan:
     where = [
         _folder.c.patient_id == q.text(v.P_FOLDER_PATIENT_ID),
         _folder.c.status.in_(q.texts(v.P_FOLDER_STATUS)),
-        *_time_range(_folder.c.last_update_time, q.text(v.P_FOLDER_LAST_UPDATE_TIME_FROM),
-                     q.text(v.P_FOLDER_LAST_UPDATE_TIME_TO)),
-        *[exists().where(_folder_code.c.entry_uuid == _folder.c.entry_uuid,
-                         _code_in(_folder_code.c.code, _folder_code.c.scheme, ors))
-          for ors in q.codes(v.P_FOLDER_CODE_LIST)],
+        *_time_range(
+            _folder.c.last_update_time, q.text(v.P_FOLDER_LAST_UPDATE_TIME_FROM), q.text(v.P_FOLDER_LAST_UPDATE_TIME_TO)
+        ),
+        *[
+            exists().where(
+                _folder_code.c.entry_uuid == _folder.c.entry_uuid,
+                _code_in(_folder_code.c.code, _folder_code.c.scheme, ors),
+            )
+            for ors in q.codes(v.P_FOLDER_CODE_LIST)
+        ],
     ]
     return QueryPlan(folders=_folders(q, *where))
 
@@ -676,22 +779,31 @@ def get_all(q: StoredQuery) -> QueryPlan:
     return QueryPlan(
         submission_sets=_submission_sets(q, _ss.c.patient_id == patient, _ss.c.status.in_(q.texts(v.P_SS_STATUS))),
         folders=_folders(q, _folder.c.patient_id == patient, _folder.c.status.in_(q.texts(v.P_FOLDER_STATUS))),
-        documents=_document_entries(q, _de.c.patient_id == patient, _de.c.status.in_(q.texts(v.P_DE_STATUS)),
-                                    *_document_content_filters(q)),
+        documents=_document_entries(
+            q, _de.c.patient_id == patient, _de.c.status.in_(q.texts(v.P_DE_STATUS)), *_document_content_filters(q)
+        ),
         associations=AssociationScope.BETWEEN_RESULTS,
     )
 
 
 def get_documents(q: StoredQuery) -> QueryPlan:
-    return QueryPlan(documents=_document_entries(
-        q, _by_id(_de, q, v.P_DE_ENTRY_UUID, v.P_DE_UNIQUE_ID, v.P_DE_LOGICAL_ID),
-        all_versions=_all_versions(q, v.P_DE_ENTRY_UUID)))
+    return QueryPlan(
+        documents=_document_entries(
+            q,
+            _by_id(_de, q, v.P_DE_ENTRY_UUID, v.P_DE_UNIQUE_ID, v.P_DE_LOGICAL_ID),
+            all_versions=_all_versions(q, v.P_DE_ENTRY_UUID),
+        )
+    )
 
 
 def get_folders(q: StoredQuery) -> QueryPlan:
-    return QueryPlan(folders=_folders(
-        q, _by_id(_folder, q, v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID, v.P_FOLDER_LOGICAL_ID),
-        all_versions=_all_versions(q, v.P_FOLDER_ENTRY_UUID)))
+    return QueryPlan(
+        folders=_folders(
+            q,
+            _by_id(_folder, q, v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID, v.P_FOLDER_LOGICAL_ID),
+            all_versions=_all_versions(q, v.P_FOLDER_ENTRY_UUID),
+        )
+    )
 
 
 def get_associations(q: StoredQuery) -> QueryPlan:
@@ -738,9 +850,11 @@ def get_folder_and_contents(q: StoredQuery) -> QueryPlan:
 
 def get_folders_for_document(q: StoredQuery) -> QueryPlan:
     membership = and_(_association.c.association_type == v.HAS_MEMBER, _association.c.target.in_(_document_uuids(q)))
-    return QueryPlan(folders=_folders(q, _folder.c.entry_uuid.in_(select(_association.c.source).where(membership))),
-                     anchored=True,
-                     links=_associations(membership, _association.c.source.in_(select(_folder.c.entry_uuid))))
+    return QueryPlan(
+        folders=_folders(q, _folder.c.entry_uuid.in_(select(_association.c.source).where(membership))),
+        anchored=True,
+        links=_associations(membership, _association.c.source.in_(select(_folder.c.entry_uuid))),
+    )
 
 
 def get_related_documents(q: StoredQuery) -> QueryPlan:
@@ -755,10 +869,8 @@ def get_related_documents(q: StoredQuery) -> QueryPlan:
         _association.c.association_type.in_(q.texts(v.P_ASSOCIATION_TYPES)),
         *current,
         or_(
-            and_(_association.c.source.in_(documents),
-                 exists().where(other.c.entry_uuid == _association.c.target)),
-            and_(_association.c.target.in_(documents),
-                 exists().where(other.c.entry_uuid == _association.c.source)),
+            and_(_association.c.source.in_(documents), exists().where(other.c.entry_uuid == _association.c.target)),
+            and_(_association.c.target.in_(documents), exists().where(other.c.entry_uuid == _association.c.source)),
         ),
     )
     ends = union(select(_association.c.source).where(related), select(_association.c.target).where(related))
@@ -795,5 +907,4 @@ def associations_between(rows: Sequence[tuple[str, str, str]], found: set[str]) 
     or source found and target an association kept (the SubmissionSet's HasMember to a
     Folder→DocumentEntry link). Ids of the kept associations, in the order given."""
     direct = {a for a, source, target in rows if source in found and target in found}
-    return [a for a, source, target in rows
-            if a in direct or (source in found and target in direct)]
+    return [a for a, source, target in rows if a in direct or (source in found and target in direct)]

@@ -15,6 +15,19 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Row, Select, and_, delete, insert, or_, select, update
 
+from dmp_xds.dmp.model import (
+    AUTHORIZATION_DAYS,
+    KINDS,
+    Consent,
+    Destruction,
+    DmpError,
+    DmpRecord,
+    Representative,
+)
+from dmp_xds.dmp.policy import CLOSED, KIND_ATTENDING, OPEN, Authorization, RecordState
+from dmp_xds.security.vihf import same_patient
+from dmp_xds.storage.blobstore import FilesystemBlobStore
+from dmp_xds.storage.store import release_unique_ids
 from dmp_xds.storage.tables import (
     AssociationRow,
     DmpAuthorizationRow,
@@ -29,19 +42,6 @@ from dmp_xds.storage.tables import (
     SubmissionSetRow,
 )
 from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
-from dmp_xds.storage.store import release_unique_ids
-from dmp_xds.dmp.model import (
-    AUTHORIZATION_DAYS,
-    KINDS,
-    Consent,
-    Destruction,
-    DmpError,
-    DmpRecord,
-    Representative,
-)
-from dmp_xds.dmp.policy import CLOSED, KIND_ATTENDING, OPEN, Authorization, RecordState
-from dmp_xds.security.vihf import same_patient
-from dmp_xds.storage.blobstore import FilesystemBlobStore
 
 _record = DmpRecordRow.__table__
 _authorization = DmpAuthorizationRow.__table__
@@ -51,12 +51,12 @@ _lifecycle_event = LifecycleEventRow.__table__
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     # SQLite gives back naive datetimes: they were stored in UTC.
-    return value.replace(tzinfo=dt.timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 class DmpStore:
@@ -74,16 +74,36 @@ class DmpStore:
             return None
         grants = tuple(
             Authorization(g.kind, g.grantee, _aware(g.expires_at), _aware(g.revoked_at), g.reference or "")  # type: ignore[arg-type]
-            for g in connection.execute(select(_authorization).where(_authorization.c.patient_id == patient_id)
-                                        .order_by(_authorization.c.id)))
-        representatives = tuple(r.representative_id for r in connection.execute(
-            self._active_representatives(patient_id).order_by(_representative.c.id)))
-        state = RecordState(row.patient_id, row.status, row.emergency_access_allowed, row.regulation_access_allowed,
-                            grants, representatives)
-        consent = Consent(row.consent_collected_by, _aware(row.consent_collected_at),  # type: ignore[arg-type]
-                          row.emergency_access_allowed, row.regulation_access_allowed)
-        return DmpRecord(state, consent, _aware(row.created_at), _aware(row.closed_at),  # type: ignore[arg-type]
-                         row.status_reason or "", row.notification_email or "")
+            for g in connection.execute(
+                select(_authorization).where(_authorization.c.patient_id == patient_id).order_by(_authorization.c.id)
+            )
+        )
+        representatives = tuple(
+            r.representative_id
+            for r in connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))
+        )
+        state = RecordState(
+            row.patient_id,
+            row.status,
+            row.emergency_access_allowed,
+            row.regulation_access_allowed,
+            grants,
+            representatives,
+        )
+        consent = Consent(
+            row.consent_collected_by,
+            _aware(row.consent_collected_at),  # type: ignore[arg-type]
+            row.emergency_access_allowed,
+            row.regulation_access_allowed,
+        )
+        return DmpRecord(
+            state,
+            consent,
+            _aware(row.created_at),
+            _aware(row.closed_at),  # type: ignore[arg-type]
+            row.status_reason or "",
+            row.notification_email or "",
+        )
 
     def _require(self, connection: Connection, patient_id: str) -> DmpRecord:
         found = self._get(connection, patient_id)
@@ -98,17 +118,32 @@ class DmpStore:
             existing = self._get(connection, patient_id)
             if existing is not None:
                 raise DmpError(f"patient {patient_id} already has a DMP ({existing.state.status})")
-            connection.execute(insert(_record).values(
-                patient_id=patient_id, status=OPEN, consent_collected_by=consent.collected_by,
-                consent_collected_at=consent.collected_at, emergency_access_allowed=consent.emergency_access_allowed,
-                regulation_access_allowed=consent.regulation_access_allowed, created_at=now, updated_at=now))
-            if connection.execute(select(_patient.c.patient_id).where(_patient.c.patient_id == patient_id)).first() is None:
+            connection.execute(
+                insert(_record).values(
+                    patient_id=patient_id,
+                    status=OPEN,
+                    consent_collected_by=consent.collected_by,
+                    consent_collected_at=consent.collected_at,
+                    emergency_access_allowed=consent.emergency_access_allowed,
+                    regulation_access_allowed=consent.regulation_access_allowed,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if (
+                connection.execute(select(_patient.c.patient_id).where(_patient.c.patient_id == patient_id)).first()
+                is None
+            ):
                 connection.execute(insert(_patient).values(patient_id=patient_id, created_at=now))
             return self._require(connection, patient_id)
 
-    def update_consent(self, patient_id: str, emergency_access_allowed: bool | None = None,
-                       regulation_access_allowed: bool | None = None,
-                       notification_email: str | None = None) -> DmpRecord:
+    def update_consent(
+        self,
+        patient_id: str,
+        emergency_access_allowed: bool | None = None,
+        regulation_access_allowed: bool | None = None,
+        notification_email: str | None = None,
+    ) -> DmpRecord:
         """Change the given choices (None: unchanged; an empty e-mail address removes it)."""
         values: dict[str, object] = {"updated_at": _now()}
         if emergency_access_allowed is not None:
@@ -134,9 +169,16 @@ class DmpStore:
             record = self._require(connection, patient_id)
             if record.state.status == status:
                 raise DmpError(f"the DMP of {patient_id} is already {status}")
-            connection.execute(update(_record).where(_record.c.patient_id == patient_id).values(
-                status=status, updated_at=now, status_reason=reason or None,
-                closed_at=now if status == CLOSED else None))
+            connection.execute(
+                update(_record)
+                .where(_record.c.patient_id == patient_id)
+                .values(
+                    status=status,
+                    updated_at=now,
+                    status_reason=reason or None,
+                    closed_at=now if status == CLOSED else None,
+                )
+            )
             return self._require(connection, patient_id)
 
     def destroy(self, patient_id: str, blobs: FilesystemBlobStore | None) -> Destruction:
@@ -146,21 +188,31 @@ class DmpStore:
             self._require(connection, patient_id)
             entries = DocumentEntryRow.__table__
             sets, folders, associations = SubmissionSetRow.__table__, FolderRow.__table__, AssociationRow.__table__
-            documents = connection.execute(select(entries.c.entry_uuid, entries.c.unique_id)
-                                           .where(entries.c.patient_id == patient_id)).all()
+            documents = connection.execute(
+                select(entries.c.entry_uuid, entries.c.unique_id).where(entries.c.patient_id == patient_id)
+            ).all()
             ids = [d.entry_uuid for d in documents]
-            packages = {KIND_SUBMISSION_SET: connection.execute(select(sets.c.entry_uuid, sets.c.unique_id)
-                                                                 .where(sets.c.patient_id == patient_id)).all(),
-                        KIND_FOLDER: connection.execute(select(folders.c.entry_uuid, folders.c.unique_id)
-                                                        .where(folders.c.patient_id == patient_id)).all()}
+            packages = {
+                KIND_SUBMISSION_SET: connection.execute(
+                    select(sets.c.entry_uuid, sets.c.unique_id).where(sets.c.patient_id == patient_id)
+                ).all(),
+                KIND_FOLDER: connection.execute(
+                    select(folders.c.entry_uuid, folders.c.unique_id).where(folders.c.patient_id == patient_id)
+                ).all(),
+            }
             ids += [p.entry_uuid for rows in packages.values() for p in rows]
             unique_ids = sorted({d.unique_id for d in documents})
             repository = RepositoryDocumentRow.__table__
-            paths = connection.execute(select(repository.c.path).where(repository.c.unique_id.in_(unique_ids))).scalars().all()
+            paths = (
+                connection.execute(select(repository.c.path).where(repository.c.unique_id.in_(unique_ids)))
+                .scalars()
+                .all()
+            )
             erased = 0
             for chunk in _chunks(ids):
-                erased += connection.execute(delete(associations).where(
-                    or_(associations.c.source.in_(chunk), associations.c.target.in_(chunk)))).rowcount
+                erased += connection.execute(
+                    delete(associations).where(or_(associations.c.source.in_(chunk), associations.c.target.in_(chunk)))
+                ).rowcount
             for table in (entries, sets, folders):
                 erased += connection.execute(delete(table).where(table.c.patient_id == patient_id)).rowcount
             for chunk in _chunks(unique_ids):
@@ -171,8 +223,9 @@ class DmpStore:
                 release_unique_ids(connection, kind, [p.unique_id for p in rows])
             connection.execute(delete(_authorization).where(_authorization.c.patient_id == patient_id))
             connection.execute(delete(_representative).where(_representative.c.patient_id == patient_id))
-            connection.execute(delete(DmpNotificationRow.__table__)
-                               .where(DmpNotificationRow.__table__.c.patient_id == patient_id))
+            connection.execute(
+                delete(DmpNotificationRow.__table__).where(DmpNotificationRow.__table__.c.patient_id == patient_id)
+            )
             connection.execute(delete(_record).where(_record.c.patient_id == patient_id))
             connection.execute(delete(_patient).where(_patient.c.patient_id == patient_id))
         if blobs is not None:
@@ -181,8 +234,15 @@ class DmpStore:
         return Destruction(unique_ids, erased)
 
     # --- authorizations -----------------------------------------------------------------------
-    def grant(self, patient_id: str, kind: str, grantee: str, granted_by: str, reference: str = "",
-              days: int = AUTHORIZATION_DAYS) -> Authorization:
+    def grant(
+        self,
+        patient_id: str,
+        kind: str,
+        grantee: str,
+        granted_by: str,
+        reference: str = "",
+        days: int = AUTHORIZATION_DAYS,
+    ) -> Authorization:
         """Grant (or renew, for another year) access; an attending doctor replaces the previous one."""
         if kind not in KINDS:
             raise DmpError(f"unknown authorization kind {kind!r} (expected one of {', '.join(KINDS)})")
@@ -196,28 +256,42 @@ class DmpStore:
                 raise DmpError(f"the DMP of {patient_id} is closed")
             active = (_authorization.c.patient_id == patient_id) & _authorization.c.revoked_at.is_(None)
             if kind == KIND_ATTENDING:
-                connection.execute(update(_authorization).where(
-                    active & (_authorization.c.kind == KIND_ATTENDING) & (_authorization.c.grantee != grantee))
-                    .values(revoked_at=now))
-            renewed = connection.execute(update(_authorization).where(
-                active & (_authorization.c.kind == kind) & (_authorization.c.grantee == grantee))
-                .values(expires_at=expires, granted_at=now, granted_by=granted_by, reference=reference or None))
+                connection.execute(
+                    update(_authorization)
+                    .where(active & (_authorization.c.kind == KIND_ATTENDING) & (_authorization.c.grantee != grantee))
+                    .values(revoked_at=now)
+                )
+            renewed = connection.execute(
+                update(_authorization)
+                .where(active & (_authorization.c.kind == kind) & (_authorization.c.grantee == grantee))
+                .values(expires_at=expires, granted_at=now, granted_by=granted_by, reference=reference or None)
+            )
             if renewed.rowcount == 0:
-                connection.execute(insert(_authorization).values(
-                    patient_id=patient_id, kind=kind, grantee=grantee, granted_by=granted_by, granted_at=now,
-                    expires_at=expires, reference=reference or None))
+                connection.execute(
+                    insert(_authorization).values(
+                        patient_id=patient_id,
+                        kind=kind,
+                        grantee=grantee,
+                        granted_by=granted_by,
+                        granted_at=now,
+                        expires_at=expires,
+                        reference=reference or None,
+                    )
+                )
         return Authorization(kind, grantee, expires, None, reference)
 
     def revoke(self, patient_id: str, grantee: str, kind: str | None = None) -> int:
         """Revoke the active grants to `grantee` (of `kind`, or all); how many were revoked."""
         with self.engine.begin() as connection:
             self._require(connection, patient_id)
-            condition = ((_authorization.c.patient_id == patient_id) & (_authorization.c.grantee == grantee)
-                         & _authorization.c.revoked_at.is_(None))
+            condition = (
+                (_authorization.c.patient_id == patient_id)
+                & (_authorization.c.grantee == grantee)
+                & _authorization.c.revoked_at.is_(None)
+            )
             if kind is not None:
                 condition = condition & (_authorization.c.kind == kind)
             return connection.execute(update(_authorization).where(condition).values(revoked_at=_now())).rowcount
-
 
     # --- legal representatives ----------------------------------------------------------------
     # Who may declare or remove one is the policy's question (policy.PROFESSIONALS_ONLY); here the
@@ -226,11 +300,14 @@ class DmpStore:
         """The legal representatives currently declared for the patient, oldest first."""
         with self.engine.connect() as connection:
             self._require(connection, patient_id)
-            return [_declaration(row) for row in
-                    connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))]
+            return [
+                _declaration(row)
+                for row in connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))
+            ]
 
-    def add_representative(self, patient_id: str, representative_id: str, declared_by: str
-                           ) -> tuple[Representative, bool]:
+    def add_representative(
+        self, patient_id: str, representative_id: str, declared_by: str
+    ) -> tuple[Representative, bool]:
         """Declare a legal representative of the (minor) patient: the declaration, and whether it
         is new (False: they were declared before, and that earlier declaration is returned)."""
         if not representative_id:
@@ -243,25 +320,33 @@ class DmpStore:
                 if same_patient(row.representative_id, representative_id):
                     return _declaration(row), False
             now = _now()
-            connection.execute(insert(_representative).values(
-                patient_id=patient_id, representative_id=representative_id, declared_by=declared_by, declared_at=now))
+            connection.execute(
+                insert(_representative).values(
+                    patient_id=patient_id, representative_id=representative_id, declared_by=declared_by, declared_at=now
+                )
+            )
             return Representative(representative_id, declared_by, now), True
 
     def remove_representative(self, patient_id: str, representative_id: str) -> int:
         """End the representation by `representative_id`; how many declarations ended (0 or 1)."""
         with self.engine.begin() as connection:
             self._require(connection, patient_id)
-            ids = [r.id for r in connection.execute(self._active_representatives(patient_id))
-                   if same_patient(r.representative_id, representative_id)]
+            ids = [
+                r.id
+                for r in connection.execute(self._active_representatives(patient_id))
+                if same_patient(r.representative_id, representative_id)
+            ]
             if not ids:
                 return 0
-            return connection.execute(update(_representative).where(_representative.c.id.in_(ids))
-                                      .values(revoked_at=_now())).rowcount
+            return connection.execute(
+                update(_representative).where(_representative.c.id.in_(ids)).values(revoked_at=_now())
+            ).rowcount
 
     @staticmethod
     def _active_representatives(patient_id: str) -> Select[tuple[object, ...]]:
         return select(_representative).where(
-            (_representative.c.patient_id == patient_id) & _representative.c.revoked_at.is_(None))
+            (_representative.c.patient_id == patient_id) & _representative.c.revoked_at.is_(None)
+        )
 
 
 def _declaration(row: Row[tuple[object, ...]]) -> Representative:
@@ -275,15 +360,27 @@ def _erase_history(connection: Connection, patient_id: str, ids: list[str]) -> N
     the ids of the objects stored now and of those deleted before (only the history knows them).
     A scan of the history per 500 ids: a destruction is rare, and must not miss a row."""
     events = _lifecycle_event
-    known = set(ids) | set(connection.execute(select(events.c.object_uuid)
-                                              .where(events.c.patient_id == patient_id)).scalars())
+    known = set(ids) | set(
+        connection.execute(select(events.c.object_uuid).where(events.c.patient_id == patient_id)).scalars()
+    )
     for chunk in _chunks(sorted(known)):
-        connection.execute(delete(events).where(or_(
-            events.c.object_uuid.in_(chunk), events.c.submission_set_uuid.in_(chunk),
-            and_(events.c.object_kind == KIND_ASSOCIATION,
-                 or_(events.c.detail["source"].as_string().in_(chunk), events.c.detail["target"].as_string().in_(chunk))))))
+        connection.execute(
+            delete(events).where(
+                or_(
+                    events.c.object_uuid.in_(chunk),
+                    events.c.submission_set_uuid.in_(chunk),
+                    and_(
+                        events.c.object_kind == KIND_ASSOCIATION,
+                        or_(
+                            events.c.detail["source"].as_string().in_(chunk),
+                            events.c.detail["target"].as_string().in_(chunk),
+                        ),
+                    ),
+                )
+            )
+        )
     connection.execute(delete(events).where(events.c.patient_id == patient_id))
 
 
 def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
-    return [values[i:i + size] for i in range(0, len(values), size)]
+    return [values[i : i + size] for i in range(0, len(values), size)]

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dmp_xds.xds.model import Association, DocumentEntry, Folder, ObjectRef, SubmissionSet
 from dmp_xds.storage.serialize import (
     association_from_dict,
     document_entry_from_dict,
     folder_from_dict,
     submission_set_from_dict,
 )
+from dmp_xds.xds.model import Association, DocumentEntry, Folder, ObjectRef, SubmissionSet
 
 RegistryObject = DocumentEntry | SubmissionSet | Folder | Association | ObjectRef
 

@@ -35,8 +35,11 @@ class DatabaseReplayCache:
         self._purge_if_due(now)
         try:
             with self.engine.begin() as connection:
-                connection.execute(insert(_replay).values(
-                    assertion_id=assertion_id, expires_at=dt.datetime.fromtimestamp(expires, dt.timezone.utc)))
+                connection.execute(
+                    insert(_replay).values(
+                        assertion_id=assertion_id, expires_at=dt.datetime.fromtimestamp(expires, dt.UTC)
+                    )
+                )
         except IntegrityError:
             return False
         return True
@@ -47,4 +50,6 @@ class DatabaseReplayCache:
                 return
             self._last_purge = now
         with self.engine.begin() as connection:
-            connection.execute(delete(_replay).where(_replay.c.expires_at < dt.datetime.fromtimestamp(now, dt.timezone.utc)))
+            connection.execute(
+                delete(_replay).where(_replay.c.expires_at < dt.datetime.fromtimestamp(now, dt.UTC))
+            )

@@ -13,35 +13,31 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (Connection, Engine, String, Table, any_, bindparam, cast, delete, func, literal, null, or_,
-                        select, union_all)
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from dmp_xds.xds.model import (
-    KIND_ASSOCIATION,
-    KIND_DOCUMENT_ENTRY,
-    KIND_FOLDER,
-    KIND_SUBMISSION_SET,
-    Association,
-    Author,
-    Code,
-    DocumentEntry,
-    Folder,
-    StoredDocument,
-    Submission,
-    SubmissionSet,
-)
-from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
 from dmp_xds.storage import lifecycle
-from dmp_xds.xds.registry.delete_rules import DeletePlan, DeleteSnapshot, Link
 from dmp_xds.storage.inserts import PerTableInsert, PostgresSubmissionInsert, insert_statement
 from dmp_xds.storage.serialize import document_entry_from_dict, sortable_dtm, to_dict
-from dmp_xds.xds.registry.update_rules import UpdatePlan, UpdateSnapshot
-from dmp_xds.xds.registry.rules import ObjectInfo, RegistrySnapshot
 from dmp_xds.storage.tables import (
     AssociationRow,
     DocumentEntryAuthorRow,
@@ -57,6 +53,24 @@ from dmp_xds.storage.tables import (
     SubmissionSetRow,
     metadata,
 )
+from dmp_xds.xds.errors import ErrorCode, XdsFailure, error
+from dmp_xds.xds.model import (
+    KIND_ASSOCIATION,
+    KIND_DOCUMENT_ENTRY,
+    KIND_FOLDER,
+    KIND_SUBMISSION_SET,
+    Association,
+    Author,
+    Code,
+    DocumentEntry,
+    Folder,
+    StoredDocument,
+    Submission,
+    SubmissionSet,
+)
+from dmp_xds.xds.registry.delete_rules import DeletePlan, DeleteSnapshot, Link
+from dmp_xds.xds.registry.rules import ObjectInfo, RegistrySnapshot
+from dmp_xds.xds.registry.update_rules import UpdatePlan, UpdateSnapshot
 
 Row = dict[str, Any]
 
@@ -84,8 +98,11 @@ _registry_unique_id = RegistryUniqueIdRow.__table__
 # IN lists are expanding bound parameters, so one compiled form serves every list length.
 _IDS = bindparam("ids", expanding=True)
 _REPOSITORY_DOCUMENTS_IN = select(
-    _repository_document.c.unique_id, _repository_document.c.path, _repository_document.c.size,
-    _repository_document.c.hash, _repository_document.c.mime_type,
+    _repository_document.c.unique_id,
+    _repository_document.c.path,
+    _repository_document.c.size,
+    _repository_document.c.hash,
+    _repository_document.c.mime_type,
 ).where(_repository_document.c.unique_id.in_(_IDS))
 
 
@@ -95,11 +112,16 @@ def _latest_versions_query(key: str) -> Any:
     index. The highest, not the `is_latest` row: when ITI-62 deleted the latest version, the
     highest one left is the document's current state."""
     asked, latest = _document_entry.alias("asked"), _document_entry.alias("latest")
-    newest = (select(func.max(_document_entry.c.version))
-              .where(_document_entry.c.logical_id == asked.c.logical_id).scalar_subquery())
-    return (select(asked.c[key], latest.c.entry_uuid, latest.c.data)
-            .join_from(asked, latest, latest.c.logical_id == asked.c.logical_id)
-            .where(asked.c[key].in_(_IDS), latest.c.version == newest))
+    newest = (
+        select(func.max(_document_entry.c.version))
+        .where(_document_entry.c.logical_id == asked.c.logical_id)
+        .scalar_subquery()
+    )
+    return (
+        select(asked.c[key], latest.c.entry_uuid, latest.c.data)
+        .join_from(asked, latest, latest.c.logical_id == asked.c.logical_id)
+        .where(asked.c[key].in_(_IDS), latest.c.version == newest)
+    )
 
 
 _LATEST_VERSIONS_BY_ENTRY_UUID = _latest_versions_query("entry_uuid")
@@ -123,10 +145,14 @@ def _patients_and_unique_ids_query(dialect: str) -> Any:
     """Patients and uniqueIds of one submission in one round trip: (kind, value, holder), the
     uniqueIds as the database guards them (registry_unique_id)."""
     return union_all(
-        select(literal(_PATIENT, String).label("kind"), _patient.c.patient_id.label("value"),
-               cast(null(), String).label("holder")).where(_in_id_list(_patient.c.patient_id, "patients", dialect)),
-        select(_registry_unique_id.c.kind, _registry_unique_id.c.unique_id, _registry_unique_id.c.holder)
-        .where(_in_id_list(_registry_unique_id.c.unique_id, "unique_ids", dialect)),
+        select(
+            literal(_PATIENT, String).label("kind"),
+            _patient.c.patient_id.label("value"),
+            cast(null(), String).label("holder"),
+        ).where(_in_id_list(_patient.c.patient_id, "patients", dialect)),
+        select(_registry_unique_id.c.kind, _registry_unique_id.c.unique_id, _registry_unique_id.c.holder).where(
+            _in_id_list(_registry_unique_id.c.unique_id, "unique_ids", dialect)
+        ),
     )
 
 
@@ -134,8 +160,9 @@ def _objects_query(dialect: str) -> Any:
     """Registered objects among some ids: (entryUUID, kind, patient id, status)."""
     return union_all(
         *[
-            select(table.c.entry_uuid, literal(kind, String).label("kind"), patient.label("patient_id"), table.c.status)
-            .where(_in_id_list(table.c.entry_uuid, "ids", dialect))
+            select(
+                table.c.entry_uuid, literal(kind, String).label("kind"), patient.label("patient_id"), table.c.status
+            ).where(_in_id_list(table.c.entry_uuid, "ids", dialect))
             for table, kind, patient in (
                 (_document_entry, KIND_DOCUMENT_ENTRY, _document_entry.c.patient_id),
                 (_submission_set, KIND_SUBMISSION_SET, _submission_set.c.patient_id),
@@ -195,11 +222,14 @@ class RegistryStore:
         dialect = engine.dialect
         self._postgres = dialect.name == "postgresql"
         self._submission_insert: PerTableInsert | PostgresSubmissionInsert = (
-            PostgresSubmissionInsert(SUBMISSION_TABLES, dialect) if self._postgres
-            else PerTableInsert(SUBMISSION_TABLES, dialect))
+            PostgresSubmissionInsert(SUBMISSION_TABLES, dialect)
+            if self._postgres
+            else PerTableInsert(SUBMISSION_TABLES, dialect)
+        )
         self._bulk_insert = PerTableInsert(metadata.sorted_tables, dialect)
-        self._snapshot_query = DriverQuery.compile(_patients_and_unique_ids_query(dialect.name), engine,
-                                                   ["patients", "unique_ids"])
+        self._snapshot_query = DriverQuery.compile(
+            _patients_and_unique_ids_query(dialect.name), engine, ["patients", "unique_ids"]
+        )
         self._objects_query = DriverQuery.compile(_objects_query(dialect.name), engine, ["ids"])
 
     @contextlib.contextmanager
@@ -209,7 +239,7 @@ class RegistryStore:
         as the server). SQLite's driver begins a transaction only before a write: a plain
         connection is enough for its reads."""
         connect = self.engine.connect()
-        with (connect.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else connect) as connection:
+        with connect.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else connect as connection:
             cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 yield cursor
@@ -243,8 +273,9 @@ class RegistryStore:
         """Registered objects among `uuids`: id -> (kind, patient id, status), in one query."""
         return self.snapshot((), (), uuids).objects
 
-    def snapshot(self, patient_ids: Iterable[str], unique_ids: Iterable[str],
-                 object_ids: Iterable[str]) -> RegistrySnapshot:
+    def snapshot(
+        self, patient_ids: Iterable[str], unique_ids: Iterable[str], object_ids: Iterable[str]
+    ) -> RegistrySnapshot:
         """What the registry rules need to know of one submission, read on one connection."""
         patients = _distinct(patient_ids)
         unique_id_list = _distinct(unique_ids)
@@ -252,14 +283,17 @@ class RegistryStore:
         registered: dict[str, str | None] = {}
         with self._autocommit_cursor() as cursor, self._driver_errors("SELECT (registry snapshot)"):
             if patients or unique_id_list:
-                known, registered = _registered(self._snapshot_query.rows(cursor, patients=patients,
-                                                                          unique_ids=unique_id_list))
+                known, registered = _registered(
+                    self._snapshot_query.rows(cursor, patients=patients, unique_ids=unique_id_list)
+                )
             objects = self._objects(cursor, object_ids)
         return RegistrySnapshot(frozenset(known), registered, objects)
 
     def _objects(self, cursor: Any, ids: Iterable[str]) -> dict[str, ObjectInfo]:
         wanted = _distinct(ids)
-        return {row[0]: (row[1], row[2], row[3]) for row in self._objects_query.rows(cursor, ids=wanted)} if wanted else {}
+        return (
+            {row[0]: (row[1], row[2], row[3]) for row in self._objects_query.rows(cursor, ids=wanted)} if wanted else {}
+        )
 
     @contextlib.contextmanager
     def _driver_errors(self, statement: str) -> Iterator[None]:
@@ -340,7 +374,9 @@ class RegistryStore:
         found: dict[str, StoredDocument] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(unique_ids):
-                for unique_id, path, size, hash_, mime_type in connection.execute(_REPOSITORY_DOCUMENTS_IN, {"ids": chunk}):
+                for unique_id, path, size, hash_, mime_type in connection.execute(
+                    _REPOSITORY_DOCUMENTS_IN, {"ids": chunk}
+                ):
                     found[unique_id] = StoredDocument(unique_id, path, size, hash_, mime_type)
         return found
 
@@ -384,8 +420,9 @@ class RegistryStore:
 
     # --- ITI-57 --------------------------------------------------------------------------
 
-    def update_snapshot(self, logical_ids: Sequence[str], ends: Sequence[str],
-                        patients: Sequence[str]) -> UpdateSnapshot:
+    def update_snapshot(
+        self, logical_ids: Sequence[str], ends: Sequence[str], patients: Sequence[str]
+    ) -> UpdateSnapshot:
         with self.engine.connect() as connection:
             return lifecycle.read_update_snapshot(connection, logical_ids, ends, patients)
 
@@ -407,8 +444,10 @@ class RegistryStore:
         """What `delete_rules.plan_delete` needs about these ids, read on one connection: their
         kinds, every association naming one of them or an end of a requested association (to
         see what a deletion leaves behind), and the kinds of those associations' ends."""
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection, \
-                self._driver_errors("SELECT (objects to delete)"):
+        with (
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+            self._driver_errors("SELECT (objects to delete)"),
+        ):
             cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
             kinds = {uuid: info[0] for uuid, info in self._objects(cursor, uuids).items()}
             requested_links = _links(connection, [u for u, k in kinds.items() if k == KIND_ASSOCIATION], by_id=True)
@@ -435,25 +474,43 @@ class RegistryStore:
                 table = _TABLE_OF_KIND[kind]
                 deleted = 0
                 for chunk in _chunks(ids):
-                    deleted += connection.execute(delete(table).where(table.c.entry_uuid.in_(chunk))
-                                                  .execution_options(preserve_rowcount=True)).rowcount
+                    deleted += connection.execute(
+                        delete(table).where(table.c.entry_uuid.in_(chunk)).execution_options(preserve_rowcount=True)
+                    ).rowcount
                 if deleted != len(set(ids)):
-                    raise XdsFailure([error(ErrorCode.UNRESOLVED_REFERENCE,
-                                            f"a {kind} to delete was deleted concurrently; nothing was deleted")])
+                    raise XdsFailure(
+                        [
+                            error(
+                                ErrorCode.UNRESOLVED_REFERENCE,
+                                f"a {kind} to delete was deleted concurrently; nothing was deleted",
+                            )
+                        ]
+                    )
             dangling = _links(connection, plan.ids, by_id=False)
             if dangling:
                 link = next(iter(dangling.values()))
-                raise XdsFailure([error(ErrorCode.REFERENCES_EXIST,
-                                        f"association {link.entry_uuid} naming a deleted object was registered "
-                                        "concurrently; nothing was deleted", link.entry_uuid)])
-            released = {kind: release_unique_ids(connection, kind, [e.detail["uniqueId"] for e in events
-                                                                    if e.object_kind == kind])
-                        for kind in KINDS_WITH_UNIQUE_IDS}
+                raise XdsFailure(
+                    [
+                        error(
+                            ErrorCode.REFERENCES_EXIST,
+                            f"association {link.entry_uuid} naming a deleted object was registered "
+                            "concurrently; nothing was deleted",
+                            link.entry_uuid,
+                        )
+                    ]
+                )
+            released = {
+                kind: release_unique_ids(
+                    connection, kind, [e.detail["uniqueId"] for e in events if e.object_kind == kind]
+                )
+                for kind in KINDS_WITH_UNIQUE_IDS
+            }
             gone = released[KIND_DOCUMENT_ENTRY]
             paths: list[str] = []
             for chunk in _chunks(gone):
-                paths += connection.scalars(select(_repository_document.c.path)
-                                            .where(_repository_document.c.unique_id.in_(chunk))).all()
+                paths += connection.scalars(
+                    select(_repository_document.c.path).where(_repository_document.c.unique_id.in_(chunk))
+                ).all()
                 connection.execute(delete(_repository_document).where(_repository_document.c.unique_id.in_(chunk)))
             for event in events:
                 if event.object_kind == KIND_DOCUMENT_ENTRY:
@@ -495,8 +552,14 @@ class RegistryStore:
         return {t.name: int(count) for t, count in zip(tables, counts)}
 
 
-def _apply_to_stored_metadata(connection: Connection, submission: Submission, replacing: list[Association],
-                              members: dict[str, list[str]], change: lifecycle.Change, now: datetime) -> None:
+def _apply_to_stored_metadata(
+    connection: Connection,
+    submission: Submission,
+    replacing: list[Association],
+    members: dict[str, list[str]],
+    change: lifecycle.Change,
+    now: datetime,
+) -> None:
     """Replacements deprecate their originals and join their folders; stored folders that gain
     members are touched. Nothing to do (no statement) for a submission of new objects only."""
     if not replacing and not members:
@@ -507,7 +570,8 @@ def _apply_to_stored_metadata(connection: Connection, submission: Submission, re
         originals = [a.target for a in replacing]
         events += lifecycle.deprecate_originals(connection, originals)
         joined = lifecycle.replacement_folder_associations(
-            submission, lifecycle.folder_memberships(connection, originals))
+            submission, lifecycle.folder_memberships(connection, originals)
+        )
         lifecycle.insert_associations(connection, joined, ss_uuid, now)
         for assoc in joined:
             members.setdefault(assoc.source, []).append(assoc.target)
@@ -523,8 +587,12 @@ _TABLE_OF_KIND: dict[str, Table] = {
     KIND_FOLDER: _folder,
     KIND_ASSOCIATION: _association,
 }
-_LINK_COLUMNS = (_association.c.entry_uuid, _association.c.association_type, _association.c.source,
-                 _association.c.target)
+_LINK_COLUMNS = (
+    _association.c.entry_uuid,
+    _association.c.association_type,
+    _association.c.source,
+    _association.c.target,
+)
 
 
 KINDS_WITH_UNIQUE_IDS = (KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET)
@@ -541,8 +609,11 @@ def release_unique_ids(connection: Connection, kind: str, unique_ids: Iterable[s
         still_used.update(connection.scalars(select(table.c.unique_id).where(table.c.unique_id.in_(chunk))))
     gone = sorted(deleted - still_used)
     for chunk in _chunks(gone):
-        connection.execute(delete(_registry_unique_id).where(_registry_unique_id.c.unique_id.in_(chunk),
-                                                             _registry_unique_id.c.kind == kind))
+        connection.execute(
+            delete(_registry_unique_id).where(
+                _registry_unique_id.c.unique_id.in_(chunk), _registry_unique_id.c.kind == kind
+            )
+        )
     return gone
 
 
@@ -550,8 +621,11 @@ def _links(connection: Connection, uuids: Sequence[str], *, by_id: bool) -> dict
     """Associations with these entryUUIDs (`by_id`), or naming one of them at either end."""
     found: dict[str, Link] = {}
     for chunk in _chunks(uuids):
-        where = (_association.c.entry_uuid.in_(chunk) if by_id
-                 else or_(_association.c.source.in_(chunk), _association.c.target.in_(chunk)))
+        where = (
+            _association.c.entry_uuid.in_(chunk)
+            if by_id
+            else or_(_association.c.source.in_(chunk), _association.c.target.in_(chunk))
+        )
         for entry_uuid, association_type, source, target in connection.execute(select(*_LINK_COLUMNS).where(where)):
             found[entry_uuid] = Link(entry_uuid, association_type, source, target)
     return found
@@ -562,25 +636,63 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
     transaction, before the rows go)."""
     events: list[lifecycle.Event] = []
     for chunk in _chunks(plan.of_kind(KIND_ASSOCIATION)):
-        for row in connection.execute(select(*_LINK_COLUMNS, _association.c.status)
-                                      .where(_association.c.entry_uuid.in_(chunk))):
-            events.append(lifecycle.Event(lifecycle.DELETED, KIND_ASSOCIATION, row.entry_uuid, detail={
-                "associationType": row.association_type, "source": row.source, "target": row.target,
-                "status": row.status}))
+        for row in connection.execute(
+            select(*_LINK_COLUMNS, _association.c.status).where(_association.c.entry_uuid.in_(chunk))
+        ):
+            events.append(
+                lifecycle.Event(
+                    lifecycle.DELETED,
+                    KIND_ASSOCIATION,
+                    row.entry_uuid,
+                    detail={
+                        "associationType": row.association_type,
+                        "source": row.source,
+                        "target": row.target,
+                        "status": row.status,
+                    },
+                )
+            )
     for kind, table in ((KIND_DOCUMENT_ENTRY, _document_entry), (KIND_FOLDER, _folder)):
         for chunk in _chunks(plan.of_kind(kind)):
-            for row in connection.execute(select(table.c.entry_uuid, table.c.logical_id, table.c.version,
-                                                 table.c.patient_id, table.c.unique_id, table.c.status)
-                                          .where(table.c.entry_uuid.in_(chunk))):
-                events.append(lifecycle.Event(lifecycle.DELETED, kind, row.entry_uuid, row.logical_id, row.patient_id,
-                                              {"uniqueId": row.unique_id, "version": row.version,
-                                               "status": row.status}))
+            for row in connection.execute(
+                select(
+                    table.c.entry_uuid,
+                    table.c.logical_id,
+                    table.c.version,
+                    table.c.patient_id,
+                    table.c.unique_id,
+                    table.c.status,
+                ).where(table.c.entry_uuid.in_(chunk))
+            ):
+                events.append(
+                    lifecycle.Event(
+                        lifecycle.DELETED,
+                        kind,
+                        row.entry_uuid,
+                        row.logical_id,
+                        row.patient_id,
+                        {"uniqueId": row.unique_id, "version": row.version, "status": row.status},
+                    )
+                )
     for chunk in _chunks(plan.of_kind(KIND_SUBMISSION_SET)):
-        for row in connection.execute(select(_submission_set.c.entry_uuid, _submission_set.c.patient_id,
-                                             _submission_set.c.unique_id, _submission_set.c.status)
-                                      .where(_submission_set.c.entry_uuid.in_(chunk))):
-            events.append(lifecycle.Event(lifecycle.DELETED, KIND_SUBMISSION_SET, row.entry_uuid, None, row.patient_id,
-                                          {"uniqueId": row.unique_id, "status": row.status}))
+        for row in connection.execute(
+            select(
+                _submission_set.c.entry_uuid,
+                _submission_set.c.patient_id,
+                _submission_set.c.unique_id,
+                _submission_set.c.status,
+            ).where(_submission_set.c.entry_uuid.in_(chunk))
+        ):
+            events.append(
+                lifecycle.Event(
+                    lifecycle.DELETED,
+                    KIND_SUBMISSION_SET,
+                    row.entry_uuid,
+                    None,
+                    row.patient_id,
+                    {"uniqueId": row.unique_id, "status": row.status},
+                )
+            )
     return events
 
 
@@ -590,8 +702,17 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
 # The tables a submission writes, parents before children (_submission_rows gives them in this
 # order); the uniqueId claims first, so that a uniqueId taken meanwhile stops the rest early.
 SUBMISSION_TABLES: tuple[Table, ...] = (
-    _registry_unique_id, _submission_set, _submission_set_author, _document_entry, _document_entry_code,
-    _document_entry_author, _document_entry_reference_id, _folder, _folder_code, _association, _repository_document,
+    _registry_unique_id,
+    _submission_set,
+    _submission_set_author,
+    _document_entry,
+    _document_entry_code,
+    _document_entry_author,
+    _document_entry_reference_id,
+    _folder,
+    _folder_code,
+    _association,
+    _repository_document,
 )
 
 
@@ -611,19 +732,24 @@ def _submission_rows(
         (_document_entry, [_document_entry_row(de, ss_uuid, now) for de in documents]),
         (_document_entry_code, [row for de in documents for row in _document_code_rows(de)]),
         (_document_entry_author, [row for de in documents for row in _author_rows(de.entry_uuid, de.authors)]),
-        (_document_entry_reference_id, [
-            {"entry_uuid": de.entry_uuid, "reference_id": ref} for de in documents for ref in de.reference_ids
-        ]),
+        (
+            _document_entry_reference_id,
+            [{"entry_uuid": de.entry_uuid, "reference_id": ref} for de in documents for ref in de.reference_ids],
+        ),
         (_folder, [_folder_row(folder, now) for folder in submission.folders]),
-        (_folder_code, [
-            {"entry_uuid": folder.entry_uuid, "code": code.code, "scheme": code.scheme}
-            for folder in submission.folders
-            for code in folder.codes
-        ]),
+        (
+            _folder_code,
+            [
+                {"entry_uuid": folder.entry_uuid, "code": code.code, "scheme": code.scheme}
+                for folder in submission.folders
+                for code in folder.codes
+            ],
+        ),
         (_association, [_association_row(assoc, ss_uuid, now) for assoc in submission.associations]),
-        (_repository_document, [
-            _repository_document_row(doc, repository_ids.get(doc.unique_id), now) for doc in repository_documents
-        ]),
+        (
+            _repository_document,
+            [_repository_document_row(doc, repository_ids.get(doc.unique_id), now) for doc in repository_documents],
+        ),
     ]
 
 
@@ -635,14 +761,18 @@ def _unique_id_rows(submission: Submission, new_versions: bool) -> list[Row]:
     ss = submission.submission_set
     claims = [(KIND_SUBMISSION_SET, ss.unique_id, ss.entry_uuid)] if ss is not None else []
     if not new_versions:
-        claims += [(KIND_DOCUMENT_ENTRY, de.unique_id, _required(de.hash, "hash", de.entry_uuid).lower())
-                   for de in submission.documents]
+        claims += [
+            (KIND_DOCUMENT_ENTRY, de.unique_id, _required(de.hash, "hash", de.entry_uuid).lower())
+            for de in submission.documents
+        ]
         claims += [(KIND_FOLDER, f.unique_id, f.logical_id or f.entry_uuid) for f in submission.folders]
     # In uniqueId order: two submissions waiting for each other's claims on PostgreSQL take
     # them in the same order, and one waits instead of both deadlocking.
-    return [{"unique_id": unique_id, "kind": kind, "holder": holder}
-            for kind, unique_id, holder in sorted(dict.fromkeys(claims), key=lambda claim: claim[1] or "")
-            if unique_id]
+    return [
+        {"unique_id": unique_id, "kind": kind, "holder": holder}
+        for kind, unique_id, holder in sorted(dict.fromkeys(claims), key=lambda claim: claim[1] or "")
+        if unique_id
+    ]
 
 
 def _document_entry_row(de: DocumentEntry, ss_uuid: str | None, now: datetime) -> Row:
@@ -779,8 +909,8 @@ def _distinct(values: Iterable[str]) -> list[str]:
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
     unique = list(dict.fromkeys(v for v in values if v))
     for start in range(0, len(unique), IN_CHUNK):
-        yield unique[start:start + IN_CHUNK]
+        yield unique[start : start + IN_CHUNK]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

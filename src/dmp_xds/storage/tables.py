@@ -326,8 +326,7 @@ class DmpAuthorizationRow(Base):
     __tablename__ = "dmp_authorization"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    patient_id: Mapped[str] = mapped_column(
-        String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))  # professional | attending | establishment
     grantee: Mapped[str] = mapped_column(String(ID_LENGTH))  # national id, or structure id
     granted_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
@@ -390,8 +389,7 @@ class DmpNotificationRow(Base):
     __tablename__ = "dmp_notification"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    patient_id: Mapped[str] = mapped_column(
-        String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(32))  # emergency-access | regulation-access
     audit_seq: Mapped[int] = mapped_column(BigInteger)
@@ -414,8 +412,7 @@ class DmpRepresentativeRow(Base):
     __tablename__ = "dmp_representative"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    patient_id: Mapped[str] = mapped_column(
-        String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"))
     representative_id: Mapped[str] = mapped_column(String(ID_LENGTH))  # the NameID of their VIHF
     declared_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
     declared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -114,9 +114,22 @@ class VerifyReport:
 
 def canonical_fields(seq: int, recorded_at: str, event: AuditEvent, prev_hash: str) -> bytes:
     """The row's fields and the previous row's MAC as canonical JSON: what is hashed or MACed."""
-    fields = [seq, recorded_at, event.actor_id, event.actor_name, event.actor_role, event.structure_id,
-              event.access_mode, event.access_reason, event.action, event.patient_id, list(event.documents),
-              event.outcome, event.detail, prev_hash]
+    fields = [
+        seq,
+        recorded_at,
+        event.actor_id,
+        event.actor_name,
+        event.actor_role,
+        event.structure_id,
+        event.access_mode,
+        event.access_reason,
+        event.action,
+        event.patient_id,
+        list(event.documents),
+        event.outcome,
+        event.detail,
+        prev_hash,
+    ]
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -134,8 +147,19 @@ def _event_of(row: object) -> AuditEvent:
 
 
 def _event_of_mapping(r: Any) -> AuditEvent:
-    return AuditEvent(r["action"], r["outcome"], r["patient_id"], r["actor_id"], r["actor_name"], r["actor_role"],
-                      r["structure_id"], r["access_mode"], r["access_reason"], tuple(r["documents"] or ()), r["detail"])
+    return AuditEvent(
+        r["action"],
+        r["outcome"],
+        r["patient_id"],
+        r["actor_id"],
+        r["actor_name"],
+        r["actor_role"],
+        r["structure_id"],
+        r["access_mode"],
+        r["access_reason"],
+        tuple(r["documents"] or ()),
+        r["detail"],
+    )
 
 
 def _clip(text: str, limit: int) -> str:
@@ -143,9 +167,13 @@ def _clip(text: str, limit: int) -> str:
 
 
 class AuditTrail:
-    def __init__(self, engine: Engine, key: AuditKey | None = None,
-                 exporters: Sequence[Callable[[AuditEntry], None]] = (),
-                 checkpointer: Checkpointer | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        key: AuditKey | None = None,
+        exporters: Sequence[Callable[[AuditEntry], None]] = (),
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
         """`key`: the chain's key; without it the trail reads and verifies what it can, and
         refuses to append (a row without the key would break the chain)."""
         self.engine = engine
@@ -165,8 +193,9 @@ class AuditTrail:
     def append(self, event: AuditEvent, now: dt.datetime | None = None) -> AuditEntry:
         if self.key is None:
             raise RuntimeError("the access trace has no key: it cannot be appended to (DMP_XDS_AUDIT_KEY_FILE)")
-        event = AuditEvent(**{**event.__dict__, "detail": _clip(event.detail, 1000),
-                              "access_reason": _clip(event.access_reason, 1000)})
+        event = AuditEvent(
+            **{**event.__dict__, "detail": _clip(event.detail, 1000), "access_reason": _clip(event.access_reason, 1000)}
+        )
         recorded_at = utc_stamp(now)
         with self.engine.begin() as connection:
             # Take the head's lock first: appends of every thread and process are serialized,
@@ -176,17 +205,32 @@ class AuditTrail:
                 # Only before the very first entry: with entries, a missing head is tampering
                 # and `verify` says so; appending then would hide it.
                 if connection.execute(select(_entry.c.seq).limit(1)).first() is not None:
-                    raise RuntimeError("the audit_head row is missing although the trace has entries: "
-                                       "run `dmp-xds audit verify`")
+                    raise RuntimeError(
+                        "the audit_head row is missing although the trace has entries: run `dmp-xds audit verify`"
+                    )
                 connection.execute(insert(_head).values(id=HEAD_ID, seq=1, hash=GENESIS_HASH))
             seq, prev_hash = connection.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID)).one()
             mac = entry_mac(self.key, seq, recorded_at, event, prev_hash)
-            connection.execute(insert(_entry).values(
-                seq=seq, recorded_at=recorded_at, actor_id=event.actor_id, actor_name=event.actor_name,
-                actor_role=event.actor_role, structure_id=event.structure_id, access_mode=event.access_mode,
-                access_reason=event.access_reason, action=event.action, patient_id=event.patient_id,
-                documents=list(event.documents), outcome=event.outcome, detail=event.detail,
-                prev_hash=prev_hash, hash=mac, key_id=self.key.id))
+            connection.execute(
+                insert(_entry).values(
+                    seq=seq,
+                    recorded_at=recorded_at,
+                    actor_id=event.actor_id,
+                    actor_name=event.actor_name,
+                    actor_role=event.actor_role,
+                    structure_id=event.structure_id,
+                    access_mode=event.access_mode,
+                    access_reason=event.access_reason,
+                    action=event.action,
+                    patient_id=event.patient_id,
+                    documents=list(event.documents),
+                    outcome=event.outcome,
+                    detail=event.detail,
+                    prev_hash=prev_hash,
+                    hash=mac,
+                    key_id=self.key.id,
+                )
+            )
             connection.execute(update(_head).where(_head.c.id == HEAD_ID).values(hash=mac))
         entry = AuditEntry(seq, recorded_at, event, prev_hash, mac, self.key.id)
         for export in self.exporters:
@@ -209,18 +253,22 @@ class AuditTrail:
 
     def history(self, patient_id: str, limit: int = 1000) -> list[AuditEntry]:
         """The patient's history, newest first."""
-        statement = (select(_entry).where(_entry.c.patient_id == patient_id)
-                     .order_by(_entry.c.seq.desc()).limit(limit))
+        statement = select(_entry).where(_entry.c.patient_id == patient_id).order_by(_entry.c.seq.desc()).limit(limit)
         with self.engine.connect() as connection:
-            return [AuditEntry(r.seq, r.recorded_at, _event_of(r), r.prev_hash, r.hash, r.key_id)
-                    for r in connection.execute(statement)]
+            return [
+                AuditEntry(r.seq, r.recorded_at, _event_of(r), r.prev_hash, r.hash, r.key_id)
+                for r in connection.execute(statement)
+            ]
 
     def _rows(self) -> Iterator[object]:
         last = 0
         while True:  # bounded by the table: each batch starts after the previous one's last seq
             with self.engine.connect() as connection:
-                batch = list(connection.execute(select(_entry).where(_entry.c.seq > last)
-                                                .order_by(_entry.c.seq).limit(VERIFY_BATCH)))
+                batch = list(
+                    connection.execute(
+                        select(_entry).where(_entry.c.seq > last).order_by(_entry.c.seq).limit(VERIFY_BATCH)
+                    )
+                )
             if not batch:
                 return
             yield from batch
@@ -263,13 +311,19 @@ class _Verification:
             elif checkpoint.authentic(self.key):
                 usable.append(checkpoint)
             else:
-                self.problem(checkpoint.seq, f"checkpoint {checkpoint.origin} (row {checkpoint.seq}) is not authentic: "
-                                             "its signature does not match (forged or altered)")
+                self.problem(
+                    checkpoint.seq,
+                    f"checkpoint {checkpoint.origin} (row {checkpoint.seq}) is not authentic: "
+                    "its signature does not match (forged or altered)",
+                )
         if foreign:
             ids = ", ".join(sorted({c.key_id for c in foreign}))
-            self.problem(foreign[0].seq, f"{len(foreign)} checkpoint(s), from {foreign[0].origin}, were made with key "
-                                         f"id {ids}, not with the key given ({self.key.id}): wrong key file, or "
-                                         "checkpoints of another trace")
+            self.problem(
+                foreign[0].seq,
+                f"{len(foreign)} checkpoint(s), from {foreign[0].origin}, were made with key "
+                f"id {ids}, not with the key given ({self.key.id}): wrong key file, or "
+                "checkpoints of another trace",
+            )
         return sorted(usable, key=lambda c: c.seq)
 
     def run(self, rows: Iterator[object], head: tuple[int, str] | None) -> VerifyReport:
@@ -282,8 +336,11 @@ class _Verification:
                 missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq} to {seq - 1}"
                 self.problem(expected_seq, f"row(s) {missing} missing (deleted)")
             elif r["prev_hash"] != prev_hash:
-                self.problem(seq, f"row {seq} does not follow row {seq - 1}: row {seq - 1} was altered and "
-                                  "re-chained, or rows were removed before it")
+                self.problem(
+                    seq,
+                    f"row {seq} does not follow row {seq - 1}: row {seq - 1} was altered and "
+                    "re-chained, or rows were removed before it",
+                )
             self._content(seq, r)
             self._against_checkpoints(seq, r["hash"])
             expected_seq, prev_hash = seq + 1, r["hash"]
@@ -293,15 +350,19 @@ class _Verification:
             if self.report.checked:  # an empty trace has no head yet
                 self.problem(0, "the audit_head row is missing")
         elif head[0] != last:
-            self.problem(expected_seq, f"the trace ends at row {last} but the head says {head[0]}: the last row(s) "
-                                       "were deleted")
+            self.problem(
+                expected_seq, f"the trace ends at row {last} but the head says {head[0]}: the last row(s) were deleted"
+            )
         elif head[1] != prev_hash:
             self.problem(head[0], f"row {head[0]} does not match the head's MAC (last row altered)")
         if self.checkpoints:  # checkpoints past the last row: the tail was cut
             beyond = self.checkpoints[-1]
             moved = " and the head moved back to it" if head is not None and head[0] == last else ""
-            self.problem(last + 1, f"rows {last + 1}..{beyond.seq} missing since checkpoint {beyond.at} "
-                                   f"({beyond.origin}): the trace was cut after row {last}{moved}")
+            self.problem(
+                last + 1,
+                f"rows {last + 1}..{beyond.seq} missing since checkpoint {beyond.at} "
+                f"({beyond.origin}): the trace was cut after row {last}{moved}",
+            )
         self._notes(last)
         return self.report
 
@@ -313,8 +374,11 @@ class _Verification:
         if not key_id:
             self._end_unchecked()
             if self.keyed_from is not None:
-                self.problem(seq, f"row {seq} has no key although the keyed chain began at row {self.keyed_from}: "
-                                  "it was written or re-hashed without the server's key")
+                self.problem(
+                    seq,
+                    f"row {seq} has no key although the keyed chain began at row {self.keyed_from}: "
+                    "it was written or re-hashed without the server's key",
+                )
             elif not plain:
                 self.problem(seq, f"row {seq} was altered: its content does not match its hash")
             return
@@ -332,8 +396,10 @@ class _Verification:
         if hmac.compare_digest(entry_mac(self.key, seq, r["recorded_at"], event, r["prev_hash"]), stored):
             return
         if plain:
-            self.problem(seq, f"row {seq} was re-hashed without the key (a plain SHA-256 where its HMAC should be): "
-                              "it was altered")
+            self.problem(
+                seq,
+                f"row {seq} was re-hashed without the key (a plain SHA-256 where its HMAC should be): it was altered",
+            )
         else:
             self.problem(seq, f"row {seq} was altered: its content does not match its MAC")
 
@@ -343,11 +409,16 @@ class _Verification:
         first, last, key_id = self.unchecked
         rows = f"row {first}" if first == last else f"rows {first}..{last}"
         if self.key is None:
-            self.problem(first, f"{rows} carry key id {key_id} but no key was given: they cannot be checked "
-                                "(DMP_XDS_AUDIT_KEY_FILE)")
+            self.problem(
+                first,
+                f"{rows} carry key id {key_id} but no key was given: they cannot be checked (DMP_XDS_AUDIT_KEY_FILE)",
+            )
         else:
-            self.problem(first, f"{rows} carry key id {key_id}, not the id of the key given ({self.key.id}, "
-                                f"{self.key.source}): wrong key file, or rows forged")
+            self.problem(
+                first,
+                f"{rows} carry key id {key_id}, not the id of the key given ({self.key.id}, "
+                f"{self.key.source}): wrong key file, or rows forged",
+            )
         self.unchecked = None
 
     def _against_checkpoints(self, seq: int, mac: str) -> None:
@@ -355,16 +426,20 @@ class _Verification:
             checkpoint = self.checkpoints.popleft()
             # A checkpoint of an earlier row is in a gap already reported as missing rows.
             if checkpoint.seq == seq and not hmac.compare_digest(checkpoint.mac, mac):
-                self.problem(seq, f"row {seq} is not the row checkpointed at {checkpoint.at} ({checkpoint.origin}): "
-                                  "it was rewritten")
+                self.problem(
+                    seq,
+                    f"row {seq} is not the row checkpointed at {checkpoint.at} ({checkpoint.origin}): it was rewritten",
+                )
 
     def _notes(self, last: int) -> None:
         notes = self.report.notes
         if self.keyed_from is None and last:
             notes.append(f"rows 1..{last} have no key (plain SHA-256, written before the key was introduced)")
         elif self.keyed_from is not None and self.keyed_from > 1:
-            notes.append(f"rows 1..{self.keyed_from - 1} have no key (plain SHA-256, written before the key was "
-                         f"introduced); the keyed chain starts at row {self.keyed_from}")
+            notes.append(
+                f"rows 1..{self.keyed_from - 1} have no key (plain SHA-256, written before the key was "
+                f"introduced); the keyed chain starts at row {self.keyed_from}"
+            )
         if self.latest is None:
             notes.append("no checkpoint given: a cut-off tail with its head moved back cannot be seen")
         else:

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from dmp_xds.storage import trail as t
-from dmp_xds.transport.background import BackgroundQueue
 from dmp_xds.storage.audit_checkpoints import Checkpoint
 from dmp_xds.storage.trail import AuditEntry
+from dmp_xds.transport.background import BackgroundQueue
 
 log = logging.getLogger(__name__)
 
@@ -68,34 +68,70 @@ def audit_message(entry: AuditEntry, source_id: str) -> bytes:
     event = entry.event
     code, name, action = _EVENTS.get(event.action, ("110100", "Application Activity", "E"))
     message = etree.Element("AuditMessage")
-    identification = etree.SubElement(message, "EventIdentification", EventActionCode=action,
-                                      EventDateTime=entry.recorded_at,
-                                      EventOutcomeIndicator=_OUTCOMES.get(event.outcome, "8"))
+    identification = etree.SubElement(
+        message,
+        "EventIdentification",
+        EventActionCode=action,
+        EventDateTime=entry.recorded_at,
+        EventOutcomeIndicator=_OUTCOMES.get(event.outcome, "8"),
+    )
     etree.SubElement(identification, "EventID", code=code, codeSystemName="DCM", displayName=name)
-    etree.SubElement(identification, "EventTypeCode", code=event.action, codeSystemName="dmp-xds",
-                     displayName=event.action)
-    participant = etree.SubElement(message, "ActiveParticipant", UserID=event.actor_id or "anonymous",
-                                   UserName=event.actor_name, UserIsRequestor="true")
+    etree.SubElement(
+        identification, "EventTypeCode", code=event.action, codeSystemName="dmp-xds", displayName=event.action
+    )
+    participant = etree.SubElement(
+        message,
+        "ActiveParticipant",
+        UserID=event.actor_id or "anonymous",
+        UserName=event.actor_name,
+        UserIsRequestor="true",
+    )
     if event.actor_role:
         etree.SubElement(participant, "RoleIDCode", code=event.actor_role, codeSystemName="1.2.250.1.71.1.2.7")
     etree.SubElement(message, "AuditSourceIdentification", AuditSourceID=source_id)
     if event.patient_id:
-        patient = etree.SubElement(message, "ParticipantObjectIdentification", ParticipantObjectID=event.patient_id,
-                                   ParticipantObjectTypeCode="1", ParticipantObjectTypeCodeRole="1")
-        etree.SubElement(patient, "ParticipantObjectIDTypeCode", code="2", codeSystemName="RFC-3881",
-                         displayName="Patient Number")
+        patient = etree.SubElement(
+            message,
+            "ParticipantObjectIdentification",
+            ParticipantObjectID=event.patient_id,
+            ParticipantObjectTypeCode="1",
+            ParticipantObjectTypeCodeRole="1",
+        )
+        etree.SubElement(
+            patient, "ParticipantObjectIDTypeCode", code="2", codeSystemName="RFC-3881", displayName="Patient Number"
+        )
     for document in event.documents:
-        item = etree.SubElement(message, "ParticipantObjectIdentification", ParticipantObjectID=document,
-                                ParticipantObjectTypeCode="2", ParticipantObjectTypeCodeRole="3")
-        etree.SubElement(item, "ParticipantObjectIDTypeCode", code="9", codeSystemName="RFC-3881",
-                         displayName="Report Number")
+        item = etree.SubElement(
+            message,
+            "ParticipantObjectIdentification",
+            ParticipantObjectID=document,
+            ParticipantObjectTypeCode="2",
+            ParticipantObjectTypeCodeRole="3",
+        )
+        etree.SubElement(
+            item, "ParticipantObjectIDTypeCode", code="9", codeSystemName="RFC-3881", displayName="Report Number"
+        )
     if event.access_mode or event.structure_id or event.detail:
-        details = etree.SubElement(message, "ParticipantObjectIdentification", ParticipantObjectID=str(entry.seq),
-                                   ParticipantObjectTypeCode="4", ParticipantObjectTypeCodeRole="13")
-        etree.SubElement(details, "ParticipantObjectIDTypeCode", code="dmp-xds-trace", codeSystemName="dmp-xds",
-                         displayName="trace entry")
-        for key, value in (("access_mode", event.access_mode), ("access_reason", event.access_reason),
-                           ("structure_id", event.structure_id), ("detail", event.detail)):
+        details = etree.SubElement(
+            message,
+            "ParticipantObjectIdentification",
+            ParticipantObjectID=str(entry.seq),
+            ParticipantObjectTypeCode="4",
+            ParticipantObjectTypeCodeRole="13",
+        )
+        etree.SubElement(
+            details,
+            "ParticipantObjectIDTypeCode",
+            code="dmp-xds-trace",
+            codeSystemName="dmp-xds",
+            displayName="trace entry",
+        )
+        for key, value in (
+            ("access_mode", event.access_mode),
+            ("access_reason", event.access_reason),
+            ("structure_id", event.structure_id),
+            ("detail", event.detail),
+        ):
             if value:
                 etree.SubElement(details, "ParticipantObjectDetail", type=key, value=value)
     return etree.tostring(message, xml_declaration=True, encoding="UTF-8")
@@ -125,8 +161,9 @@ class SyslogExporter:
     def __init__(self, url: str, source_id: str = APP_NAME, context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("udp", "tcp", "tls") or not parts.hostname or not parts.port:
-            raise ValueError(f"audit syslog collector {url!r}: expected udp://host:port, tcp://host:port "
-                             "or tls://host:port")
+            raise ValueError(
+                f"audit syslog collector {url!r}: expected udp://host:port, tcp://host:port or tls://host:port"
+            )
         self.scheme, self.address = parts.scheme, (parts.hostname, parts.port)
         self.context = context if context is not None or self.scheme != "tls" else tls_context("")
         self.source_id = source_id

@@ -10,19 +10,22 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from dmp_xds.transport.atna import SyslogExporter, tls_context
-from dmp_xds.storage.audit_checkpoints import Checkpoint, CheckpointFile, Checkpointer, Sink, read_checkpoints
+from dmp_xds.config import ConfigError, Settings, default_database_url
+from dmp_xds.storage.audit_checkpoints import Checkpoint, Checkpointer, CheckpointFile, Sink, read_checkpoints
 from dmp_xds.storage.audit_keys import key_for
 from dmp_xds.storage.trail import AuditTrail
-from dmp_xds.config import ConfigError, Settings, default_database_url
+from dmp_xds.transport.atna import SyslogExporter, tls_context
 
 
 def syslog_exporter(settings: Settings) -> SyslogExporter | None:
     if not settings.audit_syslog:
         return None
     try:
-        context = (tls_context(settings.audit_syslog_ca, settings.audit_syslog_certificate, settings.audit_syslog_key)
-                   if settings.audit_syslog.startswith("tls:") else None)
+        context = (
+            tls_context(settings.audit_syslog_ca, settings.audit_syslog_certificate, settings.audit_syslog_key)
+            if settings.audit_syslog.startswith("tls:")
+            else None
+        )
         return SyslogExporter(settings.audit_syslog, context=context)
     except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError: a CA or key file that does not load
         raise ConfigError(f"DMP_XDS_AUDIT_SYSLOG: {exc}") from exc
@@ -60,12 +63,16 @@ def placement_warnings(settings: Settings) -> list[str]:
     database = _sqlite_file(settings.database_url or default_database_url(settings))
     key_path = settings.audit_key_path
     if database is not None and key_path.exists() and _same_filesystem(key_path, database):
-        warnings.append(f"the access trace's key {key_path} is on the same filesystem as the database {database}: "
-                        "whoever can change the database there can read the key and re-chain the trace. In "
-                        "production keep the key on another mount (DMP_XDS_AUDIT_KEY_FILE).")
+        warnings.append(
+            f"the access trace's key {key_path} is on the same filesystem as the database {database}: "
+            "whoever can change the database there can read the key and re-chain the trace. In "
+            "production keep the key on another mount (DMP_XDS_AUDIT_KEY_FILE)."
+        )
     if not settings.audit_syslog:
-        warnings.append("the access trace's checkpoints are kept on this machine only (DMP_XDS_AUDIT_SYSLOG is "
-                        "not set): a cut-off trace is caught against them only while they are intact.")
+        warnings.append(
+            "the access trace's checkpoints are kept on this machine only (DMP_XDS_AUDIT_SYSLOG is "
+            "not set): a cut-off trace is caught against them only while they are intact."
+        )
     return warnings
 
 

@@ -21,8 +21,9 @@ T = TypeVar("T")
 
 
 class BackgroundQueue(Generic[T]):
-    def __init__(self, name: str, handle: Callable[[T], None], size: int,
-                 on_stop: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, name: str, handle: Callable[[T], None], size: int, on_stop: Callable[[], None] | None = None
+    ) -> None:
         """Start the thread `name`, which calls `handle` on each item, then `on_stop` once closed."""
         self._handle = handle
         self._on_stop = on_stop

@@ -49,8 +49,12 @@ class ConnectionLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionLimits:
-        return cls(settings.max_head_bytes, settings.head_timeout_seconds, settings.max_connections_per_client,
-                   settings.trusted_proxy_addresses)
+        return cls(
+            settings.max_head_bytes,
+            settings.head_timeout_seconds,
+            settings.max_connections_per_client,
+            settings.trusted_proxy_addresses,
+        )
 
 
 class _HeadTooLarge(Exception):
@@ -171,9 +175,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.logger.warning("%s%d: %s; connection closed", prefix, status, reason)
         if self.cycle is None or self.cycle.response_complete:
             body = (reason + "\n").encode("ascii", "replace")
-            self.transport.write(b"".join([
-                STATUS_LINE[status], b"content-type: text/plain; charset=utf-8\r\n",
-                b"content-length: ", str(len(body)).encode("ascii"), b"\r\n", b"connection: close\r\n\r\n", body]))
+            self.transport.write(
+                b"".join(
+                    [
+                        STATUS_LINE[status],
+                        b"content-type: text/plain; charset=utf-8\r\n",
+                        b"content-length: ",
+                        str(len(body)).encode("ascii"),
+                        b"\r\n",
+                        b"connection: close\r\n\r\n",
+                        body,
+                    ]
+                )
+            )
         self.transport.close()
 
 

@@ -20,11 +20,12 @@ from typing import Any
 
 from dmp_xds import __version__
 from dmp_xds.config import PROJECT_ROOT, ConfigError, Settings, load_settings, resolve
-from dmp_xds.xds import vocabulary as v
-from dmp_xds.transport.http_protocol import GuardedHttpToolsProtocol
+from dmp_xds.dmp.validation.validators import load_validators
+from dmp_xds.services.context import Services
+from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.storage.database import open_database
 from dmp_xds.storage.store import RegistryStore
-from dmp_xds.storage.blobstore import FilesystemBlobStore
+from dmp_xds.transport.http_protocol import GuardedHttpToolsProtocol
 from dmp_xds.transport.security import build_security, client_chain
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ENDPOINT
 from dmp_xds.transport.soap.envelope import SoapRequest, read_request, response_envelope
@@ -38,10 +39,9 @@ from dmp_xds.transport.soap.mtom import (
     encode_mtom,
 )
 from dmp_xds.transport.soap.service import SoapDispatcher, build_dispatchers
-from dmp_xds.xds.xop import Attachment
-from dmp_xds.services.context import Services
-from dmp_xds.dmp.validation.validators import load_validators
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes, to_bytes
+from dmp_xds.xds.xop import Attachment
 
 log = logging.getLogger("dmp_xds.transport.serve")
 
@@ -54,8 +54,11 @@ WSDL_DIR = PROJECT_ROOT / "wsdl"
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 DMP_ADMIN_PATH = "/dmp/admin"
 ENDPOINTS = {"/xds/repository": "repository", "/xds/registry": "registry", DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT}
-WSDL_FILES = {"repository": "XDS.b_DocumentRepository.wsdl", "registry": "XDS.b_DocumentRegistry.wsdl",
-              DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl"}
+WSDL_FILES = {
+    "repository": "XDS.b_DocumentRepository.wsdl",
+    "registry": "XDS.b_DocumentRegistry.wsdl",
+    DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl",
+}
 # Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
 # to its own URL, so each endpoint prefix (/xds/, /dmp/) serves them.
 STATIC_PREFIXES = ("/xds/", "/dmp/")
@@ -120,8 +123,9 @@ class XdsApplication:
             body = json.dumps({"status": "ok", "version": __version__}).encode()
             await _respond(send, 200, "application/json", body)
         elif path in ENDPOINTS:
-            await _respond(send, 405, "text/plain", b"POST a SOAP 1.2 request, or GET ?wsdl\n",
-                           [(b"allow", b"GET, POST")])
+            await _respond(
+                send, 405, "text/plain", b"POST a SOAP 1.2 request, or GET ?wsdl\n", [(b"allow", b"GET, POST")]
+            )
         else:
             await _respond(send, 404, "text/plain", b"not found\n")
 
@@ -142,8 +146,10 @@ class XdsApplication:
         relative to that URL (`/xds/schemas/...`) and its address the one the client used."""
         text = (WSDL_DIR / WSDL_FILES[ENDPOINTS[path]]).read_text(encoding="utf-8")
         text = text.replace('schemaLocation="../schemas/', 'schemaLocation="schemas/')
-        host = next((v_.decode("latin-1") for k, v_ in scope["headers"] if k == b"host"),
-                    f"{self.settings.host}:{self.settings.port}")
+        host = next(
+            (v_.decode("latin-1") for k, v_ in scope["headers"] if k == b"host"),
+            f"{self.settings.host}:{self.settings.port}",
+        )
         scheme = scope.get("scheme", "http")
         text = WSDL_ADDRESS.sub(lambda m: f'{m.group(1)}"{scheme}://{host}{m.group(2)}"', text)
         return text.encode("utf-8")
@@ -153,8 +159,11 @@ class XdsApplication:
         if not resolved.is_relative_to(root.resolve()) or not resolved.is_file():
             await _respond(send, 404, "text/plain", b"not found\n")
             return
-        content_type = "text/xml" if resolved.suffix in (".wsdl", ".xsd") else (
-            mimetypes.guess_type(resolved.name)[0] or "application/octet-stream")
+        content_type = (
+            "text/xml"
+            if resolved.suffix in (".wsdl", ".xsd")
+            else (mimetypes.guess_type(resolved.name)[0] or "application/octet-stream")
+        )
         await _respond(send, 200, content_type, resolved.read_bytes())
 
     # -- SOAP ------------------------------------------------------------------------------
@@ -168,8 +177,10 @@ class XdsApplication:
             content_type = ContentType.parse(headers.get("content-type"))
             length = headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > self.settings.max_request_bytes:
-                raise sender(f"the request body ({length} bytes) is over the limit of "
-                             f"{self.settings.max_request_bytes} bytes", http_status=413)
+                raise sender(
+                    f"the request body ({length} bytes) is over the limit of {self.settings.max_request_bytes} bytes",
+                    http_status=413,
+                )
             if content_type.media_type == "multipart/related":
                 receiver_state = self._mtom_receiver(content_type)
             try:
@@ -180,11 +191,16 @@ class XdsApplication:
                 raise sender("the request body was not received in time", http_status=408) from None
             chain = self._client_chain(scope, headers)
             request, status, content_type_out, body = await loop.run_in_executor(
-                self.executor, self._process, endpoint, received, chain)
+                self.executor, self._process, endpoint, received, chain
+            )
             await self._send_response(send, status, content_type_out, body)
         except SoapFault as fault:
-            await _respond(send, fault.http_status, SOAP12_CONTENT_TYPE + "; charset=UTF-8",
-                           render_fault(fault, request.message_id if request else None))
+            await _respond(
+                send,
+                fault.http_status,
+                SOAP12_CONTENT_TYPE + "; charset=UTF-8",
+                render_fault(fault, request.message_id if request else None),
+            )
         finally:
             if receiver_state is not None:
                 receiver_state.discard(self.services.blobs)
@@ -192,16 +208,20 @@ class XdsApplication:
     def _mtom_receiver(self, content_type: ContentType) -> MtomReceiver:
         declared = content_type.params.get("type", "").lower()
         if declared != XOP_CONTENT_TYPE:
-            raise sender(f'multipart/related requests must be MTOM (type="{XOP_CONTENT_TYPE}"), '
-                         f"not type={declared or '(none)'}", http_status=415)
+            raise sender(
+                f'multipart/related requests must be MTOM (type="{XOP_CONTENT_TYPE}"), not type={declared or "(none)"}',
+                http_status=415,
+            )
         return MtomReceiver(content_type, self.services.blobs, self.settings.max_xml_bytes)
 
-    async def _read_body(self, receive: Receive, content_type: ContentType,
-                         mtom: MtomReceiver | None) -> Received:
+    async def _read_body(self, receive: Receive, content_type: ContentType, mtom: MtomReceiver | None) -> Received:
         limit = self.settings.max_request_bytes
         if mtom is None and content_type.media_type not in (SOAP12_CONTENT_TYPE, SOAP11_CONTENT_TYPE):
-            raise sender(f"content type {content_type.media_type or '(none)'} is not accepted: send "
-                         f"{SOAP12_CONTENT_TYPE} or MTOM multipart/related", http_status=415)
+            raise sender(
+                f"content type {content_type.media_type or '(none)'} is not accepted: send "
+                f"{SOAP12_CONTENT_TYPE} or MTOM multipart/related",
+                http_status=415,
+            )
         xml_limit = self.settings.max_xml_bytes
         buffer = bytearray()
         total = 0
@@ -217,8 +237,10 @@ class XdsApplication:
                 mtom.feed(chunk)
             else:
                 if total > xml_limit:
-                    raise sender(f"the SOAP envelope is over the limit of {xml_limit} bytes "
-                                 "(send large documents with MTOM)", http_status=413)
+                    raise sender(
+                        f"the SOAP envelope is over the limit of {xml_limit} bytes (send large documents with MTOM)",
+                        http_status=413,
+                    )
                 buffer += chunk
             if not message.get("more_body", False):
                 break
@@ -226,8 +248,10 @@ class XdsApplication:
             message_ = mtom.finish()
             return Received(message_.root, dict(message_.attachments), mtom=True)
         if content_type.media_type == SOAP11_CONTENT_TYPE:
-            raise SoapFault("VersionMismatch", "SOAP 1.1 (text/xml) is not accepted: XDS.b requires SOAP 1.2 "
-                            f"({SOAP12_CONTENT_TYPE})")
+            raise SoapFault(
+                "VersionMismatch",
+                f"SOAP 1.1 (text/xml) is not accepted: XDS.b requires SOAP 1.2 ({SOAP12_CONTENT_TYPE})",
+            )
         return Received(bytes(buffer), {}, mtom=False)
 
     def _client_chain(self, scope: Scope, headers: dict[str, str]) -> list[Any] | None:
@@ -243,8 +267,9 @@ class XdsApplication:
         except Exception:  # an unreadable certificate is no certificate; the gate says so
             return []
 
-    def _process(self, endpoint: str, received: Received,
-                 chain: list[Any] | None = None) -> tuple[SoapRequest | None, int, str, Any]:
+    def _process(
+        self, endpoint: str, received: Received, chain: list[Any] | None = None
+    ) -> tuple[SoapRequest | None, int, str, Any]:
         """Parse, dispatch and encode; runs in the thread pool."""
         try:
             envelope = parse_bytes(received.envelope)
@@ -254,14 +279,24 @@ class XdsApplication:
         try:
             result = self.dispatchers[endpoint].dispatch(self.services, request, received.attachments, chain)
         except SoapFault as fault:
-            return request, fault.http_status, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(fault, request.message_id)
+            return (
+                request,
+                fault.http_status,
+                SOAP12_CONTENT_TYPE + "; charset=UTF-8",
+                render_fault(fault, request.message_id),
+            )
         except Exception:
             log.exception("unexpected error while dispatching")
             fault = receiver("internal server error")
             return request, 500, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(fault, request.message_id)
         out = to_bytes(response_envelope(result.payload, v.response_action(request.action), request.message_id))
         if not received.mtom and not result.documents:
-            return request, 200, f'{SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{v.response_action(request.action)}"', out
+            return (
+                request,
+                200,
+                f'{SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{v.response_action(request.action)}"',
+                out,
+            )
         parts = [OutgoingPart(d.content_id, d.content_type, d.path) for d in result.documents]
         mtom = encode_mtom(out, parts)
         whole = mtom.in_memory()
@@ -272,11 +307,17 @@ class XdsApplication:
             await _respond(send, status, content_type, body)
             return
         loop = asyncio.get_running_loop()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", content_type.encode("latin-1")),
-            (b"content-length", str(body.content_length).encode()),
-            (b"mime-version", b"1.0"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type.encode("latin-1")),
+                    (b"content-length", str(body.content_length).encode()),
+                    (b"mime-version", b"1.0"),
+                ],
+            }
+        )
         chunks: Iterator[bytes] = body.chunks(self.services.blobs)
         while True:
             chunk = await loop.run_in_executor(self.executor, next, chunks, None)
@@ -286,8 +327,9 @@ class XdsApplication:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _respond(send: Send, status: int, content_type: str, body: bytes,
-                   extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _respond(
+    send: Send, status: int, content_type: str, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     headers = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
     await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -29,8 +29,9 @@ class SmtpSender:
     def __init__(self, url: str, sender: str, ca_file: str = "") -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtp+starttls", "smtps") or not parts.hostname or not parts.port:
-            raise ValueError(f"notification relay {url!r}: expected smtp://host:port, smtp+starttls://host:port "
-                             "or smtps://host:port")
+            raise ValueError(
+                f"notification relay {url!r}: expected smtp://host:port, smtp+starttls://host:port or smtps://host:port"
+            )
         self.scheme, self.host, self.port = parts.scheme, parts.hostname, parts.port
         self.sender = sender
         self.context = ssl.create_default_context(cafile=ca_file or None)
@@ -72,7 +73,7 @@ class MailOutbox:
             log.warning("notification %s not e-mailed: %s", notification_id, exc)
             self._record(notification_id, None, f"not sent: {exc}")
             return
-        self._record(notification_id, dt.datetime.now(dt.timezone.utc), None)
+        self._record(notification_id, dt.datetime.now(dt.UTC), None)
 
     def _record(self, notification_id: int, sent_at: dt.datetime | None, problem: str | None) -> None:
         try:

@@ -36,7 +36,9 @@ def client_ca_bundle(settings: Settings) -> Path:
     """One PEM file with the trust anchors and intermediates, for OpenSSL's handshake check
     (the application checks again, with CRLs and key usage, in security/cps.py)."""
     bundle = settings.data_dir / "tls-client-cas.pem"
-    parts = [p.read_bytes() for p in Settings.paths(settings.trust_anchors) + Settings.paths(settings.trust_intermediates)]
+    parts = [
+        p.read_bytes() for p in Settings.paths(settings.trust_anchors) + Settings.paths(settings.trust_intermediates)
+    ]
     tmp = bundle.with_suffix(".tmp")
     tmp.write_bytes(b"\n".join(parts))
     tmp.replace(bundle)
@@ -50,6 +52,7 @@ def uvicorn_tls_options(settings: Settings) -> dict[str, Any]:
         return {}
     options: dict[str, Any] = {"ssl_certfile": settings.tls_certificate, "ssl_keyfile": settings.tls_key}
     if settings.auth != "none":
-        options.update(ssl_ca_certs=str(client_ca_bundle(settings)), ssl_cert_reqs=ssl.CERT_OPTIONAL,
-                       http=TlsHttpToolsProtocol)
+        options.update(
+            ssl_ca_certs=str(client_ca_bundle(settings)), ssl_cert_reqs=ssl.CERT_OPTIONAL, http=TlsHttpToolsProtocol
+        )
     return options

@@ -20,9 +20,7 @@ NS_QUERY: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
 NS_RIM21: Final = "urn:oasis:names:tc:ebxml-regrep:rim:xsd:2.1"
 NS_RS21: Final = "urn:oasis:names:tc:ebxml-regrep:registry:xsd:2.1"
 NS_HL7: Final = "urn:hl7-org:v3"  # HL7 v3: CDA documents, VIHF attribute values
-NS_WSSE: Final = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-)
+NS_WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 
 NSMAP: Final = {
     "rim": NS_RIM,
@@ -71,15 +69,9 @@ TAG_XOP_INCLUDE: Final = "{" + NS_XOP + "}Include"
 DOCUMENT_ENTRY_STABLE: Final = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
 DOCUMENT_ENTRY_ON_DEMAND: Final = "urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248"
 DOCUMENT_ENTRY_TYPES: Final = frozenset({DOCUMENT_ENTRY_STABLE, DOCUMENT_ENTRY_ON_DEMAND})
-OBJECT_TYPE_REGISTRY_PACKAGE: Final = (
-    "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage"
-)
-OBJECT_TYPE_CLASSIFICATION: Final = (
-    "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification"
-)
-OBJECT_TYPE_EXTERNAL_IDENTIFIER: Final = (
-    "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier"
-)
+OBJECT_TYPE_REGISTRY_PACKAGE: Final = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage"
+OBJECT_TYPE_CLASSIFICATION: Final = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification"
+OBJECT_TYPE_EXTERNAL_IDENTIFIER: Final = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier"
 OBJECT_TYPE_ASSOCIATION: Final = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association"
 
 # Classification nodes that mark a RegistryPackage as SubmissionSet or Folder.
@@ -208,6 +200,7 @@ ACTION_ITI62: Final = "urn:ihe:iti:2010:DeleteDocumentSet"
 def response_action(request_action: str) -> str:
     """The WS-Addressing action of the response to a request action (IHE appends 'Response')."""
     return request_action + "Response"
+
 
 # --- ITI-18 Registry Stored Query ----------------------------------------------------------
 _Q: Final = "{" + NS_QUERY + "}"

@@ -244,9 +244,9 @@ def _service_event(element: etree._Element) -> CdaServiceEvent:
         code=_code(_one(element, "hl7:code")),
         low=_time(_one(element, "hl7:effectiveTime/hl7:low")),
         high=_time(_one(element, "hl7:effectiveTime/hl7:high")),
-        practice_setting=_code(_one(
-            element, "hl7:performer/hl7:assignedEntity/hl7:representedOrganization/hl7:standardIndustryClassCode"
-        )),
+        practice_setting=_code(
+            _one(element, "hl7:performer/hl7:assignedEntity/hl7:representedOrganization/hl7:standardIndustryClassCode")
+        ),
     )
 
 

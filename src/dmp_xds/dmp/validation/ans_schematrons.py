@@ -38,8 +38,11 @@ from dmp_xds.dmp.validation.schematron import (
 from dmp_xds.dmp.validation.valuesets import DATA_DIR
 
 PROFILE = Path("profils") / "structurationMinimale" / "ASIP-STRUCT-MIN-StrucMin.sch"
-BODY_PROFILES = (Path("profils") / "IHE.sch", Path("profils") / "CI-SIS_ModelesDeContenusCDA.sch",
-                 Path("profils") / "CI-SIS_Modeles_ANS.sch")
+BODY_PROFILES = (
+    Path("profils") / "IHE.sch",
+    Path("profils") / "CI-SIS_ModelesDeContenusCDA.sch",
+    Path("profils") / "CI-SIS_Modeles_ANS.sch",
+)
 VOLET_TABLE_FILE = "schematron-by-template.tsv"
 
 
@@ -87,8 +90,9 @@ class AnsSchematrons:
                     self._volets[name] = exc
             return self._volets[name]
 
-    def validate(self, data: str | bytes,
-                 template_ids: list[tuple[str, str | None]]) -> tuple[list[str], list[Finding]]:
+    def validate(
+        self, data: str | bytes, template_ids: list[tuple[str, str | None]]
+    ) -> tuple[list[str], list[Finding]]:
         """(the schematrons that ran, their findings) on a document, as bytes (read with its XML
         declaration's encoding) or text. A volet schematron that cannot be compiled gives a
         warning: the document is not at fault. The document is parsed once for all."""
@@ -105,8 +109,16 @@ class AnsSchematrons:
         if name is not None:
             volet = self.volet(name)
             if isinstance(volet, SchematronError):
-                findings.append(Finding(name, "", "", "warning", "", f"this volet's ANS schematron cannot be used, "
-                                        f"the document was not checked against it: {volet}"))
+                findings.append(
+                    Finding(
+                        name,
+                        "",
+                        "",
+                        "warning",
+                        "",
+                        f"this volet's ANS schematron cannot be used, the document was not checked against it: {volet}",
+                    )
+                )
             else:
                 ran.append(volet.name)
                 findings += volet.validate(document)
@@ -130,13 +142,19 @@ def load_ans_schematrons(directory: str | Path) -> AnsSchematrons:
     """The ANS schematrons of `directory`; SchematronError names what is missing."""
     folder = Path(directory)
     if not folder.is_dir():
-        raise SchematronError(f"schematron directory {folder} does not exist: set DMP_XDS_SCHEMATRONS to the "
-                              "schematrons folder of the ANS TestContenuCDA kit")
+        raise SchematronError(
+            f"schematron directory {folder} does not exist: set DMP_XDS_SCHEMATRONS to the "
+            "schematrons folder of the ANS TestContenuCDA kit"
+        )
     if not (folder / PROFILE).is_file():
-        raise SchematronError(f"schematron directory {folder} has no {PROFILE} (CI-SIS structuration "
-                              "minimale): is it the schematrons folder of the ANS TestContenuCDA kit?")
-    table = {key: name for key, name in read_volet_table(DATA_DIR / VOLET_TABLE_FILE).items()
-             if (folder / name).is_file()}  # a kit without some volet: those documents get the profiles only
+        raise SchematronError(
+            f"schematron directory {folder} has no {PROFILE} (CI-SIS structuration "
+            "minimale): is it the schematrons folder of the ANS TestContenuCDA kit?"
+        )
+    table = {
+        key: name for key, name in read_volet_table(DATA_DIR / VOLET_TABLE_FILE).items() if (folder / name).is_file()
+    }  # a kit without some volet: those documents get the profiles only
     # A profile that cannot be compiled stops the start: it would otherwise check nothing, silently.
-    return AnsSchematrons(folder, _compiled(folder / PROFILE), table,
-                          tuple(_compiled(folder / path) for path in BODY_PROFILES))
+    return AnsSchematrons(
+        folder, _compiled(folder / PROFILE), table, tuple(_compiled(folder / path) for path in BODY_PROFILES)
+    )

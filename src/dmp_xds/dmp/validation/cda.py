@@ -25,14 +25,14 @@ from pathlib import Path
 
 from lxml import etree
 
-from dmp_xds.xds.vocabulary import NS_HL7
 from dmp_xds.dmp.cda.header import CdaError, CdaHeader, InstanceId, clinical_document, header_of
 from dmp_xds.dmp.cda.timestamps import hl7_ts_to_dtm
+from dmp_xds.dmp.ins import INS_ROOTS, nir_problem
+from dmp_xds.dmp.validation.ans_schematrons import AnsSchematrons
+from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSet
 from dmp_xds.xds.errors import ErrorCode, Severity, XdsError
 from dmp_xds.xds.model import Code, DocumentEntry
-from dmp_xds.dmp.validation.ans_schematrons import AnsSchematrons
-from dmp_xds.dmp.ins import INS_ROOTS, nir_problem
-from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSet
+from dmp_xds.xds.vocabulary import NS_HL7
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
 
 CDA_MIME_TYPE = "text/xml"
@@ -96,8 +96,7 @@ class CdaValidator:
             problems += consistency_problems(header, entry, self.value_sets)
         return self._findings(subject, where, problems) + self.schematron_findings(root, header, subject, where)
 
-    def schematron_findings(self, root: etree._Element, header: CdaHeader, subject: str,
-                            where: str) -> list[XdsError]:
+    def schematron_findings(self, root: etree._Element, header: CdaHeader, subject: str, where: str) -> list[XdsError]:
         """The ANS schematrons' failed asserts on a document parse_bytes accepted, each with its
         schematron, rule and XPath."""
         if self.schematrons is None:
@@ -113,13 +112,23 @@ class CdaValidator:
             warning = finding.is_warning or self.policy is CdaPolicy.WARN
             rule = f", rule {finding.rule}" if finding.rule else ""
             at = f", at {finding.location}" if finding.location else ""
-            out.append(XdsError(ErrorCode.REPOSITORY_METADATA_ERROR,
-                                f"{subject}: ANS schematron {finding.schema}{rule}{at}: {finding.message}", where,
-                                Severity.WARNING if warning else Severity.ERROR))
+            out.append(
+                XdsError(
+                    ErrorCode.REPOSITORY_METADATA_ERROR,
+                    f"{subject}: ANS schematron {finding.schema}{rule}{at}: {finding.message}",
+                    where,
+                    Severity.WARNING if warning else Severity.ERROR,
+                )
+            )
         if len(findings) > MAX_SCHEMATRON_FINDINGS:
-            out.append(XdsError(ErrorCode.REPOSITORY_METADATA_ERROR,
-                                f"{subject}: ANS schematrons: {len(findings) - MAX_SCHEMATRON_FINDINGS} more findings",
-                                where, Severity.WARNING if self.policy is CdaPolicy.WARN else Severity.ERROR))
+            out.append(
+                XdsError(
+                    ErrorCode.REPOSITORY_METADATA_ERROR,
+                    f"{subject}: ANS schematrons: {len(findings) - MAX_SCHEMATRON_FINDINGS} more findings",
+                    where,
+                    Severity.WARNING if self.policy is CdaPolicy.WARN else Severity.ERROR,
+                )
+            )
         return out
 
     def applies_to(self, data: bytes) -> bool:
@@ -191,8 +200,9 @@ def header_problems(header: CdaHeader, document: etree._Element, value_sets: Cis
     return out
 
 
-def _cisis_header_problems(header: CdaHeader, document: etree._Element, sets: CisisValueSets,
-                           effective: str) -> list[str]:
+def _cisis_header_problems(
+    header: CdaHeader, document: etree._Element, sets: CisisValueSets, effective: str
+) -> list[str]:
     out: list[str] = []
     if not _has(document, "hl7:realmCode[@code='FR']"):
         out.append("header (CI-SIS): realmCode must be FR")
@@ -201,8 +211,9 @@ def _cisis_header_problems(header: CdaHeader, document: etree._Element, sets: Ci
         if template not in roots:
             out.append(f"header (CI-SIS): templateId {template} ({name} header conformance) is missing")
     if effective and (len(effective.split("+")[0].split("-")[0]) < 12 or not any(s in effective for s in "+-")):
-        out.append(f"header (CI-SIS): effectiveTime {effective} must be precise to the minute at least, "
-                   "with its UTC offset")
+        out.append(
+            f"header (CI-SIS): effectiveTime {effective} must be precise to the minute at least, with its UTC offset"
+        )
     if header.set_id is None or not header.version_number:
         out.append("header (CI-SIS): setId and versionNumber are required")
     if header.legal_authenticator is None:
@@ -219,24 +230,34 @@ def _cisis_header_problems(header: CdaHeader, document: etree._Element, sets: Ci
         out.append(f"header (CI-SIS): code {code.code!r} ({code.code_system}) is not in {sets.type_code.name}")
     conf = header.confidentiality_code
     if conf is not None and not _in(sets.confidentiality, conf.code, conf.code_system):
-        out.append(f"header (CI-SIS): confidentialityCode {conf.code!r} ({conf.code_system}) is not in "
-                   f"{sets.confidentiality.name}")
+        out.append(
+            f"header (CI-SIS): confidentialityCode {conf.code!r} ({conf.code_system}) is not in "
+            f"{sets.confidentiality.name}"
+        )
     facility = header.healthcare_facility_type
     if facility is None:
-        out.append("header (CI-SIS): componentOf/encompassingEncounter/location/healthCareFacility/code "
-                   "(XDS healthcareFacilityTypeCode) is required")
+        out.append(
+            "header (CI-SIS): componentOf/encompassingEncounter/location/healthCareFacility/code "
+            "(XDS healthcareFacilityTypeCode) is required"
+        )
     elif not _in(sets.healthcare_facility_type, facility.code, facility.code_system):
-        out.append(f"header (CI-SIS): healthCareFacility/code {facility.code!r} ({facility.code_system}) is not "
-                   f"in {sets.healthcare_facility_type.name}")
+        out.append(
+            f"header (CI-SIS): healthCareFacility/code {facility.code!r} ({facility.code_system}) is not "
+            f"in {sets.healthcare_facility_type.name}"
+        )
     practice = header.practice_setting
     if practice is not None and not _in(sets.practice_setting, practice.code, practice.code_system):
-        out.append(f"header (CI-SIS): standardIndustryClassCode {practice.code!r} ({practice.code_system}) is "
-                   f"not in {sets.practice_setting.name}")
+        out.append(
+            f"header (CI-SIS): standardIndustryClassCode {practice.code!r} ({practice.code_system}) is "
+            f"not in {sets.practice_setting.name}"
+        )
     for number, author in enumerate(header.authors, 1):
         specialty = author.specialty
         if specialty is not None and not _in(sets.author_specialty, specialty.code, specialty.code_system):
-            out.append(f"header (CI-SIS): author {number} assignedAuthor/code {specialty.code!r} "
-                       f"({specialty.code_system}) is not in {sets.author_specialty.name}")
+            out.append(
+                f"header (CI-SIS): author {number} assignedAuthor/code {specialty.code!r} "
+                f"({specialty.code_system}) is not in {sets.author_specialty.name}"
+            )
     return out
 
 
@@ -278,25 +299,35 @@ def consistency_problems(header: CdaHeader, de: DocumentEntry, value_sets: Cisis
         out.append(f"uniqueId {de.unique_id} differs from the CDA id {header.unique_id} (ClinicalDocument/id)")
     out += _patient_problems(header, de, value_sets is not None)
     code = header.code
-    if code is not None and de.type_code is not None and (de.type_code.code, de.type_code.scheme) != (
-            code.code, code.code_system):
-        out.append(f"typeCode {_code_text(de.type_code)} differs from ClinicalDocument/code {code.code!r} "
-                   f"({code.code_system})")
+    if (
+        code is not None
+        and de.type_code is not None
+        and (de.type_code.code, de.type_code.scheme) != (code.code, code.code_system)
+    ):
+        out.append(
+            f"typeCode {_code_text(de.type_code)} differs from ClinicalDocument/code {code.code!r} ({code.code_system})"
+        )
     conf = header.confidentiality_code
     if conf is not None and (conf.code, conf.code_system) not in {c.key() for c in de.confidentiality_codes}:
-        out.append(f"confidentialityCode: the CDA's {conf.code!r} ({conf.code_system}) is not among the "
-                   "DocumentEntry's confidentialityCodes")
+        out.append(
+            f"confidentialityCode: the CDA's {conf.code!r} ({conf.code_system}) is not among the "
+            "DocumentEntry's confidentialityCodes"
+        )
     if not _same_time(de.creation_time, header.effective_time):
-        out.append(f"creationTime {de.creation_time} differs from effectiveTime {header.effective_time} "
-                   f"(in UTC: {hl7_ts_to_dtm(header.effective_time)})")
+        out.append(
+            f"creationTime {de.creation_time} differs from effectiveTime {header.effective_time} "
+            f"(in UTC: {hl7_ts_to_dtm(header.effective_time)})"
+        )
     lows = [e.low for e in header.service_events if e.low]
     if de.service_start_time and lows and not any(_same_time(de.service_start_time, low) for low in lows):
-        out.append(f"serviceStartTime {de.service_start_time} matches no serviceEvent/effectiveTime/low "
-                   f"({', '.join(lows)})")
+        out.append(
+            f"serviceStartTime {de.service_start_time} matches no serviceEvent/effectiveTime/low ({', '.join(lows)})"
+        )
     highs = [e.high for e in header.service_events if e.high]
     if de.service_stop_time and highs and not any(_same_time(de.service_stop_time, high) for high in highs):
-        out.append(f"serviceStopTime {de.service_stop_time} matches no serviceEvent/effectiveTime/high "
-                   f"({', '.join(highs)})")
+        out.append(
+            f"serviceStopTime {de.service_stop_time} matches no serviceEvent/effectiveTime/high ({', '.join(highs)})"
+        )
     if header.language_code and de.language_code and de.language_code.lower() != header.language_code.lower():
         out.append(f"languageCode {de.language_code} differs from the CDA's {header.language_code}")
     author_ids = set().union(*(_ids(a.ids) for a in header.authors)) if header.authors else set()
@@ -305,19 +336,28 @@ def consistency_problems(header: CdaHeader, de: DocumentEntry, value_sets: Cisis
         if person is not None and person not in author_ids:
             out.append(f"authorPerson {author.person!r}: id {person[0]} ({person[1]}) is not the id of a CDA author")
     legal = _xcn_id(de.legal_authenticator)
-    if legal is not None and (header.legal_authenticator is None
-                              or legal not in _ids(header.legal_authenticator.ids)):
+    if legal is not None and (header.legal_authenticator is None or legal not in _ids(header.legal_authenticator.ids)):
         out.append(f"legalAuthenticator {de.legal_authenticator!r} is not the CDA's legalAuthenticator")
     facility = header.healthcare_facility_type
-    if facility is not None and de.healthcare_facility_type_code is not None and (
-            de.healthcare_facility_type_code.key() != (facility.code, facility.code_system)):
-        out.append(f"healthcareFacilityTypeCode {_code_text(de.healthcare_facility_type_code)} differs from "
-                   f"healthCareFacility/code {facility.code!r} ({facility.code_system})")
+    if (
+        facility is not None
+        and de.healthcare_facility_type_code is not None
+        and (de.healthcare_facility_type_code.key() != (facility.code, facility.code_system))
+    ):
+        out.append(
+            f"healthcareFacilityTypeCode {_code_text(de.healthcare_facility_type_code)} differs from "
+            f"healthCareFacility/code {facility.code!r} ({facility.code_system})"
+        )
     practice = header.practice_setting
-    if practice is not None and de.practice_setting_code is not None and (
-            de.practice_setting_code.key() != (practice.code, practice.code_system)):
-        out.append(f"practiceSettingCode {_code_text(de.practice_setting_code)} differs from the CDA's "
-                   f"standardIndustryClassCode {practice.code!r} ({practice.code_system})")
+    if (
+        practice is not None
+        and de.practice_setting_code is not None
+        and (de.practice_setting_code.key() != (practice.code, practice.code_system))
+    ):
+        out.append(
+            f"practiceSettingCode {_code_text(de.practice_setting_code)} differs from the CDA's "
+            f"standardIndustryClassCode {practice.code!r} ({practice.code_system})"
+        )
     if value_sets is not None and de.format_code is not None:
         out += _format_problems(header, de.format_code, value_sets)
     return out
@@ -337,8 +377,10 @@ def _patient_problems(header: CdaHeader, de: DocumentEntry, cisis: bool) -> list
     # IHE: the CDA may carry several ids; the one in the patientId's domain must be the same.
     same_domain = [i for i in header.patient.ids if i.root == root]
     if same_domain and all(i.extension != ident for i in same_domain):
-        return [f"patientId {de.patient_id} differs from the CDA's recordTarget id in that domain "
-                f"({', '.join(str(i.extension) for i in same_domain)})"]
+        return [
+            f"patientId {de.patient_id} differs from the CDA's recordTarget id in that domain "
+            f"({', '.join(str(i.extension) for i in same_domain)})"
+        ]
     return []
 
 

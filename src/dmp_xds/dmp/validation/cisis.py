@@ -14,10 +14,10 @@ Pure: values in, errors out, all at once.
 
 from __future__ import annotations
 
-from dmp_xds.xds.errors import ErrorCode, XdsError, error, warning
-from dmp_xds.xds.model import Author, Code, DocumentEntry, Submission
 from dmp_xds.dmp.ins import INS_ROOTS, ins_problem
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSet
+from dmp_xds.xds.errors import ErrorCode, XdsError, error, warning
+from dmp_xds.xds.model import Author, Code, DocumentEntry, Submission
 
 # Assigning authority of the national ids of health professionals (RPPS/ADELI, prefixed: the
 # "identifiant national PS"), CI-SIS.
@@ -46,8 +46,11 @@ class _Profile:
 
     def coded(self, label: str, location: str, name: str, code: Code | None, value_set: ValueSet) -> None:
         if code is not None and code.code and (code.code, code.scheme) not in value_set:
-            self.add(f"{label}: {name} {code.code!r} (codingScheme {code.scheme}) is not in the CI-SIS "
-                     f"value set {value_set.name}", location)
+            self.add(
+                f"{label}: {name} {code.code!r} (codingScheme {code.scheme}) is not in the CI-SIS "
+                f"value set {value_set.name}",
+                location,
+            )
 
     def author(self, label: str, location: str, author: Author) -> None:
         if author.person:
@@ -56,15 +59,21 @@ class _Profile:
             authority = components[8] if len(components) > 8 else ""
             root = authority.split("&")[1] if authority.count("&") == 2 else ""
             if not identifier or root not in AUTHOR_PERSON_ROOTS:
-                self.add(f"{label}: authorPerson {author.person!r} must carry a national id: XCN.1 the id, "
-                         f"XCN.9 &{NATIONAL_PS_ID_ROOT}&ISO for a professional or an INS root for a "
-                         "patient (CI-SIS)", location)
+                self.add(
+                    f"{label}: authorPerson {author.person!r} must carry a national id: XCN.1 the id, "
+                    f"XCN.9 &{NATIONAL_PS_ID_ROOT}&ISO for a professional or an INS root for a "
+                    "patient (CI-SIS)",
+                    location,
+                )
         for specialty in author.specialties:
             parts = specialty.split("^")
             code, system = parts[0], parts[2] if len(parts) > 2 else ""
             if (code, system) not in self.sets.author_specialty:
-                self.add(f"{label}: authorSpecialty {specialty!r} is not in the CI-SIS value set "
-                         f"{self.sets.author_specialty.name} (written code^display^codeSystem)", location)
+                self.add(
+                    f"{label}: authorSpecialty {specialty!r} is not in the CI-SIS value set "
+                    f"{self.sets.author_specialty.name} (written code^display^codeSystem)",
+                    location,
+                )
 
     def class_matches_type(self, label: str, location: str, de: DocumentEntry) -> None:
         """CI-SIS: the classCode is deduced from the typeCode (ASS_X04). A typeCode the table
@@ -77,12 +86,17 @@ class _Profile:
         expected = table.get(de.type_code.code)
         if expected is None or de.class_code.key() == expected:
             return
-        context = (f"{label}: classCode {de.class_code.code!r} (codingScheme {de.class_code.scheme}) does not go "
-                   f"with typeCode {de.type_code.code!r} (codingScheme {de.type_code.scheme}): the CI-SIS table "
-                   f"{table.name} gives classCode {expected[0]!r} (codingScheme {expected[1]})")
+        context = (
+            f"{label}: classCode {de.class_code.code!r} (codingScheme {de.class_code.scheme}) does not go "
+            f"with typeCode {de.type_code.code!r} (codingScheme {de.type_code.scheme}): the CI-SIS table "
+            f"{table.name} gives classCode {expected[0]!r} (codingScheme {expected[1]})"
+        )
         if de.type_code.code in table.derived:
-            self.errors.append(warning(self.code, context + " (a row derived by dmp-xds where the ANS table has "
-                                       "none: accepted)", location))
+            self.errors.append(
+                warning(
+                    self.code, context + " (a row derived by dmp-xds where the ANS table has none: accepted)", location
+                )
+            )
         else:
             self.add(context, location)
 
@@ -93,8 +107,9 @@ class _Profile:
         self.coded(label, loc, "classCode", de.class_code, sets.class_code)
         self.coded(label, loc, "typeCode", de.type_code, sets.type_code)
         self.coded(label, loc, "formatCode", de.format_code, sets.format_code)
-        self.coded(label, loc, "healthcareFacilityTypeCode", de.healthcare_facility_type_code,
-                   sets.healthcare_facility_type)
+        self.coded(
+            label, loc, "healthcareFacilityTypeCode", de.healthcare_facility_type_code, sets.healthcare_facility_type
+        )
         self.coded(label, loc, "practiceSettingCode", de.practice_setting_code, sets.practice_setting)
         self.class_matches_type(label, loc, de)
         for confidentiality in de.confidentiality_codes:
@@ -117,6 +132,7 @@ def validate_cisis(submission: Submission, value_sets: CisisValueSets, code: Err
     for de in submission.documents:
         p.document(de)
     for folder in submission.folders:
-        p.patient(_label("Folder", folder.entry_uuid, folder.unique_id), folder.entry_uuid, "patientId",
-                  folder.patient_id)
+        p.patient(
+            _label("Folder", folder.entry_uuid, folder.unique_id), folder.entry_uuid, "patientId", folder.patient_id
+        )
     return p.errors

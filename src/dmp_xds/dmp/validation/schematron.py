@@ -129,8 +129,9 @@ def _resolve_includes(element: etree._Element, path: Path, chain: tuple[Path, ..
         href = include.get("href", "")
         found = _existing((path.parent / href).resolve())
         if found is None:
-            raise SchematronError(f"schematron {path}: included file {href} ({(path.parent / href).resolve()}) "
-                                  "does not exist")
+            raise SchematronError(
+                f"schematron {path}: included file {href} ({(path.parent / href).resolve()}) does not exist"
+            )
         target = found.resolve()
         if target in chain:
             raise SchematronError(f"schematron {path}: include {href} includes itself")
@@ -197,8 +198,9 @@ def _active_pattern_ids(schema: etree._Element, phase: str | None) -> set[str] |
     raise SchematronError(f"phase {wanted} is not defined")
 
 
-def _expand_rule(rule: etree._Element, abstract_rules: dict[str, etree._Element],
-                 seen: tuple[str, ...] = ()) -> Iterator[etree._Element]:
+def _expand_rule(
+    rule: etree._Element, abstract_rules: dict[str, etree._Element], seen: tuple[str, ...] = ()
+) -> Iterator[etree._Element]:
     """The rule's lets, asserts and reports, `extends` replaced by the abstract rule's content."""
     for child in rule:
         if _is_sch(child, "extends"):
@@ -292,7 +294,7 @@ def _candidate_branches(context: str) -> list[tuple[str, str]]:
     if _SET_OPERATOR.search(flat):
         return [("/", f"/descendant-or-self::node()/({expression})")]
     cuts = [index for index, char in _top_level(expression) if char == "|"]
-    branches = [expression[start + 1:end].strip() for start, end in zip([-1, *cuts], [*cuts, len(expression)])]
+    branches = [expression[start + 1 : end].strip() for start, end in zip([-1, *cuts], [*cuts, len(expression)])]
     out = []
     for branch in branches:
         if branch.startswith("/") and not branch.startswith("//"):
@@ -306,8 +308,10 @@ def _candidate_branches(context: str) -> list[tuple[str, str]]:
 
 # A template's elements, found by their templateId: what most ANS rule contexts start with.
 _TEMPLATE_KEY = "dmp:templateId"
-_TEMPLATE_CONDITION = re.compile(r"""^(?:\./)?([\w.\-]+):templateId(?:/@root\s*=\s*('[^']*'|"[^"]*")|"""
-                                 r"""\[\s*@root\s*=\s*('[^']*'|"[^"]*")\s*\])$""")
+_TEMPLATE_CONDITION = re.compile(
+    r"""^(?:\./)?([\w.\-]+):templateId(?:/@root\s*=\s*('[^']*'|"[^"]*")|"""
+    r"""\[\s*@root\s*=\s*('[^']*'|"[^"]*")\s*\])$"""
+)
 
 
 def _split_keyword(expression: str, keyword: str) -> list[str]:
@@ -316,7 +320,7 @@ def _split_keyword(expression: str, keyword: str) -> list[str]:
     parts, start = [], 0
     for match in re.finditer(rf"\s+{keyword}\s+", expression):
         if depths[match.start()] == 0:
-            parts.append(expression[start:match.start()])
+            parts.append(expression[start : match.start()])
             start = match.end()
     parts.append(expression[start:])
     return [part.strip() for part in parts]
@@ -341,8 +345,12 @@ def _template_key(start: str, hl7_prefixes: frozenset[str]) -> str | None:
     for predicate in _predicates(start):
         for conjunct in _split_keyword(predicate.strip(), "and"):
             # (condition) is the condition, (a or b) is not a conjunct.
-            while conjunct.startswith("(") and conjunct.endswith(")") and _depths(conjunct)[-1] == 0 \
-                    and all(d is None or d > 0 for d in _depths(conjunct)[1:-1]):
+            while (
+                conjunct.startswith("(")
+                and conjunct.endswith(")")
+                and _depths(conjunct)[-1] == 0
+                and all(d is None or d > 0 for d in _depths(conjunct)[1:-1])
+            ):
                 conjunct = conjunct[1:-1].strip()
             match = _TEMPLATE_CONDITION.match(conjunct)
             if match and match.group(1) in hl7_prefixes:
@@ -385,8 +393,9 @@ class Compiled:
     skipped: tuple[str, ...]  # the asserts left out, each with the reason
 
 
-def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None = None,
-                       unavailable: frozenset[str] = frozenset()) -> Compiled:
+def compile_schematron(
+    schema: etree._Element, base_uri: str, phase: str | None = None, unavailable: frozenset[str] = frozenset()
+) -> Compiled:
     """The XSLT 3 stylesheet of an assembled schema. Its result is a `dmp:findings` element with
     one `dmp:finding` (attributes pattern, rule, role, location; the message as text) per failed
     assert or successful report.
@@ -410,15 +419,26 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
     # Documents parsed once by the caller, looked up by their absolute URI before doc() is tried
     # (a map: the ANS rules call doc() in the predicates of their tests, thousands of times).
     _xsl(stylesheet, "param", name="dmp:documents", as_="document-node()*", select="()")
-    _xsl(stylesheet, "variable", name="dmp:by-uri", select=f"Q{{{MAP}}}merge($dmp:documents ! "
-         f"Q{{{MAP}}}entry(base-uri(.), .), map{{'duplicates': 'use-first'}})")
+    _xsl(
+        stylesheet,
+        "variable",
+        name="dmp:by-uri",
+        select=f"Q{{{MAP}}}merge($dmp:documents ! Q{{{MAP}}}entry(base-uri(.), .), map{{'duplicates': 'use-first'}})",
+    )
     function = _xsl(stylesheet, "function", name="dmp:doc", as_="document-node()?")
     _xsl(function, "param", name="uri", as_="xs:string?")
     _xsl(function, "variable", name="absolute", select="resolve-uri($uri, static-base-uri())")
-    _xsl(function, "variable", name="cached", select=f"if (exists($absolute)) then Q{{{MAP}}}get($dmp:by-uri, "
-         "$absolute) else ()")
-    _xsl(function, "sequence",
-         select="if (exists($cached)) then $cached else if (doc-available($absolute)) then doc($absolute) else ()")
+    _xsl(
+        function,
+        "variable",
+        name="cached",
+        select=f"if (exists($absolute)) then Q{{{MAP}}}get($dmp:by-uri, $absolute) else ()",
+    )
+    _xsl(
+        function,
+        "sequence",
+        select="if (exists($cached)) then $cached else if (doc-available($absolute)) then doc($absolute) else ()",
+    )
 
     abstract_rules = {r.get("id", ""): r for r in schema.iter(_sch("rule")) if r.get("abstract") == "true"}
     patterns = _patterns(schema)
@@ -436,10 +456,11 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
                 globals_seen[name] = value
                 _xsl(stylesheet, "variable", name=name, select=value)
     # Variables naming a document that does not exist: the checks reading them are left out too.
-    global_needs = {name: needed for name, value in globals_seen.items()
-                    if (needed := _needs(value, unavailable, {}))}
+    global_needs = {name: needed for name, value in globals_seen.items() if (needed := _needs(value, unavailable, {}))}
     # Built on a document's first lookup, once per run.
-    _xsl(stylesheet, "key", name=_TEMPLATE_KEY, match=f"*[Q{{{NS_HL7}}}templateId]", use=f"Q{{{NS_HL7}}}templateId/@root")
+    _xsl(
+        stylesheet, "key", name=_TEMPLATE_KEY, match=f"*[Q{{{NS_HL7}}}templateId]", use=f"Q{{{NS_HL7}}}templateId/@root"
+    )
     hl7_prefixes = frozenset(prefix for prefix, uri in namespaces.items() if uri == NS_HL7)
     root = _xsl(stylesheet, "template", match="/")
     _xsl(root, "variable", name="dmp:root", select="/")
@@ -458,8 +479,12 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
         _xsl(stylesheet, "mode", name=mode, on_no_match="deep-skip")
         selection = _xsl(findings, "variable", name=candidates, as_="node()*")
         # Only nodes the skeleton's walk would visit: this document, no attributes.
-        _xsl(findings, "apply-templates", mode=mode,
-             select=f"(${candidates} | ())[not(. instance of attribute())][root(.) is $dmp:root]")
+        _xsl(
+            findings,
+            "apply-templates",
+            mode=mode,
+            select=f"(${candidates} | ())[not(. instance of attribute())][root(.) is $dmp:root]",
+        )
         for index, rule in enumerate(rules):
             context = rule.get("context")
             if not context:
@@ -469,8 +494,9 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
             if missing:
                 # Saxon treats an error while matching a pattern as "does not match": such a
                 # rule never fired; leaving it out is the same.
-                skipped.append(f"{pattern_id} / {rule_id}: its context needs {', '.join(sorted(missing))}, which "
-                               "does not exist")
+                skipped.append(
+                    f"{pattern_id} / {rule_id}: its context needs {', '.join(sorted(missing))}, which does not exist"
+                )
                 continue
             context = _rewrite_doc_calls(context)
             # An error selecting the candidates (a cast the context's predicates make on some
@@ -493,8 +519,12 @@ def compile_schematron(schema: etree._Element, base_uri: str, phase: str | None 
             needs = dict(global_needs)
             for check in _expand_rule(rule, abstract_rules):
                 if _is_sch(check, "let"):
-                    _xsl(template, "variable", name=check.get("name", ""),
-                         select=_rewrite_doc_calls(check.get("value", "")))
+                    _xsl(
+                        template,
+                        "variable",
+                        name=check.get("name", ""),
+                        select=_rewrite_doc_calls(check.get("value", "")),
+                    )
                     needs.pop(check.get("name", ""), None)  # a rule's let hides a global one
                     if needed := _needs(check.get("value", ""), unavailable, needs):
                         needs[check.get("name", "")] = needed
@@ -633,8 +663,16 @@ class SchematronValidator:
         out = []
         for finding in root.iter(f"{{{DMP}}}finding"):
             location = _PREFIXED_STEP.sub(self._prefix, finding.get("location", ""))
-            out.append(Finding(self.name, finding.get("pattern", ""), finding.get("rule", ""),
-                               finding.get("role", "error"), location, " ".join("".join(finding.itertext()).split())))
+            out.append(
+                Finding(
+                    self.name,
+                    finding.get("pattern", ""),
+                    finding.get("rule", ""),
+                    finding.get("role", "error"),
+                    location,
+                    " ".join("".join(finding.itertext()).split()),
+                )
+            )
         return out
 
     def _prefix(self, match: re.Match[str]) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dmp_xds.config import ConfigError, Settings
-from dmp_xds.xds.errors import XdsError
-from dmp_xds.xds.model import DocumentEntry, Submission
 from dmp_xds.dmp.validation.ans_schematrons import AnsSchematrons, load_ans_schematrons
 from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE, CdaPolicy, CdaValidator, SchemaError, load_schema
 from dmp_xds.dmp.validation.cisis import validate_cisis
 from dmp_xds.dmp.validation.schematron import SchematronError
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSetError, load_cisis_value_sets
+from dmp_xds.xds.errors import XdsError
+from dmp_xds.xds.model import DocumentEntry, Submission
 from dmp_xds.xds.validation.xds import Transaction, metadata_error_code, validate_submission
 
 
@@ -50,16 +50,19 @@ def load_validators(settings: Settings, cda_under_ihe: bool = False) -> Validato
         try:
             value_sets = load_cisis_value_sets(settings.value_sets)
         except ValueSetError as exc:
-            raise ConfigError(f"the CI-SIS profile cannot start: {exc} (or set DMP_XDS_PROFILE=ihe for a plain "
-                              "IHE XDS.b registry)") from exc
+            raise ConfigError(
+                f"the CI-SIS profile cannot start: {exc} (or set DMP_XDS_PROFILE=ihe for a plain IHE XDS.b registry)"
+            ) from exc
     if policy is CdaPolicy.OFF or not (cisis or cda_under_ihe):
         # The CDA layer belongs to the DMP profile: a plain IHE XDS.b registry (and the NIST tests,
         # whose metadata are not those of their documents) does not look inside documents.
         return Validators(value_sets, None)
     if cisis and not settings.cda_schema:
-        raise ConfigError("the CI-SIS profile validates CDA documents against the CDA schema: set "
-                          "DMP_XDS_CDA_SCHEMA to CDA_extended.xsd (ANS TestContenuCDA infrastructure/cda), "
-                          "or DMP_XDS_CDA_POLICY=off")
+        raise ConfigError(
+            "the CI-SIS profile validates CDA documents against the CDA schema: set "
+            "DMP_XDS_CDA_SCHEMA to CDA_extended.xsd (ANS TestContenuCDA infrastructure/cda), "
+            "or DMP_XDS_CDA_POLICY=off"
+        )
     try:
         schema = load_schema(settings.cda_schema) if settings.cda_schema else None
     except SchemaError as exc:

@@ -123,8 +123,10 @@ def read_mapping(path: Path) -> CodeMapping:
             continue
         fields = line.split("\t")
         if len(fields) not in (3, 4) or (len(fields) == 4 and fields[3] != "derived"):
-            raise ValueSetError(f"{path}:{number}: expected key, code and codingScheme separated by tabs, and "
-                                "'derived' after a fourth tab on a row that is not the ANS table's")
+            raise ValueSetError(
+                f"{path}:{number}: expected key, code and codingScheme separated by tabs, and "
+                "'derived' after a fourth tab on a row that is not the ANS table's"
+            )
         targets[fields[0]] = (fields[1], fields[2])
         if len(fields) == 4:
             derived.add(fields[0])
@@ -137,7 +139,8 @@ def load_cisis_value_sets(directory: str | Path) -> CisisValueSets:
     if not str(directory) or not ans_dir.is_dir():
         raise ValueSetError(
             f"value set directory {str(directory) or '(not set)'} does not exist: set DMP_XDS_VALUE_SETS to "
-            f"the directory of the ANS CI-SIS value set files ({', '.join(ANS_FILES.values())})")
+            f"the directory of the ANS CI-SIS value set files ({', '.join(ANS_FILES.values())})"
+        )
     sets = {name: read_value_set(ans_dir / file) for name, file in ANS_FILES.items()}
     sets |= {name: read_value_set(DATA_DIR / file) for name, file in OWN_FILES.items()}
     return CisisValueSets(
@@ -151,13 +154,18 @@ def load_cisis_value_sets(directory: str | Path) -> CisisValueSets:
 def load_format_mappings() -> tuple[CodeMapping, CodeMapping, ValueSet]:
     """The formatCode tables and JDV_J10 alone (shipped with the package): what a Document
     Source needs to give a CDA document its formatCode, without the ANS files."""
-    return (read_mapping(DATA_DIR / FORMAT_BY_TEMPLATE_FILE), read_mapping(DATA_DIR / FORMAT_BY_MEDIA_TYPE_FILE),
-            read_value_set(DATA_DIR / OWN_FILES["format_code"]))
-
+    return (
+        read_mapping(DATA_DIR / FORMAT_BY_TEMPLATE_FILE),
+        read_mapping(DATA_DIR / FORMAT_BY_MEDIA_TYPE_FILE),
+        read_value_set(DATA_DIR / OWN_FILES["format_code"]),
+    )
 
 
 def load_class_and_content_type_tables() -> tuple[CodeMapping, ValueSet, ValueSet]:
     """ASS_X04, JDV_J06 and JDV_J03 alone (shipped with the package): what a Document Source
     needs to give a document its classCode and a SubmissionSet its contentTypeCode."""
-    return (read_mapping(DATA_DIR / CLASS_BY_TYPE_FILE), read_value_set(DATA_DIR / OWN_FILES["class_code"]),
-            read_value_set(DATA_DIR / OWN_FILES["content_type"]))
+    return (
+        read_mapping(DATA_DIR / CLASS_BY_TYPE_FILE),
+        read_value_set(DATA_DIR / OWN_FILES["class_code"]),
+        read_value_set(DATA_DIR / OWN_FILES["content_type"]),
+    )

@@ -30,14 +30,14 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dmp_xds.dmp.cda.header import CdaCode, CdaHeader, CdaOrganization, InstanceId, PersonName, read_cda_header
 from dmp_xds.dmp.cda.timestamps import hl7_ts_to_dtm
-from dmp_xds.xds.vocabulary import HAS_MEMBER, SLOT_SUBMISSION_SET_STATUS
-from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, LocalizedString, Submission, SubmissionSet
 from dmp_xds.dmp.validation.valuesets import load_class_and_content_type_tables, load_format_mappings
+from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, LocalizedString, Submission, SubmissionSet
+from dmp_xds.xds.vocabulary import HAS_MEMBER, SLOT_SUBMISSION_SET_STATUS
 
 DOCUMENT_ID = "Document01"
 SUBMISSION_SET_ID = "SubmissionSet01"
@@ -75,7 +75,7 @@ def new_unique_id() -> str:
 
 
 def utc_dtm(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
 
 
 def _esc(text: str) -> str:
@@ -114,8 +114,18 @@ def xon(organization: CdaOrganization) -> str:
     identifier = next((i for i in organization.ids if i.extension), None)
     if identifier is None:
         return _esc(organization.name)
-    components = [_esc(organization.name), "", "", "", "", f"&{identifier.root}&ISO",
-                  _ID_TYPE_BY_ROOT.get(identifier.root, ""), "", "", _esc(identifier.extension or "")]
+    components = [
+        _esc(organization.name),
+        "",
+        "",
+        "",
+        "",
+        f"&{identifier.root}&ISO",
+        _ID_TYPE_BY_ROOT.get(identifier.root, ""),
+        "",
+        "",
+        _esc(identifier.extension or ""),
+    ]
     return "^".join(components)
 
 
@@ -175,18 +185,20 @@ def build_submission(
     submission_time: datetime | None = None,
 ) -> Submission:
     """One DocumentEntry for `document`, its SubmissionSet and their HasMember association."""
-    now = submission_time or datetime.now(timezone.utc)
+    now = submission_time or datetime.now(UTC)
     confidentiality = _codes(confidentiality_code)
     if not confidentiality:
         raise ValueError("a document needs at least one confidentialityCode")
     authors: list[Author] = []
     if author_person or author_institution:
-        authors.append(Author(
-            person=author_person,
-            institutions=_strings(author_institution),
-            roles=_strings(author_role),
-            specialties=_strings(author_specialty),
-        ))
+        authors.append(
+            Author(
+                person=author_person,
+                institutions=_strings(author_institution),
+                roles=_strings(author_role),
+                specialties=_strings(author_specialty),
+            )
+        )
     entry = DocumentEntry(
         entry_uuid=DOCUMENT_ID,
         unique_id=unique_id or new_unique_id(),
@@ -221,8 +233,9 @@ def build_submission(
         patient_id=patient_id,
         submission_time=utc_dtm(now),
         title=[LocalizedString(submission_set_title, language_code)] if submission_set_title else [],
-        content_type_code=replace(content_type_code or default_content_type_code(healthcare_facility_type_code),
-                                  classification_id=None),
+        content_type_code=replace(
+            content_type_code or default_content_type_code(healthcare_facility_type_code), classification_id=None
+        ),
         authors=[replace(a) for a in authors],
     )
     association = Association(
@@ -251,8 +264,11 @@ def default_content_type_code(healthcare_facility_type_code: Code) -> Code:
     """The SubmissionSet contentTypeCode for a document from this kind of facility (module docstring)."""
     _, _, j03 = load_class_and_content_type_tables()
     if healthcare_facility_type_code.key() in j03:
-        return Code(healthcare_facility_type_code.code, healthcare_facility_type_code.scheme,
-                    j03.display(*healthcare_facility_type_code.key()))
+        return Code(
+            healthcare_facility_type_code.code,
+            healthcare_facility_type_code.scheme,
+            j03.display(*healthcare_facility_type_code.key()),
+        )
     return DEFAULT_CONTENT_TYPE_CODE
 
 
@@ -336,8 +352,11 @@ def build_submission_from_cda(cda_bytes: bytes, **option_overrides: Any) -> Subm
     if values.get("patient_id") and option_overrides.get("source_patient_info") is None:
         # PID-3 must name the patient the document is submitted for, even when overridden.
         values["source_patient_info"] = _source_patient_info(header, values["patient_id"])
-    missing = [name for name in ("patient_id", "type_code", "healthcare_facility_type_code",
-                                 "practice_setting_code") if values.get(name) is None]
+    missing = [
+        name
+        for name in ("patient_id", "type_code", "healthcare_facility_type_code", "practice_setting_code")
+        if values.get(name) is None
+    ]
     if missing:
         raise ValueError(f"the CDA header does not give {', '.join(missing)}: pass them as options")
     return build_submission(cda_bytes, **values)

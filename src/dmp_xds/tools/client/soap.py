@@ -29,6 +29,9 @@ from lxml import etree
 from zeep.exceptions import Fault, TransportError
 from zeep.utils import get_media_type
 
+from dmp_xds.config import PROJECT_ROOT
+from dmp_xds.transport.soap.mtom import MtomError, decode_mtom
+from dmp_xds.transport.soap.mtom import encode_mtom as encode_mtom_parts
 from dmp_xds.xds.vocabulary import (
     NS_SOAP12,
     NS_XDSB,
@@ -43,9 +46,6 @@ from dmp_xds.xds.vocabulary import (
     TAG_SUBMIT_OBJECTS_REQUEST,
     TAG_XOP_INCLUDE,
 )
-from dmp_xds.config import PROJECT_ROOT
-from dmp_xds.transport.soap.mtom import MtomError, decode_mtom
-from dmp_xds.transport.soap.mtom import encode_mtom as encode_mtom_parts
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
 from dmp_xds.xds.xop import Attachment, normalize_content_id, xop_include
 
@@ -257,8 +257,11 @@ class XdsClient:
         # zeep renders each Document with its id; the bytes travel as MTOM parts, not base64.
         placeholders = [{"id": document_id, "_value_1": b""} for document_id in documents]
         reply = self._call(
-            self._repository_service, OP_ITI41, _Outgoing(submission_xml, dict(documents)),
-            SubmitObjectsRequest={"RegistryObjectList": {}}, Document=placeholders,
+            self._repository_service,
+            OP_ITI41,
+            _Outgoing(submission_xml, dict(documents)),
+            SubmitObjectsRequest={"RegistryObjectList": {}},
+            Document=placeholders,
         )
         return _expect(reply, TAG_REGISTRY_RESPONSE)
 
@@ -285,8 +288,11 @@ class XdsClient:
         """Send a `query:AdhocQueryRequest`; return the `query:AdhocQueryResponse`."""
         _require(adhoc_query_request_xml, TAG_ADHOC_QUERY_REQUEST)
         reply = self._call(
-            self._registry_service, OP_ITI18, _Outgoing(adhoc_query_request_xml),
-            ResponseOption={"returnType": "ObjectRef"}, AdhocQuery={"id": "urn:uuid:placeholder"},
+            self._registry_service,
+            OP_ITI18,
+            _Outgoing(adhoc_query_request_xml),
+            ResponseOption={"returnType": "ObjectRef"},
+            AdhocQuery={"id": "urn:uuid:placeholder"},
         )
         return _expect(reply, TAG_ADHOC_QUERY_RESPONSE)
 
@@ -298,7 +304,9 @@ class XdsClient:
         if not requests_:
             raise ValueError("nothing to retrieve")
         reply = self._call(
-            self._repository_service, OP_ITI43, None,
+            self._repository_service,
+            OP_ITI43,
+            None,
             DocumentRequest=[
                 {"RepositoryUniqueId": repository_id, "DocumentUniqueId": document_id}
                 for repository_id, document_id in requests_

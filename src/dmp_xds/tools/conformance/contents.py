@@ -30,8 +30,11 @@ class QueryContents:
 def _package_kind(package: etree._Element, top_level: list[etree._Element]) -> str:
     ident = package.get("id", "")
     nodes = {c.get("classificationNode") for c in package if _local(c) == "Classification"}
-    nodes |= {c.get("classificationNode") for c in top_level
-              if _local(c) == "Classification" and c.get("classifiedObject") == ident}
+    nodes |= {
+        c.get("classificationNode")
+        for c in top_level
+        if _local(c) == "Classification" and c.get("classifiedObject") == ident
+    }
     schemes = {c.get("identificationScheme") for c in package if _local(c) == "ExternalIdentifier"}
     if v.SUBMISSION_SET_NODE in nodes or v.SS_UNIQUE_ID in schemes:
         return "ss"
@@ -43,7 +46,9 @@ def _package_kind(package: etree._Element, top_level: list[etree._Element]) -> s
 def read_contents(response: etree._Element) -> QueryContents:
     """The registry objects of an AdhocQueryResponse (or any element holding a RegistryObjectList)."""
     contents = QueryContents()
-    lists = [el for el in response.iter(tag=etree.Element) if _local(el) in ("RegistryObjectList", "LeafRegistryObjectList")]
+    lists = [
+        el for el in response.iter(tag=etree.Element) if _local(el) in ("RegistryObjectList", "LeafRegistryObjectList")
+    ]
     top = list(lists[0]) if lists else []
     for obj in top:
         name = _local(obj)
@@ -86,10 +91,15 @@ class Checker:
     def has_ss(self) -> bool:
         return bool(self.c.submission_sets) or self.err("no SubmissionSet in the response")
 
-    def association(self, source: etree._Element, target: etree._Element, kind: str = "HasMember") -> etree._Element | None:
+    def association(
+        self, source: etree._Element, target: etree._Element, kind: str = "HasMember"
+    ) -> etree._Element | None:
         for a in self.c.associations:
-            if (a.get("sourceObject") == source.get("id") and a.get("targetObject") == target.get("id")
-                    and _short_type(a) == kind):
+            if (
+                a.get("sourceObject") == source.get("id")
+                and a.get("targetObject") == target.get("id")
+                and _short_type(a) == kind
+            ):
                 return a
         self.err(f"no {kind} association from {source.get('id')} to {target.get('id')}")
         return None
@@ -113,22 +123,34 @@ class Checker:
         return n == 1 or self.err(f"found {n} {status} DocumentEntries instead of one")
 
     def ss_with_docs(self, n: int) -> bool:
-        ok = self.has_ss() & self.count("DocumentEntries", self.c.documents, n) & self.count(
-            "Associations", self.c.associations, n)
+        ok = (
+            self.has_ss()
+            & self.count("DocumentEntries", self.c.documents, n)
+            & self.count("Associations", self.c.associations, n)
+        )
         if not ok:
             return False
         return all(self.association(self.c.submission_sets[0], d) is not None for d in self.c.documents)
 
     def ss_with_one_folder(self) -> bool:
-        ok = self.has_ss() & self.count("DocumentEntries", self.c.documents, 0) & self.count("Folders", self.c.folders, 1)
+        ok = (
+            self.has_ss()
+            & self.count("DocumentEntries", self.c.documents, 0)
+            & self.count("Folders", self.c.folders, 1)
+        )
         if not ok:
             return False
-        return self.count("Associations", self.c.associations, 1) and self.association(
-            self.c.submission_sets[0], self.c.folders[0]) is not None
+        return (
+            self.count("Associations", self.c.associations, 1)
+            and self.association(self.c.submission_sets[0], self.c.folders[0]) is not None
+        )
 
     def ss_with_docs_and_folder(self, n_docs: int, n_assocs: int, docs_in_folder: int) -> bool:
-        ok = self.has_ss() & self.count("DocumentEntries", self.c.documents, n_docs) & self.count(
-            "Folders", self.c.folders, 1)
+        ok = (
+            self.has_ss()
+            & self.count("DocumentEntries", self.c.documents, n_docs)
+            & self.count("Folders", self.c.folders, 1)
+        )
         if not ok:
             return False
         self.count("Associations", self.c.associations, n_assocs)
@@ -136,13 +158,20 @@ class Checker:
         for d in self.c.documents:
             self.association(ss, d)
         self.association(ss, folder)
-        folder_links = [a for a in self.c.associations if a.get("sourceObject") == folder.get("id")
-                        and _short_type(a) == "HasMember"]
+        folder_links = [
+            a
+            for a in self.c.associations
+            if a.get("sourceObject") == folder.get("id") and _short_type(a) == "HasMember"
+        ]
         if len(folder_links) < docs_in_folder:
-            self.err(f"found {len(folder_links)} Folder→DocumentEntry HasMember associations instead of {docs_in_folder}")
+            self.err(
+                f"found {len(folder_links)} Folder→DocumentEntry HasMember associations instead of {docs_in_folder}"
+            )
         for link in folder_links:
-            if not any(a.get("sourceObject") == ss.get("id") and a.get("targetObject") == link.get("id")
-                       for a in self.c.associations):
+            if not any(
+                a.get("sourceObject") == ss.get("id") and a.get("targetObject") == link.get("id")
+                for a in self.c.associations
+            ):
                 self.err(f"no HasMember association from the SubmissionSet to the Folder association {link.get('id')}")
         return not self.problems
 
@@ -156,7 +185,9 @@ class Checker:
         return True
 
     def doc_replaces_doc(self) -> bool:
-        if not (self.count("DocumentEntries", self.c.documents, 2) & self.count("Associations", self.c.associations, 1)):
+        if not (
+            self.count("DocumentEntries", self.c.documents, 2) & self.count("Associations", self.c.associations, 1)
+        ):
             return False
         first, second = self.c.documents
         new, old = (first, second) if _status(first) == "Approved" else (second, first)
@@ -166,8 +197,12 @@ class Checker:
         return not self.problems
 
     def none(self) -> bool:
-        return (self.count("SubmissionSets", self.c.submission_sets, 0) & self.count("DocumentEntries", self.c.documents, 0)
-                & self.count("Folders", self.c.folders, 0) & self.count("Associations", self.c.associations, 0))
+        return (
+            self.count("SubmissionSets", self.c.submission_sets, 0)
+            & self.count("DocumentEntries", self.c.documents, 0)
+            & self.count("Folders", self.c.folders, 0)
+            & self.count("Associations", self.c.associations, 0)
+        )
 
 
 CONDITIONS: dict[str, Callable[[Checker], bool]] = {
@@ -205,8 +240,9 @@ COUNTED = {
 }
 
 
-def check_contents(expected: etree._Element, response: etree._Element,
-                   resolve_id: Callable[[etree._Element], str]) -> list[str]:
+def check_contents(
+    expected: etree._Element, response: etree._Element, resolve_id: Callable[[etree._Element], str]
+) -> list[str]:
     """Problems found checking `ExpectedContents` against a query response ([] = all hold).
 
     `resolve_id(use_id_element)` returns the id a `UseId` inside `DocumentEntries` points to.
@@ -241,15 +277,18 @@ def _count(condition: etree._Element) -> int:
         raise ValueError(f"<{_local(condition)}> needs an integer count attribute") from None
 
 
-def _document_entries(condition: etree._Element, contents: QueryContents, checker: Checker,
-                      resolve_id: Callable[[etree._Element], str]) -> None:
+def _document_entries(
+    condition: etree._Element, contents: QueryContents, checker: Checker, resolve_id: Callable[[etree._Element], str]
+) -> None:
     for selection in condition:
         mode = _local(selection)
         if mode == "DocumentEntryType":
             wanted = (selection.text or "").strip()
             for doc in contents.documents:
                 if doc.get("objectType") != wanted:
-                    checker.err(f"DocumentEntry {doc.get('id')} has objectType {doc.get('objectType')} instead of {wanted}")
+                    checker.err(
+                        f"DocumentEntry {doc.get('id')} has objectType {doc.get('objectType')} instead of {wanted}"
+                    )
             continue
         if mode not in ("MustOnlyInclude", "Include", "Exclude"):
             continue
@@ -270,6 +309,8 @@ def _document_entries(condition: etree._Element, contents: QueryContents, checke
                 elif _local(part) == "DocumentEntryType" and found is not None:
                     wanted = (part.text or "").strip()
                     if found.get("objectType") != wanted:
-                        checker.err(f"DocumentEntry {found.get('id')} has objectType {found.get('objectType')} instead of {wanted}")
+                        checker.err(
+                            f"DocumentEntry {found.get('id')} has objectType {found.get('objectType')} instead of {wanted}"
+                        )
         if mode == "MustOnlyInclude" and matched != len(contents.documents):
             checker.err(f"the response holds {len(contents.documents)} DocumentEntries, only {matched} expected")

@@ -38,7 +38,8 @@ _SHORT_STATUSES = {"Approved": v.STATUS_APPROVED, "Deprecated": v.STATUS_DEPRECA
 
 # Every UUID the XDS vocabulary defines: ObjectRefs to these only declared the scheme in 2.1.
 WELL_KNOWN_UUIDS = frozenset(
-    value for name, value in vars(v).items()
+    value
+    for name, value in vars(v).items()
     if name.isupper() and isinstance(value, str) and value.startswith("urn:uuid:")
 ) | frozenset(
     # The 2.1 files also declare the ObjectType node of the old "XDSDocumentEntry" classification.
@@ -113,8 +114,11 @@ def to_ebrim30(root: etree._Element) -> etree._Element:
     counter = [0]
     request = etree.Element(v.TAG_SUBMIT_OBJECTS_REQUEST, nsmap={"lcm": v.NS_LCM, "rim": v.NS_RIM})
     object_list = etree.SubElement(request, v.TAG_REGISTRY_OBJECT_LIST)
-    leaf_lists = [el for el in root.iter(tag=etree.Element) if etree.QName(el).localname in
-                  ("LeafRegistryObjectList", "RegistryObjectList")]
+    leaf_lists = [
+        el
+        for el in root.iter(tag=etree.Element)
+        if etree.QName(el).localname in ("LeafRegistryObjectList", "RegistryObjectList")
+    ]
     source = leaf_lists[0] if leaf_lists else root
     for child in source:
         converted = _convert(child, None, counter)

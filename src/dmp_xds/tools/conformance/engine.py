@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from lxml import etree
 from dmp_xds.tools.conformance import contents, messages
 from dmp_xds.tools.conformance.ebrim21 import is_ebrim21, to_ebrim30
 from dmp_xds.tools.conformance.metadata import (
+    CONFORMANCE_SOURCE_ID,
     assign_patient_id,
     assign_source_id,
     assign_unique_ids,
@@ -35,7 +36,6 @@ from dmp_xds.tools.conformance.metadata import (
     substitute_text,
 )
 from dmp_xds.tools.conformance.patients import DEFAULT_ASSIGNING_AUTHORITY, new_patient_id
-from dmp_xds.tools.conformance.metadata import CONFORMANCE_SOURCE_ID
 from dmp_xds.tools.conformance.testkit import PlanError, Section, TestCase, Testkit, read_xml
 from dmp_xds.tools.conformance.transport import SoapClient, SoapExchange, TransportError
 from dmp_xds.xds import vocabulary as v
@@ -44,12 +44,24 @@ MAX_WAIT_SECONDS = 5.0  # WaitBefore is honoured up to this, so a plan cannot st
 MAX_REPORT_TEXT = 200_000  # characters of request / response kept per step for the report
 
 # Transactions of other actors: a test that needs them is skipped, not failed.
-OTHER_ACTOR_TRANSACTIONS = frozenset({
-    "XCQTransaction", "XCRTransaction", "IGQTransaction", "IGRTransaction", "MPQTransaction",
-    "DsubSubscribeTransaction", "PublishTransaction", "XDRProvideAndRegisterTransaction",
-    "ImagingDocSetRetrieveTransaction", "FhirCreateTransaction", "SqlQueryTransaction",
-    "EpsosTransaction", "XcpdTransaction", "PatientMoveTransaction",
-})
+OTHER_ACTOR_TRANSACTIONS = frozenset(
+    {
+        "XCQTransaction",
+        "XCRTransaction",
+        "IGQTransaction",
+        "IGRTransaction",
+        "MPQTransaction",
+        "DsubSubscribeTransaction",
+        "PublishTransaction",
+        "XDRProvideAndRegisterTransaction",
+        "ImagingDocSetRetrieveTransaction",
+        "FhirCreateTransaction",
+        "SqlQueryTransaction",
+        "EpsosTransaction",
+        "XcpdTransaction",
+        "PatientMoveTransaction",
+    }
+)
 IGNORED_STEP_ELEMENTS = frozenset({"Goal", "Rule", "Standard", "Test"})
 
 
@@ -128,7 +140,7 @@ class _TestState:
 
 
 def hl7_now(delta: timedelta = timedelta()) -> str:
-    return (datetime.now(timezone.utc) + delta).strftime("%Y%m%d%H%M%S")
+    return (datetime.now(UTC) + delta).strftime("%Y%m%d%H%M%S")
 
 
 def _clip(text: str) -> str:
@@ -136,10 +148,15 @@ def _clip(text: str) -> str:
 
 
 class Engine:
-    def __init__(self, kit: Testkit, config: RunConfig, client: SoapClient | None = None,
-                 feed: Callable[[str], None] | None = None,
-                 on_test_start: Callable[[TestCase], None] | None = None,
-                 on_test_end: Callable[[TestResult], None] | None = None) -> None:
+    def __init__(
+        self,
+        kit: Testkit,
+        config: RunConfig,
+        client: SoapClient | None = None,
+        feed: Callable[[str], None] | None = None,
+        on_test_start: Callable[[TestCase], None] | None = None,
+        on_test_end: Callable[[TestResult], None] | None = None,
+    ) -> None:
         self.kit = kit
         self.config = config
         self.client = client or SoapClient(config.timeout)
@@ -198,8 +215,9 @@ class Engine:
                 continue
             prerequisite = self.results.get(other) or self.run_test(self.kit.tests[other], prerequisite=True)
             if prerequisite.outcome is not Outcome.PASSED:
-                raise StepFailure(f"prerequisite test {other} did not pass ({prerequisite.outcome.value}: "
-                                  f"{prerequisite.reason})")
+                raise StepFailure(
+                    f"prerequisite test {other} did not pass ({prerequisite.outcome.value}: {prerequisite.reason})"
+                )
 
     def _referenced_tests(self, test: TestCase) -> list[str]:
         found: list[str] = []
@@ -226,7 +244,7 @@ class Engine:
         if self.feed is not None:
             try:
                 self.feed(patient_id)
-            except Exception as exc:  # noqa: BLE001 - any feed problem is this test's failure reason
+            except Exception as exc:
                 raise StepFailure(f"patient identity feed (ITI-8) of {patient_id} failed: {exc}") from exc
         return patient_id
 
@@ -289,17 +307,35 @@ class Engine:
             return
         record.transaction = messages.local(transaction)
         record.goal = " ".join(" ".join((g.text or "").split()) for g in step if messages.local(g) == "Goal").strip()
-        step_ctx = _Step(self, state, section, record, transaction, expected_status or ["Success"],
-                         expected_message, expected_code, use_alt_patient)
+        step_ctx = _Step(
+            self,
+            state,
+            section,
+            record,
+            transaction,
+            expected_status or ["Success"],
+            expected_message,
+            expected_code,
+            use_alt_patient,
+        )
         step_ctx.run()
 
 
 class _Step:
     """One transaction instruction of a step, from its plan to its verdict."""
 
-    def __init__(self, engine: Engine, state: _TestState, section: Section, record: StepRecord,
-                 instruction: etree._Element, expected_status: list[str], expected_message: str,
-                 expected_code: str, alt_patient: str | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        state: _TestState,
+        section: Section,
+        record: StepRecord,
+        instruction: etree._Element,
+        expected_status: list[str],
+        expected_message: str,
+        expected_code: str,
+        alt_patient: str | None,
+    ) -> None:
         self.engine = engine
         self.state = state
         self.section = section
@@ -394,8 +430,13 @@ class _Step:
         url = self.engine.config.registry_url if role == "registry" else self.engine.config.repository_url
         self.record.endpoint = url
         try:
-            exchange = self.engine.client.call(url, action, body, attachments,
-                                               mtom=self.kind in ("ProvideAndRegisterTransaction", "RetrieveTransaction"))
+            exchange = self.engine.client.call(
+                url,
+                action,
+                body,
+                attachments,
+                mtom=self.kind in ("ProvideAndRegisterTransaction", "RetrieveTransaction"),
+            )
         except TransportError as exc:
             self.record.request_text = _clip(etree.tostring(body, encoding="unicode", pretty_print=True))
             self.record.response_text = _clip(exc.response_text)
@@ -419,28 +460,39 @@ class _Step:
         log = self._log(test_id, section)
         if step_id not in log:
             where = "/".join(p for p in (test_id, section) if p)
-            raise StepFailure(f"{link} points to step {step_id!r} of {where}, which has no such step "
-                              f"(steps run there: {', '.join(log) or 'none'})")
+            raise StepFailure(
+                f"{link} points to step {step_id!r} of {where}, which has no such step "
+                f"(steps run there: {', '.join(log) or 'none'})"
+            )
         return log[step_id]
 
     def resolve_use_id(self, use_id: etree._Element) -> str:
         testdir = use_id.get("testdir")
-        test_id, section = ((self.engine.kit.resolve(self.section.directory, testdir)) if testdir
-                            else (self.state.test.id, self.section.name))
+        test_id, section = (
+            (self.engine.kit.resolve(self.section.directory, testdir))
+            if testdir
+            else (self.state.test.id, self.section.name)
+        )
         step_id = use_id.get("step", "")
         object_id = use_id.get("id", "")
         kind = use_id.get("section", "AssignedUuids")
         record = self._step_record(test_id, section, step_id, f"UseId {object_id!r}")
-        table = {"AssignedUuids": record.assigned_uuids, "AssignedUids": record.assigned_uids,
-                 "AssignedPatientId": record.assigned_patient_ids}.get(kind)
+        table = {
+            "AssignedUuids": record.assigned_uuids,
+            "AssignedUids": record.assigned_uids,
+            "AssignedPatientId": record.assigned_patient_ids,
+        }.get(kind)
         if table is None:
-            raise StepFailure(f"UseId section {kind!r} is not supported (AssignedUuids, AssignedUids, AssignedPatientId)")
+            raise StepFailure(
+                f"UseId section {kind!r} is not supported (AssignedUuids, AssignedUids, AssignedPatientId)"
+            )
         if object_id in table:
             return table[object_id]
         if kind == "AssignedUuids" and object_id.startswith("urn:uuid:"):
             return object_id  # the file already held a UUID: nothing was assigned, the id is final
-        raise StepFailure(f"UseId: step {record.where} has no {kind} entry for {object_id!r} "
-                          f"(it has: {', '.join(table) or 'none'})")
+        raise StepFailure(
+            f"UseId: step {record.where} has no {kind} entry for {object_id!r} (it has: {', '.join(table) or 'none'})"
+        )
 
     def resolve_use_report(self, use: etree._Element) -> str:
         name = use.get("reportName", "")
@@ -458,8 +510,10 @@ class _Step:
         else:
             record = self._step_record(test_id, section, use.get("step", ""), f"UseReport {name!r}")
         if name not in record.reports:
-            raise StepFailure(f"UseReport: step {record.where} has no report {name!r} "
-                              f"(reports: {', '.join(record.reports) or 'none'})")
+            raise StepFailure(
+                f"UseReport: step {record.where} has no report {name!r} "
+                f"(reports: {', '.join(record.reports) or 'none'})"
+            )
         return record.reports[name]
 
     def section_log_document(self) -> etree._Element:
@@ -542,7 +596,8 @@ class _Step:
             self.record.input_metadata = request
             if self.kind == "ProvideAndRegisterTransaction":
                 body, attachments = messages.provide_and_register(
-                    copy.deepcopy(request), document_elements, parts, messages.mime_types_by_id(request))
+                    copy.deepcopy(request), document_elements, parts, messages.mime_types_by_id(request)
+                )
                 return body, attachments
             return copy.deepcopy(request), attachments
         substitute(metadata, self.id_links())
@@ -562,14 +617,20 @@ class _Step:
             raise StepFailure(f"response body is <{messages.local(body)}>, expected <{response_root}>")
         status = messages.response_status(body)
         errors = messages.registry_errors(body)
-        error_text = "; ".join(str(e) for e in errors[:5]) + (f"; ... {len(errors) - 5} more" if len(errors) > 5 else "")
+        error_text = "; ".join(str(e) for e in errors[:5]) + (
+            f"; ... {len(errors) - 5} more" if len(errors) > 5 else ""
+        )
         if status not in self.expected_status:
-            raise StepFailure(f"status {status}, expected {expected}"
-                              + (f" — errors: {error_text}" if errors else " — no RegistryError given"))
-        if self.expected_message and not any(self.expected_message in e.code or self.expected_message in e.context
-                                             for e in errors):
-            raise StepFailure(f"expected an error mentioning {self.expected_message}, got "
-                              + (error_text or "no RegistryError"))
+            raise StepFailure(
+                f"status {status}, expected {expected}"
+                + (f" — errors: {error_text}" if errors else " — no RegistryError given")
+            )
+        if self.expected_message and not any(
+            self.expected_message in e.code or self.expected_message in e.context for e in errors
+        ):
+            raise StepFailure(
+                f"expected an error mentioning {self.expected_message}, got " + (error_text or "no RegistryError")
+            )
         if self.expected_code and self.expected_code not in {e.code for e in errors}:
             raise StepFailure(f"expected errorCode {self.expected_code}, got " + (error_text or "no RegistryError"))
         if self.kind == "RetrieveTransaction" and status in ("Success", "PartialSuccess"):
@@ -580,8 +641,11 @@ class _Step:
             except ValueError as exc:
                 raise StepFailure(f"ExpectedContents: {exc}") from exc
             if problems:
-                raise StepFailure("ExpectedContents " + problems[0]
-                                  + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+                raise StepFailure(
+                    "ExpectedContents "
+                    + problems[0]
+                    + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                )
 
     def check_retrieve(self, exchange: SoapExchange) -> None:
         assert exchange.body is not None
@@ -598,15 +662,21 @@ class _Step:
                 continue
             expected_mime = entry.get("mimeType", "")
             if expected_mime and document.mime_type != expected_mime:
-                raise StepFailure(f"document {document.document_unique_id}: mimeType {document.mime_type!r}, "
-                                  f"metadata says {expected_mime!r}")
+                raise StepFailure(
+                    f"document {document.document_unique_id}: mimeType {document.mime_type!r}, "
+                    f"metadata says {expected_mime!r}"
+                )
             data = document.data or b""
             slots = _slots(entry)
             if slots.get("size") and slots["size"] != str(len(data)):
-                raise StepFailure(f"document {document.document_unique_id}: {len(data)} bytes, metadata size says {slots['size']}")
+                raise StepFailure(
+                    f"document {document.document_unique_id}: {len(data)} bytes, metadata size says {slots['size']}"
+                )
             if slots.get("hash") and slots["hash"].lower() != messages.sha1_hex(data):
-                raise StepFailure(f"document {document.document_unique_id}: SHA-1 {messages.sha1_hex(data)}, "
-                                  f"metadata hash says {slots['hash']}")
+                raise StepFailure(
+                    f"document {document.document_unique_id}: SHA-1 {messages.sha1_hex(data)}, "
+                    f"metadata hash says {slots['hash']}"
+                )
         links = self.links()
         returned = {d.document_unique_id for d in documents}
         for ref in self.reference_documents:
@@ -619,8 +689,11 @@ class _Step:
         if self.reference_metadata is None:
             return {}
         testdir = self.reference_metadata.get("testdir")
-        test_id, section = ((self.engine.kit.resolve(self.section.directory, testdir)) if testdir
-                            else (self.state.test.id, self.section.name))
+        test_id, section = (
+            (self.engine.kit.resolve(self.section.directory, testdir))
+            if testdir
+            else (self.state.test.id, self.section.name)
+        )
         record = self._step_record(test_id, section, self.reference_metadata.get("step", ""), "ReferenceMetadata")
         if record.result is None:
             return {}
@@ -628,7 +701,10 @@ class _Step:
         for eo in record.result.iter(tag=etree.Element):
             if messages.local(eo) == "ExtrinsicObject":
                 for ident in eo:
-                    if messages.local(ident) == "ExternalIdentifier" and ident.get("identificationScheme") == v.DE_UNIQUE_ID:
+                    if (
+                        messages.local(ident) == "ExternalIdentifier"
+                        and ident.get("identificationScheme") == v.DE_UNIQUE_ID
+                    ):
                         entries[ident.get("value", "")] = eo
         return entries
 
@@ -676,7 +752,7 @@ class _Step:
             patient = self.state.current_patient_id
         try:
             self.engine.feed(patient)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise StepFailure(f"patient identity feed (ITI-8) of {patient} failed: {exc}") from exc
         self.state.current_patient_id = patient
         if self.fixed_patient:

@@ -14,8 +14,8 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from dmp_xds.xds.xop import Attachment, xop_include
 from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.xop import Attachment, xop_include
 
 # Transaction element of a plan → (WS-Addressing action, endpoint role, response root element).
 TRANSACTIONS: dict[str, tuple[str, str, str]] = {
@@ -54,8 +54,9 @@ def document_elements(parts: list[DocumentPart]) -> list[etree._Element]:
     return [etree.Element(v.TAG_DOCUMENT, id=part.object_id) for part in parts]
 
 
-def provide_and_register(request: etree._Element, documents: list[etree._Element], parts: list[DocumentPart],
-                         mime_types: dict[str, str]) -> tuple[etree._Element, list[Attachment[bytes]]]:
+def provide_and_register(
+    request: etree._Element, documents: list[etree._Element], parts: list[DocumentPart], mime_types: dict[str, str]
+) -> tuple[etree._Element, list[Attachment[bytes]]]:
     """An ITI-41 body (documents as xop:Include) and its MTOM attachments."""
     body = etree.Element(v.TAG_PNR_REQUEST, nsmap={"xdsb": v.NS_XDSB})
     body.append(request)
@@ -70,8 +71,11 @@ def provide_and_register(request: etree._Element, documents: list[etree._Element
 
 
 def mime_types_by_id(request: etree._Element) -> dict[str, str]:
-    return {eo.get("id", ""): eo.get("mimeType", "application/octet-stream")
-            for eo in request.iter(tag=etree.Element) if local(eo) == "ExtrinsicObject"}
+    return {
+        eo.get("id", ""): eo.get("mimeType", "application/octet-stream")
+        for eo in request.iter(tag=etree.Element)
+        if local(eo) == "ExtrinsicObject"
+    }
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,13 @@ def response_status(body: etree._Element) -> str:
 
 
 def registry_errors(body: etree._Element) -> list[RegistryError]:
-    return [RegistryError(el.get("errorCode", ""), (el.get("codeContext") or (el.text or "")).strip(),
-                          el.get("severity", ""))
-            for el in body.iter(tag=etree.Element) if local(el) == "RegistryError"]
+    return [
+        RegistryError(
+            el.get("errorCode", ""), (el.get("codeContext") or (el.text or "")).strip(), el.get("severity", "")
+        )
+        for el in body.iter(tag=etree.Element)
+        if local(el) == "RegistryError"
+    ]
 
 
 @dataclass(frozen=True)
@@ -141,9 +149,11 @@ def retrieved_documents(body: etree._Element, attachments: dict[str, Attachment[
                     data = base64.b64decode((document.text or "").strip(), validate=False)
                 except ValueError as exc:
                     problem = f"inline Document is not base64: {exc}"
-        found.append(RetrievedDocument(text("RepositoryUniqueId"), text("DocumentUniqueId"), text("mimeType"), data, problem))
+        found.append(
+            RetrievedDocument(text("RepositoryUniqueId"), text("DocumentUniqueId"), text("mimeType"), data, problem)
+        )
     return found
 
 
 def sha1_hex(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()  # noqa: S324 - XDS metadata defines the hash as SHA-1
+    return hashlib.sha1(data).hexdigest()

@@ -34,8 +34,11 @@ def _owner_id(identifier: etree._Element) -> str:
 
 
 def external_identifiers(root: etree._Element, schemes: frozenset[str]) -> list[etree._Element]:
-    return [el for el in root.iter(tag=etree.Element)
-            if _local(el) == "ExternalIdentifier" and el.get("identificationScheme") in schemes]
+    return [
+        el
+        for el in root.iter(tag=etree.Element)
+        if _local(el) == "ExternalIdentifier" and el.get("identificationScheme") in schemes
+    ]
 
 
 def substitute(root: etree._Element, mapping: dict[str, str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lxml import etree
@@ -40,24 +40,43 @@ def _details(result: TestResult) -> str:
     step = result.failed_step
     parts = [result.reason]
     if step is not None:
-        parts += [f"step: {step.where}", f"endpoint: {step.endpoint}", "--- request ---", step.request_text,
-                  "--- response ---", step.response_text]
+        parts += [
+            f"step: {step.where}",
+            f"endpoint: {step.endpoint}",
+            "--- request ---",
+            step.request_text,
+            "--- response ---",
+            step.response_text,
+        ]
     return "\n".join(p for p in parts if p)
 
 
 def write_junit(results: list[TestResult], path: Path, suite: str) -> None:
     c = counts(results)
     suites = etree.Element("testsuites")
-    element = etree.SubElement(suites, "testsuite", name=suite, tests=str(len(results)),
-                               failures=str(c[Outcome.FAILED]), errors="0",
-                               skipped=str(c[Outcome.SKIPPED] + c[Outcome.XFAIL]),
-                               time=f"{sum(r.duration for r in results):.3f}",
-                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    element = etree.SubElement(
+        suites,
+        "testsuite",
+        name=suite,
+        tests=str(len(results)),
+        failures=str(c[Outcome.FAILED]),
+        errors="0",
+        skipped=str(c[Outcome.SKIPPED] + c[Outcome.XFAIL]),
+        time=f"{sum(r.duration for r in results):.3f}",
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     for result in results:
-        case = etree.SubElement(element, "testcase", classname=suite,
-                                name=f"{result.test_id} {result.title}".strip(), time=f"{result.duration:.3f}")
+        case = etree.SubElement(
+            element,
+            "testcase",
+            classname=suite,
+            name=f"{result.test_id} {result.title}".strip(),
+            time=f"{result.duration:.3f}",
+        )
         if result.outcome is Outcome.FAILED:
-            etree.SubElement(case, "failure", message=result.reason[:1000], type="ConformanceFailure").text = _details(result)
+            etree.SubElement(case, "failure", message=result.reason[:1000], type="ConformanceFailure").text = _details(
+                result
+            )
         elif result.outcome in (Outcome.SKIPPED, Outcome.XFAIL):
             etree.SubElement(case, "skipped", message=result.reason[:1000])
     path.write_bytes(etree.tostring(suites, xml_declaration=True, encoding="UTF-8", pretty_print=True))
@@ -81,23 +100,27 @@ def write_html(results: list[TestResult], path: Path, title: str, target: str) -
         cell = html.escape(result.reason)
         step = result.failed_step
         if result.outcome in (Outcome.FAILED, Outcome.XFAIL) and step is not None:
-            cell = (f'<div class="reason">{html.escape(result.reason)}</div>'
-                    f"<div>failed step <code>{html.escape(step.where)}</code> "
-                    f"({html.escape(step.transaction)} to {html.escape(step.endpoint or '-')})</div>"
-                    f"<div>first failed check: {html.escape(step.reason)}</div>"
-                    f"<details><summary>request</summary><pre>{html.escape(step.request_text or '(none)')}</pre></details>"
-                    f"<details><summary>response</summary><pre>{html.escape(step.response_text or '(none)')}</pre></details>")
+            cell = (
+                f'<div class="reason">{html.escape(result.reason)}</div>'
+                f"<div>failed step <code>{html.escape(step.where)}</code> "
+                f"({html.escape(step.transaction)} to {html.escape(step.endpoint or '-')})</div>"
+                f"<div>first failed check: {html.escape(step.reason)}</div>"
+                f"<details><summary>request</summary><pre>{html.escape(step.request_text or '(none)')}</pre></details>"
+                f"<details><summary>response</summary><pre>{html.escape(step.response_text or '(none)')}</pre></details>"
+            )
         steps = ", ".join(f"{html.escape(s.where)} {'✓' if s.passed else '✗'}" for s in result.steps)
-        rows.append(f'<tr><td class="{status}">{LABELS[result.outcome]}</td><td>{html.escape(result.test_id)}'
-                    f'{" (prerequisite)" if result.prerequisite else ""}</td><td>{html.escape(result.title)}</td>'
-                    f"<td>{result.duration:.1f} s</td><td>{cell}<details><summary>steps</summary>{steps or '-'}"
-                    f"</details></td></tr>")
+        rows.append(
+            f'<tr><td class="{status}">{LABELS[result.outcome]}</td><td>{html.escape(result.test_id)}'
+            f"{' (prerequisite)' if result.prerequisite else ''}</td><td>{html.escape(result.title)}</td>"
+            f"<td>{result.duration:.1f} s</td><td>{cell}<details><summary>steps</summary>{steps or '-'}"
+            f"</details></td></tr>"
+        )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p>Target: {html.escape(target)}<br>Run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')} UTC<br>
+<p>Target: {html.escape(target)}<br>Run: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")} UTC<br>
 <strong>{html.escape(summary_line(results))}</strong></p>
 <table><thead><tr><th>verdict</th><th>test</th><th>title</th><th>time</th><th>details</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table></body></html>
+<tbody>{"".join(rows)}</tbody></table></body></html>
 """
     path.write_text(page, encoding="utf-8")

@@ -69,8 +69,9 @@ def build_envelope(action: str, to: str, body: etree._Element) -> etree._Element
 
 def build_mtom(envelope: etree._Element, attachments: list[Attachment[bytes]]) -> tuple[bytes, str]:
     """The multipart/related body and its Content-Type for an envelope and its binary parts."""
-    message = encode_mtom(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), attachments,
-                          action=_action(envelope))
+    message = encode_mtom(
+        etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), attachments, action=_action(envelope)
+    )
     body = message.in_memory()
     assert body is not None  # every part is in memory
     return body, message.content_type
@@ -99,8 +100,9 @@ def _read_limited(response: requests.Response, deadline: float, max_bytes: int) 
     return b"".join(chunks)
 
 
-def parse_response(url: str, action: str, request_text: str, status: int, content_type: str,
-                   data: bytes) -> SoapExchange:
+def parse_response(
+    url: str, action: str, request_text: str, status: int, content_type: str, data: bytes
+) -> SoapExchange:
     """Turn an HTTP answer into a SoapExchange; raise TransportError if it is not SOAP."""
     attachments: dict[str, Attachment[bytes]] = {}
     envelope_bytes = data
@@ -114,18 +116,28 @@ def parse_response(url: str, action: str, request_text: str, status: int, conten
     try:
         envelope = parse_bytes(envelope_bytes.strip())
     except UnsafeXmlError as exc:
-        raise TransportError(f"HTTP {status} answer is not XML ({_describe(envelope_bytes)}): {exc}",
-                             response_text) from exc
+        raise TransportError(
+            f"HTTP {status} answer is not XML ({_describe(envelope_bytes)}): {exc}", response_text
+        ) from exc
     if etree.QName(envelope).localname != "Envelope" or etree.QName(envelope).namespace not in (NS_SOAP12, NS_SOAP11):
-        raise TransportError(f"HTTP {status} answer is XML but not a SOAP envelope (root {envelope.tag})", response_text)
+        raise TransportError(
+            f"HTTP {status} answer is XML but not a SOAP envelope (root {envelope.tag})", response_text
+        )
     ns = etree.QName(envelope).namespace
     body = envelope.find(f"{{{ns}}}Body")
     if body is None:
         raise TransportError("SOAP envelope without a Body", response_text)
     header_action = envelope.find(f"{{{ns}}}Header/{{{NS_WSA}}}Action")
-    exchange = SoapExchange(url, action, request_text, status, content_type, response_text,
-                            response_action=(header_action.text or "").strip() if header_action is not None else "",
-                            attachments=attachments)
+    exchange = SoapExchange(
+        url,
+        action,
+        request_text,
+        status,
+        content_type,
+        response_text,
+        response_action=(header_action.text or "").strip() if header_action is not None else "",
+        attachments=attachments,
+    )
     first = next(iter(body.iterchildren(tag=etree.Element)), None)
     if first is None:
         raise TransportError(f"HTTP {status}: SOAP Body is empty", response_text)
@@ -147,14 +159,21 @@ class SoapClient:
         self.max_response_bytes = max_response_bytes
         self.session = requests.Session()
 
-    def call(self, url: str, action: str, body: etree._Element,
-             attachments: list[Attachment[bytes]] | None = None, mtom: bool = False) -> SoapExchange:
+    def call(
+        self,
+        url: str,
+        action: str,
+        body: etree._Element,
+        attachments: list[Attachment[bytes]] | None = None,
+        mtom: bool = False,
+    ) -> SoapExchange:
         envelope = build_envelope(action, url, body)
         envelope_text = etree.tostring(envelope, encoding="unicode", pretty_print=True)
         if mtom:
             data, content_type = build_mtom(envelope, attachments or [])
-            described = "".join(f"\n\n[MTOM part <{a.content_id}>: {a.content_type}, {len(a.blob)} bytes]"
-                                for a in attachments or [])
+            described = "".join(
+                f"\n\n[MTOM part <{a.content_id}>: {a.content_type}, {len(a.blob)} bytes]" for a in attachments or []
+            )
             request_text = envelope_text + described
         else:
             data = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
@@ -162,8 +181,13 @@ class SoapClient:
             request_text = envelope_text
         deadline = time.monotonic() + self.timeout
         try:
-            with self.session.post(url, data=data, headers={"Content-Type": content_type},
-                                   timeout=(min(10.0, self.timeout), self.timeout), stream=True) as response:
+            with self.session.post(
+                url,
+                data=data,
+                headers={"Content-Type": content_type},
+                timeout=(min(10.0, self.timeout), self.timeout),
+                stream=True,
+            ) as response:
                 payload = _read_limited(response, deadline, self.max_response_bytes)
                 status = response.status_code
                 response_type = response.headers.get("Content-Type", "")

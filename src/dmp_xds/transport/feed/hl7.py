@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 AckCode = Literal["AA", "AE", "AR"]
@@ -121,13 +121,16 @@ def patient_ids(message: Hl7Message) -> list[str]:
         if value and _OID.match(oid) and kind.upper() == "ISO":
             found.append(f"{value}^^^&{oid}&ISO")
     if not found:
-        raise Hl7Error("PID-3 holds no identifier with an ISO assigning authority (id^^^&OID&ISO)",
-                       ERR_REQUIRED_FIELD_MISSING, "AE")
+        raise Hl7Error(
+            "PID-3 holds no identifier with an ISO assigning authority (id^^^&OID&ISO)",
+            ERR_REQUIRED_FIELD_MISSING,
+            "AE",
+        )
     return found
 
 
 def _timestamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    return datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
 
 def _clean(text: str) -> str:
@@ -135,8 +138,7 @@ def _clean(text: str) -> str:
     return re.sub(r"[|^~\\&\r\n]", " ", text)[:200]
 
 
-def build_ack(request: Hl7Message | None, code: AckCode, text: str = "",
-              error_code: str | None = None) -> str:
+def build_ack(request: Hl7Message | None, code: AckCode, text: str = "", error_code: str | None = None) -> str:
     """An ACK to `request` (or to an unreadable message when None), with MSA and, on error, ERR."""
     sending_app = request.field("MSH", 5) if request else ""
     sending_fac = request.field("MSH", 6) if request else ""
@@ -146,9 +148,22 @@ def build_ack(request: Hl7Message | None, code: AckCode, text: str = "",
     version = (request.field("MSH", 12) if request else "") or "2.5"
     control_id = request.control_id if request else ""
     segments = [
-        "|".join(["MSH", "^~\\&", sending_app or "DMP-XDS", sending_fac, receiving_app, receiving_fac,
-                  _timestamp(), "", f"ACK^{trigger}^ACK" if trigger else "ACK",
-                  uuid.uuid4().hex[:20], "P", version]),
+        "|".join(
+            [
+                "MSH",
+                "^~\\&",
+                sending_app or "DMP-XDS",
+                sending_fac,
+                receiving_app,
+                receiving_fac,
+                _timestamp(),
+                "",
+                f"ACK^{trigger}^ACK" if trigger else "ACK",
+                uuid.uuid4().hex[:20],
+                "P",
+                version,
+            ]
+        ),
         "|".join(["MSA", code, control_id, _clean(text)]),
     ]
     if code != "AA":
@@ -158,12 +173,30 @@ def build_ack(request: Hl7Message | None, code: AckCode, text: str = "",
     return "\r".join(segments) + "\r"
 
 
-def build_adt(patient_id: str, event: str = "A01", sending_application: str = "DMP-XDS-CONFORMANCE",
-              receiving_application: str = "DMP-XDS") -> str:
+def build_adt(
+    patient_id: str,
+    event: str = "A01",
+    sending_application: str = "DMP-XDS-CONFORMANCE",
+    receiving_application: str = "DMP-XDS",
+) -> str:
     """A minimal ADT^event^ADT_A01 message registering `patient_id` (CX `id^^^&OID&ISO`)."""
     now = _timestamp()
-    msh = "|".join(["MSH", "^~\\&", sending_application, "", receiving_application, "", now, "",
-                    f"ADT^{event}^ADT_A01", uuid.uuid4().hex[:20], "P", "2.5"])
+    msh = "|".join(
+        [
+            "MSH",
+            "^~\\&",
+            sending_application,
+            "",
+            receiving_application,
+            "",
+            now,
+            "",
+            f"ADT^{event}^ADT_A01",
+            uuid.uuid4().hex[:20],
+            "P",
+            "2.5",
+        ]
+    )
     evn = "|".join(["EVN", "", now])
     pid = "|".join(["PID", "1", "", patient_id, "", "CONFORMANCE^PATIENT", "", "19700101", "U"])
     pv1 = "|".join(["PV1", "1", "O"])

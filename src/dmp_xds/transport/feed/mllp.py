@@ -55,11 +55,16 @@ def answer(payload: bytes, on_patient: Callable[[str], None]) -> str:
         return build_ack(None, exc.ack, str(exc), exc.code)
     kind, event = message.message_type
     if kind != "ADT":
-        return build_ack(message, "AR", f"message type {kind or '(none)'} is not accepted, only ADT",
-                         ERR_UNSUPPORTED_MESSAGE_TYPE)
+        return build_ack(
+            message, "AR", f"message type {kind or '(none)'} is not accepted, only ADT", ERR_UNSUPPORTED_MESSAGE_TYPE
+        )
     if event not in PATIENT_EVENTS:
-        return build_ack(message, "AR", f"ADT event {event or '(none)'} is not accepted, only "
-                         + "/".join(sorted(PATIENT_EVENTS)), ERR_UNSUPPORTED_EVENT)
+        return build_ack(
+            message,
+            "AR",
+            f"ADT event {event or '(none)'} is not accepted, only " + "/".join(sorted(PATIENT_EVENTS)),
+            ERR_UNSUPPORTED_EVENT,
+        )
     try:
         ids = patient_ids(message)
     except Hl7Error as exc:
@@ -69,7 +74,7 @@ def answer(payload: bytes, on_patient: Callable[[str], None]) -> str:
             on_patient(patient_id)
         except ValueError as exc:  # the registry refuses this identifier (e.g. not an INS)
             return build_ack(message, "AE", f"{patient_id}: {exc}", ERR_DATA_TYPE)
-        except Exception as exc:  # noqa: BLE001 - whatever breaks, the sender gets an answer
+        except Exception as exc:
             log.exception("patient feed: registering %s failed", patient_id)
             return build_ack(message, "AE", f"could not register {patient_id}: {exc}", ERR_APPLICATION_INTERNAL)
     return build_ack(message, "AA", f"registered {len(ids)} patient identifier(s)")
@@ -78,10 +83,16 @@ def answer(payload: bytes, on_patient: Callable[[str], None]) -> str:
 class MllpServer:
     """A threaded MLLP listener; `on_patient(cx)` is called for each patient of A01/A04/A05/A08."""
 
-    def __init__(self, host: str, port: int, on_patient: Callable[[str], None], *,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        on_patient: Callable[[str], None],
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
         self.host = host
         self.requested_port = port
         self.on_patient = on_patient
@@ -133,7 +144,7 @@ class MllpServer:
         while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -161,21 +172,30 @@ class MllpServer:
             while not self._stopping.is_set():
                 end = buffer.find(END_BLOCK)
                 if end >= 0:
-                    payload, buffer = buffer[:end], buffer[end + len(END_BLOCK):]
+                    payload, buffer = buffer[:end], buffer[end + len(END_BLOCK) :]
                     start = payload.find(START_BLOCK)
-                    payload = payload[start + 1:] if start >= 0 else payload
+                    payload = payload[start + 1 :] if start >= 0 else payload
                     conn.sendall(frame(answer(payload, self.on_patient)))
                     continue
                 if len(buffer) > self.max_message_bytes:
-                    conn.sendall(frame(build_ack(None, "AR", f"message larger than {self.max_message_bytes} bytes",
-                                                 ERR_APPLICATION_INTERNAL)))
+                    conn.sendall(
+                        frame(
+                            build_ack(
+                                None,
+                                "AR",
+                                f"message larger than {self.max_message_bytes} bytes",
+                                ERR_APPLICATION_INTERNAL,
+                            )
+                        )
+                    )
                     return
                 try:
                     chunk = conn.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     if buffer.strip():
-                        conn.sendall(frame(build_ack(None, "AR", "incomplete MLLP frame (no FS CR end block)",
-                                                     ERR_DATA_TYPE)))
+                        conn.sendall(
+                            frame(build_ack(None, "AR", "incomplete MLLP frame (no FS CR end block)", ERR_DATA_TYPE))
+                        )
                     return
                 if not chunk:
                     return
@@ -203,9 +223,9 @@ def read_frame(conn: socket.socket, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) 
         if not chunk:
             raise FeedError("connection closed before a complete MLLP answer")
         buffer += chunk
-    payload = buffer[:buffer.find(END_BLOCK)]
+    payload = buffer[: buffer.find(END_BLOCK)]
     start = payload.find(START_BLOCK)
-    return payload[start + 1:] if start >= 0 else payload
+    return payload[start + 1 :] if start >= 0 else payload
 
 
 def send_message(host: str, port: int, message: str, timeout: float = 10.0) -> Ack:
@@ -215,7 +235,7 @@ def send_message(host: str, port: int, message: str, timeout: float = 10.0) -> A
             conn.settimeout(timeout)
             conn.sendall(frame(message))
             payload = read_frame(conn)
-    except socket.timeout as exc:
+    except TimeoutError as exc:
         raise FeedError(f"patient feed {host}:{port} did not answer within {timeout:g} s") from exc
     except OSError as exc:
         raise FeedError(f"patient feed {host}:{port} unreachable: {exc}") from exc

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from lxml import etree
 from spyne import MethodContext
 
-from dmp_xds.xds.xop import Attachment
 from dmp_xds.services.context import Services, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.transport.soap.envelope import SoapRequest
+from dmp_xds.xds.xop import Attachment
 
 
 @dataclass

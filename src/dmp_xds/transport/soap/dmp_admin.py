@@ -36,8 +36,9 @@ def admin_fault(refusal: AdminRefusal) -> SoapFault:
     return sender(refusal.reason, refusal.subcode, http_status=403 if refusal.subcode in _FORBIDDEN else 400)
 
 
-def perform(services: Services, request: TransactionRequest, operation: Operation,
-            trace_action: str) -> TransactionResult:
+def perform(
+    services: Services, request: TransactionRequest, operation: Operation, trace_action: str
+) -> TransactionResult:
     """Authenticated principal -> operation -> one trace row -> response or fault."""
 
     def work(call: AdminCall) -> etree._Element:
@@ -53,11 +54,14 @@ def perform(services: Services, request: TransactionRequest, operation: Operatio
 
 
 def _run(ctx: MethodContext, operation: Operation, trace_action: str, payload: etree._Element) -> etree._Element:
-    return run_call(ctx, lambda call: perform(call.services, TransactionRequest(payload, {}, call.principal),
-                                              operation, trace_action))
+    return run_call(
+        ctx,
+        lambda call: perform(call.services, TransactionRequest(payload, {}, call.principal), operation, trace_action),
+    )
 
 
 # --- each operation: request -> service -> response -----------------------------------------
+
 
 def _record_response(call: AdminCall, operation: str, view: RecordView) -> etree._Element:
     return m.dmp_response(operation, view.record, view.authorizations, call.now, for_patient=view.for_patient)
@@ -140,61 +144,61 @@ class DmpAdminService(ServiceBase):
     """DMP administration: one method per operation (the method name is the operation name)."""
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def CreateDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def CreateDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, create_dmp, t.DMP_CREATE, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def UpdateDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def UpdateDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, update_dmp, t.DMP_UPDATE, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def CloseDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def CloseDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, close_dmp, t.DMP_CLOSE, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def ReopenDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def ReopenDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, reopen_dmp, t.DMP_REOPEN, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def DestroyDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def DestroyDmp(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, destroy_dmp, t.DMP_DESTROY, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def GrantAuthorization(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def GrantAuthorization(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, grant_authorization, t.AUTHORIZATION_GRANT, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def RenewAuthorization(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def RenewAuthorization(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, renew_authorization, t.AUTHORIZATION_RENEW, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def RevokeAuthorization(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def RevokeAuthorization(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, revoke_authorization, t.AUTHORIZATION_REVOKE, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def GetDmpStatus(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def GetDmpStatus(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, get_dmp_status, t.DMP_READ, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def GetAccessHistory(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def GetAccessHistory(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, get_access_history, t.HISTORY_READ, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def GetNotifications(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def GetNotifications(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, get_notifications, t.NOTIFICATIONS_READ, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def AcknowledgeNotifications(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def AcknowledgeNotifications(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, acknowledge_notifications, t.NOTIFICATIONS_ACKNOWLEDGE, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def DeclareLegalRepresentative(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def DeclareLegalRepresentative(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, declare_representative, t.REPRESENTATIVE_ADD, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def RemoveLegalRepresentative(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def RemoveLegalRepresentative(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, remove_representative, t.REPRESENTATIVE_REMOVE, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def ListLegalRepresentatives(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def ListLegalRepresentatives(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, list_representatives, t.REPRESENTATIVES_READ, request)

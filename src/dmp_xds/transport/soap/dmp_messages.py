@@ -16,9 +16,12 @@ from functools import cache
 from lxml import etree
 
 from dmp_xds.config import PROJECT_ROOT
-from dmp_xds.storage.trail import AuditEntry
 from dmp_xds.dmp import vocabulary as dv
+from dmp_xds.dmp.ins import ins_problem
+from dmp_xds.dmp.model import Consent, Destruction, DmpRecord, Representative
+from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization
 from dmp_xds.dmp.vocabulary import stamp
+from dmp_xds.security.vihf import same_patient
 from dmp_xds.services.dmp_admin import (
     AcknowledgeRequest,
     CreateDmp,
@@ -33,11 +36,8 @@ from dmp_xds.services.dmp_admin import (
     UpdateDmp,
 )
 from dmp_xds.storage.notifications import Notification
-from dmp_xds.dmp.model import Consent, Destruction, DmpRecord, Representative
-from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization
-from dmp_xds.security.vihf import same_patient
+from dmp_xds.storage.trail import AuditEntry
 from dmp_xds.xds.validation.formats import cx_problem
-from dmp_xds.dmp.ins import ins_problem
 
 SCHEMA_PATH = PROJECT_ROOT / "schemas" / "dmp" / "DMP_Administration.xsd"
 # A consent collected "in the future" by less than this is clock drift between the client and us.
@@ -70,7 +70,7 @@ def _boolean(parent: etree._Element, name: str) -> bool | None:
 def _datetime(value: str) -> dt.datetime:
     """An xs:dateTime (the schema checked its form); without a zone it is taken as UTC."""
     parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _checked(payload: etree._Element, operation: str) -> etree._Element:
@@ -80,8 +80,9 @@ def _checked(payload: etree._Element, operation: str) -> etree._Element:
     validator = schema()
     if not validator.validate(payload):
         error = validator.error_log.last_error
-        raise MessageError(f"the {operation} request does not follow DMP_Administration.xsd: "
-                           f"line {error.line}: {error.message}")
+        raise MessageError(
+            f"the {operation} request does not follow DMP_Administration.xsd: line {error.line}: {error.message}"
+        )
     return payload
 
 
@@ -97,10 +98,16 @@ def parse_create(payload: etree._Element, now: dt.datetime, require_ins: bool) -
     _checked(payload, dv.CREATE_DMP)
     collected_at = _datetime(_text(payload, "Consent", "CollectedAt"))
     if collected_at > now + CLOCK_SKEW:
-        raise MessageError(f"Consent/CollectedAt {collected_at.isoformat()} is in the future: the consent is "
-                           "collected before the DMP is created")
-    consent = Consent(_text(payload, "Consent", "CollectedBy"), collected_at,
-                      bool(_boolean(payload, "EmergencyAccessAllowed")), bool(_boolean(payload, "RegulationAccessAllowed")))
+        raise MessageError(
+            f"Consent/CollectedAt {collected_at.isoformat()} is in the future: the consent is "
+            "collected before the DMP is created"
+        )
+    consent = Consent(
+        _text(payload, "Consent", "CollectedBy"),
+        collected_at,
+        bool(_boolean(payload, "EmergencyAccessAllowed")),
+        bool(_boolean(payload, "RegulationAccessAllowed")),
+    )
     return CreateDmp(_patient_id(payload, require_ins), consent)
 
 
@@ -110,8 +117,10 @@ def parse_update(payload: etree._Element, require_ins: bool) -> UpdateDmp:
     email_element = payload.find(_q("NotificationEmail"))
     email = None if email_element is None else (email_element.text or "").strip()
     if emergency is None and regulation is None and email is None:
-        raise MessageError("UpdateDmp changes nothing: give EmergencyAccessAllowed, RegulationAccessAllowed, "
-                           "NotificationEmail or several")
+        raise MessageError(
+            "UpdateDmp changes nothing: give EmergencyAccessAllowed, RegulationAccessAllowed, "
+            "NotificationEmail or several"
+        )
     return UpdateDmp(_patient_id(payload, require_ins), emergency, regulation, email)
 
 
@@ -136,8 +145,9 @@ def parse_grant(payload: etree._Element, operation: str, require_ins: bool) -> G
         return GrantRequest(patient_id, kind, _text(professional, "NationalId"), "")
     establishment = grantee.find(_q("Establishment"))
     assert establishment is not None  # the schema's choice
-    return GrantRequest(patient_id, KIND_ESTABLISHMENT, _text(establishment, "StructureId"),
-                        _text(establishment, "StayReference"))
+    return GrantRequest(
+        patient_id, KIND_ESTABLISHMENT, _text(establishment, "StructureId"), _text(establishment, "StayReference")
+    )
 
 
 def parse_revoke(payload: etree._Element, require_ins: bool) -> RevokeRequest:
@@ -163,8 +173,11 @@ def parse_history(payload: etree._Element, require_ins: bool) -> HistoryRequest:
 def parse_notifications(payload: etree._Element, require_ins: bool) -> NotificationsRequest:
     _checked(payload, dv.GET_NOTIFICATIONS)
     limit = _text(payload, "Limit")
-    return NotificationsRequest(_patient_id(payload, require_ins), int(limit) if limit else dv.HISTORY_DEFAULT_LIMIT,
-                                bool(_boolean(payload, "UnreadOnly")))
+    return NotificationsRequest(
+        _patient_id(payload, require_ins),
+        int(limit) if limit else dv.HISTORY_DEFAULT_LIMIT,
+        bool(_boolean(payload, "UnreadOnly")),
+    )
 
 
 def parse_acknowledge(payload: etree._Element, require_ins: bool) -> AcknowledgeRequest:
@@ -186,6 +199,7 @@ def parse_representative(payload: etree._Element, operation: str, require_ins: b
 
 
 # --- responses ------------------------------------------------------------------------------
+
 
 def _sub(parent: etree._Element, local: str, text: str | None = None) -> etree._Element:
     element = etree.SubElement(parent, _q(local))
@@ -212,8 +226,13 @@ def _authorization(parent: etree._Element, local: str, authorization: Authorizat
     _sub(element, "Active", _boolean_text(authorization.active(now)))
 
 
-def dmp_response(operation: str, record: DmpRecord, authorizations: Sequence[Authorization],
-                 now: dt.datetime, for_patient: bool = False) -> etree._Element:
+def dmp_response(
+    operation: str,
+    record: DmpRecord,
+    authorizations: Sequence[Authorization],
+    now: dt.datetime,
+    for_patient: bool = False,
+) -> etree._Element:
     """The response of the operations answering with the record (Create, Update, Close, Reopen,
     GetDmpStatus); `authorizations` are those the caller may see (policy.authorizations_shown);
     the patient's own contact (their notification address) is shown to the patient only."""
@@ -277,8 +296,11 @@ def history_response(entries: Sequence[AuditEntry]) -> etree._Element:
             _sub(actor, "Name", event.actor_name)
         if event.actor_role:
             _sub(actor, "Role", event.actor_role)
-        for local, value in (("StructureId", event.structure_id), ("AccessMode", event.access_mode),
-                             ("AccessReason", event.access_reason)):
+        for local, value in (
+            ("StructureId", event.structure_id),
+            ("AccessMode", event.access_mode),
+            ("AccessReason", event.access_reason),
+        ):
             if value:
                 _sub(element, local, value)
         _sub(element, "Action", event.action)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from dmp_xds.xds.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_WSSE
 from dmp_xds.transport.soap.faults import (
     MUST_UNDERSTAND,
     VERSION_MISMATCH,
@@ -16,6 +15,7 @@ from dmp_xds.transport.soap.faults import (
     SoapFault,
     sender,
 )
+from dmp_xds.xds.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_WSSE
 
 ENVELOPE = f"{{{NS_SOAP12}}}Envelope"
 HEADER = f"{{{NS_SOAP12}}}Header"
@@ -24,8 +24,7 @@ MUST_UNDERSTAND_ATTR = f"{{{NS_SOAP12}}}mustUnderstand"
 
 # Header blocks this server processes, and so may be marked mustUnderstand.
 UNDERSTOOD_HEADERS = frozenset(
-    f"{{{NS_WSA}}}{name}"
-    for name in ("Action", "MessageID", "To", "ReplyTo", "From", "FaultTo", "RelatesTo")
+    f"{{{NS_WSA}}}{name}" for name in ("Action", "MessageID", "To", "ReplyTo", "From", "FaultTo", "RelatesTo")
 ) | {f"{{{NS_WSSE}}}Security"}
 
 
@@ -53,8 +52,7 @@ def read_request(envelope: etree._Element) -> SoapRequest:
     if envelope.tag == f"{{{NS_SOAP11}}}Envelope":
         raise SoapFault(
             VERSION_MISMATCH,
-            "SOAP 1.1 envelopes are not accepted: XDS.b requires SOAP 1.2 "
-            f"(namespace {NS_SOAP12})",
+            f"SOAP 1.1 envelopes are not accepted: XDS.b requires SOAP 1.2 (namespace {NS_SOAP12})",
         )
     if envelope.tag != ENVELOPE:
         raise SoapFault(VERSION_MISMATCH, f"the document element is {envelope.tag}, not a SOAP 1.2 Envelope")

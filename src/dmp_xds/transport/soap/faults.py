@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from dmp_xds.dmp.vocabulary import NS_DMP_ADMIN
-from dmp_xds.xds.vocabulary import NS_SOAP12, NS_WSA, NS_WSSE
 from dmp_xds.security.errors import AuthenticationError
+from dmp_xds.xds.vocabulary import NS_SOAP12, NS_WSA, NS_WSSE
 from dmp_xds.xds.xop import XopError
 
 SENDER = "Sender"

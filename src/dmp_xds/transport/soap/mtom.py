@@ -34,7 +34,7 @@ class ContentType:
     params: dict[str, str]
 
     @classmethod
-    def parse(cls, header: str | None) -> "ContentType":
+    def parse(cls, header: str | None) -> ContentType:
         if not header:
             return cls("", {})
         media, params = parse_options_header(header)
@@ -107,8 +107,13 @@ class MtomReceiver(Generic[B]):
     `root_types`: the media types the root part may have (by default a SOAP 1.2 envelope,
     XOP-packaged or not); empty: any."""
 
-    def __init__(self, content_type: ContentType, store: PartSink[B], max_root_bytes: int,
-                 root_types: tuple[str, ...] = (XOP_CONTENT_TYPE, SOAP12_CONTENT_TYPE)) -> None:
+    def __init__(
+        self,
+        content_type: ContentType,
+        store: PartSink[B],
+        max_root_bytes: int,
+        root_types: tuple[str, ...] = (XOP_CONTENT_TYPE, SOAP12_CONTENT_TYPE),
+    ) -> None:
         boundary = content_type.params.get("boundary")
         if not boundary:
             raise sender("multipart/related content type without a boundary parameter", http_status=415)
@@ -306,8 +311,9 @@ class MtomResponse:
                 yield from store.read_chunks(segment.path)
 
 
-def encode_mtom(envelope: bytes, parts: Sequence[OutgoingPart | Attachment[bytes]],
-                action: str | None = None) -> MtomResponse:
+def encode_mtom(
+    envelope: bytes, parts: Sequence[OutgoingPart | Attachment[bytes]], action: str | None = None
+) -> MtomResponse:
     """Lay out a multipart/related MTOM message: the envelope, then each part, from its file
     (streamed) or from its bytes. `action`: the SOAP 1.2 action, which MTOM carries as a
     parameter of the multipart media type (as Axis2 and CXF send it)."""

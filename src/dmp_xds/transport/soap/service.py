@@ -22,7 +22,6 @@ from spyne.server import ServerBase
 
 from dmp_xds.security.errors import AuthenticationError
 from dmp_xds.services import iti18, iti41, iti42, iti43, iti57, iti62
-from dmp_xds.xds.xop import Attachment
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.gate import authenticate
 from dmp_xds.services.pipeline import admit
@@ -32,6 +31,7 @@ from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOI
 from dmp_xds.transport.soap.envelope import SoapRequest
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
 from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.xop import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,23 @@ Transaction = Callable[[Services, TransactionRequest], TransactionResult]
 
 
 def _run(ctx: MethodContext, transaction: Transaction, payload: etree._Element) -> etree._Element:
-    return run_call(ctx, lambda call: transaction(
-        call.services, TransactionRequest(payload, call.attachments, call.principal, call.access)))
+    return run_call(
+        ctx,
+        lambda call: transaction(
+            call.services, TransactionRequest(payload, call.attachments, call.principal, call.access)
+        ),
+    )
 
 
 class RepositoryService(ServiceBase):
     """Document Repository actor: ITI-41 and ITI-43."""
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def ProvideAndRegisterDocumentSet_b(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def ProvideAndRegisterDocumentSet_b(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, iti41.provide_and_register, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def RetrieveDocumentSet(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def RetrieveDocumentSet(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, iti43.retrieve_document_set, request)
 
 
@@ -60,19 +64,19 @@ class RegistryService(ServiceBase):
     """Document Registry actor: ITI-42, ITI-18, ITI-57 and ITI-62."""
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def RegisterDocumentSet_b(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def RegisterDocumentSet_b(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, iti42.register_document_set, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def RegistryStoredQuery(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def RegistryStoredQuery(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, iti18.stored_query, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def UpdateDocumentSet(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def UpdateDocumentSet(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, iti57.update_document_set, request)
 
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
-    def DeleteDocumentSet(ctx: MethodContext, request: etree._Element) -> etree._Element:  # noqa: N802
+    def DeleteDocumentSet(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, iti62.delete_document_set, request)
 
 
@@ -127,8 +131,13 @@ class SoapDispatcher(ServerBase):
         # and traces itself (DMP administration: CreateDmp is about a record not there yet).
         self.record_gate = record_gate
 
-    def dispatch(self, services: Services, request: SoapRequest,
-                 attachments: Mapping[str, Attachment], client_chain: list[Any] | None = None) -> TransactionResult:
+    def dispatch(
+        self,
+        services: Services,
+        request: SoapRequest,
+        attachments: Mapping[str, Attachment],
+        client_chain: list[Any] | None = None,
+    ) -> TransactionResult:
         method = self.actions.get(request.action)
         if method is None:
             raise sender(

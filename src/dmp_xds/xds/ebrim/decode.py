@@ -126,9 +126,7 @@ class _Decoder:
         submission.problems = self.problems
         return submission
 
-    def _sort(
-        self, object_list: etree._Element
-    ) -> tuple[list[etree._Element], ...]:
+    def _sort(self, object_list: etree._Element) -> tuple[list[etree._Element], ...]:
         extrinsics: list[etree._Element] = []
         packages: list[etree._Element] = []
         associations: list[etree._Element] = []
@@ -152,9 +150,7 @@ class _Decoder:
                 bucket.append(child)
         return extrinsics, packages, associations, refs, loose
 
-    def _package_kinds(
-        self, packages: list[etree._Element], loose: list[etree._Element]
-    ) -> dict[str, set[str]]:
+    def _package_kinds(self, packages: list[etree._Element], loose: list[etree._Element]) -> dict[str, set[str]]:
         """Marker nodes per package id, from nested and top-level classifications alike."""
         kinds: dict[str, set[str]] = {p.get("id", ""): set() for p in packages}
         for package in packages:
@@ -194,9 +190,7 @@ class _Decoder:
         self._registry_object(element, entry, DOCUMENT_ENTRY)
         return entry
 
-    def _package(
-        self, element: etree._Element, kinds: dict[str, set[str]], submission: Submission
-    ) -> None:
+    def _package(self, element: etree._Element, kinds: dict[str, set[str]], submission: Submission) -> None:
         package_id = self._object_id(element, "RegistryPackage")
         nodes = kinds.get(package_id, set())
         if nodes == {v.SUBMISSION_SET_NODE}:
@@ -240,9 +234,7 @@ class _Decoder:
             elif isinstance(tag, str) and not tag.startswith("{" + v.NS_RIM):
                 self._problem(obj, kind, f"unexpected element {tag}")
 
-    def _slot(
-        self, element: etree._Element, obj: Entry, kind: ObjectKind, seen: set[str]
-    ) -> None:
+    def _slot(self, element: etree._Element, obj: Entry, kind: ObjectKind, seen: set[str]) -> None:
         name = element.get("name")
         if name is None:
             self._problem(obj, kind, "rim:Slot without a name")
@@ -262,9 +254,7 @@ class _Decoder:
                 obj.multi_valued_slots[name] = len(values)
             self._set_single(obj, kind, spec.field, name, values[0], spec.integer)
 
-    def _set_single(
-        self, obj: Entry, kind: ObjectKind, field: str, name: str, value: str, integer: bool
-    ) -> None:
+    def _set_single(self, obj: Entry, kind: ObjectKind, field: str, name: str, value: str, integer: bool) -> None:
         if not integer:
             setattr(obj, field, value)
         elif _is_digits(value):
@@ -274,23 +264,17 @@ class _Decoder:
 
     # -- classifications ----------------------------------------------------------------------
 
-    def _classification(
-        self, element: etree._Element, obj: Entry, kind: ObjectKind, nested: bool
-    ) -> None:
+    def _classification(self, element: etree._Element, obj: Entry, kind: ObjectKind, nested: bool) -> None:
         target = element.get("classifiedObject")
         if nested and target is not None and target != obj.entry_uuid:
-            self._problem(
-                obj, kind, f"nested Classification {element.get('id')} classifies {target}"
-            )
+            self._problem(obj, kind, f"nested Classification {element.get('id')} classifies {target}")
         node = element.get("classificationNode")
         if node is not None:
             self._node(node, element.get("id"), obj, kind)
             return
         scheme = element.get("classificationScheme")
         if scheme is None:
-            self._problem(
-                obj, kind, f"Classification {element.get('id')} has neither scheme nor node"
-            )
+            self._problem(obj, kind, f"Classification {element.get('id')} has neither scheme nor node")
         elif scheme == kind.author_scheme:
             obj.authors.append(self._author(element, obj, kind))  # type: ignore[union-attr]
         elif scheme in kind.code_by_scheme:
@@ -308,9 +292,7 @@ class _Decoder:
         else:
             self._problem(obj, kind, f"unknown classification node {node}")
 
-    def _code_field(
-        self, element: etree._Element, obj: Entry, kind: ObjectKind, scheme: str
-    ) -> None:
+    def _code_field(self, element: etree._Element, obj: Entry, kind: ObjectKind, scheme: str) -> None:
         spec = kind.code_by_scheme[scheme]
         code = self._code(element, obj, kind, spec.attribute)
         if spec.multi:
@@ -365,14 +347,10 @@ class _Decoder:
 
     # -- external identifiers ---------------------------------------------------------------------
 
-    def _external_identifier(
-        self, element: etree._Element, obj: Entry, kind: ObjectKind, nested: bool
-    ) -> None:
+    def _external_identifier(self, element: etree._Element, obj: Entry, kind: ObjectKind, nested: bool) -> None:
         target = element.get("registryObject")
         if nested and target is not None and target != obj.entry_uuid:
-            self._problem(
-                obj, kind, f"nested ExternalIdentifier {element.get('id')} refers to {target}"
-            )
+            self._problem(obj, kind, f"nested ExternalIdentifier {element.get('id')} refers to {target}")
         scheme = element.get("identificationScheme")
         spec = kind.identifier_by_scheme.get(scheme or "")
         if spec is None:
@@ -394,9 +372,7 @@ class _Decoder:
         if found is None:
             if target not in self.dropped_packages:
                 what = "Classification" if is_classification else "ExternalIdentifier"
-                self.problems.append(
-                    f"{what} {element.get('id')} refers to unknown object {target}"
-                )
+                self.problems.append(f"{what} {element.get('id')} refers to unknown object {target}")
             return
         obj, kind = found
         if is_classification:
@@ -429,18 +405,14 @@ class _Decoder:
         if tag == v.TAG_SLOT:
             name = child.get("name", "")
             if name in association.slots:
-                self.problems.append(
-                    f"Association {association.entry_uuid}: slot {name} is given twice"
-                )
+                self.problems.append(f"Association {association.entry_uuid}: slot {name} is given twice")
             else:
                 association.slots[name] = _values(child)
         elif tag == v.TAG_CLASSIFICATION and child.get("classificationScheme") == v.ASSOCIATION_DOCUMENTATION:
             # Whether this association type may carry it is the validator's call.
             association.documentation.append(self._association_documentation(child, association))
         elif tag in (v.TAG_CLASSIFICATION, v.TAG_EXTERNAL_IDENTIFIER):
-            self.problems.append(
-                f"Association {association.entry_uuid}: unexpected {etree.QName(tag).localname}"
-            )
+            self.problems.append(f"Association {association.entry_uuid}: unexpected {etree.QName(tag).localname}")
         # rim:Name / rim:Description / rim:VersionInfo of an Association carry no XDS meaning.
 
     def _association_documentation(self, element: etree._Element, association: Association) -> Code:

@@ -15,8 +15,8 @@ rim/rs/lcm/query/xdsb prefixes is returned.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Callable, Union
+from collections.abc import Callable, Iterable, Sequence
+from typing import Union
 
 from lxml import etree
 
@@ -179,9 +179,7 @@ def _texts(element: etree._Element, obj: Entry, version: str | None) -> None:
         _SubElement(element, v.TAG_VERSION_INFO, versionName=version)
 
 
-def _classifications(
-    element: etree._Element, obj: Entry, kind: ObjectKind, authors: Sequence[Author]
-) -> None:
+def _classifications(element: etree._Element, obj: Entry, kind: ObjectKind, authors: Sequence[Author]) -> None:
     target = obj.entry_uuid
     if kind.author_scheme is not None:
         for author in authors:
@@ -201,17 +199,13 @@ def _identifiers(element: etree._Element, obj: Entry, kind: ObjectKind) -> None:
     for spec in kind.identifiers:
         value = getattr(obj, spec.field)
         if value is not None:
-            _external_identifier(
-                element, getattr(obj, spec.id_field), spec.scheme, obj.entry_uuid, value
-            )
+            _external_identifier(element, getattr(obj, spec.id_field), spec.scheme, obj.entry_uuid, value)
 
 
 # --- public encoders ---------------------------------------------------------------------------
 
 
-def encode_document_entry(
-    entry: DocumentEntry, parent: etree._Element | None = None
-) -> etree._Element:
+def encode_document_entry(entry: DocumentEntry, parent: etree._Element | None = None) -> etree._Element:
     """A DocumentEntry as `rim:ExtrinsicObject`."""
     attrib = {"id": entry.entry_uuid}
     if entry.logical_id is not None:
@@ -250,9 +244,7 @@ def encode_submission_set(
     return element
 
 
-def encode_folder(
-    folder: Folder, parent: etree._Element | None = None, *, nest_node: bool = True
-) -> etree._Element:
+def encode_folder(folder: Folder, parent: etree._Element | None = None, *, nest_node: bool = True) -> etree._Element:
     """A Folder as `rim:RegistryPackage` (see `encode_submission_set` for `nest_node`)."""
     element = _package(folder, parent)
     _slots(element, folder, FOLDER)
@@ -276,9 +268,7 @@ def _node_of(parent: etree._Element, obj: SubmissionSet | Folder, node: str) -> 
     node_classification(parent, obj.classification_id, node, obj.entry_uuid)
 
 
-def encode_association(
-    association: Association, parent: etree._Element | None = None
-) -> etree._Element:
+def encode_association(association: Association, parent: etree._Element | None = None) -> etree._Element:
     """An Association as `rim:Association` (its slots in order; no Name/Description in XDS)."""
     attrib = {
         "id": association.entry_uuid,
@@ -352,9 +342,7 @@ def encode_submit_objects_request(submission: Submission) -> etree._Element:
 # --- responses ---------------------------------------------------------------------------------
 
 
-def encode_registry_error_list(
-    errors: Sequence[XdsError], parent: etree._Element
-) -> etree._Element | None:
+def encode_registry_error_list(errors: Sequence[XdsError], parent: etree._Element) -> etree._Element | None:
     """Append an `rs:RegistryErrorList` to `parent` (RegistryResponse, AdhocQueryResponse...);
     nothing when there are no errors."""
     if not errors:

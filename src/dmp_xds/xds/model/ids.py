@@ -40,8 +40,14 @@ def _assign_inner_ids(obj: object) -> None:
         value = getattr(obj, name, None)
         if value is not None and not value.startswith("urn:uuid:"):
             setattr(obj, name, new_uuid())
-    for name in ("class_code", "type_code", "format_code", "healthcare_facility_type_code",
-                 "practice_setting_code", "content_type_code"):
+    for name in (
+        "class_code",
+        "type_code",
+        "format_code",
+        "healthcare_facility_type_code",
+        "practice_setting_code",
+        "content_type_code",
+    ):
         code = getattr(obj, name, None)
         if code is not None and code.classification_id and not code.classification_id.startswith("urn:uuid:"):
             code.classification_id = new_uuid()

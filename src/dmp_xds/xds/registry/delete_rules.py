@@ -90,10 +90,14 @@ def _remaining_references(removed: set[str], snapshot: DeleteSnapshot) -> list[X
             continue
         for end in (link.source, link.target):
             if end in removed:
-                errors.append(error(
-                    ErrorCode.REFERENCES_EXIST,
-                    f"{_kind(snapshot, end)} {end} is referenced by {_short(link.association_type)} association "
-                    f"{link.entry_uuid}, which the request does not delete", end))
+                errors.append(
+                    error(
+                        ErrorCode.REFERENCES_EXIST,
+                        f"{_kind(snapshot, end)} {end} is referenced by {_short(link.association_type)} association "
+                        f"{link.entry_uuid}, which the request does not delete",
+                        end,
+                    )
+                )
     return errors
 
 
@@ -102,19 +106,31 @@ def _left_unreferenced(removed: set[str], snapshot: DeleteSnapshot) -> list[XdsE
     kept = [link for link in snapshot.links.values() if link.entry_uuid not in removed]
     deleted = [link for link in snapshot.links.values() if link.entry_uuid in removed]
     errors: list[XdsError] = []
-    emptied = {link.source for link in deleted
-               if snapshot.kinds.get(link.source) == KIND_SUBMISSION_SET and link.source not in removed}
+    emptied = {
+        link.source
+        for link in deleted
+        if snapshot.kinds.get(link.source) == KIND_SUBMISSION_SET and link.source not in removed
+    }
     for ss in sorted(emptied):
         if not any(link.source == ss for link in kept):
-            errors.append(error(ErrorCode.UNREFERENCED_OBJECT,
-                                f"SubmissionSet {ss} would be left with no member: delete it with them", ss))
-    orphaned = {link.target for link in deleted
-                if _is_membership(link, snapshot) and link.target not in removed}
+            errors.append(
+                error(
+                    ErrorCode.UNREFERENCED_OBJECT,
+                    f"SubmissionSet {ss} would be left with no member: delete it with them",
+                    ss,
+                )
+            )
+    orphaned = {link.target for link in deleted if _is_membership(link, snapshot) and link.target not in removed}
     for member in sorted(orphaned):
         if not any(link.target == member and _is_membership(link, snapshot) for link in kept):
-            errors.append(error(ErrorCode.UNREFERENCED_OBJECT,
-                                f"{_kind(snapshot, member)} {member} would belong to no SubmissionSet: "
-                                "delete it with its HasMember association", member))
+            errors.append(
+                error(
+                    ErrorCode.UNREFERENCED_OBJECT,
+                    f"{_kind(snapshot, member)} {member} would belong to no SubmissionSet: "
+                    "delete it with its HasMember association",
+                    member,
+                )
+            )
     return errors
 
 
@@ -128,4 +144,3 @@ def _kind(snapshot: DeleteSnapshot, uuid: str) -> str:
 
 def _short(association_type: str) -> str:
     return association_type.rsplit(":", 1)[-1]
-

@@ -39,8 +39,15 @@ class SnapshotRequest:
 
 def snapshot_request(submission: Submission) -> SnapshotRequest:
     ss = submission.submission_set
-    patients = [p for p in [ss.patient_id if ss else None, *(d.patient_id for d in submission.documents),
-                            *(f.patient_id for f in submission.folders)] if p]
+    patients = [
+        p
+        for p in [
+            ss.patient_id if ss else None,
+            *(d.patient_id for d in submission.documents),
+            *(f.patient_id for f in submission.folders),
+        ]
+        if p
+    ]
     unique_ids = [d.unique_id for d in submission.documents if d.unique_id]
     unique_ids += [f.unique_id for f in submission.folders if f.unique_id]
     if ss is not None and ss.unique_id:
@@ -51,8 +58,11 @@ def snapshot_request(submission: Submission) -> SnapshotRequest:
 
 
 def check_against_registry(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:
-    return _check_patients(submission, snapshot) + _check_unique_ids(submission, snapshot) + \
-        _check_references(submission, snapshot)
+    return (
+        _check_patients(submission, snapshot)
+        + _check_unique_ids(submission, snapshot)
+        + _check_references(submission, snapshot)
+    )
 
 
 def _check_patients(submission: Submission, snapshot: RegistrySnapshot) -> list[XdsError]:
@@ -73,20 +83,34 @@ def _check_unique_ids(submission: Submission, snapshot: RegistrySnapshot) -> lis
             continue
         registered_hash = existing[de.unique_id]
         if registered_hash is None:
-            errors.append(error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
-                                f"DocumentEntry {de.entry_uuid}: uniqueId {de.unique_id} is already registered "
-                                "for another object", de.unique_id))
+            errors.append(
+                error(
+                    ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                    f"DocumentEntry {de.entry_uuid}: uniqueId {de.unique_id} is already registered for another object",
+                    de.unique_id,
+                )
+            )
         elif de.hash is None or registered_hash.lower() != de.hash.lower():
-            errors.append(error(ErrorCode.NON_IDENTICAL_HASH,
-                                f"DocumentEntry {de.entry_uuid}: uniqueId {de.unique_id} is already registered "
-                                "for a document with another hash", de.unique_id))
+            errors.append(
+                error(
+                    ErrorCode.NON_IDENTICAL_HASH,
+                    f"DocumentEntry {de.entry_uuid}: uniqueId {de.unique_id} is already registered "
+                    "for a document with another hash",
+                    de.unique_id,
+                )
+            )
     others = [(f"Folder {f.entry_uuid}", f.unique_id) for f in submission.folders]
     if submission.submission_set is not None:
         others.append((f"SubmissionSet {submission.submission_set.entry_uuid}", submission.submission_set.unique_id))
     for label, unique_id in others:
         if unique_id in existing:
-            errors.append(error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
-                                f"{label}: uniqueId {unique_id} is already registered", unique_id))
+            errors.append(
+                error(
+                    ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                    f"{label}: uniqueId {unique_id} is already registered",
+                    unique_id,
+                )
+            )
     return errors
 
 
@@ -100,15 +124,25 @@ def _check_references(submission: Submission, snapshot: RegistrySnapshot) -> lis
             if not ref or ref in in_message:
                 continue
             if ref not in snapshot.objects:
-                errors.append(error(ErrorCode.UNRESOLVED_REFERENCE,
-                                    f"Association {assoc.entry_uuid} refers to {ref}, which is neither in the "
-                                    "message nor in the registry", assoc.entry_uuid))
+                errors.append(
+                    error(
+                        ErrorCode.UNRESOLVED_REFERENCE,
+                        f"Association {assoc.entry_uuid} refers to {ref}, which is neither in the "
+                        "message nor in the registry",
+                        assoc.entry_uuid,
+                    )
+                )
                 continue
             kind, ref_patient, status = snapshot.objects[ref]
             if patient and ref_patient and ref_patient != patient:
-                errors.append(error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
-                                    f"Association {assoc.entry_uuid}: {kind} {ref} belongs to patient {ref_patient}, "
-                                    f"the submission to {patient}", assoc.entry_uuid))
+                errors.append(
+                    error(
+                        ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+                        f"Association {assoc.entry_uuid}: {kind} {ref} belongs to patient {ref_patient}, "
+                        f"the submission to {patient}",
+                        assoc.entry_uuid,
+                    )
+                )
             errors += _check_stored_end(assoc, ref, kind, status)
     return errors
 
@@ -133,14 +167,23 @@ def _check_stored_end(assoc: Association, ref: str, kind: str, status: str | Non
         allowed = frozenset()
     if kind not in allowed:
         end = "source" if is_source else "target"
-        return [error(ErrorCode.REGISTRY_METADATA_ERROR,
-                      f"{label}: a {_short(assoc.association_type)} association cannot have the stored {kind} "
-                      f"{ref} as {end}", assoc.entry_uuid)]
+        return [
+            error(
+                ErrorCode.REGISTRY_METADATA_ERROR,
+                f"{label}: a {_short(assoc.association_type)} association cannot have the stored {kind} {ref} as {end}",
+                assoc.entry_uuid,
+            )
+        ]
     if kind != KIND_ASSOCIATION and status != v.STATUS_APPROVED:
-        return [error(ErrorCode.REGISTRY_METADATA_ERROR,
-                      f"{label}: {kind} {ref} is {_short(status or 'without status')}; only an Approved object "
-                      f"can be the {'source' if is_source else 'target'} of a new {_short(assoc.association_type)} "
-                      "association", assoc.entry_uuid)]
+        return [
+            error(
+                ErrorCode.REGISTRY_METADATA_ERROR,
+                f"{label}: {kind} {ref} is {_short(status or 'without status')}; only an Approved object "
+                f"can be the {'source' if is_source else 'target'} of a new {_short(assoc.association_type)} "
+                "association",
+                assoc.entry_uuid,
+            )
+        ]
     return []
 
 
@@ -163,5 +206,6 @@ def diagnose_conflict(submission: Submission, snapshot: RegistrySnapshot) -> lis
 
 def unexplained_conflict() -> XdsError:
     """A conflict that storing again did not get past."""
-    return error(ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
-                 "an id or uniqueId of this submission was registered concurrently")
+    return error(
+        ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY, "an id or uniqueId of this submission was registered concurrently"
+    )

@@ -70,11 +70,15 @@ def snapshot_ids(submission: Submission) -> tuple[list[str], list[str], list[str
     """(logical ids, association ends outside the message, patients) to read for an update."""
     logical_ids = [o.logical_id for o in [*submission.documents, *submission.folders] if o.logical_id]
     in_message = set(submission.all_ids())
-    ends = sorted({ref for a in submission.associations for ref in (a.source, a.target)
-                   if ref and ref not in in_message})
+    ends = sorted(
+        {ref for a in submission.associations for ref in (a.source, a.target) if ref and ref not in in_message}
+    )
     ss = submission.submission_set
-    patients = [p for p in [ss.patient_id if ss else None,
-                            *(o.patient_id for o in [*submission.documents, *submission.folders])] if p]
+    patients = [
+        p
+        for p in [ss.patient_id if ss else None, *(o.patient_id for o in [*submission.documents, *submission.folders])]
+        if p
+    ]
     return logical_ids, ends, sorted(set(patients))
 
 
@@ -85,8 +89,9 @@ def plan_update(submission: Submission, snapshot: UpdateSnapshot) -> tuple[Updat
     errors: list[XdsError] = []
     for patient in sorted({p for p in [ss.patient_id] if p} - snapshot.known_patients):
         errors.append(error(ErrorCode.UNKNOWN_PATIENT_ID, f"patient {patient} is not known to the registry", patient))
-    links = {a.target: a for a in submission.associations
-             if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid}
+    links = {
+        a.target: a for a in submission.associations if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid
+    }
     for obj in [*submission.documents, *submission.folders]:
         version, problems = _new_version(obj, links.get(obj.entry_uuid), snapshot)
         errors += problems
@@ -104,76 +109,125 @@ def plan_update(submission: Submission, snapshot: UpdateSnapshot) -> tuple[Updat
     return plan, errors
 
 
-def _new_version(obj: DocumentEntry | Folder, link: Association | None,
-                 snapshot: UpdateSnapshot) -> tuple[NewVersion | None, list[XdsError]]:
+def _new_version(
+    obj: DocumentEntry | Folder, link: Association | None, snapshot: UpdateSnapshot
+) -> tuple[NewVersion | None, list[XdsError]]:
     kind = KIND_DOCUMENT_ENTRY if isinstance(obj, DocumentEntry) else KIND_FOLDER
     label = f"{kind} {obj.entry_uuid} (logical id {obj.logical_id})"
     previous = snapshot.latest.get(obj.logical_id or "")
     if previous is None or previous.kind != kind:
         # NIST 15800b: no registered object to make a new version of.
-        return None, [error(ErrorCode.METADATA_VERSION_ERROR,
-                            f"{label}: no registered {kind} has this logical id", obj.entry_uuid)]
+        return None, [
+            error(
+                ErrorCode.METADATA_VERSION_ERROR, f"{label}: no registered {kind} has this logical id", obj.entry_uuid
+            )
+        ]
     stated = link.slots.get(v.SLOT_PREVIOUS_VERSION, [""])[0] if link is not None else ""
     errors: list[XdsError] = []
     if stated != str(previous.version):
         # NIST 15800e, 20000c: the source did not update the latest version.
-        errors.append(error(ErrorCode.METADATA_VERSION_ERROR,
-                            f"{label}: PreviousVersion {stated} is not the latest version ({previous.version})",
-                            obj.entry_uuid))
+        errors.append(
+            error(
+                ErrorCode.METADATA_VERSION_ERROR,
+                f"{label}: PreviousVersion {stated} is not the latest version ({previous.version})",
+                obj.entry_uuid,
+            )
+        )
     if obj.unique_id != previous.unique_id:
-        errors.append(error(ErrorCode.METADATA_UPDATE_ERROR,
-                            f"{label}: uniqueId {obj.unique_id} differs from the registered {previous.unique_id}; "
-                            "a new version keeps the uniqueId", obj.entry_uuid))
+        errors.append(
+            error(
+                ErrorCode.METADATA_UPDATE_ERROR,
+                f"{label}: uniqueId {obj.unique_id} differs from the registered {previous.unique_id}; "
+                "a new version keeps the uniqueId",
+                obj.entry_uuid,
+            )
+        )
     if isinstance(obj, DocumentEntry) and obj.object_type != previous.object_type:
-        errors.append(error(ErrorCode.METADATA_UPDATE_ERROR,
-                            f"{label}: objectType cannot change in a new version", obj.entry_uuid))
+        errors.append(
+            error(
+                ErrorCode.METADATA_UPDATE_ERROR, f"{label}: objectType cannot change in a new version", obj.entry_uuid
+            )
+        )
     if obj.patient_id != previous.patient_id:
         if previous.linked:
             # A document in a folder or related to others cannot move alone to another patient.
-            errors.append(error(ErrorCode.PATIENT_ID_RECONCILIATION_ERROR,
-                                f"{label}: patientId {obj.patient_id} differs from the registered "
-                                f"{previous.patient_id}, and the object is associated with others",
-                                obj.entry_uuid))
+            errors.append(
+                error(
+                    ErrorCode.PATIENT_ID_RECONCILIATION_ERROR,
+                    f"{label}: patientId {obj.patient_id} differs from the registered "
+                    f"{previous.patient_id}, and the object is associated with others",
+                    obj.entry_uuid,
+                )
+            )
         elif obj.patient_id not in snapshot.known_patients:
-            errors.append(error(ErrorCode.UNKNOWN_PATIENT_ID,
-                                f"{label}: patient {obj.patient_id} is not known to the registry", obj.entry_uuid))
+            errors.append(
+                error(
+                    ErrorCode.UNKNOWN_PATIENT_ID,
+                    f"{label}: patient {obj.patient_id} is not known to the registry",
+                    obj.entry_uuid,
+                )
+            )
     propagate = link is None or link.slots.get(v.SLOT_ASSOCIATION_PROPAGATION) != ["no"]
     return (NewVersion(obj, previous, propagate) if not errors else None), errors
 
 
-def _status_change(assoc: Association, patient: str | None,
-                   snapshot: UpdateSnapshot) -> tuple[StatusChange | None, list[XdsError]]:
+def _status_change(
+    assoc: Association, patient: str | None, snapshot: UpdateSnapshot
+) -> tuple[StatusChange | None, list[XdsError]]:
     label = f"Association {assoc.entry_uuid}"
     target = snapshot.objects.get(assoc.target)
     if target is None:
-        return None, [error(ErrorCode.UNRESOLVED_REFERENCE,
-                            f"{label}: UpdateAvailabilityStatus of {assoc.target}, which is not registered",
-                            assoc.entry_uuid)]
+        return None, [
+            error(
+                ErrorCode.UNRESOLVED_REFERENCE,
+                f"{label}: UpdateAvailabilityStatus of {assoc.target}, which is not registered",
+                assoc.entry_uuid,
+            )
+        ]
     if target.kind == KIND_SUBMISSION_SET:
         # NIST 21001.
-        return None, [error(ErrorCode.METADATA_UPDATE_ERROR,
-                            f"{label}: the availability status of a SubmissionSet cannot be updated", assoc.entry_uuid)]
+        return None, [
+            error(
+                ErrorCode.METADATA_UPDATE_ERROR,
+                f"{label}: the availability status of a SubmissionSet cannot be updated",
+                assoc.entry_uuid,
+            )
+        ]
     errors: list[XdsError] = []
     if not target.is_latest:
         # NIST 15802b.
-        errors.append(error(ErrorCode.METADATA_VERSION_ERROR,
-                            f"{label}: {target.kind} {target.entry_uuid} is version {target.version}, not the latest",
-                            assoc.entry_uuid))
+        errors.append(
+            error(
+                ErrorCode.METADATA_VERSION_ERROR,
+                f"{label}: {target.kind} {target.entry_uuid} is version {target.version}, not the latest",
+                assoc.entry_uuid,
+            )
+        )
     original = assoc.slots[v.SLOT_ORIGINAL_STATUS][0]
     new = assoc.slots[v.SLOT_NEW_STATUS][0]
     if original != target.status:
-        errors.append(error(ErrorCode.METADATA_UPDATE_ERROR,
-                            f"{label}: OriginalStatus {original} is not the status of {target.entry_uuid} "
-                            f"({target.status})", assoc.entry_uuid))
+        errors.append(
+            error(
+                ErrorCode.METADATA_UPDATE_ERROR,
+                f"{label}: OriginalStatus {original} is not the status of {target.entry_uuid} ({target.status})",
+                assoc.entry_uuid,
+            )
+        )
     if patient and target.patient_id and target.patient_id != patient:
-        errors.append(error(ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
-                            f"{label}: {target.kind} {target.entry_uuid} belongs to patient {target.patient_id}, "
-                            f"the SubmissionSet to {patient}", assoc.entry_uuid))
+        errors.append(
+            error(
+                ErrorCode.PATIENT_ID_DOES_NOT_MATCH,
+                f"{label}: {target.kind} {target.entry_uuid} belongs to patient {target.patient_id}, "
+                f"the SubmissionSet to {patient}",
+                assoc.entry_uuid,
+            )
+        )
     return (StatusChange(assoc, target, original, new) if not errors else None), errors
 
 
-def _new_association(assoc: Association, patient: str | None, new_ids: set[str],
-                     snapshot: UpdateSnapshot) -> list[XdsError]:
+def _new_association(
+    assoc: Association, patient: str | None, new_ids: set[str], snapshot: UpdateSnapshot
+) -> list[XdsError]:
     """An association between registered objects (or a new version and a registered object):
     both ends the latest Approved versions of one patient, not a copy of an existing one."""
     label = f"Association {assoc.entry_uuid}"
@@ -184,25 +238,46 @@ def _new_association(assoc: Association, patient: str | None, new_ids: set[str],
             continue
         stored = snapshot.objects.get(ref)
         if stored is None:
-            errors.append(error(ErrorCode.UNRESOLVED_REFERENCE, f"{label} refers to {ref}, which is not registered",
-                                assoc.entry_uuid))
+            errors.append(
+                error(
+                    ErrorCode.UNRESOLVED_REFERENCE,
+                    f"{label} refers to {ref}, which is not registered",
+                    assoc.entry_uuid,
+                )
+            )
             continue
-        if stored.kind in (KIND_DOCUMENT_ENTRY, KIND_FOLDER) and (stored.status != v.STATUS_APPROVED
-                                                                   or not stored.is_latest):
+        if stored.kind in (KIND_DOCUMENT_ENTRY, KIND_FOLDER) and (
+            stored.status != v.STATUS_APPROVED or not stored.is_latest
+        ):
             # NIST 21004.
-            errors.append(error(ErrorCode.METADATA_UPDATE_ERROR,
-                                f"{label}: {stored.kind} {ref} is not the latest Approved version", assoc.entry_uuid))
+            errors.append(
+                error(
+                    ErrorCode.METADATA_UPDATE_ERROR,
+                    f"{label}: {stored.kind} {ref} is not the latest Approved version",
+                    assoc.entry_uuid,
+                )
+            )
         if stored.patient_id:
             patients.add(stored.patient_id)
     if patient:
         patients.add(patient)
     if len(patients) > 1:
         # NIST 20100a, 20100b.
-        errors.append(error(ErrorCode.PATIENT_ID_RECONCILIATION_ERROR,
-                            f"{label} would link objects of patients {', '.join(sorted(patients))}", assoc.entry_uuid))
+        errors.append(
+            error(
+                ErrorCode.PATIENT_ID_RECONCILIATION_ERROR,
+                f"{label} would link objects of patients {', '.join(sorted(patients))}",
+                assoc.entry_uuid,
+            )
+        )
     if (assoc.association_type, assoc.source, assoc.target) in snapshot.links:
         # NIST 20008: the association exists already.
-        errors.append(error(ErrorCode.METADATA_UPDATE_ERROR,
-                            f"{label}: an identical {assoc.association_type.rsplit(':', 1)[-1]} association "
-                            f"from {assoc.source} to {assoc.target} is registered", assoc.entry_uuid))
+        errors.append(
+            error(
+                ErrorCode.METADATA_UPDATE_ERROR,
+                f"{label}: an identical {assoc.association_type.rsplit(':', 1)[-1]} association "
+                f"from {assoc.source} to {assoc.target} is registered",
+                assoc.entry_uuid,
+            )
+        )
     return errors

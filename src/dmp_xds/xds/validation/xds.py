@@ -40,7 +40,9 @@ class _Checker:
             return False
         return True
 
-    def check(self, label: str, location: str, name: str, value: str | None, problem: Callable[[str], str | None]) -> None:
+    def check(
+        self, label: str, location: str, name: str, value: str | None, problem: Callable[[str], str | None]
+    ) -> None:
         if value:
             why = problem(value)
             if why:
@@ -58,8 +60,11 @@ class _Checker:
         """ITI TF-3 §4.2.3.1.4: a slot value (ebRIM LongName) is at most 256 characters."""
         for name, value in values:
             if value is not None and len(value) > formats.MAX_SLOT_VALUE_LENGTH:
-                self.add(f"{label}: a {name} slot value is {len(value)} characters long, more than the "
-                         f"{formats.MAX_SLOT_VALUE_LENGTH} ebRIM allows", location)
+                self.add(
+                    f"{label}: a {name} slot value is {len(value)} characters long, more than the "
+                    f"{formats.MAX_SLOT_VALUE_LENGTH} ebRIM allows",
+                    location,
+                )
 
     def author(self, label: str, location: str, author: Author) -> None:
         if not (author.person or author.institutions):
@@ -139,9 +144,15 @@ def _check_submission_set(c: _Checker, ss: SubmissionSet) -> None:
         c.check(label, loc, "intendedRecipient organization (XON)", organization or None, formats.xon_problem)
         c.check(label, loc, "intendedRecipient person (XCN)", person or None, formats.xcn_problem)
     codes = [ss.content_type_code] if ss.content_type_code else []
-    c.slot_lengths(label, loc, [("submissionTime", ss.submission_time)]
-                   + [("intendedRecipient", r) for r in ss.intended_recipients]
-                   + _author_slot_values(ss.authors) + _code_slot_values(codes) + _extra_slot_values(ss.extra_slots))
+    c.slot_lengths(
+        label,
+        loc,
+        [("submissionTime", ss.submission_time)]
+        + [("intendedRecipient", r) for r in ss.intended_recipients]
+        + _author_slot_values(ss.authors)
+        + _code_slot_values(codes)
+        + _extra_slot_values(ss.extra_slots),
+    )
     c.single_valued(label, loc, ss.multi_valued_slots)
 
 
@@ -177,8 +188,11 @@ def _check_association(c: _Checker, assoc: Association, submission_set_id: str |
         c.add(f"{label}: SubmissionSetStatus must be Original or Reference", loc)
     if assoc.documentation and assoc.association_type not in v.DOCUMENT_RELATIONSHIPS:
         # ITI TF-3 §4.2.2.2.7: documentation belongs to relationship associations only (NIST 12370).
-        c.add(f"{label}: an association documentation Classification is allowed on document "
-              f"relationships only, not on {assoc.association_type}", loc)
+        c.add(
+            f"{label}: an association documentation Classification is allowed on document "
+            f"relationships only, not on {assoc.association_type}",
+            loc,
+        )
     for code in assoc.documentation:
         c.coded(label, loc, "association documentation", code)
     c.slot_lengths(label, loc, _extra_slot_values(assoc.slots))
@@ -204,13 +218,33 @@ def _extra_slot_values(slots: dict[str, list[str]]) -> list[tuple[str, str | Non
 
 
 def _document_slot_values(de: DocumentEntry) -> list[tuple[str, str | None]]:
-    codes = [c for c in (de.class_code, de.type_code, de.format_code, de.healthcare_facility_type_code,
-                         de.practice_setting_code) if c is not None] + de.confidentiality_codes + de.event_codes
-    return ([("legalAuthenticator", de.legal_authenticator), ("sourcePatientId", de.source_patient_id),
-             ("repositoryUniqueId", de.repository_unique_id)]
-            + [("sourcePatientInfo", v) for v in de.source_patient_info]
-            + [("referenceIdList", v) for v in de.reference_ids]
-            + _author_slot_values(de.authors) + _code_slot_values(codes) + _extra_slot_values(de.extra_slots))
+    codes = (
+        [
+            c
+            for c in (
+                de.class_code,
+                de.type_code,
+                de.format_code,
+                de.healthcare_facility_type_code,
+                de.practice_setting_code,
+            )
+            if c is not None
+        ]
+        + de.confidentiality_codes
+        + de.event_codes
+    )
+    return (
+        [
+            ("legalAuthenticator", de.legal_authenticator),
+            ("sourcePatientId", de.source_patient_id),
+            ("repositoryUniqueId", de.repository_unique_id),
+        ]
+        + [("sourcePatientInfo", v) for v in de.source_patient_info]
+        + [("referenceIdList", v) for v in de.reference_ids]
+        + _author_slot_values(de.authors)
+        + _code_slot_values(codes)
+        + _extra_slot_values(de.extra_slots)
+    )
 
 
 def _camel(snake: str) -> str:
@@ -251,8 +285,11 @@ def validate_submission(submission: Submission, transaction: Transaction) -> lis
     for assoc in submission.associations:
         # NIST 21000: metadata update semantics belong to ITI-57, not to ITI-41/42.
         if assoc.association_type == v.UPDATE_AVAILABILITY_STATUS or v.SLOT_PREVIOUS_VERSION in assoc.slots:
-            c.add(f"Association {assoc.entry_uuid}: {_update_what(assoc)} is an ITI-57 Update Document Set "
-                  "operation, not part of a registration", assoc.entry_uuid)
+            c.add(
+                f"Association {assoc.entry_uuid}: {_update_what(assoc)} is an ITI-57 Update Document Set "
+                "operation, not part of a registration",
+                assoc.entry_uuid,
+            )
     return c.errors
 
 
@@ -301,8 +338,9 @@ def _single(assoc: Association, name: str) -> str | None:
 
 def _check_versions(c: _Checker, submission: Submission, ss: SubmissionSet) -> None:
     operation = ErrorCode.METADATA_UPDATE_OPERATION_ERROR
-    links = {a.target: a for a in submission.associations
-             if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid}
+    links = {
+        a.target: a for a in submission.associations if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid
+    }
     logical_ids: Counter[str] = Counter()
     objects: list[tuple[str, DocumentEntry | Folder]] = [("DocumentEntry", d) for d in submission.documents]
     objects += [("Folder", f) for f in submission.folders]
@@ -310,8 +348,12 @@ def _check_versions(c: _Checker, submission: Submission, ss: SubmissionSet) -> N
         label = _label(kind, obj.entry_uuid, obj.unique_id)
         if not obj.logical_id or obj.logical_id == obj.entry_uuid:
             # NIST 15800c, 20000b: a first version is registered by ITI-41/42.
-            c.add(f"{label}: ITI-57 makes new versions of registered objects only; give the logical id "
-                  "(lid) of the registered object", obj.entry_uuid, ErrorCode.METADATA_UPDATE_ERROR)
+            c.add(
+                f"{label}: ITI-57 makes new versions of registered objects only; give the logical id "
+                "(lid) of the registered object",
+                obj.entry_uuid,
+                ErrorCode.METADATA_UPDATE_ERROR,
+            )
             continue
         logical_ids[obj.logical_id] += 1
         link = links.get(obj.entry_uuid)
@@ -319,17 +361,24 @@ def _check_versions(c: _Checker, submission: Submission, ss: SubmissionSet) -> N
             continue  # reported by the membership check
         for name, values in link.slots.items():
             if name not in (v.SLOT_SUBMISSION_SET_STATUS, v.SLOT_PREVIOUS_VERSION, v.SLOT_ASSOCIATION_PROPAGATION):
-                c.add(f"{label}: slot {name} has no meaning on the HasMember of a new version", link.entry_uuid,
-                      operation)
+                c.add(
+                    f"{label}: slot {name} has no meaning on the HasMember of a new version", link.entry_uuid, operation
+                )
         status = _single(link, v.SLOT_SUBMISSION_SET_STATUS)
         # A SubmissionSet's HasMember to a Folder carries no SubmissionSetStatus (ITI TF-3 §4.2.2.1.1).
         if status != "Original" and (kind == "DocumentEntry" or v.SLOT_SUBMISSION_SET_STATUS in link.slots):
-            c.add(f"{label}: the HasMember of a new version needs SubmissionSetStatus Original", link.entry_uuid,
-                  operation)
+            c.add(
+                f"{label}: the HasMember of a new version needs SubmissionSetStatus Original",
+                link.entry_uuid,
+                operation,
+            )
         previous = _single(link, v.SLOT_PREVIOUS_VERSION)
         if previous is None or not previous.isdigit():
-            c.add(f"{label}: the HasMember of a new version needs PreviousVersion, a version number",
-                  link.entry_uuid, operation)
+            c.add(
+                f"{label}: the HasMember of a new version needs PreviousVersion, a version number",
+                link.entry_uuid,
+                operation,
+            )
         propagation = link.slots.get(v.SLOT_ASSOCIATION_PROPAGATION)
         if propagation is not None and propagation not in (["yes"], ["no"]):
             c.add(f"{label}: AssociationPropagation must be yes or no", link.entry_uuid, operation)
@@ -344,15 +393,19 @@ def _check_status_update(c: _Checker, assoc: Association, ss: SubmissionSet) -> 
     operation = ErrorCode.METADATA_UPDATE_OPERATION_ERROR
     label = f"Association {assoc.entry_uuid}"
     if assoc.source != ss.entry_uuid:
-        c.add(f"{label}: an UpdateAvailabilityStatus association goes from the SubmissionSet", assoc.entry_uuid,
-              operation)
+        c.add(
+            f"{label}: an UpdateAvailabilityStatus association goes from the SubmissionSet", assoc.entry_uuid, operation
+        )
     for name in (v.SLOT_ORIGINAL_STATUS, v.SLOT_NEW_STATUS):
         value = _single(assoc, name)
         if value is None:
             c.add(f"{label}: UpdateAvailabilityStatus needs one {name}", assoc.entry_uuid, operation)
         elif value not in v.UPDATABLE_STATUSES:
-            c.add(f"{label}: {name} {value} is not an availability status ({', '.join(sorted(v.UPDATABLE_STATUSES))})",
-                  assoc.entry_uuid, operation)
+            c.add(
+                f"{label}: {name} {value} is not an availability status ({', '.join(sorted(v.UPDATABLE_STATUSES))})",
+                assoc.entry_uuid,
+                operation,
+            )
 
 
 def _check_ids(c: _Checker, submission: Submission) -> None:
@@ -383,18 +436,34 @@ def _check_membership(c: _Checker, submission: Submission) -> None:
         # document is new (Original) or already registered (Reference).
         status = assoc.slots.get(v.SLOT_SUBMISSION_SET_STATUS)
         if status is None:
-            c.add(f"Association {assoc.entry_uuid}: the HasMember from the SubmissionSet to DocumentEntry "
-                  f"{assoc.target} needs a SubmissionSetStatus slot (Original)", assoc.entry_uuid)
+            c.add(
+                f"Association {assoc.entry_uuid}: the HasMember from the SubmissionSet to DocumentEntry "
+                f"{assoc.target} needs a SubmissionSetStatus slot (Original)",
+                assoc.entry_uuid,
+            )
         elif status == ["Reference"]:
-            c.add(f"Association {assoc.entry_uuid}: SubmissionSetStatus Reference names a registered document, "
-                  f"but {assoc.target} is a DocumentEntry of this submission (Original)", assoc.entry_uuid)
-    members = {a.target for a in submission.associations if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid}
+            c.add(
+                f"Association {assoc.entry_uuid}: SubmissionSetStatus Reference names a registered document, "
+                f"but {assoc.target} is a DocumentEntry of this submission (Original)",
+                assoc.entry_uuid,
+            )
+    members = {
+        a.target for a in submission.associations if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid
+    }
     for de in submission.documents:
         if de.entry_uuid not in members:
-            c.add(_label("DocumentEntry", de.entry_uuid, de.unique_id) + ": not a member of the SubmissionSet (no HasMember association)", de.entry_uuid)
+            c.add(
+                _label("DocumentEntry", de.entry_uuid, de.unique_id)
+                + ": not a member of the SubmissionSet (no HasMember association)",
+                de.entry_uuid,
+            )
     for folder in submission.folders:
         if folder.entry_uuid not in members:
-            c.add(_label("Folder", folder.entry_uuid, folder.unique_id) + ": not a member of the SubmissionSet (no HasMember association)", folder.entry_uuid)
+            c.add(
+                _label("Folder", folder.entry_uuid, folder.unique_id)
+                + ": not a member of the SubmissionSet (no HasMember association)",
+                folder.entry_uuid,
+            )
 
 
 def _check_references(c: _Checker, submission: Submission) -> None:
@@ -405,8 +474,12 @@ def _check_references(c: _Checker, submission: Submission) -> None:
     for assoc in submission.associations:
         for end, ref in (("sourceObject", assoc.source), ("targetObject", assoc.target)):
             if ref and ref not in ids and not formats.is_uuid_urn(ref):
-                c.add(f"Association {assoc.entry_uuid}: {end} {ref} is neither an object of the message nor a "
-                      "UUID (urn:uuid:...)", assoc.entry_uuid, ErrorCode.UNRESOLVED_REFERENCE)
+                c.add(
+                    f"Association {assoc.entry_uuid}: {end} {ref} is neither an object of the message nor a "
+                    "UUID (urn:uuid:...)",
+                    assoc.entry_uuid,
+                    ErrorCode.UNRESOLVED_REFERENCE,
+                )
 
 
 def _check_relationships(c: _Checker, submission: Submission, stored_sources: bool) -> None:
@@ -423,11 +496,16 @@ def _check_relationships(c: _Checker, submission: Submission, stored_sources: bo
             continue
         label = f"Association {assoc.entry_uuid}"
         if assoc.source not in documents and not stored_sources:
-            c.add(f"{label}: the source of a document relationship must be a DocumentEntry of the "
-                  f"submission, not {assoc.source}", assoc.entry_uuid)
+            c.add(
+                f"{label}: the source of a document relationship must be a DocumentEntry of the "
+                f"submission, not {assoc.source}",
+                assoc.entry_uuid,
+            )
         if assoc.target in others:
-            c.add(f"{label}: the target of a document relationship must be a DocumentEntry, "
-                  f"not {assoc.target}", assoc.entry_uuid)
+            c.add(
+                f"{label}: the target of a document relationship must be a DocumentEntry, not {assoc.target}",
+                assoc.entry_uuid,
+            )
         if assoc.target == assoc.source:
             c.add(f"{label}: a document cannot be related to itself", assoc.entry_uuid)
 
