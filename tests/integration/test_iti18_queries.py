@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine, select
 
-from dmp_xds.services.iti18 import QueryRows, check_single_patient, render_objects, run_plan
+from dmp_xds.services.iti18 import check_single_patient, render_objects
 from dmp_xds.storage.database import create_engine_for, upgrade
-from dmp_xds.storage.queries import StoredQuery, build_plan, parse_stored_query
+from dmp_xds.storage.queries import QueryRows, StoredQuery, build_plan, parse_stored_query, run_plan
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.tables import AssociationRow
 from dmp_xds.xds import vocabulary as v

@@ -14,8 +14,9 @@ from dmp_xds.security.cps import Holder
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.gate import document_access as access_to_record
-from dmp_xds.services.iti18 import Outside, QueryRows, restrict
+from dmp_xds.services.iti18 import Outside, restrict
 from dmp_xds.services.rights import hidden_versions
+from dmp_xds.storage.queries import QueryRows
 from dmp_xds.xds.model import Author, Code, DocumentEntry
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)

@@ -1,7 +1,8 @@
 """ITI-18 Registry Stored Query (Document Registry).
 
 read the AdhocQueryRequest → parse its parameters (storage/queries.py, pure) → build the
-selects → run them on one connection → check the result (size, single patient) → render.
+selects → run them on one connection (the store) → check the result (single patient) → the
+caller's view (policy) → render.
 Every problem is an `rs:RegistryError` in a Failure response; nothing here raises for a client
 mistake.
 """
@@ -9,45 +10,26 @@ mistake.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 from lxml import etree
-from sqlalchemy import Connection, Engine, Select
 
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.rights import hidden_versions
 from dmp_xds.storage import render
 from dmp_xds.storage.queries import (
-    ASSOCIATIONS_FROM,
-    ASSOCIATIONS_TOUCHING,
-    AssociationScope,
-    QueryPlan,
+    QueryRows,
     ReturnType,
     StoredQuery,
-    associations_between,
     build_plan,
     parse_stored_query,
+    run_plan,
 )
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.encode import encode_adhoc_query_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, DocumentEntry
-
-
-@dataclass
-class QueryRows:
-    """What the selects of a plan returned (see `QueryPlan` for the row shapes)."""
-
-    submission_sets: list[Any] = field(default_factory=list)
-    folders: list[Any] = field(default_factory=list)
-    documents: list[Any] = field(default_factory=list)
-    associations: list[Any] = field(default_factory=list)
-    links: list[Any] = field(default_factory=list)  # QueryPlan.links: for access control, never answered
-
-    def entries(self) -> list[Any]:
-        return self.submission_sets + self.folders + self.documents
 
 
 def read_request(payload: etree._Element) -> StoredQuery | list[XdsError]:
@@ -64,59 +46,6 @@ def read_request(payload: etree._Element) -> StoredQuery | list[XdsError]:
         for slot in query.iterfind(v.TAG_SLOT)
     ]
     return parse_stored_query(query.get("id", ""), slots, return_type, query.get("home"))
-
-
-def _fetch(connection: Connection, select: Select[Any] | None, limit: int) -> list[Any]:
-    if select is None:
-        return []
-    # One row over the limit is enough to know the limit is passed, whatever the real count.
-    return list(connection.execute(select.limit(limit + 1)))
-
-
-def run_plan(engine: Engine, plan: QueryPlan, limit: int, links: bool = False) -> QueryRows | list[XdsError]:
-    """Run a plan on one connection (with its `links` if asked: access control needs them);
-    XDSTooManyResults past `limit` objects."""
-    rows = QueryRows()
-    with engine.connect() as connection:
-        if links:
-            rows.links = _fetch(connection, plan.links, limit)
-            if len(rows.links) > limit:
-                return [_too_many(limit)]
-        rows.submission_sets = _fetch(connection, plan.submission_sets, limit)
-        rows.folders = _fetch(connection, plan.folders, limit)
-        rows.documents = _fetch(connection, plan.documents, limit)
-        found = [row[0] for row in rows.entries()]
-        if len(found) > limit:
-            return [_too_many(limit)]
-        if isinstance(plan.associations, AssociationScope):
-            if found:
-                statement = (
-                    ASSOCIATIONS_TOUCHING
-                    if plan.associations is AssociationScope.TOUCHING_RESULTS
-                    else ASSOCIATIONS_FROM
-                )
-                rows.associations = list(connection.execute(statement, {"ids": found}))
-        else:
-            rows.associations = _fetch(connection, plan.associations, limit)
-    if plan.associations is AssociationScope.BETWEEN_RESULTS:
-        keep = set(associations_between([(r[0], r[1], r[2]) for r in rows.associations], set(found)))
-        rows.associations = [r for r in rows.associations if r[0] in keep]
-    elif plan.associations is AssociationScope.FOLDER_MEMBERS:
-        folders, documents = {r[0] for r in rows.folders}, {r[0] for r in rows.documents}
-        rows.associations = [
-            r
-            for r in rows.associations
-            if r[1] in folders and r[2] in documents and r[4].get("association_type") == v.HAS_MEMBER
-        ]
-    if len(found) + len(rows.associations) > limit:
-        return [_too_many(limit)]
-    return rows
-
-
-def _too_many(limit: int) -> XdsError:
-    return error(
-        ErrorCode.TOO_MANY_RESULTS, f"the query matches more than {limit} objects; narrow it (dates, codes, status)"
-    )
 
 
 def check_single_patient(rows: QueryRows) -> list[XdsError]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Union
 
-from sqlalchemy import Boolean, ColumnElement, Select, and_, bindparam, exists, or_, select, union
+from sqlalchemy import Boolean, ColumnElement, Connection, Engine, Select, and_, bindparam, exists, or_, select, union
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -908,3 +908,70 @@ def associations_between(rows: Sequence[tuple[str, str, str]], found: set[str]) 
     Folder→DocumentEntry link). Ids of the kept associations, in the order given."""
     direct = {a for a, source, target in rows if source in found and target in found}
     return [a for a, source, target in rows if a in direct or (source in found and target in direct)]
+
+
+@dataclass
+class QueryRows:
+    """What the selects of a plan returned (see `QueryPlan` for the row shapes)."""
+
+    submission_sets: list[Any] = field(default_factory=list)
+    folders: list[Any] = field(default_factory=list)
+    documents: list[Any] = field(default_factory=list)
+    associations: list[Any] = field(default_factory=list)
+    links: list[Any] = field(default_factory=list)  # QueryPlan.links: for access control, never answered
+
+    def entries(self) -> list[Any]:
+        return self.submission_sets + self.folders + self.documents
+
+
+def _fetch(connection: Connection, select: Select[Any] | None, limit: int) -> list[Any]:
+    if select is None:
+        return []
+    # One row over the limit is enough to know the limit is passed, whatever the real count.
+    return list(connection.execute(select.limit(limit + 1)))
+
+
+def run_plan(engine: Engine, plan: QueryPlan, limit: int, links: bool = False) -> QueryRows | list[XdsError]:
+    """Run a plan on one connection (with its `links` if asked: access control needs them);
+    XDSTooManyResults past `limit` objects."""
+    rows = QueryRows()
+    with engine.connect() as connection:
+        if links:
+            rows.links = _fetch(connection, plan.links, limit)
+            if len(rows.links) > limit:
+                return [_too_many(limit)]
+        rows.submission_sets = _fetch(connection, plan.submission_sets, limit)
+        rows.folders = _fetch(connection, plan.folders, limit)
+        rows.documents = _fetch(connection, plan.documents, limit)
+        found = [row[0] for row in rows.entries()]
+        if len(found) > limit:
+            return [_too_many(limit)]
+        if isinstance(plan.associations, AssociationScope):
+            if found:
+                statement = (
+                    ASSOCIATIONS_TOUCHING
+                    if plan.associations is AssociationScope.TOUCHING_RESULTS
+                    else ASSOCIATIONS_FROM
+                )
+                rows.associations = list(connection.execute(statement, {"ids": found}))
+        else:
+            rows.associations = _fetch(connection, plan.associations, limit)
+    if plan.associations is AssociationScope.BETWEEN_RESULTS:
+        keep = set(associations_between([(r[0], r[1], r[2]) for r in rows.associations], set(found)))
+        rows.associations = [r for r in rows.associations if r[0] in keep]
+    elif plan.associations is AssociationScope.FOLDER_MEMBERS:
+        folders, documents = {r[0] for r in rows.folders}, {r[0] for r in rows.documents}
+        rows.associations = [
+            r
+            for r in rows.associations
+            if r[1] in folders and r[2] in documents and r[4].get("association_type") == v.HAS_MEMBER
+        ]
+    if len(found) + len(rows.associations) > limit:
+        return [_too_many(limit)]
+    return rows
+
+
+def _too_many(limit: int) -> XdsError:
+    return error(
+        ErrorCode.TOO_MANY_RESULTS, f"the query matches more than {limit} objects; narrow it (dates, codes, status)"
+    )
