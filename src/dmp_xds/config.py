@@ -21,14 +21,50 @@ AUDIT_KEY_FILE = "audit-key"
 AUDIT_CHECKPOINT_FILE = "audit-checkpoints.log"
 OFF = "off"
 # Where the project's own files are, from the package's root rather than from the depth of the
-# module that reads them: the package's data/, and beside src/ the wsdl/, schemas/, migrations/.
+# module that reads them. data/ is inside the package, in a checkout and in a wheel alike; the
+# migrations/, wsdl/ and schemas/ folders are found by resource_dir().
 PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = PACKAGE_DIR.parents[1]
 DATA_DIR = PACKAGE_DIR / "data"
+# A wheel carries the top-level migrations/, wsdl/ and schemas/ folders of the repository here
+# (the package-dir mapping of pyproject.toml); a checkout (editable install, PYTHONPATH=src) has
+# no such folder and its code reads them where they are, beside src/.
+PACKAGED_RESOURCES_DIR = PACKAGE_DIR / "resources"
+RESOURCE_FOLDERS = ("migrations", "wsdl", "schemas")
 
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+class ResourceMissing(Exception):
+    """A folder the package ships with is not there: the installation is incomplete."""
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this code runs from (src/dmp_xds inside it), or None when the package
+    is installed (from a wheel): then there is no checkout, nor anything beside one."""
+    root = PACKAGE_DIR.parents[1]
+    if PACKAGE_DIR.parent.name == "src" and (root / "pyproject.toml").is_file():
+        return root
+    return None
+
+
+def resource_dir(name: str) -> Path:
+    """The folder `name` of RESOURCE_FOLDERS: the copy inside an installed package, else the
+    checkout's top-level one. Every reader of these folders finds them here."""
+    if name not in RESOURCE_FOLDERS:
+        raise ValueError(f"{name!r} is not one of the package's resource folders {RESOURCE_FOLDERS}")
+    packaged = PACKAGED_RESOURCES_DIR / name
+    if packaged.is_dir():
+        return packaged
+    root = checkout_root()
+    if root is not None and (root / name).is_dir():
+        return root / name
+    raise ResourceMissing(
+        f"dmp-xds cannot find its {name}/ folder: neither {packaged} (an installed package) nor "
+        f"a source checkout's {name}/ exists. The installation is incomplete: reinstall dmp-xds "
+        "from a wheel built from the repository (pip wheel .) or from the checkout itself."
+    )
 
 
 @dataclass(frozen=True)

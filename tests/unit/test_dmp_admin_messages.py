@@ -10,18 +10,18 @@ import zeep
 from lxml import etree
 from zeep.wsdl.bindings.soap import Soap12Binding
 
+from dmp_xds.config import resource_dir
 from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.dmp.model import Consent, Destruction, DmpRecord, Representative, renewable_grant
 from dmp_xds.dmp.policy import Authorization, RecordState
 from dmp_xds.storage.trail import AuditEntry, AuditEvent
-from dmp_xds.tools.client.soap import PROJECT_ROOT
 from dmp_xds.transport.soap import dmp_messages as m
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DmpAdminService
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 INS_PATIENT = "184012A12345618^^^&1.2.250.1.213.1.4.8&ISO"  # Corsican NIR with its right key
-WSDL = PROJECT_ROOT / "wsdl" / "DMP_Administration.wsdl"
+WSDL = resource_dir("wsdl") / "DMP_Administration.wsdl"
 
 
 def request(operation: str, body: str) -> etree._Element:

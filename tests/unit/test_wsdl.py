@@ -14,9 +14,12 @@ import zeep
 from lxml import etree
 from zeep.wsdl.bindings.soap import Soap12Binding
 
-from dmp_xds.tools.client.soap import PROJECT_ROOT, REGISTRY_WSDL, REPOSITORY_WSDL
+from dmp_xds.config import resource_dir
+from dmp_xds.tools.client.soap import REGISTRY_WSDL_FILE, REPOSITORY_WSDL_FILE
 from dmp_xds.xds import vocabulary as v
 
+REPOSITORY_WSDL = resource_dir("wsdl") / REPOSITORY_WSDL_FILE
+REGISTRY_WSDL = resource_dir("wsdl") / REGISTRY_WSDL_FILE
 EXPECTED = {
     REPOSITORY_WSDL: {
         "DocumentRepository_ProvideAndRegisterDocumentSet-b": (
@@ -119,7 +122,7 @@ def test_zeep_builds_a_provide_and_register_request_with_documents() -> None:
 
 
 def test_schemas_compile_and_relative_locations_resolve_on_disk() -> None:
-    schemas = PROJECT_ROOT / "schemas"
+    schemas = resource_dir("schemas")
     for xsd in ["ebRS/rim.xsd", "ebRS/rs.xsd", "ebRS/lcm.xsd", "ebRS/query.xsd", "IHE/XDS.b_DocumentRepository.xsd"]:
         etree.XMLSchema(etree.parse(str(schemas / xsd)))
     for wsdl in EXPECTED:
@@ -137,8 +140,8 @@ def xds_url_layout(tmp_path: Path) -> Iterator[str]:
     """A static server with the layout the application serves: /xds/wsdl/ and /xds/schemas/."""
     root = tmp_path / "www"
     (root / "xds").mkdir(parents=True)
-    (root / "xds" / "wsdl").symlink_to(PROJECT_ROOT / "wsdl")
-    (root / "xds" / "schemas").symlink_to(PROJECT_ROOT / "schemas")
+    (root / "xds" / "wsdl").symlink_to(resource_dir("wsdl"))
+    (root / "xds" / "schemas").symlink_to(resource_dir("schemas"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dmp_xds.config import PROJECT_ROOT
+from dmp_xds.config import checkout_root
 from dmp_xds.dmp.ins import INS_TEST_NIR
 from dmp_xds.tools.conformance.engine import Engine, Outcome, RunConfig, TestResult
 from dmp_xds.tools.conformance.patients import DEFAULT_ASSIGNING_AUTHORITY
@@ -18,7 +18,9 @@ from dmp_xds.tools.conformance.testkit import PlanError, TestCase, Testkit, load
 from dmp_xds.tools.conformance.transport import SoapClient
 from dmp_xds.transport.feed.mllp import send_patient_feed
 
-DEFAULT_CDA_DIR = PROJECT_ROOT.parent / "shared" / "ans-testcontenucda" / "ExemplesCDA"
+# The ANS kit beside a source checkout; an installed package has no default (give --cda-dir).
+_CHECKOUT = checkout_root()
+DEFAULT_CDA_DIR = _CHECKOUT.parent / "shared" / "ans-testcontenucda" / "ExemplesCDA" if _CHECKOUT else None
 STYLES = {Outcome.PASSED: "green", Outcome.FAILED: "bold red", Outcome.SKIPPED: "yellow", Outcome.XFAIL: "magenta"}
 
 
@@ -197,7 +199,7 @@ def nist(
 @common_options
 def plans(
     plans_dir: Path,
-    cda_dir: Path,
+    cda_dir: Path | None,
     assigning_authority: str,
     registry_url: str,
     repository_url: str,
@@ -213,7 +215,8 @@ def plans(
     except PlanError as exc:
         raise click.ClickException(str(exc)) from exc
     tests = [kit.tests[t] for t in test_ids] if test_ids else sorted(kit.tests.values(), key=lambda t: t.id)
-    config = RunConfig(registry_url, repository_url, timeout, assigning_authority, {"cda": cda_dir})
+    document_dirs = {"cda": cda_dir} if cda_dir is not None else {}
+    config = RunConfig(registry_url, repository_url, timeout, assigning_authority, document_dirs)
     _run(kit, tests, config, feed_value, junit, html_path, f"plans {plans_dir.name}")
 
 

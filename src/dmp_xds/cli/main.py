@@ -11,10 +11,21 @@ from typing import Any
 import click
 
 from dmp_xds.cli.common import cli_settings, open_store
-from dmp_xds.config import Settings, default_database_url, resolve
+from dmp_xds.config import ResourceMissing, Settings, default_database_url, resolve
 
 
-@click.group()
+class _Main(click.Group):
+    """An incomplete installation (a folder the package ships with is missing) is a one-line
+    error that says so, not a traceback, whichever command finds out."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ResourceMissing as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Main)
 @click.option(
     "--config",
     "config_file",

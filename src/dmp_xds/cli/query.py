@@ -10,11 +10,18 @@ from typing import Any
 import click
 from lxml import etree
 
-from dmp_xds.config import PROJECT_ROOT
+from dmp_xds.config import checkout_root
 from dmp_xds.xds import vocabulary as v
 
 STATUS_NAMES = {"approved": v.STATUS_APPROVED, "deprecated": v.STATUS_DEPRECATED, "submitted": v.STATUS_SUBMITTED}
-DEFAULT_VALUE_SETS = PROJECT_ROOT / ".." / "shared" / "ans-testcontenucda" / "jeuxDeValeurs"
+
+
+def default_value_sets() -> str | None:
+    """$DMP_XDS_VALUE_SETS, else the ANS kit beside a source checkout (none for an installed package)."""
+    if "DMP_XDS_VALUE_SETS" in os.environ:
+        return os.environ["DMP_XDS_VALUE_SETS"]
+    root = checkout_root()
+    return str(root.parent / "shared" / "ans-testcontenucda" / "jeuxDeValeurs") if root is not None else None
 
 
 def _quoted(value: str) -> str:
@@ -305,12 +312,17 @@ def get_related_documents(ctx: click.Context, unique_id: str, types: tuple[str, 
 @click.option(
     "--value-sets",
     type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: os.environ.get("DMP_XDS_VALUE_SETS", str(DEFAULT_VALUE_SETS)),
+    default=default_value_sets,
     help="Folder of the ANS value sets (JDV_J0x_*.xml); default $DMP_XDS_VALUE_SETS.",
 )
 @click.pass_context
 def bench_load(
-    ctx: click.Context, patients: int, documents_per_patient: int, first_patient: int, seed: int, value_sets: Path
+    ctx: click.Context,
+    patients: int,
+    documents_per_patient: int,
+    first_patient: int,
+    seed: int,
+    value_sets: Path | None,
 ) -> None:
     """Fill the registry with generated metadata (for benchmarks): CI-SIS codes, several authors,
     folders, replacements. Bulk inserts; nothing is validated."""
@@ -320,6 +332,8 @@ def bench_load(
     from dmp_xds.storage.store import RegistryStore
     from dmp_xds.tools.bench_load import CodePools, ValueSetMissing, load
 
+    if value_sets is None:
+        raise click.ClickException("no value sets: give --value-sets or DMP_XDS_VALUE_SETS")
     try:
         pools = CodePools.load(value_sets)
     except ValueSetMissing as exc:

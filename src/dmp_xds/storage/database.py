@@ -17,9 +17,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from dmp_xds.config import PROJECT_ROOT
-
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+from dmp_xds.config import resource_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # uvicorn runs synchronous handlers on a thread pool (40 threads by default): enough
@@ -92,7 +90,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(resource_dir("migrations")))
     # Config values go through configparser interpolation: a '%' in a password must be doubled.
     config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
     return config
@@ -130,9 +128,10 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    config = alembic_config("")
+    head = ScriptDirectory.from_config(config).get_current_head()
     if head is None:
-        raise RuntimeError(f"no migration found in {MIGRATIONS_DIR}")
+        raise RuntimeError(f"no migration found in {config.get_main_option('script_location')}")
     return head
 
 

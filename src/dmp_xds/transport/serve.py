@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dmp_xds import __version__
-from dmp_xds.config import PROJECT_ROOT, ConfigError, Settings, load_settings, resolve
+from dmp_xds.config import ConfigError, Settings, load_settings, resolve, resource_dir
 from dmp_xds.dmp.validation.validators import load_validators
 from dmp_xds.services.context import Services
 from dmp_xds.storage.blobstore import FilesystemBlobStore
@@ -50,8 +50,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-WSDL_DIR = PROJECT_ROOT / "wsdl"
-SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 DMP_ADMIN_PATH = "/dmp/admin"
 ENDPOINTS = {"/xds/repository": "repository", "/xds/registry": "registry", DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT}
 WSDL_FILES = {
@@ -100,6 +98,8 @@ class XdsApplication:
         self.services = services
         self.settings = services.settings
         self.dispatchers: dict[str, SoapDispatcher] = build_dispatchers()
+        self.wsdl_dir = resource_dir("wsdl")
+        self.schemas_dir = resource_dir("schemas")
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xds")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -116,9 +116,9 @@ class XdsApplication:
         elif path in ENDPOINTS and method == "GET" and query.lower() == "wsdl":
             await _respond(send, 200, "text/xml; charset=UTF-8", self._endpoint_wsdl(path, scope))
         elif path.startswith(tuple(p + "wsdl/" for p in STATIC_PREFIXES)) and method == "GET":
-            await self._static(WSDL_DIR / path.split("/wsdl/", 1)[1], WSDL_DIR, send)
+            await self._static(self.wsdl_dir / path.split("/wsdl/", 1)[1], self.wsdl_dir, send)
         elif path.startswith(tuple(p + "schemas/" for p in STATIC_PREFIXES)) and method == "GET":
-            await self._static(SCHEMAS_DIR / path.split("/schemas/", 1)[1], SCHEMAS_DIR, send)
+            await self._static(self.schemas_dir / path.split("/schemas/", 1)[1], self.schemas_dir, send)
         elif path == "/health" and method == "GET":
             body = json.dumps({"status": "ok", "version": __version__}).encode()
             await _respond(send, 200, "application/json", body)
@@ -144,7 +144,7 @@ class XdsApplication:
     def _endpoint_wsdl(self, path: str, scope: Scope) -> bytes:
         """The WSDL of an endpoint as served at `<endpoint>?wsdl`: its schema imports made
         relative to that URL (`/xds/schemas/...`) and its address the one the client used."""
-        text = (WSDL_DIR / WSDL_FILES[ENDPOINTS[path]]).read_text(encoding="utf-8")
+        text = (self.wsdl_dir / WSDL_FILES[ENDPOINTS[path]]).read_text(encoding="utf-8")
         text = text.replace('schemaLocation="../schemas/', 'schemaLocation="schemas/')
         host = next(
             (v_.decode("latin-1") for k, v_ in scope["headers"] if k == b"host"),

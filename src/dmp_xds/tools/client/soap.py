@@ -29,7 +29,7 @@ from lxml import etree
 from zeep.exceptions import Fault, TransportError
 from zeep.utils import get_media_type
 
-from dmp_xds.config import PROJECT_ROOT
+from dmp_xds.config import resource_dir
 from dmp_xds.transport.soap.mtom import MtomError, decode_mtom
 from dmp_xds.transport.soap.mtom import encode_mtom as encode_mtom_parts
 from dmp_xds.xds.vocabulary import (
@@ -49,8 +49,8 @@ from dmp_xds.xds.vocabulary import (
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
 from dmp_xds.xds.xop import Attachment, normalize_content_id, xop_include
 
-REPOSITORY_WSDL = PROJECT_ROOT / "wsdl" / "XDS.b_DocumentRepository.wsdl"
-REGISTRY_WSDL = PROJECT_ROOT / "wsdl" / "XDS.b_DocumentRegistry.wsdl"
+REPOSITORY_WSDL_FILE = "XDS.b_DocumentRepository.wsdl"  # in the wsdl/ folder
+REGISTRY_WSDL_FILE = "XDS.b_DocumentRegistry.wsdl"
 
 REPOSITORY_BINDING = f"{{{NS_XDSB}}}DocumentRepository_Binding_Soap12"
 REGISTRY_BINDING = f"{{{NS_XDSB}}}DocumentRegistry_Binding_Soap12"
@@ -236,8 +236,9 @@ class XdsClient:
         # zeep adds the WS-Addressing headers itself for operations with a wsaw:Action, so no
         # WsAddressingPlugin is configured (it would add them twice).
         settings = zeep.Settings(raw_response=True, strict=True)
-        self.registry = zeep.Client(str(REGISTRY_WSDL), transport=self.transport, settings=settings)
-        self.repository = zeep.Client(str(REPOSITORY_WSDL), transport=self.transport, settings=settings)
+        wsdl = resource_dir("wsdl")
+        self.registry = zeep.Client(str(wsdl / REGISTRY_WSDL_FILE), transport=self.transport, settings=settings)
+        self.repository = zeep.Client(str(wsdl / REPOSITORY_WSDL_FILE), transport=self.transport, settings=settings)
         self._registry_service = self.registry.create_service(REGISTRY_BINDING, registry_url)
         self._repository_service = self.repository.create_service(REPOSITORY_BINDING, repository_url)
 

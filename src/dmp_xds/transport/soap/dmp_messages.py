@@ -15,7 +15,7 @@ from functools import cache
 
 from lxml import etree
 
-from dmp_xds.config import PROJECT_ROOT
+from dmp_xds.config import resource_dir
 from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.dmp.ins import ins_problem
 from dmp_xds.dmp.model import Consent, Destruction, DmpRecord, Representative
@@ -39,7 +39,7 @@ from dmp_xds.storage.notifications import Notification
 from dmp_xds.storage.trail import AuditEntry
 from dmp_xds.xds.validation.formats import cx_problem
 
-SCHEMA_PATH = PROJECT_ROOT / "schemas" / "dmp" / "DMP_Administration.xsd"
+SCHEMA_FILE = "dmp/DMP_Administration.xsd"  # in the schemas/ folder
 # A consent collected "in the future" by less than this is clock drift between the client and us.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -50,7 +50,7 @@ class MessageError(ValueError):
 
 @cache
 def schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(SCHEMA_PATH)))
+    return etree.XMLSchema(etree.parse(str(resource_dir("schemas") / SCHEMA_FILE)))
 
 
 def _q(local: str) -> str:
