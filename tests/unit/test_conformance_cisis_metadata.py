@@ -1,6 +1,7 @@
 """Our CI-SIS conformance plans (conformance/cisis-*) send metadata that the CI-SIS profile
 accepts, except where a plan is about a defect (02: a patient id that is not an INS; 03: a code
-outside the value sets). The plans run against an `ihe`-profile server, which would not notice."""
+outside the value sets), checked without a server; test_conformance_cisis.py runs the plans
+against a CI-SIS one."""
 
 from __future__ import annotations
 

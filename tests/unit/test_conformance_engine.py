@@ -17,7 +17,12 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from dmp_xds.cli.conformance import conformance
+from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.cps import TrustStore
+from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.security.vihf import Principal, VihfVerifier, VouchingRules
 from dmp_xds.tools.conformance.engine import Engine, Outcome, RunConfig, TestResult
+from dmp_xds.tools.conformance.identity import Identities
 from dmp_xds.tools.conformance.testkit import load_testkit
 from dmp_xds.tools.conformance.transport import SoapClient
 from dmp_xds.xds import vocabulary as v
@@ -665,3 +670,145 @@ def test_testdir_naming_a_sibling_section_without_dotdot(tmp_path: Path) -> None
     kit = Testkit(tmp_path)
     assert kit.resolve(tmp_path / "1001" / "retrieve", "submit") == ("1001", "submit")
     assert kit.resolve(tmp_path / "1001" / "retrieve", "../submit") == ("1001", "submit")
+
+
+# --- the runner as a DMP-compatible LPS: identities (VIHF per request), refusals expected ---------
+AUDIENCE = "urn:dmp-xds:conformance-test"
+REFUSAL = "access refused: the patient has not authorized this professional"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
+    return create_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+def fault(reason: str) -> Answer:
+    soap = ElementMaker(namespace=v.NS_SOAP12)
+    body = soap.Fault(
+        soap.Code(soap.Value("soap:Sender"), soap.Subcode(soap.Value("wsse:FailedCheck"))),
+        soap.Reason(soap.Text(reason)),
+    )
+    return Answer(status=403, body=envelope(body))
+
+
+def query_test(kit: Path, *steps: etree._Element) -> None:
+    test = write_test(kit, "1001", {"eval": list(steps)})
+    write_query(test / "eval", "1.2.3")
+
+
+def run_as(kit: Path, fake: FakeEndpoint, identities: Identities | None = None) -> TestResult:
+    testkit = load_testkit(kit)
+    config = RunConfig(fake.url, fake.url, 5.0, identities=identities)
+    return Engine(testkit, config, SoapClient(5.0)).run(list(testkit.tests.values()))[0]
+
+
+def principal_of(pki: GeneratedPki, received: Received) -> Principal:
+    """What the server's VIHF verifier makes of a request's wsse:Security header."""
+    header = etree.fromstring(received.body).find(f"{{{v.NS_SOAP12}}}Header/{{{v.NS_WSSE}}}Security")
+    trust = TrustStore.from_files([pki.anchors], [pki.intermediates], pki.crls)
+    portal = VouchingRules(frozenset({pki.patient_portal().structure_id}))
+    result = VihfVerifier(trust, audience=AUDIENCE, vouching=portal).verify(header)
+    assert result.principal is not None, result.reason
+    return result.principal
+
+
+# --- a refusal expected -------------------------------------------------------------------------
+def refused_step(status: str = "Fault", message: str = "has not authorized") -> etree._Element:
+    step = query_step("refused", status=status)
+    step.insert(1, P.ExpectedErrorMessage(message))
+    return step
+
+
+def test_an_expected_fault_with_its_reason_passes(tmp_path: Path, endpoint) -> None:
+    query_test(tmp_path, refused_step())
+    assert run_as(tmp_path, endpoint(lambda r: fault(REFUSAL))).outcome is Outcome.PASSED
+
+
+def test_a_request_accepted_where_a_refusal_is_expected_fails(tmp_path: Path, endpoint) -> None:
+    query_test(tmp_path, refused_step())
+    result = run_as(tmp_path, endpoint(lambda r: query_response()))
+    assert result.outcome is Outcome.FAILED
+    assert "1001/eval/refused: expected a SOAP Fault (a refusal), got status" in result.reason
+    assert "Success (HTTP 200)" in result.reason
+
+
+def test_a_fault_for_another_reason_fails(tmp_path: Path, endpoint) -> None:
+    query_test(tmp_path, refused_step())
+    result = run_as(tmp_path, endpoint(lambda r: fault("the VIHF has expired")))
+    assert result.outcome is Outcome.FAILED
+    assert (
+        "expected a SOAP Fault mentioning 'has not authorized', got (HTTP 403): the VIHF has expired" in result.reason
+    )
+
+
+# --- identities ---------------------------------------------------------------------------------
+def test_each_request_carries_a_fresh_vihf_of_its_steps_identity(tmp_path: Path, endpoint, pki: GeneratedPki) -> None:
+    emergency = P.Identity("pharmacist", accessMode="bris_de_glace", reason="patient inconscient")
+    steps = [
+        query_step("as_default"),
+        query_step("as_pharmacist"),
+        query_step("as_patient"),
+        query_step("as_hospital_staff"),
+    ]
+    steps[1].insert(0, emergency)
+    steps[2].insert(0, P.Identity("patient"))
+    steps[3].insert(0, P.Identity("nurse", signer="hospital"))
+    query_test(tmp_path, *steps)
+    fake = endpoint(lambda r: query_response())
+    result = run_as(tmp_path, fake, Identities(pki, "doctor", AUDIENCE))
+    assert result.outcome is Outcome.PASSED, result.reason
+    assert [s.identity for s in result.steps] == [
+        "doctor",
+        "pharmacist (bris_de_glace: patient inconscient)",
+        "patient",
+        "nurse (signed by hospital)",
+    ]
+    principals = [principal_of(pki, received) for received in fake.received]
+    patient = result.steps[0].reports["$patientid$"]  # the test's patient
+    assert all(p.patient_id == patient for p in principals)
+    doctor, pharmacist, patient_self, nurse = principals
+    assert (doctor.user_id, doctor.access_mode) == (pki.identity("doctor").national_id, sv.ACCESS_NORMAL)
+    assert (pharmacist.user_id, pharmacist.access_mode) == (pki.identity("pharmacist").national_id, "bris_de_glace")
+    assert pharmacist.access_reason == "patient inconscient"
+    assert patient_self.is_patient and patient_self.vouched_by == pki.patient_portal().structure_id
+    assert nurse.user_id == pki.identity("nurse").national_id and nurse.vouched_by == "1990000017"
+    assert len({p.assertion_id for p in principals}) == 4
+
+
+def test_without_a_pki_no_vihf_is_sent(tmp_path: Path, endpoint) -> None:
+    step = query_step("eval")
+    step.insert(0, P.Identity("pharmacist"))
+    query_test(tmp_path, step)
+    fake = endpoint(lambda r: query_response())
+    assert run_as(tmp_path, fake).outcome is Outcome.PASSED
+    assert b"Security" not in fake.received[0].body
+
+
+def test_an_identity_not_in_the_pki_fails_the_step_naming_it(tmp_path: Path, endpoint, pki: GeneratedPki) -> None:
+    step = query_step("eval")
+    step.insert(0, P.Identity("surgeon"))
+    query_test(tmp_path, step)
+    fake = endpoint(lambda r: query_response())
+    result = run_as(tmp_path, fake, Identities(pki))
+    assert result.outcome is Outcome.FAILED and not fake.received
+    assert "1001/eval/eval (as surgeon): cannot act as surgeon: no identity 'surgeon'" in result.reason
+
+
+def test_an_unknown_access_mode_is_a_plan_error(tmp_path: Path, endpoint, pki: GeneratedPki) -> None:
+    step = query_step("eval")
+    step.insert(0, P.Identity("doctor", accessMode="whenever"))
+    query_test(tmp_path, step)
+    result = run_as(tmp_path, endpoint(lambda r: query_response()), Identities(pki))
+    assert result.outcome is Outcome.FAILED
+    assert "test plan error: <Identity accessMode='whenever'>: expected one of normal" in result.reason
+
+
+def test_cli_refuses_a_folder_that_is_not_a_pki_and_an_unknown_default_identity(
+    tmp_path: Path, pki: GeneratedPki
+) -> None:
+    query_test(tmp_path / "kit", query_step("eval"))
+    common = ["plans", str(tmp_path / "kit" / "tests"), "--registry", "http://x", "--repository", "http://x"]
+    outcome = CliRunner().invoke(conformance, [*common, "--pki", str(tmp_path)])
+    assert outcome.exit_code == 2 and "is not a test PKI (dmp-xds pki init DIR)" in outcome.output
+    outcome = CliRunner().invoke(conformance, [*common, "--pki", str(pki.directory), "--identity", "surgeon"])
+    assert outcome.exit_code == 2 and "no identity 'surgeon'" in outcome.output

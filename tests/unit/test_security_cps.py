@@ -30,8 +30,8 @@ def store(pki: GeneratedPki, **kwargs: object) -> TrustStore:
 
 
 def test_pki_files_and_manifest(pki: GeneratedPki) -> None:
-    names = {"server", "doctor", "doctor2", "nurse", "pharmacist", "expired", "revoked", "hospital", "patient-portal"}
-    assert set(pki.identities) == names
+    cards = {"doctor", "doctor2", "nurse", "pharmacist", "ans-author", "expired", "revoked"}
+    assert set(pki.identities) == {"server", *cards, "hospital", "patient-portal"}
     for identity in pki.identities.values():
         assert Path(identity.certificate).is_file() and Path(identity.key).is_file()
         assert Path(identity.key).stat().st_mode & 0o077 == 0
@@ -41,11 +41,13 @@ def test_pki_files_and_manifest(pki: GeneratedPki) -> None:
 
 
 def test_national_ids_are_rpps_based(pki: GeneratedPki) -> None:
-    for name in ("doctor", "doctor2", "nurse", "pharmacist"):
+    for name in ("doctor", "doctor2", "nurse", "pharmacist", "ans-author"):
         national_id = pki.identity(name).national_id
         assert len(national_id) == 12 and national_id.startswith("8")
         rpps = national_id[1:]
         assert luhn_key(rpps[:-1]) == rpps[-1]
+    # The author of most ANS CDA examples, so that they are submitted as their author.
+    assert pki.identity("ans-author").national_id == "801234567897"
 
 
 def test_luhn_key_known_value() -> None:

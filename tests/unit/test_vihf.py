@@ -14,6 +14,7 @@ from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder, TrustStore, load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import (
+    Principal,
     VihfClaims,
     VihfVerifier,
     VouchingRules,
@@ -388,3 +389,23 @@ def test_cx_helpers() -> None:
     assert same_patient("123^^^&1.2.3&ISO^NH", "123^^^&1.2.3&ISO")
     assert not same_patient("123^^^&1.2.3&ISO", "123^^^&1.2.4&ISO")
     assert not same_patient("", "")
+
+
+def test_pki_vihf_command_for_a_card_and_for_the_patient(pki: GeneratedPki, verifier: VihfVerifier) -> None:
+    from click.testing import CliRunner
+
+    from dmp_xds.cli.pki import pki as pki_command
+
+    def principal(*args: str) -> Principal:
+        outcome = CliRunner().invoke(pki_command, ["vihf", str(pki.directory), *args, PATIENT, "--audience", AUDIENCE])
+        assert outcome.exit_code == 0, outcome.output
+        result = verifier.verify(etree.fromstring(outcome.output.strip()))
+        assert result.principal is not None, result.reason
+        return result.principal
+
+    doctor = principal("doctor")
+    assert (doctor.user_id, doctor.patient_id, doctor.vouched_by) == (pki.identity("doctor").national_id, PATIENT, "")
+    patient = principal("patient")
+    assert patient.is_patient and patient.vouched_by == pki.identity("patient-portal").structure_id
+    refused = CliRunner().invoke(pki_command, ["vihf", str(pki.directory), "surgeon", PATIENT])
+    assert refused.exit_code == 1 and "no identity 'surgeon'" in refused.output

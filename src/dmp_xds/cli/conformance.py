@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from dmp_xds.config import checkout_root
 from dmp_xds.dmp.ins import INS_TEST_NIR
 from dmp_xds.tools.conformance.engine import Engine, Outcome, RunConfig, TestResult
+from dmp_xds.tools.conformance.identity import DEFAULT_IDENTITY, Identities
 from dmp_xds.tools.conformance.patients import DEFAULT_ASSIGNING_AUTHORITY
 from dmp_xds.tools.conformance.report import result_line, summary_line, write_html, write_junit
 from dmp_xds.tools.conformance.testkit import PlanError, TestCase, Testkit, load_testkit
@@ -45,6 +46,7 @@ def _run(
     junit: Path | None,
     html_path: Path | None,
     suite: str,
+    verify: str | bool = True,
 ) -> None:
     # Lines go to stdout (so the summary is the last line of the output); the bar to stderr.
     out = Console(highlight=False, soft_wrap=True)
@@ -77,7 +79,7 @@ def _run(
         engine = Engine(
             kit,
             config,
-            SoapClient(config.timeout),
+            SoapClient(config.timeout, verify=verify),
             _feed(feed_value, config.timeout),
             on_test_start=started,
             on_test_end=ended,
@@ -196,11 +198,38 @@ def nist(
     show_default=True,
     help="OID of the patient ids the run creates (default: INS test NIR).",
 )
+@click.option(
+    "--pki",
+    "pki_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Test PKI (dmp-xds pki init DIR): each request carries its step's identity's VIHF over TLS "
+    "with the signer's certificate.",
+)
+@click.option(
+    "--identity",
+    default=DEFAULT_IDENTITY,
+    show_default=True,
+    help="With --pki: who a step that names no <Identity> acts as (an identity of the PKI, or 'patient').",
+)
+@click.option(
+    "--audience", default="", help="With --pki: the VIHF Audience the server expects (DMP_XDS_VIHF_AUDIENCE)."
+)
+@click.option(
+    "--cacert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CA bundle the server's TLS certificate must chain to (default: the --pki trust anchors, else the system's).",
+)
 @common_options
 def plans(
     plans_dir: Path,
     cda_dir: Path | None,
     assigning_authority: str,
+    pki_dir: Path | None,
+    identity: str,
+    audience: str,
+    cacert: Path | None,
     registry_url: str,
     repository_url: str,
     feed_value: str | None,
@@ -214,10 +243,20 @@ def plans(
         kit = load_testkit(plans_dir)
     except PlanError as exc:
         raise click.ClickException(str(exc)) from exc
+    missing = [t for t in test_ids if t not in kit.tests]
+    if missing:
+        raise click.BadParameter(f"not in {kit.root}: {', '.join(missing)}", param_hint="--test")
     tests = [kit.tests[t] for t in test_ids] if test_ids else sorted(kit.tests.values(), key=lambda t: t.id)
+    identities = None
+    if pki_dir is not None:
+        try:
+            identities = Identities.load(pki_dir, identity, audience)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--pki / --identity") from exc
+    verify: str | bool = str(cacert) if cacert else str(identities.pki.anchors) if identities else True
     document_dirs = {"cda": cda_dir} if cda_dir is not None else {}
-    config = RunConfig(registry_url, repository_url, timeout, assigning_authority, document_dirs)
-    _run(kit, tests, config, feed_value, junit, html_path, f"plans {plans_dir.name}")
+    config = RunConfig(registry_url, repository_url, timeout, assigning_authority, document_dirs, identities=identities)
+    _run(kit, tests, config, feed_value, junit, html_path, f"plans {plans_dir.name}", verify)
 
 
 if __name__ == "__main__":  # `python -m dmp_xds.cli.conformance nist|plans ...`

@@ -65,35 +65,16 @@ def pki_vihf(
     lifetime: float,
 ) -> None:
     """Print a signed VIHF (a wsse:Security header) for WHO of the test PKI in DIRECTORY about
-    PATIENT_ID, to paste into a SOAP request's Header. Each VIHF is good for one request."""
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    PATIENT_ID, to paste into a SOAP request's Header; WHO `patient` is the patient, signed by the
+    patient portal. Each VIHF is good for one request."""
     from lxml import etree
 
-    from dmp_xds.security import vocabulary as sv
-    from dmp_xds.security.cps import load_pem_certificates
-    from dmp_xds.security.pki import load_test_pki
-    from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
+    from dmp_xds.security.pki import load_test_pki, signed_vihf
+    from dmp_xds.security.vihf import security_header
 
     generated = load_test_pki(directory)
-    if who not in generated.identities:
-        raise click.ClickException(f"no identity {who!r} in {directory} (see identities.json)")
-    identity = generated.identity(who)
-    signing = generated.identity(signer or who)
-    claims = VihfClaims(
-        identity.national_id,
-        f"{identity.given_name} {identity.family_name}".strip(),
-        identity.profession or "10",
-        patient_id,
-        structure_id=identity.structure_id or "1990000099",
-        access_mode=access_mode,
-        access_reason=reason,
-        audience=audience,
-        authentication_mode=sv.AUTHENTICATION_DIRECT if signing.kind == "card" else sv.AUTHENTICATION_INDIRECT,
-    )
-    key = load_pem_private_key(Path(signing.key).read_bytes(), None)
-    assertion = sign_assertion(
-        build_assertion(claims, lifetime_seconds=lifetime),
-        key,  # type: ignore[arg-type]
-        load_pem_certificates(Path(signing.certificate).read_bytes()),
-    )
+    try:
+        assertion = signed_vihf(generated, who, patient_id, signer, access_mode, reason, audience, lifetime)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(etree.tostring(security_header(assertion), pretty_print=False).decode())

@@ -17,6 +17,9 @@
                                 lists its structure id; identities.json marks it patient_portal)
     identities.json             who is who: national ids, names, professions, files
 
+`signed_vihf` builds the signed VIHF an identity of this PKI (or a patient, through the patient
+portal) sends with a request: `dmp-xds pki vihf` prints it, the conformance runner sends it.
+
 Keys are RSA 2048 (the VIHF is signed RSA-SHA256) and are written unencrypted: this PKI is
 for tests only and must never be trusted by a production server.
 """
@@ -33,9 +36,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from lxml import etree
 
 from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.cps import load_pem_certificates
+from dmp_xds.security.vihf import VihfClaims, build_assertion, sign_assertion
 
+PATIENT = "patient"  # not an identity of the PKI: the patient of the request, through its patient portal
+DEFAULT_STRUCTURE = "1990000099"  # the VIHF structure of a professional whose card names none
 KEY_SIZE = 2048
 CA_YEARS = 10
 LEAF_DAYS = 3 * 365
@@ -95,6 +103,24 @@ class GeneratedPki:
     def identity(self, name: str) -> Identity:
         return self.identities[name]
 
+    def patient_portal(self) -> Identity:
+        """The organisation certificate patients come through (the first one marked so)."""
+        portal = next((i for i in self.identities.values() if i.patient_portal), None)
+        if portal is None:
+            raise ValueError(f"the PKI in {self.directory} has no patient portal (see identities.json)")
+        return portal
+
+    def signer(self, who: str, signer: str | None = None) -> Identity:
+        """The identity whose certificate signs `who`'s VIHF, and so also makes the TLS connection
+        (a VIHF is good only over its signer's connection): `signer`, else `who` itself, else
+        (for `PATIENT`) the patient portal."""
+        name = signer or who
+        if name == PATIENT:
+            return self.patient_portal()
+        if name not in self.identities:
+            raise ValueError(f"no identity {name!r} in {self.directory} (see identities.json)")
+        return self.identities[name]
+
 
 def luhn_key(digits: str) -> str:
     """The Luhn check digit of `digits` (RPPS numbers end with one)."""
@@ -116,6 +142,9 @@ CARDS = (
     CardSpec("doctor2", rpps("1000234567"), "DURAND", "JEAN", "10", "", "CABINET DURAND"),
     CardSpec("nurse", rpps("1000345678"), "BERNARD", "SOPHIE", "60", HOSPITAL.structure_id, HOSPITAL.organization),
     CardSpec("pharmacist", rpps("1000456789"), "PETIT", "PAUL", "21", "", "PHARMACIE PETIT"),
+    # The author of most ANS CDA examples (ExemplesCDA: 801234567897, Dr Pierre LEGRIS): with his
+    # card, those examples are submitted, and masked documents read, as their author.
+    CardSpec("ans-author", rpps("0123456789"), "LEGRIS", "PIERRE", "10"),
     CardSpec("expired", rpps("1000567890"), "MOREAU", "LUC", "10", expired=True),
     CardSpec("revoked", rpps("1000678901"), "LEROY", "ANNE", "10", revoked=True),
 )
@@ -481,3 +510,42 @@ def revoke_card(pki: GeneratedPki, name: str, now: dt.datetime | None = None) ->
     temporary.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))  # type: ignore[arg-type]
     temporary.replace(path)
     return path
+
+
+def signed_vihf(
+    pki: GeneratedPki,
+    who: str,
+    patient_id: str,
+    signer: str | None = None,
+    access_mode: str = sv.ACCESS_NORMAL,
+    reason: str = "",
+    audience: str = "",
+    lifetime: float = 300.0,
+) -> etree._Element:
+    """The signed VIHF (a saml2:Assertion) of `who`, an identity of `pki` or `PATIENT`, about
+    `patient_id`, signed by `pki.signer(who, signer)`: a card for its holder, an establishment for
+    its staff (indirect mode), the patient portal for the patient. Good for one request."""
+    signing = pki.signer(who, signer)
+    if who == PATIENT:
+        claims = VihfClaims(patient_id, "le patient", sv.PATIENT_ROLE, patient_id, audience=audience)
+    elif who not in pki.identities:
+        raise ValueError(f"no identity {who!r} in {pki.directory} (see identities.json)")
+    else:
+        identity = pki.identity(who)
+        claims = VihfClaims(
+            identity.national_id,
+            f"{identity.given_name} {identity.family_name}".strip(),
+            identity.profession or "10",
+            patient_id,
+            structure_id=identity.structure_id or DEFAULT_STRUCTURE,
+            access_mode=access_mode,
+            access_reason=reason,
+            audience=audience,
+            authentication_mode=sv.AUTHENTICATION_DIRECT if signing.kind == "card" else sv.AUTHENTICATION_INDIRECT,
+        )
+    key = serialization.load_pem_private_key(Path(signing.key).read_bytes(), None)
+    return sign_assertion(
+        build_assertion(claims, lifetime_seconds=lifetime),
+        key,  # type: ignore[arg-type]
+        load_pem_certificates(Path(signing.certificate).read_bytes()),
+    )

@@ -7,6 +7,11 @@ UUIDs, send, then judge: `ExpectedStatus`, `ExpectedErrorMessage`, `ExpectedErro
 `ExpectedContents`, retrieve checks and `Assertions`. What each step assigned or reported is kept
 so that later steps, sections and tests can link to it.
 
+Against a secured server (`RunConfig.identities`), each request carries the VIHF of the identity
+its step names (`<Identity>`, our plans' extension; identity.py) over a TLS connection made with
+its signer's certificate. `ExpectedStatus` `Fault` expects the server to refuse the request with
+a SOAP Fault (an authorization refusal); `ExpectedErrorMessage` must then be in the fault's text.
+
 A step's verdict names its first failed check; the report shows that reason, the request and
 the response. A test stops at its first failed step.
 """
@@ -26,6 +31,7 @@ from lxml import etree
 
 from dmp_xds.tools.conformance import contents, messages
 from dmp_xds.tools.conformance.ebrim21 import is_ebrim21, to_ebrim30
+from dmp_xds.tools.conformance.identity import Credentials, Identities, StepIdentity
 from dmp_xds.tools.conformance.metadata import (
     CONFORMANCE_SOURCE_ID,
     assign_patient_id,
@@ -99,6 +105,7 @@ class StepRecord:
     assigned_patient_ids: dict[str, str] = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
     goal: str = ""
+    identity: str = ""  # who the request was sent as, against a secured server
 
     @property
     def where(self) -> str:
@@ -130,6 +137,7 @@ class RunConfig:
     assigning_authority: str = DEFAULT_ASSIGNING_AUTHORITY
     document_dirs: dict[str, Path] = field(default_factory=dict)  # <Document source="name">
     source_id: str = CONFORMANCE_SOURCE_ID
+    identities: Identities | None = None  # a secured server: TLS client certificate + VIHF per request
 
 
 @dataclass
@@ -271,7 +279,8 @@ class Engine:
             except StepFailure as exc:
                 record.passed, record.reason = False, str(exc)
                 goal = f" [step goal: {record.goal}]" if record.goal else ""
-                raise StepFailure(f"{record.where}: {exc}{goal}") from exc
+                who = f" (as {record.identity})" if record.identity else ""
+                raise StepFailure(f"{record.where}{who}: {exc}{goal}") from exc
             finally:
                 record.duration = time.monotonic() - started
 
@@ -281,6 +290,7 @@ class Engine:
         expected_message = ""
         expected_code = ""
         use_alt_patient: str | None = None
+        identity: StepIdentity | None = None
         transaction: etree._Element | None = None
         for element in step:
             name = messages.local(element)
@@ -297,6 +307,8 @@ class Engine:
                 state.current_patient_id = new_patient_id(self.config.assigning_authority)
             elif name == "AltPatientId":
                 use_alt_patient = new_patient_id(self.config.assigning_authority)
+            elif name == "Identity":
+                identity = StepIdentity.parse(element)
             elif name in OTHER_ACTOR_TRANSACTIONS:
                 raise StepSkip(f"step {record.where} uses {name}, a transaction of another actor")
             elif transaction is None:
@@ -317,6 +329,7 @@ class Engine:
             expected_message,
             expected_code,
             use_alt_patient,
+            identity,
         )
         step_ctx.run()
 
@@ -335,6 +348,7 @@ class _Step:
         expected_message: str,
         expected_code: str,
         alt_patient: str | None,
+        identity: StepIdentity | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
@@ -346,6 +360,7 @@ class _Step:
         self.expected_message = expected_message
         self.expected_code = expected_code
         self.alt_patient = alt_patient
+        self.identity = identity
         self.options: set[str] = set()
         self.fixed_patient = ""
         self.metadata_file: str | None = None
@@ -429,6 +444,7 @@ class _Step:
         action, role, response_root = messages.TRANSACTIONS[self.kind]
         url = self.engine.config.registry_url if role == "registry" else self.engine.config.repository_url
         self.record.endpoint = url
+        credentials = self.credentials()
         try:
             exchange = self.engine.client.call(
                 url,
@@ -436,6 +452,8 @@ class _Step:
                 body,
                 attachments,
                 mtom=self.kind in ("ProvideAndRegisterTransaction", "RetrieveTransaction"),
+                security=credentials.security if credentials else None,
+                certificate=credentials.certificate if credentials else None,
             )
         except TransportError as exc:
             self.record.request_text = _clip(etree.tostring(body, encoding="unicode", pretty_print=True))
@@ -447,6 +465,19 @@ class _Step:
         self.judge(exchange, response_root)
         self.make_reports()
         self.check_assertions()
+
+    def credentials(self) -> Credentials | None:
+        """The VIHF and client certificate of this step's identity, about the step's patient;
+        None against a server without authentication (no `--pki`: `<Identity>` is not acted)."""
+        identities = self.engine.config.identities
+        if identities is None:
+            return None
+        identity = self.identity or identities.default
+        self.record.identity = str(identity)
+        try:
+            return identities.credentials(identity, self.alt_patient or self.state.current_patient_id)
+        except ValueError as exc:
+            raise StepFailure(f"cannot act as {identity}: {exc}") from exc
 
     # --- linkage --------------------------------------------------------------------------------
     def _log(self, test_id: str, section: str) -> dict[str, StepRecord]:
@@ -608,9 +639,14 @@ class _Step:
     def judge(self, exchange: SoapExchange, response_root: str) -> None:
         expected = " or ".join(self.expected_status)
         if exchange.fault is not None:
-            if "Fault" in self.expected_status:
-                return
-            raise StepFailure(f"SOAP Fault from {exchange.url}: {exchange.fault} (expected status {expected})")
+            if "Fault" not in self.expected_status:
+                raise StepFailure(f"SOAP Fault from {exchange.url}: {exchange.fault} (expected status {expected})")
+            if self.expected_message and self.expected_message not in exchange.fault:
+                raise StepFailure(
+                    f"expected a SOAP Fault mentioning {self.expected_message!r}, "
+                    f"got (HTTP {exchange.http_status}): {exchange.fault}"
+                )
+            return
         body = exchange.body
         assert body is not None
         if messages.local(body) != response_root:
@@ -620,6 +656,8 @@ class _Step:
         error_text = "; ".join(str(e) for e in errors[:5]) + (
             f"; ... {len(errors) - 5} more" if len(errors) > 5 else ""
         )
+        if self.expected_status == ["Fault"]:
+            raise StepFailure(f"expected a SOAP Fault (a refusal), got status {status} (HTTP {exchange.http_status})")
         if status not in self.expected_status:
             raise StepFailure(
                 f"status {status}, expected {expected}"

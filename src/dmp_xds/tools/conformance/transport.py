@@ -54,7 +54,10 @@ def _soap(tag: str) -> str:
     return f"{{{NS_SOAP12}}}{tag}"
 
 
-def build_envelope(action: str, to: str, body: etree._Element) -> etree._Element:
+def build_envelope(
+    action: str, to: str, body: etree._Element, security: etree._Element | None = None
+) -> etree._Element:
+    """The SOAP 1.2 envelope of a request, with `security` (a wsse:Security header) if given."""
     envelope = etree.Element(_soap("Envelope"), nsmap={"soapenv": NS_SOAP12, "wsa": NS_WSA})
     header = etree.SubElement(envelope, _soap("Header"))
     must = {_soap("mustUnderstand"): "1"}
@@ -63,6 +66,8 @@ def build_envelope(action: str, to: str, body: etree._Element) -> etree._Element
     reply_to = etree.SubElement(header, f"{{{NS_WSA}}}ReplyTo")
     etree.SubElement(reply_to, f"{{{NS_WSA}}}Address").text = ANONYMOUS
     etree.SubElement(header, f"{{{NS_WSA}}}To", must).text = to
+    if security is not None:
+        header.append(security)
     etree.SubElement(envelope, _soap("Body")).append(body)
     return envelope
 
@@ -153,11 +158,29 @@ def _fault_text(fault: etree._Element) -> str:
     return f"{reason or 'no reason given'}" + (f" (code {code})" if code else "")
 
 
+ClientCertificate = tuple[str, str]  # PEM files: the certificate (chain) and its key
+
+
 class SoapClient:
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
+    """`verify`: the CA bundle that the server's TLS certificate must chain to (True: the system's)."""
+
+    def __init__(
+        self,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        verify: str | bool = True,
+    ) -> None:
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
-        self.session = requests.Session()
+        self.verify = verify
+        # One session (so one pool of kept-alive connections) per client certificate: a TLS
+        # connection made with one identity's certificate must never carry another's request.
+        self.sessions: dict[ClientCertificate | None, requests.Session] = {}
+
+    def session(self, certificate: ClientCertificate | None) -> requests.Session:
+        if certificate not in self.sessions:
+            self.sessions[certificate] = requests.Session()
+        return self.sessions[certificate]
 
     def call(
         self,
@@ -166,8 +189,11 @@ class SoapClient:
         body: etree._Element,
         attachments: list[Attachment[bytes]] | None = None,
         mtom: bool = False,
+        security: etree._Element | None = None,
+        certificate: ClientCertificate | None = None,
     ) -> SoapExchange:
-        envelope = build_envelope(action, url, body)
+        """One request; `security` goes into the SOAP Header, `certificate` is the TLS client's."""
+        envelope = build_envelope(action, url, body, security)
         envelope_text = etree.tostring(envelope, encoding="unicode", pretty_print=True)
         if mtom:
             data, content_type = build_mtom(envelope, attachments or [])
@@ -181,18 +207,25 @@ class SoapClient:
             request_text = envelope_text
         deadline = time.monotonic() + self.timeout
         try:
-            with self.session.post(
+            with self.session(certificate).post(
                 url,
                 data=data,
                 headers={"Content-Type": content_type},
                 timeout=(min(10.0, self.timeout), self.timeout),
                 stream=True,
+                # Given with each request: a session's `verify` loses to REQUESTS_CA_BUNDLE.
+                verify=self.verify,
+                cert=certificate,
             ) as response:
                 payload = _read_limited(response, deadline, self.max_response_bytes)
                 status = response.status_code
                 response_type = response.headers.get("Content-Type", "")
         except requests.Timeout as exc:
             raise TransportError(f"{url} did not answer within {self.timeout:g} s") from exc
+        except requests.exceptions.SSLError as exc:
+            raise TransportError(
+                f"TLS with {url} failed (server certificate, client certificate): {_short(exc)}"
+            ) from exc
         except requests.ConnectionError as exc:
             raise TransportError(f"{url} unreachable: {_short(exc)}") from exc
         except requests.RequestException as exc:
