@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -68,10 +68,10 @@ def pure_unit_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def db_url() -> str:
-    pytest.fail(MOVE_IT.format(what="use a database (db_url)"), pytrace=False)
+def db_url() -> NoReturn:
+    raise NotAUnitTest(MOVE_IT.format(what="use a database (db_url)"))
 
 
 @pytest.fixture
-def postgres_server() -> None:
-    pytest.fail(MOVE_IT.format(what="start PostgreSQL (postgres_server)"), pytrace=False)
+def postgres_server() -> NoReturn:
+    raise NotAUnitTest(MOVE_IT.format(what="start PostgreSQL (postgres_server)"))
