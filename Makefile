@@ -66,7 +66,8 @@ test: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$status
 
-## Pure unit tests only (no server, no database): the fast loop while coding.
+## tests/unit alone, the fast loop while coding: pure tests, no server, no database, no network
+## (tests/unit/conftest.py fails a unit test that opens a network socket or a SQLite database).
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 

@@ -186,6 +186,23 @@ def make_submission(
     )
 
 
+# --- The ANS TestContenuCDA kit (read in place, never copied into this repository) ------------
+
+# ../shared/ans-testcontenucda next to the checkout, or wherever DMP_XDS_ANS_TESTCONTENUCDA says.
+ANS_KIT = Path(
+    os.environ.get("DMP_XDS_ANS_TESTCONTENUCDA", Path(__file__).resolve().parents[2] / "shared" / "ans-testcontenucda")
+)
+ANS_EXAMPLES = ANS_KIT / "ExemplesCDA"  # the kit's 94 example CDA documents
+
+
+def ans_example(name: str) -> bytes:
+    """One example document of the kit. Fails, not skips, when the kit is missing: for the CDA
+    reader these are the only real data."""
+    path = ANS_EXAMPLES / name
+    assert path.is_file(), f"ANS example {path} is missing (set DMP_XDS_ANS_TESTCONTENUCDA)"
+    return path.read_bytes()
+
+
 # --- NIST testkit messages (read in place, never copied into this repository) ----------------
 
 # ../shared/nist-testkit next to the checkout (docs/architecture.md), or wherever DMP_XDS_NIST_TESTKIT says.

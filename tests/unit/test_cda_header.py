@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from dmp_xds.dmp.cda.header import CdaError, InstanceId, read_cda_header
 from dmp_xds.xds.xml import UnsafeXmlError
-
-EXAMPLES = (
-    Path(
-        os.environ.get(
-            "DMP_XDS_ANS_TESTCONTENUCDA", Path(__file__).resolve().parents[3] / "shared" / "ans-testcontenucda"
-        )
-    )
-    / "ExemplesCDA"
-)
-
-
-def example(name: str) -> bytes:
-    # Fails, not skips, when the kit is missing: these tests are the reader's only real data.
-    path = EXAMPLES / name
-    assert path.is_file(), f"ANS example {path} is missing (set DMP_XDS_ANS_TESTCONTENUCDA)"
-    return path.read_bytes()
+from factories import ANS_EXAMPLES, ans_example
 
 
 def test_certificate_header_fields() -> None:
-    header = read_cda_header(example("CSE-CS8_2024.01.xml"))
+    header = read_cda_header(ans_example("CSE-CS8_2024.01.xml"))
     assert header.document_id == InstanceId("1.2.250.1.213.1.1.1.5.1.2024.1.1")
     assert header.unique_id == "1.2.250.1.213.1.1.1.5.1.2024.1.1"
     assert header.title.startswith("PREMIER CERTIFICAT DE SANTE")
@@ -57,7 +39,7 @@ def test_certificate_header_fields() -> None:
 
 
 def test_unstructured_pdf_document() -> None:
-    header = read_cda_header(example("DOC_NON_STRUCTURE_CDA-R2-N1.xml"))
+    header = read_cda_header(ans_example("DOC_NON_STRUCTURE_CDA-R2-N1.xml"))
     assert header.non_xml_body_media_type == "application/pdf"
     assert not header.structured
     assert header.code.code == "11502-2"
@@ -65,14 +47,14 @@ def test_unstructured_pdf_document() -> None:
 
 
 def test_self_presenting_document_is_read_from_its_embedded_cda() -> None:
-    header = read_cda_header(example("BIO-CR-BIO_2021.01_Auto-Presentable.xml"))
+    header = read_cda_header(ans_example("BIO-CR-BIO_2021.01_Auto-Presentable.xml"))
     assert header.unique_id == "1.2.250.1.213.1.1.1.55.2021.1.1"
     assert header.code.code == "11502-2"
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.xml")) or ["(no examples)"])
+@pytest.mark.parametrize("name", sorted(p.name for p in ANS_EXAMPLES.glob("*.xml")) or ["(no examples)"])
 def test_every_example_gives_the_xds_essentials(name: str) -> None:
-    header = read_cda_header(example(name))
+    header = read_cda_header(ans_example(name))
     assert header.document_id.root
     assert header.code is not None and header.code.code_system
     assert header.confidentiality_code is not None

@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from test_cda_header import example
 
 from dmp_xds.tools.client.metadata import (
     DEFAULT_CLASS_CODE,
@@ -21,6 +20,7 @@ from dmp_xds.tools.client.metadata import (
 )
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Code
+from factories import ans_example
 
 PATIENT = "1234567890123^^^&1.2.250.1.213.1.4.8&ISO"
 OID_2_25 = re.compile(r"^2\.25\.\d+$")
@@ -67,7 +67,7 @@ def test_encoded_submission_passes_our_own_decoder_and_validator() -> None:
     from dmp_xds.xds.ebrim.decode import decode_submit_objects_request
     from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 
-    submission = build_submission_from_cda(example("CSE-CS8_2024.01.xml"))
+    submission = build_submission_from_cda(ans_example("CSE-CS8_2024.01.xml"))
     decoded = decode_submit_objects_request(encode_submit_objects_request(submission))
     assert [d.unique_id for d in decoded.documents] == ["1.2.250.1.213.1.1.1.5.1.2024.1.1"]
     assert decoded.submission_set.patient_id == "223042545611404^^^&1.2.250.1.213.1.4.8&ISO"
@@ -78,7 +78,7 @@ def test_encoded_submission_passes_our_own_decoder_and_validator() -> None:
 
 
 def test_from_cda_header() -> None:
-    submission = build_submission_from_cda(example("CSE-CS8_2024.01.xml"))
+    submission = build_submission_from_cda(ans_example("CSE-CS8_2024.01.xml"))
     (entry,) = submission.documents
     assert entry.unique_id == "1.2.250.1.213.1.1.1.5.1.2024.1.1"
     assert entry.mime_type == "text/xml"
@@ -107,7 +107,7 @@ def test_from_cda_header() -> None:
 
 def test_options_override_the_header_and_pid3_follows_the_patient() -> None:
     submission = build_submission_from_cda(
-        example("DOC_NON_STRUCTURE_CDA-R2-N1.xml"),
+        ans_example("DOC_NON_STRUCTURE_CDA-R2-N1.xml"),
         patient_id=PATIENT,
         class_code=Code("10", "1.2.250.1.213.1.1.4.1"),
         title=None,

@@ -1,12 +1,8 @@
 """The WSDLs load in zeep, expose every XDS.b operation on a SOAP 1.2 binding, and their schema
-locations resolve both on disk and through the server's URL layout."""
+locations resolve on disk (through the server's URL layout: tests/integration/test_wsdl_over_http.py)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,6 +16,7 @@ from dmp_xds.xds import vocabulary as v
 
 REPOSITORY_WSDL = resource_dir("wsdl") / REPOSITORY_WSDL_FILE
 REGISTRY_WSDL = resource_dir("wsdl") / REGISTRY_WSDL_FILE
+
 EXPECTED = {
     REPOSITORY_WSDL: {
         "DocumentRepository_ProvideAndRegisterDocumentSet-b": (
@@ -128,31 +125,3 @@ def test_schemas_compile_and_relative_locations_resolve_on_disk() -> None:
     for wsdl in EXPECTED:
         for location in etree.parse(str(wsdl)).xpath("//@schemaLocation"):
             assert (wsdl.parent / location).resolve().is_file(), location
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture()
-def xds_url_layout(tmp_path: Path) -> Iterator[str]:
-    """A static server with the layout the application serves: /xds/wsdl/ and /xds/schemas/."""
-    root = tmp_path / "www"
-    (root / "xds").mkdir(parents=True)
-    (root / "xds" / "wsdl").symlink_to(resource_dir("wsdl"))
-    (root / "xds" / "schemas").symlink_to(resource_dir("schemas"))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.mark.parametrize("wsdl", list(EXPECTED), ids=lambda p: p.name)
-def test_zeep_loads_the_wsdl_over_http(xds_url_layout: str, wsdl: Path) -> None:
-    client = zeep.Client(f"{xds_url_layout}/xds/wsdl/{wsdl.name}")
-    assert set(_binding(client)._operations) == set(EXPECTED[wsdl])

@@ -16,6 +16,7 @@ from zeep.exceptions import Fault, TransportError
 from dmp_xds.tools.client.soap import XdsClient, XdsClientError, encode_mtom, read_reply
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.xml import parse_bytes
+from factories import ans_example
 
 SOAP = f"{{{v.NS_SOAP12}}}"
 WSA = f"{{{v.NS_WSA}}}"
@@ -93,12 +94,10 @@ def client_for(endpoint: FakeEndpoint) -> XdsClient:
 
 
 def submit_objects_request() -> etree._Element:
-    from test_cda_header import example
-
     from dmp_xds.tools.client.metadata import build_submission_from_cda
     from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 
-    return encode_submit_objects_request(build_submission_from_cda(example("VAC_2023.01.xml")))
+    return encode_submit_objects_request(build_submission_from_cda(ans_example("VAC_2023.01.xml")))
 
 
 def test_provide_and_register_sends_mtom_with_ws_addressing(endpoint: FakeEndpoint) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_cda_header import EXAMPLES
 from test_client_soap import DOCUMENT, FakeEndpoint, endpoint, envelope, mtom  # noqa: F401 - fixture
 
 from dmp_xds.cli.client import get_documents_request, patient_cx, repository_id_from, retrieve, submit
 from dmp_xds.xds import vocabulary as v
+from factories import ANS_EXAMPLES as EXAMPLES
 
 FAILURE = (
     f'<rs:RegistryResponse xmlns:rs="{v.NS_RS}" status="{v.RESPONSE_FAILURE}"><rs:RegistryErrorList>'
