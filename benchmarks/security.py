@@ -114,9 +114,11 @@ def main() -> None:
             lambda _: trail.append(AuditEvent("search", "success", PATIENT, doctor.national_id)),
         )
         # Each round's own sum: the cost of one request, in the order a request pays it.
-        checks = [c + v + p for c, v, p in zip(cert, vihf, policy)]
+        checks = [c + v + p for c, v, p in zip(cert, vihf, policy, strict=True)]
         print(f"{'security checks per request (cert+VIHF+policy)':<52} {percentiles(checks)}")
-        print(f"{'  + trace append (all of it)':<52} {percentiles([c + t for c, t in zip(checks, trace)])}")
+        print(
+            f"{'  + trace append (all of it)':<52} {percentiles([c + t for c, t in zip(checks, trace, strict=True)])}"
+        )
         print(
             f"(first sight of a certificate: p50 {statistics.median(first):.3f} ms, then cached "
             f"{trust.cache_seconds:.0f} s or until a CRL file changes)"

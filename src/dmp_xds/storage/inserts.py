@@ -49,7 +49,7 @@ def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> tuple
 
 
 def _converted(rows: list[Row], columns: Sequence[str], processors: Sequence[BindProcessor]) -> list[tuple[Any, ...]]:
-    return [tuple(p(row.get(c)) if p else row.get(c) for c, p in zip(columns, processors)) for row in rows]
+    return [tuple(p(row.get(c)) if p else row.get(c) for c, p in zip(columns, processors, strict=True)) for row in rows]
 
 
 def _raise_as_sqlalchemy(statement: str, exc: Exception, dbapi: Any) -> None:
@@ -78,7 +78,9 @@ class TableInsert:
 
     def run(self, cursor: Any, rows: list[Row], dbapi: Any) -> None:
         converted = _converted(rows, self.columns, self.processors)
-        params: list[Any] = converted if self.positional else [dict(zip(self.columns, v)) for v in converted]
+        params: list[Any] = (
+            converted if self.positional else [dict(zip(self.columns, v, strict=True)) for v in converted]
+        )
         try:
             cursor.executemany(self.sql, params)
         except dbapi.Error as exc:

@@ -24,7 +24,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Select, and_, bindparam, exists, or_, select, union
 from sqlalchemy.ext.compiler import compiles
@@ -102,7 +102,7 @@ class QuerySpec:
         return None
 
 
-ParamValue = Union[str, tuple[str, ...], tuple[tuple[CodeValue, ...], ...]]
+ParamValue = str | tuple[str, ...] | tuple[tuple[CodeValue, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,8 @@ Row = dict[str, Any]
 
 # Bound parameters per IN list: far below SQLite's limit (32766) and PostgreSQL's (65535).
 IN_CHUNK = 500
+# What store_submission records when its caller names no transaction (Change is frozen: one shared value).
+_ITI42_CHANGE = lifecycle.Change("ITI-42")
 
 CODE_KIND_CONFIDENTIALITY = "confidentiality"
 CODE_KIND_EVENT = "event"
@@ -388,7 +390,7 @@ class RegistryStore:
         repository_documents: Sequence[StoredDocument] = (),
         *,
         on_before_commit: Callable[[], None] | None = None,
-        change: lifecycle.Change = lifecycle.Change("ITI-42"),
+        change: lifecycle.Change = _ITI42_CHANGE,
     ) -> None:
         """Insert every object of `submission`, and the repository's rows, in one transaction.
 
@@ -549,7 +551,7 @@ class RegistryStore:
         query = select(*[select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables])
         with self.engine.connect() as connection:
             counts = connection.execute(query).one()
-        return {t.name: int(count) for t, count in zip(tables, counts)}
+        return {t.name: int(count) for t, count in zip(tables, counts, strict=True)}
 
 
 def _apply_to_stored_metadata(

@@ -171,7 +171,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         if self.transport.is_closing():
             return
-        prefix = "%s:%d - " % self.client if self.client else ""
+        prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
         self.logger.warning("%s%d: %s; connection closed", prefix, status, reason)
         if self.cycle is None or self.cycle.response_complete:
             body = (reason + "\n").encode("ascii", "replace")

@@ -267,7 +267,7 @@ def _depths(expression: str) -> list[int | None]:
 def _top_level(expression: str) -> Iterator[tuple[int, str]]:
     """(index, character) of the characters of `expression` outside brackets, parentheses,
     braces and string literals."""
-    for index, (char, depth) in enumerate(zip(expression, _depths(expression))):
+    for index, (char, depth) in enumerate(zip(expression, _depths(expression), strict=True)):
         if depth == 0 and char not in "()[]{}":
             yield index, char
 
@@ -294,7 +294,9 @@ def _candidate_branches(context: str) -> list[tuple[str, str]]:
     if _SET_OPERATOR.search(flat):
         return [("/", f"/descendant-or-self::node()/({expression})")]
     cuts = [index for index, char in _top_level(expression) if char == "|"]
-    branches = [expression[start + 1 : end].strip() for start, end in zip([-1, *cuts], [*cuts, len(expression)])]
+    branches = [
+        expression[start + 1 : end].strip() for start, end in zip([-1, *cuts], [*cuts, len(expression)], strict=True)
+    ]
     out = []
     for branch in branches:
         if branch.startswith("/") and not branch.startswith("//"):

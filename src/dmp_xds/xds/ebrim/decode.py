@@ -15,8 +15,6 @@ Ids are kept exactly as sent; symbolic ids ("Document01") are resolved elsewhere
 
 from __future__ import annotations
 
-from typing import Union
-
 from lxml import etree
 
 from dmp_xds.xds import vocabulary as v
@@ -39,7 +37,7 @@ from dmp_xds.xds.model import (
     SubmissionSet,
 )
 
-Entry = Union[DocumentEntry, SubmissionSet, Folder]
+Entry = DocumentEntry | SubmissionSet | Folder
 
 
 class EbrimDecodeError(ValueError):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Union
 
 from lxml import etree
 
@@ -35,8 +34,8 @@ from dmp_xds.xds.model import (
     SubmissionSet,
 )
 
-RegistryObject = Union[DocumentEntry, SubmissionSet, Folder, Association, ObjectRef]
-Entry = Union[DocumentEntry, SubmissionSet, Folder]
+RegistryObject = DocumentEntry | SubmissionSet | Folder | Association | ObjectRef
+Entry = DocumentEntry | SubmissionSet | Folder
 
 _NSMAP = dict(v.NSMAP)  # one copy, built once, shared by every standalone root
 _SubElement = etree.SubElement
