@@ -93,7 +93,7 @@ def pki_vihf(
     key = load_pem_private_key(Path(signing.key).read_bytes(), None)
     assertion = sign_assertion(
         build_assertion(claims, lifetime_seconds=lifetime),
-        key,  # type: ignore[arg-type]
+        key,
         load_pem_certificates(Path(signing.certificate).read_bytes()),
     )
     click.echo(etree.tostring(security_header(assertion), pretty_print=False).decode())

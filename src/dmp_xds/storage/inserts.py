@@ -38,10 +38,11 @@ def insert_statement(table: Table, dialect: Dialect) -> Insert:
     conflict = table.info.get(INSERT_IGNORING_CONFLICTS_ON)
     if conflict is None:
         return table.insert()
-    dialect_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect.name)
-    if dialect_insert is None:
-        raise NotImplementedError(f"database {dialect.name!r} is not supported (SQLite and PostgreSQL are)")
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    if dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    if dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    raise NotImplementedError(f"database {dialect.name!r} is not supported (SQLite and PostgreSQL are)")
 
 
 def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> tuple[BindProcessor, ...]:

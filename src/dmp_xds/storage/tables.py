@@ -20,9 +20,9 @@ Alembic owns the schema: a change here needs a migration in migrations/versions/
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, true
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UUID_LENGTH = 64  # urn:uuid:... is 45 characters
@@ -51,6 +51,11 @@ RowId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON}
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types `__table__` as any FROM clause (a class may be mapped to a join or a
+        # select); every class here is mapped to one table, which the storage code writes to.
+        __table__: ClassVar[Table]
 
 
 class PatientRow(Base):

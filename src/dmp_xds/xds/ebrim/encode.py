@@ -295,12 +295,13 @@ def encode_object_ref(ref: ObjectRef, parent: etree._Element | None = None) -> e
     return _new(v.TAG_OBJECT_REF, parent, attrib)
 
 
-_ENCODERS: dict[type, Callable[[object, etree._Element], etree._Element]] = {
-    DocumentEntry: encode_document_entry,  # type: ignore[dict-item]
-    SubmissionSet: encode_submission_set,  # type: ignore[dict-item]
-    Folder: encode_folder,  # type: ignore[dict-item]
-    Association: encode_association,  # type: ignore[dict-item]
-    ObjectRef: encode_object_ref,  # type: ignore[dict-item]
+# Looked up by the object's own class: each encoder is given the class it takes.
+_ENCODERS: dict[type, Callable[..., etree._Element]] = {
+    DocumentEntry: encode_document_entry,
+    SubmissionSet: encode_submission_set,
+    Folder: encode_folder,
+    Association: encode_association,
+    ObjectRef: encode_object_ref,
 }
 
 
