@@ -77,7 +77,7 @@ def main() -> None:
                 structure_id=doctor.structure_id,
                 audience="urn:bench",
             )
-            signed = sign_assertion(build_assertion(claims), key, chain)  # type: ignore[arg-type]
+            signed = sign_assertion(build_assertion(claims), key, chain)
             return etree.fromstring(etree.tostring(security_header(signed)))
 
         print(f"{ROUNDS} rounds each")
@@ -86,14 +86,14 @@ def main() -> None:
             50,
             lambda: TrustStore.from_files([pki.anchors], [pki.intermediates], pki.crls),
             lambda store: store.check(chain),
-        )  # type: ignore[attr-defined]
+        )
         cert = measure("client certificate, cached verdict", ROUNDS, lambda: None, lambda _: trust.check(chain))
         vihf = measure(
             "VIHF verification (signature, attributes, replay row)",
             ROUNDS,
             fresh_header,
             lambda header: verifier.verify(header),
-        )  # type: ignore[arg-type]
+        )
         principal = verifier.verify(fresh_header()).principal
         assert principal is not None
         policy = measure(
@@ -103,7 +103,7 @@ def main() -> None:
             lambda _: record_access(
                 principal,
                 records.get(PATIENT).state,
-                Action.SEARCH,  # type: ignore[union-attr]
+                Action.SEARCH,
                 dt.datetime.now(dt.UTC),
             ),
         )
