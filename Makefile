@@ -53,7 +53,7 @@ serve: $(STAMP)
 	DMP_XDS_CDA_SCHEMA="$${DMP_XDS_CDA_SCHEMA:-$(ANS_KIT)/infrastructure/cda/CDA_extended.xsd}" \
 	$(BIN)/dmp-xds serve
 
-## The issue's name for the same thing.
+## Another name for serve.
 run: serve
 
 ## The quality gates, each failing the build, configured in pyproject.toml: one format (ruff

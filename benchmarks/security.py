@@ -1,4 +1,4 @@
-"""What the security layer costs per request (issue 7 asks for at most 5 ms).
+"""What the security layer costs per request (its budget: at most 5 ms, a small part of a request).
 
 Measured in process, on what a request runs: the client certificate check (cached verdict, and
 a first sight of the certificate, with the look at the CRL files' modification times), the VIHF

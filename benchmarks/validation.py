@@ -4,7 +4,7 @@ and, separately, of the ANS schematron layer (DMP_XDS_SCHEMATRONS).
     .venv/bin/python benchmarks/validation.py [--ans ../shared/ans-testcontenucda] [--runs 200]
 
 Measures, after the schema and value sets are loaded once: ANS examples of 1.1 MB, 1.5 MB and
-0.4 MB (the issue's target: under 50 ms for 1 MB), and the whole CI-SIS metadata check of a
+0.4 MB (the target: under 50 ms for 1 MB), and the whole CI-SIS metadata check of a
 submission; then the schematrons' start-up (compiling the structuration minimale and the three
 body profiles), their run on the same documents (Saxon's parse, structuration minimale, the IHE
 and CI-SIS body profiles, the document's volet), and the whole CDA layer with them, as a server

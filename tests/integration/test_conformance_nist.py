@@ -183,7 +183,7 @@ def test_cisis_plans_run_with_expected_failures_named(server: dict[str, str], tm
     for case in suite.findall("testcase"):
         skipped = case.find("skipped")
         # A non-INS patient is refused; a published CDA is found by ITI-18; emergency access
-        # passes while no authorization is enforced at all (VIHF and DMP policy: issue 7).
+        # passes because this server runs with DMP_XDS_AUTH=none: no VIHF, no DMP policy.
         if case.get("name", "").startswith(("cisis-01", "cisis-02", "cisis-06")):
             assert skipped is None
         else:

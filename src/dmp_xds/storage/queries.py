@@ -14,8 +14,9 @@ Every filter on a multi-valued attribute (codes, authors, reference ids) is a co
 the patient + status index finds the patient's few entries first, so a common value (the
 confidentiality code `N`, shared by a million documents) never drives the plan.
 
-Versions (ITI-57, a later issue): every DocumentEntry / Folder select goes through
-`_document_entries` / `_folders`, the one place where "latest version only" will be added.
+Versions (ITI-57): every DocumentEntry / Folder select goes through `_document_entries` /
+`_folders`, the one place that keeps the latest version only (`is_latest`) unless a query asks
+for all of them.
 """
 
 from __future__ import annotations

@@ -273,7 +273,7 @@ class RepositoryDocumentRow(Base):
 
 
 class LifecycleEventRow(Base):
-    """One change the registry made to stored metadata (issue 5; migration 0004).
+    """One change the registry made to stored metadata (migration 0004).
 
     Written in the transaction of the change: deprecation by a replacement, a new version, an
     availability status change, a folder's update, a deletion. `actor` is who asked, when the
@@ -298,7 +298,7 @@ class LifecycleEventRow(Base):
     __table_args__ = (Index(None, "patient_id", "id"),)
 
 
-# --- the DMP itself and its access trace (issue 7; migration 0003) --------------------------
+# --- the DMP itself and its access trace (migration 0003) -----------------------------------
 
 HASH_LENGTH = 64  # SHA-256 and HMAC-SHA-256, hex
 KEY_ID_LENGTH = 32  # audit/keys.py: 16 hex digits today
