@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve run test unit bench clean
+.PHONY: install serve run lint test unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,14 +53,23 @@ serve: $(STAMP)
 	DMP_XDS_CDA_SCHEMA="$${DMP_XDS_CDA_SCHEMA:-$(ANS_KIT)/infrastructure/cda/CDA_extended.xsd}" \
 	$(BIN)/dmp-xds serve
 
-## The issue's name for the same thing.
+## Another name for serve.
 run: serve
 
-## The whole test suite, SQLite and PostgreSQL (a throwaway server is started by the tests),
-## after the import contracts of pyproject.toml (lint-imports: the layers, no import cycles).
-## pytest's exit code 5 ("no tests collected") is a failure here, never a silent pass.
-test: $(STAMP)
+## The quality gates, each failing the build, configured in pyproject.toml: one format (ruff
+## format), the lint rules (ruff check), the types (mypy, over src), and the import contracts
+## (lint-imports: the layers, no import cycles).
+LINT_PATHS := src tests benchmarks migrations
+lint: $(STAMP)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+
+## The whole test suite, SQLite and PostgreSQL (a throwaway server is started by the tests),
+## after the gates of `make lint`.
+## pytest's exit code 5 ("no tests collected") is a failure here, never a silent pass.
+test: lint
 	bash .ci/install-postgres
 	$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
@@ -76,4 +85,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/iti41_iti43.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

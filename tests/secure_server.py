@@ -237,7 +237,7 @@ def vihf(
     key = load_pem_private_key(Path(signing.key).read_bytes(), None)
     return sign_assertion(
         build_assertion(claims, now=now), key, load_pem_certificates(Path(signing.certificate).read_bytes())
-    )  # type: ignore[arg-type]
+    )
 
 
 def patient_vihf(
@@ -254,4 +254,4 @@ def patient_vihf(
         claims = VihfClaims(patient, "le patient", sv.PATIENT_ROLE, patient, audience=AUDIENCE)
     signing = pki.identity(signer)
     key = load_pem_private_key(Path(signing.key).read_bytes(), None)
-    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(signing.certificate).read_bytes()))  # type: ignore[arg-type]
+    return sign_assertion(build_assertion(claims), key, load_pem_certificates(Path(signing.certificate).read_bytes()))

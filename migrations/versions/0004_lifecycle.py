@@ -1,4 +1,4 @@
-"""Document lifecycle (issue 5): latest-version flags and the lifecycle history.
+"""Document lifecycle: latest-version flags and the lifecycle history.
 
 Revision ID: 0004
 Revises: 0003

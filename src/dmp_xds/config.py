@@ -90,7 +90,7 @@ class Settings:
     max_query_results: int = 5000
     log_level: str = "info"
     workers: int = 1  # server processes; each runs a thread pool
-    # --- security (issue 7) -------------------------------------------------------------------
+    # --- security: who calls (certificate, VIHF), what they may do, the trace of it -----------
     # "vihf": client certificate + signed VIHF, DMP policy, access trace; "none": development only,
     # and only when asked for, by DMP_XDS_AUTH=none or by the code that builds the Settings.
     auth: str = "vihf"

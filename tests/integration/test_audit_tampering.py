@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,14 +52,14 @@ def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
 
 
 @pytest.fixture
-def engine(db_url: str, cli: Cli) -> Engine:
+def engine(db_url: str, cli: Cli) -> Iterator[Engine]:
     """The database as the attacker reaches it; ROWS trace rows written by the operator."""
     assert cli("dmp", "create", PATIENT, "--collected-by", "accueil").exit_code == 0
     for n in range(1, ROWS):
         result = cli("dmp", "grant", PATIENT, f"81000000000{n}")
         assert result.exit_code == 0, result.output
     engine = create_engine_for(db_url)
-    yield engine  # type: ignore[misc]
+    yield engine
     engine.dispose()
 
 
@@ -80,7 +80,7 @@ def plain_sha256(row: dict[str, object], prev_hash: str) -> str:
         row["outcome"],
         row["detail"],
         prev_hash,
-    ]  # type: ignore[call-overload]
+    ]
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -142,7 +142,7 @@ def test_iti42_documents_with_one_unique_id_and_other_hashes(server: RunningServ
     winners = [_one_winner(responses, pair, "XDSNonIdenticalHash") for pair in range(PAIRS)]
     assert _rows_per_unique_id(server, DocumentEntryRow, unique_ids) == {u: 1 for u in unique_ids}
     hashes = _registered_hashes(server, unique_ids)
-    assert hashes == {u: hashlib.sha1(contents[u, w]).hexdigest() for u, w in zip(unique_ids, winners)}
+    assert hashes == {u: hashlib.sha1(contents[u, w]).hexdigest() for u, w in zip(unique_ids, winners, strict=True)}
 
 
 def test_iti41_documents_with_one_unique_id_and_other_contents(server: RunningServer) -> None:
@@ -154,7 +154,7 @@ def test_iti41_documents_with_one_unique_id_and_other_contents(server: RunningSe
     assert _rows_per_unique_id(server, DocumentEntryRow, unique_ids) == {u: 1 for u in unique_ids}
     assert _rows_per_unique_id(server, RepositoryDocumentRow, unique_ids) == {u: 1 for u in unique_ids}
     hashes = _registered_hashes(server, unique_ids)
-    assert hashes == {u: hashlib.sha1(contents[u, w]).hexdigest() for u, w in zip(unique_ids, winners)}
+    assert hashes == {u: hashlib.sha1(contents[u, w]).hexdigest() for u, w in zip(unique_ids, winners, strict=True)}
     assert _files(server) == files_before + PAIRS  # the losers' files are removed
 
 

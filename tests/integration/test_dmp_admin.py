@@ -313,7 +313,7 @@ def test_operator_and_patient_share_one_record_and_one_history(server: SecureSer
         ),
         dv.GET_ACCESS_HISTORY,
     )
-    assert list(zip(texts(history, "d:Entry/d:Action"), texts(history, "d:Entry/d:Actor/d:Id"))) == [
+    assert list(zip(texts(history, "d:Entry/d:Action"), texts(history, "d:Entry/d:Actor/d:Id"), strict=True)) == [
         ("dmp.read", "operator"),
         ("dmp.update", patient),
         ("dmp.read", patient),
@@ -547,6 +547,7 @@ def test_legal_representatives_are_declared_by_an_authorized_professional(
             texts(history, "d:Entry/d:Action"),
             texts(history, "d:Entry/d:Actor/d:Id"),
             texts(history, "d:Entry/d:Outcome"),
+            strict=True,
         )
         if action.startswith("representative.")
     ]

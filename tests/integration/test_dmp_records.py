@@ -18,7 +18,7 @@ from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.tables import metadata
-from factories import make_document_entry, make_submission, make_submission_set  # type: ignore[import-not-found]
+from factories import make_document_entry, make_submission, make_submission_set
 
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
 NOW = dt.datetime.now(dt.UTC)
@@ -105,7 +105,7 @@ def test_destroy_erases_metadata_documents_and_grants(store: DmpStore, engine: E
     for de in submission.documents:
         blob = blobs.write_bytes(b"document bytes")
         path = blobs.publish(blob, blobs.allocate_path(de.unique_id))  # type: ignore[arg-type]
-        stored.append(StoredDocument(de.unique_id, str(path), blob.size, blob.sha1, de.mime_type or "text/plain"))  # type: ignore[call-arg]
+        stored.append(StoredDocument(de.unique_id, str(path), blob.size, blob.sha1, de.mime_type or "text/plain"))
     registry.store_submission(submission, stored)
     assert registry.count_rows()["document_entry"] == len(submission.documents)
     destruction = store.destroy(PATIENT, blobs)

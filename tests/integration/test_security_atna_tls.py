@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +134,7 @@ def server(
     stop_secure_server(running)
 
 
-def wait_for(collector: TlsCollector, predicate) -> list[etree._Element]:  # type: ignore[no-untyped-def]
+def wait_for(collector: TlsCollector, predicate: Callable[[etree._Element], bool]) -> list[etree._Element]:
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         messages = collector.messages()

@@ -70,7 +70,11 @@ MATRIX = {
     "emergency refused": (REFUSED, REFUSED, REFUSED, REFUSED, REFUSED),
     "closed": (REFUSED, REFUSED, REFUSED, REFUSED, REFUSED),
 }
-CELLS = [(who, action, expected) for who, outcomes in MATRIX.items() for action, expected in zip(ACTIONS, outcomes)]
+CELLS = [
+    (who, action, expected)
+    for who, outcomes in MATRIX.items()
+    for action, expected in zip(ACTIONS, outcomes, strict=True)
+]
 TRACE_ACTION = {"search": "search", "retrieve": "retrieve", "submit": "submit", "mask": "update", "delete": "delete"}
 
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
+from typing import BinaryIO
 
 import pytest
 
@@ -36,7 +37,7 @@ class SmtpRelay:
     def handle(self, connection: socket.socket) -> None:
         self._session(connection.makefile("rb"), connection)
 
-    def _session(self, reader, connection: socket.socket) -> None:  # type: ignore[no-untyped-def]
+    def _session(self, reader: BinaryIO, connection: socket.socket) -> None:
         connection.sendall(b"220 test relay\r\n")
         sender, recipients = "", []
         for _ in range(100):  # bounded: a real session is a handful of commands

@@ -28,7 +28,7 @@ from dmp_xds.storage.tables import AuditEntryRow
 from dmp_xds.xds import vocabulary as v
 from factories import make_submission, make_submission_set
 from secure_server import PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
-from soap_messages import adhoc_query, parse_response, register
+from soap_messages import SoapResponse, adhoc_query, parse_response, register
 from xds_server import free_port
 
 CLOSED_PATIENT = "1750599123456^^^&1.2.250.1.213.1.4.10&ISO"
@@ -69,7 +69,9 @@ def find_documents(patient: str = PATIENT, assertion: etree._Element | None = No
     return etree.tostring(envelope)
 
 
-def post(server: SecureServer, body: bytes, card: str | None = "doctor", pki: GeneratedPki | None = None):  # type: ignore[no-untyped-def]
+def post(
+    server: SecureServer, body: bytes, card: str | None = "doctor", pki: GeneratedPki | None = None
+) -> SoapResponse:
     pki = pki or server.pki
     cert = None if card is None else (pki.identity(card).certificate, pki.identity(card).key)
     response = requests.post(

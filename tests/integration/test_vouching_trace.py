@@ -72,7 +72,7 @@ def test_the_vouching_structure_is_in_the_row_and_its_atna_message() -> None:
         None,
         None,
         DmpStore(engine),
-        AuditTrail(engine, AuditKey(bytes(range(32)), "test key"), [exported.append]),  # type: ignore[arg-type]
+        AuditTrail(engine, AuditKey(bytes(range(32)), "test key"), [exported.append]),
         Notifier(engine),
     )
     trace_access(security, patient(), t.SEARCH, t.SUCCESS, detail="the patient acts on their own record")

@@ -73,7 +73,7 @@ def test_members_without_their_submission_set_leave_it_empty() -> None:
 def test_whole_submission_is_deleted_associations_first() -> None:
     plan, errors = plan_delete([SS, DE, HM_DE, DE], ONE_DOCUMENT)
     assert errors == [] and plan is not None
-    assert plan.objects == tuple(zip(DELETE_ORDER, [(HM_DE,), (DE,), (), (SS,)]))
+    assert plan.objects == tuple(zip(DELETE_ORDER, [(HM_DE,), (DE,), (), (SS,)], strict=True))
     assert plan.ids == [HM_DE, DE, SS]
 
 

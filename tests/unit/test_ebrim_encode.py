@@ -293,7 +293,7 @@ def test_encoding_into_a_parent_appends() -> None:
 
 def test_unknown_object_type_is_refused() -> None:
     with pytest.raises(TypeError):
-        encode_registry_object_list(["not a registry object"])  # type: ignore[list-item]
+        encode_registry_object_list(["not a registry object"])
 
 
 def test_encoding_does_not_change_the_model() -> None:

@@ -131,7 +131,7 @@ MATRIX = [
 
 @pytest.mark.parametrize("label, principal, state, expected", MATRIX, ids=[m[0] for m in MATRIX])
 def test_record_access_matrix(label: str, principal: Principal, state: RecordState, expected: tuple[bool, ...]) -> None:
-    for action, allowed in zip((Action.SEARCH, Action.RETRIEVE, Action.SUBMIT), expected):
+    for action, allowed in zip((Action.SEARCH, Action.RETRIEVE, Action.SUBMIT), expected, strict=True):
         decision = record_access(principal, state, action, NOW)
         assert decision.allowed is allowed, (label, action, decision.reason)
         assert decision.reason

@@ -38,7 +38,7 @@ def test_params_are_one_json_array_per_table_in_statement_order() -> None:
     code_row = {"entry_uuid": "urn:uuid:1", "kind": "event", "code": "C", "scheme": "S", "ignored": "x"}
     params = insert.params([(_table("document_entry_code"), [code_row])])
     assert len(params) == len(SUBMISSION_TABLES)
-    by_table = dict(zip(insert.tables, (json.loads(p) for p in params)))
+    by_table = dict(zip(insert.tables, (json.loads(p) for p in params), strict=True))
     assert by_table["document_entry_code"] == [
         {"entry_uuid": "urn:uuid:1", "kind": "event", "code": "C", "scheme": "S"}
     ]

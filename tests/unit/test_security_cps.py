@@ -118,7 +118,7 @@ def issued(pki: GeneratedPki, subject: x509.Name) -> list[x509.Certificate]:
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
         .sign(ca_key, hashes.SHA256())
-    )  # type: ignore[arg-type]
+    )
     return [certificate, ca]
 
 

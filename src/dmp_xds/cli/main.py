@@ -98,7 +98,7 @@ def serve(
     # handshake (http_protocol.py); no WebSocket protocol, whose connections nothing would bound
     # (the service has no use for one).
     GuardedHttpToolsProtocol.configure(settings)
-    common = dict(
+    common: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

@@ -16,7 +16,7 @@ from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.vihf import Principal, same_patient
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     CREATE = "create"
     SEARCH = "search"
     RETRIEVE = "retrieve"
@@ -269,7 +269,7 @@ def document_action(
     manages their documents and the author theirs; the attending doctor may also mask and
     unmask (he sees masked documents). A document the caller cannot see is not theirs to change."""
     if action not in DOCUMENT_ACTIONS:
-        raise ValueError(f"{action} is not an action on a document")
+        raise ValueError(f"{action!r} is not an action on a document")
     entry = record_access(principal, record, action, now)
     if not entry.allowed:
         return entry

@@ -488,7 +488,10 @@ def revoke_card(pki: GeneratedPki, name: str, now: dt.datetime | None = None) ->
     now = now or dt.datetime.now(dt.UTC)
     directory = pki.directory
     cards_ca = x509.load_pem_x509_certificate((directory / "ca" / "cards.pem").read_bytes())
-    key = serialization.load_pem_private_key((directory / "ca" / "cards.key").read_bytes(), None)
+    key_file = directory / "ca" / "cards.key"
+    key = serialization.load_pem_private_key(key_file.read_bytes(), None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{key_file} is not an RSA key, as the keys of this PKI are")
     path = directory / "crl" / "cards.crl.pem"
     previous = x509.load_pem_x509_crl(path.read_bytes())
     card = x509.load_pem_x509_certificates(Path(pki.identity(name).certificate).read_bytes())[0]
@@ -507,7 +510,7 @@ def revoke_card(pki: GeneratedPki, name: str, now: dt.datetime | None = None) ->
     ]:
         builder = builder.add_revoked_certificate(entry)
     temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))  # type: ignore[arg-type]
+    temporary.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
     temporary.replace(path)
     return path
 
@@ -546,6 +549,6 @@ def signed_vihf(
     key = serialization.load_pem_private_key(Path(signing.key).read_bytes(), None)
     return sign_assertion(
         build_assertion(claims, lifetime_seconds=lifetime),
-        key,  # type: ignore[arg-type]
+        key,
         load_pem_certificates(Path(signing.certificate).read_bytes()),
     )

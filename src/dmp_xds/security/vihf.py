@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from lxml import etree
 from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLSigner, XMLVerifier
@@ -28,6 +29,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest
 
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder, TrustStore
+from dmp_xds.xds.vocabulary import NS_HL7
 from dmp_xds.xds.xml import library_parser
 
 ACCEPTED_SIGNATURES = frozenset(
@@ -302,7 +304,9 @@ class VihfVerifier:
             return f"the VIHF signature does not verify (the assertion was altered or signed by another key): {exc}"
         except InvalidInput as exc:
             return f"the VIHF signature cannot be checked: {exc}"
-        signed = result.signed_xml  # type: ignore[union-attr]
+        if isinstance(result, list):  # one result per reference: the configuration expects one
+            return "the VIHF signature has several references"
+        signed = result.signed_xml
         if signed is None or signed.tag != sv.TAG_ASSERTION or signed.get("ID") != assertion_id:
             return "the VIHF signature covers something other than the Assertion (signature wrapping)"
         return signed
@@ -364,7 +368,7 @@ class VihfVerifier:
             assertion_id=assertion.get("ID", ""),
             signer=signer,
         )
-        expires = _parse_time(assertion.find(sv.TAG_CONDITIONS).get("NotOnOrAfter"))  # type: ignore[union-attr]
+        expires = _parse_time(assertion.find(sv.TAG_CONDITIONS).get("NotOnOrAfter"))
         assert expires is not None  # checked by _window_problem
         if not self.replays.first_use(principal.assertion_id, (expires + self.skew).timestamp(), now.timestamp()):
             return refuse(f"the VIHF {principal.assertion_id} was already used (replay): send a fresh assertion")
@@ -479,8 +483,11 @@ def build_assertion(
 ) -> etree._Element:
     """An unsigned VIHF (see `sign_assertion`)."""
     now = now or dt.datetime.now(dt.UTC)
-    stamp = lambda t: t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
-    nsmap = {"saml2": sv.NS_SAML, "hl7": sv.NS_HL7, "xsi": sv.NS_XSI}
+
+    def stamp(t: dt.datetime) -> str:
+        return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    nsmap = {"saml2": sv.NS_SAML, "hl7": NS_HL7, "xsi": sv.NS_XSI}
     assertion = etree.Element(
         sv.TAG_ASSERTION, nsmap=nsmap, ID=assertion_id or f"_{uuid.uuid4()}", IssueInstant=stamp(now), Version="2.0"
     )
@@ -549,6 +556,8 @@ def sign_assertion(
     assertion: etree._Element, key: PrivateKeyTypes, chain: Sequence[x509.Certificate]
 ) -> etree._Element:
     """Enveloped XML-DSig (RSA-SHA256, exclusive c14n) of the Assertion by its ID."""
+    if not isinstance(key, RSAPrivateKey):
+        raise TypeError(f"a VIHF is signed with RSA-SHA256: the key must be an RSA key, not {type(key).__name__}")
     signer = XMLSigner(
         signature_algorithm=SignatureMethod.RSA_SHA256,
         digest_algorithm=DigestAlgorithm.SHA256,
@@ -558,7 +567,7 @@ def sign_assertion(
         assertion,
         key=key,
         cert=list(chain),
-        reference_uri=f"#{assertion.get('ID')}",  # type: ignore[arg-type]
+        reference_uri=f"#{assertion.get('ID')}",
         id_attribute="ID",
     )
 

@@ -108,13 +108,13 @@ def _match_documents(
     errors: list[XdsError] = []
     by_id = {doc.document_id: doc for doc in received}
     entry_ids = {de.entry_uuid for de in entries}
-    for doc in received:
-        if doc.document_id not in entry_ids:
+    for document in received:
+        if document.document_id not in entry_ids:
             errors.append(
                 error(
                     ErrorCode.MISSING_DOCUMENT_METADATA,
-                    f"Document {doc.document_id} has no DocumentEntry in the metadata",
-                    doc.document_id,
+                    f"Document {document.document_id} has no DocumentEntry in the metadata",
+                    document.document_id,
                 )
             )
     for de in entries:

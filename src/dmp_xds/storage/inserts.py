@@ -38,10 +38,11 @@ def insert_statement(table: Table, dialect: Dialect) -> Insert:
     conflict = table.info.get(INSERT_IGNORING_CONFLICTS_ON)
     if conflict is None:
         return table.insert()
-    dialect_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect.name)
-    if dialect_insert is None:
-        raise NotImplementedError(f"database {dialect.name!r} is not supported (SQLite and PostgreSQL are)")
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    if dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    if dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    raise NotImplementedError(f"database {dialect.name!r} is not supported (SQLite and PostgreSQL are)")
 
 
 def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> tuple[BindProcessor, ...]:
@@ -49,7 +50,7 @@ def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> tuple
 
 
 def _converted(rows: list[Row], columns: Sequence[str], processors: Sequence[BindProcessor]) -> list[tuple[Any, ...]]:
-    return [tuple(p(row.get(c)) if p else row.get(c) for c, p in zip(columns, processors)) for row in rows]
+    return [tuple(p(row.get(c)) if p else row.get(c) for c, p in zip(columns, processors, strict=True)) for row in rows]
 
 
 def _raise_as_sqlalchemy(statement: str, exc: Exception, dbapi: Any) -> None:
@@ -78,7 +79,9 @@ class TableInsert:
 
     def run(self, cursor: Any, rows: list[Row], dbapi: Any) -> None:
         converted = _converted(rows, self.columns, self.processors)
-        params: list[Any] = converted if self.positional else [dict(zip(self.columns, v)) for v in converted]
+        params: list[Any] = (
+            converted if self.positional else [dict(zip(self.columns, v, strict=True)) for v in converted]
+        )
         try:
             cursor.executemany(self.sql, params)
         except dbapi.Error as exc:

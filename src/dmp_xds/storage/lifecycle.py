@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, and_, bindparam, insert, or_, select, update
 
 from dmp_xds.storage.serialize import to_dict
 from dmp_xds.storage.tables import (
@@ -105,7 +105,7 @@ def dtm(now: datetime) -> str:
 
 # --- replacements ----------------------------------------------------------------------------
 
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[str] = bindparam("ids", expanding=True)
 _DEPRECATE_APPROVED = (
     update(_document_entry)
     .where(_document_entry.c.entry_uuid.in_(_IDS), _document_entry.c.status == v.STATUS_APPROVED)
@@ -396,7 +396,7 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
                 )
                 touched.setdefault(folder, []).append(version.obj.entry_uuid)
         else:
-            members = connection.scalars(
+            folder_members = connection.scalars(
                 select(_association.c.target).where(
                     _association.c.source == previous.entry_uuid,
                     _association.c.association_type == v.HAS_MEMBER,
@@ -405,7 +405,7 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
             )
             propagated += [
                 Association(new_uuid(), v.HAS_MEMBER, version.obj.entry_uuid, member, v.STATUS_APPROVED)
-                for member in members
+                for member in folder_members
             ]
     insert_associations(connection, propagated, ss_uuid, now)
     for change in plan.status_changes:

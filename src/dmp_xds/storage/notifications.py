@@ -4,9 +4,11 @@ access is traced, read and acknowledged by the patient, and marked once e-mailed
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -33,6 +35,10 @@ class Notification:
     email_error: str | None
 
 
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     # SQLite gives back naive datetimes: they were stored in UTC.
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
@@ -71,7 +77,7 @@ class NotificationStore:
                     reason=reason,
                     message=message[:1000],
                 )
-            ).inserted_primary_key[0]  # type: ignore[index]
+            ).inserted_primary_key[0]  # type: ignore[index]  # None only after an executemany
         return new_id, email or ""
 
     def get(self, patient_id: str, notification_id: int) -> Notification | None:
@@ -84,7 +90,7 @@ class NotificationStore:
 
     def _select(
         self, patient_id: str, limit: int, unread_only: bool, notification_id: int | None = None
-    ) -> list[Notification]:
+    ) -> builtins.list[Notification]:
         statement = select(_notification).where(_notification.c.patient_id == patient_id)
         if unread_only:
             statement = statement.where(_notification.c.read_at.is_(None))
@@ -98,7 +104,7 @@ class NotificationStore:
                 r.patient_id,
                 _aware(r.created_at),
                 r.kind,
-                r.audit_seq,  # type: ignore[arg-type]
+                r.audit_seq,
                 r.actor_id,
                 r.actor_name,
                 r.structure_id,

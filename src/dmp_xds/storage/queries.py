@@ -14,8 +14,9 @@ Every filter on a multi-valued attribute (codes, authors, reference ids) is a co
 the patient + status index finds the patient's few entries first, so a common value (the
 confidentiality code `N`, shared by a million documents) never drives the plan.
 
-Versions (ITI-57, a later issue): every DocumentEntry / Folder select goes through
-`_document_entries` / `_folders`, the one place where "latest version only" will be added.
+Versions (ITI-57): every DocumentEntry / Folder select goes through `_document_entries` /
+`_folders`, the one place that keeps the latest version only (`is_latest`) unless a query asks
+for all of them.
 """
 
 from __future__ import annotations
@@ -24,9 +25,22 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Union
+from typing import Any, cast
 
-from sqlalchemy import Boolean, ColumnElement, Connection, Engine, Select, and_, bindparam, exists, or_, select, union
+from sqlalchemy import (
+    BindParameter,
+    Boolean,
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -102,7 +116,7 @@ class QuerySpec:
         return None
 
 
-ParamValue = Union[str, tuple[str, ...], tuple[tuple[CodeValue, ...], ...]]
+ParamValue = str | tuple[str, ...] | tuple[tuple[CodeValue, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +144,15 @@ class StoredQuery:
     def texts(self, name: str) -> tuple[str, ...]:
         value = self.values.get(name, ())
         assert isinstance(value, tuple)
-        return value  # type: ignore[return-value]
+        # The parameter's kind (ParamKind.IDS, PATTERNS) made it a tuple of strings.
+        return cast(tuple[str, ...], value)
 
     def codes(self, name: str) -> tuple[tuple[CodeValue, ...], ...]:
         """One tuple per slot (ANDed), each an OR list."""
         value = self.values.get(name, ())
         assert isinstance(value, tuple)
-        return value  # type: ignore[return-value]
+        # The parameter's kind (ParamKind.CODES) made it a tuple of code lists.
+        return cast(tuple[tuple[CodeValue, ...], ...], value)
 
 
 def _p(name: str, kind: ParamKind, required: bool = False, and_slots: bool = False) -> ParamSpec:
@@ -440,8 +456,8 @@ def parse_stored_query(
         )
         kind = ReturnType.LEAF_CLASS
     by_name: dict[str, list[Sequence[str]]] = {}
-    for name, values in slots:
-        by_name.setdefault(name, []).append(values)
+    for name, slot in slots:
+        by_name.setdefault(name, []).append(slot)
     values: dict[str, ParamValue] = {}
     for param in spec.params:
         given = by_name.get(param.name)
@@ -636,9 +652,9 @@ def _document_uuids(q: StoredQuery) -> Any:
     its $XDSDocumentEntryUniqueId (single- or multi-valued)."""
     uuid_value = q.values.get(v.P_DE_ENTRY_UUID)
     if uuid_value is not None:
-        return [uuid_value] if isinstance(uuid_value, str) else list(uuid_value)  # type: ignore[arg-type]
-    unique_ids = q.values[v.P_DE_UNIQUE_ID]
-    unique_ids = [unique_ids] if isinstance(unique_ids, str) else list(unique_ids)  # type: ignore[arg-type]
+        return [uuid_value] if isinstance(uuid_value, str) else list(uuid_value)
+    unique_id_value = q.values[v.P_DE_UNIQUE_ID]
+    unique_ids = [unique_id_value] if isinstance(unique_id_value, str) else list(unique_id_value)
     return select(_de.c.entry_uuid).where(_de.c.unique_id.in_(unique_ids)).scalar_subquery()
 
 
@@ -651,7 +667,7 @@ def _by_id(
         value, column = q.values[logical_id_param], table.c.logical_id
     elif value is None:
         value, column = q.values[unique_id_param], table.c.unique_id
-    return column.in_([value] if isinstance(value, str) else list(value))  # type: ignore[arg-type]
+    return column.in_([value] if isinstance(value, str) else list(value))
 
 
 # --- plans ---------------------------------------------------------------------------------
@@ -687,9 +703,9 @@ class QueryPlan:
 
 
 # Associations fetched by ids: one compiled form for every list length (expanding parameter).
-_IDS = bindparam("ids", expanding=True)
-ASSOCIATIONS_FROM = _associations(_association.c.source.in_(_IDS))
-ASSOCIATIONS_TOUCHING = _associations(or_(_association.c.source.in_(_IDS), _association.c.target.in_(_IDS)))
+_ID_LIST: BindParameter[str] = bindparam("ids", expanding=True)
+ASSOCIATIONS_FROM = _associations(_association.c.source.in_(_ID_LIST))
+ASSOCIATIONS_TOUCHING = _associations(or_(_association.c.source.in_(_ID_LIST), _association.c.target.in_(_ID_LIST)))
 
 
 def find_documents(q: StoredQuery) -> QueryPlan:

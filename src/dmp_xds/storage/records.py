@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import overload
 
 from sqlalchemy import Connection, Engine, Row, Select, and_, delete, insert, or_, select, update
 
@@ -54,6 +55,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     # SQLite gives back naive datetimes: they were stored in UTC.
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
@@ -73,7 +78,7 @@ class DmpStore:
         if row is None:
             return None
         grants = tuple(
-            Authorization(g.kind, g.grantee, _aware(g.expires_at), _aware(g.revoked_at), g.reference or "")  # type: ignore[arg-type]
+            Authorization(g.kind, g.grantee, _aware(g.expires_at), _aware(g.revoked_at), g.reference or "")
             for g in connection.execute(
                 select(_authorization).where(_authorization.c.patient_id == patient_id).order_by(_authorization.c.id)
             )
@@ -92,7 +97,7 @@ class DmpStore:
         )
         consent = Consent(
             row.consent_collected_by,
-            _aware(row.consent_collected_at),  # type: ignore[arg-type]
+            _aware(row.consent_collected_at),
             row.emergency_access_allowed,
             row.regulation_access_allowed,
         )
@@ -100,7 +105,7 @@ class DmpStore:
             state,
             consent,
             _aware(row.created_at),
-            _aware(row.closed_at),  # type: ignore[arg-type]
+            _aware(row.closed_at),
             row.status_reason or "",
             row.notification_email or "",
         )
@@ -350,7 +355,7 @@ class DmpStore:
 
 
 def _declaration(row: Row[tuple[object, ...]]) -> Representative:
-    return Representative(row.representative_id, row.declared_by, _aware(row.declared_at))  # type: ignore[attr-defined, arg-type]
+    return Representative(row.representative_id, row.declared_by, _aware(row.declared_at))
 
 
 def _erase_history(connection: Connection, patient_id: str, ids: list[str]) -> None:

@@ -50,6 +50,4 @@ class DatabaseReplayCache:
                 return
             self._last_purge = now
         with self.engine.begin() as connection:
-            connection.execute(
-                delete(_replay).where(_replay.c.expires_at < dt.datetime.fromtimestamp(now, dt.UTC))
-            )
+            connection.execute(delete(_replay).where(_replay.c.expires_at < dt.datetime.fromtimestamp(now, dt.UTC)))

@@ -12,11 +12,14 @@ import dataclasses
 import types
 import typing
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dmp_xds.xds.model import Association, DocumentEntry, Folder, SubmissionSet
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 DTM_LENGTH = 14  # YYYYMMDDhhmmss: the full precision XDS allows
 
@@ -32,9 +35,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """The inverse of `to_dict`. Unknown keys are ignored; missing ones take the field default."""
     hints = _type_hints(cls)
     kwargs = {
-        f.name: _from_json(hints[f.name], data[f.name])
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.name in data and f.init
+        f.name: _from_json(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data and f.init
     }
     return cls(**kwargs)
 
@@ -98,7 +99,7 @@ def sortable_dtm(value: str | None) -> str | None:
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _dataclass_to_json(obj: Any) -> dict[str, Any]:
+def _dataclass_to_json(obj: DataclassInstance) -> dict[str, Any]:
     return {name: _to_json(getattr(obj, name)) for name in _field_names(type(obj))}
 
 

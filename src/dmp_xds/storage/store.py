@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Connection,
     Engine,
     String,
@@ -76,6 +77,8 @@ Row = dict[str, Any]
 
 # Bound parameters per IN list: far below SQLite's limit (32766) and PostgreSQL's (65535).
 IN_CHUNK = 500
+# What store_submission records when its caller names no transaction (Change is frozen: one shared value).
+_ITI42_CHANGE = lifecycle.Change("ITI-42")
 
 CODE_KIND_CONFIDENTIALITY = "confidentiality"
 CODE_KIND_EVENT = "event"
@@ -96,7 +99,7 @@ _registry_unique_id = RegistryUniqueIdRow.__table__
 
 # Statements built once: building SQLAlchemy constructs per call costs more than running them.
 # IN lists are expanding bound parameters, so one compiled form serves every list length.
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[str] = bindparam("ids", expanding=True)
 _REPOSITORY_DOCUMENTS_IN = select(
     _repository_document.c.unique_id,
     _repository_document.c.path,
@@ -240,7 +243,7 @@ class RegistryStore:
         connection is enough for its reads."""
         connect = self.engine.connect()
         with connect.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else connect as connection:
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor = _driver_cursor(connection)
             try:
                 yield cursor
             finally:
@@ -388,7 +391,7 @@ class RegistryStore:
         repository_documents: Sequence[StoredDocument] = (),
         *,
         on_before_commit: Callable[[], None] | None = None,
-        change: lifecycle.Change = lifecycle.Change("ITI-42"),
+        change: lifecycle.Change = _ITI42_CHANGE,
     ) -> None:
         """Insert every object of `submission`, and the repository's rows, in one transaction.
 
@@ -409,7 +412,7 @@ class RegistryStore:
                 self._submission_insert.run(cursor, rows, dbapi)
             return
         with self.engine.begin() as connection:
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor = _driver_cursor(connection)
             try:
                 self._submission_insert.run(cursor, rows, dbapi)
             finally:
@@ -448,7 +451,7 @@ class RegistryStore:
             self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
             self._driver_errors("SELECT (objects to delete)"),
         ):
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor = _driver_cursor(connection)
             kinds = {uuid: info[0] for uuid, info in self._objects(cursor, uuids).items()}
             requested_links = _links(connection, [u for u, k in kinds.items() if k == KIND_ASSOCIATION], by_id=True)
             around = set(kinds) | {end for link in requested_links.values() for end in (link.source, link.target)}
@@ -534,7 +537,7 @@ class RegistryStore:
         dbapi = self.engine.dialect.loaded_dbapi
         ordered = [merged.get(t.name, (t, [])) for t in metadata.sorted_tables]  # parents before children
         with self.engine.begin() as connection:
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor = _driver_cursor(connection)
             try:
                 self._bulk_insert.run(cursor, ordered, dbapi)
             finally:
@@ -549,7 +552,16 @@ class RegistryStore:
         query = select(*[select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables])
         with self.engine.connect() as connection:
             counts = connection.execute(query).one()
-        return {t.name: int(count) for t, count in zip(tables, counts)}
+        return {t.name: int(count) for t, count in zip(tables, counts, strict=True)}
+
+
+def _driver_cursor(connection: Connection) -> Any:
+    """A cursor of the driver's own connection under `connection`, for executemany and
+    prepared statements without SQLAlchemy's per-statement work."""
+    driver = connection.connection.driver_connection
+    if driver is None:  # only once the connection has been invalidated
+        raise RuntimeError("the database connection is closed")
+    return driver.cursor()
 
 
 def _apply_to_stored_metadata(
@@ -654,7 +666,7 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
             )
     for kind, table in ((KIND_DOCUMENT_ENTRY, _document_entry), (KIND_FOLDER, _folder)):
         for chunk in _chunks(plan.of_kind(kind)):
-            for row in connection.execute(
+            for stored in connection.execute(
                 select(
                     table.c.entry_uuid,
                     table.c.logical_id,
@@ -668,14 +680,14 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
                     lifecycle.Event(
                         lifecycle.DELETED,
                         kind,
-                        row.entry_uuid,
-                        row.logical_id,
-                        row.patient_id,
-                        {"uniqueId": row.unique_id, "version": row.version, "status": row.status},
+                        stored.entry_uuid,
+                        stored.logical_id,
+                        stored.patient_id,
+                        {"uniqueId": stored.unique_id, "version": stored.version, "status": stored.status},
                     )
                 )
     for chunk in _chunks(plan.of_kind(KIND_SUBMISSION_SET)):
-        for row in connection.execute(
+        for submission_set in connection.execute(
             select(
                 _submission_set.c.entry_uuid,
                 _submission_set.c.patient_id,
@@ -687,10 +699,10 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
                 lifecycle.Event(
                     lifecycle.DELETED,
                     KIND_SUBMISSION_SET,
-                    row.entry_uuid,
+                    submission_set.entry_uuid,
                     None,
-                    row.patient_id,
-                    {"uniqueId": row.unique_id, "status": row.status},
+                    submission_set.patient_id,
+                    {"uniqueId": submission_set.unique_id, "status": submission_set.status},
                 )
             )
     return events

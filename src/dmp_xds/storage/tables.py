@@ -20,9 +20,9 @@ Alembic owns the schema: a change here needs a migration in migrations/versions/
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, true
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UUID_LENGTH = 64  # urn:uuid:... is 45 characters
@@ -51,6 +51,11 @@ RowId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON}
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types `__table__` as any FROM clause (a class may be mapped to a join or a
+        # select); every class here is mapped to one table, which the storage code writes to.
+        __table__: ClassVar[Table]
 
 
 class PatientRow(Base):
@@ -268,7 +273,7 @@ class RepositoryDocumentRow(Base):
 
 
 class LifecycleEventRow(Base):
-    """One change the registry made to stored metadata (issue 5; migration 0004).
+    """One change the registry made to stored metadata (migration 0004).
 
     Written in the transaction of the change: deprecation by a replacement, a new version, an
     availability status change, a folder's update, a deletion. `actor` is who asked, when the
@@ -293,7 +298,7 @@ class LifecycleEventRow(Base):
     __table_args__ = (Index(None, "patient_id", "id"),)
 
 
-# --- the DMP itself and its access trace (issue 7; migration 0003) --------------------------
+# --- the DMP itself and its access trace (migration 0003) -----------------------------------
 
 HASH_LENGTH = 64  # SHA-256 and HMAC-SHA-256, hex
 KEY_ID_LENGTH = 32  # audit/keys.py: 16 hex digits today

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.storage.audit_checkpoints import Checkpoint, Checkpointer, utc_stamp
@@ -142,8 +142,8 @@ def entry_mac(key: AuditKey, seq: int, recorded_at: str, event: AuditEvent, prev
     return key.row_mac(canonical_fields(seq, recorded_at, event, prev_hash))
 
 
-def _event_of(row: object) -> AuditEvent:
-    return _event_of_mapping(row._mapping)  # type: ignore[attr-defined]
+def _event_of(row: Row[Any]) -> AuditEvent:
+    return _event_of_mapping(row._mapping)
 
 
 def _event_of_mapping(r: Any) -> AuditEvent:
@@ -260,7 +260,7 @@ class AuditTrail:
                 for r in connection.execute(statement)
             ]
 
-    def _rows(self) -> Iterator[object]:
+    def _rows(self) -> Iterator[Row[Any]]:
         last = 0
         while True:  # bounded by the table: each batch starts after the previous one's last seq
             with self.engine.connect() as connection:
@@ -272,7 +272,7 @@ class AuditTrail:
             if not batch:
                 return
             yield from batch
-            last = batch[-1].seq  # type: ignore[attr-defined]
+            last = batch[-1].seq
 
     def verify(self, checkpoints: Sequence[Checkpoint] = ()) -> VerifyReport:
         """Check every row, the head, and that the trace reaches each checkpoint with the same MAC."""
@@ -326,10 +326,10 @@ class _Verification:
             )
         return sorted(usable, key=lambda c: c.seq)
 
-    def run(self, rows: Iterator[object], head: tuple[int, str] | None) -> VerifyReport:
+    def run(self, rows: Iterator[Row[Any]], head: tuple[int, str] | None) -> VerifyReport:
         expected_seq, prev_hash = 1, GENESIS_HASH
         for row in rows:
-            r = row._mapping  # type: ignore[attr-defined]
+            r = row._mapping
             seq = r["seq"]
             self.report.checked += 1
             if seq != expected_seq:

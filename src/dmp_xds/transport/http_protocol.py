@@ -81,7 +81,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
 
     # -- connection --------------------------------------------------------------------------
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         peer = self.client[0] if self.client else None
         limit = self.limits.max_connections_per_client
@@ -171,7 +171,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         if self.transport.is_closing():
             return
-        prefix = "%s:%d - " % self.client if self.client else ""
+        prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
         self.logger.warning("%s%d: %s; connection closed", prefix, status, reason)
         if self.cycle is None or self.cycle.response_complete:
             body = (reason + "\n").encode("ascii", "replace")
@@ -196,7 +196,7 @@ class HandshakeBoundLoop(uvloop.Loop):
     and as long to answer the close_notify of a connection the server closes (uvloop's
     defaults: 60 and 30 s). uvicorn's `loop=` setting: "dmp_xds.transport.http_protocol:HandshakeBoundLoop"."""
 
-    async def create_server(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def create_server(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("ssl") is not None:
             seconds = GuardedHttpToolsProtocol.limits.head_timeout_seconds
             kwargs.setdefault("ssl_handshake_timeout", seconds)

@@ -287,8 +287,8 @@ class XdsApplication:
             )
         except Exception:
             log.exception("unexpected error while dispatching")
-            fault = receiver("internal server error")
-            return request, 500, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(fault, request.message_id)
+            internal = receiver("internal server error")
+            return request, 500, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(internal, request.message_id)
         out = to_bytes(response_envelope(result.payload, v.response_action(request.action), request.message_id))
         if not received.mtom and not result.documents:
             return (

@@ -20,7 +20,7 @@ from dmp_xds.transport.http_protocol import GuardedHttpToolsProtocol
 class TlsHttpToolsProtocol(GuardedHttpToolsProtocol):
     _client_cert_chain: list[str] | None = None
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -29,7 +29,7 @@ class TlsHttpToolsProtocol(GuardedHttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._client_cert_chain is not None:
-            self.scope["extensions"] = {"tls": {"client_cert_chain": list(self._client_cert_chain)}}  # type: ignore[typeddict-unknown-key]
+            self.scope["extensions"] = {"tls": {"client_cert_chain": list(self._client_cert_chain)}}
 
 
 def client_ca_bundle(settings: Settings) -> Path:

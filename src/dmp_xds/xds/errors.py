@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from dmp_xds.xds.vocabulary import SEVERITY_ERROR, SEVERITY_WARNING
 
 
-class ErrorCode(str, enum.Enum):
+class ErrorCode(enum.StrEnum):
     """The `errorCode` values of ITI TF-3 Table 4.2.4.1-2 and ebRS 3.0."""
 
     REGISTRY_METADATA_ERROR = "XDSRegistryMetadataError"
@@ -50,7 +50,7 @@ class ErrorCode(str, enum.Enum):
     UNREFERENCED_OBJECT = "XDSUnreferencedObjectException"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     ERROR = SEVERITY_ERROR
     WARNING = SEVERITY_WARNING
 

@@ -46,7 +46,7 @@ class _PrologEnd(Exception):
     """The document element begins: the prolog had no DOCTYPE."""
 
 
-class _RefuseEverything(etree.Resolver):
+class _RefuseEverything(etree.Resolver):  # type: ignore[misc]  # lxml publishes no types: Resolver is Any
     def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
         raise _ExternalResourceRefused(system_url)
 
@@ -144,4 +144,5 @@ def library_parser() -> etree.XMLParser:
 
 
 def to_bytes(element: etree._Element) -> bytes:
-    return etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+    data: bytes = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+    return data

@@ -149,7 +149,8 @@ class CdaHeader:
 
 
 def _all(element: etree._Element, path: str) -> list[etree._Element]:
-    return element.xpath(path, namespaces=_NS)  # type: ignore[no-any-return]
+    found: list[etree._Element] = element.xpath(path, namespaces=_NS)
+    return found
 
 
 def _one(element: etree._Element | None, path: str) -> etree._Element | None:

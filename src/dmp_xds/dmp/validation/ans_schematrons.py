@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dmp_xds.config import DATA_DIR
 from dmp_xds.dmp.validation.schematron import (
     Finding,
     SaxonDocument,
@@ -35,7 +36,6 @@ from dmp_xds.dmp.validation.schematron import (
     SchematronValidator,
     parse_document,
 )
-from dmp_xds.dmp.validation.valuesets import DATA_DIR
 
 PROFILE = Path("profils") / "structurationMinimale" / "ASIP-STRUCT-MIN-StrucMin.sch"
 BODY_PROFILES = (

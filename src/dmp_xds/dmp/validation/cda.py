@@ -48,7 +48,7 @@ TEMPLATE_CISIS = "1.2.250.1.213.1.1.1.1"
 _NS = {"hl7": NS_HL7}
 
 
-class CdaPolicy(str, enum.Enum):
+class CdaPolicy(enum.StrEnum):
     REJECT = "reject"  # a finding refuses the submission (XDSRepositoryMetadataError)
     WARN = "warn"  # findings are returned as warnings, the document is stored
     OFF = "off"  # no CDA layer

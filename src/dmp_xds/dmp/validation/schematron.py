@@ -38,7 +38,7 @@ import copy
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,8 +150,13 @@ def _resolve_includes(element: etree._Element, path: Path, chain: tuple[Path, ..
 def _substitute(text: str, params: dict[str, str]) -> str:
     # Longest names first, and a name ends where an NCName would: $path never rewrites $path_jdv.
     for name in sorted(params, key=len, reverse=True):
-        text = re.sub(r"\$" + re.escape(name) + r"(?![\w.\-])", lambda _m, v=params[name]: v, text)
+        text = re.sub(r"\$" + re.escape(name) + r"(?![\w.\-])", _literally(params[name]), text)
     return text
+
+
+def _literally(value: str) -> Callable[[re.Match[str]], str]:
+    # A replacement function's result is taken as it is: no \1 or \g<name> in it is expanded.
+    return lambda _match: value
 
 
 def _instantiate(instance: etree._Element, abstract: etree._Element) -> etree._Element:
@@ -267,7 +272,7 @@ def _depths(expression: str) -> list[int | None]:
 def _top_level(expression: str) -> Iterator[tuple[int, str]]:
     """(index, character) of the characters of `expression` outside brackets, parentheses,
     braces and string literals."""
-    for index, (char, depth) in enumerate(zip(expression, _depths(expression))):
+    for index, (char, depth) in enumerate(zip(expression, _depths(expression), strict=True)):
         if depth == 0 and char not in "()[]{}":
             yield index, char
 
@@ -294,7 +299,9 @@ def _candidate_branches(context: str) -> list[tuple[str, str]]:
     if _SET_OPERATOR.search(flat):
         return [("/", f"/descendant-or-self::node()/({expression})")]
     cuts = [index for index, char in _top_level(expression) if char == "|"]
-    branches = [expression[start + 1 : end].strip() for start, end in zip([-1, *cuts], [*cuts, len(expression)])]
+    branches = [
+        expression[start + 1 : end].strip() for start, end in zip([-1, *cuts], [*cuts, len(expression)], strict=True)
+    ]
     out = []
     for branch in branches:
         if branch.startswith("/") and not branch.startswith("//"):

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from lxml import etree
@@ -71,7 +71,7 @@ OTHER_ACTOR_TRANSACTIONS = frozenset(
 IGNORED_STEP_ELEMENTS = frozenset({"Goal", "Rule", "Standard", "Test"})
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"

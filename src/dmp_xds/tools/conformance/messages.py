@@ -120,16 +120,16 @@ class RetrievedDocument:
     problem: str = ""
 
 
+def _text(fields: dict[str, etree._Element], name: str) -> str:
+    return (fields[name].text or "").strip() if name in fields else ""
+
+
 def retrieved_documents(body: etree._Element, attachments: dict[str, Attachment[bytes]]) -> list[RetrievedDocument]:
     found: list[RetrievedDocument] = []
     for response in body.iter(tag=etree.Element):
         if local(response) != "DocumentResponse":
             continue
         fields = {local(child): child for child in response}
-
-        def text(name: str) -> str:
-            return (fields[name].text or "").strip() if name in fields else ""
-
         data: bytes | None = None
         problem = ""
         document = fields.get("Document")
@@ -150,7 +150,13 @@ def retrieved_documents(body: etree._Element, attachments: dict[str, Attachment[
                 except ValueError as exc:
                     problem = f"inline Document is not base64: {exc}"
         found.append(
-            RetrievedDocument(text("RepositoryUniqueId"), text("DocumentUniqueId"), text("mimeType"), data, problem)
+            RetrievedDocument(
+                _text(fields, "RepositoryUniqueId"),
+                _text(fields, "DocumentUniqueId"),
+                _text(fields, "mimeType"),
+                data,
+                problem,
+            )
         )
     return found
 

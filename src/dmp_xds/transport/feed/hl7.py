@@ -92,7 +92,7 @@ def parse_message(text: str) -> Hl7Message:
     encoding = msh[4:8]
     if field_sep.isalnum() or len(set(encoding)) != 4 or field_sep in encoding:
         raise Hl7Error("MSH-1 / MSH-2 do not declare usable separators", ERR_DATA_TYPE, "AR")
-    component, repetition, escape, subcomponent = encoding
+    component, repetition, escape, subcomponent = tuple(encoding)
     segments: list[tuple[str, ...]] = []
     for raw in segments_text:
         fields = raw.split(field_sep)

@@ -15,8 +15,6 @@ Ids are kept exactly as sent; symbolic ids ("Document01") are resolved elsewhere
 
 from __future__ import annotations
 
-from typing import Union
-
 from lxml import etree
 
 from dmp_xds.xds import vocabulary as v
@@ -39,7 +37,7 @@ from dmp_xds.xds.model import (
     SubmissionSet,
 )
 
-Entry = Union[DocumentEntry, SubmissionSet, Folder]
+Entry = DocumentEntry | SubmissionSet | Folder
 
 
 class EbrimDecodeError(ValueError):
@@ -167,7 +165,7 @@ class _Decoder:
     # -- ids and problems -----------------------------------------------------------------------
 
     def _object_id(self, element: etree._Element, label: str) -> str:
-        object_id = element.get("id")
+        object_id: str | None = element.get("id")
         if not object_id:
             self.problems.append(f"{label} without an id attribute")
             return ""
@@ -225,7 +223,7 @@ class _Decoder:
             elif tag == v.TAG_VERSION_INFO:
                 # A SubmissionSet is never versioned (ITI TF-3 §4.2.3.3): its VersionInfo, if
                 # a registry added one, carries nothing to keep.
-                if kind.has_version:
+                if kind.has_version:  # the kind says which model class obj is: not a SubmissionSet
                     obj.version = child.get("versionName")  # type: ignore[union-attr]
             elif tag == v.TAG_CLASSIFICATION:
                 self._classification(child, obj, kind, nested=True)
@@ -275,7 +273,7 @@ class _Decoder:
         scheme = element.get("classificationScheme")
         if scheme is None:
             self._problem(obj, kind, f"Classification {element.get('id')} has neither scheme nor node")
-        elif scheme == kind.author_scheme:
+        elif scheme == kind.author_scheme:  # only the kinds with authors have an author scheme
             obj.authors.append(self._author(element, obj, kind))  # type: ignore[union-attr]
         elif scheme in kind.code_by_scheme:
             self._code_field(element, obj, kind, scheme)
@@ -283,7 +281,7 @@ class _Decoder:
             self._problem(obj, kind, f"unknown classification scheme {scheme}")
 
     def _node(self, node: str, classification_id: str | None, obj: Entry, kind: ObjectKind) -> None:
-        if kind.node is not None and node == kind.node:
+        if kind.node is not None and node == kind.node:  # a package's node: obj is not a DocumentEntry
             obj.classification_id = classification_id  # type: ignore[union-attr]
         elif node == kind.limited_metadata_node:
             obj.limited_metadata = True

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Union
 
 from lxml import etree
 
@@ -35,8 +34,8 @@ from dmp_xds.xds.model import (
     SubmissionSet,
 )
 
-RegistryObject = Union[DocumentEntry, SubmissionSet, Folder, Association, ObjectRef]
-Entry = Union[DocumentEntry, SubmissionSet, Folder]
+RegistryObject = DocumentEntry | SubmissionSet | Folder | Association | ObjectRef
+Entry = DocumentEntry | SubmissionSet | Folder
 
 _NSMAP = dict(v.NSMAP)  # one copy, built once, shared by every standalone root
 _SubElement = etree.SubElement
@@ -296,12 +295,13 @@ def encode_object_ref(ref: ObjectRef, parent: etree._Element | None = None) -> e
     return _new(v.TAG_OBJECT_REF, parent, attrib)
 
 
-_ENCODERS: dict[type, Callable[[object, etree._Element], etree._Element]] = {
-    DocumentEntry: encode_document_entry,  # type: ignore[dict-item]
-    SubmissionSet: encode_submission_set,  # type: ignore[dict-item]
-    Folder: encode_folder,  # type: ignore[dict-item]
-    Association: encode_association,  # type: ignore[dict-item]
-    ObjectRef: encode_object_ref,  # type: ignore[dict-item]
+# Looked up by the object's own class: each encoder is given the class it takes.
+_ENCODERS: dict[type, Callable[..., etree._Element]] = {
+    DocumentEntry: encode_document_entry,
+    SubmissionSet: encode_submission_set,
+    Folder: encode_folder,
+    Association: encode_association,
+    ObjectRef: encode_object_ref,
 }
 
 

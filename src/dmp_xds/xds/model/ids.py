@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from dmp_xds.xds.model import Submission
+from dmp_xds.xds.model import DocumentEntry, Folder, Submission
 
 
 def new_uuid() -> str:
@@ -22,9 +22,8 @@ def assign_entry_uuids(submission: Submission) -> dict[str, str]:
         if obj is None:
             continue
         obj.entry_uuid = mapping.get(obj.entry_uuid, obj.entry_uuid)
-        logical_id = getattr(obj, "logical_id", None)
-        if logical_id in mapping:
-            obj.logical_id = mapping[logical_id]  # type: ignore[union-attr]
+        if isinstance(obj, DocumentEntry | Folder) and obj.logical_id is not None and obj.logical_id in mapping:
+            obj.logical_id = mapping[obj.logical_id]
         _assign_inner_ids(obj)
     for assoc in submission.associations:
         assoc.entry_uuid = mapping.get(assoc.entry_uuid, assoc.entry_uuid)

@@ -66,19 +66,20 @@ class UpdatePlan:
     status_changes: list[StatusChange] = field(default_factory=list)
 
 
+def _versioned(submission: Submission) -> list[DocumentEntry | Folder]:
+    """The objects of a submission that have versions."""
+    return [*submission.documents, *submission.folders]
+
+
 def snapshot_ids(submission: Submission) -> tuple[list[str], list[str], list[str]]:
     """(logical ids, association ends outside the message, patients) to read for an update."""
-    logical_ids = [o.logical_id for o in [*submission.documents, *submission.folders] if o.logical_id]
+    logical_ids = [o.logical_id for o in _versioned(submission) if o.logical_id]
     in_message = set(submission.all_ids())
     ends = sorted(
         {ref for a in submission.associations for ref in (a.source, a.target) if ref and ref not in in_message}
     )
     ss = submission.submission_set
-    patients = [
-        p
-        for p in [ss.patient_id if ss else None, *(o.patient_id for o in [*submission.documents, *submission.folders])]
-        if p
-    ]
+    patients = [p for p in [ss.patient_id if ss else None, *(o.patient_id for o in _versioned(submission))] if p]
     return logical_ids, ends, sorted(set(patients))
 
 
@@ -92,12 +93,12 @@ def plan_update(submission: Submission, snapshot: UpdateSnapshot) -> tuple[Updat
     links = {
         a.target: a for a in submission.associations if a.association_type == v.HAS_MEMBER and a.source == ss.entry_uuid
     }
-    for obj in [*submission.documents, *submission.folders]:
+    for obj in _versioned(submission):
         version, problems = _new_version(obj, links.get(obj.entry_uuid), snapshot)
         errors += problems
         if version is not None:
             plan.versions.append(version)
-    new_ids = {o.entry_uuid for o in [*submission.documents, *submission.folders]}
+    new_ids = {o.entry_uuid for o in _versioned(submission)}
     for assoc in submission.associations:
         if assoc.association_type == v.UPDATE_AVAILABILITY_STATUS:
             change, problems = _status_change(assoc, ss.patient_id, snapshot)

@@ -359,7 +359,7 @@ def _check_versions(c: _Checker, submission: Submission, ss: SubmissionSet) -> N
         link = links.get(obj.entry_uuid)
         if link is None:
             continue  # reported by the membership check
-        for name, values in link.slots.items():
+        for name in link.slots:
             if name not in (v.SLOT_SUBMISSION_SET_STATUS, v.SLOT_PREVIOUS_VERSION, v.SLOT_ASSOCIATION_PROPAGATION):
                 c.add(
                     f"{label}: slot {name} has no meaning on the HasMember of a new version", link.entry_uuid, operation
