@@ -85,7 +85,9 @@ def _imported(files: list[Path], local: set[str]) -> dict[str, Path]:
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in local:
+                # _typeshed exists for type checkers only (imported under TYPE_CHECKING): the
+                # standard library's stubs, never installed.
+                if top not in sys.stdlib_module_names and top not in local and top != "_typeshed":
                     found.setdefault(top, file)
     return found
 

@@ -8,11 +8,10 @@ import builtins
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import overload
 
 from sqlalchemy import Engine, insert, select, update
 
-from dmp_xds.storage.tables import DmpNotificationRow, DmpRecordRow
+from dmp_xds.storage.tables import DmpNotificationRow, DmpRecordRow, utc_aware
 
 _notification = DmpNotificationRow.__table__
 _record = DmpRecordRow.__table__
@@ -33,15 +32,6 @@ class Notification:
     read_at: dt.datetime | None
     emailed_at: dt.datetime | None
     email_error: str | None
-
-
-@overload
-def _aware(value: dt.datetime) -> dt.datetime: ...
-@overload
-def _aware(value: None) -> None: ...
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite gives back naive datetimes: they were stored in UTC.
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 class NotificationStore:
@@ -102,7 +92,7 @@ class NotificationStore:
             Notification(
                 r.id,
                 r.patient_id,
-                _aware(r.created_at),
+                utc_aware(r.created_at),
                 r.kind,
                 r.audit_seq,
                 r.actor_id,
@@ -110,8 +100,8 @@ class NotificationStore:
                 r.structure_id,
                 r.reason,
                 r.message,
-                _aware(r.read_at),
-                _aware(r.emailed_at),
+                utc_aware(r.read_at),
+                utc_aware(r.emailed_at),
                 r.email_error,
             )
             for r in rows

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import overload
 
 from sqlalchemy import Connection, Engine, Row, Select, and_, delete, insert, or_, select, update
 
@@ -41,6 +40,7 @@ from dmp_xds.storage.tables import (
     PatientRow,
     RepositoryDocumentRow,
     SubmissionSetRow,
+    utc_aware,
 )
 from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER, KIND_SUBMISSION_SET
 
@@ -53,15 +53,6 @@ _lifecycle_event = LifecycleEventRow.__table__
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@overload
-def _aware(value: dt.datetime) -> dt.datetime: ...
-@overload
-def _aware(value: None) -> None: ...
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite gives back naive datetimes: they were stored in UTC.
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 class DmpStore:
@@ -78,7 +69,7 @@ class DmpStore:
         if row is None:
             return None
         grants = tuple(
-            Authorization(g.kind, g.grantee, _aware(g.expires_at), _aware(g.revoked_at), g.reference or "")
+            Authorization(g.kind, g.grantee, utc_aware(g.expires_at), utc_aware(g.revoked_at), g.reference or "")
             for g in connection.execute(
                 select(_authorization).where(_authorization.c.patient_id == patient_id).order_by(_authorization.c.id)
             )
@@ -97,15 +88,15 @@ class DmpStore:
         )
         consent = Consent(
             row.consent_collected_by,
-            _aware(row.consent_collected_at),
+            utc_aware(row.consent_collected_at),
             row.emergency_access_allowed,
             row.regulation_access_allowed,
         )
         return DmpRecord(
             state,
             consent,
-            _aware(row.created_at),
-            _aware(row.closed_at),
+            utc_aware(row.created_at),
+            utc_aware(row.closed_at),
             row.status_reason or "",
             row.notification_email or "",
         )
@@ -355,7 +346,7 @@ class DmpStore:
 
 
 def _declaration(row: Row[tuple[object, ...]]) -> Representative:
-    return Representative(row.representative_id, row.declared_by, _aware(row.declared_at))
+    return Representative(row.representative_id, row.declared_by, utc_aware(row.declared_at))
 
 
 def _erase_history(connection: Connection, patient_id: str, ids: list[str]) -> None:

@@ -19,8 +19,9 @@ Alembic owns the schema: a change here needs a migration in migrations/versions/
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -437,3 +438,12 @@ class VihfReplayRow(Base):
 
 
 metadata = Base.metadata
+
+
+@overload
+def utc_aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def utc_aware(value: None) -> None: ...
+def utc_aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A datetime read from a column, in UTC: SQLite gives back naive datetimes, stored in UTC."""
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
