@@ -54,11 +54,30 @@ def pnr_payload(
     return request, parts
 
 
-def mtom_body(envelope_bytes: bytes, parts: dict[str, bytes], boundary: str | None = None) -> tuple[bytes, str]:
+def dmp_soap11_envelope(action: str, payload: etree._Element) -> tuple[bytes, str]:
+    """A SOAP 1.1 request shaped like the DMP's TD2.1 example: soap11:mustUnderstand="1" on the
+    Action, an empty To and a ReplyTo with un-prefixed mustUnderstand."""
+    message_id = f"urn:uuid:{uuid.uuid4()}"
+    env = etree.Element(f"{{{v.NS_SOAP11}}}Envelope", nsmap={"soap": v.NS_SOAP11, "wsa": v.NS_WSA})
+    header = etree.SubElement(env, f"{{{v.NS_SOAP11}}}Header")
+    action_el = etree.SubElement(header, f"{{{v.NS_WSA}}}Action")
+    action_el.set(f"{{{v.NS_SOAP11}}}mustUnderstand", "1")
+    action_el.text = action
+    etree.SubElement(header, f"{{{v.NS_WSA}}}MessageID").text = message_id
+    etree.SubElement(header, f"{{{v.NS_WSA}}}To", mustUnderstand="true")
+    reply_to = etree.SubElement(header, f"{{{v.NS_WSA}}}ReplyTo", mustUnderstand="true")
+    etree.SubElement(reply_to, f"{{{v.NS_WSA}}}Address").text = "http://www.w3.org/2005/08/addressing/anonymous"
+    etree.SubElement(env, f"{{{v.NS_SOAP11}}}Body").append(payload)
+    return etree.tostring(env, encoding="UTF-8", xml_declaration=True), message_id
+
+
+def mtom_body(
+    envelope_bytes: bytes, parts: dict[str, bytes], boundary: str | None = None, root_type: str = SOAP12
+) -> tuple[bytes, str]:
     boundary = boundary or f"uuid:{uuid.uuid4()}"
     root_cid = f"root.{uuid.uuid4().hex}@example.org"
     chunks = [
-        f'--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type="{SOAP12}"\r\n'
+        f'--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type="{root_type}"\r\n'
         f"Content-Transfer-Encoding: binary\r\nContent-ID: <{root_cid}>\r\n\r\n".encode(),
         envelope_bytes,
     ]
@@ -71,7 +90,7 @@ def mtom_body(envelope_bytes: bytes, parts: dict[str, bytes], boundary: str | No
     chunks.append(f"\r\n--{boundary}--\r\n".encode())
     content_type = (
         f'multipart/related; boundary="{boundary}"; type="application/xop+xml"; '
-        f'start="<{root_cid}>"; start-info="{SOAP12}"'
+        f'start="<{root_cid}>"; start-info="{root_type}"'
     )
     return b"".join(chunks), content_type
 

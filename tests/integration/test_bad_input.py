@@ -101,6 +101,16 @@ def test_soap11_envelope(server, unchanged):
         assert response.fault_code == "soapenv:VersionMismatch"
 
 
+def test_soap11_dmp_submission_under_the_ihe_profile(server, unchanged):
+    submission = make_submission(1)
+    for de in submission.documents:
+        de.hash = de.size = de.repository_unique_id = None
+    payload, parts = soap.pnr_payload(submission, {de.entry_uuid: b"document\n" for de in submission.documents}, True)
+    env, _ = soap.dmp_soap11_envelope(v.ACTION_ITI41, payload)
+    response = _fault(*_raw(server, *soap.mtom_body(env, parts)))
+    assert response.fault_code == "soapenv:VersionMismatch"
+
+
 def test_missing_mtom_part(server, unchanged):
     request = _submission_request()
     # Drop the document part: the envelope still points to it.

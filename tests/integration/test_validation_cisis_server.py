@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from lxml import etree
+
+import soap_messages as soap
 
 from dmp_xds.dmp.cda.header import read_cda_header
 from dmp_xds.tools.client.metadata import build_submission_from_cda
@@ -71,6 +74,24 @@ def _submit(server: RunningServer, data: bytes, **options: object) -> etree._Ele
 
 def _errors(response: etree._Element) -> list[tuple[str, str]]:
     return [(e.get("errorCode", ""), e.get("codeContext", "")) for e in response.iter(f"{{{v.NS_RS}}}RegistryError")]
+
+
+@pytest.mark.parametrize(("mtom", "root_type"), [(True, soap.SOAP12), (True, "text/xml"), (False, "text/xml")])
+def test_a_soap11_submission_as_the_dmp_sends_it_is_answered_in_soap12(
+    server: RunningServer, mtom: bool, root_type: str
+) -> None:
+    data = next(p for p in EXAMPLES if p.name not in REFUSED).read_bytes()
+    submission = build_submission_from_cda(data)
+    payload, parts = soap.pnr_payload(submission, {submission.documents[0].entry_uuid: data}, mtom)
+    env, message_id = soap.dmp_soap11_envelope(v.ACTION_ITI41, payload)
+    body, content_type = soap.mtom_body(env, parts, root_type=root_type) if mtom else (env, root_type)
+    resp = requests.post(server.repository_url, data=body, headers={"Content-Type": content_type}, timeout=60)
+    response = soap.parse_response(resp.status_code, resp.headers.get("Content-Type", ""), resp.content)
+    assert response.envelope.tag == f"{{{v.NS_SOAP12}}}Envelope"
+    assert response.fault_reason is None
+    assert response.status == "Success", response.error_codes
+    assert response.header("RelatesTo") == message_id
+    assert response.header("Action") == v.response_action(v.ACTION_ITI41)
 
 
 def test_the_ans_examples_are_accepted_with_metadata_from_their_header(server: RunningServer) -> None:

@@ -8,7 +8,7 @@ from lxml import etree
 from dmp_xds.transport.soap.envelope import read_request, response_envelope
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, render_fault, sender
 from dmp_xds.xds import vocabulary as v
-from soap_messages import envelope
+from soap_messages import dmp_soap11_envelope, envelope
 
 
 def _payload():
@@ -29,6 +29,44 @@ def test_soap11_is_a_version_mismatch():
     with pytest.raises(SoapFault) as info:
         read_request(env)
     assert info.value.code == "VersionMismatch"
+
+
+def test_soap11_is_read_when_accepted():
+    env, message_id = dmp_soap11_envelope(v.ACTION_ITI41, _payload())
+    request = read_request(etree.fromstring(env), accept_soap11=True)
+    assert request.action == v.ACTION_ITI41
+    assert request.message_id == message_id
+    assert request.to == ""  # the DMP's empty To is tolerated
+    assert request.payload.tag == f"{{{v.NS_LCM}}}SubmitObjectsRequest"
+
+
+def test_soap11_dmp_request_is_refused_unless_accepted():
+    env, _ = dmp_soap11_envelope(v.ACTION_ITI41, _payload())
+    with pytest.raises(SoapFault) as info:
+        read_request(etree.fromstring(env))
+    assert info.value.code == "VersionMismatch"
+
+
+@pytest.mark.parametrize("flag", ["1", "true"])
+def test_soap11_must_understand_on_an_unknown_header(flag):
+    env, _ = dmp_soap11_envelope(v.ACTION_ITI41, _payload())
+    root = etree.fromstring(env)
+    header = root.find(f"{{{v.NS_SOAP11}}}Header")
+    etree.SubElement(header, "{urn:other}Thing").set(f"{{{v.NS_SOAP11}}}mustUnderstand", flag)
+    with pytest.raises(SoapFault) as info:
+        read_request(root, accept_soap11=True)
+    assert info.value.code == "MustUnderstand"
+
+
+def test_unprefixed_must_understand_is_not_a_soap_attribute():
+    for soap_ns, accept in ((v.NS_SOAP12, False), (v.NS_SOAP11, True)):
+        root = etree.fromstring(
+            f'<e:Envelope xmlns:e="{soap_ns}" xmlns:a="{v.NS_WSA}"><e:Header>'
+            f'<a:Action mustUnderstand="true">{v.ACTION_ITI41}</a:Action>'
+            f'<a:To mustUnderstand="true"/><o:Thing xmlns:o="urn:other" mustUnderstand="true"/>'
+            f"</e:Header><e:Body><x/></e:Body></e:Envelope>"
+        )
+        assert read_request(root, accept_soap11=accept).action == v.ACTION_ITI41
 
 
 def test_missing_action_is_a_sender_fault():

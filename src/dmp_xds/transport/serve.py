@@ -97,6 +97,9 @@ class XdsApplication:
     def __init__(self, services: Services, workers: int = 8) -> None:
         self.services = services
         self.settings = services.settings
+        # The DMP's own TD2.1 (ITI-41) request is a SOAP 1.1 envelope: the CI-SIS profile reads it
+        # and answers SOAP 1.2, as the DMP does; plain IHE keeps XDS.b's SOAP 1.2 only.
+        self._accept_soap11 = services.settings.profile == "cisis"
         self.dispatchers: dict[str, SoapDispatcher] = build_dispatchers()
         self.wsdl_dir = resource_dir("wsdl")
         self.schemas_dir = resource_dir("schemas")
@@ -247,7 +250,7 @@ class XdsApplication:
         if mtom is not None:
             message_ = mtom.finish()
             return Received(message_.root, dict(message_.attachments), mtom=True)
-        if content_type.media_type == SOAP11_CONTENT_TYPE:
+        if content_type.media_type == SOAP11_CONTENT_TYPE and not self._accept_soap11:
             raise SoapFault(
                 "VersionMismatch",
                 f"SOAP 1.1 (text/xml) is not accepted: XDS.b requires SOAP 1.2 ({SOAP12_CONTENT_TYPE})",
@@ -275,7 +278,7 @@ class XdsApplication:
             envelope = parse_bytes(received.envelope)
         except UnsafeXmlError as exc:
             raise sender(f"the request is not acceptable XML: {exc}") from None
-        request = read_request(envelope)
+        request = read_request(envelope, self._accept_soap11)
         try:
             result = self.dispatchers[endpoint].dispatch(self.services, request, received.attachments, chain)
         except SoapFault as fault:

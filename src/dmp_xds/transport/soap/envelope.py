@@ -1,4 +1,7 @@
-"""SOAP 1.2 envelopes and WS-Addressing headers, as pure functions on lxml trees."""
+"""SOAP 1.2 envelopes and WS-Addressing headers, as pure functions on lxml trees.
+
+A SOAP 1.1 request is read too when the caller allows it (the CI-SIS profile: the DMP's own TD2.1
+submission is a SOAP 1.1 envelope); responses and faults are always SOAP 1.2, as the DMP answers."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ ENVELOPE = f"{{{NS_SOAP12}}}Envelope"
 HEADER = f"{{{NS_SOAP12}}}Header"
 BODY = f"{{{NS_SOAP12}}}Body"
 MUST_UNDERSTAND_ATTR = f"{{{NS_SOAP12}}}mustUnderstand"
+SOAP11_ENVELOPE = f"{{{NS_SOAP11}}}Envelope"
 
 # Header blocks this server processes, and so may be marked mustUnderstand.
 UNDERSTOOD_HEADERS = frozenset(
@@ -47,17 +51,22 @@ def _text(header: etree._Element | None, tag: str) -> str | None:
     return (found.text or "").strip()
 
 
-def read_request(envelope: etree._Element) -> SoapRequest:
-    """Check a request envelope and read its addressing headers; raise SoapFault if unusable."""
-    if envelope.tag == f"{{{NS_SOAP11}}}Envelope":
+def read_request(envelope: etree._Element, accept_soap11: bool = False) -> SoapRequest:
+    """Check a request envelope and read its addressing headers; raise SoapFault if unusable.
+
+    `accept_soap11`: read a SOAP 1.1 envelope the same way (its own Header, Body and
+    mustUnderstand); otherwise it is a VersionMismatch, as XDS.b requires SOAP 1.2."""
+    if envelope.tag == SOAP11_ENVELOPE and not accept_soap11:
         raise SoapFault(
             VERSION_MISMATCH,
             f"SOAP 1.1 envelopes are not accepted: XDS.b requires SOAP 1.2 (namespace {NS_SOAP12})",
         )
-    if envelope.tag != ENVELOPE:
+    if envelope.tag not in (ENVELOPE, SOAP11_ENVELOPE):
         raise SoapFault(VERSION_MISMATCH, f"the document element is {envelope.tag}, not a SOAP 1.2 Envelope")
-    header = envelope.find(HEADER)
-    body = envelope.find(BODY)
+    soap = NS_SOAP11 if envelope.tag == SOAP11_ENVELOPE else NS_SOAP12
+    must_understand = f"{{{soap}}}mustUnderstand"
+    header = envelope.find(f"{{{soap}}}Header")
+    body = envelope.find(f"{{{soap}}}Body")
     if body is None:
         raise sender("the SOAP envelope has no Body")
     payload = [child for child in body if isinstance(child.tag, str)]
@@ -67,7 +76,9 @@ def read_request(envelope: etree._Element) -> SoapRequest:
         for block in header:
             if not isinstance(block.tag, str):
                 continue
-            flag = block.get(MUST_UNDERSTAND_ATTR, "false").strip()
+            # Only the envelope's own attribute counts: an un-prefixed mustUnderstand (as the
+            # DMP's examples put on WS-Addressing headers) is not a SOAP attribute at all.
+            flag = block.get(must_understand, "false").strip()
             if flag in ("1", "true") and block.tag not in UNDERSTOOD_HEADERS:
                 raise SoapFault(MUST_UNDERSTAND, f"header block {block.tag} is not understood")
     action = _text(header, f"{{{NS_WSA}}}Action")
