@@ -15,7 +15,6 @@ import requests
 from lxml import etree
 
 import soap_messages as soap
-
 from dmp_xds.dmp.cda.header import read_cda_header
 from dmp_xds.tools.client.metadata import build_submission_from_cda
 from dmp_xds.tools.client.soap import XdsClient
