@@ -169,6 +169,22 @@ def test_archive_and_unarchive(server) -> None:
     assert document in find(server, v.STATUS_APPROVED)
 
 
+@pytest.mark.parametrize("via", [(), (v.STATUS_ARCHIVED,)])
+def test_logical_deletion_is_final(server, via: tuple[str, ...]) -> None:
+    original = registered(server).documents[0]
+    document = original.entry_uuid
+    path = (v.STATUS_APPROVED, *via, v.STATUS_DELETED)
+    for before, after in zip(path, path[1:], strict=False):
+        assert server.post("registry", soap.update(status_update(document, before, after))).status == "Success"
+    everything_else = (v.STATUS_APPROVED, v.STATUS_DEPRECATED, v.STATUS_ARCHIVED)
+    assert document not in find(server, *everything_else)  # left out unless asked for by status
+    assert document in find(server, v.STATUS_DELETED)
+    undelete = server.post("registry", soap.update(status_update(document, v.STATUS_DELETED, v.STATUS_APPROVED)))
+    assert errors(undelete) == ["XDSMetadataUpdateError"]
+    assert errors(server.post("registry", soap.update(new_version(original, "1")))) == ["XDSMetadataUpdateError"]
+    assert document in find(server, v.STATUS_DELETED)
+
+
 def test_no_status_update_of_an_older_version(server) -> None:
     original = registered(server).documents[0]
     assert server.post("registry", soap.update(new_version(original, "1"))).status == "Success"

@@ -165,3 +165,12 @@ def test_an_anchored_answer_loses_what_only_a_hidden_document_brought() -> None:
     assert restrict(folders, colleague, outside, anchored=True) == QueryRows()
     shown = Outside(outside.ends, {V1.entry_uuid: V3_UNMASKED})
     assert restrict(folders, colleague, shown, anchored=True) == QueryRows(folders=folders.folders)
+
+
+def test_the_vihf_patient_in_the_dmp_form_is_the_ins_alone() -> None:
+    """The VIHF names its patient `INS^^^&OID&ISO^NH`: the registry compares the INS alone."""
+    for resource_id in (PATIENT + "^NH", PATIENT + "^NH^^20100907"):
+        principal = replace(professional(AUTHOR), patient_id=resource_id)
+        assert access_to_record(principal, None, NOW).patient_id == PATIENT
+    malformed = replace(professional(AUTHOR), patient_id=PATIENT + "^PI")
+    assert access_to_record(malformed, None, NOW).patient_id == PATIENT + "^PI"

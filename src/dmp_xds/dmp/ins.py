@@ -7,6 +7,7 @@ departments 2A and 2B count as 19 and 18. A wrong key is a wrong identifier.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 # The INS roots the DMP accepts: INS-NIR, INS-NIA, test NIR, test NIA. The 2011-era calculated
@@ -50,3 +51,42 @@ def ins_problem(cx: str) -> str | None:
     if root not in INS_ROOTS:
         return f"assigning authority {root or '(none)'} is not an INS root ({', '.join(sorted(INS_ROOTS))})"
     return nir_problem(ident)
+
+
+# The DMP's patient id may carry CX.5, the identifier type (NH: national health number), and
+# CX.7, the date the identifier took effect: a date, or a 14-digit timestamp in TD3.3 requests.
+_INS_ID_TYPE = "NH"
+_CX7 = re.compile(r"^[0-9]{8}(?:[0-9]{6})?$")
+
+
+def _cx7_problem(value: str) -> str | None:
+    if not _CX7.match(value):
+        return f"CX.7 (effective date) {value!r} is not a date YYYYMMDD or a timestamp YYYYMMDDHHMMSS"
+    try:
+        dt.datetime.strptime(value, "%Y%m%d%H%M%S" if len(value) == 14 else "%Y%m%d")
+    except ValueError:
+        return f"CX.7 (effective date) {value!r} is not a valid date"
+    return None
+
+
+def canonical_patient_id(cx: str) -> tuple[str, str | None]:
+    """The patient id as the registry stores and compares it, `INS^^^&OID&ISO`, and why the DMP's
+    longer form `INS^^^&OID&ISO^NH^^<date>` is malformed (None: it is not, or it is not that form).
+
+    The DMP sends CX.5 `NH` and a CX.7 date in submissions and CX.5 alone in queries and VIHFs:
+    the INS alone names the patient, so CX.5 and CX.7 are checked, then dropped. An id of four
+    components or fewer is returned as it is, for the CX rules to judge.
+    """
+    parts = cx.split("^")
+    if len(parts) <= 4:
+        return cx, None
+    if len(parts) > 7:
+        return cx, "only CX.1, CX.4, CX.5 and CX.7 may be valued (more than 7 components)"
+    id_type, rest = parts[4], parts[5:]
+    if id_type != _INS_ID_TYPE:
+        return cx, f"CX.5 (identifier type) must be {_INS_ID_TYPE}, not {id_type!r}"
+    if rest and rest[0]:
+        return cx, "CX.6 must be empty"
+    if len(rest) == 2 and rest[1] and (problem := _cx7_problem(rest[1])):
+        return cx, problem
+    return "^".join(parts[:4]), None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from lxml import etree
 
+from dmp_xds.dmp.ins import canonical_patient_id
 from dmp_xds.dmp.policy import (
     Action,
     Decision,
@@ -185,7 +186,9 @@ def document_access(principal: Principal, record: RecordState | None, now: dt.da
             return Decision(False, "this patient has no DMP")
         return document_action(principal, record, document_facts(entry), action, now)
 
-    return DocumentAccess(principal.patient_id, visibility, decide)
+    # The VIHF names its patient `INS^^^&OID&ISO^NH`: the registry stores and compares the INS alone.
+    patient_id, problem = canonical_patient_id(principal.patient_id)
+    return DocumentAccess(principal.patient_id if problem else patient_id, visibility, decide)
 
 
 def vouching_note(principal: Principal) -> str:

@@ -172,10 +172,21 @@ def vihf_patient_errors(query: StoredQuery, patient_of_caller: str) -> list[XdsE
     ]
 
 
+def canonical_patients(services: Services, query: StoredQuery) -> StoredQuery:
+    """The query with its patient parameters as the registry stores patient ids (under the
+    CI-SIS profile, `INS^^^&OID&ISO^NH` is looked up as `INS^^^&OID&ISO`)."""
+    values = dict(query.values)
+    for name in PATIENT_PARAMETERS:
+        if (patient := query.text(name)) is not None:
+            values[name] = services.validators.patient_id(patient)
+    return replace(query, values=values)
+
+
 def stored_query(services: Services, request: TransactionRequest) -> TransactionResult:
     query = read_request(request.payload)
     if isinstance(query, list):
         return TransactionResult(query_response([], query))
+    query = canonical_patients(services, query)
     own_community = services.settings.home_community_id
     unknown = check_community(query, own_community)
     if unknown:

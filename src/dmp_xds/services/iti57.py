@@ -62,7 +62,8 @@ def update(
 ) -> Outcome:
     """Check and store one update (nothing is stored if there are any errors)."""
     normalize(submission)
-    errors = validate_update(submission)
+    errors = services.validators.read_patient_ids(submission, ErrorCode.REGISTRY_METADATA_ERROR)
+    errors = errors or validate_update(submission)
     if errors:
         return Outcome(errors)
     assign_entry_uuids(submission)

@@ -127,8 +127,11 @@ STATUS_SUBMITTED: Final = "urn:oasis:names:tc:ebxml-regrep:StatusType:Submitted"
 # The DMP's archived status (CI-SIS TRE_R270 AvailabilityStatus, "version archivée et à jour";
 # set and unset by ITI-57 UpdateAvailabilityStatus): kept, and left out of default searches.
 STATUS_ARCHIVED: Final = "urn:asip:ci-sis:2010:StatusType:Archived"
+# The DMP's logical deletion (TD3.3c: Approved or Archived -> Deleted by ITI-57): the entry is
+# kept, left out of searches unless asked for by status, and final (no status leaves it).
+STATUS_DELETED: Final = "urn:asip:ci-sis:2010:StatusType:Deleted"
 # The availability statuses ITI-57 may move a DocumentEntry, Folder or Association between.
-UPDATABLE_STATUSES: Final = frozenset({STATUS_APPROVED, STATUS_DEPRECATED, STATUS_ARCHIVED})
+UPDATABLE_STATUSES: Final = frozenset({STATUS_APPROVED, STATUS_DEPRECATED, STATUS_ARCHIVED, STATUS_DELETED})
 
 RESPONSE_SUCCESS: Final = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 RESPONSE_FAILURE: Final = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"

@@ -14,7 +14,7 @@ Pure: values in, errors out, all at once.
 
 from __future__ import annotations
 
-from dmp_xds.dmp.ins import INS_ROOTS, ins_problem
+from dmp_xds.dmp.ins import INS_ROOTS, canonical_patient_id, ins_problem
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSet
 from dmp_xds.xds.errors import ErrorCode, XdsError, error, warning
 from dmp_xds.xds.model import Author, Code, DocumentEntry, Submission
@@ -116,6 +116,35 @@ class _Profile:
             self.coded(label, loc, "confidentialityCode", confidentiality, sets.confidentiality)
         for author in de.authors:
             self.author(label, loc, author)
+
+
+def canonical_patient_ids(submission: Submission, code: ErrorCode) -> list[XdsError]:
+    """Rewrite the submission's patient ids to `INS^^^&OID&ISO` (CX.5 `NH` and the CX.7 date of the
+    DMP's form dropped): stored so, a document is found by the INS alone, whichever form the query
+    uses. The errors name a malformed CX.5 or CX.7 (the ids concerned are left as they are)."""
+    errors: list[XdsError] = []
+
+    def read(label: str, location: str, name: str, cx: str | None) -> str | None:
+        if cx is None:
+            return None
+        canonical, problem = canonical_patient_id(cx)
+        if problem:
+            errors.append(error(code, f"{label}: {name} {cx}: {problem} (CI-SIS)", location))
+        return canonical
+
+    ss = submission.submission_set
+    if ss is not None:
+        ss.patient_id = read(
+            _label("SubmissionSet", ss.entry_uuid, ss.unique_id), ss.entry_uuid, "patientId", ss.patient_id
+        )
+    for de in submission.documents:
+        label = _label("DocumentEntry", de.entry_uuid, de.unique_id)
+        de.patient_id = read(label, de.entry_uuid, "patientId", de.patient_id)
+        de.source_patient_id = read(label, de.entry_uuid, "sourcePatientId", de.source_patient_id)
+    for folder in submission.folders:
+        label = _label("Folder", folder.entry_uuid, folder.unique_id)
+        folder.patient_id = read(label, folder.entry_uuid, "patientId", folder.patient_id)
+    return errors
 
 
 def validate_cisis(submission: Submission, value_sets: CisisValueSets, code: ErrorCode) -> list[XdsError]:

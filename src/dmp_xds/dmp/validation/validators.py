@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dmp_xds.config import ConfigError, Settings
+from dmp_xds.dmp.ins import canonical_patient_id
 from dmp_xds.dmp.validation.ans_schematrons import AnsSchematrons, load_ans_schematrons
 from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE, CdaPolicy, CdaValidator, SchemaError, load_schema
-from dmp_xds.dmp.validation.cisis import validate_cisis
+from dmp_xds.dmp.validation.cisis import canonical_patient_ids, validate_cisis
 from dmp_xds.dmp.validation.schematron import SchematronError
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSetError, load_cisis_value_sets
-from dmp_xds.xds.errors import XdsError
+from dmp_xds.xds.errors import ErrorCode, XdsError
 from dmp_xds.xds.model import DocumentEntry, Submission
 from dmp_xds.xds.validation.xds import Transaction, metadata_error_code, validate_submission
 
@@ -27,10 +28,29 @@ class Validators:
     cda: CdaValidator | None = None  # set: the CDA layer is on
 
     def metadata_errors(self, submission: Submission, transaction: Transaction) -> list[XdsError]:
+        errors = self.read_patient_ids(submission, metadata_error_code(transaction))
+        if errors:
+            return errors
         errors = validate_submission(submission, transaction)
         if self.value_sets is not None:
             errors += validate_cisis(submission, self.value_sets, metadata_error_code(transaction))
         return errors
+
+    def read_patient_ids(self, submission: Submission, code: ErrorCode) -> list[XdsError]:
+        """Under the CI-SIS profile, the DMP's `INS^^^&OID&ISO^NH^^<date>` patient ids of a
+        submission become `INS^^^&OID&ISO` before any rule reads them; the errors of malformed ones.
+        Plain IHE keeps the letter of ITI TF-3: only CX.1 and CX.4."""
+        if self.value_sets is None:
+            return []
+        return canonical_patient_ids(submission, code)
+
+    def patient_id(self, cx: str) -> str:
+        """A patient id as the registry compares it (a query parameter, the VIHF's patient): the
+        INS alone under the CI-SIS profile when the id is well formed, else as it is."""
+        if self.value_sets is None:
+            return cx
+        canonical, problem = canonical_patient_id(cx)
+        return cx if problem else canonical
 
     def document_errors(self, entry: DocumentEntry, data: bytes) -> list[XdsError]:
         """The CDA layer for one `text/xml` document; other media types (PDF...) skip it."""

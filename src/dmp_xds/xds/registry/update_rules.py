@@ -134,6 +134,14 @@ def _new_version(
                 obj.entry_uuid,
             )
         )
+    if previous.status == v.STATUS_DELETED:
+        errors.append(
+            error(
+                ErrorCode.METADATA_UPDATE_ERROR,
+                f"{label}: the {kind} is deleted, and a deletion is final",
+                obj.entry_uuid,
+            )
+        )
     if obj.unique_id != previous.unique_id:
         errors.append(
             error(
@@ -211,6 +219,14 @@ def _status_change(
             error(
                 ErrorCode.METADATA_UPDATE_ERROR,
                 f"{label}: OriginalStatus {original} is not the status of {target.entry_uuid} ({target.status})",
+                assoc.entry_uuid,
+            )
+        )
+    elif target.status == v.STATUS_DELETED:
+        errors.append(
+            error(
+                ErrorCode.METADATA_UPDATE_ERROR,
+                f"{label}: {target.kind} {target.entry_uuid} is deleted, and a deletion is final",
                 assoc.entry_uuid,
             )
         )
