@@ -12,7 +12,7 @@ from dmp_xds.dmp.policy import Authorization, RecordState
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder
 from dmp_xds.security.vihf import Principal
-from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.gate import DocumentAccess, with_canonical_patient
 from dmp_xds.services.gate import document_access as access_to_record
 from dmp_xds.services.iti18 import Outside, restrict
 from dmp_xds.services.rights import hidden_versions
@@ -168,9 +168,9 @@ def test_an_anchored_answer_loses_what_only_a_hidden_document_brought() -> None:
 
 
 def test_the_vihf_patient_in_the_dmp_form_is_the_ins_alone() -> None:
-    """The VIHF names its patient `INS^^^&OID&ISO^NH`: the registry compares the INS alone."""
+    """The VIHF names its patient `INS^^^&OID&ISO^NH`: from authentication on, the INS alone."""
     for resource_id in (PATIENT + "^NH", PATIENT + "^NH^^20100907"):
         principal = replace(professional(AUTHOR), patient_id=resource_id)
-        assert access_to_record(principal, None, NOW).patient_id == PATIENT
+        assert with_canonical_patient(principal).patient_id == PATIENT
     malformed = replace(professional(AUTHOR), patient_id=PATIENT + "^PI")
-    assert access_to_record(malformed, None, NOW).patient_id == PATIENT + "^PI"
+    assert with_canonical_patient(malformed).patient_id == PATIENT + "^PI"

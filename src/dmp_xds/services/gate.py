@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from lxml import etree
@@ -152,7 +152,15 @@ def authenticate(
             principal.patient_id,
             holder.structure_id,
         )
-    return principal
+    return with_canonical_patient(principal)
+
+
+def with_canonical_patient(principal: Principal) -> Principal:
+    """The DMP's VIHF names its patient `INS^^^&OID&ISO^NH`: the record, the registry and the
+    trace know the INS alone, so the principal carries that from authentication on (a malformed
+    id is left as it is, and matches no record)."""
+    patient_id, problem = canonical_patient_id(principal.patient_id)
+    return principal if problem else replace(principal, patient_id=patient_id)
 
 
 def record_state(security: SecurityServices, principal: Principal) -> RecordState | None:
@@ -186,9 +194,7 @@ def document_access(principal: Principal, record: RecordState | None, now: dt.da
             return Decision(False, "this patient has no DMP")
         return document_action(principal, record, document_facts(entry), action, now)
 
-    # The VIHF names its patient `INS^^^&OID&ISO^NH`: the registry stores and compares the INS alone.
-    patient_id, problem = canonical_patient_id(principal.patient_id)
-    return DocumentAccess(principal.patient_id if problem else patient_id, visibility, decide)
+    return DocumentAccess(principal.patient_id, visibility, decide)
 
 
 def vouching_note(principal: Principal) -> str:
