@@ -58,3 +58,6 @@ class TransactionResult:
     touched: tuple[str, ...] = ()
     decisions: tuple[str, ...] = ()
     denied: bool = False
+    # The response's WS-Addressing action when it is not the request's plus "Response" (IHE's
+    # rule): the DMP's HL7 V3 and CXF services name their replies otherwise.
+    response_action: str = ""

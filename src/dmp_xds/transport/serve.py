@@ -51,18 +51,27 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DMP_ADMIN_PATH = "/dmp/admin"
-ENDPOINTS = {"/xds/repository": "repository", "/xds/registry": "registry", DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT}
+# The national DMP's own base path: a DMP-compatible software changes only its host to use us.
+DMPI_SERVICES = "/si-dmp-server/v2/services/"
+ENDPOINTS = {
+    "/xds/repository": "repository",
+    "/xds/registry": "registry",
+    DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT,
+    DMPI_SERVICES + "repository": "repository",
+    DMPI_SERVICES + "registry": "registry",
+}
 WSDL_FILES = {
     "repository": "XDS.b_DocumentRepository.wsdl",
     "registry": "XDS.b_DocumentRegistry.wsdl",
     DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl",
 }
 # Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
-# to its own URL, so each endpoint prefix (/xds/, /dmp/) serves them.
-STATIC_PREFIXES = ("/xds/", "/dmp/")
+# to its own URL, so each endpoint prefix serves them.
+STATIC_PREFIXES = ("/xds/", "/dmp/", DMPI_SERVICES)
 SOAP11_CONTENT_TYPE = "text/xml"
-# soap12:address location="http://host:port/xds/..." (or /dmp/...) in our WSDL files.
-WSDL_ADDRESS = re.compile(r'(<soap12:address\s+location=)"https?://[^/"]+(/(?:xds|dmp)/[a-z]+)"')
+# The soap12:address of our WSDL files, replaced by the URL the endpoint's `?wsdl` was asked at
+# (one WSDL serves both /xds/registry and the DMP's path).
+WSDL_ADDRESS = re.compile(r'(<soap12:address\s+location=)"https?://[^"]+"')
 
 
 @dataclass
@@ -146,7 +155,7 @@ class XdsApplication:
 
     def _endpoint_wsdl(self, path: str, scope: Scope) -> bytes:
         """The WSDL of an endpoint as served at `<endpoint>?wsdl`: its schema imports made
-        relative to that URL (`/xds/schemas/...`) and its address the one the client used."""
+        relative to that URL (`/xds/schemas/...`) and its address the URL the client used."""
         text = (self.wsdl_dir / WSDL_FILES[ENDPOINTS[path]]).read_text(encoding="utf-8")
         text = text.replace('schemaLocation="../schemas/', 'schemaLocation="schemas/')
         host = next(
@@ -154,7 +163,7 @@ class XdsApplication:
             f"{self.settings.host}:{self.settings.port}",
         )
         scheme = scope.get("scheme", "http")
-        text = WSDL_ADDRESS.sub(lambda m: f'{m.group(1)}"{scheme}://{host}{m.group(2)}"', text)
+        text = WSDL_ADDRESS.sub(lambda m: f'{m.group(1)}"{scheme}://{host}{path}"', text)
         return text.encode("utf-8")
 
     async def _static(self, file: Path, root: Path, send: Send) -> None:
@@ -292,14 +301,10 @@ class XdsApplication:
             log.exception("unexpected error while dispatching")
             internal = receiver("internal server error")
             return request, 500, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(internal, request.message_id)
-        out = to_bytes(response_envelope(result.payload, v.response_action(request.action), request.message_id))
+        action = result.response_action or v.response_action(request.action)
+        out = to_bytes(response_envelope(result.payload, action, request.message_id))
         if not received.mtom and not result.documents:
-            return (
-                request,
-                200,
-                f'{SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{v.response_action(request.action)}"',
-                out,
-            )
+            return request, 200, f'{SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{action}"', out
         parts = [OutgoingPart(d.content_id, d.content_type, d.path) for d in result.documents]
         mtom = encode_mtom(out, parts)
         whole = mtom.in_memory()
@@ -355,4 +360,11 @@ def app_from_environment() -> XdsApplication:
 def endpoint_urls(settings: Settings) -> dict[str, str]:
     scheme = "https" if settings.tls_certificate else "http"
     base = f"{scheme}://{settings.host}:{settings.port}"
-    return {name: base + path for path, name in ENDPOINTS.items()}
+    return {name: base + path for path, name in ENDPOINTS.items() if not path.startswith(DMPI_SERVICES)}
+
+
+def dmpi_urls(settings: Settings) -> dict[str, str]:
+    """The DMP's services as an LPS configures them: its base URL plus the service's sub-path."""
+    scheme = "https" if settings.tls_certificate else "http"
+    base = f"{scheme}://{settings.host}:{settings.port}"
+    return {path.removeprefix(DMPI_SERVICES): base + path for path in ENDPOINTS if path.startswith(DMPI_SERVICES)}

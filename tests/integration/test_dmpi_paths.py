@@ -1,0 +1,53 @@
+"""The DMP's own paths (`/si-dmp-server/v2/services/<service>`): a DMP-compatible software changes
+only its host, and the XDS services answer there as at /xds/."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+import soap_messages as soap
+from dmp_xds.xds import vocabulary as v
+from factories import PATIENT_ID, make_submission
+
+DMPI = "/si-dmp-server/v2/services/"
+
+
+@pytest.fixture(scope="module")
+def server(xds_server):
+    xds_server.add_patient(PATIENT_ID)
+    return xds_server
+
+
+def test_registry_and_repository_answer_at_the_dmp_paths(server) -> None:
+    submission = make_submission(1)
+    for entry in submission.documents:
+        entry.hash = entry.size = entry.repository_unique_id = None
+    documents = {entry.entry_uuid: b"document body\n" for entry in submission.documents}
+    request = soap.provide_and_register(submission, documents)
+    response = requests.post(
+        server.base_url + DMPI + "repository",
+        data=request.body,
+        headers={"Content-Type": request.content_type},
+        timeout=60,
+    )
+    stored = soap.parse_response(response.status_code, response.headers["Content-Type"], response.content)
+    assert stored.payload.get("status") == v.RESPONSE_SUCCESS, stored.payload
+    query = soap.adhoc_query(
+        v.SQ_FIND_DOCUMENTS,
+        {"$XDSDocumentEntryPatientId": [f"'{PATIENT_ID}'"], "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]},
+    )
+    response = requests.post(
+        server.base_url + DMPI + "registry", data=query.body, headers={"Content-Type": query.content_type}, timeout=60
+    )
+    found = soap.parse_response(response.status_code, response.headers["Content-Type"], response.content)
+    assert [e.get("id") for e in found.payload.iter(v.TAG_EXTRINSIC_OBJECT)] == [
+        d.entry_uuid for d in submission.documents
+    ]
+
+
+@pytest.mark.parametrize("service", ["registry", "repository"])
+def test_the_wsdl_at_a_dmp_path_gives_that_path_as_address(server, service: str) -> None:
+    response = requests.get(server.base_url + DMPI + service + "?wsdl", timeout=30)
+    assert response.status_code == 200
+    assert f'location="{server.base_url}{DMPI}{service}"' in response.text
