@@ -54,6 +54,12 @@ class Holder:
     structure_id: str
     subject: str
     fingerprint: str  # SHA-256 of the DER, hex
+    # What a GIP-CPS card certificate says of its holder in its private extensions (vocabulary:
+    # EXT_*), "" / () when it does not say: the card type (CPS, CPF, CPE, CPA), the profession code
+    # (TRE_G15) and the specialty codes (TRE_R38).
+    card_type: str = ""
+    profession_code: str = ""
+    specialties: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -141,6 +147,68 @@ def professional_id(common_name: str) -> str:
     return ""
 
 
+def _der_items(data: bytes) -> list[tuple[int, bytes]]:
+    """The (tag, content) of each DER element in `data`, in order; [] if it is not DER."""
+    items = []
+    at = 0
+    while at < len(data):
+        if at + 2 > len(data):
+            return []
+        tag, length = data[at], data[at + 1]
+        at += 2
+        if length & 0x80:
+            size = length & 0x7F
+            if size == 0 or size > 4 or at + size > len(data):
+                return []
+            length = int.from_bytes(data[at : at + size], "big")
+            at += size
+        if at + length > len(data):
+            return []
+        items.append((tag, data[at : at + length]))
+        at += length
+    return items
+
+
+_DER_INTEGER, _DER_SEQUENCE = 0x02, 0x30
+_DER_STRINGS = frozenset({0x0C, 0x13, 0x14, 0x16, 0x1E})  # UTF8, Printable, T61, IA5, BMP
+
+
+def _extension_der(cert: x509.Certificate, oid: str) -> bytes:
+    value = _extension(cert, x509.ObjectIdentifier(oid))
+    return value.value if isinstance(value, x509.UnrecognizedExtension) else b""
+
+
+def _der_integer(data: bytes) -> int | None:
+    items = _der_items(data)
+    if len(items) != 1 or items[0][0] != _DER_INTEGER or not items[0][1]:
+        return None
+    return int.from_bytes(items[0][1], "big", signed=True)
+
+
+def _der_strings(data: bytes) -> tuple[str, ...]:
+    items = _der_items(data)
+    if len(items) != 1 or items[0][0] != _DER_SEQUENCE:
+        return ()
+    encodings = {0x0C: "utf-8", 0x1E: "utf-16-be"}
+    return tuple(
+        content.decode(encodings.get(tag, "latin-1"), "replace")
+        for tag, content in _der_items(items[0][1])
+        if tag in _DER_STRINGS
+    )
+
+
+def card_facts(cert: x509.Certificate) -> tuple[str, str, tuple[str, ...]]:
+    """(card type, profession code, specialty codes) a card certificate carries in its GIP-CPS
+    extensions; "" / () for each one it lacks or that cannot be read."""
+    card_type = _der_integer(_extension_der(cert, sv.EXT_CARD_TYPE))
+    profession = _der_integer(_extension_der(cert, sv.EXT_PROFESSION))
+    return (
+        sv.CARD_TYPES.get(card_type, "") if card_type is not None else "",
+        str(profession) if profession is not None else "",
+        _der_strings(_extension_der(cert, sv.EXT_SPECIALTIES)),
+    )
+
+
 def holder_of(cert: x509.Certificate) -> Holder:
     """The identity in a certificate subject (see vocabulary: where IGC-Santé puts each field).
 
@@ -155,8 +223,11 @@ def holder_of(cert: x509.Certificate) -> Holder:
     person = bool(family or given or _name_value(subject, sv.SUBJECT_PSEUDONYM))
     national_id = professional_id(_name_value(subject, sv.SUBJECT_NATIONAL_ID)) if person else ""
     structure_id = _name_value(subject, sv.SUBJECT_STRUCTURE_ID)
+    card_type, profession_code = "", ""
+    specialties: tuple[str, ...] = ()
     if national_id:
         kind = "professional"
+        card_type, profession_code, specialties = card_facts(cert)
     else:
         kind = "establishment" if structure_id and not person else "unknown"
     return Holder(
@@ -169,6 +240,9 @@ def holder_of(cert: x509.Certificate) -> Holder:
         structure_id=structure_id,
         subject=dn(subject),
         fingerprint=hashlib.sha256(cert.public_bytes(_DER)).hexdigest(),
+        card_type=card_type,
+        profession_code=profession_code,
+        specialties=specialties,
     )
 
 
@@ -187,7 +261,18 @@ def _dates_problem(cert: x509.Certificate, now: dt.datetime, what: str) -> str:
     return ""
 
 
-def _leaf_usage_problem(cert: x509.Certificate) -> str:
+AUTHENTICATION = "authentication"  # a TLS client certificate
+SIGNATURE = "signature"  # a VIHF's signing certificate
+# A card and an organisation have a signature certificate besides their authentication one: the
+# DMP's signed example tokens are signed with certificates whose extended key usage is e-mail
+# protection (S/MIME) alone, so a VIHF signature takes either usage.
+_EXTENDED_USAGES = {
+    AUTHENTICATION: frozenset({ExtendedKeyUsageOID.CLIENT_AUTH}),
+    SIGNATURE: frozenset({ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION}),
+}
+
+
+def _leaf_usage_problem(cert: x509.Certificate, purpose: str = AUTHENTICATION) -> str:
     usage = _extension(cert, ExtensionOID.KEY_USAGE)
     if not isinstance(usage, x509.KeyUsage) or not usage.digital_signature:
         return "the certificate's key usage does not allow digital signature (authentication)"
@@ -195,7 +280,9 @@ def _leaf_usage_problem(cert: x509.Certificate) -> str:
     if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
         return "a CA certificate cannot authenticate a user"
     extended = _extension(cert, ExtensionOID.EXTENDED_KEY_USAGE)
-    if isinstance(extended, x509.ExtendedKeyUsage) and ExtendedKeyUsageOID.CLIENT_AUTH not in extended:
+    if isinstance(extended, x509.ExtendedKeyUsage) and not _EXTENDED_USAGES[purpose] & set(extended):
+        if purpose == SIGNATURE:
+            return "the certificate's extended key usage allows neither client authentication nor signature"
         return "the certificate's extended key usage does not include client authentication"
     return ""
 
@@ -242,7 +329,7 @@ class TrustStore:
         self._crls = _by_issuer(crls)
         self._crl_paths = list(crl_paths)
         self._crl_stamps = _stamps(self._crl_paths)
-        self._cache: OrderedDict[bytes, tuple[float, CertificateCheck]] = OrderedDict()
+        self._cache: OrderedDict[tuple[bytes, str], tuple[float, CertificateCheck]] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -300,21 +387,24 @@ class TrustStore:
             return f"the certificate {dn(cert.subject)} (serial {cert.serial_number:x}) is revoked"
         return ""
 
-    def check(self, chain: Sequence[x509.Certificate], now: dt.datetime | None = None) -> CertificateCheck:
-        """Validate `chain[0]` (the leaf), with `chain[1:]` offered as intermediates."""
+    def check(
+        self, chain: Sequence[x509.Certificate], now: dt.datetime | None = None, purpose: str = AUTHENTICATION
+    ) -> CertificateCheck:
+        """Validate `chain[0]` (the leaf), with `chain[1:]` offered as intermediates, for
+        `purpose`: AUTHENTICATION (a TLS client) or SIGNATURE (a VIHF signer)."""
         if not chain:
             return CertificateCheck(None, "no certificate was presented")
         leaf = chain[0]
         now = now or dt.datetime.now(dt.UTC)
         self._reload_crls_if_changed()
-        key = leaf.public_bytes(_DER)
+        key = (leaf.public_bytes(_DER), purpose)
         stamp = now.timestamp()
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None and cached[0] > stamp:
                 self._cache.move_to_end(key)
                 return cached[1]
-        verdict = self._check(leaf, list(chain[1:]), now)
+        verdict = self._check(leaf, list(chain[1:]), now, purpose)
         valid_until = min(stamp + self.cache_seconds, leaf.not_valid_after_utc.timestamp())
         with self._lock:
             self._cache[key] = (valid_until, verdict)
@@ -322,8 +412,10 @@ class TrustStore:
                 self._cache.popitem(last=False)
         return verdict
 
-    def _check(self, leaf: x509.Certificate, offered: list[x509.Certificate], now: dt.datetime) -> CertificateCheck:
-        problem = _dates_problem(leaf, now, "user") or _leaf_usage_problem(leaf)
+    def _check(
+        self, leaf: x509.Certificate, offered: list[x509.Certificate], now: dt.datetime, purpose: str
+    ) -> CertificateCheck:
+        problem = _dates_problem(leaf, now, "user") or _leaf_usage_problem(leaf, purpose)
         if problem:
             return CertificateCheck(None, problem)
         path = self._path_to_anchor(leaf, offered)

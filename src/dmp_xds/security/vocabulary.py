@@ -37,12 +37,19 @@ TAG_HL7_PURPOSE_OF_USE = f"{{{NS_HL7}}}PurposeOfUse"
 
 ISSUER_FORMAT_X509 = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 AUTHN_CONTEXT_SMARTCARD = "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI"
+AUTHN_CONTEXT_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"  # the kit's indirect mode
+AUTHN_CONTEXT_TLS_CLIENT = "urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient"
+# The AuthnContextDecl text of a reinforced indirect (AIR) VIHF, as the kit and DRIMbox write it.
+AUTHN_DECL_AIR = "APP_BROWSER_AUTH"
+TAG_AUTHN_CONTEXT_DECL = f"{{{NS_SAML}}}AuthnContextDecl"
 
 # --- VIHF attributes (confirmed names) ------------------------------------------------------
 ATTR_VIHF_VERSION = "VIHF_Version"
 ATTR_AUTHENTICATION_MODE = "Authentification_Mode"
-# The ANS Pro Santé Connect builder spells it with a lower-case m: accept both when reading.
-ATTR_AUTHENTICATION_MODE_ALIASES = ("Authentification_Mode", "Authentification_mode")
+# The DMP's own example tokens spell it with a lower-case m (the kit and DRIMbox with a capital):
+# both are read, and the builder of DMP-shaped tokens writes the examples' spelling.
+ATTR_AUTHENTICATION_MODE_DMP = "Authentification_mode"
+ATTR_AUTHENTICATION_MODE_ALIASES = (ATTR_AUTHENTICATION_MODE, ATTR_AUTHENTICATION_MODE_DMP)
 ATTR_STRUCTURE_ID = "Identifiant_Structure"
 ATTR_SECTOR = "Secteur_Activite"
 ATTR_SUBJECT_ID = "urn:oasis:names:tc:xspa:1.0:subject:subject-id"  # the user's display name
@@ -55,14 +62,23 @@ ATTR_LPS_NAME = "LPS_Nom"
 ATTR_LPS_VERSION = "LPS_Version"
 ATTR_LPS_ID = "LPS_ID"
 ATTR_LPS_DMP_APPROVAL = "LPS_ID_HOMOLOGATION_DMP"
+# Optional: the patient's "secret connection" (DRIMbox sends it; read, not enforced).
+ATTR_CONFIDENTIALITY = "urn:oasis:names:tc:xspa:1.0:resource:patient:hl7:confidentiality-code"
 
 VIHF_VERSION = "3.0"
 RESOURCE_URN_DMP = "urn:dmp"
-AUTHENTICATION_DIRECT = "DIRECTE"  # signed with the professional's own card
-AUTHENTICATION_INDIRECT = "INDIRECTE"  # signed by the establishment's server certificate
+# The DMP's three authentication modes (dmpi.md section 5): the professional's card makes the TLS
+# connection and signs the VIHF, or leaves it unsigned; or an establishment's certificate does both,
+# "reinforced" (AIR) when the establishment authenticated its user strongly itself.
+AUTHENTICATION_DIRECT = "DIRECTE"
+AUTHENTICATION_INDIRECT = "INDIRECTE"
+AUTHENTICATION_INDIRECT_REINFORCED = "INDIRECTE_RENFORCEE"
+AUTHENTICATION_MODES = (AUTHENTICATION_DIRECT, AUTHENTICATION_INDIRECT, AUTHENTICATION_INDIRECT_REINFORCED)
+INDIRECT_MODES = frozenset({AUTHENTICATION_INDIRECT, AUTHENTICATION_INDIRECT_REINFORCED})
 
 # Access modes: ANS TRE_R248_ModeAcces.
 ACCESS_MODE_SYSTEM = "1.2.250.1.213.1.1.4.248"
+# The examples write "mode acces VIHF 2.0", the kit and DRIMbox "1.0": the name is not read.
 ACCESS_MODE_SYSTEM_NAME = "mode acces VIHF 2.0"
 ACCESS_NORMAL = "normal"
 ACCESS_EMERGENCY = "bris_de_glace"
@@ -76,6 +92,17 @@ ACCESS_MODES = {
 # Professions (role code system, ANS "professions" G15 / TRE_G15).
 PROFESSION_SYSTEM = "1.2.250.1.71.1.2.7"
 PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-Dentiste", "50": "Sage-Femme", "60": "Infirmier"}
+PROFESSION_DOCTOR = "10"
+# Specialties (the VIHF's second role, ANS TRE_R38 SpecialiteOrdinale): SM26 is the general
+# practitioner of the examples; SM25 "Médecine du travail" makes an occupational doctor, a column
+# of its own in the DMP's rights matrix.
+SPECIALTY_SYSTEM = "1.2.250.1.71.4.2.5"
+SPECIALTY_GENERAL_PRACTICE = "SM26"
+SPECIALTY_OCCUPATIONAL_MEDICINE = "SM25"
+SPECIALTIES = {
+    SPECIALTY_GENERAL_PRACTICE: "Qualifié en Médecine Générale (SM)",
+    SPECIALTY_OCCUPATIONAL_MEDICINE: "Médecine du travail (SM)",
+}
 # The patient acting on their own record. Not an ANS code: checked against public ANS / DMPi
 # material (DMP integration guide as summarized by the ANS-derived devbox-sante DMP client docs:
 # the VIHF subject role is a profession code of the SUBJECT_ROLE set, e.g. "10" Médecin; no
@@ -121,6 +148,15 @@ SUBJECT_PSEUDONYM = NameOID.PSEUDONYM  # staff cards may name their holder by a 
 SUBJECT_PROFESSION = NameOID.TITLE  # the profession's name ("Médecin"), not its code
 SUBJECT_ORGANIZATION = NameOID.ORGANIZATION_NAME
 SUBJECT_STRUCTURE_ID = NameOID.ORGANIZATIONAL_UNIT_NAME
+# Private extensions of the GIP-CPS card certificates (read in the DMP's signed direct example
+# token with openssl; the kit reads the card type so, AssertionLibrary/cps/SamlPsAssertion.cs): the
+# card type, an INTEGER of ANS TRE_G02 TypeProduit (its OID is the extension's: 0 CPS, 1 CPF, 2 CPE); the profession, an INTEGER code of TRE_G15 (same OID as the VIHF role system); the
+# specialties, a SEQUENCE of UTF8String codes of TRE_R38 (same OID as the VIHF specialty system).
+EXT_CARD_TYPE = "1.2.250.1.71.1.2.2"
+EXT_PROFESSION = PROFESSION_SYSTEM
+EXT_SPECIALTIES = SPECIALTY_SYSTEM
+CARD_CPS, CARD_CPF, CARD_CPE, CARD_CPA = "CPS", "CPF", "CPE", "CPA"
+CARD_TYPES = {0: CARD_CPS, 1: CARD_CPF, 2: CARD_CPE, 3: CARD_CPA}
 
 # --- document visibility (CI-SIS JDV_J08 confidentiality codes) -----------------------------
 CONFIDENTIALITY_DMP_SYSTEM = "1.2.250.1.213.1.1.4.13"
