@@ -103,6 +103,11 @@ class Settings:
     trusted_proxies: str = ""  # addresses allowed to send that header, comma-separated
     vihf_audience: str = ""  # required Audience of VIHF assertions ("" = not checked)
     vihf_clock_skew_seconds: float = 120.0
+    # A VIHF without Conditions (the DMP's tokens have none) is good this long after its
+    # IssueInstant (plus the clock skew); its id is kept that long against replay.
+    vihf_max_age_seconds: float = 300.0
+    # "accept": RSA-SHA1 VIHF signatures too, as the DMP's own tokens are signed; "refuse": SHA-256 and up only.
+    vihf_sha1: str = "accept"
     audit_syslog: str = ""  # ATNA collector: udp://, tcp:// or tls://host:port ("" = off)
     audit_syslog_ca: str = ""  # tls://: PEM file of the CA(s) the collector's certificate chains to
     audit_syslog_certificate: str = ""  # tls://: this server's client certificate (PEM) and key, if asked
@@ -174,6 +179,7 @@ _OPTIONAL_INT_FIELDS = {"mllp_port"}
 _FLOAT_FIELDS = {
     "request_timeout_seconds",
     "vihf_clock_skew_seconds",
+    "vihf_max_age_seconds",
     "certificate_cache_seconds",
     "audit_checkpoint_seconds",
     "head_timeout_seconds",
@@ -239,6 +245,10 @@ def load_settings(
         raise ConfigError(f"DMP_XDS_PROFILE must be 'cisis' or 'ihe', not {settings.profile!r}")
     if settings.auth not in ("vihf", "none"):
         raise ConfigError(f"DMP_XDS_AUTH must be 'vihf' or 'none', not {settings.auth!r}")
+    if settings.vihf_sha1 not in ("accept", "refuse"):
+        raise ConfigError(f"DMP_XDS_VIHF_SHA1 must be 'accept' or 'refuse', not {settings.vihf_sha1!r}")
+    if settings.vihf_max_age_seconds <= 0:
+        raise ConfigError(f"DMP_XDS_VIHF_MAX_AGE_SECONDS must be positive, not {settings.vihf_max_age_seconds}")
     if bool(settings.tls_certificate) != bool(settings.tls_key):
         raise ConfigError("DMP_XDS_TLS_CERTIFICATE and DMP_XDS_TLS_KEY go together: set both or neither")
     if settings.audit_checkpoint_rows < 1 or settings.audit_checkpoint_seconds <= 0:

@@ -151,7 +151,9 @@ HOUR = dt.timedelta(hours=1)
 # defect -> (VIHF builder, card of the connection, WS-Security fault subcode, words of the reason)
 DEFECTS = {
     "missing": (lambda pki: None, "doctor", "SecurityTokenUnavailable", "no wsse:Security header"),
-    "unsigned": (unsigned, "doctor", "InvalidSecurityToken", "the VIHF is not signed"),
+    # Unsigned is the DMP's direct mode, over the card's own connection (test_security_dmp_vihf):
+    # over an establishment's, it is refused.
+    "unsigned": (unsigned, "hospital", "InvalidSecurityToken", "the VIHF is not signed"),
     "expired": (
         lambda pki: vihf(pki, "doctor", now=dt.datetime.now(dt.UTC) - HOUR),
         "doctor",

@@ -97,7 +97,7 @@ def test_no_header_no_assertion_two_assertions(pki: GeneratedPki, verifier: Vihf
 def test_unsigned(pki: GeneratedPki, verifier: VihfVerifier) -> None:
     assertion = build_assertion(claims_for(pki))
     assertion.remove(assertion.find(sv.TAG_SIGNATURE))
-    assert verifier.verify(header(assertion)).reason == "the VIHF is not signed"
+    assert verifier.verify(header(assertion)).reason.startswith("the VIHF is not signed")
 
 
 def test_expired_and_not_yet_valid(pki: GeneratedPki, verifier: VihfVerifier) -> None:

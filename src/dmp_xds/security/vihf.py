@@ -1,10 +1,15 @@
-"""The VIHF: the signed SAML 2.0 identity assertion carried in the WS-Security header.
+"""The VIHF: the SAML 2.0 identity assertion (VIHF 3.0) carried in the WS-Security header.
 
-`VihfVerifier.verify(security)` returns a `VihfResult`: the `Principal` it proves, or the
-reason it is refused. The order of the checks matters: the signature and its certificate are
-verified first, and every later check reads only the element the signature covers (the copy
-signxml hands back), never the request's own tree, so that a wrapped or injected element
+`VihfVerifier.verify(security, connection=...)` returns a `VihfResult`: the `Principal` it
+proves, or the reason it is refused. The order of the checks matters: the signature and its
+certificate are verified first, and every later check reads only the element the signature covers
+(the copy signxml hands back), never the request's own tree, so that a wrapped or injected element
 (XML signature wrapping) can never be what the server believes.
+
+As the DMP does, a VIHF in direct mode may be unsigned: it is then the word of the professional
+whose card made the TLS connection (`connection`), and binds to that card only (its holder's
+national id, profession and specialties). The DMP's tokens carry no Conditions: their freshness is
+their IssueInstant, within `max_age_seconds`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 from signxml.exceptions import InvalidCertificate, InvalidDigest
 
 from dmp_xds.security import vocabulary as sv
-from dmp_xds.security.cps import Holder, TrustStore
+from dmp_xds.security.cps import SIGNATURE, Holder, TrustStore, dn
 from dmp_xds.xds.vocabulary import NS_HL7
 from dmp_xds.xds.xml import library_parser
 
@@ -36,7 +41,12 @@ ACCEPTED_SIGNATURES = frozenset(
     {SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384, SignatureMethod.RSA_SHA512, SignatureMethod.ECDSA_SHA256}
 )
 ACCEPTED_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
+# The DMP's own example tokens, and DRIMbox, sign with RSA-SHA1: refusing it would refuse them.
+# DMP_XDS_VIHF_ALLOW_SHA1=false does (docs/security.md says what that costs).
+SHA1_SIGNATURES = frozenset({SignatureMethod.RSA_SHA1})
+SHA1_DIGESTS = frozenset({DigestAlgorithm.SHA1})
 DEFAULT_CLOCK_SKEW_SECONDS = 120.0
+DEFAULT_MAX_AGE_SECONDS = 300.0
 REPLAY_CACHE_SIZE = 100_000
 
 
@@ -46,6 +56,11 @@ class Principal:
 
     kind: "professional", "patient", or "representative" (a minor's legal representative).
     `patient_id` is the INS the VIHF is about (CX); the request's patient must be that one.
+    `roles` are all the VIHF's role codes (profession, then specialty); `profession` and
+    `specialty` the two apart. `authentication_mode` is the DMP's (DIRECTE, INDIRECTE,
+    INDIRECTE_RENFORCEE; for a professional always set, from the connection when the VIHF does not
+    say). `card_type` is what the card certificate says (CPS, CPF, CPE, CPA), "" in indirect mode
+    or when the certificate does not say. `signed`: False for an unsigned direct-mode VIHF.
     """
 
     kind: str
@@ -61,6 +76,66 @@ class Principal:
     authentication_mode: str
     assertion_id: str
     signer: Holder
+    profession: str = ""
+    specialty: str = ""
+    card_type: str = ""
+    lps_id: str = ""
+    lps_approval: str = ""
+    confidentiality_code: str = ""
+    signed: bool = True
+
+    @property
+    def profession_code(self) -> str:
+        """The profession code (TRE_G15); for a Principal built without `profession`, its first role."""
+        if self.profession:
+            return self.profession
+        return self.roles[0] if self.is_professional and self.roles else ""
+
+    @property
+    def is_doctor(self) -> bool:
+        """A doctor (profession 10) acting with their own card or through their establishment;
+        never a CPE holder, whatever role their software states."""
+        return self.is_professional and not self.is_cpe and self.profession_code == sv.PROFESSION_DOCTOR
+
+    @property
+    def is_occupational_doctor(self) -> bool:
+        """A doctor whose specialty is occupational medicine (médecin du travail, SM25)."""
+        return self.is_doctor and sv.SPECIALTY_OCCUPATIONAL_MEDICINE in (self.specialty, *self.roles)
+
+    @property
+    def is_cpe(self) -> bool:
+        """Acting with an establishment staff card (CPE: a secretary, not a health professional)."""
+        return self.card_type == sv.CARD_CPE
+
+    @property
+    def is_cpf(self) -> bool:
+        """Acting with a card of a professional in training (CPF)."""
+        return self.card_type == sv.CARD_CPF
+
+    @property
+    def is_direct(self) -> bool:
+        """DIRECTE: the professional's own card made the connection."""
+        return self.authentication_mode == sv.AUTHENTICATION_DIRECT
+
+    @property
+    def is_indirect(self) -> bool:
+        """INDIRECTE or INDIRECTE_RENFORCEE: an establishment's certificate made the connection."""
+        return self.authentication_mode in sv.INDIRECT_MODES
+
+    @property
+    def is_reinforced_indirect(self) -> bool:
+        """INDIRECTE_RENFORCEE (AIR): the establishment authenticated its user strongly."""
+        return self.authentication_mode == sv.AUTHENTICATION_INDIRECT_REINFORCED
+
+    @property
+    def is_emergency(self) -> bool:
+        """Break-glass access (bris_de_glace)."""
+        return self.access_mode == sv.ACCESS_EMERGENCY
+
+    @property
+    def is_regulation(self) -> bool:
+        """Access by an emergency regulation centre (centre_15)."""
+        return self.access_mode == sv.ACCESS_REGULATION
 
     @property
     def is_patient(self) -> bool:
@@ -223,15 +298,136 @@ def _text(values: Sequence[etree._Element]) -> str:
     return (values[0].text or "").strip() if values else ""
 
 
-def _codes(values: Sequence[etree._Element], tag: str) -> list[str]:
-    """Codes of HL7 CE attribute values (`<hl7:Role code=.../>`), or their plain text."""
+def _coded(values: Sequence[etree._Element], tag: str) -> list[tuple[str, str]]:
+    """(code, code system) of HL7 CE attribute values (`<hl7:Role code=... codeSystem=.../>`), or
+    (plain text, ""). The displayName is not read: the DMP's examples mis-encode it."""
     codes = []
     for value in values:
         coded = value.find(tag)
-        code = coded.get("code", "") if coded is not None else (value.text or "").strip()
+        if coded is not None:
+            code, system = coded.get("code", "").strip(), coded.get("codeSystem", "").strip()
+        else:
+            code, system = (value.text or "").strip(), ""
         if code:
-            codes.append(code)
+            codes.append((code, system))
     return codes
+
+
+def _codes(values: Sequence[etree._Element], tag: str) -> list[str]:
+    return [code for code, _ in _coded(values, tag)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Roles:
+    codes: tuple[str, ...]
+    profession: str
+    specialty: str
+    citizen: str
+
+
+def _roles(values: Sequence[etree._Element]) -> _Roles:
+    """The VIHF's 1-2 roles: the profession (TRE_G15) and the specialty (TRE_R38), told apart by
+    their code system; a role without one is a profession (older tokens, tests)."""
+    coded = _coded(values, sv.TAG_HL7_ROLE)
+    profession = next((c for c, system in coded if system in (sv.PROFESSION_SYSTEM, "")), "")
+    specialty = next((c for c, system in coded if system == sv.SPECIALTY_SYSTEM), "")
+    codes = tuple(code for code, _ in coded)
+    citizen = next((code for code in codes if code in sv.CITIZEN_ROLES), "")
+    return _Roles(codes, "" if citizen else profession, specialty, citizen)
+
+
+# Attribute types of an X509SubjectName as the kit and Java write them, by their RFC 4514 name:
+# the kit rewrites G= as GN= and S= as ST=; Java writes unknown types as dotted OIDs.
+_DN_TYPES = {"2.5.4.3": "CN", "2.5.4.11": "OU", "COMMONNAME": "CN", "ORGANIZATIONALUNITNAME": "OU"}
+
+
+def _dn_value(raw: str) -> str:
+    """A DN value without escapes; a `#hex` value (a DER string) decoded."""
+    value = raw.strip()
+    if value.startswith("#"):
+        try:
+            data = bytes.fromhex(value[1:])
+        except ValueError:
+            return value
+        return data[2:].decode("utf-8", "replace") if len(data) >= 2 else ""
+    out, escaped = [], False
+    for char in value:
+        if escaped or char != "\\":
+            out.append(char)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(out).strip('"')
+
+
+def _dn_split(text: str, separators: str) -> list[str]:
+    parts, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char in separators:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _loose(value: str) -> str:
+    """Letters and digits only, case-folded: the examples write "M?decin" for "Médecin"."""
+    return "".join(c for c in value.casefold() if c.isascii() and c.isalnum())
+
+
+def dn_identity(text: str) -> dict[str, set[str]]:
+    """The CN and OU values of an X509SubjectName (they name the national id of a card's holder,
+    the structure of an organisation), loosely normalized: the parts of a DN that identify, which
+    survive the kit's renaming of other attribute types and the encoding of accented names."""
+    out: dict[str, set[str]] = {}
+    for rdn in _dn_split(text, ",;"):
+        for pair in _dn_split(rdn, "+"):
+            name, sep, value = pair.partition("=")
+            kind = name.strip().upper()
+            kind = _DN_TYPES.get(kind, kind)
+            if sep and kind in ("CN", "OU"):
+                out.setdefault(kind, set()).add(_loose(_dn_value(value)))
+    return out
+
+
+def issuer_problem(issuer: str, certificate: x509.Certificate) -> str:
+    """Why the VIHF's Issuer does not name its signing certificate ("" if it does): every CN and
+    OU the Issuer states must be the certificate subject's."""
+    stated = dn_identity(issuer)
+    actual = dn_identity(dn(certificate.subject))
+    for kind, values in stated.items():
+        if values != actual.get(kind, set()):
+            return f"the VIHF Issuer {issuer!r} is not its signing certificate ({dn(certificate.subject)})"
+    return ""
+
+
+def staff_structure(national_id: str) -> str:
+    """The structure of a staff member's national id (type + structure id + "/" + internal id,
+    see vocabulary), "" for any other id."""
+    head, slash, _ = national_id.partition("/")
+    return head if slash else ""
+
+
+def card_problem(card: Holder, roles: _Roles, structure: str) -> str:
+    """Why a direct-mode VIHF's roles or structure are not its card's ("" if they agree, or the
+    card does not say): the profession and specialties a GIP-CPS certificate carries, and the
+    structure a staff card's national id names (an inference: the DMP's documents show no CPE)."""
+    if card.profession_code and roles.profession and roles.profession != card.profession_code:
+        return f"the VIHF profession {roles.profession} is not the card's ({card.profession_code})"
+    if card.specialties and roles.specialty and roles.specialty not in card.specialties:
+        return f"the VIHF specialty {roles.specialty} is not one of the card's ({', '.join(card.specialties)})"
+    own = staff_structure(card.national_id)
+    if own and structure and structure != own:
+        return f"the VIHF structure {structure} is not the one of the staff card {card.national_id}"
+    return ""
 
 
 class VihfVerifier:
@@ -242,21 +438,29 @@ class VihfVerifier:
         clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
         replay_cache: ReplayStore | None = None,
         vouching: VouchingRules | None = None,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        allow_sha1: bool = True,
     ) -> None:
         self.trust = trust
         self.vouching = vouching or VouchingRules()
         self.audience = audience
         self.skew = dt.timedelta(seconds=clock_skew_seconds)
+        self.max_age = dt.timedelta(seconds=max_age_seconds)
         self.replays: ReplayStore = replay_cache or ReplayCache()
+        self.allow_sha1 = allow_sha1
         self._config = SignatureConfiguration(
             require_x509=True,
             location="./",
             expect_references=1,
-            signature_methods=ACCEPTED_SIGNATURES,
-            digest_algorithms=ACCEPTED_DIGESTS,
+            signature_methods=ACCEPTED_SIGNATURES | (SHA1_SIGNATURES if allow_sha1 else frozenset()),
+            digest_algorithms=ACCEPTED_DIGESTS | (SHA1_DIGESTS if allow_sha1 else frozenset()),
         )
 
-    def verify(self, security: etree._Element | None, now: dt.datetime | None = None) -> VihfResult:
+    def verify(
+        self, security: etree._Element | None, now: dt.datetime | None = None, connection: Holder | None = None
+    ) -> VihfResult:
+        """The VIHF of `security`, sent over the TLS connection of `connection` (the client
+        certificate's holder, already checked; None: not known, then an unsigned VIHF is refused)."""
         now = now or dt.datetime.now(dt.UTC)
         if security is None:
             return _refuse("the request has no wsse:Security header: a VIHF assertion is required")
@@ -271,17 +475,25 @@ class VihfVerifier:
             return _refuse("the VIHF has no ID")
         signature = assertion.find(sv.TAG_SIGNATURE)
         if signature is None:
-            return _refuse("the VIHF is not signed")
+            if connection is None or connection.kind != "professional":
+                over = " (this connection is made with an organisation certificate)" if connection else ""
+                return _refuse(
+                    "the VIHF is not signed: only a direct-mode VIHF sent over its professional's own "
+                    f"card connection may be unsigned{over}"
+                )
+            # The TLS handshake authenticated the card: an unsigned VIHF is its holder's word, and
+            # what it says is read from the request itself (there is no signature to wrap).
+            return self._principal(assertion, connection, now, None)
         chain = _key_info_chain(signature)
         if isinstance(chain, str):
             return _refuse(chain)
-        check = self.trust.check(chain, now)
+        check = self.trust.check(chain, now, SIGNATURE)
         if check.holder is None:
             return _refuse(f"the VIHF signing certificate is refused: {check.reason}")
         signed = self._verified_copy(assertion, chain[0])
         if isinstance(signed, str):
             return _refuse(signed)
-        return self._principal(signed, check.holder, now)
+        return self._principal(signed, check.holder, now, chain[0])
 
     def _verified_copy(self, assertion: etree._Element, certificate: x509.Certificate) -> etree._Element | str:
         assertion_id = assertion.get("ID", "")
@@ -303,7 +515,8 @@ class VihfVerifier:
         except (InvalidSignature, InvalidDigest, InvalidCertificate) as exc:
             return f"the VIHF signature does not verify (the assertion was altered or signed by another key): {exc}"
         except InvalidInput as exc:
-            return f"the VIHF signature cannot be checked: {exc}"
+            sha1 = "" if self.allow_sha1 else " (SHA-1 is refused here: DMP_XDS_VIHF_ALLOW_SHA1=false)"
+            return f"the VIHF signature cannot be checked: {exc}{sha1}"
         if isinstance(result, list):  # one result per reference: the configuration expects one
             return "the VIHF signature has several references"
         signed = result.signed_xml
@@ -311,36 +524,42 @@ class VihfVerifier:
             return "the VIHF signature covers something other than the Assertion (signature wrapping)"
         return signed
 
-    def _principal(self, assertion: etree._Element, signer: Holder, now: dt.datetime) -> VihfResult:
+    def _principal(
+        self, assertion: etree._Element, signer: Holder, now: dt.datetime, certificate: x509.Certificate | None
+    ) -> VihfResult:
+        """`certificate`: the signing certificate; None for an unsigned VIHF (`signer` is then the
+        card of the connection)."""
         attributes = _attributes(assertion)
         name_id = (assertion.findtext(f"{sv.TAG_SUBJECT}/{sv.TAG_NAME_ID}") or "").strip()
         patient_id = _text(attributes.get(sv.ATTR_RESOURCE_ID, []))
 
         def refuse(reason: str) -> VihfResult:
-            # The signature verified: what the VIHF claims is what its signer said, worth tracing.
+            # Signed or bound to the card: what the VIHF claims is what its author said, worth tracing.
             return VihfResult(None, reason, name_id, patient_id, vouching_structure(signer))
 
-        problem = self._window_problem(assertion, now)
-        if problem:
-            return refuse(problem)
-        roles = tuple(_codes(attributes.get(sv.ATTR_ROLE, []), sv.TAG_HL7_ROLE))
+        freshness = self._freshness(assertion, now)
+        if isinstance(freshness, str):
+            return refuse(freshness)
+        roles = _roles(attributes.get(sv.ATTR_ROLE, []))
         modes = _codes(attributes.get(sv.ATTR_PURPOSE_OF_USE, []), sv.TAG_HL7_PURPOSE_OF_USE)
-        citizen = next((role for role in roles if role in sv.CITIZEN_ROLES), "")
-        patient = bool(citizen)
+        citizen = roles.citizen
         required = {
             "Subject/NameID": name_id,
-            sv.ATTR_ROLE: roles,
+            sv.ATTR_ROLE: roles.codes,
             sv.ATTR_PURPOSE_OF_USE: modes,
             sv.ATTR_RESOURCE_ID: patient_id,
             sv.ATTR_LPS_NAME: _text(attributes.get(sv.ATTR_LPS_NAME, [])),
             sv.ATTR_LPS_VERSION: _text(attributes.get(sv.ATTR_LPS_VERSION, [])),
         }
-        if not patient:
+        if not citizen:
             required[sv.ATTR_STRUCTURE_ID] = _text(attributes.get(sv.ATTR_STRUCTURE_ID, []))
             required[sv.ATTR_SECTOR] = _text(attributes.get(sv.ATTR_SECTOR, []))
         missing = [name for name, value in required.items() if not value]
         if missing:
             return refuse(f"the VIHF lacks required attribute(s): {', '.join(missing)}")
+        version = _text(attributes.get(sv.ATTR_VIHF_VERSION, []))
+        if version and version != sv.VIHF_VERSION:
+            return refuse(f"VIHF_Version {version!r} is not supported (expected {sv.VIHF_VERSION})")
         mode = modes[0]
         if mode not in sv.ACCESS_MODES:
             return refuse(f"unknown access mode {mode!r} (expected one of {', '.join(sv.ACCESS_MODES)})")
@@ -348,15 +567,27 @@ class VihfVerifier:
         if mode == sv.ACCESS_EMERGENCY and not reason:
             return refuse(f"emergency access ({sv.ACCESS_EMERGENCY}) requires a reason ({sv.ATTR_ACCESS_REASON})")
         structure = _text(attributes.get(sv.ATTR_STRUCTURE_ID, []))
-        problem = signer_problem(name_id, citizen, patient_id, structure, signer, self.vouching)
+        auth_mode, problem = _authentication_mode(attributes, signer, citizen)
         if problem:
             return refuse(problem)
-        auth_mode = next((_text(attributes[n]) for n in sv.ATTR_AUTHENTICATION_MODE_ALIASES if n in attributes), "")
+        if certificate is None and name_id != signer.national_id:
+            return refuse(
+                f"the unsigned VIHF names {name_id} but the connection is made with the card of "
+                f"{signer.national_id}: an unsigned VIHF speaks for the card's holder only"
+            )
+        problem = signer_problem(name_id, citizen, patient_id, structure, signer, self.vouching)
+        if not problem and signer.kind == "professional" and not citizen:
+            problem = card_problem(signer, roles, structure)
+        if not problem and certificate is not None:
+            issuer = (assertion.findtext(sv.TAG_ISSUER) or "").strip()
+            problem = issuer_problem(issuer, certificate)
+        if problem:
+            return refuse(problem)
         principal = Principal(
             kind={sv.PATIENT_ROLE: "patient", sv.REPRESENTATIVE_ROLE: "representative"}.get(citizen, "professional"),
             user_id=name_id,
             name=_text(attributes.get(sv.ATTR_SUBJECT_ID, [])) or signer.display_name,
-            roles=roles,
+            roles=roles.codes,
             # A citizen's VIHF need not name a structure: theirs is the portal that vouches for them.
             structure_id=signer.structure_id if citizen else structure,
             sector=_text(attributes.get(sv.ATTR_SECTOR, [])),
@@ -367,35 +598,79 @@ class VihfVerifier:
             authentication_mode=auth_mode,
             assertion_id=assertion.get("ID", ""),
             signer=signer,
+            profession=roles.profession,
+            specialty=roles.specialty,
+            card_type=signer.card_type if signer.kind == "professional" else "",
+            lps_id=_text(attributes.get(sv.ATTR_LPS_ID, [])),
+            lps_approval=_text(attributes.get(sv.ATTR_LPS_DMP_APPROVAL, [])),
+            confidentiality_code=_text(attributes.get(sv.ATTR_CONFIDENTIALITY, [])),
+            signed=certificate is not None,
         )
-        expires = _parse_time(assertion.find(sv.TAG_CONDITIONS).get("NotOnOrAfter"))
-        assert expires is not None  # checked by _window_problem
-        if not self.replays.first_use(principal.assertion_id, (expires + self.skew).timestamp(), now.timestamp()):
+        if not self.replays.first_use(principal.assertion_id, (freshness + self.skew).timestamp(), now.timestamp()):
             return refuse(f"the VIHF {principal.assertion_id} was already used (replay): send a fresh assertion")
         return VihfResult(principal)
 
-    def _window_problem(self, assertion: etree._Element, now: dt.datetime) -> str:
+    def _freshness(self, assertion: etree._Element, now: dt.datetime) -> dt.datetime | str:
+        """Until when the VIHF is good (its id is kept that long against replay), or why it is not.
+
+        The DMP's tokens have no Conditions: they are good for `max_age` from their IssueInstant.
+        A VIHF with Conditions is good within them (NotOnOrAfter, else the same max age), and for
+        this server only when an audience is configured."""
+        issued = _parse_time(assertion.get("IssueInstant"))
+        if issued is None:
+            return "the VIHF has no valid IssueInstant"
+        future = f"the VIHF was issued in the future (IssueInstant {assertion.get('IssueInstant')})"
         conditions = assertion.find(sv.TAG_CONDITIONS)
         if conditions is None:
-            return "the VIHF has no Conditions (validity window)"
+            if issued > now + self.skew:
+                return future
+            if now - self.skew > issued + self.max_age:
+                return (
+                    f"the VIHF is stale: issued at {assertion.get('IssueInstant')}, more than "
+                    f"{self.max_age.total_seconds():.0f} s ago (DMP_XDS_VIHF_MAX_AGE_SECONDS): send a fresh one"
+                )
+            return issued + self.max_age
         not_before = _parse_time(conditions.get("NotBefore"))
         not_after = _parse_time(conditions.get("NotOnOrAfter"))
-        if not_before is None or not_after is None:
-            return "the VIHF Conditions need NotBefore and NotOnOrAfter"
-        if now + self.skew < not_before:
+        if conditions.get("NotBefore") and not_before is None or conditions.get("NotOnOrAfter") and not_after is None:
+            return "the VIHF Conditions have an unreadable NotBefore or NotOnOrAfter"
+        if not_before is not None and now + self.skew < not_before:
             return f"the VIHF is not valid yet (NotBefore {conditions.get('NotBefore')})"
-        if now - self.skew >= not_after:
+        if not_after is not None and now - self.skew >= not_after:
             return f"the VIHF has expired (NotOnOrAfter {conditions.get('NotOnOrAfter')})"
-        issued = _parse_time(assertion.get("IssueInstant"))
-        if issued is not None and issued > now + self.skew:
-            return f"the VIHF was issued in the future (IssueInstant {assertion.get('IssueInstant')})"
+        if issued > now + self.skew:
+            return future
+        if not_after is None and now - self.skew > issued + self.max_age:
+            return f"the VIHF is stale: issued at {assertion.get('IssueInstant')} and its Conditions set no end"
         if self.audience:
             audiences = [
                 (a.text or "").strip() for a in conditions.iterfind(f"{sv.TAG_AUDIENCE_RESTRICTION}/{sv.TAG_AUDIENCE}")
             ]
             if self.audience not in audiences:
                 return f"the VIHF is not meant for this server (audience {self.audience!r} not in {audiences})"
-        return ""
+        return not_after if not_after is not None else issued + self.max_age
+
+
+def _authentication_mode(attributes: dict[str, list[etree._Element]], signer: Holder, citizen: str) -> tuple[str, str]:
+    """(the DMP authentication mode of a VIHF, why it is refused or ""). The kit states the mode
+    only in AIR mode: otherwise the signer (the connection's, see services/gate.py) tells, a card
+    DIRECTE, an organisation INDIRECTE. A stated mode must be the signer's."""
+    stated = next((_text(attributes[n]) for n in sv.ATTR_AUTHENTICATION_MODE_ALIASES if n in attributes), "")
+    if stated and stated not in sv.AUTHENTICATION_MODES:
+        return stated, (
+            f"unknown authentication mode {stated!r} (Authentification_mode: expected one of "
+            f"{', '.join(sv.AUTHENTICATION_MODES)})"
+        )
+    if citizen:
+        return stated, ""
+    card = signer.kind == "professional"
+    if not stated:
+        return (sv.AUTHENTICATION_DIRECT if card else sv.AUTHENTICATION_INDIRECT), ""
+    if stated == sv.AUTHENTICATION_DIRECT and not card:
+        return stated, f"a {stated} VIHF comes from the professional's card, not from an organisation certificate"
+    if stated in sv.INDIRECT_MODES and card:
+        return stated, f"an {stated} VIHF comes from an establishment's certificate, not from a professional's card"
+    return stated, ""
 
 
 def _key_info_chain(signature: etree._Element) -> list[x509.Certificate] | str:
@@ -460,6 +735,10 @@ def signer_problem(
 
 @dataclass
 class VihfClaims:
+    """What a VIHF says. The defaults make this project's historical shape (Conditions, a
+    subject-id, one role); `dmp_claims` and pki.dmp_vihf make the DMP's (no Conditions, the
+    examples' attribute set and spelling)."""
+
     user_id: str
     name: str
     role: str  # profession code, or PATIENT
@@ -471,7 +750,65 @@ class VihfClaims:
     lps_name: str = "dmp-xds-client"
     lps_version: str = "1.0"
     audience: str = ""
-    authentication_mode: str = sv.AUTHENTICATION_DIRECT
+    authentication_mode: str = ""  # "" states none: the server infers it from the signer
+    specialty: str = ""  # a second role, TRE_R38 (e.g. SM26)
+    lps_id: str = ""
+    lps_approval: str = ""  # LPS_ID_HOMOLOGATION_DMP
+    confidentiality_code: str = ""
+    conditions: bool = True  # the DMP's tokens have none
+    subject_name: bool = True  # the DMP's direct tokens carry no subject-id
+    authentication_mode_attribute: str = sv.ATTR_AUTHENTICATION_MODE
+    authn_context: str = sv.AUTHN_CONTEXT_SMARTCARD
+    authn_declaration: str = ""  # AIR: APP_BROWSER_AUTH
+
+
+def dmp_claims(
+    user_id: str,
+    name: str,
+    profession: str,
+    patient_id: str,
+    structure_id: str,
+    authentication_mode: str,
+    specialty: str = "",
+    access_mode: str = sv.ACCESS_NORMAL,
+    access_reason: str = "",
+) -> VihfClaims:
+    """The claims of a VIHF shaped as the DMP's example tokens (dmpi.md section 5): no Conditions,
+    the mode spelled `Authentification_mode`, the LPS attributes, no subject-id in direct mode, and
+    in AIR mode the kit's AuthnContextDecl."""
+    direct = authentication_mode == sv.AUTHENTICATION_DIRECT
+    reinforced = authentication_mode == sv.AUTHENTICATION_INDIRECT_REINFORCED
+    return VihfClaims(
+        user_id,
+        name,
+        profession,
+        patient_id,
+        structure_id=structure_id,
+        access_mode=access_mode,
+        access_reason=access_reason,
+        lps_name="dmp-xds LPS",
+        lps_version="1",
+        authentication_mode=authentication_mode,
+        specialty=specialty,
+        lps_id="dmp-xds.test",
+        lps_approval="dmp-xds-test",
+        conditions=False,
+        subject_name=not direct,
+        authentication_mode_attribute=sv.ATTR_AUTHENTICATION_MODE_DMP,
+        authn_declaration=sv.AUTHN_DECL_AIR if reinforced else "",
+    )
+
+
+def _coded_value(tag: str, code: str, system: str, display: str, system_name: str = "") -> etree._Element:
+    element = etree.Element(tag, code=code, codeSystem=system)
+    if system_name:
+        element.set("codeSystemName", system_name)
+    element.set("displayName", display)
+    element.set(f"{{{sv.NS_XSI}}}type", "CE")
+    return element
+
+
+ISSUER_PLACEHOLDER = "dmp-xds test"  # replaced by the signer's DN when signed
 
 
 def build_assertion(
@@ -480,8 +817,10 @@ def build_assertion(
     lifetime_seconds: float = 300.0,
     assertion_id: str | None = None,
     issuer: str = "",
+    signature_last: bool = False,
 ) -> etree._Element:
-    """An unsigned VIHF (see `sign_assertion`)."""
+    """An unsigned VIHF (see `sign_assertion`): its signature goes after the Issuer (the DMP's
+    examples, the kit), or last with `signature_last` (another client's way)."""
     now = now or dt.datetime.now(dt.UTC)
 
     def stamp(t: dt.datetime) -> str:
@@ -491,76 +830,99 @@ def build_assertion(
     assertion = etree.Element(
         sv.TAG_ASSERTION, nsmap=nsmap, ID=assertion_id or f"_{uuid.uuid4()}", IssueInstant=stamp(now), Version="2.0"
     )
-    etree.SubElement(assertion, sv.TAG_ISSUER, Format=sv.ISSUER_FORMAT_X509).text = issuer or "dmp-xds test"
-    etree.SubElement(assertion, sv.TAG_SIGNATURE, nsmap={"ds": sv.NS_DS}, Id="placeholder")
+    etree.SubElement(assertion, sv.TAG_ISSUER, Format=sv.ISSUER_FORMAT_X509).text = issuer or ISSUER_PLACEHOLDER
+    if not signature_last:
+        etree.SubElement(assertion, sv.TAG_SIGNATURE, nsmap={"ds": sv.NS_DS}, Id="placeholder")
     subject = etree.SubElement(assertion, sv.TAG_SUBJECT)
     etree.SubElement(subject, sv.TAG_NAME_ID).text = claims.user_id
-    conditions = etree.SubElement(
-        assertion,
-        sv.TAG_CONDITIONS,
-        NotBefore=stamp(now - dt.timedelta(seconds=1)),
-        NotOnOrAfter=stamp(now + dt.timedelta(seconds=lifetime_seconds)),
-    )
-    if claims.audience:
-        restriction = etree.SubElement(conditions, sv.TAG_AUDIENCE_RESTRICTION)
-        etree.SubElement(restriction, sv.TAG_AUDIENCE).text = claims.audience
+    if claims.conditions:
+        conditions = etree.SubElement(
+            assertion,
+            sv.TAG_CONDITIONS,
+            NotBefore=stamp(now - dt.timedelta(seconds=1)),
+            NotOnOrAfter=stamp(now + dt.timedelta(seconds=lifetime_seconds)),
+        )
+        if claims.audience:
+            restriction = etree.SubElement(conditions, sv.TAG_AUDIENCE_RESTRICTION)
+            etree.SubElement(restriction, sv.TAG_AUDIENCE).text = claims.audience
     authn = etree.SubElement(assertion, sv.TAG_AUTHN_STATEMENT, AuthnInstant=stamp(now))
     context = etree.SubElement(authn, sv.TAG_AUTHN_CONTEXT)
-    etree.SubElement(context, sv.TAG_AUTHN_CONTEXT_CLASS_REF).text = sv.AUTHN_CONTEXT_SMARTCARD
+    etree.SubElement(context, sv.TAG_AUTHN_CONTEXT_CLASS_REF).text = claims.authn_context
+    if claims.authn_declaration:
+        etree.SubElement(context, sv.TAG_AUTHN_CONTEXT_DECL).text = claims.authn_declaration
     statement = etree.SubElement(assertion, sv.TAG_ATTRIBUTE_STATEMENT)
 
-    def attribute(name: str, value: str | etree._Element) -> None:
-        if value == "":
+    def attribute(name: str, *values: str | etree._Element) -> None:
+        if not values or values[0] == "":
             return
-        element = etree.SubElement(etree.SubElement(statement, sv.TAG_ATTRIBUTE, Name=name), sv.TAG_ATTRIBUTE_VALUE)
-        if isinstance(value, str):
-            element.text = value
-        else:
-            element.append(value)
+        element = etree.SubElement(statement, sv.TAG_ATTRIBUTE, Name=name)
+        for value in values:
+            holder = etree.SubElement(element, sv.TAG_ATTRIBUTE_VALUE)
+            if isinstance(value, str):
+                holder.text = value
+            else:
+                holder.append(value)
 
     patient = claims.role in sv.CITIZEN_ROLES
     role_system = sv.PATIENT_ROLE_SYSTEM if patient else sv.PROFESSION_SYSTEM
-    role = etree.Element(
-        sv.TAG_HL7_ROLE,
-        code=claims.role,
-        codeSystem=role_system,
-        displayName=sv.PROFESSIONS.get(claims.role, claims.role),
-    )
-    role.set(f"{{{sv.NS_XSI}}}type", "CE")
-    purpose = etree.Element(
+    roles = [_coded_value(sv.TAG_HL7_ROLE, claims.role, role_system, sv.PROFESSIONS.get(claims.role, claims.role))]
+    if claims.specialty:
+        display = sv.SPECIALTIES.get(claims.specialty, claims.specialty)
+        roles.append(_coded_value(sv.TAG_HL7_ROLE, claims.specialty, sv.SPECIALTY_SYSTEM, display))
+    purpose = _coded_value(
         sv.TAG_HL7_PURPOSE_OF_USE,
-        code=claims.access_mode,
-        codeSystem=sv.ACCESS_MODE_SYSTEM,
-        codeSystemName=sv.ACCESS_MODE_SYSTEM_NAME,
-        displayName=sv.ACCESS_MODES.get(claims.access_mode, claims.access_mode),
+        claims.access_mode,
+        sv.ACCESS_MODE_SYSTEM,
+        sv.ACCESS_MODES.get(claims.access_mode, claims.access_mode),
+        sv.ACCESS_MODE_SYSTEM_NAME,
     )
-    purpose.set(f"{{{sv.NS_XSI}}}type", "CE")
-    attribute(sv.ATTR_VIHF_VERSION, sv.VIHF_VERSION)
-    attribute(sv.ATTR_AUTHENTICATION_MODE, claims.authentication_mode)
-    attribute(sv.ATTR_SUBJECT_ID, claims.name)
-    attribute(sv.ATTR_ROLE, role)
     if claims.structure_id:
         attribute(sv.ATTR_STRUCTURE_ID, claims.structure_id)
     if claims.sector and not patient:
         attribute(sv.ATTR_SECTOR, f"{claims.sector}^{sv.SECTOR_SYSTEM}")
+    if claims.subject_name:
+        attribute(sv.ATTR_SUBJECT_ID, claims.name)
+    attribute(sv.ATTR_ROLE, *roles)
+    attribute(sv.ATTR_VIHF_VERSION, sv.VIHF_VERSION)
+    attribute(claims.authentication_mode_attribute, claims.authentication_mode)
     attribute(sv.ATTR_RESOURCE_ID, claims.patient_id)
     attribute(sv.ATTR_RESOURCE_URN, sv.RESOURCE_URN_DMP)
     attribute(sv.ATTR_PURPOSE_OF_USE, purpose)
     attribute(sv.ATTR_ACCESS_REASON, claims.access_reason)
+    attribute(sv.ATTR_CONFIDENTIALITY, claims.confidentiality_code)
+    attribute(sv.ATTR_LPS_ID, claims.lps_id)
     attribute(sv.ATTR_LPS_NAME, claims.lps_name)
     attribute(sv.ATTR_LPS_VERSION, claims.lps_version)
+    attribute(sv.ATTR_LPS_DMP_APPROVAL, claims.lps_approval)
     return assertion
 
 
+class _Sha1Signer(XMLSigner):
+    """signxml refuses to sign with SHA-1 unless told; the DMP's tokens are signed so, and the
+    test builder must make them as they are."""
+
+    def check_deprecated_methods(self) -> None:
+        return None
+
+
+SHA256 = "sha256"
+SHA1 = "sha1"
+
+
 def sign_assertion(
-    assertion: etree._Element, key: PrivateKeyTypes, chain: Sequence[x509.Certificate]
+    assertion: etree._Element, key: PrivateKeyTypes, chain: Sequence[x509.Certificate], digest: str = SHA256
 ) -> etree._Element:
-    """Enveloped XML-DSig (RSA-SHA256, exclusive c14n) of the Assertion by its ID."""
+    """Enveloped XML-DSig (RSA with `digest`, SHA256 or SHA1; exclusive c14n) of the Assertion by
+    its ID. An Issuer still holding the builder's placeholder text is given the signer's DN."""
     if not isinstance(key, RSAPrivateKey):
-        raise TypeError(f"a VIHF is signed with RSA-SHA256: the key must be an RSA key, not {type(key).__name__}")
-    signer = XMLSigner(
-        signature_algorithm=SignatureMethod.RSA_SHA256,
-        digest_algorithm=DigestAlgorithm.SHA256,
+        raise TypeError(f"a VIHF is signed with RSA: the key must be an RSA key, not {type(key).__name__}")
+    issuer = assertion.find(sv.TAG_ISSUER)
+    if issuer is not None and issuer.text == ISSUER_PLACEHOLDER and chain:
+        issuer.text = dn(chain[0].subject)
+    sha1 = digest == SHA1
+    signer = (_Sha1Signer if sha1 else XMLSigner)(
+        signature_algorithm=SignatureMethod.RSA_SHA1 if sha1 else SignatureMethod.RSA_SHA256,
+        digest_algorithm=DigestAlgorithm.SHA1 if sha1 else DigestAlgorithm.SHA256,
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
     )
     return signer.sign(

@@ -95,7 +95,7 @@ def _refuse(
         AuditEvent(
             t.AUTHENTICATE,
             t.DENIED,
-            patient,
+            canonical_patient_id(patient)[0],  # on the history of the INS, as the request's rows
             actor_id=actor,
             actor_name=connection.display_name if connection is not None else "",
             structure_id=structure,
@@ -118,7 +118,7 @@ def authenticate(
     holder = check.holder
     if holder is None:
         raise _refuse(security, f"client certificate refused: {check.reason}", FAILED_AUTHENTICATION)
-    result = security.vihf.verify(header)
+    result = security.vihf.verify(header, connection=holder)
     if result.principal is None:
         code = TOKEN_UNAVAILABLE if header is None else INVALID_SECURITY_TOKEN
         claimed = f" (the VIHF names {result.user_id})" if result.user_id else ""
@@ -131,6 +131,21 @@ def authenticate(
             result.vouched_by or holder.structure_id,
         )
     principal = result.principal
+    # The VIHF's signer is the client of the TLS connection (dmpi: the card signs in direct mode,
+    # the establishment's certificate in indirect mode): a card's connection does not carry an
+    # organisation's VIHF, nor an organisation's connection a card's.
+    if principal.signer.kind != holder.kind:
+        signer = principal.signer.national_id or principal.signer.structure_id
+        connected = holder.national_id or holder.structure_id
+        raise _refuse(
+            security,
+            f"the VIHF is signed by {signer} but the connection is made with the certificate of {connected}: "
+            "the VIHF's signer must be the TLS client",
+            FAILED_CHECK,
+            holder,
+            principal.patient_id,
+            principal.vouched_by or holder.structure_id,
+        )
     if holder.kind == "professional" and principal.user_id != holder.national_id:
         raise _refuse(
             security,

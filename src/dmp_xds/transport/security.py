@@ -66,7 +66,13 @@ def build_security(settings: Settings, engine: Engine) -> SecurityServices | Non
         log.info("no patient portal configured (DMP_XDS_PATIENT_PORTALS): patients' VIHFs are refused")
     # The replay cache lives in the database so that every worker process sees every VIHF used.
     verifier = VihfVerifier(
-        trust, settings.vihf_audience, settings.vihf_clock_skew_seconds, DatabaseReplayCache(engine), vouching
+        trust,
+        settings.vihf_audience,
+        settings.vihf_clock_skew_seconds,
+        DatabaseReplayCache(engine),
+        vouching,
+        max_age_seconds=settings.vihf_max_age_seconds,
+        allow_sha1=settings.vihf_sha1 == "accept",
     )
     return SecurityServices(
         trust,
