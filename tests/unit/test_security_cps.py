@@ -31,6 +31,7 @@ def store(pki: GeneratedPki, **kwargs: object) -> TrustStore:
 
 def test_pki_files_and_manifest(pki: GeneratedPki) -> None:
     cards = {"doctor", "doctor2", "nurse", "pharmacist", "ans-author", "expired", "revoked"}
+    cards |= {"occupational", "intern", "secretary"}
     assert set(pki.identities) == {"server", *cards, "hospital", "patient-portal"}
     for identity in pki.identities.values():
         assert Path(identity.certificate).is_file() and Path(identity.key).is_file()

@@ -39,8 +39,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from lxml import etree
 
 from dmp_xds.security import vocabulary as sv
-from dmp_xds.security.cps import load_pem_certificates
-from dmp_xds.security.vihf import VihfClaims, build_assertion, sign_assertion
+from dmp_xds.security.cps import dn, load_pem_certificates
+from dmp_xds.security.vihf import SHA1, VihfClaims, build_assertion, dmp_claims, sign_assertion
 
 PATIENT = "patient"  # not an identity of the PKI: the patient of the request, through its patient portal
 DEFAULT_STRUCTURE = "1990000099"  # the VIHF structure of a professional whose card names none
@@ -63,6 +63,9 @@ class CardSpec:
     organization: str = ""
     expired: bool = False
     revoked: bool = False
+    specialty: str = ""  # TRE_R38, e.g. SM26
+    card_type: int = 0  # TRE_G02: 0 CPS, 1 CPF, 2 CPE
+    staff_id: str = ""  # a CPE's national id (structure id + "/" + internal id), instead of "8" + RPPS
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class Identity:
     expired: bool = False
     revoked: bool = False
     patient_portal: bool = False
+    specialty: str = ""
+    card_type: str = ""  # CPS, CPF, CPE for a card
 
 
 @dataclass
@@ -138,7 +143,16 @@ def rpps(body10: str) -> str:
 HOSPITAL = EstablishmentSpec("hospital", "1990000017", "CH DE TEST DMP-XDS")
 PORTAL = EstablishmentSpec("patient-portal", "1990000025", "PORTAIL PATIENT DE TEST", patient_portal=True)
 CARDS = (
-    CardSpec("doctor", rpps("1000123456"), "MARTIN", "MARIE", "10", HOSPITAL.structure_id, HOSPITAL.organization),
+    CardSpec(
+        "doctor",
+        rpps("1000123456"),
+        "MARTIN",
+        "MARIE",
+        "10",
+        HOSPITAL.structure_id,
+        HOSPITAL.organization,
+        specialty=sv.SPECIALTY_GENERAL_PRACTICE,
+    ),
     CardSpec("doctor2", rpps("1000234567"), "DURAND", "JEAN", "10", "", "CABINET DURAND"),
     CardSpec("nurse", rpps("1000345678"), "BERNARD", "SOPHIE", "60", HOSPITAL.structure_id, HOSPITAL.organization),
     CardSpec("pharmacist", rpps("1000456789"), "PETIT", "PAUL", "21", "", "PHARMACIE PETIT"),
@@ -147,6 +161,32 @@ CARDS = (
     CardSpec("ans-author", rpps("0123456789"), "LEGRIS", "PIERRE", "10"),
     CardSpec("expired", rpps("1000567890"), "MOREAU", "LUC", "10", expired=True),
     CardSpec("revoked", rpps("1000678901"), "LEROY", "ANNE", "10", revoked=True),
+    # The columns of the DMP's rights matrix a card alone tells apart: an occupational doctor
+    # (specialty SM25), an intern (CPF) and a hospital secretary (CPE, a staff id of the hospital).
+    CardSpec(
+        "occupational",
+        rpps("1000789012"),
+        "FAURE",
+        "HUGO",
+        "10",
+        "",
+        "SERVICE DE SANTE AU TRAVAIL",
+        specialty=sv.SPECIALTY_OCCUPATIONAL_MEDICINE,
+    ),
+    CardSpec(
+        "intern", rpps("1000890123"), "ROUX", "LEA", "10", HOSPITAL.structure_id, HOSPITAL.organization, card_type=1
+    ),
+    CardSpec(
+        "secretary",
+        "",
+        "GIRARD",
+        "CLAIRE",
+        "",
+        HOSPITAL.structure_id,
+        HOSPITAL.organization,
+        card_type=2,
+        staff_id=f"{HOSPITAL.structure_id}/SEC0001",
+    ),
 )
 
 
@@ -222,6 +262,7 @@ def _leaf(
     not_after: dt.datetime,
     usages: list[x509.ObjectIdentifier],
     san: list[x509.GeneralName] | None = None,
+    extra: list[x509.UnrecognizedExtension] | None = None,
 ) -> x509.Certificate:
     builder = _builder(subject, issuer.subject, key.public_key(), issuer_key, not_before, not_after)
     builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -242,6 +283,8 @@ def _leaf(
     builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    for extension in extra or []:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -278,7 +321,27 @@ def _write_certs(path: Path, *certs: x509.Certificate) -> None:
 
 
 def national_id(card: CardSpec) -> str:
-    return sv.RPPS_PREFIX + card.rpps
+    return card.staff_id or sv.RPPS_PREFIX + card.rpps
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    if len(content) < 0x80:
+        return bytes([tag, len(content)]) + content
+    size = (len(content).bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + len(content).to_bytes(size, "big") + content
+
+
+def card_extensions(card: CardSpec) -> list[x509.UnrecognizedExtension]:
+    """The GIP-CPS private extensions of a card certificate (vocabulary: EXT_*): its type, and for
+    a health professional their profession and specialty, as the DMP's signed example card has them."""
+    out = [x509.UnrecognizedExtension(x509.ObjectIdentifier(sv.EXT_CARD_TYPE), _der(0x02, bytes([card.card_type])))]
+    if card.profession:
+        code = int(card.profession).to_bytes(1, "big")
+        out.append(x509.UnrecognizedExtension(x509.ObjectIdentifier(sv.EXT_PROFESSION), _der(0x02, code)))
+    if card.specialty:
+        specialty = _der(0x30, _der(0x0C, card.specialty.encode()))
+        out.append(x509.UnrecognizedExtension(x509.ObjectIdentifier(sv.EXT_SPECIALTIES), specialty))
+    return out
 
 
 def card_subject(card: CardSpec) -> x509.Name:
@@ -290,10 +353,11 @@ def card_subject(card: CardSpec) -> x509.Name:
     def rdn(*pairs: tuple[x509.ObjectIdentifier, str]) -> x509.RelativeDistinguishedName:
         return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value) for oid, value in pairs])
 
+    title = sv.PROFESSIONS.get(card.profession, "Personnel d'établissement")
     return x509.Name(
         [
             rdn((NameOID.COUNTRY_NAME, "FR")),
-            rdn((sv.SUBJECT_PROFESSION, sv.PROFESSIONS[card.profession])),
+            rdn((sv.SUBJECT_PROFESSION, title)),
             rdn(
                 (sv.SUBJECT_FAMILY_NAME, card.family_name),
                 (sv.SUBJECT_NATIONAL_ID, national_id(card)),
@@ -392,6 +456,7 @@ def create_test_pki(directory: Path, now: dt.datetime | None = None) -> Generate
             not_before,
             not_after,
             [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION],
+            extra=card_extensions(card),
         )
         if card.revoked:
             revoked.append(cert)
@@ -411,6 +476,8 @@ def create_test_pki(directory: Path, now: dt.datetime | None = None) -> Generate
             card.organization,
             card.expired,
             card.revoked,
+            specialty=card.specialty,
+            card_type=sv.CARD_TYPES[card.card_type],
         )
 
     for establishment in (HOSPITAL, PORTAL):
@@ -552,3 +619,54 @@ def signed_vihf(
         key,
         load_pem_certificates(Path(signing.certificate).read_bytes()),
     )
+
+
+def dmp_vihf(
+    pki: GeneratedPki,
+    who: str,
+    patient_id: str,
+    mode: str = sv.AUTHENTICATION_DIRECT,
+    signed: bool = True,
+    signer: str | None = None,
+    digest: str = SHA1,
+    access_mode: str = sv.ACCESS_NORMAL,
+    reason: str = "",
+    now: dt.datetime | None = None,
+    signature_last: bool = False,
+) -> etree._Element:
+    """A VIHF shaped as the DMP's example tokens (dmpi.md section 5), of the card holder `who`
+    about `patient_id`, in authentication `mode`:
+
+    - DIRECTE: over `who`'s card connection, signed by that card (`signed`), or unsigned as every
+      example request carries it;
+    - INDIRECTE, INDIRECTE_RENFORCEE: signed by the establishment `signer` (default: the hospital),
+      whose certificate also makes the TLS connection; its structure is Identifiant_Structure.
+
+    The Issuer is the signer's DN (the card's when unsigned); no Conditions: the server reads the
+    IssueInstant (`now`). RSA-SHA1 as the examples, or `digest` SHA256."""
+    identity = pki.identity(who)
+    direct = mode == sv.AUTHENTICATION_DIRECT
+    signing = identity if direct else pki.signer(signer or HOSPITAL.name)
+    structure = (identity.structure_id or DEFAULT_STRUCTURE) if direct else signing.structure_id
+    claims = dmp_claims(
+        identity.national_id,
+        f"{identity.given_name} {identity.family_name}".strip(),
+        identity.profession or sv.PROFESSION_DOCTOR,
+        patient_id,
+        structure,
+        mode,
+        specialty=identity.specialty,
+        access_mode=access_mode,
+        access_reason=reason,
+    )
+    chain = load_pem_certificates(Path(signing.certificate).read_bytes())
+    assertion = build_assertion(claims, now=now, issuer=dn(chain[0].subject), signature_last=signature_last)
+    if not signed:
+        if not direct:
+            raise ValueError(f"a {mode} VIHF is always signed by the establishment")
+        placeholder = assertion.find(sv.TAG_SIGNATURE)
+        if placeholder is not None:
+            assertion.remove(placeholder)
+        return assertion
+    key = serialization.load_pem_private_key(Path(signing.key).read_bytes(), None)
+    return sign_assertion(assertion, key, chain, digest)
