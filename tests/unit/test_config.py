@@ -7,6 +7,12 @@ import pytest
 from dmp_xds.config import ConfigError, load_settings, resolve
 
 
+def test_vihf_freshness_and_sha1_settings():
+    settings = load_settings(environ={"DMP_XDS_VIHF_MAX_AGE_SECONDS": "90", "DMP_XDS_VIHF_SHA1": "refuse"})
+    assert (settings.vihf_max_age_seconds, settings.vihf_sha1) == (90.0, "refuse")
+    assert (load_settings(environ={}).vihf_max_age_seconds, load_settings(environ={}).vihf_sha1) == (300.0, "accept")
+
+
 def test_defaults():
     settings = load_settings(environ={})
     assert settings.data_dir == Path("var") and settings.port == 8080 and settings.mllp_port is None
@@ -54,6 +60,8 @@ def test_config_file_from_environment(tmp_path):
         ({"DMP_XDS_HEAD_TIMEOUT_SECONDS": "-1"}, "DMP_XDS_HEAD_TIMEOUT_SECONDS must be positive"),
         ({"DMP_XDS_IDLE_TIMEOUT_SECONDS": "0"}, "DMP_XDS_IDLE_TIMEOUT_SECONDS must be positive"),
         ({"DMP_XDS_MAX_CONNECTIONS_PER_CLIENT": "-1"}, "DMP_XDS_MAX_CONNECTIONS_PER_CLIENT must be 0"),
+        ({"DMP_XDS_VIHF_SHA1": "yes"}, "DMP_XDS_VIHF_SHA1 must be 'accept' or 'refuse'"),
+        ({"DMP_XDS_VIHF_MAX_AGE_SECONDS": "0"}, "DMP_XDS_VIHF_MAX_AGE_SECONDS must be positive"),
     ],
 )
 def test_bad_settings_say_what_is_wrong(env, message):
