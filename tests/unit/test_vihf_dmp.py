@@ -344,3 +344,19 @@ def test_signature_certificates_need_not_allow_tls(pki: GeneratedPki, trust: Tru
     assert trust.check([signing, ca], purpose=SIGNATURE).ok
     refused = trust.check([signing, ca], purpose=AUTHENTICATION)
     assert "client authentication" in refused.reason
+
+
+def test_roles_of_other_code_systems_and_version_4(
+    pki: GeneratedPki, trust: TrustStore, verifier: VihfVerifier
+) -> None:
+    """The ANS mapping of VIHF 4.0 orders the roles (profession, then savoir-faire) and lets a CPF
+    state a profession in training of another code system: the order tells them apart then."""
+    token = dmp_vihf(pki, "occupational", PATIENT, sv.AUTHENTICATION_INDIRECT)
+    profession, specialty = token.findall(f".//{sv.TAG_HL7_ROLE}")
+    profession.set("codeSystem", "1.2.250.1.213.1.1.4.1")
+    specialty.set("codeSystem", "1.2.250.1.213.1.1.4.2")
+    attribute(token, sv.ATTR_VIHF_VERSION)[0].text = "4.0"
+    result = verify(verifier, pki, trust, resign(pki, token, "hospital"), "hospital")
+    p = result.principal
+    assert p is not None, result.reason
+    assert (p.profession, p.specialty) == ("10", "SM25") and p.is_occupational_doctor

@@ -326,11 +326,14 @@ class _Roles:
 
 
 def _roles(values: Sequence[etree._Element]) -> _Roles:
-    """The VIHF's 1-2 roles: the profession (TRE_G15) and the specialty (TRE_R38), told apart by
-    their code system; a role without one is a profession (older tokens, tests)."""
+    """The VIHF's roles: the profession (TRE_G15) and the specialty (TRE_R38), told apart by their
+    code system; else, as the ANS mapping orders them, the first occurrence is the profession (a
+    CPF's is of another system) and the second the specialty (a savoir-faire)."""
     coded = _coded(values, sv.TAG_HL7_ROLE)
-    profession = next((c for c, system in coded if system in (sv.PROFESSION_SYSTEM, "")), "")
+    profession = next((c for c, system in coded if system == sv.PROFESSION_SYSTEM), "")
     specialty = next((c for c, system in coded if system == sv.SPECIALTY_SYSTEM), "")
+    profession = profession or (coded[0][0] if coded else "")
+    specialty = specialty or (coded[1][0] if len(coded) > 1 and coded[1][0] != profession else "")
     codes = tuple(code for code, _ in coded)
     citizen = next((code for code in codes if code in sv.CITIZEN_ROLES), "")
     return _Roles(codes, "" if citizen else profession, specialty, citizen)
@@ -558,8 +561,8 @@ class VihfVerifier:
         if missing:
             return refuse(f"the VIHF lacks required attribute(s): {', '.join(missing)}")
         version = _text(attributes.get(sv.ATTR_VIHF_VERSION, []))
-        if version and version != sv.VIHF_VERSION:
-            return refuse(f"VIHF_Version {version!r} is not supported (expected {sv.VIHF_VERSION})")
+        if version and version not in sv.VIHF_VERSIONS:
+            return refuse(f"VIHF_Version {version!r} is not supported (expected {' or '.join(sv.VIHF_VERSIONS)})")
         mode = modes[0]
         if mode not in sv.ACCESS_MODES:
             return refuse(f"unknown access mode {mode!r} (expected one of {', '.join(sv.ACCESS_MODES)})")

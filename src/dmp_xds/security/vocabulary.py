@@ -66,6 +66,9 @@ ATTR_LPS_DMP_APPROVAL = "LPS_ID_HOMOLOGATION_DMP"
 ATTR_CONFIDENTIALITY = "urn:oasis:names:tc:xspa:1.0:resource:patient:hl7:confidentiality-code"
 
 VIHF_VERSION = "3.0"
+# 3.0: the DMP's example tokens, the kit, DRIMbox. 4.0: an ANS implementation guide's "Mapping
+# VIHF" table (an establishment's HL7 v2 / CDA flow to the DMP): same attributes, up to four roles.
+VIHF_VERSIONS = (VIHF_VERSION, "4.0")
 RESOURCE_URN_DMP = "urn:dmp"
 # The DMP's three authentication modes (dmpi.md section 5): the professional's card makes the TLS
 # connection and signs the VIHF, or leaves it unsigned; or an establishment's certificate does both,
