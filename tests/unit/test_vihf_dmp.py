@@ -360,3 +360,28 @@ def test_roles_of_other_code_systems_and_version_4(
     p = result.principal
     assert p is not None, result.reason
     assert (p.profession, p.specialty) == ("10", "SM25") and p.is_occupational_doctor
+
+
+def test_pki_vihf_command_prints_dmp_shaped_tokens(
+    pki: GeneratedPki, trust: TrustStore, verifier: VihfVerifier
+) -> None:
+    from click.testing import CliRunner
+
+    from dmp_xds.cli.pki import pki as pki_command
+
+    def run(*args: str) -> tuple[int, str]:
+        outcome = CliRunner().invoke(pki_command, ["vihf", str(pki.directory), "doctor", PATIENT, *args])
+        return outcome.exit_code, outcome.output
+
+    code, output = run("--dmp", "DIRECTE", "--unsigned")
+    assert code == 0, output
+    result = verifier.verify(etree.fromstring(output.strip()), connection=connection(pki, trust, "doctor"))
+    assert result.principal is not None and not result.principal.signed, result.reason
+    code, output = run("--dmp", "INDIRECTE_RENFORCEE", "--signer", "hospital")
+    assert code == 0, output
+    result = verifier.verify(etree.fromstring(output.strip()), connection=connection(pki, trust, "hospital"))
+    assert result.principal is not None and result.principal.is_reinforced_indirect, result.reason
+    code, output = run("--dmp", "INDIRECTE", "--unsigned")
+    assert code == 1 and "only a direct-mode VIHF may be unsigned" in output
+    refused = CliRunner().invoke(pki_command, ["vihf", str(pki.directory), "hospital", PATIENT, "--dmp", "DIRECTE"])
+    assert refused.exit_code == 1 and "no card 'hospital'" in refused.output

@@ -54,6 +54,15 @@ def pki_init(directory: Path, force: bool) -> None:
 @click.option("--reason", default="", help="Mode_Acces_Raison (required for bris_de_glace).")
 @click.option("--audience", default="", help="Audience, if the server checks one (DMP_XDS_VIHF_AUDIENCE).")
 @click.option("--lifetime", type=float, default=300.0, show_default=True, help="Seconds.")
+@click.option(
+    "--dmp",
+    "dmp_mode",
+    type=click.Choice(["DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE"]),
+    default=None,
+    help="A token shaped as the DMP's examples in this mode (no Conditions, RSA-SHA1; "
+    "--audience and --lifetime do not apply; --signer: the establishment in indirect modes).",
+)
+@click.option("--unsigned", is_flag=True, help="With --dmp DIRECTE: unsigned, as the DMP's example requests carry it.")
 def pki_vihf(
     directory: Path,
     who: str,
@@ -63,18 +72,27 @@ def pki_vihf(
     reason: str,
     audience: str,
     lifetime: float,
+    dmp_mode: str | None,
+    unsigned: bool,
 ) -> None:
     """Print a signed VIHF (a wsse:Security header) for WHO of the test PKI in DIRECTORY about
     PATIENT_ID, to paste into a SOAP request's Header; WHO `patient` is the patient, signed by the
     patient portal. Each VIHF is good for one request."""
     from lxml import etree
 
-    from dmp_xds.security.pki import load_test_pki, signed_vihf
+    from dmp_xds.security.pki import dmp_vihf, load_test_pki, signed_vihf
     from dmp_xds.security.vihf import security_header
 
     generated = load_test_pki(directory)
+    if unsigned and dmp_mode != "DIRECTE":
+        raise click.ClickException("--unsigned goes with --dmp DIRECTE: only a direct-mode VIHF may be unsigned")
     try:
-        assertion = signed_vihf(generated, who, patient_id, signer, access_mode, reason, audience, lifetime)
+        if dmp_mode:
+            assertion = dmp_vihf(
+                generated, who, patient_id, dmp_mode, not unsigned, signer, access_mode=access_mode, reason=reason
+            )
+        else:
+            assertion = signed_vihf(generated, who, patient_id, signer, access_mode, reason, audience, lifetime)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(etree.tostring(security_header(assertion), pretty_print=False).decode())

@@ -644,6 +644,8 @@ def dmp_vihf(
 
     The Issuer is the signer's DN (the card's when unsigned); no Conditions: the server reads the
     IssueInstant (`now`). RSA-SHA1 as the examples, or `digest` SHA256."""
+    if who not in pki.identities or pki.identities[who].kind != "card":
+        raise ValueError(f"no card {who!r} in {pki.directory} (see identities.json)")
     identity = pki.identity(who)
     direct = mode == sv.AUTHENTICATION_DIRECT
     signing = identity if direct else pki.signer(signer or HOSPITAL.name)
