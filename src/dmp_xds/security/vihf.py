@@ -42,7 +42,7 @@ ACCEPTED_SIGNATURES = frozenset(
 )
 ACCEPTED_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 # The DMP's own example tokens, and DRIMbox, sign with RSA-SHA1: refusing it would refuse them.
-# DMP_XDS_VIHF_ALLOW_SHA1=false does (docs/security.md says what that costs).
+# DMP_XDS_VIHF_SHA1=refuse does (docs/security.md says what that costs).
 SHA1_SIGNATURES = frozenset({SignatureMethod.RSA_SHA1})
 SHA1_DIGESTS = frozenset({DigestAlgorithm.SHA1})
 DEFAULT_CLOCK_SKEW_SECONDS = 120.0
@@ -518,7 +518,7 @@ class VihfVerifier:
         except (InvalidSignature, InvalidDigest, InvalidCertificate) as exc:
             return f"the VIHF signature does not verify (the assertion was altered or signed by another key): {exc}"
         except InvalidInput as exc:
-            sha1 = "" if self.allow_sha1 else " (SHA-1 is refused here: DMP_XDS_VIHF_ALLOW_SHA1=false)"
+            sha1 = "" if self.allow_sha1 else " (SHA-1 is refused here: DMP_XDS_VIHF_SHA1=refuse)"
             return f"the VIHF signature cannot be checked: {exc}{sha1}"
         if isinstance(result, list):  # one result per reference: the configuration expects one
             return "the VIHF signature has several references"
