@@ -148,3 +148,21 @@ def test_signing_time_is_the_clients(pki: GeneratedPki) -> None:
     now = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     _, data = ss.add_submission_signature(request, {submission.documents[0].entry_uuid: CDA}, key, chain, now=now)
     assert b"2026-01-02T03:04:05.000Z" in data
+
+
+def test_a_client_signs_the_submit_objects_request_it_sends(pki: GeneratedPki, trust: TrustStore) -> None:
+    """The client's form: the SubmitObjectsRequest and its documents by entry id, the signature
+    then sent as one more document."""
+    submission = make_submission(1)
+    sor = encode_submit_objects_request(submission)
+    documents = {submission.documents[0].entry_uuid: CDA}
+    identity = pki.identity("doctor")
+    key = load_pem_private_key(Path(identity.key).read_bytes(), None)
+    chain = load_pem_certificates(Path(identity.certificate).read_bytes())
+    signature_id, data = ss.sign_submission_objects(sor, documents, key, chain)
+    documents[signature_id] = data
+    sent = decode_submit_objects_request(sor)
+    assert [de.entry_uuid for de in sent.documents if ss.is_signature_entry(de)] == [signature_id]
+    assert ss.signature_errors(sent, documents, trust, principal(pki, "doctor"), required=True) == []
+    with pytest.raises(ValueError, match="SubmitObjectsRequest"):
+        ss.sign_submission_objects(etree.Element("x"), documents, key, chain)

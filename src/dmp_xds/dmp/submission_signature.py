@@ -170,8 +170,8 @@ def signature_entry(submission: Submission, entry_id: str, unique_id: str, now: 
     )
 
 
-def add_submission_signature(
-    request: etree._Element,
+def sign_submission_objects(
+    sor: etree._Element,
     contents: Mapping[str, bytes],
     key: PrivateKeyTypes,
     chain: Sequence[x509.Certificate],
@@ -179,15 +179,14 @@ def add_submission_signature(
     digest: str = "sha256",
     now: dt.datetime | None = None,
 ) -> tuple[str, bytes]:
-    """Sign the submission set of an xdsb:ProvideAndRegisterDocumentSetRequest and add the
-    signature to it: its DocumentEntry, the HasMember and `signs` associations, and its
-    xdsb:Document (base64, in the message). `contents`: each document's bytes by its
-    DocumentEntry id. Returns the signature's DocumentEntry id and the signature document."""
+    """Sign the submission set of an `lcm:SubmitObjectsRequest` (`contents`: each document's
+    bytes by its DocumentEntry id) and add the signature's DocumentEntry and its HasMember and
+    `signs` associations to it. Returns the signature's DocumentEntry id and the signature
+    document, which the caller sends as that entry's document (ITI-41 xdsb:Document)."""
     now = now or dt.datetime.now(dt.UTC)
-    sor = request.find(v.TAG_SUBMIT_OBJECTS_REQUEST)
-    objects = sor.find(v.TAG_REGISTRY_OBJECT_LIST) if sor is not None else None
-    if sor is None or objects is None:
-        raise ValueError("the request has no lcm:SubmitObjectsRequest/rim:RegistryObjectList")
+    objects = sor.find(v.TAG_REGISTRY_OBJECT_LIST)
+    if sor.tag != v.TAG_SUBMIT_OBJECTS_REQUEST or objects is None:
+        raise ValueError("expected an lcm:SubmitObjectsRequest with a rim:RegistryObjectList")
     submission = decode_submit_objects_request(sor)
     ss = submission.submission_set
     if ss is None or not ss.unique_id or not ss.patient_id:
@@ -198,12 +197,31 @@ def add_submission_signature(
     data = sign_submission_set(ss.unique_id, signed, key, chain, signature_id=unique_id, digest=digest, now=now)
     encode_document_entry(signature_entry(submission, signature_id, unique_id, now), objects)
     status = {v.SLOT_SUBMISSION_SET_STATUS: [v.SUBMISSION_SET_STATUS_ORIGINAL]}
-    encode_association(
-        Association(f"urn:uuid:{uuid.uuid4()}", v.HAS_MEMBER, ss.entry_uuid, signature_id, slots=dict(status)), objects
-    )
-    encode_association(
-        Association(f"urn:uuid:{uuid.uuid4()}", v.SIGNS, signature_id, ss.entry_uuid, slots=dict(status)), objects
-    )
+    for association_type, source, target in (
+        (v.HAS_MEMBER, ss.entry_uuid, signature_id),
+        (v.SIGNS, signature_id, ss.entry_uuid),
+    ):
+        encode_association(
+            Association(f"urn:uuid:{uuid.uuid4()}", association_type, source, target, slots=dict(status)), objects
+        )
+    return signature_id, data
+
+
+def add_submission_signature(
+    request: etree._Element,
+    contents: Mapping[str, bytes],
+    key: PrivateKeyTypes,
+    chain: Sequence[x509.Certificate],
+    *,
+    digest: str = "sha256",
+    now: dt.datetime | None = None,
+) -> tuple[str, bytes]:
+    """`sign_submission_objects` on an xdsb:ProvideAndRegisterDocumentSetRequest, the signature
+    added as its xdsb:Document (base64, in the message)."""
+    sor = request.find(v.TAG_SUBMIT_OBJECTS_REQUEST)
+    if sor is None:
+        raise ValueError("the request has no lcm:SubmitObjectsRequest")
+    signature_id, data = sign_submission_objects(sor, contents, key, chain, digest=digest, now=now)
     document = etree.SubElement(request, v.TAG_DOCUMENT, id=signature_id)
     document.text = base64.b64encode(data).decode("ascii")
     return signature_id, data
