@@ -226,3 +226,36 @@ def test_only_rsa_keys_sign(pki: GeneratedPki) -> None:
     _, chain = credentials(pki, "ans-author")
     with pytest.raises(xades.SigningError):
         xades.sign_submission_set(SS_UID, [], ec.generate_private_key(ec.SECP256R1()), chain)
+
+
+def test_canonical_form_of_an_element_in_a_default_namespace() -> None:
+    """The DMP writes its signatures in the default XML-DSig namespace; libxml2 alone would
+    canonicalize a referenced element of such a document with spurious xmlns="" below it."""
+    root = etree.fromstring(b'<S xmlns="urn:ds" xmlns:p="urn:p"><M Id="m"><R URI="u"><D/></R></M></S>')
+    assert xades._c14n(root[0], xades.C14N) == b'<M xmlns="urn:ds" xmlns:p="urn:p" Id="m"><R URI="u"><D></D></R></M>'
+    assert xades._c14n(root[0], xades.EXC_C14N) == b'<M xmlns="urn:ds" Id="m"><R URI="u"><D></D></R></M>'
+
+
+def test_a_signature_in_the_default_namespace_verifies(pki: GeneratedPki, trust: TrustStore) -> None:
+    """Signed as the DMP's signer writes it (default namespace, SignatureProperties in none)."""
+    key, chain = credentials(pki, "ans-author")
+    ds = f"{{{xades.NS_DS}}}"
+    root = etree.fromstring(sign(pki))
+    text = etree.tostring(root).decode()
+    # The same document with the ds prefix dropped: re-signed by hand below.
+    plain = etree.fromstring(text.replace("ds:", "").replace('xmlns:ds="', 'xmlns="'))
+    signed_info = plain.find(ds + "SignedInfo")
+    for reference in signed_info.iterfind(ds + "Reference"):
+        target = plain.xpath("//*[@Id=$id]", id=reference.get("URI")[1:])[0]
+        reference.find(ds + "DigestValue").text = xades._digest(
+            xades._c14n(target, xades.C14N), reference.find(ds + "DigestMethod").get("Algorithm")
+        )
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    value = key.sign(xades._c14n(signed_info, xades.C14N_WITH_COMMENTS), padding.PKCS1v15(), hashes.SHA256())
+    plain.find(ds + "SignatureValue").text = base64.b64encode(value).decode()
+    data = etree.tostring(plain)
+    assert b"<Signature " in data and b"<SignedInfo>" in data
+    check = xades.verify_submission_signature(data, SS_UID, {DOC_UID: CDA}, trust)
+    assert check.ok, check.reason

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
@@ -126,7 +127,21 @@ def _refuse(reason: str, signer: Holder | None = None) -> SignatureCheck:
 # --- canonicalization and digests -------------------------------------------------------------
 
 
+def _standalone(element: etree._Element) -> etree._Element:
+    """A copy of `element` as the root of a document of its own, declaring every namespace in
+    scope where it stands. libxml2's canonical form of an element inside a document writes a
+    spurious `xmlns=""` on the descendants of an element in a default namespace (the DMP's own
+    signatures use one); the canonical form of a whole document is right."""
+    root = etree.Element(element.tag, attrib=dict(element.attrib), nsmap=element.nsmap)
+    root.text = element.text
+    for child in element:
+        root.append(copy.deepcopy(child))
+    return root
+
+
 def _c14n(node: etree._Element | etree._ElementTree, algorithm: str) -> bytes:
+    if isinstance(node, etree._Element) and node.getparent() is not None:
+        node = _standalone(node)
     data: bytes = etree.tostring(
         node,
         method="c14n",
