@@ -34,6 +34,7 @@ ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucd
 CDA = ANS / "ExemplesCDA" / "ANEST-CR-ANEST_2022.01.xml"
 PATIENT = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO"  # the INS of that CDA
 AUTHOR = "ans-author"  # its author
+LOCAL_PATIENT_ID = "0456789999^^^&1.2.250.1.999.1.1.7898.2&ISO"
 DMPI = "/si-dmp-server/v2/services/"
 WSDL_OPERATION = "DocumentRepository_ProvideAndRegisterDocumentSet-b"
 
@@ -132,6 +133,7 @@ def td21(
     submission = build_submission_from_cda(cda)
     entry = submission.documents[0]
     entry.hash = entry.size = None  # the DMP's clients send neither
+    entry.source_patient_id = LOCAL_PATIENT_ID + "^PI"  # as the DMP's example: the software's own id, typed
     request = etree.Element(v.TAG_PNR_REQUEST, nsmap={"xdsb": v.NS_XDSB})
     request.append(encode_submit_objects_request(submission))
     signature_uid = None

@@ -14,7 +14,7 @@ Pure: values in, errors out, all at once.
 
 from __future__ import annotations
 
-from dmp_xds.dmp.ins import INS_ROOTS, canonical_patient_id, ins_problem
+from dmp_xds.dmp.ins import INS_ROOTS, canonical_patient_id, canonical_source_patient_id, ins_problem
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSet
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error, warning
@@ -133,14 +133,16 @@ class _Profile:
 
 def canonical_patient_ids(submission: Submission, code: ErrorCode) -> list[XdsError]:
     """Rewrite the submission's patient ids to `INS^^^&OID&ISO` (CX.5 `NH` and the CX.7 date of the
-    DMP's form dropped): stored so, a document is found by the INS alone, whichever form the query
-    uses. The errors name a malformed CX.5 or CX.7 (the ids concerned are left as they are)."""
+    DMP's form dropped; a sourcePatientId's other CX.5, the type of a local id, dropped too): stored
+    so, a document is found by the INS alone, whichever form the query uses. The errors name a
+    malformed CX.5 or CX.7 (the ids concerned are left as they are)."""
     errors: list[XdsError] = []
 
     def read(label: str, location: str, name: str, cx: str | None) -> str | None:
         if cx is None:
             return None
-        canonical, problem = canonical_patient_id(cx)
+        reader = canonical_source_patient_id if name == "sourcePatientId" else canonical_patient_id
+        canonical, problem = reader(cx)
         if problem:
             errors.append(error(code, f"{label}: {name} {cx}: {problem} (CI-SIS)", location))
         return canonical
