@@ -259,3 +259,48 @@ def test_a_signature_in_the_default_namespace_verifies(pki: GeneratedPki, trust:
     assert b"<Signature " in data and b"<SignedInfo>" in data
     check = xades.verify_submission_signature(data, SS_UID, {DOC_UID: CDA}, trust)
     assert check.ok, check.reason
+
+
+def signing_certificate(pki: GeneratedPki, name: str) -> tuple[object, list[x509.Certificate]]:
+    """A card's signing certificate as IGC-Santé issues it (the DMP's TD2.1 example): key usage
+    non-repudiation only, extended key usage e-mail protection, the holder of `name`'s card."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    ca_cert = load_pem_certificates((pki.directory / "ca" / "cards.pem").read_bytes())[0]
+    ca_key = load_pem_private_key((pki.directory / "ca" / "cards.key").read_bytes(), None)
+    _, card_chain = credentials(pki, name)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.UTC)
+    usage = x509.KeyUsage(False, True, False, False, False, False, False, False, False)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(card_chain[0].subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, [cert, ca_cert]
+
+
+def test_a_cards_signing_certificate_signs_though_it_cannot_authenticate(pki: GeneratedPki, trust: TrustStore) -> None:
+    from dmp_xds.security.cps import AUTHENTICATION, DOCUMENT_SIGNATURE
+
+    key, chain = signing_certificate(pki, "ans-author")
+    data = xades.sign_submission_set(SS_UID, [(DOC_UID, CDA)], key, chain)  # type: ignore[arg-type]
+    check = xades.verify_submission_signature(data, SS_UID, {DOC_UID: CDA}, trust)
+    assert check.ok, check.reason
+    assert check.holder.national_id == pki.identity("ans-author").national_id
+    assert trust.check(chain, usage=DOCUMENT_SIGNATURE).ok
+    refused = trust.check(chain, usage=AUTHENTICATION)
+    assert not refused.ok and "key usage" in refused.reason
+    assert trust.check(chain, usage=DOCUMENT_SIGNATURE).ok  # the cached verdicts are per usage

@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,6 +200,25 @@ def _leaf_usage_problem(cert: x509.Certificate) -> str:
     return ""
 
 
+def _signing_usage_problem(cert: x509.Certificate) -> str:
+    """A document signature (the XAdES of a submission set) is made with the card's or the
+    establishment's signing certificate: IGC-Santé gives it non-repudiation and e-mail protection,
+    not digital signature and client authentication, so only the key usage is asked of it."""
+    usage = _extension(cert, ExtensionOID.KEY_USAGE)
+    if not isinstance(usage, x509.KeyUsage) or not (usage.digital_signature or usage.content_commitment):
+        return "the certificate's key usage allows neither digital signature nor non-repudiation"
+    constraints = _extension(cert, ExtensionOID.BASIC_CONSTRAINTS)
+    if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
+        return "a CA certificate cannot sign documents"
+    return ""
+
+
+# What a certificate is checked for: authenticating its holder (TLS, VIHF) or signing a document.
+AUTHENTICATION = "authentication"
+DOCUMENT_SIGNATURE = "document-signature"
+_USAGE_PROBLEMS = {AUTHENTICATION: _leaf_usage_problem, DOCUMENT_SIGNATURE: _signing_usage_problem}
+
+
 def _issuer_problem(issuer: x509.Certificate, depth: int) -> str:
     constraints = _extension(issuer, ExtensionOID.BASIC_CONSTRAINTS)
     if not isinstance(constraints, x509.BasicConstraints) or not constraints.ca:
@@ -300,21 +319,25 @@ class TrustStore:
             return f"the certificate {dn(cert.subject)} (serial {cert.serial_number:x}) is revoked"
         return ""
 
-    def check(self, chain: Sequence[x509.Certificate], now: dt.datetime | None = None) -> CertificateCheck:
-        """Validate `chain[0]` (the leaf), with `chain[1:]` offered as intermediates."""
+    def check(
+        self, chain: Sequence[x509.Certificate], now: dt.datetime | None = None, usage: str = AUTHENTICATION
+    ) -> CertificateCheck:
+        """Validate `chain[0]` (the leaf), with `chain[1:]` offered as intermediates, for `usage`
+        (AUTHENTICATION, or DOCUMENT_SIGNATURE)."""
         if not chain:
             return CertificateCheck(None, "no certificate was presented")
         leaf = chain[0]
         now = now or dt.datetime.now(dt.UTC)
         self._reload_crls_if_changed()
-        key = leaf.public_bytes(_DER)
+        der = leaf.public_bytes(_DER)
+        key = der if usage == AUTHENTICATION else usage.encode() + b":" + der
         stamp = now.timestamp()
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None and cached[0] > stamp:
                 self._cache.move_to_end(key)
                 return cached[1]
-        verdict = self._check(leaf, list(chain[1:]), now)
+        verdict = self._check(leaf, list(chain[1:]), now, _USAGE_PROBLEMS[usage])
         valid_until = min(stamp + self.cache_seconds, leaf.not_valid_after_utc.timestamp())
         with self._lock:
             self._cache[key] = (valid_until, verdict)
@@ -322,8 +345,14 @@ class TrustStore:
                 self._cache.popitem(last=False)
         return verdict
 
-    def _check(self, leaf: x509.Certificate, offered: list[x509.Certificate], now: dt.datetime) -> CertificateCheck:
-        problem = _dates_problem(leaf, now, "user") or _leaf_usage_problem(leaf)
+    def _check(
+        self,
+        leaf: x509.Certificate,
+        offered: list[x509.Certificate],
+        now: dt.datetime,
+        usage_problem: Callable[[x509.Certificate], str] = _leaf_usage_problem,
+    ) -> CertificateCheck:
+        problem = _dates_problem(leaf, now, "user") or usage_problem(leaf)
         if problem:
             return CertificateCheck(None, problem)
         path = self._path_to_anchor(leaf, offered)

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from dmp_xds.security.cps import Holder, TrustStore, holder_of
+from dmp_xds.security.cps import DOCUMENT_SIGNATURE, Holder, TrustStore, holder_of
 from dmp_xds.security.vocabulary import NS_DS
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
 
@@ -483,7 +483,7 @@ def verify_submission_signature(
         return _refuse(problem)
     signer = holder_of(chain[0])
     if trust is not None:
-        check = trust.check(chain, now)
+        check = trust.check(chain, now, DOCUMENT_SIGNATURE)
         if check.holder is None:
             return _refuse(f"the signing certificate is refused: {check.reason}", signer)
         signer = check.holder
