@@ -83,6 +83,10 @@ class Settings:
     value_sets: str = ""  # directory of the ANS CI-SIS value set files; required by the cisis profile
     cda_schema: str = ""  # CDA_extended.xsd; required by the cisis profile unless cda_policy is off
     cda_policy: str = "reject"  # CDA layer findings: "reject", "warn" (accept with warnings) or "off"
+    # The XAdES signature of a TD2.1 submission (CI-SIS profile, with authentication): "required"
+    # (the DMP's rule: an unsigned submission is refused) or "optional" (editors in development:
+    # a signature present is still checked). Without authentication it is always optional.
+    submission_signature: str = "required"
     # The ANS TestContenuCDA schematrons folder: the CDA layer then runs the CI-SIS structuration
     # minimale, the IHE / CI-SIS body profiles and the document's volet schematron (with Saxon);
     # "" = no schematron layer.
@@ -262,6 +266,10 @@ def load_settings(
         raise ConfigError(
             "DMP_XDS_MAX_CONNECTIONS_PER_CLIENT must be 0 (no limit) or more, "
             f"not {settings.max_connections_per_client}"
+        )
+    if settings.submission_signature not in ("required", "optional"):
+        raise ConfigError(
+            f"DMP_XDS_SUBMISSION_SIGNATURE must be 'required' or 'optional', not {settings.submission_signature!r}"
         )
     if settings.cda_policy not in ("reject", "warn", "off"):
         raise ConfigError(f"DMP_XDS_CDA_POLICY must be 'reject', 'warn' or 'off', not {settings.cda_policy!r}")

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 import requests
+from lxml import etree
 
 import soap_messages as soap
 from dmp_xds.xds import vocabulary as v
@@ -189,6 +190,18 @@ def test_action_sent_to_the_wrong_endpoint(server, unchanged):
     env, _ = soap.envelope(v.ACTION_ITI42, soap.pnr_payload(make_submission(1), {}, mtom=False)[0])
     response = _fault(*_raw(server, env, soap.SOAP12, endpoint="repository"))
     assert "not supported by the repository endpoint" in response.fault_reason
+
+
+def test_ihe_requires_ws_addressing_whatever_the_content_type_says(server, unchanged):
+    """The CI-SIS profile dispatches a request without wsa:Action (the DMP's kit); IHE does not."""
+    payload = soap.pnr_payload(make_submission(1), {}, mtom=False)[0]
+    env, _ = soap.envelope(v.ACTION_ITI41, payload)
+    root = etree.fromstring(env)
+    header = root.find(f"{{{v.NS_SOAP12}}}Header")
+    header.remove(header.find(f"{{{v.NS_WSA}}}Action"))
+    content_type = f'{soap.SOAP12}; action="{v.ACTION_ITI41}"'
+    response = _fault(*_raw(server, etree.tostring(root), content_type))
+    assert "Action header is missing" in response.fault_reason
 
 
 def test_truncated_mtom_body(server, unchanged):

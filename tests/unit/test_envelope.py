@@ -117,3 +117,38 @@ def test_fault_subcode_keeps_the_conventional_prefix_of_its_namespace():
     value = root.find(f".//{{{v.NS_SOAP12}}}Subcode/{{{v.NS_SOAP12}}}Value")
     assert value.text == "wsse:FailedAuthentication"
     assert value.nsmap["wsse"] == v.NS_WSSE
+
+
+def _without_addressing(root: str) -> etree._Element:
+    return etree.fromstring(f'<e:Envelope xmlns:e="{v.NS_SOAP11}"><e:Body>{root}</e:Body></e:Envelope>')
+
+
+PNR = f'<x:ProvideAndRegisterDocumentSetRequest xmlns:x="{v.NS_XDSB}"/>'
+SOR = f'<l:SubmitObjectsRequest xmlns:l="{v.NS_LCM}"/>'
+
+
+@pytest.mark.parametrize(
+    "hint",
+    ["DocumentRepository_ProvideAndRegisterDocumentSet-b", f'"{v.ACTION_ITI41}"', ""],
+    ids=["wsdl-operation", "soapaction", "body-root"],
+)
+def test_without_ws_addressing_the_action_comes_from_the_transport_or_the_body(hint: str) -> None:
+    request = read_request(_without_addressing(PNR), True, without_addressing=True, action_hint=hint)
+    assert request.action == v.ACTION_ITI41
+
+
+def test_without_ws_addressing_a_body_of_two_transactions_is_refused() -> None:
+    with pytest.raises(SoapFault) as info:
+        read_request(_without_addressing(SOR), True, without_addressing=True)
+    assert v.ACTION_ITI42 in info.value.reason and v.ACTION_ITI57 in info.value.reason
+
+
+def test_without_ws_addressing_the_hint_tells_iti57_from_iti42() -> None:
+    hint = "DocumentRegistry_UpdateDocumentSet"
+    assert read_request(_without_addressing(SOR), True, True, hint).action == v.ACTION_ITI57
+
+
+def test_ihe_still_requires_ws_addressing() -> None:
+    with pytest.raises(SoapFault) as info:
+        read_request(_without_addressing(PNR), True, action_hint="DocumentRepository_ProvideAndRegisterDocumentSet-b")
+    assert "Action header is missing" in info.value.reason

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from test_cisis_profile import TEST_INS, cisis_submission, value_sets  # noqa: F401 (a fixture)
 
-from dmp_xds.dmp.ins import canonical_patient_id
+from dmp_xds.dmp.ins import canonical_patient_id, canonical_source_patient_id
 from dmp_xds.dmp.validation.validators import Validators
 from dmp_xds.dmp.validation.valuesets import CisisValueSets
 from dmp_xds.xds.errors import ErrorCode
@@ -74,3 +74,15 @@ def test_plain_ihe_refuses_the_nh_form_as_before(value_sets: CisisValueSets) -> 
     assert any("4 components" in e.context for e in errors), errors
     assert submission.documents[0].patient_id == TEST_INS + "^NH^^20100907"
     assert Validators().patient_id(TEST_INS + "^NH") == TEST_INS + "^NH"
+
+
+def test_a_local_source_patient_id_keeps_its_id_without_its_type(value_sets: CisisValueSets) -> None:  # noqa: F811
+    """The DMP's TD2.1 example: sourcePatientId is the software's own id of the patient, typed PI."""
+    local = "0456789999^^^&1.2.250.1.999.1.1.7898.2&ISO"
+    submission = cisis_submission(patient_id=TEST_INS + "^NH^^20100907", source_patient_id=local + "^PI")
+    assert [e for e in Validators(value_sets).metadata_errors(submission, Transaction.ITI41) if e.is_error] == []
+    assert submission.documents[0].source_patient_id == local
+    assert canonical_source_patient_id(local + "^PI^x")[1] is not None  # something after CX.5: not that form
+    assert canonical_source_patient_id(TEST_INS + "^NH^^20100907") == (TEST_INS, None)
+    other = cisis_submission(patient_id=TEST_INS + "^PI")
+    assert any("must be NH" in e.context for e in Validators(value_sets).metadata_errors(other, Transaction.ITI41))

@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from dmp_xds.cli.main import main
 from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates, professional_id
 from dmp_xds.security.pki import GeneratedPki, create_test_pki, load_test_pki, luhn_key
 
@@ -242,10 +244,8 @@ def test_bad_files_are_named(tmp_path: Path) -> None:
 
 
 def test_pki_init_command(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from dmp_xds.cli.main import main
-
+    # The CLI is imported with this module, not here: importing it (urllib3, via requests) probes
+    # IPv6 with a socket, which the unit-test guard would take for the test's own.
     runner = CliRunner()
     result = runner.invoke(main, ["pki", "init", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output

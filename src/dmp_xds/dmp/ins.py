@@ -90,3 +90,19 @@ def canonical_patient_id(cx: str) -> tuple[str, str | None]:
     if len(rest) == 2 and rest[1] and (problem := _cx7_problem(rest[1])):
         return cx, problem
     return "^".join(parts[:4]), None
+
+
+# HL7 v2 table 0203 identifier types are a few capital letters (PI, MR, NH...).
+_ID_TYPE = re.compile(r"^[A-Z]{1,5}$")
+
+
+def canonical_source_patient_id(cx: str) -> tuple[str, str | None]:
+    """A sourcePatientId as the registry stores it: the id the source system knows the patient
+    by. The DMP's TD2.1 example sends the software's own local id with its type,
+    `0456789999^^^&OID&ISO^PI`: an id whose CX.5 is another type than NH, with nothing after it,
+    is kept without it (CX.1 and CX.4, as XDS has a source patient id); the INS forms are read as
+    `canonical_patient_id` reads them."""
+    parts = cx.split("^")
+    if len(parts) > 4 and parts[4] != _INS_ID_TYPE and _ID_TYPE.match(parts[4]) and not any(parts[5:]):
+        return "^".join(parts[:4]), None
+    return canonical_patient_id(cx)

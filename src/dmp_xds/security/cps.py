@@ -287,6 +287,28 @@ def _leaf_usage_problem(cert: x509.Certificate, purpose: str = AUTHENTICATION) -
     return ""
 
 
+def _signing_usage_problem(cert: x509.Certificate) -> str:
+    """A document signature (the XAdES of a submission set) is made with the card's or the
+    establishment's signing certificate: IGC-Santé gives it non-repudiation and e-mail protection,
+    not digital signature and client authentication, so only the key usage is asked of it."""
+    usage = _extension(cert, ExtensionOID.KEY_USAGE)
+    if not isinstance(usage, x509.KeyUsage) or not (usage.digital_signature or usage.content_commitment):
+        return "the certificate's key usage allows neither digital signature nor non-repudiation"
+    constraints = _extension(cert, ExtensionOID.BASIC_CONSTRAINTS)
+    if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
+        return "a CA certificate cannot sign documents"
+    return ""
+
+
+DOCUMENT_SIGNATURE = "document-signature"  # the XAdES signature of a submission set
+
+
+def _usage_problem(cert: x509.Certificate, purpose: str) -> str:
+    if purpose == DOCUMENT_SIGNATURE:
+        return _signing_usage_problem(cert)
+    return _leaf_usage_problem(cert, purpose)
+
+
 def _issuer_problem(issuer: x509.Certificate, depth: int) -> str:
     constraints = _extension(issuer, ExtensionOID.BASIC_CONSTRAINTS)
     if not isinstance(constraints, x509.BasicConstraints) or not constraints.ca:
@@ -391,7 +413,8 @@ class TrustStore:
         self, chain: Sequence[x509.Certificate], now: dt.datetime | None = None, purpose: str = AUTHENTICATION
     ) -> CertificateCheck:
         """Validate `chain[0]` (the leaf), with `chain[1:]` offered as intermediates, for
-        `purpose`: AUTHENTICATION (a TLS client) or SIGNATURE (a VIHF signer)."""
+        `purpose`: AUTHENTICATION (a TLS client), SIGNATURE (a VIHF signer) or DOCUMENT_SIGNATURE
+        (the XAdES signature of a submission set)."""
         if not chain:
             return CertificateCheck(None, "no certificate was presented")
         leaf = chain[0]
@@ -415,7 +438,7 @@ class TrustStore:
     def _check(
         self, leaf: x509.Certificate, offered: list[x509.Certificate], now: dt.datetime, purpose: str
     ) -> CertificateCheck:
-        problem = _dates_problem(leaf, now, "user") or _leaf_usage_problem(leaf, purpose)
+        problem = _dates_problem(leaf, now, "user") or _usage_problem(leaf, purpose)
         if problem:
             return CertificateCheck(None, problem)
         path = self._path_to_anchor(leaf, offered)

@@ -15,7 +15,9 @@ import binascii
 from dataclasses import dataclass
 from pathlib import Path
 
+from dmp_xds.dmp.submission_signature import is_signature_entry, signature_errors
 from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE
+from dmp_xds.security.vihf import Principal
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.register import (
     STORE_ATTEMPTS,
@@ -101,6 +103,23 @@ def _read_documents(
     return received, unusable, errors
 
 
+def _tolerate_id_case(entries: list[DocumentEntry], received: list[_ReceivedDocument], unusable: set[str]) -> None:
+    """The DMP's TD2.1 example names its document `Document id="documentME2"` for the
+    `ExtrinsicObject id="DocumentME2"` and is answered Success: under the CI-SIS profile a
+    Document id that names no entry is that of the one entry it equals but for case."""
+    entry_ids = {de.entry_uuid for de in entries}
+    taken = {doc.document_id for doc in received} | unusable
+    by_folded: dict[str, list[str]] = {}
+    for entry_id in entry_ids - taken:
+        by_folded.setdefault(entry_id.casefold(), []).append(entry_id)
+    for doc in received:
+        if doc.document_id not in entry_ids:
+            matches = by_folded.get(doc.document_id.casefold(), [])
+            if len(matches) == 1:
+                doc.document_id = matches[0]
+                by_folded.pop(doc.document_id.casefold())
+
+
 def _match_documents(
     entries: list[DocumentEntry], received: list[_ReceivedDocument], unusable: set[str], repository_unique_id: str
 ) -> list[XdsError]:
@@ -169,9 +188,27 @@ def _check_documents(
     findings: list[XdsError] = []
     for doc in received:
         de = by_id.get(doc.document_id)
-        if de is not None and de.mime_type == CDA_MIME_TYPE:
+        # The submission set's signature is text/xml but no CDA: it is checked as a signature.
+        if de is not None and de.mime_type == CDA_MIME_TYPE and not is_signature_entry(de):
             findings += services.validators.document_errors(de, doc.blob.path.read_bytes())
     return findings
+
+
+def _check_signature(
+    services: Services, request: TransactionRequest, submission: Submission, received: list[_ReceivedDocument]
+) -> list[XdsError]:
+    """Under the CI-SIS profile, the XAdES signature of the submission set (dmp/submission_signature.py):
+    required when the server authenticates its callers, unless configured optional."""
+    settings = services.settings
+    if settings.profile != "cisis":
+        return []
+    security = services.security
+    required = security is not None and settings.submission_signature == "required"
+    if not required and not any(is_signature_entry(de) for de in submission.documents):
+        return []
+    contents = {doc.document_id: doc.blob.path.read_bytes() for doc in received}
+    principal = request.principal if isinstance(request.principal, Principal) else None
+    return signature_errors(submission, contents, security.trust if security is not None else None, principal, required)
 
 
 def provide_and_register(services: Services, request: TransactionRequest) -> TransactionResult:
@@ -193,10 +230,16 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         except EbrimDecodeError as exc:
             return TransactionResult(registry_response([_repo_error(str(exc))]))
         received, unusable, errors = _read_documents(services, request)
+        if services.settings.profile == "cisis":
+            _tolerate_id_case(submission.documents, received, unusable)
         errors += _match_documents(submission.documents, received, unusable, services.settings.repository_unique_id)
         errors += _check_documents(services, submission.documents, received)
         if any(e.is_error for e in errors):
             return TransactionResult(registry_response(errors))
+        refused = _check_signature(services, request, submission, received)
+        if refused:
+            # The access trace says why, next to the refusal.
+            return TransactionResult(registry_response(refused), decisions=tuple(e.context for e in refused))
 
         # By the message's ids: the checks below give symbolic ids their entryUUIDs.
         entries = {de.entry_uuid: de for de in submission.documents}

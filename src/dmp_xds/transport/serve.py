@@ -60,6 +60,8 @@ ENDPOINTS = {
     DMPI_SERVICES + "repository": "repository",
     DMPI_SERVICES + "registry": "registry",
 }
+# The reply actions the DMP's WSDLs give where IHE's rule (request action + "Response") does not.
+DMPI_RESPONSE_ACTIONS = {v.ACTION_ITI57: v.ACTION_ITI57_DMP_RESPONSE}
 WSDL_FILES = {
     "repository": "XDS.b_DocumentRepository.wsdl",
     "registry": "XDS.b_DocumentRegistry.wsdl",
@@ -81,6 +83,9 @@ class Received:
     envelope: bytes
     attachments: dict[str, Attachment]
     mtom: bool
+    # The action the transport names (Content-Type `action`, of the MTOM root part or the
+    # message, else the SOAPAction header): used only when the envelope has no wsa:Action.
+    action_hint: str = ""
 
 
 def open_services(settings: Settings, migrate: bool) -> Services:
@@ -201,9 +206,12 @@ class XdsApplication:
                     received = await self._read_body(receive, content_type, receiver_state)
             except TimeoutError:
                 raise sender("the request body was not received in time", http_status=408) from None
+            received.action_hint = received.action_hint or headers.get("soapaction", "")
             chain = self._client_chain(scope, headers)
+            # At the DMP's own paths, under the CI-SIS profile, replies are named as the DMP names them.
+            dmpi = self._accept_soap11 and scope["path"].startswith(DMPI_SERVICES)
             request, status, content_type_out, body = await loop.run_in_executor(
-                self.executor, self._process, endpoint, received, chain
+                self.executor, self._process, endpoint, received, chain, dmpi
             )
             await self._send_response(send, status, content_type_out, body)
         except SoapFault as fault:
@@ -258,13 +266,14 @@ class XdsApplication:
                 break
         if mtom is not None:
             message_ = mtom.finish()
-            return Received(message_.root, dict(message_.attachments), mtom=True)
+            hint = message_.root_content_type.params.get("action") or content_type.params.get("action", "")
+            return Received(message_.root, dict(message_.attachments), mtom=True, action_hint=hint)
         if content_type.media_type == SOAP11_CONTENT_TYPE and not self._accept_soap11:
             raise SoapFault(
                 "VersionMismatch",
                 f"SOAP 1.1 (text/xml) is not accepted: XDS.b requires SOAP 1.2 ({SOAP12_CONTENT_TYPE})",
             )
-        return Received(bytes(buffer), {}, mtom=False)
+        return Received(bytes(buffer), {}, mtom=False, action_hint=content_type.params.get("action", ""))
 
     def _client_chain(self, scope: Scope, headers: dict[str, str]) -> list[Any] | None:
         """The client certificate chain: from the TLS hook (`tls` scope extension, see
@@ -280,14 +289,16 @@ class XdsApplication:
             return []
 
     def _process(
-        self, endpoint: str, received: Received, chain: list[Any] | None = None
+        self, endpoint: str, received: Received, chain: list[Any] | None = None, dmpi: bool = False
     ) -> tuple[SoapRequest | None, int, str, Any]:
         """Parse, dispatch and encode; runs in the thread pool."""
         try:
             envelope = parse_bytes(received.envelope)
         except UnsafeXmlError as exc:
             raise sender(f"the request is not acceptable XML: {exc}") from None
-        request = read_request(envelope, self._accept_soap11)
+        # The CI-SIS profile takes requests as the DMP's own clients send them: SOAP 1.1 (TD2.1),
+        # and no WS-Addressing at all (the official kit); plain IHE keeps the letter of XDS.b.
+        request = read_request(envelope, self._accept_soap11, self._accept_soap11, received.action_hint)
         try:
             result = self.dispatchers[endpoint].dispatch(self.services, request, received.attachments, chain)
         except SoapFault as fault:
@@ -301,7 +312,11 @@ class XdsApplication:
             log.exception("unexpected error while dispatching")
             internal = receiver("internal server error")
             return request, 500, SOAP12_CONTENT_TYPE + "; charset=UTF-8", render_fault(internal, request.message_id)
-        action = result.response_action or v.response_action(request.action)
+        action = (
+            result.response_action
+            or (DMPI_RESPONSE_ACTIONS.get(request.action, "") if dmpi else "")
+            or v.response_action(request.action)
+        )
         out = to_bytes(response_envelope(result.payload, action, request.message_id))
         if not received.mtom and not result.documents:
             return request, 200, f'{SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{action}"', out

@@ -159,6 +159,16 @@ SUBMIT_ASSOCIATION: Final = "urn:ihe:iti:2010:AssociationType:SubmitAssociation"
 # document joins the target's folders (ITI TF-3 §4.2.2.2.3, §4.2.2.2.5).
 REPLACING_RELATIONSHIPS: Final = frozenset({RPLC, XFRM_RPLC})
 
+# --- IHE Document Digital Signature (DSG): the signature DocumentEntry of a submission set ----
+# (ITI TF-3 §5.5; the DMP's TD2.1 example writes the format as the XML-DSig namespace).
+SIGNATURE_CLASS_CODE: Final = ("urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1", "URN")  # "Digital Signature"
+SIGNATURE_TYPE_CODE: Final = ("E1762", "ASTM")  # "Full Document"
+SIGNATURE_FORMAT_CODE: Final = ("http://www.w3.org/2000/09/xmldsig#", "URN")  # "Default Signature Style"
+SIGNATURE_FORMAT_CODES: Final = frozenset({SIGNATURE_FORMAT_CODE, SIGNATURE_CLASS_CODE})  # DMP, IHE DSG
+SIGNATURE_EVENT_CODE: Final = ("1.2.840.10065.1.12.1.14", "1.2.840.10065.1.12")  # "Source" (purpose)
+SIGNATURE_LANGUAGE: Final = "art"  # ISO 639-2 "artificial language"
+SUBMISSION_SET_STATUS_ORIGINAL: Final = "Original"
+
 # --- Slot names -----------------------------------------------------------------------------
 SLOT_CREATION_TIME: Final = "creationTime"
 SLOT_SERVICE_START_TIME: Final = "serviceStartTime"
@@ -204,6 +214,20 @@ def response_action(request_action: str) -> str:
     """The WS-Addressing action of the response to a request action (IHE appends 'Response')."""
     return request_action + "Response"
 
+
+# A request without WS-Addressing (the DMP's official kit sends none) is dispatched on the action
+# its Content-Type or SOAPAction header names: a WS-Addressing action, or a WSDL operation name
+# (the DMP's XDS.b WSDLs, whose TD2.1 example sends action="DocumentRepository_ProvideAndRegisterDocumentSet-b").
+WSDL_OPERATION_ACTIONS: Final = {
+    "DocumentRepository_ProvideAndRegisterDocumentSet-b": ACTION_ITI41,
+    "DocumentRepository_RetrieveDocumentSet": ACTION_ITI43,
+    "DocumentRegistry_RegisterDocumentSet-b": ACTION_ITI42,
+    "DocumentRegistry_RegistryStoredQuery": ACTION_ITI18,
+    "DocumentRegistry_UpdateDocumentSet": ACTION_ITI57,
+    "DocumentRegistry_DeleteDocumentSet": ACTION_ITI62,
+}
+# ITI-57's reply action in the DMP's registry WSDL and TD3.3 examples (IHE: ...UpdateDocumentSetResponse).
+ACTION_ITI57_DMP_RESPONSE: Final = "urn:ihe:iti:2010:UpdateDocumentSet-Response"
 
 # --- ITI-18 Registry Stored Query ----------------------------------------------------------
 _Q: Final = "{" + NS_QUERY + "}"
@@ -275,3 +299,14 @@ P_PATIENT_ID: Final = "$patientId"
 P_UUID: Final = "$uuid"
 P_ASSOCIATION_TYPES: Final = "$AssociationTypes"
 P_HOME_COMMUNITY_ID: Final = "$homeCommunityId"
+
+
+# When a request names no action at all: the transaction its body's root element is the request
+# of, for the roots only one transaction has (ITI-42 and ITI-57 both send lcm:SubmitObjectsRequest).
+ROOT_ACTIONS: Final = {
+    TAG_PNR_REQUEST: ACTION_ITI41,
+    TAG_RETRIEVE_REQUEST: ACTION_ITI43,
+    TAG_ADHOC_QUERY_REQUEST: ACTION_ITI18,
+    TAG_REMOVE_OBJECTS_REQUEST: ACTION_ITI62,
+}
+AMBIGUOUS_ROOTS: Final = {TAG_SUBMIT_OBJECTS_REQUEST: (ACTION_ITI42, ACTION_ITI57)}

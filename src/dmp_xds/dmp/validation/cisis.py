@@ -14,8 +14,9 @@ Pure: values in, errors out, all at once.
 
 from __future__ import annotations
 
-from dmp_xds.dmp.ins import INS_ROOTS, canonical_patient_id, ins_problem
+from dmp_xds.dmp.ins import INS_ROOTS, canonical_patient_id, canonical_source_patient_id, ins_problem
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSet
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error, warning
 from dmp_xds.xds.model import Author, Code, DocumentEntry, Submission
 
@@ -27,6 +28,17 @@ AUTHOR_PERSON_ROOTS = frozenset({NATIONAL_PS_ID_ROOT}) | INS_ROOTS
 
 def _label(kind: str, obj_id: str, unique_id: str | None) -> str:
     return f"{kind} {obj_id}" + (f" (uniqueId {unique_id})" if unique_id else "")
+
+
+def _dmp_signature_format(de: DocumentEntry) -> bool:
+    """The submission set's signature as the DMP writes it (TD2.1): formatCode the XML-DSig
+    namespace, which JDV_J10 lacks (it lists IHE DSG's, the classCode's value)."""
+    return (
+        de.format_code is not None
+        and de.format_code.key() == v.SIGNATURE_FORMAT_CODE
+        and de.class_code is not None
+        and de.class_code.key() == v.SIGNATURE_CLASS_CODE
+    )
 
 
 class _Profile:
@@ -106,7 +118,8 @@ class _Profile:
         sets = self.sets
         self.coded(label, loc, "classCode", de.class_code, sets.class_code)
         self.coded(label, loc, "typeCode", de.type_code, sets.type_code)
-        self.coded(label, loc, "formatCode", de.format_code, sets.format_code)
+        if not _dmp_signature_format(de):
+            self.coded(label, loc, "formatCode", de.format_code, sets.format_code)
         self.coded(
             label, loc, "healthcareFacilityTypeCode", de.healthcare_facility_type_code, sets.healthcare_facility_type
         )
@@ -120,14 +133,16 @@ class _Profile:
 
 def canonical_patient_ids(submission: Submission, code: ErrorCode) -> list[XdsError]:
     """Rewrite the submission's patient ids to `INS^^^&OID&ISO` (CX.5 `NH` and the CX.7 date of the
-    DMP's form dropped): stored so, a document is found by the INS alone, whichever form the query
-    uses. The errors name a malformed CX.5 or CX.7 (the ids concerned are left as they are)."""
+    DMP's form dropped; a sourcePatientId's other CX.5, the type of a local id, dropped too): stored
+    so, a document is found by the INS alone, whichever form the query uses. The errors name a
+    malformed CX.5 or CX.7 (the ids concerned are left as they are)."""
     errors: list[XdsError] = []
 
     def read(label: str, location: str, name: str, cx: str | None) -> str | None:
         if cx is None:
             return None
-        canonical, problem = canonical_patient_id(cx)
+        reader = canonical_source_patient_id if name == "sourcePatientId" else canonical_patient_id
+        canonical, problem = reader(cx)
         if problem:
             errors.append(error(code, f"{label}: {name} {cx}: {problem} (CI-SIS)", location))
         return canonical

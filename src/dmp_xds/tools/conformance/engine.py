@@ -29,6 +29,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from dmp_xds.dmp.submission_signature import add_submission_signature
 from dmp_xds.tools.conformance import contents, messages
 from dmp_xds.tools.conformance.ebrim21 import is_ebrim21, to_ebrim30
 from dmp_xds.tools.conformance.identity import Credentials, Identities, StepIdentity
@@ -381,7 +382,15 @@ class _Step:
             name = messages.local(part)
             if not name:
                 continue
-            if name in ("XDSb", "AssignUuids", "NoPatientId", "NoMetadata", "CreateNewPatientId", "NoConvert"):
+            if name in (
+                "XDSb",
+                "AssignUuids",
+                "NoPatientId",
+                "NoMetadata",
+                "CreateNewPatientId",
+                "NoConvert",
+                "NoSignature",
+            ):
                 self.options.add(name)
             elif name == "PatientId":
                 # Our plans' extension: feed (and use from now on) this patient, e.g. the INS of a CDA example.
@@ -465,6 +474,21 @@ class _Step:
         self.judge(exchange, response_root)
         self.make_reports()
         self.check_assertions()
+
+    def sign_submission(self, body: etree._Element, contents: dict[str, bytes]) -> None:
+        """Acting as a DMP-compatible LPS (`--pki`), sign the submission set (XAdES, TD2.1) with
+        the step's signer, as the DMP requires; `<NoSignature/>` sends it unsigned."""
+        identities = self.engine.config.identities
+        if identities is None or "NoSignature" in self.options:
+            return
+        try:
+            key, chain = identities.signing_key(self.identity)
+        except ValueError as exc:
+            raise StepFailure(f"cannot sign the submission: {exc}") from exc
+        try:
+            add_submission_signature(body, contents, key, chain)
+        except ValueError:
+            return  # no submission set to sign (a plan testing bad metadata): the server says what is wrong
 
     def credentials(self) -> Credentials | None:
         """The VIHF and client certificate of this step's identity, about the step's patient;
@@ -628,6 +652,9 @@ class _Step:
             if self.kind == "ProvideAndRegisterTransaction":
                 body, attachments = messages.provide_and_register(
                     copy.deepcopy(request), document_elements, parts, messages.mime_types_by_id(request)
+                )
+                self.sign_submission(
+                    body, {e.get("id", ""): p.data for e, p in zip(document_elements, parts, strict=True)}
                 )
                 return body, attachments
             return copy.deepcopy(request), attachments

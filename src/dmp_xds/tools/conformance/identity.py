@@ -11,9 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
 from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.cps import load_pem_certificates
 from dmp_xds.security.pki import PATIENT, GeneratedPki, load_test_pki, signed_vihf
 from dmp_xds.security.vihf import security_header
 from dmp_xds.tools.conformance.testkit import PlanError
@@ -95,3 +99,12 @@ class Identities:
             self.audience,
         )
         return Credentials(security_header(assertion), (signer.certificate, signer.key))
+
+    def signing_key(self, identity: StepIdentity | None) -> tuple[PrivateKeyTypes, list[x509.Certificate]]:
+        """The key and certificate chain that sign `identity`'s submissions: its own card, or its
+        VIHF's signer (the establishment, in indirect mode)."""
+        identity = identity or self.default
+        self.check(identity)
+        signer = self.pki.signer(identity.name, identity.signer or None)
+        key = load_pem_private_key(Path(signer.key).read_bytes(), None)
+        return key, load_pem_certificates(Path(signer.certificate).read_bytes())

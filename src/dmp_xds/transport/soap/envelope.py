@@ -18,6 +18,7 @@ from dmp_xds.transport.soap.faults import (
     SoapFault,
     sender,
 )
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.vocabulary import NS_SOAP11, NS_SOAP12, NS_WSA, NS_WSSE
 
 ENVELOPE = f"{{{NS_SOAP12}}}Envelope"
@@ -51,11 +52,45 @@ def _text(header: etree._Element | None, tag: str) -> str | None:
     return (found.text or "").strip()
 
 
-def read_request(envelope: etree._Element, accept_soap11: bool = False) -> SoapRequest:
+def action_of(hint: str) -> str:
+    """The WS-Addressing action a Content-Type `action` parameter or a SOAPAction header names:
+    an action itself, or one of the XDS.b WSDL operation names."""
+    hint = hint.strip().strip('"').strip()
+    return v.WSDL_OPERATION_ACTIONS.get(hint, hint)
+
+
+def _action_without_addressing(payload: etree._Element, hint: str) -> str:
+    """The action of a request that has no wsa:Action: what its transport named, else the one
+    transaction its body's root is the request of; a SoapFault when neither says."""
+    if hint:
+        return action_of(hint)
+    action = v.ROOT_ACTIONS.get(payload.tag)
+    if action:
+        return action
+    candidates = v.AMBIGUOUS_ROOTS.get(payload.tag)
+    if candidates:
+        raise sender(
+            f"the request names no action (no wsa:Action, no Content-Type action, no SOAPAction) and its body "
+            f"{payload.tag} is the request of several transactions ({', '.join(candidates)}): name the action",
+            WSA_MESSAGE_ADDRESSING_HEADER_REQUIRED,
+        )
+    raise sender(
+        f"the request names no action (no wsa:Action, no Content-Type action, no SOAPAction) and its body "
+        f"{payload.tag} is the request of no transaction this server knows",
+        WSA_MESSAGE_ADDRESSING_HEADER_REQUIRED,
+    )
+
+
+def read_request(
+    envelope: etree._Element, accept_soap11: bool = False, without_addressing: bool = False, action_hint: str = ""
+) -> SoapRequest:
     """Check a request envelope and read its addressing headers; raise SoapFault if unusable.
 
     `accept_soap11`: read a SOAP 1.1 envelope the same way (its own Header, Body and
-    mustUnderstand); otherwise it is a VersionMismatch, as XDS.b requires SOAP 1.2."""
+    mustUnderstand); otherwise it is a VersionMismatch, as XDS.b requires SOAP 1.2.
+    `without_addressing`: a request without wsa:Action is dispatched on `action_hint` (its
+    Content-Type `action` or SOAPAction), else on its body's root (the CI-SIS profile: the DMP's
+    kit sends no WS-Addressing); otherwise it is refused, as XDS.b requires WS-Addressing."""
     if envelope.tag == SOAP11_ENVELOPE and not accept_soap11:
         raise SoapFault(
             VERSION_MISMATCH,
@@ -82,6 +117,8 @@ def read_request(envelope: etree._Element, accept_soap11: bool = False) -> SoapR
             if flag in ("1", "true") and block.tag not in UNDERSTOOD_HEADERS:
                 raise SoapFault(MUST_UNDERSTAND, f"header block {block.tag} is not understood")
     action = _text(header, f"{{{NS_WSA}}}Action")
+    if not action and without_addressing:
+        action = _action_without_addressing(payload[0], action_hint)
     if not action:
         raise sender(
             "the WS-Addressing Action header is missing (XDS.b requires WS-Addressing 1.0)",

@@ -484,7 +484,8 @@ def _check_references(c: _Checker, submission: Submission) -> None:
 
 def _check_relationships(c: _Checker, submission: Submission, stored_sources: bool) -> None:
     """A document relationship (RPLC, APND, XFRM, XFRM_RPLC, signs) goes from a DocumentEntry of
-    this submission to another DocumentEntry (ITI TF-3 §4.2.2.2); whether a stored target
+    this submission to another DocumentEntry (ITI TF-3 §4.2.2.2), or, for `signs`, to the
+    submission's own SubmissionSet (ITI TF-3 §5.5, Document Digital Signature); whether a stored target
     exists, is Approved and is the same patient's is registry/rules.py's question. ITI-57 may
     relate two stored documents (`stored_sources`)."""
     documents = {d.entry_uuid for d in submission.documents}
@@ -501,7 +502,13 @@ def _check_relationships(c: _Checker, submission: Submission, stored_sources: bo
                 f"submission, not {assoc.source}",
                 assoc.entry_uuid,
             )
-        if assoc.target in others:
+        # IHE DSG: a signature DocumentEntry `signs` the submission set it came with.
+        signs_set = (
+            assoc.association_type == v.SIGNS
+            and submission.submission_set is not None
+            and assoc.target == submission.submission_set.entry_uuid
+        )
+        if assoc.target in others and not signs_set:
             c.add(
                 f"{label}: the target of a document relationship must be a DocumentEntry, not {assoc.target}",
                 assoc.entry_uuid,
