@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import CertificateError, TrustStore, load_pem_certificates, professional_id
 from dmp_xds.security.pki import GeneratedPki, create_test_pki, load_test_pki, luhn_key
 
@@ -30,7 +31,17 @@ def store(pki: GeneratedPki, **kwargs: object) -> TrustStore:
 
 
 def test_pki_files_and_manifest(pki: GeneratedPki) -> None:
-    cards = {"doctor", "doctor2", "nurse", "pharmacist", "ans-author", "expired", "revoked"}
+    cards = {
+        "doctor",
+        "doctor2",
+        "nurse",
+        "pharmacist",
+        "ans-author",
+        "occupational",
+        "secretary",
+        "expired",
+        "revoked",
+    }
     assert set(pki.identities) == {"server", *cards, "hospital", "patient-portal"}
     for identity in pki.identities.values():
         assert Path(identity.certificate).is_file() and Path(identity.key).is_file()
@@ -294,3 +305,16 @@ def test_an_unreadable_new_crl_keeps_the_previous_one(tmp_path: Path) -> None:
     cards_crl.write_bytes(b"-----BEGIN X509 CRL-----\ntruncated\n")
     assert trust.check(chain(own, "doctor")).ok
     assert not trust.check(chain(own, "revoked")).ok
+
+
+def test_the_card_type_is_read_from_the_card_certificate(pki: GeneratedPki) -> None:
+    """IGC-Santé cards say their type in an extension: a CPE card (profile E of the DMP's rights
+    matrix) is told from a professional's CPS; an establishment certificate is no card."""
+    trust = store(pki)
+    secretary = trust.check(chain(pki, "secretary")).holder
+    doctor = trust.check(chain(pki, "doctor")).holder
+    hospital = trust.check(chain(pki, "hospital")).holder
+    assert secretary is not None and secretary.kind == "professional"
+    assert secretary.card_type == sv.CARD_TYPE_CPE and secretary.national_id == pki.identity("secretary").national_id
+    assert doctor is not None and doctor.card_type == sv.CARD_TYPE_CPS
+    assert hospital is not None and hospital.card_type == ""

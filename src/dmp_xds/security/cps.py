@@ -54,6 +54,7 @@ class Holder:
     structure_id: str
     subject: str
     fingerprint: str  # SHA-256 of the DER, hex
+    card_type: str = ""  # a card's type (vocabulary.CARD_TYPES), "" when the certificate does not say
 
     @property
     def display_name(self) -> str:
@@ -141,6 +142,15 @@ def professional_id(common_name: str) -> str:
     return ""
 
 
+def card_type_of(cert: x509.Certificate) -> str:
+    """The type of card a certificate belongs to (CPS, CPF, CPE, CPA), from its IGC-Santé card
+    type extension; "" without it or with a value this server does not know."""
+    extension = _extension(cert, x509.ObjectIdentifier(sv.CARD_TYPE_EXTENSION))
+    if not isinstance(extension, x509.UnrecognizedExtension) or not extension.value:
+        return ""
+    return sv.CARD_TYPES.get(extension.value[-1], "")
+
+
 def holder_of(cert: x509.Certificate) -> Holder:
     """The identity in a certificate subject (see vocabulary: where IGC-Santé puts each field).
 
@@ -169,6 +179,7 @@ def holder_of(cert: x509.Certificate) -> Holder:
         structure_id=structure_id,
         subject=dn(subject),
         fingerprint=hashlib.sha256(cert.public_bytes(_DER)).hexdigest(),
+        card_type=card_type_of(cert) if kind == "professional" else "",
     )
 
 

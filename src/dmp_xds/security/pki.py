@@ -63,6 +63,9 @@ class CardSpec:
     organization: str = ""
     expired: bool = False
     revoked: bool = False
+    specialty: str = ""  # ANS TRE_R38, the VIHF's second role
+    card_type: str = sv.CARD_TYPE_CPS
+    staff_id: str = ""  # a CPE holder's national id (type + structure id + "/" + internal id), not an RPPS
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class Identity:
     expired: bool = False
     revoked: bool = False
     patient_portal: bool = False
+    specialty: str = ""
+    card_type: str = ""
 
 
 @dataclass
@@ -145,6 +150,20 @@ CARDS = (
     # The author of most ANS CDA examples (ExemplesCDA: 801234567897, Dr Pierre LEGRIS): with his
     # card, those examples are submitted, and masked documents read, as their author.
     CardSpec("ans-author", rpps("0123456789"), "LEGRIS", "PIERRE", "10"),
+    # The rights matrix's profiles C (occupational doctor, ANS specialty SM25) and E (a CPE card:
+    # the hospital's secretary, whose national id is the hospital's staff id, FINESS type 3).
+    CardSpec("occupational", rpps("1000789012"), "SIMON", "CLAIRE", "10", specialty="SM25"),
+    CardSpec(
+        "secretary",
+        "",
+        "LAMBERT",
+        "JULIE",
+        "",
+        HOSPITAL.structure_id,
+        HOSPITAL.organization,
+        card_type=sv.CARD_TYPE_CPE,
+        staff_id="3" + HOSPITAL.structure_id[1:] + "/SEC0001",
+    ),
     CardSpec("expired", rpps("1000567890"), "MOREAU", "LUC", "10", expired=True),
     CardSpec("revoked", rpps("1000678901"), "LEROY", "ANNE", "10", revoked=True),
 )
@@ -222,6 +241,7 @@ def _leaf(
     not_after: dt.datetime,
     usages: list[x509.ObjectIdentifier],
     san: list[x509.GeneralName] | None = None,
+    card_type: str = "",
 ) -> x509.Certificate:
     builder = _builder(subject, issuer.subject, key.public_key(), issuer_key, not_before, not_after)
     builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -242,6 +262,13 @@ def _leaf(
     builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    if card_type:
+        code = next(code for code, name in sv.CARD_TYPES.items() if name == card_type)
+        # As IGC-Santé cards carry it (vocabulary.CARD_TYPE_EXTENSION): a DER INTEGER.
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(sv.CARD_TYPE_EXTENSION), bytes([2, 1, code])),
+            critical=False,
+        )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -278,7 +305,7 @@ def _write_certs(path: Path, *certs: x509.Certificate) -> None:
 
 
 def national_id(card: CardSpec) -> str:
-    return sv.RPPS_PREFIX + card.rpps
+    return card.staff_id or sv.RPPS_PREFIX + card.rpps
 
 
 def card_subject(card: CardSpec) -> x509.Name:
@@ -293,7 +320,7 @@ def card_subject(card: CardSpec) -> x509.Name:
     return x509.Name(
         [
             rdn((NameOID.COUNTRY_NAME, "FR")),
-            rdn((sv.SUBJECT_PROFESSION, sv.PROFESSIONS[card.profession])),
+            rdn((sv.SUBJECT_PROFESSION, sv.PROFESSIONS.get(card.profession, "Personnel d'établissement"))),
             rdn(
                 (sv.SUBJECT_FAMILY_NAME, card.family_name),
                 (sv.SUBJECT_NATIONAL_ID, national_id(card)),
@@ -392,6 +419,7 @@ def create_test_pki(directory: Path, now: dt.datetime | None = None) -> Generate
             not_before,
             not_after,
             [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION],
+            card_type=card.card_type,
         )
         if card.revoked:
             revoked.append(cert)
@@ -411,6 +439,8 @@ def create_test_pki(directory: Path, now: dt.datetime | None = None) -> Generate
             card.organization,
             card.expired,
             card.revoked,
+            specialty=card.specialty,
+            card_type=card.card_type,
         )
 
     for establishment in (HOSPITAL, PORTAL):
@@ -515,6 +545,14 @@ def revoke_card(pki: GeneratedPki, name: str, now: dt.datetime | None = None) ->
     return path
 
 
+def vihf_role(identity: Identity) -> str:
+    """The VIHF role of a PKI identity: its profession code; a CPE card's holder, who has no
+    profession, is named by the card's type (a stand-in of this test PKI, not an ANS code)."""
+    if identity.card_type == sv.CARD_TYPE_CPE:
+        return identity.profession or sv.CARD_TYPE_CPE
+    return identity.profession or "10"
+
+
 def signed_vihf(
     pki: GeneratedPki,
     who: str,
@@ -538,13 +576,14 @@ def signed_vihf(
         claims = VihfClaims(
             identity.national_id,
             f"{identity.given_name} {identity.family_name}".strip(),
-            identity.profession or "10",
+            vihf_role(identity),
             patient_id,
             structure_id=identity.structure_id or DEFAULT_STRUCTURE,
             access_mode=access_mode,
             access_reason=reason,
             audience=audience,
             authentication_mode=sv.AUTHENTICATION_DIRECT if signing.kind == "card" else sv.AUTHENTICATION_INDIRECT,
+            specialty=identity.specialty,
         )
     key = serialization.load_pem_private_key(Path(signing.key).read_bytes(), None)
     return sign_assertion(

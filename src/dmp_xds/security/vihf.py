@@ -75,6 +75,22 @@ class Principal:
         return self.kind == "professional"
 
     @property
+    def profession(self) -> str:
+        """The professional's profession code (ANS TRE_G15, e.g. "10" médecin): the VIHF role that
+        is a number, where specialties (ANS TRE_R38, e.g. "SM26") are letters then digits."""
+        return next((role for role in self.roles if role.isdigit()), "")
+
+    @property
+    def specialties(self) -> tuple[str, ...]:
+        return tuple(role for role in self.roles if not role.isdigit() and role not in sv.CITIZEN_ROLES)
+
+    @property
+    def card_type(self) -> str:
+        """The type of the card that signed the VIHF (CPS, CPE...; vocabulary.CARD_TYPES), ""
+        when no card did (an establishment, a patient portal) or the card does not say."""
+        return self.signer.card_type if self.signer.kind == "professional" else ""
+
+    @property
     def vouched_by(self) -> str:
         """The structure on whose word the server takes this identity ("" for a card's holder):
         the patient portal for a patient or a legal representative, the establishment for its
@@ -472,6 +488,7 @@ class VihfClaims:
     lps_version: str = "1.0"
     audience: str = ""
     authentication_mode: str = sv.AUTHENTICATION_DIRECT
+    specialty: str = ""  # a second role: the professional's specialty (ANS TRE_R38, e.g. SM26)
 
 
 def build_assertion(
@@ -539,6 +556,11 @@ def build_assertion(
     attribute(sv.ATTR_AUTHENTICATION_MODE, claims.authentication_mode)
     attribute(sv.ATTR_SUBJECT_ID, claims.name)
     attribute(sv.ATTR_ROLE, role)
+    if claims.specialty:
+        specialty = etree.Element(sv.TAG_HL7_ROLE, code=claims.specialty, codeSystem=sv.SPECIALTY_SYSTEM)
+        specialty.set(f"{{{sv.NS_XSI}}}type", "CE")
+        statement[-1].append(etree.Element(sv.TAG_ATTRIBUTE_VALUE))
+        statement[-1][-1].append(specialty)
     if claims.structure_id:
         attribute(sv.ATTR_STRUCTURE_ID, claims.structure_id)
     if claims.sector and not patient:

@@ -60,6 +60,7 @@ VIHF_VERSION = "3.0"
 RESOURCE_URN_DMP = "urn:dmp"
 AUTHENTICATION_DIRECT = "DIRECTE"  # signed with the professional's own card
 AUTHENTICATION_INDIRECT = "INDIRECTE"  # signed by the establishment's server certificate
+AUTHENTICATION_INDIRECT_REINFORCED = "INDIRECTE_RENFORCEE"  # indirect, the user strongly authenticated
 
 # Access modes: ANS TRE_R248_ModeAcces.
 ACCESS_MODE_SYSTEM = "1.2.250.1.213.1.1.4.248"
@@ -75,6 +76,8 @@ ACCESS_MODES = {
 
 # Professions (role code system, ANS "professions" G15 / TRE_G15).
 PROFESSION_SYSTEM = "1.2.250.1.71.1.2.7"
+# Specialties, the VIHF's second role (dmpi.md section 5: SM26 @1.2.250.1.71.4.2.5).
+SPECIALTY_SYSTEM = "1.2.250.1.71.4.2.5"
 PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-Dentiste", "50": "Sage-Femme", "60": "Infirmier"}
 # The patient acting on their own record. Not an ANS code: checked against public ANS / DMPi
 # material (DMP integration guide as summarized by the ANS-derived devbox-sante DMP client docs:
@@ -121,6 +124,15 @@ SUBJECT_PSEUDONYM = NameOID.PSEUDONYM  # staff cards may name their holder by a 
 SUBJECT_PROFESSION = NameOID.TITLE  # the profession's name ("Médecin"), not its code
 SUBJECT_ORGANIZATION = NameOID.ORGANIZATION_NAME
 SUBJECT_STRUCTURE_ID = NameOID.ORGANIZATIONAL_UNIT_NAME
+# The card's type, in a private extension of IGC-Santé card certificates ("GipCardType"): DER
+# whose last byte is 0 CPS, 1 CPF, 2 CDE/CPE, 3 CPA. Source: the DMP's official C# kit,
+# AssertionLibrary/cps/SamlPsAssertion.cs (getCardType, translateCardType).
+CARD_TYPE_EXTENSION = "1.2.250.1.71.1.2.2"
+CARD_TYPE_CPS = "CPS"  # a health professional's card
+CARD_TYPE_CPF = "CPF"  # a professional in training
+CARD_TYPE_CPE = "CPE"  # an establishment's staff card (secretary...), CDE/CPE
+CARD_TYPE_CPA = "CPA"  # an authorized staff member's card
+CARD_TYPES = {0: CARD_TYPE_CPS, 1: CARD_TYPE_CPF, 2: CARD_TYPE_CPE, 3: CARD_TYPE_CPA}
 
 # --- document visibility (CI-SIS JDV_J08 confidentiality codes) -----------------------------
 CONFIDENTIALITY_DMP_SYSTEM = "1.2.250.1.213.1.1.4.13"

@@ -40,7 +40,7 @@ def _retrievable(services: Services, access: DocumentAccess, unique_ids: list[st
     for unique_id, documents in services.registry.latest_versions_by_unique_id(unique_ids).items():
         if any(latest.patient_id != access.patient_id for latest in documents):
             continue  # registered for another patient: unknown, and nothing to tell this one about
-        refused = next((d for d in map(access.visibility, documents) if not d.allowed), None)
+        refused = next((d for d in map(access.readability, documents) if not d.allowed), None)
         if refused is None:
             allowed.add(unique_id)
         else:
