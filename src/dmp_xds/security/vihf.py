@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -38,6 +39,7 @@ ACCEPTED_SIGNATURES = frozenset(
 ACCEPTED_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 DEFAULT_CLOCK_SKEW_SECONDS = 120.0
 REPLAY_CACHE_SIZE = 100_000
+_SPECIALTY = re.compile(r"[A-Z]+[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,8 @@ class Principal:
 
     @property
     def specialties(self) -> tuple[str, ...]:
-        return tuple(role for role in self.roles if not role.isdigit() and role not in sv.CITIZEN_ROLES)
+        """The professional's specialty codes (ANS TRE_R38: letters then digits, "SM25")."""
+        return tuple(role for role in self.roles if _SPECIALTY.fullmatch(role))
 
     @property
     def card_type(self) -> str:
