@@ -20,6 +20,7 @@ from dmp_xds.dmp.policy import (
     document_action,
     document_readable,
     document_visible,
+    matrix_access,
     record_access,
 )
 from dmp_xds.security import vocabulary as sv
@@ -270,3 +271,23 @@ def test_the_patient_is_not_in_the_matrix() -> None:
     patient = dataclasses.replace(principal(("PATIENT",)), kind="patient", user_id=PATIENT)
     assert record_access(patient, GRANTED, Action.RETRIEVE, NOW).allowed
     assert document_action(patient, GRANTED, THEIRS, Action.DELETE, NOW).allowed
+
+
+def test_matrix_access_for_the_other_dmp_services() -> None:
+    """TD0.3 / 0.4 / 0.5 / 1.6 ask by their row: a doctor declares themself authorized in normal
+    mode, not in break-glass; only the attending doctor removes themself as such; a search
+    without INS is for regulation mode; the establishment lists new authorizations only (3)."""
+    doctor = principal(("10",))
+    assert matrix_access(doctor, rm.Row.DECLARE_AUTHORIZED, GRANTED, NOW).allowed
+    urgent = principal(("10",), mode=sv.ACCESS_EMERGENCY)
+    assert not matrix_access(urgent, rm.Row.DECLARE_AUTHORIZED, GRANTED, NOW).allowed
+    assert matrix_access(doctor, rm.Row.REMOVE_ONESELF_AS_MT, ATTENDING, NOW).allowed
+    assert not matrix_access(doctor, rm.Row.REMOVE_ONESELF_AS_MT, GRANTED, NOW).allowed
+    assert not matrix_access(doctor, rm.Row.SEARCH_WITHOUT_INS, None, NOW).allowed
+    regulation = principal(("10",), mode=sv.ACCESS_REGULATION)
+    assert matrix_access(regulation, rm.Row.SEARCH_WITHOUT_INS, None, NOW).allowed
+    hospital = principal(signer=ESTABLISHMENT)
+    old = rm.Facts(new_authorization=False)
+    assert matrix_access(hospital, rm.Row.LIST_AUTHORIZED_DMPS, None, NOW).allowed
+    refused = matrix_access(hospital, rm.Row.LIST_AUTHORIZED_DMPS, None, NOW, old)
+    assert not refused.allowed and "TD0.4 list authorized DMPs, profile F" in refused.reason

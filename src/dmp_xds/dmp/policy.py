@@ -321,6 +321,24 @@ def matrix_profile(principal: Principal, record: RecordState, now: dt.datetime) 
     return rm.profile_of(principal, is_attending(principal, record, now))
 
 
+def matrix_access(
+    principal: Principal,
+    row: rm.Row,
+    record: RecordState | None,
+    now: dt.datetime,
+    facts: rm.Facts | None = None,
+) -> Decision:
+    """The rights matrix's answer for a professional doing `row` (the DMP services of TD0.3,
+    0.4, 0.5, 1.6 ask it by their row: `rights_matrix.Row.DECLARE_AUTHORIZED`...), on `record`
+    when there is one (it tells the attending doctor; a list or a search without INS has none).
+    Patients and representatives are not in the matrix: allowed here, their own rules apply."""
+    if not principal.is_professional:
+        return allow("the matrix is about professionals: the patient's side follows its own rules")
+    attending = record is not None and is_attending(principal, record, now)
+    verdict = rm.decide(rm.profile_of(principal, attending), rm.mode_of(principal), row, facts or rm.Facts())
+    return allow(verdict.reason) if verdict.allowed else deny(verdict.reason)
+
+
 def matrix_facts(principal: Principal, record: RecordState, document: DocumentFacts) -> rm.Facts:
     """The footnotes' facts about one document: authored by the caller (6, 8), by their
     structure (9: an author's institution is it), by the patient (*: the patient's INS among the
