@@ -120,10 +120,11 @@ class SecureServer:
         return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
 
     def store_document(
-        self, name: str, patient: str = PATIENT, codes: tuple[Code, ...] = (), author: str = ""
+        self, name: str, patient: str = PATIENT, codes: tuple[Code, ...] = (), author: str = "", institution: str = ""
     ) -> Submission:
         """A document of `patient` (with these extra confidentiality codes, written by the
-        professional `author`) and its file, stored straight into the server's registry."""
+        professional `author` of the structure `institution`) and its file, stored straight into
+        the server's registry."""
         submission = make_submission(1)
         submission.submission_set.patient_id = patient
         de = submission.documents[0]
@@ -131,6 +132,9 @@ class SecureServer:
         de.confidentiality_codes = [*de.confidentiality_codes, *codes]
         if author:
             de.authors = [Author(person=f"{author}^MARTIN^Marie^^^Dr^^^&1.2.250.1.71.4.2.1&ISO")]
+        if institution:
+            de.authors = de.authors or [Author()]
+            de.authors[0].institutions = [f"STRUCTURE^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^{institution}"]
         content = f"document {name}\n".encode()
         path = self.data_dir / f"{name}.bin"
         path.write_bytes(content)
@@ -226,10 +230,11 @@ def vihf(
     claims = VihfClaims(
         identity.national_id,
         f"{identity.given_name} {identity.family_name}",
-        identity.profession,
+        identity.profession or "10",
         patient,
         structure_id=identity.structure_id or "1990000099",
         audience=AUDIENCE,
+        specialty=identity.specialty,
     )
     for key, value in changes.items():
         setattr(claims, key, value)

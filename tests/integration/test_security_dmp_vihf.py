@@ -49,13 +49,16 @@ def server(pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Itera
     stop_secure_server(running)
 
 
-def find_documents(server: SecureServer, assertion: etree._Element, card: str) -> SoapResponse:
+def find_documents(
+    server: SecureServer, assertion: etree._Element, card: str, return_type: str = "LeafClass"
+) -> SoapResponse:
     query = adhoc_query(
         v.SQ_FIND_DOCUMENTS,
         {
             "$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
             "$XDSDocumentEntryStatus": ["('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"],
         },
+        return_type,
     )
     return server.call("registry", query, assertion, card=card)
 
@@ -112,7 +115,9 @@ def test_sha1_is_refused_when_the_setting_says_so(server: SecureServer, pki: Gen
 
 @pytest.mark.parametrize("mode", [sv.AUTHENTICATION_INDIRECT, sv.AUTHENTICATION_INDIRECT_REINFORCED])
 def test_indirect_token_over_the_establishment_reads(server: SecureServer, pki: GeneratedPki, mode: str) -> None:
-    assert_success(find_documents(server, dmp_vihf(pki, "doctor", VIHF_PATIENT, mode, digest=SHA256), "hospital"))
+    # An establishment finds references (ObjectRef), as the rights matrix lets it, not metadata.
+    token = dmp_vihf(pki, "doctor", VIHF_PATIENT, mode, digest=SHA256)
+    assert_success(find_documents(server, token, "hospital", "ObjectRef"))
     row = server.last_trace(PATIENT).event
     assert (row.action, row.outcome) == ("search", "success")
     assert f"vouched for by structure {pki.identity('hospital').structure_id}" in row.detail

@@ -62,11 +62,13 @@ CALLERS = {
 MATRIX = {
     "patient": (OK, OK, OK, OK, OK),
     "representative": (OK, OK, OK, OK, OK),
-    "authorized": (OK, OK, OK, DOCUMENT_REFUSED, DOCUMENT_REFUSED),
+    # Rights matrix: Bn may mask any document (TD3.3a: Y), delete its own only (TD3.3c: Y(8)).
+    "authorized": (OK, OK, OK, OK, DOCUMENT_REFUSED),
     "author": (OK, OK, OK, OK, OK),
     "unauthorized": (REFUSED, REFUSED, REFUSED, REFUSED, REFUSED),
     "attending": (OK, OK, OK, OK, DOCUMENT_REFUSED),
-    "emergency allowed": (OK, OK, REFUSED, REFUSED, REFUSED),
+    # Ab (a pharmacist in break-glass mode): publish Y, mask N, delete Y(8) own only.
+    "emergency allowed": (OK, OK, OK, DOCUMENT_REFUSED, DOCUMENT_REFUSED),
     "emergency refused": (REFUSED, REFUSED, REFUSED, REFUSED, REFUSED),
     "closed": (REFUSED, REFUSED, REFUSED, REFUSED, REFUSED),
 }
@@ -82,9 +84,9 @@ def refusal(who: str, action: str) -> str:
     """The policy's reason for a refused cell, as the fault and the trace give it."""
     if who == "closed":
         return "the DMP is closed"
-    if who == "emergency refused" and action in ("search", "retrieve"):
+    if who == "emergency refused":
         return "the patient refused emergency access"
-    return "the patient has not authorized this professional"  # emergency access is for reading only
+    return "the patient has not authorized this professional"
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +194,8 @@ def test_authorization_matrix(server: SecureServer, pki: GeneratedPki, who: str,
     if expected == DOCUMENT_REFUSED:
         assert response.status == "Failure" and response.error_codes == ["XDSRegistryError"]
         context = next(response.payload.iter(v.TAG_REGISTRY_ERROR)).get("codeContext", "")
-        assert "access refused" in context and unique_id in context and "only the patient" in context
+        assert "access refused" in context and unique_id in context and "rights matrix: TD3.3" in context
+        assert "rights matrix: TD3.3" in event.detail
         assert (event.outcome, event.documents) == ("denied", (unique_id,))
         assert f"{'mask' if action == 'mask' else 'delete'} {unique_id}: refused" in event.detail
         return
@@ -241,7 +244,7 @@ def test_a_hidden_document_is_changed_as_an_unknown_one(server: SecureServer, pk
     assert entry.unique_id in etree.tostring(still.payload).decode()
 
 
-def test_archiving_is_the_patients_or_the_authors(server: SecureServer, pki: GeneratedPki) -> None:
+def test_archiving_is_the_patients_or_as_the_matrix_says(server: SecureServer, pki: GeneratedPki) -> None:
     target = server.store_document(f"archive-{new_uuid()[9:17]}", PATIENT, author=SOMEONE_ELSE)
     ss = make_submission_set(patient_id=PATIENT)
     change = Association(
@@ -252,9 +255,11 @@ def test_archiving_is_the_patients_or_the_authors(server: SecureServer, pki: Gen
         slots={v.SLOT_ORIGINAL_STATUS: [v.STATUS_APPROVED], v.SLOT_NEW_STATUS: [v.STATUS_ARCHIVED]},
     )
     request = Submission(ss, [], [], [change], submission_set_count=1)
-    refused = server.call("registry", soap.update(request), vihf(pki, "doctor2"), card="doctor2")
+    # Not its author: the rights matrix's TD3.3d cell of an authorized doctor is Y(8), own documents.
+    refused = server.call("registry", soap.update(request), vihf(pki, "doctor"))
     assert refused.error_codes == ["XDSRegistryError"]
-    assert "change status" in etree.tostring(refused.payload).decode()
+    text = etree.tostring(refused.payload).decode()
+    assert "change status" in text and "TD3.3d archive / unarchive, profile B" in text and "Y(8) refused" in text
     request.submission_set.entry_uuid = new_uuid()
     change.source = request.submission_set.entry_uuid
     change.entry_uuid = new_uuid()

@@ -55,13 +55,16 @@ def server(pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Itera
     stop_secure_server(running)
 
 
-def find_documents(patient: str = PATIENT, assertion: etree._Element | None = None) -> bytes:
+def find_documents(
+    patient: str = PATIENT, assertion: etree._Element | None = None, return_type: str = "LeafClass"
+) -> bytes:
     request = adhoc_query(
         v.SQ_FIND_DOCUMENTS,
         {
             "$XDSDocumentEntryPatientId": [f"'{patient}'"],
             "$XDSDocumentEntryStatus": ["('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"],
         },
+        return_type,
     )
     envelope = etree.fromstring(request.body)
     if assertion is not None:
@@ -295,9 +298,16 @@ def test_a_card_revoked_while_the_server_runs_is_refused_at_once(tmp_path: Path)
 def test_record_level_policy_and_trace(server: SecureServer, pki: GeneratedPki) -> None:
     stranger = post(server, find_documents(assertion=vihf(pki, "doctor2")), card="doctor2")
     assert stranger.status_code == 403 and "has not authorized" in (stranger.fault_reason or "")
-    # The hospital's care team (establishment grant), signed by the hospital, over the hospital's connection.
-    nurse = post(server, find_documents(assertion=vihf(pki, "nurse", signer="hospital")), card="hospital")
-    assert nurse.status_code == 200, nurse.fault_reason
+    # The hospital's care team (establishment grant), signed by the hospital, over the hospital's
+    # connection: in indirect mode the rights matrix (profile F) lets it find references only.
+    metadata = post(server, find_documents(assertion=vihf(pki, "nurse", signer="hospital")), card="hospital")
+    assert metadata.status_code == 200 and metadata.error_codes == ["XDSRegistryError"], metadata.fault_reason
+    nurse = post(
+        server,
+        find_documents(assertion=vihf(pki, "nurse", signer="hospital"), return_type="ObjectRef"),
+        card="hospital",
+    )
+    assert nurse.status_code == 200 and nurse.error_codes == [], nurse.fault_reason
     emergency = post(
         server,
         find_documents(

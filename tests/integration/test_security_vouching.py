@@ -201,7 +201,13 @@ def test_a_professional_vouched_for_by_an_establishment_is_traced_with_it(
     server: SecureServer, pki: GeneratedPki
 ) -> None:
     hospital, nurse = pki.identity("hospital"), pki.identity("nurse")
-    response = server.call("registry", find_documents(), vihf(pki, "nurse", signer="hospital"), card="hospital")
+    # In indirect mode the rights matrix (profile F) lets an establishment find references only.
+    references = soap.adhoc_query(
+        v.SQ_FIND_DOCUMENTS,
+        {v.P_DE_PATIENT_ID: [f"'{PATIENT}'"], v.P_DE_STATUS: [f"('{v.STATUS_APPROVED}')"]},
+        return_type="ObjectRef",
+    )
+    response = server.call("registry", references, vihf(pki, "nurse", signer="hospital"), card="hospital")
     assert response.status_code == 200, response.fault_reason
     row = server.last_trace(PATIENT).event
     assert (row.action, row.outcome, row.actor_id) == ("search", "success", nurse.national_id)

@@ -114,10 +114,11 @@ MATRIX = [
     ("attending doctor", pro(ATTENDING), record(), (True, True, True)),
     ("care team of the stay", pro(HOSPITAL_NURSE, structure=HOSPITAL), record(), (True, True, True)),
     ("unauthorized professional", pro(STRANGER), record(), (False, False, False)),
-    ("emergency, allowed", pro(STRANGER, sv.ACCESS_EMERGENCY), record(emergency=True), (True, True, False)),
+    # The rights matrix gives the break-glass and regulation columns publishing too (TD2.1 Bb, Br).
+    ("emergency, allowed", pro(STRANGER, sv.ACCESS_EMERGENCY), record(emergency=True), (True, True, True)),
     ("emergency, refused", pro(STRANGER, sv.ACCESS_EMERGENCY), record(emergency=False), (False, False, False)),
     ("centre 15, refused", pro(STRANGER, sv.ACCESS_REGULATION), record(regulation=False), (False, False, False)),
-    ("centre 15, allowed", pro(STRANGER, sv.ACCESS_REGULATION), record(regulation=True), (True, True, False)),
+    ("centre 15, allowed", pro(STRANGER, sv.ACCESS_REGULATION), record(regulation=True), (True, True, True)),
     ("closed DMP, patient", the_patient(), record("closed"), (False, False, False)),
     ("closed DMP, authorized", pro(AUTHORIZED), record("closed"), (False, False, False)),
     (
@@ -189,7 +190,7 @@ def test_closed_record_can_be_reopened_and_read_by_history() -> None:
         ("authorized", MASKED, True),  # its author
         ("authorized", MASKED_BY_OTHER, False),
         ("attending", MASKED_BY_OTHER, True),
-        ("emergency", MASKED_BY_OTHER, False),
+        ("emergency", MASKED_BY_OTHER, True),  # rights matrix TD3.2 masked, Bb: Y(7), the patient allows it
         ("nurse", MASKED_BY_OTHER, False),
         ("patient", MASKED_BY_OTHER, True),
         ("patient", INVISIBLE, False),
@@ -218,12 +219,12 @@ def test_document_visibility(who: str, document: DocumentFacts, visible: bool) -
         ("author", Action.DELETE, NORMAL, True),
         ("attending", Action.MASK, NORMAL, True),
         ("attending", Action.DELETE, NORMAL, False),
-        ("nurse", Action.MASK, NORMAL, False),
+        ("nurse", Action.MASK, NORMAL, True),  # rights matrix TD3.3a, Bn: Y (any document it sees)
         ("stranger", Action.MASK, NORMAL, False),
         ("emergency", Action.DELETE, NORMAL, False),
         ("patient", Action.CHANGE_STATUS, NORMAL, True),
         ("author", Action.CHANGE_STATUS, NORMAL, True),
-        ("attending", Action.CHANGE_STATUS, NORMAL, False),
+        ("attending", Action.CHANGE_STATUS, NORMAL, True),  # rights matrix TD3.3d, Dn: Y
         ("author", Action.UPDATE, NORMAL, True),
         ("attending", Action.UPDATE, NORMAL, False),
         ("attending", Action.UNMASK, MASKED_BY_OTHER, True),

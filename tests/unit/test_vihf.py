@@ -384,3 +384,23 @@ def test_pki_vihf_command_for_a_card_and_for_the_patient(pki: GeneratedPki, veri
     assert patient.is_patient and patient.vouched_by == pki.identity("patient-portal").structure_id
     refused = CliRunner().invoke(pki_command, ["vihf", str(pki.directory), "surgeon", PATIENT])
     assert refused.exit_code == 1 and "no identity 'surgeon'" in refused.output
+
+
+def test_profession_specialty_and_card_type_of_a_principal(pki: GeneratedPki, verifier: VihfVerifier) -> None:
+    """What the rights matrix reads: the profession (first role), the specialty (second role,
+    ANS TRE_R38) and the type of the card that signed."""
+    occupational = claims_for(pki, "occupational", specialty="SM25")
+    result = verifier.verify(header(signed(pki, occupational, signer="occupational")))
+    p = result.principal
+    assert p is not None, result.reason
+    assert (p.profession_code, p.specialty, p.card_type) == ("10", "SM25", sv.CARD_CPS)
+    assert p.is_doctor and p.is_occupational_doctor
+    # A secretary's software may state a doctor's role: the card says CPE, so not a doctor.
+    secretary = claims_for(pki, "secretary", role="10")
+    result = verifier.verify(header(signed(pki, secretary, signer="secretary")))
+    p = result.principal
+    assert p is not None, result.reason
+    assert p.card_type == sv.CARD_CPE and p.is_cpe and not p.is_doctor
+    assert p.user_id == pki.identity("secretary").national_id
+    nurse = verifier.verify(header(signed(pki, claims_for(pki, "nurse"), signer="hospital"))).principal
+    assert nurse is not None and (nurse.profession_code, nurse.card_type, nurse.is_doctor) == ("60", "", False)

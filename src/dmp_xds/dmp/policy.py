@@ -12,8 +12,9 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from dmp_xds.dmp import rights_matrix as rm
 from dmp_xds.security import vocabulary as sv
-from dmp_xds.security.vihf import Principal, same_patient
+from dmp_xds.security.vihf import Principal, same_patient, split_cx
 
 
 class Action(enum.StrEnum):
@@ -23,6 +24,7 @@ class Action(enum.StrEnum):
     SUBMIT = "submit"
     MASK = "mask"
     UNMASK = "unmask"
+    SHOW_TO_PATIENT = "show-to-patient"  # ITI-57: a new version that drops INVISIBLE_PATIENT
     UPDATE = "update"  # ITI-57: a new version of a document's metadata, other than (un)masking
     CHANGE_STATUS = "change-status"  # ITI-57: availability status (Approved, Deprecated, Archived)
     DELETE = "delete"
@@ -101,11 +103,29 @@ class DocumentFacts:
     unique_id: str
     confidentiality: frozenset[tuple[str, str]]  # (scheme, code)
     authors: frozenset[str]  # national ids of the authors
+    institutions: frozenset[str] = frozenset()  # structure ids of the authors' institutions
 
     @classmethod
-    def of(cls, unique_id: str, codes: Iterable[tuple[str, str]], author_persons: Iterable[str]) -> DocumentFacts:
-        """From metadata: (scheme, code) pairs and author XCNs (the id is the first component)."""
-        return cls(unique_id, frozenset(codes), frozenset(p.split("^", 1)[0] for p in author_persons if p))
+    def of(
+        cls,
+        unique_id: str,
+        codes: Iterable[tuple[str, str]],
+        author_persons: Iterable[str],
+        author_institutions: Iterable[str] = (),
+    ) -> DocumentFacts:
+        """From metadata: (scheme, code) pairs, author XCNs (the id is the first component) and
+        author institution XONs (the id is the tenth component, or the third in the old form)."""
+        return cls(
+            unique_id,
+            frozenset(codes),
+            frozenset(p.split("^", 1)[0] for p in author_persons if p),
+            frozenset(filter(None, map(_xon_id, author_institutions))),
+        )
+
+
+def _xon_id(xon: str) -> str:
+    parts = xon.split("^")
+    return parts[9] if len(parts) > 9 and parts[9] else (parts[2] if len(parts) > 2 else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +239,29 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
         return deny("not a declared legal representative of this patient")
     if action in PATIENT_ONLY:
         return deny(f"only the patient may {action.value.replace('-', ' ')}")
+    entry = professional_entry(principal, record, action, now)
+    if not entry.allowed:
+        return entry
+    rows = MATRIX_ROWS.get(action)
+    if rows is None:
+        return entry  # the matrix is silent on this action: our rules alone
+    profile, mode = matrix_profile(principal, record, now), rm.mode_of(principal)
+    if len(rows) == 1 or action is Action.SUBMIT:
+        row = publish_row(profile) if action is Action.SUBMIT else rows[0]
+        # Record level: the footnotes that depend on a document are judged per document.
+        verdict = rm.decide(profile, mode, row, rm.Facts(own_document=True, structure_document=True))
+        if not verdict.allowed:
+            return deny(verdict.reason)
+        return Decision(True, f"{entry.reason}; {verdict.reason}", entry.emergency)
+    verdict = rm.decide_any(profile, mode, rows)
+    return entry if verdict.allowed else deny(verdict.reason)
+
+
+def professional_entry(principal: Principal, record: RecordState, action: Action, now: dt.datetime) -> Decision:
+    """Whether a professional gets into the record at all: the patient's authorization, or the
+    break-glass and regulation access modes when the patient allows them. Those modes open what
+    the rights matrix gives their column (reads, and also publishing, archiving...); elsewhere
+    (the record's administration) they open reads only."""
     grant = authorization_of(principal, record, now)
     if grant is not None:
         return allow(
@@ -226,15 +269,101 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
             + (f" {grant.grantee}" if grant.kind == KIND_ESTABLISHMENT else "")
             + ")"
         )
-    if action in READS and principal.access_mode == sv.ACCESS_EMERGENCY:
+    urgent = action in READS or action in MATRIX_ROWS
+    if urgent and principal.access_mode == sv.ACCESS_EMERGENCY:
         if not record.emergency_access_allowed:
             return deny("the patient refused emergency access (bris de glace) to their DMP")
         return allow(f"emergency access (bris de glace): {principal.access_reason}", emergency=True)
-    if action in READS and principal.access_mode == sv.ACCESS_REGULATION:
+    if urgent and principal.access_mode == sv.ACCESS_REGULATION:
         if not record.regulation_access_allowed:
             return deny("the patient refused access by the emergency regulation centre (centre 15)")
         return allow("access by the emergency regulation centre (centre 15)", emergency=True)
     return deny("the patient has not authorized this professional")
+
+
+# The rows of the rights matrix behind each policy action a professional may take: one of them
+# must allow the caller's column for the record to open; the document-level row is judged per
+# document (DOCUMENT_ROWS). Actions not listed are ours alone (the record's administration).
+# ITI-42 and ITI-62, which the DMP does not offer, share the actions of ITI-41 and ITI-57 and so
+# their rows (publish, delete).
+MATRIX_ROWS: dict[Action, tuple[rm.Row, ...]] = {
+    Action.SEARCH: (rm.Row.SEARCH_METADATA, rm.Row.FIND_REFERENCE),
+    Action.RETRIEVE: (rm.Row.READ_DOCUMENT, rm.Row.READ_MASKED),
+    Action.SUBMIT: (rm.Row.PUBLISH, rm.Row.PUBLISH_BY_CPE),
+    Action.UPDATE: (rm.Row.MASK, rm.Row.UNMASK, rm.Row.ARCHIVE, rm.Row.DELETE),  # ITI-57 (any of its changes)
+    Action.MASK: (rm.Row.MASK,),
+    Action.SHOW_TO_PATIENT: (rm.Row.MASK,),
+    Action.UNMASK: (rm.Row.UNMASK,),
+    Action.CHANGE_STATUS: (rm.Row.ARCHIVE,),
+    Action.DELETE: (rm.Row.DELETE,),
+}
+# The row that judges each change of one document. Metadata changes other than (un)masking and
+# showing to the patient are not a DMP transaction: they take the 3.3a/3.3b row (the DMP's
+# metadata updates) and our rule that only the author changes their document's metadata.
+DOCUMENT_ROWS: dict[Action, rm.Row] = {
+    Action.MASK: rm.Row.MASK,
+    Action.SHOW_TO_PATIENT: rm.Row.MASK,
+    Action.UPDATE: rm.Row.MASK,
+    Action.UNMASK: rm.Row.UNMASK,
+    Action.CHANGE_STATUS: rm.Row.ARCHIVE,
+    Action.DELETE: rm.Row.DELETE,
+}
+
+
+def publish_row(profile: rm.Profile) -> rm.Row:
+    """A CPE card publishes by TD2.2, every other profile by TD2.1."""
+    return rm.Row.PUBLISH_BY_CPE if profile is rm.Profile.CPE else rm.Row.PUBLISH
+
+
+def matrix_profile(principal: Principal, record: RecordState, now: dt.datetime) -> rm.Profile:
+    """The professional's profile in the rights matrix for this record (rights_matrix.profile_of;
+    the attending doctor is the record's authorization of that kind)."""
+    return rm.profile_of(principal, is_attending(principal, record, now))
+
+
+def matrix_access(
+    principal: Principal,
+    row: rm.Row,
+    record: RecordState | None,
+    now: dt.datetime,
+    facts: rm.Facts | None = None,
+) -> Decision:
+    """The rights matrix's answer for a professional doing `row` (the DMP services of TD0.3,
+    0.4, 0.5, 1.6 ask it by their row: `rights_matrix.Row.DECLARE_AUTHORIZED`...), on `record`
+    when there is one (it tells the attending doctor; a list or a search without INS has none).
+    Patients and representatives are not in the matrix: allowed here, their own rules apply."""
+    if not principal.is_professional:
+        return allow("the matrix is about professionals: the patient's side follows its own rules")
+    attending = record is not None and is_attending(principal, record, now)
+    verdict = rm.decide(rm.profile_of(principal, attending), rm.mode_of(principal), row, facts or rm.Facts())
+    return allow(verdict.reason) if verdict.allowed else deny(verdict.reason)
+
+
+def matrix_facts(principal: Principal, record: RecordState, document: DocumentFacts) -> rm.Facts:
+    """The footnotes' facts about one document: authored by the caller (6, 8), by their
+    structure (9: an author's institution is it), by the patient (*: the patient's INS among the
+    authors); whether the patient allows the caller's access mode (7)."""
+    mode = rm.mode_of(principal)
+    return rm.Facts(
+        own_document=principal.user_id in document.authors,
+        structure_document=bool(principal.structure_id) and principal.structure_id in document.institutions,
+        patient_allowed_mode=(
+            record.emergency_access_allowed
+            if mode is rm.Mode.EMERGENCY
+            else record.regulation_access_allowed
+            if mode is rm.Mode.REGULATION
+            else True
+        ),
+        patient_authored=split_cx(record.patient_id)[0] in document.authors,
+    )
+
+
+def matrix_document(
+    principal: Principal, record: RecordState, document: DocumentFacts, row: rm.Row, now: dt.datetime
+) -> rm.Decision:
+    return rm.decide(
+        matrix_profile(principal, record, now), rm.mode_of(principal), row, matrix_facts(principal, record, document)
+    )
 
 
 def document_visible(principal: Principal, record: RecordState, document: DocumentFacts, now: dt.datetime) -> Decision:
@@ -250,24 +379,44 @@ def document_visible(principal: Principal, record: RecordState, document: Docume
             else "a legal representative sees the minor's documents"
         )
     if sv.MASKED_FROM_PROFESSIONALS in document.confidentiality:
-        if principal.user_id in document.authors:
+        verdict = matrix_document(principal, record, document, rm.Row.READ_MASKED, now)
+        if verdict.allowed:
+            return allow(f"masked, but {verdict.reason}")
+        # Who may not read it still sees that their own document exists, to unmask or delete
+        # it (rows 3.3a, 3.3c), and an establishment or CPE card its structure's (footnote 9).
+        facts = matrix_facts(principal, record, document)
+        if facts.own_document:
             return allow("masked, but this professional is its author")
-        if is_attending(principal, record, now):
-            return allow("masked, but this professional is the attending doctor")
-        return deny("masked from professionals by the patient")
+        profile = matrix_profile(principal, record, now)
+        if profile in (rm.Profile.CPE, rm.Profile.ETABLISSEMENT) and facts.structure_document:
+            return allow("masked, but authored by the caller's structure (rights matrix footnote 9)")
+        return deny(f"masked from professionals by the patient ({verdict.reason})")
     return allow("visible")
 
 
-DOCUMENT_ACTIONS = frozenset({Action.MASK, Action.UNMASK, Action.UPDATE, Action.CHANGE_STATUS, Action.DELETE})
+def document_readable(principal: Principal, record: RecordState, document: DocumentFacts, now: dt.datetime) -> Decision:
+    """May `principal` read the document itself (ITI-43, TD3.2)? It must be visible to them, and
+    for a professional the matrix's 3.2 row must allow it: seeing that a document exists (a
+    search, its reference) is not reading it."""
+    visible = document_visible(principal, record, document, now)
+    if not visible.allowed or not principal.is_professional:
+        return visible
+    masked = sv.MASKED_FROM_PROFESSIONALS in document.confidentiality
+    verdict = matrix_document(principal, record, document, rm.Row.READ_MASKED if masked else rm.Row.READ_DOCUMENT, now)
+    return allow(verdict.reason) if verdict.allowed else deny(verdict.reason)
+
+
+DOCUMENT_ACTIONS = frozenset(DOCUMENT_ROWS)
 
 
 def document_action(
     principal: Principal, record: RecordState, document: DocumentFacts, action: Action, now: dt.datetime
 ) -> Decision:
-    """Changing one document (on top of `record_access`): masking, unmasking, another new
-    version of its metadata, its availability status (archiving), its deletion. The patient
-    manages their documents and the author theirs; the attending doctor may also mask and
-    unmask (he sees masked documents). A document the caller cannot see is not theirs to change."""
+    """Changing one document (on top of `record_access`): masking, unmasking, showing it to the
+    patient, another new version of its metadata, its availability status (archiving), its
+    deletion. The patient manages their documents; a professional changes what the rights
+    matrix's row gives their column (DOCUMENT_ROWS). A document the caller cannot see is not
+    theirs to change."""
     if action not in DOCUMENT_ACTIONS:
         raise ValueError(f"{action!r} is not an action on a document")
     entry = record_access(principal, record, action, now)
@@ -277,8 +426,9 @@ def document_action(
         return deny("the document is not visible to this user")
     if speaks_for_patient(principal, record):
         return allow("the patient (or their legal representative) manages their documents")
-    if principal.user_id in document.authors:
-        return allow("the author manages their document")
-    if action in (Action.MASK, Action.UNMASK) and is_attending(principal, record, now):
-        return allow("the attending doctor may mask or unmask")
-    return deny(f"only the patient or the document's author may {action.value.replace('-', ' ')} it")
+    verdict = matrix_document(principal, record, document, DOCUMENT_ROWS[action], now)
+    if not verdict.allowed:
+        return deny(verdict.reason)
+    if action is Action.UPDATE and principal.user_id not in document.authors:
+        return deny("only the patient or the document's author may change its metadata (other than masking)")
+    return allow(verdict.reason)

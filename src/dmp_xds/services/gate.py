@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from cryptography import x509
 from lxml import etree
 
+from dmp_xds.dmp import rights_matrix as rm
 from dmp_xds.dmp.ins import canonical_patient_id
 from dmp_xds.dmp.policy import (
     Action,
@@ -22,7 +23,9 @@ from dmp_xds.dmp.policy import (
     DocumentFacts,
     RecordState,
     document_action,
+    document_readable,
     document_visible,
+    matrix_profile,
 )
 from dmp_xds.security.cps import Holder, TrustStore
 from dmp_xds.security.errors import (
@@ -61,6 +64,10 @@ class DocumentAccess:
     visibility: Callable[[DocumentEntry], Decision]
     # May the caller change this (visible) document so (ITI-57, ITI-62)? policy.document_action.
     decide: Callable[[DocumentEntry, Action], Decision]
+    # May the caller read the document itself (ITI-43)? policy.document_readable.
+    readability: Callable[[DocumentEntry], Decision]
+    # May the caller ask this query: metadata (LeafClass, False) or references (ObjectRef, True)?
+    query: Callable[[bool], Decision]
 
     def visible(self, entry: DocumentEntry) -> bool:
         return self.visibility(entry).allowed
@@ -190,6 +197,7 @@ def document_facts(entry: DocumentEntry) -> DocumentFacts:
         entry.unique_id or "",
         [(c.scheme, c.code) for c in entry.confidentiality_codes],
         [a.person or "" for a in entry.authors],
+        [i for a in entry.authors for i in a.institutions],
     )
 
 
@@ -209,7 +217,23 @@ def document_access(principal: Principal, record: RecordState | None, now: dt.da
             return Decision(False, "this patient has no DMP")
         return document_action(principal, record, document_facts(entry), action, now)
 
-    return DocumentAccess(principal.patient_id, visibility, decide)
+    def readability(entry: DocumentEntry) -> Decision:
+        if record is None:
+            return Decision(False, "this patient has no DMP")
+        return document_readable(principal, record, document_facts(entry), now)
+
+    def query(references: bool) -> Decision:
+        """TD3.1: the rights matrix's search row, or its find-a-reference row for ObjectRefs
+        (patients and their representatives: the matrix is silent, they may)."""
+        if not principal.is_professional:
+            return Decision(True, "the patient's side searches their record")
+        if record is None:
+            return Decision(False, "this patient has no DMP")
+        row = rm.Row.FIND_REFERENCE if references else rm.Row.SEARCH_METADATA
+        verdict = rm.decide(matrix_profile(principal, record, now), rm.mode_of(principal), row)
+        return Decision(verdict.allowed, verdict.reason)
+
+    return DocumentAccess(principal.patient_id, visibility, decide, readability, query)
 
 
 def vouching_note(principal: Principal) -> str:

@@ -196,6 +196,10 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
         mismatch = vihf_patient_errors(query, access.patient_id)
         if mismatch:
             return TransactionResult(query_response([], mismatch))
+        allowed = access.query(not query.leaf_class)
+        if not allowed.allowed:
+            refusal = error(ErrorCode.REGISTRY_ERROR, f"access refused: {allowed.reason}")
+            return TransactionResult(query_response([], [refusal]), decisions=(allowed.reason,), denied=True)
     # The trace names the documents returned by uniqueId, which an ObjectRef plan does not read.
     plan_query = replace(query, return_type=ReturnType.LEAF_CLASS) if access is not None else query
     plan = build_plan(plan_query)

@@ -29,23 +29,29 @@ def _sub(parent: etree._Element, local: str, text: str) -> None:
     etree.SubElement(parent, f"{{{v.NS_XDSB}}}{local}").text = text
 
 
-def _retrievable(services: Services, access: DocumentAccess, unique_ids: list[str]) -> tuple[set[str], list[str]]:
-    """The documents the caller may fetch, and the refusals to trace. A document goes out when
-    every document registered with its uniqueId is of the VIHF's patient and shown by the
-    policy as its latest version stands: an older version does not outlive a masking. Any
-    other is answered as unknown, so a guessed uniqueId reveals nothing; those of the VIHF's
-    patient that the policy hides are traced as refused, with its reason."""
+def _retrievable(
+    services: Services, access: DocumentAccess, unique_ids: list[str]
+) -> tuple[set[str], list[str], list[str]]:
+    """The documents the caller may fetch, and the decisions to trace: refusals, and the rights
+    matrix's cell of each document read. A document goes out when every document registered
+    with its uniqueId is of the VIHF's patient and readable by the policy as its latest version
+    stands: an older version does not outlive a masking. Any other is answered as unknown, so a
+    guessed uniqueId reveals nothing; those of the VIHF's patient that the policy keeps closed
+    are traced as refused, with its reason."""
     allowed: set[str] = set()
     refusals: list[str] = []
+    reads: list[str] = []
     for unique_id, documents in services.registry.latest_versions_by_unique_id(unique_ids).items():
         if any(latest.patient_id != access.patient_id for latest in documents):
             continue  # registered for another patient: unknown, and nothing to tell this one about
-        refused = next((d for d in map(access.visibility, documents) if not d.allowed), None)
+        decisions = [access.readability(document) for document in documents]
+        refused = next((d for d in decisions if not d.allowed), None)
         if refused is None:
             allowed.add(unique_id)
+            reads.extend(f"retrieve {unique_id}: allowed, {d.reason}" for d in decisions[:1])
         else:
             refusals.append(f"retrieve {unique_id}: refused, {refused.reason}")
-    return allowed, refusals
+    return allowed, refusals, reads
 
 
 def retrieve_document_set(services: Services, request: TransactionRequest) -> TransactionResult:
@@ -79,8 +85,9 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
             wanted.append((home, repository_id, unique_id))
     stored = services.registry.get_repository_documents([u for _, _, u in wanted])
     refusals: list[str] = []
+    reads: list[str] = []
     if request.access is not None:
-        allowed, refusals = _retrievable(services, request.access, list(stored))
+        allowed, refusals, reads = _retrievable(services, request.access, list(stored))
         stored = {u: d for u, d in stored.items() if u in allowed}
     for home, repository_id, unique_id in wanted:
         if unique_id in stored:
@@ -115,6 +122,6 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         response,
         parts,
         touched=tuple(unique_id for _, _, unique_id, _ in found),
-        decisions=tuple(refusals),
+        decisions=(*refusals, *reads),
         denied=bool(refusals) and not found,
     )

@@ -23,7 +23,7 @@ from dmp_xds.dmp.policy import Action
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.register import actor_of, caller_patient_errors, now_dtm, registry_response
-from dmp_xds.services.rights import Outcome, hidden_objects, judge, masking_action
+from dmp_xds.services.rights import Outcome, hidden_objects, judge, masking_action, status_action
 from dmp_xds.storage.lifecycle import Change
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
@@ -132,7 +132,7 @@ def _document_changes(plan: UpdatePlan, entries: dict[str, DocumentEntry]) -> li
             changes.append((before, masking_action(before, version.obj)))
     for change in plan.status_changes:
         if change.target.kind == KIND_DOCUMENT_ENTRY:
-            changes.append((entries[change.target.entry_uuid], Action.CHANGE_STATUS))
+            changes.append((entries[change.target.entry_uuid], status_action(change.new)))
     return changes
 
 

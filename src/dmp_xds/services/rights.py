@@ -23,6 +23,7 @@ from dmp_xds.security import vocabulary as sv
 from dmp_xds.services.context import Services, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.register import registry_response
+from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, DocumentEntry, Submission
 
@@ -67,16 +68,26 @@ def hidden_objects(
 
 def masking_action(before: DocumentEntry, after: DocumentEntry) -> Action:
     """What a new version of a DocumentEntry does, as the policy names it: masking when it adds
-    MASQUE_PS, unmasking when it takes it away, any other metadata change otherwise."""
+    MASQUE_PS, unmasking when it takes it away, showing to the patient when it takes away
+    INVISIBLE_PATIENT (TD3.3b), any other metadata change otherwise."""
 
-    def masked(entry: DocumentEntry) -> bool:
-        return any((c.scheme, c.code) == sv.MASKED_FROM_PROFESSIONALS for c in entry.confidentiality_codes)
+    def has(entry: DocumentEntry, code: tuple[str, str]) -> bool:
+        return any((c.scheme, c.code) == code for c in entry.confidentiality_codes)
 
-    if masked(after) and not masked(before):
+    masked = sv.MASKED_FROM_PROFESSIONALS
+    if has(after, masked) and not has(before, masked):
         return Action.MASK
-    if masked(before) and not masked(after):
+    if has(before, masked) and not has(after, masked):
         return Action.UNMASK
+    if has(before, sv.INVISIBLE_TO_PATIENT) and not has(after, sv.INVISIBLE_TO_PATIENT):
+        return Action.SHOW_TO_PATIENT
     return Action.UPDATE
+
+
+def status_action(new_status: str) -> Action:
+    """What a change of availability status is, as the policy names it: a deletion (TD3.3c) when
+    the document becomes Deleted, else archiving or unarchiving (TD3.3d; IHE's Deprecated too)."""
+    return Action.DELETE if new_status == v.STATUS_DELETED else Action.CHANGE_STATUS
 
 
 def judge(access: DocumentAccess, changes: Sequence[tuple[DocumentEntry, Action]]) -> Outcome:
