@@ -85,9 +85,10 @@ def person(
     </patientPerson>"""
 
 
-def observation(code: str, value: bool) -> str:
+def observation(code: str, value: bool, effective: str = "") -> str:
+    time = f'<effectiveTime value="{effective}"/>' if effective else ""
     return f"""<subjectOf typeCode="SBJ"><administrativeObservation classCode="OBS" moodCode="EVN">
-      <code code="{code}" codeSystem="{hv.OBSERVATION_SYSTEM}"/>
+      <code code="{code}" codeSystem="{hv.OBSERVATION_SYSTEM}"/>{time}
       <value xsi:type="BL" value="{str(value).lower()}"/></administrativeObservation></subjectOf>"""
 
 
@@ -147,7 +148,7 @@ def revise(
 def patient_add(patient: str, content: str = "", consent: bool = True, message_id: str = "") -> str:
     content = content or (
         person()
-        + (observation(hv.CONSENT_OPENING, True) if consent else "")
+        + (observation(hv.CONSENT_OPENING, True, "20261201093000") if consent else "")
         + observation(hv.OPPOSES_BREAK_GLASS, False)
         + observation(hv.OPPOSES_REGULATION, False)
     )

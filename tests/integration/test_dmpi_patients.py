@@ -24,6 +24,7 @@ from dmp_xds.security.vihf import security_header
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.records import DmpStore
 from dmp_xds.xds import vocabulary as v
+from factories import make_document_entry, make_submission, make_submission_set
 from secure_server import SecureServer, start_secure_server, stop_secure_server, vihf
 from xds_server import BACKENDS, database_for
 
@@ -211,6 +212,9 @@ def test_modification_changes_the_identity_and_the_oppositions(server: SecureSer
     # One fact: the opposition is the record's emergency-access choice, as the XDS policy reads it.
     shown = json.loads(server.cli("dmp", "show", msg.cx(ins)))
     assert shown["emergency_access_allowed"] is False and shown["regulation_access_allowed"] is True
+    assert shown["demographics"]["usage_name"] == "MADELEINE" and shown["demographics"]["given_names"] == ["JEAN"]
+    # the consent's time is the one the creation message gave
+    assert shown["consent"]["collected_at"].startswith("2026-12-01T09:30")
 
 
 def test_close_then_existence_test_shows_terminated_then_reactivate(server: SecureServer, pki: GeneratedPki) -> None:
@@ -348,16 +352,32 @@ def test_kit_action_accepted_unknown_action_faulted_and_wsdl_served(server: Secu
         assert wsdl.status_code == 200 and f'location="{server.url}{DMPI}{service}"' in wsdl.text
 
 
-def test_document_search_notes_the_last_access(server: SecureServer, pki: GeneratedPki) -> None:
+def test_document_submission_and_search_note_the_last_addition_and_access(
+    server: SecureServer, pki: GeneratedPki
+) -> None:
     ins = msg.ins(108)
+    patient = msg.cx(ins)
     create(server, ins)
-    server.cli("dmp", "grant", msg.cx(ins), pki.identity("doctor").national_id)
-    assert store(server).get(msg.cx(ins)).last_access_at is None
+    server.cli("dmp", "grant", patient, pki.identity("doctor").national_id)
+    assert store(server).get(patient).last_access_at is None
+    submission = make_submission(
+        1,
+        submission_set=make_submission_set(patient_id=patient),
+        documents=[make_document_entry(patient_id=patient)],
+    )
+    for entry in submission.documents:
+        entry.hash = entry.size = entry.repository_unique_id = None
+    request = soap.provide_and_register(submission, {submission.documents[0].entry_uuid: b"compte rendu"}, mtom=False)
+    stored = server.call("repository", request, vihf(pki, "doctor", patient))
+    assert stored.status == "Success", stored.error_codes
+    record = store(server).get(patient)
+    assert record.last_add_at is not None and record.last_access_at is None
     query = soap.adhoc_query(
         v.SQ_FIND_DOCUMENTS,
-        {"$XDSDocumentEntryPatientId": [f"'{msg.cx(ins)}'"], "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]},
+        {"$XDSDocumentEntryPatientId": [f"'{patient}'"], "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]},
     )
-    found = server.call("registry", query, vihf(pki, "doctor", msg.cx(ins)))
+    found = server.call("registry", query, vihf(pki, "doctor", patient))
     assert found.status == "Success", found.error_codes
-    record = store(server).get(msg.cx(ins))
-    assert record.last_access_at is not None and record.last_add_at is None
+    record = store(server).get(patient)
+    assert record.last_access_at is not None and record.last_access_at >= record.last_add_at
+    assert record.last_update_at is None

@@ -18,6 +18,7 @@ from dmp_xds.dmp.hl7v3 import vocabulary as hv
 from dmp_xds.dmp.hl7v3.build import Ack
 from dmp_xds.dmp.hl7v3.parse import (
     Hl7Error,
+    hl7_time,
     parse_find_candidates,
     parse_get_demographics,
     parse_patient_add,
@@ -123,6 +124,21 @@ def test_creation_is_read_with_the_consent_and_the_oppositions() -> None:
         hv.OPPOSES_REGULATION: False,
     }
     assert request.demographics.given_names == ("JEAN",)
+    assert request.consent_at == dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("20261201", dt.datetime(2026, 12, 1, tzinfo=dt.UTC)),
+        ("202612010930+0100", dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)),
+        ("20261201093005.123", dt.datetime(2026, 12, 1, 9, 30, 5, tzinfo=dt.UTC)),
+        ("^{date}", None),
+        ("20261301", None),
+    ],
+)
+def test_hl7_times_are_read_or_ignored(value: str, expected: dt.datetime | None) -> None:
+    assert hl7_time(value) == expected
 
 
 def test_pdq_query_is_read_with_its_traits() -> None:
@@ -326,6 +342,10 @@ def test_pdq_answer_lists_candidates_with_match_and_opposition() -> None:
     assert codes(patients[0], "h:subjectOf1/h:queryMatchObservation/h:value", "value") == ["100"]
     assert codes(patients[0], "h:subjectOf2/h:administrativeObservation/h:code") == [hv.OPPOSES_REGULATION]
     assert codes(patients[0], "h:subjectOf2/h:administrativeObservation/h:value", "value") == ["true"]
+    # enough to recognise the patient, not to reach them
+    person = one(patients[0], "h:patientPerson")
+    assert one(person, "h:addr/h:city").text == "Montreuil" and one(person, "h:birthTime").get("value") == "19620419"
+    assert person.find("h:addr/h:streetAddressLine", NS) is None and person.find("h:telecom", NS) is None
     ack = one(answer, "h:controlActProcess/h:queryAck")
     assert codes(ack, "h:queryResponseCode") == ["OK"] and codes(ack, "h:resultTotalQuantity", "value") == ["2"]
     assert one(ack, "h:queryId").get("extension") == "q-5"

@@ -283,9 +283,11 @@ def patient_add(services: Services, principal: object | None, payload: etree._El
     def work(call: PatientCall) -> etree._Element:
         request = parse_patient_add(payload)
         _admit(call, request.patient_id, request.reason)
+        # When the LPS says the patient consented; never later than now.
+        collected_at = min(request.consent_at or call.now, call.now)
         consent = Consent(
             request.author.national_id or call.principal.user_id,
-            call.now,
+            collected_at,
             emergency_access_allowed=_allowed(request.observations, hv.OPPOSES_BREAK_GLASS) is not False,
             regulation_access_allowed=_allowed(request.observations, hv.OPPOSES_REGULATION) is not False,
         )

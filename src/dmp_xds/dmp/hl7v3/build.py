@@ -200,20 +200,25 @@ def record_status(record: DmpRecord) -> str:
     return hv.STATUS_TERMINATED if record.state.status == CLOSED else hv.STATUS_ACTIVE
 
 
-def _patient(
-    parent: etree._Element, record: DmpRecord, with_id: bool, full: bool, names_only: bool = False
-) -> etree._Element:
+# How much of the patient's identity each answer gives (the DMP's example answers): the name after
+# a revision; the name, telecoms, sex and birth date to the existence test; everything to the
+# consultation. A PDQ candidate is not yet a patient the caller may see: the name, sex, birth date
+# and the town of the address, enough to recognise them, no street and no telecom.
+NAMES, EXISTENCE, FULL, CANDIDATE = "names", "existence", "full", "candidate"
+
+
+def _patient(parent: etree._Element, record: DmpRecord, with_id: bool, level: str) -> etree._Element:
     patient = etree.SubElement(parent, E("patient"), classCode="PAT")
     if with_id:
         ins, _, rest = record.patient_id.partition("^^^&")
         etree.SubElement(patient, E("id"), root=rest.partition("&")[0], extension=ins)
     etree.SubElement(patient, E("statusCode"), code=record_status(record))
     person = etree.SubElement(patient, E("patientPerson"), classCode="PSN", determinerCode="INSTANCE")
-    _person(person, record.demographics, full, names_only)
+    _person(person, record.demographics, level)
     return patient
 
 
-def _person(person: etree._Element, data: Demographics, full: bool, names_only: bool) -> None:
+def _person(person: etree._Element, data: Demographics, level: str) -> None:
     name = etree.SubElement(person, E("name"))
     if data.prefix:
         etree.SubElement(name, E("prefix")).text = data.prefix
@@ -223,9 +228,9 @@ def _person(person: etree._Element, data: Demographics, full: bool, names_only: 
         etree.SubElement(name, E("family"), qualifier="SP").text = data.usage_name
     if data.birth_name:
         etree.SubElement(name, E("family"), qualifier="BR").text = data.birth_name
-    if names_only:
+    if level == NAMES:
         return
-    for telecom in data.telecoms:
+    for telecom in data.telecoms if level in (EXISTENCE, FULL) else ():
         element = etree.SubElement(person, E("telecom"))
         if telecom.use:
             element.set("use", telecom.use)
@@ -234,13 +239,14 @@ def _person(person: etree._Element, data: Demographics, full: bool, names_only: 
         etree.SubElement(person, E("administrativeGenderCode"), code=data.gender)
     if data.birth_date:
         etree.SubElement(person, E("birthTime"), value=data.birth_date)
-    if not full:
+    if level == EXISTENCE:
         return
     for address in data.addresses:
         addr = etree.SubElement(person, E("addr"))
-        for line in address.lines:
+        for line in address.lines if level == FULL else ():
             etree.SubElement(addr, E("streetAddressLine")).text = line
-        for part, value in (("postalCode", address.postal_code), ("city", address.city), ("country", address.country)):
+        parts = [("postalCode", address.postal_code), ("city", address.city)]
+        for part, value in parts + ([("country", address.country)] if level == FULL else []):
             if value:
                 etree.SubElement(addr, E(part)).text = value
 
@@ -266,7 +272,7 @@ def demographics_response(
         event = _registration(control)
         subject1 = etree.SubElement(event, E("subject1"), typeCode="SBJ")
         full = reason == hv.CNSLT_DATA
-        patient = _patient(subject1, record, with_id=True, full=full)
+        patient = _patient(subject1, record, with_id=True, level=FULL if full else EXISTENCE)
         codes = CONSULTATION_OBSERVATIONS if full else EXISTENCE_OBSERVATIONS
         for code, value in observation_values(record, codes):
             _observation(etree.SubElement(patient, E("subjectOf"), typeCode="SBJ"), code, value)
@@ -305,7 +311,7 @@ def _registration_answer(
     if ack.accepted and record is not None:
         event = _registration(control)
         subject1 = etree.SubElement(event, E("subject1"), typeCode="SBJ")
-        _patient(subject1, record, with_id=False, full=False, names_only=True)
+        _patient(subject1, record, with_id=False, level=NAMES)
         _custodian(event)
     return response
 
@@ -356,7 +362,7 @@ def candidates_response(
     for record in candidates if ack.accepted else ():
         event = _registration(control, hv.STATUS_ACTIVE)
         subject1 = etree.SubElement(event, E("subject1"), typeCode="SBJ")
-        patient = _patient(subject1, record, with_id=True, full=True)
+        patient = _patient(subject1, record, with_id=True, level=CANDIDATE)
         match = etree.SubElement(
             etree.SubElement(patient, E("subjectOf1"), typeCode="SBJ"),
             E("queryMatchObservation"),

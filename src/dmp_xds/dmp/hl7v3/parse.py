@@ -88,7 +88,7 @@ class PatientAdd:
     patient_id: str
     demographics: Demographics
     observations: dict[str, bool]
-    consent_at: str  # effectiveTime of CONSENTEMENT_OUVERTURE_DMP, as sent
+    consent_at: dt.datetime | None  # effectiveTime of CONSENTEMENT_OUVERTURE_DMP (None: not sent)
     author: Author
 
 
@@ -354,11 +354,11 @@ def parse_patient_add(message: etree._Element) -> PatientAdd:
             f"a DMP is created with the patient's consent: administrativeObservation {hv.CONSENT_OPENING} "
             "(code system " + hv.OBSERVATION_SYSTEM + ") must be sent with the value true"
         )
-    consent_at = ""
+    consent_at = None
     for subject in _children(patient, "subjectOf"):
         observation = _child(subject, "administrativeObservation")
         if _attr(_child(observation, "code"), "code") == hv.CONSENT_OPENING:
-            consent_at = _attr(_child(observation, "effectiveTime"), "value")
+            consent_at = hl7_time(_attr(_child(observation, "effectiveTime"), "value"))
     return PatientAdd(header, reason, patient_id, demographics(person), found, consent_at, _author(registration))
 
 
@@ -381,6 +381,19 @@ def parse_find_candidates(message: etree._Element) -> FindCandidates:
         raise invalid(f"livingSubjectBirthTime {birth!r} is not a date YYYYMMDD")
     gender = _attr(_child(parameters, "livingSubjectAdministrativeGender", "value"), "code")
     return FindCandidates(header, _ii(_child(query, "queryId")), family, given, birth, gender, query)
+
+
+def hl7_time(value: str) -> dt.datetime | None:
+    """An HL7 TS (YYYYMMDD[HHMM[SS]], an offset or fraction after it ignored) as a UTC time, or
+    None when it is not one (the kit fills this from the LPS's clock: nothing to refuse for)."""
+    digits = value[: next((i for i, c in enumerate(value) if not c.isdigit()), len(value))]
+    for length, pattern in ((14, "%Y%m%d%H%M%S"), (12, "%Y%m%d%H%M"), (8, "%Y%m%d")):
+        if len(digits) >= length:
+            try:
+                return dt.datetime.strptime(digits[:length], pattern).replace(tzinfo=dt.UTC)
+            except ValueError:
+                return None
+    return None
 
 
 def _is_date(value: str) -> bool:
