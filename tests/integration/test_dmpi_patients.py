@@ -25,7 +25,7 @@ from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.records import DmpStore
 from dmp_xds.xds import vocabulary as v
 from factories import make_document_entry, make_submission, make_submission_set
-from secure_server import SecureServer, start_secure_server, stop_secure_server, vihf
+from secure_server import SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 from xds_server import BACKENDS, database_for
 
 DMPI = "/si-dmp-server/v2/services/"
@@ -58,6 +58,7 @@ def post(
     body: str,
     patient: str,
     card: str = "doctor",
+    assertion: etree._Element | None = None,
     **claims: str,
 ) -> soap.SoapResponse:
     """One request as the DMP's examples send it: WS-Addressing with an empty To and un-prefixed
@@ -70,7 +71,9 @@ def post(
         <Action xmlns="{v.NS_WSA}" mustUnderstand="true">{action}</Action>
         </soap:Header><soap:Body/></soap:Envelope>""".encode()
     )
-    envelope[0].append(security_header(vihf(server.pki, card, patient + "^NH", **claims)))
+    envelope[0].append(
+        security_header(assertion if assertion is not None else vihf(server.pki, card, patient + "^NH", **claims))
+    )
     envelope[1].append(msg.element(body))
     identity = server.pki.identity(card)
     response = requests.post(
@@ -252,6 +255,31 @@ def test_close_then_existence_test_shows_terminated_then_reactivate(server: Secu
         ("dmp.reopen", "failure"),
         ("dmp.create", "failure"),
     ]
+
+
+def test_the_patient_runs_their_own_record(server: SecureServer, pki: GeneratedPki) -> None:
+    ins = msg.ins(109)
+    patient = msg.cx(ins)
+
+    def as_patient(action: str, body: str) -> etree._Element:
+        response = post(server, "patients", action, body, patient, "patient-portal", patient_vihf(pki, patient))
+        assert response.status_code == 200, response.fault_reason
+        return response.payload
+
+    (created,) = as_patient(hv.ACTION_PATIENT_ADD, msg.patient_add(ins))
+    assert ack(created) == ("AA", "")
+    test = as_patient(hv.ACTION_GET_DEMOGRAPHICS, msg.get_demographics(ins))
+    assert values(test, "h:attentionLine/h:value") == [hv.AUTHORIZATION_VALID, None]
+    assert values(test, "h:attentionLine/h:value", "value") == [None, "false"]
+    (closed,) = as_patient(hv.ACTION_PATIENT_REVISE, msg.revise(ins, hv.FERM))
+    assert ack(closed) == ("AA", "") and status(closed) == "terminated"
+    # Another patient's VIHF reads nothing of it, not even whether it exists.
+    other = msg.cx(msg.ins(110))
+    response = post(
+        server, "patients", hv.ACTION_GET_DEMOGRAPHICS, msg.get_demographics(ins), other, "patient-portal",
+        patient_vihf(pki, other),
+    )  # fmt: skip
+    assert ack(response.payload) == ("AE", hv.ACCESS_DENIED) and response.payload.find(".//h:patient", NS) is None
 
 
 def test_bad_input_is_an_ae_that_changes_nothing_and_is_traced(server: SecureServer, pki: GeneratedPki) -> None:
