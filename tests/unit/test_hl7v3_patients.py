@@ -307,7 +307,7 @@ def test_revision_answer_wraps_201315_with_status_and_name(reason: str, status: 
     assert one(message, "h:id").get("root") == hv.RESPONSE_ID_ROOT
     assert codes(message, "h:controlActProcess/h:reasonCode") == [reason]
     patient = one(message, ".//h:registrationEvent/h:subject1/h:patient")
-    assert patient.find("h:id", NS) is None
+    assert [(i.get("root"), i.get("extension")) for i in patient.iterfind("h:id", NS)] == [(INS_TEST_NIR, INS)]
     assert one(patient, "h:statusCode").get("code") == ("terminated" if status == "closed" else "active")
     assert one(patient, "h:patientPerson/h:name/h:family[@qualifier='SP']").text == "VALJEAN"
     assert patient.find("h:patientPerson/h:telecom", NS) is None
@@ -319,6 +319,7 @@ def test_refused_revision_and_creation_are_201316_and_201313() -> None:
     assert message.tag == hv.hl7(hv.REVISE_REFUSED)
     assert codes(message, "h:acknowledgement/h:acknowledgementDetail/h:code") == [hv.DMP_CLOSED]
     assert message.find(".//h:patient", NS) is None
+    assert one(message, "h:controlActProcess/h:subject").get(hv.XSI_NIL) == "true"
     created = build.add_response(_header(), NOW, Ack(), record())
     assert created.tag == hv.ADD_RESPONSE and created[0].tag == hv.hl7(hv.ADD_ACCEPTED)
     assert codes(created[0], "h:controlActProcess/h:reasonCode") == [hv.CREA_RD]

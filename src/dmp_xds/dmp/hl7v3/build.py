@@ -94,9 +94,8 @@ def observation_values(record: DmpRecord, codes: Iterable[str]) -> list[tuple[st
     return [(code, value) for code in codes if (value := known.get(code)) is not None]
 
 
-def _observation(parent: etree._Element, code: str, value: bool, classed: bool = True) -> None:
-    attributes = {"classCode": "OBS", "moodCode": "EVN"} if classed else {}
-    observation = etree.SubElement(parent, E("administrativeObservation"), attributes)
+def _observation(parent: etree._Element, code: str, value: bool) -> None:
+    observation = etree.SubElement(parent, E("administrativeObservation"), classCode="OBS", moodCode="EVN")
     system = hv.WEB_ACCOUNT_SYSTEM if code == hv.WEB_ACCOUNT_OPEN else hv.OBSERVATION_SYSTEM
     etree.SubElement(observation, E("code"), code=code, codeSystem=system, displayName=hv.OBSERVATIONS[code])
     _bl(etree.SubElement(observation, E("value")), value)
@@ -311,8 +310,13 @@ def _registration_answer(
     if ack.accepted and record is not None:
         event = _registration(control)
         subject1 = etree.SubElement(event, E("subject1"), typeCode="SBJ")
-        _patient(subject1, record, with_id=False, level=NAMES)
+        # The DMP's examples leave the patient's id out, which HL7 requires: given here.
+        _patient(subject1, record, with_id=True, level=NAMES)
         _custodian(event)
+    else:
+        # A refusal names no registration, but HL7 requires the element: nil, as the DMP writes
+        # the elements it leaves empty.
+        etree.SubElement(control, E("subject"), {"typeCode": "SUBJ", hv.XSI_NIL: "true"})
     return response
 
 
@@ -357,8 +361,8 @@ def candidates_response(
     percentage, opposition to the regulation centre's access), the counts, the query echoed."""
     message = _message(hv.CANDIDATES, request, now, ack, ack_as_element=True, message_id=message_id)
     control = etree.SubElement(message, E("controlActProcess"), classCode="CACT", moodCode="EVN")
-    code = etree.SubElement(control, E("code"), code=hv.PDQ_RESPONSE_EVENT, codeSystem=hv.INTERACTION_ROOT)
-    code.set(hv.XSI_TYPE, "CS")
+    # The DMP's example types this code CS while giving it a code system, which CS forbids: a CD.
+    etree.SubElement(control, E("code"), code=hv.PDQ_RESPONSE_EVENT, codeSystem=hv.INTERACTION_ROOT)
     for record in candidates if ack.accepted else ():
         event = _registration(control, hv.STATUS_ACTIVE)
         subject1 = etree.SubElement(event, E("subject1"), typeCode="SBJ")
@@ -374,7 +378,7 @@ def candidates_response(
         percentage = etree.SubElement(match, E("value"), value="100")  # every candidate matches every trait asked
         percentage.set(hv.XSI_TYPE, "INT")
         for observation, value in observation_values(record, CANDIDATE_OBSERVATIONS):
-            _observation(etree.SubElement(patient, E("subjectOf2")), observation, value, classed=False)
+            _observation(etree.SubElement(patient, E("subjectOf2"), typeCode="SBJ"), observation, value)
         _custodian(event)
     query_ack = etree.SubElement(control, E("queryAck"))
     _query_id(query_ack, query_id)
