@@ -265,6 +265,21 @@ def test_existence_test_answer_is_shaped_like_the_dmps() -> None:
     )
 
 
+def test_existence_test_tells_an_unauthorized_caller_who_not_how_to_reach() -> None:
+    answer = build.demographics_response(
+        _header(), hv.TEST_EXST, ("q", "1"), NOW, Ack(), record(), build.Attention(hv.AUTHORIZATION_NONE, False)
+    )
+    person = one(answer, ".//h:patient/h:patientPerson")
+    assert (
+        one(person, "h:birthTime").get("value") == "19620419" and one(person, "h:administrativeGenderCode") is not None
+    )
+    assert person.find("h:telecom", NS) is None and person.find("h:addr", NS) is None
+    authorized = build.demographics_response(
+        _header(), hv.TEST_EXST, ("q", "1"), NOW, Ack(), record(), build.Attention(hv.AUTHORIZATION_VALID, False)
+    )
+    assert codes(authorized, ".//h:patient/h:patientPerson/h:telecom", "value") == ["tel:0102030405"]
+
+
 def test_web_account_is_said_once_the_record_knows() -> None:
     known = dataclasses.replace(record(), web_account_open=True)
     answer = build.demographics_response(_header(), hv.TEST_EXST, ("q", "1"), NOW, Ack(), known)

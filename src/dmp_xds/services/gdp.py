@@ -95,6 +95,15 @@ class Refusal(Exception):
 
 
 @dataclass
+class _Seen:
+    """What the answer to a refusal repeats of the request, as far as it was read."""
+
+    reason: str = ""
+    query_id: tuple[str, str] = ("", "")
+    query: etree._Element | None = None
+
+
+@dataclass
 class PatientCall:
     """One authenticated HL7 V3 request, and what its trace row will say."""
 
@@ -198,11 +207,11 @@ def _admit(call: PatientCall, patient_id: str, reason: str) -> DmpRecord | None:
 
 def get_demographics(services: Services, principal: object | None, payload: etree._Element) -> etree._Element:
     header = read_header(payload)
-    seen: dict[str, object] = {"reason": "", "query_id": ("", "")}
+    seen = _Seen()
 
     def work(call: PatientCall) -> etree._Element:
         request = parse_get_demographics(payload)
-        seen.update(reason=request.reason, query_id=request.query_id)
+        seen.reason, seen.query_id = request.reason, request.query_id
         record = _admit(call, request.patient_id, request.reason)
         if record is None:
             call.detail = "no DMP for this patient (NF)"
@@ -213,9 +222,7 @@ def get_demographics(services: Services, principal: object | None, payload: etre
         return build.demographics_response(header, request.reason, request.query_id, call.now, Ack(), record, attention)
 
     def refuse(ack: Ack, now: dt.datetime) -> etree._Element:
-        query_id = seen["query_id"]
-        assert isinstance(query_id, tuple)
-        return build.demographics_response(header, str(seen["reason"]), query_id, now, ack)
+        return build.demographics_response(header, seen.reason, seen.query_id, now, ack)
 
     return _answer(services, principal, t.DMP_READ, work, refuse)
 
@@ -225,11 +232,11 @@ def get_demographics(services: Services, principal: object | None, payload: etre
 
 def revise(services: Services, principal: object | None, payload: etree._Element) -> etree._Element:
     header = read_header(payload)
-    seen = {"reason": ""}
+    seen = _Seen()
 
     def work(call: PatientCall) -> etree._Element:
         request = parse_revise(payload)
-        seen["reason"] = request.reason
+        seen.reason = request.reason
         _admit(call, request.patient_id, request.reason)
         records = call.security.records
         author = request.author.national_id or call.principal.user_id
@@ -264,7 +271,7 @@ def revise(services: Services, principal: object | None, payload: etree._Element
         return build.revise_response(header, request.reason, call.now, Ack(), record)
 
     def refuse(ack: Ack, now: dt.datetime) -> etree._Element:
-        return build.revise_response(header, seen["reason"], now, ack)
+        return build.revise_response(header, seen.reason, now, ack)
 
     return _answer(services, principal, t.DMP_UPDATE, work, refuse)
 
@@ -310,11 +317,11 @@ def patient_add(services: Services, principal: object | None, payload: etree._El
 
 def find_candidates(services: Services, principal: object | None, payload: etree._Element) -> etree._Element:
     header: Header = read_header(payload)
-    seen: dict[str, object] = {"query_id": ("", ""), "query": None}
+    seen = _Seen()
 
     def work(call: PatientCall) -> etree._Element:
         request = parse_find_candidates(payload)
-        seen.update(query_id=request.query_id, query=request.query)
+        seen.query_id, seen.query = request.query_id, request.query
         decision = may_search(call.principal)
         call.detail = decision.reason
         if not decision.allowed:
@@ -332,10 +339,6 @@ def find_candidates(services: Services, principal: object | None, payload: etree
         return build.candidates_response(header, request.query_id, request.query, call.now, Ack(), candidates)
 
     def refuse(ack: Ack, now: dt.datetime) -> etree._Element:
-        query_id, query = seen["query_id"], seen["query"]
-        assert isinstance(query_id, tuple)
-        return build.candidates_response(
-            header, query_id, query if isinstance(query, etree._Element) else None, now, ack
-        )
+        return build.candidates_response(header, seen.query_id, seen.query, now, ack)
 
     return _answer(services, principal, t.DMP_SEARCH, work, refuse)

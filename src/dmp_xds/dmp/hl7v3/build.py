@@ -201,9 +201,10 @@ def record_status(record: DmpRecord) -> str:
 
 # How much of the patient's identity each answer gives (the DMP's example answers): the name after
 # a revision; the name, telecoms, sex and birth date to the existence test; everything to the
-# consultation. A PDQ candidate is not yet a patient the caller may see: the name, sex, birth date
-# and the town of the address, enough to recognise them, no street and no telecom.
-NAMES, EXISTENCE, FULL, CANDIDATE = "names", "existence", "full", "candidate"
+# consultation. Someone the patient has not authorized learns enough to recognise the patient, not
+# to reach them: a PDQ candidate's name, sex, birth date and town; the existence test's name, sex
+# and birth date.
+NAMES, IDENTITY, EXISTENCE, FULL, CANDIDATE = "names", "identity", "existence", "full", "candidate"
 
 
 def _patient(parent: etree._Element, record: DmpRecord, with_id: bool, level: str) -> etree._Element:
@@ -238,7 +239,7 @@ def _person(person: etree._Element, data: Demographics, level: str) -> None:
         etree.SubElement(person, E("administrativeGenderCode"), code=data.gender)
     if data.birth_date:
         etree.SubElement(person, E("birthTime"), value=data.birth_date)
-    if level == EXISTENCE:
+    if level in (IDENTITY, EXISTENCE):
         return
     for address in data.addresses:
         addr = etree.SubElement(person, E("addr"))
@@ -271,7 +272,9 @@ def demographics_response(
         event = _registration(control)
         subject1 = etree.SubElement(event, E("subject1"), typeCode="SBJ")
         full = reason == hv.CNSLT_DATA
-        patient = _patient(subject1, record, with_id=True, level=FULL if full else EXISTENCE)
+        authorized = attention_lines is None or attention_lines.authorization == hv.AUTHORIZATION_VALID
+        level = FULL if full else EXISTENCE if authorized else IDENTITY
+        patient = _patient(subject1, record, with_id=True, level=level)
         codes = CONSULTATION_OBSERVATIONS if full else EXISTENCE_OBSERVATIONS
         for code, value in observation_values(record, codes):
             _observation(etree.SubElement(patient, E("subjectOf"), typeCode="SBJ"), code, value)
