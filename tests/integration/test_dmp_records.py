@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from dmp_xds.dmp.model import Consent, DmpError
+from dmp_xds.dmp.model import Address, Consent, Demographics, DmpError, Telecom
 from dmp_xds.dmp.policy import Action, record_access
 from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.storage.database import create_engine_for
@@ -48,6 +48,38 @@ def test_create_records_consent_and_registers_the_patient(store: DmpStore, engin
     assert RegistryStore(engine).patient_exists(PATIENT)
     with pytest.raises(DmpError, match="already has a DMP"):
         store.create(PATIENT, consent())
+
+
+def test_demographics_are_kept_replaced_and_searched(store: DmpStore) -> None:
+    identity = Demographics(
+        usage_name="Madeleine",
+        birth_name="VALJEAN",
+        given_names=("Jean", "Paul"),
+        prefix="M",
+        gender="M",
+        birth_date="19620419",
+        addresses=(Address(("12 rue des Lilas", "bâtiment B"), "93100", "Montreuil", "France"),),
+        telecoms=(Telecom("tel:0102030405", "MC"),),
+    )
+    other = PATIENT.replace("2840599123456", "2840599123457")
+    assert store.create(PATIENT, consent(), identity).demographics == identity
+    assert store.create(other, consent()).demographics == Demographics()
+    assert [r.patient_id for r in store.search("valjean")] == [PATIENT]  # the birth name, case ignored
+    assert [r.patient_id for r in store.search("MADELEINE", "paul", "19620419", "M")] == [PATIENT]
+    assert store.search("MADELEINE", "Cosette") == [] and store.search("MADELEINE", birth_date="19620420") == []
+    changed = store.update_consent(PATIENT, demographics=Demographics(usage_name="FAUCHELEVENT"))
+    assert changed.demographics == Demographics(usage_name="FAUCHELEVENT")
+    assert store.search("MADELEINE") == [] and changed.state.emergency_access_allowed is True
+
+
+def test_document_dates_are_touched_one_at_a_time(store: DmpStore) -> None:
+    store.create(PATIENT, consent())
+    store.touch(PATIENT, "last_add_at", NOW)
+    record = store.get(PATIENT)
+    assert (record.last_add_at, record.last_access_at, record.last_update_at) == (NOW, None, None)
+    store.touch("nobody^^^&1.2.3&ISO", "last_access_at", NOW)  # no record: nothing, no error
+    with pytest.raises(ValueError, match="is not one of"):
+        store.touch(PATIENT, "status", NOW)
 
 
 def test_update_close_reopen(store: DmpStore) -> None:

@@ -1,12 +1,15 @@
 """The DMP's own paths (`/si-dmp-server/v2/services/<service>`): a DMP-compatible software changes
-only its host, and the XDS services answer there as at /xds/."""
+only its host, and the XDS services answer there as at /xds/; the patient services are there too
+(tests/integration/test_dmpi_patients.py tests them with authentication)."""
 
 from __future__ import annotations
 
 import pytest
 import requests
 
+import hl7v3_messages as msg
 import soap_messages as soap
+from dmp_xds.dmp.hl7v3 import vocabulary as hv
 from dmp_xds.xds import vocabulary as v
 from factories import PATIENT_ID, make_submission
 
@@ -51,3 +54,21 @@ def test_the_wsdl_at_a_dmp_path_gives_that_path_as_address(server, service: str)
     response = requests.get(server.base_url + DMPI + service + "?wsdl", timeout=30)
     assert response.status_code == 200
     assert f'location="{server.base_url}{DMPI}{service}"' in response.text
+
+
+@pytest.mark.parametrize(
+    ("service", "action", "body", "answer"),
+    [
+        ("patients", hv.ACTION_GET_DEMOGRAPHICS, msg.get_demographics(msg.ins(1)), hv.hl7(hv.DEMOGRAPHICS)),
+        ("patientsPDQ", hv.ACTION_FIND_CANDIDATES, msg.find_candidates("VALJEAN"), hv.hl7(hv.CANDIDATES)),
+    ],
+)
+def test_the_patient_services_need_authentication(server, service: str, action: str, body: str, answer: str) -> None:
+    # Without DMP_XDS_AUTH=vihf nobody can be told apart: an AE that says so, not a record.
+    request, _ = soap.envelope(action, msg.element(body))
+    response = requests.post(
+        server.base_url + DMPI + service, data=request, headers={"Content-Type": "application/soap+xml"}, timeout=30
+    )
+    parsed = soap.parse_response(response.status_code, response.headers["Content-Type"], response.content)
+    assert response.status_code == 200 and parsed.payload.tag == answer
+    assert "need authentication" in parsed.payload.findtext(f".//{hv.hl7('acknowledgementDetail')}/{hv.hl7('text')}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -51,6 +52,16 @@ def describe(record: DmpRecord) -> dict[str, object]:
         ],
         "legal_representatives": list(state.representatives),
         "notification_email": record.notification_email or None,
+        # What the DMP's HL7 V3 services keep (TD1.1, TD1.3b) and the XDS transactions note.
+        "demographics": None if record.demographics.empty else dataclasses.asdict(record.demographics),
+        **{
+            name: when.isoformat() if when else None
+            for name, when in (
+                ("last_access_at", record.last_access_at),
+                ("last_update_at", record.last_update_at),
+                ("last_add_at", record.last_add_at),
+            )
+        },
     }
 
 

@@ -7,7 +7,7 @@ their `RecordState`; the administration operations and the command line hand the
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization, RecordState
 
@@ -29,17 +29,69 @@ class Consent:
 
 
 @dataclass(frozen=True)
+class Address:
+    lines: tuple[str, ...] = ()  # street address lines, additional locators
+    postal_code: str = ""
+    city: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Telecom:
+    value: str  # a URL: tel:..., mailto:...
+    use: str = ""  # HL7 use code: HP (home), MC (mobile), WP (work)...
+
+
+@dataclass(frozen=True)
+class Demographics:
+    """The patient's administrative data the record keeps (the DMP's "données administratives"):
+    what an LPS sends at creation or modification (TD1.1, TD1.3b) and reads back (TD0.2, TD1.3a)."""
+
+    usage_name: str = ""  # nom d'usage (HL7 family qualifier SP)
+    birth_name: str = ""  # nom de naissance (qualifier BR)
+    given_names: tuple[str, ...] = ()
+    prefix: str = ""  # civility, as sent (M, Mme...)
+    gender: str = ""  # HL7 administrative gender: M, F, U
+    birth_date: str = ""  # YYYYMMDD (or shorter, as sent)
+    addresses: tuple[Address, ...] = ()
+    telecoms: tuple[Telecom, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self == Demographics()
+
+
+@dataclass(frozen=True)
 class DmpRecord:
     state: RecordState
     consent: Consent
     created_at: dt.datetime
     closed_at: dt.datetime | None
-    status_reason: str
+    status_reason: str  # why it was closed or reopened (the DMP's code, e.g. FERMETURE_DEMANDE_PATIENT)
     notification_email: str = ""  # where emergency accesses are e-mailed ("" = not e-mailed)
+    demographics: Demographics = field(default_factory=Demographics)
+    # When documents were last read (ITI-18, ITI-43), changed (ITI-57, ITI-62) and added (ITI-41/42).
+    last_access_at: dt.datetime | None = None
+    last_update_at: dt.datetime | None = None
+    last_add_at: dt.datetime | None = None
+    # Whether the patient's web account is open: the record does not know (web accounts are
+    # managed apart); None keeps COMPTE_INTERNET_OUVERT out of the answers until it does.
+    web_account_open: bool | None = None
 
     @property
     def patient_id(self) -> str:
         return self.state.patient_id
+
+    # The oppositions the DMP speaks of are the consent's choices, negated: one fact, two names.
+    @property
+    def opposes_emergency_access(self) -> bool:
+        """OPPOSITION_BRIS_DE_GLACE: the patient refuses break-glass access."""
+        return not self.state.emergency_access_allowed
+
+    @property
+    def opposes_regulation_access(self) -> bool:
+        """OPPOSITION_ACCES_URGENCE: the patient refuses access by the regulation centre (centre 15)."""
+        return not self.state.regulation_access_allowed
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Select, and_, delete, func, insert, or_, select, update
 
 from dmp_xds.dmp.model import (
     AUTHORIZATION_DAYS,
     KINDS,
+    Address,
     Consent,
+    Demographics,
     Destruction,
     DmpError,
     DmpRecord,
     Representative,
+    Telecom,
 )
 from dmp_xds.dmp.policy import CLOSED, KIND_ATTENDING, OPEN, Authorization, RecordState
 from dmp_xds.security.vihf import same_patient
@@ -51,8 +55,47 @@ _patient = PatientRow.__table__
 _lifecycle_event = LifecycleEventRow.__table__
 
 
+TOUCHED_COLUMNS = ("last_access_at", "last_update_at", "last_add_at")
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _demographics_values(demographics: Demographics) -> dict[str, Any]:
+    person = {
+        "given_names": list(demographics.given_names),
+        "prefix": demographics.prefix,
+        "addresses": [
+            {"lines": list(a.lines), "postal_code": a.postal_code, "city": a.city, "country": a.country}
+            for a in demographics.addresses
+        ],
+        "telecoms": [{"value": t.value, "use": t.use} for t in demographics.telecoms],
+    }
+    return {
+        "usage_name": demographics.usage_name or None,
+        "birth_name": demographics.birth_name or None,
+        "birth_date": demographics.birth_date or None,
+        "gender": demographics.gender or None,
+        "person": None if demographics.empty else person,
+    }
+
+
+def _demographics(row: Row[Any]) -> Demographics:
+    person: dict[str, Any] = row.person or {}
+    return Demographics(
+        usage_name=row.usage_name or "",
+        birth_name=row.birth_name or "",
+        given_names=tuple(person.get("given_names", ())),
+        prefix=person.get("prefix", ""),
+        gender=row.gender or "",
+        birth_date=row.birth_date or "",
+        addresses=tuple(
+            Address(tuple(a.get("lines", ())), a.get("postal_code", ""), a.get("city", ""), a.get("country", ""))
+            for a in person.get("addresses", ())
+        ),
+        telecoms=tuple(Telecom(t["value"], t.get("use", "")) for t in person.get("telecoms", ()) if t.get("value")),
+    )
 
 
 class DmpStore:
@@ -99,6 +142,10 @@ class DmpStore:
             utc_aware(row.closed_at),
             row.status_reason or "",
             row.notification_email or "",
+            _demographics(row),
+            utc_aware(row.last_access_at),
+            utc_aware(row.last_update_at),
+            utc_aware(row.last_add_at),
         )
 
     def _require(self, connection: Connection, patient_id: str) -> DmpRecord:
@@ -107,8 +154,29 @@ class DmpStore:
             raise DmpError(f"patient {patient_id} has no DMP")
         return found
 
+    def search(
+        self, family: str, given: str = "", birth_date: str = "", gender: str = "", limit: int = 100
+    ) -> list[DmpRecord]:
+        """The records whose usage or birth name is `family` (case ignored), narrowed by the
+        first given name, the birth date and the sex when given: PDQ (TD0.5), oldest first."""
+        name = family.strip().upper()
+        condition = or_(func.upper(_record.c.usage_name) == name, func.upper(_record.c.birth_name) == name)
+        if birth_date:
+            condition = condition & (_record.c.birth_date == birth_date)
+        if gender:
+            condition = condition & (_record.c.gender == gender)
+        with self.engine.connect() as connection:
+            ids = connection.execute(
+                select(_record.c.patient_id).where(condition).order_by(_record.c.created_at).limit(limit * 4)
+            ).scalars()
+            found = [r for r in (self._get(connection, i) for i in ids) if r is not None]
+        wanted = given.strip().upper()
+        if wanted:
+            found = [r for r in found if any(g.upper() == wanted for g in r.demographics.given_names)]
+        return found[:limit]
+
     # --- lifecycle ----------------------------------------------------------------------------
-    def create(self, patient_id: str, consent: Consent) -> DmpRecord:
+    def create(self, patient_id: str, consent: Consent, demographics: Demographics | None = None) -> DmpRecord:
         now = _now()
         with self.engine.begin() as connection:
             existing = self._get(connection, patient_id)
@@ -124,6 +192,7 @@ class DmpStore:
                     regulation_access_allowed=consent.regulation_access_allowed,
                     created_at=now,
                     updated_at=now,
+                    **_demographics_values(demographics or Demographics()),
                 )
             )
             if (
@@ -139,9 +208,13 @@ class DmpStore:
         emergency_access_allowed: bool | None = None,
         regulation_access_allowed: bool | None = None,
         notification_email: str | None = None,
+        demographics: Demographics | None = None,
     ) -> DmpRecord:
-        """Change the given choices (None: unchanged; an empty e-mail address removes it)."""
+        """Change the given choices and administrative data (None: unchanged; an empty e-mail
+        address removes it; demographics replace the former ones whole)."""
         values: dict[str, object] = {"updated_at": _now()}
+        if demographics is not None:
+            values.update(_demographics_values(demographics))
         if emergency_access_allowed is not None:
             values["emergency_access_allowed"] = emergency_access_allowed
         if regulation_access_allowed is not None:
@@ -152,6 +225,14 @@ class DmpStore:
             self._require(connection, patient_id)
             connection.execute(update(_record).where(_record.c.patient_id == patient_id).values(**values))
             return self._require(connection, patient_id)
+
+    def touch(self, patient_id: str, column: str, when: dt.datetime) -> None:
+        """Note a read (`last_access_at`), change (`last_update_at`) or addition (`last_add_at`)
+        of the patient's documents: one UPDATE by primary key (nothing without a record)."""
+        if column not in TOUCHED_COLUMNS:
+            raise ValueError(f"{column!r} is not one of {', '.join(TOUCHED_COLUMNS)}")
+        with self.engine.begin() as connection:
+            connection.execute(update(_record).where(_record.c.patient_id == patient_id).values({column: when}))
 
     def close(self, patient_id: str, reason: str = "") -> DmpRecord:
         return self._set_status(patient_id, CLOSED, reason)

@@ -323,6 +323,18 @@ class DmpRecordRow(Base):
     status_reason: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
     # Where the patient is told of emergency accesses besides the notification list (migration 0005).
     notification_email: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    # The patient's administrative data (migration 0008): the names and birth date searched by
+    # PDQ (TD0.5) in columns, the rest (given names, civility, addresses, telecoms) in `person`.
+    # No index: the search is case-insensitive and rare (regulation centres only).
+    usage_name: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    birth_name: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    birth_date: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
+    gender: Mapped[str | None] = mapped_column(String(16))
+    person: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Last read, change and addition of documents (the XDS transactions keep them).
+    last_access_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_update_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_add_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DmpAuthorizationRow(Base):

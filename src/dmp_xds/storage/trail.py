@@ -52,6 +52,7 @@ DMP_CLOSE = "dmp.close"
 DMP_REOPEN = "dmp.reopen"
 DMP_DESTROY = "dmp.destroy"
 DMP_READ = "dmp.read"
+DMP_SEARCH = "dmp.search"  # PDQ (TD0.5): patients searched by their traits
 AUTHORIZATION_GRANT = "authorization.grant"
 AUTHORIZATION_RENEW = "authorization.renew"
 AUTHORIZATION_REVOKE = "authorization.revoke"

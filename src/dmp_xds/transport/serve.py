@@ -38,6 +38,7 @@ from dmp_xds.transport.soap.mtom import (
     OutgoingPart,
     encode_mtom,
 )
+from dmp_xds.transport.soap.patients import GDP_ENDPOINT, PDQ_ENDPOINT
 from dmp_xds.transport.soap.service import SoapDispatcher, build_dispatchers
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes, to_bytes
@@ -59,6 +60,8 @@ ENDPOINTS = {
     DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT,
     DMPI_SERVICES + "repository": "repository",
     DMPI_SERVICES + "registry": "registry",
+    DMPI_SERVICES + "patients": GDP_ENDPOINT,
+    DMPI_SERVICES + "patientsPDQ": PDQ_ENDPOINT,
 }
 # The reply actions the DMP's WSDLs give where IHE's rule (request action + "Response") does not.
 DMPI_RESPONSE_ACTIONS = {v.ACTION_ITI57: v.ACTION_ITI57_DMP_RESPONSE}
@@ -66,6 +69,8 @@ WSDL_FILES = {
     "repository": "XDS.b_DocumentRepository.wsdl",
     "registry": "XDS.b_DocumentRegistry.wsdl",
     DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl",
+    GDP_ENDPOINT: "DMP_GestionDossierPatientPartage.wsdl",
+    PDQ_ENDPOINT: "DMP_PDQSupplier.wsdl",
 }
 # Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
 # to its own URL, so each endpoint prefix serves them.

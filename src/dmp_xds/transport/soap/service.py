@@ -30,6 +30,7 @@ from dmp_xds.transport.soap.call import CallContext, run_call
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
+from dmp_xds.transport.soap.patients import GDP_ACTIONS, GDP_ENDPOINT, PDQ_ACTIONS, PDQ_ENDPOINT, GdpService, PdqService
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.xop import Attachment
 
@@ -93,6 +94,8 @@ ENDPOINT_ACTIONS: dict[str, dict[str, str]] = {
         v.ACTION_ITI62: "DeleteDocumentSet",
     },
     DMP_ADMIN_ENDPOINT: DMP_ADMIN_ACTIONS,
+    GDP_ENDPOINT: GDP_ACTIONS,
+    PDQ_ENDPOINT: PDQ_ACTIONS,
 }
 
 
@@ -202,4 +205,6 @@ def build_dispatchers() -> dict[str, SoapDispatcher]:
         "repository": SoapDispatcher("repository", [RepositoryService]),
         "registry": SoapDispatcher("registry", [RegistryService]),
         DMP_ADMIN_ENDPOINT: SoapDispatcher(DMP_ADMIN_ENDPOINT, [DmpAdminService], record_gate=False),
+        GDP_ENDPOINT: SoapDispatcher(GDP_ENDPOINT, [GdpService], record_gate=False),
+        PDQ_ENDPOINT: SoapDispatcher(PDQ_ENDPOINT, [PdqService], record_gate=False),
     }
