@@ -61,6 +61,16 @@ NOTIFICATIONS_ACKNOWLEDGE = "notifications.acknowledge"
 REPRESENTATIVE_ADD = "representative.add"
 REPRESENTATIVE_REMOVE = "representative.remove"
 REPRESENTATIVES_READ = "representative.read"
+# The DMP's CXF services and the block of a professional.
+AUTHORIZATION_SELF = "authorization.self"  # TD0.3: a professional declares or drops their own
+AUTHORIZATIONS_READ = "authorization.read"  # TD1.6
+AUTHORIZATION_BLOCK = "authorization.block"
+AUTHORIZATION_UNBLOCK = "authorization.unblock"
+DMP_LIST = "dmp.list"  # TD0.4
+PATIENT_ACCESS_CREATE = "patient-access.create"  # TD1.5a
+PATIENT_ACCESS_OTP = "patient-access.otp"  # TD1.5b
+PATIENT_ACCESS_UPDATE = "patient-access.update"  # TD1.5d
+IDENTITY_CERTIFICATION = "identity.certification"  # TD0.0, closed
 
 SUCCESS = "success"
 DENIED = "denied"

@@ -20,6 +20,7 @@ from typing import Any
 
 from dmp_xds import __version__
 from dmp_xds.config import ConfigError, Settings, load_settings, resolve, resource_dir
+from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.dmp.validation.validators import load_validators
 from dmp_xds.services.context import Services
 from dmp_xds.storage.blobstore import FilesystemBlobStore
@@ -59,12 +60,21 @@ ENDPOINTS = {
     DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT,
     DMPI_SERVICES + "repository": "repository",
     DMPI_SERVICES + "registry": "registry",
+    DMPI_SERVICES + cv.HABILITATIONS_ENDPOINT: cv.HABILITATIONS_ENDPOINT,
+    DMPI_SERVICES + cv.PATIENTS_SPECIFIC_ENDPOINT: cv.PATIENTS_SPECIFIC_ENDPOINT,
+    DMPI_SERVICES + cv.PATIENT_CERTIF_ENDPOINT: cv.PATIENT_CERTIF_ENDPOINT,
 }
 WSDL_FILES = {
     "repository": "XDS.b_DocumentRepository.wsdl",
     "registry": "XDS.b_DocumentRegistry.wsdl",
     DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl",
+    cv.HABILITATIONS_ENDPOINT: "Habilitations.wsdl",
+    cv.PATIENTS_SPECIFIC_ENDPOINT: "PatientsSpecific.wsdl",
+    cv.PATIENT_CERTIF_ENDPOINT: "patientCertif.wsdl",
 }
+# The DMP's CXF services are called without WS-Addressing by the DMP's own kit (the action in the
+# HTTP Content-Type, or none): there, a missing Action header is no fault (CI-SIS profile).
+CXF_ENDPOINTS = frozenset(cv.ENDPOINT_OPERATIONS)
 # Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
 # to its own URL, so each endpoint prefix serves them.
 STATIC_PREFIXES = ("/xds/", "/dmp/", DMPI_SERVICES)
@@ -202,8 +212,9 @@ class XdsApplication:
             except TimeoutError:
                 raise sender("the request body was not received in time", http_status=408) from None
             chain = self._client_chain(scope, headers)
+            fallback = self._fallback_action(endpoint, content_type, headers)
             request, status, content_type_out, body = await loop.run_in_executor(
-                self.executor, self._process, endpoint, received, chain
+                self.executor, self._process, endpoint, received, chain, fallback
             )
             await self._send_response(send, status, content_type_out, body)
         except SoapFault as fault:
@@ -279,15 +290,22 @@ class XdsApplication:
         except Exception:  # an unreadable certificate is no certificate; the gate says so
             return []
 
+    def _fallback_action(self, endpoint: str, content_type: ContentType, headers: dict[str, str]) -> str | None:
+        """The action of a request without a WS-Addressing Action header, where one is tolerated
+        (read_request): the Content-Type's `action`, else SOAPAction, else "" (by the body)."""
+        if endpoint not in CXF_ENDPOINTS or self.settings.profile != "cisis":
+            return None
+        return (content_type.params.get("action") or headers.get("soapaction", "")).strip().strip('"')
+
     def _process(
-        self, endpoint: str, received: Received, chain: list[Any] | None = None
+        self, endpoint: str, received: Received, chain: list[Any] | None = None, fallback_action: str | None = None
     ) -> tuple[SoapRequest | None, int, str, Any]:
         """Parse, dispatch and encode; runs in the thread pool."""
         try:
             envelope = parse_bytes(received.envelope)
         except UnsafeXmlError as exc:
             raise sender(f"the request is not acceptable XML: {exc}") from None
-        request = read_request(envelope, self._accept_soap11)
+        request = read_request(envelope, self._accept_soap11, fallback_action)
         try:
             result = self.dispatchers[endpoint].dispatch(self.services, request, received.attachments, chain)
         except SoapFault as fault:

@@ -51,11 +51,16 @@ def _text(header: etree._Element | None, tag: str) -> str | None:
     return (found.text or "").strip()
 
 
-def read_request(envelope: etree._Element, accept_soap11: bool = False) -> SoapRequest:
+def read_request(
+    envelope: etree._Element, accept_soap11: bool = False, fallback_action: str | None = None
+) -> SoapRequest:
     """Check a request envelope and read its addressing headers; raise SoapFault if unusable.
 
     `accept_soap11`: read a SOAP 1.1 envelope the same way (its own Header, Body and
-    mustUnderstand); otherwise it is a VersionMismatch, as XDS.b requires SOAP 1.2."""
+    mustUnderstand); otherwise it is a VersionMismatch, as XDS.b requires SOAP 1.2.
+    `fallback_action`: the action when there is no WS-Addressing Action header (the HTTP
+    action: SOAP 1.2 Content-Type `action`, or SOAPAction; "" for none, then the dispatcher
+    goes by the body); None: the header is required, as XDS.b says."""
     if envelope.tag == SOAP11_ENVELOPE and not accept_soap11:
         raise SoapFault(
             VERSION_MISMATCH,
@@ -82,7 +87,9 @@ def read_request(envelope: etree._Element, accept_soap11: bool = False) -> SoapR
             if flag in ("1", "true") and block.tag not in UNDERSTOOD_HEADERS:
                 raise SoapFault(MUST_UNDERSTAND, f"header block {block.tag} is not understood")
     action = _text(header, f"{{{NS_WSA}}}Action")
-    if not action:
+    if not action and fallback_action is not None:
+        action = fallback_action
+    elif not action:
         raise sender(
             "the WS-Addressing Action header is missing (XDS.b requires WS-Addressing 1.0)",
             WSA_MESSAGE_ADDRESSING_HEADER_REQUIRED,

@@ -27,6 +27,8 @@ from dmp_xds.services.gate import authenticate
 from dmp_xds.services.pipeline import admit
 from dmp_xds.storage import trail as t
 from dmp_xds.transport.soap.call import CallContext, run_call
+from dmp_xds.transport.soap.cxf import SERVICES as CXF_SERVICES
+from dmp_xds.transport.soap.cxf import endpoint_actions, endpoint_bodies
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
@@ -93,6 +95,7 @@ ENDPOINT_ACTIONS: dict[str, dict[str, str]] = {
         v.ACTION_ITI62: "DeleteDocumentSet",
     },
     DMP_ADMIN_ENDPOINT: DMP_ADMIN_ACTIONS,
+    **{endpoint: endpoint_actions(endpoint) for endpoint in CXF_SERVICES},
 }
 
 
@@ -123,10 +126,19 @@ class SoapDispatcher(ServerBase):
 
     transport = "http://www.w3.org/2003/05/soap/bindings/HTTP/"
 
-    def __init__(self, endpoint: str, services_classes: list[type[ServiceBase]], record_gate: bool = True) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        services_classes: list[type[ServiceBase]],
+        record_gate: bool = True,
+        bodies: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(_application(endpoint, services_classes))
         self.endpoint = endpoint
         self.actions = ENDPOINT_ACTIONS[endpoint]
+        # Request element -> method, for a request that came with no action at all (the
+        # transport lets that through only where the DMP's clients do it: its CXF services).
+        self.bodies = bodies or {}
         # False: the caller is authenticated here, but each operation applies its own policy
         # and traces itself (DMP administration: CreateDmp is about a record not there yet).
         self.record_gate = record_gate
@@ -139,6 +151,8 @@ class SoapDispatcher(ServerBase):
         client_chain: list[Any] | None = None,
     ) -> TransactionResult:
         method = self.actions.get(request.action)
+        if method is None and not request.action:
+            method = self.bodies.get(request.payload.tag)
         if method is None:
             raise sender(
                 f"action {request.action!r} is not supported by the {self.endpoint} endpoint "
@@ -202,4 +216,8 @@ def build_dispatchers() -> dict[str, SoapDispatcher]:
         "repository": SoapDispatcher("repository", [RepositoryService]),
         "registry": SoapDispatcher("registry", [RegistryService]),
         DMP_ADMIN_ENDPOINT: SoapDispatcher(DMP_ADMIN_ENDPOINT, [DmpAdminService], record_gate=False),
+        **{
+            endpoint: SoapDispatcher(endpoint, [service], record_gate=False, bodies=endpoint_bodies(endpoint))
+            for endpoint, service in CXF_SERVICES.items()
+        },
     }
