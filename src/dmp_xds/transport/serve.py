@@ -73,7 +73,8 @@ WSDL_FILES = {
     cv.PATIENT_CERTIF_ENDPOINT: "patientCertif.wsdl",
 }
 # The DMP's CXF services are called without WS-Addressing by the DMP's own kit (the action in the
-# HTTP Content-Type, or none): there, a missing Action header is no fault (CI-SIS profile).
+# HTTP Content-Type, or none): there, a missing Action header is no fault. Under either profile:
+# these endpoints exist for DMP software only, no IHE transaction is concerned.
 CXF_ENDPOINTS = frozenset(cv.ENDPOINT_OPERATIONS)
 # Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
 # to its own URL, so each endpoint prefix serves them.
@@ -293,7 +294,7 @@ class XdsApplication:
     def _fallback_action(self, endpoint: str, content_type: ContentType, headers: dict[str, str]) -> str | None:
         """The action of a request without a WS-Addressing Action header, where one is tolerated
         (read_request): the Content-Type's `action`, else SOAPAction, else "" (by the body)."""
-        if endpoint not in CXF_ENDPOINTS or self.settings.profile != "cisis":
+        if endpoint not in CXF_ENDPOINTS:
             return None
         return (content_type.params.get("action") or headers.get("soapaction", "")).strip().strip('"')
 
