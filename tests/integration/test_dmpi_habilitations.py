@@ -15,6 +15,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from dmp_xds.dmp import cxf_vocabulary as cv
+from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.security.passwords import verify_password
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import security_header
@@ -22,7 +23,7 @@ from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.tables import DmpPatientAccountRow
 from dmp_xds.transport.serve import DMPI_SERVICES
 from dmp_xds.xds import vocabulary as v
-from secure_server import SecureServer, start_secure_server, stop_secure_server, vihf
+from secure_server import SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 from soap_messages import SoapResponse, adhoc_query, parse_response, retrieve
 from xds_server import BACKENDS, database_for
 
@@ -240,6 +241,16 @@ def test_a_blocked_professional_is_refused_until_unblocked(server: SecureServer,
     assert listed(server, pki, patient, "INTERDITE") == {doctor2: "INTERDITE"}
     assert listed(server, pki, patient, "ACTIVE") == {doctor: "ACTIVE"}
     assert listed(server, pki, patient, "TOUTE") == {doctor: "ACTIVE", doctor2: "INTERDITE"}
+    # The patient sees the block in their record's status (the administration endpoint).
+    status = server.admin(dv.GET_DMP_STATUS, f"<PatientId>{patient}</PatientId>", patient_vihf(pki, patient))
+    assert status.status_code == 200, status.fault_reason
+    kinds = {
+        a.findtext("d:Grantee", namespaces={"d": dv.NS_DMP_ADMIN}): a.findtext(
+            "d:Kind", namespaces={"d": dv.NS_DMP_ADMIN}
+        )
+        for a in status.payload.iterfind(".//d:Authorization", {"d": dv.NS_DMP_ADMIN})
+    }
+    assert kinds == {doctor: "professional", doctor2: "blocked"}
 
     assert "unblocked" in server.cli("dmp", "unblock", patient, doctor2)
     assert listed(server, pki, patient, "INTERDITE") == {}
