@@ -502,3 +502,45 @@ def test_the_wsdls_are_served_at_the_dmp_paths(server: SecureServer) -> None:
             server.url + DMPI_SERVICES + location.get("schemaLocation", ""), timeout=30, verify=str(server.pki.anchors)
         )
         assert schema.status_code == 200 and b"targetNamespace" in schema.content
+
+
+def test_the_attending_doctor_and_the_patient_block_through_the_administration_endpoint(
+    server: SecureServer, pki: GeneratedPki
+) -> None:
+    patient = patient_id(11)
+    doctor, doctor2, nurse = (pki.identity(n).national_id for n in ("doctor", "doctor2", "nurse"))
+    server.cli("dmp", "create", patient, "--collected-by", "accueil")
+    server.cli("dmp", "grant", patient, doctor, "--kind", "attending")
+    server.cli("dmp", "grant", patient, doctor2)
+    server.cli("dmp", "grant", patient, nurse)
+    d = {"d": dv.NS_DMP_ADMIN}
+
+    def block(operation: str, target: str, assertion: etree._Element, card: str) -> SoapResponse:
+        return server.admin(
+            operation, f"<PatientId>{patient}</PatientId><NationalId>{target}</NationalId>", assertion, card
+        )
+
+    # A professional who is not the attending doctor may not block another.
+    refused = block(dv.BLOCK_PROFESSIONAL, nurse, vihf(pki, "doctor2", patient), "doctor2")
+    assert refused.status_code == 403 and "attending doctor" in (refused.fault_reason or "")
+    trace = server.last_trace(patient).event
+    assert (trace.action, trace.outcome, trace.actor_id) == ("authorization.block", "denied", doctor2)
+    # The attending doctor blocks the nurse; blocking again changes nothing.
+    blocked = block(dv.BLOCK_PROFESSIONAL, nurse, vihf(pki, "doctor", patient), "doctor")
+    assert blocked.status_code == 200, blocked.fault_reason
+    assert (
+        blocked.payload.findtext("d:Revoked", namespaces=d),
+        blocked.payload.findtext("d:AlreadyBlocked", namespaces=d),
+    ) == ("1", "false")
+    again = block(dv.BLOCK_PROFESSIONAL, nurse, vihf(pki, "doctor", patient), "doctor")
+    assert again.payload.findtext("d:AlreadyBlocked", namespaces=d) == "true"
+    assert listed(server, pki, patient, "INTERDITE") == {nurse: "INTERDITE"}
+    assert search(server, pki, patient, "nurse").status_code == 403
+    # The patient blocks doctor2 and lifts the nurse's block.
+    assert block(dv.BLOCK_PROFESSIONAL, doctor2, patient_vihf(pki, patient), "patient-portal").status_code == 200
+    lifted = block(dv.UNBLOCK_PROFESSIONAL, nurse, patient_vihf(pki, patient), "patient-portal")
+    assert lifted.status_code == 200 and lifted.payload.findtext("d:Unblocked", namespaces=d) == "1"
+    assert listed(server, pki, patient, "INTERDITE") == {doctor2: "INTERDITE"}
+    # The attending doctor does not block themself.
+    itself = block(dv.BLOCK_PROFESSIONAL, doctor, vihf(pki, "doctor", patient), "doctor")
+    assert itself.status_code == 403 and "themself" in (itself.fault_reason or "")

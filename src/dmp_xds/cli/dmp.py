@@ -11,8 +11,6 @@ import click
 
 from dmp_xds.cli.common import cli_settings, open_store
 from dmp_xds.dmp.model import KINDS, Consent, DmpError, DmpRecord
-from dmp_xds.dmp.policy import allow
-from dmp_xds.services import habilitations
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.trail import AuditTrail
 
@@ -228,8 +226,15 @@ def dmp_block(ctx: click.Context, patient_id: str, national_id: str) -> None:
     authorizations are revoked, every access is refused, and they cannot authorize themself
     again (TD0.3) until unblocked. The DMP's TD1.6 lists them as INTERDITE."""
     store, trail = open_store(ctx)
-    decision = allow("the operator, on the patient's request")
-    revoked, new = _checked(lambda: habilitations.block(store, trail, None, patient_id, national_id, decision))
+    revoked, new = _checked(lambda: store.block(patient_id, national_id, OPERATOR))
+    _trace(
+        trail,
+        t.AUTHORIZATION_BLOCK,
+        patient_id,
+        f"{national_id} blocked on the patient's request ({revoked} authorization(s) revoked)"
+        if new
+        else f"{national_id} already blocked: nothing done",
+    )
     click.echo(
         f"{national_id} blocked on the DMP of {patient_id} ({revoked} authorization(s) revoked)"
         if new
@@ -245,8 +250,13 @@ def dmp_unblock(ctx: click.Context, patient_id: str, national_id: str) -> None:
     """Lift the block on NATIONAL_ID: they may be authorized again (by the patient, or by
     declaring the patient's consent, TD0.3); no authorization is given back by itself."""
     store, trail = open_store(ctx)
-    decision = allow("the operator, on the patient's request")
-    lifted = _checked(lambda: habilitations.unblock(store, trail, None, patient_id, national_id, decision))
+    lifted = _checked(lambda: store.unblock(patient_id, national_id))
+    _trace(
+        trail,
+        t.AUTHORIZATION_UNBLOCK,
+        patient_id,
+        f"{national_id} unblocked on the patient's request" if lifted else f"{national_id} was not blocked",
+    )
     click.echo(f"{national_id} unblocked on the DMP of {patient_id}" if lifted else f"{national_id} was not blocked")
 
 

@@ -1,6 +1,7 @@
 """The DMP's `habilitations` service: TD0.3 (a professional declares or drops their own
 authorization, or the attending-doctor role) and TD1.6 (who may, and who may not, access the
-record); and blocking a professional, which TD1.6 shows as INTERDITE.
+record: a professional blocked by the patient or the attending doctor, through the
+administration endpoint or `dmp-xds dmp block`, is listed INTERDITE).
 
 The record's authorizations (storage/records.py, policy.Authorization) are the one list of who
 may come in: TD0.3 adds or revokes the caller's own grant, a block is a grant of kind `blocked`.
@@ -15,22 +16,17 @@ from lxml import etree
 
 from dmp_xds.dmp import cxf_messages as m
 from dmp_xds.dmp import cxf_vocabulary as cv
-from dmp_xds.dmp.model import DmpError
 from dmp_xds.dmp.policy import (
     KIND_ATTENDING,
     KIND_BLOCKED,
     KIND_PROFESSIONAL,
     Authorization,
-    Decision,
-    block_access,
     list_authorizations,
     self_authorization,
 )
 from dmp_xds.security.vihf import Principal
-from dmp_xds.services.cxf_call import CxfCall, CxfRefusal
-from dmp_xds.storage import trail as t
-from dmp_xds.storage.records import DmpStore, Grantee
-from dmp_xds.storage.trail import AuditEvent, AuditTrail
+from dmp_xds.services.cxf_call import CxfCall
+from dmp_xds.storage.records import Grantee
 
 
 def grantee_of(principal: Principal) -> Grantee:
@@ -134,68 +130,3 @@ def list_authorization_by_patient(call: CxfCall, payload: etree._Element) -> etr
     entries = authorization_entries(state.authorizations, request.mode, call.now)
     call.detail = f"{request.mode}: {len(entries)} professional(s) listed"
     return m.authorizations_response(entries)
-
-
-# --- blocking (the patient, the attending doctor) ---------------------------------------------
-
-
-def block(
-    records: DmpStore, trail: AuditTrail, actor: Principal | None, patient_id: str, grantee: str, decision: Decision
-) -> tuple[int, bool]:
-    """Block `grantee` on the record when `decision` (policy.block_access, or the operator's
-    say-so) allows it; one trace row either way. (revoked grants, new block)."""
-    return _change_block(records, trail, actor, patient_id, grantee, decision, blocking=True)
-
-
-def unblock(
-    records: DmpStore, trail: AuditTrail, actor: Principal | None, patient_id: str, grantee: str, decision: Decision
-) -> int:
-    return _change_block(records, trail, actor, patient_id, grantee, decision, blocking=False)[0]
-
-
-def decide_block(actor: Principal, records: DmpStore, patient_id: str, grantee: str) -> Decision:
-    found = records.get(patient_id)
-    return block_access(actor, found.state if found else None, grantee, dt.datetime.now(dt.UTC))
-
-
-def _change_block(
-    records: DmpStore,
-    trail: AuditTrail,
-    actor: Principal | None,
-    patient_id: str,
-    grantee: str,
-    decision: Decision,
-    blocking: bool,
-) -> tuple[int, bool]:
-    action = t.AUTHORIZATION_BLOCK if blocking else t.AUTHORIZATION_UNBLOCK
-    actor_id = actor.user_id if actor is not None else "operator"
-
-    def row(outcome: str, detail: str) -> None:
-        trail.append(
-            AuditEvent(
-                action,
-                outcome,
-                patient_id,
-                actor_id=actor_id,
-                actor_name=actor.name if actor is not None else actor_id,
-                actor_role=",".join(actor.roles) if actor is not None else "",
-                structure_id=actor.structure_id if actor is not None else "",
-                detail=detail,
-            )
-        )
-
-    if not decision.allowed:
-        row(t.DENIED, decision.reason)
-        raise CxfRefusal(cv.STATUS_ACCESS_DENIED, decision.reason, t.DENIED)
-    try:
-        if blocking:
-            revoked, new = records.block(patient_id, grantee, actor_id)
-            detail = f"{grantee} blocked ({revoked} authorization(s) revoked)" if new else f"{grantee} already blocked"
-        else:
-            revoked, new = records.unblock(patient_id, grantee), False
-            detail = f"{grantee} unblocked" if revoked else f"{grantee} was not blocked: nothing done"
-    except DmpError as exc:
-        row(t.FAILURE, str(exc))
-        raise
-    row(t.SUCCESS, f"{decision.reason}; {detail}")
-    return revoked, new
