@@ -77,6 +77,17 @@ def test_missing_action_is_a_sender_fault():
     assert "Action" in info.value.reason
 
 
+def test_missing_action_falls_back_to_the_http_action_where_allowed():
+    # The DMP's kit calls its CXF services without WS-Addressing: the HTTP action, or none.
+    env = etree.fromstring(f'<e:Envelope xmlns:e="{v.NS_SOAP12}"><e:Body><x/></e:Body></e:Envelope>')
+    assert read_request(env, fallback_action="urn:hl7-org:v3:setAuthorization").action == (
+        "urn:hl7-org:v3:setAuthorization"
+    )
+    assert read_request(env, fallback_action="").action == ""
+    with_header, _ = envelope(v.ACTION_ITI18, _payload())
+    assert read_request(etree.fromstring(with_header), fallback_action="other").action == v.ACTION_ITI18
+
+
 def test_unknown_must_understand_header():
     env, _ = envelope(v.ACTION_ITI42, _payload())
     root = etree.fromstring(env)
