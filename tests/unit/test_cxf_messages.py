@@ -5,6 +5,7 @@ responses written as the DMP writes them (qualified children, output{..., status
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 from lxml import etree
@@ -12,6 +13,7 @@ from lxml import etree
 from dmp_xds.dmp import cxf_messages as m
 from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.security.passwords import hash_password, new_login, new_password, verify_password
+from dmp_xds.services.cxf_call import perform
 
 H, P = cv.NS_HABILITATIONS, cv.NS_PATIENTS
 
@@ -139,3 +141,17 @@ def test_credentials_are_made_and_kept_as_a_scrypt_hash() -> None:
     assert verify_password(password, stored)
     assert not verify_password(password + "x", stored)
     assert not verify_password(password, "bcrypt$whatever")
+
+
+def test_without_authentication_the_answer_says_so_and_nothing_runs() -> None:
+    ran: list[object] = []
+
+    def work(call: object) -> etree._Element:
+        ran.append(call)
+        return m.status_response(cv.SET_AUTHORIZATION, cv.STATUS_OK)
+
+    services = SimpleNamespace(security=None)
+    response = perform(services, None, cv.SET_AUTHORIZATION, "authorization.self", work)  # type: ignore[arg-type]
+    status, reason = m.read_status(response)
+    assert status == cv.STATUS_AUTHENTICATION_REQUIRED and "DMP_XDS_AUTH=vihf" in reason
+    assert ran == []
