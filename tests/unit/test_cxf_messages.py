@@ -8,8 +8,11 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
+import zeep
 from lxml import etree
+from zeep.wsdl.bindings.soap import Soap12Binding
 
+from dmp_xds.config import resource_dir
 from dmp_xds.dmp import cxf_messages as m
 from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.security.passwords import hash_password, new_login, new_password, verify_password
@@ -155,3 +158,43 @@ def test_without_authentication_the_answer_says_so_and_nothing_runs() -> None:
     status, reason = m.read_status(response)
     assert status == cv.STATUS_AUTHENTICATION_REQUIRED and "DMP_XDS_AUTH=vihf" in reason
     assert ran == []
+
+
+@pytest.mark.parametrize("endpoint", list(cv.ENDPOINT_OPERATIONS))
+def test_our_wsdls_name_the_dmp_operations_elements_and_actions(endpoint: str) -> None:
+    files = {
+        cv.HABILITATIONS_ENDPOINT: "Habilitations.wsdl",
+        cv.PATIENTS_SPECIFIC_ENDPOINT: "PatientsSpecific.wsdl",
+        cv.PATIENT_CERTIF_ENDPOINT: "patientCertif.wsdl",
+    }
+    client = zeep.Client(str(resource_dir("wsdl") / files[endpoint]))
+    (service,) = client.wsdl.services.values()
+    (port,) = service.ports.values()
+    binding = port.binding
+    assert isinstance(binding, Soap12Binding)
+    assert set(binding._operations) == set(cv.ENDPOINT_OPERATIONS[endpoint])
+    for name in cv.ENDPOINT_OPERATIONS[endpoint]:
+        operation = binding.get(name)
+        assert operation.abstract.wsa_action == cv.action(name)
+        assert operation.input.body.qname == etree.QName(cv.tag(name, name))
+        assert operation.output.body.qname == etree.QName(cv.tag(name, name + "Response"))
+
+
+def test_responses_follow_our_schemas() -> None:
+    schemas = resource_dir("schemas") / "dmp"
+    habilitations = etree.XMLSchema(etree.parse(str(schemas / "Habilitations.xsd")))
+    patients = etree.XMLSchema(etree.parse(str(schemas / "PatientsSpecific.xsd")))
+    entry = m.AuthorizationEntry("8", "A", "B", ("G15_10",), ("Médecin",), None, None, "INTERDITE")
+    for response in (
+        m.authorizations_response([entry]),
+        m.status_response(cv.SET_AUTHORIZATION, cv.STATUS_OK, cv.CONTEXT_ALREADY_AUTHORIZED),
+    ):
+        assert habilitations.validate(response), habilitations.error_log.last_error
+    patient = m.PatientEntry((("1", cv.INS_ID_TYPE),), "X", "Y", "19790328", False, False, None, None, None)
+    for response in (
+        m.patient_list_response([patient]),
+        m.access_response(cv.UPDATE_PATIENT_ACCESS, "abcd1234", "aB3!aB3!"),
+        m.status_response(cv.PATIENT_OTP_UPDATE, cv.STATUS_OK, cv.CONTEXT_OTP_UPDATED),
+        m.status_response(cv.IDENTITY_CERTIFICATION, cv.STATUS_SERVICE_CLOSED, cv.IDENTITY_CERTIFICATION_CLOSED),
+    ):
+        assert patients.validate(response), patients.error_log.last_error
