@@ -270,6 +270,7 @@ def test_td04_lists_the_dmps_the_caller_is_authorized_on(server: SecureServer, p
     server.cli("dmp", "create", other, "--collected-by", "accueil")
     server.cli("dmp", "grant", mine, nurse)
     server.store_document("listed-1", mine)
+    assert search(server, pki, mine, "nurse").status == "Success"  # the nurse's last access
     # The example's request: a startDate and dateType LASTDOC.
     output = answered(
         cxf(
@@ -286,6 +287,7 @@ def test_td04_lists_the_dmps_the_caller_is_authorized_on(server: SecureServer, p
     assert data.findtext("p:patientIdentifier/p:nationalIdType", namespaces=P) == "1.2.250.1.213.1.4.10"
     assert (data.findtext("p:MT", namespaces=P), data.findtext("p:message", namespaces=P)) == ("false", "false")
     assert len(data.findtext("p:lastAddDate", namespaces=P) or "") == 14
+    assert len(data.findtext("p:lastAccessDate", namespaces=P) or "") == 14
     assert output.find("p:context", P) is None
     assert server.last_trace(mine).event.action == "dmp.list"
     # Nothing since a date to come; psOwnerId of someone else refused.

@@ -24,6 +24,9 @@ from dmp_xds.storage import trail as t
 from dmp_xds.storage.patient_accounts import Channel, LoginTaken, PatientAccount, PatientAccountStore
 
 LOGIN_ATTEMPTS = 8  # a new login is drawn again when it is taken
+# What TD0.4's lastAccessDate counts: the caller's last opening of the record (its documents),
+# read from the access trace.
+ACCESSES = (t.SEARCH, t.RETRIEVE, t.SUBMIT, t.UPDATE, t.DELETE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ def demographics(record: DmpRecord) -> Demographics:
     """What the record knows of its patient's identity. The DMP record of this branch keeps no
     demographics yet (names, birth date, last change of the administrative data): TD0.4 leaves
     those elements out. Point this at the record's demographics once it holds them."""
+    # The record is the argument on purpose: the demographics will be read from it.
     return Demographics()
 
 
@@ -59,7 +63,9 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
             t.DENIED,
         )
     found = call.records.authorized_on(principal.user_id, principal.structure_id if principal.vouched_by else "")
-    added = call.records.last_additions([record.patient_id for record, _ in found])
+    patient_ids = [record.patient_id for record, _ in found]
+    added = call.records.last_additions(patient_ids)
+    accessed = call.security.audit.last_accesses(principal.user_id, patient_ids, ACCESSES)
     entries = []
     for record, grant in found:
         last_add = added.get(record.patient_id)
@@ -77,7 +83,7 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
                 known.birth_date,
                 attending=is_attending(principal, record.state, call.now),
                 message=False,  # no messages between the DMP and professionals here
-                last_access=None,  # not kept per record: the trace answers it, not read here
+                last_access=accessed.get(record.patient_id),
                 last_update=known.last_update,
                 last_add=last_add,
                 patronymical_name=known.patronymical_name,
