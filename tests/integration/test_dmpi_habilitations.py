@@ -221,7 +221,7 @@ def test_a_blocked_professional_is_refused_until_unblocked(server: SecureServer,
     assert server.last_trace(patient).event.action == "authorization.block"
     # ITI-18 and ITI-43: refused, the block named, traced.
     refused = search(server, pki, patient, "doctor2")
-    assert refused.status_code == 403 and "blocked this professional" in (refused.fault_reason or "")
+    assert refused.status_code == 403 and "is blocked on the DMP" in (refused.fault_reason or "")
     trace = server.last_trace(patient).event
     assert (trace.action, trace.outcome, trace.actor_id) == ("search", "denied", doctor2)
     fetched = server.call(
@@ -234,7 +234,7 @@ def test_a_blocked_professional_is_refused_until_unblocked(server: SecureServer,
         cv.SET_AUTHORIZATION,
         cv.STATUS_BLOCKED,
     )
-    assert "blocked this professional" in context(output)
+    assert "is blocked on the DMP" in context(output)
     trace = server.last_trace(patient).event
     assert (trace.action, trace.outcome) == ("authorization.self", "denied")
     # TD1.6: INTERDITE lists them, ACTIVE does not.

@@ -79,6 +79,10 @@ KIND_ESTABLISHMENT = "establishment"
 # professional cannot authorize themself again.
 KIND_BLOCKED = "blocked"
 BLOCK_UNTIL = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+BLOCKED_REASON = (
+    "this professional is blocked on the DMP (INTERDITE) by the patient or their attending doctor: "
+    "every access is refused"
+)
 DOCTOR = "10"  # the profession code (G15) of a médecin: only a doctor is an attending doctor
 
 
@@ -216,9 +220,6 @@ def administration_access(
     if action is Action.CREATE:
         return may_create(principal, patient_id, record)
     return record_access(principal, record, action, now)
-
-
-BLOCKED_REASON = "the patient has blocked this professional (INTERDITE) on their DMP: every access is refused"
 
 
 def record_access(principal: Principal, record: RecordState | None, action: Action, now: dt.datetime) -> Decision:
