@@ -14,6 +14,7 @@ from dmp_xds.config import resource_dir
 from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.dmp.model import Consent, Destruction, DmpRecord, Representative, renewable_grant
 from dmp_xds.dmp.policy import Authorization, RecordState
+from dmp_xds.services.dmp_admin import BlockRequest
 from dmp_xds.storage.trail import AuditEntry, AuditEvent
 from dmp_xds.transport.soap import dmp_messages as m
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DmpAdminService
@@ -399,3 +400,23 @@ def test_representative_responses_follow_the_schema() -> None:
     listed = valid(m.representatives_response([representative, Representative(PATIENT, "operator", NOW)]))
     assert text(listed, "d:LegalRepresentative/d:DeclaredBy") == ["810001234565", "operator"]
     assert valid(m.representatives_response([])).tag == dv.response_tag(dv.LIST_REPRESENTATIVES)
+
+
+def test_block_requests_and_responses() -> None:
+    read = m.parse_block(
+        request(dv.BLOCK_PROFESSIONAL, f"<PatientId>{PATIENT}</PatientId><NationalId>810001234565</NationalId>"),
+        dv.BLOCK_PROFESSIONAL,
+        False,
+    )
+    assert read == BlockRequest(PATIENT, "810001234565")
+    with pytest.raises(m.MessageError, match="NationalId"):
+        m.parse_block(
+            request(dv.UNBLOCK_PROFESSIONAL, f"<PatientId>{PATIENT}</PatientId><NationalId> </NationalId>"),
+            dv.UNBLOCK_PROFESSIONAL,
+            False,
+        )
+    with pytest.raises(m.MessageError, match="does not follow"):
+        m.parse_block(request(dv.BLOCK_PROFESSIONAL, f"<PatientId>{PATIENT}</PatientId>"), dv.BLOCK_PROFESSIONAL, False)
+    blocked = valid(m.block_response(2, False))
+    assert (text(blocked, "d:Revoked"), text(blocked, "d:AlreadyBlocked")) == (["2"], ["false"])
+    assert text(valid(m.unblock_response(1)), "d:Unblocked") == ["1"]

@@ -77,6 +77,20 @@ def test_missing_action_is_a_sender_fault():
     assert "Action" in info.value.reason
 
 
+def test_missing_action_falls_back_to_the_http_action_where_allowed():
+    # The DMP's kit calls its CXF services without WS-Addressing: the HTTP action, or the body's
+    # root as the endpoint knows it.
+    env = etree.fromstring(f'<e:Envelope xmlns:e="{v.NS_SOAP12}"><e:Body><x/></e:Body></e:Envelope>')
+    hinted = read_request(env, without_addressing=True, action_hint="urn:hl7-org:v3:setAuthorization")
+    assert hinted.action == "urn:hl7-org:v3:setAuthorization"
+    assert read_request(env, without_addressing=True, roots={"x": "urn:an:action"}).action == "urn:an:action"
+    with pytest.raises(SoapFault, match="no transaction this server knows"):
+        read_request(env, without_addressing=True)
+    with_header, _ = envelope(v.ACTION_ITI18, _payload())
+    header_wins = read_request(etree.fromstring(with_header), without_addressing=True, action_hint="other")
+    assert header_wins.action == v.ACTION_ITI18
+
+
 def test_unknown_must_understand_header():
     env, _ = envelope(v.ACTION_ITI42, _payload())
     root = etree.fromstring(env)

@@ -40,9 +40,15 @@ DOCTOR = "899999999901"
 NS = {"h": hv.NS_HL7, "gdp": hv.NS_GDP}
 
 
-def principal(kind: str = "professional", user_id: str = DOCTOR, mode: str = sv.ACCESS_NORMAL, patient: str = PATIENT):
+def principal(
+    kind: str = "professional",
+    user_id: str = DOCTOR,
+    mode: str = sv.ACCESS_NORMAL,
+    patient: str = PATIENT,
+    roles: tuple[str, ...] = ("10",),
+):
     holder = Holder("professional", "", "", "", "", "", "", "CN=x", "00")
-    return Principal(kind, user_id, "Dr X", ("10",), "1990000042", "SA07", mode, "", patient, "lps", "", "_a", holder)
+    return Principal(kind, user_id, "Dr X", roles, "1990000042", "SA07", mode, "", patient, "lps", "", "_a", holder)
 
 
 def record(status: str = "open", grants: tuple[Authorization, ...] = (), emergency: bool = True) -> DmpRecord:
@@ -399,11 +405,15 @@ def test_existence_test_is_open_to_any_user_of_the_patients_vihf() -> None:
 
 
 def test_pdq_is_for_regulation_mode_only() -> None:
-    assert may_search(principal(mode=sv.ACCESS_REGULATION)).allowed
-    refused = may_search(principal(mode=sv.ACCESS_NORMAL))
+    assert may_search(principal(mode=sv.ACCESS_REGULATION), NOW).allowed
+    assert may_search(principal(mode=sv.ACCESS_REGULATION, roles=("60",)), NOW).allowed  # Ar: Y
+    refused = may_search(principal(mode=sv.ACCESS_NORMAL), NOW)
     assert not refused.allowed and "regulation mode only" in refused.reason and sv.ACCESS_REGULATION in refused.reason
-    assert not may_search(principal(mode=sv.ACCESS_EMERGENCY)).allowed
-    assert not may_search(principal("patient", PATIENT, mode=sv.ACCESS_REGULATION)).allowed
+    assert not may_search(principal(mode=sv.ACCESS_EMERGENCY), NOW).allowed
+    assert not may_search(principal("patient", PATIENT, mode=sv.ACCESS_REGULATION), NOW).allowed
+    # An occupational doctor has no regulation column in the rights matrix: refused, the cell named.
+    occupational = may_search(principal(mode=sv.ACCESS_REGULATION, roles=("10", "SM25")), NOW)
+    assert not occupational.allowed and "rights matrix" in occupational.reason and "TD0.5" in occupational.reason
 
 
 # --- the WSDLs ----------------------------------------------------------------------------------------

@@ -221,11 +221,54 @@ def dmp_grant(ctx: click.Context, patient_id: str, grantee: str, kind: str, refe
 @click.argument("grantee")
 @click.pass_context
 def dmp_revoke(ctx: click.Context, patient_id: str, grantee: str) -> None:
-    """Revoke every active authorization of GRANTEE on the DMP."""
+    """Revoke every active authorization of GRANTEE on the DMP (a block stays: `dmp unblock`)."""
     store, trail = open_store(ctx)
     count = _checked(lambda: store.revoke(patient_id, grantee))
     _trace(trail, t.AUTHORIZATION_REVOKE, patient_id, f"{grantee}: {count} authorization(s) revoked")
     click.echo(f"{count} authorization(s) of {grantee} revoked")
+
+
+@dmp.command("block")
+@click.argument("patient_id")
+@click.argument("national_id")
+@click.pass_context
+def dmp_block(ctx: click.Context, patient_id: str, national_id: str) -> None:
+    """Block the professional NATIONAL_ID on the DMP, on the patient's request: their
+    authorizations are revoked, every access is refused, and they cannot authorize themself
+    again (TD0.3) until unblocked. The DMP's TD1.6 lists them as INTERDITE."""
+    store, trail = open_store(ctx)
+    revoked, new = _checked(lambda: store.block(patient_id, national_id, OPERATOR))
+    _trace(
+        trail,
+        t.AUTHORIZATION_BLOCK,
+        patient_id,
+        f"{national_id} blocked on the patient's request ({revoked} authorization(s) revoked)"
+        if new
+        else f"{national_id} already blocked: nothing done",
+    )
+    click.echo(
+        f"{national_id} blocked on the DMP of {patient_id} ({revoked} authorization(s) revoked)"
+        if new
+        else f"{national_id} was already blocked on the DMP of {patient_id}"
+    )
+
+
+@dmp.command("unblock")
+@click.argument("patient_id")
+@click.argument("national_id")
+@click.pass_context
+def dmp_unblock(ctx: click.Context, patient_id: str, national_id: str) -> None:
+    """Lift the block on NATIONAL_ID: they may be authorized again (by the patient, or by
+    declaring the patient's consent, TD0.3); no authorization is given back by itself."""
+    store, trail = open_store(ctx)
+    lifted = _checked(lambda: store.unblock(patient_id, national_id))
+    _trace(
+        trail,
+        t.AUTHORIZATION_UNBLOCK,
+        patient_id,
+        f"{national_id} unblocked on the patient's request" if lifted else f"{national_id} was not blocked",
+    )
+    click.echo(f"{national_id} unblocked on the DMP of {patient_id}" if lifted else f"{national_id} was not blocked")
 
 
 @dmp.command("notifications")

@@ -74,8 +74,8 @@ class DmpRecord:
     last_access_at: dt.datetime | None = None
     last_update_at: dt.datetime | None = None
     last_add_at: dt.datetime | None = None
-    # Whether the patient's web account is open: the record does not know (web accounts are
-    # managed apart); None keeps COMPTE_INTERNET_OUVERT out of the answers until it does.
+    # Whether the patient has an open (not locked) web account (TD1.5a; COMPTE_INTERNET_OUVERT);
+    # None where the record was built without asking (COMPTE_INTERNET_OUVERT is then left out).
     web_account_open: bool | None = None
 
     @property

@@ -39,6 +39,7 @@ class Action(enum.StrEnum):
     DECLARE_REPRESENTATIVE = "declare-representative"  # a minor's legal representative
     REMOVE_REPRESENTATIVE = "remove-representative"
     READ_REPRESENTATIVES = "read-representatives"
+    MANAGE_WEB_ACCESS = "manage-web-access"  # the patient's web account (TD1.5)
 
 
 READS = frozenset({Action.SEARCH, Action.RETRIEVE})
@@ -74,15 +75,32 @@ CLOSED = "closed"
 KIND_PROFESSIONAL = "professional"
 KIND_ATTENDING = "attending"
 KIND_ESTABLISHMENT = "establishment"
+# A professional the patient (or their attending doctor) has blocked ("INTERDITE" in TD1.6): an
+# authorization row too, so that the record keeps one list of who may and who may not come in.
+# It lasts until lifted (BLOCK_UNTIL), whatever the grants: blocking revokes them, and a blocked
+# professional cannot authorize themself again.
+KIND_BLOCKED = "blocked"
+BLOCK_UNTIL = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+BLOCKED_REASON = (
+    "this professional is blocked on the DMP (INTERDITE) by the patient or their attending doctor: "
+    "every access is refused"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Authorization:
-    kind: str  # professional | attending | establishment
+    kind: str  # professional | attending | establishment | blocked
     grantee: str  # national id, or structure id for an establishment
     expires_at: dt.datetime
     revoked_at: dt.datetime | None = None
     reference: str = ""
+    # Who the grantee was when the grant was made (their VIHF and card), for TD1.6, and when
+    # it started and last changed; empty for grants made before these were kept.
+    first_name: str = ""
+    last_name: str = ""
+    specialties: tuple[str, ...] = ()  # codeSpeciality, "G15_10/SM26"
+    granted_at: dt.datetime | None = None
+    last_action_at: dt.datetime | None = None
 
     def active(self, now: dt.datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -151,6 +169,13 @@ def represents(principal: Principal, record: RecordState) -> bool:
 def speaks_for_patient(principal: Principal, record: RecordState) -> bool:
     """The patient, or their declared legal representative: they run the record."""
     return principal.is_patient or represents(principal, record)
+
+
+def blocked(grantee: str, record: RecordState, now: dt.datetime) -> Authorization | None:
+    """The block on this professional, if the patient (or the attending doctor) has set one."""
+    return next(
+        (a for a in record.authorizations if a.kind == KIND_BLOCKED and a.grantee == grantee and a.active(now)), None
+    )
 
 
 def is_attending(principal: Principal, record: RecordState, now: dt.datetime) -> bool:
@@ -237,6 +262,9 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
         if represents(principal, record):
             return allow("a legal representative acts on the minor's record")
         return deny("not a declared legal representative of this patient")
+    if blocked(principal.user_id, record, now) is not None:
+        # Before any grant, emergency mode included: the patient's "no" to this person stands.
+        return deny(BLOCKED_REASON)
     if action in PATIENT_ONLY:
         return deny(f"only the patient may {action.value.replace('-', ' ')}")
     entry = professional_entry(principal, record, action, now)
@@ -432,3 +460,119 @@ def document_action(
     if action is Action.UPDATE and principal.user_id not in document.authors:
         return deny("only the patient or the document's author may change its metadata (other than masking)")
     return allow(verdict.reason)
+
+
+# --- the DMP's CXF services (TD0.3, TD0.4, TD1.5, TD1.6) ---------------------------------------
+# One decision per operation, after the rights matrix (dmpi reference section 6): the professional
+# acts in their own name with their card (direct mode), in normal access; the establishment's
+# word (indirect mode) and emergency modes do not let anyone change or read who is authorized.
+
+
+def _direct_normal(principal: Principal) -> str:
+    """Why this professional may not manage authorizations ("" if they may)."""
+    if not principal.is_professional:
+        return "only a health professional does this, in their own name"
+    if principal.vouched_by:
+        return "a professional manages authorizations with their own card (direct mode), not on an establishment's word"
+    if principal.access_mode != sv.ACCESS_NORMAL:
+        return f"not in {principal.access_mode} access mode: authorizations are managed in normal access only"
+    return ""
+
+
+def _open_record_of_vihf(principal: Principal, record: RecordState | None) -> str:
+    if record is None:
+        return "this patient has no DMP"
+    if not same_patient(principal.patient_id, record.patient_id):
+        return "the VIHF is about another patient than the request"
+    if record.status == CLOSED:
+        return "the DMP is closed"
+    return ""
+
+
+def self_authorization(
+    principal: Principal, record: RecordState | None, adding: bool, attending: bool, now: dt.datetime
+) -> Decision:
+    """TD0.3: may this professional declare themself authorized (or the attending doctor), or
+    withdraw? The patient's consent is what they declare; a blocked professional may not."""
+    problem = _open_record_of_vihf(principal, record) or _direct_normal(principal)
+    if problem:
+        return deny(problem)
+    assert record is not None
+    if blocked(principal.user_id, record, now) is not None:
+        return deny(BLOCKED_REASON)
+    if attending and adding and not principal.is_doctor:
+        return deny("only a doctor (profession 10) is an attending doctor (MEDECIN_TRAITANT)")
+    row = (
+        rm.Row.DECLARE_AUTHORIZED
+        if adding
+        else rm.Row.REMOVE_ONESELF_AS_MT
+        if attending
+        else rm.Row.REMOVE_OWN_AUTHORIZATION
+    )
+    verdict = matrix_access(principal, row, record, now)
+    if not verdict.allowed:
+        return verdict
+    if adding:
+        return allow(
+            "the professional declares the patient's consent to their access"
+            if not attending
+            else "the doctor declares themself the patient's attending doctor"
+        )
+    return allow(f"the professional withdraws their own authorization; {verdict.reason}")
+
+
+def list_authorizations(principal: Principal, record: RecordState | None, now: dt.datetime) -> Decision:
+    """TD1.6: the professionals authorized on, or blocked from, the record; for a professional
+    the record already lets in (and the patient)."""
+    if (
+        record is not None
+        and speaks_for_patient(principal, record)
+        and same_patient(principal.patient_id, record.patient_id)
+    ):
+        return allow("the patient sees who may access their DMP")
+    problem = _open_record_of_vihf(principal, record) or _direct_normal(principal)
+    if problem:
+        return deny(problem)
+    assert record is not None
+    verdict = matrix_access(principal, rm.Row.LIST_AUTHORIZATIONS, record, now)
+    if not verdict.allowed:
+        return verdict
+    return record_access(principal, record, Action.READ_STATUS, now)
+
+
+def list_patients(principal: Principal, now: dt.datetime) -> Decision:
+    """TD0.4: the DMPs the caller is authorized on (theirs, or their establishment's)."""
+    if not principal.is_professional:
+        return deny("only a health professional or an establishment lists the DMPs it is authorized on")
+    verdict = matrix_access(principal, rm.Row.LIST_AUTHORIZED_DMPS, None, now)
+    if not verdict.allowed:
+        return verdict
+    return allow(f"the caller lists the DMPs it is authorized on; {verdict.reason}")
+
+
+def patient_web_access(principal: Principal, record: RecordState | None, now: dt.datetime) -> Decision:
+    """TD1.5a/b/d: create the patient's web account, change its OTP channels or its password:
+    the patient, or a professional the record lets in, in normal access."""
+    problem = _open_record_of_vihf(principal, record)
+    if problem:
+        return deny(problem)
+    assert record is not None
+    if not speaks_for_patient(principal, record) and principal.access_mode != sv.ACCESS_NORMAL:
+        return deny(f"the patient's web account is not managed in {principal.access_mode} access mode")
+    return record_access(principal, record, Action.MANAGE_WEB_ACCESS, now)
+
+
+def block_access(principal: Principal, record: RecordState | None, target: str, now: dt.datetime) -> Decision:
+    """Block or unblock a professional: the patient (or their legal representative), or the
+    attending doctor (the DMP's web site lets the MT block a professional), not on oneself."""
+    if record is None:
+        return deny("this patient has no DMP")
+    if not same_patient(principal.patient_id, record.patient_id):
+        return deny("the VIHF is about another patient than the request")
+    if speaks_for_patient(principal, record):
+        return allow("the patient decides who may access their DMP")
+    if target == principal.user_id:
+        return deny("a professional does not block or unblock themself")
+    if is_attending(principal, record, now) and not _direct_normal(principal):
+        return allow("the attending doctor may block a professional")
+    return deny("only the patient or their attending doctor blocks a professional")

@@ -33,6 +33,8 @@ ACKNOWLEDGE_NOTIFICATIONS: Final = "AcknowledgeNotifications"
 DECLARE_REPRESENTATIVE: Final = "DeclareLegalRepresentative"
 REMOVE_REPRESENTATIVE: Final = "RemoveLegalRepresentative"
 LIST_REPRESENTATIVES: Final = "ListLegalRepresentatives"
+BLOCK_PROFESSIONAL: Final = "BlockProfessional"
+UNBLOCK_PROFESSIONAL: Final = "UnblockProfessional"
 OPERATIONS: Final = (
     CREATE_DMP,
     UPDATE_DMP,
@@ -49,6 +51,8 @@ OPERATIONS: Final = (
     DECLARE_REPRESENTATIVE,
     REMOVE_REPRESENTATIVE,
     LIST_REPRESENTATIVES,
+    BLOCK_PROFESSIONAL,
+    UNBLOCK_PROFESSIONAL,
 )
 
 

@@ -17,7 +17,14 @@ from typing import TypeVar
 
 from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.dmp.model import Consent, Destruction, DmpError, DmpRecord, Representative, renewable_grant
-from dmp_xds.dmp.policy import Action, Authorization, administration_access, authorizations_shown, speaks_for_patient
+from dmp_xds.dmp.policy import (
+    Action,
+    Authorization,
+    administration_access,
+    authorizations_shown,
+    block_access,
+    speaks_for_patient,
+)
 from dmp_xds.security.vihf import Principal, same_patient
 from dmp_xds.services.context import Services
 from dmp_xds.services.gate import SecurityServices, trace_access
@@ -126,6 +133,14 @@ class RepresentativeRequest:
     patient_id: str
     representative_id: str
     note: str
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    """BlockProfessional, UnblockProfessional."""
+
+    patient_id: str
+    national_id: str
 
 
 @dataclass(frozen=True)
@@ -380,6 +395,35 @@ def list_representatives(call: AdminCall, request: PatientRequest) -> list[Repre
     representatives = call.records.representatives(request.patient_id)
     call.detail = f"{len(representatives)} legal representative(s) read"
     return representatives
+
+
+def _admit_block(call: AdminCall, request: BlockRequest) -> None:
+    """Who may block or unblock (policy.block_access): the patient, or the attending doctor."""
+    call.patient_id = request.patient_id
+    record = call.records.get(request.patient_id)
+    if record is None and same_patient(call.principal.patient_id, request.patient_id):
+        raise AdminRefusal(dv.FAULT_UNKNOWN_DMP, f"patient {request.patient_id} has no DMP")
+    decision = block_access(call.principal, record.state if record else None, request.national_id, call.now)
+    call.detail = decision.reason
+    if not decision.allowed:
+        raise AdminRefusal(dv.FAULT_ACCESS_DENIED, f"access refused: {decision.reason}", t.DENIED)
+
+
+def block_professional(call: AdminCall, request: BlockRequest) -> tuple[int, bool]:
+    """(authorizations revoked, whether the block is new)."""
+    _admit_block(call, request)
+    revoked, new = call.records.block(request.patient_id, request.national_id, call.principal.user_id)
+    call.detail = f"{request.national_id} " + (
+        f"blocked ({revoked} authorization(s) revoked)" if new else "already blocked: nothing done"
+    )
+    return revoked, new
+
+
+def unblock_professional(call: AdminCall, request: BlockRequest) -> int:
+    _admit_block(call, request)
+    lifted = call.records.unblock(request.patient_id, request.national_id)
+    call.detail = f"{request.national_id} " + ("unblocked" if lifted else "was not blocked: nothing done")
+    return lifted
 
 
 def _allowed(value: bool) -> str:

@@ -31,7 +31,17 @@ from dmp_xds.dmp.hl7v3.parse import (
     read_header,
 )
 from dmp_xds.dmp.model import Consent, DmpError, DmpRecord
-from dmp_xds.dmp.policy import CLOSED, Action, Decision, RecordState, administration_access, allow, deny
+from dmp_xds.dmp.policy import (
+    CLOSED,
+    Action,
+    Decision,
+    RecordState,
+    administration_access,
+    allow,
+    deny,
+    matrix_access,
+)
+from dmp_xds.dmp.rights_matrix import Row
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.vihf import Principal, same_patient
 from dmp_xds.services.context import Services
@@ -70,7 +80,7 @@ def decide(
     return administration_access(principal, patient_id, record, REASON_ACTIONS[reason], now)
 
 
-def may_search(principal: Principal) -> Decision:
+def may_search(principal: Principal, now: dt.datetime) -> Decision:
     """PDQ (TD0.5) serves the emergency regulation centres only: a professional whose VIHF says
     the regulation access mode (centre_15), as the rights matrix allows it (profiles A, B, F)."""
     if not principal.is_professional:
@@ -80,7 +90,10 @@ def may_search(principal: Principal) -> Decision:
             "the search of a patient without INS (TD0.5) is open in regulation mode only: the VIHF's "
             f"access mode must be {sv.ACCESS_REGULATION}, not {principal.access_mode}"
         )
-    return allow(f"search by an emergency regulation centre ({sv.ACCESS_REGULATION})")
+    verdict = matrix_access(principal, Row.SEARCH_WITHOUT_INS, None, now)
+    if not verdict.allowed:
+        return verdict
+    return allow(f"search by an emergency regulation centre ({sv.ACCESS_REGULATION}); {verdict.reason}")
 
 
 class Refusal(Exception):
@@ -322,7 +335,7 @@ def find_candidates(services: Services, principal: object | None, payload: etree
     def work(call: PatientCall) -> etree._Element:
         request = parse_find_candidates(payload)
         seen.query_id, seen.query = request.query_id, request.query
-        decision = may_search(call.principal)
+        decision = may_search(call.principal, call.now)
         call.detail = decision.reason
         if not decision.allowed:
             raise Refusal(hv.ACCESS_DENIED, f"access refused: {decision.reason}", t.DENIED)

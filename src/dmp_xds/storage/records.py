@@ -11,6 +11,7 @@ answerable to the patient and to the law.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,17 @@ from dmp_xds.dmp.model import (
     Representative,
     Telecom,
 )
-from dmp_xds.dmp.policy import CLOSED, KIND_ATTENDING, OPEN, Authorization, RecordState
+from dmp_xds.dmp.policy import (
+    BLOCK_UNTIL,
+    CLOSED,
+    KIND_ATTENDING,
+    KIND_BLOCKED,
+    KIND_ESTABLISHMENT,
+    KIND_PROFESSIONAL,
+    OPEN,
+    Authorization,
+    RecordState,
+)
 from dmp_xds.security.vihf import same_patient
 from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.storage.store import release_unique_ids
@@ -36,6 +47,7 @@ from dmp_xds.storage.tables import (
     AssociationRow,
     DmpAuthorizationRow,
     DmpNotificationRow,
+    DmpPatientAccountRow,
     DmpRecordRow,
     DmpRepresentativeRow,
     DocumentEntryRow,
@@ -53,6 +65,7 @@ _authorization = DmpAuthorizationRow.__table__
 _representative = DmpRepresentativeRow.__table__
 _patient = PatientRow.__table__
 _lifecycle_event = LifecycleEventRow.__table__
+_account = DmpPatientAccountRow.__table__
 
 
 TOUCHED_COLUMNS = ("last_access_at", "last_update_at", "last_add_at")
@@ -112,7 +125,7 @@ class DmpStore:
         if row is None:
             return None
         grants = tuple(
-            Authorization(g.kind, g.grantee, utc_aware(g.expires_at), utc_aware(g.revoked_at), g.reference or "")
+            _authorization_of(g)
             for g in connection.execute(
                 select(_authorization).where(_authorization.c.patient_id == patient_id).order_by(_authorization.c.id)
             )
@@ -146,6 +159,10 @@ class DmpStore:
             utc_aware(row.last_access_at),
             utc_aware(row.last_update_at),
             utc_aware(row.last_add_at),
+            web_account_open=connection.execute(
+                select(_account.c.locked).where(_account.c.patient_id == patient_id)
+            ).scalar_one_or_none()
+            is False,
         )
 
     def _require(self, connection: Connection, patient_id: str) -> DmpRecord:
@@ -300,6 +317,8 @@ class DmpStore:
                 release_unique_ids(connection, kind, [p.unique_id for p in rows])
             connection.execute(delete(_authorization).where(_authorization.c.patient_id == patient_id))
             connection.execute(delete(_representative).where(_representative.c.patient_id == patient_id))
+            accounts = DmpPatientAccountRow.__table__
+            connection.execute(delete(accounts).where(accounts.c.patient_id == patient_id))
             connection.execute(
                 delete(DmpNotificationRow.__table__).where(DmpNotificationRow.__table__.c.patient_id == patient_id)
             )
@@ -319,8 +338,11 @@ class DmpStore:
         granted_by: str,
         reference: str = "",
         days: int = AUTHORIZATION_DAYS,
+        identity: Grantee | None = None,
     ) -> Authorization:
-        """Grant (or renew, for another year) access; an attending doctor replaces the previous one."""
+        """Grant (or renew, for another year) access; an attending doctor replaces the previous one.
+        `identity`: who the grantee is, as their VIHF said (kept for TD1.6). A blocked
+        professional is granted nothing until unblocked."""
         if kind not in KINDS:
             raise DmpError(f"unknown authorization kind {kind!r} (expected one of {', '.join(KINDS)})")
         if not grantee:
@@ -332,6 +354,11 @@ class DmpStore:
             if record.state.status == CLOSED:
                 raise DmpError(f"the DMP of {patient_id} is closed")
             active = (_authorization.c.patient_id == patient_id) & _authorization.c.revoked_at.is_(None)
+            if kind != KIND_ESTABLISHMENT and any(
+                a.kind == KIND_BLOCKED and a.grantee == grantee and a.active(now) for a in record.state.authorizations
+            ):
+                raise DmpError(f"{grantee} is blocked on the DMP of {patient_id}: unblock them first")
+            who = _identity_values(identity)
             if kind == KIND_ATTENDING:
                 connection.execute(
                     update(_authorization)
@@ -341,7 +368,14 @@ class DmpStore:
             renewed = connection.execute(
                 update(_authorization)
                 .where(active & (_authorization.c.kind == kind) & (_authorization.c.grantee == grantee))
-                .values(expires_at=expires, granted_at=now, granted_by=granted_by, reference=reference or None)
+                .values(
+                    expires_at=expires,
+                    granted_at=now,
+                    granted_by=granted_by,
+                    reference=reference or None,
+                    last_action_at=now,
+                    **who,
+                )
             )
             if renewed.rowcount == 0:
                 connection.execute(
@@ -353,22 +387,116 @@ class DmpStore:
                         granted_at=now,
                         expires_at=expires,
                         reference=reference or None,
+                        last_action_at=now,
+                        **who,
                     )
                 )
-        return Authorization(kind, grantee, expires, None, reference)
+            return next(
+                a
+                for a in self._require(connection, patient_id).state.authorizations
+                if a.kind == kind and a.grantee == grantee and a.revoked_at is None
+            )
 
     def revoke(self, patient_id: str, grantee: str, kind: str | None = None) -> int:
-        """Revoke the active grants to `grantee` (of `kind`, or all); how many were revoked."""
+        """Revoke the active grants to `grantee` (of `kind`, or all but a block: `unblock` lifts
+        that); how many were revoked."""
         with self.engine.begin() as connection:
             self._require(connection, patient_id)
-            condition = (
-                (_authorization.c.patient_id == patient_id)
-                & (_authorization.c.grantee == grantee)
-                & _authorization.c.revoked_at.is_(None)
+            return _revoke(connection, patient_id, grantee, kind)
+
+    def block(
+        self, patient_id: str, grantee: str, blocked_by: str, identity: Grantee | None = None
+    ) -> tuple[int, bool]:
+        """Block a professional: their grants are revoked and none can be made until `unblock`.
+        How many grants were revoked, and whether the block is new (False: already blocked)."""
+        if not grantee:
+            raise DmpError("a block needs the professional's national id")
+        now = _now()
+        with self.engine.begin() as connection:
+            record = self._require(connection, patient_id)
+            revoked = sum(_revoke(connection, patient_id, grantee, k) for k in (KIND_PROFESSIONAL, KIND_ATTENDING))
+            if any(
+                a.kind == KIND_BLOCKED and a.grantee == grantee and a.revoked_at is None
+                for a in record.state.authorizations
+            ):
+                return revoked, False
+            connection.execute(
+                insert(_authorization).values(
+                    patient_id=patient_id,
+                    kind=KIND_BLOCKED,
+                    grantee=grantee,
+                    granted_by=blocked_by,
+                    granted_at=now,
+                    expires_at=BLOCK_UNTIL,
+                    last_action_at=now,
+                    **_identity_values(identity or _known_identity(record.state.authorizations, grantee)),
+                )
             )
-            if kind is not None:
-                condition = condition & (_authorization.c.kind == kind)
-            return connection.execute(update(_authorization).where(condition).values(revoked_at=_now())).rowcount
+            return revoked, True
+
+    def unblock(self, patient_id: str, grantee: str) -> int:
+        """Lift the block on `grantee` (they may then be authorized again); 0 if there was none."""
+        with self.engine.begin() as connection:
+            self._require(connection, patient_id)
+            return _revoke(connection, patient_id, grantee, KIND_BLOCKED)
+
+    def authorized_on(self, grantee: str, structure_id: str = "") -> list[tuple[DmpRecord, Authorization]]:
+        """The open DMPs that let `grantee` in by a grant of their own (or, given a structure,
+        by the establishment's), with that grant: TD0.4's list."""
+        alternatives = []
+        if grantee:
+            alternatives.append(
+                _authorization.c.kind.in_((KIND_PROFESSIONAL, KIND_ATTENDING)) & (_authorization.c.grantee == grantee)
+            )
+        if structure_id:
+            alternatives.append(
+                (_authorization.c.kind == KIND_ESTABLISHMENT) & (_authorization.c.grantee == structure_id)
+            )
+        if not alternatives:
+            return []
+        condition = or_(*alternatives)
+        now = _now()
+        found: list[tuple[DmpRecord, Authorization]] = []
+        with self.engine.connect() as connection:
+            patients = connection.execute(
+                select(_authorization.c.patient_id)
+                .where(condition & _authorization.c.revoked_at.is_(None) & (_authorization.c.expires_at > now))
+                .distinct()
+                .order_by(_authorization.c.patient_id)
+            ).scalars()
+            for patient_id in list(patients):
+                record = self._get(connection, patient_id)
+                if record is None or record.state.status != OPEN:
+                    continue
+                grants = [
+                    a
+                    for a in record.state.authorizations
+                    if a.active(now)
+                    and (
+                        (a.kind in (KIND_PROFESSIONAL, KIND_ATTENDING) and a.grantee == grantee and grantee)
+                        or (a.kind == KIND_ESTABLISHMENT and structure_id and a.grantee == structure_id)
+                    )
+                ]
+                if grants and not any(
+                    a.kind == KIND_BLOCKED and a.grantee == grantee and a.active(now)
+                    for a in record.state.authorizations
+                ):
+                    found.append((record, min(grants, key=lambda a: a.granted_at or now)))
+        return found
+
+    def last_additions(self, patient_ids: list[str]) -> dict[str, dt.datetime]:
+        """When a document was last added to each record (its latest submission set)."""
+        sets = SubmissionSetRow.__table__
+        found: dict[str, dt.datetime] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(patient_ids):
+                for patient_id, latest in connection.execute(
+                    select(sets.c.patient_id, func.max(sets.c.created_at))
+                    .where(sets.c.patient_id.in_(chunk))
+                    .group_by(sets.c.patient_id)
+                ):
+                    found[patient_id] = utc_aware(latest)
+        return found
 
     # --- legal representatives ----------------------------------------------------------------
     # Who may declare or remove one is the policy's question (policy.PROFESSIONALS_ONLY); here the
@@ -424,6 +552,63 @@ class DmpStore:
         return select(_representative).where(
             (_representative.c.patient_id == patient_id) & _representative.c.revoked_at.is_(None)
         )
+
+
+@dataclass(frozen=True)
+class Grantee:
+    """Who a professional is, as their VIHF and card say (TD1.6 shows it)."""
+
+    first_name: str = ""
+    last_name: str = ""
+    specialties: tuple[str, ...] = ()
+
+
+def _identity_values(identity: Grantee | None) -> dict[str, object]:
+    if identity is None:
+        return {}
+    return {
+        "first_name": identity.first_name or None,
+        "last_name": identity.last_name or None,
+        "specialties": list(identity.specialties),
+    }
+
+
+def _known_identity(grants: tuple[Authorization, ...], grantee: str) -> Grantee | None:
+    """The latest identity recorded for `grantee` on this record (a block names who it blocks)."""
+    for grant in reversed(grants):
+        if grant.grantee == grantee and (grant.first_name or grant.last_name):
+            return Grantee(grant.first_name, grant.last_name, grant.specialties)
+    return None
+
+
+def _authorization_of(row: Row[tuple[object, ...]]) -> Authorization:
+    return Authorization(
+        row.kind,
+        row.grantee,
+        utc_aware(row.expires_at),
+        utc_aware(row.revoked_at),
+        row.reference or "",
+        row.first_name or "",
+        row.last_name or "",
+        tuple(row.specialties or ()),
+        utc_aware(row.granted_at),
+        utc_aware(row.last_action_at) if row.last_action_at is not None else utc_aware(row.granted_at),
+    )
+
+
+def _revoke(connection: Connection, patient_id: str, grantee: str, kind: str | None) -> int:
+    condition = (
+        (_authorization.c.patient_id == patient_id)
+        & (_authorization.c.grantee == grantee)
+        & _authorization.c.revoked_at.is_(None)
+    )
+    condition = condition & (
+        _authorization.c.kind == kind if kind is not None else _authorization.c.kind != KIND_BLOCKED
+    )
+    now = _now()
+    return connection.execute(
+        update(_authorization).where(condition).values(revoked_at=now, last_action_at=now)
+    ).rowcount
 
 
 def _declaration(row: Row[tuple[object, ...]]) -> Representative:

@@ -352,6 +352,12 @@ class DmpAuthorizationRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reference: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))  # the stay, for an establishment
+    # Who the grantee was at the grant (their VIHF and card: TD1.6 lists them so), and when the
+    # grant last changed (migration 0009). A `blocked` row is the patient's "no" to a professional.
+    first_name: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    last_name: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    specialties: Mapped[list[str] | None] = mapped_column(JSON)
+    last_action_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # Every request of a professional asks "may X see patient P": by patient, then grantee.
     __table_args__ = (Index(None, "patient_id", "grantee"),)
@@ -447,6 +453,31 @@ class VihfReplayRow(Base):
 
     assertion_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# --- the patient's web account (migration 0009) ----------------------------------------------
+
+
+class DmpPatientAccountRow(Base):
+    """The patient's account on the web front, created by a professional (TD1.5a): a login, the
+    scrypt hash of its password (the clear one-time password is given once, in the answer), the
+    one-time-password channels (SMS numbers, e-mail addresses), and whether it is locked."""
+
+    __tablename__ = "dmp_patient_account"
+
+    patient_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("dmp_record.patient_id", ondelete="CASCADE"), primary_key=True
+    )
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    # The password was given by a professional: the web front makes the patient choose another.
+    password_temporary: Mapped[bool] = mapped_column(Boolean)
+    channels: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # [{"type": "SMS", "canal": "06..."}]
+    created_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked: Mapped[bool] = mapped_column(Boolean)
+    failed_logins: Mapped[int] = mapped_column(Integer)
 
 
 metadata = Base.metadata

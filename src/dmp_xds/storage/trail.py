@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.storage.audit_checkpoints import Checkpoint, Checkpointer, utc_stamp
@@ -62,6 +62,16 @@ NOTIFICATIONS_ACKNOWLEDGE = "notifications.acknowledge"
 REPRESENTATIVE_ADD = "representative.add"
 REPRESENTATIVE_REMOVE = "representative.remove"
 REPRESENTATIVES_READ = "representative.read"
+# The DMP's CXF services and the block of a professional.
+AUTHORIZATION_SELF = "authorization.self"  # TD0.3: a professional declares or drops their own
+AUTHORIZATIONS_READ = "authorization.read"  # TD1.6
+AUTHORIZATION_BLOCK = "authorization.block"
+AUTHORIZATION_UNBLOCK = "authorization.unblock"
+DMP_LIST = "dmp.list"  # TD0.4
+PATIENT_ACCESS_CREATE = "patient-access.create"  # TD1.5a
+PATIENT_ACCESS_OTP = "patient-access.otp"  # TD1.5b
+PATIENT_ACCESS_UPDATE = "patient-access.update"  # TD1.5d
+IDENTITY_CERTIFICATION = "identity.certification"  # TD0.0, closed
 
 SUCCESS = "success"
 DENIED = "denied"
@@ -260,6 +270,30 @@ class AuditTrail:
                 AuditEntry(r.seq, r.recorded_at, _event_of(r), r.prev_hash, r.hash, r.key_id)
                 for r in connection.execute(statement)
             ]
+
+    def last_accesses(
+        self, actor_id: str, patient_ids: Sequence[str], actions: Sequence[str]
+    ) -> dict[str, dt.datetime]:
+        """When `actor_id` last did one of `actions` on each patient's record with success: the
+        DMP's TD0.4 "last access date" of the caller."""
+        found: dict[str, dt.datetime] = {}
+        ids = list(patient_ids)
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                statement = (
+                    select(_entry.c.patient_id, func.max(_entry.c.recorded_at))
+                    .where(
+                        _entry.c.patient_id.in_(ids[start : start + 500])
+                        & (_entry.c.actor_id == actor_id)
+                        & (_entry.c.outcome == SUCCESS)
+                        & _entry.c.action.in_(list(actions))
+                    )
+                    .group_by(_entry.c.patient_id)
+                )
+                for patient, latest in connection.execute(statement):
+                    # `recorded_at` is utc_stamp's fixed-width text: its order is time order.
+                    found[patient] = dt.datetime.strptime(latest, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+        return found
 
     def _rows(self) -> Iterator[Row[Any]]:
         last = 0

@@ -20,6 +20,7 @@ from typing import Any
 
 from dmp_xds import __version__
 from dmp_xds.config import ConfigError, Settings, load_settings, resolve, resource_dir
+from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.dmp.validation.validators import load_validators
 from dmp_xds.services.context import Services
 from dmp_xds.storage.blobstore import FilesystemBlobStore
@@ -62,6 +63,9 @@ ENDPOINTS = {
     DMPI_SERVICES + "registry": "registry",
     DMPI_SERVICES + "patients": GDP_ENDPOINT,
     DMPI_SERVICES + "patientsPDQ": PDQ_ENDPOINT,
+    DMPI_SERVICES + cv.HABILITATIONS_ENDPOINT: cv.HABILITATIONS_ENDPOINT,
+    DMPI_SERVICES + cv.PATIENTS_SPECIFIC_ENDPOINT: cv.PATIENTS_SPECIFIC_ENDPOINT,
+    DMPI_SERVICES + cv.PATIENT_CERTIF_ENDPOINT: cv.PATIENT_CERTIF_ENDPOINT,
 }
 # The reply actions the DMP's WSDLs give where IHE's rule (request action + "Response") does not.
 DMPI_RESPONSE_ACTIONS = {v.ACTION_ITI57: v.ACTION_ITI57_DMP_RESPONSE}
@@ -71,7 +75,14 @@ WSDL_FILES = {
     DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl",
     GDP_ENDPOINT: "DMP_GestionDossierPatientPartage.wsdl",
     PDQ_ENDPOINT: "DMP_PDQSupplier.wsdl",
+    cv.HABILITATIONS_ENDPOINT: "Habilitations.wsdl",
+    cv.PATIENTS_SPECIFIC_ENDPOINT: "PatientsSpecific.wsdl",
+    cv.PATIENT_CERTIF_ENDPOINT: "patientCertif.wsdl",
 }
+# The DMP's CXF services are called without WS-Addressing by the DMP's own kit (the action in the
+# HTTP Content-Type, or none): there, a missing Action header is no fault. Under either profile:
+# these endpoints exist for DMP software only, no IHE transaction is concerned.
+CXF_ENDPOINTS = frozenset(cv.ENDPOINT_OPERATIONS)
 # Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
 # to its own URL, so each endpoint prefix serves them.
 STATIC_PREFIXES = ("/xds/", "/dmp/", DMPI_SERVICES)
@@ -303,9 +314,13 @@ class XdsApplication:
             raise sender(f"the request is not acceptable XML: {exc}") from None
         # The CI-SIS profile takes requests as the DMP's own clients send them: SOAP 1.1 (TD2.1),
         # and no WS-Addressing at all (the official kit); plain IHE keeps the letter of XDS.b.
-        request = read_request(envelope, self._accept_soap11, self._accept_soap11, received.action_hint)
+        without_addressing = self._accept_soap11 or endpoint in CXF_ENDPOINTS
+        dispatcher = self.dispatchers[endpoint]
+        request = read_request(
+            envelope, self._accept_soap11, without_addressing, received.action_hint, dispatcher.roots
+        )
         try:
-            result = self.dispatchers[endpoint].dispatch(self.services, request, received.attachments, chain)
+            result = dispatcher.dispatch(self.services, request, received.attachments, chain)
         except SoapFault as fault:
             return (
                 request,

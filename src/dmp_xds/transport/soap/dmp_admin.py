@@ -140,6 +140,16 @@ def list_representatives(call: AdminCall, payload: etree._Element) -> etree._Ele
     return m.representatives_response(admin.list_representatives(call, request))
 
 
+def block_professional(call: AdminCall, payload: etree._Element) -> etree._Element:
+    revoked, new = admin.block_professional(call, m.parse_block(payload, dv.BLOCK_PROFESSIONAL, call.require_ins))
+    return m.block_response(revoked, not new)
+
+
+def unblock_professional(call: AdminCall, payload: etree._Element) -> etree._Element:
+    request = m.parse_block(payload, dv.UNBLOCK_PROFESSIONAL, call.require_ins)
+    return m.unblock_response(admin.unblock_professional(call, request))
+
+
 class DmpAdminService(ServiceBase):
     """DMP administration: one method per operation (the method name is the operation name)."""
 
@@ -202,3 +212,11 @@ class DmpAdminService(ServiceBase):
     @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
     def ListLegalRepresentatives(ctx: MethodContext, request: etree._Element) -> etree._Element:
         return _run(ctx, list_representatives, t.REPRESENTATIVES_READ, request)
+
+    @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
+    def BlockProfessional(ctx: MethodContext, request: etree._Element) -> etree._Element:
+        return _run(ctx, block_professional, t.AUTHORIZATION_BLOCK, request)
+
+    @rpc(AnyXml, _returns=AnyXml, _body_style="bare")
+    def UnblockProfessional(ctx: MethodContext, request: etree._Element) -> etree._Element:
+        return _run(ctx, unblock_professional, t.AUTHORIZATION_UNBLOCK, request)

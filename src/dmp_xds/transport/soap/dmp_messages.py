@@ -24,6 +24,7 @@ from dmp_xds.dmp.vocabulary import stamp
 from dmp_xds.security.vihf import same_patient
 from dmp_xds.services.dmp_admin import (
     AcknowledgeRequest,
+    BlockRequest,
     CreateDmp,
     DestroyDmp,
     GrantRequest,
@@ -198,6 +199,15 @@ def parse_representative(payload: etree._Element, operation: str, require_ins: b
     return RepresentativeRequest(patient_id, representative_id, note)
 
 
+def parse_block(payload: etree._Element, operation: str, require_ins: bool) -> BlockRequest:
+    """BlockProfessional, UnblockProfessional."""
+    _checked(payload, operation)
+    national_id = _text(payload, "NationalId")
+    if not national_id:
+        raise MessageError("NationalId is empty: name the professional by their national id")
+    return BlockRequest(_patient_id(payload, require_ins), national_id)
+
+
 # --- responses ------------------------------------------------------------------------------
 
 
@@ -358,6 +368,16 @@ def representatives_response(representatives: Sequence[Representative]) -> etree
     for representative in representatives:
         _representative(response, representative)
     return response
+
+
+def block_response(revoked: int, already_blocked: bool) -> etree._Element:
+    response = _count_response(dv.BLOCK_PROFESSIONAL, "Revoked", revoked)
+    _sub(response, "AlreadyBlocked", _boolean_text(already_blocked))
+    return response
+
+
+def unblock_response(unblocked: int) -> etree._Element:
+    return _count_response(dv.UNBLOCK_PROFESSIONAL, "Unblocked", unblocked)
 
 
 def acknowledge_response(count: int) -> etree._Element:

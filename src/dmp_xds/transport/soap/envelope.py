@@ -6,6 +6,7 @@ submission is a SOAP 1.1 envelope); responses and faults are always SOAP 1.2, as
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lxml import etree
@@ -59,12 +60,13 @@ def action_of(hint: str) -> str:
     return v.WSDL_OPERATION_ACTIONS.get(hint, hint)
 
 
-def _action_without_addressing(payload: etree._Element, hint: str) -> str:
+def _action_without_addressing(payload: etree._Element, hint: str, roots: Mapping[str, str]) -> str:
     """The action of a request that has no wsa:Action: what its transport named, else the one
-    transaction its body's root is the request of; a SoapFault when neither says."""
+    transaction its body's root is the request of (`roots`: the endpoint's own, then XDS.b's); a
+    SoapFault when neither says."""
     if hint:
         return action_of(hint)
-    action = v.ROOT_ACTIONS.get(payload.tag)
+    action = roots.get(payload.tag) or v.ROOT_ACTIONS.get(payload.tag)
     if action:
         return action
     candidates = v.AMBIGUOUS_ROOTS.get(payload.tag)
@@ -82,15 +84,20 @@ def _action_without_addressing(payload: etree._Element, hint: str) -> str:
 
 
 def read_request(
-    envelope: etree._Element, accept_soap11: bool = False, without_addressing: bool = False, action_hint: str = ""
+    envelope: etree._Element,
+    accept_soap11: bool = False,
+    without_addressing: bool = False,
+    action_hint: str = "",
+    roots: Mapping[str, str] | None = None,
 ) -> SoapRequest:
     """Check a request envelope and read its addressing headers; raise SoapFault if unusable.
 
     `accept_soap11`: read a SOAP 1.1 envelope the same way (its own Header, Body and
     mustUnderstand); otherwise it is a VersionMismatch, as XDS.b requires SOAP 1.2.
     `without_addressing`: a request without wsa:Action is dispatched on `action_hint` (its
-    Content-Type `action` or SOAPAction), else on its body's root (the CI-SIS profile: the DMP's
-    kit sends no WS-Addressing); otherwise it is refused, as XDS.b requires WS-Addressing."""
+    Content-Type `action` or SOAPAction), else on its body's root (`roots`: request element ->
+    action, the endpoint's own) — the DMP's kit sends no WS-Addressing; otherwise it is refused,
+    as XDS.b requires WS-Addressing."""
     if envelope.tag == SOAP11_ENVELOPE and not accept_soap11:
         raise SoapFault(
             VERSION_MISMATCH,
@@ -118,7 +125,7 @@ def read_request(
                 raise SoapFault(MUST_UNDERSTAND, f"header block {block.tag} is not understood")
     action = _text(header, f"{{{NS_WSA}}}Action")
     if not action and without_addressing:
-        action = _action_without_addressing(payload[0], action_hint)
+        action = _action_without_addressing(payload[0], action_hint, roots or {})
     if not action:
         raise sender(
             "the WS-Addressing Action header is missing (XDS.b requires WS-Addressing 1.0)",

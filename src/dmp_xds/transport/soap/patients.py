@@ -28,6 +28,12 @@ GDP_ACTIONS: dict[str, str] = {
     hv.ACTION_PATIENT_ADD: hv.OPERATION_PATIENT_ADD,
 }
 PDQ_ACTIONS: dict[str, str] = {hv.ACTION_FIND_CANDIDATES: hv.OPERATION_FIND_CANDIDATES}
+# Request element -> action, for the DMP's kit, which sends no WS-Addressing.
+GDP_ROOTS: dict[str, str] = {
+    f"{{{hv.NS_HL7}}}{interaction}": hv.action(interaction)
+    for interaction in (hv.GET_DEMOGRAPHICS, hv.PATIENT_REVISE, hv.PATIENT_ADD)
+}
+PDQ_ROOTS: dict[str, str] = {f"{{{hv.NS_HL7}}}{hv.FIND_CANDIDATES}": hv.ACTION_FIND_CANDIDATES}
 
 Operation = Callable[[Services, object | None, etree._Element], etree._Element]
 

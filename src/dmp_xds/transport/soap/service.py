@@ -27,10 +27,21 @@ from dmp_xds.services.gate import authenticate
 from dmp_xds.services.pipeline import admit
 from dmp_xds.storage import trail as t
 from dmp_xds.transport.soap.call import CallContext, run_call
+from dmp_xds.transport.soap.cxf import SERVICES as CXF_SERVICES
+from dmp_xds.transport.soap.cxf import endpoint_actions, endpoint_roots
 from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
-from dmp_xds.transport.soap.patients import GDP_ACTIONS, GDP_ENDPOINT, PDQ_ACTIONS, PDQ_ENDPOINT, GdpService, PdqService
+from dmp_xds.transport.soap.patients import (
+    GDP_ACTIONS,
+    GDP_ENDPOINT,
+    GDP_ROOTS,
+    PDQ_ACTIONS,
+    PDQ_ENDPOINT,
+    PDQ_ROOTS,
+    GdpService,
+    PdqService,
+)
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.xop import Attachment
 
@@ -96,6 +107,7 @@ ENDPOINT_ACTIONS: dict[str, dict[str, str]] = {
     DMP_ADMIN_ENDPOINT: DMP_ADMIN_ACTIONS,
     GDP_ENDPOINT: GDP_ACTIONS,
     PDQ_ENDPOINT: PDQ_ACTIONS,
+    **{endpoint: endpoint_actions(endpoint) for endpoint in CXF_SERVICES},
 }
 
 
@@ -126,10 +138,19 @@ class SoapDispatcher(ServerBase):
 
     transport = "http://www.w3.org/2003/05/soap/bindings/HTTP/"
 
-    def __init__(self, endpoint: str, services_classes: list[type[ServiceBase]], record_gate: bool = True) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        services_classes: list[type[ServiceBase]],
+        record_gate: bool = True,
+        roots: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(_application(endpoint, services_classes))
         self.endpoint = endpoint
         self.actions = ENDPOINT_ACTIONS[endpoint]
+        # Request element -> action, for a request that names no action at all (the transport
+        # lets that through only where the DMP's clients do it: envelope.read_request).
+        self.roots = roots or {}
         # False: the caller is authenticated here, but each operation applies its own policy
         # and traces itself (DMP administration: CreateDmp is about a record not there yet).
         self.record_gate = record_gate
@@ -205,6 +226,10 @@ def build_dispatchers() -> dict[str, SoapDispatcher]:
         "repository": SoapDispatcher("repository", [RepositoryService]),
         "registry": SoapDispatcher("registry", [RegistryService]),
         DMP_ADMIN_ENDPOINT: SoapDispatcher(DMP_ADMIN_ENDPOINT, [DmpAdminService], record_gate=False),
-        GDP_ENDPOINT: SoapDispatcher(GDP_ENDPOINT, [GdpService], record_gate=False),
-        PDQ_ENDPOINT: SoapDispatcher(PDQ_ENDPOINT, [PdqService], record_gate=False),
+        GDP_ENDPOINT: SoapDispatcher(GDP_ENDPOINT, [GdpService], record_gate=False, roots=GDP_ROOTS),
+        PDQ_ENDPOINT: SoapDispatcher(PDQ_ENDPOINT, [PdqService], record_gate=False, roots=PDQ_ROOTS),
+        **{
+            endpoint: SoapDispatcher(endpoint, [service], record_gate=False, roots=endpoint_roots(endpoint))
+            for endpoint, service in CXF_SERVICES.items()
+        },
     }

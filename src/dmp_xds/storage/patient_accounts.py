@@ -1,0 +1,135 @@
+"""The patient's web account (TD1.5a/b/d) in the database: one per DMP, keyed by the patient.
+
+The password is never stored in clear: the caller hands a scrypt hash (security/passwords.py).
+Each method is one transaction; a change of a missing (or already existing) account is a
+DmpError saying so. Destroying the DMP erases the account (storage/records.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dmp_xds.dmp.model import DmpError
+from dmp_xds.storage.tables import DmpPatientAccountRow, DmpRecordRow, utc_aware
+
+_account = DmpPatientAccountRow.__table__
+_record = DmpRecordRow.__table__
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where a one-time password goes: `type` SMS or EMAIL, `canal` the number or address."""
+
+    type: str
+    canal: str
+
+
+@dataclass(frozen=True)
+class PatientAccount:
+    patient_id: str
+    login: str
+    password_hash: str
+    password_temporary: bool
+    channels: tuple[Channel, ...]
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    locked: bool
+    failed_logins: int
+
+
+class LoginTaken(DmpError):
+    """The generated login is someone else's already: the caller draws another."""
+
+
+class PatientAccountStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, patient_id: str) -> PatientAccount | None:
+        with self.engine.connect() as connection:
+            return _get(connection, patient_id)
+
+    def create(
+        self, patient_id: str, login: str, password_hash: str, channel: Channel, created_by: str
+    ) -> PatientAccount:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            with self.engine.begin() as connection:
+                if (
+                    connection.execute(select(_record.c.patient_id).where(_record.c.patient_id == patient_id)).first()
+                    is None
+                ):
+                    raise DmpError(f"patient {patient_id} has no DMP")
+                if _get(connection, patient_id) is not None:
+                    raise DmpError(f"the patient {patient_id} already has a web account")
+                if connection.execute(select(_account.c.login).where(_account.c.login == login)).first() is not None:
+                    raise LoginTaken(f"login {login} is taken")
+                connection.execute(
+                    insert(_account).values(
+                        patient_id=patient_id,
+                        login=login,
+                        password_hash=password_hash,
+                        password_temporary=True,
+                        channels=[_channel_value(channel)],
+                        created_by=created_by,
+                        created_at=now,
+                        updated_at=now,
+                        locked=False,
+                        failed_logins=0,
+                    )
+                )
+                created = _get(connection, patient_id)
+        except IntegrityError:
+            # Another request created it (or took the login) meanwhile.
+            raise LoginTaken(f"login {login} is taken, or the account was created meanwhile") from None
+        assert created is not None
+        return created
+
+    def set_password(self, patient_id: str, password_hash: str) -> PatientAccount:
+        """A new temporary password (TD1.5d), which also unlocks the account."""
+        return self._change(
+            patient_id, password_hash=password_hash, password_temporary=True, locked=False, failed_logins=0
+        )
+
+    def set_channels(self, patient_id: str, channels: tuple[Channel, ...]) -> PatientAccount:
+        return self._change(patient_id, channels=[_channel_value(c) for c in channels])
+
+    def _change(self, patient_id: str, **values: object) -> PatientAccount:
+        with self.engine.begin() as connection:
+            if _get(connection, patient_id) is None:
+                raise DmpError(f"the patient {patient_id} has no web account")
+            connection.execute(
+                update(_account)
+                .where(_account.c.patient_id == patient_id)
+                .values(updated_at=dt.datetime.now(dt.UTC), **values)
+            )
+            changed = _get(connection, patient_id)
+        assert changed is not None
+        return changed
+
+
+def _channel_value(channel: Channel) -> dict[str, str]:
+    return {"type": channel.type, "canal": channel.canal}
+
+
+def _get(connection: Connection, patient_id: str) -> PatientAccount | None:
+    row = connection.execute(select(_account).where(_account.c.patient_id == patient_id)).first()
+    if row is None:
+        return None
+    return PatientAccount(
+        row.patient_id,
+        row.login,
+        row.password_hash,
+        row.password_temporary,
+        tuple(Channel(c["type"], c["canal"]) for c in row.channels),
+        row.created_by,
+        utc_aware(row.created_at),
+        utc_aware(row.updated_at),
+        row.locked,
+        row.failed_logins,
+    )
