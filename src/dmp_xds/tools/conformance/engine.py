@@ -38,6 +38,7 @@ from dmp_xds.tools.conformance.metadata import (
     assign_source_id,
     assign_unique_ids,
     assign_uuids,
+    document_unique_ids,
     substitute,
     substitute_text,
 )
@@ -138,6 +139,8 @@ class RunConfig:
     document_dirs: dict[str, Path] = field(default_factory=dict)  # <Document source="name">
     source_id: str = CONFORMANCE_SOURCE_ID
     identities: Identities | None = None  # a secured server: TLS client certificate + VIHF per request
+    # The patient of every test, whose record exists beforehand, nothing fed: the DMP has no ITI-8.
+    patient_id: str = ""
 
 
 @dataclass
@@ -193,7 +196,7 @@ class Engine:
         try:
             self._run_prerequisites(test)
             state = _TestState(test, "", "")
-            state.patient_id = state.current_patient_id = self._new_fed_patient()
+            state.patient_id = state.current_patient_id = self.config.patient_id or self._new_fed_patient()
             self.states[test.id] = state
             for section in test.sections:
                 self._run_section(state, section, result)
@@ -599,6 +602,28 @@ class _Step:
                 raise StepFailure(f"cannot read document {path}: {exc}") from exc
         return parts
 
+    def documents_with_their_ids(
+        self, parts: list[messages.DocumentPart], request: etree._Element
+    ) -> list[messages.DocumentPart]:
+        """`<Document setId="true">` (our extension): the CDA's id becomes the uniqueId the step
+        gave its DocumentEntry, so that an ANS example is published under a fresh id."""
+        wanted = {e.get("id", "") for e in self.documents if e.get("setId") == "true"}
+        if not wanted:
+            return parts
+        unique_ids = document_unique_ids(request)
+        changed = []
+        for part in parts:
+            if part.object_id in wanted:
+                if not unique_ids.get(part.object_id):
+                    raise StepFailure(f"Document {part.object_id!r} setId: no DocumentEntry uniqueId for it")
+                try:
+                    data = messages.with_cda_id(part.data, unique_ids[part.object_id])
+                except ValueError as exc:
+                    raise StepFailure(f"Document {part.object_id!r} setId: {exc}") from exc
+                part = messages.DocumentPart(part.object_id, data)
+            changed.append(part)
+        return changed
+
     def prepare(self) -> tuple[etree._Element, list]:
         metadata = self.load_metadata()
         substitute(metadata, self.links())
@@ -620,6 +645,7 @@ class _Step:
                 assign_source_id(request, self.engine.config.source_id)
                 if "NoAssignUids" not in self.options or self.keep_uid:
                     self.record.assigned_uids = assign_unique_ids(request, self.keep_uid)
+                parts = self.documents_with_their_ids(parts, request)
                 if "AssignUuids" in self.options:
                     self.record.assigned_uuids = assign_uuids(request, document_elements)
             else:
