@@ -194,3 +194,44 @@ def test_a_server_that_is_not_there(server: SecureServer) -> None:
     run = dmp_xds(server, "submit", str(CDA), "--pki", str(server.pki.directory), "--url", "https://127.0.0.1:9/")
     assert run.returncode == 1 and "cannot reach the server" in run.stderr, run.stderr
     no_traceback(run)
+
+
+def copied_pki(server: SecureServer, tmp_path: Path) -> Path:
+    """A copy of the server's PKI whose identities.json points at the copy's files."""
+    import json
+    import shutil
+
+    copy = tmp_path / "pki"
+    shutil.copytree(server.pki.directory, copy)
+    manifest = (copy / "identities.json").read_text()
+    (copy / "identities.json").write_text(manifest.replace(str(server.pki.directory), str(copy)))
+    assert json.loads((copy / "identities.json").read_text())["identities"]["doctor"]["key"].startswith(str(copy))
+    return copy
+
+
+def test_a_missing_card_key_is_a_clear_message(server: SecureServer, tmp_path: Path) -> None:
+    pki = copied_pki(server, tmp_path)
+    (pki / "cards" / "doctor.key").unlink()
+    run = dmp_xds(server, "submit", str(CDA), "--pki", str(pki))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "cannot act as doctor" in run.stderr and "doctor.key" in run.stderr
+    no_traceback(run)
+
+
+def test_a_password_protected_card_key_is_a_clear_message(server: SecureServer, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    pki = copied_pki(server, tmp_path)
+    path = pki / "cards" / "doctor.key"
+    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"card PIN"),
+        )
+    )
+    run = dmp_xds(server, "submit", str(CDA), "--pki", str(pki))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "password-protected" in run.stderr
+    no_traceback(run)

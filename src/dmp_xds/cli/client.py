@@ -34,6 +34,7 @@ from dmp_xds.tools.client.lps import (
     MODE_DIRECT,
     MODE_INDIRECT,
     Caller,
+    CredentialsError,
     MissingPatient,
     service_urls,
 )
@@ -257,7 +258,7 @@ def _patient_of(submission: Submission) -> str:
     return (submission.documents[0].patient_id or "") if submission.documents else ""
 
 
-CALL_ERRORS = (ZeepError, XdsClientError, requests.RequestException, MissingPatient)
+CALL_ERRORS = (ZeepError, XdsClientError, requests.RequestException, MissingPatient, CredentialsError)
 
 
 def call_failed(exc: Exception) -> click.ClickException:

@@ -46,6 +46,10 @@ class MissingPatient(ValueError):
     """A secured call without a patient: the DMP needs one in every VIHF."""
 
 
+class CredentialsError(ValueError):
+    """The identity's certificate or key cannot be used (missing, unreadable, password-protected)."""
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who the client is: an identity of a test PKI, its mode and access mode, and the CA bundle
@@ -87,7 +91,15 @@ class Caller:
         """A fresh VIHF about `patient_id` and the TLS client certificate that goes with it."""
         if not patient_id.strip():
             raise MissingPatient("the DMP needs the patient in every VIHF: give --patient")
-        return self.identities.credentials(self.identity, patient_id.strip())
+        try:
+            return self.identities.credentials(self.identity, patient_id.strip())
+        except TypeError as exc:  # what cryptography raises for an encrypted key read without a password
+            raise CredentialsError(
+                f"the private key of {self.identity.signer or self.identity.name} is password-protected: "
+                f"this client reads the test PKI's keys, which are not ({exc})"
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise CredentialsError(f"cannot act as {self.identity}: {exc}") from exc
 
     def __str__(self) -> str:
         return str(self.identity)
