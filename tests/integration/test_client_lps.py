@@ -235,3 +235,27 @@ def test_a_password_protected_card_key_is_a_clear_message(server: SecureServer, 
     assert run.returncode == 1, run.stdout + run.stderr
     assert "password-protected" in run.stderr
     no_traceback(run)
+
+
+def test_break_glass_access_mode_reaches_the_server(server: SecureServer) -> None:
+    """The pharmacist, refused in normal access, is let in with --access-mode bris_de_glace and a
+    reason (the patient did not refuse it); the server traces that access as an emergency."""
+    pki = str(server.pki.directory)
+    query = ["query", "--pki", pki, "--identity", "pharmacist"]
+    refused = dmp_xds(server, *query, "find-documents", "--patient", PATIENT)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    run = dmp_xds(
+        server,
+        *query,
+        "--access-mode",
+        "bris_de_glace",
+        "--reason",
+        "patient inconscient aux urgences",
+        "find-documents",
+        "--patient",
+        PATIENT,
+    )
+    assert run.returncode == 0 and "Success: " in run.stdout, run.stdout + run.stderr
+    entry = server.last_trace(PATIENT)
+    assert entry.event.actor_id == server.pki.identity("pharmacist").national_id
+    assert entry.emergency
