@@ -3,7 +3,6 @@ the submission set's signature is added, the CDA id a plan publishes under, the 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from dmp_xds.tools.client.publish import provide_and_register_request
 from dmp_xds.tools.conformance.messages import with_cda_id
 from dmp_xds.tools.conformance.testkit import load_testkit
 from dmp_xds.xds import vocabulary as v
-from dmp_xds.xds.model import Submission
 from factories import make_submission
 
 DMPI_PLANS = Path(__file__).resolve().parents[2] / "conformance" / "dmpi"
@@ -50,19 +48,20 @@ def test_service_urls(base: str, registry: str, repository: str) -> None:
 
 def test_sign_submission_is_applied_to_what_is_sent() -> None:
     submission = make_submission(1)
-    documents = {"Document01": b"cda"}
-    seen: list[Submission] = []
+    first = submission.documents[0].entry_uuid
+    documents = {first: b"cda"}
+    seen: list[dict[str, bytes]] = []
 
-    def signer(sub: Submission, docs: dict[str, bytes]) -> tuple[Submission, dict[str, bytes]]:
-        seen.append(sub)
-        signature = replace(sub.documents[0], entry_uuid="Signature01", unique_id="2.25.7")
-        return replace(sub, documents=[*sub.documents, signature]), {**docs, "Signature01": b"<ds:Signature/>"}
+    def signer(request: etree._Element, docs: dict[str, bytes]) -> dict[str, bytes]:
+        seen.append(dict(docs))
+        objects = request.find(v.TAG_REGISTRY_OBJECT_LIST)
+        etree.SubElement(objects, v.TAG_EXTRINSIC_OBJECT, id="urn:uuid:signature")
+        return {**docs, "urn:uuid:signature": b"<ds:Signature/>"}
 
     request, sent = provide_and_register_request(submission, documents, sign_submission=signer)
-    assert seen == [submission]
-    assert sent == {"Document01": b"cda", "Signature01": b"<ds:Signature/>"}
-    first = submission.documents[0].entry_uuid
-    assert {e.get("id") for e in request.iter(v.TAG_EXTRINSIC_OBJECT)} == {first, "Signature01"}
+    assert seen == [documents]
+    assert sent == {first: b"cda", "urn:uuid:signature": b"<ds:Signature/>"}
+    assert [e.get("id") for e in request.iter(v.TAG_EXTRINSIC_OBJECT)] == [first, "urn:uuid:signature"]
 
     unsigned, sent = provide_and_register_request(submission, documents)
     assert sent == documents

@@ -346,7 +346,9 @@ def submit(file: Path, repository_url: str | None, timeout: float, **options: An
         options["patient_id"] = patient_cx(options["patient_id"])
     data = file.read_bytes()
     submission = _submission(data, file, options)
-    request, documents = provide_and_register_request(submission, {DOCUMENT_ID: data})
+    # The DMP's XAdES signature of the submission set, with the caller's key, is this call's
+    # `sign_submission` (tools/client/publish.py); unsigned until it is given one.
+    request, documents = provide_and_register_request(submission, {DOCUMENT_ID: data}, sign_submission=None)
     try:
         client = make_client(base, caller, timeout, repository_url=repository_url)
         response = client.provide_and_register(request, documents, _patient_of(submission))
