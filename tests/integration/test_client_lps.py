@@ -133,11 +133,12 @@ def test_indirect_mode_acts_through_the_establishment(server: SecureServer, tmp_
     assert run.returncode == 0 and unique_id in run.stdout, run.stdout + run.stderr
 
 
-def test_without_credentials_the_secured_server_is_not_reached(server: SecureServer, tmp_path: Path) -> None:
-    """Without --pki: no client certificate, the TLS handshake or the server refuses."""
+def test_without_credentials_the_secured_server_refuses(server: SecureServer) -> None:
+    """Without --pki (but trusting the server with --cacert): no client certificate, no VIHF;
+    the server's refusal is shown as it says it."""
     run = dmp_xds(server, "submit", str(CDA), "--cacert", str(server.pki.anchors))
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "Error:" in run.stderr
+    assert "the server refused the request (SOAP Fault)" in run.stderr and "no client certificate" in run.stderr
     no_traceback(run)
 
 

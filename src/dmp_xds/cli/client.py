@@ -16,6 +16,7 @@ import mimetypes
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -144,38 +145,46 @@ def lps_options(function: F) -> F:
     return function
 
 
-def pop_caller(options: dict[str, Any]) -> tuple[str | None, Caller | None]:
-    """Take the `lps_options` out of a command's options: (the base URL, the caller or None)."""
+@dataclass(frozen=True)
+class Target:
+    """Where the calls go and as whom: `lps_options`, read."""
+
+    base: str | None  # --url, else the default
+    caller: Caller | None  # with --pki
+    verify: str | None  # the CA bundle the server's certificate must chain to (--cacert, else the PKI's)
+
+
+def pop_target(options: dict[str, Any]) -> Target:
+    """Take the `lps_options` out of a command's options."""
     base = options.pop("base_url_option")
     pki_dir: Path | None = options.pop("pki_dir")
     names = ("identity", "mode", "establishment", "access_mode", "reason", "audience", "cacert")
     values = {name: options.pop(name) for name in names}
+    cacert: Path | None = values["cacert"]
+    if cacert is not None and not cacert.is_file():
+        raise click.BadParameter(f"{cacert}: no such file", param_hint="--cacert")
     if pki_dir is None:
-        return base, None
+        return Target(base, None, str(cacert) if cacert else None)
     if not (pki_dir / "identities.json").is_file():
         raise click.BadParameter(
             f"{pki_dir} holds no test PKI (no identities.json; `make serve` writes var/pki, "
             "`dmp-xds pki init DIR` another)",
             param_hint="--pki",
         )
-    if values["cacert"] is not None and not values["cacert"].is_file():
-        raise click.BadParameter(f"{values['cacert']}: no such file", param_hint="--cacert")
     try:
         caller = Caller.load(pki_dir, **values)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--pki / --identity / --establishment") from exc
-    return base, caller
+    return Target(base, caller, caller.verify)
 
 
 def make_client(
-    base: str | None,
-    caller: Caller | None,
-    timeout: float,
-    registry_url: str | None = None,
-    repository_url: str | None = None,
+    target: Target, timeout: float, registry_url: str | None = None, repository_url: str | None = None
 ) -> XdsClient:
-    urls = service_urls(base or base_url(secured=caller is not None))
-    return XdsClient(registry_url or urls.registry, repository_url or urls.repository, timeout, caller)
+    urls = service_urls(target.base or base_url(secured=target.caller is not None))
+    return XdsClient(
+        registry_url or urls.registry, repository_url or urls.repository, timeout, target.caller, target.verify
+    )
 
 
 def patient_cx(value: str) -> str:
@@ -270,7 +279,9 @@ def call_failed(exc: Exception) -> click.ClickException:
             f"TLS refused (the server's certificate against --cacert, or the client certificate): {_short(exc)}"
         )
     if isinstance(exc, requests.ConnectionError):
-        return click.ClickException(f"cannot reach the server: {_short(exc)}")
+        return click.ClickException(
+            f"cannot reach the server (is it running? a secured one, as make serve starts, needs --pki): {_short(exc)}"
+        )
     if isinstance(exc, requests.RequestException):
         return click.ClickException(f"HTTP error: {_short(exc)}")
     if isinstance(exc, ZeepFault):
@@ -341,7 +352,7 @@ def submit(file: Path, repository_url: str | None, timeout: float, **options: An
 
     For a CDA document the metadata comes from its header; options override it.
     """
-    base, caller = pop_caller(options)
+    target = pop_target(options)
     if options["patient_id"] is not None:
         options["patient_id"] = patient_cx(options["patient_id"])
     data = file.read_bytes()
@@ -350,7 +361,7 @@ def submit(file: Path, repository_url: str | None, timeout: float, **options: An
     # `sign_submission` (tools/client/publish.py); unsigned until it is given one.
     request, documents = provide_and_register_request(submission, {DOCUMENT_ID: data}, sign_submission=None)
     try:
-        client = make_client(base, caller, timeout, repository_url=repository_url)
+        client = make_client(target, timeout, repository_url=repository_url)
         response = client.provide_and_register(request, documents, _patient_of(submission))
     except CALL_ERRORS as exc:
         raise call_failed(exc) from exc
@@ -409,10 +420,10 @@ def retrieve(
     **options: Any,
 ) -> None:
     """Fetch the document UNIQUE_ID (ITI-43 Retrieve Document Set; the DMP's TD3.2)."""
-    base, caller = pop_caller(options)
+    target = pop_target(options)
     patient = patient_cx(patient_id) if patient_id else ""
     try:
-        client = make_client(base, caller, timeout, registry_url, repository_url)
+        client = make_client(target, timeout, registry_url, repository_url)
         if repository_id is None:
             query_response = client.stored_query(get_documents_request(unique_id), patient)
             repository_id = repository_id_from(query_response)
@@ -439,4 +450,4 @@ def retrieve(
         click.echo(f"{len(documents[unique_id])} bytes written to {output}", err=True)
 
 
-__all__ = ["lps_options", "pop_caller", "make_client", "call_failed", "CALL_ERRORS", "submit", "retrieve"]
+__all__ = ["lps_options", "pop_target", "make_client", "call_failed", "CALL_ERRORS", "submit", "retrieve"]

@@ -124,7 +124,7 @@ def _run(ctx: click.Context, query_id: str, slots: list[tuple[str, str]], patien
     options = ctx.obj["query"]
     request = adhoc_query_request(query_id, slots, "ObjectRef" if options["object_ref"] else "LeafClass")
     try:
-        client = make_client(options["base"], options["caller"], options["timeout"], registry_url=options["registry"])
+        client = make_client(options["target"], options["timeout"], registry_url=options["registry"])
         response = client.stored_query(request, patient)
     except CALL_ERRORS as exc:
         raise call_failed(exc) from exc
@@ -171,10 +171,10 @@ def _lps_options(function: Any) -> Any:
 def query(ctx: click.Context, **options: Any) -> None:
     """ITI-18 Registry Stored Query (the DMP's TD3.1). The options above (--url, --pki...) go before
     the query's name: `dmp-xds query --pki var/pki find-documents --patient ...`."""
-    from dmp_xds.cli.client import pop_caller
+    from dmp_xds.cli.client import pop_target
 
     ctx.ensure_object(dict)
-    options["base"], options["caller"] = pop_caller(options)
+    options["target"] = pop_target(options)
     ctx.obj["query"] = options
 
 

@@ -257,15 +257,20 @@ class XdsClient:
     """Document Source / Consumer side of XDS.b, for one registry and one repository.
 
     With a `caller` (a secured server, the DMP), every call goes over TLS with the caller's
-    certificate and carries its VIHF about the call's `patient_id`."""
+    certificate and carries its VIHF about the call's `patient_id`. `verify`: the CA bundle the
+    server's certificate must chain to (default: requests' own)."""
 
     def __init__(
-        self, registry_url: str, repository_url: str, timeout: float = 30, caller: Caller | None = None
+        self,
+        registry_url: str,
+        repository_url: str,
+        timeout: float = 30,
+        caller: Caller | None = None,
+        verify: str | None = None,
     ) -> None:
         self.caller = caller
         self.transport = XdsTransport(timeout=timeout, operation_timeout=timeout)
-        if caller is not None:
-            self.transport.verify = caller.verify
+        self.transport.verify = verify
         # raw_response: zeep posts and hands back the HTTP response; `read_reply` parses it.
         # zeep adds the WS-Addressing headers itself for operations with a wsaw:Action, so no
         # WsAddressingPlugin is configured (it would add them twice).
