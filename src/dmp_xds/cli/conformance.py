@@ -363,6 +363,7 @@ def run(
         document_dirs={"cda": cda_dir} if cda_dir is not None else {},
         identities=identities,
         patient_id=patient,
+        services_url=base_url,
     )
     verify = str(cacert) if cacert else str(identities.pki.anchors)
     _run(kit, tests, config, None, junit, html_path, f"run {plans_dir.name}", verify)

@@ -141,6 +141,9 @@ class RunConfig:
     identities: Identities | None = None  # a secured server: TLS client certificate + VIHF per request
     # The patient of every test, whose record exists beforehand, nothing fed: the DMP has no ITI-8.
     patient_id: str = ""
+    # The DMP's base URL (…/si-dmp-server/v2/services/): a <SoapTransaction service="patients">
+    # goes to its sub-path.
+    services_url: str = ""
 
 
 @dataclass
@@ -441,6 +444,9 @@ class _Step:
         if self.kind == "PatientIdentityFeedTransaction":
             self.patient_feed()
             return
+        if self.kind == "SoapTransaction":
+            self.service_call()
+            return
         if self.kind not in messages.TRANSACTIONS:
             raise StepFailure(f"transaction <{self.kind}> is not supported by this runner")
         body, attachments = self.prepare()
@@ -466,6 +472,54 @@ class _Step:
         self.record.response_text = _clip(exchange.response_text)
         self.record.result = exchange.body
         self.judge(exchange, response_root)
+        self.make_reports()
+        self.check_assertions()
+
+    def service_call(self) -> None:
+        """`<SoapTransaction service="patients" action="urn:hl7-org:v3:PRPA_IN201307UV02">` (our
+        extension): the MetadataFile's element, links applied, sent as the body of a SOAP 1.2
+        request to that sub-path of the DMP's base URL, for the services that are not XDS (HL7 V3,
+        the DMP's own). Judged by the SOAP Fault or its absence (`ExpectedStatus` `Fault` or
+        `Success`), then by `Assertions` over the response and `Report`s from it."""
+        service, action = self.instruction.get("service", ""), self.instruction.get("action", "")
+        if not service or not action:
+            raise PlanError("<SoapTransaction> needs a service (a sub-path of the DMP's base URL) and an action")
+        base = self.engine.config.services_url
+        if not base:
+            raise StepFailure(
+                f"<SoapTransaction service={service!r}> calls a service of the DMP's base URL: "
+                "run it with `dmp-xds conformance run --base-url`"
+            )
+        body = self.load_metadata()
+        substitute(body, self.links())
+        substitute(body, self.id_links())
+        self.record.input_metadata = body
+        url = base.rstrip("/") + "/" + service.strip("/")
+        self.record.endpoint = url
+        credentials = self.credentials()
+        try:
+            exchange = self.engine.client.call(
+                url,
+                action,
+                copy.deepcopy(body),
+                security=credentials.security if credentials else None,
+                certificate=credentials.certificate if credentials else None,
+            )
+        except TransportError as exc:
+            self.record.request_text = _clip(etree.tostring(body, encoding="unicode", pretty_print=True))
+            self.record.response_text = _clip(exc.response_text)
+            raise StepFailure(f"{service} {exc.reason}") from exc
+        self.record.request_text = _clip(exchange.request_text)
+        self.record.response_text = _clip(exchange.response_text)
+        self.record.result = exchange.body
+        expected = " or ".join(self.expected_status)
+        if exchange.fault is not None:
+            if "Fault" not in self.expected_status:
+                raise StepFailure(f"SOAP Fault from {url}: {exchange.fault} (expected status {expected})")
+            if self.expected_message and self.expected_message not in exchange.fault:
+                raise StepFailure(f"expected a SOAP Fault mentioning {self.expected_message!r}, got {exchange.fault}")
+        elif self.expected_status == ["Fault"]:
+            raise StepFailure(f"expected a SOAP Fault (a refusal), got <{messages.local(exchange.body)}>")
         self.make_reports()
         self.check_assertions()
 
