@@ -28,6 +28,7 @@ from zeep.exceptions import Fault as ZeepFault
 
 from dmp_xds.dmp.cda.header import CdaError, read_cda_header
 from dmp_xds.dmp.ins import INS_NIR
+from dmp_xds.security.vocabulary import ACCESS_MODES, ACCESS_NORMAL
 from dmp_xds.tools.client.lps import (
     DEFAULT_ESTABLISHMENT,
     LOCAL_DMP_URL,
@@ -69,21 +70,13 @@ from dmp_xds.xds.vocabulary import (
 )
 from dmp_xds.xds.xml import UnsafeXmlError
 
-DEFAULT_BASE_URL = LOCAL_URL
 GET_DOCUMENTS_QUERY_ID = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def base_url(secured: bool = False) -> str:
-    return os.environ.get("DMP_XDS_URL", LOCAL_DMP_URL if secured else DEFAULT_BASE_URL)
-
-
-def default_repository_url() -> str:
-    return service_urls(base_url()).repository
-
-
-def default_registry_url() -> str:
-    return service_urls(base_url()).registry
+    """`DMP_XDS_URL`, else this machine's `make serve`: its DMP paths over HTTPS when secured."""
+    return os.environ.get("DMP_XDS_URL", LOCAL_DMP_URL if secured else LOCAL_URL)
 
 
 _LPS_OPTIONS = [
@@ -123,8 +116,8 @@ _LPS_OPTIONS = [
     ),
     click.option(
         "--access-mode",
-        type=click.Choice(["normal", "bris_de_glace", "centre_15"]),
-        default="normal",
+        type=click.Choice(list(ACCESS_MODES)),
+        default=ACCESS_NORMAL,
         show_default=True,
         help="With --pki: the VIHF's access mode.",
     ),
