@@ -168,6 +168,7 @@ def test_a_refusal_is_a_clear_message_and_exit_code_1(server: SecureServer) -> N
         (["--identity", "hospital"], "holds no card"),
         (["--mode", "indirect", "--establishment", "doctor2"], "is not an establishment"),
         (["--cacert", "/nonexistent/ca.pem"], "no such file"),
+        (["--access-mode", "bris_de_glace"], "give --reason"),
     ],
 )
 def test_bad_credentials_options_are_usage_errors(server: SecureServer, args: list[str], message: str) -> None:

@@ -77,6 +77,8 @@ class Caller:
             raise ValueError(f"mode {mode!r}: expected {MODE_DIRECT} or {MODE_INDIRECT}")
         if access_mode not in sv.ACCESS_MODES:
             raise ValueError(f"access mode {access_mode!r}: expected one of {', '.join(sv.ACCESS_MODES)}")
+        if access_mode == sv.ACCESS_EMERGENCY and not reason.strip():
+            raise ValueError("break-glass access (bris_de_glace) needs its reason: give --reason")
         identities = Identities.load(pki_dir, identity, audience)
         signer = establishment if mode == MODE_INDIRECT else ""
         step = StepIdentity(identity, signer, access_mode, reason)
