@@ -11,6 +11,8 @@ one place builds the credentials of both.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +95,14 @@ class Caller:
         """A fresh VIHF about `patient_id` and the TLS client certificate that goes with it."""
         if not patient_id.strip():
             raise MissingPatient("the DMP needs the patient in every VIHF: give --patient")
-        try:
+        with self.card_errors():
             return self.identities.credentials(self.identity, patient_id.strip())
+
+    @contextmanager
+    def card_errors(self) -> Iterator[None]:
+        """Reading the identity's certificate or key (its card's): a failure as a CredentialsError."""
+        try:
+            yield
         except TypeError as exc:  # what cryptography raises for an encrypted key read without a password
             raise CredentialsError(
                 f"the private key of {self.identity.signer or self.identity.name} is password-protected: "
