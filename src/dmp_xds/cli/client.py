@@ -350,10 +350,10 @@ def submit(file: Path, repository_url: str | None, timeout: float, **options: An
         options["patient_id"] = patient_cx(options["patient_id"])
     data = file.read_bytes()
     submission = _submission(data, file, options)
-    # The DMP's XAdES signature of the submission set, with the caller's key, is this call's
-    # `sign_submission` (tools/client/publish.py); unsigned until it is given one.
-    request, documents = provide_and_register_request(submission, {DOCUMENT_ID: data}, sign_submission=None)
     try:
+        # The DMP's XAdES signature of the submission set, with the caller's key, is this call's
+        # `sign_submission` (tools/client/publish.py); unsigned until it is given one.
+        request, documents = provide_and_register_request(submission, {DOCUMENT_ID: data}, sign_submission=None)
         client = make_client(target, timeout, repository_url=repository_url)
         response = client.provide_and_register(request, documents, _patient_of(submission))
     except CALL_ERRORS as exc:
