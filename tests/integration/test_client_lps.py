@@ -109,28 +109,18 @@ def test_direct_mode_submit_query_retrieve(server: SecureServer, tmp_path: Path)
 
 
 def test_indirect_mode_acts_through_the_establishment(server: SecureServer, tmp_path: Path) -> None:
+    """The nurse publishes through the hospital's certificate, then gets the document's reference
+    (GetDocuments as ObjectRef: what the rights matrix lets an establishment find, e.g. before
+    deleting it)."""
     pki = str(server.pki.directory)
-    run = dmp_xds(
-        server, "submit", str(fresh_cda(tmp_path, 2)), "--pki", pki, "--identity", "nurse", "--mode", "indirect"
-    )
+    indirect = ["--pki", pki, "--identity", "nurse", "--mode", "indirect"]
+    run = dmp_xds(server, "submit", str(fresh_cda(tmp_path, 2)), *indirect)
     assert run.returncode == 0, run.stdout + run.stderr
     unique_id = submitted_unique_id(run)
-    run = dmp_xds(
-        server,
-        "query",
-        "--pki",
-        pki,
-        "--identity",
-        "nurse",
-        "--mode",
-        "indirect",
-        "--xml",
-        "get-documents",
-        unique_id,
-        "--patient",
-        PATIENT,
-    )
-    assert run.returncode == 0 and unique_id in run.stdout, run.stdout + run.stderr
+    run = dmp_xds(server, "query", *indirect, "--object-ref", "--xml", "get-documents", unique_id, "--patient", PATIENT)
+    assert run.returncode == 0 and run.stdout.count("ObjectRef ") == 1, run.stdout + run.stderr
+    history = server.cli("audit", "history", PATIENT)
+    assert server.pki.identity("hospital").structure_id in history
 
 
 def test_without_credentials_the_secured_server_refuses(server: SecureServer) -> None:
