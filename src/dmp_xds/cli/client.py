@@ -1,7 +1,13 @@
 """`dmp-xds submit` and `dmp-xds retrieve`: the reference Document Source and Consumer.
 
-The main CLI (`dmp_xds.cli.main`) registers the two click commands exported here. Endpoints default
-to a local server; `DMP_XDS_URL` (e.g. `https://xds.example:8443`) changes the base of both.
+The main CLI (`dmp_xds.cli.main`) registers the two click commands exported here (and `query`
+shares their options). Against a secured server or the DMP (`--pki`), they act as a
+DMP-compatible LPS: a TLS client certificate and a VIHF per call (tools/client/lps.py).
+
+Where: `--url` / `DMP_XDS_URL`, a server (`https://host:port`: its `/xds/` endpoints) or a DMP
+base URL (`https://host/si-dmp-server/v2/services/`: its `registry` and `repository`), or the
+endpoints themselves (`--registry`, `--repository`). Default: this machine's `make serve`, at its
+DMP paths over HTTPS with `--pki`, else plain HTTP.
 """
 
 from __future__ import annotations
@@ -9,16 +15,31 @@ from __future__ import annotations
 import mimetypes
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import requests
 from lxml import etree
 from zeep.exceptions import Error as ZeepError
+from zeep.exceptions import Fault as ZeepFault
 
 from dmp_xds.dmp.cda.header import CdaError, read_cda_header
 from dmp_xds.dmp.ins import INS_NIR
+from dmp_xds.security.vocabulary import ACCESS_MODES, ACCESS_NORMAL
+from dmp_xds.tools.client.lps import (
+    DEFAULT_ESTABLISHMENT,
+    LOCAL_DMP_URL,
+    LOCAL_URL,
+    MODE_DIRECT,
+    MODE_INDIRECT,
+    Caller,
+    CredentialsError,
+    MissingPatient,
+    service_urls,
+)
 from dmp_xds.tools.client.metadata import (
     DEFAULT_CLASS_CODE,
     DEFAULT_CONFIDENTIALITY,
@@ -31,7 +52,9 @@ from dmp_xds.tools.client.metadata import (
     default_class_code,
     parse_code,
 )
+from dmp_xds.tools.client.publish import provide_and_register_request
 from dmp_xds.tools.client.soap import XdsClient, XdsClientError
+from dmp_xds.tools.conformance.identity import DEFAULT_IDENTITY
 from dmp_xds.xds.model import Submission
 from dmp_xds.xds.vocabulary import (
     NS_QUERY,
@@ -47,20 +70,114 @@ from dmp_xds.xds.vocabulary import (
 )
 from dmp_xds.xds.xml import UnsafeXmlError
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 GET_DOCUMENTS_QUERY_ID = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def base_url() -> str:
-    return os.environ.get("DMP_XDS_URL", DEFAULT_BASE_URL).rstrip("/")
+def base_url(secured: bool = False) -> str:
+    """`DMP_XDS_URL`, else this machine's `make serve`: its DMP paths over HTTPS when secured."""
+    return os.environ.get("DMP_XDS_URL", LOCAL_DMP_URL if secured else LOCAL_URL)
 
 
-def default_repository_url() -> str:
-    return base_url() + "/xds/repository"
+_LPS_OPTIONS = [
+    click.option(
+        "--url",
+        "base_url_option",
+        envvar="DMP_XDS_URL",
+        help="A server (https://host:port) or a DMP base URL (https://host/si-dmp-server/v2/services/). "
+        f"Default: {LOCAL_DMP_URL} with --pki, else {LOCAL_URL}.",
+    ),
+    click.option(
+        "--pki",
+        "pki_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="DMP_XDS_PKI",
+        help="Act as an LPS with this test PKI (dmp-xds pki init DIR; make serve writes var/pki): "
+        "TLS client certificate and a VIHF on every call.",
+    ),
+    click.option(
+        "--identity",
+        default=DEFAULT_IDENTITY,
+        show_default=True,
+        help="With --pki: who acts, an identity of the PKI's identities.json (a card holder), or 'patient'.",
+    ),
+    click.option(
+        "--mode",
+        type=click.Choice([MODE_DIRECT, MODE_INDIRECT]),
+        default=MODE_DIRECT,
+        show_default=True,
+        help="With --pki: direct (TLS and VIHF with the card) or indirect (with the establishment's certificate).",
+    ),
+    click.option(
+        "--establishment",
+        default=DEFAULT_ESTABLISHMENT,
+        show_default=True,
+        help="With --mode indirect: the PKI's establishment that vouches for --identity.",
+    ),
+    click.option(
+        "--access-mode",
+        type=click.Choice(list(ACCESS_MODES)),
+        default=ACCESS_NORMAL,
+        show_default=True,
+        help="With --pki: the VIHF's access mode.",
+    ),
+    click.option("--reason", default="", help="With --access-mode bris_de_glace: why (Mode_Acces_Raison)."),
+    click.option("--audience", default="", help="With --pki: the VIHF Audience, if the server checks one."),
+    click.option(
+        "--cacert",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="CA bundle the server's certificate must chain to (default: the --pki trust anchors).",
+    ),
+]
 
 
-def default_registry_url() -> str:
-    return base_url() + "/xds/registry"
+def lps_options(function: F) -> F:
+    """The options that say where the server is and, with --pki, who calls it."""
+    for option in reversed(_LPS_OPTIONS):
+        function = option(function)
+    return function
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the calls go and as whom: `lps_options`, read."""
+
+    base: str | None  # --url, else the default
+    caller: Caller | None  # with --pki
+    verify: str | None  # the CA bundle the server's certificate must chain to (--cacert, else the PKI's)
+
+
+def pop_target(options: dict[str, Any]) -> Target:
+    """Take the `lps_options` out of a command's options."""
+    base = options.pop("base_url_option")
+    pki_dir: Path | None = options.pop("pki_dir")
+    names = ("identity", "mode", "establishment", "access_mode", "reason", "audience", "cacert")
+    values = {name: options.pop(name) for name in names}
+    cacert: Path | None = values["cacert"]
+    if cacert is not None and not cacert.is_file():
+        raise click.BadParameter(f"{cacert}: no such file", param_hint="--cacert")
+    if pki_dir is None:
+        return Target(base, None, str(cacert) if cacert else None)
+    if not (pki_dir / "identities.json").is_file():
+        raise click.BadParameter(
+            f"{pki_dir} holds no test PKI (no identities.json; `make serve` writes var/pki, "
+            "`dmp-xds pki init DIR` another)",
+            param_hint="--pki",
+        )
+    try:
+        caller = Caller.load(pki_dir, **values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pki / --identity / --establishment") from exc
+    return Target(base, caller, caller.verify)
+
+
+def make_client(
+    target: Target, timeout: float, registry_url: str | None = None, repository_url: str | None = None
+) -> XdsClient:
+    urls = service_urls(target.base or base_url(secured=target.caller is not None))
+    return XdsClient(
+        registry_url or urls.registry, repository_url or urls.repository, timeout, target.caller, target.verify
+    )
 
 
 def patient_cx(value: str) -> str:
@@ -136,12 +253,38 @@ def _submission(data: bytes, file: Path, options: dict[str, Any]) -> Submission:
     )
 
 
-def _client(registry_url: str | None, repository_url: str | None, timeout: float) -> XdsClient:
-    return XdsClient(registry_url or default_registry_url(), repository_url or default_repository_url(), timeout)
+def _patient_of(submission: Submission) -> str:
+    """The patient a submission's VIHF names: its submission set's (that of its documents)."""
+    if submission.submission_set is not None and submission.submission_set.patient_id:
+        return submission.submission_set.patient_id
+    return (submission.documents[0].patient_id or "") if submission.documents else ""
 
 
-def _call_failed(exc: Exception) -> click.ClickException:
-    return click.ClickException(f"{type(exc).__name__}: {exc}")
+CALL_ERRORS = (ZeepError, XdsClientError, requests.RequestException, MissingPatient, CredentialsError)
+
+
+def call_failed(exc: Exception) -> click.ClickException:
+    """A clear one-line reason for a call that got no usable answer (the exit code is 1)."""
+    if isinstance(exc, MissingPatient):
+        return click.UsageError(str(exc))
+    if isinstance(exc, requests.exceptions.SSLError):
+        return click.ClickException(
+            f"TLS refused (the server's certificate against --cacert, or the client certificate): {_short(exc)}"
+        )
+    if isinstance(exc, requests.ConnectionError):
+        return click.ClickException(
+            f"cannot reach the server (is it running? a secured one, as make serve starts, needs --pki): {_short(exc)}"
+        )
+    if isinstance(exc, requests.RequestException):
+        return click.ClickException(f"HTTP error: {_short(exc)}")
+    if isinstance(exc, ZeepFault):
+        return click.ClickException(f"the server refused the request (SOAP Fault): {exc.message}")
+    return click.ClickException(f"{type(exc).__name__}: {_short(exc)}")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 400 else text[:400] + "..."
 
 
 _CODE_HELP = "code^codingScheme^displayName"
@@ -194,24 +337,27 @@ _CODE_HELP = "code^codingScheme^displayName"
     envvar="DMP_XDS_SOURCE_ID",
     help="OID of the sending system (SubmissionSet.sourceId).",
 )
-@click.option("--repository", "repository_url", help="Repository endpoint (default $DMP_XDS_URL/xds/repository).")
+@click.option("--repository", "repository_url", help="Repository endpoint (default: under --url).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@lps_options
 def submit(file: Path, repository_url: str | None, timeout: float, **options: Any) -> None:
-    """Send FILE to the repository (ITI-41 Provide and Register Document Set-b).
+    """Send FILE to the repository (ITI-41 Provide and Register Document Set-b; the DMP's TD2.1).
 
     For a CDA document the metadata comes from its header; options override it.
     """
+    target = pop_target(options)
     if options["patient_id"] is not None:
         options["patient_id"] = patient_cx(options["patient_id"])
     data = file.read_bytes()
     submission = _submission(data, file, options)
-    from dmp_xds.xds.ebrim.encode import encode_submit_objects_request  # the ebRIM side, only when sending
-
-    request = encode_submit_objects_request(submission)
     try:
-        response = _client(None, repository_url, timeout).provide_and_register(request, {DOCUMENT_ID: data})
-    except (ZeepError, XdsClientError, requests.RequestException) as exc:
-        raise _call_failed(exc) from exc
+        # As an LPS (`--pki`), the submission set carries the DMP's XAdES signature by the caller.
+        signer = target.caller.sign_submission if target.caller else None
+        request, documents = provide_and_register_request(submission, {DOCUMENT_ID: data}, sign_submission=signer)
+        client = make_client(target, timeout, repository_url=repository_url)
+        response = client.provide_and_register(request, documents, _patient_of(submission))
+    except CALL_ERRORS as exc:
+        raise call_failed(exc) from exc
     ok = print_response(response)
     click.echo(f"documentUniqueId: {submission.documents[0].unique_id}")
     if not ok:
@@ -245,8 +391,9 @@ def repository_id_from(query_response: etree._Element) -> str | None:
     envvar="DMP_XDS_REPOSITORY_UNIQUE_ID",
     help="repositoryUniqueId; default: asked of the registry (ITI-18 GetDocuments).",
 )
-@click.option("--repository", "repository_url", help="Repository endpoint (default $DMP_XDS_URL/xds/repository).")
-@click.option("--registry", "registry_url", help="Registry endpoint (default $DMP_XDS_URL/xds/registry).")
+@click.option("--repository", "repository_url", help="Repository endpoint (default: under --url).")
+@click.option("--registry", "registry_url", help="Registry endpoint (default: under --url).")
+@click.option("--patient", "patient_id", help="The document's patient (INS as CX, or a bare NIR); required with --pki.")
 @click.option(
     "--output",
     "-o",
@@ -254,26 +401,31 @@ def repository_id_from(query_response: etree._Element) -> str | None:
     help="Write the document there (default: standard output).",
 )
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@lps_options
 def retrieve(
     unique_id: str,
     repository_id: str | None,
     repository_url: str | None,
     registry_url: str | None,
+    patient_id: str | None,
     output: Path | None,
     timeout: float,
+    **options: Any,
 ) -> None:
-    """Fetch the document UNIQUE_ID (ITI-43 Retrieve Document Set)."""
-    client = _client(registry_url, repository_url, timeout)
+    """Fetch the document UNIQUE_ID (ITI-43 Retrieve Document Set; the DMP's TD3.2)."""
+    target = pop_target(options)
+    patient = patient_cx(patient_id) if patient_id else ""
     try:
+        client = make_client(target, timeout, registry_url, repository_url)
         if repository_id is None:
-            query_response = client.stored_query(get_documents_request(unique_id))
+            query_response = client.stored_query(get_documents_request(unique_id), patient)
             repository_id = repository_id_from(query_response)
             if repository_id is None:
                 print_response(query_response)
-                raise click.ClickException(f"the registry knows no document {unique_id}")
-        response, documents = client.retrieve([(repository_id, unique_id)])
-    except (ZeepError, XdsClientError, requests.RequestException) as exc:
-        raise _call_failed(exc) from exc
+                raise click.ClickException(f"the registry knows no document {unique_id} (or shows it not to you)")
+        response, documents = client.retrieve([(repository_id, unique_id)], patient)
+    except CALL_ERRORS as exc:
+        raise call_failed(exc) from exc
     registry_response = response.find(TAG_REGISTRY_RESPONSE)
     if unique_id not in documents:
         if registry_response is not None:
@@ -291,4 +443,4 @@ def retrieve(
         click.echo(f"{len(documents[unique_id])} bytes written to {output}", err=True)
 
 
-__all__ = ["submit", "retrieve"]
+__all__ = ["lps_options", "pop_target", "make_client", "call_failed", "CALL_ERRORS", "submit", "retrieve"]

@@ -22,6 +22,10 @@ from dmp_xds.transport.feed.mllp import send_patient_feed
 # The ANS kit beside a source checkout; an installed package has no default (give --cda-dir).
 _CHECKOUT = checkout_root()
 DEFAULT_CDA_DIR = _CHECKOUT.parent / "shared" / "ans-testcontenucda" / "ExemplesCDA" if _CHECKOUT else None
+DEFAULT_DMPI_PLANS = _CHECKOUT / "conformance" / "dmpi" if _CHECKOUT else None
+# The patient of the DMPi plans: the INS in the recordTarget of the ANS example they publish
+# (ANEST-CR-ANEST_2022.01.xml), whose DMP must exist, with the plans' identities authorized.
+DMPI_PLAN_PATIENT = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO"
 STYLES = {Outcome.PASSED: "green", Outcome.FAILED: "bold red", Outcome.SKIPPED: "yellow", Outcome.XFAIL: "magenta"}
 
 
@@ -51,7 +55,7 @@ def _run(
     # Lines go to stdout (so the summary is the last line of the output); the bar to stderr.
     out = Console(highlight=False, soft_wrap=True)
     bar_console = Console(stderr=True)
-    if not feed_value:
+    if not feed_value and not config.patient_id:
         out.print(
             "note: no --feed given; patient ids are not registered with the registry (ITI-8), "
             "so submissions may be refused as XDSUnknownPatientId",
@@ -257,6 +261,112 @@ def plans(
     document_dirs = {"cda": cda_dir} if cda_dir is not None else {}
     config = RunConfig(registry_url, repository_url, timeout, assigning_authority, document_dirs, identities=identities)
     _run(kit, tests, config, feed_value, junit, html_path, f"plans {plans_dir.name}", verify)
+
+
+@conformance.command("run")
+@click.argument(
+    "plans_dir",
+    required=DEFAULT_DMPI_PLANS is None,
+    default=DEFAULT_DMPI_PLANS,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--base-url",
+    required=True,
+    help="The DMP's base URL, https://HOST/si-dmp-server/v2/services/ (its registry and repository "
+    "sub-paths), or a server's https://HOST:PORT (its /xds/ endpoints).",
+)
+@click.option(
+    "--pki",
+    "pki_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Test PKI (dmp-xds pki init DIR; make serve writes var/pki): each request carries its step's "
+    "identity's VIHF over TLS with the signer's certificate.",
+)
+@click.option(
+    "--patient",
+    default=DMPI_PLAN_PATIENT,
+    show_default=True,
+    help="The plans' patient (INS as CX): their CDA's, with a DMP that exists and the plans' identities authorized.",
+)
+@click.option(
+    "--identity",
+    default=DEFAULT_IDENTITY,
+    show_default=True,
+    help="Who a step that names no <Identity> acts as (an identity of the PKI, or 'patient').",
+)
+@click.option("--audience", default="", help="The VIHF Audience the server expects, if any.")
+@click.option(
+    "--cacert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CA bundle the server's TLS certificate must chain to (default: the --pki trust anchors).",
+)
+@click.option(
+    "--cda-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_CDA_DIR,
+    show_default=True,
+    help='Folder of the CDA documents the plans send (<Document source="cda">).',
+)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds allowed per network call.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a self-contained HTML report here.",
+)
+@click.option("--test", "test_ids", multiple=True, help="Run only this test (repeatable), e.g. td3.2-retrieve.")
+def run(
+    plans_dir: Path,
+    base_url: str,
+    pki_dir: Path,
+    patient: str,
+    identity: str,
+    audience: str,
+    cacert: Path | None,
+    cda_dir: Path | None,
+    timeout: float,
+    junit: Path | None,
+    html_path: Path | None,
+    test_ids: tuple[str, ...],
+) -> None:
+    """Run the DMPi plans (default conformance/dmpi: one test per DMP transaction, TD2.1 to TD3.3)
+    against a DMP, or this server, at its base URL, as a DMP-compatible LPS: no patient feed, the
+    plans act on one patient whose DMP exists."""
+    from dmp_xds.dmp.ins import canonical_patient_id
+    from dmp_xds.tools.client.lps import service_urls
+
+    # The plans write the DMP's forms themselves (`$patientid$^NH`): they need the INS CX alone.
+    patient, problem = canonical_patient_id(patient.strip())
+    if problem:
+        raise click.BadParameter(problem, param_hint="--patient")
+    try:
+        kit = load_testkit(plans_dir)
+        identities = Identities.load(pki_dir, identity, audience)
+    except PlanError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pki / --identity") from exc
+    missing = [t for t in test_ids if t not in kit.tests]
+    if missing:
+        raise click.BadParameter(f"not in {kit.root}: {', '.join(missing)}", param_hint="--test")
+    tests = [kit.tests[t] for t in test_ids] if test_ids else sorted(kit.tests.values(), key=lambda t: t.id)
+    urls = service_urls(base_url)
+    config = RunConfig(
+        urls.registry,
+        urls.repository,
+        timeout,
+        document_dirs={"cda": cda_dir} if cda_dir is not None else {},
+        identities=identities,
+        patient_id=patient,
+        services_url=base_url,
+    )
+    verify = str(cacert) if cacert else str(identities.pki.anchors)
+    _run(kit, tests, config, None, junit, html_path, f"run {plans_dir.name}", verify)
 
 
 if __name__ == "__main__":  # `python -m dmp_xds.cli.conformance nist|plans ...`

@@ -63,7 +63,7 @@ def serve(
 
     from dmp_xds.config import to_environment
     from dmp_xds.storage.database import DatabaseNotAtHead
-    from dmp_xds.transport.serve import create_app, endpoint_urls
+    from dmp_xds.transport.serve import create_app, dmpi_urls, endpoint_urls
 
     settings = resolve(
         cli_settings(ctx, host=host, port=port, workers=workers, tls_certificate=tls_certificate, tls_key=tls_key)
@@ -82,6 +82,10 @@ def serve(
     click.echo(f"  repositoryUniqueId:   {settings.repository_unique_id}")
     for name, url in endpoint_urls(settings).items():
         click.echo(f"  {name + ' endpoint:':<22}{url}   (WSDL: {url}?wsdl)")
+    services = dmpi_urls(settings)
+    if services:
+        base = next(iter(services.values())).removesuffix(next(iter(services)))
+        click.echo(f"  {'DMP base URL:':<22}{base}   ({', '.join(services)})")
     if feed is not None:
         click.echo(f"  patient feed (ITI-8): mllp://{settings.host}:{settings.mllp_port}")
     if settings.workers > 1:

@@ -117,17 +117,17 @@ def print_table(response: etree._Element) -> None:
         console.print(f"[red]{error.get('errorCode')}[/red]: {error.get('codeContext')}")
 
 
-def _run(ctx: click.Context, query_id: str, slots: list[tuple[str, str]]) -> None:
-    from dmp_xds.cli.client import default_registry_url
-    from dmp_xds.tools.client.soap import XdsClient, XdsClientError
+def _run(ctx: click.Context, query_id: str, slots: list[tuple[str, str]], patient: str = "") -> None:
+    """Send the stored query; `patient` (a CX) is the one its VIHF names, against a secured server."""
+    from dmp_xds.cli.client import CALL_ERRORS, call_failed, make_client
 
     options = ctx.obj["query"]
-    client = XdsClient(options["registry"] or default_registry_url(), "", options["timeout"])
     request = adhoc_query_request(query_id, slots, "ObjectRef" if options["object_ref"] else "LeafClass")
     try:
-        response = client.stored_query(request)
-    except (XdsClientError, OSError) as exc:
-        raise click.ClickException(f"stored query failed: {exc}") from exc
+        client = make_client(options["target"], options["timeout"], registry_url=options["registry"])
+        response = client.stored_query(request, patient)
+    except CALL_ERRORS as exc:
+        raise call_failed(exc) from exc
     if options["xml"]:
         click.echo(etree.tostring(response, pretty_print=True, encoding="unicode"))
     else:
@@ -155,15 +155,26 @@ def _codes(values: Sequence[str]) -> str:
     return _list(out)
 
 
+def _lps_options(function: Any) -> Any:
+    from dmp_xds.cli.client import lps_options
+
+    return lps_options(function)
+
+
 @click.group("query")
-@click.option("--registry", help="Registry endpoint (default $DMP_XDS_URL/xds/registry).")
+@click.option("--registry", help="Registry endpoint (default: under --url).")
 @click.option("--xml", is_flag=True, help="Print the raw AdhocQueryResponse.")
 @click.option("--object-ref", is_flag=True, help="Ask for ObjectRefs instead of full objects (LeafClass).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@_lps_options
 @click.pass_context
 def query(ctx: click.Context, **options: Any) -> None:
-    """ITI-18 Registry Stored Query."""
+    """ITI-18 Registry Stored Query (the DMP's TD3.1). The options above (--url, --pki...) go before
+    the query's name: `dmp-xds query --pki var/pki find-documents --patient ...`."""
+    from dmp_xds.cli.client import pop_target
+
     ctx.ensure_object(dict)
+    options["target"] = pop_target(options)
     ctx.obj["query"] = options
 
 
@@ -173,6 +184,11 @@ _STATUS = click.option(
     default=("approved",),
     show_default=True,
     help="approved | deprecated | submitted | a status URN (repeatable: OR).",
+)
+
+
+_PATIENT_OF_VIHF = click.option(
+    "--patient", help="The documents' patient (INS as CX, or a bare NIR): its VIHF names it; required with --pki."
 )
 
 
@@ -222,7 +238,7 @@ def find_documents(
         slots.append((v.P_DE_AUTHOR_PERSON, _list(author)))
     if on_demand:
         slots.append((v.P_DE_TYPE, _list([v.DOCUMENT_ENTRY_STABLE, v.DOCUMENT_ENTRY_ON_DEMAND])))
-    _run(ctx, v.SQ_FIND_DOCUMENTS, slots)
+    _run(ctx, v.SQ_FIND_DOCUMENTS, slots, _patient(patient))
 
 
 @query.command("find-submission-sets")
@@ -235,6 +251,7 @@ def find_submission_sets(ctx: click.Context, patient: str, status: tuple[str, ..
         ctx,
         v.SQ_FIND_SUBMISSION_SETS,
         [(v.P_SS_PATIENT_ID, _quoted(_patient(patient))), (v.P_SS_STATUS, _statuses(status))],
+        _patient(patient),
     )
 
 
@@ -248,6 +265,7 @@ def find_folders(ctx: click.Context, patient: str, status: tuple[str, ...]) -> N
         ctx,
         v.SQ_FIND_FOLDERS,
         [(v.P_FOLDER_PATIENT_ID, _quoted(_patient(patient))), (v.P_FOLDER_STATUS, _statuses(status))],
+        _patient(patient),
     )
 
 
@@ -267,16 +285,19 @@ def get_all(ctx: click.Context, patient: str, status: tuple[str, ...]) -> None:
             (v.P_SS_STATUS, statuses),
             (v.P_FOLDER_STATUS, statuses),
         ],
+        _patient(patient),
     )
 
 
 @query.command("get-documents")
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--uuid", "by_uuid", is_flag=True, help="IDS are entryUUIDs (default: uniqueIds).")
+@_PATIENT_OF_VIHF
 @click.pass_context
-def get_documents(ctx: click.Context, ids: tuple[str, ...], by_uuid: bool) -> None:
+def get_documents(ctx: click.Context, ids: tuple[str, ...], by_uuid: bool, patient: str | None) -> None:
     """GetDocuments: documents by uniqueId (or entryUUID)."""
-    _run(ctx, v.SQ_GET_DOCUMENTS, [(v.P_DE_ENTRY_UUID if by_uuid else v.P_DE_UNIQUE_ID, _list(ids))])
+    slots = [(v.P_DE_ENTRY_UUID if by_uuid else v.P_DE_UNIQUE_ID, _list(ids))]
+    _run(ctx, v.SQ_GET_DOCUMENTS, slots, _patient(patient) if patient else "")
 
 
 @query.command("get-related-documents")
@@ -289,13 +310,13 @@ def get_documents(ctx: click.Context, ids: tuple[str, ...], by_uuid: bool) -> No
     show_default=True,
     help="Association types (short names or URNs).",
 )
+@_PATIENT_OF_VIHF
 @click.pass_context
-def get_related_documents(ctx: click.Context, unique_id: str, types: tuple[str, ...]) -> None:
+def get_related_documents(ctx: click.Context, unique_id: str, types: tuple[str, ...], patient: str | None) -> None:
     """GetRelatedDocuments: replacements, addenda, transforms of a document."""
     urns = [t if ":" in t else f"urn:ihe:iti:2007:AssociationType:{t}" for t in types]
-    _run(
-        ctx, v.SQ_GET_RELATED_DOCUMENTS, [(v.P_DE_UNIQUE_ID, _quoted(unique_id)), (v.P_ASSOCIATION_TYPES, _list(urns))]
-    )
+    slots = [(v.P_DE_UNIQUE_ID, _quoted(unique_id)), (v.P_ASSOCIATION_TYPES, _list(urns))]
+    _run(ctx, v.SQ_GET_RELATED_DOCUMENTS, slots, _patient(patient) if patient else "")
 
 
 @click.command("bench-load")

@@ -30,6 +30,7 @@ from zeep.exceptions import Fault, TransportError
 from zeep.utils import get_media_type
 
 from dmp_xds.config import resource_dir
+from dmp_xds.tools.client.lps import Caller
 from dmp_xds.transport.soap.mtom import MtomError, decode_mtom
 from dmp_xds.transport.soap.mtom import encode_mtom as encode_mtom_parts
 from dmp_xds.xds.vocabulary import (
@@ -63,6 +64,7 @@ OP_ITI57 = "DocumentRegistry_UpdateDocumentSet"
 OP_ITI62 = "DocumentRegistry_DeleteDocumentSet"
 
 _SOAP_BODY = f"{{{NS_SOAP12}}}Body"
+_SOAP_HEADER = f"{{{NS_SOAP12}}}Header"
 _SOAP_FAULT = f"{{{NS_SOAP12}}}Fault"
 
 
@@ -79,6 +81,7 @@ class _Outgoing:
 
     payload: etree._Element | None = None  # replaces the body element with the same tag
     documents: dict[str, bytes] = field(default_factory=dict)  # xdsb:Document@id -> bytes (MTOM)
+    security: etree._Element | None = None  # a wsse:Security header (the VIHF), for a secured server
 
 
 # A context variable rather than transport state, so that one client may serve several threads.
@@ -96,6 +99,15 @@ def substitute_payload(envelope: etree._Element, payload: etree._Element) -> Non
     if placeholder is None:
         raise ValueError(f"no {payload.tag} in the message zeep built")
     placeholder.getparent().replace(placeholder, _copy(payload))
+
+
+def add_security_header(envelope: etree._Element, security: etree._Element) -> None:
+    """Put the wsse:Security header (holding the VIHF) in the envelope's SOAP 1.2 Header."""
+    header = envelope.find(_SOAP_HEADER)
+    if header is None:
+        header = etree.Element(_SOAP_HEADER)
+        envelope.insert(0, header)
+    header.append(_copy(security))
 
 
 def _copy(element: etree._Element) -> etree._Element:
@@ -140,7 +152,19 @@ def _media_type_param(content_type: str, name: str) -> str | None:
 
 
 class XdsTransport(zeep.Transport):
-    """zeep's transport, plus the payload substitution and MTOM encoding of `_Outgoing`."""
+    """zeep's transport, plus the payload substitution and MTOM encoding of `_Outgoing`.
+
+    `verify`, when set, is the CA bundle the server's certificate must chain to; it is given with
+    each request because a session's `verify` loses to `REQUESTS_CA_BUNDLE` in requests."""
+
+    verify: str | None = None
+
+    def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
+        if self.verify is None:
+            return super().post(address, message, headers)
+        return self.session.post(
+            address, data=message, headers=headers, timeout=self.operation_timeout, verify=self.verify
+        )
 
     def post_xml(self, address: str, envelope: etree._Element, headers: dict[str, str]) -> requests.Response:
         outgoing = _OUTGOING.get()
@@ -148,6 +172,8 @@ class XdsTransport(zeep.Transport):
             return super().post_xml(address, envelope, headers)
         if outgoing.payload is not None:
             substitute_payload(envelope, outgoing.payload)
+        if outgoing.security is not None:
+            add_security_header(envelope, outgoing.security)
         if not outgoing.documents:
             return super().post_xml(address, envelope, headers)
         action = _media_type_param(headers.get("Content-Type", ""), "action")
@@ -228,10 +254,23 @@ def document_bytes(response: etree._Element, attachments: dict[str, bytes]) -> d
 
 
 class XdsClient:
-    """Document Source / Consumer side of XDS.b, for one registry and one repository."""
+    """Document Source / Consumer side of XDS.b, for one registry and one repository.
 
-    def __init__(self, registry_url: str, repository_url: str, timeout: float = 30) -> None:
+    With a `caller` (a secured server, the DMP), every call goes over TLS with the caller's
+    certificate and carries its VIHF about the call's `patient_id`. `verify`: the CA bundle the
+    server's certificate must chain to (default: requests' own)."""
+
+    def __init__(
+        self,
+        registry_url: str,
+        repository_url: str,
+        timeout: float = 30,
+        caller: Caller | None = None,
+        verify: str | None = None,
+    ) -> None:
+        self.caller = caller
         self.transport = XdsTransport(timeout=timeout, operation_timeout=timeout)
+        self.transport.verify = verify
         # raw_response: zeep posts and hands back the HTTP response; `read_reply` parses it.
         # zeep adds the WS-Addressing headers itself for operations with a wsaw:Action, so no
         # WsAddressingPlugin is configured (it would add them twice).
@@ -242,7 +281,15 @@ class XdsClient:
         self._registry_service = self.registry.create_service(REGISTRY_BINDING, registry_url)
         self._repository_service = self.repository.create_service(REPOSITORY_BINDING, repository_url)
 
-    def _call(self, service: Any, operation: str, outgoing: _Outgoing | None, **arguments: Any) -> Reply:
+    def _call(
+        self, service: Any, operation: str, outgoing: _Outgoing | None, patient_id: str = "", **arguments: Any
+    ) -> Reply:
+        if self.caller is not None:
+            credentials = self.caller.credentials(patient_id)
+            outgoing = outgoing or _Outgoing()
+            outgoing.security = credentials.security
+            # One certificate per client: a CLI call acts as one identity from start to end.
+            self.transport.session.cert = credentials.certificate
         token = _OUTGOING.set(outgoing)
         try:
             response: requests.Response = service[operation](**arguments)
@@ -251,7 +298,9 @@ class XdsClient:
         return read_reply(response.status_code, response.headers.get("Content-Type", ""), response.content)
 
     # ITI-41
-    def provide_and_register(self, submission_xml: etree._Element, documents: dict[str, bytes]) -> etree._Element:
+    def provide_and_register(
+        self, submission_xml: etree._Element, documents: dict[str, bytes], patient_id: str = ""
+    ) -> etree._Element:
         """Send an `lcm:SubmitObjectsRequest` and the documents (by DocumentEntry id) as MTOM;
         return the `rs:RegistryResponse`."""
         _require(submission_xml, TAG_SUBMIT_OBJECTS_REQUEST)
@@ -261,44 +310,52 @@ class XdsClient:
             self._repository_service,
             OP_ITI41,
             _Outgoing(submission_xml, dict(documents)),
+            patient_id,
             SubmitObjectsRequest={"RegistryObjectList": {}},
             Document=placeholders,
         )
         return _expect(reply, TAG_REGISTRY_RESPONSE)
 
     # ITI-42
-    def register(self, submission_xml: etree._Element) -> etree._Element:
+    def register(self, submission_xml: etree._Element, patient_id: str = "") -> etree._Element:
         _require(submission_xml, TAG_SUBMIT_OBJECTS_REQUEST)
-        reply = self._call(self._registry_service, OP_ITI42, _Outgoing(submission_xml), RegistryObjectList={})
+        reply = self._call(
+            self._registry_service, OP_ITI42, _Outgoing(submission_xml), patient_id, RegistryObjectList={}
+        )
         return _expect(reply, TAG_REGISTRY_RESPONSE)
 
     # ITI-57
-    def update(self, submission_xml: etree._Element) -> etree._Element:
+    def update(self, submission_xml: etree._Element, patient_id: str = "") -> etree._Element:
         _require(submission_xml, TAG_SUBMIT_OBJECTS_REQUEST)
-        reply = self._call(self._registry_service, OP_ITI57, _Outgoing(submission_xml), RegistryObjectList={})
+        reply = self._call(
+            self._registry_service, OP_ITI57, _Outgoing(submission_xml), patient_id, RegistryObjectList={}
+        )
         return _expect(reply, TAG_REGISTRY_RESPONSE)
 
     # ITI-62
-    def delete(self, remove_objects_request: etree._Element) -> etree._Element:
+    def delete(self, remove_objects_request: etree._Element, patient_id: str = "") -> etree._Element:
         _require(remove_objects_request, TAG_REMOVE_OBJECTS_REQUEST)
-        reply = self._call(self._registry_service, OP_ITI62, _Outgoing(remove_objects_request))
+        reply = self._call(self._registry_service, OP_ITI62, _Outgoing(remove_objects_request), patient_id)
         return _expect(reply, TAG_REGISTRY_RESPONSE)
 
     # ITI-18
-    def stored_query(self, adhoc_query_request_xml: etree._Element) -> etree._Element:
+    def stored_query(self, adhoc_query_request_xml: etree._Element, patient_id: str = "") -> etree._Element:
         """Send a `query:AdhocQueryRequest`; return the `query:AdhocQueryResponse`."""
         _require(adhoc_query_request_xml, TAG_ADHOC_QUERY_REQUEST)
         reply = self._call(
             self._registry_service,
             OP_ITI18,
             _Outgoing(adhoc_query_request_xml),
+            patient_id,
             ResponseOption={"returnType": "ObjectRef"},
             AdhocQuery={"id": "urn:uuid:placeholder"},
         )
         return _expect(reply, TAG_ADHOC_QUERY_RESPONSE)
 
     # ITI-43
-    def retrieve(self, requests_: list[tuple[str, str]]) -> tuple[etree._Element, dict[str, bytes]]:
+    def retrieve(
+        self, requests_: list[tuple[str, str]], patient_id: str = ""
+    ) -> tuple[etree._Element, dict[str, bytes]]:
         """Retrieve documents by (repositoryUniqueId, documentUniqueId); return the
         `xdsb:RetrieveDocumentSetResponse` (its `xop:Include`s left in place) and the bytes of
         each returned document by uniqueId."""
@@ -308,6 +365,7 @@ class XdsClient:
             self._repository_service,
             OP_ITI43,
             None,
+            patient_id,
             DocumentRequest=[
                 {"RepositoryUniqueId": repository_id, "DocumentUniqueId": document_id}
                 for repository_id, document_id in requests_

@@ -39,6 +39,7 @@ from dmp_xds.tools.conformance.metadata import (
     assign_source_id,
     assign_unique_ids,
     assign_uuids,
+    document_unique_ids,
     substitute,
     substitute_text,
 )
@@ -139,6 +140,11 @@ class RunConfig:
     document_dirs: dict[str, Path] = field(default_factory=dict)  # <Document source="name">
     source_id: str = CONFORMANCE_SOURCE_ID
     identities: Identities | None = None  # a secured server: TLS client certificate + VIHF per request
+    # The patient of every test, whose record exists beforehand, nothing fed: the DMP has no ITI-8.
+    patient_id: str = ""
+    # The DMP's base URL (…/si-dmp-server/v2/services/): a <SoapTransaction service="patients">
+    # goes to its sub-path.
+    services_url: str = ""
 
 
 @dataclass
@@ -194,7 +200,7 @@ class Engine:
         try:
             self._run_prerequisites(test)
             state = _TestState(test, "", "")
-            state.patient_id = state.current_patient_id = self._new_fed_patient()
+            state.patient_id = state.current_patient_id = self.config.patient_id or self._new_fed_patient()
             self.states[test.id] = state
             for section in test.sections:
                 self._run_section(state, section, result)
@@ -447,6 +453,9 @@ class _Step:
         if self.kind == "PatientIdentityFeedTransaction":
             self.patient_feed()
             return
+        if self.kind == "SoapTransaction":
+            self.service_call()
+            return
         if self.kind not in messages.TRANSACTIONS:
             raise StepFailure(f"transaction <{self.kind}> is not supported by this runner")
         body, attachments = self.prepare()
@@ -489,6 +498,54 @@ class _Step:
             add_submission_signature(body, contents, key, chain)
         except ValueError:
             return  # no submission set to sign (a plan testing bad metadata): the server says what is wrong
+
+    def service_call(self) -> None:
+        """`<SoapTransaction service="patients" action="urn:hl7-org:v3:PRPA_IN201307UV02">` (our
+        extension): the MetadataFile's element, links applied, sent as the body of a SOAP 1.2
+        request to that sub-path of the DMP's base URL, for the services that are not XDS (HL7 V3,
+        the DMP's own). Judged by the SOAP Fault or its absence (`ExpectedStatus` `Fault` or
+        `Success`), then by `Assertions` over the response and `Report`s from it."""
+        service, action = self.instruction.get("service", ""), self.instruction.get("action", "")
+        if not service or not action:
+            raise PlanError("<SoapTransaction> needs a service (a sub-path of the DMP's base URL) and an action")
+        base = self.engine.config.services_url
+        if not base:
+            raise StepFailure(
+                f"<SoapTransaction service={service!r}> calls a service of the DMP's base URL: "
+                "run it with `dmp-xds conformance run --base-url`"
+            )
+        body = self.load_metadata()
+        substitute(body, self.links())
+        substitute(body, self.id_links())
+        self.record.input_metadata = body
+        url = base.rstrip("/") + "/" + service.strip("/")
+        self.record.endpoint = url
+        credentials = self.credentials()
+        try:
+            exchange = self.engine.client.call(
+                url,
+                action,
+                copy.deepcopy(body),
+                security=credentials.security if credentials else None,
+                certificate=credentials.certificate if credentials else None,
+            )
+        except TransportError as exc:
+            self.record.request_text = _clip(etree.tostring(body, encoding="unicode", pretty_print=True))
+            self.record.response_text = _clip(exc.response_text)
+            raise StepFailure(f"{service} {exc.reason}") from exc
+        self.record.request_text = _clip(exchange.request_text)
+        self.record.response_text = _clip(exchange.response_text)
+        self.record.result = exchange.body
+        expected = " or ".join(self.expected_status)
+        if exchange.fault is not None:
+            if "Fault" not in self.expected_status:
+                raise StepFailure(f"SOAP Fault from {url}: {exchange.fault} (expected status {expected})")
+            if self.expected_message and self.expected_message not in exchange.fault:
+                raise StepFailure(f"expected a SOAP Fault mentioning {self.expected_message!r}, got {exchange.fault}")
+        elif self.expected_status == ["Fault"]:
+            raise StepFailure(f"expected a SOAP Fault (a refusal), got <{messages.local(exchange.body)}>")
+        self.make_reports()
+        self.check_assertions()
 
     def credentials(self) -> Credentials | None:
         """The VIHF and client certificate of this step's identity, about the step's patient;
@@ -623,6 +680,28 @@ class _Step:
                 raise StepFailure(f"cannot read document {path}: {exc}") from exc
         return parts
 
+    def documents_with_their_ids(
+        self, parts: list[messages.DocumentPart], request: etree._Element
+    ) -> list[messages.DocumentPart]:
+        """`<Document setId="true">` (our extension): the CDA's id becomes the uniqueId the step
+        gave its DocumentEntry, so that an ANS example is published under a fresh id."""
+        wanted = {e.get("id", "") for e in self.documents if e.get("setId") == "true"}
+        if not wanted:
+            return parts
+        unique_ids = document_unique_ids(request)
+        changed = []
+        for part in parts:
+            if part.object_id in wanted:
+                if not unique_ids.get(part.object_id):
+                    raise StepFailure(f"Document {part.object_id!r} setId: no DocumentEntry uniqueId for it")
+                try:
+                    data = messages.with_cda_id(part.data, unique_ids[part.object_id])
+                except ValueError as exc:
+                    raise StepFailure(f"Document {part.object_id!r} setId: {exc}") from exc
+                part = messages.DocumentPart(part.object_id, data)
+            changed.append(part)
+        return changed
+
     def prepare(self) -> tuple[etree._Element, list]:
         metadata = self.load_metadata()
         substitute(metadata, self.links())
@@ -644,6 +723,7 @@ class _Step:
                 assign_source_id(request, self.engine.config.source_id)
                 if "NoAssignUids" not in self.options or self.keep_uid:
                     self.record.assigned_uids = assign_unique_ids(request, self.keep_uid)
+                parts = self.documents_with_their_ids(parts, request)
                 if "AssignUuids" in self.options:
                     self.record.assigned_uuids = assign_uuids(request, document_elements)
             else:

@@ -15,7 +15,10 @@ from urllib.parse import unquote
 from lxml import etree
 
 from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
 from dmp_xds.xds.xop import Attachment, xop_include
+
+NS_HL7 = "urn:hl7-org:v3"
 
 # Transaction element of a plan → (WS-Addressing action, endpoint role, response root element).
 TRANSACTIONS: dict[str, tuple[str, str, str]] = {
@@ -37,6 +40,25 @@ def local(element: etree._Element) -> str:
 class DocumentPart:
     object_id: str  # the DocumentEntry id the document belongs to (symbolic until UUIDs are assigned)
     data: bytes
+
+
+def with_cda_id(cda: bytes, unique_id: str) -> bytes:
+    """The CDA document with its ClinicalDocument/id set to `unique_id` (`root` or `root^extension`,
+    as an XDS uniqueId writes it), so that a plan publishes an ANS example under a fresh id
+    and the CI-SIS rule "the metadata uniqueId is the CDA's id" still holds."""
+    try:
+        root = parse_bytes(cda)
+    except UnsafeXmlError as exc:
+        raise ValueError(f"the document is not XML, so not a CDA whose id could be set: {exc}") from exc
+    identifier = root.find(f"{{{NS_HL7}}}id")
+    if local(root) != "ClinicalDocument" or identifier is None:
+        raise ValueError("the document is not a CDA with a ClinicalDocument/id")
+    oid, _, extension = unique_id.partition("^")
+    identifier.attrib.clear()
+    identifier.set("root", oid)
+    if extension:
+        identifier.set("extension", extension)
+    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
 
 
 def submit_objects_request(metadata: etree._Element) -> etree._Element:

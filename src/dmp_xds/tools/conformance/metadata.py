@@ -113,6 +113,11 @@ def assign_unique_ids(root: etree._Element, keep: str | None = None) -> dict[str
     return assigned
 
 
+def document_unique_ids(root: etree._Element) -> dict[str, str]:
+    """The uniqueId of each DocumentEntry, by the entry's id."""
+    return {_owner_id(i): i.get("value", "") for i in external_identifiers(root, frozenset({v.DE_UNIQUE_ID}))}
+
+
 def assign_uuids(root: etree._Element, extra: list[etree._Element] | None = None) -> dict[str, str]:
     """Turn every symbolic object id into a `urn:uuid:` and rewrite the references to it.
 
