@@ -411,3 +411,22 @@ def test_document_submission_and_search_note_the_last_addition_and_access(
     record = store(server).get(patient)
     assert record.last_access_at is not None and record.last_access_at >= record.last_add_at
     assert record.last_update_at is None
+
+
+
+def test_a_td31_answer_says_it_is_whole(server: SecureServer, pki: GeneratedPki) -> None:
+    # As the DMP's TD3.1 answer: startIndex 0 and totalResultCount, the number of entries given.
+    ins = msg.ins(121)
+    patient = msg.cx(ins)
+    create(server, ins)
+    server.cli("dmp", "grant", patient, pki.identity("doctor").national_id)
+    for name in ("first", "second"):
+        server.store_document(f"td31-{name}", patient=patient)
+    query = soap.adhoc_query_payload(
+        v.SQ_FIND_DOCUMENTS,
+        {"$XDSDocumentEntryPatientId": [f"'{patient}'"], "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]},
+    )
+    found = post(server, "registry", v.ACTION_ITI18, etree.tostring(query).decode(), patient)
+    assert found.status_code == 200 and found.status == "Success", found.error_codes
+    assert len(list(found.payload.iter(v.TAG_EXTRINSIC_OBJECT))) == 2
+    assert (found.payload.get("startIndex"), found.payload.get("totalResultCount")) == ("0", "2")
