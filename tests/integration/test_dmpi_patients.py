@@ -415,7 +415,8 @@ def test_document_submission_and_search_note_the_last_addition_and_access(
 
 # A parent of the patient and their birth place, as the DMP's consultation answer (TD1.3a) gives them.
 RELATIVE = """<personalRelationship classCode="PRS"><code code="MTH" codeSystem="2.16.840.1.113883.5.111"/>
-  <addr><streetAddressLine>5 place Bellecour</streetAddressLine><postalCode>69002</postalCode><city>LYON</city></addr>
+  <addr><streetAddressLine>5 place Bellecour</streetAddressLine><additionalLocator>Résidence du Parc</additionalLocator>
+  <postalCode>69002</postalCode><city>LYON</city></addr>
   <telecom use="MC" value="tel:0611223344"/>
   <relationshipHolder1 classCode="PSN" determinerCode="INSTANCE"><name><prefix>MME</prefix><given>FANTINE</given>
   <family>THENARDIER</family></name></relationshipHolder1></personalRelationship>
@@ -456,7 +457,13 @@ def test_relatives_birth_place_and_death_flag_are_kept_and_read_back(server: Sec
             relative.findtext(f"h:relationshipHolder1/h:name/h:{p}", namespaces=NS)
             for p in ("prefix", "given", "family")
         ] == ["MME", "FANTINE", "THENARDIER"]
-        assert relative.findtext("h:addr/h:city", namespaces=NS) == "LYON"
+        assert [etree.QName(e).localname for e in relative.find("h:addr", NS)] == [
+            "streetAddressLine",
+            "additionalLocator",
+            "postalCode",
+            "city",
+        ]
+        assert relative.findtext("h:addr/h:additionalLocator", namespaces=NS) == "Résidence du Parc"
         assert values(relative, "h:telecom", "value") == ["tel:0611223344"]
         assert person_read.findtext("h:birthPlace/h:addr/h:city", namespaces=NS) == "MONTREUIL-SUR-MER"
         # The existence test gives none of them.

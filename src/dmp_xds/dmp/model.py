@@ -30,10 +30,11 @@ class Consent:
 
 @dataclass(frozen=True)
 class Address:
-    lines: tuple[str, ...] = ()  # street address lines, additional locators
+    lines: tuple[str, ...] = ()  # street address lines
     postal_code: str = ""
     city: str = ""
     country: str = ""
+    locators: tuple[str, ...] = ()  # additional locators (a residence, a building), after the lines
 
 
 @dataclass(frozen=True)

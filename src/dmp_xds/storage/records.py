@@ -77,11 +77,23 @@ def _now() -> dt.datetime:
 
 
 def _address_value(a: Address) -> dict[str, Any]:
-    return {"lines": list(a.lines), "postal_code": a.postal_code, "city": a.city, "country": a.country}
+    return {
+        "lines": list(a.lines),
+        "postal_code": a.postal_code,
+        "city": a.city,
+        "country": a.country,
+        "locators": list(a.locators),
+    }
 
 
 def _address(a: dict[str, Any]) -> Address:
-    return Address(tuple(a.get("lines", ())), a.get("postal_code", ""), a.get("city", ""), a.get("country", ""))
+    return Address(
+        tuple(a.get("lines", ())),
+        a.get("postal_code", ""),
+        a.get("city", ""),
+        a.get("country", ""),
+        tuple(a.get("locators", ())),
+    )
 
 
 def _telecoms(values: list[dict[str, str]]) -> tuple[Telecom, ...]:

@@ -270,8 +270,9 @@ def _person(person: etree._Element, data: Demographics, level: str) -> None:
 
 def _address(parent: etree._Element, address: Address, full: bool) -> None:
     addr = etree.SubElement(parent, E("addr"))
-    for line in address.lines if full else ():
-        etree.SubElement(addr, E("streetAddressLine")).text = line
+    for tag, lines in (("streetAddressLine", address.lines), ("additionalLocator", address.locators)):
+        for line in lines if full else ():
+            etree.SubElement(addr, E(tag)).text = line
     parts = [("postalCode", address.postal_code), ("city", address.city)]
     for part, value in parts + ([("country", address.country)] if full else []):
         if value:

@@ -281,16 +281,15 @@ def demographics(person: etree._Element) -> Demographics:
 
 
 def _address(addr: etree._Element) -> Address:
-    lines = [
-        _text(p)
-        for p in addr
-        if isinstance(p.tag, str) and _local(p) in ("streetAddressLine", "additionalLocator") and _text(p)
-    ]
+    def lines(name: str) -> tuple[str, ...]:
+        return tuple(_text(p) for p in _children(addr, name) if _text(p))
+
     return Address(
-        tuple(lines),
+        lines("streetAddressLine"),
         _text(_child(addr, "postalCode")),
         _text(_child(addr, "city")),
         _text(_child(addr, "country")),
+        lines("additionalLocator"),
     )
 
 
