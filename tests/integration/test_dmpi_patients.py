@@ -411,3 +411,82 @@ def test_document_submission_and_search_note_the_last_addition_and_access(
     record = store(server).get(patient)
     assert record.last_access_at is not None and record.last_access_at >= record.last_add_at
     assert record.last_update_at is None
+
+
+# A parent of the patient and their birth place, as the DMP's consultation answer (TD1.3a) gives them.
+RELATIVE = """<personalRelationship classCode="PRS"><code code="MTH" codeSystem="2.16.840.1.113883.5.111"/>
+  <addr><streetAddressLine>5 place Bellecour</streetAddressLine><additionalLocator>Résidence du Parc</additionalLocator>
+  <postalCode>69002</postalCode><city>LYON</city></addr>
+  <telecom use="MC" value="tel:0611223344"/>
+  <relationshipHolder1 classCode="PSN" determinerCode="INSTANCE"><name><prefix>MME</prefix><given>FANTINE</given>
+  <family>THENARDIER</family></name></relationshipHolder1></personalRelationship>
+  <birthPlace classCode="BIRTHPL"><addr><city>MONTREUIL-SUR-MER</city></addr></birthPlace>"""
+
+
+def test_relatives_birth_place_and_death_flag_are_kept_and_read_back(server: SecureServer, pki: GeneratedPki) -> None:
+    ins = msg.ins(120)
+    person = (
+        msg.person()
+        .replace("<addr>", '<deceasedInd value="false"/><addr>', 1)
+        .replace("</patientPerson>", RELATIVE + "</patientPerson>")
+    )
+    content = person + msg.observation(hv.CONSENT_OPENING, True, "20261201093000")
+    created = post(server, "patients", hv.ACTION_PATIENT_ADD, msg.patient_add(ins, content), msg.cx(ins))
+    assert ack(created.payload[0]) == ("AA", "")
+    server.cli("dmp", "grant", msg.cx(ins), pki.identity("doctor").national_id)
+    for family in ("VALJEAN", "FAUCHELEVENT"):
+        data = read(server, ins, hv.CNSLT_DATA).payload
+        person_read = data.find(".//h:patient/h:patientPerson", NS)
+        # In the order of the DMP's schema (PRPA_MT201303UV02.Person).
+        assert [etree.QName(e).localname for e in person_read] == [
+            "name",
+            "telecom",
+            "telecom",
+            "administrativeGenderCode",
+            "birthTime",
+            "deceasedInd",
+            "addr",
+            "personalRelationship",
+            "birthPlace",
+        ]
+        assert person_read.findtext("h:name/h:family", namespaces=NS) == family
+        assert values(person_read, "h:deceasedInd", "value") == ["false"]
+        relative = person_read.find("h:personalRelationship", NS)
+        assert values(relative, "h:code") == ["MTH"]
+        assert [
+            relative.findtext(f"h:relationshipHolder1/h:name/h:{p}", namespaces=NS)
+            for p in ("prefix", "given", "family")
+        ] == ["MME", "FANTINE", "THENARDIER"]
+        assert [etree.QName(e).localname for e in relative.find("h:addr", NS)] == [
+            "streetAddressLine",
+            "additionalLocator",
+            "postalCode",
+            "city",
+        ]
+        assert relative.findtext("h:addr/h:additionalLocator", namespaces=NS) == "Résidence du Parc"
+        assert values(relative, "h:telecom", "value") == ["tel:0611223344"]
+        assert person_read.findtext("h:birthPlace/h:addr/h:city", namespaces=NS) == "MONTREUIL-SUR-MER"
+        # The existence test gives none of them.
+        test = read(server, ins).payload.find(".//h:patient/h:patientPerson", NS)
+        assert test.find("h:personalRelationship", NS) is None and test.find("h:deceasedInd", NS) is None
+        # The DMP's modification sends none of them: they stay.
+        accepted = revise(server, ins, hv.MODIF_DATA, msg.person(usage="FAUCHELEVENT"))
+        assert ack(accepted) == ("AA", "")
+
+
+def test_a_td31_answer_says_it_is_whole(server: SecureServer, pki: GeneratedPki) -> None:
+    # As the DMP's TD3.1 answer: startIndex 0 and totalResultCount, the number of entries given.
+    ins = msg.ins(121)
+    patient = msg.cx(ins)
+    create(server, ins)
+    server.cli("dmp", "grant", patient, pki.identity("doctor").national_id)
+    for name in ("first", "second"):
+        server.store_document(f"td31-{name}", patient=patient)
+    query = soap.adhoc_query_payload(
+        v.SQ_FIND_DOCUMENTS,
+        {"$XDSDocumentEntryPatientId": [f"'{patient}'"], "$XDSDocumentEntryStatus": [f"('{v.STATUS_APPROVED}')"]},
+    )
+    found = post(server, "registry", v.ACTION_ITI18, etree.tostring(query).decode(), patient)
+    assert found.status_code == 200 and found.status == "Success", found.error_codes
+    assert len(list(found.payload.iter(v.TAG_EXTRINSIC_OBJECT))) == 2
+    assert (found.payload.get("startIndex"), found.payload.get("totalResultCount")) == ("0", "2")

@@ -7,7 +7,7 @@ their `RecordState`; the administration operations and the command line hand the
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_ESTABLISHMENT, KIND_PROFESSIONAL, Authorization, RecordState
 
@@ -30,16 +30,31 @@ class Consent:
 
 @dataclass(frozen=True)
 class Address:
-    lines: tuple[str, ...] = ()  # street address lines, additional locators
+    lines: tuple[str, ...] = ()  # street address lines
     postal_code: str = ""
     city: str = ""
     country: str = ""
+    locators: tuple[str, ...] = ()  # additional locators (a residence, a building), after the lines
 
 
 @dataclass(frozen=True)
 class Telecom:
     value: str  # a URL: tel:..., mailto:...
     use: str = ""  # HL7 use code: HP (home), MC (mobile), WP (work)...
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """A person close to the patient (HL7 `personalRelationship`: a parent, a legal representative,
+    someone to call): the relation's code as sent, their name, addresses and telecoms."""
+
+    code: str
+    code_system: str = ""
+    prefix: str = ""
+    given_names: tuple[str, ...] = ()
+    family: str = ""
+    addresses: tuple[Address, ...] = ()
+    telecoms: tuple[Telecom, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,10 +70,24 @@ class Demographics:
     birth_date: str = ""  # YYYYMMDD (or shorter, as sent)
     addresses: tuple[Address, ...] = ()
     telecoms: tuple[Telecom, ...] = ()
+    deceased: str = ""  # HL7 deceasedInd as sent: "true", "false", or "" (not said)
+    birth_place: Address = Address()
+    relationships: tuple[Relationship, ...] = ()
 
     @property
     def empty(self) -> bool:
         return self == Demographics()
+
+    def keeping(self, former: Demographics) -> Demographics:
+        """These demographics, sent by a modification, with what it did not send kept from the
+        `former` ones: the DMP's modification (TD1.3b) sends no deceasedInd, personalRelationship
+        or birthPlace, and its consultation (TD1.3a) still gives them afterwards."""
+        return replace(
+            self,
+            deceased=self.deceased or former.deceased,
+            birth_place=self.birth_place if self.birth_place != Address() else former.birth_place,
+            relationships=self.relationships or former.relationships,
+        )
 
 
 @dataclass(frozen=True)

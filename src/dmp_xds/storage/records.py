@@ -26,6 +26,7 @@ from dmp_xds.dmp.model import (
     Destruction,
     DmpError,
     DmpRecord,
+    Relationship,
     Representative,
     Telecom,
 )
@@ -75,15 +76,50 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _address_value(a: Address) -> dict[str, Any]:
+    return {
+        "lines": list(a.lines),
+        "postal_code": a.postal_code,
+        "city": a.city,
+        "country": a.country,
+        "locators": list(a.locators),
+    }
+
+
+def _address(a: dict[str, Any]) -> Address:
+    return Address(
+        tuple(a.get("lines", ())),
+        a.get("postal_code", ""),
+        a.get("city", ""),
+        a.get("country", ""),
+        tuple(a.get("locators", ())),
+    )
+
+
+def _telecoms(values: list[dict[str, str]]) -> tuple[Telecom, ...]:
+    return tuple(Telecom(t["value"], t.get("use", "")) for t in values if t.get("value"))
+
+
 def _demographics_values(demographics: Demographics) -> dict[str, Any]:
     person = {
         "given_names": list(demographics.given_names),
         "prefix": demographics.prefix,
-        "addresses": [
-            {"lines": list(a.lines), "postal_code": a.postal_code, "city": a.city, "country": a.country}
-            for a in demographics.addresses
-        ],
+        "addresses": [_address_value(a) for a in demographics.addresses],
         "telecoms": [{"value": t.value, "use": t.use} for t in demographics.telecoms],
+        "deceased": demographics.deceased,
+        "birth_place": _address_value(demographics.birth_place),
+        "relationships": [
+            {
+                "code": r.code,
+                "code_system": r.code_system,
+                "prefix": r.prefix,
+                "given_names": list(r.given_names),
+                "family": r.family,
+                "addresses": [_address_value(a) for a in r.addresses],
+                "telecoms": [{"value": t.value, "use": t.use} for t in r.telecoms],
+            }
+            for r in demographics.relationships
+        ],
     }
     return {
         "usage_name": demographics.usage_name or None,
@@ -103,11 +139,22 @@ def _demographics(row: Row[Any]) -> Demographics:
         prefix=person.get("prefix", ""),
         gender=row.gender or "",
         birth_date=row.birth_date or "",
-        addresses=tuple(
-            Address(tuple(a.get("lines", ())), a.get("postal_code", ""), a.get("city", ""), a.get("country", ""))
-            for a in person.get("addresses", ())
+        addresses=tuple(_address(a) for a in person.get("addresses", ())),
+        telecoms=_telecoms(person.get("telecoms", [])),
+        deceased=person.get("deceased", ""),
+        birth_place=_address(person.get("birth_place", {})),
+        relationships=tuple(
+            Relationship(
+                r.get("code", ""),
+                r.get("code_system", ""),
+                r.get("prefix", ""),
+                tuple(r.get("given_names", ())),
+                r.get("family", ""),
+                tuple(_address(a) for a in r.get("addresses", ())),
+                _telecoms(r.get("telecoms", [])),
+            )
+            for r in person.get("relationships", ())
         ),
-        telecoms=tuple(Telecom(t["value"], t.get("use", "")) for t in person.get("telecoms", ()) if t.get("value")),
     )
 
 
@@ -228,10 +275,9 @@ class DmpStore:
         demographics: Demographics | None = None,
     ) -> DmpRecord:
         """Change the given choices and administrative data (None: unchanged; an empty e-mail
-        address removes it; demographics replace the former ones whole)."""
+        address removes it; demographics replace the former ones, but for what they do not say:
+        see `Demographics.keeping`)."""
         values: dict[str, object] = {"updated_at": _now()}
-        if demographics is not None:
-            values.update(_demographics_values(demographics))
         if emergency_access_allowed is not None:
             values["emergency_access_allowed"] = emergency_access_allowed
         if regulation_access_allowed is not None:
@@ -239,7 +285,9 @@ class DmpStore:
         if notification_email is not None:
             values["notification_email"] = notification_email or None
         with self.engine.begin() as connection:
-            self._require(connection, patient_id)
+            former = self._require(connection, patient_id)
+            if demographics is not None:
+                values.update(_demographics_values(demographics.keeping(former.demographics)))
             connection.execute(update(_record).where(_record.c.patient_id == patient_id).values(**values))
             return self._require(connection, patient_id)
 

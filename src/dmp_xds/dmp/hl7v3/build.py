@@ -21,7 +21,7 @@ from lxml import etree
 
 from dmp_xds.dmp.hl7v3 import vocabulary as hv
 from dmp_xds.dmp.hl7v3.parse import Header
-from dmp_xds.dmp.model import Demographics, DmpRecord
+from dmp_xds.dmp.model import Address, Demographics, DmpRecord, Telecom
 from dmp_xds.dmp.policy import CLOSED, KIND_ATTENDING, KIND_PROFESSIONAL, RecordState, authorization_of
 from dmp_xds.dmp.policy import is_attending as policy_is_attending
 from dmp_xds.security.vihf import Principal
@@ -230,25 +230,61 @@ def _person(person: etree._Element, data: Demographics, level: str) -> None:
         etree.SubElement(name, E("family"), qualifier="BR").text = data.birth_name
     if level == NAMES:
         return
-    for telecom in data.telecoms if level in (EXISTENCE, FULL) else ():
-        element = etree.SubElement(person, E("telecom"))
-        if telecom.use:
-            element.set("use", telecom.use)
-        element.set("value", telecom.value)
+    _telecoms(person, data.telecoms if level in (EXISTENCE, FULL) else ())
     if data.gender:
         etree.SubElement(person, E("administrativeGenderCode"), code=data.gender)
     if data.birth_date:
         etree.SubElement(person, E("birthTime"), value=data.birth_date)
     if level in (IDENTITY, EXISTENCE):
         return
+    full = level == FULL
+    if full and data.deceased:
+        etree.SubElement(person, E("deceasedInd"), value=data.deceased)
     for address in data.addresses:
-        addr = etree.SubElement(person, E("addr"))
-        for line in address.lines if level == FULL else ():
-            etree.SubElement(addr, E("streetAddressLine")).text = line
-        parts = [("postalCode", address.postal_code), ("city", address.city)]
-        for part, value in parts + ([("country", address.country)] if level == FULL else []):
-            if value:
-                etree.SubElement(addr, E(part)).text = value
+        _address(person, address, full)
+    if not full:
+        return
+    # In the order of the DMP's schema (PRPA_MT201303UV02.Person): addr, personalRelationship, birthPlace.
+    for relation in data.relationships:
+        element = etree.SubElement(person, E("personalRelationship"), classCode="PRS")
+        code = etree.SubElement(element, E("code"), code=relation.code)
+        if relation.code_system:
+            code.set("codeSystem", relation.code_system)
+        for address in relation.addresses:
+            _address(element, address, full)
+        _telecoms(element, relation.telecoms)
+        holder = etree.SubElement(element, E("relationshipHolder1"), classCode="PSN", determinerCode="INSTANCE")
+        name = etree.SubElement(holder, E("name"))
+        for tag, values in (
+            ("prefix", (relation.prefix,)),
+            ("given", relation.given_names),
+            ("family", (relation.family,)),
+        ):
+            for value in values:
+                if value:
+                    etree.SubElement(name, E(tag)).text = value
+    if data.birth_place != Address():
+        birth_place = etree.SubElement(person, E("birthPlace"), classCode="BIRTHPL")
+        _address(birth_place, data.birth_place, full)
+
+
+def _address(parent: etree._Element, address: Address, full: bool) -> None:
+    addr = etree.SubElement(parent, E("addr"))
+    for tag, lines in (("streetAddressLine", address.lines), ("additionalLocator", address.locators)):
+        for line in lines if full else ():
+            etree.SubElement(addr, E(tag)).text = line
+    parts = [("postalCode", address.postal_code), ("city", address.city)]
+    for part, value in parts + ([("country", address.country)] if full else []):
+        if value:
+            etree.SubElement(addr, E(part)).text = value
+
+
+def _telecoms(parent: etree._Element, telecoms: Sequence[Telecom]) -> None:
+    for telecom in telecoms:
+        element = etree.SubElement(parent, E("telecom"))
+        if telecom.use:
+            element.set("use", telecom.use)
+        element.set("value", telecom.value)
 
 
 # --- the answers -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from lxml import etree
 
 from dmp_xds.dmp.hl7v3 import vocabulary as hv
 from dmp_xds.dmp.ins import INS_ROOTS, nir_problem
-from dmp_xds.dmp.model import Address, Demographics, Telecom
+from dmp_xds.dmp.model import Address, Demographics, Relationship, Telecom
 
 
 class Hl7Error(Exception):
@@ -209,56 +209,87 @@ def _patient_of(patient: etree._Element) -> str:
     return patient_cx(*ids[0])
 
 
-def demographics(person: etree._Element) -> Demographics:
-    """patientPerson: names (family qualified SP for the usage name, BR for the birth name; an
-    unqualified family is the usage name), telecoms, sex, birth date, addresses."""
+def _name(name: etree._Element | None) -> tuple[str, tuple[str, ...], str, str]:
+    """(prefix, given names, usage name, birth name) of an HL7 PN: family qualified SP is the
+    usage name, BR the birth name; an unqualified family is the usage name."""
     usage = birth = prefix = ""
     given: list[str] = []
-    name = _child(person, "name")
-    if name is not None:
-        for part in name:
-            if not isinstance(part.tag, str) or _nil(part):
-                continue
-            local, value = _local(part), _text(part)
-            if local == "family":
-                qualifiers = (part.get("qualifier") or "").split()
-                if "BR" in qualifiers:
-                    birth = birth or value
-                else:
-                    usage = usage or value
-            elif local == "given" and value:
-                given.append(value)
-            elif local == "prefix":
-                prefix = prefix or value
-    telecoms = tuple(
+    for part in name if name is not None else ():
+        if not isinstance(part.tag, str) or _nil(part):
+            continue
+        local, value = _local(part), _text(part)
+        if local == "family":
+            qualifiers = (part.get("qualifier") or "").split()
+            if "BR" in qualifiers:
+                birth = birth or value
+            else:
+                usage = usage or value
+        elif local == "given" and value:
+            given.append(value)
+        elif local == "prefix":
+            prefix = prefix or value
+    return prefix, tuple(given), usage, birth
+
+
+def _telecoms(parent: etree._Element) -> tuple[Telecom, ...]:
+    return tuple(
         Telecom((t.get("value") or "").strip(), (t.get("use") or "").strip())
-        for t in _children(person, "telecom")
+        for t in _children(parent, "telecom")
         if (t.get("value") or "").strip()
     )
-    addresses = tuple(_address(a) for a in _children(person, "addr"))
+
+
+def _addresses(parent: etree._Element) -> tuple[Address, ...]:
+    return tuple(a for a in (_address(e) for e in _children(parent, "addr")) if a != Address())
+
+
+def _relationship(element: etree._Element) -> Relationship:
+    code = _child(element, "code")
+    prefix, given, usage, birth = _name(_child(element, "relationshipHolder1", "name"))
+    return Relationship(
+        _attr(code, "code"),
+        _attr(code, "codeSystem"),
+        prefix,
+        given,
+        usage or birth,
+        _addresses(element),
+        _telecoms(element),
+    )
+
+
+def demographics(person: etree._Element) -> Demographics:
+    """patientPerson: names, telecoms, sex, birth date, whether deceased, addresses, the people
+    close to the patient (personalRelationship) and the birth place, as the DMP gives them back."""
+    prefix, given, usage, birth = _name(_child(person, "name"))
+    deceased = _attr(_child(person, "deceasedInd"), "value").lower()
+    birth_place = _child(person, "birthPlace", "addr")
     return Demographics(
         usage_name=usage,
         birth_name=birth,
-        given_names=tuple(given),
+        given_names=given,
         prefix=prefix,
         gender=_attr(_child(person, "administrativeGenderCode"), "code"),
         birth_date=_attr(_child(person, "birthTime"), "value"),
-        addresses=tuple(a for a in addresses if a != Address()),
-        telecoms=telecoms,
+        addresses=_addresses(person),
+        telecoms=_telecoms(person),
+        deceased=deceased if deceased in ("true", "false") else "",
+        birth_place=Address() if birth_place is None else _address(birth_place),
+        relationships=tuple(
+            r for r in (_relationship(e) for e in _children(person, "personalRelationship")) if r.code or r.family
+        ),
     )
 
 
 def _address(addr: etree._Element) -> Address:
-    lines = [
-        _text(p)
-        for p in addr
-        if isinstance(p.tag, str) and _local(p) in ("streetAddressLine", "additionalLocator") and _text(p)
-    ]
+    def lines(name: str) -> tuple[str, ...]:
+        return tuple(_text(p) for p in _children(addr, name) if _text(p))
+
     return Address(
-        tuple(lines),
+        lines("streetAddressLine"),
         _text(_child(addr, "postalCode")),
         _text(_child(addr, "city")),
         _text(_child(addr, "country")),
+        lines("additionalLocator"),
     )
 
 

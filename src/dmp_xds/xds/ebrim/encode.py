@@ -377,8 +377,11 @@ def encode_adhoc_query_response(
 ) -> etree._Element:
     """`query:AdhocQueryResponse status=...` (ITI-18): the error list first, then the
     `rim:RegistryObjectList` of full objects (LeafClass) or `rim:ObjectRef`s, as ebRS 3.0
-    orders the children of a RegistryResponse."""
-    element = etree.Element(v.TAG_ADHOC_QUERY_RESPONSE, {"status": status}, nsmap=_NSMAP)
+    orders the children of a RegistryResponse. `startIndex` and `totalResultCount` say the
+    answer is whole (ebRS 3.0: no paging here), as the DMP's TD3.1 answer does."""
+    objects = list(objects)
+    attributes = {"status": status, "startIndex": "0", "totalResultCount": str(len(objects))}
+    element = etree.Element(v.TAG_ADHOC_QUERY_RESPONSE, attributes, nsmap=_NSMAP)
     encode_registry_error_list(errors, element)
     encode_registry_object_list(objects, element)
     return element
