@@ -36,7 +36,7 @@ from xds_server import free_port
 AUDIENCE = "urn:dmp-xds:test-server"
 MASKED = Code("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "Masqué aux professionnels de santé")
 PATIENT = "2840599123456^^^&1.2.250.1.213.1.4.10&ISO"
-STARTUP_SECONDS = 30.0
+STARTUP_SECONDS = 90.0  # compiling the ANS schematrons takes 8 s alone, far more on a busy machine
 
 
 @dataclass
