@@ -176,10 +176,10 @@ def test_the_patient_portal_speaks_for_the_patient_and_is_named(
         card="patient-portal",
     )  # fmt: skip
     assert closed.status_code == 200 and 'typeCode="AA"' in etree.tostring(closed.payload).decode()
-    assert json.loads(server.cli("dmp", "show", patient))["status"] == "closed"
     row = server.last_trace(patient).event
     assert (row.action, row.outcome, row.structure_id) == ("dmp.close", "success", portal.structure_id)
     assert f"vouched for by structure {portal.structure_id}" in row.detail
+    assert json.loads(server.cli("dmp", "show", patient))["status"] == "closed"
     parent = server.call(
         "registry", find_documents(MINOR), patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal"
     )
