@@ -1,6 +1,6 @@
 """A secured dmp-xds server (client certificates, VIHF, policy, trace) on 127.0.0.1 with the
 generated test PKI, the VIHF builder of its tests, a signed XDS call over TLS, and documents
-stored straight into the server's registry (test_security_*, test_dmp_admin)."""
+stored straight into the server's registry (test_security_*, test_dmpi_*, test_dmp_*)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,27 +90,18 @@ class SecureServer:
         )
         return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
 
-    def admin(
-        self, operation: str, body: str, assertion: etree._Element | None, card: str = "patient-portal"
+    def dmpi(
+        self, service: str, action: str, body: str, assertion: etree._Element, card: str = "doctor"
     ) -> soap.SoapResponse:
-        """One DMP administration request (`body`: the request element's content) over TLS with
-        `card`'s certificate and the VIHF."""
-        from dmp_xds.dmp import vocabulary as dv
-
-        payload = etree.fromstring(
-            f'<{operation}Request xmlns="{dv.NS_DMP_ADMIN}">{body.replace("&", "&amp;")}</{operation}Request>'
-        )
-        message = etree.Element(f"{{{v.NS_SOAP12}}}Envelope", nsmap={"soapenv": v.NS_SOAP12, "wsa": v.NS_WSA})
-        header = etree.SubElement(message, f"{{{v.NS_SOAP12}}}Header")
-        etree.SubElement(header, f"{{{v.NS_WSA}}}Action").text = dv.action(operation)
-        etree.SubElement(header, f"{{{v.NS_WSA}}}MessageID").text = f"urn:uuid:{uuid.uuid4()}"
-        if assertion is not None:
-            header.append(security_header(assertion))
-        etree.SubElement(message, f"{{{v.NS_SOAP12}}}Body").append(payload)
+        """`body` (an HL7 V3 or CXF message) to the DMP's `service` at its own path, over TLS with
+        `card`'s certificate and `assertion` as VIHF."""
+        request, _ = soap.envelope(action, etree.fromstring(body.encode()))
+        envelope = etree.fromstring(request)
+        envelope.find(f"{{{v.NS_SOAP12}}}Header").append(security_header(assertion))
         identity = self.pki.identity(card)
         response = requests.post(
-            self.url + "/dmp/admin",
-            data=etree.tostring(message),
+            f"{self.url}/si-dmp-server/v2/services/{service}",
+            data=etree.tostring(envelope),
             timeout=30,
             cert=(identity.certificate, identity.key),
             verify=str(self.pki.anchors),

@@ -19,7 +19,6 @@ from lxml import etree
 from sqlalchemy import JSON, Engine, String, Text, cast, func, or_, select
 
 import soap_messages as soap
-from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.storage.database import create_engine_for
@@ -134,12 +133,7 @@ def history_of(server: SecureServer, pki: GeneratedPki, patient: str) -> set[str
     server.cli("dmp", "grant", patient, doctor)
     server.cli("dmp", "grant", patient, pki.identity("doctor2").national_id, "--kind", "attending")
     server.cli("dmp", "representative", "add", patient, PARENT, "--evidence", "livret de famille")
-    address = server.admin(
-        dv.UPDATE_DMP,
-        f"<PatientId>{patient}</PatientId><NotificationEmail>p@example.org</NotificationEmail>",
-        patient_vihf(pki, patient),
-    )
-    assert address.status_code == 200, address.fault_reason
+    server.cli("dmp", "update", patient, "--email", "p@example.org")
     made: set[str] = set()
 
     # ITI-41: two documents with their bytes.
@@ -253,12 +247,12 @@ def test_destroy_leaves_no_row_naming_the_patient_but_the_trace(server: SecureSe
             )
         assert paths
 
-        destroyed = server.admin(
-            dv.DESTROY_DMP,
-            f"<PatientId>{PATIENT}</PatientId><PatientRequest>courrier du 2026-05-30</PatientRequest>",
-            patient_vihf(pki, PATIENT),
-        )
-        assert destroyed.status_code == 200, destroyed.fault_reason
+        destroyed = server.cli("dmp", "destroy", PATIENT, "--yes", "--request", "courrier du 2026-05-30")
+        assert f"DMP of {PATIENT} destroyed" in destroyed
+        # The request, who carried it out and what it erased stay in the trace.
+        row = server.last_trace(PATIENT).event
+        assert (row.action, row.outcome, row.actor_id) == ("dmp.destroy", "success", "operator")
+        assert "courrier du 2026-05-30" in row.detail and row.documents and set(row.documents) <= made
 
         after = footprint(engine, PATIENT, needles)
         assert {table: count for table, count in after.items() if count and table != TRACE} == {}

@@ -6,6 +6,7 @@ status or fault naming what is wrong, changes nothing, and leaves its trace row.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -15,7 +16,6 @@ from lxml import etree
 from sqlalchemy import select
 
 from dmp_xds.dmp import cxf_vocabulary as cv
-from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.security.passwords import verify_password
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import security_header
@@ -23,7 +23,7 @@ from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.tables import DmpPatientAccountRow
 from dmp_xds.transport.serve import DMPI_SERVICES
 from dmp_xds.xds import vocabulary as v
-from secure_server import SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
+from secure_server import SecureServer, start_secure_server, stop_secure_server, vihf
 from soap_messages import SoapResponse, adhoc_query, parse_response, retrieve
 from xds_server import BACKENDS, database_for
 
@@ -241,15 +241,8 @@ def test_a_blocked_professional_is_refused_until_unblocked(server: SecureServer,
     assert listed(server, pki, patient, "INTERDITE") == {doctor2: "INTERDITE"}
     assert listed(server, pki, patient, "ACTIVE") == {doctor: "ACTIVE"}
     assert listed(server, pki, patient, "TOUTE") == {doctor: "ACTIVE", doctor2: "INTERDITE"}
-    # The patient sees the block in their record's status (the administration endpoint).
-    status = server.admin(dv.GET_DMP_STATUS, f"<PatientId>{patient}</PatientId>", patient_vihf(pki, patient))
-    assert status.status_code == 200, status.fault_reason
-    kinds = {
-        a.findtext("d:Grantee", namespaces={"d": dv.NS_DMP_ADMIN}): a.findtext(
-            "d:Kind", namespaces={"d": dv.NS_DMP_ADMIN}
-        )
-        for a in status.payload.iterfind(".//d:Authorization", {"d": dv.NS_DMP_ADMIN})
-    }
+    # The record keeps the block among its authorizations: one list of who may and may not come in.
+    kinds = {a["grantee"]: a["kind"] for a in json.loads(server.cli("dmp", "show", patient))["authorizations"]}
     assert kinds == {doctor: "professional", doctor2: "blocked"}
 
     assert "unblocked" in server.cli("dmp", "unblock", patient, doctor2)
@@ -506,43 +499,24 @@ def test_the_wsdls_are_served_at_the_dmp_paths(server: SecureServer) -> None:
         assert schema.status_code == 200 and b"targetNamespace" in schema.content
 
 
-def test_the_attending_doctor_and_the_patient_block_through_the_administration_endpoint(
-    server: SecureServer, pki: GeneratedPki
-) -> None:
+def test_the_operator_blocks_and_unblocks_on_the_patients_request(server: SecureServer, pki: GeneratedPki) -> None:
+    """Blocking is the patient's (their web space; until then the operator's CLI on their request):
+    it revokes the professional's authorizations, blocking twice changes nothing, and unblocking
+    lifts that one block only."""
     patient = patient_id(11)
-    doctor, doctor2, nurse = (pki.identity(n).national_id for n in ("doctor", "doctor2", "nurse"))
+    doctor2, nurse = (pki.identity(n).national_id for n in ("doctor2", "nurse"))
     server.cli("dmp", "create", patient, "--collected-by", "accueil")
-    server.cli("dmp", "grant", patient, doctor, "--kind", "attending")
-    server.cli("dmp", "grant", patient, doctor2)
-    server.cli("dmp", "grant", patient, nurse)
-    d = {"d": dv.NS_DMP_ADMIN}
+    for professional in ("doctor", "doctor2", "nurse"):  # the doctor lists them (TD1.6)
+        server.cli("dmp", "grant", patient, pki.identity(professional).national_id)
+    assert search(server, pki, patient, "nurse").status == "Success"
 
-    def block(operation: str, target: str, assertion: etree._Element, card: str) -> SoapResponse:
-        return server.admin(
-            operation, f"<PatientId>{patient}</PatientId><NationalId>{target}</NationalId>", assertion, card
-        )
-
-    # A professional who is not the attending doctor may not block another.
-    refused = block(dv.BLOCK_PROFESSIONAL, nurse, vihf(pki, "doctor2", patient), "doctor2")
-    assert refused.status_code == 403 and "attending doctor" in (refused.fault_reason or "")
+    assert "(1 authorization(s) revoked)" in server.cli("dmp", "block", patient, nurse)
+    assert "was already blocked" in server.cli("dmp", "block", patient, nurse)
     trace = server.last_trace(patient).event
-    assert (trace.action, trace.outcome, trace.actor_id) == ("authorization.block", "denied", doctor2)
-    # The attending doctor blocks the nurse; blocking again changes nothing.
-    blocked = block(dv.BLOCK_PROFESSIONAL, nurse, vihf(pki, "doctor", patient), "doctor")
-    assert blocked.status_code == 200, blocked.fault_reason
-    assert (
-        blocked.payload.findtext("d:Revoked", namespaces=d),
-        blocked.payload.findtext("d:AlreadyBlocked", namespaces=d),
-    ) == ("1", "false")
-    again = block(dv.BLOCK_PROFESSIONAL, nurse, vihf(pki, "doctor", patient), "doctor")
-    assert again.payload.findtext("d:AlreadyBlocked", namespaces=d) == "true"
+    assert (trace.action, trace.actor_id) == ("authorization.block", "operator") and "nothing done" in trace.detail
     assert listed(server, pki, patient, "INTERDITE") == {nurse: "INTERDITE"}
     assert search(server, pki, patient, "nurse").status_code == 403
-    # The patient blocks doctor2 and lifts the nurse's block.
-    assert block(dv.BLOCK_PROFESSIONAL, doctor2, patient_vihf(pki, patient), "patient-portal").status_code == 200
-    lifted = block(dv.UNBLOCK_PROFESSIONAL, nurse, patient_vihf(pki, patient), "patient-portal")
-    assert lifted.status_code == 200 and lifted.payload.findtext("d:Unblocked", namespaces=d) == "1"
+    server.cli("dmp", "block", patient, doctor2)
+    assert "unblocked" in server.cli("dmp", "unblock", patient, nurse)
+    assert "was not blocked" in server.cli("dmp", "unblock", patient, nurse)
     assert listed(server, pki, patient, "INTERDITE") == {doctor2: "INTERDITE"}
-    # The attending doctor does not block themself.
-    itself = block(dv.BLOCK_PROFESSIONAL, doctor, vihf(pki, "doctor", patient), "doctor")
-    assert itself.status_code == 403 and "themself" in (itself.fault_reason or "")

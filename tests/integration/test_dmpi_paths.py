@@ -72,3 +72,30 @@ def test_the_patient_services_need_authentication(server, service: str, action: 
     parsed = soap.parse_response(response.status_code, response.headers["Content-Type"], response.content)
     assert response.status_code == 200 and parsed.payload.tag == answer
     assert "need authentication" in parsed.payload.findtext(f".//{hv.hl7('acknowledgementDetail')}/{hv.hl7('text')}")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/dmp/admin"),
+        ("GET", "/dmp/admin?wsdl"),
+        ("GET", "/dmp/wsdl/DMP_Administration.wsdl"),
+        ("GET", "/dmp/schemas/dmp/Habilitations.xsd"),
+    ],
+)
+def test_the_home_made_administration_endpoint_is_gone(server, method: str, path: str) -> None:
+    # A plain 404, not a SOAP fault: nothing answers there any more (the DMP's services and the
+    # operator's `dmp-xds dmp` commands do what it did).
+    request, _ = soap.envelope("urn:dmp-xds:2026:dmp-admin:GetDmpStatus", msg.element("<x xmlns='urn:x'/>"))
+    response = requests.request(
+        method,
+        server.base_url + path,
+        data=request if method == "POST" else None,
+        headers={"Content-Type": "application/soap+xml"},
+        timeout=30,
+    )
+    assert (response.status_code, response.headers["Content-Type"], response.text) == (
+        404,
+        "text/plain",
+        "not found\n",
+    )

@@ -1,9 +1,10 @@
-"""Emergency access is reported to the patient: a notification they read and acknowledge on
-the DMP administration endpoint and in the CLI, and an e-mail through the configured SMTP relay
-(a small SMTP server of the test on 127.0.0.1)."""
+"""Emergency access is reported to the patient: a notification kept for them (read and
+acknowledged with the operator's CLI until the patient's web space shows them), and an e-mail
+through the configured SMTP relay (a small SMTP server of the test on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -13,12 +14,11 @@ from typing import BinaryIO
 
 import pytest
 
-from dmp_xds.dmp import vocabulary as dv
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.xds import vocabulary as v
 from loopback_server import serving
-from secure_server import PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
+from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
 from soap_messages import SoapResponse, adhoc_query
 
 EMAIL = "patient@example.org"
@@ -105,40 +105,20 @@ def search(server: SecureServer, pki: GeneratedPki, card: str, **changes: str) -
     return server.call("registry", query, vihf(pki, card, **changes), card=card)
 
 
-def notifications(server: SecureServer, pki: GeneratedPki, unread_only: bool = False) -> SoapResponse:
-    body = f"<PatientId>{PATIENT}</PatientId><UnreadOnly>{str(unread_only).lower()}</UnreadOnly>"
-    return server.admin(dv.GET_NOTIFICATIONS, body, patient_vihf(pki))
-
-
-def found(response: SoapResponse, path: str) -> list[str]:
-    return [e.text or "" for e in response.payload.iterfind(path, {"d": dv.NS_DMP_ADMIN})]
+def notifications(server: SecureServer, *options: str) -> list[str]:
+    """The patient's notifications as the CLI lists them, one line each, newest first."""
+    return server.cli("dmp", "notifications", PATIENT, *options).splitlines()
 
 
 def test_emergency_access_is_notified_and_emailed(server: SecureServer, pki: GeneratedPki, relay: SmtpRelay) -> None:
-    # Only the patient gives (and reads) their address.
-    by_doctor = server.admin(
-        dv.UPDATE_DMP,
-        f"<PatientId>{PATIENT}</PatientId><NotificationEmail>x@y.org</NotificationEmail>",
-        vihf(pki, "doctor"),
-        card="doctor",
-    )
-    assert by_doctor.status_code == 403 and "only the patient" in (by_doctor.fault_reason or "")
-    updated = server.admin(
-        dv.UPDATE_DMP,
-        f"<PatientId>{PATIENT}</PatientId><NotificationEmail>{EMAIL}</NotificationEmail>",
-        patient_vihf(pki),
-    )
-    assert updated.status_code == 200, updated.fault_reason
-    assert found(updated, "d:Dmp/d:NotificationEmail") == [EMAIL]
-    status = server.admin(dv.GET_DMP_STATUS, f"<PatientId>{PATIENT}</PatientId>", vihf(pki, "doctor"), card="doctor")
-    assert found(status, "d:Dmp/d:NotificationEmail") == []
+    updated = server.cli("dmp", "update", PATIENT, "--email", EMAIL)
+    assert json.loads(updated)["notification_email"] == EMAIL
 
     assert search(server, pki, "doctor").status_code == 200  # a normal access: nothing to tell
-    assert found(notifications(server, pki), "d:Notification") == []
+    assert notifications(server) == []
 
     emergency = search(server, pki, "pharmacist", access_mode=sv.ACCESS_EMERGENCY, access_reason="patient inconscient")
     assert emergency.status_code == 200, emergency.fault_reason
-    trace = server.last_trace()
     deadline = time.monotonic() + WAIT_SECONDS
     while not relay.messages and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -151,47 +131,30 @@ def test_emergency_access_is_notified_and_emailed(server: SecureServer, pki: Gen
 
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:  # the relay answered; the row is updated right after
-        listed = notifications(server, pki)
-        if found(listed, "d:Notification/d:Emailed") == ["true"]:
+        listed = notifications(server)
+        if len(listed) == 1 and "e-mailed" in listed[0]:
             break
         time.sleep(0.05)
-    assert listed.status_code == 200, listed.fault_reason
-    assert found(listed, "d:Notification/d:Kind") == ["emergency-access"]
-    assert found(listed, "d:Notification/d:TraceSequence") == [str(trace.seq)]
-    assert found(listed, "d:Notification/d:Actor/d:Id") == [pki.identity("pharmacist").national_id]
-    assert found(listed, "d:Notification/d:AccessReason") == ["patient inconscient"]
-    assert found(listed, "d:Notification/d:Read") == ["false"]
-    assert found(listed, "d:Notification/d:Emailed") == ["true"]
+    (line,) = listed
+    assert "[UNREAD, e-mailed" in line and "bris de glace" in line and "patient inconscient" in line
+    assert "PAUL PETIT" in line
 
-    # Nobody else reads them.
-    by_doctor = server.admin(
-        dv.GET_NOTIFICATIONS, f"<PatientId>{PATIENT}</PatientId>", vihf(pki, "doctor"), card="doctor"
-    )
-    assert by_doctor.status_code == 403
-
-    # The operator's CLI lists them too.
-    assert "bris de glace" in server.cli("dmp", "notifications", PATIENT, "--unread")
-
-    (notification_id,) = found(listed, "d:Notification/d:Id")
-    acknowledged = server.admin(
-        dv.ACKNOWLEDGE_NOTIFICATIONS,
-        f"<PatientId>{PATIENT}</PatientId><NotificationId>{notification_id}</NotificationId>",
-        patient_vihf(pki),
-    )
-    assert found(acknowledged, "d:Acknowledged") == ["1"]
-    assert found(notifications(server, pki, unread_only=True), "d:Notification") == []
-    assert found(notifications(server, pki), "d:Notification/d:Read") == ["true"]
+    # Acknowledged, it is no longer unread; the reading is traced.
+    assert notifications(server, "--unread", "--acknowledge") == [line]
+    assert notifications(server, "--unread") == []
+    (read,) = notifications(server)
+    assert "[read, e-mailed" in read
     assert server.last_trace().event.action == "notifications.read"
 
 
 def test_centre_15_is_notified_and_a_refused_emergency_access_is_not(server: SecureServer, pki: GeneratedPki) -> None:
-    before = len(found(notifications(server, pki), "d:Notification"))
+    before = len(notifications(server))
     # `dmp create` records centre 15 access as allowed unless told otherwise.
     assert search(server, pki, "pharmacist", access_mode=sv.ACCESS_REGULATION).status_code == 200
-    listed = notifications(server, pki)
-    assert len(found(listed, "d:Notification")) == before + 1
-    assert found(listed, "d:Notification/d:Kind")[0] == "regulation-access"
+    listed = notifications(server)
+    assert len(listed) == before + 1
+    assert "centre 15" in listed[0], listed[0]
     server.cli("dmp", "update", PATIENT, "--no-emergency-access")
     denied = search(server, pki, "pharmacist", access_mode=sv.ACCESS_EMERGENCY, access_reason="coma")
     assert denied.status_code == 403
-    assert len(found(notifications(server, pki), "d:Notification")) == before + 1
+    assert len(notifications(server)) == before + 1

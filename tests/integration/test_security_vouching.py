@@ -2,13 +2,15 @@
 
 The attack: the hospital's certificate (an establishment, not the patient portal), used for the
 TLS connection and to sign a VIHF with role PATIENT naming a patient, read all that patient's
-documents (masked ones included) and granted a pharmacist access to the record; the trace said
+documents (masked ones included) and changed the record (here: closing the DMP through
+`patients`); the trace said
 "the patient" and did not name the hospital. Only the structures of DMP_XDS_PATIENT_PORTALS may
 speak for a patient or a legal representative, and every row made on a structure's word names it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,11 +21,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+import hl7v3_messages as msg
 import soap_messages as soap
-from dmp_xds.dmp import vocabulary as dv
+from dmp_xds.dmp.hl7v3 import vocabulary as hv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
-from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.records import DmpStore
 from dmp_xds.xds import vocabulary as v
 from secure_server import (
     MASKED,
@@ -79,13 +80,6 @@ def find_documents(patient: str = PATIENT) -> soap.HttpRequest:
     )
 
 
-def grant_body(patient: str, national_id: str) -> str:
-    return (
-        f"<PatientId>{patient}</PatientId><Grantee><Professional><NationalId>{national_id}</NationalId>"
-        "<AttendingDoctor>false</AttendingDoctor></Professional></Grantee>"
-    )
-
-
 def subcode(response: soap.SoapResponse) -> str:
     return response.payload.findtext(f".//{{{v.NS_SOAP12}}}Subcode/{{{v.NS_SOAP12}}}Value") or ""
 
@@ -97,16 +91,6 @@ def assert_refused(response: soap.SoapResponse, code: str, *words: str) -> None:
     assert subcode(response) == f"wsse:{code}", subcode(response)
     for word in words:
         assert word in (response.fault_reason or ""), response.fault_reason
-
-
-def authorizations(server: SecureServer, patient: str) -> list[str]:
-    engine = create_engine_for(server.engine_url())
-    try:
-        found = DmpStore(engine).get(patient)
-    finally:
-        engine.dispose()
-    assert found is not None
-    return [a.grantee for a in found.state.authorizations if a.revoked_at is None]
 
 
 def test_a_hospital_certificate_cannot_read_as_the_patient(
@@ -123,18 +107,21 @@ def test_a_hospital_certificate_cannot_read_as_the_patient(
     assert row.actor_id == hospital.structure_id and row.actor_name == hospital.organization
 
 
-def test_a_hospital_certificate_cannot_grant_as_the_patient(server: SecureServer, pki: GeneratedPki) -> None:
-    hospital, pharmacist = pki.identity("hospital"), pki.identity("pharmacist").national_id
-    refused = server.admin(
-        dv.GRANT_AUTHORIZATION, grant_body(PATIENT, pharmacist), patient_vihf(pki, signer="hospital"), card="hospital"
+def test_a_hospital_certificate_cannot_close_the_dmp_as_the_patient(server: SecureServer, pki: GeneratedPki) -> None:
+    hospital, patient = pki.identity("hospital"), msg.cx(msg.ins(301))
+    server.cli("dmp", "create", patient, "--collected-by", "accueil")
+    refused = server.dmpi(
+        "patients",
+        hv.ACTION_PATIENT_REVISE,
+        msg.revise(msg.ins(301), hv.FERM),
+        patient_vihf(pki, patient, signer="hospital"),
+        card="hospital",
     )
     assert_refused(refused, "InvalidSecurityToken", "not a patient portal", hospital.structure_id)
-    assert pharmacist not in authorizations(server, PATIENT)
-    row = server.last_trace(PATIENT).event
+    row = server.last_trace(patient).event
     assert (row.action, row.outcome, row.structure_id) == ("authenticate", "denied", hospital.structure_id)
-    # Nothing was granted: the pharmacist is still a stranger to the record.
-    later = server.call("registry", find_documents(), vihf(pki, "pharmacist"), card="pharmacist")
-    assert later.status_code == 403 and "has not authorized" in (later.fault_reason or "")
+    # Nothing changed: the DMP is still open.
+    assert json.loads(server.cli("dmp", "show", patient))["status"] == "open"
 
 
 def test_a_hospital_certificate_cannot_act_as_a_legal_representative(
@@ -181,13 +168,18 @@ def test_the_patient_portal_speaks_for_the_patient_and_is_named(
     assert (row.action, row.outcome) == ("search", "success")
     assert row.structure_id == portal.structure_id
     assert f"vouched for by structure {portal.structure_id} ({portal.organization})" in row.detail
-    doctor2 = pki.identity("doctor2").national_id
-    granted = server.admin(dv.GRANT_AUTHORIZATION, grant_body(PATIENT, doctor2), patient_vihf(pki))
-    assert granted.status_code == 200, granted.fault_reason
-    assert doctor2 in authorizations(server, PATIENT)
-    row = server.last_trace(PATIENT).event
-    assert (row.action, row.outcome, row.structure_id) == ("authorization.grant", "success", portal.structure_id)
+    # A change of the record on the portal's word (TD1.4 by the patient) names the portal too.
+    patient = msg.cx(msg.ins(302))
+    server.cli("dmp", "create", patient, "--collected-by", "accueil")
+    closed = server.dmpi(
+        "patients", hv.ACTION_PATIENT_REVISE, msg.revise(msg.ins(302), hv.FERM), patient_vihf(pki, patient),
+        card="patient-portal",
+    )  # fmt: skip
+    assert closed.status_code == 200 and 'typeCode="AA"' in etree.tostring(closed.payload).decode()
+    row = server.last_trace(patient).event
+    assert (row.action, row.outcome, row.structure_id) == ("dmp.close", "success", portal.structure_id)
     assert f"vouched for by structure {portal.structure_id}" in row.detail
+    assert json.loads(server.cli("dmp", "show", patient))["status"] == "closed"
     parent = server.call(
         "registry", find_documents(MINOR), patient_vihf(pki, MINOR, representative=PARENT), card="patient-portal"
     )

@@ -47,7 +47,12 @@ TOP_LEVEL_JUNK = {".git", ".venv", "var", "build", "dist", "benchmarks"}
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 SOAP12_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
 XSD_SCHEMA = "{http://www.w3.org/2001/XMLSchema}schema"
-ENDPOINTS = ("xds/registry", "xds/repository", "dmp/admin")
+ENDPOINTS = (
+    "xds/registry",
+    "xds/repository",
+    "si-dmp-server/v2/services/patients",
+    "si-dmp-server/v2/services/habilitations",
+)
 DOCUMENT = b"Compte rendu de consultation, depuis un paquet installe.\r\n"
 
 
@@ -164,8 +169,9 @@ def test_the_installed_package_is_the_one_that_runs(installed: Installed) -> Non
     script = (
         "import json, dmp_xds, dmp_xds.config as c\n"
         "from dmp_xds.storage.database import head_revision\n"
-        "from dmp_xds.transport.soap.dmp_messages import schema\n"
-        "schema()\n"  # the DMP administration schema compiles from the package
+        "from lxml import etree\n"
+        "for name in ('DMP_GestionDossierPatientPartage.xsd', 'Habilitations.xsd'):\n"  # the DMP's schemas compile
+        "    etree.XMLSchema(etree.parse(str(c.resource_dir('schemas') / 'dmp' / name)))\n"
         "print(json.dumps({'package': dmp_xds.__file__, 'checkout': str(c.checkout_root()),\n"
         "    'resources': {n: str(c.resource_dir(n)) for n in c.RESOURCE_FOLDERS}, 'head': head_revision()}))\n"
     )

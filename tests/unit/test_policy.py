@@ -12,7 +12,6 @@ from dmp_xds.dmp.policy import (
     DocumentFacts,
     RecordState,
     administration_access,
-    authorizations_shown,
     document_action,
     document_visible,
     record_access,
@@ -168,17 +167,10 @@ def test_no_record() -> None:
     assert not record_access(pro(AUTHORIZED), record(), Action.CREATE, NOW).allowed
 
 
-@pytest.mark.parametrize("action", [Action.READ_HISTORY, Action.MANAGE_AUTHORIZATIONS, Action.DESTROY])
-def test_patient_only_actions(action: Action) -> None:
-    assert record_access(the_patient(), record(), action, NOW).allowed
-    decision = record_access(pro(ATTENDING), record(), action, NOW)
-    assert not decision.allowed and "only the patient" in decision.reason
-
-
-def test_closed_record_can_be_reopened_and_read_by_history() -> None:
+def test_closed_record_can_be_reopened_and_its_status_read() -> None:
     closed = record("closed")
     assert record_access(the_patient(), closed, Action.REOPEN, NOW).allowed
-    assert record_access(the_patient(), closed, Action.READ_HISTORY, NOW).allowed
+    assert record_access(the_patient(), closed, Action.READ_STATUS, NOW).allowed
     assert record_access(pro(AUTHORIZED), closed, Action.REOPEN, NOW).allowed
     assert not record_access(pro(STRANGER), closed, Action.REOPEN, NOW).allowed
 
@@ -249,7 +241,7 @@ def test_mask_on_closed_record_refused() -> None:
     assert not document_action(the_patient(), record("closed"), NORMAL, Action.MASK, NOW).allowed
 
 
-# --- DMP administration (the /dmp/admin endpoint) ---------------------------------------------
+# --- The record's administration (the DMP's `patients` service: TD1.1-1.4) ------------------
 
 OTHER_PATIENT = "1111111111111^^^&1.2.250.1.213.1.4.10&ISO"
 
@@ -263,10 +255,8 @@ OTHER_PATIENT = "1111111111111^^^&1.2.250.1.213.1.4.10&ISO"
         ("patient closes", the_patient(), Action.CLOSE, record(), True),
         ("authorized closes on the patient's behalf", pro(AUTHORIZED), Action.CLOSE, record(), True),
         ("stranger closes", pro(STRANGER), Action.CLOSE, record(), False),
-        ("authorized grants", pro(AUTHORIZED), Action.MANAGE_AUTHORIZATIONS, record(), False),
-        ("attending destroys", pro(ATTENDING), Action.DESTROY, record(), False),
-        ("patient destroys a closed DMP", the_patient(), Action.DESTROY, record("closed"), True),
-        ("patient grants on a closed DMP", the_patient(), Action.MANAGE_AUTHORIZATIONS, record("closed"), False),
+        ("patient changes the consent of a closed DMP", the_patient(), Action.UPDATE_CONSENT, record("closed"), False),
+        ("patient reopens a closed DMP", the_patient(), Action.REOPEN, record("closed"), True),
         ("patient reads the status of a closed DMP", the_patient(), Action.READ_STATUS, record("closed"), True),
         ("authorized reads the status of a closed DMP", pro(AUTHORIZED), Action.READ_STATUS, record("closed"), True),
         ("stranger reads the status", pro(STRANGER), Action.READ_STATUS, record(), False),
@@ -287,27 +277,12 @@ def test_administration_access(
     assert decision.reason and not decision.emergency
 
 
-@pytest.mark.parametrize("action", [Action.CREATE, Action.READ_HISTORY, Action.READ_STATUS])
+@pytest.mark.parametrize("action", [Action.CREATE, Action.CLOSE, Action.READ_STATUS])
 def test_administration_of_another_patients_record(action: Action) -> None:
     # Refused before the record is looked at: the answer is the same whether it exists or not.
     for state in (None, record()):
         decision = administration_access(the_patient(OTHER_PATIENT), PATIENT, state, action, NOW)
         assert not decision.allowed and "another patient" in decision.reason
-
-
-def test_authorizations_shown() -> None:
-    revoked = Authorization("professional", STRANGER, NOW + dt.timedelta(days=9), revoked_at=NOW)
-    state = RecordState(PATIENT, "open", True, True, record().authorizations + (revoked,))
-    assert {a.grantee for a in authorizations_shown(the_patient(), state)} == {
-        AUTHORIZED,
-        ATTENDING,
-        HOSPITAL,
-        STRANGER,
-    }
-    assert revoked not in authorizations_shown(the_patient(), state)
-    assert [a.grantee for a in authorizations_shown(pro(ATTENDING), state)] == [ATTENDING]
-    assert [a.grantee for a in authorizations_shown(pro(HOSPITAL_NURSE, structure=HOSPITAL), state)] == [HOSPITAL]
-    assert authorizations_shown(pro("899999999999"), state) == ()
 
 
 def test_document_action_is_for_document_actions_only() -> None:
@@ -320,7 +295,7 @@ HIDDEN_FROM_PARENTS = DocumentFacts.of("1.5", [sv.INVISIBLE_TO_REPRESENTATIVES],
 
 def test_legal_representative() -> None:
     parent, stranger = representative(), representative("1650599123456^^^&1.2.250.1.213.1.4.10&ISO")
-    for action in (Action.SEARCH, Action.SUBMIT, Action.READ_HISTORY, Action.MANAGE_AUTHORIZATIONS):
+    for action in (Action.SEARCH, Action.SUBMIT, Action.READ_STATUS, Action.CLOSE):
         assert record_access(parent, record(), action, NOW).allowed
         decision = record_access(stranger, record(), action, NOW)
         assert not decision.allowed and "not a declared legal representative" in decision.reason
@@ -332,50 +307,6 @@ def test_legal_representative() -> None:
     assert document_visible(pro(AUTHORIZED), record(), HIDDEN_FROM_PARENTS, NOW).allowed
     assert document_action(parent, record(), MASKED_BY_OTHER, Action.DELETE, NOW).allowed
     assert not document_action(parent, record(), HIDDEN_FROM_PARENTS, Action.DELETE, NOW).allowed
-    assert {a.grantee for a in authorizations_shown(parent, record())} == {
-        a.grantee for a in authorizations_shown(the_patient(), record())
-    }
-
-
-@pytest.mark.parametrize(
-    "label, principal, action, state, allowed",
-    [
-        ("authorized professional declares", pro(AUTHORIZED), Action.DECLARE_REPRESENTATIVE, record(), True),
-        ("attending doctor declares", pro(ATTENDING), Action.DECLARE_REPRESENTATIVE, record(), True),
-        (
-            "care team of the stay declares",
-            pro(HOSPITAL_NURSE, structure=HOSPITAL),
-            Action.DECLARE_REPRESENTATIVE,
-            record(),
-            True,
-        ),
-        ("patient declares", the_patient(), Action.DECLARE_REPRESENTATIVE, record(), False),
-        ("representative declares another", representative(), Action.DECLARE_REPRESENTATIVE, record(), False),
-        ("representative removes", representative(), Action.REMOVE_REPRESENTATIVE, record(), False),
-        ("patient removes", the_patient(), Action.REMOVE_REPRESENTATIVE, record(), False),
-        ("unauthorized professional declares", pro(STRANGER), Action.DECLARE_REPRESENTATIVE, record(), False),
-        (
-            "emergency does not declare",
-            pro(STRANGER, sv.ACCESS_EMERGENCY),
-            Action.DECLARE_REPRESENTATIVE,
-            record(),
-            False,
-        ),
-        ("declared on a closed DMP", pro(AUTHORIZED), Action.DECLARE_REPRESENTATIVE, record("closed"), False),
-        ("removed from a closed DMP", pro(AUTHORIZED), Action.REMOVE_REPRESENTATIVE, record("closed"), True),
-        ("patient lists", the_patient(), Action.READ_REPRESENTATIVES, record(), True),
-        ("representative lists", representative(), Action.READ_REPRESENTATIVES, record(), True),
-        ("authorized professional lists", pro(AUTHORIZED), Action.READ_REPRESENTATIVES, record("closed"), True),
-        ("unauthorized professional lists", pro(STRANGER), Action.READ_REPRESENTATIVES, record(), False),
-    ],
-)
-def test_who_manages_legal_representatives(
-    label: str, principal: Principal, action: Action, state: RecordState, allowed: bool
-) -> None:
-    decision = administration_access(principal, PATIENT, state, action, NOW)
-    assert decision.allowed is allowed, (label, decision.reason)
-    if not principal.is_professional and not allowed:
-        assert "by a professional the patient authorized" in decision.reason
 
 
 def test_a_representative_is_recognized_whatever_the_form_of_their_id() -> None:

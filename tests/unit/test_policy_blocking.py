@@ -1,5 +1,6 @@
 """Blocked professionals and the DMP's CXF operations, as pure policy decisions: a block refuses
-every access (emergency included) and TD0.3 re-authorization; who may block; who may list."""
+every access (emergency included) and TD0.3 re-authorization; who may list. (Who blocks is the
+patient, through the operator's `dmp-xds dmp block` until their web space does it.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from dmp_xds.dmp.policy import (
     Action,
     Authorization,
     RecordState,
-    block_access,
     list_authorizations,
     list_patients,
     patient_web_access,
@@ -80,15 +80,6 @@ def test_self_authorization_follows_the_rights_matrix() -> None:
     assert "no DMP" in self_authorization(pro(OTHER), None, True, False, NOW).reason
     assert "closed" in self_authorization(pro(OTHER), record(status=CLOSED), True, False, NOW).reason
     assert "another patient" in self_authorization(pro(OTHER, patient="x^^^&1.2&ISO"), state, True, False, NOW).reason
-
-
-def test_the_patient_and_the_attending_doctor_block_others_do_not() -> None:
-    state = blocked_record()
-    assert block_access(the_patient(), state, OTHER, NOW).allowed
-    assert block_access(pro(ATTENDING), state, OTHER, NOW).allowed
-    assert not block_access(pro(OTHER), state, ATTENDING, NOW).allowed
-    assert not block_access(pro(ATTENDING), state, ATTENDING, NOW).allowed  # not oneself
-    assert not block_access(the_patient("9^^^&1.2&ISO"), state, OTHER, NOW).allowed
 
 
 def test_listing_authorizations_needs_access_to_the_record() -> None:

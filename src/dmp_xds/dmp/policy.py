@@ -31,44 +31,14 @@ class Action(enum.StrEnum):
     UPDATE_CONSENT = "update-consent"
     CLOSE = "close"
     REOPEN = "reopen"
-    DESTROY = "destroy"
-    MANAGE_AUTHORIZATIONS = "manage-authorizations"
-    READ_HISTORY = "read-history"
-    MANAGE_NOTIFICATIONS = "manage-notifications"  # read, acknowledge, the e-mail address they go to
     READ_STATUS = "read-status"  # the record itself: open or closed, consent, authorizations
-    DECLARE_REPRESENTATIVE = "declare-representative"  # a minor's legal representative
-    REMOVE_REPRESENTATIVE = "remove-representative"
-    READ_REPRESENTATIVES = "read-representatives"
     MANAGE_WEB_ACCESS = "manage-web-access"  # the patient's web account (TD1.5)
 
 
 READS = frozenset({Action.SEARCH, Action.RETRIEVE})
-PATIENT_ONLY = frozenset(
-    {Action.DESTROY, Action.MANAGE_AUTHORIZATIONS, Action.READ_HISTORY, Action.MANAGE_NOTIFICATIONS}
-)
-# Legal representation is a legal status (parental authority, guardianship), not a permission the
-# patient grants: whoever records it must have checked the proof (family record book, court
-# decision) and answers for it. That is a professional the patient authorized (their own, the
-# attending doctor, the care team of their stay), as for the consent to the DMP itself, which a
-# professional collects (dmp.md: "given orally to a professional or at a hospital admission desk");
-# or the operator (`dmp-xds dmp representative`). Not the patient, who may be the minor, nor a
-# representative, who would name or drop another parent on their own word.
-PROFESSIONALS_ONLY = frozenset({Action.DECLARE_REPRESENTATIVE, Action.REMOVE_REPRESENTATIVE})
 # A closed DMP still tells who may see it that it is closed (READ_STATUS), so they know why reads
-# fail. A representation that ends (the patient came of age) is removed from a closed record too,
-# since a representative could reopen it; none is declared on a closed record.
-ON_CLOSED_RECORD = frozenset(
-    {
-        Action.REOPEN,
-        Action.READ_HISTORY,
-        Action.DESTROY,
-        Action.CLOSE,
-        Action.READ_STATUS,
-        Action.MANAGE_NOTIFICATIONS,
-        Action.REMOVE_REPRESENTATIVE,
-        Action.READ_REPRESENTATIVES,
-    }
-)
+# fail.
+ON_CLOSED_RECORD = frozenset({Action.REOPEN, Action.CLOSE, Action.READ_STATUS})
 
 OPEN = "open"
 CLOSED = "closed"
@@ -204,22 +174,6 @@ def authorization_of(principal: Principal, record: RecordState, now: dt.datetime
     return None
 
 
-def authorizations_shown(principal: Principal, record: RecordState) -> tuple[Authorization, ...]:
-    """The authorizations a status answer lists: all of them for the patient (and their legal
-    representative); for a professional
-    only those that concern them (personal, or their structure's), since whom else the patient
-    trusts is none of their business. Revoked ones are history, not state: never listed."""
-    current = tuple(a for a in record.authorizations if a.revoked_at is None)
-    if speaks_for_patient(principal, record):
-        return current
-    return tuple(
-        a
-        for a in current
-        if (a.kind in (KIND_PROFESSIONAL, KIND_ATTENDING) and a.grantee == principal.user_id)
-        or (a.kind == KIND_ESTABLISHMENT and principal.structure_id and a.grantee == principal.structure_id)
-    )
-
-
 def may_create(principal: Principal, patient_id: str, existing: RecordState | None) -> Decision:
     if existing is not None:
         return deny(f"patient {patient_id} already has a DMP ({existing.status})")
@@ -251,11 +205,6 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
         return deny("the VIHF is about another patient than the request")
     if record.status == CLOSED and action not in ON_CLOSED_RECORD:
         return deny("the DMP is closed: it accepts no document and nobody reads it until it is reopened")
-    if action in PROFESSIONALS_ONLY and not principal.is_professional:
-        return deny(
-            "legal representatives are declared and removed by a professional the patient authorized, "
-            "who checks the proof of the representation, not by the patient or a representative"
-        )
     if principal.is_patient:
         return allow("the patient acts on their own record")
     if principal.is_representative:
@@ -265,8 +214,6 @@ def record_access(principal: Principal, record: RecordState | None, action: Acti
     if blocked(principal.user_id, record, now) is not None:
         # Before any grant, emergency mode included: the patient's "no" to this person stands.
         return deny(BLOCKED_REASON)
-    if action in PATIENT_ONLY:
-        return deny(f"only the patient may {action.value.replace('-', ' ')}")
     entry = professional_entry(principal, record, action, now)
     if not entry.allowed:
         return entry
@@ -560,19 +507,3 @@ def patient_web_access(principal: Principal, record: RecordState | None, now: dt
     if not speaks_for_patient(principal, record) and principal.access_mode != sv.ACCESS_NORMAL:
         return deny(f"the patient's web account is not managed in {principal.access_mode} access mode")
     return record_access(principal, record, Action.MANAGE_WEB_ACCESS, now)
-
-
-def block_access(principal: Principal, record: RecordState | None, target: str, now: dt.datetime) -> Decision:
-    """Block or unblock a professional: the patient (or their legal representative), or the
-    attending doctor (the DMP's web site lets the MT block a professional), not on oneself."""
-    if record is None:
-        return deny("this patient has no DMP")
-    if not same_patient(principal.patient_id, record.patient_id):
-        return deny("the VIHF is about another patient than the request")
-    if speaks_for_patient(principal, record):
-        return allow("the patient decides who may access their DMP")
-    if target == principal.user_id:
-        return deny("a professional does not block or unblock themself")
-    if is_attending(principal, record, now) and not _direct_normal(principal):
-        return allow("the attending doctor may block a professional")
-    return deny("only the patient or their attending doctor blocks a professional")

@@ -5,7 +5,7 @@ modification, TD1.4 closure) and PDQ V3 (TD0.5, search of a patient without INS)
 Each operation: the principal the gate proved (client certificate + VIHF), the message read
 (dmp/hl7v3/parse.py), the VIHF's patient checked against the message's, the record's state, the
 policy's decision (`decide`, `may_search`: the only places these services ask the policy), the
-record changed (storage/records.py: the same close and reopen as `/dmp/admin`), exactly one
+record changed (storage/records.py: the same close and reopen as `dmp-xds dmp`), exactly one
 access-trace row whatever happens, and the HL7 answer: AA, or AE with an acknowledgementDetail
 code and a text saying why. Refusals are answers here, not faults: the DMP's LPS read them so.
 """

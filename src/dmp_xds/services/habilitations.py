@@ -1,7 +1,7 @@
 """The DMP's `habilitations` service: TD0.3 (a professional declares or drops their own
 authorization, or the attending-doctor role) and TD1.6 (who may, and who may not, access the
-record: a professional blocked by the patient or the attending doctor, through the
-administration endpoint or `dmp-xds dmp block`, is listed INTERDITE).
+record: a professional the patient blocked, through the operator's `dmp-xds dmp block` until
+the patient's web space does it, is listed INTERDITE).
 
 The record's authorizations (storage/records.py, policy.Authorization) are the one list of who
 may come in: TD0.3 adds or revokes the caller's own grant, a block is a grant of kind `blocked`.

@@ -547,8 +547,8 @@ class DmpStore:
         return found
 
     # --- legal representatives ----------------------------------------------------------------
-    # Who may declare or remove one is the policy's question (policy.PROFESSIONALS_ONLY); here the
-    # record keeps who did it. Ids are compared as CX (the same person whatever the id's type).
+    # Who may declare or remove one is the operator's question (`dmp-xds dmp representative`, once
+    # the proof is checked); here the record keeps who did it. Ids are compared as CX (the same person whatever the id's type).
     def representatives(self, patient_id: str) -> list[Representative]:
         """The legal representatives currently declared for the patient, oldest first."""
         with self.engine.connect() as connection:

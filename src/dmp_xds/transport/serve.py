@@ -28,7 +28,6 @@ from dmp_xds.storage.database import open_database
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.transport.http_protocol import GuardedHttpToolsProtocol
 from dmp_xds.transport.security import build_security, client_chain
-from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ENDPOINT
 from dmp_xds.transport.soap.envelope import SoapRequest, read_request, response_envelope
 from dmp_xds.transport.soap.faults import SoapFault, receiver, render_fault, sender
 from dmp_xds.transport.soap.mtom import (
@@ -52,13 +51,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-DMP_ADMIN_PATH = "/dmp/admin"
 # The national DMP's own base path: a DMP-compatible software changes only its host to use us.
 DMPI_SERVICES = "/si-dmp-server/v2/services/"
 ENDPOINTS = {
     "/xds/repository": "repository",
     "/xds/registry": "registry",
-    DMP_ADMIN_PATH: DMP_ADMIN_ENDPOINT,
     DMPI_SERVICES + "repository": "repository",
     DMPI_SERVICES + "registry": "registry",
     DMPI_SERVICES + "patients": GDP_ENDPOINT,
@@ -72,7 +69,6 @@ DMPI_RESPONSE_ACTIONS = {v.ACTION_ITI57: v.ACTION_ITI57_DMP_RESPONSE}
 WSDL_FILES = {
     "repository": "XDS.b_DocumentRepository.wsdl",
     "registry": "XDS.b_DocumentRegistry.wsdl",
-    DMP_ADMIN_ENDPOINT: "DMP_Administration.wsdl",
     GDP_ENDPOINT: "DMP_GestionDossierPatientPartage.wsdl",
     PDQ_ENDPOINT: "DMP_PDQSupplier.wsdl",
     cv.HABILITATIONS_ENDPOINT: "Habilitations.wsdl",
@@ -85,7 +81,7 @@ WSDL_FILES = {
 CXF_ENDPOINTS = frozenset(cv.ENDPOINT_OPERATIONS)
 # Where the WSDL and XSD files are served: an endpoint's `?wsdl` imports `schemas/...` relative
 # to its own URL, so each endpoint prefix serves them.
-STATIC_PREFIXES = ("/xds/", "/dmp/", DMPI_SERVICES)
+STATIC_PREFIXES = ("/xds/", DMPI_SERVICES)
 SOAP11_CONTENT_TYPE = "text/xml"
 # The soap12:address of our WSDL files, replaced by the URL the endpoint's `?wsdl` was asked at
 # (one WSDL serves both /xds/registry and the DMP's path).

@@ -2,7 +2,7 @@
 `patientCertif` (names: dmp/cxf_vocabulary.py; operations: services/habilitations.py,
 services/patients_specific.py).
 
-Like the DMP administration endpoint, no record-level gate runs first: the caller is
+As for the HL7 V3 `patients` service, no record-level gate runs first: the caller is
 authenticated by the dispatcher, then each operation applies its own policy decision (TD0.3 is
 asked by a professional the record does not let in yet; TD0.4 names no patient) and traces
 itself. The reply's action is `<operation action>Response`, as Apache CXF names it.

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from dmp_xds.dmp.vocabulary import NS_DMP_ADMIN
 from dmp_xds.security.errors import AuthenticationError
 from dmp_xds.xds.vocabulary import NS_SOAP12, NS_WSA, NS_WSSE
 from dmp_xds.xds.xop import XopError
@@ -28,7 +27,7 @@ WSA_FAULT_ACTION = "http://www.w3.org/2005/08/addressing/soap/fault"
 
 # The prefix a subcode QName is written with, by namespace (the reader resolves it either way;
 # the conventional prefix makes the fault readable: wsse:FailedAuthentication, not x:...).
-SUBCODE_PREFIXES = {NS_WSA: "wsa", NS_WSSE: "wsse", NS_DMP_ADMIN: "dmp"}
+SUBCODE_PREFIXES = {NS_WSA: "wsa", NS_WSSE: "wsse"}
 
 
 @dataclass

@@ -2,7 +2,7 @@
 and PDQ V3 (`patientsPDQ`: TD0.5), the SOAP binding of services/gdp.py.
 
 Each method hands the HL7 message to its service operation (authentication is the dispatcher's,
-as for `/dmp/admin`: no record-level gate first, each operation applies its own policy) and
+no record-level gate first: each operation applies its own policy) and
 answers under the WSDL's reply action: refusals are HL7 AE acknowledgements, not SOAP faults.
 """
 

@@ -29,7 +29,6 @@ from dmp_xds.storage import trail as t
 from dmp_xds.transport.soap.call import CallContext, run_call
 from dmp_xds.transport.soap.cxf import SERVICES as CXF_SERVICES
 from dmp_xds.transport.soap.cxf import endpoint_actions, endpoint_roots
-from dmp_xds.transport.soap.dmp_admin import DMP_ADMIN_ACTIONS, DMP_ADMIN_ENDPOINT, DmpAdminService
 from dmp_xds.transport.soap.envelope import SoapRequest
 from dmp_xds.transport.soap.faults import WSA_ACTION_NOT_SUPPORTED, SoapFault, as_fault, receiver, refusal, sender
 from dmp_xds.transport.soap.patients import (
@@ -104,7 +103,6 @@ ENDPOINT_ACTIONS: dict[str, dict[str, str]] = {
         v.ACTION_ITI57: "UpdateDocumentSet",
         v.ACTION_ITI62: "DeleteDocumentSet",
     },
-    DMP_ADMIN_ENDPOINT: DMP_ADMIN_ACTIONS,
     GDP_ENDPOINT: GDP_ACTIONS,
     PDQ_ENDPOINT: PDQ_ACTIONS,
     **{endpoint: endpoint_actions(endpoint) for endpoint in CXF_SERVICES},
@@ -152,7 +150,7 @@ class SoapDispatcher(ServerBase):
         # lets that through only where the DMP's clients do it: envelope.read_request).
         self.roots = roots or {}
         # False: the caller is authenticated here, but each operation applies its own policy
-        # and traces itself (DMP administration: CreateDmp is about a record not there yet).
+        # and traces itself (the DMP's services: a creation is about a record not there yet).
         self.record_gate = record_gate
 
     def dispatch(
@@ -225,7 +223,6 @@ def build_dispatchers() -> dict[str, SoapDispatcher]:
     return {
         "repository": SoapDispatcher("repository", [RepositoryService]),
         "registry": SoapDispatcher("registry", [RegistryService]),
-        DMP_ADMIN_ENDPOINT: SoapDispatcher(DMP_ADMIN_ENDPOINT, [DmpAdminService], record_gate=False),
         GDP_ENDPOINT: SoapDispatcher(GDP_ENDPOINT, [GdpService], record_gate=False, roots=GDP_ROOTS),
         PDQ_ENDPOINT: SoapDispatcher(PDQ_ENDPOINT, [PdqService], record_gate=False, roots=PDQ_ROOTS),
         **{
