@@ -26,6 +26,7 @@ ANS = REPO_ROOT / ".." / "shared" / "ans-testcontenucda"
 PLAN_PATIENT = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO"  # the INS of ANEST-CR-ANEST_2022.01.xml
 AUTHORIZED = ("ans-author", "doctor")  # the CDA's author, and a doctor who did not write it
 TDS = (
+    "rights-matrix",
     "td0.2-exists",
     "td0.3-authorize",
     "td0.4-patients",
@@ -127,7 +128,7 @@ def test_a_step_the_server_refuses_fails_the_run(server: SecureServer) -> None:
     assert run.stdout.strip().splitlines()[-1] == "0 passed, 1 failed, 0 skipped", run.stdout[-3000:]
 
 
-SERVICE_TDS = tuple(td for td in TDS if td.startswith(("td0.", "td1.")))
+SERVICE_TDS = tuple(td for td in TDS if td.startswith(("td0.", "td1.", "rights-")))
 
 
 def test_each_patient_services_plan_fails_for_a_patient_without_a_dmp(server: SecureServer) -> None:
