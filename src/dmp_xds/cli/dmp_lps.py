@@ -67,7 +67,7 @@ def _patient(value: str, hint: str = "PATIENT") -> str:
 
 def _names(data: Demographics) -> str:
     family = data.usage_name or data.birth_name
-    born = f" (née/né {data.birth_name})" if data.birth_name and data.birth_name != family else ""
+    born = f" (birth name {data.birth_name})" if data.birth_name and data.birth_name != family else ""
     return " ".join(p for p in (data.prefix, " ".join(data.given_names), family) if p) + born
 
 
@@ -108,7 +108,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 def _status(output: Output) -> None:
     click.echo(f"status: {output.status}")
     if not output.ok:
-        raise click.ClickException(f"refused ({output.status}): {output.context or 'no reason given'}")
+        reason = " ".join(output.context.split()) or "no reason given"
+        raise click.ClickException(f"refused ({output.status}): {reason}")
     if output.context:
         click.echo(f"context: {output.context}")
 

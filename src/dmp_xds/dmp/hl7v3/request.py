@@ -1,10 +1,11 @@
 """The HL7 V3 requests an LPS sends to the DMP's patient services, and its reading of the answers.
 
 The other side of dmp/hl7v3/parse.py (which reads these requests) and build.py (which writes the
-answers): the client (`dmp-xds dmp exists|read|modify|...`), the conformance plans' tests and the
-server's tests build their requests here, so that one module says what an LPS sends. Shapes
-follow the DMP's example requests (dmpi reference, section 4): the LPS is the sender device, the
-DMP (1.2.250.1.213.4.1.1.1) the receiver, `processingCode` D... as the examples give them.
+answers), used by the client (`dmp-xds dmp exists|read|modify|...`); the conformance plans'
+requests were written with it too, so that one module says what an LPS sends. Shapes follow
+the DMP's example requests: the LPS is the sender device, the DMP (1.2.250.1.213.4.1.1.1) the
+receiver, `processingCode` D, `acceptAckCode` AL; but no `xsi:nil` placeholders nor template
+values (tests/hl7v3_messages.py sends those, to check the server tolerates them).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from dmp_xds.dmp.ins import canonical_patient_id
 from dmp_xds.dmp.model import Demographics
 
 E = hv.hl7
-LPS_ROOT = "1.2.250.1.213.4.1.1.99"  # this client's device id (the DMP's examples give the LPS's own OID)
+# This client's device id, an OID of its own (2.25 + the UUID v5 of its name), as the DMP's
+# examples give the LPS's; message and query ids hang under it (.1, .2).
+LPS_ROOT = f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:dmp-xds:lps-device').int}"
 LPS_NAME = "dmp-xds"
 
 
