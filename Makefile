@@ -34,9 +34,11 @@ serve: $(STAMP)
 	  echo; echo "Demo PKI in $(PKI_DIR). From another terminal, as a DMP-compatible software with a test card (Dr MARIE MARTIN):"; \
 	  echo "  $(BIN)/dmp-xds patient add '279035121518989^^^&1.2.250.1.213.1.4.10&ISO'"; \
 	  echo "  $(BIN)/dmp-xds dmp grant '279035121518989^^^&1.2.250.1.213.1.4.10&ISO' $$(python3 -c 'import json;print(json.load(open("$(PKI_DIR)/identities.json"))["identities"]["doctor"]["national_id"])')"; \
+	  echo "  $(BIN)/dmp-xds dmp exists '279035121518989^^^&1.2.250.1.213.1.4.10&ISO' --pki $(PKI_DIR)"; \
 	  echo "  $(BIN)/dmp-xds submit $(ANS_KIT)/ExemplesCDA/ANEST-CR-ANEST_2022.01.xml --pki $(PKI_DIR)"; \
 	  echo "  $(BIN)/dmp-xds query --pki $(PKI_DIR) find-documents --patient '279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH'"; \
 	  echo "  $(BIN)/dmp-xds retrieve 1.2.250.1.213.1.1.1.40.2022.1.1 --patient '279035121518989^^^&1.2.250.1.213.1.4.10&ISO' --pki $(PKI_DIR) -o cr.xml"; \
+	  echo "  $(BIN)/dmp-xds dmp authorizations '279035121518989^^^&1.2.250.1.213.1.4.10&ISO' --pki $(PKI_DIR)"; \
 	  echo "  $(BIN)/dmp-xds pki vihf $(PKI_DIR) doctor '279035121518989^^^&1.2.250.1.213.1.4.10&ISO'   # the VIHF such a call carries"; \
 	  echo; \
 	fi

@@ -1,7 +1,8 @@
 """HL7 V3 requests of the DMP's patient services, written for the tests (our own messages,
 shaped like the DMP's example requests TD0.2, TD1.3a, TD1.3b, TD1.4, TD0.5 and the kit's TD1.1
 and TD1.2): `xsi:nil` placeholders, a template creationTime and an OID as the author's code
-included, as the DMP's own software sends them."""
+included, as the DMP's own software sends them. They stay apart from the LPS's requests of
+dmp/hl7v3/request.py, which are clean: these carry the quirks the server must tolerate."""
 
 from __future__ import annotations
 

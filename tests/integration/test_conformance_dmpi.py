@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from dmp_xds.dmp.ins import nir_with_key
 from dmp_xds.security.pki import create_test_pki
 from secure_server import AUDIENCE, SecureServer, start_secure_server, stop_secure_server
 
@@ -24,7 +25,25 @@ PLANS = REPO_ROOT / "conformance" / "dmpi"
 ANS = REPO_ROOT / ".." / "shared" / "ans-testcontenucda"
 PLAN_PATIENT = "279035121518989^^^&1.2.250.1.213.1.4.10&ISO"  # the INS of ANEST-CR-ANEST_2022.01.xml
 AUTHORIZED = ("ans-author", "doctor")  # the CDA's author, and a doctor who did not write it
-TDS = ("td2.1-publish", "td3.1-search", "td3.2-retrieve", "td3.3a-mask", "td3.3c-delete", "td3.3d-archive")
+TDS = (
+    "rights-matrix",
+    "td0.2-exists",
+    "td0.3-authorize",
+    "td0.4-patients",
+    "td0.5-search",
+    "td1.1-create",
+    "td1.3a-read",
+    "td1.3b-modify",
+    "td1.4-close",
+    "td1.5-web-account",
+    "td1.6-authorizations",
+    "td2.1-publish",
+    "td3.1-search",
+    "td3.2-retrieve",
+    "td3.3a-mask",
+    "td3.3c-delete",
+    "td3.3d-archive",
+)
 RUN_SECONDS = 300
 
 
@@ -107,3 +126,19 @@ def test_a_step_the_server_refuses_fails_the_run(server: SecureServer) -> None:
     run = run_plans(server, "--patient", "2840599123456^^^&1.2.250.1.213.1.4.10&ISO", "--test", "td2.1-publish")
     assert run.returncode == 1, run.stdout[-3000:]
     assert run.stdout.strip().splitlines()[-1] == "0 passed, 1 failed, 0 skipped", run.stdout[-3000:]
+
+
+SERVICE_TDS = tuple(td for td in TDS if td.startswith(("td0.", "td1.", "rights-")))
+
+
+def test_each_patient_services_plan_fails_for_a_patient_without_a_dmp(server: SecureServer) -> None:
+    """Not plans that cannot fail: for a patient who has no DMP (nor authorizations), each plan
+    of the patient and habilitation services fails, at an assertion on the DMP's answer."""
+    stranger = f"{nir_with_key('1840599123457')}^^^&1.2.250.1.213.1.4.10&ISO"
+    tests = [item for td in SERVICE_TDS for item in ("--test", td)]
+    run = run_plans(server, "--patient", stranger, *tests)
+    assert run.returncode == 1, run.stdout[-3000:]
+    summary = f"0 passed, {len(SERVICE_TDS)} failed, 0 skipped"
+    assert run.stdout.strip().splitlines()[-1] == summary, run.stdout[-6000:]
+    # Each failed on what the DMP answered, not on the runner's own trouble.
+    assert "does not hold" in run.stdout and "Traceback" not in run.stdout + run.stderr

@@ -26,8 +26,11 @@ def readme_commands() -> list[str]:
 
 
 def test_the_readme_shows_the_lps_calls() -> None:
-    verbs = [shlex.split(line)[1] for line in readme_commands()]
-    assert verbs == ["patient", "dmp", "submit", "query", "retrieve"]
+    verbs = [
+        " ".join(shlex.split(line)[1:3]) if "dmp-xds dmp " in line else shlex.split(line)[1]
+        for line in readme_commands()
+    ]
+    assert verbs == ["patient", "dmp grant", "dmp exists", "submit", "query", "retrieve", "dmp authorizations"]
 
 
 def test_the_readme_commands_work_word_for_word(tmp_path: Path) -> None:
@@ -55,6 +58,7 @@ def test_the_readme_commands_work_word_for_word(tmp_path: Path) -> None:
         # The commands run from the clone's folder: this checkout's code, whatever the installed one.
         "PYTHONPATH": str(REPO_ROOT / "src"),
     }
+    outputs: dict[str, str] = {}
     try:
         for line in readme_commands():
             arguments = shlex.split(line.removeprefix(COMMAND))
@@ -69,8 +73,13 @@ def test_the_readme_commands_work_word_for_word(tmp_path: Path) -> None:
             )
             assert run.returncode == 0, f"{line}\n{run.stdout}\n{run.stderr}"
             assert "Traceback" not in run.stderr
+            outputs[arguments[0] + " " + arguments[1]] = run.stdout
     finally:
         stop_secure_server(server)
+    # The LPS's DMP calls answered: the doctor the README authorized is VALIDE, and listed.
+    assert "authorization: VALIDE" in outputs["dmp exists"], outputs["dmp exists"]
+    doctor = pki.identity("doctor").national_id
+    assert "1 professional(s)" in outputs["dmp authorizations"] and doctor in outputs["dmp authorizations"]
     retrieved = checkout / "cr.xml"
     original = ANS / "ExemplesCDA" / "ANEST-CR-ANEST_2022.01.xml"
     assert retrieved.read_bytes() == original.read_bytes()

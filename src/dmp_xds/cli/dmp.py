@@ -67,7 +67,15 @@ def describe(record: DmpRecord) -> dict[str, object]:
 
 @click.group()
 def dmp() -> None:
-    """DMP records: consent, closure, destruction, authorizations."""
+    """DMP records: consent, closure, destruction, authorizations.
+
+    Two kinds of commands. The operator's (create, show, update, close, reopen, destroy, grant,
+    revoke, block, unblock, notifications, representative) change this server's database. The
+    LPS's, whose help starts with the DMP's transaction (TD0.2 exists, TD1.3a read, TD1.3b modify,
+    TD1.1 open, TD1.2 reactivate, TD1.4 terminate, TD0.3 authorize, TD1.6 authorizations, TD0.4
+    patients, TD0.5 search, TD1.5 web-account), call a DMP over its services as DMP-compatible
+    software does: --pki, a card and a VIHF per call.
+    """
 
 
 def _checked(change: Callable[[], T]) -> T:

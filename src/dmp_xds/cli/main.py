@@ -252,6 +252,7 @@ def _register_tool_commands() -> None:
     from dmp_xds.cli.client import retrieve, submit
     from dmp_xds.cli.conformance import conformance
     from dmp_xds.cli.dmp import dmp
+    from dmp_xds.cli.dmp_lps import register as register_dmp_lps
     from dmp_xds.cli.pki import pki
     from dmp_xds.cli.query import bench_load, query
     from dmp_xds.cli.validate import validate
@@ -264,6 +265,7 @@ def _register_tool_commands() -> None:
     main.add_command(validate)
     main.add_command(pki)
     main.add_command(audit)
+    register_dmp_lps(dmp)  # the LPS's calls to a DMP, beside the operator's commands
     main.add_command(dmp)
 
 

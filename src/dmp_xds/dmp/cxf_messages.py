@@ -1,4 +1,5 @@
-"""The messages of the DMP's CXF-style services, read and written as pure functions on lxml trees.
+"""The messages of the DMP's CXF-style services, read and written as pure functions on lxml trees
+(the server's side first; at the end, the LPS's: its requests, and the answers read back).
 
 Requests are read into dataclasses (a value outside the WSDL's enumeration, an unknown child, a
 malformed date: MessageError, which the service answers with status DMPInvalidRequest); responses
@@ -281,3 +282,62 @@ def read_status(response: etree._Element) -> tuple[str, str]:
     output = response[0]
     ns = etree.QName(response).namespace
     return output.findtext(f"{{{ns}}}status") or "", output.findtext(f"{{{ns}}}context") or ""
+
+
+# --- the LPS's side: requests, and the answers read back ------------------------------------
+
+
+def request(operation: str, values: Iterable[tuple[str, str]] = ()) -> etree._Element:
+    """`operation`'s request element, its children qualified in its namespace, in the order given
+    (what the parse_* functions above read): e.g. setAuthorization{action, role}."""
+    ns = cv.namespace(operation)
+    element = etree.Element(cv.tag(operation, operation), nsmap={None: ns})
+    for name, text in values:
+        etree.SubElement(element, f"{{{ns}}}{name}").text = text
+    return element
+
+
+@dataclass(frozen=True)
+class Output:
+    """`<operation>Response/output` read: its status and context, its simple fields (login,
+    password...) and its repeated items (listOfAuthorizationByPatient, patientlistData) as
+    name -> values (a nested patientIdentifier's nationalId and nationalIdType included)."""
+
+    operation: str
+    status: str
+    context: str
+    fields: dict[str, str]
+    items: tuple[dict[str, tuple[str, ...]], ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == cv.STATUS_OK
+
+
+ITEMS = ("listOfAuthorizationByPatient", "patientlistData")
+
+
+def read_output(response: etree._Element) -> Output:
+    """An answer of the CXF services; ValueError for an element that is none."""
+    qname = etree.QName(response)
+    operation = qname.localname.removesuffix("Response")
+    if operation not in cv.OPERATIONS or qname.localname == operation or len(response) == 0:
+        raise ValueError(f"<{qname.localname}> is not an answer of the DMP's habilitations or patients services")
+    output = response[0]
+    fields: dict[str, str] = {}
+    items: list[dict[str, tuple[str, ...]]] = []
+    for child in output:
+        if not isinstance(child.tag, str):
+            continue
+        name = etree.QName(child).localname
+        if name in ITEMS:
+            values: dict[str, tuple[str, ...]] = {}
+            for part in child.iter():
+                if part is child or not isinstance(part.tag, str) or len(part):
+                    continue
+                local = etree.QName(part).localname
+                values[local] = values.get(local, ()) + ((part.text or "").strip(),)
+            items.append(values)
+        else:
+            fields[name] = (child.text or "").strip()
+    return Output(operation, fields.pop("status", ""), fields.pop("context", ""), fields, tuple(items))

@@ -608,6 +608,8 @@ def signed_vihf(
             identity.profession or "10",
             patient_id,
             structure_id=identity.structure_id or DEFAULT_STRUCTURE,
+            # The specialty is a second role: it makes an occupational doctor column C of the matrix.
+            specialty=identity.specialty,
             access_mode=access_mode,
             access_reason=reason,
             audience=audience,

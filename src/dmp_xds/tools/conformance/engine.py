@@ -29,6 +29,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from dmp_xds.dmp.ins import canonical_patient_id
 from dmp_xds.dmp.submission_signature import add_submission_signature
 from dmp_xds.tools.conformance import contents, messages
 from dmp_xds.tools.conformance.ebrim21 import is_ebrim21, to_ebrim30
@@ -156,6 +157,13 @@ class _TestState:
 
 def hl7_now(delta: timedelta = timedelta()) -> str:
     return (datetime.now(UTC) + delta).strftime("%Y%m%d%H%M%S")
+
+
+def patient_symbols(patient_id: str) -> dict[str, str]:
+    """`$ins$` and `$insroot$`: the INS of the step's patient and its OID, apart, as HL7 V3 messages
+    carry a patient (an II's extension and root) where XDS metadata carry the CX `$patientid$`."""
+    extension, _, rest = canonical_patient_id(patient_id.strip())[0].partition("^^^&")
+    return {"$ins$": extension, "$insroot$": rest.partition("&")[0]} if extension else {}
 
 
 def _clip(text: str) -> str:
@@ -517,6 +525,7 @@ class _Step:
         body = self.load_metadata()
         substitute(body, self.links())
         substitute(body, self.id_links())
+        substitute(body, patient_symbols(self.alt_patient or self.state.current_patient_id))
         self.record.input_metadata = body
         url = base.rstrip("/") + "/" + service.strip("/")
         self.record.endpoint = url
@@ -875,7 +884,7 @@ class _Step:
     def check_assertions(self) -> None:
         if not self.asserts:
             return
-        mapping = self.links()
+        mapping = {**patient_symbols(self.alt_patient or self.state.current_patient_id), **self.links()}
         log = self.section_log_document()
         for assertion in self.asserts:
             expression = substitute_text((assertion.text or "").strip(), mapping)
