@@ -61,11 +61,14 @@ class CxfCall:
         """The DMP of the VIHF's patient: the patient every operation but TD0.4 is about."""
         return self.records.get(self.principal.patient_id)
 
-    def admit(self, decision: Decision, record: RecordState | None) -> None:
-        """Go on if the policy allows, else refuse with the status that says why."""
+    def admit(self, decision: Decision, record: RecordState | None, about_a_record: bool = True) -> None:
+        """Go on if the policy allows, else refuse with the status that says why.
+        `about_a_record`: False for an operation on no one record (TD0.4's list), whose refusal
+        is about the caller's rights, never a missing DMP."""
         self.detail = decision.reason
         if not decision.allowed:
-            raise CxfRefusal(refusal_status(self.principal, record, self.now), decision.reason, t.DENIED)
+            status = refusal_status(self.principal, record, self.now) if about_a_record else cv.STATUS_ACCESS_DENIED
+            raise CxfRefusal(status, decision.reason, t.DENIED)
 
 
 def refusal_status(principal: Principal, record: RecordState | None, now: dt.datetime) -> str:

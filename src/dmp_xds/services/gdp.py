@@ -85,12 +85,12 @@ def may_search(principal: Principal, now: dt.datetime) -> Decision:
     the regulation access mode (centre_15), as the rights matrix allows it (profiles A, B, F)."""
     if not principal.is_professional:
         return deny("the search of a patient without INS (TD0.5) is for health professionals only")
+    verdict = matrix_access(principal, Row.SEARCH_WITHOUT_INS, None, now)
     if principal.access_mode != sv.ACCESS_REGULATION:
         return deny(
-            "the search of a patient without INS (TD0.5) is open in regulation mode only: the VIHF's "
-            f"access mode must be {sv.ACCESS_REGULATION}, not {principal.access_mode}"
+            f"{verdict.reason}: the search of a patient without INS is open in regulation mode only "
+            f"(the VIHF's access mode must be {sv.ACCESS_REGULATION}, not {principal.access_mode})"
         )
-    verdict = matrix_access(principal, Row.SEARCH_WITHOUT_INS, None, now)
     if not verdict.allowed:
         return verdict
     return allow(f"search by an emergency regulation centre ({sv.ACCESS_REGULATION}); {verdict.reason}")

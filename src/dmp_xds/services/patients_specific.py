@@ -60,7 +60,7 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
     professional, the establishment's too), since `startDate` by the date `dateType` names."""
     request = m.parse_patient_list(payload)
     principal = call.principal
-    call.admit(list_patients(principal, call.now), None)
+    call.admit(list_patients(principal, call.now), None, about_a_record=False)
     if request.ps_owner and request.ps_owner != principal.user_id:
         raise CxfRefusal(
             cv.STATUS_ACCESS_DENIED,
