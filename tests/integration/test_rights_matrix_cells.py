@@ -12,12 +12,15 @@ certificate (the nurse's VIHF signed by the hospital: indirect mode); modes from
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
 import hl7v3_messages as msg
@@ -25,7 +28,9 @@ import soap_messages as soap
 from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.dmp.hl7v3 import vocabulary as hv
 from dmp_xds.dmp.model import Consent
+from dmp_xds.dmp.submission_signature import add_submission_signature
 from dmp_xds.security import vocabulary as sv
+from dmp_xds.security.cps import load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.records import DmpStore
@@ -271,9 +276,14 @@ def hl7_outcome(response: soap.SoapResponse) -> Outcome:
 
 
 def read_admin_data(cell: Cell) -> Outcome:
+    """The existence test (TD0.2), then the administrative data (TD1.3a): both allowed, or not."""
     cell.grant()
     ins = cell.patient.split("^")[0]
-    return hl7_outcome(cell.hl7("patients", hv.ACTION_GET_DEMOGRAPHICS, msg.get_demographics(ins, hv.TEST_EXST)))
+    outcomes = [
+        hl7_outcome(cell.hl7("patients", hv.ACTION_GET_DEMOGRAPHICS, msg.get_demographics(ins, reason)))
+        for reason in (hv.TEST_EXST, hv.CNSLT_DATA)
+    ]
+    return Outcome(all(o.allowed for o in outcomes), " ".join(o.answer for o in outcomes))
 
 
 def declare_authorized(cell: Cell) -> Outcome:
@@ -324,8 +334,21 @@ def list_authorizations(cell: Cell) -> Outcome:
 
 
 def publish_document(cell: Cell) -> Outcome:
+    """ITI-41 with the submission set signed (XAdES) by the caller's card, or for F by the
+    hospital's certificate, as a DMP-compatible software sends TD2.1. The server here runs the
+    IHE profile (the CI-SIS one needs the ANS value sets and CDA documents): it stores the
+    signature without verifying it; test_td21_signed_submission.py verifies it under CI-SIS."""
     cell.grant()
-    return xds_outcome(cell.xds("repository", publish(cell.patient)))
+    request = publish(cell.patient)
+    envelope = etree.fromstring(request.body)
+    pnr = envelope.find(f".//{v.TAG_PNR_REQUEST}")
+    assert pnr is not None
+    contents = {d.get("id", ""): base64.b64decode(d.text or "") for d in pnr.iterfind(v.TAG_DOCUMENT)}
+    signer = cell.pki.identity(cell.caller)
+    key = load_pem_private_key(Path(signer.key).read_bytes(), None)
+    add_submission_signature(pnr, contents, key, load_pem_certificates(Path(signer.certificate).read_bytes()))
+    signed = soap.HttpRequest(etree.tostring(envelope), request.content_type, request.message_id)
+    return xds_outcome(cell.xds("repository", signed))
 
 
 def search_metadata(cell: Cell) -> Outcome:
