@@ -198,14 +198,17 @@ def test_bad_input_is_a_usage_error(server: SecureServer) -> None:
 
 def test_indirect_mode_and_tls(server: SecureServer, tmp_path: Path) -> None:
     """The hospital's certificate vouching for its nurse reads the DMP; it may not manage the
-    nurse's authorizations (their own card only); a server whose certificate does not chain to
-    --cacert is one line and exit code 1."""
+    nurse's authorizations (the rights matrix's column F: their own card only); a server whose
+    certificate does not chain to --cacert is one line and exit code 1."""
     patient = ins(6)
     server.cli("dmp", "create", patient, "--collected-by", "accueil")
     server.cli("dmp", "grant", patient, server.pki.identity("nurse").national_id)
     found = ok(dmp(server, "exists", patient, identity="nurse", mode="indirect"))
     assert "authorization: VALIDE" in found
-    refused(dmp(server, "authorize", patient, identity="nurse", mode="indirect"), "own card (direct mode)")
+    refused(
+        dmp(server, "authorize", patient, identity="nurse", mode="indirect"),
+        "rights matrix: TD0.3 declare oneself authorized, profile F (établissement, mode indirect), mode n: N",
+    )
     other = create_test_pki(tmp_path / "other-pki")
     refused(dmp(server, "exists", patient, cacert=str(other.anchors)), "TLS")
     # Break-glass needs its reason: a usage error before anything is sent.

@@ -76,7 +76,11 @@ def test_self_authorization_follows_the_rights_matrix() -> None:
     assert not self_authorization(the_patient(), state, True, False, NOW).allowed
     establishment = Holder("establishment", "", "", "", "", "", "CH", "1990000017", "CN=x")
     vouched = replace(pro(OTHER), signer=establishment)
-    assert "direct mode" in self_authorization(vouched, state, True, False, NOW).reason
+    # The establishment's word is the matrix's column F, N in TD0.3: the refusal names the cell.
+    reason = self_authorization(vouched, state, True, False, NOW).reason
+    assert "rights matrix: TD0.3 declare oneself authorized, profile F" in reason and reason.endswith(": N")
+    urgent = self_authorization(pro(OTHER, sv.ACCESS_EMERGENCY), state, True, False, NOW).reason
+    assert "rights matrix: TD0.3 declare oneself authorized, profile B (médecin non-MT), mode b: N" in urgent
     assert "no DMP" in self_authorization(pro(OTHER), None, True, False, NOW).reason
     assert "closed" in self_authorization(pro(OTHER), record(status=CLOSED), True, False, NOW).reason
     assert "another patient" in self_authorization(pro(OTHER, patient="x^^^&1.2&ISO"), state, True, False, NOW).reason
@@ -92,6 +96,15 @@ def test_listing_authorizations_needs_access_to_the_record() -> None:
 
 def test_listing_patients_and_the_web_account() -> None:
     assert list_patients(pro(OTHER), NOW).allowed
+    assert list_patients(pro(OTHER), NOW, by_new_authorizations=False).allowed  # a professional: any date
+    establishment = Holder("establishment", "", "", "", "", "", "CH", "1990000017", "CN=x")
+    vouched = replace(pro(OTHER), signer=establishment)
+    assert list_patients(vouched, NOW).allowed
+    by_last_document = list_patients(vouched, NOW, by_new_authorizations=False)
+    assert not by_last_document.allowed
+    assert "profile F (établissement, mode indirect), mode n: Y(3) refused, not a new authorization" in (
+        by_last_document.reason
+    )
     assert not list_patients(the_patient(), NOW).allowed
     state = blocked_record()
     assert patient_web_access(pro(OTHER), state, NOW).allowed

@@ -441,14 +441,10 @@ def self_authorization(
 ) -> Decision:
     """TD0.3: may this professional declare themself authorized (or the attending doctor), or
     withdraw? The patient's consent is what they declare; a blocked professional may not."""
-    problem = _open_record_of_vihf(principal, record) or _direct_normal(principal)
+    problem = _open_record_of_vihf(principal, record)
     if problem:
         return deny(problem)
     assert record is not None
-    if blocked(principal.user_id, record, now) is not None:
-        return deny(BLOCKED_REASON)
-    if attending and adding and not principal.is_doctor:
-        return deny("only a doctor (profession 10) is an attending doctor (MEDECIN_TRAITANT)")
     row = (
         rm.Row.DECLARE_AUTHORIZED
         if adding
@@ -456,9 +452,18 @@ def self_authorization(
         if attending
         else rm.Row.REMOVE_OWN_AUTHORIZATION
     )
+    # The matrix first, so that a refusal names its cell (its N columns are the emergency modes
+    # and the establishment's word that _direct_normal also refuses).
     verdict = matrix_access(principal, row, record, now)
     if not verdict.allowed:
         return verdict
+    problem = _direct_normal(principal)
+    if problem:
+        return deny(problem)
+    if blocked(principal.user_id, record, now) is not None:
+        return deny(BLOCKED_REASON)
+    if attending and adding and not principal.is_doctor:
+        return deny("only a doctor (profession 10) is an attending doctor (MEDECIN_TRAITANT)")
     if adding:
         return allow(
             "the professional declares the patient's consent to their access"
@@ -477,21 +482,29 @@ def list_authorizations(principal: Principal, record: RecordState | None, now: d
         and same_patient(principal.patient_id, record.patient_id)
     ):
         return allow("the patient sees who may access their DMP")
-    problem = _open_record_of_vihf(principal, record) or _direct_normal(principal)
+    problem = _open_record_of_vihf(principal, record)
     if problem:
         return deny(problem)
     assert record is not None
-    verdict = matrix_access(principal, rm.Row.LIST_AUTHORIZATIONS, record, now)
+    verdict = matrix_access(principal, rm.Row.LIST_AUTHORIZATIONS, record, now)  # first: a refusal names its cell
     if not verdict.allowed:
         return verdict
+    problem = _direct_normal(principal)
+    if problem:
+        return deny(problem)
     return record_access(principal, record, Action.READ_STATUS, now)
 
 
-def list_patients(principal: Principal, now: dt.datetime) -> Decision:
-    """TD0.4: the DMPs the caller is authorized on (theirs, or their establishment's)."""
+def list_patients(principal: Principal, now: dt.datetime, by_new_authorizations: bool = True) -> Decision:
+    """TD0.4: the DMPs the caller is authorized on (theirs, or their establishment's). An
+    establishment (F) lists by the date of new authorizations only (footnote 3): a list by the
+    date of the last document (`by_new_authorizations` false, dateType LASTDOC) is refused.
+    A CPE card (E) is given the DMPs of its own structure only (footnote 2): the caller,
+    services/patients_specific.py, lists what the CPE and its establishment are authorized on."""
     if not principal.is_professional:
         return deny("only a health professional or an establishment lists the DMPs it is authorized on")
-    verdict = matrix_access(principal, rm.Row.LIST_AUTHORIZED_DMPS, None, now)
+    facts = rm.Facts(new_authorization=by_new_authorizations)
+    verdict = matrix_access(principal, rm.Row.LIST_AUTHORIZED_DMPS, None, now, facts)
     if not verdict.allowed:
         return verdict
     return allow(f"the caller lists the DMPs it is authorized on; {verdict.reason}")

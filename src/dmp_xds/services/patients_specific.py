@@ -60,7 +60,8 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
     professional, the establishment's too), since `startDate` by the date `dateType` names."""
     request = m.parse_patient_list(payload)
     principal = call.principal
-    call.admit(list_patients(principal, call.now), None, about_a_record=False)
+    by_new_authorizations = request.date_type != cv.DATE_LAST_DOCUMENT
+    call.admit(list_patients(principal, call.now, by_new_authorizations), None, about_a_record=False)
     if request.ps_owner and request.ps_owner != principal.user_id:
         raise CxfRefusal(
             cv.STATUS_ACCESS_DENIED,
@@ -68,7 +69,10 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
             "directory to check that they work in the caller's structure, so it lists the caller's own DMPs only",
             t.DENIED,
         )
-    found = call.records.authorized_on(principal.user_id, principal.structure_id if principal.vouched_by else "")
+    # An establishment's professional, and a CPE card (the rights matrix's footnote 2: the DMPs of
+    # its own structure), list what their establishment is authorized on too.
+    structure = principal.structure_id if principal.vouched_by or principal.is_cpe else ""
+    found = call.records.authorized_on(principal.user_id, structure)
     patient_ids = [record.patient_id for record, _ in found]
     added = call.records.last_additions(patient_ids)
     accessed = call.security.audit.last_accesses(principal.user_id, patient_ids, ACCESSES)
