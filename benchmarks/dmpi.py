@@ -16,7 +16,7 @@ Every request (its VIHF, its signature) is built before the clock starts: signin
 client's cost. The server's CPU per request is read from /proc around each timed loop.
 
 Usage: python benchmarks/dmpi.py [--requests N] [--submissions M] [--rounds R] [--backends sqlite,postgresql]
-                                 [--workers 2] [--no-schematrons] [--pg-test-settings]
+                                 [--workers 2] [--no-schematrons] [--pg-test-settings] [--ans KIT] [--profile DIR]
 Every loop is bounded by its count; the server only listens on 127.0.0.1.
 """
 
@@ -452,12 +452,14 @@ def report(results: dict[str, Results], args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    global ANS, CDA
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="TD0.2 requests per round")
     parser.add_argument("--submissions", type=int, default=300, help="TD2.1 submissions per round")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--workers", type=int, default=2, help="server processes (default 2, one per core)")
+    parser.add_argument("--ans", type=Path, default=ANS, help="the ANS TestContenuCDA kit (default ../shared/...)")
     parser.add_argument("--no-schematrons", action="store_true", help="run the server without the ANS schematrons")
     parser.add_argument(
         "--pg-test-settings",
@@ -471,6 +473,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.rounds = max(1, args.rounds)
+    ANS, CDA = args.ans, args.ans / "ExemplesCDA" / CDA.name
     if not CDA.exists():
         sys.exit(f"{CDA} is missing: the ANS TestContenuCDA kit must be in ../shared")
     backends = args.backends.split(",")
