@@ -13,6 +13,8 @@ import click
 from dmp_xds.cli.common import cli_settings, open_store
 from dmp_xds.config import ResourceMissing, Settings, default_database_url, resolve
 
+WORKER_HEALTHCHECK_SECONDS = 120  # how long a worker process may not answer before uvicorn replaces it
+
 
 class _Main(click.Group):
     """An incomplete installation (a folder the package ships with is missing) is a one-line
@@ -121,7 +123,17 @@ def serve(
         # Worker processes build their own application from the environment: hand them the
         # settings resolved here (repositoryUniqueId, database URL), the database being migrated.
         os.environ.update(to_environment(settings))
-        uvicorn.run("dmp_xds.transport.serve:app_from_environment", factory=True, workers=settings.workers, **common)
+        uvicorn.run(
+            "dmp_xds.transport.serve:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            # uvicorn kills a worker that does not answer its ping within this time (5 s by
+            # default): compiling the ANS schematrons at start-up, or a volet on its first
+            # document, holds the interpreter for seconds, and a busy machine made that longer
+            # than 5 s, so workers were killed and restarted over and over.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **common,
+        )
     if feed is not None:
         feed.stop()
 

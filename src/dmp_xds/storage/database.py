@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from dmp_xds.config import resource_dir
+from dmp_xds.storage.sqlite_writers import QueuedWritersConnection, WriteLock
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # uvicorn runs synchronous handlers on a thread pool (40 threads by default): enough
@@ -65,13 +66,31 @@ def _sqlite_engine(url: str) -> Engine:
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "factory": QueuedWritersConnection,
+        },
         pool_size=POOL_SIZE,
         max_overflow=POOL_MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT_SECONDS,
     )
     event.listen(engine, "connect", _sqlite_pragmas)
+    # Writers queue on a lock of their own rather than SQLite's sleeping busy handler (see
+    # storage/sqlite_writers.py): every engine of this file, in every process, shares it.
+    write_lock = WriteLock(sqlite_write_lock_path(database), SQLITE_BUSY_TIMEOUT_MS / 1000)
+
+    @event.listens_for(engine, "connect")
+    def _queue_writers(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, QueuedWritersConnection):
+            dbapi_connection.write_lock = write_lock
+
     return engine
+
+
+def sqlite_write_lock_path(database: str) -> str:
+    """The advisory lock file of a SQLite database's writers, next to its -wal and -shm files."""
+    return str(Path(database).resolve()) + "-writers.lock"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
