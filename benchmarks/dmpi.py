@@ -46,6 +46,7 @@ from lxml import etree  # noqa: E402
 
 import hl7v3_messages as msg  # noqa: E402
 import secure_server  # noqa: E402
+import soap_messages as soap  # noqa: E402
 from dmp_xds.dmp.hl7v3 import vocabulary as hv  # noqa: E402
 from dmp_xds.dmp.submission_signature import add_submission_signature  # noqa: E402
 from dmp_xds.security.cps import load_pem_certificates  # noqa: E402
@@ -217,28 +218,6 @@ def soap11_envelope(payload: etree._Element, pki: GeneratedPki) -> bytes:
     return etree.tostring(env, encoding="UTF-8", xml_declaration=True)
 
 
-def mtom(envelope: bytes, parts: dict[str, bytes]) -> tuple[bytes, str]:
-    """MTOM as the DMP's example: the documents are `text/xml; charset=Cp1252` parts."""
-    boundary = f"----=_Part_{uuid.uuid4().hex}"
-    chunks = [
-        f'--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type="application/soap+xml"\r\n'
-        f"Content-Transfer-Encoding: 8bit\r\nContent-ID: <rootpart@example.org>\r\n\r\n".encode(),
-        envelope,
-    ]
-    for cid, data in parts.items():
-        chunks.append(
-            f"\r\n--{boundary}\r\nContent-Type: text/xml; charset=Cp1252; name={cid}\r\n"
-            f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode()
-        )
-        chunks.append(data)
-    chunks.append(f"\r\n--{boundary}--\r\n".encode())
-    content_type = (
-        f'multipart/related; type="application/xop+xml"; start="<rootpart@example.org>"; '
-        f'start-info="application/soap+xml"; boundary="{boundary}"'
-    )
-    return b"".join(chunks), content_type
-
-
 def td21_request(pki: GeneratedPki, signer: Signer, cda: bytes) -> tuple[bytes, str]:
     """A signed TD2.1 of `cda`: metadata from its header, the XAdES signature of the submission
     set by the author's card, the CDA and the signature as MTOM parts."""
@@ -258,7 +237,7 @@ def td21_request(pki: GeneratedPki, signer: Signer, cda: bytes) -> tuple[bytes, 
         element = etree.SubElement(request, v.TAG_DOCUMENT, id=document_id)
         etree.SubElement(element, f"{{{v.NS_XOP}}}Include", href=f"cid:{cid}")
         parts[cid] = data
-    return mtom(soap11_envelope(request, pki), parts)
+    return soap.dmp_mtom_body(soap11_envelope(request, pki), parts)
 
 
 def td21_requests(

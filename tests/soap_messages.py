@@ -71,6 +71,30 @@ def dmp_soap11_envelope(action: str, payload: etree._Element) -> tuple[bytes, st
     return etree.tostring(env, encoding="UTF-8", xml_declaration=True), message_id
 
 
+def dmp_mtom_body(envelope_bytes: bytes, parts: dict[str, bytes], action: str = "") -> tuple[bytes, str]:
+    """MTOM as the DMP's TD2.1 example packs it: the root part may name an `action` (the WSDL
+    operation), the documents are `text/xml; charset=Cp1252` parts."""
+    boundary = f"----=_Part_{uuid.uuid4().hex}"
+    named = f'; action="{action}"' if action else ""
+    chunks = [
+        f'--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type="application/soap+xml"{named}\r\n'
+        f"Content-Transfer-Encoding: 8bit\r\nContent-ID: <rootpart@example.org>\r\n\r\n".encode(),
+        envelope_bytes,
+    ]
+    for cid, data in parts.items():
+        chunks.append(
+            f"\r\n--{boundary}\r\nContent-Type: text/xml; charset=Cp1252; name={cid}\r\n"
+            f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode()
+        )
+        chunks.append(data)
+    chunks.append(f"\r\n--{boundary}--\r\n".encode())
+    content_type = (
+        f'multipart/related; type="application/xop+xml"; start="<rootpart@example.org>"; '
+        f'start-info="application/soap+xml"; boundary="{boundary}"'
+    )
+    return b"".join(chunks), content_type
+
+
 def mtom_body(
     envelope_bytes: bytes, parts: dict[str, bytes], boundary: str | None = None, root_type: str = SOAP12
 ) -> tuple[bytes, str]:

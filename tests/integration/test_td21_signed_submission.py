@@ -96,29 +96,6 @@ def soap11_envelope(payload: etree._Element, pki: GeneratedPki, card: str, actio
     return etree.tostring(env, encoding="UTF-8", xml_declaration=True)
 
 
-def mtom(envelope: bytes, parts: dict[str, bytes]) -> tuple[bytes, str]:
-    """MTOM as the DMP's example: the root part names the WSDL operation as its action, the
-    documents are `text/xml; charset=Cp1252` parts."""
-    boundary = f"----=_Part_{uuid.uuid4().hex}"
-    chunks = [
-        f'--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type="application/soap+xml"; '
-        f'action="{WSDL_OPERATION}"\r\nContent-Transfer-Encoding: 8bit\r\nContent-ID: <rootpart@example.org>\r\n\r\n'.encode(),
-        envelope,
-    ]
-    for cid, data in parts.items():
-        chunks.append(
-            f"\r\n--{boundary}\r\nContent-Type: text/xml; charset=Cp1252; name={cid}\r\n"
-            f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode()
-        )
-        chunks.append(data)
-    chunks.append(f"\r\n--{boundary}--\r\n".encode())
-    content_type = (
-        f'multipart/related; type="application/xop+xml"; start="<rootpart@example.org>"; '
-        f'start-info="application/soap+xml"; boundary="{boundary}"'
-    )
-    return b"".join(chunks), content_type
-
-
 def td21(
     server: SecureServer,
     card: str = AUTHOR,
@@ -160,7 +137,7 @@ def td21(
         element = etree.SubElement(request, v.TAG_DOCUMENT, id=document_id)
         etree.SubElement(element, f"{{{v.NS_XOP}}}Include", href=f"cid:{cid}")
         parts[cid] = data
-    body, content_type = mtom(soap11_envelope(request, server.pki, card, action), parts)
+    body, content_type = soap.dmp_mtom_body(soap11_envelope(request, server.pki, card, action), parts, WSDL_OPERATION)
     return post(server, DMPI + "repository", body, content_type, card), submission, signature_uid
 
 
