@@ -1,4 +1,4 @@
-"""The DMP record's administrative data and its documents' last read, change and addition.
+"""The DMP record's administrative data.
 
 Revision ID: 0008
 Revises: 0007
@@ -9,7 +9,6 @@ Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two)
 - `dmp_record.usage_name`, `birth_name`, `birth_date`, `gender`: what the HL7 V3 patient
   services (TD0.2, TD1.1, TD1.3) read and write, and PDQ (TD0.5) searches; `person` (JSON) the
   rest of the patient's identity (given names, civility, addresses, telecoms).
-- `dmp_record.last_access_at`, `last_update_at`, `last_add_at`: kept by the XDS transactions.
 Records created before stay without administrative data until an LPS sends them (TD1.3b).
 """
 
@@ -31,9 +30,6 @@ _COLUMNS = (
     ("birth_date", lambda: sa.String(14)),
     ("gender", lambda: sa.String(16)),
     ("person", lambda: sa.JSON()),
-    ("last_access_at", lambda: sa.DateTime(timezone=True)),
-    ("last_update_at", lambda: sa.DateTime(timezone=True)),
-    ("last_add_at", lambda: sa.DateTime(timezone=True)),
 )
 
 

@@ -476,3 +476,18 @@ def test_a_trace_rewritten_whole_as_if_from_before_the_key_is_caught_by_its_chec
     problems = trail.verify(sent).problems
     assert [seq for seq, _ in problems] == [c.seq for c in sent] == [1, 3, 4]
     assert all("is not the row checkpointed" in text for _, text in problems)
+
+
+def test_the_last_successful_action_by_anyone_or_by_one_actor(trail: AuditTrail) -> None:
+    """The DMP's dates (TD0.4 lastAccessDate, a record's last read, change and addition) are
+    read from the trace: its last successful row of those actions, per patient."""
+    trail.append(event(1, action=t.SUBMIT))
+    trail.append(event(2, action=t.SEARCH))
+    trail.append(event(3, action=t.UPDATE, outcome=t.DENIED))  # a refusal changes nothing
+    anyone = trail.last_accesses(None, [P1, P2], t.DOCUMENT_READS)
+    assert list(anyone) == [P1]
+    assert trail.last_accesses(None, [P1], t.DOCUMENT_CHANGES) == {}
+    added = trail.last_accesses(None, [P1], t.DOCUMENT_ADDITIONS)[P1]
+    assert added <= anyone[P1]
+    assert trail.last_accesses("810001", [P1], t.DOCUMENT_READS) == {}  # actor 1 only submitted
+    assert trail.last_accesses("810002", [P1], t.DOCUMENT_READS) == anyone

@@ -72,16 +72,6 @@ def test_demographics_are_kept_replaced_and_searched(store: DmpStore) -> None:
     assert store.search("MADELEINE") == [] and changed.state.emergency_access_allowed is True
 
 
-def test_document_dates_are_touched_one_at_a_time(store: DmpStore) -> None:
-    store.create(PATIENT, consent())
-    store.touch(PATIENT, "last_add_at", NOW)
-    record = store.get(PATIENT)
-    assert (record.last_add_at, record.last_access_at, record.last_update_at) == (NOW, None, None)
-    store.touch("nobody^^^&1.2.3&ISO", "last_access_at", NOW)  # no record: nothing, no error
-    with pytest.raises(ValueError, match="is not one of"):
-        store.touch(PATIENT, "status", NOW)
-
-
 def test_update_close_reopen(store: DmpStore) -> None:
     store.create(PATIENT, consent())
     assert store.update_consent(PATIENT, emergency_access_allowed=False).state.emergency_access_allowed is False

@@ -27,7 +27,9 @@ def _trace(trail: AuditTrail, action: str, patient_id: str, detail: str, documen
     )
 
 
-def describe(record: DmpRecord) -> dict[str, object]:
+def describe(record: DmpRecord, trail: AuditTrail | None = None) -> dict[str, object]:
+    """The record as JSON; with `trail`, also when its documents were last read, changed and
+    added (ITI-18/43, ITI-57/62, ITI-41/42), as the access trace tells."""
     state, consent = record.state, record.consent
     now = datetime.now(UTC)
     return {
@@ -52,17 +54,22 @@ def describe(record: DmpRecord) -> dict[str, object]:
         ],
         "legal_representatives": list(state.representatives),
         "notification_email": record.notification_email or None,
-        # What the DMP's HL7 V3 services keep (TD1.1, TD1.3b) and the XDS transactions note.
+        # What the DMP's HL7 V3 services keep (TD1.1, TD1.3b).
         "demographics": None if record.demographics.empty else dataclasses.asdict(record.demographics),
-        **{
-            name: when.isoformat() if when else None
-            for name, when in (
-                ("last_access_at", record.last_access_at),
-                ("last_update_at", record.last_update_at),
-                ("last_add_at", record.last_add_at),
-            )
-        },
+        **({} if trail is None else _document_dates(trail, state.patient_id)),
     }
+
+
+def _document_dates(trail: AuditTrail, patient_id: str) -> dict[str, str | None]:
+    dates = {}
+    for name, actions in (
+        ("last_access_at", t.DOCUMENT_READS),
+        ("last_update_at", t.DOCUMENT_CHANGES),
+        ("last_add_at", t.DOCUMENT_ADDITIONS),
+    ):
+        when = trail.last_accesses(None, [patient_id], actions).get(patient_id)
+        dates[name] = when.isoformat() if when else None
+    return dates
 
 
 @click.group()
@@ -128,7 +135,7 @@ def dmp_show(ctx: click.Context, patient_id: str) -> None:
     if record is None:
         raise click.ClickException(f"patient {patient_id} has no DMP")
     _trace(trail, t.DMP_READ, patient_id, "status read by the operator")
-    click.echo(json.dumps(describe(record), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(describe(record, trail), indent=2, ensure_ascii=False))
 
 
 @dmp.command("update")

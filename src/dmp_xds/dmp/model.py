@@ -99,10 +99,6 @@ class DmpRecord:
     status_reason: str  # why it was closed or reopened (the DMP's code, e.g. FERMETURE_DEMANDE_PATIENT)
     notification_email: str = ""  # where emergency accesses are e-mailed ("" = not e-mailed)
     demographics: Demographics = field(default_factory=Demographics)
-    # When documents were last read (ITI-18, ITI-43), changed (ITI-57, ITI-62) and added (ITI-41/42).
-    last_access_at: dt.datetime | None = None
-    last_update_at: dt.datetime | None = None
-    last_add_at: dt.datetime | None = None
     # Whether the patient has an open (not locked) web account (TD1.5a; COMPTE_INTERNET_OUVERT);
     # None where the record was built without asking (COMPTE_INTERNET_OUVERT is then left out).
     web_account_open: bool | None = None

@@ -8,7 +8,6 @@ to the professional who hands it over); only its scrypt hash is kept.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from lxml import etree
@@ -38,7 +37,6 @@ class ListedIdentity:
     birth_date: str = ""  # YYYYMMDD
     patronymical_name: str = ""
     civility: str = ""
-    last_update: dt.datetime | None = None  # the record's administrative data last changed
 
 
 def listed_identity(record: DmpRecord) -> ListedIdentity:
@@ -51,7 +49,6 @@ def listed_identity(record: DmpRecord) -> ListedIdentity:
         birth_date=known.birth_date,
         patronymical_name=known.birth_name,
         civility=known.prefix,
-        last_update=record.last_update_at,
     )
 
 
@@ -76,6 +73,7 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
     patient_ids = [record.patient_id for record, _ in found]
     added = call.records.last_additions(patient_ids)
     accessed = call.security.audit.last_accesses(principal.user_id, patient_ids, ACCESSES)
+    changed = call.security.audit.last_accesses(None, patient_ids, t.DOCUMENT_CHANGES)
     entries = []
     for record, grant in found:
         last_add = added.get(record.patient_id)
@@ -94,7 +92,7 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
                 attending=is_attending(principal, record.state, call.now),
                 message=False,  # no messages between the DMP and professionals here
                 last_access=accessed.get(record.patient_id),
-                last_update=known.last_update,
+                last_update=changed.get(record.patient_id),
                 last_add=last_add,
                 patronymical_name=known.patronymical_name,
                 civility=known.civility,

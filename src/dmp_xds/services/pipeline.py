@@ -42,16 +42,6 @@ TRANSACTION_POLICY: dict[str, tuple[Action, str]] = {
     v.ACTION_ITI62: (Action.DELETE, t.DELETE),
 }
 
-# Which date of the record (DmpStore.touch) a successful transaction moves: the DMP tells the
-# LPS when documents were last read, changed and added (patientList, TD0.4).
-TOUCHES: dict[str, str] = {
-    t.SEARCH: "last_access_at",
-    t.RETRIEVE: "last_access_at",
-    t.SUBMIT: "last_add_at",
-    t.UPDATE: "last_update_at",
-    t.DELETE: "last_update_at",
-}
-
 
 @dataclass
 class Admission:
@@ -81,9 +71,6 @@ class Admission:
     def finish(self, result: TransactionResult) -> None:
         outcome = t.DENIED if result.denied else outcome_of(result.payload)
         self.trace(outcome, result)
-        column = TOUCHES.get(self.action)
-        if outcome == t.SUCCESS and column:
-            self.security.records.touch(self.principal.patient_id, column, dt.datetime.now(dt.UTC))
 
 
 def admit(

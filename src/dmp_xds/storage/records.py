@@ -69,9 +69,6 @@ _lifecycle_event = LifecycleEventRow.__table__
 _account = DmpPatientAccountRow.__table__
 
 
-TOUCHED_COLUMNS = ("last_access_at", "last_update_at", "last_add_at")
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -203,9 +200,6 @@ class DmpStore:
             row.status_reason or "",
             row.notification_email or "",
             _demographics(row),
-            utc_aware(row.last_access_at),
-            utc_aware(row.last_update_at),
-            utc_aware(row.last_add_at),
             web_account_open=connection.execute(
                 select(_account.c.locked).where(_account.c.patient_id == patient_id)
             ).scalar_one_or_none()
@@ -290,14 +284,6 @@ class DmpStore:
                 values.update(_demographics_values(demographics.keeping(former.demographics)))
             connection.execute(update(_record).where(_record.c.patient_id == patient_id).values(**values))
             return self._require(connection, patient_id)
-
-    def touch(self, patient_id: str, column: str, when: dt.datetime) -> None:
-        """Note a read (`last_access_at`), change (`last_update_at`) or addition (`last_add_at`)
-        of the patient's documents: one UPDATE by primary key (nothing without a record)."""
-        if column not in TOUCHED_COLUMNS:
-            raise ValueError(f"{column!r} is not one of {', '.join(TOUCHED_COLUMNS)}")
-        with self.engine.begin() as connection:
-            connection.execute(update(_record).where(_record.c.patient_id == patient_id).values({column: when}))
 
     def close(self, patient_id: str, reason: str = "") -> DmpRecord:
         return self._set_status(patient_id, CLOSED, reason)

@@ -331,10 +331,6 @@ class DmpRecordRow(Base):
     birth_date: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
     gender: Mapped[str | None] = mapped_column(String(16))
     person: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # Last read, change and addition of documents (the XDS transactions keep them).
-    last_access_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_update_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_add_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DmpAuthorizationRow(Base):

@@ -45,6 +45,10 @@ RETRIEVE = "retrieve"
 SUBMIT = "submit"
 UPDATE = "update"  # ITI-57: masking, unmasking, new versions, status (the detail says which)
 DELETE = "delete"
+# What a patient's documents' last read, change and addition are, for the DMP's dates.
+DOCUMENT_READS = (SEARCH, RETRIEVE)
+DOCUMENT_CHANGES = (UPDATE, DELETE)
+DOCUMENT_ADDITIONS = (SUBMIT,)
 AUTHENTICATE = "authenticate"
 DMP_CREATE = "dmp.create"
 DMP_UPDATE = "dmp.update"
@@ -272,22 +276,26 @@ class AuditTrail:
             ]
 
     def last_accesses(
-        self, actor_id: str, patient_ids: Sequence[str], actions: Sequence[str]
+        self, actor_id: str | None, patient_ids: Sequence[str], actions: Sequence[str]
     ) -> dict[str, dt.datetime]:
-        """When `actor_id` last did one of `actions` on each patient's record with success: the
-        DMP's TD0.4 "last access date" of the caller."""
+        """When `actor_id` (None: anyone) last did one of `actions` on each patient's record with
+        success: the DMP's TD0.4 "last access date" of the caller, or when the patient's
+        documents were last read, changed or added (`DOCUMENT_READS`, ...). The trace has every
+        such request already; the record keeps no copy of its dates."""
         found: dict[str, dt.datetime] = {}
         ids = list(patient_ids)
         with self.engine.connect() as connection:
             for start in range(0, len(ids), 500):
+                condition = (
+                    _entry.c.patient_id.in_(ids[start : start + 500])
+                    & (_entry.c.outcome == SUCCESS)
+                    & _entry.c.action.in_(list(actions))
+                )
+                if actor_id is not None:
+                    condition = condition & (_entry.c.actor_id == actor_id)
                 statement = (
                     select(_entry.c.patient_id, func.max(_entry.c.recorded_at))
-                    .where(
-                        _entry.c.patient_id.in_(ids[start : start + 500])
-                        & (_entry.c.actor_id == actor_id)
-                        & (_entry.c.outcome == SUCCESS)
-                        & _entry.c.action.in_(list(actions))
-                    )
+                    .where(condition)
                     .group_by(_entry.c.patient_id)
                 )
                 for patient, latest in connection.execute(statement):
