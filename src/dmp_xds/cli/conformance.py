@@ -100,22 +100,31 @@ def _run(
         sys.exit(1)
 
 
+def _named(kit: Testkit, test_ids: tuple[str, ...]) -> list[TestCase]:
+    """The tests `--test` names, in that order; every test of the kit, by id, when it names none."""
+    missing = [t for t in test_ids if t not in kit.tests]
+    if missing:
+        raise click.BadParameter(f"not in {kit.root}: {', '.join(missing)}", param_hint="--test")
+    if test_ids:
+        return [kit.tests[t] for t in test_ids]
+    return sorted(kit.tests.values(), key=lambda t: t.id)
+
+
 def _select(kit: Testkit, collections: list[str], test_ids: tuple[str, ...]) -> list[TestCase]:
     if test_ids:
-        missing = [t for t in test_ids if t not in kit.tests]
-        if missing:
-            raise click.BadParameter(f"not in {kit.root}: {', '.join(missing)}", param_hint="--test")
-        return [kit.tests[t] for t in test_ids]
+        return _named(kit, test_ids)
     selected = kit.in_collections(collections)
     if not selected:
         raise click.BadParameter(f"no test in collections {', '.join(collections)}", param_hint="--collection")
     return selected
 
 
-_common = [
+_endpoints = [
     click.option("--registry", "registry_url", required=True, help="Registry endpoint URL (ITI-42/18/57/62)."),
     click.option("--repository", "repository_url", required=True, help="Repository endpoint URL (ITI-41/43)."),
     click.option("--feed", "feed_value", default=None, help="HOST:PORT of the registry's ITI-8 MLLP listener."),
+]
+_reporting = [
     click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds allowed per network call."),
     click.option(
         "--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here."
@@ -131,10 +140,18 @@ _common = [
 ]
 
 
-def common_options(function):
-    for option in reversed(_common):
+def reporting_options(function):
+    """--timeout, --junit, --html, --test."""
+    for option in reversed(_reporting):
         function = option(function)
     return function
+
+
+def common_options(function):
+    """The endpoints (--registry, --repository, --feed) and the reporting options."""
+    for option in reversed(_endpoints):
+        function = option(function)
+    return reporting_options(function)
 
 
 @click.group()
@@ -247,10 +264,7 @@ def plans(
         kit = load_testkit(plans_dir)
     except PlanError as exc:
         raise click.ClickException(str(exc)) from exc
-    missing = [t for t in test_ids if t not in kit.tests]
-    if missing:
-        raise click.BadParameter(f"not in {kit.root}: {', '.join(missing)}", param_hint="--test")
-    tests = [kit.tests[t] for t in test_ids] if test_ids else sorted(kit.tests.values(), key=lambda t: t.id)
+    tests = _named(kit, test_ids)
     identities = None
     if pki_dir is not None:
         try:
@@ -310,16 +324,7 @@ def plans(
     show_default=True,
     help='Folder of the CDA documents the plans send (<Document source="cda">).',
 )
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds allowed per network call.")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write a self-contained HTML report here.",
-)
-@click.option("--test", "test_ids", multiple=True, help="Run only this test (repeatable), e.g. td3.2-retrieve.")
+@reporting_options
 def run(
     plans_dir: Path,
     base_url: str,
@@ -351,10 +356,7 @@ def run(
         raise click.ClickException(str(exc)) from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--pki / --identity") from exc
-    missing = [t for t in test_ids if t not in kit.tests]
-    if missing:
-        raise click.BadParameter(f"not in {kit.root}: {', '.join(missing)}", param_hint="--test")
-    tests = [kit.tests[t] for t in test_ids] if test_ids else sorted(kit.tests.values(), key=lambda t: t.id)
+    tests = _named(kit, test_ids)
     urls = service_urls(base_url)
     config = RunConfig(
         urls.registry,
