@@ -85,10 +85,10 @@ def test_the_dmps_a_professional_may_open(store: DmpStore) -> None:
 
 def test_the_web_account_is_one_per_dmp_and_erased_with_it(store: DmpStore, engine: Engine) -> None:
     accounts = PatientAccountStore(engine)
-    assert store.get(PATIENT).web_account_open is False  # what TD0.2's COMPTE_INTERNET_OUVERT says
+    assert accounts.is_open(PATIENT) is False  # what TD0.2's COMPTE_INTERNET_OUVERT says
     created = accounts.create(PATIENT, "abcd1234", "scrypt$hash", Channel("SMS", "0606060606"), DOCTOR)
     assert created.password_temporary and not created.locked and created.failed_logins == 0
-    assert store.get(PATIENT).web_account_open is True
+    assert accounts.is_open(PATIENT) is True
     with pytest.raises(DmpError, match="already has a web account"):
         accounts.create(PATIENT, "efgh5678", "scrypt$hash", Channel("SMS", "0606060606"), DOCTOR)
     with pytest.raises(LoginTaken):

@@ -99,8 +99,8 @@ class DmpRecord:
     status_reason: str  # why it was closed or reopened (the DMP's code, e.g. FERMETURE_DEMANDE_PATIENT)
     notification_email: str = ""  # where emergency accesses are e-mailed ("" = not e-mailed)
     demographics: Demographics = field(default_factory=Demographics)
-    # Whether the patient has an open (not locked) web account (TD1.5a; COMPTE_INTERNET_OUVERT);
-    # None where the record was built without asking (COMPTE_INTERNET_OUVERT is then left out).
+    # Whether the patient has an open (not locked) web account (TD1.5a; COMPTE_INTERNET_OUVERT):
+    # asked only by the existence test that says it; None elsewhere (the observation left out).
     web_account_open: bool | None = None
 
     @property

@@ -12,6 +12,7 @@ code and a text saying why. Refusals are answers here, not faults: the DMP's LPS
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from dmp_xds.security.vihf import Principal, same_patient
 from dmp_xds.services.context import Services
 from dmp_xds.services.gate import SecurityServices, trace_access
 from dmp_xds.storage import trail as t
+from dmp_xds.storage.patient_accounts import PatientAccountStore
 
 # The policy's action for each reason code (TEST_EXST has none: see `decide`).
 REASON_ACTIONS: dict[str, Action] = {
@@ -230,6 +232,10 @@ def get_demographics(services: Services, principal: object | None, payload: etre
             call.detail = "no DMP for this patient (NF)"
             return build.demographics_response(header, request.reason, request.query_id, call.now, Ack())
         attention = build.attention(call.principal, record.state, call.now) if request.reason == hv.TEST_EXST else None
+        if request.reason == hv.TEST_EXST:
+            # Read here, not with every record: the existence test alone tells it.
+            account_open = PatientAccountStore(call.security.records.engine).is_open(record.patient_id)
+            record = dataclasses.replace(record, web_account_open=account_open)
         if attention is not None:
             call.detail += f"; authorization {attention.authorization}"
         return build.demographics_response(header, request.reason, request.query_id, call.now, Ack(), record, attention)

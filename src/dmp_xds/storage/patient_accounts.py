@@ -54,6 +54,11 @@ class PatientAccountStore:
         with self.engine.connect() as connection:
             return _get(connection, patient_id)
 
+    def is_open(self, patient_id: str) -> bool:
+        """Whether the patient has a web account that is not locked (COMPTE_INTERNET_OUVERT)."""
+        account = self.get(patient_id)
+        return account is not None and not account.locked
+
     def create(
         self, patient_id: str, login: str, password_hash: str, channel: Channel, created_by: str
     ) -> PatientAccount:

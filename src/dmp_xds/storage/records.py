@@ -66,7 +66,6 @@ _authorization = DmpAuthorizationRow.__table__
 _representative = DmpRepresentativeRow.__table__
 _patient = PatientRow.__table__
 _lifecycle_event = LifecycleEventRow.__table__
-_account = DmpPatientAccountRow.__table__
 
 
 def _now() -> dt.datetime:
@@ -200,10 +199,6 @@ class DmpStore:
             row.status_reason or "",
             row.notification_email or "",
             _demographics(row),
-            web_account_open=connection.execute(
-                select(_account.c.locked).where(_account.c.patient_id == patient_id)
-            ).scalar_one_or_none()
-            is False,
         )
 
     def _require(self, connection: Connection, patient_id: str) -> DmpRecord:
