@@ -38,6 +38,7 @@ from dmp_xds.security.vihf import Principal, split_cx
 from dmp_xds.services import iti41
 from dmp_xds.services.context import Services, TransactionRequest
 from dmp_xds.services.patient_space import (
+    EXP_PATIENT,
     MASKED,
     PATIENT_SPACE_SOURCE_ID,
     DocumentSummary,
@@ -58,7 +59,6 @@ from dmp_xds.xds.model.ids import new_uuid
 from dmp_xds.xds.xop import Attachment
 
 TYPE_SYSTEM = "1.2.250.1.213.1.1.4.12"  # the ANS typeCode system of the DMP's own codes (JDV_J07)
-EXP_PATIENT = Code("EXP_PATIENT", "1.2.250.1.213.1.1.4.6", "Expression personnelle du patient")
 NORMAL = Code("N", "2.16.840.1.113883.5.25", "Normal")
 
 # The typeCodes a patient chooses from for an upload (JDV_J07: "déposé par le patient").

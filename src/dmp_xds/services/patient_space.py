@@ -53,6 +53,9 @@ from dmp_xds.xds.model.ids import new_uuid
 LISTED_STATUSES = (v.STATUS_APPROVED, v.STATUS_ARCHIVED)
 MASKED = Code(sv.MASKED_FROM_PROFESSIONALS[1], sv.MASKED_FROM_PROFESSIONALS[0], "Masqué aux professionnels de santé")
 HISTORY_PAGE = 50
+# What the patient submits is their "personal expression" (JDV_J01, J02, J03, J04): the
+# contentTypeCode of their submission sets, the specialty and setting of their documents.
+EXP_PATIENT = Code("EXP_PATIENT", "1.2.250.1.213.1.1.4.6", "Expression personnelle du patient")
 # A downloaded document's file name extension, by media type.
 EXTENSIONS = {
     "application/pdf": ".pdf",
@@ -380,7 +383,7 @@ def new_version(entry: DocumentEntry, codes: list[Code]) -> Submission:
         source_id=_source_id(),
         patient_id=entry.patient_id,
         submission_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
-        content_type_code=Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour"),
+        content_type_code=Code(EXP_PATIENT.code, EXP_PATIENT.scheme, EXP_PATIENT.display),
         authors=list(entry.authors),
     )
     version = replace(
@@ -409,7 +412,7 @@ def status_change(entry: DocumentEntry, new_status: str) -> Submission:
         source_id=_source_id(),
         patient_id=entry.patient_id,
         submission_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
-        content_type_code=Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour"),
+        content_type_code=Code(EXP_PATIENT.code, EXP_PATIENT.scheme, EXP_PATIENT.display),
         authors=list(entry.authors),
     )
     change = Association(
