@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dmp_xds.dmp.submission_signature import is_signature_entry, signature_errors
 from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE
+from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.register import (
@@ -203,11 +204,14 @@ def _check_signature(
     if settings.profile != "cisis":
         return []
     security = services.security
-    required = security is not None and settings.submission_signature == "required"
+    principal = request.principal if isinstance(request.principal, Principal) else None
+    # TD2.1's signature is the DMP-compatible software's: a patient publishing from this
+    # server's own web space (authenticated by it, no VIHF, no LPS) has none to give.
+    from_web = principal is not None and principal.authentication_mode == sv.AUTHENTICATION_WEB
+    required = security is not None and settings.submission_signature == "required" and not from_web
     if not required and not any(is_signature_entry(de) for de in submission.documents):
         return []
     contents = {doc.document_id: doc.blob.path.read_bytes() for doc in received}
-    principal = request.principal if isinstance(request.principal, Principal) else None
     return signature_errors(submission, contents, security.trust if security is not None else None, principal, required)
 
 

@@ -55,6 +55,9 @@ DMP_UPDATE = "dmp.update"
 DMP_CLOSE = "dmp.close"
 DMP_REOPEN = "dmp.reopen"
 DMP_DESTROY = "dmp.destroy"
+# The patient asks for their DMP's destruction (their web space): the operator's `dmp destroy`
+# carries it out; the request is this trace row, kept like every other.
+DMP_DESTROY_REQUEST = "dmp.destroy-request"
 DMP_READ = "dmp.read"
 DMP_SEARCH = "dmp.search"  # PDQ (TD0.5): patients searched by their traits
 AUTHORIZATION_GRANT = "authorization.grant"
@@ -266,9 +269,13 @@ class AuditTrail:
             if close is not None:
                 close()
 
-    def history(self, patient_id: str, limit: int = 1000) -> list[AuditEntry]:
-        """The patient's history, newest first."""
-        statement = select(_entry).where(_entry.c.patient_id == patient_id).order_by(_entry.c.seq.desc()).limit(limit)
+    def history(self, patient_id: str, limit: int = 1000, before: int | None = None) -> list[AuditEntry]:
+        """The patient's history, newest first (older than the row `before`, for a next page that
+        rows appended meanwhile do not shift)."""
+        condition = _entry.c.patient_id == patient_id
+        if before is not None:
+            condition = condition & (_entry.c.seq < before)
+        statement = select(_entry).where(condition).order_by(_entry.c.seq.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [
                 AuditEntry(r.seq, r.recorded_at, _event_of(r), r.prev_hash, r.hash, r.key_id)
