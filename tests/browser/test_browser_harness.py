@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -126,10 +127,16 @@ def test_card_browser_presents_its_card_to_a_server_that_requires_one(
 def test_browser_without_card_fails_the_handshake_of_a_server_that_requires_one(
     patient_browser: WebDriver, peer_recorder: PeerRecorder
 ) -> None:
-    patient_browser.get(peer_recorder.url + "/")
+    # Chromium shows its error page, or fails the navigation itself when the server's refusal
+    # comes before the page is committed (which, and with which error code, is a race of the
+    # server's alert and its closing the connection): the server's record is what counts.
+    try:
+        patient_browser.get(peer_recorder.url + "/")
+    except WebDriverException as exc:
+        assert "ERR_" in str(exc)
     assert peer_recorder.done.wait(HANDSHAKE_SECONDS)
     assert peer_recorder.subjects == []
-    assert peer_recorder.refusals
+    assert any("CERTIFICATE" in refusal.upper() for refusal in peer_recorder.refusals), peer_recorder.refusals
     assert not patient_browser.find_elements(By.CSS_SELECTOR, "#subject")
 
 
