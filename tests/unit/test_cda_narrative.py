@@ -73,6 +73,7 @@ def test_header_names_patient_date_author_and_custodian() -> None:
     facts = {dt.text_content(): dt.getnext().text_content() for dt in fragment.iter("dt")}
     assert fragment.find(".//h2").text_content() == "Compte rendu d'anesthésie"
     assert "PAT-TROIS" in facts["Patient"] and "28/03/1979" in facts["Patient"]
+    assert "INS 279035121518989" in facts["Patient"]
     assert facts["Date du document"] == "19/03/2020 à 11:17"
     assert "LEGRIS" in facts["Auteur"] and "Hôpital Européen Georges Pompidou" in facts["Auteur"]
     assert facts["Structure responsable (conservation)"] == "Hôpital Européen Georges Pompidou"

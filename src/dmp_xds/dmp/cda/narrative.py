@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from lxml import etree
 
 from dmp_xds.dmp.cda.header import CdaAuthor, CdaError, CdaOrganization, PersonName, clinical_document, header_of
+from dmp_xds.dmp.ins import INS_ROOTS
 from dmp_xds.xds.vocabulary import NS_HL7
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes
 
@@ -102,7 +103,9 @@ def _header(article: etree._Element, root: etree._Element) -> None:
         who = _person(patient.name) or "patient sans nom"
         details = [f"né(e) le {_date(patient.birth_time)}" if patient.birth_time else ""]
         details.append(f"sexe {_SEX[patient.gender]}" if patient.gender in _SEX else "")
-        details += [f"identifiant {i.extension}" for i in patient.ids if i.extension]
+        details += [
+            f"{'INS' if i.root in INS_ROOTS else 'identifiant'} {i.extension}" for i in patient.ids if i.extension
+        ]
         _fact(facts, "Patient", [", ".join([who, *(d for d in details if d)])])
     if header.effective_time:
         _fact(facts, "Date du document", [_date(header.effective_time, with_time=True)])
