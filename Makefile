@@ -71,10 +71,13 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 ## The whole test suite, SQLite and PostgreSQL (a throwaway server is started by the tests),
-## after the gates of `make lint`.
+## and the real-browser tests (tests/browser: headless Chromium; docs/testing.md), after the
+## gates of `make lint`. Installs what they need when missing: PostgreSQL, and Debian's
+## chromium, chromium-driver and libnss3-tools (apt-get, as root or through sudo).
 ## pytest's exit code 5 ("no tests collected") is a failure here, never a silent pass.
 test: lint
 	bash .ci/install-postgres
+	bash .ci/install-chromium
 	$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$status
