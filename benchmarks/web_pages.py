@@ -608,6 +608,171 @@ def in_process(services: Services, pki: GeneratedPki, data: Dataset, calls: int)
     return results
 
 
+# --- measuring over HTTP --------------------------------------------------------------------
+
+PASSWORD = "Banc-d-essai-2026!"
+SIGNED_IN_PATIENTS = 20  # patients with a web account (password + TOTP), signed in over HTTP
+STARTUP_SECONDS = 120.0
+# The pages, as the web front serves them ({ins}: the patient's INS).
+PAGES = {
+    "patient: documents": "/patient/documents",
+    "patient: access history": "/patient/historique",
+    "professional: timeline": "/AccesDirect/ParcoursDeSoins/{ins}",
+    "establishment: dashboard": "/etablissement/",
+}
+
+
+def patient_accounts(services: Services, patients: Sequence[str]) -> dict[str, str]:
+    """A web account with a permanent password and an enrolled TOTP app for each patient (made
+    once, kept with the data): their TOTP secrets."""
+    from dmp_xds.security import totp
+    from dmp_xds.security.passwords import hash_password
+    from dmp_xds.storage import web as w
+    from dmp_xds.storage.patient_accounts import Channel, PatientAccountStore
+
+    engine = services.registry.engine
+    accounts, store = PatientAccountStore(engine), w.WebStore(engine)
+    secrets: dict[str, str] = {}
+    password_hash = ""
+    for index, patient in enumerate(patients):
+        if accounts.get(patient) is None:
+            password_hash = password_hash or hash_password(PASSWORD)
+            accounts.create(patient, f"banc{index:04d}", password_hash, Channel("EMAIL", "banc@example.org"), "bench")
+            accounts.choose_password(patient, password_hash)
+        enrolled = store.totp(w.PATIENT, patient)
+        if enrolled is None:
+            store.enroll_totp(w.PATIENT, patient, totp.new_secret(), dt.datetime.now(dt.UTC))
+            enrolled = store.totp(w.PATIENT, patient)
+        assert enrolled is not None
+        secrets[patient] = enrolled[0]
+    return secrets
+
+
+@dataclass
+class Server:
+    url: str
+    process: Any
+    log: Path
+
+
+def start_server(env: dict[str, str], log: Path, anchors: Path) -> Server:
+    import subprocess
+
+    import requests
+
+    from pgserver import free_port
+
+    port = free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dmp_xds.cli", "serve"],
+            env={**env, "DMP_XDS_PORT": str(port), "DMP_XDS_WORKERS": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server stopped:\n" + log.read_text()[-3000:])
+        try:
+            if requests.get(url + "/health", timeout=1, verify=str(anchors)).status_code == 200:
+                return Server(url, process, log)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    stop_server(Server(url, process, log))
+    raise RuntimeError("the server did not start:\n" + log.read_text()[-3000:])
+
+
+def stop_server(server: Server) -> None:
+    import subprocess
+
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=15)
+
+
+def browser(server: Server, pki: GeneratedPki, card: str = "") -> Any:
+    """A browser: the server's CA trusted, Origin sent (as browsers do with a form), a card's
+    or an establishment's certificate when named."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(pki.anchors)
+    session.headers["Origin"] = server.url
+    if card:
+        identity = pki.identity(card)
+        session.cert = (identity.certificate, identity.key)
+    return session
+
+
+def signed_in_patient(server: Server, pki: GeneratedPki, login: str, secret: str) -> Any:
+    from dmp_xds.security import totp
+
+    session = browser(server, pki)
+    first = session.post(
+        server.url + "/patient/connexion", data={"login": login, "password": PASSWORD}, allow_redirects=False
+    )
+    if first.status_code != 303:
+        raise RuntimeError(f"patient sign-in refused ({first.status_code}): {first.text[:300]}")
+    code = totp.totp(totp.secret_key(secret), time.time())
+    second = session.post(server.url + "/patient/connexion/code", data={"code": code}, allow_redirects=False)
+    if second.status_code != 303:
+        raise RuntimeError(f"patient code refused ({second.status_code}): {second.text[:300]}")
+    return session
+
+
+def over_http(
+    services: Services, env: dict[str, str], home: Path, pki: GeneratedPki, data: Dataset, calls: int
+) -> dict[str, Figures]:
+    """The real server, signed in as each page needs; GETs of the pages, one client."""
+    from dmp_xds.storage.patient_accounts import PatientAccountStore
+
+    patients = data.measured[:SIGNED_IN_PATIENTS]
+    secrets = patient_accounts(services, patients)
+    logins = {p: a.login for p in patients if (a := PatientAccountStore(services.registry.engine).get(p)) is not None}
+    server = start_server(env, home / "server.log", pki.anchors)
+    results: dict[str, Figures] = {}
+    try:
+        sessions = [signed_in_patient(server, pki, logins[p], secrets[p]) for p in patients]
+        doctor = browser(server, pki, "doctor")
+        establishment = browser(server, pki, "hospital")
+        signed = establishment.post(server.url + "/etablissement/connexion/certificat", allow_redirects=False)
+        if signed.status_code != 303:
+            raise RuntimeError(f"establishment sign-in refused ({signed.status_code}): {signed.text[:300]}")
+        rng = random.Random(19)
+        who = {
+            "patient: documents": lambda i: (sessions[i % len(sessions)], ""),
+            "patient: access history": lambda i: (sessions[i % len(sessions)], ""),
+            "professional: timeline": lambda i: (doctor, rng.choice(data.measured).split("^", 1)[0]),
+            "establishment: dashboard": lambda i: (establishment, ""),
+        }
+        for name, path in PAGES.items():
+
+            def get(i: int, name: str = name, path: str = path) -> None:
+                session, ins = who[name](i)
+                answer = session.get(server.url + path.format(ins=ins), allow_redirects=False, timeout=60)
+                if answer.status_code != 200:
+                    raise PageMissing(f"{path}: {answer.status_code}")
+
+            try:
+                results[name] = timed(get, calls)
+            except PageMissing as missing:
+                print(f"    {name}: not measured over HTTP ({missing})", flush=True)
+    finally:
+        stop_server(server)
+    return results
+
+
+class PageMissing(Exception):
+    pass
+
+
 # --- plans ----------------------------------------------------------------------------------
 
 
@@ -664,10 +829,12 @@ def main() -> None:
     parser.add_argument("--trace", type=int, default=300_000, help="trace rows in all (at least)")
     parser.add_argument("--structure-scale", type=float, default=1.0, help="the measured structure's activity")
     parser.add_argument("--fill-only", action="store_true", help="fill (or check) the kept databases, measure nothing")
+    parser.add_argument("--http", action="store_true", help="also through the real server, over HTTPS")
+    parser.add_argument("--value-sets", type=Path, default=VALUE_SETS, help="the ANS value sets (jeuxDeValeurs)")
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     pki = the_pki(args.data_dir)
-    pools = CodePools.load(VALUE_SETS)
+    pools = CodePools.load(args.value_sets)
     table: list[tuple[str, str, Figures]] = []
     for backend in args.backends.split(","):
         data, env, postgres = prepared(backend, args.data_dir, args, pki, pools)
@@ -680,13 +847,18 @@ def main() -> None:
             try:
                 for name, plan in plans(services.registry.engine, data).items():
                     print(f"    plan of {name}:\n{plan}")
-                for name, figures in in_process(services, pki, data, args.calls).items():
-                    table.append((backend, name, figures))
-                    print(
-                        f"    {name}: p50 {figures.p50_ms:.1f} ms, p95 {figures.p95_ms:.1f} ms "
-                        f"(first {figures.first_ms:.0f} ms)",
-                        flush=True,
-                    )
+                measured = {"in process": in_process(services, pki, data, args.calls)}
+                if args.http:
+                    home = args.data_dir / f"{backend}-{args.documents}"
+                    measured["HTTP"] = over_http(services, env, home, pki, data, args.calls)
+                for way, results in measured.items():
+                    for name, figures in results.items():
+                        table.append((backend, f"{name} ({way})", figures))
+                        print(
+                            f"    {name} ({way}): p50 {figures.p50_ms:.1f} ms, p95 {figures.p95_ms:.1f} ms "
+                            f"(first {figures.first_ms:.0f} ms)",
+                            flush=True,
+                        )
             finally:
                 assert services.security is not None
                 services.security.audit.close()
@@ -695,10 +867,10 @@ def main() -> None:
             if postgres is not None:
                 postgres.stop()
     if table:
-        print(f"\nIn process, {args.documents} documents, {args.calls} calls per page; load {os.getloadavg()[0]:.1f}")
-        print(f"{'backend':<11}{'page':<28}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'first ms':>10}")
+        print(f"\n{args.documents} documents, {args.calls} calls per page; load {os.getloadavg()[0]:.1f}")
+        print(f"{'backend':<11}{'page':<44}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'first ms':>10}")
         for backend, name, f in table:
-            print(f"{backend:<11}{name:<28}{f.p50_ms:>8.1f}{f.p95_ms:>8.1f}{f.max_ms:>8.1f}{f.first_ms:>10.0f}")
+            print(f"{backend:<11}{name:<44}{f.p50_ms:>8.1f}{f.p95_ms:>8.1f}{f.max_ms:>8.1f}{f.first_ms:>10.0f}")
 
 
 if __name__ == "__main__":

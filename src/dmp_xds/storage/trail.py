@@ -237,7 +237,9 @@ class AuditTrail:
     def append(self, event: AuditEvent, now: dt.datetime | None = None) -> AuditEntry:
         if self.key is None:
             raise RuntimeError("the access trace has no key: it cannot be appended to (DMP_XDS_AUDIT_KEY_FILE)")
-        event = _clipped(event)
+        event = AuditEvent(
+            **{**event.__dict__, "detail": _clip(event.detail, 1000), "access_reason": _clip(event.access_reason, 1000)}
+        )
         recorded_at = utc_stamp(now)
         with self.engine.begin() as connection:
             # Take the head's lock first: appends of every thread and process are serialized,
@@ -253,10 +255,35 @@ class AuditTrail:
                 connection.execute(insert(_head).values(id=HEAD_ID, seq=1, hash=GENESIS_HASH))
             seq, prev_hash = connection.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID)).one()
             mac = entry_mac(self.key, seq, recorded_at, event, prev_hash)
-            entry = AuditEntry(seq, recorded_at, event, prev_hash, mac, self.key.id)
-            connection.execute(insert(_entry).values(_row_values(entry)))
+            connection.execute(
+                insert(_entry).values(
+                    seq=seq,
+                    recorded_at=recorded_at,
+                    actor_id=event.actor_id,
+                    actor_name=event.actor_name,
+                    actor_role=event.actor_role,
+                    structure_id=event.structure_id,
+                    access_mode=event.access_mode,
+                    access_reason=event.access_reason,
+                    action=event.action,
+                    patient_id=event.patient_id,
+                    documents=list(event.documents),
+                    outcome=event.outcome,
+                    detail=event.detail,
+                    prev_hash=prev_hash,
+                    hash=mac,
+                    key_id=self.key.id,
+                )
+            )
             connection.execute(update(_head).where(_head.c.id == HEAD_ID).values(hash=mac))
-        self._appended(entry)
+        entry = AuditEntry(seq, recorded_at, event, prev_hash, mac, self.key.id)
+        for export in self.exporters:
+            try:
+                export(entry)
+            except Exception:  # an exporter never breaks the request: the row is stored
+                log.exception("audit export failed for entry %s", seq)
+        if self.checkpointer is not None:
+            self.checkpointer.appended(seq, mac)
         return entry
 
     def append_many(self, events: Sequence[tuple[AuditEvent, dt.datetime | None]]) -> list[AuditEntry]:
@@ -274,9 +301,7 @@ class AuditTrail:
                 update(_head).where(_head.c.id == HEAD_ID).values(seq=_head.c.seq + len(events))
             )
             if bumped.rowcount != 1:
-                raise RuntimeError(
-                    "the audit_head row is missing: append one row first (or run `dmp-xds audit verify`)"
-                )
+                raise RuntimeError("the audit_head row is missing (`ensure_head` makes it): run `dmp-xds audit verify`")
             last, prev_hash = connection.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID)).one()
             entries: list[AuditEntry] = []
             for seq, (event, now) in enumerate(events, start=last - len(events) + 1):
@@ -287,17 +312,14 @@ class AuditTrail:
             connection.execute(insert(_entry), [_row_values(e) for e in entries])
             connection.execute(update(_head).where(_head.c.id == HEAD_ID).values(hash=prev_hash))
         for entry in entries:
-            self._appended(entry)
+            for export in self.exporters:
+                try:
+                    export(entry)
+                except Exception:  # as in `append`: the rows are stored
+                    log.exception("audit export failed for entry %s", entry.seq)
+            if self.checkpointer is not None:
+                self.checkpointer.appended(entry.seq, entry.hash)
         return entries
-
-    def _appended(self, entry: AuditEntry) -> None:
-        for export in self.exporters:
-            try:
-                export(entry)
-            except Exception:  # an exporter never breaks the request: the row is stored
-                log.exception("audit export failed for entry %s", entry.seq)
-        if self.checkpointer is not None:
-            self.checkpointer.appended(entry.seq, entry.hash)
 
     def close(self) -> None:
         """Checkpoint the last rows appended, then let the exporters send what they hold."""
