@@ -447,7 +447,7 @@ def analyze(engine: Engine) -> None:
 
 
 def prepared(
-    backend: str, data_dir: Path, args: argparse.Namespace, pki: GeneratedPki, pools: CodePools
+    backend: str, data_dir: Path, args: argparse.Namespace, pki: GeneratedPki
 ) -> tuple[Dataset, dict[str, str], KeptPostgres | None]:
     """The kept database of these parameters (filled now if there is none), its server's
     settings and, for PostgreSQL, its running server (to stop)."""
@@ -480,7 +480,7 @@ def prepared(
         env = server_env(home / "server", pki, url if postgres else "")
         if kept is None or not kept.same(wanted):
             print(f"  filling {backend} with {args.documents} documents and {args.trace} trace rows...", flush=True)
-            kept = fill(url, env, pki, wanted, pools)
+            kept = fill(url, env, pki, wanted, CodePools.load(args.value_sets))
             marker.write_text(json.dumps(asdict(kept), indent=1))
         return kept, env, postgres
     except BaseException:
@@ -834,10 +834,9 @@ def main() -> None:
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     pki = the_pki(args.data_dir)
-    pools = CodePools.load(args.value_sets)
     table: list[tuple[str, str, Figures]] = []
     for backend in args.backends.split(","):
-        data, env, postgres = prepared(backend, args.data_dir, args, pki, pools)
+        data, env, postgres = prepared(backend, args.data_dir, args, pki)
         try:
             fill = ", ".join(f"{k} {s:.0f} s" for k, s in data.fill_seconds.items())
             print(f"  {backend}: {data.documents} documents, {data.trace_rows} trace rows filled ({fill})", flush=True)
