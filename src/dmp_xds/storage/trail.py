@@ -266,9 +266,25 @@ class AuditTrail:
             if close is not None:
                 close()
 
-    def history(self, patient_id: str, limit: int = 1000) -> list[AuditEntry]:
-        """The patient's history, newest first."""
-        statement = select(_entry).where(_entry.c.patient_id == patient_id).order_by(_entry.c.seq.desc()).limit(limit)
+    def history(
+        self,
+        patient_id: str,
+        limit: int = 1000,
+        actor_id: str | None = None,
+        since: dt.datetime | None = None,
+        actions: Sequence[str] = (),
+    ) -> list[AuditEntry]:
+        """The patient's history, newest first: of one actor only (`actor_id`), recorded since
+        `since`, of these `actions`, when asked."""
+        condition = _entry.c.patient_id == patient_id
+        if actor_id is not None:
+            condition = condition & (_entry.c.actor_id == actor_id)
+        if since is not None:
+            # `recorded_at` is utc_stamp's fixed-width text: its order is time order.
+            condition = condition & (_entry.c.recorded_at >= utc_stamp(since))
+        if actions:
+            condition = condition & _entry.c.action.in_(list(actions))
+        statement = select(_entry).where(condition).order_by(_entry.c.seq.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [
                 AuditEntry(r.seq, r.recorded_at, _event_of(r), r.prev_hash, r.hash, r.key_id)
