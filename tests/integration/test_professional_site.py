@@ -259,6 +259,24 @@ def test_an_unauthorized_professional_confirms_or_breaks_the_glass(web: Site) ->
     assert last.emergency and last.event.detail.startswith("EMERGENCY ACCESS")
 
 
+def test_an_unauthorized_professional_declares_the_patients_consent_then_consults(web: Site) -> None:
+    occupational = web.card("occupational")  # column C of the matrix: TD0.3 N
+    with pytest.raises(site.Refused) as refused:
+        site.authorize_self(web.services, occupational, INS)
+    assert "TD0.3 declare oneself authorized" in refused.value.reason
+    last = web.trace()[0]
+    assert (last.event.action, last.event.outcome) == (t.AUTHORIZATION_SELF, t.DENIED)
+    author = web.card("ans-author")
+    with pytest.raises(site.NeedsAuthorization):
+        site.patient_page(web.services, author, INS)
+    site.authorize_self(web.services, author, INS)
+    last = web.trace()[0]
+    assert (last.event.action, last.event.outcome) == (t.AUTHORIZATION_SELF, t.SUCCESS)
+    page = site.patient_page(web.services, author, INS)
+    assert page.documents_shown and not page.emergency
+    assert site.PageAction.CONSULT in site.existence_test(web.services, author, INS).actions
+
+
 def test_another_patients_refusal_is_traced_on_that_patient(web: Site) -> None:
     with pytest.raises(site.Refused) as refused:
         site.documents(web.services, web.card("nurse"), OTHER.split("^")[0], site.DocumentFilters())

@@ -139,6 +139,15 @@ def break_glass(principal: Principal, reason: str) -> Principal:
     return replace(principal, access_mode=sv.ACCESS_EMERGENCY, access_reason=reason.strip())
 
 
+def break_glass_possible(principal: Principal, record: RecordState, now: dt.datetime) -> bool:
+    """Whether break-glass would let this professional in: the policy's own answer for the same
+    card in that mode (the patient's opposition, the matrix's column)."""
+    return (
+        principal.access_mode == sv.ACCESS_NORMAL
+        and record_access(break_glass(principal, "-"), record, Action.SEARCH, now).allowed
+    )
+
+
 @dataclass(frozen=True)
 class PatientData:
     """The patient's administrative data and emergency settings (what a CPE card sees too)."""

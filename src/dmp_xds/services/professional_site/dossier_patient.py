@@ -9,10 +9,8 @@ from dmp_xds.dmp.policy import (
     CLOSED,
     Action,
     is_attending,
-    record_access,
     self_authorization,
 )
-from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services.context import Services
 from dmp_xds.services.gate import trace_access
@@ -24,7 +22,7 @@ from dmp_xds.services.professional_site.common import (
     PatientData,
     Refused,
     access_line,
-    break_glass,
+    break_glass_possible,
     enter,
     now_or,
     open_page,
@@ -77,11 +75,7 @@ def patient_page(services: Services, principal: Principal, ins: str, now: dt.dat
         if state is None or state.status == CLOSED or refused.status != 403:
             raise
         may_authorize = self_authorization(principal, state, True, False, now).allowed
-        may_break_glass = (
-            principal.access_mode == sv.ACCESS_NORMAL
-            and record_access(break_glass(principal, "-"), state, Action.SEARCH, now).allowed
-        )
-        raise NeedsAuthorization(refused.reason, may_authorize, may_break_glass) from None
+        raise NeedsAuthorization(refused.reason, may_authorize, break_glass_possible(principal, state, now)) from None
     assert record is not None and state is not None
     last_visit = last_visits.get(principal.patient_id)
     new: list[DocumentLine] = []

@@ -18,7 +18,6 @@ from dmp_xds.dmp.policy import (
     record_access,
     self_authorization,
 )
-from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services import gdp
 from dmp_xds.services.context import Services
@@ -27,7 +26,7 @@ from dmp_xds.services.habilitations import declare
 from dmp_xds.services.patients_specific import authorized_patients
 from dmp_xds.services.professional_site.common import (
     PatientData,
-    break_glass,
+    break_glass_possible,
     now_or,
     open_page,
     patient_data,
@@ -112,10 +111,7 @@ def allowed_actions(principal: Principal, record: RecordState, now: dt.datetime)
     else:
         if self_authorization(principal, record, True, False, now).allowed:
             actions.append(PageAction.AUTHORIZE)
-        if (
-            principal.access_mode == sv.ACCESS_NORMAL
-            and record_access(break_glass(principal, "-"), record, Action.SEARCH, now).allowed
-        ):
+        if break_glass_possible(principal, record, now):
             actions.append(PageAction.BREAK_GLASS)
     if record.status != CLOSED and gdp.decide(principal, record.patient_id, record, hv.FERM, now).allowed:
         actions.append(PageAction.CLOSE)
