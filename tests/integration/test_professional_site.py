@@ -228,7 +228,8 @@ def test_document_filters_reach_the_stored_query(web: Site) -> None:
 
 def test_one_document_is_read_as_iti43_reads_it(web: Site) -> None:
     read = site.document(web.services, web.card("doctor"), INS, web.documents["report"])
-    assert read.content == web.contents["report"] and read.mime_type == "text/plain"
+    assert read.content() == web.contents["report"] and read.mime_type == "text/plain"
+    assert read.size == len(web.contents["report"]) and read.document.unique_id == web.documents["report"]
     last = web.trace()[0]
     assert (last.event.action, last.event.outcome, last.event.documents) == (
         t.RETRIEVE,

@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from dmp_xds.dmp.model import DmpRecord
 from dmp_xds.dmp.policy import (
@@ -211,9 +212,16 @@ def documents(
 
 @dataclass(frozen=True)
 class DocumentContent:
+    """A document the caller may read: its metadata, its MIME type and its file, which the web
+    streams (a 50 MB document is not held in memory) or reads whole (`content`) to render it."""
+
     document: DocumentLine
     mime_type: str
-    content: bytes
+    path: Path
+    size: int
+
+    def content(self) -> bytes:
+        return self.path.read_bytes()
 
 
 def document(
@@ -236,8 +244,6 @@ def document(
     found = stored[unique_id]
     # Its metadata as it stands now: the latest version (ITI-57 versions share the uniqueId).
     latest = services.registry.latest_versions_by_unique_id([unique_id])[unique_id]
-    with open(found.path, "rb") as file:
-        content = file.read()
     trace_access(
         security,
         principal,
@@ -247,4 +253,4 @@ def document(
         "; ".join((decision.reason, *reads)),
         emergency=decision.emergency,
     )
-    return DocumentContent(document_line(latest[0]), found.mime_type, content)
+    return DocumentContent(document_line(latest[0]), found.mime_type, Path(found.path), found.size)
