@@ -269,12 +269,28 @@ class AuditTrail:
             if close is not None:
                 close()
 
-    def history(self, patient_id: str, limit: int = 1000, before: int | None = None) -> list[AuditEntry]:
-        """The patient's history, newest first (older than the row `before`, for a next page that
-        rows appended meanwhile do not shift)."""
+    def history(
+        self,
+        patient_id: str,
+        limit: int = 1000,
+        before: int | None = None,
+        actor_id: str | None = None,
+        since: dt.datetime | None = None,
+        actions: Sequence[str] = (),
+    ) -> list[AuditEntry]:
+        """The patient's history, newest first: older than the row `before` (for a next page that
+        rows appended meanwhile do not shift), of one actor only (`actor_id`), recorded since
+        `since`, of these `actions`, when asked."""
         condition = _entry.c.patient_id == patient_id
         if before is not None:
             condition = condition & (_entry.c.seq < before)
+        if actor_id is not None:
+            condition = condition & (_entry.c.actor_id == actor_id)
+        if since is not None:
+            # `recorded_at` is utc_stamp's fixed-width text: its order is time order.
+            condition = condition & (_entry.c.recorded_at >= utc_stamp(since))
+        if actions:
+            condition = condition & _entry.c.action.in_(list(actions))
         statement = select(_entry).where(condition).order_by(_entry.c.seq.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [
