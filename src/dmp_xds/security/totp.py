@@ -63,7 +63,9 @@ def secret_key(secret: str) -> bytes:
 def otpauth_uri(secret: str, account: str, issuer: str) -> str:
     """The `otpauth://totp/...` URI an authenticator app enrolls from (Key Uri Format)."""
     label = quote(f"{issuer}:{account}")
-    query = urlencode({"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": DIGITS, "period": STEP_SECONDS})
+    query = urlencode(
+        {"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": DIGITS, "period": STEP_SECONDS}
+    )
     return f"otpauth://totp/{label}?{query}"
 
 

@@ -156,6 +156,33 @@ def card_principal(card: Holder, patient_id: str = "") -> Principal:
     )
 
 
+# Who vouches for a patient or a representative signed in on the web front with a password and a
+# second factor: this server itself (no certificate; the web session is the proof).
+WEB_SIGN_IN = Holder("web", "", "", "", "", "dmp-xds web", "", "web sign-in", "")
+
+
+def citizen_principal(kind: str, subject_id: str, patient_id: str, name: str) -> Principal:
+    """The Principal of a patient (kind "patient") or a minor's legal representative
+    ("representative", `subject_id` their own id) signed in on the web front, acting on the
+    record of `patient_id`: what a patient portal's VIHF would say of them."""
+    role = sv.PATIENT_ROLE if kind == "patient" else sv.REPRESENTATIVE_ROLE
+    return Principal(
+        kind=kind,
+        user_id=subject_id,
+        name=name,
+        roles=(role,),
+        structure_id="",
+        sector="",
+        access_mode=sv.ACCESS_NORMAL,
+        access_reason="",
+        patient_id=patient_id,
+        software="dmp-xds web",
+        authentication_mode="",
+        assertion_id="",
+        signer=WEB_SIGN_IN,
+    )
+
+
 def authenticate(
     security: SecurityServices, header: etree._Element | None, chain: list[x509.Certificate] | None
 ) -> Principal:

@@ -1,0 +1,12 @@
+"""The home page: the three spaces."""
+
+from __future__ import annotations
+
+from dmp_xds.transport.web.http import Request, Response
+from dmp_xds.transport.web.site import Web
+
+
+def register(web: Web) -> None:
+    @web.router.get("/")
+    def home(request: Request) -> Response:
+        return web.render(request, "home.html")
