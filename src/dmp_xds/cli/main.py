@@ -271,6 +271,7 @@ def _register_tool_commands() -> None:
     from dmp_xds.cli.pki import pki
     from dmp_xds.cli.query import bench_load, query
     from dmp_xds.cli.validate import validate
+    from dmp_xds.cli.web import web
 
     main.add_command(query)
     main.add_command(bench_load)
@@ -280,6 +281,7 @@ def _register_tool_commands() -> None:
     main.add_command(validate)
     main.add_command(pki)
     main.add_command(audit)
+    main.add_command(web)
     register_dmp_lps(dmp)  # the LPS's calls to a DMP, beside the operator's commands
     main.add_command(dmp)
 
