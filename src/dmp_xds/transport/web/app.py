@@ -83,6 +83,8 @@ class WebApplication:
         )
         response: Response
         try:
+            # An unknown path or method is answered before any body is read.
+            self.web.router.match(method, path)
             if not request.safe:
                 try:
                     async with asyncio.timeout(self.settings.request_timeout_seconds):
@@ -100,6 +102,8 @@ class WebApplication:
             response = await loop.run_in_executor(self.executor, self.handle, request)
         except HttpError as exc:
             response = self.web.error_page(request, exc.status, exc.reason)
+            if exc.allow:
+                response.headers.append(("allow", exc.allow))
         finally:
             discard_files(request.files)
         await self._send(send, request, response)
