@@ -32,6 +32,7 @@ from xds_server import database_url_for
 
 EMAIL = "patient@example.org"
 MINOR = "1150599123457^^^&1.2.250.1.213.1.4.10&ISO"  # a second record: the lockout's
+TEXTED = "2840599123464^^^&1.2.250.1.213.1.4.10&ISO"  # a third: codes by SMS
 PASSWORD = "Temp!pass1"
 NEW_PASSWORD = "un mot de passe choisi"
 WAIT_SECONDS = 15.0
@@ -65,7 +66,7 @@ def _start(pki: GeneratedPki, relay: SmtpRelay, data_dir: Path, database_url: st
         },
         database_url=database_url,
     )
-    for patient in (PATIENT, MINOR):
+    for patient in (PATIENT, MINOR, TEXTED):
         server.cli("dmp", "create", patient, "--collected-by", "accueil")
     return server
 
@@ -151,6 +152,10 @@ def test_the_home_page_links_the_three_spaces(server: SecureServer) -> None:
     assert page.headers["X-Frame-Options"] == "DENY"
     assert "Strict-Transport-Security" in page.headers
     assert get(browser(server), server, "/static/dmp-xds.css").status_code == 200
+    # `serve` said where the spaces are.
+    printed = (server.data_dir / "server.log").read_text()
+    assert f"patient space:        {server.url}/patient/connexion" in printed
+    assert f"{server.url}/AccesDirect/TableauDeBord" in printed
     # The SOAP side is untouched.
     assert get(browser(server), server, "/health").json()["status"] == "ok"
 
@@ -227,6 +232,21 @@ def test_a_patient_enrolls_a_totp_app_then_signs_in_with_it(server: SecureServer
     assert "wrong or replayed TOTP code" in traces(server)[0].event.detail
 
 
+def test_a_patient_signs_in_with_a_code_sent_by_sms(server: SecureServer) -> None:
+    """In development the SMS goes to <data_dir>/sms-outbox.txt (DMP_XDS_WEB_SMS=file)."""
+    output = server.cli("web", "patient", "add", TEXTED, "--sms", "0698765432")
+    login = re.search(r"login:\s+(\S+)", output).group(1)
+    password = re.search(r"password:\s+(\S+)", output).group(1)
+    session = browser(server)
+    assert post(session, server, "/patient/connexion", login=login, password=password).status_code == 303
+    assert "par SMS" in get(session, server, "/patient/connexion/code").text
+    line = (server.data_dir / "sms-outbox.txt").read_text().splitlines()[-1]
+    assert "\t0698765432\t" in line
+    code = re.search(r"\b(\d{6})\b", line.split("\t", 2)[2]).group(1)
+    assert post(session, server, "/patient/connexion/code", code=code).headers["Location"] == "/patient/compte"
+    assert "SMS" in traces(server, TEXTED)[0].event.detail
+
+
 def test_a_wrong_password_is_refused_and_traced(server: SecureServer) -> None:
     refused = post(browser(server), server, "/patient/connexion", login="abcd1234", password="faux")
     assert refused.status_code == 401 and "Identifiant ou mot de passe incorrect" in refused.text
@@ -236,14 +256,16 @@ def test_a_wrong_password_is_refused_and_traced(server: SecureServer) -> None:
 
 
 def test_wrong_passwords_lock_the_account(server: SecureServer) -> None:
-    add_account(server, MINOR, "lock0001")
+    output = server.cli("web", "patient", "add", MINOR, "--sms", "0612345678")
+    login = re.search(r"login:\s+(\S+)", output).group(1)
+    password = re.search(r"password:\s+(\S+)", output).group(1)
     statuses = [
-        post(browser(server), server, "/patient/connexion", login="lock0001", password="faux").status_code
+        post(browser(server), server, "/patient/connexion", login=login, password="faux").status_code
         for _ in range(MAX_FAILED)
     ]
     assert statuses == [401] * (MAX_FAILED - 1) + [403]
     # Locked: even the right password is refused, and nothing is sent.
-    refused = post(browser(server), server, "/patient/connexion", login="lock0001", password=PASSWORD)
+    refused = post(browser(server), server, "/patient/connexion", login=login, password=password)
     assert refused.status_code == 403 and "verrouillé" in refused.text
     engine = create_engine_for(server.engine_url())
     try:
@@ -316,7 +338,8 @@ def test_sign_out_everywhere_ends_every_session(server: SecureServer, relay: Smt
 
 def test_a_professional_without_a_card_is_asked_for_it(server: SecureServer) -> None:
     page = get(browser(server), server, "/AccesDirect/TableauDeBord")
-    assert page.status_code == 401 and "carte CPS" in page.text
+    assert page.status_code == 401 and "carte CPS" in page.text and "Set-Cookie" not in page.headers
+    assert "no client certificate" in traces(server, "")[0].event.detail
 
 
 def test_a_professional_signs_in_with_the_card_and_the_session_is_bound_to_it(server: SecureServer) -> None:
@@ -341,8 +364,10 @@ def test_an_establishment_account_needs_its_totp_code(server: SecureServer) -> N
     password = re.search(r"password:\s+(\S+)", output).group(1)
     key = totp.secret_key(re.search(r"TOTP key:\s+(\S+)", output).group(1))
     form = {"structure": "1990000017", "login": "dim", "password": password}
-    without = post(browser(server), server, "/etablissement/connexion", code="", **form)
+    refused = browser(server)
+    without = post(refused, server, "/etablissement/connexion", code="", **form)
     assert without.status_code == 401 and "obligatoire" in without.text
+    assert "Set-Cookie" not in without.headers and get(refused, server, "/etablissement/").status_code == 401
     session = browser(server)
     signed = post(session, server, "/etablissement/connexion", code=totp.totp(key, time.time()), **form)
     assert signed.status_code == 303 and signed.headers["Location"] == "/etablissement/"
