@@ -80,8 +80,14 @@ def test_cookies_and_forms_are_read_defensively() -> None:
 def test_security_headers() -> None:
     headers = dict(security_headers(tls=True, signed_in=True))
     assert headers["content-security-policy"] == CSP
-    for part in ("default-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "form-action 'self'",
-                 "base-uri 'none'", "img-src 'self' data:"):  # fmt: skip
+    for part in (
+        "default-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "img-src 'self' data:",
+    ):
         assert part in CSP
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "no-referrer"

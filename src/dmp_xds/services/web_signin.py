@@ -64,8 +64,16 @@ class WebAuth:
     def idle(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.settings.web_session_idle_seconds)
 
-    def trace(self, outcome: str, detail: str, patient_id: str = "", actor_id: str = "", actor_name: str = "",
-              structure_id: str = "", action: str = t.WEB_SIGN_IN) -> None:  # fmt: skip
+    def trace(
+        self,
+        outcome: str,
+        detail: str,
+        patient_id: str = "",
+        actor_id: str = "",
+        actor_name: str = "",
+        structure_id: str = "",
+        action: str = t.WEB_SIGN_IN,
+    ) -> None:
         self.security.audit.append(
             AuditEvent(
                 action,
@@ -178,8 +186,15 @@ def sign_out(auth: WebAuth, session: WebSession, everywhere: bool) -> None:
     else:
         auth.store.revoke(session.token_hash)
         detail = "signed out"
-    auth.trace(t.SUCCESS, detail, session.acting_for, session.subject_id, session.display_name,
-               session.structure_id, action=t.WEB_SIGN_OUT)  # fmt: skip
+    auth.trace(
+        t.SUCCESS,
+        detail,
+        session.acting_for,
+        session.subject_id,
+        session.display_name,
+        session.structure_id,
+        action=t.WEB_SIGN_OUT,
+    )
 
 
 # -- the patient ------------------------------------------------------------------------------
@@ -246,8 +261,9 @@ def _second_factor(auth: WebAuth, account: PatientAccount, now: dt.datetime) -> 
         channel,
         f"Votre code de connexion à votre DMP : {code}. Il est valable {minutes} minutes. Ne le donnez à personne.",
     )
-    auth.trace(t.SUCCESS, f"patient sign-in: password accepted, code sent by {channel.type}", account.patient_id,
-               account.login)  # fmt: skip
+    auth.trace(
+        t.SUCCESS, f"patient sign-in: password accepted, code sent by {channel.type}", account.patient_id, account.login
+    )
     return Pending(token, channel.type, mask(channel))
 
 
@@ -276,8 +292,9 @@ def patient_code(
     if not _code_ok(auth, challenge, code, now):
         _failed(auth, address, login, now)
         auth.store.count_wrong_code(challenge.token_hash)
-        auth.trace(t.DENIED, f"patient sign-in from {address}: wrong or replayed {challenge.method} code", patient_id,
-                   login)  # fmt: skip
+        auth.trace(
+            t.DENIED, f"patient sign-in from {address}: wrong or replayed {challenge.method} code", patient_id, login
+        )
         raise SignInRefused(401, "Code incorrect.")
     if not auth.store.use_challenge(challenge.token_hash):
         auth.trace(t.DENIED, f"patient sign-in from {address}: code replayed (already used)", patient_id, login)
@@ -323,8 +340,13 @@ def change_password(auth: WebAuth, session: WebSession, current: str, new: str, 
     if account is None:
         raise SignInRefused(404, "Aucun compte internet pour ce dossier.")
     if not verify_password(current, account.password_hash):
-        auth.trace(t.DENIED, "password change: the current password is wrong", session.acting_for, account.login,
-                   action=t.WEB_ACCOUNT)  # fmt: skip
+        auth.trace(
+            t.DENIED,
+            "password change: the current password is wrong",
+            session.acting_for,
+            account.login,
+            action=t.WEB_ACCOUNT,
+        )
         raise SignInRefused(400, "Le mot de passe actuel est incorrect.")
     if new != confirm:
         raise SignInRefused(400, "Les deux saisies du nouveau mot de passe diffèrent.")
@@ -376,8 +398,12 @@ def certificate_holder(auth: WebAuth, chain: list[x509.Certificate] | None, kind
     except AuthenticationError as exc:
         raise SignInRefused(403, f"Votre certificat est refusé : {exc.reason}") from None
     if holder.kind != kind:
-        auth.trace(t.DENIED, f"{space}: a {holder.kind} certificate where a {kind} one is needed",
-                   actor_id=holder.national_id or holder.structure_id, actor_name=holder.display_name)  # fmt: skip
+        auth.trace(
+            t.DENIED,
+            f"{space}: a {holder.kind} certificate where a {kind} one is needed",
+            actor_id=holder.national_id or holder.structure_id,
+            actor_name=holder.display_name,
+        )
         raise SignInRefused(
             403,
             "Cet espace demande une carte de professionnel de santé."
@@ -398,8 +424,13 @@ def certificate_session(auth: WebAuth, holder: Holder, kind: str, now: dt.dateti
         name=holder.display_name,
         fingerprint=holder.fingerprint,
     )
-    auth.trace(t.SUCCESS, f"{kind} signed in with certificate {holder.fingerprint[:16]}", actor_id=subject,
-               actor_name=holder.display_name, structure_id=holder.structure_id)  # fmt: skip
+    auth.trace(
+        t.SUCCESS,
+        f"{kind} signed in with certificate {holder.fingerprint[:16]}",
+        actor_id=subject,
+        actor_name=holder.display_name,
+        structure_id=holder.structure_id,
+    )
     return opened
 
 
@@ -433,8 +464,11 @@ def establishment_password(
         failed = account.failed_logins + 1
         locked = failed >= auth.settings.web_max_failed_logins
         auth.store.set_account(structure_id, login, failed_logins=failed, locked=locked)
-        raise refuse(401, f"wrong password ({failed} in a row){' - locked' if locked else ''}",
-                     "Structure, identifiant ou mot de passe incorrect.")  # fmt: skip
+        raise refuse(
+            401,
+            f"wrong password ({failed} in a row){' - locked' if locked else ''}",
+            "Structure, identifiant ou mot de passe incorrect.",
+        )
     if not code.strip():
         raise refuse(401, "no TOTP code", "Le code de votre application d'authentification est obligatoire.")
     if not totp_ok(auth, w.ESTABLISHMENT, rate_login, code, now):

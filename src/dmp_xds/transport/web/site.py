@@ -138,8 +138,12 @@ class Web:
         holder = certificate_holder(auth, request.chain, w.PROFESSIONAL, "professional site")
         session = request.session
         if session is not None and session.subject_kind == w.PROFESSIONAL and session.fingerprint != holder.fingerprint:
-            auth.trace(t.DENIED, "professional site: another card than the session's",
-                       actor_id=holder.national_id, actor_name=holder.display_name)  # fmt: skip
+            auth.trace(
+                t.DENIED,
+                "professional site: another card than the session's",
+                actor_id=holder.national_id,
+                actor_name=holder.display_name,
+            )
             raise HttpError(
                 403, "Cette session a été ouverte avec une autre carte. Fermez le navigateur et reconnectez-vous."
             )
