@@ -86,7 +86,9 @@ class WebStore:
 
     # -- sessions ----------------------------------------------------------------------------
     def open_session(self, session: WebSession) -> None:
+        """Store the new session; sessions past their lifetime go (a sign-in is rare enough)."""
         with self.engine.begin() as connection:
+            connection.execute(delete(_session).where(_session.c.expires_at < session.created_at))
             connection.execute(insert(_session).values(**_values(session)))
 
     def session(self, token_hash: str, now: dt.datetime, idle: dt.timedelta) -> WebSession | None:

@@ -132,7 +132,7 @@ class XdsApplication:
         self.schemas_dir = resource_dir("schemas")
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xds")
         # The web front: every path the SOAP side does not own (its pages run in the same pool).
-        self.web = WebApplication(services, self.executor, self._web_client_chain)
+        self.web = WebApplication(services, self.executor, self._client_chain)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -160,9 +160,6 @@ class XdsApplication:
             )
         else:
             await self.web(scope, receive, send)
-
-    def _web_client_chain(self, scope: Scope, headers: dict[str, str]) -> list[Any] | None:
-        return self._client_chain(scope, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

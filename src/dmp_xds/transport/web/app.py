@@ -66,12 +66,12 @@ class WebApplication:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        tls = scope.get("scheme") == "https"
+        peer = scope.get("client")
+        tls = scope.get("scheme") == "https" or self._proxied_tls(scope, peer[0] if peer else None)
         if path.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
             await self._static(path.removeprefix(STATIC_PREFIX), tls, send)
             return
         headers = headers_of(scope["headers"])
-        peer = scope.get("client")
         request = Request(
             method,
             path,
@@ -107,6 +107,16 @@ class WebApplication:
         finally:
             discard_files(request.files)
         await self._send(send, request, response)
+
+    def _proxied_tls(self, scope: Scope, peer: str | None) -> bool:
+        """Behind a trusted reverse proxy that ends TLS (DMP_XDS_TRUSTED_PROXIES), its
+        X-Forwarded-Proto says whether the browser's connection is HTTPS: the cookie is then
+        Secure, HSTS is sent and the origin check expects https."""
+        security = self.web.services.security
+        if security is None or peer is None or peer not in security.trusted_proxies:
+            return False
+        forwarded = next((v for k, v in scope["headers"] if k == b"x-forwarded-proto"), b"")
+        return forwarded.decode("latin-1").strip().lower() == "https"
 
     def handle(self, request: Request) -> Response:
         """Session, checks, route, page; in the thread pool."""

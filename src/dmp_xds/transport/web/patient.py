@@ -35,7 +35,6 @@ def register(web: Web) -> None:
             return web.render(request, "patient/signin.html", refused.status, message=refused.message, login=login)
         response = redirect(CODE)
         response.set_cookie(web.cookie_name(request, PENDING_COOKIE), pending.token, secure=request.tls)
-        response.headers.append(("x-dmpxds-method", pending.method))
         return response
 
     @router.get(CODE)
