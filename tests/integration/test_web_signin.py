@@ -165,6 +165,8 @@ def test_a_patient_signs_in_with_the_emailed_code_and_changes_the_temporary_pass
 ) -> None:
     add_account(server, PATIENT, "abcd1234")
     session = browser(server)
+    # A cookie planted before the sign-in (session fixation) is not the session after it.
+    session.cookies.set("__Host-dmpxds_session", "planted-token", domain="127.0.0.1", path="/")
     before = len(relay.messages)
     first = post(session, server, "/patient/connexion", login="abcd1234", password=PASSWORD)
     assert first.status_code == 303 and first.headers["Location"] == "/patient/connexion/code"
@@ -176,6 +178,7 @@ def test_a_patient_signs_in_with_the_emailed_code_and_changes_the_temporary_pass
     cookie = second.headers["Set-Cookie"]
     assert "__Host-dmpxds_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert "Secure" in cookie and "Path=/" in cookie
+    assert session.cookies.get("__Host-dmpxds_session") not in ("planted-token", None)
     # The temporary password first: the patient's pages wait.
     assert get(session, server, "/patient/").headers["Location"] == "/patient/compte"
     account = get(session, server, "/patient/compte")

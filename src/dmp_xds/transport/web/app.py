@@ -125,11 +125,14 @@ class WebApplication:
             if web.auth is not None:
                 token = request.cookies.get(web.cookie_name(request, SESSION_COOKIE), "")
                 request.session = current_session(web.auth, token, web.now())
-                request.session_token = token if request.session else ""
             handler, request.params = web.router.match(request.method, request.path)
             if not request.safe:
                 self._check_forgery(request)
-            return handler(request)
+            previous = request.session
+            response = handler(request)
+            if request.issued_token:
+                web.sign_in(request, response, request.issued_token, previous)
+            return response
         except Redirect as move:
             return redirect(move.location)
         except HttpError as exc:

@@ -39,7 +39,7 @@ def register(web: Web) -> None:
                 login=login,
             )
         response = redirect(HOME)
-        web.sign_in(request, response, token)
+        web.sign_in(request, response, token, request.session)
         return response
 
     @router.post(CERTIFICATE)
@@ -48,7 +48,7 @@ def register(web: Web) -> None:
         holder = signin.certificate_holder(auth, request.chain, w.ESTABLISHMENT, "establishment dashboard")
         token, _ = signin.certificate_session(auth, holder, w.ESTABLISHMENT, web.now())
         response = redirect(HOME)
-        web.sign_in(request, response, token)
+        web.sign_in(request, response, token, request.session)
         return response
 
     @router.get(HOME)

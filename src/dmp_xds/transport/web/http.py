@@ -54,7 +54,9 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     chain: list[Any] | None = None  # the client certificate chain (x509), None when there is none
     session: WebSession | None = None
-    session_token: str = ""
+    # A session opened while serving this request (a card's first page): its cookie goes out
+    # with the response.
+    issued_token: str = ""
 
     @property
     def safe(self) -> bool:

@@ -55,7 +55,7 @@ def register(web: Web) -> None:
         except SignInRefused as refused:
             return web.render(request, "patient/code.html", refused.status, message=refused.message, method="")
         response = redirect(ACCOUNT if session.must_change_password else HOME)
-        web.sign_in(request, response, session_token)
+        web.sign_in(request, response, session_token, request.session)
         return response
 
     @router.get(HOME)

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services.context import Services
 from dmp_xds.services.gate import card_principal, citizen_principal
-from dmp_xds.services.web_signin import WebAuth, certificate_holder
+from dmp_xds.services.web_signin import WebAuth, certificate_holder, certificate_session
 from dmp_xds.storage import trail as t
 from dmp_xds.storage import web as w
 from dmp_xds.storage.web import WebSession
@@ -100,10 +100,11 @@ class Web:
     def cookie_name(request: Request, base: str) -> str:
         return SECURE_PREFIX + base if request.tls else base
 
-    def sign_in(self, request: Request, response: Response, token: str) -> None:
-        """Give the browser the new session's cookie (a new token: the old one is dropped)."""
-        if request.session is not None and request.session.subject_kind != w.PROFESSIONAL:
-            self.require_auth().store.revoke(request.session.token_hash)
+    def sign_in(self, request: Request, response: Response, token: str, previous: WebSession | None) -> None:
+        """Give the browser the new session's cookie, and end the session it came with
+        (`previous`): a new token at each sign-in, none reused."""
+        if previous is not None:
+            self.require_auth().store.revoke(previous.token_hash)
         response.set_cookie(self.cookie_name(request, SESSION_COOKIE), token, secure=request.tls)
         response.delete_cookie(self.cookie_name(request, PENDING_COOKIE), secure=request.tls)
 
@@ -132,8 +133,9 @@ class Web:
         return citizen_principal(session.subject_kind, session.subject_id, session.acting_for, session.display_name)
 
     def professional(self, request: Request) -> Principal:
-        """The professional of the card presented now; the session (opened at the first page)
-        is bound to that card: another card on the same cookie is refused."""
+        """The professional of the card presented now. The first page opens a session bound to
+        that card (its cookie goes with the page's answer: the forms need its CSRF token);
+        another card on the same cookie is refused."""
         auth = self.require_auth()
         holder = certificate_holder(auth, request.chain, w.PROFESSIONAL, "professional site")
         session = request.session
@@ -147,6 +149,8 @@ class Web:
             raise HttpError(
                 403, "Cette session a été ouverte avec une autre carte. Fermez le navigateur et reconnectez-vous."
             )
+        if session is None or session.subject_kind != w.PROFESSIONAL:
+            request.issued_token, request.session = certificate_session(auth, holder, w.PROFESSIONAL, self.now())
         return card_principal(holder)
 
     def establishment(self, request: Request) -> WebSession:
