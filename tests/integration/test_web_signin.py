@@ -53,7 +53,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
     return create_test_pki(tmp_path_factory.mktemp("pki"))
 
 
-def _start(pki: GeneratedPki, relay: SmtpRelay, data_dir: Path, database_url: str = "") -> SecureServer:
+def _start(
+    pki: GeneratedPki, relay: SmtpRelay, data_dir: Path, database_url: str = "", workers: int = 1
+) -> SecureServer:
     server = start_secure_server(
         data_dir,
         pki,
@@ -63,6 +65,7 @@ def _start(pki: GeneratedPki, relay: SmtpRelay, data_dir: Path, database_url: st
             "DMP_XDS_NOTIFY_FROM": "dmp@test.example",
             "DMP_XDS_WEB_MAX_FAILED_LOGINS": str(MAX_FAILED),
             "DMP_XDS_WEB_RATE_LIMIT": str(RATE_LIMIT),
+            "DMP_XDS_WORKERS": str(workers),
         },
         database_url=database_url,
     )
@@ -423,12 +426,15 @@ def test_failed_sign_ins_are_rate_limited_per_address(server: SecureServer) -> N
 def test_sign_in_on_postgresql(
     pki: GeneratedPki, relay: SmtpRelay, tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
-    """The same sessions, codes and counters on PostgreSQL (every worker shares them there too)."""
-    running = _start(pki, relay, tmp_path, database_url_for("postgresql", postgres_server))
+    """The same sessions, codes and counters on PostgreSQL, with two worker processes: each
+    request may reach either, and the session opened by one is the other's too."""
+    running = _start(pki, relay, tmp_path, database_url_for("postgresql", postgres_server), workers=2)
     try:
         add_account(running, PATIENT, "pgsq1234")
         session = signed_in_patient(running, relay, "pgsq1234", PASSWORD)
-        assert get(session, running, "/patient/compte").status_code == 200
+        for _ in range(6):  # new connections, spread over the workers by the kernel
+            session.close()
+            assert get(session, running, "/patient/compte").status_code == 200
         refused = post(browser(running), running, "/patient/connexion", login="pgsq1234", password="x")
         assert refused.status_code == 401
         assert traces(running)[0].event.outcome == t.DENIED
