@@ -73,6 +73,8 @@ def test_personal_pages_are_never_cached_even_refused(app: Any) -> None:
 def test_static_files_and_no_way_out_of_their_folder(app: Any) -> None:
     css = call(app, "GET", "/static/dmp-xds.css")
     assert css.status == 200 and css.headers["content-type"] == "text/css; charset=utf-8"
+    head = call(app, "HEAD", "/static/dmp-xds.css")
+    assert head.status == 200 and head.text == "" and int(head.headers["content-length"]) > 0
     assert call(app, "GET", "/static/../app.py").status == 404
     assert call(app, "GET", "/static/%2e%2e/app.py").status == 404
 

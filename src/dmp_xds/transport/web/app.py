@@ -69,7 +69,7 @@ class WebApplication:
         peer = scope.get("client")
         tls = scope.get("scheme") == "https" or self._proxied_tls(scope, peer[0] if peer else None)
         if path.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
-            await self._static(path.removeprefix(STATIC_PREFIX), tls, send)
+            await self._static(path.removeprefix(STATIC_PREFIX), tls, method == "HEAD", send)
             return
         headers = headers_of(scope["headers"])
         request = Request(
@@ -192,7 +192,7 @@ class WebApplication:
         body = b"" if request.method == "HEAD" else response.body
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    async def _static(self, name: str, tls: bool, send: Send) -> None:
+    async def _static(self, name: str, tls: bool, head: bool, send: Send) -> None:
         file = (STATIC_DIR / name).resolve()
         if not file.is_relative_to(STATIC_DIR) or not file.is_file():
             status, content_type, body = 404, "text/plain; charset=utf-8", b"not found\n"
@@ -212,7 +212,7 @@ class WebApplication:
                 "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             }
         )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
 
 
 # The spaces whose every page is personal: never cached, even when the request is refused.
