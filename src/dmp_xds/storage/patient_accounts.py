@@ -101,6 +101,36 @@ class PatientAccountStore:
             patient_id, password_hash=password_hash, password_temporary=True, locked=False, failed_logins=0
         )
 
+    def by_login(self, login: str) -> PatientAccount | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(_account.c.patient_id).where(_account.c.login == login)).first()
+            return _get(connection, row.patient_id) if row is not None else None
+
+    def record_failed_login(self, patient_id: str, lock_at: int) -> PatientAccount:
+        """One more wrong password; the account locks at the `lock_at`-th in a row."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(_account)
+                .where(_account.c.patient_id == patient_id)
+                .values(failed_logins=_account.c.failed_logins + 1)
+            )
+            connection.execute(
+                update(_account)
+                .where(_account.c.patient_id == patient_id, _account.c.failed_logins >= lock_at)
+                .values(locked=True)
+            )
+            changed = _get(connection, patient_id)
+        assert changed is not None
+        return changed
+
+    def record_good_login(self, patient_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(_account).where(_account.c.patient_id == patient_id).values(failed_logins=0))
+
+    def choose_password(self, patient_id: str, password_hash: str) -> PatientAccount:
+        """The patient's own password, in place of the temporary one."""
+        return self._change(patient_id, password_hash=password_hash, password_temporary=False)
+
     def set_channels(self, patient_id: str, channels: tuple[Channel, ...]) -> PatientAccount:
         return self._change(patient_id, channels=[_channel_value(c) for c in channels])
 

@@ -79,6 +79,12 @@ PATIENT_ACCESS_CREATE = "patient-access.create"  # TD1.5a
 PATIENT_ACCESS_OTP = "patient-access.otp"  # TD1.5b
 PATIENT_ACCESS_UPDATE = "patient-access.update"  # TD1.5d
 IDENTITY_CERTIFICATION = "identity.certification"  # TD0.0, closed
+# The web front: sign-in (each step's outcome, the detail says which), sign-out (here or
+# everywhere), the account's own changes, and a request refused for its CSRF token or origin.
+WEB_SIGN_IN = "web.sign-in"
+WEB_SIGN_OUT = "web.sign-out"
+WEB_ACCOUNT = "web.account"  # password changed, TOTP enrolled or removed
+WEB_FORGED_REQUEST = "web.forged-request"
 
 SUCCESS = "success"
 DENIED = "denied"
