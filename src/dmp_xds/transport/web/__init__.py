@@ -1,0 +1,1 @@
+"""The web front: its HTTP binding, templates and server-rendered charts."""
