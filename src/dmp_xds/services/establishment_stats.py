@@ -41,6 +41,8 @@ MONTHS_FR = (
 SERIES_MONTHS = 12
 CSV_DELIMITER = ";"
 CSV_BOM = "\ufeff"
+# A document published, then deleted from the registry (ITI-62): its codes are gone with it.
+UNKNOWN_CODE = "inconnu (document supprimé depuis)"
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
@@ -180,7 +182,7 @@ def by_type_table(figures: MonthFigures) -> Table:
         f"documents-par-type-{figures.structure_id}-{figures.month.key}",
         f"Documents publiés par type, {figures.month.label}",
         ("Type (typeCode)", "Système de codes", "Documents"),
-        tuple((c.code, c.scheme, c.count) for c in figures.activity.by_type),
+        tuple((c.code or UNKNOWN_CODE, c.scheme, c.count) for c in figures.activity.by_type),
     )
 
 
@@ -189,7 +191,7 @@ def by_class_table(figures: MonthFigures) -> Table:
         f"documents-par-classe-{figures.structure_id}-{figures.month.key}",
         f"Documents publiés par classe, {figures.month.label}",
         ("Classe (classCode)", "Système de codes", "Documents"),
-        tuple((c.code, c.scheme, c.count) for c in figures.activity.by_class),
+        tuple((c.code or UNKNOWN_CODE, c.scheme, c.count) for c in figures.activity.by_class),
     )
 
 

@@ -187,19 +187,24 @@ def activity(engine: Engine, structure_id: str, start: dt.datetime, end: dt.date
 
         entries = _entries(connection, list(published))
         documents = {e.unique_id: e for e in entries if not _is_signature(e)}
-        replaced = _replacing(connection, [e.entry_uuid for e in entries if e.unique_id in documents])
+        # Published, then deleted from the registry (ITI-62): counted, its codes no longer known.
+        gone = len(set(published) - {e.unique_id for e in entries})
+        replaced = _replacing(connection, [e.entry_uuid for e in documents.values()])
         archived, deleted = _status_changes(connection, list(changed), changers, start, end)
         consents = _consents(connection, created, start, end)
 
     by_type = Counter((e.type_code or "", e.type_code_scheme or "") for e in documents.values())
     by_class = Counter((e.class_code or "", e.class_code_scheme or "") for e in documents.values())
+    if gone:
+        by_type[("", "")] += gone
+        by_class[("", "")] += gone
     by_code: Counter[str] = Counter()
     for refusal in refusals(engine, structure_id, start, end) if refused else ():
         by_code.update(refusal.codes)
     return Activity(
         dmps_created=len(created),
         consents_collected=consents,
-        documents_published=len(documents),
+        documents_published=len(documents) + gone,
         documents_replaced=replaced,
         documents_archived=len(archived),
         documents_deleted=len(deleted | set(removed)),
