@@ -41,6 +41,7 @@ class Activity:
     published: list[str]  # uniqueIds the hospital published
     refused_codes: list[str]
     refused_document: str
+    mismatched_document: str
     deleted: str
     archived: str
 
@@ -116,6 +117,12 @@ def _act(server: SecureServer, pki: GeneratedPki) -> Activity:
     bad.documents[0].patient_id = msg.cx(msg.ins(4343))
     refused = submit(server, bad)
     assert refused.status == "Failure" and refused.error_codes
+    # Refused by the repository (ITI-41): the document is not the one its metadata describes.
+    wrong = authored(pki, "doctor")
+    wrong.documents[0].hash = "0" * 40
+    pnr = soap.provide_and_register(wrong, {wrong.documents[0].entry_uuid: b"not what the hash says"}, mtom=False)
+    mismatch = server.call("repository", pnr, vihf(pki, "doctor", PATIENT))
+    assert set(mismatch.error_codes) == {"XDSRepositoryMetadataError"}, mismatch.error_codes
     # The doctor archives the replacing document and deletes the doomed one (their own).
     ss = make_submission_set(patient_id=PATIENT)
     change = Association(
@@ -150,6 +157,7 @@ def _act(server: SecureServer, pki: GeneratedPki) -> Activity:
         published,
         refused.error_codes,
         bad.documents[0].unique_id or "",
+        wrong.documents[0].unique_id or "",
         entry.unique_id or "",
         replacing.documents[0].unique_id or "",
     )
@@ -176,8 +184,11 @@ def test_the_month_counts_the_structures_activity_and_only_it(activity: Activity
     assert figures.documents_archived == 1
     assert figures.documents_deleted == 1
     assert figures.patients_fed == 1
-    assert figures.submissions_refused == 1
-    assert dict(figures.refusals_by_code) == {code: 1 for code in set(activity.refused_codes)}
+    assert figures.submissions_refused == 2
+    assert dict(figures.refusals_by_code) == {
+        **{code: 1 for code in set(activity.refused_codes)},
+        "XDSRepositoryMetadataError": 1,
+    }
     assert figures.searches == 1
     assert sum(c.count for c in figures.by_type) == sum(c.count for c in figures.by_class) == 3
     # The other structure: its own publication and search, nothing of the hospital's.
@@ -191,11 +202,14 @@ def test_the_days_refusals_say_who_which_document_and_which_rule(activity: Activ
         elsewhere = es.day_refusals(engine, OTHER, _today())
     finally:
         engine.dispose()
-    (refusal,) = day.refusals
-    assert refusal.actor_id == activity.server.pki.identity("doctor").national_id
+    refusal, mismatch = day.refusals
+    assert refusal.actor_id == mismatch.actor_id == activity.server.pki.identity("doctor").national_id
     assert refusal.documents == (activity.refused_document,)
     assert set(refusal.codes) == set(activity.refused_codes)
     assert activity.refused_codes[0] in refusal.rules and len(refusal.rules) > len(activity.refused_codes[0]) + 5
+    assert mismatch.documents == (activity.mismatched_document,)
+    assert mismatch.codes == ("XDSRepositoryMetadataError",)
+    assert "differs from the document's SHA-1" in mismatch.rules
     assert elsewhere.refusals == ()
 
 
@@ -210,7 +224,7 @@ def test_the_csv_gives_back_the_figures(activity: Activity) -> None:
     assert rows[0] == ["Indicateur", "Valeur"]
     values = {label: int(value) for label, value in rows[1:]}
     assert values["Documents publiés"] == figures.activity.documents_published == 3
-    assert values["Envois refusés"] == 1 and values["DMP créés"] == 1
+    assert values["Envois refusés"] == 2 and values["DMP créés"] == 1
     monthly = es.read_csv(es.to_csv(es.series_table(series)))
     assert len(monthly) == 13 and monthly[-1][0] == es.Month.of(_today()).key
     assert monthly[-1][1:] == [str(values[label]) for _, label in es.FIGURES]
@@ -223,9 +237,10 @@ def test_the_command_line_gives_the_same_figures(activity: Activity) -> None:
     )
     data = json.loads(out)
     (figures,) = data["figures"]
-    assert (figures["documents_published"], figures["submissions_refused"], figures["dmps_created"]) == (3, 1, 1)
+    assert (figures["documents_published"], figures["submissions_refused"], figures["dmps_created"]) == (3, 2, 1)
     refusals = data[f"refus-{HOSPITAL}-{_today().isoformat()}"]
-    assert [r["Documents"] for r in refusals] == [activity.refused_document]
+    assert [r["Documents"] for r in refusals] == [activity.refused_document, activity.mismatched_document]
+    assert refusals[1]["Codes d'erreur"] == "XDSRepositoryMetadataError"
     table = activity.server.cli("stats", "--structure", HOSPITAL, "--month", month, "--year-to", month)
     assert "Documents publiés" in table and "Activité mois par mois" in table
     other = json.loads(activity.server.cli("stats", "--structure", OTHER, "--month", month, "--format", "json"))

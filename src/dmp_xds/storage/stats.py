@@ -98,7 +98,11 @@ def _stamps(start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
     return utc_stamp(start), utc_stamp(end)
 
 
-def _in_period(structure_id: str, actions: Iterable[str], start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
+def structure_requests(
+    structure_id: str, actions: Iterable[str], start: dt.datetime, end: dt.datetime
+) -> ColumnElement[bool]:
+    """The trace rows of the structure's requests of these kinds in [start, end): the index
+    (structure_id, action, recorded_at) answers it."""
     low, high = _stamps(start, end)
     return (
         (_entry.c.structure_id == structure_id)
@@ -127,7 +131,7 @@ def refusals(engine: Engine, structure_id: str, start: dt.datetime, end: dt.date
             _entry.c.outcome,
             _entry.c.detail,
         )
-        .where(_in_period(structure_id, SUBMISSIONS, start, end), _entry.c.outcome.in_(REFUSED))
+        .where(structure_requests(structure_id, SUBMISSIONS, start, end), _entry.c.outcome.in_(REFUSED))
         .order_by(_entry.c.recorded_at, _entry.c.seq)
     )
     found: list[Refusal] = []
@@ -154,11 +158,11 @@ def activity(engine: Engine, structure_id: str, start: dt.datetime, end: dt.date
     """The structure's figures over [start, end) (see docs/establishment-dashboard.md)."""
     actions = (t.SUBMIT, t.UPDATE, t.DELETE, t.DMP_CREATE)
     rows = select(_entry.c.action, _entry.c.outcome, _entry.c.actor_id, _entry.c.patient_id, _entry.c.documents).where(
-        _in_period(structure_id, actions, start, end)
+        structure_requests(structure_id, actions, start, end)
     )
     reads = (
         select(_entry.c.action, func.count())
-        .where(_in_period(structure_id, t.DOCUMENT_READS, start, end), _entry.c.outcome == t.SUCCESS)
+        .where(structure_requests(structure_id, t.DOCUMENT_READS, start, end), _entry.c.outcome == t.SUCCESS)
         .group_by(_entry.c.action)
     )
     published: dict[str, None] = {}
