@@ -70,6 +70,21 @@ def stats(
         _print_tables(tables)
 
 
+# The twelve-month table's headers, short enough for a terminal 80 columns wide.
+SHORT_HEADERS = {
+    "DMP créés": "DMP",
+    "Consentements recueillis": "Consent.",
+    "Documents publiés": "Publiés",
+    "Documents remplacés": "Rempl.",
+    "Documents archivés": "Archiv.",
+    "Documents supprimés": "Suppr.",
+    "Patients alimentés": "Patients",
+    "Envois refusés": "Refus",
+    "Recherches": "Rech.",
+    "Consultations de documents": "Consult.",
+}
+
+
 def _print_tables(tables: list[es.Table]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -79,7 +94,8 @@ def _print_tables(tables: list[es.Table]) -> None:
         shown = Table(title=table.title, title_justify="left")
         for index, header in enumerate(table.headers):
             numeric = bool(table.rows) and all(isinstance(row[index], int) for row in table.rows)
-            shown.add_column(header, justify="right" if numeric else "left", overflow="fold")
+            label = SHORT_HEADERS.get(header, header) if len(table.headers) > 4 else header
+            shown.add_column(label, justify="right" if numeric else "left", overflow="fold", no_wrap=index == 0)
         for row in table.rows:
             shown.add_row(*(str(cell) for cell in row))
         if not table.rows:
