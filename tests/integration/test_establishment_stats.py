@@ -230,6 +230,20 @@ def test_the_csv_gives_back_the_figures(activity: Activity) -> None:
     assert monthly[-1][1:] == [str(values[label]) for _, label in es.FIGURES]
 
 
+def test_a_month_over_is_read_once(activity: Activity) -> None:
+    month = es.Month.of(_today())
+    later = month.end + es.CLOSED_AFTER
+    engine = _engine(activity)
+    try:
+        current = es.month_figures(engine, HOSPITAL, month)
+        hits = es._closed_month.cache_info().hits
+        assert es.month_figures(engine, HOSPITAL, month, now=later) == current
+        assert es.month_figures(engine, HOSPITAL, month, now=later) == current
+        assert es._closed_month.cache_info().hits == hits + 1
+    finally:
+        engine.dispose()
+
+
 def test_the_command_line_gives_the_same_figures(activity: Activity) -> None:
     month = es.Month.of(_today()).key
     out = activity.server.cli(

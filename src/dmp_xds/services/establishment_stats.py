@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ MONTHS_FR = (
     "décembre",
 )
 SERIES_MONTHS = 12
+# A month is over, its figures fixed, this long after its end (a request's trace row is stamped
+# when written, a little after the request began).
+CLOSED_AFTER = dt.timedelta(minutes=10)
 CSV_DELIMITER = ";"
 CSV_BOM = "\ufeff"
 # A document published, then deleted from the registry (ITI-62): its codes are gone with it.
@@ -137,12 +141,27 @@ class Table:
 # --- the use cases --------------------------------------------------------------------------
 
 
-def month_figures(engine: Engine, structure_id: str, month: Month) -> MonthFigures:
+def month_figures(engine: Engine, structure_id: str, month: Month, now: dt.datetime | None = None) -> MonthFigures:
+    """The structure's figures for `month`. A month over (by more than CLOSED_AFTER) is read once
+    per process and kept: the trace only gets rows stamped with the time they are written, so a
+    past month's rows no longer change (`now`: the clock, for tests)."""
+    now = now or dt.datetime.now(dt.UTC)
+    if month.end + CLOSED_AFTER <= now:
+        return _closed_month(engine, structure_id, month)
     return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
 
 
-def monthly_series(engine: Engine, structure_id: str, last: Month, count: int = SERIES_MONTHS) -> MonthlySeries:
-    return MonthlySeries(structure_id, tuple(month_figures(engine, structure_id, m) for m in months_up_to(last, count)))
+@functools.lru_cache(maxsize=4096)
+def _closed_month(engine: Engine, structure_id: str, month: Month) -> MonthFigures:
+    return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
+
+
+def monthly_series(
+    engine: Engine, structure_id: str, last: Month, count: int = SERIES_MONTHS, now: dt.datetime | None = None
+) -> MonthlySeries:
+    """`count` months ending with `last`, oldest first."""
+    months = months_up_to(last, count)
+    return MonthlySeries(structure_id, tuple(month_figures(engine, structure_id, m, now) for m in months))
 
 
 def day_refusals(engine: Engine, structure_id: str, day: dt.date) -> DayRefusals:
