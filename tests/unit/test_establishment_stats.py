@@ -110,6 +110,7 @@ def test_the_series_table_has_a_row_per_month() -> None:
     rows = es.read_csv(es.to_csv(es.series_table(series)))
     assert [r[0] for r in rows[1:]] == ["2026-10", "2026-11", "2026-12"]
     assert rows[0][1:] == [label for _, label in es.FIGURES]
+    assert es.publication_points(series) == (("2026-10", 7), ("2026-11", 7), ("2026-12", 7))
 
 
 def _svg(text: str) -> etree._Element:

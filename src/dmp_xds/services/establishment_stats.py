@@ -253,6 +253,11 @@ def refusals_table(day: DayRefusals) -> Table:
     )
 
 
+def publication_points(series: MonthlySeries) -> tuple[tuple[str, int], ...]:
+    """(month's key, documents published), oldest first: the publications chart's bars."""
+    return tuple((m.month.key, m.activity.documents_published) for m in series.months)
+
+
 def month_tables(figures: MonthFigures) -> tuple[Table, ...]:
     return (figures_table(figures), by_type_table(figures), by_class_table(figures), refusals_by_code_table(figures))
 
