@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,28 @@ FAILURE = "failure"
 
 _entry = AuditEntryRow.__table__
 _head = AuditHeadRow.__table__
+
+# A refused submission's row (ITI-41/42, outcome failure) keeps what its sender needs to fix and
+# resend it: the documents it tried to add in `documents`, and in `detail` the error codes first
+# (short, so that the clipping of a long detail never cuts them), then each error's code and rule.
+REFUSAL_MARK = "submission refused: ["
+_REFUSAL_CODES = re.compile(re.escape(REFUSAL_MARK) + r"([^\]]*)\]")
+
+
+def refusal_notes(errors: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """The detail of a refused submission, from its (error code, rule's text) pairs."""
+    codes = list(dict.fromkeys(code for code, _ in errors))
+    return (f"{REFUSAL_MARK}{', '.join(codes)}]", *(f"{code}: {text}" for code, text in errors))
+
+
+def refusal_of(detail: str) -> tuple[tuple[str, ...], str]:
+    """The error codes and the rules' text of a refused submission's detail (`refusal_notes`);
+    no codes for a row written otherwise (a refusal by the access policy, older rows)."""
+    found = _REFUSAL_CODES.search(detail)
+    if found is None:
+        return (), detail
+    codes = tuple(c for c in found.group(1).split(", ") if c)
+    return codes, detail[found.end() :].removeprefix("; ")
 
 
 @dataclass(frozen=True)
