@@ -1,5 +1,6 @@
-"""`dmp-xds web account add | disable | enable | list` (the establishment dashboard's accounts)
-and `dmp-xds web patient add` (a patient's web account, as TD1.5a makes it from software)."""
+"""`dmp-xds web account add | disable | enable | list` (the establishment dashboard's accounts),
+`dmp-xds web patient add` (a patient's web account, as TD1.5a makes it from software) and
+`dmp-xds web representative add` (a minor's legal representative's)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dmp_xds.security import totp
 from dmp_xds.security.passwords import hash_password, new_login, new_password
 from dmp_xds.services.web_signin import ISSUER, account_subject
 from dmp_xds.storage import web as w
-from dmp_xds.storage.patient_accounts import Channel, LoginTaken, PatientAccountStore
+from dmp_xds.storage.patient_accounts import Channel, LoginTaken, PatientAccountStore, RepresentativeAccountStore
 from dmp_xds.storage.web import AccountExists, WebStore
 
 ACCOUNT_PASSWORD_BYTES = 12  # 16 URL-safe characters
@@ -106,13 +107,35 @@ def patient_add(ctx: click.Context, patient_id: str, email: str, sms: str) -> No
     ins, problem = canonical_patient_id(patient_id)
     if problem:
         raise click.ClickException(problem)
+    _create_account(PatientAccountStore(open_engine(ctx)), ins, email, sms)
+
+
+@web.group()
+def representative() -> None:
+    """Minors' legal representatives' web accounts."""
+
+
+@representative.command("add")
+@click.argument("representative_id")
+@click.option("--email", default="", help="Where the sign-in codes are e-mailed.")
+@click.option("--sms", default="", help="Where the sign-in codes are sent by SMS.")
+@click.pass_context
+def representative_add(ctx: click.Context, representative_id: str, email: str, sms: str) -> None:
+    """Create the web account of a legal representative, by the id the minors' records declare
+    them with (`dmp-xds dmp representative add`); the login and the temporary password are
+    printed once. They act on the records that declare them, and only while these do."""
+    if bool(email) == bool(sms):
+        raise click.UsageError("give one channel: --email or --sms")
+    _create_account(RepresentativeAccountStore(open_engine(ctx)), representative_id.strip(), email, sms)
+
+
+def _create_account(accounts: PatientAccountStore, subject_id: str, email: str, sms: str) -> None:
     channel = Channel("EMAIL", email) if email else Channel("SMS", sms)
-    accounts = PatientAccountStore(open_engine(ctx))
     password = new_password()
     for _ in range(5):
         login = new_login()
         try:
-            accounts.create(ins, login, hash_password(password), channel, "operator")
+            accounts.create(subject_id, login, hash_password(password), channel, "operator")
             break
         except LoginTaken:
             continue

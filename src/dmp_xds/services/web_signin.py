@@ -25,7 +25,7 @@ from dmp_xds.security.passwords import hash_password, verify_password
 from dmp_xds.services.gate import SecurityServices, connection_holder
 from dmp_xds.storage import trail as t
 from dmp_xds.storage import web as w
-from dmp_xds.storage.patient_accounts import Channel, PatientAccount, PatientAccountStore
+from dmp_xds.storage.patient_accounts import Channel, PatientAccount, PatientAccountStore, RepresentativeAccountStore
 from dmp_xds.storage.trail import AuditEvent
 from dmp_xds.storage.web import Challenge, WebSession, WebStore
 
@@ -57,8 +57,13 @@ class WebAuth:
     settings: Settings
     store: WebStore
     accounts: PatientAccountStore
+    representatives: RepresentativeAccountStore  # minors' legal representatives' accounts
     security: SecurityServices
     senders: dict[str, CodeSender] = field(default_factory=dict)  # channel type (EMAIL, SMS) -> sender
+
+    def accounts_of(self, kind: str) -> PatientAccountStore:
+        """The accounts of a citizen's kind: the patients' or the representatives'."""
+        return self.representatives if kind == w.REPRESENTATIVE else self.accounts
 
     @property
     def idle(self) -> dt.timedelta:
@@ -205,7 +210,10 @@ def patient_password(auth: WebAuth, login: str, password: str, address: str, now
     was sent (or is awaited from the TOTP app)."""
     login = login.strip()
     check_rate(auth, address, login, now)
-    account = auth.accounts.by_login(login) if login else None
+    kind, account = w.PATIENT, auth.accounts.by_login(login) if login else None
+    if account is None and login:
+        # One sign-in form: a login is a patient's or a legal representative's (never both).
+        kind, account = w.REPRESENTATIVE, auth.representatives.by_login(login)
     if account is None:
         _failed(auth, address, login, now)
         auth.trace(t.DENIED, f"patient sign-in: unknown login {login!r} from {address}")
@@ -219,7 +227,7 @@ def patient_password(auth: WebAuth, login: str, password: str, address: str, now
         )
     if not verify_password(password, account.password_hash):
         _failed(auth, address, login, now)
-        changed = auth.accounts.record_failed_login(account.patient_id, auth.settings.web_max_failed_logins)
+        changed = auth.accounts_of(kind).record_failed_login(account.patient_id, auth.settings.web_max_failed_logins)
         locked = " - the account is now locked" if changed.locked else ""
         auth.trace(
             t.DENIED,
@@ -230,16 +238,16 @@ def patient_password(auth: WebAuth, login: str, password: str, address: str, now
         if changed.locked:
             raise SignInRefused(403, "Trop d'erreurs : votre compte est maintenant verrouillé.")
         raise SignInRefused(401, "Identifiant ou mot de passe incorrect.")
-    auth.accounts.record_good_login(account.patient_id)
-    return _second_factor(auth, account, now)
+    auth.accounts_of(kind).record_good_login(account.patient_id)
+    return _second_factor(auth, kind, account, now)
 
 
-def _second_factor(auth: WebAuth, account: PatientAccount, now: dt.datetime) -> Pending:
+def _second_factor(auth: WebAuth, kind: str, account: PatientAccount, now: dt.datetime) -> Pending:
     token = new_token()
     expires = now + dt.timedelta(seconds=auth.settings.web_code_seconds)
-    if auth.store.totp(w.PATIENT, account.patient_id) is not None:
+    if auth.store.totp(kind, account.patient_id) is not None:
         auth.store.open_challenge(
-            Challenge(token_hash(token), w.PATIENT, account.patient_id, TOTP, "", expires, 0, False), now
+            Challenge(token_hash(token), kind, account.patient_id, TOTP, "", expires, 0, False), now
         )
         auth.trace(
             t.SUCCESS, "patient sign-in: password accepted, TOTP code awaited", account.patient_id, account.login
@@ -252,9 +260,7 @@ def _second_factor(auth: WebAuth, account: PatientAccount, now: dt.datetime) -> 
     code = totp.new_code()
     minutes = max(1, round(auth.settings.web_code_seconds / 60))
     auth.store.open_challenge(
-        Challenge(
-            token_hash(token), w.PATIENT, account.patient_id, channel.type, totp.code_hash(code), expires, 0, False
-        ),
+        Challenge(token_hash(token), kind, account.patient_id, channel.type, totp.code_hash(code), expires, 0, False),
         now,
     )
     auth.senders[channel.type].send(
@@ -272,11 +278,11 @@ def patient_code(
 ) -> tuple[str, WebSession]:
     """The second step: the code. Right: the patient's session (the pending sign-in is used)."""
     challenge = auth.store.challenge(token_hash(pending_token)) if pending_token else None
-    if challenge is None or challenge.subject_kind != w.PATIENT:
+    if challenge is None or challenge.subject_kind not in (w.PATIENT, w.REPRESENTATIVE):
         auth.trace(t.DENIED, f"patient sign-in from {address}: a code without a pending sign-in")
         raise SignInRefused(401, "Votre connexion a expiré ou n'existe pas. Recommencez avec votre mot de passe.")
     patient_id = challenge.subject_id
-    account = auth.accounts.get(patient_id)
+    account = auth.accounts_of(challenge.subject_kind).get(patient_id)
     login = account.login if account else ""
     check_rate(auth, address, login, now, patient_id)
     if challenge.used:
@@ -299,6 +305,8 @@ def patient_code(
     if not auth.store.use_challenge(challenge.token_hash):
         auth.trace(t.DENIED, f"patient sign-in from {address}: code replayed (already used)", patient_id, login)
         raise SignInRefused(401, "Ce code a déjà servi. Recommencez avec votre mot de passe.")
+    if challenge.subject_kind == w.REPRESENTATIVE:
+        return _representative_session(auth, challenge, account, address, now)
     record = auth.security.records.get(patient_id)
     name = _record_name(record) if record is not None else ""
     opened = open_session(
@@ -312,6 +320,69 @@ def patient_code(
     )
     auth.trace(t.SUCCESS, f"patient signed in from {address} ({challenge.method})", patient_id, login, name)
     return opened
+
+
+def _representative_session(
+    auth: WebAuth, challenge: Challenge, account: PatientAccount | None, address: str, now: dt.datetime
+) -> tuple[str, WebSession]:
+    """A legal representative's session: acting for the one record that declares them, or for
+    none yet when several do (the page then asks which). Declared nowhere: refused. Whether they
+    still represent the minor is the policy's question at every request, as on the SOAP side."""
+    representative = challenge.subject_id
+    login = account.login if account else ""
+    represented = auth.security.records.represented_by(representative)
+    if not represented:
+        auth.trace(
+            t.DENIED,
+            f"representative sign-in from {address}: declared as legal representative on no DMP",
+            actor_id=representative,
+        )
+        raise SignInRefused(403, "Vous n'êtes déclaré représentant légal d'aucun dossier.")
+    acting_for = represented[0] if len(represented) == 1 else ""
+    opened = open_session(
+        auth,
+        w.REPRESENTATIVE,
+        representative,
+        now,
+        acting_for=acting_for,
+        name=login,
+        must_change_password=bool(account and account.password_temporary),
+    )
+    for patient_id in represented:
+        auth.trace(
+            t.SUCCESS,
+            f"legal representative signed in from {address} ({challenge.method})",
+            patient_id,
+            representative,
+            login,
+        )
+    return opened
+
+
+def represented_records(auth: WebAuth, session: WebSession) -> list[tuple[str, str]]:
+    """The records a signed-in representative may choose from: (patient id, the patient's name)."""
+    found = []
+    for patient_id in auth.security.records.represented_by(session.subject_id):
+        record = auth.security.records.get(patient_id)
+        found.append((patient_id, _record_name(record) if record is not None else ""))
+    return found
+
+
+def act_for(auth: WebAuth, session: WebSession, patient_id: str) -> None:
+    """A representative chooses the record they act on: one that declares them now."""
+    if patient_id not in auth.security.records.represented_by(session.subject_id):
+        auth.trace(
+            t.DENIED,
+            "legal representative: chose a record that does not declare them",
+            patient_id,
+            session.subject_id,
+            session.display_name,
+        )
+        raise SignInRefused(403, "Vous n'êtes pas déclaré représentant légal de ce patient.")
+    auth.store.set_acting_for(session.token_hash, patient_id)
+    auth.trace(
+        t.SUCCESS, "legal representative acts on this record", patient_id, session.subject_id, session.display_name
+    )
 
 
 def _code_ok(auth: WebAuth, challenge: Challenge, code: str, now: dt.datetime) -> bool:
@@ -336,7 +407,8 @@ def _record_name(record: DmpRecord) -> str:
 
 
 def change_password(auth: WebAuth, session: WebSession, current: str, new: str, confirm: str) -> None:
-    account = auth.accounts.get(session.subject_id)
+    accounts = auth.accounts_of(session.subject_kind)
+    account = accounts.get(session.subject_id)
     if account is None:
         raise SignInRefused(404, "Aucun compte internet pour ce dossier.")
     if not verify_password(current, account.password_hash):
@@ -355,7 +427,7 @@ def change_password(auth: WebAuth, session: WebSession, current: str, new: str, 
             400,
             f"Choisissez un nouveau mot de passe d'au moins {MIN_PASSWORD_LENGTH} caractères, différent de l'actuel.",
         )
-    auth.accounts.choose_password(session.subject_id, hash_password(new))
+    accounts.choose_password(session.subject_id, hash_password(new))
     auth.store.clear_password_change(session.token_hash)
     auth.trace(t.SUCCESS, "password changed", session.acting_for, account.login, action=t.WEB_ACCOUNT)
 

@@ -569,6 +569,26 @@ class WebAccountRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer)
 
 
+class WebRepresentativeAccountRow(Base):
+    """A minor's legal representative's account on the web front, made by the operator: the same
+    credentials as a patient's account (dmp_patient_account), keyed by the representative's id as
+    the records declare it (dmp_representative.representative_id). Not tied to one record: the
+    records they act on are those that declare them, read at each sign-in and each request."""
+
+    __tablename__ = "web_representative_account"
+
+    representative_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    password_temporary: Mapped[bool] = mapped_column(Boolean)
+    channels: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked: Mapped[bool] = mapped_column(Boolean)
+    failed_logins: Mapped[int] = mapped_column(Integer)
+
+
 metadata = Base.metadata
 
 

@@ -122,6 +122,13 @@ class WebStore:
             )
         return result.rowcount
 
+    def set_acting_for(self, token_hash: str, patient_id: str) -> None:
+        """The record a legal representative's session acts on, once they chose it."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(_session).where(_session.c.token_hash == token_hash).values(acting_for=patient_id)
+            )
+
     def clear_password_change(self, token_hash: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(

@@ -17,7 +17,7 @@ from typing import Any
 from dmp_xds.services.context import Services
 from dmp_xds.services.web_signin import SignInRefused, WebAuth, current_session
 from dmp_xds.storage import trail as t
-from dmp_xds.storage.patient_accounts import PatientAccountStore
+from dmp_xds.storage.patient_accounts import PatientAccountStore, RepresentativeAccountStore
 from dmp_xds.storage.trail import AuditEvent
 from dmp_xds.storage.web import WebStore
 from dmp_xds.transport.web import establishment, home, patient, professional
@@ -53,6 +53,7 @@ class WebApplication:
                 services.settings,
                 WebStore(engine),
                 PatientAccountStore(engine),
+                RepresentativeAccountStore(engine),
                 services.security,
                 code_senders(services.settings),
             )

@@ -8,13 +8,14 @@ from dmp_xds.security import totp
 from dmp_xds.services import web_signin as signin
 from dmp_xds.services.web_signin import SignInRefused
 from dmp_xds.storage import web as w
-from dmp_xds.transport.web.http import Request, Response, redirect
+from dmp_xds.transport.web.http import HttpError, Request, Response, redirect
 from dmp_xds.transport.web.site import PENDING_COOKIE, Web
 
 SIGN_IN = "/patient/connexion"
 CODE = "/patient/connexion/code"
 HOME = "/patient/"
 ACCOUNT = "/patient/compte"
+REPRESENTATION = "/patient/representation"
 METHODS = {"EMAIL": "par courriel", "SMS": "par SMS", signin.TOTP: "dans votre application d'authentification"}
 
 
@@ -64,6 +65,24 @@ def register(web: Web) -> None:
         record = web.services.security.records.get(principal.patient_id) if web.services.security else None
         return web.render(request, "patient/home.html", principal=principal, record=record)
 
+    @router.get(REPRESENTATION)
+    def representation(request: Request) -> Response:
+        """A legal representative's records: the one they act on, and the others to switch to."""
+        auth = web.require_auth()
+        session = web.session_of(request, w.REPRESENTATIVE)
+        records = signin.represented_records(auth, session)
+        return web.render(request, "patient/representation.html", records=records, acting_for=session.acting_for)
+
+    @router.post(REPRESENTATION)
+    def choose_record(request: Request) -> Response:
+        auth = web.require_auth()
+        session = web.session_of(request, w.REPRESENTATIVE)
+        try:
+            signin.act_for(auth, session, request.field("patient"))
+        except SignInRefused as refused:
+            raise HttpError(refused.status, refused.message) from None
+        return redirect(HOME)
+
     @router.get(ACCOUNT)
     def account(request: Request) -> Response:
         return _account_page(web, request, "", 200)
@@ -112,7 +131,7 @@ def _account_page(web: Web, request: Request, message: str, status: int, secret:
     auth = web.require_auth()
     session = web.session_of(request, w.PATIENT, w.REPRESENTATIVE)
     enrolled = auth.store.totp(session.subject_kind, session.subject_id) is not None
-    account = auth.accounts.get(session.subject_id)
+    account = auth.accounts_of(session.subject_kind).get(session.subject_id)
     login = account.login if account else session.subject_id
     secret = secret or totp.new_secret()
     return web.render(

@@ -130,6 +130,8 @@ class Web:
         session = self.session_of(request, w.PATIENT, w.REPRESENTATIVE)
         if session.must_change_password:
             raise Redirect("/patient/compte")
+        if not session.acting_for:  # a representative of several minors has not chosen yet
+            raise Redirect("/patient/representation")
         return citizen_principal(session.subject_kind, session.subject_id, session.acting_for, session.display_name)
 
     def professional(self, request: Request) -> Principal:
