@@ -137,6 +137,20 @@ class Settings:
     head_timeout_seconds: float = 10.0  # from a request's first byte to the end of its head; then 408
     idle_timeout_seconds: float = 15.0  # a connection with no request under way (new or kept alive) is closed
     max_connections_per_client: int = 64  # open connections from one address, per worker process; 0 = no limit
+    # --- the web front (transport/web/, docs/web.md) -----------------------------------------
+    web_session_idle_seconds: float = 1800.0  # a session unused this long is over
+    web_session_lifetime_seconds: float = 43200.0  # and any session is over this long after sign-in
+    web_code_seconds: float = 300.0  # how long a one-time code sent by e-mail or SMS is good
+    web_code_attempts: int = 3  # wrong codes before the pending sign-in dies
+    web_max_failed_logins: int = 5  # wrong passwords in a row before the account locks
+    web_rate_limit: int = 10  # failed sign-ins from one address, or on one login, per window...
+    web_rate_window_seconds: float = 900.0  # ...before further attempts are refused (429)
+    web_max_form_bytes: int = 64 * 1024  # a form post (application/x-www-form-urlencoded)
+    web_max_upload_bytes: int = 20 * 1024 * 1024  # a multipart upload, files included
+    # Where a patient's SMS one-time code goes: "file" (development: appended to
+    # <data_dir>/sms-outbox.txt) or "command" (web_sms_command runs with the number and the text).
+    web_sms: str = "file"
+    web_sms_command: str = ""  # e.g. "/usr/local/bin/send-sms" (no shell; two arguments added)
 
     @staticmethod
     def paths(value: str) -> list[Path]:
@@ -178,6 +192,11 @@ _INT_FIELDS = {
     "audit_checkpoint_rows",
     "max_head_bytes",
     "max_connections_per_client",
+    "web_code_attempts",
+    "web_max_failed_logins",
+    "web_rate_limit",
+    "web_max_form_bytes",
+    "web_max_upload_bytes",
 }
 _OPTIONAL_INT_FIELDS = {"mllp_port"}
 _FLOAT_FIELDS = {
@@ -188,6 +207,10 @@ _FLOAT_FIELDS = {
     "audit_checkpoint_seconds",
     "head_timeout_seconds",
     "idle_timeout_seconds",
+    "web_session_idle_seconds",
+    "web_session_lifetime_seconds",
+    "web_code_seconds",
+    "web_rate_window_seconds",
 }
 
 
@@ -271,6 +294,23 @@ def load_settings(
         raise ConfigError(
             f"DMP_XDS_SUBMISSION_SIGNATURE must be 'required' or 'optional', not {settings.submission_signature!r}"
         )
+    if settings.web_sms not in ("file", "command"):
+        raise ConfigError(f"DMP_XDS_WEB_SMS must be 'file' or 'command', not {settings.web_sms!r}")
+    if settings.web_sms == "command" and not settings.web_sms_command:
+        raise ConfigError("DMP_XDS_WEB_SMS=command needs DMP_XDS_WEB_SMS_COMMAND (the program that sends an SMS)")
+    for name in (
+        "web_session_idle_seconds",
+        "web_session_lifetime_seconds",
+        "web_code_seconds",
+        "web_code_attempts",
+        "web_max_failed_logins",
+        "web_rate_limit",
+        "web_rate_window_seconds",
+        "web_max_form_bytes",
+        "web_max_upload_bytes",
+    ):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"DMP_XDS_{name.upper()} must be positive, not {getattr(settings, name)}")
     if settings.cda_policy not in ("reject", "warn", "off"):
         raise ConfigError(f"DMP_XDS_CDA_POLICY must be 'reject', 'warn' or 'off', not {settings.cda_policy!r}")
     return settings

@@ -84,8 +84,8 @@ def test_the_patient_services_need_authentication(server, service: str, action: 
     ],
 )
 def test_the_home_made_administration_endpoint_is_gone(server, method: str, path: str) -> None:
-    # A plain 404, not a SOAP fault: nothing answers there any more (the DMP's services and the
-    # operator's `dmp-xds dmp` commands do what it did).
+    # A 404, not a SOAP fault: nothing answers there any more (the DMP's services and the
+    # operator's `dmp-xds dmp` commands do what it did); the web front's page says so.
     request, _ = soap.envelope("urn:dmp-xds:2026:dmp-admin:GetDmpStatus", msg.element("<x xmlns='urn:x'/>"))
     response = requests.request(
         method,
@@ -94,8 +94,5 @@ def test_the_home_made_administration_endpoint_is_gone(server, method: str, path
         headers={"Content-Type": "application/soap+xml"},
         timeout=30,
     )
-    assert (response.status_code, response.headers["Content-Type"], response.text) == (
-        404,
-        "text/plain",
-        "not found\n",
-    )
+    assert (response.status_code, response.headers["Content-Type"]) == (404, "text/html; charset=utf-8")
+    assert "Page introuvable" in response.text and "Fault" not in response.text

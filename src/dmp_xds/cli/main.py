@@ -65,7 +65,7 @@ def serve(
 
     from dmp_xds.config import to_environment
     from dmp_xds.storage.database import DatabaseNotAtHead
-    from dmp_xds.transport.serve import create_app, dmpi_urls, endpoint_urls
+    from dmp_xds.transport.serve import create_app, dmpi_urls, endpoint_urls, web_urls
 
     settings = resolve(
         cli_settings(ctx, host=host, port=port, workers=workers, tls_certificate=tls_certificate, tls_key=tls_key)
@@ -88,6 +88,9 @@ def serve(
     if services:
         base = next(iter(services.values())).removesuffix(next(iter(services)))
         click.echo(f"  {'DMP base URL:':<22}{base}   ({', '.join(services)})")
+    labels = {"home": "web home", "patient": "patient space", "professional": "professionals' site"}
+    for name, url in web_urls(settings).items():
+        click.echo(f"  {labels.get(name, name + ' dashboard') + ':':<22}{url}")
     if feed is not None:
         click.echo(f"  patient feed (ITI-8): mllp://{settings.host}:{settings.mllp_port}")
     if settings.workers > 1:
@@ -267,7 +270,9 @@ def _register_tool_commands() -> None:
     from dmp_xds.cli.dmp_lps import register as register_dmp_lps
     from dmp_xds.cli.pki import pki
     from dmp_xds.cli.query import bench_load, query
+    from dmp_xds.cli.stats import stats
     from dmp_xds.cli.validate import validate
+    from dmp_xds.cli.web import web
 
     main.add_command(query)
     main.add_command(bench_load)
@@ -277,6 +282,8 @@ def _register_tool_commands() -> None:
     main.add_command(validate)
     main.add_command(pki)
     main.add_command(audit)
+    main.add_command(web)
+    main.add_command(stats)
     register_dmp_lps(dmp)  # the LPS's calls to a DMP, beside the operator's commands
     main.add_command(dmp)
 

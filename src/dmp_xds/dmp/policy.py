@@ -520,3 +520,21 @@ def patient_web_access(principal: Principal, record: RecordState | None, now: dt
     if not speaks_for_patient(principal, record) and principal.access_mode != sv.ACCESS_NORMAL:
         return deny(f"the patient's web account is not managed in {principal.access_mode} access mode")
     return record_access(principal, record, Action.MANAGE_WEB_ACCESS, now)
+
+
+def may_block(principal: Principal, record: RecordState | None, grantee: str, now: dt.datetime) -> Decision:
+    """May this professional block `grantee` from the record (TD1.6's INTERDITE)? The rights
+    matrix has no row for it; the DMP's web site for professionals gives it to the attending
+    doctor, with their card, in normal access (the patient does it from their own space)."""
+    problem = _open_record_of_vihf(principal, record)
+    if problem:
+        return deny(problem)
+    assert record is not None
+    problem = _direct_normal(principal)
+    if problem:
+        return deny(problem)
+    if not is_attending(principal, record, now):
+        return deny("only the patient or their attending doctor blocks a professional on the DMP")
+    if not grantee or grantee == principal.user_id:
+        return deny("the attending doctor blocks another professional, named by their national id")
+    return allow("the attending doctor blocks a professional on the DMP")

@@ -27,6 +27,7 @@ from dmp_xds.dmp.policy import (
     document_visible,
     matrix_profile,
 )
+from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.cps import Holder, TrustStore
 from dmp_xds.security.errors import (
     FAILED_AUTHENTICATION,
@@ -35,7 +36,8 @@ from dmp_xds.security.errors import (
     TOKEN_UNAVAILABLE,
     AuthenticationError,
 )
-from dmp_xds.security.vihf import Principal, VihfVerifier
+from dmp_xds.security.vihf import Principal, VihfVerifier, staff_structure
+from dmp_xds.security.web_principal import patient_principal
 from dmp_xds.services.notifications import Notifier
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.records import DmpStore
@@ -112,9 +114,10 @@ def _refuse(
     return AuthenticationError(code, reason)
 
 
-def authenticate(
-    security: SecurityServices, header: etree._Element | None, chain: list[x509.Certificate] | None
-) -> Principal:
+def connection_holder(security: SecurityServices, chain: list[x509.Certificate] | None) -> Holder:
+    """Who the TLS client certificate names, once the chain is trusted (anchors, dates, key
+    usage, CRL): a card's holder or an establishment. Both the SOAP gate and the web's sign-ins
+    start here; a refusal is traced and raised."""
     if chain is None:
         raise _refuse(
             security,
@@ -122,9 +125,50 @@ def authenticate(
             TOKEN_UNAVAILABLE,
         )
     check = security.trust.check(chain)
-    holder = check.holder
-    if holder is None:
+    if check.holder is None:
         raise _refuse(security, f"client certificate refused: {check.reason}", FAILED_AUTHENTICATION)
+    return check.holder
+
+
+def card_principal(card: Holder, patient_id: str = "") -> Principal:
+    """The Principal of a professional connected with their card and nothing else (the web's
+    professional site): what an unsigned direct-mode VIHF over that card's connection would say,
+    read from the card itself (GIP-CPS extensions: card type, profession, specialty), in normal
+    access mode. `patient_id`: the record the page is about ("" for none yet)."""
+    roles = tuple(c for c in (card.profession_code, *card.specialties[:1]) if c)
+    return Principal(
+        kind="professional",
+        user_id=card.national_id,
+        name=card.display_name,
+        roles=roles,
+        structure_id=staff_structure(card.national_id) or card.structure_id,
+        sector="",
+        access_mode=sv.ACCESS_NORMAL,
+        access_reason="",
+        patient_id=patient_id,
+        software="dmp-xds web",
+        authentication_mode=sv.AUTHENTICATION_DIRECT,
+        assertion_id="",
+        signer=card,
+        profession=card.profession_code,
+        specialty=card.specialties[0] if card.specialties else "",
+        card_type=card.card_type,
+        signed=False,
+    )
+
+
+def citizen_principal(kind: str, subject_id: str, patient_id: str, name: str, session_id: str = "") -> Principal:
+    """The Principal of a patient (kind "patient") or a minor's legal representative
+    ("representative", `subject_id` their own id) signed in on the web front, acting on the
+    record of `patient_id` (security/web_principal.py: one definition for the web and the tests)."""
+    representative = subject_id if kind == "representative" else ""
+    return patient_principal(patient_id, name, representative_id=representative, session_id=session_id)
+
+
+def authenticate(
+    security: SecurityServices, header: etree._Element | None, chain: list[x509.Certificate] | None
+) -> Principal:
+    holder = connection_holder(security, chain)
     result = security.vihf.verify(header, connection=holder)
     if result.principal is None:
         code = TOKEN_UNAVAILABLE if header is None else INVALID_SECURITY_TOKEN

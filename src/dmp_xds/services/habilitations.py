@@ -21,12 +21,13 @@ from dmp_xds.dmp.policy import (
     KIND_BLOCKED,
     KIND_PROFESSIONAL,
     Authorization,
+    RecordState,
     list_authorizations,
     self_authorization,
 )
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services.cxf_call import CxfCall
-from dmp_xds.storage.records import Grantee
+from dmp_xds.storage.records import DmpStore, Grantee
 
 
 def grantee_of(principal: Principal) -> Grantee:
@@ -43,6 +44,17 @@ def _active(record_grants: tuple[Authorization, ...], kind: str, grantee: str, n
     return any(a.kind == kind and a.grantee == grantee and a.active(now) for a in record_grants)
 
 
+def declare(
+    records: DmpStore, principal: Principal, state: RecordState, attending: bool, now: dt.datetime
+) -> Authorization | None:
+    """TD0.3 AJOUT, once the policy allowed it: the caller's own grant (or attending doctor's
+    role), None when they already hold it (nothing done, as the DMP answers DMPOk)."""
+    kind = KIND_ATTENDING if attending else KIND_PROFESSIONAL
+    if _active(state.authorizations, kind, principal.user_id, now):
+        return None
+    return records.grant(state.patient_id, kind, principal.user_id, principal.user_id, identity=grantee_of(principal))
+
+
 def set_authorization(call: CxfCall, payload: etree._Element) -> etree._Element:
     """TD0.3. AJOUT: the caller is authorized (role MEDECIN_TRAITANT: is the attending doctor);
     SUPPRESSION: they no longer are (with the role: they stay authorized, no longer attending).
@@ -54,13 +66,12 @@ def set_authorization(call: CxfCall, payload: etree._Element) -> etree._Element:
     call.admit(self_authorization(call.principal, state, adding, request.attending, call.now), state)
     assert state is not None
     user, patient = call.principal.user_id, state.patient_id
-    kind = KIND_ATTENDING if request.attending else KIND_PROFESSIONAL
     role = "attending doctor" if request.attending else "authorization"
     if adding:
-        if _active(state.authorizations, kind, user, call.now):
+        grant = declare(call.records, call.principal, state, request.attending, call.now)
+        if grant is None:
             call.detail = f"{role} of {user} already present: nothing done"
             return m.status_response(cv.SET_AUTHORIZATION, cv.STATUS_OK, cv.CONTEXT_ALREADY_AUTHORIZED)
-        grant = call.records.grant(patient, kind, user, user, identity=grantee_of(call.principal))
         call.detail = f"{user} declared {'attending doctor' if request.attending else 'authorized'}" + (
             f" until {grant.expires_at:%Y-%m-%d}"
         )

@@ -200,14 +200,9 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
         if not allowed.allowed:
             refusal = error(ErrorCode.REGISTRY_ERROR, f"access refused: {allowed.reason}")
             return TransactionResult(query_response([], [refusal]), decisions=(allowed.reason,), denied=True)
-    # The trace names the documents returned by uniqueId, which an ObjectRef plan does not read.
-    plan_query = replace(query, return_type=ReturnType.LEAF_CLASS) if access is not None else query
-    plan = build_plan(plan_query)
-    rows = run_plan(services.registry.engine, plan, services.settings.max_query_results, links=access is not None)
+    rows = visible_rows(services, query, access)
     if isinstance(rows, list):
         return TransactionResult(query_response([], rows))
-    if access is not None:
-        rows = restrict(rows, access, outside_of(services, rows), plan.anchored)
     # ObjectRefs reveal no patient data: the single-patient rule is for LeafClass (NIST 12368).
     errors = check_single_patient(rows) if query.leaf_class else []
     if errors:
@@ -215,6 +210,18 @@ def stored_query(services: Services, request: TransactionRequest) -> Transaction
     return TransactionResult(
         query_response(with_home(render_objects(query, rows), own_community), []), touched=returned_documents(rows)
     )
+
+
+def visible_rows(services: Services, query: StoredQuery, access: DocumentAccess | None) -> QueryRows | list[XdsError]:
+    """The rows of a (checked) stored query that the caller may see, for ITI-18 and the
+    professionals' web pages alike (`access` None: without authentication, all of them)."""
+    # The trace names the documents returned by uniqueId, which an ObjectRef plan does not read.
+    plan_query = replace(query, return_type=ReturnType.LEAF_CLASS) if access is not None else query
+    plan = build_plan(plan_query)
+    rows = run_plan(services.registry.engine, plan, services.settings.max_query_results, links=access is not None)
+    if isinstance(rows, list) or access is None:
+        return rows
+    return restrict(rows, access, outside_of(services, rows), plan.anchored)
 
 
 def returned_documents(rows: QueryRows) -> tuple[str, ...]:

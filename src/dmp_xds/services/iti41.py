@@ -25,11 +25,10 @@ from dmp_xds.services.register import (
     StoreRaced,
     actor_of,
     check_submission,
-    registry_response,
     store_submission,
     unexplained_conflict,
 )
-from dmp_xds.services.rights import added_documents
+from dmp_xds.services.rights import submission_result
 from dmp_xds.storage.blobstore import TempBlob
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
@@ -218,32 +217,29 @@ def _check_signature(
 def provide_and_register(services: Services, request: TransactionRequest) -> TransactionResult:
     payload = request.payload
     if payload.tag != v.TAG_PNR_REQUEST:
-        return TransactionResult(
-            registry_response(
-                [_repo_error(f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]
-            )
+        return submission_result(
+            None, [_repo_error(f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]
         )
     received: list[_ReceivedDocument] = []
     published: dict[str, Path] = {}  # document id -> its file, under its final name
     try:
         sor = payload.find(v.TAG_SUBMIT_OBJECTS_REQUEST)
         if sor is None:
-            return TransactionResult(registry_response([_repo_error("the request has no lcm:SubmitObjectsRequest")]))
+            return submission_result(None, [_repo_error("the request has no lcm:SubmitObjectsRequest")])
         try:
             submission = decode_submit_objects_request(sor)
         except EbrimDecodeError as exc:
-            return TransactionResult(registry_response([_repo_error(str(exc))]))
+            return submission_result(None, [_repo_error(str(exc))])
         received, unusable, errors = _read_documents(services, request)
         if services.settings.profile == "cisis":
             _tolerate_id_case(submission.documents, received, unusable)
         errors += _match_documents(submission.documents, received, unusable, services.settings.repository_unique_id)
         errors += _check_documents(services, submission.documents, received)
         if any(e.is_error for e in errors):
-            return TransactionResult(registry_response(errors))
+            return submission_result(submission, errors)
         refused = _check_signature(services, request, submission, received)
         if refused:
-            # The access trace says why, next to the refusal.
-            return TransactionResult(registry_response(refused), decisions=tuple(e.context for e in refused))
+            return submission_result(submission, refused)
 
         # By the message's ids: the checks below give symbolic ids their entryUUIDs.
         entries = {de.entry_uuid: de for de in submission.documents}
@@ -257,7 +253,7 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             )
         if any(e.is_error for e in errors):
             _unpublish(services, published)
-        return TransactionResult(registry_response(errors), touched=added_documents(submission, errors))
+        return submission_result(submission, errors)
     except BaseException:
         _unpublish(services, published)
         raise

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
-from dmp_xds.services.register import actor_of, register_submission, registry_response
-from dmp_xds.services.rights import added_documents
+from dmp_xds.services.register import actor_of, register_submission
+from dmp_xds.services.rights import submission_result
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode, error
@@ -13,20 +13,19 @@ from dmp_xds.xds.validation.xds import Transaction
 
 def register_document_set(services: Services, request: TransactionRequest) -> TransactionResult:
     if request.payload.tag != v.TAG_SUBMIT_OBJECTS_REQUEST:
-        return TransactionResult(
-            registry_response(
-                [
-                    error(
-                        ErrorCode.REGISTRY_METADATA_ERROR,
-                        f"ITI-42 expects lcm:SubmitObjectsRequest, not {request.payload.tag}",
-                    )
-                ]
-            )
+        return submission_result(
+            None,
+            [
+                error(
+                    ErrorCode.REGISTRY_METADATA_ERROR,
+                    f"ITI-42 expects lcm:SubmitObjectsRequest, not {request.payload.tag}",
+                )
+            ],
         )
     try:
         submission = decode_submit_objects_request(request.payload)
     except EbrimDecodeError as exc:
-        return TransactionResult(registry_response([error(ErrorCode.REGISTRY_METADATA_ERROR, str(exc))]))
+        return submission_result(None, [error(ErrorCode.REGISTRY_METADATA_ERROR, str(exc))])
     errors = register_submission(
         services,
         submission,
@@ -34,4 +33,4 @@ def register_document_set(services: Services, request: TransactionRequest) -> Tr
         actor=actor_of(request.principal),
         patient_of_caller=request.access.patient_id if request.access else None,
     )
-    return TransactionResult(registry_response(errors), touched=added_documents(submission, errors))
+    return submission_result(submission, errors)

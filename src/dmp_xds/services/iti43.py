@@ -29,7 +29,7 @@ def _sub(parent: etree._Element, local: str, text: str) -> None:
     etree.SubElement(parent, f"{{{v.NS_XDSB}}}{local}").text = text
 
 
-def _retrievable(
+def retrievable(
     services: Services, access: DocumentAccess, unique_ids: list[str]
 ) -> tuple[set[str], list[str], list[str]]:
     """The documents the caller may fetch, and the decisions to trace: refusals, and the rights
@@ -87,7 +87,7 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
     refusals: list[str] = []
     reads: list[str] = []
     if request.access is not None:
-        allowed, refusals, reads = _retrievable(services, request.access, list(stored))
+        allowed, refusals, reads = retrievable(services, request.access, list(stored))
         stored = {u: d for u, d in stored.items() if u in allowed}
     for home, repository_id, unique_id in wanted:
         if unique_id in stored:

@@ -8,6 +8,7 @@ to the professional who hands it over); only its scrypt hash is kept.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from lxml import etree
@@ -17,8 +18,9 @@ from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.dmp.model import DmpRecord
 from dmp_xds.dmp.policy import is_attending, list_patients, patient_web_access
 from dmp_xds.security.passwords import hash_password, new_login, new_password
-from dmp_xds.security.vihf import split_cx
+from dmp_xds.security.vihf import Principal, split_cx
 from dmp_xds.services.cxf_call import CxfCall, CxfRefusal, invalid
+from dmp_xds.services.gate import SecurityServices
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.patient_accounts import Channel, LoginTaken, PatientAccount, PatientAccountStore
 
@@ -66,20 +68,35 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
             "directory to check that they work in the caller's structure, so it lists the caller's own DMPs only",
             t.DENIED,
         )
+    entries = authorized_patients(call.security, principal, call.now, request.start, request.date_type)
+    call.detail = f"{len(entries)} DMP(s) listed ({request.date_type} since {m.stamp(request.start) or 'ever'})"
+    return m.patient_list_response(entries)
+
+
+def authorized_patients(
+    security: SecurityServices,
+    principal: Principal,
+    now: dt.datetime,
+    start: dt.datetime | None = None,
+    date_type: str = cv.DATE_LAST_AUTHORIZATION,
+) -> list[m.PatientEntry]:
+    """TD0.4's entries, once the policy allowed the list (`list_patients`): the open DMPs the
+    caller is authorized on, since `start` by the date `date_type` names (None: all); for SOAP and
+    the professionals' dashboard alike."""
     # An establishment's professional, and a CPE card (the rights matrix's footnote 2: the DMPs of
     # its own structure), list what their establishment is authorized on too.
     structure = principal.structure_id if principal.vouched_by or principal.is_cpe else ""
-    found = call.records.authorized_on(principal.user_id, structure)
+    found = security.records.authorized_on(principal.user_id, structure)
     patient_ids = [record.patient_id for record, _ in found]
-    added = call.records.last_additions(patient_ids)
-    accessed = call.security.audit.last_accesses(principal.user_id, patient_ids, ACCESSES)
-    changed = call.security.audit.last_accesses(None, patient_ids, t.DOCUMENT_CHANGES)
+    added = security.records.last_additions(patient_ids)
+    accessed = security.audit.last_accesses(principal.user_id, patient_ids, ACCESSES)
+    changed = security.audit.last_accesses(None, patient_ids, t.DOCUMENT_CHANGES)
     entries = []
     for record, grant in found:
         last_add = added.get(record.patient_id)
-        if request.start is not None:
-            since = grant.granted_at if request.date_type == cv.DATE_LAST_AUTHORIZATION else last_add
-            if since is None or since < request.start:
+        if start is not None:
+            since = grant.granted_at if date_type == cv.DATE_LAST_AUTHORIZATION else last_add
+            if since is None or since < start:
                 continue
         known = listed_identity(record)
         national_id, root = split_cx(record.patient_id)
@@ -89,7 +106,7 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
                 known.last_name,
                 known.first_name,
                 known.birth_date,
-                attending=is_attending(principal, record.state, call.now),
+                attending=is_attending(principal, record.state, now),
                 message=False,  # no messages between the DMP and professionals here
                 last_access=accessed.get(record.patient_id),
                 last_update=changed.get(record.patient_id),
@@ -98,8 +115,7 @@ def patient_list(call: CxfCall, payload: etree._Element) -> etree._Element:
                 civility=known.civility,
             )
         )
-    call.detail = f"{len(entries)} DMP(s) listed ({request.date_type} since {m.stamp(request.start) or 'ever'})"
-    return m.patient_list_response(entries)
+    return entries
 
 
 def _accounts(call: CxfCall) -> PatientAccountStore:

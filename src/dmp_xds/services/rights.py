@@ -23,6 +23,7 @@ from dmp_xds.security import vocabulary as sv
 from dmp_xds.services.context import Services, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.register import registry_response
+from dmp_xds.storage import trail as t
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import KIND_DOCUMENT_ENTRY, DocumentEntry, Submission
@@ -113,6 +114,14 @@ def unique_ids(entries: Iterable[DocumentEntry]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(e.unique_id or e.entry_uuid for e in entries))
 
 
-def added_documents(submission: Submission, errors: Sequence[XdsError]) -> tuple[str, ...]:
-    """The documents a submission (ITI-41/42) added, for the access trace: none if it failed."""
-    return () if any(e.is_error for e in errors) else unique_ids(submission.documents)
+def submission_result(
+    submission: Submission | None, errors: Sequence[XdsError], decisions: tuple[str, ...] = ()
+) -> TransactionResult:
+    """The answer to a submission (ITI-41/42) and what the trace keeps of it: the documents it
+    added; or, refused, the documents it tried to add and each error's code and rule
+    (`trail.refusal_notes`), so that the establishment's dashboard lists what to fix and resend."""
+    documents = unique_ids(submission.documents) if submission is not None else ()
+    refused = [e for e in errors if e.is_error]
+    if refused:
+        decisions = (*decisions, *t.refusal_notes([(e.code.value, e.context) for e in refused]))
+    return TransactionResult(registry_response(errors), touched=documents, decisions=decisions)

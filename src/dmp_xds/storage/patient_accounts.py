@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.dmp.model import DmpError
-from dmp_xds.storage.tables import DmpPatientAccountRow, DmpRecordRow, utc_aware
+from dmp_xds.storage.tables import DmpPatientAccountRow, DmpRecordRow, WebRepresentativeAccountRow, utc_aware
 
-_account = DmpPatientAccountRow.__table__
 _record = DmpRecordRow.__table__
 
 
@@ -30,6 +30,9 @@ class Channel:
 
 @dataclass(frozen=True)
 class PatientAccount:
+    """A web account: a patient's (`patient_id` their INS) or, in a RepresentativeAccountStore, a
+    legal representative's (`patient_id` the representative's own id)."""
+
     patient_id: str
     login: str
     password_hash: str
@@ -47,12 +50,17 @@ class LoginTaken(DmpError):
 
 
 class PatientAccountStore:
+    """The patients' accounts, one per DMP (a record's destruction erases its account)."""
+
+    _table = DmpPatientAccountRow.__table__
+    _key = "patient_id"
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def get(self, patient_id: str) -> PatientAccount | None:
         with self.engine.connect() as connection:
-            return _get(connection, patient_id)
+            return self._get(connection, patient_id)
 
     def is_open(self, patient_id: str) -> bool:
         """Whether the patient has a web account that is not locked (COMPTE_INTERNET_OUVERT)."""
@@ -65,18 +73,14 @@ class PatientAccountStore:
         now = dt.datetime.now(dt.UTC)
         try:
             with self.engine.begin() as connection:
-                if (
-                    connection.execute(select(_record.c.patient_id).where(_record.c.patient_id == patient_id)).first()
-                    is None
-                ):
-                    raise DmpError(f"patient {patient_id} has no DMP")
-                if _get(connection, patient_id) is not None:
-                    raise DmpError(f"the patient {patient_id} already has a web account")
-                if connection.execute(select(_account.c.login).where(_account.c.login == login)).first() is not None:
+                self._check_subject(connection, patient_id)
+                if self._get(connection, patient_id) is not None:
+                    raise DmpError(f"{patient_id} already has a web account")
+                if self._login_taken(connection, login):
                     raise LoginTaken(f"login {login} is taken")
                 connection.execute(
-                    insert(_account).values(
-                        patient_id=patient_id,
+                    insert(self._table).values(
+                        **{self._key: patient_id},
                         login=login,
                         password_hash=password_hash,
                         password_temporary=True,
@@ -88,7 +92,7 @@ class PatientAccountStore:
                         failed_logins=0,
                     )
                 )
-                created = _get(connection, patient_id)
+                created = self._get(connection, patient_id)
         except IntegrityError:
             # Another request created it (or took the login) meanwhile.
             raise LoginTaken(f"login {login} is taken, or the account was created meanwhile") from None
@@ -101,40 +105,99 @@ class PatientAccountStore:
             patient_id, password_hash=password_hash, password_temporary=True, locked=False, failed_logins=0
         )
 
+    def by_login(self, login: str) -> PatientAccount | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(self._column).where(self._table.c.login == login)).first()
+            return self._get(connection, row[0]) if row is not None else None
+
+    def record_failed_login(self, patient_id: str, lock_at: int) -> PatientAccount:
+        """One more wrong password; the account locks at the `lock_at`-th in a row."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(self._table)
+                .where(self._column == patient_id)
+                .values(failed_logins=self._table.c.failed_logins + 1)
+            )
+            connection.execute(
+                update(self._table)
+                .where(self._column == patient_id, self._table.c.failed_logins >= lock_at)
+                .values(locked=True)
+            )
+            changed = self._get(connection, patient_id)
+        assert changed is not None
+        return changed
+
+    def record_good_login(self, patient_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(self._table).where(self._column == patient_id).values(failed_logins=0))
+
+    def choose_password(self, patient_id: str, password_hash: str) -> PatientAccount:
+        """The patient's own password, in place of the temporary one."""
+        return self._change(patient_id, password_hash=password_hash, password_temporary=False)
+
     def set_channels(self, patient_id: str, channels: tuple[Channel, ...]) -> PatientAccount:
         return self._change(patient_id, channels=[_channel_value(c) for c in channels])
 
     def _change(self, patient_id: str, **values: object) -> PatientAccount:
         with self.engine.begin() as connection:
-            if _get(connection, patient_id) is None:
-                raise DmpError(f"the patient {patient_id} has no web account")
+            if self._get(connection, patient_id) is None:
+                raise DmpError(f"{patient_id} has no web account")
             connection.execute(
-                update(_account)
-                .where(_account.c.patient_id == patient_id)
+                update(self._table)
+                .where(self._column == patient_id)
                 .values(updated_at=dt.datetime.now(dt.UTC), **values)
             )
-            changed = _get(connection, patient_id)
+            changed = self._get(connection, patient_id)
         assert changed is not None
         return changed
+
+    # -- what differs between the patients' and the representatives' accounts ---------------------
+    @property
+    def _column(self) -> Any:
+        return self._table.c[self._key]
+
+    def _check_subject(self, connection: Connection, subject_id: str) -> None:
+        if connection.execute(select(_record.c.patient_id).where(_record.c.patient_id == subject_id)).first() is None:
+            raise DmpError(f"patient {subject_id} has no DMP")
+
+    @staticmethod
+    def _login_taken(connection: Connection, login: str) -> bool:
+        """A login names one account among the patients' and the representatives' (one sign-in
+        form serves both)."""
+        return any(
+            connection.execute(select(table.c.login).where(table.c.login == login)).first() is not None
+            for table in (DmpPatientAccountRow.__table__, WebRepresentativeAccountRow.__table__)
+        )
+
+    def _get(self, connection: Connection, subject_id: str) -> PatientAccount | None:
+        row = connection.execute(select(self._table).where(self._column == subject_id)).first()
+        if row is None:
+            return None
+        return PatientAccount(
+            getattr(row, self._key),
+            row.login,
+            row.password_hash,
+            row.password_temporary,
+            tuple(Channel(c["type"], c["canal"]) for c in row.channels),
+            row.created_by,
+            utc_aware(row.created_at),
+            utc_aware(row.updated_at),
+            row.locked,
+            row.failed_logins,
+        )
+
+
+class RepresentativeAccountStore(PatientAccountStore):
+    """Minors' legal representatives' accounts, keyed by the representative's id: made by the
+    operator, for anyone (the records that declare them say what they may act on)."""
+
+    _table = WebRepresentativeAccountRow.__table__
+    _key = "representative_id"
+
+    def _check_subject(self, connection: Connection, subject_id: str) -> None:
+        if not subject_id:
+            raise DmpError("a legal representative's account needs their id")
 
 
 def _channel_value(channel: Channel) -> dict[str, str]:
     return {"type": channel.type, "canal": channel.canal}
-
-
-def _get(connection: Connection, patient_id: str) -> PatientAccount | None:
-    row = connection.execute(select(_account).where(_account.c.patient_id == patient_id)).first()
-    if row is None:
-        return None
-    return PatientAccount(
-        row.patient_id,
-        row.login,
-        row.password_hash,
-        row.password_temporary,
-        tuple(Channel(c["type"], c["canal"]) for c in row.channels),
-        row.created_by,
-        utc_aware(row.created_at),
-        utc_aware(row.updated_at),
-        row.locked,
-        row.failed_logins,
-    )

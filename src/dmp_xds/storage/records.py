@@ -41,7 +41,7 @@ from dmp_xds.dmp.policy import (
     Authorization,
     RecordState,
 )
-from dmp_xds.security.vihf import same_patient
+from dmp_xds.security.vihf import same_patient, split_cx
 from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.storage.store import release_unique_ids
 from dmp_xds.storage.tables import (
@@ -538,6 +538,27 @@ class DmpStore:
                 _declaration(row)
                 for row in connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))
             ]
+
+    def represented_by(self, representative_id: str) -> list[str]:
+        """The records (patient ids) that declare this legal representative now, oldest
+        declaration first: what a representative signed in on the web may act on."""
+        person = split_cx(representative_id)[0]
+        if not person:
+            return []
+        statement = (
+            select(_representative.c.patient_id, _representative.c.representative_id)
+            .where(_representative.c.revoked_at.is_(None))
+            # The id's own part first (an index-friendly prefix), then compared as CX.
+            .where(_representative.c.representative_id.startswith(person, autoescape=True))
+            .order_by(_representative.c.id)
+        )
+        with self.engine.connect() as connection:
+            found = [
+                row.patient_id
+                for row in connection.execute(statement)
+                if same_patient(row.representative_id, representative_id)
+            ]
+        return list(dict.fromkeys(found))
 
     def add_representative(
         self, patient_id: str, representative_id: str, declared_by: str

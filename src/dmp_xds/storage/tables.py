@@ -383,8 +383,9 @@ class AuditEntryRow(Base):
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     key_id: Mapped[str] = mapped_column(String(KEY_ID_LENGTH), server_default="")
 
-    # The patient reads their own history.
-    __table_args__ = (Index(None, "patient_id", "seq"),)
+    # The patient reads their own history; an establishment's dashboard counts its structure's
+    # requests of a kind over a month (migration 0011).
+    __table_args__ = (Index(None, "patient_id", "seq"), Index(None, "structure_id", "action", "recorded_at"))
 
 
 class AuditHeadRow(Base):
@@ -469,6 +470,118 @@ class DmpPatientAccountRow(Base):
     # The password was given by a professional: the web front makes the patient choose another.
     password_temporary: Mapped[bool] = mapped_column(Boolean)
     channels: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # [{"type": "SMS", "canal": "06..."}]
+    created_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked: Mapped[bool] = mapped_column(Boolean)
+    failed_logins: Mapped[int] = mapped_column(Integer)
+
+
+# --- the web front: sessions, pending sign-ins, attempts, TOTP, dashboard accounts (migration 0010)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's random token is kept, so that a
+    copy of the database opens no session. Every worker process reads the same rows.
+
+    subject_kind: patient | representative | professional | establishment; subject_id: the INS,
+    the representative's id, the national id, or the structure id (with the account's login);
+    acting_for: the INS of the record a patient or a representative acts on; fingerprint: the
+    card or organisation certificate the session is bound to ("" for a password sign-in)."""
+
+    __tablename__ = "web_session"
+
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    acting_for: Mapped[str] = mapped_column(String(ID_LENGTH))
+    structure_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    display_name: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    fingerprint: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    csrf_token: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    # Signed in, but the temporary password must be changed before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean)
+
+    # "Sign out everywhere": every session of a subject.
+    __table_args__ = (Index(None, "subject_kind", "subject_id"),)
+
+
+class WebChallengeRow(Base):
+    """A sign-in whose password was right, waiting for its second factor: the SHA-256 of the
+    pending cookie's token, the SHA-256 of the code sent (none for TOTP), until when, the wrong
+    codes so far, and whether it was used (a code is good once)."""
+
+    __tablename__ = "web_challenge"
+
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    method: Mapped[str] = mapped_column(String(16))  # EMAIL | SMS | TOTP
+    code_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer)
+    used: Mapped[bool] = mapped_column(Boolean)
+
+
+class WebAttemptRow(Base):
+    """A failed sign-in, counted per client address and per login (`key`) for rate limiting
+    across worker processes. Rows past the window are purged."""
+
+    __tablename__ = "web_attempt"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(ID_LENGTH))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index(None, "key", "at"),)
+
+
+class WebTotpRow(Base):
+    """A TOTP (RFC 6238) secret enrolled by a web account, and the last time step used (a code
+    is good once)."""
+
+    __tablename__ = "web_totp"
+
+    subject_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))  # base32
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_step: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebAccountRow(Base):
+    """An establishment dashboard account the operator creates for a structure: a login, the
+    scrypt hash of its password; its TOTP secret is in web_totp (mandatory)."""
+
+    __tablename__ = "web_account"
+
+    structure_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    locked: Mapped[bool] = mapped_column(Boolean)
+    failed_logins: Mapped[int] = mapped_column(Integer)
+
+
+class WebRepresentativeAccountRow(Base):
+    """A minor's legal representative's account on the web front, made by the operator: the same
+    credentials as a patient's account (dmp_patient_account), keyed by the representative's id as
+    the records declare it (dmp_representative.representative_id). Not tied to one record: the
+    records they act on are those that declare them, read at each sign-in and each request."""
+
+    __tablename__ = "web_representative_account"
+
+    representative_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    password_temporary: Mapped[bool] = mapped_column(Boolean)
+    channels: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(TEXT_LENGTH))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

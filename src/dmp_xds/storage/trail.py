@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -79,6 +80,12 @@ PATIENT_ACCESS_CREATE = "patient-access.create"  # TD1.5a
 PATIENT_ACCESS_OTP = "patient-access.otp"  # TD1.5b
 PATIENT_ACCESS_UPDATE = "patient-access.update"  # TD1.5d
 IDENTITY_CERTIFICATION = "identity.certification"  # TD0.0, closed
+# The web front: sign-in (each step's outcome, the detail says which), sign-out (here or
+# everywhere), the account's own changes, and a request refused for its CSRF token or origin.
+WEB_SIGN_IN = "web.sign-in"
+WEB_SIGN_OUT = "web.sign-out"
+WEB_ACCOUNT = "web.account"  # password changed, TOTP enrolled or removed
+WEB_FORGED_REQUEST = "web.forged-request"
 
 SUCCESS = "success"
 DENIED = "denied"
@@ -86,6 +93,28 @@ FAILURE = "failure"
 
 _entry = AuditEntryRow.__table__
 _head = AuditHeadRow.__table__
+
+# A refused submission's row (ITI-41/42, outcome failure) keeps what its sender needs to fix and
+# resend it: the documents it tried to add in `documents`, and in `detail` the error codes first
+# (short, so that the clipping of a long detail never cuts them), then each error's code and rule.
+REFUSAL_MARK = "submission refused: ["
+_REFUSAL_CODES = re.compile(re.escape(REFUSAL_MARK) + r"([^\]]*)\]")
+
+
+def refusal_notes(errors: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """The detail of a refused submission, from its (error code, rule's text) pairs."""
+    codes = list(dict.fromkeys(code for code, _ in errors))
+    return (f"{REFUSAL_MARK}{', '.join(codes)}]", *(f"{code}: {text}" for code, text in errors))
+
+
+def refusal_of(detail: str) -> tuple[tuple[str, ...], str]:
+    """The error codes and the rules' text of a refused submission's detail (`refusal_notes`);
+    no codes for a row written otherwise (a refusal by the access policy, older rows)."""
+    found = _REFUSAL_CODES.search(detail)
+    if found is None:
+        return (), detail
+    codes = tuple(c for c in found.group(1).split(", ") if c)
+    return codes, detail[found.end() :].removeprefix("; ")
 
 
 @dataclass(frozen=True)
@@ -330,12 +359,28 @@ class AuditTrail:
             if close is not None:
                 close()
 
-    def history(self, patient_id: str, limit: int = 1000, before: int | None = None) -> list[AuditEntry]:
-        """The patient's history, newest first (older than the row `before`, for a next page that
-        rows appended meanwhile do not shift)."""
+    def history(
+        self,
+        patient_id: str,
+        limit: int = 1000,
+        before: int | None = None,
+        actor_id: str | None = None,
+        since: dt.datetime | None = None,
+        actions: Sequence[str] = (),
+    ) -> list[AuditEntry]:
+        """The patient's history, newest first: older than the row `before` (for a next page that
+        rows appended meanwhile do not shift), of one actor only (`actor_id`), recorded since
+        `since`, of these `actions`, when asked."""
         condition = _entry.c.patient_id == patient_id
         if before is not None:
             condition = condition & (_entry.c.seq < before)
+        if actor_id is not None:
+            condition = condition & (_entry.c.actor_id == actor_id)
+        if since is not None:
+            # `recorded_at` is utc_stamp's fixed-width text: its order is time order.
+            condition = condition & (_entry.c.recorded_at >= utc_stamp(since))
+        if actions:
+            condition = condition & _entry.c.action.in_(list(actions))
         statement = select(_entry).where(condition).order_by(_entry.c.seq.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [

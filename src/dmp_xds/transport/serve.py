@@ -40,6 +40,7 @@ from dmp_xds.transport.soap.mtom import (
 )
 from dmp_xds.transport.soap.patients import GDP_ENDPOINT, PDQ_ENDPOINT
 from dmp_xds.transport.soap.service import SoapDispatcher, build_dispatchers
+from dmp_xds.transport.web.app import WebApplication
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.xml import UnsafeXmlError, parse_bytes, to_bytes
 from dmp_xds.xds.xop import Attachment
@@ -130,6 +131,8 @@ class XdsApplication:
         self.wsdl_dir = resource_dir("wsdl")
         self.schemas_dir = resource_dir("schemas")
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xds")
+        # The web front: every path the SOAP side does not own (its pages run in the same pool).
+        self.web = WebApplication(services, self.executor, self._client_chain)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -156,7 +159,7 @@ class XdsApplication:
                 send, 405, "text/plain", b"POST a SOAP 1.2 request, or GET ?wsdl\n", [(b"allow", b"GET, POST")]
             )
         else:
-            await _respond(send, 404, "text/plain", b"not found\n")
+            await self.web(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -392,6 +395,18 @@ def endpoint_urls(settings: Settings) -> dict[str, str]:
     scheme = "https" if settings.tls_certificate else "http"
     base = f"{scheme}://{settings.host}:{settings.port}"
     return {name: base + path for path, name in ENDPOINTS.items() if not path.startswith(DMPI_SERVICES)}
+
+
+def web_urls(settings: Settings) -> dict[str, str]:
+    """The web front's spaces, as `serve` prints them."""
+    scheme = "https" if settings.tls_certificate else "http"
+    base = f"{scheme}://{settings.host}:{settings.port}"
+    return {
+        "home": base + "/",
+        "patient": base + "/patient/connexion",
+        "professional": base + "/AccesDirect/TableauDeBord",
+        "establishment": base + "/etablissement/connexion",
+    }
 
 
 def dmpi_urls(settings: Settings) -> dict[str, str]:

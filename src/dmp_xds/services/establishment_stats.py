@@ -1,0 +1,276 @@
+"""The establishment dashboard's use cases: a structure's figures for a month, over twelve
+months, the refusals of a day, and every table as the page, the CSV export and `dmp-xds stats`
+show it (one function per table, shared by all three).
+
+Who may look at which structure is decided by the caller (the dashboard's sign-in, the
+operator's command line): these functions answer for the structure they are given.
+
+CSV: UTF-8 with a byte order mark and ';' between fields, what a French spreadsheet opens as is:
+Excel in a French locale takes ',' for the decimal separator and splits on ';', and reads a file
+without a BOM in the ANSI code page (accents garbled); LibreOffice detects both.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import io
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dmp_xds.storage.stats import Activity, Refusal, activity, refusals
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+MONTHS_FR = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+SERIES_MONTHS = 12
+# A month is over, its figures fixed, this long after its end (a request's trace row is stamped
+# when written, a little after the request began).
+CLOSED_AFTER = dt.timedelta(minutes=10)
+CSV_DELIMITER = ";"
+CSV_BOM = "\ufeff"
+# A document published, then deleted from the registry (ITI-62): its codes are gone with it.
+UNKNOWN_CODE = "inconnu (document supprimé depuis)"
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+class StatsInputError(ValueError):
+    """A month or a day that is not one (the message, in French, says what is expected)."""
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        """A month written YYYY-MM."""
+        found = _MONTH.fullmatch(text.strip())
+        if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1:
+            raise StatsInputError(f"mois invalide : {text!r} (attendu AAAA-MM, par exemple 2026-12)")
+        return cls(int(found.group(1)), int(found.group(2)))
+
+    @classmethod
+    def of(cls, day: dt.date) -> Month:
+        return cls(day.year, day.month)
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime(self.year, self.month, 1, tzinfo=dt.UTC)
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.shifted(1).start
+
+    def shifted(self, months: int) -> Month:
+        index = self.year * 12 + self.month - 1 + months
+        return Month(index // 12, index % 12 + 1)
+
+    @property
+    def key(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def label(self) -> str:
+        """French, as a page and a chart name it: « décembre 2026 »."""
+        return f"{MONTHS_FR[self.month - 1]} {self.year}"
+
+
+def months_up_to(last: Month, count: int = SERIES_MONTHS) -> tuple[Month, ...]:
+    """`count` months ending with `last`, oldest first."""
+    return tuple(last.shifted(offset) for offset in range(1 - count, 1))
+
+
+def parse_day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise StatsInputError(f"jour invalide : {text!r} (attendu AAAA-MM-JJ, par exemple 2026-12-06)") from None
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    structure_id: str
+    month: Month
+    activity: Activity
+
+
+@dataclass(frozen=True)
+class MonthlySeries:
+    structure_id: str
+    months: tuple[MonthFigures, ...]  # oldest first
+
+
+@dataclass(frozen=True)
+class DayRefusals:
+    structure_id: str
+    day: dt.date
+    refusals: tuple[Refusal, ...]
+
+
+Cell = str | int
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as the page, the CSV and the command line show it."""
+
+    name: str  # the CSV file's name, without extension
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+# --- the use cases --------------------------------------------------------------------------
+
+
+def month_figures(engine: Engine, structure_id: str, month: Month, now: dt.datetime | None = None) -> MonthFigures:
+    """The structure's figures for `month`. A month over (by more than CLOSED_AFTER) is read once
+    per process and kept: the trace only gets rows stamped with the time they are written, so a
+    past month's rows no longer change (`now`: the clock, for tests)."""
+    now = now or dt.datetime.now(dt.UTC)
+    if month.end + CLOSED_AFTER <= now:
+        return _closed_month(engine, structure_id, month)
+    return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
+
+
+@functools.lru_cache(maxsize=4096)
+def _closed_month(engine: Engine, structure_id: str, month: Month) -> MonthFigures:
+    return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
+
+
+def monthly_series(
+    engine: Engine, structure_id: str, last: Month, count: int = SERIES_MONTHS, now: dt.datetime | None = None
+) -> MonthlySeries:
+    """`count` months ending with `last`, oldest first."""
+    months = months_up_to(last, count)
+    return MonthlySeries(structure_id, tuple(month_figures(engine, structure_id, m, now) for m in months))
+
+
+def day_refusals(engine: Engine, structure_id: str, day: dt.date) -> DayRefusals:
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    found = refusals(engine, structure_id, start, start + dt.timedelta(days=1))
+    return DayRefusals(structure_id, day, tuple(found))
+
+
+# --- the tables -----------------------------------------------------------------------------
+
+# Each figure of a month: its label on the page, in the CSV and on the command line.
+FIGURES: tuple[tuple[str, str], ...] = (
+    ("dmps_created", "DMP créés"),
+    ("consents_collected", "Consentements recueillis"),
+    ("documents_published", "Documents publiés"),
+    ("documents_replaced", "Documents remplacés"),
+    ("documents_archived", "Documents archivés"),
+    ("documents_deleted", "Documents supprimés"),
+    ("patients_fed", "Patients alimentés"),
+    ("submissions_refused", "Envois refusés"),
+    ("searches", "Recherches"),
+    ("retrievals", "Consultations de documents"),
+)
+
+
+def figures_table(figures: MonthFigures) -> Table:
+    return Table(
+        f"activite-{figures.structure_id}-{figures.month.key}",
+        f"Activité de la structure {figures.structure_id}, {figures.month.label}",
+        ("Indicateur", "Valeur"),
+        tuple((label, getattr(figures.activity, name)) for name, label in FIGURES),
+    )
+
+
+def by_type_table(figures: MonthFigures) -> Table:
+    return Table(
+        f"documents-par-type-{figures.structure_id}-{figures.month.key}",
+        f"Documents publiés par type, {figures.month.label}",
+        ("Type (typeCode)", "Système de codes", "Documents"),
+        tuple((c.code or UNKNOWN_CODE, c.scheme, c.count) for c in figures.activity.by_type),
+    )
+
+
+def by_class_table(figures: MonthFigures) -> Table:
+    return Table(
+        f"documents-par-classe-{figures.structure_id}-{figures.month.key}",
+        f"Documents publiés par classe, {figures.month.label}",
+        ("Classe (classCode)", "Système de codes", "Documents"),
+        tuple((c.code or UNKNOWN_CODE, c.scheme, c.count) for c in figures.activity.by_class),
+    )
+
+
+def refusals_by_code_table(figures: MonthFigures) -> Table:
+    return Table(
+        f"refus-par-code-{figures.structure_id}-{figures.month.key}",
+        f"Envois refusés par code d'erreur, {figures.month.label}",
+        ("Code d'erreur", "Envois refusés"),
+        tuple(figures.activity.refusals_by_code),
+    )
+
+
+def series_table(series: MonthlySeries) -> Table:
+    first, last = series.months[0].month, series.months[-1].month
+    return Table(
+        f"activite-mensuelle-{series.structure_id}-{first.key}-{last.key}",
+        f"Activité mois par mois de la structure {series.structure_id}, de {first.label} à {last.label}",
+        ("Mois", *(label for _, label in FIGURES)),
+        tuple((m.month.key, *(getattr(m.activity, name) for name, _ in FIGURES)) for m in series.months),
+    )
+
+
+def refusals_table(day: DayRefusals) -> Table:
+    return Table(
+        f"refus-{day.structure_id}-{day.day.isoformat()}",
+        f"Envois refusés le {day.day.strftime('%d/%m/%Y')}",
+        ("Heure (UTC)", "Émetteur", "Nom", "Patient", "Documents", "Codes d'erreur", "Règle"),
+        tuple(
+            (
+                r.recorded_at[11:19],
+                r.actor_id,
+                r.actor_name,
+                r.patient_id,
+                " ".join(r.documents),
+                " ".join(r.codes),
+                r.rules,
+            )
+            for r in day.refusals
+        ),
+    )
+
+
+def publication_points(series: MonthlySeries) -> tuple[tuple[str, int], ...]:
+    """(month's key, documents published), oldest first: the publications chart's bars."""
+    return tuple((m.month.key, m.activity.documents_published) for m in series.months)
+
+
+def month_tables(figures: MonthFigures) -> tuple[Table, ...]:
+    return (figures_table(figures), by_type_table(figures), by_class_table(figures), refusals_by_code_table(figures))
+
+
+def to_csv(table: Table) -> str:
+    """The table as CSV text for a French spreadsheet (module docstring): BOM, ';', CRLF."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=CSV_DELIMITER, lineterminator="\r\n")
+    writer.writerow(table.headers)
+    writer.writerows(table.rows)
+    return CSV_BOM + out.getvalue()
+
+
+def read_csv(text: str) -> list[list[str]]:
+    """The rows of a CSV written by `to_csv` (headers first)."""
+    return list(csv.reader(io.StringIO(text.removeprefix(CSV_BOM)), delimiter=CSV_DELIMITER))
