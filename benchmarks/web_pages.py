@@ -524,34 +524,15 @@ def timed(call: Callable[[int], object], calls: int) -> Figures:
 
 
 def professional_principal(services: Services, pki: GeneratedPki, card: str) -> Any:
-    """The card holder's principal as the web's sign-in makes it from the client certificate."""
+    """The card holder's principal as the professional site makes it from the client certificate."""
     from dmp_xds.security.cps import load_pem_certificates
-    from dmp_xds.security.vihf import Principal
+    from dmp_xds.services.gate import card_principal
 
     security = services.security
     assert security is not None
-    identity = pki.identity(card)
-    holder = security.trust.check(load_pem_certificates(Path(identity.certificate).read_bytes())).holder
+    holder = security.trust.check(load_pem_certificates(Path(pki.identity(card).certificate).read_bytes())).holder
     assert holder is not None
-    return Principal(
-        kind="professional",
-        user_id=holder.national_id,
-        name=holder.display_name,
-        roles=tuple(filter(None, (holder.profession_code, *holder.specialties))),
-        structure_id=identity.structure_id,
-        sector="",
-        access_mode=sv.ACCESS_NORMAL,
-        access_reason="",
-        patient_id="",
-        software="dmp-xds web",
-        authentication_mode=sv.AUTHENTICATION_DIRECT,
-        assertion_id="",
-        signer=holder,
-        profession=holder.profession_code,
-        specialty=holder.specialties[0] if holder.specialties else "",
-        card_type=holder.card_type,
-        signed=False,
-    )
+    return card_principal(holder)
 
 
 def in_process(services: Services, pki: GeneratedPki, data: Dataset, calls: int) -> dict[str, Figures]:
