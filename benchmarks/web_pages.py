@@ -586,6 +586,17 @@ def in_process(services: Services, pki: GeneratedPki, data: Dataset, calls: int)
             dashboard(i)
 
         results["establishment: dashboard, cold"] = timed(cold_dashboard, max(10, calls // 5))
+
+        # The month under way is read on every view: at its end, a whole month of activity.
+        last = month.shifted(-1)
+        month_end = last.end - dt.timedelta(minutes=1)
+
+        def dashboard_month_end(i: int) -> None:
+            es.month_figures(engine, data.structure, last, now=month_end)
+            es.monthly_series(engine, data.structure, last, now=month_end)
+            es.day_refusals(engine, data.structure, month_end.date())
+
+        results["establishment: dashboard, month's end"] = timed(dashboard_month_end, calls)
     return results
 
 
@@ -596,8 +607,10 @@ SIGNED_IN_PATIENTS = 20  # patients with a web account (password + TOTP), signed
 STARTUP_SECONDS = 120.0
 # The pages, as the web front serves them ({ins}: the patient's INS).
 PAGES = {
+    "patient: home": "/patient/",
     "patient: documents": "/patient/documents",
     "patient: access history": "/patient/historique",
+    "professional: TableauDeBord": "/AccesDirect/TableauDeBord",
     "professional: timeline": "/AccesDirect/ParcoursDeSoins/{ins}",
     "establishment: dashboard": "/etablissement/",
 }
@@ -727,12 +740,18 @@ def over_http(
         if signed.status_code != 303:
             raise RuntimeError(f"establishment sign-in refused ({signed.status_code}): {signed.text[:300]}")
         rng = random.Random(19)
-        who = {
-            "patient: documents": lambda i: (sessions[i % len(sessions)], ""),
-            "patient: access history": lambda i: (sessions[i % len(sessions)], ""),
-            "professional: timeline": lambda i: (doctor, rng.choice(data.measured).split("^", 1)[0]),
-            "establishment: dashboard": lambda i: (establishment, ""),
-        }
+
+        def as_patient(i: int) -> tuple[Any, str]:
+            return sessions[i % len(sessions)], ""
+
+        def as_doctor(i: int) -> tuple[Any, str]:
+            return doctor, rng.choice(data.measured).split("^", 1)[0]
+
+        def as_establishment(i: int) -> tuple[Any, str]:
+            return establishment, ""
+
+        who = {name: as_patient if name.startswith("patient") else as_doctor for name in PAGES}
+        who["establishment: dashboard"] = as_establishment
         for name, path in PAGES.items():
 
             def get(i: int, name: str = name, path: str = path) -> None:
