@@ -563,6 +563,16 @@ def in_process(services: Services, pki: GeneratedPki, data: Dataset, calls: int)
 
         results["professional: timeline"] = timed(timeline, calls)
 
+        from dmp_xds.services.professional_site.tableau_de_bord import dashboard as tableau_de_bord
+
+        def authorized(i: int) -> None:
+            found = tableau_de_bord(services, doctor)
+            assert len(found.patients) == len(data.measured), len(found.patients)
+
+        # Not one of the four pages, but the professional's first: TD0.4's list of the records
+        # the doctor is authorized on (the measured patients), with their dates.
+        results["professional: TableauDeBord"] = timed(authorized, max(10, calls // 5))
+
     try:
         from dmp_xds.services import establishment_stats as es
     except ImportError:
