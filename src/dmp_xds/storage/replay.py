@@ -7,9 +7,10 @@ The row is committed before the request goes on (so every other worker sees it a
 replay is refused everywhere), but that commit does not wait for the disk: the request's trace
 row, committed durably before the answer leaves, flushes the log up to and past it (SQLite's WAL
 and PostgreSQL's WAL are written in order, and a durable commit syncs everything before it). A
-request thus costs one wait for the disk, not two, and an answered request's VIHF is on disk as
-surely as its trace. What a power loss can take is only the id of a request that had not been
-answered yet.
+request thus costs one wait for the disk, not two, and a traced request's VIHF is on disk as
+surely as its trace row. What a power loss (not a crash of the server: the log is written) can
+take is the id of a request not answered yet, or of one answered without a trace row in the
+instant before it, whose VIHF could then be replayed within its few minutes of freshness.
 """
 
 from __future__ import annotations
