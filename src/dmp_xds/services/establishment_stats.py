@@ -262,6 +262,80 @@ def month_tables(figures: MonthFigures) -> tuple[Table, ...]:
     return (figures_table(figures), by_type_table(figures), by_class_table(figures), refusals_by_code_table(figures))
 
 
+# --- the dashboard page ---------------------------------------------------------------------
+
+# The months and days a page or an export may ask for: the series of twelve months and the day
+# after stay within what the calendar (and `datetime`) can name.
+FIRST_YEAR = 1970
+LAST_YEAR = 9998
+# Each table of the dashboard by the name of its CSV export (/etablissement/export/NAME.csv).
+MONTH_TABLES = {
+    "activite": figures_table,
+    "par-type": by_type_table,
+    "par-classe": by_class_table,
+    "refus-par-code": refusals_by_code_table,
+}
+SERIES_TABLE = "mensuel"
+DAY_TABLE = "refus-du-jour"
+TABLE_NAMES = (*MONTH_TABLES, SERIES_TABLE, DAY_TABLE)
+
+
+def page_month(text: str, today: dt.date) -> Month:
+    """The month a page asks for (YYYY-MM; empty: the current one)."""
+    month = Month.parse(text) if text.strip() else Month.of(today)
+    if not FIRST_YEAR <= month.year <= LAST_YEAR:
+        raise StatsInputError(f"mois hors de la période couverte : {text!r} (de {FIRST_YEAR} à {LAST_YEAR})")
+    return month
+
+
+def page_day(text: str, today: dt.date) -> dt.date:
+    """The day whose refusals a page lists (YYYY-MM-DD; empty: today)."""
+    day = parse_day(text) if text.strip() else today
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise StatsInputError(f"jour hors de la période couverte : {text!r} (de {FIRST_YEAR} à {LAST_YEAR})")
+    return day
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the dashboard page shows: the month, the twelve months ending with it, a day's
+    refusals; each table under its export's name."""
+
+    figures: MonthFigures
+    series: MonthlySeries
+    day: DayRefusals
+
+    @property
+    def tables(self) -> dict[str, Table]:
+        return {
+            **{name: build(self.figures) for name, build in MONTH_TABLES.items()},
+            SERIES_TABLE: series_table(self.series),
+            DAY_TABLE: refusals_table(self.day),
+        }
+
+
+def dashboard(
+    engine: Engine, structure_id: str, month: Month, day: dt.date, now: dt.datetime | None = None
+) -> Dashboard:
+    """The structure's dashboard: the month's figures are the series' last month (read once)."""
+    series = monthly_series(engine, structure_id, month, now=now)
+    return Dashboard(series.months[-1], series, day_refusals(engine, structure_id, day))
+
+
+def export_table(
+    engine: Engine, structure_id: str, name: str, month: Month, day: dt.date, now: dt.datetime | None = None
+) -> Table:
+    """One table of the dashboard, by its export's name (KeyError: no such table); only what it
+    needs is read."""
+    if name in MONTH_TABLES:
+        return MONTH_TABLES[name](month_figures(engine, structure_id, month, now))
+    if name == SERIES_TABLE:
+        return series_table(monthly_series(engine, structure_id, month, now=now))
+    if name == DAY_TABLE:
+        return refusals_table(day_refusals(engine, structure_id, day))
+    raise KeyError(name)
+
+
 def to_csv(table: Table) -> str:
     """The table as CSV text for a French spreadsheet (module docstring): BOM, ';', CRLF."""
     out = io.StringIO()
