@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from test_establishment_dashboard import HOSPITAL, OTHER, Activity, _act
 
+from dashboard_activity import HOSPITAL, OTHER, Activity, act
 from dmp_xds.security import totp
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.services import establishment_stats as es
@@ -35,7 +35,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
 def activity(pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Activity]:
     server = start_secure_server(tmp_path_factory.mktemp("dashboard-pages"), pki, tls=True)
     try:
-        yield _act(server, pki)
+        yield act(server, pki)
     finally:
         stop_secure_server(server)
 
