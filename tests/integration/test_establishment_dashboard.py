@@ -6,6 +6,7 @@ count the hospital's requests, and only them."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from dashboard_activity import HOSPITAL, OTHER, Activity, act
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.services import establishment_stats as es
 from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.stats import activities
 from secure_server import start_secure_server, stop_secure_server
 from xds_server import BACKENDS, database_for
 
@@ -139,3 +141,26 @@ def test_the_command_line_gives_the_same_figures(activity: Activity) -> None:
 def test_the_trace_still_verifies(activity: Activity) -> None:
     """The refusals' documents and codes are in the row's own fields: the chain is whole."""
     assert "intact" in activity.server.cli("audit", "verify")
+
+
+def test_the_series_read_in_one_pass_gives_each_months_own_figures(activity: Activity) -> None:
+    """Twelve months are read in one pass (storage.stats.activities): each month's figures are
+    the ones it has read alone, a day's and the rest of its month's add up to the month's."""
+    month = es.Month.of(_today())
+    engine = _engine(activity)
+    try:
+        es._closed_month.cache_clear()
+        series = es.monthly_series(engine, HOSPITAL, month.shifted(1), count=3)
+        alone = [es.month_figures(engine, HOSPITAL, m.month) for m in series.months]
+        day = dt.datetime.combine(_today(), dt.time(), dt.UTC)
+        split = activities(engine, HOSPITAL, [(month.start, day), (day, day + dt.timedelta(days=1))])
+        gap = activities(engine, HOSPITAL, [(month.shifted(-1).start, month.start), (day, month.end)])
+    finally:
+        engine.dispose()
+    assert series.months == tuple(alone)
+    assert series.months[1].activity.documents_published == 3 and series.months[2].activity.documents_published == 0
+    whole = series.months[1].activity
+    assert split[0].documents_published + split[1].documents_published == whole.documents_published
+    # All of it happened today; the consent is dated as the software dated it (maybe earlier).
+    assert split[1] == gap[1]
+    assert dataclasses.replace(split[1], consents_collected=whole.consents_collected) == whole

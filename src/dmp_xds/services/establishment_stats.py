@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from dmp_xds.storage.stats import Activity, Refusal, activity, refusals
+from dmp_xds.storage.stats import Activity, Refusal, activities, activity, refusals
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -141,27 +140,88 @@ class Table:
 # --- the use cases --------------------------------------------------------------------------
 
 
+class ClosedMonths:
+    """The figures of months over, read once per process and kept (`month_figures`): the trace
+    only gets rows stamped with the time they are written, so a past month's rows no longer
+    change. Bounded: the least recently used go first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.kept: dict[tuple[Engine, str, Month], MonthFigures] = {}
+        self.hits = self.misses = 0
+
+    def __call__(self, engine: Engine, structure_id: str, month: Month) -> MonthFigures:
+        found = self.get(engine, structure_id, month)
+        if found is None:
+            self.misses += 1
+            found = MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
+            self.put(engine, found)
+        return found
+
+    def get(self, engine: Engine, structure_id: str, month: Month) -> MonthFigures | None:
+        found = self.kept.pop((engine, structure_id, month), None)
+        if found is not None:
+            self.hits += 1
+            self.kept[(engine, structure_id, month)] = found  # the most recently used, last
+        return found
+
+    def put(self, engine: Engine, figures: MonthFigures) -> None:
+        self.kept[(engine, figures.structure_id, figures.month)] = figures
+        while len(self.kept) > self.size:
+            del self.kept[next(iter(self.kept))]
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self.hits, self.misses, self.size, len(self.kept))
+
+    def cache_clear(self) -> None:
+        self.kept.clear()
+        self.hits = self.misses = 0
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+_closed_month = ClosedMonths()
+
+
+def _is_closed(month: Month, now: dt.datetime) -> bool:
+    return month.end + CLOSED_AFTER <= now
+
+
 def month_figures(engine: Engine, structure_id: str, month: Month, now: dt.datetime | None = None) -> MonthFigures:
     """The structure's figures for `month`. A month over (by more than CLOSED_AFTER) is read once
-    per process and kept: the trace only gets rows stamped with the time they are written, so a
-    past month's rows no longer change (`now`: the clock, for tests)."""
+    per process and kept (ClosedMonths; `now`: the clock, for tests)."""
     now = now or dt.datetime.now(dt.UTC)
-    if month.end + CLOSED_AFTER <= now:
+    if _is_closed(month, now):
         return _closed_month(engine, structure_id, month)
-    return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
-
-
-@functools.lru_cache(maxsize=4096)
-def _closed_month(engine: Engine, structure_id: str, month: Month) -> MonthFigures:
     return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
 
 
 def monthly_series(
     engine: Engine, structure_id: str, last: Month, count: int = SERIES_MONTHS, now: dt.datetime | None = None
 ) -> MonthlySeries:
-    """`count` months ending with `last`, oldest first."""
+    """`count` months ending with `last`, oldest first: the months not kept yet are read in one
+    pass (storage.stats.activities), those over kept for the next page."""
+    now = now or dt.datetime.now(dt.UTC)
     months = months_up_to(last, count)
-    return MonthlySeries(structure_id, tuple(month_figures(engine, structure_id, m, now) for m in months))
+    figures: dict[Month, MonthFigures] = {}
+    for month in months:
+        kept = _closed_month.get(engine, structure_id, month) if _is_closed(month, now) else None
+        if kept is not None:
+            figures[month] = kept
+    missing = [m for m in months if m not in figures]
+    for month, found in zip(
+        missing, activities(engine, structure_id, [(m.start, m.end) for m in missing]), strict=True
+    ):
+        figures[month] = MonthFigures(structure_id, month, found)
+        if _is_closed(month, now):
+            _closed_month.misses += 1
+            _closed_month.put(engine, figures[month])
+    return MonthlySeries(structure_id, tuple(figures[m] for m in months))
 
 
 def day_refusals(engine: Engine, structure_id: str, day: dt.date) -> DayRefusals:
