@@ -73,7 +73,9 @@ def test_the_dashboard_shows_the_months_publications_and_a_refusal_with_its_rule
     button = wait_for(driver, "form[action='/etablissement/connexion/certificat'] button")
     button.click()
     WebDriverWait(driver, WAIT_SECONDS).until(expected_conditions.staleness_of(button))
-    assert "Tableau de bord de la structure 1990000017" in wait_for(driver, "h1").text, driver.find_element(By.TAG_NAME, "main").text
+    assert "Tableau de bord de la structure 1990000017" in wait_for(driver, "h1").text, driver.find_element(
+        By.TAG_NAME, "main"
+    ).text
     figures = dict(table_rows(driver, "activite")[1:])
     assert figures["Documents publiés"] == "3" and figures["Envois refusés"] == "2"
     # The refused submissions of the day: who, which document, which rule.
@@ -97,12 +99,16 @@ def test_the_dashboard_shows_the_months_publications_and_a_refusal_with_its_rule
         assert download.status_code == 200 and download.headers["Content-Disposition"].startswith("attachment")
         assert es.read_csv(download.content.decode("utf-8")) == table_rows(driver, name), name
 
+    no_sideways_scrolling = "return document.documentElement.scrollWidth <= window.innerWidth"
+    assert driver.execute_script(no_sideways_scrolling)
     shots = shots_dir(tmp_path)
     assert screenshot(driver, shots / "dashboard-desktop.png").stat().st_size > 10_000
+    driver.execute_script("document.getElementById('serie-titre').scrollIntoView()")
+    assert screenshot(driver, shots / "dashboard-charts.png").stat().st_size > 10_000
     driver.execute_script("document.getElementById('jour-titre').scrollIntoView()")
     assert screenshot(driver, shots / "dashboard-refusals.png").stat().st_size > 10_000
     driver.set_window_size(*PHONE)
     driver.execute_script("window.scrollTo(0, 0)")
     # No sideways scrolling of the page on a phone: wide tables scroll inside their own region.
-    assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert driver.execute_script(no_sideways_scrolling)
     assert screenshot(driver, shots / "dashboard-phone.png").stat().st_size > 10_000
