@@ -53,6 +53,15 @@ def table_rows(driver: WebDriver, name: str) -> list[list[str]]:
     ]
 
 
+def shot(driver: WebDriver, path: Path) -> Path:
+    """A screenshot once the page has painted what was just scrolled into view (two frames): a
+    loaded machine may otherwise capture a half-drawn page."""
+    driver.execute_async_script(
+        "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()))"
+    )
+    return screenshot(driver, path)
+
+
 def session_of(driver: WebDriver, server: SecureServer) -> requests.Session:
     """A client with the browser's cookies: the link's CSV as the browser downloads it."""
     session = requests.Session()
@@ -102,13 +111,13 @@ def test_the_dashboard_shows_the_months_publications_and_a_refusal_with_its_rule
     no_sideways_scrolling = "return document.documentElement.scrollWidth <= window.innerWidth"
     assert driver.execute_script(no_sideways_scrolling)
     shots = shots_dir(tmp_path)
-    assert screenshot(driver, shots / "dashboard-desktop.png").stat().st_size > 10_000
+    assert shot(driver, shots / "dashboard-desktop.png").stat().st_size > 10_000
     driver.execute_script("document.getElementById('serie-titre').scrollIntoView()")
-    assert screenshot(driver, shots / "dashboard-charts.png").stat().st_size > 10_000
+    assert shot(driver, shots / "dashboard-charts.png").stat().st_size > 10_000
     driver.execute_script("document.getElementById('jour-titre').scrollIntoView()")
-    assert screenshot(driver, shots / "dashboard-refusals.png").stat().st_size > 10_000
+    assert shot(driver, shots / "dashboard-refusals.png").stat().st_size > 10_000
     driver.set_window_size(*PHONE)
     driver.execute_script("window.scrollTo(0, 0)")
     # No sideways scrolling of the page on a phone: wide tables scroll inside their own region.
     assert driver.execute_script(no_sideways_scrolling)
-    assert screenshot(driver, shots / "dashboard-phone.png").stat().st_size > 10_000
+    assert shot(driver, shots / "dashboard-phone.png").stat().st_size > 10_000
