@@ -7,9 +7,12 @@ spread over twelve months; the measured structure (a big hospital) owns SHARE of
 submission in fifty refused, as many searches as submissions. The rows are written straight into
 the tables (their MACs are not computed: nothing here verifies the chain). Then it times
 `month_figures` (uncached, as for the current month), `monthly_series` (cold and warm) and
-`day_refusals` (services/establishment_stats.py).
+`day_refusals` (services/establishment_stats.py), and what the dashboard page reads
+(`dashboard`: the twelve months and a day's refusals), cold and with the past months kept.
 
 Usage: python benchmarks/establishment_stats.py [--documents 1000000] [--share 0.02] [--rounds 20]
+                                               [--database FILE]
+(--database: fill FILE once and keep it, to measure again without filling again.)
 """
 
 from __future__ import annotations
@@ -129,14 +132,18 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=1_000_000)
     parser.add_argument("--share", type=float, default=0.02)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--database", type=Path, help="a SQLite file, filled if it does not exist, kept")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        url = f"sqlite:///{Path(work) / 'stats.db'}"
-        began = time.perf_counter()
-        fill(url, args.documents, args.share)
-        print(
-            f"{args.documents} documents, {args.share:.0%} of them the hospital's: filled in {time.perf_counter() - began:.0f} s"
-        )
+        path = args.database or Path(work) / "stats.db"
+        url = f"sqlite:///{path}"
+        if not path.exists():
+            began = time.perf_counter()
+            fill(url, args.documents, args.share)
+            print(
+                f"{args.documents} documents, {args.share:.0%} of them the hospital's: "
+                f"filled in {time.perf_counter() - began:.0f} s"
+            )
         engine = open_database(url, migrate=False)
         figures = es.month_figures(engine, HOSPITAL, LAST)
         print(
@@ -158,6 +165,16 @@ def main() -> None:
             lambda: es.month_figures(engine, HOSPITAL, LAST, now=LAST.start),
         )
         timed("day_refusals", args.rounds, lambda: es.day_refusals(engine, HOSPITAL, dt.date(2026, 12, 15)))
+
+        # The dashboard page of a day of LAST: its eleven past months kept, the current one read.
+        day, now = dt.date(2026, 12, 15), dt.datetime(2026, 12, 15, 12, tzinfo=dt.UTC)
+
+        def page_cold() -> None:
+            es._closed_month.cache_clear()
+            es.dashboard(engine, HOSPITAL, LAST, day, now=now)
+
+        timed("dashboard page's figures, cold", max(1, args.rounds // 4), page_cold)
+        timed("dashboard page's figures", args.rounds, lambda: es.dashboard(engine, HOSPITAL, LAST, day, now=now))
         engine.dispose()
 
 
