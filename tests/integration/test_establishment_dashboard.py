@@ -17,7 +17,7 @@ from dashboard_activity import HOSPITAL, OTHER, Activity, act
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.services import establishment_stats as es
 from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.stats import activities
+from dmp_xds.storage.stats import activities, kept_months
 from secure_server import start_secure_server, stop_secure_server
 from xds_server import BACKENDS, database_for
 
@@ -117,6 +117,11 @@ def test_a_month_over_is_read_once(activity: Activity) -> None:
         assert es.month_figures(engine, HOSPITAL, month, now=later) == current
         assert es.month_figures(engine, HOSPITAL, month, now=later) == current
         assert es._closed_month.cache_info().hits == hits + 1
+        # Kept in the database too: another process (or this one restarted) reads it there.
+        assert kept_months(engine, HOSPITAL, [month.key]) == {month.key: current.activity}
+        es._closed_month.cache_clear()
+        assert es.month_figures(engine, HOSPITAL, month, now=later) == current
+        assert es._closed_month.cache_info() == (1, 0, es._closed_month.size, 1)
     finally:
         engine.dispose()
 

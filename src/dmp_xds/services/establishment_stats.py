@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from dmp_xds.storage.stats import Activity, Refusal, activities, activity, refusals
+from dmp_xds.storage.stats import Activity, Refusal, activities, activity, keep_month, kept_months, refusals
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -141,31 +141,45 @@ class Table:
 
 
 class ClosedMonths:
-    """The figures of months over, read once per process and kept (`month_figures`): the trace
-    only gets rows stamped with the time they are written, so a past month's rows no longer
-    change. Bounded: the least recently used go first."""
+    """The figures of months over (`month_figures`): the trace only gets rows stamped with the
+    time they are written, so a past month's rows no longer change. Computed once, then kept in
+    the database (storage.stats.keep_month: every worker, every restart) and in this process's
+    memory (bounded: the least recently used go first)."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self.kept: dict[tuple[Engine, str, Month], MonthFigures] = {}
         self.hits = self.misses = 0
 
-    def __call__(self, engine: Engine, structure_id: str, month: Month) -> MonthFigures:
-        found = self.get(engine, structure_id, month)
+    def __call__(self, engine: Engine, structure_id: str, month: Month, now: dt.datetime) -> MonthFigures:
+        found = self.lookup(engine, structure_id, [month]).get(month)
         if found is None:
             self.misses += 1
             found = MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
-            self.put(engine, found)
+            self.put(engine, found, now)
         return found
 
-    def get(self, engine: Engine, structure_id: str, month: Month) -> MonthFigures | None:
-        found = self.kept.pop((engine, structure_id, month), None)
-        if found is not None:
-            self.hits += 1
-            self.kept[(engine, structure_id, month)] = found  # the most recently used, last
+    def lookup(self, engine: Engine, structure_id: str, months: list[Month]) -> dict[Month, MonthFigures]:
+        """The kept figures of these months: from memory, then the others in one query."""
+        found: dict[Month, MonthFigures] = {}
+        for month in months:
+            kept = self.kept.pop((engine, structure_id, month), None)
+            if kept is not None:
+                self.kept[(engine, structure_id, month)] = kept  # the most recently used, last
+                found[month] = kept
+        missing = {m.key: m for m in months if m not in found}
+        for key, stored in kept_months(engine, structure_id, list(missing)).items():
+            figures = MonthFigures(structure_id, missing[key], stored)
+            self._remember(engine, figures)
+            found[missing[key]] = figures
+        self.hits += len(found)
         return found
 
-    def put(self, engine: Engine, figures: MonthFigures) -> None:
+    def put(self, engine: Engine, figures: MonthFigures, now: dt.datetime) -> None:
+        self._remember(engine, figures)
+        keep_month(engine, figures.structure_id, figures.month.key, figures.activity, now)
+
+    def _remember(self, engine: Engine, figures: MonthFigures) -> None:
         self.kept[(engine, figures.structure_id, figures.month)] = figures
         while len(self.kept) > self.size:
             del self.kept[next(iter(self.kept))]
@@ -174,6 +188,7 @@ class ClosedMonths:
         return CacheInfo(self.hits, self.misses, self.size, len(self.kept))
 
     def cache_clear(self) -> None:
+        """Forget what this process holds (the database keeps its months: a restart's state)."""
         self.kept.clear()
         self.hits = self.misses = 0
 
@@ -197,7 +212,7 @@ def month_figures(engine: Engine, structure_id: str, month: Month, now: dt.datet
     per process and kept (ClosedMonths; `now`: the clock, for tests)."""
     now = now or dt.datetime.now(dt.UTC)
     if _is_closed(month, now):
-        return _closed_month(engine, structure_id, month)
+        return _closed_month(engine, structure_id, month, now)
     return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
 
 
@@ -208,11 +223,7 @@ def monthly_series(
     pass (storage.stats.activities), those over kept for the next page."""
     now = now or dt.datetime.now(dt.UTC)
     months = months_up_to(last, count)
-    figures: dict[Month, MonthFigures] = {}
-    for month in months:
-        kept = _closed_month.get(engine, structure_id, month) if _is_closed(month, now) else None
-        if kept is not None:
-            figures[month] = kept
+    figures = _closed_month.lookup(engine, structure_id, [m for m in months if _is_closed(m, now)])
     missing = [m for m in months if m not in figures]
     for month, found in zip(
         missing, activities(engine, structure_id, [(m.start, m.end) for m in missing]), strict=True
@@ -220,7 +231,7 @@ def monthly_series(
         figures[month] = MonthFigures(structure_id, month, found)
         if _is_closed(month, now):
             _closed_month.misses += 1
-            _closed_month.put(engine, figures[month])
+            _closed_month.put(engine, figures[month], now)
     return MonthlySeries(structure_id, tuple(figures[m] for m in months))
 
 

@@ -21,7 +21,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, distinct, exists, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    case,
+    distinct,
+    exists,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.audit_checkpoints import utc_stamp
@@ -32,6 +47,7 @@ from dmp_xds.storage.tables import (
     DmpRecordRow,
     DocumentEntryRow,
     LifecycleEventRow,
+    StatsClosedMonthRow,
     utc_aware,
 )
 from dmp_xds.xds import vocabulary as v
@@ -41,6 +57,7 @@ _document = DocumentEntryRow.__table__
 _association = AssociationRow.__table__
 _event = LifecycleEventRow.__table__
 _record = DmpRecordRow.__table__
+_closed = StatsClosedMonthRow.__table__
 
 CHUNK = 500
 # The code a submission refused by the access policy is counted under: the WS-Security fault
@@ -395,3 +412,64 @@ def _consent_dates(connection: Connection, patients: Sequence[str]) -> dict[str,
         for patient_id, collected_at in connection.execute(statement):
             dates.setdefault(patient_id, []).append(collected_at)
     return dates
+
+
+# --- the figures of months that are over, kept ---------------------------------------------------
+
+
+def _activity_json(found: Activity) -> dict[str, Any]:
+    return {
+        **{name: getattr(found, name) for name in _COUNTS},
+        "by_type": [[c.code, c.scheme, c.count] for c in found.by_type],
+        "by_class": [[c.code, c.scheme, c.count] for c in found.by_class],
+        "refusals_by_code": [[code, count] for code, count in found.refusals_by_code],
+    }
+
+
+def _activity_of(value: dict[str, Any]) -> Activity:
+    counts: dict[str, Any] = {name: int(value[name]) for name in _COUNTS}
+    return Activity(
+        **counts,
+        by_type=tuple(CodeCount(str(c), str(s), int(n)) for c, s, n in value["by_type"]),
+        by_class=tuple(CodeCount(str(c), str(s), int(n)) for c, s, n in value["by_class"]),
+        refusals_by_code=tuple((str(code), int(n)) for code, n in value["refusals_by_code"]),
+    )
+
+
+_COUNTS = (
+    "dmps_created",
+    "consents_collected",
+    "documents_published",
+    "documents_replaced",
+    "documents_archived",
+    "documents_deleted",
+    "patients_fed",
+    "submissions_refused",
+    "searches",
+    "retrievals",
+)
+
+
+def kept_months(engine: Engine, structure_id: str, months: Sequence[str]) -> dict[str, Activity]:
+    """The figures kept for these past months (YYYY-MM) of the structure, by month."""
+    if not months:
+        return {}
+    statement = select(_closed.c.month, _closed.c.figures).where(
+        _closed.c.structure_id == structure_id, _closed.c.month.in_(list(months))
+    )
+    with engine.connect() as connection:
+        return {row.month: _activity_of(row.figures) for row in connection.execute(statement)}
+
+
+def keep_month(engine: Engine, structure_id: str, month: str, found: Activity, now: dt.datetime) -> None:
+    """Keep a past month's figures. Two workers may compute the same month at once: the first
+    row stays (both computed the same figures)."""
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(_closed).values(
+                    structure_id=structure_id, month=month, figures=_activity_json(found), computed_at=now
+                )
+            )
+    except IntegrityError:
+        pass
