@@ -18,7 +18,10 @@ def security_headers(tls: bool, signed_in: bool) -> list[tuple[str, str]]:
     headers = [
         ("content-security-policy", CSP),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        # same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with a
+        # form post (Fetch, "serializing a request origin"), and the origin check refuses it.
+        # A URL (an INS in it) still never leaves for another site.
+        ("referrer-policy", "same-origin"),
         ("x-frame-options", "DENY"),
     ]
     if signed_in:
