@@ -16,7 +16,6 @@ from collections.abc import Iterator
 import pytest
 import requests
 from lxml import etree
-from test_security_notifications import SmtpRelay
 from test_web_signin import browser, csrf_of, emailed_code, get, post
 
 import soap_messages as soap
@@ -30,6 +29,7 @@ from dmp_xds.xds import vocabulary as v
 from factories import ans_example, new_uuid
 from loopback_server import serving
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
+from smtp_relay import SmtpRelay
 
 INS = PATIENT.split("^", 1)[0]
 OTHER = "2910599123456^^^&1.2.250.1.213.1.4.10&ISO"
