@@ -240,3 +240,6 @@ def test_the_patients_space_in_chromium(
         for value in slot.iter(v.TAG_VALUE)
     ]
     assert authors and all(a.startswith(f"{INS}^") for a in authors), authors  # the patient is the author
+    # The PDF opened on its own, under its sandboxing policy: Chromium's viewer shows it.
+    driver.get(f"{server.url}/patient/{INS}/documents/{unique_id}/contenu")
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: "pdf_embedder" in d.page_source)  # the viewer's page

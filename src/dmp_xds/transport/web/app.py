@@ -178,8 +178,8 @@ class WebApplication:
     async def _send(self, send: Send, request: Request, response: Response) -> None:
         try:
             size = response.file.stat().st_size if response.file is not None else len(response.body)
-            # A response with a policy of its own (a document served inline) keeps it: two CSP
-            # headers would both apply, and the pages' one forbids what that response needs.
+            # A response with a policy of its own (a document served inline, sandboxed) keeps it
+            # alone: the pages' one, written for HTML pages, is not the one that document needs.
             own_policy = any(k == "content-security-policy" for k, _ in response.headers)
             protections = security_headers(
                 request.tls, request.session is not None or request.path.startswith(PRIVATE_PREFIXES)
