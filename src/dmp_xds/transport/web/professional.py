@@ -75,7 +75,10 @@ def class_options() -> tuple[tuple[str, str], ...]:
     """The classCode value set (JDV_J06) as (code, display), by display."""
     classes = load_class_and_content_type_tables()[1]
     return tuple(
-        sorted(((code, classes.display(code, scheme) or code) for code, scheme in classes.codes), key=lambda c: c[1])
+        sorted(
+            ((code, classes.display(code, scheme) or code) for code, scheme in classes.codes if scheme == CLASS_SCHEME),
+            key=lambda c: c[1],
+        )
     )
 
 
@@ -105,6 +108,8 @@ def deeper(zoom: site.Zoom) -> site.Zoom | None:
 
 def breadcrumb(zoom: site.Zoom, period: str) -> list[tuple[str, site.Zoom, str]]:
     """The zoom levels above the current one: (label, zoom, period)."""
+    if zoom is site.Zoom.ALL:
+        return []
     crumbs = [("Toute la période", site.Zoom.ALL, "")]
     parts = period.split("-") if zoom is not site.Zoom.ALL else []
     if len(parts) >= 1 and zoom is not site.Zoom.YEAR:
