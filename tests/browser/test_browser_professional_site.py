@@ -116,6 +116,9 @@ def test_a_professional_opens_the_timeline_and_zooms_to_a_year_and_a_month(
     assert headers == ["Classe", "2022", "2023", "2024"]
     rows = [th.text for th in doctor.find_elements(By.CSS_SELECTOR, "table.timeline tbody th")]
     assert "Compte rendu" in rows and "Prescription" in rows
+    chart = doctor.find_element(By.CSS_SELECTOR, "figure.chart img")
+    assert chart.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    assert doctor.execute_script("return arguments[0].naturalWidth", chart) > 0  # the SVG was drawn
     screenshot(doctor, SCREENSHOTS / "pro-parcours-de-soins.png")
     click(doctor, "2024")
     assert "2024, par mois" in wait_for(doctor, "nav.crumbs").text

@@ -6,6 +6,7 @@ refused, the history's rules, a closed or absent DMP, a forged form, no card."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from html import unescape
@@ -321,6 +322,10 @@ def test_the_care_pathway_zooms_from_years_to_a_day(server: tuple[SecureServer, 
     base = "/AccesDirect/ParcoursDeSoins/" + INS
     years = get(doctor, server, base)
     assert years.status_code == 200 and "zoom=year&amp;periode=2024" in years.text
+    chart = re.search(r'<img src="data:image/svg\+xml;base64,([^"]+)"', years.text)
+    assert chart, years.text
+    svg = base64.b64decode(chart.group(1))
+    assert b"<svg" in svg and b"<script" not in svg
     months = get(doctor, server, base + "?zoom=year&periode=2024")
     assert months.status_code == 200 and "mars 2024" in months.text and "zoom=month&amp;periode=2024-03" in months.text
     days = get(doctor, server, base + "?zoom=month&periode=2024-03")
