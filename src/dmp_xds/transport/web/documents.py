@@ -14,7 +14,7 @@ INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/g
 # Sent with the file (beside the site's own policy, which browsers enforce too): a PDF viewer or
 # an image needs nothing else. `sandbox` is left out: it stops Chromium's PDF viewer. Not framed:
 # the document opens in its own tab.
-DOCUMENT_CSP = "default-src 'none'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+DOCUMENT_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 EXTENSIONS = {
     "application/pdf": ".pdf",
     "image/png": ".png",
