@@ -165,3 +165,23 @@ def test_documents_a_rendered_cda_and_the_history(doctor: WebDriver, pro_server:
     assert wait_for(doctor, "h1").text == "Historique des accès"
     assert "retrieve" in doctor.find_element(By.TAG_NAME, "main").text
     screenshot(doctor, SCREENSHOTS / "pro-historique-acces.png")
+
+
+def test_the_pages_fit_a_phone(doctor: WebDriver, pro_server: SecureServer) -> None:
+    """375 px wide: no page scrolls sideways (wide tables scroll inside their own box)."""
+    doctor.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Emulation.setDeviceMetricsOverride", {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True}
+    )
+    for path in (
+        "/AccesDirect/TableauDeBord",
+        f"/AccesDirect/DossierPatient/{INS}",
+        f"/AccesDirect/Documents/{INS}",
+        f"/AccesDirect/ParcoursDeSoins/{INS}?zoom=year&periode=2024",
+        f"/AccesDirect/HistoriqueAcces/{INS}",
+        f"/AccesDirect/GestionDMPPatient/{INS}",
+        "/AccesDirect/Parametrages",
+    ):
+        doctor.get(pro_server.url + path)
+        wait_for(doctor, "h1")
+        width = doctor.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 375, (path, width)
