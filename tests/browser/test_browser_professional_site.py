@@ -163,7 +163,7 @@ def test_documents_a_rendered_cda_and_the_history(doctor: WebDriver, pro_server:
     screenshot(doctor, SCREENSHOTS / "pro-document-cda.png")
     click(doctor, "Historique des accès")
     assert wait_for(doctor, "h1").text == "Historique des accès"
-    assert "retrieve" in doctor.find_element(By.TAG_NAME, "main").text
+    assert "consultation d'un document" in doctor.find_element(By.TAG_NAME, "main").text
     screenshot(doctor, SCREENSHOTS / "pro-historique-acces.png")
 
 

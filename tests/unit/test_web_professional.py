@@ -20,6 +20,7 @@ from dmp_xds.transport.web.professional import (
     deeper,
     dtm_label,
     filters_of,
+    moment_label,
     period_label,
     timeline_chart,
 )
@@ -73,6 +74,7 @@ def test_the_class_list_is_the_dmps_value_set() -> None:
 
 def test_labels_in_french() -> None:
     assert [period_label(k) for k in ("2024", "2024-03", "2024-03-05")] == ["2024", "mars 2024", "5 mars 2024"]
+    assert moment_label("2026-12-06T03:12:45.123+00:00") == "06/12/2026 03:12 UTC"
     assert dtm_label("20240312093000") == "12/03/2024 09:30" and dtm_label("20240312") == "12/03/2024"
 
 

@@ -28,6 +28,7 @@ import pygal  # type: ignore[import-untyped]
 from dmp_xds.dmp.cda.header import CdaError
 from dmp_xds.dmp.cda.narrative import narrative_html
 from dmp_xds.dmp.validation.valuesets import load_class_and_content_type_tables
+from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services import professional_site as site
 from dmp_xds.storage import trail as t
@@ -68,6 +69,31 @@ LEADS = {
     404: "Ce dossier ou ce document n'existe pas, ou ne vous est pas accessible.",
     409: "Ce DMP est fermé : cette action n'est pas possible.",
 }
+# The trace's actions as the access history shows them.
+ACTION_LABELS = {
+    t.SEARCH: "recherche de documents",
+    t.RETRIEVE: "consultation d'un document",
+    t.SUBMIT: "ajout de document",
+    t.UPDATE: "modification de document",
+    t.DELETE: "suppression de document",
+    t.DMP_CREATE: "création du DMP",
+    t.DMP_UPDATE: "mise à jour du DMP",
+    t.DMP_CLOSE: "fermeture du DMP",
+    t.DMP_REOPEN: "réactivation du DMP",
+    t.DMP_READ: "consultation des données du DMP",
+    t.DMP_LIST: "liste des patients",
+    t.HISTORY_READ: "consultation de l'historique",
+    t.AUTHORIZATION_GRANT: "autorisation donnée",
+    t.AUTHORIZATION_RENEW: "autorisation renouvelée",
+    t.AUTHORIZATION_REVOKE: "autorisation retirée",
+    t.AUTHORIZATION_SELF: "consentement du patient déclaré",
+    t.AUTHORIZATIONS_READ: "consultation des autorisations",
+    t.AUTHORIZATION_BLOCK: "professionnel bloqué",
+    t.AUTHORIZATION_UNBLOCK: "professionnel débloqué",
+    t.WEB_SIGN_IN: "connexion",
+    t.WEB_SIGN_OUT: "déconnexion",
+}
+OUTCOME_LABELS = {t.SUCCESS: "réussi", t.DENIED: "refusé", t.FAILURE: "échec"}
 # Dark colours on white (each 3:1 or more, WCAG 2.1 AA for graphics), told apart by the legend.
 CHART_COLOURS = ("#000091", "#b34000", "#18753c", "#6e445a", "#695240", "#3558a2", "#a94645", "#1e1e1e")
 # pygal writes its (inline) configuration script even with js=[]: an image runs none, and we
@@ -149,6 +175,14 @@ def timeline_chart(view: site.Timeline) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
+def moment_label(value: str) -> str:
+    """A trace row's ISO 8601 time as 06/12/2026 03:12 UTC; as given when not one."""
+    try:
+        return dt.datetime.fromisoformat(value).astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M UTC")
+    except ValueError:
+        return value
+
+
 def deeper(zoom: site.Zoom) -> site.Zoom | None:
     return {site.Zoom.ALL: site.Zoom.YEAR, site.Zoom.YEAR: site.Zoom.MONTH, site.Zoom.MONTH: site.Zoom.DAY}.get(zoom)
 
@@ -210,8 +244,12 @@ def register(web: Web) -> None:
             status,
             prefix=PREFIX,
             dtm=dtm_label,
+            moment=moment_label,
             period_label=period_label,
             quote=quote,
+            action_label=lambda action: ACTION_LABELS.get(action, action),
+            outcome_label=lambda outcome: OUTCOME_LABELS.get(outcome, outcome),
+            mode_label=lambda mode: sv.ACCESS_MODES.get(mode, mode or "accès normal"),
             **context,
         )
 
