@@ -308,7 +308,14 @@ def test_a_closed_or_absent_dmp_is_an_error_with_a_link_to_the_dashboard(
     assert closed.status_code == 409
     assert f'href="/AccesDirect/TableauDeBord/{closing}"' in closed.text
     existence = get(doctor, server, "/AccesDirect/TableauDeBord/" + closing)
-    assert existence.status_code == 200 and "fermé" in existence.text
+    assert existence.status_code == 200 and "fermé" in existence.text and "Réactiver le DMP" in existence.text
+    reactivate = f"/AccesDirect/GestionDMPPatient/{closing}/reactivation"
+    assert post(doctor, server, reactivate, csrf=csrf_of(existence)).status_code == 400  # no consent
+    assert post(doctor, server, reactivate, csrf=csrf_of(existence), consentement="oui").status_code == 303
+    entry = last_trace(server, CLOSING)
+    assert (entry.event.action, entry.event.outcome) == (t.DMP_REOPEN, t.SUCCESS)
+    assert get(doctor, server, "/AccesDirect/Documents/" + closing).status_code == 200
+    assert post(doctor, server, path, csrf=csrf_of(existence), motif="décès").status_code == 303  # closed again
     absent = get(doctor, server, "/AccesDirect/DossierPatient/" + ABSENT)
     assert absent.status_code == 404 and 'href="/AccesDirect/TableauDeBord"' in absent.text
     none = get(doctor, server, "/AccesDirect/TableauDeBord/" + ABSENT)
