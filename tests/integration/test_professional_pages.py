@@ -1,8 +1,9 @@
-"""The professionals' site's pages (/AccesDirect/...) over real TLS, signed in with a card's client
-certificate as a browser presents it: every page for an authorized doctor, the Documents filters,
-a CPE card limited by the same matrix cell as SOAP, the confirmation page of an unauthorized
-professional (consent, break-glass traced as emergency for the visit), a blocked professional
-refused, the history's rules, a closed or absent DMP, a forged form, no card."""
+"""The professionals' site's pages (/AccesDirect/...) over real TLS, on SQLite and PostgreSQL,
+signed in with a card's client certificate as a browser presents it: every page for an authorized
+doctor, the Documents filters, a CPE card limited by the same matrix cell as SOAP, the
+confirmation page of an unauthorized professional (consent, break-glass traced as emergency for
+the visit), a blocked professional refused, the history's rules, a closed or absent DMP, a forged
+form, no card."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from dmp_xds.storage.trail import AuditEntry
 from dmp_xds.xds import vocabulary as v
 from factories import ans_example
 from secure_server import MASKED, PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
+from xds_server import BACKENDS, database_for
 
 OTHER = "1840599123456^^^&1.2.250.1.213.1.4.10&ISO"  # the nurse is not authorized there
 CLOSING = "2750599123456^^^&1.2.250.1.213.1.4.10&ISO"
@@ -37,13 +39,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
     return create_test_pki(tmp_path_factory.mktemp("pki"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(
-    pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[SecureServer, dict[str, str]]]:
-    """A secured server on SQLite (the use cases' own tests run both databases), a record with a
-    report, a later one, a biology result, a document masked from professionals, a PDF and a CDA."""
-    running = start_secure_server(tmp_path_factory.mktemp("pro-pages"), pki, tls=True)
+    """A secured server on SQLite and on PostgreSQL, a record with a report, a later one, a biology
+    result, a document masked from professionals, a PDF and a CDA."""
+    running = start_secure_server(
+        tmp_path_factory.mktemp(f"pro-pages-{request.param}"), pki, tls=True, database_url=database_for(request)
+    )
     try:
         doctor = pki.identity("doctor").national_id
         for patient in (PATIENT, OTHER, CLOSING):
