@@ -5,6 +5,7 @@ year and a month, the access history. The main pages are saved as docs/screensho
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 import soap_messages as soap
 from browsers import CardBrowser, screenshot, wait_for
+from dmp_xds.dmp.model import Consent, Demographics
 from dmp_xds.security.pki import GeneratedPki
+from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.records import DmpStore
 from dmp_xds.xds.model import LocalizedString
 from factories import ans_example, make_code, make_document_entry, make_submission, make_submission_set, new_unique_id
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
@@ -41,7 +45,17 @@ def pro_server(browser_pki: GeneratedPki, tmp_path_factory: pytest.TempPathFacto
     server = start_secure_server(tmp_path_factory.mktemp("pro-browser"), browser_pki, tls=True)
     try:
         doctor = browser_pki.identity("doctor").national_id
-        server.cli("dmp", "create", PATIENT, "--collected-by", doctor)
+        # The record with the patient's administrative data, as an LPS creates it (TD1.1): the
+        # operator's `dmp create` has none to give.
+        engine = create_engine_for(server.engine_url())
+        try:
+            DmpStore(engine).create(
+                PATIENT,
+                Consent(doctor, dt.datetime.now(dt.UTC)),
+                Demographics(usage_name="DUPONT", given_names=("Marie",), gender="F", birth_date="19840512"),
+            )
+        finally:
+            engine.dispose()
         server.cli("dmp", "grant", PATIENT, doctor)
         for title, date, klass, type_code, type_display, mime in DOCUMENTS:
             entry = make_document_entry(
@@ -90,7 +104,7 @@ def click(driver: WebDriver, text: str) -> None:
 def test_the_dashboard_finds_a_dmp_by_ins(doctor: WebDriver, pro_server: SecureServer) -> None:
     doctor.get(pro_server.url + "/AccesDirect/TableauDeBord")
     assert wait_for(doctor, "h1").text == "Tableau de bord"
-    assert "MARTIN" in doctor.find_element(By.TAG_NAME, "main").text
+    assert "DUPONT Marie" in doctor.find_element(By.TAG_NAME, "main").text
     screenshot(doctor, SCREENSHOTS / "pro-tableau-de-bord.png")
     field = doctor.find_element(By.ID, "ins")
     field.send_keys(INS)
