@@ -87,14 +87,18 @@ def pro_server(browser_pki: GeneratedPki, tmp_path_factory: pytest.TempPathFacto
         stop_secure_server(server)
 
 
-@pytest.fixture
-def doctor(open_card_browser: CardBrowser, pro_server: SecureServer) -> WebDriver:
-    driver = open_card_browser("doctor", pro_server.url)
+def professional(open_card_browser: CardBrowser, card: str, server: SecureServer) -> WebDriver:
+    driver = open_card_browser(card, server.url)
     # The page itself 1280x900 (the window's 900 include the headless browser's own bars).
     driver.execute_cdp_cmd(  # type: ignore[attr-defined]
         "Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
     )
     return driver
+
+
+@pytest.fixture
+def doctor(open_card_browser: CardBrowser, pro_server: SecureServer) -> WebDriver:
+    return professional(open_card_browser, "doctor", pro_server)
 
 
 def click(driver: WebDriver, text: str) -> None:
@@ -199,3 +203,22 @@ def test_the_pages_fit_a_phone(doctor: WebDriver, pro_server: SecureServer) -> N
         wait_for(doctor, "h1")
         width = doctor.execute_script("return document.documentElement.scrollWidth")
         assert width <= 375, (path, width)
+
+
+def test_an_unauthorized_pharmacist_breaks_the_glass_with_a_reason(
+    open_card_browser: CardBrowser, pro_server: SecureServer
+) -> None:
+    """The confirmation page's POST form, as Chromium sends it (its Origin, the CSRF token): the
+    patient's page opens in break-glass, and stays so for the visit."""
+    pharmacist = professional(open_card_browser, "pharmacist", pro_server)
+    pharmacist.get(f"{pro_server.url}/AccesDirect/DossierPatient/{INS}")
+    assert wait_for(pharmacist, "h1").text == "Accès au DMP à confirmer"
+    screenshot(pharmacist, SCREENSHOTS / "pro-confirmation.png")
+    reason = pharmacist.find_element(By.ID, "motif")
+    reason.send_keys("patient inconscient aux urgences")
+    reason.submit()
+    assert wait_for(pharmacist, "h1").text == "Dossier patient", pharmacist.find_element(By.TAG_NAME, "main").text
+    assert "bris de glace" in pharmacist.find_element(By.CSS_SELECTOR, ".message.warning").text
+    click(pharmacist, "Documents")
+    assert wait_for(pharmacist, "h1").text == "Documents"
+    assert pharmacist.find_elements(By.CSS_SELECTOR, ".message.warning")  # still in break-glass
