@@ -1,11 +1,13 @@
 """The professionals' site in a real Chromium presenting Dr MARIE MARTIN's card: the dashboard's
 search by INS, the patient's page, the documents and a CDA rendered, the care pathway zoomed to a
-year and a month, the access history. The main pages are saved as docs/screenshots/pro-*.png
-(1280x900), the pictures docs/professional-site.md shows."""
+year and a month, the access history, a break-glass form. The main pages are saved as pro-*.png
+(1280x900) in the test's folder, or under DMP_XDS_SCREENSHOTS when set (`docs/screenshots`
+refreshes the pictures docs/professional-site.md shows)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +26,6 @@ from factories import ans_example, make_code, make_document_entry, make_submissi
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
 
 INS = PATIENT.split("^", 1)[0]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CLASS_SCHEME = "1.2.250.1.213.1.1.4.1"
 # (title, date, class, type code, type display, MIME type)
 DOCUMENTS = (
@@ -101,15 +102,20 @@ def doctor(open_card_browser: CardBrowser, pro_server: SecureServer) -> WebDrive
     return professional(open_card_browser, "doctor", pro_server)
 
 
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    return Path(os.environ.get("DMP_XDS_SCREENSHOTS") or tmp_path)
+
+
 def click(driver: WebDriver, text: str) -> None:
     driver.find_element(By.LINK_TEXT, text).click()
 
 
-def test_the_dashboard_finds_a_dmp_by_ins(doctor: WebDriver, pro_server: SecureServer) -> None:
+def test_the_dashboard_finds_a_dmp_by_ins(doctor: WebDriver, pro_server: SecureServer, shots: Path) -> None:
     doctor.get(pro_server.url + "/AccesDirect/TableauDeBord")
     assert wait_for(doctor, "h1").text == "Tableau de bord"
     assert "DUPONT Marie" in doctor.find_element(By.TAG_NAME, "main").text
-    screenshot(doctor, SCREENSHOTS / "pro-tableau-de-bord.png")
+    screenshot(doctor, shots / "pro-tableau-de-bord.png")
     field = doctor.find_element(By.ID, "ins")
     field.send_keys(INS)
     field.submit()
@@ -120,11 +126,11 @@ def test_the_dashboard_finds_a_dmp_by_ins(doctor: WebDriver, pro_server: SecureS
     click(doctor, "Consulter le dossier")
     assert wait_for(doctor, "h1").text == "Dossier patient"
     assert "Compte rendu d'anesthésie" in doctor.find_element(By.TAG_NAME, "main").text
-    screenshot(doctor, SCREENSHOTS / "pro-dossier-patient.png")
+    screenshot(doctor, shots / "pro-dossier-patient.png")
 
 
 def test_a_professional_opens_the_timeline_and_zooms_to_a_year_and_a_month(
-    doctor: WebDriver, pro_server: SecureServer
+    doctor: WebDriver, pro_server: SecureServer, shots: Path
 ) -> None:
     doctor.get(f"{pro_server.url}/AccesDirect/DossierPatient/{INS}")
     wait_for(doctor, "nav.tabs")
@@ -137,7 +143,7 @@ def test_a_professional_opens_the_timeline_and_zooms_to_a_year_and_a_month(
     chart = doctor.find_element(By.CSS_SELECTOR, "figure.chart img")
     assert chart.get_attribute("src").startswith("data:image/svg+xml;base64,")
     assert doctor.execute_script("return arguments[0].naturalWidth", chart) > 0  # the SVG was drawn
-    screenshot(doctor, SCREENSHOTS / "pro-parcours-de-soins.png")
+    screenshot(doctor, shots / "pro-parcours-de-soins.png")
     click(doctor, "2024")
     assert "2024, par mois" in wait_for(doctor, "nav.crumbs").text
     headers = [th.text for th in doctor.find_elements(By.CSS_SELECTOR, "table.timeline thead th")]
@@ -162,7 +168,7 @@ def test_a_professional_opens_the_timeline_and_zooms_to_a_year_and_a_month(
     assert "mars 2024, par jour" in wait_for(doctor, "nav.crumbs").text
     days = [th.text for th in doctor.find_elements(By.CSS_SELECTOR, "table.timeline thead th")][1:]
     assert days == ["5", "12", "20"]  # the days of March with documents
-    screenshot(doctor, SCREENSHOTS / "pro-parcours-de-soins-mois.png")
+    screenshot(doctor, shots / "pro-parcours-de-soins-mois.png")
     click(doctor, "12")
     day = wait_for(doctor, "main").text
     assert "Bilan sanguin de contrôle" in day and "Ordonnance" in day and "Consultation de cardiologie" not in day
@@ -170,19 +176,19 @@ def test_a_professional_opens_the_timeline_and_zooms_to_a_year_and_a_month(
     assert "Toute la période, par année" in wait_for(doctor, "nav.crumbs").text
 
 
-def test_documents_a_rendered_cda_and_the_history(doctor: WebDriver, pro_server: SecureServer) -> None:
+def test_documents_a_rendered_cda_and_the_history(doctor: WebDriver, pro_server: SecureServer, shots: Path) -> None:
     doctor.get(f"{pro_server.url}/AccesDirect/Documents/{INS}")
     assert wait_for(doctor, "h1").text == "Documents"
     assert len(doctor.find_elements(By.CSS_SELECTOR, "main table tbody tr")) == len(DOCUMENTS)
-    screenshot(doctor, SCREENSHOTS / "pro-documents.png")
+    screenshot(doctor, shots / "pro-documents.png")
     click(doctor, "Compte rendu d'anesthésie")
     assert wait_for(doctor, "article.cda h2").text == "Compte rendu d'anesthésie"
     assert doctor.execute_script("return document.scripts.length") == 0
-    screenshot(doctor, SCREENSHOTS / "pro-document-cda.png")
+    screenshot(doctor, shots / "pro-document-cda.png")
     click(doctor, "Historique des accès")
     assert wait_for(doctor, "h1").text == "Historique des accès"
     assert "consultation d'un document" in doctor.find_element(By.TAG_NAME, "main").text
-    screenshot(doctor, SCREENSHOTS / "pro-historique-acces.png")
+    screenshot(doctor, shots / "pro-historique-acces.png")
 
 
 def test_the_pages_fit_a_phone(doctor: WebDriver, pro_server: SecureServer) -> None:
@@ -206,14 +212,14 @@ def test_the_pages_fit_a_phone(doctor: WebDriver, pro_server: SecureServer) -> N
 
 
 def test_an_unauthorized_pharmacist_breaks_the_glass_with_a_reason(
-    open_card_browser: CardBrowser, pro_server: SecureServer
+    open_card_browser: CardBrowser, pro_server: SecureServer, shots: Path
 ) -> None:
     """The confirmation page's POST form, as Chromium sends it (its Origin, the CSRF token): the
     patient's page opens in break-glass, and stays so for the visit."""
     pharmacist = professional(open_card_browser, "pharmacist", pro_server)
     pharmacist.get(f"{pro_server.url}/AccesDirect/DossierPatient/{INS}")
     assert wait_for(pharmacist, "h1").text == "Accès au DMP à confirmer"
-    screenshot(pharmacist, SCREENSHOTS / "pro-confirmation.png")
+    screenshot(pharmacist, shots / "pro-confirmation.png")
     reason = pharmacist.find_element(By.ID, "motif")
     reason.send_keys("patient inconscient aux urgences")
     reason.submit()
