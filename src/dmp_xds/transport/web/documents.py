@@ -1,7 +1,7 @@
 """A stored document served to the browser (shared by the patient's space and the professionals'
 site): inline only for the kinds a browser shows without running anything of the document's
-(PDF, images), as an attachment otherwise; always under a Content-Security-Policy of its own
-that lets the document load nothing and run nothing, whatever the page's policy is."""
+(PDF, images), as an attachment otherwise; always streamed from its file, under a
+Content-Security-Policy of its own (in place of the pages') that lets it load and reach nothing."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from pathlib import Path
 from dmp_xds.transport.web.http import Response
 
 INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif"})
-# Sent with the file (beside the site's own policy, which browsers enforce too): a PDF viewer or
-# an image needs nothing else. `sandbox` is left out: it stops Chromium's PDF viewer. Not framed:
-# the document opens in its own tab.
-DOCUMENT_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+# The policy of a document served inline (a PDF, an image, opened on its own, never embedded),
+# in place of the pages' own: `sandbox` gives it an opaque origin (whatever a viewer runs cannot
+# reach our cookies or pages), it loads nothing and nobody frames it. Chromium still shows a PDF
+# under it (checked in the browser tests).
+DOCUMENT_CSP = (
+    "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
 EXTENSIONS = {
     "application/pdf": ".pdf",
     "image/png": ".png",
@@ -42,10 +46,11 @@ def document_response(path: Path, mime_type: str, unique_id: str, download: bool
     disposition = "inline" if inline else "attachment"
     return Response(
         200,
-        path.read_bytes(),
+        b"",
         media if inline else "application/octet-stream",
         [
             ("content-disposition", f'{disposition}; filename="{file_name(unique_id, media)}"'),
             ("content-security-policy", DOCUMENT_CSP),
         ],
+        file=path,  # streamed from disk, not read into memory
     )
