@@ -27,6 +27,7 @@ from dmp_xds.services import patient_seeds as seeds
 from dmp_xds.services import patient_space as ps
 from dmp_xds.services.patient_space import Refused
 from dmp_xds.services.record_export import export_record
+from dmp_xds.transport.web.documents import DOCUMENT_CSP
 from dmp_xds.transport.web.http import HttpError, Request, Response, redirect, url
 from dmp_xds.transport.web.site import Web
 
@@ -35,14 +36,6 @@ ROOT = "/patient/{ins}"
 CDA_TYPES = ("text/xml", "application/xml")
 IMAGE_TYPES = ("image/jpeg", "image/png")
 PDF = "application/pdf"
-# The policy of a document served inline (a PDF, an image, opened on its own, never embedded):
-# `sandbox` gives it an opaque origin (whatever a viewer runs cannot reach our cookies or pages),
-# it loads nothing and nobody frames it. Chromium still shows a PDF under it (checked in the
-# browser tests).
-DOCUMENT_CSP = (
-    "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'none'"
-)
 MAX_NOTE_PREFILL = 20_000
 
 REFUSALS = {
