@@ -27,8 +27,9 @@ from dmp_xds.services import patient_seeds as seeds
 from dmp_xds.services import patient_space as ps
 from dmp_xds.services.patient_space import Refused
 from dmp_xds.services.record_export import export_record
-from dmp_xds.transport.web.documents import DOCUMENT_CSP
+from dmp_xds.transport.web.documents import document_response
 from dmp_xds.transport.web.http import HttpError, Request, Response, redirect, url
+from dmp_xds.transport.web.labels import ACTION_LABELS, OUTCOME_LABELS
 from dmp_xds.transport.web.site import Web
 
 ROOT = "/patient/{ins}"
@@ -64,14 +65,6 @@ DONE = {
     "destruction": "Votre demande de destruction est transmise.",
 }
 STATUSES = {"approved": "Disponible", "archived": "Archivé"}
-ACTIONS = {
-    "search": "Recherche de documents",
-    "retrieve": "Consultation de documents",
-    "submit": "Ajout de document",
-    "update": "Modification de document",
-    "history.read": "Consultation de l'historique",
-}
-OUTCOMES = {"success": "accepté", "denied": "refusé", "failure": "échec"}
 
 
 def day(text: str) -> str:
@@ -109,7 +102,11 @@ def register(web: Web) -> None:
     web.templates.filters["jour"] = day
     web.templates.filters["moment"] = moment
     web.templates.globals.update(
-        type_labels=seeds.UPLOAD_TYPES, statuses=STATUSES, actions=ACTIONS, outcomes=OUTCOMES, done_messages=DONE
+        type_labels=seeds.UPLOAD_TYPES,
+        statuses=STATUSES,
+        actions=ACTION_LABELS,
+        outcomes=OUTCOME_LABELS,
+        done_messages=DONE,
     )
 
     def page(handler: Page) -> Callable[[Request], Response]:
@@ -179,25 +176,21 @@ def register(web: Web) -> None:
             image=content.mime_type in IMAGE_TYPES,
         )
 
-    def file_response(request: Request, principal: Principal, patient_id: str, disposition: str) -> Response:
+    def file_response(request: Request, principal: Principal, patient_id: str, download: bool) -> Response:
         content = ps.get_document(web.services, principal, patient_id, request.params["uid"], web.now())
-        mime_type = content.mime_type if disposition == "inline" else "application/octet-stream"
-        if disposition == "inline" and mime_type not in (PDF, *IMAGE_TYPES):
+        if not download and content.mime_type not in (PDF, *IMAGE_TYPES):
             raise HttpError(404, "Ce document ne s'affiche pas dans le navigateur : téléchargez-le.")
-        response = Response(200, b"", mime_type, file=content.path)
-        response.headers.append(("content-disposition", f'{disposition}; filename="{content.filename}"'))
-        response.headers.append(("content-security-policy", DOCUMENT_CSP))
-        return response
+        return document_response(content.path, content.mime_type, content.document.unique_id or "", download)
 
     @router.get(ROOT + "/documents/{uid}/contenu")
     @page
     def inline(request: Request, principal: Principal, patient_id: str) -> Response:
-        return file_response(request, principal, patient_id, "inline")
+        return file_response(request, principal, patient_id, download=False)
 
     @router.get(ROOT + "/documents/{uid}/telechargement")
     @page
     def download(request: Request, principal: Principal, patient_id: str) -> Response:
-        return file_response(request, principal, patient_id, "attachment")
+        return file_response(request, principal, patient_id, download=True)
 
     @router.post(ROOT + "/documents/{uid}/masquer")
     @page

@@ -34,6 +34,7 @@ from dmp_xds.services import professional_site as site
 from dmp_xds.storage import trail as t
 from dmp_xds.transport.web.documents import document_response
 from dmp_xds.transport.web.http import HttpError, Request, Response, redirect, url
+from dmp_xds.transport.web.labels import ACTION_LABELS, OUTCOME_LABELS
 from dmp_xds.transport.web.site import ERROR_TITLES, Web
 
 PREFIX = "/AccesDirect"
@@ -69,31 +70,6 @@ LEADS = {
     404: "Ce dossier ou ce document n'existe pas, ou ne vous est pas accessible.",
     409: "Ce DMP est fermé : cette action n'est pas possible.",
 }
-# The trace's actions as the access history shows them.
-ACTION_LABELS = {
-    t.SEARCH: "recherche de documents",
-    t.RETRIEVE: "consultation d'un document",
-    t.SUBMIT: "ajout de document",
-    t.UPDATE: "modification de document",
-    t.DELETE: "suppression de document",
-    t.DMP_CREATE: "création du DMP",
-    t.DMP_UPDATE: "mise à jour du DMP",
-    t.DMP_CLOSE: "fermeture du DMP",
-    t.DMP_REOPEN: "réactivation du DMP",
-    t.DMP_READ: "consultation des données du DMP",
-    t.DMP_LIST: "liste des patients",
-    t.HISTORY_READ: "consultation de l'historique",
-    t.AUTHORIZATION_GRANT: "autorisation donnée",
-    t.AUTHORIZATION_RENEW: "autorisation renouvelée",
-    t.AUTHORIZATION_REVOKE: "autorisation retirée",
-    t.AUTHORIZATION_SELF: "consentement du patient déclaré",
-    t.AUTHORIZATIONS_READ: "consultation des autorisations",
-    t.AUTHORIZATION_BLOCK: "professionnel bloqué",
-    t.AUTHORIZATION_UNBLOCK: "professionnel débloqué",
-    t.WEB_SIGN_IN: "connexion",
-    t.WEB_SIGN_OUT: "déconnexion",
-}
-OUTCOME_LABELS = {t.SUCCESS: "réussi", t.DENIED: "refusé", t.FAILURE: "échec"}
 # Dark colours on white (each 3:1 or more, WCAG 2.1 AA for graphics), told apart by the legend.
 CHART_COLOURS = ("#000091", "#b34000", "#18753c", "#6e445a", "#695240", "#3558a2", "#a94645", "#1e1e1e")
 # pygal writes its (inline) configuration script even with js=[]: an image runs none, and we
