@@ -3,11 +3,14 @@ requires the XAdES signature of every submission but the patient's own web ones)
 signs in with the code the test SMTP server receives, hides a document that a professional's
 card then no longer finds over SOAP, blocks a professional who is then refused, and uploads a
 document that an authorized professional finds over SOAP with the patient as its author. The
-main pages are photographed into docs/screenshots/ (docs/web.md shows them)."""
+main pages are photographed (into docs/screenshots/ when DMP_XDS_SCREENSHOTS says so: docs/web.md
+shows them)."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -39,7 +42,9 @@ INS = nir_with_key("2840599123456")
 PATIENT = f"{INS}^^^&1.2.250.1.213.1.4.10&ISO"
 EMAIL = "patient@example.org"
 LOGIN, PASSWORD = "patient01", "un mot de passe du patient"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The screenshots go in the test's own folder, or under DMP_XDS_SCREENSHOTS when set
+# (`docs/screenshots` refreshes the documentation's): a test run leaves the checkout as it was.
+SCREENSHOTS = Path(os.environ.get("DMP_XDS_SCREENSHOTS") or tempfile.mkdtemp(prefix="dmp-xds-shots-"))
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 WAIT_SECONDS = 15.0
 
