@@ -7,9 +7,12 @@ spread over twelve months; the measured structure (a big hospital) owns SHARE of
 submission in fifty refused, as many searches as submissions. The rows are written straight into
 the tables (their MACs are not computed: nothing here verifies the chain). Then it times
 `month_figures` (uncached, as for the current month), `monthly_series` (cold and warm) and
-`day_refusals` (services/establishment_stats.py).
+`day_refusals` (services/establishment_stats.py), and what the dashboard page reads
+(`dashboard`: the twelve months and a day's refusals), cold and with the past months kept.
 
 Usage: python benchmarks/establishment_stats.py [--documents 1000000] [--share 0.02] [--rounds 20]
+                                               [--database FILE]
+(--database: fill FILE once and keep it, to measure again without filling again.)
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import Engine, delete, insert  # noqa: E402
 
 from dmp_xds.services import establishment_stats as es  # noqa: E402
 from dmp_xds.storage import trail as t  # noqa: E402
 from dmp_xds.storage.audit_checkpoints import utc_stamp  # noqa: E402
 from dmp_xds.storage.database import open_database  # noqa: E402
-from dmp_xds.storage.tables import AuditEntryRow, DocumentEntryRow  # noqa: E402
+from dmp_xds.storage.tables import AuditEntryRow, DocumentEntryRow, StatsClosedMonthRow  # noqa: E402
 
 HOSPITAL = "1990000017"
 LAST = es.Month(2026, 12)
@@ -124,19 +127,30 @@ def timed(label: str, rounds: int, call: object) -> None:
     print(f"{label:<34} p50 {statistics.median(times):8.1f} ms   p95 {p95:8.1f} ms")
 
 
+def forget_kept_months(engine: Engine, structure_id: str) -> None:
+    """As if the structure's months had never been read (the first page ever of its year)."""
+    closed = StatsClosedMonthRow.__table__
+    with engine.begin() as connection:
+        connection.execute(delete(closed).where(closed.c.structure_id == structure_id))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=1_000_000)
     parser.add_argument("--share", type=float, default=0.02)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--database", type=Path, help="a SQLite file, filled if it does not exist, kept")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        url = f"sqlite:///{Path(work) / 'stats.db'}"
-        began = time.perf_counter()
-        fill(url, args.documents, args.share)
-        print(
-            f"{args.documents} documents, {args.share:.0%} of them the hospital's: filled in {time.perf_counter() - began:.0f} s"
-        )
+        path = args.database or Path(work) / "stats.db"
+        url = f"sqlite:///{path}"
+        if not path.exists():
+            began = time.perf_counter()
+            fill(url, args.documents, args.share)
+            print(
+                f"{args.documents} documents, {args.share:.0%} of them the hospital's: "
+                f"filled in {time.perf_counter() - began:.0f} s"
+            )
         engine = open_database(url, migrate=False)
         figures = es.month_figures(engine, HOSPITAL, LAST)
         print(
@@ -144,13 +158,20 @@ def main() -> None:
             f"{figures.activity.submissions_refused} refused, {figures.activity.searches} searches"
         )
 
-        # LAST is over: every month of the series is kept once read. Cold: each round reads them
-        # all (a server's first page); warm: as the following pages.
-        def cold() -> None:
+        # LAST is over: every month of the series is kept once read, in the database and in the
+        # process. Never read: each round reads them all from the trace (the first page ever of
+        # a structure's year); after a restart: from the kept months; warm: as the next pages.
+        def never_read() -> None:
+            es._closed_month.cache_clear()
+            forget_kept_months(engine, HOSPITAL)
+            es.monthly_series(engine, HOSPITAL, LAST)
+
+        def restarted() -> None:
             es._closed_month.cache_clear()
             es.monthly_series(engine, HOSPITAL, LAST)
 
-        timed("monthly_series, cold (12 months)", max(1, args.rounds // 4), cold)
+        timed("monthly_series, never read (12 months)", max(1, args.rounds // 4), never_read)
+        timed("monthly_series, after a restart", args.rounds, restarted)
         timed("monthly_series, warm", args.rounds, lambda: es.monthly_series(engine, HOSPITAL, LAST))
         timed(
             "month_figures, current month",
@@ -158,6 +179,16 @@ def main() -> None:
             lambda: es.month_figures(engine, HOSPITAL, LAST, now=LAST.start),
         )
         timed("day_refusals", args.rounds, lambda: es.day_refusals(engine, HOSPITAL, dt.date(2026, 12, 15)))
+
+        # The dashboard page of a day of LAST: its eleven past months kept, the current one read.
+        day, now = dt.date(2026, 12, 15), dt.datetime(2026, 12, 15, 12, tzinfo=dt.UTC)
+
+        def page_cold() -> None:
+            es._closed_month.cache_clear()
+            es.dashboard(engine, HOSPITAL, LAST, day, now=now)
+
+        timed("dashboard page's figures, after a restart", args.rounds, page_cold)
+        timed("dashboard page's figures", args.rounds, lambda: es.dashboard(engine, HOSPITAL, LAST, day, now=now))
         engine.dispose()
 
 

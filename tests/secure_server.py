@@ -110,7 +110,14 @@ class SecureServer:
         return soap.parse_response(response.status_code, response.headers.get("Content-Type", ""), response.content)
 
     def store_document(
-        self, name: str, patient: str = PATIENT, codes: tuple[Code, ...] = (), author: str = "", institution: str = ""
+        self,
+        name: str,
+        patient: str = PATIENT,
+        codes: tuple[Code, ...] = (),
+        author: str = "",
+        institution: str = "",
+        content: bytes = b"",
+        mime_type: str = "text/plain",
     ) -> Submission:
         """A document of `patient` (with these extra confidentiality codes, written by the
         professional `author` of the structure `institution`) and its file, stored straight into
@@ -125,7 +132,8 @@ class SecureServer:
         if institution:
             de.authors = de.authors or [Author()]
             de.authors[0].institutions = [f"STRUCTURE^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^{institution}"]
-        content = f"document {name}\n".encode()
+        content = content or f"document {name}\n".encode()
+        de.mime_type = mime_type
         path = self.data_dir / f"{name}.bin"
         path.write_bytes(content)
         de.hash, de.size = hashlib.sha1(content).hexdigest(), len(content)
@@ -135,7 +143,7 @@ class SecureServer:
         engine = create_engine_for(self.engine_url())
         try:
             RegistryStore(engine).store_submission(
-                submission, [StoredDocument(de.unique_id, str(path), de.size, de.hash, "text/plain")]
+                submission, [StoredDocument(de.unique_id, str(path), de.size, de.hash, mime_type)]
             )
         finally:
             engine.dispose()

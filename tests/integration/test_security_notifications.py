@@ -5,12 +5,9 @@ through the configured SMTP relay (a small SMTP server of the test on 127.0.0.1)
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes, policy
-from typing import BinaryIO
 
 import pytest
 
@@ -19,56 +16,11 @@ from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.xds import vocabulary as v
 from loopback_server import serving
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
+from smtp_relay import SmtpRelay
 from soap_messages import SoapResponse, adhoc_query
 
 EMAIL = "patient@example.org"
 WAIT_SECONDS = 15.0
-
-
-@dataclass
-class SmtpRelay:
-    """Just enough SMTP (RFC 5321) to receive messages: one connection at a time, each message
-    kept whole (headers and body)."""
-
-    port: int = 0
-    messages: list[bytes] = field(default_factory=list)
-    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-
-    def handle(self, connection: socket.socket) -> None:
-        self._session(connection.makefile("rb"), connection)
-
-    def _session(self, reader: BinaryIO, connection: socket.socket) -> None:
-        connection.sendall(b"220 test relay\r\n")
-        sender, recipients = "", []
-        for _ in range(100):  # bounded: a real session is a handful of commands
-            line = reader.readline()
-            if not line:
-                return
-            command = line.strip().upper()
-            if command.startswith((b"EHLO", b"HELO")):
-                connection.sendall(b"250 test relay\r\n")
-            elif command.startswith(b"MAIL FROM:"):
-                sender = line.strip()[10:].decode().strip("<>")
-                connection.sendall(b"250 ok\r\n")
-            elif command.startswith(b"RCPT TO:"):
-                recipients.append(line.strip()[8:].decode().strip("<>"))
-                connection.sendall(b"250 ok\r\n")
-            elif command == b"DATA":
-                connection.sendall(b"354 go on\r\n")
-                body = b""
-                while not body.endswith(b"\r\n.\r\n"):
-                    chunk = reader.readline()
-                    if not chunk:
-                        return
-                    body += chunk
-                self.messages.append(body[:-5])
-                self.envelopes.append((sender, recipients))
-                connection.sendall(b"250 queued\r\n")
-            elif command == b"QUIT":
-                connection.sendall(b"221 bye\r\n")
-                return
-            else:
-                connection.sendall(b"250 ok\r\n")
 
 
 @pytest.fixture(scope="module")

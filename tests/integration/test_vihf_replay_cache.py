@@ -29,3 +29,26 @@ def test_database_replay_cache_is_shared_and_purged(tmp_path: Path) -> None:
     assert worker1.first_use("_c", expires=2000.0, now=700.0)  # purge due: "_b" has expired
     assert rows() == 2
     engine.dispose()
+
+
+def test_replay_row_commit_leaves_connections_durable(db_url: str) -> None:
+    """The replay row's commit skips the disk wait on its own transaction only: the pooled
+    connection every later write takes (the trace row, a submission) commits durably again."""
+    engine, other_engine = create_engine_for(db_url), create_engine_for(db_url)
+    metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":  # the tests' server runs without durable commits
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{engine.url.database}" SET synchronous_commit TO on')
+        engine.dispose()  # new sessions take it
+    cache, other_worker = DatabaseReplayCache(engine), DatabaseReplayCache(other_engine)
+    assert cache.first_use("_a", expires=1000.0, now=100.0)
+    assert not other_worker.first_use("_a", expires=1000.0, now=101.0)  # committed: seen at once
+    assert not cache.first_use("_a", expires=1000.0, now=102.0)  # refused, then restored too
+    assert engine.pool.checkedin() == 1  # the replay check's connection, taken again below
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+        else:
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+    other_engine.dispose()
+    engine.dispose()

@@ -150,3 +150,21 @@ def _parent_login(server: SecureServer) -> tuple[str, str]:
         engine.dispose()
     assert found is not None
     return found.login, NEW_PASSWORD
+
+
+def test_the_policy_judges_the_representative_at_every_request(server: SecureServer) -> None:
+    """The record's pages go through the same policy as SOAP: once the declaration is removed,
+    the session still exists but the minor's record refuses them, traced."""
+    session, answer = sign_in(server, *_parent_login(server), "0611111111")
+    assert answer.status_code == 303
+    documents = f"/patient/{number(ELDER)}/documents"
+    assert get(session, server, documents).status_code == 200
+    assert get(session, server, f"/patient/{number(STRANGER)}/documents").status_code == 403
+    server.cli("dmp", "representative", "remove", ELDER, PARENT)
+    try:
+        refused = get(session, server, documents)
+        assert refused.status_code == 403 and "Traceback" not in refused.text
+        row = server.trail().history(ELDER, limit=5)[0].event
+        assert row.outcome == t.DENIED and row.actor_id == PARENT
+    finally:
+        server.cli("dmp", "representative", "add", ELDER, PARENT)

@@ -11,7 +11,7 @@ from lxml import etree
 from dmp_xds.services import establishment_stats as es
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.stats import Activity, CodeCount, Refusal
-from dmp_xds.transport.web.charts import publications_chart, refusals_chart
+from dmp_xds.transport.web.charts import counts_axis, publications_chart, refusals_chart
 
 ACTIVITY = Activity(
     dmps_created=2,
@@ -129,6 +129,15 @@ def test_the_publications_chart_is_inert_accessible_and_deterministic() -> None:
     assert "2026-12 : 17" in (svg.findtext("s:desc", namespaces=ns) or "")
     assert ">17<" in text and ">3<" in text
     assert publications_chart(months) == text
+
+
+def test_the_counts_axis_has_whole_numbers() -> None:
+    assert counts_axis([3, 0]) == [0, 1, 2, 3]
+    assert counts_axis([]) == [0, 1]
+    assert counts_axis([1665, 1700]) == [0, 170, 340, 510, 680, 850, 1020, 1190, 1360, 1530, 1700]
+    text = publications_chart([("2026-11", 0), ("2026-12", 3)])
+    labels = [t.text for t in _svg(text).iter("{http://www.w3.org/2000/svg}text") if t.text in ("0", "1", "2", "3")]
+    assert labels.count("1") == 1 and labels.count("2") == 1  # no 0, 0, 1, 1, 1, 2...
 
 
 def test_the_refusals_chart_shows_each_code() -> None:

@@ -90,7 +90,7 @@ def test_security_headers() -> None:
     ):
         assert part in CSP
     assert headers["x-content-type-options"] == "nosniff"
-    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["referrer-policy"] == "same-origin"
     assert headers["x-frame-options"] == "DENY"
     assert headers["cache-control"] == "no-store"
     assert "strict-transport-security" in headers

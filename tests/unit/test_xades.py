@@ -17,6 +17,7 @@ from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from dmp_xds.security import xades
 from dmp_xds.security.cps import TrustStore, load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from dmp_xds.xds.xml import parse_bytes
 
 SS_UID = "1.2.250.1.999.1.1.7898.1.1"
 DOC_UID = "1.2.250.1.999.1.1.7898.3.1"
@@ -104,6 +105,17 @@ def test_a_document_that_is_not_xml_is_digested_as_bytes(pki: GeneratedPki, trus
 def test_a_tampered_document_is_refused(pki: GeneratedPki, trust: TrustStore) -> None:
     data = sign(pki)
     check = xades.verify_submission_signature(data, SS_UID, {DOC_UID: CDA.replace(b"Compte", b"Contre")}, trust)
+    assert not check.ok and f"digest of document {DOC_UID} does not match" in check.reason
+
+
+def test_the_tree_already_parsed_is_what_is_digested(pki: GeneratedPki, trust: TrustStore) -> None:
+    """The CDA layer's tree of a document is canonicalized as it is, not parsed again from the
+    bytes: its digest must be the signed one, the same tree altered is refused."""
+    data = sign(pki)
+    parsed = parse_bytes(CDA)
+    assert xades.verify_submission_signature(data, SS_UID, {DOC_UID: CDA}, trust, parsed={DOC_UID: parsed}).ok
+    altered = parse_bytes(CDA.replace(b"Compte", b"Contre"))
+    check = xades.verify_submission_signature(data, SS_UID, {DOC_UID: CDA}, trust, parsed={DOC_UID: altered})
     assert not check.ok and f"digest of document {DOC_UID} does not match" in check.reason
 
 

@@ -77,9 +77,11 @@ def signature_errors(
     principal: Principal | None,
     required: bool,
     now: dt.datetime | None = None,
+    parsed: Mapping[str, etree._Element] | None = None,
 ) -> list[XdsError]:
     """The CI-SIS rules of a submission's signature. `contents`: the bytes of each document, by
-    the id of its DocumentEntry in the message. `required`: a submission must carry one."""
+    the id of its DocumentEntry in the message; `parsed`, by the same ids, the trees the CDA
+    layer made of some (`parse_bytes`), not parsed again. `required`: a submission must carry one."""
     signatures = [de for de in submission.documents if is_signature_entry(de)]
     ss = submission.submission_set
     if not signatures:
@@ -123,7 +125,12 @@ def signature_errors(
         for de in submission.documents
         if de is not signature and de.unique_id and de.entry_uuid in contents
     }
-    check = verify_submission_signature(data, ss.unique_id, documents, trust, now)
+    trees = {
+        de.unique_id: tree
+        for de in submission.documents
+        if de is not signature and de.unique_id and (tree := (parsed or {}).get(de.entry_uuid)) is not None
+    }
+    check = verify_submission_signature(data, ss.unique_id, documents, trust, now, trees)
     if not check.ok:
         return [error(ErrorCode.REPOSITORY_ERROR, f"{CONTEXT} refused: {check.reason}", signature.entry_uuid)]
     assert check.holder is not None

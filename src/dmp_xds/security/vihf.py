@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import threading
 import uuid
 from collections import OrderedDict
@@ -401,9 +402,11 @@ def dn_identity(text: str) -> dict[str, set[str]]:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
 def issuer_problem(issuer: str, certificate: x509.Certificate) -> str:
     """Why the VIHF's Issuer does not name its signing certificate ("" if it does): every CN and
-    OU the Issuer states must be the certificate subject's."""
+    OU the Issuer states must be the certificate subject's. A pure function of the two, kept for
+    the cards and establishments seen last (every request of a card states the same Issuer)."""
     stated = dn_identity(issuer)
     actual = dn_identity(dn(certificate.subject))
     for kind, values in stated.items():

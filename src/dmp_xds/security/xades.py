@@ -165,13 +165,14 @@ def _is_xml(data: bytes) -> bool:
     return True
 
 
-def document_octets(data: bytes, transforms: Sequence[str]) -> bytes:
+def document_octets(data: bytes, transforms: Sequence[str], parsed: etree._Element | None = None) -> bytes:
     """The octets a manifest reference digests: the document's bytes, or, with a canonicalization
     transform (the DMP's references to CDA documents), its canonical form. Raises UnsafeXmlError
-    when the transform asks for XML and the document is not acceptable XML."""
+    when the transform asks for XML and the document is not acceptable XML. `parsed`: the tree
+    `parse_bytes(data)` already gave (the CDA layer's), canonicalized instead of parsing again."""
     if not transforms:
         return data
-    root = parse_bytes(data)
+    root = parsed if parsed is not None else parse_bytes(data)
     return _c14n(root.getroottree(), transforms[-1])
 
 
@@ -407,7 +408,10 @@ def _signing_certificate_problem(properties: etree._Element, cert: x509.Certific
 
 
 def _manifest_problem(
-    manifest: etree._Element, submission_set_unique_id: str, documents: Mapping[str, bytes]
+    manifest: etree._Element,
+    submission_set_unique_id: str,
+    documents: Mapping[str, bytes],
+    parsed: Mapping[str, etree._Element],
 ) -> tuple[str, tuple[str, ...]]:
     """Each manifest reference against the submission's documents, and every document covered."""
     named: list[str] = []
@@ -430,7 +434,7 @@ def _manifest_problem(
         if isinstance(digest, str):
             return f"manifest reference {uri}: {digest}", ()
         try:
-            octets = document_octets(documents[unique_id], transforms)
+            octets = document_octets(documents[unique_id], transforms, parsed.get(unique_id))
         except UnsafeXmlError as exc:
             return f"manifest reference {uri}: the document cannot be canonicalized: {exc}", ()
         if _digest(octets, digest[0]) != digest[1]:
@@ -453,10 +457,12 @@ def verify_submission_signature(
     documents: Mapping[str, bytes],
     trust: TrustStore | None,
     now: dt.datetime | None = None,
+    parsed: Mapping[str, etree._Element] | None = None,
 ) -> SignatureCheck:
     """Check the signature document `data` of a submission: `documents` maps the uniqueId of
     each other document of the submission to its content. `trust`: the server's trust anchors
-    (None: a server without authentication, which checks the signature but not who signed)."""
+    (None: a server without authentication, which checks the signature but not who signed).
+    `parsed`: by uniqueId, the trees `parse_bytes` already made of some of those documents."""
     try:
         signature = parse_bytes(data)
     except UnsafeXmlError as exc:
@@ -478,7 +484,7 @@ def verify_submission_signature(
     problem, signing_time = _signing_certificate_problem(covered["properties"], chain[0])
     if problem:
         return _refuse(problem)
-    problem, named = _manifest_problem(covered["manifest"], submission_set_unique_id, documents)
+    problem, named = _manifest_problem(covered["manifest"], submission_set_unique_id, documents, parsed or {})
     if problem:
         return _refuse(problem)
     signer = holder_of(chain[0])

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from dmp_xds.storage.stats import Activity, Refusal, activity, refusals
+from dmp_xds.storage.stats import Activity, Refusal, activities, activity, keep_month, kept_months, refusals
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -141,27 +140,99 @@ class Table:
 # --- the use cases --------------------------------------------------------------------------
 
 
+class ClosedMonths:
+    """The figures of months over (`month_figures`): the trace only gets rows stamped with the
+    time they are written, so a past month's rows no longer change. Computed once, then kept in
+    the database (storage.stats.keep_month: every worker, every restart) and in this process's
+    memory (bounded: the least recently used go first)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.kept: dict[tuple[Engine, str, Month], MonthFigures] = {}
+        self.hits = self.misses = 0
+
+    def __call__(self, engine: Engine, structure_id: str, month: Month, now: dt.datetime) -> MonthFigures:
+        found = self.lookup(engine, structure_id, [month]).get(month)
+        if found is None:
+            self.misses += 1
+            found = MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
+            self.put(engine, found, now)
+        return found
+
+    def lookup(self, engine: Engine, structure_id: str, months: list[Month]) -> dict[Month, MonthFigures]:
+        """The kept figures of these months: from memory, then the others in one query."""
+        found: dict[Month, MonthFigures] = {}
+        for month in months:
+            kept = self.kept.pop((engine, structure_id, month), None)
+            if kept is not None:
+                self.kept[(engine, structure_id, month)] = kept  # the most recently used, last
+                found[month] = kept
+        missing = {m.key: m for m in months if m not in found}
+        for key, stored in kept_months(engine, structure_id, list(missing)).items():
+            figures = MonthFigures(structure_id, missing[key], stored)
+            self._remember(engine, figures)
+            found[missing[key]] = figures
+        self.hits += len(found)
+        return found
+
+    def put(self, engine: Engine, figures: MonthFigures, now: dt.datetime) -> None:
+        self._remember(engine, figures)
+        keep_month(engine, figures.structure_id, figures.month.key, figures.activity, now)
+
+    def _remember(self, engine: Engine, figures: MonthFigures) -> None:
+        self.kept[(engine, figures.structure_id, figures.month)] = figures
+        while len(self.kept) > self.size:
+            del self.kept[next(iter(self.kept))]
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self.hits, self.misses, self.size, len(self.kept))
+
+    def cache_clear(self) -> None:
+        """Forget what this process holds (the database keeps its months: a restart's state)."""
+        self.kept.clear()
+        self.hits = self.misses = 0
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+_closed_month = ClosedMonths()
+
+
+def _is_closed(month: Month, now: dt.datetime) -> bool:
+    return month.end + CLOSED_AFTER <= now
+
+
 def month_figures(engine: Engine, structure_id: str, month: Month, now: dt.datetime | None = None) -> MonthFigures:
     """The structure's figures for `month`. A month over (by more than CLOSED_AFTER) is read once
-    per process and kept: the trace only gets rows stamped with the time they are written, so a
-    past month's rows no longer change (`now`: the clock, for tests)."""
+    per process and kept (ClosedMonths; `now`: the clock, for tests)."""
     now = now or dt.datetime.now(dt.UTC)
-    if month.end + CLOSED_AFTER <= now:
-        return _closed_month(engine, structure_id, month)
-    return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
-
-
-@functools.lru_cache(maxsize=4096)
-def _closed_month(engine: Engine, structure_id: str, month: Month) -> MonthFigures:
+    if _is_closed(month, now):
+        return _closed_month(engine, structure_id, month, now)
     return MonthFigures(structure_id, month, activity(engine, structure_id, month.start, month.end))
 
 
 def monthly_series(
     engine: Engine, structure_id: str, last: Month, count: int = SERIES_MONTHS, now: dt.datetime | None = None
 ) -> MonthlySeries:
-    """`count` months ending with `last`, oldest first."""
+    """`count` months ending with `last`, oldest first: the months not kept yet are read in one
+    pass (storage.stats.activities), those over kept for the next page."""
+    now = now or dt.datetime.now(dt.UTC)
     months = months_up_to(last, count)
-    return MonthlySeries(structure_id, tuple(month_figures(engine, structure_id, m, now) for m in months))
+    figures = _closed_month.lookup(engine, structure_id, [m for m in months if _is_closed(m, now)])
+    missing = [m for m in months if m not in figures]
+    for month, found in zip(
+        missing, activities(engine, structure_id, [(m.start, m.end) for m in missing]), strict=True
+    ):
+        figures[month] = MonthFigures(structure_id, month, found)
+        if _is_closed(month, now):
+            _closed_month.misses += 1
+            _closed_month.put(engine, figures[month], now)
+    return MonthlySeries(structure_id, tuple(figures[m] for m in months))
 
 
 def day_refusals(engine: Engine, structure_id: str, day: dt.date) -> DayRefusals:
@@ -260,6 +331,80 @@ def publication_points(series: MonthlySeries) -> tuple[tuple[str, int], ...]:
 
 def month_tables(figures: MonthFigures) -> tuple[Table, ...]:
     return (figures_table(figures), by_type_table(figures), by_class_table(figures), refusals_by_code_table(figures))
+
+
+# --- the dashboard page ---------------------------------------------------------------------
+
+# The months and days a page or an export may ask for: the series of twelve months and the day
+# after stay within what the calendar (and `datetime`) can name.
+FIRST_YEAR = 1970
+LAST_YEAR = 9998
+# Each table of the dashboard by the name of its CSV export (/etablissement/export/NAME.csv).
+MONTH_TABLES = {
+    "activite": figures_table,
+    "par-type": by_type_table,
+    "par-classe": by_class_table,
+    "refus-par-code": refusals_by_code_table,
+}
+SERIES_TABLE = "mensuel"
+DAY_TABLE = "refus-du-jour"
+TABLE_NAMES = (*MONTH_TABLES, SERIES_TABLE, DAY_TABLE)
+
+
+def page_month(text: str, today: dt.date) -> Month:
+    """The month a page asks for (YYYY-MM; empty: the current one)."""
+    month = Month.parse(text) if text.strip() else Month.of(today)
+    if not FIRST_YEAR <= month.year <= LAST_YEAR:
+        raise StatsInputError(f"mois hors de la période couverte : {text!r} (de {FIRST_YEAR} à {LAST_YEAR})")
+    return month
+
+
+def page_day(text: str, today: dt.date) -> dt.date:
+    """The day whose refusals a page lists (YYYY-MM-DD; empty: today)."""
+    day = parse_day(text) if text.strip() else today
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise StatsInputError(f"jour hors de la période couverte : {text!r} (de {FIRST_YEAR} à {LAST_YEAR})")
+    return day
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the dashboard page shows: the month, the twelve months ending with it, a day's
+    refusals; each table under its export's name."""
+
+    figures: MonthFigures
+    series: MonthlySeries
+    day: DayRefusals
+
+    @property
+    def tables(self) -> dict[str, Table]:
+        return {
+            **{name: build(self.figures) for name, build in MONTH_TABLES.items()},
+            SERIES_TABLE: series_table(self.series),
+            DAY_TABLE: refusals_table(self.day),
+        }
+
+
+def dashboard(
+    engine: Engine, structure_id: str, month: Month, day: dt.date, now: dt.datetime | None = None
+) -> Dashboard:
+    """The structure's dashboard: the month's figures are the series' last month (read once)."""
+    series = monthly_series(engine, structure_id, month, now=now)
+    return Dashboard(series.months[-1], series, day_refusals(engine, structure_id, day))
+
+
+def export_table(
+    engine: Engine, structure_id: str, name: str, month: Month, day: dt.date, now: dt.datetime | None = None
+) -> Table:
+    """One table of the dashboard, by its export's name (KeyError: no such table); only what it
+    needs is read."""
+    if name in MONTH_TABLES:
+        return MONTH_TABLES[name](month_figures(engine, structure_id, month, now))
+    if name == SERIES_TABLE:
+        return series_table(monthly_series(engine, structure_id, month, now=now))
+    if name == DAY_TABLE:
+        return refusals_table(day_refusals(engine, structure_id, day))
+    raise KeyError(name)
 
 
 def to_csv(table: Table) -> str:

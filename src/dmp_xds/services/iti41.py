@@ -15,6 +15,8 @@ import binascii
 from dataclasses import dataclass
 from pathlib import Path
 
+from lxml import etree
+
 from dmp_xds.dmp.submission_signature import is_signature_entry, signature_errors
 from dmp_xds.dmp.validation.cda import CDA_MIME_TYPE
 from dmp_xds.security import vocabulary as sv
@@ -181,21 +183,30 @@ def _match_documents(
 
 def _check_documents(
     services: Services, entries: list[DocumentEntry], received: list[_ReceivedDocument]
-) -> list[XdsError]:
+) -> tuple[list[XdsError], dict[str, etree._Element]]:
     """The CDA layer on each text/xml document, against its DocumentEntry (read from its temporary
-    file: the bytes are parsed once, here)."""
+    file: the bytes are parsed once, here), and the trees it parsed, by document id, which the
+    signature check canonicalizes rather than parsing the documents again."""
     by_id = {de.entry_uuid: de for de in entries}
     findings: list[XdsError] = []
+    trees: dict[str, etree._Element] = {}
     for doc in received:
         de = by_id.get(doc.document_id)
         # The submission set's signature is text/xml but no CDA: it is checked as a signature.
         if de is not None and de.mime_type == CDA_MIME_TYPE and not is_signature_entry(de):
-            findings += services.validators.document_errors(de, doc.blob.path.read_bytes())
-    return findings
+            found, tree = services.validators.document_check(de, doc.blob.path.read_bytes())
+            findings += found
+            if tree is not None:
+                trees[doc.document_id] = tree
+    return findings, trees
 
 
 def _check_signature(
-    services: Services, request: TransactionRequest, submission: Submission, received: list[_ReceivedDocument]
+    services: Services,
+    request: TransactionRequest,
+    submission: Submission,
+    received: list[_ReceivedDocument],
+    trees: dict[str, etree._Element],
 ) -> list[XdsError]:
     """Under the CI-SIS profile, the XAdES signature of the submission set (dmp/submission_signature.py):
     required when the server authenticates its callers, unless configured optional."""
@@ -211,7 +222,8 @@ def _check_signature(
     if not required and not any(is_signature_entry(de) for de in submission.documents):
         return []
     contents = {doc.document_id: doc.blob.path.read_bytes() for doc in received}
-    return signature_errors(submission, contents, security.trust if security is not None else None, principal, required)
+    trust = security.trust if security is not None else None
+    return signature_errors(submission, contents, trust, principal, required, parsed=trees)
 
 
 def provide_and_register(services: Services, request: TransactionRequest) -> TransactionResult:
@@ -234,10 +246,11 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         if services.settings.profile == "cisis":
             _tolerate_id_case(submission.documents, received, unusable)
         errors += _match_documents(submission.documents, received, unusable, services.settings.repository_unique_id)
-        errors += _check_documents(services, submission.documents, received)
+        findings, trees = _check_documents(services, submission.documents, received)
+        errors += findings
         if any(e.is_error for e in errors):
             return submission_result(submission, errors)
-        refused = _check_signature(services, request, submission, received)
+        refused = _check_signature(services, request, submission, received, trees)
         if refused:
             return submission_result(submission, refused)
 

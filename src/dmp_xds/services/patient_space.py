@@ -375,9 +375,9 @@ def _update(services: Services, call: PatientCall, submission: Submission, uniqu
     return ChangeResult(unique_id, what, detail)
 
 
-def new_version(entry: DocumentEntry, codes: list[Code]) -> Submission:
-    """ITI-57: a new version of `entry` with these confidentiality codes (pure)."""
-    ss = SubmissionSet(
+def _update_set(entry: DocumentEntry) -> SubmissionSet:
+    """The submission set of an ITI-57 update of `entry` by the patient's space (pure)."""
+    return SubmissionSet(
         entry_uuid=_uuid(),
         unique_id=new_unique_id(),
         source_id=_source_id(),
@@ -386,6 +386,11 @@ def new_version(entry: DocumentEntry, codes: list[Code]) -> Submission:
         content_type_code=Code(EXP_PATIENT.code, EXP_PATIENT.scheme, EXP_PATIENT.display),
         authors=list(entry.authors),
     )
+
+
+def new_version(entry: DocumentEntry, codes: list[Code]) -> Submission:
+    """ITI-57: a new version of `entry` with these confidentiality codes (pure)."""
+    ss = _update_set(entry)
     version = replace(
         entry,
         entry_uuid=_uuid(),
@@ -406,15 +411,7 @@ def new_version(entry: DocumentEntry, codes: list[Code]) -> Submission:
 
 def status_change(entry: DocumentEntry, new_status: str) -> Submission:
     """ITI-57: the document's availability status changed (the DMP's deletion: Deleted) (pure)."""
-    ss = SubmissionSet(
-        entry_uuid=_uuid(),
-        unique_id=new_unique_id(),
-        source_id=_source_id(),
-        patient_id=entry.patient_id,
-        submission_time=dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
-        content_type_code=Code(EXP_PATIENT.code, EXP_PATIENT.scheme, EXP_PATIENT.display),
-        authors=list(entry.authors),
-    )
+    ss = _update_set(entry)
     change = Association(
         _uuid(),
         v.UPDATE_AVAILABILITY_STATUS,

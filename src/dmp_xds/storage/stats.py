@@ -14,13 +14,29 @@ Periods are half-open [start, end) in UTC, the trace's clock.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    case,
+    distinct,
+    exists,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.audit_checkpoints import utc_stamp
@@ -31,6 +47,7 @@ from dmp_xds.storage.tables import (
     DmpRecordRow,
     DocumentEntryRow,
     LifecycleEventRow,
+    StatsClosedMonthRow,
     utc_aware,
 )
 from dmp_xds.xds import vocabulary as v
@@ -40,6 +57,7 @@ _document = DocumentEntryRow.__table__
 _association = AssociationRow.__table__
 _event = LifecycleEventRow.__table__
 _record = DmpRecordRow.__table__
+_closed = StatsClosedMonthRow.__table__
 
 CHUNK = 500
 # The code a submission refused by the access policy is counted under: the WS-Security fault
@@ -112,13 +130,6 @@ def structure_requests(
     )
 
 
-def _is_signature(row: Row[Any]) -> bool:
-    """The submission set's signature (TD2.1) is registered as a document but is none."""
-    format_code = (getattr(row, "format_code", None), getattr(row, "format_code_scheme", None))
-    class_code = (getattr(row, "class_code", None), getattr(row, "class_code_scheme", None))
-    return format_code in v.SIGNATURE_FORMAT_CODES or class_code == v.SIGNATURE_CLASS_CODE
-
-
 def refusals(engine: Engine, structure_id: str, start: dt.datetime, end: dt.datetime) -> list[Refusal]:
     """The structure's refused submissions (ITI-41/42) in [start, end), oldest first."""
     statement = (
@@ -156,70 +167,195 @@ def refusals(engine: Engine, structure_id: str, start: dt.datetime, end: dt.date
 
 def activity(engine: Engine, structure_id: str, start: dt.datetime, end: dt.datetime) -> Activity:
     """The structure's figures over [start, end) (see docs/establishment-dashboard.md)."""
-    actions = (t.SUBMIT, t.UPDATE, t.DELETE, t.DMP_CREATE)
-    rows = select(_entry.c.action, _entry.c.outcome, _entry.c.actor_id, _entry.c.patient_id, _entry.c.documents).where(
-        structure_requests(structure_id, actions, start, end)
+    return activities(engine, structure_id, [(start, end)])[0]
+
+
+Period = tuple[dt.datetime, dt.datetime]
+
+
+def _period_of(stamp: str, bounds: Sequence[tuple[str, str]]) -> int | None:
+    """The index of the period (sorted, disjoint) whose [low, high) holds the trace stamp."""
+    index = bisect.bisect_right([low for low, _ in bounds], stamp) - 1
+    return index if index >= 0 and stamp < bounds[index][1] else None
+
+
+def _document_elements(dialect: str) -> Any:
+    """The uniqueIds of a trace row's `documents` (a JSON array) as a table joined to the row:
+    the database unnests them, so the rows of a year's publications stay in it."""
+    if dialect == "postgresql":
+        return func.json_array_elements_text(_entry.c.documents).table_valued("value").alias("document")
+    return func.json_each(_entry.c.documents).table_valued("value").alias("document")
+
+
+def _signature(entry: Any) -> ColumnElement[bool]:
+    """The submission set's signature (TD2.1) is registered as a document but is none. Never
+    NULL (a code left empty is no signature's): NOT of it keeps the other documents."""
+
+    def code(column: str) -> Any:
+        return func.coalesce(entry.c[column], "")
+
+    return or_(
+        *(and_(code("format_code") == c, code("format_code_scheme") == scheme) for c, scheme in SIGNATURES),
+        and_(code("class_code") == v.SIGNATURE_CLASS_CODE[0], code("class_code_scheme") == v.SIGNATURE_CLASS_CODE[1]),
+    )
+
+
+SIGNATURES = sorted(v.SIGNATURE_FORMAT_CODES)
+
+
+def activities(engine: Engine, structure_id: str, periods: Sequence[Period]) -> list[Activity]:
+    """The structure's figures over each of `periods` (sorted, disjoint: twelve months, say), in
+    one pass: each statement covers them all and the database counts per period (a CASE on the
+    trace's stamp), so twelve months cost about one month's reading, and the publications are
+    counted by the database, not carried to Python one by one."""
+    if not periods:
+        return []
+    bounds = [_stamps(start, end) for start, end in periods]
+    if any(bounds[i][1] > bounds[i + 1][0] for i in range(len(bounds) - 1)):
+        raise ValueError("periods must be sorted and disjoint")
+    count = len(periods)
+    first, last = periods[0][0], periods[-1][1]
+    # Which period a trace row belongs to (count: none, between two periods).
+    period = case(
+        *(
+            (and_(_entry.c.recorded_at >= low, _entry.c.recorded_at < high), index)
+            for index, (low, high) in enumerate(bounds)
+        ),
+        else_=count,
+    ).label("period")  # grouped by its name: PostgreSQL takes two renderings of it as two expressions
+    # Publications: each uniqueId of the successful submissions, its first registration (its
+    # codes), the signature left out; one not in the registry any more (ITI-62) counts, codes
+    # unknown. Grouped by period and codes; a uniqueId is one group of its period.
+    document = _document_elements(engine.dialect.name)
+    unique_id = document.c.value
+    entry = _document.alias("entry")
+    later = _document.alias("later")
+    first_version = select(func.min(later.c.version)).where(later.c.unique_id == unique_id).scalar_subquery()
+    replacing = exists().where(
+        _association.c.source == entry.c.entry_uuid,
+        _association.c.association_type.in_(sorted(v.REPLACING_RELATIONSHIPS)),
+    )
+    publications = (
+        select(
+            period,
+            entry.c.type_code,
+            entry.c.type_code_scheme,
+            entry.c.class_code,
+            entry.c.class_code_scheme,
+            func.count(distinct(unique_id)),
+            func.count(distinct(case((replacing, unique_id)))),
+        )
+        .select_from(
+            _entry.join(document, true()).outerjoin(
+                entry, and_(entry.c.unique_id == unique_id, entry.c.version == first_version)
+            )
+        )
+        .where(
+            structure_requests(structure_id, SUBMISSIONS, first, last),
+            _entry.c.outcome == t.SUCCESS,
+            or_(entry.c.entry_uuid.is_(None), not_(_signature(entry))),
+        )
+        .group_by(period, entry.c.type_code, entry.c.type_code_scheme, entry.c.class_code, entry.c.class_code_scheme)
+    )
+    submissions = (
+        select(period, _entry.c.outcome, func.count(), func.count(distinct(_entry.c.patient_id)))
+        .where(structure_requests(structure_id, SUBMISSIONS, first, last))
+        .group_by(period, _entry.c.outcome)
+    )
+    others = select(
+        _entry.c.recorded_at,
+        _entry.c.action,
+        _entry.c.outcome,
+        _entry.c.actor_id,
+        _entry.c.patient_id,
+        _entry.c.documents,
+    ).where(
+        structure_requests(structure_id, (t.UPDATE, t.DELETE, t.DMP_CREATE), first, last),
+        _entry.c.outcome == t.SUCCESS,
     )
     reads = (
-        select(_entry.c.action, func.count())
-        .where(structure_requests(structure_id, t.DOCUMENT_READS, start, end), _entry.c.outcome == t.SUCCESS)
-        .group_by(_entry.c.action)
+        select(_entry.c.action, period, func.count())
+        .where(structure_requests(structure_id, t.DOCUMENT_READS, first, last), _entry.c.outcome == t.SUCCESS)
+        .group_by(_entry.c.action, period)
     )
-    published: dict[str, None] = {}
-    fed: set[str] = set()
-    changed: dict[str, None] = {}
-    changers: set[str] = set()
-    removed: dict[str, None] = {}
-    created: list[str] = []
-    refused = 0
+    published = [0] * count
+    replaced = [0] * count
+    by_type: list[Counter[tuple[str, str]]] = [Counter() for _ in periods]
+    by_class: list[Counter[tuple[str, str]]] = [Counter() for _ in periods]
+    fed = [0] * count
+    refused = [0] * count
+    changed: list[dict[str, None]] = [{} for _ in periods]
+    changers: list[set[str]] = [set() for _ in periods]
+    removed: list[dict[str, None]] = [{} for _ in periods]
+    created: list[list[str]] = [[] for _ in periods]
+    reads_of: list[dict[str, int]] = [{} for _ in periods]
     with engine.connect() as connection:
-        for row in connection.execute(rows):
-            documents = row.documents or ()
-            if row.action == t.SUBMIT and row.outcome == t.SUCCESS:
-                published.update(dict.fromkeys(documents))
-                fed.add(row.patient_id)
-            elif row.action == t.SUBMIT and row.outcome in REFUSED:
-                refused += 1
-            elif row.action == t.UPDATE and row.outcome == t.SUCCESS:
-                changed.update(dict.fromkeys(documents))
-                changers.add(row.actor_id)
-            elif row.action == t.DELETE and row.outcome == t.SUCCESS:
-                removed.update(dict.fromkeys(documents))
-            elif row.action == t.DMP_CREATE and row.outcome == t.SUCCESS:
-                created.append(row.patient_id)
-        counts: dict[str, int] = {action: count for action, count in connection.execute(reads)}
+        for index, type_code, type_scheme, class_code, class_scheme, number, replacers in connection.execute(
+            publications
+        ):
+            if index >= count:
+                continue
+            published[index] += number
+            replaced[index] += replacers
+            by_type[index][(type_code or "", type_scheme or "")] += number
+            by_class[index][(class_code or "", class_scheme or "")] += number
+        for index, outcome, number, patients in connection.execute(submissions):
+            if index >= count:
+                continue
+            if outcome == t.SUCCESS:
+                fed[index] = patients
+            elif outcome in REFUSED:
+                refused[index] += number
+        for row in connection.execute(others):
+            found = _period_of(row.recorded_at, bounds)
+            if found is None:
+                continue
+            if row.action == t.UPDATE:
+                changed[found].update(dict.fromkeys(row.documents or ()))
+                changers[found].add(row.actor_id)
+            elif row.action == t.DELETE:
+                removed[found].update(dict.fromkeys(row.documents or ()))
+            else:
+                created[found].append(row.patient_id)
+        for action, index, number in connection.execute(reads):
+            if index < count:
+                reads_of[index][action] = number
+        status = _status_events(connection, list(dict.fromkeys(uid for found in changed for uid in found)))
+        consent_dates = _consent_dates(connection, [p for found in created for p in found])
 
-        entries = _entries(connection, list(published))
-        documents = {e.unique_id: e for e in entries if not _is_signature(e)}
-        # Published, then deleted from the registry (ITI-62): counted, its codes no longer known.
-        gone = len(set(published) - {e.unique_id for e in entries})
-        replaced = _replacing(connection, [e.entry_uuid for e in documents.values()])
-        archived, deleted = _status_changes(connection, list(changed), changers, start, end)
-        consents = _consents(connection, created, start, end)
+    by_code: list[Counter[str]] = [Counter() for _ in periods]
+    if any(refused):
+        for refusal in refusals(engine, structure_id, first, last):
+            found = _period_of(refusal.recorded_at, bounds)
+            if found is not None:
+                by_code[found].update(refusal.codes)
 
-    by_type = Counter((e.type_code or "", e.type_code_scheme or "") for e in documents.values())
-    by_class = Counter((e.class_code or "", e.class_code_scheme or "") for e in documents.values())
-    if gone:
-        by_type[("", "")] += gone
-        by_class[("", "")] += gone
-    by_code: Counter[str] = Counter()
-    for refusal in refusals(engine, structure_id, start, end) if refused else ():
-        by_code.update(refusal.codes)
-    return Activity(
-        dmps_created=len(created),
-        consents_collected=consents,
-        documents_published=len(documents) + gone,
-        documents_replaced=replaced,
-        documents_archived=len(archived),
-        documents_deleted=len(deleted | set(removed)),
-        patients_fed=len(fed),
-        submissions_refused=refused,
-        searches=counts.get(t.SEARCH, 0),
-        retrievals=counts.get(t.RETRIEVE, 0),
-        by_type=_code_counts(by_type),
-        by_class=_code_counts(by_class),
-        refusals_by_code=tuple(sorted(by_code.items(), key=lambda item: (-item[1], item[0]))),
-    )
+    result: list[Activity] = []
+    for index, (start, end) in enumerate(periods):
+        archived, deleted = _status_changes(status, list(changed[index]), changers[index], start, end)
+        result.append(
+            Activity(
+                dmps_created=len(created[index]),
+                consents_collected=sum(
+                    1
+                    for p in dict.fromkeys(created[index])
+                    for when in consent_dates.get(p, ())
+                    if start <= utc_aware(when) < end
+                ),
+                documents_published=published[index],
+                documents_replaced=replaced[index],
+                documents_archived=len(archived),
+                documents_deleted=len(deleted | set(removed[index])),
+                patients_fed=fed[index],
+                submissions_refused=refused[index],
+                searches=reads_of[index].get(t.SEARCH, 0),
+                retrievals=reads_of[index].get(t.RETRIEVE, 0),
+                by_type=_code_counts(by_type[index]),
+                by_class=_code_counts(by_class[index]),
+                refusals_by_code=tuple(sorted(by_code[index].items(), key=lambda item: (-item[1], item[0]))),
+            )
+        )
+    return result
 
 
 def _code_counts(counter: Counter[tuple[str, str]]) -> tuple[CodeCount, ...]:
@@ -229,75 +365,111 @@ def _code_counts(counter: Counter[tuple[str, str]]) -> tuple[CodeCount, ...]:
     )
 
 
-def _entries(connection: Connection, unique_ids: Sequence[str]) -> list[Row[Any]]:
-    """The first registration of each uniqueId (its codes, its entryUUID)."""
-    found: dict[str, Row[Any]] = {}  # the first version of each
+StatusEvent = tuple[str, Any, str, Any]  # uniqueId, detail, actor, recorded_at
+
+
+def _status_events(connection: Connection, unique_ids: Sequence[str]) -> list[StatusEvent]:
+    """The registry's status changes of these documents (any version), with who and when."""
+    uuids: dict[str, str] = {}
     for chunk in _chunks(unique_ids):
-        statement = (
-            select(
-                _document.c.entry_uuid,
-                _document.c.unique_id,
-                _document.c.type_code,
-                _document.c.type_code_scheme,
-                _document.c.class_code,
-                _document.c.class_code_scheme,
-                _document.c.format_code,
-                _document.c.format_code_scheme,
-            )
-            .where(_document.c.unique_id.in_(chunk))
-            .order_by(_document.c.unique_id, _document.c.version)
+        statement = select(_document.c.entry_uuid, _document.c.unique_id).where(_document.c.unique_id.in_(chunk))
+        uuids.update(dict(connection.execute(statement).all()))
+    events: list[StatusEvent] = []
+    for chunk in _chunks(list(uuids)):
+        statement = select(_event.c.object_uuid, _event.c.detail, _event.c.actor, _event.c.recorded_at).where(
+            _event.c.object_uuid.in_(chunk), _event.c.action == STATUS_CHANGED
         )
         for row in connection.execute(statement):
-            found.setdefault(row.unique_id, row)  # type: ignore[arg-type]
-    return list(found.values())
-
-
-def _replacing(connection: Connection, entry_uuids: Sequence[str]) -> int:
-    """How many of these DocumentEntries replace another (RPLC, XFRM_RPLC)."""
-    replacing: set[str] = set()
-    for chunk in _chunks(entry_uuids):
-        statement = select(_association.c.source).where(
-            _association.c.source.in_(chunk),
-            _association.c.association_type.in_(sorted(v.REPLACING_RELATIONSHIPS)),
-        )
-        replacing.update(connection.execute(statement).scalars())
-    return len(replacing)
+            events.append((uuids[row.object_uuid], row.detail, row.actor, row.recorded_at))
+    return events
 
 
 def _status_changes(
-    connection: Connection, unique_ids: Sequence[str], actors: set[str], start: dt.datetime, end: dt.datetime
+    events: Sequence[StatusEvent], unique_ids: Sequence[str], actors: set[str], start: dt.datetime, end: dt.datetime
 ) -> tuple[set[str], set[str]]:
     """Of the documents the structure's ITI-57 requests changed, those its staff archived and
     those they deleted (the DMP's logical deletion, TD3.3c) in [start, end): the registry's
     history of status changes, by the same actors."""
     archived: set[str] = set()
     deleted: set[str] = set()
-    uuids: dict[str, str] = {}
-    for chunk in _chunks(unique_ids):
-        statement = select(_document.c.entry_uuid, _document.c.unique_id).where(_document.c.unique_id.in_(chunk))
-        uuids.update(dict(connection.execute(statement).all()))
-    for chunk in _chunks(list(uuids)):
-        statement = select(_event.c.object_uuid, _event.c.detail, _event.c.actor, _event.c.recorded_at).where(
-            _event.c.object_uuid.in_(chunk), _event.c.action == STATUS_CHANGED
-        )
-        for row in connection.execute(statement):
-            when = utc_aware(row.recorded_at)
-            if row.actor not in actors or not start <= when < end:
-                continue
-            target = (row.detail or {}).get("to")
-            if target == v.STATUS_ARCHIVED:
-                archived.add(uuids[row.object_uuid])
-            elif target == v.STATUS_DELETED:
-                deleted.add(uuids[row.object_uuid])
+    wanted = set(unique_ids)
+    for unique_id, detail, actor, recorded_at in events:
+        if unique_id not in wanted or actor not in actors or not start <= utc_aware(recorded_at) < end:
+            continue
+        target = (detail or {}).get("to")
+        if target == v.STATUS_ARCHIVED:
+            archived.add(unique_id)
+        elif target == v.STATUS_DELETED:
+            deleted.add(unique_id)
     return archived, deleted
 
 
-def _consents(connection: Connection, patients: Sequence[str], start: dt.datetime, end: dt.datetime) -> int:
-    """Of the DMPs the structure created, those whose consent is dated in [start, end)."""
-    count = 0
+def _consent_dates(connection: Connection, patients: Sequence[str]) -> dict[str, list[Any]]:
+    """When each of these patients' DMP consent was collected."""
+    dates: dict[str, list[Any]] = {}
     for chunk in _chunks(list(dict.fromkeys(patients))):
-        statement = select(_record.c.consent_collected_at).where(_record.c.patient_id.in_(chunk))
-        for (collected_at,) in connection.execute(statement):
-            if start <= utc_aware(collected_at) < end:
-                count += 1
-    return count
+        statement = select(_record.c.patient_id, _record.c.consent_collected_at).where(_record.c.patient_id.in_(chunk))
+        for patient_id, collected_at in connection.execute(statement):
+            dates.setdefault(patient_id, []).append(collected_at)
+    return dates
+
+
+# --- the figures of months that are over, kept ---------------------------------------------------
+
+
+def _activity_json(found: Activity) -> dict[str, Any]:
+    return {
+        **{name: getattr(found, name) for name in _COUNTS},
+        "by_type": [[c.code, c.scheme, c.count] for c in found.by_type],
+        "by_class": [[c.code, c.scheme, c.count] for c in found.by_class],
+        "refusals_by_code": [[code, count] for code, count in found.refusals_by_code],
+    }
+
+
+def _activity_of(value: dict[str, Any]) -> Activity:
+    counts: dict[str, Any] = {name: int(value[name]) for name in _COUNTS}
+    return Activity(
+        **counts,
+        by_type=tuple(CodeCount(str(c), str(s), int(n)) for c, s, n in value["by_type"]),
+        by_class=tuple(CodeCount(str(c), str(s), int(n)) for c, s, n in value["by_class"]),
+        refusals_by_code=tuple((str(code), int(n)) for code, n in value["refusals_by_code"]),
+    )
+
+
+_COUNTS = (
+    "dmps_created",
+    "consents_collected",
+    "documents_published",
+    "documents_replaced",
+    "documents_archived",
+    "documents_deleted",
+    "patients_fed",
+    "submissions_refused",
+    "searches",
+    "retrievals",
+)
+
+
+def kept_months(engine: Engine, structure_id: str, months: Sequence[str]) -> dict[str, Activity]:
+    """The figures kept for these past months (YYYY-MM) of the structure, by month."""
+    if not months:
+        return {}
+    statement = select(_closed.c.month, _closed.c.figures).where(
+        _closed.c.structure_id == structure_id, _closed.c.month.in_(list(months))
+    )
+    with engine.connect() as connection:
+        return {row.month: _activity_of(row.figures) for row in connection.execute(statement)}
+
+
+def keep_month(engine: Engine, structure_id: str, month: str, found: Activity, now: dt.datetime) -> None:
+    """Keep a past month's figures. Two workers may compute the same month at once: the first
+    row stays (both computed the same figures)."""
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(_closed).values(
+                    structure_id=structure_id, month=month, figures=_activity_json(found), computed_at=now
+                )
+            )
+    except IntegrityError:
+        pass

@@ -316,11 +316,11 @@ class RegistryStore:
         by_uuid: dict[str, DocumentEntry] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(wanted):
-                query = select(_document_entry.c.entry_uuid, _document_entry.c.data).where(
+                query = select(_document_entry.c.entry_uuid, _document_entry.c.status, _document_entry.c.data).where(
                     _document_entry.c.entry_uuid.in_(chunk)
                 )
-                for entry_uuid, data in connection.execute(query):
-                    by_uuid[entry_uuid] = document_entry_from_dict(data)
+                for entry_uuid, status, data in connection.execute(query):
+                    by_uuid[entry_uuid] = _with_status(document_entry_from_dict(data), status)
         return [by_uuid[u] for u in wanted if u in by_uuid]
 
     def get_document_entries_by_unique_id(self, unique_ids: Iterable[str]) -> list[DocumentEntry]:
@@ -334,10 +334,11 @@ class RegistryStore:
                     _document_entry.c.unique_id,
                     _document_entry.c.logical_id,
                     _document_entry.c.version,
+                    _document_entry.c.status,
                     _document_entry.c.data,
                 ).where(_document_entry.c.unique_id.in_(chunk))
-                for unique_id, logical_id, version, data in connection.execute(query):
-                    found.append((unique_id, logical_id, version, document_entry_from_dict(data)))
+                for unique_id, logical_id, version, status, data in connection.execute(query):
+                    found.append((unique_id, logical_id, version, _with_status(document_entry_from_dict(data), status)))
         position = {unique_id: index for index, unique_id in enumerate(wanted)}
         found.sort(key=lambda item: (position[item[0]], item[1], item[2]))
         return [entry for *_, entry in found]
@@ -926,3 +927,10 @@ def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _with_status(entry: DocumentEntry, status: str) -> DocumentEntry:
+    """The entry with the status of its row: an update (Deprecated, Deleted, Archived) changes
+    the status column, not the stored metadata."""
+    entry.status = status
+    return entry

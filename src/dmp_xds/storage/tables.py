@@ -596,6 +596,20 @@ class WebRepresentativeAccountRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer)
 
 
+class StatsClosedMonthRow(Base):
+    """A structure's dashboard figures for a month that is over (storage/stats.py `Activity`, as
+    JSON): the trace only gets rows stamped when they are written, so a past month's figures no
+    longer change, and every worker process and every restart reads them here rather than from
+    the trace again. Counts only: no patient, no document id."""
+
+    __tablename__ = "stats_closed_month"
+
+    structure_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 metadata = Base.metadata
 
 

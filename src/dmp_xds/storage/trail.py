@@ -272,9 +272,15 @@ class AuditTrail:
         recorded_at = utc_stamp(now)
         with self.engine.begin() as connection:
             # Take the head's lock first: appends of every thread and process are serialized,
-            # each sees the previous MAC.
-            bumped = connection.execute(update(_head).where(_head.c.id == HEAD_ID).values(seq=_head.c.seq + 1))
-            if bumped.rowcount != 1:
+            # each sees the previous MAC. One statement bumps the head and reads it (one round
+            # trip to PostgreSQL, not two).
+            bumped = connection.execute(
+                update(_head)
+                .where(_head.c.id == HEAD_ID)
+                .values(seq=_head.c.seq + 1)
+                .returning(_head.c.seq, _head.c.hash)
+            ).first()
+            if bumped is None:
                 # Only before the very first entry: with entries, a missing head is tampering
                 # and `verify` says so; appending then would hide it.
                 if connection.execute(select(_entry.c.seq).limit(1)).first() is not None:
@@ -282,7 +288,9 @@ class AuditTrail:
                         "the audit_head row is missing although the trace has entries: run `dmp-xds audit verify`"
                     )
                 connection.execute(insert(_head).values(id=HEAD_ID, seq=1, hash=GENESIS_HASH))
-            seq, prev_hash = connection.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID)).one()
+                seq, prev_hash = 1, GENESIS_HASH
+            else:
+                seq, prev_hash = bumped
             mac = entry_mac(self.key, seq, recorded_at, event, prev_hash)
             connection.execute(
                 insert(_entry).values(

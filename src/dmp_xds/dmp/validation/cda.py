@@ -79,22 +79,28 @@ class CdaValidator:
 
     def validate(self, data: bytes, entry: DocumentEntry | None = None) -> list[XdsError]:
         """Every finding on one document (and its DocumentEntry, when given)."""
+        return self.check(data, entry)[0]
+
+    def check(self, data: bytes, entry: DocumentEntry | None = None) -> tuple[list[XdsError], etree._Element | None]:
+        """`validate`, and the document's tree as `parse_bytes` made it (None: not acceptable XML),
+        for the later steps that read the same document (the signature's digest)."""
         where = entry.entry_uuid if entry is not None else ""
         subject = f"Document {entry.entry_uuid} (uniqueId {entry.unique_id})" if entry is not None else "Document"
         try:
             root = parse_bytes(data)
         except UnsafeXmlError as exc:
-            return [XdsError(ErrorCode.REPOSITORY_METADATA_ERROR, f"{subject}: {exc}", where)]
+            return [XdsError(ErrorCode.REPOSITORY_METADATA_ERROR, f"{subject}: {exc}", where)], None
         try:
             document = clinical_document(root)
             header = header_of(document)
         except CdaError as exc:
-            return self._findings(subject, where, [str(exc)])
+            return self._findings(subject, where, [str(exc)]), root
         problems = self.schema_problems(document)
         problems += header_problems(header, document, self.value_sets)
         if entry is not None:
             problems += consistency_problems(header, entry, self.value_sets)
-        return self._findings(subject, where, problems) + self.schematron_findings(root, header, subject, where)
+        findings = self._findings(subject, where, problems) + self.schematron_findings(root, header, subject, where)
+        return findings, root
 
     def schematron_findings(self, root: etree._Element, header: CdaHeader, subject: str, where: str) -> list[XdsError]:
         """The ANS schematrons' failed asserts on a document parse_bytes accepted, each with its

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lxml import etree
+
 from dmp_xds.config import ConfigError, Settings
 from dmp_xds.dmp.ins import canonical_patient_id
 from dmp_xds.dmp.validation.ans_schematrons import AnsSchematrons, load_ans_schematrons
@@ -54,9 +56,13 @@ class Validators:
 
     def document_errors(self, entry: DocumentEntry, data: bytes) -> list[XdsError]:
         """The CDA layer for one `text/xml` document; other media types (PDF...) skip it."""
+        return self.document_check(entry, data)[0]
+
+    def document_check(self, entry: DocumentEntry, data: bytes) -> tuple[list[XdsError], etree._Element | None]:
+        """`document_errors`, and the tree the CDA layer parsed (None: it did not parse it)."""
         if self.cda is None or entry.mime_type != CDA_MIME_TYPE or not self.cda.applies_to(data):
-            return []
-        return self.cda.validate(data, entry)
+            return [], None
+        return self.cda.check(data, entry)
 
 
 def load_validators(settings: Settings, cda_under_ihe: bool = False) -> Validators:

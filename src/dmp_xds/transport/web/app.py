@@ -20,7 +20,7 @@ from dmp_xds.storage import trail as t
 from dmp_xds.storage.patient_accounts import PatientAccountStore, RepresentativeAccountStore
 from dmp_xds.storage.trail import AuditEvent
 from dmp_xds.storage.web import WebStore
-from dmp_xds.transport.web import establishment, home, patient, professional
+from dmp_xds.transport.web import establishment, home, patient, patient_pages, professional
 from dmp_xds.transport.web.body import discard_files, read_body
 from dmp_xds.transport.web.http import (
     HttpError,
@@ -61,7 +61,7 @@ class WebApplication:
         self.settings = services.settings
         self.executor = executor
         self.chain_of = chain_of
-        for module in (home, patient, professional, establishment):
+        for module in (home, patient, patient_pages, professional, establishment):
             module.register(self.web)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -177,21 +177,42 @@ class WebApplication:
         raise HttpError(403, "Cette demande n'a pas été faite depuis une page de ce site : rien n'a été modifié.")
 
     async def _send(self, send: Send, request: Request, response: Response) -> None:
-        headers = [
-            ("content-type", response.content_type),
-            ("content-length", str(len(response.body))),
-            *response.headers,
-            *security_headers(request.tls, request.session is not None or request.path.startswith(PRIVATE_PREFIXES)),
-        ]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-            }
-        )
-        body = b"" if request.method == "HEAD" else response.body
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        try:
+            size = response.file.stat().st_size if response.file is not None else len(response.body)
+            # A response with a policy of its own (a document served inline, sandboxed) keeps it
+            # alone: the pages' one, written for HTML pages, is not the one that document needs.
+            own_policy = any(k == "content-security-policy" for k, _ in response.headers)
+            protections = security_headers(
+                request.tls, request.session is not None or request.path.startswith(PRIVATE_PREFIXES)
+            )
+            headers = [
+                ("content-type", response.content_type),
+                ("content-length", str(size)),
+                *response.headers,
+                *(h for h in protections if not (own_policy and h[0] == "content-security-policy")),
+            ]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+                }
+            )
+            if request.method == "HEAD" or response.file is None:
+                body = b"" if request.method == "HEAD" else response.body
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+            loop = asyncio.get_running_loop()
+            with open(response.file, "rb") as handle:
+                while True:
+                    chunk = await loop.run_in_executor(self.executor, handle.read, FILE_CHUNK)
+                    if not chunk:
+                        break
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if response.file is not None and response.remove_file:
+                response.file.unlink(missing_ok=True)
 
     async def _static(self, name: str, tls: bool, head: bool, send: Send) -> None:
         file = (STATIC_DIR / name).resolve()
@@ -216,5 +237,6 @@ class WebApplication:
         await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
 
 
+FILE_CHUNK = 64 * 1024
 # The spaces whose every page is personal: never cached, even when the request is refused.
 PRIVATE_PREFIXES = ("/patient/", "/AccesDirect/", "/etablissement/")

@@ -48,6 +48,9 @@ def _config(colour: str) -> dict[str, Any]:
         "style": Style(colors=(colour,), **_STYLE_COMMON),
         "show_legend": False,
         "print_values": True,
+        # Above (beside) the bar, in the text colour on white: inside a dark bar it would not be
+        # read, and a short bar has no room for it.
+        "print_values_position": "top",
         "print_zeroes": True,
         "no_data_text": "Aucune donnée",
         "width": 800,
@@ -77,6 +80,14 @@ def _accessible(svg: etree._Element, chart_id: str, title: str, description: str
     return svg
 
 
+def counts_axis(counts: Sequence[int], most: int = 10) -> list[int]:
+    """Whole numbers for the axis of counts, at most `most` + 1 of them: pygal's own ticks
+    of a small count are fractions, printed rounded (0, 0, 1, 1...)."""
+    top = max([1, *counts])
+    step = max(1, -(-top // most))
+    return list(range(0, top + step, step))
+
+
 def _render(chart: Any, chart_id: str, title: str, description: str) -> str:
     chart.uuid = chart_id  # pygal's id is random: fixed, the output is the same for the same figures
     chart.add_xml_filter(lambda svg: _accessible(svg, chart_id, title, description))
@@ -92,6 +103,7 @@ def publications_chart(months: Sequence[tuple[str, int]], chart_id: str = "publi
     chart.y_title = "Documents publiés"
     chart.x_labels = [label for label, _ in months]
     chart.x_label_rotation = 30
+    chart.y_labels = counts_axis([count for _, count in months])
     chart.add("Documents publiés", [count for _, count in months])
     description = "; ".join(f"{label} : {count}" for label, count in months) or "aucune publication"
     return _render(chart, chart_id, title, f"Nombre de documents publiés chaque mois. {description}.")
@@ -103,6 +115,7 @@ def refusals_chart(codes: Sequence[tuple[str, int]], chart_id: str = "refusals")
     title = "Envois refusés par code d'erreur"
     chart.title = title
     chart.x_labels = [code for code, _ in codes]
+    chart.y_labels = counts_axis([count for _, count in codes])
     chart.add("Envois refusés", [count for _, count in codes])
     description = "; ".join(f"{code} : {count}" for code, count in codes) or "aucun refus"
     return _render(chart, chart_id, title, f"Nombre d'envois refusés pour chaque code d'erreur. {description}.")

@@ -72,6 +72,10 @@ class Response:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # A file sent as the body instead of `body`, streamed in chunks (a document, an archive);
+    # `remove_file`: a temporary file, removed once sent (or once the sending failed).
+    file: Path | None = None
+    remove_file: bool = False
 
     def set_cookie(self, name: str, value: str, *, secure: bool, max_age: int | None = None) -> None:
         """A session cookie: HttpOnly, SameSite=Strict, Path=/, Secure over TLS (`__Host-`

@@ -5,6 +5,8 @@ are added beside these, each reading through services/ as SOAP does."""
 from __future__ import annotations
 
 from dmp_xds.security import totp
+from dmp_xds.security.vihf import split_cx
+from dmp_xds.services import patient_space as ps
 from dmp_xds.services import web_signin as signin
 from dmp_xds.services.web_signin import SignInRefused
 from dmp_xds.storage import web as w
@@ -63,7 +65,17 @@ def register(web: Web) -> None:
     def home(request: Request) -> Response:
         principal = web.patient(request)
         record = web.services.security.records.get(principal.patient_id) if web.services.security else None
-        return web.render(request, "patient/home.html", principal=principal, record=record)
+        # The emergency accesses not yet acknowledged: the first thing a patient should see.
+        unread = len(ps.notifications(web.services, principal, principal.patient_id, now=web.now())) if record else 0
+        return web.render(
+            request,
+            "patient/home.html",
+            principal=principal,
+            record=record,
+            unread=unread,
+            ins=split_cx(principal.patient_id)[0],
+            done="",
+        )
 
     @router.get(REPRESENTATION)
     def representation(request: Request) -> Response:

@@ -18,7 +18,10 @@ def security_headers(tls: bool, signed_in: bool) -> list[tuple[str, str]]:
     headers = [
         ("content-security-policy", CSP),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        # same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with
+        # every form post (the Fetch standard), and the origin check refuses our own forms.
+        # Another site still gets no Referer: an INS in a URL never leaves.
+        ("referrer-policy", "same-origin"),
         ("x-frame-options", "DENY"),
     ]
     if signed_in:
