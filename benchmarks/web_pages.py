@@ -49,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src"), str(ROOT / "benchmarks")]
 
-from sqlalchemy import Engine, Select, select, text  # noqa: E402
+from sqlalchemy import Engine, Select, delete, select, text  # noqa: E402
 
 from dmp_xds.config import load_settings  # noqa: E402
 from dmp_xds.dmp.model import Consent  # noqa: E402
@@ -63,7 +63,12 @@ from dmp_xds.storage import trail as t  # noqa: E402
 from dmp_xds.storage.database import create_engine_for, upgrade  # noqa: E402
 from dmp_xds.storage.queries import build_plan, parse_stored_query  # noqa: E402
 from dmp_xds.storage.store import RegistryStore  # noqa: E402
-from dmp_xds.storage.tables import AuditEntryRow, DmpRecordRow, DocumentEntryRow  # noqa: E402
+from dmp_xds.storage.tables import (  # noqa: E402
+    AuditEntryRow,
+    DmpRecordRow,
+    DocumentEntryRow,
+    StatsClosedMonthRow,
+)
 from dmp_xds.storage.trail import AuditEvent  # noqa: E402
 from dmp_xds.tools.bench_load import CodePools, load, patient_id  # noqa: E402
 from dmp_xds.transport.serve import open_services  # noqa: E402
@@ -176,6 +181,8 @@ def server_env(data_dir: Path, pki: GeneratedPki, database_url: str) -> dict[str
         "DMP_XDS_TLS_KEY": str(pki.server_key),
     }
     env.pop("DMP_XDS_DATABASE_URL", None)
+    # The server runs this checkout's code, whatever the virtualenv has installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT / "src"), os.environ.get("PYTHONPATH", ""))))
     if database_url:
         env["DMP_XDS_DATABASE_URL"] = database_url
     return env
@@ -506,15 +513,19 @@ class Figures:
     calls: int
 
 
-def timed(call: Callable[[int], object], calls: int) -> Figures:
-    """`call(i)` for i in 0..calls-1 after a warm-up; the first call's time kept apart."""
+def timed(call: Callable[[int], object], calls: int, prepare: Callable[[], object] = lambda: None) -> Figures:
+    """`call(i)` for i in 0..calls-1 after a warm-up, each after `prepare()` (not timed); the
+    first call's time kept apart."""
+    prepare()
     started = time.perf_counter()
     call(0)
     first = time.perf_counter() - started
     for i in range(WARMUP):
+        prepare()
         call(i)
     times = []
     for i in range(calls):
+        prepare()
         started = time.perf_counter()
         call(i)
         times.append(time.perf_counter() - started)
@@ -547,6 +558,7 @@ def in_process(services: Services, pki: GeneratedPki, data: Dataset, calls: int)
     def history(i: int) -> None:
         page = ps.access_history(services, patient_principal(picks[i]), picks[i])
         assert len(page.entries) == ps.HISTORY_PAGE, picks[i]
+        ps.notifications(services, patient_principal(picks[i]), picks[i])  # the page shows them too
 
     results["patient: documents"] = timed(documents, calls)
     results["patient: access history"] = timed(history, calls)
@@ -583,28 +595,29 @@ def in_process(services: Services, pki: GeneratedPki, data: Dataset, calls: int)
         engine = services.registry.engine
 
         def dashboard(i: int) -> None:
-            es.month_figures(engine, data.structure, month, now=reference)
-            es.monthly_series(engine, data.structure, month, now=reference)
-            es.day_refusals(engine, data.structure, reference.date())
+            es.dashboard(engine, data.structure, month, reference.date(), now=reference)
 
-        # The server reads a month that is over once per process and keeps it (establishment_stats):
-        # warm, the page reads the month under way only; cold, all twelve.
+        # The figures of a month that is over are computed once, then kept in the database
+        # (stats_closed_month) and in the process: the page reads the month under way each time.
         results["establishment: dashboard"] = timed(dashboard, calls)
+        # After a restart: the months over are read back from the database.
+        results["establishment: dashboard, restarted"] = timed(dashboard, calls, es._closed_month.cache_clear)
 
-        def cold_dashboard(i: int) -> None:
+        def never_seen() -> None:
             es._closed_month.cache_clear()
-            dashboard(i)
+            with engine.begin() as connection:
+                kept = StatsClosedMonthRow.__table__
+                connection.execute(delete(kept).where(kept.c.structure_id == data.structure))
 
-        results["establishment: dashboard, cold"] = timed(cold_dashboard, max(10, calls // 5))
+        # The structure's first view ever: its eleven months over are computed from the trace.
+        results["establishment: dashboard, first view"] = timed(dashboard, max(10, calls // 10), never_seen)
 
         # The month under way is read on every view: at its end, a whole month of activity.
         last = month.shifted(-1)
         month_end = last.end - dt.timedelta(minutes=1)
 
         def dashboard_month_end(i: int) -> None:
-            es.month_figures(engine, data.structure, last, now=month_end)
-            es.monthly_series(engine, data.structure, last, now=month_end)
-            es.day_refusals(engine, data.structure, month_end.date())
+            es.dashboard(engine, data.structure, last, month_end.date(), now=month_end)
 
         results["establishment: dashboard, month's end"] = timed(dashboard_month_end, calls)
     return results
@@ -617,9 +630,8 @@ SIGNED_IN_PATIENTS = 20  # patients with a web account (password + TOTP), signed
 STARTUP_SECONDS = 120.0
 # The pages, as the web front serves them ({ins}: the patient's INS).
 PAGES = {
-    "patient: home": "/patient/",
-    "patient: documents": "/patient/documents",
-    "patient: access history": "/patient/historique",
+    "patient: documents": "/patient/{ins}/documents",
+    "patient: access history": "/patient/{ins}/historique",
     "professional: TableauDeBord": "/AccesDirect/TableauDeBord",
     "professional: timeline": "/AccesDirect/ParcoursDeSoins/{ins}",
     "establishment: dashboard": "/etablissement/",
@@ -743,7 +755,7 @@ def over_http(
     server = start_server(env, home / "server.log", pki.anchors)
     results: dict[str, Figures] = {}
     try:
-        sessions = [signed_in_patient(server, pki, logins[p], secrets[p]) for p in patients]
+        sessions = [(signed_in_patient(server, pki, logins[p], secrets[p]), p.split("^", 1)[0]) for p in patients]
         doctor = browser(server, pki, "doctor")
         establishment = browser(server, pki, "hospital")
         signed = establishment.post(server.url + "/etablissement/connexion/certificat", allow_redirects=False)
@@ -752,7 +764,7 @@ def over_http(
         rng = random.Random(19)
 
         def as_patient(i: int) -> tuple[Any, str]:
-            return sessions[i % len(sessions)], ""
+            return sessions[i % len(sessions)]
 
         def as_doctor(i: int) -> tuple[Any, str]:
             return doctor, rng.choice(data.measured).split("^", 1)[0]
