@@ -299,6 +299,11 @@ def activities(engine: Engine, structure_id: str, periods: Sequence[Period]) -> 
     created: list[list[str]] = [[] for _ in periods]
     reads_of: list[dict[str, int]] = [{} for _ in periods]
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # PostgreSQL takes each trace row's documents (json_array_elements) for 100 rows, so
+            # a year of them for a million, and compiles the statement first (JIT): 2.3 s of
+            # compiling for 0.3 s of reading, with 1 M documents. For this transaction only.
+            connection.exec_driver_sql("SET LOCAL jit = off")
         for index, type_code, type_scheme, class_code, class_scheme, number, replacers in connection.execute(
             publications
         ):
