@@ -1,11 +1,12 @@
 """Page times of the web front with 1 M documents in the registry, on SQLite and PostgreSQL.
 
 The pages measured, each with a random patient of those prepared for it:
-- the patient's documents list (services/patient_space.list_documents, /patient/documents);
-- the patient's access history (patient_space.access_history, /patient/historique);
-- the professional's timeline, ParcoursDeSoins/INS (services/professional_site care_pathway);
+- the patient's documents list (services/patient_space.list_documents, /patient/{INS}/documents);
+- the patient's access history (patient_space.access_history, /patient/{INS}/historique);
+- the professional's timeline (services/professional_site care_pathway, /AccesDirect/ParcoursDeSoins/{INS});
 - the establishment dashboard: the month's figures, the 12-month series and the day's refusals
-  (services/establishment_stats).
+  (services/establishment_stats.dashboard, /etablissement/);
+- beside them the professional's first page, TableauDeBord (TD0.4's list of their patients).
 
 The data: `dmp-xds bench-load`'s generator fills the registry (10 documents per patient: 100,000
 patients for 1 M documents), then what these pages read and bench-load does not make, written
@@ -49,7 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src"), str(ROOT / "benchmarks")]
 
-from sqlalchemy import Engine, Select, delete, select, text  # noqa: E402
+from sqlalchemy import Engine, Select, delete, func, select, text  # noqa: E402
 
 from dmp_xds.config import load_settings  # noqa: E402
 from dmp_xds.dmp.model import Consent  # noqa: E402
@@ -57,14 +58,20 @@ from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_PROFESSIONAL  # noqa: E402
 from dmp_xds.security import vocabulary as sv  # noqa: E402
 from dmp_xds.security.pki import GeneratedPki, create_test_pki, load_test_pki  # noqa: E402
 from dmp_xds.security.web_principal import patient_principal  # noqa: E402
+from dmp_xds.services import establishment_stats as es  # noqa: E402
 from dmp_xds.services import patient_space as ps  # noqa: E402
 from dmp_xds.services.context import Services  # noqa: E402
+from dmp_xds.services.patients_specific import ACCESSES  # noqa: E402
+from dmp_xds.services.professional_site.parcours_de_soins import care_pathway  # noqa: E402
+from dmp_xds.services.professional_site.tableau_de_bord import dashboard as tableau_de_bord  # noqa: E402
 from dmp_xds.storage import trail as t  # noqa: E402
 from dmp_xds.storage.database import create_engine_for, upgrade  # noqa: E402
 from dmp_xds.storage.queries import build_plan, parse_stored_query  # noqa: E402
+from dmp_xds.storage.stats import structure_requests  # noqa: E402
 from dmp_xds.storage.store import RegistryStore  # noqa: E402
 from dmp_xds.storage.tables import (  # noqa: E402
     AuditEntryRow,
+    DmpAuthorizationRow,
     DmpRecordRow,
     DocumentEntryRow,
     StatsClosedMonthRow,
@@ -563,63 +570,51 @@ def in_process(services: Services, pki: GeneratedPki, data: Dataset, calls: int)
     results["patient: documents"] = timed(documents, calls)
     results["patient: access history"] = timed(history, calls)
 
-    try:
-        from dmp_xds.services.professional_site.parcours_de_soins import care_pathway
-    except ImportError:
-        print("    (no professional_site in this code: the timeline is not measured)")
-    else:
-        doctor = professional_principal(services, pki, "doctor")
+    doctor = professional_principal(services, pki, "doctor")
 
-        def timeline(i: int) -> None:
-            care_pathway(services, doctor, picks[i].split("^", 1)[0])
+    def timeline(i: int) -> None:
+        care_pathway(services, doctor, picks[i].split("^", 1)[0])
 
-        results["professional: timeline"] = timed(timeline, calls)
+    results["professional: timeline"] = timed(timeline, calls)
 
-        from dmp_xds.services.professional_site.tableau_de_bord import dashboard as tableau_de_bord
+    def authorized(i: int) -> None:
+        found = tableau_de_bord(services, doctor)
+        assert len(found.patients) == len(data.measured), len(found.patients)
 
-        def authorized(i: int) -> None:
-            found = tableau_de_bord(services, doctor)
-            assert len(found.patients) == len(data.measured), len(found.patients)
+    # Not one of the four pages, but the professional's first: TD0.4's list of the records
+    # the doctor is authorized on (the measured patients), with their dates.
+    results["professional: TableauDeBord"] = timed(authorized, max(10, calls // 5))
 
-        # Not one of the four pages, but the professional's first: TD0.4's list of the records
-        # the doctor is authorized on (the measured patients), with their dates.
-        results["professional: TableauDeBord"] = timed(authorized, max(10, calls // 5))
+    reference = data.reference_time
+    month = es.Month.of(reference.date())
+    engine = services.registry.engine
 
-    try:
-        from dmp_xds.services import establishment_stats as es
-    except ImportError:
-        print("    (no establishment_stats in this code: the dashboard is not measured)")
-    else:
-        reference = data.reference_time
-        month = es.Month.of(reference.date())
-        engine = services.registry.engine
+    def dashboard(i: int) -> None:
+        es.dashboard(engine, data.structure, month, reference.date(), now=reference)
 
-        def dashboard(i: int) -> None:
-            es.dashboard(engine, data.structure, month, reference.date(), now=reference)
+    # The figures of a month that is over are computed once, then kept in the database
+    # (stats_closed_month) and in the process: the page reads the month under way each time.
+    results["establishment: dashboard"] = timed(dashboard, calls)
+    # After a restart: the months over are read back from the database.
+    results["establishment: dashboard, restarted"] = timed(dashboard, calls, es._closed_month.cache_clear)
 
-        # The figures of a month that is over are computed once, then kept in the database
-        # (stats_closed_month) and in the process: the page reads the month under way each time.
-        results["establishment: dashboard"] = timed(dashboard, calls)
-        # After a restart: the months over are read back from the database.
-        results["establishment: dashboard, restarted"] = timed(dashboard, calls, es._closed_month.cache_clear)
+    def never_seen() -> None:
+        es._closed_month.cache_clear()
+        with engine.begin() as connection:
+            kept = StatsClosedMonthRow.__table__
+            connection.execute(delete(kept).where(kept.c.structure_id == data.structure))
 
-        def never_seen() -> None:
-            es._closed_month.cache_clear()
-            with engine.begin() as connection:
-                kept = StatsClosedMonthRow.__table__
-                connection.execute(delete(kept).where(kept.c.structure_id == data.structure))
+    # The structure's first view ever: its eleven months over are computed from the trace.
+    results["establishment: dashboard, first view"] = timed(dashboard, max(10, calls // 10), never_seen)
 
-        # The structure's first view ever: its eleven months over are computed from the trace.
-        results["establishment: dashboard, first view"] = timed(dashboard, max(10, calls // 10), never_seen)
+    # The month under way is read on every view: at its end, a whole month of activity.
+    last = month.shifted(-1)
+    month_end = last.end - dt.timedelta(minutes=1)
 
-        # The month under way is read on every view: at its end, a whole month of activity.
-        last = month.shifted(-1)
-        month_end = last.end - dt.timedelta(minutes=1)
+    def dashboard_month_end(i: int) -> None:
+        es.dashboard(engine, data.structure, last, month_end.date(), now=month_end)
 
-        def dashboard_month_end(i: int) -> None:
-            es.dashboard(engine, data.structure, last, month_end.date(), now=month_end)
-
-        results["establishment: dashboard, month's end"] = timed(dashboard_month_end, calls)
+    results["establishment: dashboard, month's end"] = timed(dashboard_month_end, calls)
     return results
 
 
@@ -826,16 +821,24 @@ def plans(engine: Engine, data: Dataset) -> dict[str, str]:
         .limit(ps.HISTORY_PAGE + 1),
         "the DMP record": select(record).where(record.c.patient_id == patient),
     }
-    try:
-        from dmp_xds.services.establishment_stats import Month
-        from dmp_xds.storage.stats import structure_requests
-    except ImportError:
-        pass
-    else:
-        month = Month.of(data.reference_time.date())
-        statements["a structure's submissions of a month"] = select(trace.c.action, trace.c.documents).where(
-            structure_requests(data.structure, (t.SUBMIT,), month.start, month.end)
+    month = es.Month.of(data.reference_time.date())
+    statements["a structure's submissions of a month"] = select(trace.c.action, trace.c.documents).where(
+        structure_requests(data.structure, (t.SUBMIT,), month.start, month.end)
+    )
+    grants = DmpAuthorizationRow.__table__
+    statements["TD0.4: the records a doctor is authorized on"] = select(grants.c.patient_id).where(
+        (grants.c.grantee == data.professional) & grants.c.kind.in_((KIND_PROFESSIONAL, KIND_ATTENDING))
+    )
+    statements["TD0.4: the doctor's last access to each"] = (
+        select(trace.c.patient_id, func.max(trace.c.recorded_at))
+        .where(
+            trace.c.patient_id.in_(data.measured[:3]),
+            trace.c.outcome == t.SUCCESS,
+            trace.c.action.in_(ACCESSES),
+            trace.c.actor_id == data.professional,
         )
+        .group_by(trace.c.patient_id)
+    )
     return {name: explain(engine, statement) for name, statement in statements.items()}
 
 
