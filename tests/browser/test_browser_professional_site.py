@@ -19,6 +19,7 @@ import soap_messages as soap
 from browsers import CardBrowser, screenshot, wait_for
 from dmp_xds.dmp.model import Consent, Demographics
 from dmp_xds.security.pki import GeneratedPki
+from dmp_xds.services.establishment_stats import MONTHS_FR
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.records import DmpStore
 from dmp_xds.xds.model import LocalizedString
@@ -147,23 +148,7 @@ def test_a_professional_opens_the_timeline_and_zooms_to_a_year_and_a_month(
     click(doctor, "2024")
     assert "2024, par mois" in wait_for(doctor, "nav.crumbs").text
     headers = [th.text for th in doctor.find_elements(By.CSS_SELECTOR, "table.timeline thead th")]
-    assert headers[1:] == [
-        f"{m} 2024"
-        for m in (
-            "janvier",
-            "février",
-            "mars",
-            "avril",
-            "mai",
-            "juin",
-            "juillet",
-            "août",
-            "septembre",
-            "octobre",
-            "novembre",
-            "décembre",
-        )
-    ]
+    assert headers[1:] == [f"{m} 2024" for m in MONTHS_FR]
     click(doctor, "mars 2024")
     assert "mars 2024, par jour" in wait_for(doctor, "nav.crumbs").text
     days = [th.text for th in doctor.find_elements(By.CSS_SELECTOR, "table.timeline thead th")][1:]

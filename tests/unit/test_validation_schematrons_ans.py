@@ -17,11 +17,12 @@ from dmp_xds.dmp.validation.ans_schematrons import (
     read_volet_table,
     volet_schematron,
 )
-from dmp_xds.dmp.validation.cda import CdaPolicy, CdaValidator, load_schema
-from dmp_xds.dmp.validation.schematron import SchematronError
+from dmp_xds.dmp.validation.cda import CdaPolicy, CdaValidator, load_schema, saxon_document
+from dmp_xds.dmp.validation.schematron import SchematronError, parse_document
 from dmp_xds.dmp.validation.validators import load_validators
 from dmp_xds.dmp.validation.valuesets import DATA_DIR, load_cisis_value_sets
 from dmp_xds.xds.errors import ErrorCode, Severity
+from dmp_xds.xds.xml import parse_bytes
 
 ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda"
 SCHEMATRONS = ANS / "schematrons"
@@ -251,3 +252,36 @@ def test_threads_checking_documents_at_once_get_what_one_thread_gets(ans: AnsSch
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda d: ans.validate(d.decode("utf-8-sig"), template_ids(d)), documents * 4))
     assert got == expected * 4
+
+
+def _twins(path: Path) -> list[bytes]:
+    """An example, and two mutations of it that the schematrons find fault with (a finding list
+    to compare, not only empty ones): realmCode removed, the first code attribute changed."""
+    data = path.read_bytes()
+    return [
+        data,
+        data.replace(b'<realmCode code="FR"/>', b"", 1),
+        data.replace(b' code="', b' code="X', 1),
+    ]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_saxon_reading_the_received_bytes_finds_what_it_found_on_lxml_copy(ans: AnsSchematrons, path: Path) -> None:
+    # The reference path, as the CDA layer ran before: Saxon parsed the document as lxml wrote
+    # it back from the tree parse_bytes made. Now it reads the client's bytes.
+    for data in _twins(path):
+        root = parse_bytes(data)
+        ids = template_ids(data)
+        reference = ans.validate(etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True), ids)
+        document = saxon_document(data, root)
+        assert not isinstance(document, bytes)  # Saxon read the bytes themselves
+        assert ans.validate(document, ids) == reference
+
+
+def test_saxon_refuses_a_doctype_in_the_bytes_it_reads() -> None:
+    # Defence in depth behind parse_bytes: no entity is expanded, no external subset opened.
+    document = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "boom">]><a>&x;</a>'
+    with pytest.raises(SchematronError, match="DOCTYPE"):
+        parse_document(document)
+    root = etree.fromstring(b"<a>boom</a>")
+    assert saxon_document(document, root) == b"<?xml version='1.0' encoding='UTF-8'?>\n<a>boom</a>"

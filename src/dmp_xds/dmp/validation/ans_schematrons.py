@@ -91,15 +91,18 @@ class AnsSchematrons:
             return self._volets[name]
 
     def validate(
-        self, data: str | bytes, template_ids: list[tuple[str, str | None]]
+        self, data: str | bytes | SaxonDocument, template_ids: list[tuple[str, str | None]]
     ) -> tuple[list[str], list[Finding]]:
         """(the schematrons that ran, their findings) on a document, as bytes (read with its XML
-        declaration's encoding) or text. A volet schematron that cannot be compiled gives a
-        warning: the document is not at fault. The document is parsed once for all."""
-        try:
-            document: str | bytes | SaxonDocument = parse_document(data)
-        except SchematronError:
-            document = data  # each schematron reports that it could not run
+        declaration's encoding), text, or already parsed by Saxon. A volet schematron that
+        cannot be compiled gives a warning: the document is not at fault. The document is
+        parsed once for all."""
+        document: str | bytes | SaxonDocument = data
+        if not isinstance(data, SaxonDocument):
+            try:
+                document = parse_document(data)
+            except SchematronError:
+                pass  # each schematron reports that it could not run
         findings: list[Finding] = []
         ran: list[str] = []
         for profile in (self.profile, *self.body_profiles):

@@ -569,6 +569,9 @@ def document_literals(schema: etree._Element) -> list[str]:
 
 _PREFIXED_STEP = re.compile(r"Q\{([^}]*)\}")
 _PROCESSOR: Any = None
+_DISALLOW_DOCTYPE = (
+    "http://saxon.sf.net/feature/parserFeature?uri=http%3A//apache.org/xml/features/disallow-doctype-decl"
+)
 _PROCESSOR_LOCK = threading.Lock()
 
 
@@ -582,6 +585,10 @@ def _processor() -> Any:
             from saxonche import PySaxonProcessor  # a large native module: imported when used
 
             _PROCESSOR = PySaxonProcessor(license=False)
+            # Saxon's own parser refuses any DOCTYPE, as `parse_bytes` does: it can then be given
+            # the bytes a client sent (no entity, no external subset can be opened), not a copy
+            # serialized again from lxml's tree. The ANS files it reads have none.
+            _PROCESSOR.set_configuration_property(_DISALLOW_DOCTYPE, "true")
         return _PROCESSOR
 
 

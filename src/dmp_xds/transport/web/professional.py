@@ -31,6 +31,7 @@ from dmp_xds.dmp.validation.valuesets import load_class_and_content_type_tables
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services import professional_site as site
+from dmp_xds.services.establishment_stats import MONTHS_FR
 from dmp_xds.storage import trail as t
 from dmp_xds.transport.web.documents import document_response
 from dmp_xds.transport.web.http import HttpError, Request, Response, redirect, url
@@ -48,21 +49,7 @@ SETTINGS = PREFIX + "/Parametrages"
 
 CLASS_SCHEME = "1.2.250.1.213.1.1.4.1"  # JDV_J06: the DMP's classCode
 LOINC = "2.16.840.1.113883.6.1"  # the typeCode's usual scheme
-MONTHS = (
-    "",
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
+MONTHS = ("", *MONTHS_FR)  # by month number
 LEADS = {
     400: "La demande n'est pas correcte.",
     401: "La carte n'a pas pu être vérifiée.",
