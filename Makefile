@@ -100,7 +100,7 @@ bench-dmpi: $(STAMP)
 
 ## The web pages' times (patient's documents and access history, professional's timeline,
 ## establishment dashboard) with 1 M documents in the registry, on SQLite and PostgreSQL. The
-## filled databases are kept in /var/tmp/dmp-xds-bench-web (filling takes about half an hour the
+## filled databases are kept in /var/tmp/dmp-xds-bench-web (filling takes about 40 minutes the
 ## first time; `--data-dir` elsewhere).
 bench-web: $(STAMP)
 	bash .ci/install-postgres
