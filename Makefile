@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve run lint test unit bench bench-dmpi clean
+.PHONY: install serve run lint test unit bench bench-dmpi bench-web clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,14 @@ bench: $(STAMP)
 bench-dmpi: $(STAMP)
 	bash .ci/install-postgres
 	$(BIN)/python benchmarks/dmpi.py --ans $(ANS_KIT)
+
+## The web pages' times (patient's documents and access history, professional's timeline,
+## establishment dashboard) with 1 M documents in the registry, on SQLite and PostgreSQL. The
+## filled databases are kept in /var/tmp/dmp-xds-bench-web (filling takes about 40 minutes the
+## first time; `--data-dir` elsewhere).
+bench-web: $(STAMP)
+	bash .ci/install-postgres
+	$(BIN)/python benchmarks/web_pages.py --http --value-sets $(ANS_KIT)/jeuxDeValeurs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@ key, rows from before the key), the key file, checkpoints (when, signed, checked
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from dmp_xds.storage.audit_checkpoints import (
     CheckpointFile,
     make_checkpoint,
     parse_checkpoints,
+    utc_stamp,
 )
 from dmp_xds.storage.audit_keys import AuditKey, key_for, load_key, parse_key
 from dmp_xds.storage.database import create_engine_for
@@ -77,6 +79,20 @@ def test_append_chains_rows(trail: AuditTrail) -> None:
     assert first.prev_hash == t.GENESIS_HASH
     assert second.prev_hash == first.hash
     assert trail.verify().ok and trail.verify().checked == 2
+
+
+def test_rows_appended_in_bulk_chain_like_single_ones(trail: AuditTrail) -> None:
+    first = trail.append(event(1))
+    stamps = [dt.datetime(2026, 3, day, 9, tzinfo=dt.UTC) for day in (1, 2, 3)]
+    bulk = trail.append_many([(event(n, detail="x" * 2000), when) for n, when in zip((2, 3, 4), stamps, strict=True)])
+    last = trail.append(event(5))
+    assert [e.seq for e in bulk] == [2, 3, 4] and last.seq == 5
+    assert bulk[0].prev_hash == first.hash and last.prev_hash == bulk[-1].hash
+    assert [e.recorded_at for e in bulk] == [utc_stamp(s) for s in stamps]
+    assert len(trail.history(P1)[1].event.detail) == 1000  # clipped as `append` clips
+    assert trail.append_many([]) == []
+    report = trail.verify()
+    assert report.ok and report.checked == 5, report.problems
 
 
 def test_history_is_per_patient_newest_first(trail: AuditTrail) -> None:

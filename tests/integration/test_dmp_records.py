@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from dmp_xds.dmp.model import Address, Consent, Demographics, DmpError, Telecom
 from dmp_xds.dmp.policy import Action, record_access
@@ -220,3 +220,27 @@ def test_legal_representatives_declared_listed_removed(store: DmpStore) -> None:
     assert store.representatives(PATIENT) == []
     with pytest.raises(DmpError, match="has no DMP"):
         store.representatives("1750599123456^^^&1.2.250.1.213.1.4.10&ISO")
+
+
+def test_the_records_a_professional_is_authorized_on_read_in_bulk_as_one_by_one(store: DmpStore) -> None:
+    patients = [f"2840599{n:06d}^^^&1.2.250.1.213.1.4.10&ISO" for n in range(3)]
+    for patient in patients:
+        store.create(patient, consent())
+        store.grant(patient, "professional", "810001234567", "patient")
+    store.grant(patients[0], "attending", "810009999999", "patient")
+    store.add_representative(patients[1], "1700599123456^^^&1.2.250.1.213.1.4.10&ISO", "test")
+    store.block(patients[2], "810001234567", "patient")  # blocked: no longer listed
+    statements: list[str] = []
+
+    def listen(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        found = store.authorized_on("810001234567")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+    # The grants, then the records, their grants and representatives: not three per patient.
+    assert len(statements) == 4, statements
+    assert [record.patient_id for record, _ in found] == patients[:2]
+    assert [record for record, _ in found] == [store.get(p) for p in patients[:2]]

@@ -177,29 +177,33 @@ class DmpStore:
             r.representative_id
             for r in connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))
         )
-        state = RecordState(
-            row.patient_id,
-            row.status,
-            row.emergency_access_allowed,
-            row.regulation_access_allowed,
-            grants,
-            representatives,
-        )
-        consent = Consent(
-            row.consent_collected_by,
-            utc_aware(row.consent_collected_at),
-            row.emergency_access_allowed,
-            row.regulation_access_allowed,
-        )
-        return DmpRecord(
-            state,
-            consent,
-            utc_aware(row.created_at),
-            utc_aware(row.closed_at),
-            row.status_reason or "",
-            row.notification_email or "",
-            _demographics(row),
-        )
+        return _record_of(row, grants, representatives)
+
+    def _get_many(self, connection: Connection, patient_ids: list[str]) -> dict[str, DmpRecord]:
+        """The records of these patients (those that exist), as `_get` reads each, in three
+        statements per 500 patients rather than three per patient."""
+        found: dict[str, DmpRecord] = {}
+        for chunk in _chunks(patient_ids):
+            rows = connection.execute(select(_record).where(_record.c.patient_id.in_(chunk))).all()
+            grants: dict[str, list[Authorization]] = {row.patient_id: [] for row in rows}
+            representatives: dict[str, list[str]] = {row.patient_id: [] for row in rows}
+            for g in connection.execute(
+                select(_authorization)
+                .where(_authorization.c.patient_id.in_(list(grants)))
+                .order_by(_authorization.c.id)
+            ):
+                grants[g.patient_id].append(_authorization_of(g))
+            for r in connection.execute(
+                select(_representative)
+                .where(_representative.c.patient_id.in_(list(grants)) & _representative.c.revoked_at.is_(None))
+                .order_by(_representative.c.id)
+            ):
+                representatives[r.patient_id].append(r.representative_id)
+            for row in rows:
+                found[row.patient_id] = _record_of(
+                    row, tuple(grants[row.patient_id]), tuple(representatives[row.patient_id])
+                )
+        return found
 
     def _require(self, connection: Connection, patient_id: str) -> DmpRecord:
         found = self._get(connection, patient_id)
@@ -493,8 +497,10 @@ class DmpStore:
                 .distinct()
                 .order_by(_authorization.c.patient_id)
             ).scalars()
-            for patient_id in list(patients):
-                record = self._get(connection, patient_id)
+            ids = list(patients)
+            records = self._get_many(connection, ids)
+            for patient_id in ids:
+                record = records.get(patient_id)
                 if record is None or record.state.status != OPEN:
                     continue
                 grants = [
@@ -602,6 +608,32 @@ class DmpStore:
         return select(_representative).where(
             (_representative.c.patient_id == patient_id) & _representative.c.revoked_at.is_(None)
         )
+
+
+def _record_of(row: Row[Any], grants: tuple[Authorization, ...], representatives: tuple[str, ...]) -> DmpRecord:
+    state = RecordState(
+        row.patient_id,
+        row.status,
+        row.emergency_access_allowed,
+        row.regulation_access_allowed,
+        grants,
+        representatives,
+    )
+    consent = Consent(
+        row.consent_collected_by,
+        utc_aware(row.consent_collected_at),
+        row.emergency_access_allowed,
+        row.regulation_access_allowed,
+    )
+    return DmpRecord(
+        state,
+        consent,
+        utc_aware(row.created_at),
+        utc_aware(row.closed_at),
+        row.status_reason or "",
+        row.notification_email or "",
+        _demographics(row),
+    )
 
 
 @dataclass(frozen=True)

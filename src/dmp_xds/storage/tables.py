@@ -355,8 +355,9 @@ class DmpAuthorizationRow(Base):
     specialties: Mapped[list[str] | None] = mapped_column(JSON)
     last_action_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    # Every request of a professional asks "may X see patient P": by patient, then grantee.
-    __table_args__ = (Index(None, "patient_id", "grantee"),)
+    # Every request of a professional asks "may X see patient P": by patient, then grantee; TD0.4
+    # (the professional's dashboard) asks which records let X in: by grantee (migration 0013).
+    __table_args__ = (Index(None, "patient_id", "grantee"), Index(None, "grantee", "kind"))
 
 
 class AuditEntryRow(Base):
@@ -384,8 +385,14 @@ class AuditEntryRow(Base):
     key_id: Mapped[str] = mapped_column(String(KEY_ID_LENGTH), server_default="")
 
     # The patient reads their own history; an establishment's dashboard counts its structure's
-    # requests of a kind over a month (migration 0011).
-    __table_args__ = (Index(None, "patient_id", "seq"), Index(None, "structure_id", "action", "recorded_at"))
+    # requests of a kind over a month (migration 0011); a professional's dashboard (TD0.4) reads
+    # when they, or anyone, last acted on each of their patients' records from the index alone
+    # (migration 0013).
+    __table_args__ = (
+        Index(None, "patient_id", "seq"),
+        Index(None, "structure_id", "action", "recorded_at"),
+        Index(None, "patient_id", "action", "actor_id", "outcome", "recorded_at"),
+    )
 
 
 class AuditHeadRow(Base):
