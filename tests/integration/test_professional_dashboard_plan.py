@@ -1,6 +1,6 @@
 """The professional's dashboard (TD0.4, TableauDeBord) finds the records that let the caller in by
 the grantee, and the dates it lists from one index of the trace, not by scanning every grant or
-every trace row of every patient (migration 0013)."""
+every trace row of every patient (migration 0014)."""
 
 from __future__ import annotations
 

@@ -356,7 +356,7 @@ class DmpAuthorizationRow(Base):
     last_action_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # Every request of a professional asks "may X see patient P": by patient, then grantee; TD0.4
-    # (the professional's dashboard) asks which records let X in: by grantee (migration 0013).
+    # (the professional's dashboard) asks which records let X in: by grantee (migration 0014).
     __table_args__ = (Index(None, "patient_id", "grantee"), Index(None, "grantee", "kind"))
 
 
@@ -387,7 +387,7 @@ class AuditEntryRow(Base):
     # The patient reads their own history; an establishment's dashboard counts its structure's
     # requests of a kind over a month (migration 0011); a professional's dashboard (TD0.4) reads
     # when they, or anyone, last acted on each of their patients' records from the index alone
-    # (migration 0013).
+    # (migration 0014).
     __table_args__ = (
         Index(None, "patient_id", "seq"),
         Index(None, "structure_id", "action", "recorded_at"),

@@ -1,7 +1,7 @@
 """The professional's dashboard (TableauDeBord, TD0.4) without scanning the trace or the grants.
 
-Revision ID: 0013
-Revises: 0014
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06
 
 Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two).
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0014"  # merged after 0014 (the dashboard's closed months)
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
