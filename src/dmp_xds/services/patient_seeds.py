@@ -153,7 +153,7 @@ def patient_document(
     if klass is None:
         raise Refused(f"type {type_code!r} has no classCode in the ANS table", 400)
     if fmt is None:
-        raise Refused(f"{mime_type} is not a format the CI-SIS lists (JDV_J10)", 415)
+        raise Refused(f"{mime_type} is not a format the CI-SIS lists (JDV_J10): send a PDF or a JPEG", 415)
     label = NOTE_TYPE_LABELS.get(type_code, type_code)
     now = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     ss = SubmissionSet(
@@ -282,7 +282,7 @@ def publish_upload(
         mime_type = _sniffed(handle.read(16))
     if mime_type not in UPLOAD_MEDIA_TYPES:
         services.blobs.discard(blob)
-        raise call.refuse(t.SUBMIT, "only a PDF, JPEG or PNG document is accepted", 415)
+        raise call.refuse(t.SUBMIT, "only a PDF or a JPEG image is accepted (the formats of the CI-SIS, JDV_J10: no PNG)", 415)
     try:
         submission = patient_document(call.patient_id, _author_of(call), title, type_code, mime_type, day, hidden)
     except Refused as refused:
@@ -361,7 +361,7 @@ def replace_upload(
         with open(blob.path, "rb") as handle:
             mime_type = _sniffed(handle.read(16))
         if mime_type not in UPLOAD_MEDIA_TYPES:
-            raise call.refuse(t.SUBMIT, "only a PDF, JPEG or PNG document is accepted", 415)
+            raise call.refuse(t.SUBMIT, "only a PDF or a JPEG image is accepted (the formats of the CI-SIS, JDV_J10: no PNG)", 415)
         submission = patient_document(call.patient_id, _author_of(call), title, type_code, mime_type, day)
         _replacing(services, call, submission, replaces)
     except BaseException:

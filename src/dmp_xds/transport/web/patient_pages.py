@@ -45,7 +45,7 @@ REFUSALS = {
     404: "Ce dossier ou ce document est introuvable.",
     409: "Cette action n'est pas possible dans l'état actuel du dossier.",
     413: "Le document est trop volumineux.",
-    415: "Seuls les documents PDF et les images JPEG ou PNG sont acceptés.",
+    415: "Seuls les documents PDF et les images JPEG sont acceptés (le DMP ne connaît pas le format PNG).",
     422: "Le document a été refusé par les règles de publication du DMP.",
 }
 DONE = {
