@@ -282,7 +282,9 @@ def publish_upload(
         mime_type = _sniffed(handle.read(16))
     if mime_type not in UPLOAD_MEDIA_TYPES:
         services.blobs.discard(blob)
-        raise call.refuse(t.SUBMIT, "only a PDF or a JPEG image is accepted (the formats of the CI-SIS, JDV_J10: no PNG)", 415)
+        raise call.refuse(
+            t.SUBMIT, "only a PDF or a JPEG image is accepted (the formats of the CI-SIS, JDV_J10: no PNG)", 415
+        )
     try:
         submission = patient_document(call.patient_id, _author_of(call), title, type_code, mime_type, day, hidden)
     except Refused as refused:
@@ -361,7 +363,9 @@ def replace_upload(
         with open(blob.path, "rb") as handle:
             mime_type = _sniffed(handle.read(16))
         if mime_type not in UPLOAD_MEDIA_TYPES:
-            raise call.refuse(t.SUBMIT, "only a PDF or a JPEG image is accepted (the formats of the CI-SIS, JDV_J10: no PNG)", 415)
+            raise call.refuse(
+                t.SUBMIT, "only a PDF or a JPEG image is accepted (the formats of the CI-SIS, JDV_J10: no PNG)", 415
+            )
         submission = patient_document(call.patient_id, _author_of(call), title, type_code, mime_type, day)
         _replacing(services, call, submission, replaces)
     except BaseException:
