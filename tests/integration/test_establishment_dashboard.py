@@ -169,3 +169,22 @@ def test_the_series_read_in_one_pass_gives_each_months_own_figures(activity: Act
     # All of it happened today; the consent is dated as the software dated it (maybe earlier).
     assert split[1] == gap[1]
     assert dataclasses.replace(split[1], consents_collected=whole.consents_collected) == whole
+
+
+def test_the_operator_keeps_every_active_structures_past_months(activity: Activity) -> None:
+    """`dmp-xds stats-keep` (nightly): the months over are computed once and kept for every
+    structure that acted, so no first page reads them from the trace; a second run computes none."""
+    month = es.Month.of(_today())
+    engine = _engine(activity)
+    try:
+        es._closed_month.cache_clear()
+        later = month.end + es.CLOSED_AFTER  # the month under way is over by then
+        done = dict(es.keep_past_months(engine, count=2, now=later))
+        assert {HOSPITAL, OTHER} <= set(done)
+        kept = kept_months(engine, HOSPITAL, [month.key])
+        assert kept[month.key].documents_published == 3
+        assert all(count == 0 for count in dict(es.keep_past_months(engine, count=2, now=later)).values())
+    finally:
+        engine.dispose()
+    printed = activity.server.cli("stats-keep")
+    assert "structure(s)" in printed and "computed and kept" in printed

@@ -270,7 +270,7 @@ def _register_tool_commands() -> None:
     from dmp_xds.cli.dmp_lps import register as register_dmp_lps
     from dmp_xds.cli.pki import pki
     from dmp_xds.cli.query import bench_load, query
-    from dmp_xds.cli.stats import stats
+    from dmp_xds.cli.stats import stats, stats_keep
     from dmp_xds.cli.validate import validate
     from dmp_xds.cli.web import web
 
@@ -284,6 +284,7 @@ def _register_tool_commands() -> None:
     main.add_command(audit)
     main.add_command(web)
     main.add_command(stats)
+    main.add_command(stats_keep)
     register_dmp_lps(dmp)  # the LPS's calls to a DMP, beside the operator's commands
     main.add_command(dmp)
 

@@ -70,6 +70,21 @@ def stats(
         _print_tables(tables)
 
 
+@click.command("stats-keep")
+@click.option("--months", default=es.SERIES_MONTHS, show_default=True, help="How many past months to keep.")
+@click.pass_context
+def stats_keep(ctx: click.Context, months: int) -> None:
+    """Compute and keep every active structure's past months (run it nightly, e.g. from cron):
+    no dashboard's first page then reads them from the access trace."""
+    engine = open_engine(ctx)
+    try:
+        done = es.keep_past_months(engine, months)
+    finally:
+        engine.dispose()
+    computed = sum(count for _, count in done)
+    click.echo(f"{len(done)} structure(s), {computed} month(s) computed and kept")
+
+
 # The twelve-month table's headers, short enough for a terminal 80 columns wide.
 SHORT_HEADERS = {
     "DMP créés": "DMP",

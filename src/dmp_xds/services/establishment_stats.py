@@ -19,7 +19,16 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from dmp_xds.storage.stats import Activity, Refusal, activities, activity, keep_month, kept_months, refusals
+from dmp_xds.storage.stats import (
+    Activity,
+    Refusal,
+    active_structures,
+    activities,
+    activity,
+    keep_month,
+    kept_months,
+    refusals,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -233,6 +242,23 @@ def monthly_series(
             _closed_month.misses += 1
             _closed_month.put(engine, figures[month], now)
     return MonthlySeries(structure_id, tuple(figures[m] for m in months))
+
+
+def keep_past_months(
+    engine: Engine, count: int = SERIES_MONTHS, now: dt.datetime | None = None
+) -> list[tuple[str, int]]:
+    """Compute and keep the months over among the last `count` of every structure that acted in
+    them, so that no dashboard's first page reads them from the trace (the operator runs it
+    nightly: `dmp-xds stats-keep`). Each structure with how many months it computed (0: all
+    were kept already)."""
+    now = now or dt.datetime.now(dt.UTC)
+    last = Month.of(now.date()).shifted(-1)
+    done = []
+    for structure_id in active_structures(engine, months_up_to(last, count)[0].start):
+        before = _closed_month.misses
+        monthly_series(engine, structure_id, last, count, now)
+        done.append((structure_id, _closed_month.misses - before))
+    return done
 
 
 def day_refusals(engine: Engine, structure_id: str, day: dt.date) -> DayRefusals:

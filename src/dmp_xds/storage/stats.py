@@ -487,3 +487,15 @@ def keep_month(engine: Engine, structure_id: str, month: str, found: Activity, n
             )
     except IntegrityError:
         pass
+
+
+def active_structures(engine: Engine, since: dt.datetime) -> list[str]:
+    """The structures that acted since `since`, by the trace (the rows that name one)."""
+    statement = (
+        select(_entry.c.structure_id)
+        .distinct()
+        .where(_entry.c.recorded_at >= utc_stamp(since), _entry.c.structure_id != "")
+        .order_by(_entry.c.structure_id)
+    )
+    with engine.connect() as connection:
+        return [row[0] for row in connection.execute(statement)]
