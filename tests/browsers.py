@@ -28,6 +28,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, load_pem_private_key, pkcs12
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -243,9 +244,36 @@ def wait_for(driver: WebDriver, css: str, timeout: float = WAIT_SECONDS) -> WebE
     return element
 
 
+SCREENSHOT_TRIES = 3
+
+
+def page_loaded(driver: WebDriver, timeout: float = WAIT_SECONDS) -> None:
+    """Wait until the current page has finished loading (bounded)."""
+    WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+@contextmanager
+def navigating(driver: WebDriver, timeout: float = WAIT_SECONDS) -> Iterator[None]:
+    """Around an action that loads a new page (a click, a form's submit): after it, wait until
+    the old page is gone and the new one loaded, so that nothing is read from the old one."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    yield
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(old))
+    page_loaded(driver, timeout)
+
+
 def screenshot(driver: WebDriver, path: Path) -> Path:
-    """A PNG of the browser's window at `path` (its directory created)."""
+    """A PNG of the browser's window at `path` (its directory created), once the page is
+    loaded. Chromium sometimes drops a capture on a busy machine ("not attached to an active
+    page"): tried again, a bounded number of times."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not driver.save_screenshot(str(path)):
-        raise RuntimeError(f"Chromium could not write the screenshot {path}")
-    return path
+    for attempt in range(SCREENSHOT_TRIES):
+        try:
+            page_loaded(driver)
+            if driver.save_screenshot(str(path)):
+                return path
+        except (TimeoutException, WebDriverException):
+            if attempt == SCREENSHOT_TRIES - 1:
+                raise
+        time.sleep(0.5)
+    raise RuntimeError(f"Chromium could not write the screenshot {path}")

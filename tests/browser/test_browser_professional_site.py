@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 import soap_messages as soap
-from browsers import CardBrowser, screenshot, wait_for
+from browsers import CardBrowser, navigating, screenshot, wait_for
 from dmp_xds.dmp.model import Consent, Demographics
 from dmp_xds.security.pki import GeneratedPki
 from dmp_xds.services.establishment_stats import MONTHS_FR
@@ -109,7 +109,9 @@ def shots(tmp_path: Path) -> Path:
 
 
 def click(driver: WebDriver, text: str) -> None:
-    driver.find_element(By.LINK_TEXT, text).click()
+    """Follow the link that says `text`, and wait for its page."""
+    with navigating(driver):
+        driver.find_element(By.LINK_TEXT, text).click()
 
 
 def test_the_dashboard_finds_a_dmp_by_ins(doctor: WebDriver, pro_server: SecureServer, shots: Path) -> None:
@@ -207,7 +209,8 @@ def test_an_unauthorized_pharmacist_breaks_the_glass_with_a_reason(
     screenshot(pharmacist, shots / "pro-confirmation.png")
     reason = pharmacist.find_element(By.ID, "motif")
     reason.send_keys("patient inconscient aux urgences")
-    reason.submit()
+    with navigating(pharmacist):
+        reason.submit()
     assert wait_for(pharmacist, "h1").text == "Dossier patient", pharmacist.find_element(By.TAG_NAME, "main").text
     assert "bris de glace" in pharmacist.find_element(By.CSS_SELECTOR, ".message.warning").text
     click(pharmacist, "Documents")
