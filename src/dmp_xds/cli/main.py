@@ -88,9 +88,14 @@ def serve(
     if services:
         base = next(iter(services.values())).removesuffix(next(iter(services)))
         click.echo(f"  {'DMP base URL:':<22}{base}   ({', '.join(services)})")
-    labels = {"home": "web home", "patient": "patient space", "professional": "professionals' site"}
+    labels = {
+        "home": "web home",
+        "patient": "patient space",
+        "professional": "professionals' site",
+        "establishment": "dashboard",
+    }
     for name, url in web_urls(settings).items():
-        click.echo(f"  {labels.get(name, name + ' dashboard') + ':':<22}{url}")
+        click.echo(f"  {labels.get(name, name) + ':':<22}{url}")
     if feed is not None:
         click.echo(f"  patient feed (ITI-8): mllp://{settings.host}:{settings.mllp_port}")
     if settings.workers > 1:
