@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from loopback_server import serving
 from pgserver import PostgresServer, PostgresStartError
+from smtp_relay import SmtpRelay
 
 DATABASE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -49,3 +51,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     name = server.create_database("test")
     yield server.url_for(name)
     server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[SmtpRelay]:
+    """A test SMTP server on 127.0.0.1 that keeps what the server e-mails (codes, notices)."""
+    running = SmtpRelay()
+    with serving(running.handle) as port:
+        running.port = port
+        yield running

@@ -33,7 +33,6 @@ from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.patient_accounts import Channel, PatientAccountStore
 from dmp_xds.xds import vocabulary as v
 from factories import ANS_KIT, ans_example, new_uuid
-from loopback_server import serving
 from secure_server import SecureServer, start_secure_server, stop_secure_server, vihf
 from smtp_relay import SmtpRelay
 
@@ -47,14 +46,6 @@ LOGIN, PASSWORD = "patient01", "un mot de passe du patient"
 SCREENSHOTS = Path(os.environ.get("DMP_XDS_SCREENSHOTS") or tempfile.mkdtemp(prefix="dmp-xds-shots-"))
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 WAIT_SECONDS = 15.0
-
-
-@pytest.fixture(scope="module")
-def relay() -> Iterator[SmtpRelay]:
-    running = SmtpRelay()
-    with serving(running.handle) as port:
-        running.port = port
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -14,21 +14,12 @@ import pytest
 from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.xds import vocabulary as v
-from loopback_server import serving
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
 from smtp_relay import SmtpRelay
 from soap_messages import SoapResponse, adhoc_query
 
 EMAIL = "patient@example.org"
 WAIT_SECONDS = 15.0
-
-
-@pytest.fixture(scope="module")
-def relay() -> Iterator[SmtpRelay]:
-    running = SmtpRelay()
-    with serving(running.handle) as port:
-        running.port = port
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ from dmp_xds.storage.notifications import NotificationStore
 from dmp_xds.storage.patient_accounts import Channel, PatientAccountStore
 from dmp_xds.xds import vocabulary as v
 from factories import ans_example, new_uuid
-from loopback_server import serving
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
 from smtp_relay import SmtpRelay
 
@@ -39,14 +38,6 @@ LOGIN, PASSWORD = "patient01", "un mot de passe du patient"
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 UPLOAD_LIMIT = 200_000
 CDA = "ANEST-CR-ANEST_2022.01.xml"  # an ANS example with a narrative
-
-
-@pytest.fixture(scope="module")
-def relay() -> Iterator[SmtpRelay]:
-    running = SmtpRelay()
-    with serving(running.handle) as port:
-        running.port = port
-        yield running
 
 
 @pytest.fixture(scope="module")

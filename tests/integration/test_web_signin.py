@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import requests
 from sqlalchemy import update
-from test_security_notifications import SmtpRelay
 
 from dmp_xds.security import totp
 from dmp_xds.security.passwords import hash_password, verify_password
@@ -25,9 +24,9 @@ from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.patient_accounts import Channel, PatientAccountStore
 from dmp_xds.storage.tables import WebChallengeRow
 from dmp_xds.storage.trail import AuditEntry
-from loopback_server import serving
 from pgserver import PostgresServer
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server
+from smtp_relay import SmtpRelay
 from xds_server import database_url_for
 
 EMAIL = "patient@example.org"
@@ -38,14 +37,6 @@ NEW_PASSWORD = "un mot de passe choisi"
 WAIT_SECONDS = 15.0
 MAX_FAILED = 3
 RATE_LIMIT = 20  # above the failures the tests before the rate limit's make from 127.0.0.1
-
-
-@pytest.fixture(scope="module")
-def relay() -> Iterator[SmtpRelay]:
-    running = SmtpRelay()
-    with serving(running.handle) as port:
-        running.port = port
-        yield running
 
 
 @pytest.fixture(scope="module")
