@@ -64,9 +64,15 @@ def register(web: Web) -> None:
     @router.get(HOME)
     def home(request: Request) -> Response:
         principal = web.patient(request)
-        record = web.services.security.records.get(principal.patient_id) if web.services.security else None
-        # The emergency accesses not yet acknowledged: the first thing a patient should see.
-        unread = len(ps.notifications(web.services, principal, principal.patient_id, now=web.now())) if record else 0
+        # Through the policy, as every page: a representative no longer declared is refused here too.
+        try:
+            record = ps.my_record(web.services, principal, principal.patient_id, web.now())
+            # The emergency accesses not yet acknowledged: the first thing a patient should see.
+            unread = len(ps.notifications(web.services, principal, principal.patient_id, now=web.now()))
+        except ps.Refused as refused:
+            if refused.status != 404:  # 404: no DMP (any more), which the page says
+                raise HttpError(refused.status, refused.reason) from None
+            record, unread = None, 0
         return web.render(
             request,
             "patient/home.html",
