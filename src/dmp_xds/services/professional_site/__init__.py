@@ -18,6 +18,7 @@ from dmp_xds.services.professional_site.common import (
     Refused,
     break_glass,
     patient_id_of,
+    visit_glass_reason,
 )
 from dmp_xds.services.professional_site.documents import (
     DocumentContent,
@@ -95,6 +96,7 @@ __all__ = [
     "find_documents_query",
     "keep",
     "patient_id_of",
+    "visit_glass_reason",
     "patient_page",
     "reactivate_record",
     "record_management",

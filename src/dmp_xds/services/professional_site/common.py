@@ -139,6 +139,24 @@ def break_glass(principal: Principal, reason: str) -> Principal:
     return replace(principal, access_mode=sv.ACCESS_EMERGENCY, access_reason=reason.strip())
 
 
+# How many of the card's rows since the visit began are read to find its break-glass row.
+GLASS_LOOKBACK = 200
+
+
+def visit_glass_reason(services: Services, principal: Principal, ins: str, since: dt.datetime) -> str:
+    """The reason of this visit's break-glass access to the patient, "" when there is none: the
+    card's own successful emergency access to this record since the visit (the web session)
+    began. The trace is the record of it: no second place keeps the mode."""
+    security = services.security
+    if security is None:
+        return ""
+    patient_id = patient_id_of(services, ins)
+    for entry in security.audit.history(patient_id, GLASS_LOOKBACK, actor_id=principal.user_id, since=since):
+        if entry.emergency and entry.event.outcome == t.SUCCESS and entry.event.access_reason:
+            return entry.event.access_reason
+    return ""
+
+
 def break_glass_possible(principal: Principal, record: RecordState, now: dt.datetime) -> bool:
     """Whether break-glass would let this professional in: the policy's own answer for the same
     card in that mode (the patient's opposition, the matrix's column)."""

@@ -32,7 +32,6 @@ from dmp_xds.security import vocabulary as sv
 from dmp_xds.security.vihf import Principal
 from dmp_xds.services import professional_site as site
 from dmp_xds.services.establishment_stats import MONTHS_FR
-from dmp_xds.storage import trail as t
 from dmp_xds.transport.web.documents import document_response
 from dmp_xds.transport.web.http import HttpError, Request, Response, redirect, url
 from dmp_xds.transport.web.labels import ACTION_LABELS, OUTCOME_LABELS
@@ -62,8 +61,6 @@ CHART_COLOURS = ("#000091", "#b34000", "#18753c", "#6e445a", "#695240", "#3558a2
 # pygal writes its (inline) configuration script even with js=[]: an image runs none, and we
 # send none.
 _SCRIPT = re.compile(rb"<script\b.*?</script>", re.S)
-# How many of the card's rows since the session opened are read to find its break-glass row.
-GLASS_LOOKBACK = 200
 
 Page = Callable[[Request], Response]
 
@@ -241,18 +238,9 @@ def register(web: Web) -> None:
         return run
 
     def glass_reason(request: Request, principal: Principal, ins: str) -> str:
-        """The reason of this visit's break-glass access to the patient, "" when there is none:
-        the card's own successful emergency access to this record since the session opened."""
-        security, session = services.security, request.session
-        if security is None or session is None:
-            return ""
-        patient_id = site.patient_id_of(services, ins)
-        for entry in security.audit.history(
-            patient_id, GLASS_LOOKBACK, actor_id=principal.user_id, since=session.created_at
-        ):
-            if entry.emergency and entry.event.outcome == t.SUCCESS and entry.event.access_reason:
-                return entry.event.access_reason
-        return ""
+        """This visit's break-glass reason on the patient, "" when there is none."""
+        session = request.session
+        return site.visit_glass_reason(services, principal, ins, session.created_at) if session else ""
 
     def acting(request: Request, ins: str) -> Principal:
         """The card holder, in break-glass access when this visit asked for it on this patient."""
