@@ -270,6 +270,7 @@ def config_show(ctx: click.Context) -> None:
 def _register_tool_commands() -> None:
     from dmp_xds.cli.audit import audit
     from dmp_xds.cli.client import retrieve, submit
+    from dmp_xds.cli.cluster import cluster
     from dmp_xds.cli.conformance import conformance
     from dmp_xds.cli.dmp import dmp
     from dmp_xds.cli.dmp_lps import register as register_dmp_lps
@@ -290,6 +291,7 @@ def _register_tool_commands() -> None:
     main.add_command(web)
     main.add_command(stats)
     main.add_command(stats_keep)
+    main.add_command(cluster)
     register_dmp_lps(dmp)  # the LPS's calls to a DMP, beside the operator's commands
     main.add_command(dmp)
 
