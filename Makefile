@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve run lint test unit bench bench-dmpi bench-web clean
+.PHONY: install serve run lint test unit bench bench-dmpi bench-web bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +107,15 @@ bench-dmpi: $(STAMP)
 bench-web: $(STAMP)
 	bash .ci/install-postgres
 	$(BIN)/python benchmarks/web_pages.py --http --value-sets $(ANS_KIT)/jeuxDeValeurs
+
+## ITI-41 submissions/s and ITI-18 FindDocuments p50/p99 on one PostgreSQL and on a 3-node Citus
+## cluster, registries of 1 M and 10 M DocumentEntries, and the rows and bytes per DocumentEntry
+## per table and node (docs/scaling.md's capacity model). Filled clusters are kept in
+## /var/tmp/dmp-xds-bench-scale (filling 10 M entries takes hours; `--entries 1000000` for less).
+bench-scale: $(STAMP)
+	bash .ci/install-postgres
+	bash .ci/install-citus
+	$(BIN)/python benchmarks/scale.py --value-sets $(ANS_KIT)/jeuxDeValeurs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
