@@ -166,25 +166,56 @@ class Backend:
 
 def db_upgrade(url: str) -> None:
     """`dmp-xds db upgrade`, as an operator runs it (it distributes the schema on Citus)."""
-    env = {**os.environ, "DMP_XDS_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "DMP_XDS_DATABASE_URL": url}
     subprocess.run(
         [sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"], env=env, check=True, capture_output=True, timeout=600
     )
 
 
-def prepared(backend: Backend, entries: int, pools: CodePools) -> tuple[str, dict[str, Any]]:
-    """The kept database of `entries` DocumentEntries (filled now if there is none)."""
+def prepared(
+    backend: Backend, entries: int, pools: CodePools, source: Backend | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The kept database of `entries` DocumentEntries (filled now if there is none): by
+    bench-load's generator, or with `source` (the PostgreSQL backend) copied from its database of
+    the same size, filled first if need be."""
     name = f"scale_{entries}"
     marker_file = backend.home / "filled.json"
     filled = json.loads(marker_file.read_text()) if marker_file.exists() else {}
     kept = filled.get(name)
     if kept is not None and kept.get("format") == FILL_FORMAT and backend.coordinator.has_database(name):
         return backend.url(name), kept
-    print(f"  filling {backend.name} with {entries} DocumentEntries...", flush=True)
+    source_url = prepared(source, entries, pools)[0] if source is not None else ""
+    how = f"a copy of {source.name}'s" if source is not None else "bench-load's"
+    print(f"  filling {backend.name} with {how} {entries} DocumentEntries...", flush=True)
     backend.create_database(name)
     url = backend.url(name)
     start = time.perf_counter()
     db_upgrade(url)
+    if source is not None:
+        db_upgrade(source_url)  # both at the code's head: the same tables and columns
+        copy_rows(source_url, url)
+    else:
+        fill_with_bench_load(url, entries, pools, start)
+    fill_seconds = time.perf_counter() - start
+    engine = create_engine_for(url)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    finally:
+        engine.dispose()
+    kept = {
+        "format": FILL_FORMAT,
+        "entries": entries,
+        "fill": "copy" if source is not None else "bench-load",
+        "fill_seconds": fill_seconds,
+        "load": os.getloadavg()[0],
+    }
+    filled[name] = kept
+    marker_file.write_text(json.dumps(filled, indent=1))
+    return url, kept
+
+
+def fill_with_bench_load(url: str, entries: int, pools: CodePools, start: float) -> None:
     patients = entries // DOCUMENTS_PER_PATIENT
     done = [0]
 
@@ -197,15 +228,54 @@ def prepared(backend: Backend, entries: int, pools: CodePools) -> tuple[str, dic
     try:
         load(RegistryStore(engine), pools, patients, DOCUMENTS_PER_PATIENT, seed=7, batch_size=BATCH_PATIENTS,
              progress=progress)  # fmt: skip
-        fill_seconds = time.perf_counter() - start
-        with engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
     finally:
         engine.dispose()
-    kept = {"format": FILL_FORMAT, "entries": entries, "fill_seconds": fill_seconds, "load": os.getloadavg()[0]}
-    filled[name] = kept
-    marker_file.write_text(json.dumps(filled, indent=1))
-    return url, kept
+
+
+def psycopg_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def copy_rows(source_url: str, target_url: str) -> None:
+    """Every table's rows from one database to another with COPY (on Citus, the coordinator's
+    distributed COPY streams each row to its shard), parents first; then each sequence past
+    the ids copied. bench-load's executemany goes row by row through a Citus coordinator
+    (about 100 DocumentEntries/s here), COPY at disk speed: the same rows, in a fraction of
+    the time."""
+    from dmp_xds.storage.tables import metadata
+
+    with psycopg.connect(psycopg_url(source_url)) as source, psycopg.connect(psycopg_url(target_url)) as target:
+        for table in metadata.sorted_tables:
+            columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
+            started = time.perf_counter()
+            copied = 0
+            with (
+                source.cursor().copy(
+                    sql.SQL("COPY {} ({}) TO STDOUT (FORMAT BINARY)").format(sql.Identifier(table.name), columns)
+                ) as out,
+                target.cursor().copy(
+                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name), columns)
+                ) as into,
+            ):
+                for block in out:
+                    into.write(block)
+                    copied += len(block)
+            target.commit()
+            if copied > 1 << 20:
+                print(f"    {table.name}: {copied / 2**20:.0f} MB in {time.perf_counter() - started:.0f} s", flush=True)
+        owned = target.execute(
+            "SELECT s.oid::regclass::text, t.relname, a.attname FROM pg_class s "
+            "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+            "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
+            "WHERE s.relkind = 'S'"
+        ).fetchall()
+        for sequence, table_name, column in owned:
+            target.execute(
+                sql.SQL("SELECT setval({}, coalesce((SELECT max({}) FROM {}), 0) + 1, false)").format(
+                    sql.Literal(sequence), sql.Identifier(column), sql.Identifier(table_name)
+                )
+            )
+        target.commit()
 
 
 # --- sizes ----------------------------------------------------------------------------------
@@ -231,7 +301,7 @@ def table_sizes(backend: Backend, url: str) -> dict[tuple[str, str], tuple[int, 
             rows = int(
                 connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
             )  # type: ignore[index]
-            if citus.get(table) in ("distributed", "reference"):
+            if table in citus:  # distributed, reference, or a Citus local table (its shard holds the rows)
                 placed = [
                     (port_roles.get(int(port), f"node {port}"), int(size))
                     for port, size in connection.execute(
@@ -319,8 +389,10 @@ def iti41_bodies(count: int, patients: list[str], rng: random.Random) -> list[tu
     return out
 
 
-def bench(backend: Backend, entries: int, args: argparse.Namespace, pools: CodePools) -> dict[str, Any]:
-    url, kept = prepared(backend, entries, pools)
+def bench(
+    backend: Backend, entries: int, args: argparse.Namespace, pools: CodePools, source: Backend | None
+) -> dict[str, Any]:
+    url, kept = prepared(backend, entries, pools, source)
     patients = entries // DOCUMENTS_PER_PATIENT
     rng = random.Random(5)
     classes = class_codes(url)
@@ -406,24 +478,44 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000, help="FindDocuments per measurement")
     parser.add_argument("--submissions", type=int, default=400, help="ITI-41 submissions per measurement")
     parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument(
+        "--citus-fill",
+        choices=("copy", "bench-load"),
+        default="copy",
+        help="fill Citus with a COPY of the PostgreSQL database of the same size (filled first if need be), "
+        "or with bench-load through the coordinator (row by row: slow)",
+    )
     parser.add_argument("--fill-only", action="store_true", help="fill (or check) the kept databases, measure nothing")
     parser.add_argument("--value-sets", type=Path, default=VALUE_SETS, help="the ANS value sets (jeuxDeValeurs)")
     args = parser.parse_args()
+    # The servers and `db upgrade` (subprocesses) run this checkout's code, whatever the
+    # virtualenv has installed.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT / "src"), os.environ.get("PYTHONPATH", ""))))
     sizes = [int(s) for s in args.entries.split(",")]
     args.data_dir.mkdir(parents=True, exist_ok=True)
     pools = CodePools.load(args.value_sets)
     results: dict[str, list[dict[str, Any]]] = {}
-    for name in args.backends.split(","):
+    names = args.backends.split(",")
+    for name in names:
         if name not in ("postgresql", "citus"):
             raise SystemExit(f"unknown backend {name!r} (postgresql, citus)")
-        backend = Backend.start(name, args.data_dir)
-        try:
+    copying = "citus" in names and args.citus_fill == "copy"
+    running: dict[str, Backend] = {}
+    try:
+        # PostgreSQL first: Citus' databases are copies of its own.
+        for name in ["postgresql", "citus"]:
+            if name in names or (name == "postgresql" and copying):
+                running[name] = Backend.start(name, args.data_dir)
+        source = running.get("postgresql") if copying else None
+        for name in names:
+            backend = running[name]
             for entries in sizes:
+                origin = source if name == "citus" else None
                 if args.fill_only:
-                    _, kept = prepared(backend, entries, pools)
+                    _, kept = prepared(backend, entries, pools, origin)
                     print(f"  {name} {entries}: filled in {kept['fill_seconds']:.0f} s", flush=True)
                     continue
-                result = bench(backend, entries, args, pools)
+                result = bench(backend, entries, args, pools, origin)
                 results.setdefault(name, []).append(result)
                 print(
                     f"  {name} {entries}: FindDocuments p50 {result['iti18']['p50_ms']:.1f} ms p99 "
@@ -432,7 +524,8 @@ def main() -> None:
                     flush=True,
                 )
                 print_sizes(name, result)
-        finally:
+    finally:
+        for backend in running.values():
             backend.stop()
     print(
         f"\nITI-18 FindDocuments ({args.queries} queries) and ITI-41 ({args.submissions} submissions of a "
