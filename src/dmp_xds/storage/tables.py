@@ -429,7 +429,7 @@ class DmpNotificationRow(Base):
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     email_error: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
-    # The e-mail queue (storage/notifications.py, migration 0015): when the next attempt may be
+    # The e-mail queue (storage/notifications.py, migration 0017): when the next attempt may be
     # made (NULL: none owed), and how many were made.
     email_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     email_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
