@@ -381,12 +381,27 @@ def test_a_server_killed_mid_stream_leaves_every_submission_whole_or_absent(pair
 
 def test_readiness_is_503_when_the_database_is_stopped(pki: GeneratedPki, tmp_path: Path) -> None:
     """On a PostgreSQL of its own, stopped under the running server: ready says 503 (naming the
-    database), alive still says 200."""
+    database), alive still says 200. A document store that cannot be written is named too."""
     own = PostgresServer.start()
     server: SecureServer | None = None
     try:
         server = start_secure_server(tmp_path, pki, tls=True, database_url=own.url_for(own.create_database("health")))
         anonymous = browser(pki)
+        assert anonymous.get(server.url + "/health/ready", timeout=10).status_code == 200
+        # A document store that cannot take a file (its temporary directory a file): 503, then
+        # 200 again once it can.
+        tmp = tmp_path / "documents" / "tmp"
+        tmp.rename(tmp.with_name("tmp-away"))
+        tmp.write_bytes(b"")
+        try:
+            broken = anonymous.get(server.url + "/health/ready", timeout=10)
+            assert broken.status_code == 503 and broken.json()["checks"] == {
+                "database": "ok",
+                "documents": "unavailable",
+            }, broken.text
+        finally:
+            tmp.unlink()
+            tmp.with_name("tmp-away").rename(tmp)
         assert anonymous.get(server.url + "/health/ready", timeout=10).status_code == 200
         own.stop()
         deadline = time.monotonic() + WAIT_SECONDS
