@@ -76,8 +76,8 @@ def test_racing_senders_claim_each_owed_email_once(engines: tuple[Engine, Engine
     lock = threading.Lock()
 
     def sender(store: NotificationStore) -> None:
-        for notification_id in store.due_emails(now, 50):
-            claimed = store.claim_email(notification_id, now, LEASE)
+        for notification_id, patient_id in store.due_emails(now, 50):
+            claimed = store.claim_email(notification_id, patient_id, now, LEASE)
             if claimed is not None:
                 with lock:
                     claims.append(claimed.notification_id)
@@ -91,8 +91,8 @@ def test_racing_senders_claim_each_owed_email_once(engines: tuple[Engine, Engine
     assert stores[1].due_emails(now, 50) == []
     # A claim lasts its lease: a sender that died lets another take the e-mail afterwards.
     later = now + LEASE + dt.timedelta(seconds=1)
-    assert set(stores[1].due_emails(later, 50)) == owed
-    again = stores[1].claim_email(min(owed), later, LEASE)
+    assert {n for n, _ in stores[1].due_emails(later, 50)} == owed
+    again = stores[1].claim_email(min(owed), PATIENT, later, LEASE)
     assert again is not None and again.attempt == 2 and again.to == EMAIL
 
 

@@ -31,6 +31,7 @@ class OwedEmail:
     """An e-mail this process has claimed: to send now, then `email_sent` or `email_failed`."""
 
     notification_id: int
+    patient_id: str
     to: str  # the patient's address now ("" if they removed it meanwhile)
     text: str
     attempt: int  # 1 for the first
@@ -142,41 +143,51 @@ class NotificationStore:
                 .values(read_at=now)
             ).rowcount
 
-    def due_emails(self, now: dt.datetime, limit: int) -> builtins.list[int]:
-        """The notifications whose e-mail is due, the longest waiting first."""
+    def due_emails(self, now: dt.datetime, limit: int) -> builtins.list[tuple[int, str]]:
+        """The notifications whose e-mail is due, the longest waiting first: (id, patient id),
+        the patient naming the row wherever the table is distributed by patient."""
         with self.engine.connect() as connection:
-            return list(
-                connection.execute(
-                    select(_notification.c.id)
-                    .where(_notification.c.email_due_at <= now)
-                    .order_by(_notification.c.email_due_at)
-                    .limit(limit)
-                ).scalars()
-            )
+            rows = connection.execute(
+                select(_notification.c.id, _notification.c.patient_id)
+                .where(_notification.c.email_due_at <= now)
+                .order_by(_notification.c.email_due_at)
+                .limit(limit)
+            ).all()
+        return [(r.id, r.patient_id) for r in rows]
 
-    def claim_email(self, notification_id: int, now: dt.datetime, lease: dt.timedelta) -> OwedEmail | None:
+    def claim_email(
+        self, notification_id: int, patient_id: str, now: dt.datetime, lease: dt.timedelta
+    ) -> OwedEmail | None:
         """Claim the notification's e-mail for `lease` (None: not due, another process has it)."""
         with self.engine.begin() as connection:
             claimed = connection.execute(
                 update(_notification)
-                .where((_notification.c.id == notification_id) & (_notification.c.email_due_at <= now))
+                .where(
+                    (_notification.c.patient_id == patient_id)
+                    & (_notification.c.id == notification_id)
+                    & (_notification.c.email_due_at <= now)
+                )
                 .values(email_due_at=now + lease, email_attempts=_notification.c.email_attempts + 1)
-                .returning(_notification.c.patient_id, _notification.c.message, _notification.c.email_attempts)
+                .returning(_notification.c.message, _notification.c.email_attempts)
             ).first()
             if claimed is None:
                 return None
             email = connection.execute(
-                select(_record.c.notification_email).where(_record.c.patient_id == claimed.patient_id)
+                select(_record.c.notification_email).where(_record.c.patient_id == patient_id)
             ).scalar()
-        return OwedEmail(notification_id, email or "", claimed.message, claimed.email_attempts)
+        return OwedEmail(notification_id, patient_id, email or "", claimed.message, claimed.email_attempts)
 
-    def email_sent(self, notification_id: int, sent_at: dt.datetime) -> None:
-        self._email_outcome(notification_id, emailed_at=sent_at, email_error=None, email_due_at=None)
+    def email_sent(self, owed: OwedEmail, sent_at: dt.datetime) -> None:
+        self._email_outcome(owed, emailed_at=sent_at, email_error=None, email_due_at=None)
 
-    def email_failed(self, notification_id: int, problem: str, retry_at: dt.datetime | None) -> None:
+    def email_failed(self, owed: OwedEmail, problem: str, retry_at: dt.datetime | None) -> None:
         """Why the e-mail did not go out; tried again from `retry_at` (None: given up)."""
-        self._email_outcome(notification_id, email_error=problem[:1000], email_due_at=retry_at)
+        self._email_outcome(owed, email_error=problem[:1000], email_due_at=retry_at)
 
-    def _email_outcome(self, notification_id: int, **values: object) -> None:
+    def _email_outcome(self, owed: OwedEmail, **values: object) -> None:
         with self.engine.begin() as connection:
-            connection.execute(update(_notification).where(_notification.c.id == notification_id).values(**values))
+            connection.execute(
+                update(_notification)
+                .where((_notification.c.patient_id == owed.patient_id) & (_notification.c.id == owed.notification_id))
+                .values(**values)
+            )

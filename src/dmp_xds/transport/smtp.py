@@ -88,10 +88,11 @@ class MailOutbox:
     def send_due(self) -> int:
         """Send the e-mails due now, at most BATCH of them; how many were claimed."""
         claimed = 0
-        for notification_id in self.store.due_emails(dt.datetime.now(dt.UTC), BATCH):
+        for notification_id, patient_id in self.store.due_emails(dt.datetime.now(dt.UTC), BATCH):
             if self._stop.is_set():
                 break
-            owed = self.store.claim_email(notification_id, dt.datetime.now(dt.UTC), dt.timedelta(seconds=LEASE_SECONDS))
+            lease = dt.timedelta(seconds=LEASE_SECONDS)
+            owed = self.store.claim_email(notification_id, patient_id, dt.datetime.now(dt.UTC), lease)
             if owed is not None:
                 claimed += 1
                 self._email(owed)
@@ -126,12 +127,12 @@ class MailOutbox:
                 self._outcome(owed, f"not sent yet (attempt {owed.attempt}): {exc}", retry)
             return
         try:
-            self.store.email_sent(owed.notification_id, now)
+            self.store.email_sent(owed, now)
         except Exception:  # sent: the claim expires and it may go out once more, nothing worse
             log.exception("cannot record that notification %s was e-mailed", owed.notification_id)
 
     def _outcome(self, owed: OwedEmail, problem: str, retry_at: dt.datetime | None) -> None:
         try:
-            self.store.email_failed(owed.notification_id, problem, retry_at)
+            self.store.email_failed(owed, problem, retry_at)
         except Exception:  # the claim expires: tried again then
             log.exception("cannot record the e-mail outcome of notification %s", owed.notification_id)
