@@ -464,6 +464,15 @@ def print_sizes(backend: str, result: dict[str, Any]) -> None:
     nodes: dict[str, int] = defaultdict(int)
     for (_, node), (_, size) in before.items():
         nodes[node] += size
+    if len(nodes) > 1:
+        names = sorted(nodes)
+        print(f"\nper node: rows and bytes per DocumentEntry ({', '.join(names)})")
+        for table, _ in sorted(tables.items(), key=lambda item: -item[1][1]):
+            cells = [before.get((table, node), (0, 0)) for node in names]
+            if any(size for _, size in cells):
+                print(
+                    f"{table:<34}" + "".join(f"{rows / entries:>9.3f}{size / entries:>8.0f} B" for rows, size in cells)
+                )
     print(
         "per node: "
         + ", ".join(f"{node} {size / 2**20:.1f} MB ({size / entries:.0f} B/DE)" for node, size in sorted(nodes.items()))
