@@ -90,6 +90,27 @@ class KeptNode(PostgresServer):
         node._wait_until_ready()
         return node
 
+    def _write_settings(self) -> None:
+        """Ours, over what the server itself keeps there: `CREATE EXTENSION citus` turns SSL on
+        with ALTER SYSTEM (a certificate of its own), and the coordinator then requires it of
+        the workers (citus.node_conninfo): a restart must not turn it off."""
+        auto = self.data_dir / "postgresql.auto.conf"
+        earlier = auto.read_text().splitlines(keepends=True) if auto.exists() else []
+        super()._write_settings()
+        ours = auto.read_text().splitlines(keepends=True)
+        keys = {line.split("=", 1)[0].strip() for line in ours}
+        kept = [
+            line
+            for line in earlier
+            if "=" in line and not line.startswith("#") and line.split("=", 1)[0].strip() not in keys
+        ]
+        if (
+            "ssl" not in keys | {line.split("=", 1)[0].strip() for line in kept}
+            and (self.data_dir / "server.crt").exists()
+        ):
+            kept.append("ssl = on\n")  # a cluster kept by an earlier version of this script
+        auto.write_text("".join(kept + ours))
+
     def stop(self) -> None:
         if self._stopped:
             return
