@@ -26,6 +26,7 @@ SCHEMA = (
     "SELECT create_distributed_table('event', 'patient_id', colocate_with => 'entry')",
     "CREATE TABLE code (code text PRIMARY KEY, label text)",
     "SELECT create_reference_table('code')",
+    "CREATE TABLE setting (name text PRIMARY KEY, value text)",
     "INSERT INTO entry SELECT 'patient-' || (i % 200), i, repeat('x', 200) FROM generate_series(1, 4000) AS i",
     "INSERT INTO event SELECT 'patient-' || (i % 200), i FROM generate_series(1, 2000) AS i",
     "INSERT INTO code VALUES ('11488-4', 'Compte rendu'), ('34133-9', 'Synthese')",
@@ -76,6 +77,7 @@ def test_status_shows_workers_tables_and_colocation(citus_cluster: CitusCluster,
     for worker in citus_cluster.workers:
         assert f"127.0.0.1:{worker.port}" in result.output
     assert "distributed by patient_id" in result.output and "reference" in result.output
+    assert "on the coordinator only  1\n  setting " in result.output
     assert "warning" not in result.output  # two workers, balanced by create_distributed_table
 
     state = json.loads(run(filled, tmp_path, "status", "--json").output)
@@ -83,6 +85,7 @@ def test_status_shows_workers_tables_and_colocation(citus_cluster: CitusCluster,
     assert tables["entry"]["colocation_id"] == tables["event"]["colocation_id"]
     assert tables["code"]["kind"] == "reference" and tables["entry"]["shard_count"] == 8
     assert tables["entry"]["bytes"] > 0
+    assert [name for name, _ in state["coordinator_tables"]] == ["setting"]
     workers = {w["port"]: w for w in state["workers"]}
     assert set(workers) == {w.port for w in citus_cluster.workers}
     # 8 shards of each of the two co-located tables on each worker's half, plus the reference table

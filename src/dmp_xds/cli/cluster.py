@@ -91,6 +91,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
             f"  {table.name:<36}{table.kind + column:<32}colocation {table.colocation_id:<4}"
             f"{table.shard_count:>5} shards {_size(table.bytes):>10}"
         )
+    if state.coordinator_tables:
+        click.echo(f"on the coordinator only  {len(state.coordinator_tables)}")
+        for name, size in state.coordinator_tables:
+            click.echo(f"  {name:<36}{'plain table':<32}{'':<20}{_size(size):>10}")
     for warning in state.warnings:
         click.echo(f"warning: {warning}")
 

@@ -80,6 +80,7 @@ class ClusterStatus:
     workers: list[Node]
     tables: list[CitusTable]
     planned_moves: list[RebalanceMove]
+    coordinator_tables: list[tuple[str, int]] = field(default_factory=list)  # plain tables: (name, bytes)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -120,6 +121,16 @@ def tables_query() -> TextClause:
         "SELECT t.table_name::text, t.citus_table_type, t.distribution_column, t.colocation_id, t.shard_count, "
         "coalesce((SELECT sum(s.shard_size) FROM citus_shards s WHERE s.table_name = t.table_name), 0) "
         "FROM citus_tables t ORDER BY t.colocation_id, t.table_name::text"
+    )
+
+
+def coordinator_tables_query() -> TextClause:
+    """The schema's plain tables, outside Citus' metadata: they live on the coordinator alone."""
+    return text(
+        "SELECT c.relname::text, pg_total_relation_size(c.oid) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+        "AND c.oid NOT IN (SELECT logicalrelid FROM pg_dist_partition) ORDER BY 1"
     )
 
 
@@ -257,6 +268,7 @@ def cluster_status(engine: Engine) -> ClusterStatus:
             CitusTable(str(name), str(kind), str(column), int(colocation), int(shards), int(size))
             for name, kind, column, colocation, shards, size in connection.execute(tables_query())
         ]
+        plain = [(str(name), int(size)) for name, size in connection.execute(coordinator_tables_query())]
         try:
             moves = [
                 RebalanceMove(str(table), int(shard), int(size), f"{sh}:{sp}", f"{th}:{tp}")
@@ -266,7 +278,7 @@ def cluster_status(engine: Engine) -> ClusterStatus:
             moves = []  # no worker to plan for (a coordinator alone): nothing to move
     coordinator = next((n for n in nodes if n.role == "coordinator"), None)
     workers = [n for n in nodes if n.role == "worker"]
-    return ClusterStatus(version, coordinator, workers, tables, moves, balance_warnings(workers, tables, moves))
+    return ClusterStatus(version, coordinator, workers, tables, moves, plain, balance_warnings(workers, tables, moves))
 
 
 def node_url(coordinator_url: str, host: str, port: int) -> str:
