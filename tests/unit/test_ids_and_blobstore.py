@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.xds.model.ids import assign_entry_uuids
@@ -25,18 +26,18 @@ def test_blob_lifecycle(tmp_path):
     store = FilesystemBlobStore(tmp_path)
     blob = store.write_bytes(b"hello")
     assert blob.sha1 == hashlib.sha1(b"hello").hexdigest() and blob.size == 5
-    target = store.allocate_path("1.2.3.4")
-    assert target != store.allocate_path("1.2.3.4")  # two submissions never share a file
+    target = store.allocate("1.2.3.4")
+    assert target != store.allocate("1.2.3.4")  # two submissions never share a file
     final = store.publish(blob, target)
-    assert final.read_bytes() == b"hello" and not blob.path.exists()
+    assert Path(final).read_bytes() == b"hello" and not blob.path.exists()
     assert b"".join(store.read_chunks(final, 2)) == b"hello"
     store.unpublish(final)
-    assert not final.exists()
+    assert not Path(final).exists()
 
 
 def test_unique_id_cannot_escape_the_root(tmp_path):
     store = FilesystemBlobStore(tmp_path)
-    assert store.allocate_path("../../etc/passwd").is_relative_to(tmp_path)
+    assert Path(store.allocate("../../etc/passwd")).is_relative_to(tmp_path)
 
 
 def test_leftover_temporary_files_are_cleaned(tmp_path):
