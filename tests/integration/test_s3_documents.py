@@ -25,6 +25,8 @@ import soap_messages as soap
 from dmp_xds.config import load_settings
 from dmp_xds.services.context import TransactionRequest
 from dmp_xds.services.iti41 import provide_and_register
+from dmp_xds.storage import s3_blobstore
+from dmp_xds.storage.document_store import open_blob_store
 from dmp_xds.storage.s3_blobstore import PART_SIZE
 from dmp_xds.transport.serve import open_services
 from dmp_xds.xds import vocabulary as v
@@ -185,10 +187,10 @@ def test_the_object_store_stopped_registers_nothing(s3_xds, s3_server):
     assert any(not key.startswith("(upload)") for key in s3_server.keys(s3_server.bucket, prefix))
 
 
-def test_the_object_store_stopped_in_the_middle_of_an_upload(s3_xds, s3_server):
+def test_the_object_store_stopped_in_the_middle_of_an_upload(s3_xds, s3_server, tmp_path, monkeypatch):
     """Stopped while the parts of a large document are going up: the submission fails with
-    XDSRepositoryError, nothing is registered, no object is left (an unfinished upload may be,
-    for the start-up sweep, since the store that would abort it is gone)."""
+    XDSRepositoryError, nothing is registered, no object is left; the unfinished upload (the
+    store that would have aborted it was gone) is aborted by the start-up sweep."""
     server, prefix = s3_xds
     counts_before, _ = stored_state(server)
     objects_before = {k for k in s3_server.keys(s3_server.bucket, prefix) if not k.startswith("(upload)")}
@@ -214,6 +216,12 @@ def test_the_object_store_stopped_in_the_middle_of_an_upload(s3_xds, s3_server):
     assert stored_state(server)[0] == counts_before
     objects_after = {k for k in s3_server.keys(s3_server.bucket, prefix) if not k.startswith("(upload)")}
     assert objects_after == objects_before
+
+    assert any(k.startswith("(upload)") for k in s3_server.keys(s3_server.bucket, prefix))
+    monkeypatch.setattr(s3_blobstore, "STALE_UPLOAD_SECONDS", 0.0)  # as if an hour had passed
+    env = {"DMP_XDS_DATA_DIR": str(tmp_path), **s3_server.settings_env(s3_server.bucket, prefix.rstrip("/"))}
+    assert open_blob_store(load_settings(environ=env)).clean_temporary() >= 1
+    assert not any(k.startswith("(upload)") for k in s3_server.keys(s3_server.bucket, prefix))
 
 
 def _refuse_commit(_connection) -> None:
