@@ -12,8 +12,8 @@ from test_professional_pages import INS, PDF, card, get
 from test_professional_site import published
 
 import soap_messages as soap
-from factories import ans_example
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
+from factories import ans_example
 from s3server import CephS3Server
 from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
 
