@@ -210,10 +210,10 @@ class S3Location:
 
 
 def parse_blob_store(value: str) -> S3Location | None:
-    """`DMP_XDS_BLOB_STORE`: "" (or "file") is the filesystem, None here; `s3://bucket/prefix`
+    """`DMP_XDS_BLOB_STORE`: "" is the filesystem, None here; `s3://bucket/prefix`
     an object store. A malformed value is a ConfigError naming what is wrong."""
     value = value.strip()
-    if value in ("", "file"):
+    if not value:
         return None
     if not value.startswith(S3_SCHEME):
         raise ConfigError(

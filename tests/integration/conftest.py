@@ -1,7 +1,14 @@
-"""Integration fixtures: a real server per test module, on SQLite and on PostgreSQL."""
+"""Integration fixtures: a real server per test module, on SQLite and on PostgreSQL.
+
+With DMP_XDS_TEST_DOCUMENTS=s3 in the environment, every `xds_server` keeps its documents on
+the session's S3 server (tests/s3server.py, a prefix per module) instead of its data directory:
+`DMP_XDS_TEST_DOCUMENTS=s3 pytest tests/integration` runs the suite over the object store.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +20,10 @@ from xds_server import BACKENDS, RunningServer, database_for, start_server, stop
 def xds_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server per test module and backend: SQLite is the embedded default (migrated at start)."""
     data_dir = tmp_path_factory.mktemp(f"xds-{request.param}")
-    server = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe"})
+    env = {"DMP_XDS_PROFILE": "ihe"}
+    if os.environ.get("DMP_XDS_TEST_DOCUMENTS") == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        env.update(s3.settings_env(s3.bucket, f"suite-{uuid.uuid4().hex[:8]}"))
+    server = start_server(data_dir, database_for(request), env)
     yield server
     stop_server(server)

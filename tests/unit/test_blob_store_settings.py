@@ -23,7 +23,6 @@ S3_ENV = {
     ("value", "expected"),
     [
         ("", None),
-        ("file", None),
         ("s3://documents", S3Location("documents", "")),
         ("s3://documents/", S3Location("documents", "")),
         ("s3://documents/region-idf", S3Location("documents", "region-idf/")),
@@ -38,6 +37,7 @@ def test_the_setting_names_a_bucket_and_a_prefix(value: str, expected: S3Locatio
     ("value", "reason"),
     [
         ("/srv/documents", "s3://bucket/prefix"),
+        ("file", "s3://bucket/prefix"),
         ("https://documents/x", "s3://bucket/prefix"),
         ("s3://", "not a bucket name"),
         ("s3://Documents", "not a bucket name"),

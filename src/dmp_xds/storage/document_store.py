@@ -9,7 +9,7 @@ from dmp_xds.storage.blobstore import BlobStore, FilesystemBlobStore
 from dmp_xds.storage.s3_blobstore import S3BlobStore
 
 
-def open_blob_store(settings: Settings, connections: int = 32) -> BlobStore:
+def open_blob_store(settings: Settings) -> BlobStore:
     """The store of `DMP_XDS_BLOB_STORE` (not yet checked: `BlobStore.check` does that)."""
     location = settings.s3_location
     if location is None:
@@ -21,7 +21,6 @@ def open_blob_store(settings: Settings, connections: int = 32) -> BlobStore:
         settings.s3_access_key_id,
         s3_secret(settings),
         settings.documents_dir / "tmp",
-        connections,
     )
 
 

@@ -117,7 +117,7 @@ def open_services(settings: Settings, migrate: bool) -> Services:
     except ConfigError as exc:
         raise SystemExit(f"dmp-xds: {exc}") from None
     try:
-        blobs = open_blob_store(settings, connections=max(32, settings.workers * 8))
+        blobs = open_blob_store(settings)
         blobs.check()
     except (ConfigError, BlobStoreError) as exc:
         raise SystemExit(f"dmp-xds: documents: {exc}") from None
