@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +174,15 @@ def stored_objects(env: dict[str, str]) -> list[str]:
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def documents_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The document store's settings for a test server: none (its data directory) unless
+    DMP_XDS_TEST_DOCUMENTS=s3, then a prefix of its own on the session's S3 server."""
+    if os.environ.get("DMP_XDS_TEST_DOCUMENTS") != "s3":
+        return {}
+    s3 = request.getfixturevalue("s3_server")
+    return dict(s3.settings_env(s3.bucket, f"suite-{uuid.uuid4().hex[:8]}"))
 
 
 def database_for(request: pytest.FixtureRequest) -> str:

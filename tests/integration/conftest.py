@@ -7,23 +7,17 @@ the session's S3 server (tests/s3server.py, a prefix per module) instead of its 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from xds_server import BACKENDS, RunningServer, database_for, start_server, stop_server
+from xds_server import BACKENDS, RunningServer, database_for, documents_env, start_server, stop_server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def xds_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server per test module and backend: SQLite is the embedded default (migrated at start)."""
     data_dir = tmp_path_factory.mktemp(f"xds-{request.param}")
-    env = {"DMP_XDS_PROFILE": "ihe"}
-    if os.environ.get("DMP_XDS_TEST_DOCUMENTS") == "s3":
-        s3 = request.getfixturevalue("s3_server")
-        env.update(s3.settings_env(s3.bucket, f"suite-{uuid.uuid4().hex[:8]}"))
-    server = start_server(data_dir, database_for(request), env)
+    server = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe", **documents_env(request)})
     yield server
     stop_server(server)

@@ -3,7 +3,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from dmp_xds.storage.blobstore import FilesystemBlobStore
+import pytest
+
+from dmp_xds.storage.blobstore import BlobStoreError, FilesystemBlobStore
 from dmp_xds.xds.model.ids import assign_entry_uuids
 from factories import make_submission
 
@@ -45,3 +47,9 @@ def test_leftover_temporary_files_are_cleaned(tmp_path):
     writer = store.new_writer()
     writer.write(b"partial")
     assert store.clean_temporary() == 1
+
+
+def test_a_missing_file_is_an_error_before_any_chunk(tmp_path):
+    store = FilesystemBlobStore(tmp_path)
+    with pytest.raises(BlobStoreError, match="cannot be read"):
+        store.read_chunks(store.allocate("1.2.3.4"))  # raised at the call, not at the first chunk

@@ -10,8 +10,8 @@ registry row committed after that, and a failed submission removes what it wrote
 
 A location is a string kept in `repository_document.path`: a file path for the filesystem store
 (as it always was), `s3://bucket/key` for the object store (storage/s3_blobstore.py). Reading
-(`read_chunks`) opens the document at once, so that a store that cannot give it fails before an
-answer starts, then streams it chunk by chunk. A store that cannot do what is asked raises
+(`read_chunks`) finds the document at once (the file checked, the object's GET sent), so that a
+store that cannot give it fails before an answer starts, then streams it chunk by chunk. A store that cannot do what is asked raises
 `BlobStoreError`, which the services turn into XDSRepositoryError or an error page.
 """
 
@@ -184,11 +184,12 @@ class FilesystemBlobStore(BlobStore):
             raise BlobStoreError(f"document file {location} could not be removed: {exc}") from exc
 
     def read_chunks(self, location: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        try:
-            handle = open(self._path(location), "rb")  # closed by the generator
-        except OSError as exc:
-            raise BlobStoreError(f"document file {location} cannot be read: {exc}") from exc
-        return _file_chunks(handle, chunk_size)
+        """Checked now, opened when the first chunk is wanted: an ITI-43 answer of many
+        documents holds one file open at a time, not one per document."""
+        path = self._path(location)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise BlobStoreError(f"document file {location} cannot be read")
+        return _file_chunks(path, chunk_size)
 
     def check(self) -> None:
         """Nothing to check: the directories are made as needed."""
@@ -204,8 +205,8 @@ class FilesystemBlobStore(BlobStore):
         return Path(location)
 
 
-def _file_chunks(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
-    with handle:
+def _file_chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
             yield chunk
 
