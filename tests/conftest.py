@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from citusserver import CitusCluster
 from loopback_server import serving
 from pgserver import PostgresServer, PostgresStartError
 from s3server import CephS3Server, S3StartError, missing_binaries
@@ -73,6 +74,29 @@ def s3_server() -> Iterator[CephS3Server]:
         pytest.fail(failure, pytrace=False)  # installed but not working: a failure, never a skip
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[CitusCluster]:
+    """One throwaway Citus cluster (a coordinator and two workers) for the whole session; like
+    the PostgreSQL server, a cluster that cannot start FAILS the tests that need it."""
+    failure: str | None = None
+    try:
+        cluster = CitusCluster.start()
+    except PostgresStartError as exc:
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def citus_url(citus_cluster: CitusCluster) -> Iterator[str]:
+    """A fresh, empty (unmigrated) distributed database on the session's Citus cluster."""
+    name = citus_cluster.create_database("test")
+    yield citus_cluster.url_for(name)
+    citus_cluster.drop_database(name)
 
 
 @pytest.fixture(params=DATABASE_BACKENDS)

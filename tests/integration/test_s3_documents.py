@@ -175,10 +175,13 @@ def test_the_object_store_stopped_registers_nothing(s3_xds, s3_server):
         unavailable = _retrieve(server, [kept.documents[0].unique_id])
         assert unavailable.status == "Failure" and unavailable.error_codes == ["XDSRepositoryError"]
         assert server.process.poll() is None  # the server keeps serving
+        ready = requests.get(server.base_url + "/health/ready", timeout=30)
+        assert ready.status_code == 503 and ready.json()["checks"]["documents"] != "ok", ready.text
     finally:
         s3_server.start_gateway()
 
     assert stored_state(server) == state_before  # no row, no object, no upload, no file
+    assert requests.get(server.base_url + "/health/ready", timeout=30).json()["checks"]["documents"] == "ok"
     assert soap.document_bytes(_retrieve(server, [kept.documents[0].unique_id])) == {
         kept.documents[0].unique_id: kept_bytes
     }

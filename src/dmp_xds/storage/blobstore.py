@@ -17,8 +17,10 @@ store that cannot give it fails before an answer starts, then streams it chunk b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -27,6 +29,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK_SIZE = 1024 * 1024
+# How old a temporary file must be before start-up removes it. Several server processes may share
+# the document store: a file younger than this may be a request under way in another process
+# (its body is read within DMP_XDS_REQUEST_TIMEOUT_SECONDS, then checked and published).
+TEMPORARY_GRACE_SECONDS = 15 * 60.0
 
 
 class BlobStoreError(Exception):
@@ -89,11 +95,18 @@ class BlobStore(ABC):
     def discard(self, blob: TempBlob) -> None:
         blob.path.unlink(missing_ok=True)
 
-    def clean_temporary(self) -> int:
-        """Remove temporary files left by a crash; called at start-up before serving."""
+    def clean_temporary(self, older_than_seconds: float = TEMPORARY_GRACE_SECONDS) -> int:
+        """Remove temporary files left by a crash, those older than `older_than_seconds` (the
+        younger ones may be another process's requests under way); called at start-up."""
         removed = 0
+        limit = time.time() - older_than_seconds
         for leftover in self.tmp_dir.glob("*.part"):
-            leftover.unlink(missing_ok=True)
+            try:
+                if leftover.stat().st_mtime > limit:
+                    continue
+                leftover.unlink()
+            except FileNotFoundError:  # published or discarded meanwhile by its own process
+                continue
             removed += 1
         return removed
 
@@ -136,7 +149,8 @@ class BlobStore(ABC):
 
     @abstractmethod
     def check(self) -> None:
-        """At start-up: the store is there and usable, else BlobStoreError saying what is wrong."""
+        """The store is there and usable now, else BlobStoreError saying what is wrong: at
+        start-up (the server refuses to start) and for the readiness check (transport/health.py)."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -192,7 +206,16 @@ class FilesystemBlobStore(BlobStore):
         return _file_chunks(path, chunk_size)
 
     def check(self) -> None:
-        """Nothing to check: the directories are made as needed."""
+        """A document can be written here now: a probe file written and removed."""
+        probe = self.tmp_dir / f"{uuid.uuid4().hex}.probe"
+        try:
+            with open(probe, "xb") as handle:
+                handle.write(b"ready")
+        except OSError as exc:
+            raise BlobStoreError(f"no document can be written under {self.root}: {exc}") from exc
+        finally:
+            with contextlib.suppress(OSError):  # nothing written, or no directory to remove it from
+                probe.unlink(missing_ok=True)
 
     def describe(self) -> str:
         return f"files under {self.root}"

@@ -33,7 +33,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dmp_xds.config import S3_SCHEME, S3Location
-from dmp_xds.storage.blobstore import CHUNK_SIZE, BlobStore, BlobStoreError, TempBlob
+from dmp_xds.storage.blobstore import CHUNK_SIZE, TEMPORARY_GRACE_SECONDS, BlobStore, BlobStoreError, TempBlob
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +184,9 @@ class S3BlobStore(BlobStore):
                 f"the object store DMP_XDS_S3_ENDPOINT_URL={self.endpoint_url} cannot be reached: {_reason(exc)}"
             ) from None
 
-    def clean_temporary(self) -> int:
+    def clean_temporary(self, older_than_seconds: float = TEMPORARY_GRACE_SECONDS) -> int:
         """The local temporary files, and the multipart uploads a crash left unfinished."""
-        removed = super().clean_temporary()
+        removed = super().clean_temporary(older_than_seconds)
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=STALE_UPLOAD_SECONDS)
         try:
             paginator = self._s3.get_paginator("list_multipart_uploads")
