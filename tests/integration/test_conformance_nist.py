@@ -19,6 +19,8 @@ import pytest
 import requests
 from lxml import etree
 
+from xds_server import documents_env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = REPO_ROOT / ".." / "shared" / "nist-testkit"
 EXPECTED = Path(__file__).with_name("nist_expected.txt")
@@ -43,7 +45,7 @@ def _expected() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data_dir = tmp_path_factory.mktemp("xds-conformance")
     port, mllp_port = _free_port(), _free_port()
     env = {
@@ -56,6 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         "DMP_XDS_LOG_LEVEL": "warning",
         # The NIST plans send no VIHF: the plain-IHE, development mode of the server.
         "DMP_XDS_AUTH": "none",
+        **documents_env(request),  # DMP_XDS_TEST_DOCUMENTS=s3: documents on the test S3 server
     }
     env.pop("DMP_XDS_DATABASE_URL", None)
     log_path = data_dir / "server.log"
