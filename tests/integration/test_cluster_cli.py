@@ -114,6 +114,12 @@ def test_add_worker_rebalance_then_drain(
     status = run(filled, tmp_path, "status").output
     assert f"127.0.0.1:{spare_node.port}" in status and "shards are unbalanced" in status
 
+    # The test nodes run wal_level 'replica' and `event` has no primary key: no logical replication.
+    forced = run(filled, tmp_path, "rebalance", "--transfer-mode", "force_logical")
+    assert forced.exit_code == 1, forced.output
+    assert "no primary key nor replica identity: event" in forced.output
+    assert "wal_level is not 'logical' on the coordinator, 127.0.0.1:" in forced.output
+    assert all(f"127.0.0.1:{node.port}" in forced.output for node in [*citus_cluster.workers, spare_node])
     rebalanced = run(filled, tmp_path, "rebalance", "--wait-seconds", "180")
     assert rebalanced.exit_code == 0, rebalanced.output
     assert "block_writes" in rebalanced.output  # `event` has no primary key

@@ -46,6 +46,10 @@ def test_transfer_mode_falls_back_to_block_writes_only_when_needed() -> None:
     assert c.transfer_mode_for("block_writes", ["event"]) == "block_writes"
     with pytest.raises(c.ClusterError, match="no primary key nor replica identity.*event"):
         c.transfer_mode_for("force_logical", ["event"])
+    assert c.transfer_mode_for("auto", [], ["10.0.0.1:3"]) == "block_writes"
+    assert c.transfer_mode_for("force_logical", [], []) == "force_logical"
+    with pytest.raises(c.ClusterError, match="wal_level is not 'logical' on 10.0.0.1:3"):
+        c.transfer_mode_for("force_logical", [], ["10.0.0.1:3"])
     with pytest.raises(c.ClusterError, match="unknown shard transfer mode"):
         c.transfer_mode_for("fast", [])
 

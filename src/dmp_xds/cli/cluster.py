@@ -121,13 +121,16 @@ def _transfer_mode_option(function: Callable[..., T]) -> Callable[..., T]:
         default="auto",
         show_default=True,
         help="How shards move: logical replication (writes go on) or block_writes. auto uses block_writes "
-        "when a table has no primary key nor replica identity.",
+        "when a table has no primary key nor replica identity, or a node's wal_level is not logical.",
     )(function)
 
 
 def _announce_mode(requested: str, used: str) -> None:
     if used != requested:
-        click.echo(f"some tables have no primary key nor replica identity: shards move with {used} (writes wait)")
+        click.echo(
+            f"logical replication cannot move these shards (a table without primary key nor replica identity, "
+            f"or wal_level not 'logical'): they move with {used} (their writes wait)"
+        )
 
 
 @cluster.command("rebalance")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, TextClause, create_engine, text
+from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -151,6 +151,10 @@ def tables_without_replica_identity_query() -> TextClause:
     )
 
 
+def wal_levels_query() -> TextClause:
+    return text("SELECT nodename, nodeport, success, result FROM run_command_on_workers('SHOW wal_level')")
+
+
 def add_node_statements() -> tuple[TextClause, TextClause]:
     """Add a worker, then make sure it is active (adding a node that is already there but was
     disabled by a drain returns its id without activating it)."""
@@ -217,19 +221,37 @@ def rebalance_progress(job_id: int, state: str, details: dict[str, Any] | None) 
     return RebalanceProgress(job_id, state, counts, "; ".join(errors))
 
 
-def transfer_mode_for(requested: str, without_identity: Sequence[str]) -> str:
-    """'auto' becomes 'block_writes' when a table cannot be replicated logically; an explicit
-    'force_logical' on such tables is refused (Citus would fail in the middle of the job)."""
+def transfer_mode_for(requested: str, without_identity: Sequence[str], not_logical: Sequence[str] = ()) -> str:
+    """'auto' becomes 'block_writes' when logical replication cannot move the shards: a table
+    without a replica identity, or a node whose wal_level is not 'logical' (Citus would retry
+    the move forever). An explicit 'force_logical' then is refused before anything starts."""
     if requested not in TRANSFER_MODES:
         raise ClusterError(f"unknown shard transfer mode {requested!r} (one of {', '.join(TRANSFER_MODES)})")
-    if not without_identity or requested == "block_writes":
+    if requested == "block_writes" or not (without_identity or not_logical):
         return requested
     if requested == "force_logical":
+        reasons = []
+        if without_identity:
+            reasons.append(f"these tables have no primary key nor replica identity: {', '.join(without_identity)}")
+        if not_logical:
+            reasons.append(f"wal_level is not 'logical' on {', '.join(not_logical)}")
         raise ClusterError(
-            "these tables have no primary key nor replica identity, so their shards cannot be moved by "
-            f"logical replication: {', '.join(without_identity)}; use --transfer-mode block_writes"
+            f"shards cannot be moved by logical replication: {'; '.join(reasons)}; use --transfer-mode block_writes"
         )
     return "block_writes"
+
+
+def logical_replication_blockers(connection: Connection) -> tuple[list[str], list[str]]:
+    """The tables without a replica identity, and the nodes (coordinator included) whose
+    wal_level is not 'logical'."""
+    tables = [str(name) for (name,) in connection.execute(tables_without_replica_identity_query())]
+    nodes = [] if connection.execute(text("SHOW wal_level")).scalar() == "logical" else ["the coordinator"]
+    nodes += [
+        f"{host}:{port}"
+        for host, port, ok, level in connection.execute(wal_levels_query())
+        if not ok or level != "logical"
+    ]
+    return tables, nodes
 
 
 # --- I/O -----------------------------------------------------------------------------------
@@ -345,8 +367,8 @@ def start_rebalance(engine: Engine, mode: str = "auto") -> tuple[int | None, str
     the shards are already balanced."""
     citus_version(engine)
     with engine.connect() as connection:
-        without_identity = [str(name) for (name,) in connection.execute(tables_without_replica_identity_query())]
-    used = transfer_mode_for(mode, without_identity)
+        without_identity, not_logical = logical_replication_blockers(connection)
+    used = transfer_mode_for(mode, without_identity, not_logical)
     try:
         with engine.begin() as connection:
             job = connection.execute(rebalance_start_statement(), {"mode": used}).scalar()
@@ -392,12 +414,12 @@ def drain_worker(engine: Engine, host: str, port: int, mode: str = "auto") -> st
             text("SELECT groupid FROM pg_dist_node WHERE nodename = :host AND nodeport = :port"),
             {"host": host, "port": port},
         ).scalar()
-        without_identity = [str(name) for (name,) in connection.execute(tables_without_replica_identity_query())]
+        without_identity, not_logical = logical_replication_blockers(connection)
     if known is None:
         raise ClusterError(f"{host}:{port} is not a node of this cluster (see `dmp-xds cluster status`)")
     if int(known) == 0:
         raise ClusterError(f"{host}:{port} is the coordinator: only a worker can be drained")
-    used = transfer_mode_for(mode, without_identity)
+    used = transfer_mode_for(mode, without_identity, not_logical)
     drain, disable = drain_statements()
     params = {"host": host, "port": port, "mode": used}
     try:
