@@ -241,6 +241,9 @@ def transfer_mode_for(requested: str, without_identity: Sequence[str], not_logic
     return "block_writes"
 
 
+# --- I/O -----------------------------------------------------------------------------------
+
+
 def logical_replication_blockers(connection: Connection) -> tuple[list[str], list[str]]:
     """The tables without a replica identity, and the nodes (coordinator included) whose
     wal_level is not 'logical'."""
@@ -252,9 +255,6 @@ def logical_replication_blockers(connection: Connection) -> tuple[list[str], lis
         if not ok or level != "logical"
     ]
     return tables, nodes
-
-
-# --- I/O -----------------------------------------------------------------------------------
 
 
 def citus_version(engine: Engine) -> str:
