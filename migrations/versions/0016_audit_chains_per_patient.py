@@ -10,7 +10,8 @@ Until now every append of every request bumped the one `audit_head` row: a globa
 a database distributed by patient a second node in every request's transaction. From here on
 each patient has a chain of their own (storage/trail.py says why and how):
 
-- `audit_head` is rebuilt keyed by `patient_id`: one head per chain (`chain_seq`, `hash`).
+- `audit_head` is rebuilt keyed by `patient_id`: one head per chain, the place of its last row
+  (`chain_seq`); that row holds the MAC the next one chains to.
 - The old head row moves to `audit_legacy_head`, as it was: it closes the global chain written
   so far. Nothing is chained again (the migration does not hold the key): the old rows keep their
   `seq`, `prev_hash` and MAC and verify as before, up to that head; new rows chain per patient
@@ -56,7 +57,6 @@ def upgrade() -> None:
         "audit_head",
         sa.Column("patient_id", ID, nullable=False),
         sa.Column("chain_seq", sa.BigInteger(), nullable=False),
-        sa.Column("hash", HASH, nullable=False),
         sa.PrimaryKeyConstraint("patient_id", name="pk_audit_head"),
     )
     op.drop_index("ix_audit_entry_patient_id_seq", table_name="audit_entry")

@@ -34,7 +34,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 _entry = AuditEntryRow.__table__
 _head = AuditHeadRow.__table__
 
-# One writer process: waits for the start file, appends COUNT rows cycling over its patients,
+# One writer process: waits for the start file, appends COUNT rows cycling over its patients, one
+# by one (`append`, as requests do) or three at a time (`append_many`, several chains at once),
 # checkpoints to a file shared with the other writer (as two servers do), prints what it wrote.
 WRITER = """
 import json, os, sys, time
@@ -44,17 +45,19 @@ from dmp_xds.storage.audit_keys import AuditKey
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.trail import AuditEvent, AuditTrail
 
-url, key_hex, go, checkpoints, count, *patients = sys.argv[1:]
+mode, url, key_hex, go, checkpoints, count, *patients = sys.argv[1:]
 key = AuditKey(bytes.fromhex(key_hex), "test key")
 engine = create_engine_for(url)
 trail = AuditTrail(engine, key, checkpointer=Checkpointer(key, [CheckpointFile(Path(checkpoints))], 7, 3600))
 deadline = time.monotonic() + 60
 while not Path(go).exists() and time.monotonic() < deadline:
     time.sleep(0.002)
-written = []
-for i in range(int(count)):
-    entry = trail.append(AuditEvent("search", "success", patients[i % len(patients)], actor_id=f"{os.getpid()}-{i}"))
-    written.append([entry.seq, entry.event.patient_id, entry.chain_seq])
+events = [AuditEvent("search", "success", patients[i % len(patients)], actor_id=f"{os.getpid()}-{i}") for i in range(int(count))]
+if mode == "one by one":
+    entries = [trail.append(event) for event in events]
+else:
+    entries = [e for first in range(0, len(events), 3) for e in trail.append_many([(e, None) for e in events[first:first + 3]])]
+written = [[entry.seq, entry.event.patient_id, entry.chain_seq] for entry in entries]
 trail.close()
 engine.dispose()
 print(json.dumps(written))
@@ -70,19 +73,21 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 def test_two_processes_appending_at_once_keep_every_chain_whole(db_url: str, engine: Engine, tmp_path: Path) -> None:
-    """Both write P1's chain, each also its own patient's: no row lost, none numbered twice, each
-    chain gapless and verified, with the checkpoints both wrote."""
+    """Both write P1's chain, each also its own patients' (one by one, and three chains at a time):
+    no row lost, none numbered twice, each chain gapless and verified, with the checkpoints both
+    wrote."""
     go, checkpoints, count = tmp_path / "go", tmp_path / "checkpoints.log", 60
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, db_url, KEY.secret.hex(), str(go), str(checkpoints), str(count), *patients],
+            [sys.executable, "-c", WRITER, mode, db_url, KEY.secret.hex(), str(go), str(checkpoints), str(count)]
+            + list(patients),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
-        for patients in ((P1, P2), (P1, P3, ""))
+        for mode, patients in (("one by one", (P1, P2)), ("three at a time", (P1, P3, "")))
     ]
     try:
         time.sleep(1.0)  # both started and connected before either writes
@@ -124,6 +129,36 @@ def _appended(engine: Engine) -> tuple[AuditTrail, list[Checkpoint]]:
     return trail, sent
 
 
+def test_rows_of_several_chains_appended_at_once_chain_like_single_ones(engine: Engine) -> None:
+    trail = AuditTrail(engine, KEY)
+    first = trail.append(AuditEvent("search", "success", P1))
+    bulk = trail.append_many([(AuditEvent("search", "success", p), None) for p in (P2, P1, P2, "", P1)])
+    assert [(e.seq, e.event.patient_id, e.chain_seq) for e in bulk] == [
+        (2, P2, 1),
+        (3, P1, 2),
+        (4, P2, 2),
+        (5, "", 1),
+        (6, P1, 3),
+    ]
+    assert bulk[1].prev_hash == first.hash and bulk[2].prev_hash == bulk[0].hash and bulk[4].prev_hash == bulk[1].hash
+    assert trail.append(AuditEvent("search", "success", P2)).prev_hash == bulk[2].hash
+    report = trail.verify()
+    assert report.ok and (report.checked, report.chains) == (7, 3), report.problems
+
+
+def test_a_chain_whose_head_was_deleted_is_not_appended_to(engine: Engine) -> None:
+    trail = AuditTrail(engine, KEY)
+    trail.append_many([(AuditEvent("search", "success", p), None) for p in (P1, P2)])
+    with engine.begin() as connection:
+        connection.execute(delete(_head).where(_head.c.patient_id == P1))
+    with pytest.raises(RuntimeError, match=r"audit_head row of the chain of patient 2840599123456\^"):
+        trail.append(AuditEvent("search", "success", P1))
+    with pytest.raises(RuntimeError, match="audit_head row of the chain of patient 2840599123456"):
+        trail.append_many([(AuditEvent("search", "success", p), None) for p in (P2, P1)])
+    assert trail.append(AuditEvent("search", "success", P2)).chain_seq == 2  # nothing of the refused kept
+    assert trail.verify().problems == [(1, f"the chain of patient {P1}: its head (audit_head) is missing")]
+
+
 def test_a_tampered_patient_chain_is_named(engine: Engine) -> None:
     trail, sent = _appended(engine)  # P1: rows 1, 3, 5, 7; P2: rows 2, 6; no patient: row 4
     assert trail.verify(sent).ok
@@ -139,9 +174,8 @@ def test_a_tampered_patient_chain_is_named(engine: Engine) -> None:
 def test_cuts_invisible_inside_the_database_are_seen_against_the_checkpoints(engine: Engine) -> None:
     trail, sent = _appended(engine)
     with engine.begin() as connection:  # P1 cut after its link 2 (row 3), its head moved back
-        kept = connection.execute(select(_entry.c.hash).where(_entry.c.seq == 3)).scalar_one()
         connection.execute(delete(_entry).where((_entry.c.patient_id == P1) & (_entry.c.seq > 3)))
-        connection.execute(update(_head).where(_head.c.patient_id == P1).values(chain_seq=2, hash=kept))
+        connection.execute(update(_head).where(_head.c.patient_id == P1).values(chain_seq=2))
         connection.execute(delete(_entry).where(_entry.c.patient_id == ""))  # the chain of no patient, whole
         connection.execute(delete(_head).where(_head.c.patient_id == ""))
     assert trail.verify().ok  # nothing inside the database tells
@@ -151,6 +185,12 @@ def test_cuts_invisible_inside_the_database_are_seen_against_the_checkpoints(eng
         "after link 2 and its head moved back to it",
         f"the chain of events of no patient: link 1 missing since checkpoint {sent[-1].at} (): the chain was "
         "deleted whole, its head with it",
+    ]
+    with engine.begin() as connection:  # P2's rows deleted, its head kept: the head tells, once
+        connection.execute(delete(_entry).where(_entry.c.patient_id == P2))
+    about_p2 = [text_ for _, text_ in trail.verify(sent).problems if P2 in text_]
+    assert about_p2 == [
+        f"the chain of patient {P2}: its head says 2 row(s) but none is left: every row of the chain was deleted"
     ]
 
 

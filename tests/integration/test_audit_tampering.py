@@ -99,9 +99,8 @@ def test_an_untouched_trace_verifies(cli: Cli, engine: Engine) -> None:
 
 def test_cut_tail_with_the_head_moved_back_is_seen_against_the_last_checkpoint(cli: Cli, engine: Engine) -> None:
     with engine.begin() as connection:
-        kept = connection.execute(select(_entry.c.hash).where(_entry.c.seq == 7)).scalar_one()
         connection.execute(delete(_entry).where(_entry.c.seq > 7))
-        connection.execute(update(_head).where(_head.c.patient_id == PATIENT).values(chain_seq=7, hash=kept))
+        connection.execute(update(_head).where(_head.c.patient_id == PATIENT).values(chain_seq=7))
     result = verify(cli)
     assert result.exit_code == 1, result.output
     assert f"links 8..{ROWS} missing since checkpoint" in result.output
@@ -121,7 +120,6 @@ def test_a_row_changed_and_rehashed_without_the_key_is_named(cli: Cli, engine: E
                 .values(detail=row["detail"], prev_hash=row["prev_hash"], hash=row["hash"])
             )
             prev_hash = row["hash"]
-        connection.execute(update(_head).values(hash=prev_hash))
     result = verify(cli)
     assert result.exit_code == 1, result.output
     first = [line for line in result.output.splitlines() if line.startswith("row ")][0]

@@ -422,16 +422,17 @@ class AuditEntryRow(Base):
 
 class AuditHeadRow(Base):
     """The head of one patient's chain (`patient_id` empty: the chain of the events of no
-    patient, a failed sign-in of an unknown login for one): its last `chain_seq` and MAC.
-    Updating it first serializes the appends of one patient only (a row lock on PostgreSQL; on
-    SQLite every write takes the file's write lock anyway), and lets `verify` see a chain's
-    cut-off tail (one cut with the head moved back too is seen against the exported checkpoints)."""
+    patient, a failed sign-in of an unknown login for one): the place of its last row. Moving it
+    on first serializes the appends of one patient only (a row lock on PostgreSQL; on SQLite every
+    write takes the file's write lock anyway) and reads that row's MAC in the same statement; it
+    lets `verify` see a chain's cut-off tail (one cut with the head moved back too is seen against
+    the exported checkpoints). No MAC of its own: the last row has it, and an append would have
+    to write it back."""
 
     __tablename__ = "audit_head"
 
     patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     chain_seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
 
 
 class AuditLegacyHeadRow(Base):

@@ -50,7 +50,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, exists, func, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Row,
+    String,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -306,42 +320,112 @@ def _next_seqs(connection: Connection, count: int) -> list[int]:
     return sorted(connection.execute(drawn).scalars())
 
 
-def _chain_has_rows(connection: Connection, patient_id: str) -> bool:
-    chained = select(_entry.c.seq).where((_entry.c.patient_id == patient_id) & _entry.c.chain_seq.is_not(None))
-    return connection.execute(chained.limit(1)).first() is not None
+def _chain_has_rows(connection: Connection, patient_ids: Sequence[str]) -> str | None:
+    """One of these chains that has rows, if any."""
+    if not patient_ids:
+        return None
+    chained = select(_entry.c.patient_id).where(
+        _entry.c.patient_id.in_(list(patient_ids)) & _entry.c.chain_seq.is_not(None)
+    )
+    return connection.execute(chained.limit(1)).scalar()
 
 
-def _lock_heads(connection: Connection, counts: dict[str, int]) -> dict[str, tuple[int, str]]:
-    """Lock the heads of these chains (in one order: two bulk loads never wait for each other
-    in a circle), each moved on by its count of new rows, making those missing: each chain's last
-    place before the new rows, and its MAC."""
+def _missing_head(patient_id: str) -> RuntimeError:
+    return RuntimeError(
+        f"the audit_head row of {chain_name(patient_id)} is missing although the chain has rows: "
+        "run `dmp-xds audit verify`"
+    )
+
+
+def _last_mac(offset: int) -> Any:
+    """The MAC of the chain's row `offset` places before its head, read with the head (the head
+    keeps no MAC of its own: one statement fewer for each append). The head's columns are named
+    whole: a RETURNING clause is rendered with bare column names, which the subquery would take
+    for its own."""
+    head_patient = literal_column(f"{_head.name}.patient_id", String)
+    head_place = literal_column(f"{_head.name}.chain_seq", BigInteger)
+    return (
+        select(_entry.c.hash)
+        .where((_entry.c.patient_id == head_patient) & (_entry.c.chain_seq == head_place - offset))
+        .scalar_subquery()
+        .label("last_mac")
+    )
+
+
+def _mac_at(connection: Connection, patient_id: str, place: int, read_with_head: str | None) -> str:
+    """The MAC of the chain's row at `place`, as the head's statement read it, or read again: a
+    statement that waited for the head's lock still sees the rows as they were when it began (on
+    PostgreSQL), so the row the previous writer just committed is read by a statement of its own."""
+    if place == 0:
+        return GENESIS_HASH
+    if read_with_head is not None:
+        return read_with_head
+    mac = connection.execute(
+        select(_entry.c.hash).where((_entry.c.patient_id == patient_id) & (_entry.c.chain_seq == place))
+    ).scalar()
+    if mac is None:
+        raise RuntimeError(
+            f"link {place} of {chain_name(patient_id)}, which its head names as the last one, is missing: "
+            "run `dmp-xds audit verify`"
+        )
+    return mac
+
+
+def _lock_head(connection: Connection, patient_id: str, count: int) -> tuple[int, str]:
+    """Lock this chain's head and move it on by `count` new rows (made at the chain's first row):
+    the chain's last place before them, and that row's MAC. One statement when the head is there."""
     bump = (
         update(_head)
-        .where(_head.c.patient_id == bindparam("chain"))
-        .values(chain_seq=_head.c.chain_seq + bindparam("count"))
-        .returning(_head.c.chain_seq, _head.c.hash)
+        .where(_head.c.patient_id == patient_id)
+        .values(chain_seq=_head.c.chain_seq + count)
+        .returning(_head.c.chain_seq, _last_mac(count))
+    )
+    bumped = connection.execute(bump).first()
+    if bumped is None:
+        # Two writers may both find no head: one inserts it, the other's insert waits for that
+        # one's commit and does nothing, and its update then moves on the head the first left.
+        made = connection.execute(
+            _insert_head_unless_there(connection.dialect.name)
+            .values(patient_id=patient_id, chain_seq=count)
+            .returning(_head.c.patient_id)  # a row only when inserted (rowcount is not always told)
+        ).first()
+        if made is not None:
+            # The chain's first head, unless rows are there already: then the head was deleted,
+            # which is tampering, and `verify` says so; appending would hide it.
+            if _chain_has_rows(connection, [patient_id]):
+                raise _missing_head(patient_id)
+            return 0, GENESIS_HASH
+        bumped = connection.execute(bump).one()
+    place = bumped.chain_seq - count
+    return place, _mac_at(connection, patient_id, place, bumped.last_mac)
+
+
+def _lock_heads(connection: Connection, chains: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """Lock the heads of several chains at once (a bulk load), making those missing: each
+    chain's last place and that row's MAC. Three statements whatever the number of chains. (The
+    caller moves the heads on once the rows are numbered.)"""
+    chains = sorted(chains)
+    # A write first: on SQLite it takes the file's write lock before the heads are read.
+    connection.execute(
+        _insert_head_unless_there(connection.dialect.name), [{"patient_id": c, "chain_seq": 0} for c in chains]
+    )
+    # An update that changes nothing locks the heads and reads them (a distributed database
+    # refuses SELECT ... FOR UPDATE across shards; it runs this).
+    locked = (
+        update(_head)
+        .where(_head.c.patient_id.in_(chains))
+        .values(chain_seq=_head.c.chain_seq)
+        .returning(_head.c.patient_id, _head.c.chain_seq, _last_mac(0))
     )
     heads: dict[str, tuple[int, str]] = {}
-    for patient_id in sorted(counts):
-        count = counts[patient_id]
-        bumped = connection.execute(bump, {"chain": patient_id, "count": count}).first()
-        if bumped is None:
-            # Two writers may both find no head: one inserts it, the other's insert waits for it
-            # and does nothing, and its update then moves on the head the first one left.
-            made = connection.execute(
-                _insert_head_unless_there(connection.dialect.name).values(
-                    patient_id=patient_id, chain_seq=0, hash=GENESIS_HASH
-                )
-            )
-            # A head made here is the chain's first, unless rows are there already: then the head
-            # was deleted, which is tampering, and `verify` says so; appending would hide it.
-            if made.rowcount == 1 and _chain_has_rows(connection, patient_id):
-                raise RuntimeError(
-                    f"the audit_head row of {chain_name(patient_id)} is missing although the chain has rows: "
-                    "run `dmp-xds audit verify`"
-                )
-            bumped = connection.execute(bump, {"chain": patient_id, "count": count}).one()
-        heads[patient_id] = (bumped.chain_seq - count, bumped.hash)
+    made = []
+    for patient_id, place, last_mac in connection.execute(locked).all():
+        if place == 0:  # made just now: any other writer moves on what it makes before it commits
+            made.append(patient_id)
+        heads[patient_id] = (place, _mac_at(connection, patient_id, place, last_mac))
+    tampered = _chain_has_rows(connection, made)  # a head made for a chain with rows: it was deleted
+    if tampered:
+        raise _missing_head(tampered)
     return heads
 
 
@@ -380,16 +464,26 @@ class AuditTrail:
         for event, _ in stamped:
             counts[event.patient_id] = counts.get(event.patient_id, 0) + 1
         with self.engine.begin() as connection:
-            heads = _lock_heads(connection, counts)
+            if len(counts) == 1:
+                ((chain, count),) = counts.items()
+                heads = {chain: _lock_head(connection, chain, count)}
+            else:
+                heads = _lock_heads(connection, list(counts))
             entries: list[AuditEntry] = []
             for seq, (event, recorded_at) in zip(_next_seqs(connection, len(stamped)), stamped, strict=True):
                 place, prev_hash = heads[event.patient_id]
                 mac = entry_mac(key, seq, recorded_at, event, prev_hash, place + 1)
                 entries.append(AuditEntry(seq, recorded_at, event, prev_hash, mac, key.id, place + 1))
                 heads[event.patient_id] = (place + 1, mac)
-            connection.execute(insert(_entry), [_row_values(e) for e in entries])
-            set_mac = update(_head).where(_head.c.patient_id == bindparam("chain")).values(hash=bindparam("mac"))
-            connection.execute(set_mac, [{"chain": chain, "mac": mac} for chain, (_, mac) in heads.items()])
+            if len(entries) == 1:  # a request's row: no executemany machinery
+                connection.execute(insert(_entry).values(_row_values(entries[0])))
+            else:
+                connection.execute(insert(_entry), [_row_values(e) for e in entries])
+            if len(heads) > 1:  # `_lock_head` moved its one head on already
+                moved = (
+                    update(_head).where(_head.c.patient_id == bindparam("chain")).values(chain_seq=bindparam("place"))
+                )
+                connection.execute(moved, [{"chain": chain, "place": place} for chain, (place, _) in heads.items()])
         for entry in entries:
             for export in self.exporters:
                 try:
@@ -519,14 +613,13 @@ class AuditTrail:
             yield batch
             after = (batch[-1].patient_id, batch[-1].chain_seq)
 
-    def _heads(self, patient_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    def _heads(self, patient_ids: Sequence[str]) -> dict[str, int]:
+        """The last place each of these chains' head names."""
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(_head.c.patient_id, _head.c.chain_seq, _head.c.hash).where(
-                    _head.c.patient_id.in_(list(patient_ids))
-                )
+                select(_head.c.patient_id, _head.c.chain_seq).where(_head.c.patient_id.in_(list(patient_ids)))
             )
-            return {r.patient_id: (r.chain_seq, r.hash) for r in rows}
+            return {r.patient_id: r.chain_seq for r in rows}
 
     def _headless(self) -> list[tuple[str, int]]:
         """The heads whose chain has no row left: (patient id, the head's last place)."""
@@ -741,7 +834,7 @@ class _ChainVerification:
         self.report = report
         self.checkpoints = checkpoints  # by chain; each chain's are taken when it is checked
         self.chain: str | None = None
-        self.head: tuple[int, str] | None = None
+        self.head: int | None = None  # the last place the chain's head names
         self.pending: deque[Checkpoint] = deque()
         self.expected, self.prev_hash, self.last_seq = 1, GENESIS_HASH, 0
         # Rows whose key is not the one given, by key id: count, chains, first row, last chain seen.
@@ -753,7 +846,7 @@ class _ChainVerification:
     def run(
         self,
         batches: Iterator[list[Row[Any]]],
-        heads_of: Callable[[Sequence[str]], dict[str, tuple[int, str]]],
+        heads_of: Callable[[Sequence[str]], dict[str, int]],
         headless: Sequence[tuple[str, int]],
     ) -> None:
         for batch in batches:
@@ -767,6 +860,7 @@ class _ChainVerification:
         self._end_chain()
         self._foreign_keys()
         for patient_id, place in headless:
+            self.checkpoints.pop(patient_id, None)  # the head still tells: said below without them
             if place:
                 self.problem(
                     0,
@@ -781,7 +875,7 @@ class _ChainVerification:
                 f"({beyond.origin}): the chain was deleted whole, its head with it",
             )
 
-    def _start_chain(self, patient_id: str, head: tuple[int, str] | None) -> None:
+    def _start_chain(self, patient_id: str, head: int | None) -> None:
         self.chain, self.head = patient_id, head
         self.report.chains += 1
         self.pending = deque(sorted(self.checkpoints.pop(patient_id, []), key=lambda c: c.seq))
@@ -857,20 +951,15 @@ class _ChainVerification:
         name, last, head = chain_name(self.chain), self.expected - 1, self.head
         if head is None:
             self.problem(self.last_seq, f"{name}: its head (audit_head) is missing")
-        elif head[0] != last:
+        elif head != last:
             self.problem(
                 self.last_seq,
-                f"{name} ends at link {last} (row {self.last_seq}) but its head says {head[0]}: "
+                f"{name} ends at link {last} (row {self.last_seq}) but its head says {head}: "
                 "the last row(s) were deleted",
-            )
-        elif head[1] != self.prev_hash:
-            self.problem(
-                self.last_seq,
-                f"{name}: link {last} (row {self.last_seq}) does not match the head's MAC (last row altered)",
             )
         if self.pending:  # checkpoints past the last link: the tail was cut
             beyond = self.pending[-1]
-            moved = " and its head moved back to it" if head is not None and head[0] == last else ""
+            moved = " and its head moved back to it" if head == last else ""
             self.problem(
                 self.last_seq,
                 f"{name}: {_links(last + 1, beyond.seq)} missing since checkpoint {beyond.at} "
