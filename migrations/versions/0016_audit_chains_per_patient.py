@@ -23,6 +23,9 @@ each patient has a chain of their own (storage/trail.py says why and how):
   `ix_audit_entry_seq` keeps the global order readable.
 - PostgreSQL: the sequence `audit_entry_seq` numbers the rows, started after the last `seq`.
 
+On PostgreSQL the new primary key and indexes of `audit_entry` are built inside the migration's
+transaction: on a large trace, plan for the time an index build over it takes.
+
 A downgrade is refused once a per-patient row exists: the global chain cannot be rebuilt from
 them without the key.
 """

@@ -3,7 +3,7 @@
 Each row's MAC covers its fields, its place in its patient's chain (`chain_seq`) and the MAC of
 the chain's previous row, so that an edited row no longer matches its MAC, a deleted row leaves a
 gap in its chain or breaks it, and a cut-off tail no longer reaches the chain's head
-(`audit_head`, one row per patient: the chain's last place and MAC). Events of no patient (a
+(`audit_head`, one row per patient: the place of the chain's last row). Events of no patient (a
 failed sign-in of an unknown login: `patient_id` empty) form one chain of their own. Rows are
 only ever inserted; nothing in dmp-xds updates or deletes them.
 
@@ -445,9 +445,9 @@ class AuditTrail:
         self.checkpointer = checkpointer
 
     def append(self, event: AuditEvent, now: dt.datetime | None = None) -> AuditEntry:
-        """One row at the end of its patient's chain, in one short transaction: this chain's head
-        locked and moved on (made at the chain's first row), a number of the global order drawn,
-        the row inserted, the head given its MAC."""
+        """One row at the end of its patient's chain, in one short transaction of three statements:
+        this chain's head locked and moved on, the previous row's MAC read with it (the head made
+        at the chain's first row), a number of the global order drawn, the row inserted."""
         return self.append_many([(event, now)])[0]
 
     def append_many(self, events: Sequence[tuple[AuditEvent, dt.datetime | None]]) -> list[AuditEntry]:
