@@ -138,7 +138,7 @@ class Settings:
     # --- the access trace's integrity: keyed chain, checkpoints exported (audit/keys.py, checkpoints.py)
     audit_key_file: str = ""  # HMAC key of the chain; "" = <data_dir>/audit-key, generated once (mode 0600)
     audit_checkpoint_file: str = ""  # checkpoints kept here too; "" = <data_dir>/audit-checkpoints.log; "off" = none
-    audit_checkpoint_rows: int = 100  # a checkpoint every N rows of the trace...
+    audit_checkpoint_rows: int = 100  # a round of checkpoints every N rows a process appends...
     audit_checkpoint_seconds: float = 60.0  # ...and T seconds after a row not yet checkpointed
     # --- connections: what a client may hold before its request is read (http_protocol.py) ------
     max_head_bytes: int = 64 * 1024  # request line and header fields; more: 431 and the connection closed

@@ -4,8 +4,8 @@ Every method is one database transaction. Creating a DMP also registers the pati
 registry's `patient` table, which the XDS rules consult (XDSUnknownPatientId); destroying it
 erases every row that names the patient or one of their objects — metadata, documents, the
 registry's history of their changes, authorizations, representatives, notifications — and
-leaves the access trace (`audit_entry`): who accessed the record, up to its destruction, stays
-answerable to the patient and to the law.
+leaves the access trace (`audit_entry`, and the head of the patient's chain in `audit_head`): who
+accessed the record, up to its destruction, stays answerable to the patient and to the law.
 """
 
 from __future__ import annotations
