@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from citusserver import CitusCluster
 from loopback_server import serving
 from pgserver import PostgresServer, PostgresStartError
 from smtp_relay import SmtpRelay
@@ -39,6 +40,29 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """`postgresql+psycopg://` URL of a fresh database on the session's server."""
     return postgres_server.url_for(postgres_server.create_database("session"))
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[CitusCluster]:
+    """One throwaway Citus cluster (a coordinator and two workers) for the whole session; like
+    the PostgreSQL server, a cluster that cannot start FAILS the tests that need it."""
+    failure: str | None = None
+    try:
+        cluster = CitusCluster.start()
+    except PostgresStartError as exc:
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def citus_url(citus_cluster: CitusCluster) -> Iterator[str]:
+    """A fresh, empty (unmigrated) distributed database on the session's Citus cluster."""
+    name = citus_cluster.create_database("test")
+    yield citus_cluster.url_for(name)
+    citus_cluster.drop_database(name)
 
 
 @pytest.fixture(params=DATABASE_BACKENDS)

@@ -100,6 +100,7 @@ class PostgresServer:
     port: int
     run_as: str | None  # system user running the server, None for ourselves
     durable: bool = False  # production durability (DURABLE_SETTINGS) instead of test speed
+    extra_settings: dict[str, str] = field(default_factory=dict)  # e.g. a Citus node's
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -117,11 +118,11 @@ class PostgresServer:
     # --- lifecycle -----------------------------------------------------------------------
 
     @classmethod
-    def start(cls, durable: bool = False) -> PostgresServer:
+    def start(cls, durable: bool = False, extra_settings: dict[str, str] | None = None) -> PostgresServer:
         bindir = find_bindir()
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
         base_dir = _make_base_dir(run_as)
-        server = cls(bindir, base_dir, free_port(), run_as, durable)
+        server = cls(bindir, base_dir, free_port(), run_as, durable, dict(extra_settings or {}))
         try:
             server._initdb()
             for attempt in range(1, START_ATTEMPTS + 1):
@@ -146,6 +147,17 @@ class PostgresServer:
             self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"], check=False)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
+    def halt(self) -> None:
+        """Stop the server as a crash would (`-m immediate`), keeping its data: fault tests
+        then `resume` it on the same port."""
+        self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"])
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port, and wait until it answers."""
+        if not self._start_once():
+            raise PostgresStartError(self._failure("did not start again"))
+        self._wait_until_ready()
+
     def _initdb(self) -> None:
         self._run(
             [
@@ -165,6 +177,7 @@ class PostgresServer:
         settings = {
             **SERVER_SETTINGS,
             **(DURABLE_SETTINGS if self.durable else {}),
+            **self.extra_settings,
             "port": str(self.port),
             "unix_socket_directories": f"'{self.base_dir}'",
         }
