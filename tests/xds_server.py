@@ -144,10 +144,18 @@ def stored_state(server: RunningServer) -> tuple[dict[str, int], list[str]]:
     return counts, files
 
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("citus", marks=pytest.mark.citus),
+]
 
 
 def database_for(request: pytest.FixtureRequest) -> str:
-    """For a fixture parametrized over BACKENDS: its database URL ('' is the SQLite default)."""
+    """For a fixture parametrized over BACKENDS: its database URL ('' is the SQLite default; a
+    fresh distributed database on the session's cluster for Citus)."""
+    if request.param == "citus":
+        cluster = request.getfixturevalue("citus_cluster")
+        return str(cluster.url_for(cluster.create_database("xds")))
     postgres = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
     return database_url_for(request.param, postgres)

@@ -25,6 +25,7 @@ from dmp_xds.storage.database import (
     normalize_url,
     upgrade,
 )
+from dmp_xds.storage.distribution import CITUS_UNIQUE_PER_PATIENT, is_citus
 from dmp_xds.storage.store import RegistryStore, _submission_rows
 from dmp_xds.storage.tables import DocumentEntryRow, RegistryUniqueIdRow, metadata
 from dmp_xds.xds import vocabulary as v
@@ -92,7 +93,13 @@ def test_migration_matches_the_table_definitions(engine: Engine) -> None:
     """The hand-written migration and tables.py describe the same schema."""
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, metadata) == []
+        differences = compare_metadata(context, metadata)
+        if is_citus(connection):
+            # The one documented reshape of Citus (storage/distribution.py): a unique constraint
+            # without the distribution column becomes unique per patient.
+            reshaped = set(CITUS_UNIQUE_PER_PATIENT)
+            differences = [d for d in differences if d[1].table.name not in reshaped]
+        assert differences == []
 
 
 def test_migration_0006_gives_each_registered_unique_id_its_first_owner(
