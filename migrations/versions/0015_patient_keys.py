@@ -98,7 +98,9 @@ def upgrade() -> None:
                 batch.create_index("ix_submission_set_unique_id", ["unique_id"])
             if table in VERSIONED:
                 batch.drop_index(f"uq_{table}_logical_id_version")
-                batch.create_index(f"uq_{table}_logical_id_version", ["patient_id", "logical_id", "version"], unique=True)
+                batch.create_index(
+                    f"uq_{table}_logical_id_version", ["patient_id", "logical_id", "version"], unique=True
+                )
             batch.create_index(f"ix_{table}_entry_uuid", ["entry_uuid"])
 
     # The children hold on to their parents again, by (patient_id, entry_uuid).

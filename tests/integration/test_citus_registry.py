@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from dmp_xds.storage.queries import QUERY_BY_NAME, QueryRows, StoredQuery, build
 from dmp_xds.storage.store import RegistryStore, _submission_rows
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Submission
-from factories import PATIENT_ID, make_document_entry, make_submission, new_uuid
+from factories import PATIENT_ID, make_document_entry, make_submission
 
 pytestmark = pytest.mark.citus
 
@@ -219,7 +220,145 @@ def test_a_submission_writes_its_patient_rows_on_one_shard(store: RegistryStore,
             if not table_rows or table.name in claims:
                 continue
             compiled = insert(table).values(table_rows).compile(dialect=engine.dialect)
-            parameters = {k: json.dumps(val) if isinstance(val, dict | list) else val for k, val in compiled.params.items()}
+            parameters = {
+                k: json.dumps(val) if isinstance(val, dict | list) else val for k, val in compiled.params.items()
+            }
             assert _task_count(connection, str(compiled), parameters) == 1, table.name
             checked += 1
     assert checked >= 8
+
+
+# --- across shards and workers -------------------------------------------------------------
+
+
+def patients_on_each_worker(cluster: CitusCluster, database: str) -> list[str]:
+    """One patient id per worker: the shard of each is on that worker."""
+    found: dict[int, str] = {}
+    for n in range(1000):
+        patient = f"{2000000000000 + n}^^^&1.2.250.1.213.1.4.8&ISO"
+        found.setdefault(cluster.worker_of_shard(database, "patient", patient), patient)
+        if len(found) == len(cluster.workers):
+            return [found[i] for i in range(len(cluster.workers))]
+    raise AssertionError("no patient found for every worker")
+
+
+def prepared_transactions(cluster: CitusCluster, database: str) -> int:
+    """Two-phase commits left prepared on any node (a half-done distributed transaction)."""
+    total = 0
+    for node in cluster.nodes:
+        with cluster.connect(node, database) as connection:
+            row = connection.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone()
+            total += int(row[0]) if row else 0
+    return total
+
+
+def test_one_unique_id_submitted_at_once_for_two_patients_on_two_workers_has_one_owner(
+    citus_cluster: CitusCluster, citus_db: tuple[str, str], store: RegistryStore
+) -> None:
+    patients = patients_on_each_worker(citus_cluster, citus_db[0])
+    for patient in patients:
+        store.add_patient(patient)
+    unique_id = make_document_entry().unique_id
+    submissions = []
+    for index, patient in enumerate(patients):
+        submission = for_patient(patient, make_submission(1))
+        submission.documents[0].unique_id = unique_id
+        submission.documents[0].hash = str(index + 1) * 40  # two different documents
+        submissions.append(submission)
+    barrier = threading.Barrier(len(submissions))
+    outcomes: list[BaseException | None] = [None] * len(submissions)
+
+    def submit(index: int) -> None:
+        barrier.wait()
+        try:
+            store.store_submission(submissions[index])
+        except BaseException as exc:  # the outcome is what the test checks
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(submissions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(outcome is None for outcome in outcomes) == 1, outcomes
+    assert all(isinstance(o, IntegrityError) for o in outcomes if o is not None), outcomes
+    winner = next(s for s, o in zip(submissions, outcomes, strict=True) if o is None)
+    assert [e.patient_id for e in store.get_document_entries_by_unique_id([unique_id])] == [
+        winner.documents[0].patient_id
+    ]
+    loser = next(s for s, o in zip(submissions, outcomes, strict=True) if o is not None)
+    assert store.existing_objects(loser.all_ids()) == {}
+    assert prepared_transactions(citus_cluster, citus_db[0]) == 0
+
+
+def test_an_entry_uuid_of_another_patient_on_another_worker_stores_nothing(
+    citus_cluster: CitusCluster, citus_db: tuple[str, str], store: RegistryStore
+) -> None:
+    """entryUUIDs are unique across patients (registry_entry_uuid), whatever the shards: the
+    claim of the reused id is on one worker, the second patient's rows on the other."""
+    patients = patients_on_each_worker(citus_cluster, citus_db[0])
+    for patient in patients:
+        store.add_patient(patient)
+    first = for_patient(patients[0], make_submission(1))
+    store.store_submission(first)
+    reused = first.documents[0].entry_uuid
+    claim_worker = citus_cluster.worker_of_shard(citus_db[0], "registry_entry_uuid", reused)
+    other = next(p for p in patients if citus_cluster.worker_of_shard(citus_db[0], "patient", p) != claim_worker)
+    before = store.count_rows()
+    second = for_patient(other, make_submission(2))
+    second.documents[1].entry_uuid = reused
+    with pytest.raises(IntegrityError):
+        store.store_submission(second)
+    assert store.count_rows() == before
+    assert prepared_transactions(citus_cluster, citus_db[0]) == 0
+
+
+def test_a_submission_failing_after_writing_on_both_workers_leaves_nothing(
+    citus_cluster: CitusCluster, citus_db: tuple[str, str], store: RegistryStore
+) -> None:
+    """The patient's rows on one worker, claims on both: a failure before the commit (here the
+    repository's publication) rolls all of it back, on every node."""
+    patients = patients_on_each_worker(citus_cluster, citus_db[0])
+    store.add_patient(patients[0])
+    submission = for_patient(patients[0], make_submission(4, with_folder=True))
+    claim_workers = {
+        citus_cluster.worker_of_shard(citus_db[0], "registry_entry_uuid", uuid) for uuid in submission.all_ids()
+    }
+    assert claim_workers == {0, 1}  # the claims spread over both workers
+    before = store.count_rows()
+
+    def fail() -> None:
+        raise RuntimeError("publication failed")
+
+    with pytest.raises(RuntimeError, match="publication failed"):
+        store.store_submission(submission, on_before_commit=fail)
+    assert store.count_rows() == before
+    assert prepared_transactions(citus_cluster, citus_db[0]) == 0
+
+
+def test_a_worker_stopped_during_a_submission_fails_it_whole_and_the_registry_comes_back(
+    citus_cluster: CitusCluster, citus_db: tuple[str, str], store: RegistryStore
+) -> None:
+    """The worker of the patient's shard crashes after the rows are written, before the
+    commit: the submission fails with a database error, and once the worker is back nothing of
+    it is on any node and the registry takes submissions again."""
+    patients = patients_on_each_worker(citus_cluster, citus_db[0])
+    store.add_patient(patients[0])
+    before = store.count_rows()
+    submission = for_patient(patients[0], make_submission(3))
+    worker = citus_cluster.worker_of_shard(citus_db[0], "patient", patients[0])
+    try:
+        with pytest.raises(DBAPIError):
+            store.store_submission(submission, on_before_commit=lambda: citus_cluster.halt_worker(worker))
+    finally:
+        citus_cluster.resume_worker(worker)
+    store.engine.dispose()  # connections of the failed transaction
+    assert store.count_rows() == before
+    deadline = time.monotonic() + 30
+    while prepared_transactions(citus_cluster, citus_db[0]) and time.monotonic() < deadline:
+        time.sleep(0.5)  # Citus' maintenance daemon finishes or rolls back what was prepared
+    assert prepared_transactions(citus_cluster, citus_db[0]) == 0
+    assert store.count_rows() == before
+    again = for_patient(patients[0], make_submission(3))
+    store.store_submission(again)
+    assert len(store.get_document_entries(d.entry_uuid for d in again.documents)) == 3

@@ -627,9 +627,7 @@ def _document_entries(q: StoredQuery, *where: ColumnElement[bool], all_versions:
     # the versions it wants (GetDocuments by entryUUID, or with $MetadataLevel 2).
     latest = () if all_versions else (_de.c.is_latest,)
     return (
-        select(*_entry_columns(_de, q))
-        .where(_own(_de), *where, *latest)
-        .order_by(_de.c.created_at, _de.c.entry_uuid)
+        select(*_entry_columns(_de, q)).where(_own(_de), *where, *latest).order_by(_de.c.created_at, _de.c.entry_uuid)
     )
 
 
@@ -735,8 +733,10 @@ def route_of(q: StoredQuery) -> Route:
         found: list[str] = []
         for name in names:
             value = q.values.get(name)
-            if value is not None:
-                found += [value] if isinstance(value, str) else list(value)
+            if isinstance(value, str):
+                found.append(value)
+            elif value is not None:
+                found += [item for item in value if isinstance(item, str)]
         return tuple(dict.fromkeys(found))
 
     return Route(

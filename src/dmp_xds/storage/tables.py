@@ -146,7 +146,9 @@ class DocumentEntryCodeRow(Base):
 
     # Covers "entry_uuid IN (SELECT entry_uuid ... WHERE code = ? AND scheme = ? AND kind = ?)".
     __table_args__ = (
-        ForeignKeyConstraint(["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"
+        ),
         Index(None, "patient_id", "entry_uuid"),
         Index(None, "code", "scheme", "kind", "entry_uuid"),
     )
@@ -160,7 +162,12 @@ class DocumentEntryAuthorRow(Base):
     entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     author_person: Mapped[str] = mapped_column(String(TEXT_LENGTH), index=True)
 
-    __table_args__ = (ForeignKeyConstraint(["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"), Index(None, "patient_id", "entry_uuid"))
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"
+        ),
+        Index(None, "patient_id", "entry_uuid"),
+    )
 
 
 class DocumentEntryReferenceIdRow(Base):
@@ -172,7 +179,9 @@ class DocumentEntryReferenceIdRow(Base):
     reference_id: Mapped[str] = mapped_column(String(TEXT_LENGTH))
 
     __table_args__ = (
-        ForeignKeyConstraint(["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"
+        ),
         Index(None, "patient_id", "entry_uuid"),
         Index(None, "reference_id", "entry_uuid"),
     )
@@ -210,7 +219,12 @@ class SubmissionSetAuthorRow(Base):
     entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     author_person: Mapped[str] = mapped_column(String(TEXT_LENGTH), index=True)
 
-    __table_args__ = (ForeignKeyConstraint(["patient_id", "entry_uuid"], ["submission_set.patient_id", "submission_set.entry_uuid"], ondelete="CASCADE"), Index(None, "patient_id", "entry_uuid"))
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["submission_set.patient_id", "submission_set.entry_uuid"], ondelete="CASCADE"
+        ),
+        Index(None, "patient_id", "entry_uuid"),
+    )
 
 
 class FolderRow(Base):
@@ -246,7 +260,9 @@ class FolderCodeRow(Base):
     scheme: Mapped[str] = mapped_column(String(CODE_LENGTH))
 
     __table_args__ = (
-        ForeignKeyConstraint(["patient_id", "entry_uuid"], ["folder.patient_id", "folder.entry_uuid"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["folder.patient_id", "folder.entry_uuid"], ondelete="CASCADE"
+        ),
         Index(None, "patient_id", "entry_uuid"),
         Index(None, "code", "scheme", "entry_uuid"),
     )
