@@ -230,13 +230,20 @@ def activities(engine: Engine, structure_id: str, periods: Sequence[Period]) -> 
     unique_id = document.c.value
     entry = _document.alias("entry")
     later = _document.alias("later")
-    first_version = select(func.min(later.c.version)).where(later.c.unique_id == unique_id).scalar_subquery()
+    # Every join names the patient too (a trace row's documents are its patient's): on Citus the
+    # trace, the entries and the associations of a patient are on one shard, and so is the join.
+    first_version = (
+        select(func.min(later.c.version))
+        .where(later.c.patient_id == _entry.c.patient_id, later.c.unique_id == unique_id)
+        .scalar_subquery()
+    )
     # A scalar subquery rather than EXISTS: PostgreSQL may run an EXISTS of the select list as one
     # hashed scan of every replacement in the registry (a million rows of `association` at 1 M
     # documents: 230 ms), where one index probe per document published is what it takes.
     replacing = (
         select(literal(1))
         .where(
+            _association.c.patient_id == entry.c.patient_id,
             _association.c.source == entry.c.entry_uuid,
             _association.c.association_type.in_(sorted(v.REPLACING_RELATIONSHIPS)),
         )
@@ -256,7 +263,12 @@ def activities(engine: Engine, structure_id: str, periods: Sequence[Period]) -> 
         )
         .select_from(
             _entry.join(document, true()).outerjoin(
-                entry, and_(entry.c.unique_id == unique_id, entry.c.version == first_version)
+                entry,
+                and_(
+                    entry.c.patient_id == _entry.c.patient_id,
+                    entry.c.unique_id == unique_id,
+                    entry.c.version == first_version,
+                ),
             )
         )
         .where(
