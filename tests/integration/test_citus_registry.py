@@ -10,20 +10,24 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+import soap_messages as soap
 from citusserver import CitusCluster
 from dmp_xds.storage import distribution
 from dmp_xds.storage.database import DatabaseNotAtHead, create_engine_for, ensure_at_head, upgrade
 from dmp_xds.storage.queries import QUERY_BY_NAME, QueryRows, StoredQuery, build_plan, parse_stored_query, run_plan
 from dmp_xds.storage.store import RegistryStore, _submission_rows
 from dmp_xds.xds import vocabulary as v
+from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.xds.model import Submission
 from factories import PATIENT_ID, make_document_entry, make_submission
+from xds_server import start_server, stop_server, stored_state
 
 pytestmark = pytest.mark.citus
 
@@ -362,3 +366,32 @@ def test_a_worker_stopped_during_a_submission_fails_it_whole_and_the_registry_co
     again = for_patient(patients[0], make_submission(3))
     store.store_submission(again)
     assert len(store.get_document_entries(d.entry_uuid for d in again.documents)) == 3
+
+
+def test_a_stopped_worker_is_xds_registry_not_available_and_the_server_comes_back(
+    citus_cluster: CitusCluster, tmp_path: Path
+) -> None:
+    """Through the server: an ITI-42 submission while the worker of the patient's shard is
+    down is refused with XDSRegistryNotAvailable and stores nothing; the same server takes it
+    once the worker is back."""
+    name = citus_cluster.create_database("xds")
+    server = start_server(tmp_path, citus_cluster.url_for(name), {"DMP_XDS_PROFILE": "ihe"})
+    try:
+        patient = patients_on_each_worker(citus_cluster, name)[0]
+        server.add_patient(patient)
+        before = stored_state(server)
+        worker = citus_cluster.worker_of_shard(name, "patient", patient)
+        citus_cluster.halt_worker(worker)
+        try:
+            refused = server.post("registry", soap.register(for_patient(patient, make_submission(2))))
+        finally:
+            citus_cluster.resume_worker(worker)
+        assert refused.status == "Failure"
+        codes = [e.get("errorCode") for e in refused.payload.iter(v.TAG_REGISTRY_ERROR)]
+        assert codes == [ErrorCode.REGISTRY_NOT_AVAILABLE.value], server.log()[-2000:]
+        assert stored_state(server) == before
+        accepted = server.post("registry", soap.register(for_patient(patient, make_submission(2))))
+        assert accepted.status == "Success", server.log()[-2000:]
+    finally:
+        stop_server(server)
+        citus_cluster.drop_database(name)
