@@ -181,6 +181,49 @@ def test_migration_0006_gives_each_registered_unique_id_its_first_owner(
         engine.dispose()
 
 
+def test_migration_0015_keys_every_row_by_its_patient_and_keeps_them_all(db_url: str) -> None:
+    """A registry at 0014 with objects in it: 0015 keeps every row (SQLite rebuilds the parent
+    tables, which must not cascade to their children), gives the children, the associations and
+    the uniqueId claims their patient, and claims every entryUUID."""
+    config = alembic_config(db_url)
+    engine = create_engine_for(db_url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0014")
+        submission = registered(make_submission(2, with_folder=True))
+        existing = set(inspect(engine).get_table_names())
+        columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in existing}
+        with engine.begin() as connection:
+            for table, rows in _submission_rows(submission, (), datetime(2026, 1, 1, tzinfo=UTC)):
+                if rows and table.name in existing:
+                    then = [{k: v for k, v in row.items() if k in columns[table.name]} for row in rows]
+                    connection.execute(Table(table.name, MetaData(), autoload_with=connection).insert(), then)
+        with engine.connect() as connection:
+            before = {
+                t.name: connection.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in metadata.sorted_tables
+                if t.name in existing
+            }
+        assert before["document_entry_code"] == 4 and before["association"] == len(submission.associations)
+
+        upgrade(db_url)
+
+        store = RegistryStore(engine)
+        counts = store.count_rows()
+        assert {t: counts[t] for t in before} == before
+        assert counts["registry_entry_uuid"] == len(submission.all_ids())
+        with engine.connect() as connection:
+            for table in ("document_entry_code", "document_entry_author", "association", "registry_unique_id"):
+                patients = set(connection.scalars(select(metadata.tables[table].c.patient_id)))
+                assert patients == {PATIENT_ID}, table
+        assert {e.entry_uuid for e in store.get_document_entries(submission.all_ids())} == {
+            d.entry_uuid for d in submission.documents
+        }
+    finally:
+        engine.dispose()
+
+
 def test_ensure_at_head_refuses_an_empty_database_and_says_how_to_fix_it(db_url: str) -> None:
     engine = create_engine_for(db_url)
     try:
