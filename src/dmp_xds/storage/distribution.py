@@ -91,6 +91,8 @@ def is_citus(connection: Connection) -> bool:
 
 
 def engine_is_citus(engine: Engine) -> bool:
+    if engine.dialect.name != "postgresql":
+        return False
     with engine.connect() as connection:
         return is_citus(connection)
 
