@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.xds.model.ids import assign_entry_uuids
 from factories import make_submission
@@ -43,4 +45,17 @@ def test_leftover_temporary_files_are_cleaned(tmp_path):
     store = FilesystemBlobStore(tmp_path)
     writer = store.new_writer()
     writer.write(b"partial")
-    assert store.clean_temporary() == 1
+    # Young, it may be another server process's request under way: kept.
+    assert store.clean_temporary() == 0 and writer.path.exists()
+    assert store.clean_temporary(older_than_seconds=0) == 1 and not writer.path.exists()
+
+
+def test_the_readiness_probe_writes_and_leaves_nothing(tmp_path):
+    store = FilesystemBlobStore(tmp_path)
+    store.check()
+    assert list(store.tmp_dir.iterdir()) == []
+    # A store that cannot take a file (its directory gone, a file in its place: root too).
+    store.tmp_dir.rmdir()
+    store.tmp_dir.write_bytes(b"")
+    with pytest.raises(OSError):
+        store.check()

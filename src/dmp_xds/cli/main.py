@@ -65,7 +65,7 @@ def serve(
 
     from dmp_xds.config import to_environment
     from dmp_xds.storage.database import DatabaseNotAtHead
-    from dmp_xds.transport.serve import create_app, dmpi_urls, endpoint_urls, web_urls
+    from dmp_xds.transport.serve import create_app, dmpi_urls, endpoint_urls, health_urls, web_urls
 
     settings = resolve(
         cli_settings(ctx, host=host, port=port, workers=workers, tls_certificate=tls_certificate, tls_key=tls_key)
@@ -96,6 +96,8 @@ def serve(
     }
     for name, url in web_urls(settings).items():
         click.echo(f"  {labels.get(name, name) + ':':<22}{url}")
+    urls = health_urls(settings)
+    click.echo(f"  {'health:':<22}{urls['liveness']}   (ready: {urls['readiness']})")
     if feed is not None:
         click.echo(f"  patient feed (ITI-8): mllp://{settings.host}:{settings.mllp_port}")
     if settings.workers > 1:

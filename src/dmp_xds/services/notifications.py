@@ -4,8 +4,9 @@ Besides the flag in the access history, every successful emergency access (bris 
 access by the emergency regulation centre (centre 15) leaves a notification the patient reads
 (DMP administration `GetNotifications`, `dmp-xds dmp notifications`) and acknowledges. When an
 SMTP relay is configured (`DMP_XDS_NOTIFY_SMTP`) and the patient gave an address, the same text
-goes out by e-mail through an outbox (transport/smtp.py) that never slows the request; the row
-records when it went out, or why it did not.
+goes out by e-mail: the row is queued in the database (storage/notifications.py) and any server
+process's outbox (transport/smtp.py) sends it, never slowing the request; the row records when
+it went out, or why it did not.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ KINDS = {sv.ACCESS_EMERGENCY: KIND_EMERGENCY, sv.ACCESS_REGULATION: KIND_REGULAT
 
 
 class Outbox(Protocol):
-    """Where notifications are e-mailed from (transport/smtp.py MailOutbox)."""
+    """What sends the e-mails the database owes (transport/smtp.py MailOutbox)."""
 
-    def offer(self, notification_id: int, to: str, text: str) -> bool: ...
+    def wake(self) -> None:
+        """An e-mail was just queued: look now rather than at the next poll."""
 
     def close(self, timeout: float) -> None: ...
 
@@ -80,12 +82,10 @@ class Notifier:
             event.structure_id,
             event.access_reason,
             text,
+            email_wanted=self.outbox is not None,
         )
-        if email and self.outbox is not None and not self.outbox.offer(new_id, email, text):
-            try:
-                self.store.record_email(new_id, None, "not sent: the e-mail queue is full")
-            except Exception:  # the access itself is traced and notified; only the mail's fate is lost
-                log.exception("cannot record the e-mail outcome of notification %s", new_id)
+        if email and self.outbox is not None:
+            self.outbox.wake()
         return self.store.get(event.patient_id, new_id)
 
     def get(self, patient_id: str, notification_id: int) -> Notification | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK_SIZE = 1024 * 1024
+# How old a temporary file must be before start-up removes it. Several server processes may share
+# the document store: a file younger than this may be a request under way in another process
+# (its body is read within DMP_XDS_REQUEST_TIMEOUT_SECONDS, then checked and published).
+TEMPORARY_GRACE_SECONDS = 15 * 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +115,29 @@ class FilesystemBlobStore:
             while chunk := handle.read(chunk_size):
                 yield chunk
 
-    def clean_temporary(self) -> int:
-        """Remove temporary files left by a crash; called at start-up before serving."""
+    def clean_temporary(self, older_than_seconds: float = TEMPORARY_GRACE_SECONDS) -> int:
+        """Remove temporary files left by a crash, those older than `older_than_seconds` (the
+        younger ones may be another process's requests under way); called at start-up."""
         removed = 0
+        limit = time.time() - older_than_seconds
         for leftover in self.tmp_dir.glob("*.part"):
-            leftover.unlink(missing_ok=True)
+            try:
+                if leftover.stat().st_mtime > limit:
+                    continue
+                leftover.unlink()
+            except FileNotFoundError:  # published or discarded meanwhile by its own process
+                continue
             removed += 1
         return removed
+
+    def check(self) -> None:
+        """Raise OSError unless a document can be written here now (the readiness check)."""
+        probe = self.tmp_dir / f"{uuid.uuid4().hex}.probe"
+        try:
+            with open(probe, "xb") as handle:
+                handle.write(b"ready")
+        finally:
+            probe.unlink(missing_ok=True)
 
 
 def _fsync_path(path: Path) -> None:

@@ -30,6 +30,9 @@ POOL_SIZE = 20
 POOL_MAX_OVERFLOW = 20
 POOL_TIMEOUT_SECONDS = 30
 POOL_RECYCLE_SECONDS = 1800
+# libpq waits for ever for a server that does not answer the connection: a request (or the
+# readiness check, transport/health.py) would hang with it. A URL's own connect_timeout wins.
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 class DatabaseNotAtHead(Exception):
@@ -48,10 +51,13 @@ def create_engine_for(url: str) -> Engine:
     url = normalize_url(url)
     if not url:
         raise ValueError("no database URL given")
-    if make_url(url).get_backend_name() == "sqlite":
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     return create_engine(
         url,
+        connect_args=connect_args,
         pool_size=POOL_SIZE,
         max_overflow=POOL_MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT_SECONDS,

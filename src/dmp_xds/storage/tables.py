@@ -510,9 +510,13 @@ class DmpNotificationRow(Base):
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     email_error: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    # The e-mail queue (storage/notifications.py, migration 0017): when the next attempt may be
+    # made (NULL: none owed), and how many were made.
+    email_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    email_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
 
-    # The patient reads their notifications, newest first.
-    __table_args__ = (Index(None, "patient_id", "id"),)
+    # The patient reads their notifications, newest first; the senders take the due e-mails.
+    __table_args__ = (Index(None, "patient_id", "id"), Index(None, "email_due_at"))
 
 
 class DmpRepresentativeRow(Base):

@@ -8,7 +8,6 @@ core is synchronous), and streams MTOM responses from the document files.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import mimetypes
 import re
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dmp_xds import __version__
 from dmp_xds.config import ConfigError, Settings, load_settings, resolve, resource_dir
 from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.dmp.validation.validators import load_validators
@@ -26,6 +24,7 @@ from dmp_xds.services.context import Services
 from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.storage.database import open_database
 from dmp_xds.storage.store import RegistryStore
+from dmp_xds.transport import health
 from dmp_xds.transport.http_protocol import GuardedHttpToolsProtocol
 from dmp_xds.transport.security import build_security, client_chain
 from dmp_xds.transport.soap.envelope import SoapRequest, read_request, response_envelope
@@ -133,6 +132,7 @@ class XdsApplication:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xds")
         # The web front: every path the SOAP side does not own (its pages run in the same pool).
         self.web = WebApplication(services, self.executor, self._client_chain)
+        self.readiness = health.Readiness(services.registry.engine, services.blobs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -151,9 +151,8 @@ class XdsApplication:
             await self._static(self.wsdl_dir / path.split("/wsdl/", 1)[1], self.wsdl_dir, send)
         elif path.startswith(tuple(p + "schemas/" for p in STATIC_PREFIXES)) and method == "GET":
             await self._static(self.schemas_dir / path.split("/schemas/", 1)[1], self.schemas_dir, send)
-        elif path == "/health" and method == "GET":
-            body = json.dumps({"status": "ok", "version": __version__}).encode()
-            await _respond(send, 200, "application/json", body)
+        elif path in health.PATHS:
+            await self._health(path, method, send)
         elif path in ENDPOINTS:
             await _respond(
                 send, 405, "text/plain", b"POST a SOAP 1.2 request, or GET ?wsdl\n", [(b"allow", b"GET, POST")]
@@ -168,10 +167,24 @@ class XdsApplication:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.executor.shutdown(wait=True)
+                self.readiness.close()
                 if self.services.security is not None:
                     self.services.security.audit.close()  # the last rows checkpointed and exported
+                    self.services.security.notifier.close()  # e-mails not sent stay owed in the database
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _health(self, path: str, method: str, send: Send) -> None:
+        """Liveness and readiness for a load balancer (transport/health.py): before the web
+        front, so no session, no client certificate and no trace is involved."""
+        if method not in ("GET", "HEAD"):
+            await _respond(send, 405, "text/plain", b"GET or HEAD\n", [(b"allow", b"GET, HEAD")])
+            return
+        if path == health.READY_PATH:
+            status, body = await self.readiness.check()
+        else:
+            status, body = 200, health.body("ok")
+        await _respond(send, status, "application/json", body, [(b"cache-control", b"no-store")], method == "HEAD")
 
     def _endpoint_wsdl(self, path: str, scope: Scope) -> bytes:
         """The WSDL of an endpoint as served at `<endpoint>?wsdl`: its schema imports made
@@ -370,11 +383,17 @@ class XdsApplication:
 
 
 async def _respond(
-    send: Send, status: int, content_type: str, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    content_type: str,
+    body: bytes,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+    head: bool = False,
 ) -> None:
+    """The whole response; to a HEAD request, its headers only (the length of the GET's body)."""
     headers = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
 
 
 def create_app(settings: Settings | None = None, migrate: bool = False) -> XdsApplication:
@@ -407,6 +426,13 @@ def web_urls(settings: Settings) -> dict[str, str]:
         "professional": base + "/AccesDirect/TableauDeBord",
         "establishment": base + "/etablissement/connexion",
     }
+
+
+def health_urls(settings: Settings) -> dict[str, str]:
+    """Where a load balancer checks this process (transport/health.py)."""
+    scheme = "https" if settings.tls_certificate else "http"
+    base = f"{scheme}://{settings.host}:{settings.port}"
+    return {"liveness": base + health.LIVE_PATH, "readiness": base + health.READY_PATH}
 
 
 def dmpi_urls(settings: Settings) -> dict[str, str]:

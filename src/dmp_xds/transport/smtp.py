@@ -1,5 +1,5 @@
 """E-mail to the patient: the SMTP relay (`DMP_XDS_NOTIFY_SMTP`), and the outbox that sends the
-notifications from one background thread with a bounded queue, so that a slow relay never slows
+notifications the database owes from one background thread, so that a slow relay never slows
 the request that produced them; each notification's row records when it went out, or why not.
 """
 
@@ -9,16 +9,19 @@ import datetime as dt
 import logging
 import smtplib
 import ssl
+import threading
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
-from dmp_xds.storage.notifications import NotificationStore
-from dmp_xds.transport.background import BackgroundQueue
+from dmp_xds.storage.notifications import NotificationStore, OwedEmail
 
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_SECONDS = 10.0
-QUEUE_SIZE = 1000
+POLL_SECONDS = 10.0  # how soon an e-mail queued by another process, or a retry, goes out
+LEASE_SECONDS = 120.0  # a claim's life: well past one SMTP exchange (SMTP_TIMEOUT_SECONDS per step)
+RETRY_SECONDS = (60.0, 300.0, 1800.0, 7200.0)  # then given up: five attempts in about three hours
+BATCH = 20  # e-mails claimed per look at the queue
 SUBJECT = "Accès d'urgence à votre DMP"
 
 
@@ -51,32 +54,85 @@ class SmtpSender:
 
 
 class MailOutbox:
-    """Sends notifications through `smtp`, one at a time, in the background."""
+    """Sends the notification e-mails the database owes, from one background thread of this
+    process; every server process runs one, and the claims (storage/notifications.py) keep any
+    two from sending the same e-mail. It looks when woken (a notification this process just
+    queued) and every `poll_seconds` (those of the other processes, and the retries)."""
 
-    def __init__(self, smtp: SmtpSender, store: NotificationStore, size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        smtp: SmtpSender,
+        store: NotificationStore,
+        poll_seconds: float = POLL_SECONDS,
+        retry_seconds: tuple[float, ...] = RETRY_SECONDS,
+    ) -> None:
         self.smtp = smtp
         self.store = store
-        self._queue = BackgroundQueue("dmp-notify-smtp", self._email, size)
+        self.poll_seconds = poll_seconds
+        # The wait before each retry: one more attempt than waits, then it is given up.
+        self.retry_seconds = retry_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dmp-notify-smtp", daemon=True)
+        self._thread.start()
 
-    def offer(self, notification_id: int, to: str, text: str) -> bool:
-        """Queue one e-mail; False when the queue is full (nothing was queued)."""
-        return self._queue.offer((notification_id, to, text))
+    def wake(self) -> None:
+        self._wake.set()
 
     def close(self, timeout: float = SMTP_TIMEOUT_SECONDS) -> None:
-        self._queue.close(timeout)
+        """Stop after the e-mail under way (the others stay owed, for any process to send)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
 
-    def _email(self, item: tuple[int, str, str]) -> None:
-        notification_id, to, text = item
-        try:
-            self.smtp.send(to, SUBJECT, text)
-        except (OSError, smtplib.SMTPException) as exc:
-            log.warning("notification %s not e-mailed: %s", notification_id, exc)
-            self._record(notification_id, None, f"not sent: {exc}")
+    def send_due(self) -> int:
+        """Send the e-mails due now, at most BATCH of them; how many were claimed."""
+        claimed = 0
+        for notification_id, patient_id in self.store.due_emails(dt.datetime.now(dt.UTC), BATCH):
+            if self._stop.is_set():
+                break
+            lease = dt.timedelta(seconds=LEASE_SECONDS)
+            owed = self.store.claim_email(notification_id, patient_id, dt.datetime.now(dt.UTC), lease)
+            if owed is not None:
+                claimed += 1
+                self._email(owed)
+        return claimed
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                # A full batch: more may be due at once.
+                while self.send_due() == BATCH and not self._stop.is_set():
+                    pass
+            except Exception:  # the database away: the e-mails stay owed, tried at the next poll
+                log.exception("notification e-mails: the queue could not be read")
+
+    def _email(self, owed: OwedEmail) -> None:
+        now = dt.datetime.now(dt.UTC)
+        if not owed.to:
+            self._outcome(owed, "not sent: the patient has no address for notifications any more", None)
             return
-        self._record(notification_id, dt.datetime.now(dt.UTC), None)
-
-    def _record(self, notification_id: int, sent_at: dt.datetime | None, problem: str | None) -> None:
         try:
-            self.store.record_email(notification_id, sent_at, problem)
-        except Exception:  # the mail thread must live on; the notification itself is stored
-            log.exception("cannot record the e-mail outcome of notification %s", notification_id)
+            self.smtp.send(owed.to, SUBJECT, owed.text)
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("notification %s not e-mailed (attempt %d): %s", owed.notification_id, owed.attempt, exc)
+            if owed.attempt > len(self.retry_seconds):
+                self._outcome(owed, f"not sent after {owed.attempt} attempts: {exc}", None)
+            else:
+                retry = now + dt.timedelta(seconds=self.retry_seconds[owed.attempt - 1])
+                self._outcome(owed, f"not sent yet (attempt {owed.attempt}): {exc}", retry)
+            return
+        try:
+            self.store.email_sent(owed, now)
+        except Exception:  # sent: the claim expires and it may go out once more, nothing worse
+            log.exception("cannot record that notification %s was e-mailed", owed.notification_id)
+
+    def _outcome(self, owed: OwedEmail, problem: str, retry_at: dt.datetime | None) -> None:
+        try:
+            self.store.email_failed(owed, problem, retry_at)
+        except Exception:  # the claim expires: tried again then
+            log.exception("cannot record the e-mail outcome of notification %s", owed.notification_id)
