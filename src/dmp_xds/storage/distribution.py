@@ -50,8 +50,15 @@ BY_ID_TABLES: tuple[tuple[str, str], ...] = (
     ("web_attempt", "key"),
 )
 
-# Small operator-made tables, read everywhere: a copy on every node.
-REFERENCE_TABLES: tuple[str, ...] = ("web_account", "web_totp", "web_representative_account", "stats_closed_month")
+# Small operator-made tables, read everywhere: a copy on every node (the closed global trace
+# head too, once per-patient chains replaced it: one row, written once).
+REFERENCE_TABLES: tuple[str, ...] = (
+    "web_account",
+    "web_totp",
+    "web_representative_account",
+    "stats_closed_month",
+    "audit_legacy_head",
+)
 
 # Tables keyed by a generated id: Citus wants the distribution column in the primary key, so
 # on Citus (only) the key becomes (distribution column, id). The id stays unique by itself
