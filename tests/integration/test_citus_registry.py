@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from psycopg import sql
 from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -252,6 +253,18 @@ def patients_on_each_worker(cluster: CitusCluster, database: str) -> list[str]:
     raise AssertionError("no patient found for every worker")
 
 
+def durable_commits(cluster: CitusCluster, database: str) -> None:
+    """Commits on disk before they return, on every node, for this database: the test cluster
+    runs with synchronous_commit off, whose last commits a crashed worker would lose. (Citus
+    passes the setting on to the workers.)"""
+    with cluster.connect(cluster.coordinator, database) as connection:
+        connection.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = on").format(sql.Identifier(database)))
+    for worker in cluster.workers:
+        with cluster.connect(worker, database) as connection:
+            row = connection.execute("SHOW synchronous_commit").fetchone()
+            assert row == ("on",), row
+
+
 def prepared_transactions(cluster: CitusCluster, database: str) -> int:
     """Two-phase commits left prepared on any node (a half-done distributed transaction)."""
     total = 0
@@ -352,6 +365,8 @@ def test_a_worker_stopped_during_a_submission_fails_it_whole_and_the_registry_co
     """The worker of the patient's shard crashes after the rows are written, before the
     commit: the submission fails with a database error, and once the worker is back nothing of
     it is on any node and the registry takes submissions again."""
+    durable_commits(citus_cluster, citus_db[0])
+    store.engine.dispose()  # new sessions, with the setting
     patients = patients_on_each_worker(citus_cluster, citus_db[0])
     store.add_patient(patients[0])
     before = store.count_rows()
@@ -381,6 +396,7 @@ def test_a_stopped_worker_is_xds_registry_not_available_and_the_server_comes_bac
     down is refused with XDSRegistryNotAvailable and stores nothing; the same server takes it
     once the worker is back."""
     name = citus_cluster.create_database("xds")
+    durable_commits(citus_cluster, name)
     server = start_server(tmp_path, citus_cluster.url_for(name), {"DMP_XDS_PROFILE": "ihe"})
     try:
         patient = patients_on_each_worker(citus_cluster, name)[0]
