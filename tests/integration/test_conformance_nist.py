@@ -65,7 +65,11 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if database_url:
         env["DMP_XDS_DATABASE_URL"] = database_url
         subprocess.run(
-            [sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120
+            [sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     log_path = data_dir / "server.log"
     with open(log_path, "wb") as log:
