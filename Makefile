@@ -73,12 +73,14 @@ lint: $(STAMP)
 ## The whole test suite, SQLite, PostgreSQL and a 3-node Citus cluster (throwaway servers
 ## started by the tests), and the real-browser tests (tests/browser: headless Chromium;
 ## docs/testing.md), after the gates of `make lint`. Installs what they need when missing:
-## PostgreSQL; Citus, built once from ../shared/citus (CITUS_SOURCE=...) and cached; Debian's
-## chromium, chromium-driver and libnss3-tools (apt-get, as root or through sudo).
+## PostgreSQL; Citus, built once from ../shared/citus (CITUS_SOURCE=...) and cached; Ceph's
+## radosgw (the S3 server of tests/s3server.py); Debian's chromium, chromium-driver and
+## libnss3-tools (apt-get, as root or through sudo).
 ## pytest's exit code 5 ("no tests collected") is a failure here, never a silent pass.
 test: lint
 	bash .ci/install-postgres
 	bash .ci/install-citus
+	bash .ci/install-s3
 	bash .ci/install-chromium
 	$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \

@@ -5,10 +5,16 @@ PostgreSQL (marked `postgres`) that the session starts itself (tests/pgserver.py
 3-node Citus cluster (marked `citus`, tests/citusserver.py). When that
 server cannot start, the PostgreSQL tests FAIL with the server log: CI must never pass by
 skipping them.
+
+Documents on an object store: `s3_server` starts one real S3 server for the session (Ceph's
+radosgw, tests/s3server.py) with a bucket for the tests. Where Ceph is not installed the tests
+that need it skip with the reason, except under CI (CI=true), where they fail: `make test`
+installs it (.ci/install-s3).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +23,7 @@ import pytest
 from citusserver import CitusCluster
 from loopback_server import serving
 from pgserver import PostgresServer, PostgresStartError
+from s3server import CephS3Server, S3StartError, missing_binaries
 from smtp_relay import SmtpRelay
 
 DATABASE_BACKENDS = [
@@ -45,6 +52,33 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """`postgresql+psycopg://` URL of a fresh database on the session's server."""
     return postgres_server.url_for(postgres_server.create_database("session"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[CephS3Server]:
+    """One real S3 server for the session, its bucket `s3_server.bucket` made; stopped and
+    removed at the end. Without Ceph: skipped with the reason, failed under CI."""
+    absent = missing_binaries()
+    if absent:
+        reason = f"no S3 server to test against: {', '.join(absent)} missing (bash .ci/install-s3 installs Ceph)"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    failure: str | None = None
+    try:
+        server = CephS3Server.start()
+    except S3StartError as exc:
+        failure = str(exc)
+    else:
+        try:
+            server.bucket = server.create_bucket("dmp-xds-tests")
+        except Exception as exc:  # botocore's errors: the server is up but does not serve S3
+            server.stop()
+            failure = f"test S3 server (Ceph radosgw) up, but the bucket could not be made: {exc}"
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)  # installed but not working: a failure, never a skip
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,9 +140,37 @@ def stored_state(server: RunningServer) -> tuple[dict[str, int], list[str]]:
         counts = RegistryStore(engine).count_rows()
     finally:
         engine.dispose()
+    if server.env.get("DMP_XDS_BLOB_STORE", "").startswith("s3://"):
+        return counts, stored_objects(server.env)
     documents = server.data_dir / "documents"
     files = sorted(str(p.relative_to(documents)) for p in documents.rglob("*") if p.is_file())
     return counts, files
+
+
+def stored_objects(env: dict[str, str]) -> list[str]:
+    """The objects (and unfinished uploads) under the prefix of a server's S3 store, and its
+    local temporary files: a server on an object store keeps no document on its disk."""
+    import boto3
+    from botocore.config import Config
+
+    from dmp_xds.config import parse_blob_store
+
+    location = parse_blob_store(env["DMP_XDS_BLOB_STORE"])
+    assert location is not None
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["DMP_XDS_S3_ENDPOINT_URL"],
+        region_name=env["DMP_XDS_S3_REGION"],
+        aws_access_key_id=env["DMP_XDS_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["DMP_XDS_S3_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.prefix)
+    keys = [obj["Key"][len(location.prefix) :] for page in pages for obj in page.get("Contents", [])]
+    uploads = s3.list_multipart_uploads(Bucket=location.bucket, Prefix=location.prefix).get("Uploads", [])
+    local = Path(env["DMP_XDS_DATA_DIR"]) / "documents"
+    leftovers = [f"(local) {p.relative_to(local)}" for p in local.rglob("*") if p.is_file()]
+    return sorted(keys + [f"(upload) {u['Key']}" for u in uploads] + leftovers)
 
 
 BACKENDS = [
@@ -149,6 +178,15 @@ BACKENDS = [
     pytest.param("postgresql", marks=pytest.mark.postgres),
     pytest.param("citus", marks=pytest.mark.citus),
 ]
+
+
+def documents_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The document store's settings for a test server: none (its data directory) unless
+    DMP_XDS_TEST_DOCUMENTS=s3, then a prefix of its own on the session's S3 server."""
+    if os.environ.get("DMP_XDS_TEST_DOCUMENTS") != "s3":
+        return {}
+    s3 = request.getfixturevalue("s3_server")
+    return dict(s3.settings_env(s3.bucket, f"suite-{uuid.uuid4().hex[:8]}"))
 
 
 def database_for(request: pytest.FixtureRequest) -> str:

@@ -1,12 +1,10 @@
 """The patient's notification e-mails queued in the database, not in a server process.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-06
 
-Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two). Numbered 0017
-and revising 0014 on its branch: 0015 and 0016 are taken by work merged beside it, and the merge
-chains them (only `down_revision` changes).
+Written by hand to match src/dmp_xds/storage/tables.py (a test compares the two).
 
 - `dmp_notification.email_due_at`: when the e-mail may next be tried (NULL: none owed). Any
   server process claims a due e-mail by moving it past a lease (storage/notifications.py), so an
@@ -26,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -71,6 +71,14 @@ def resource_dir(name: str) -> Path:
 class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""  # default: SQLite file under data_dir
+    # --- where the documents are: "" = files under <data_dir>/documents; "s3://bucket/prefix" =
+    # an S3-compatible object store (storage/s3_blobstore.py), reached with the s3_* settings.
+    blob_store: str = ""
+    s3_endpoint_url: str = ""  # e.g. https://s3.eu-west-3.amazonaws.com or http://127.0.0.1:7480
+    s3_region: str = "us-east-1"  # signed into every request; S3-compatible servers mostly accept any
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""  # or, better, in a file:
+    s3_secret_access_key_file: str = ""  # a file holding the secret (kept out of the environment)
     host: str = "127.0.0.1"
     port: int = 8080
     repository_unique_id: str = ""  # default: generated once, kept in data_dir
@@ -130,7 +138,7 @@ class Settings:
     # --- the access trace's integrity: keyed chain, checkpoints exported (audit/keys.py, checkpoints.py)
     audit_key_file: str = ""  # HMAC key of the chain; "" = <data_dir>/audit-key, generated once (mode 0600)
     audit_checkpoint_file: str = ""  # checkpoints kept here too; "" = <data_dir>/audit-checkpoints.log; "off" = none
-    audit_checkpoint_rows: int = 100  # a checkpoint every N rows of the trace...
+    audit_checkpoint_rows: int = 100  # a round of checkpoints every N rows a process appends...
     audit_checkpoint_seconds: float = 60.0  # ...and T seconds after a row not yet checkpointed
     # --- connections: what a client may hold before its request is read (http_protocol.py) ------
     max_head_bytes: int = 64 * 1024  # request line and header fields; more: 431 and the connection closed
@@ -175,12 +183,71 @@ class Settings:
             return None
         return Path(self.audit_checkpoint_file) if self.audit_checkpoint_file else self.data_dir / AUDIT_CHECKPOINT_FILE
 
+    @property
+    def s3_location(self) -> S3Location | None:
+        """The bucket and prefix of `blob_store` (validated by load_settings); None: the filesystem."""
+        return parse_blob_store(self.blob_store)
+
     def public_dict(self) -> dict[str, Any]:
         out = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        if out["s3_secret_access_key"]:
+            out["s3_secret_access_key"] = "(set)"  # `config show` prints settings, never a secret
         out["documents_dir"] = str(self.documents_dir)
         out["audit_key_path"] = str(self.audit_key_path)
         out["audit_checkpoint_path"] = str(self.audit_checkpoint_path or OFF)
         return out
+
+
+S3_SCHEME = "s3://"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Location:
+    """Where the documents go on an object store: a bucket, and a key prefix ("" or ending in /)."""
+
+    bucket: str
+    prefix: str
+
+
+def parse_blob_store(value: str) -> S3Location | None:
+    """`DMP_XDS_BLOB_STORE`: "" is the filesystem, None here; `s3://bucket/prefix`
+    an object store. A malformed value is a ConfigError naming what is wrong."""
+    value = value.strip()
+    if not value:
+        return None
+    if not value.startswith(S3_SCHEME):
+        raise ConfigError(
+            f"DMP_XDS_BLOB_STORE must be empty (documents under the data directory) or s3://bucket/prefix, not {value!r}"
+        )
+    bucket, _, prefix = value[len(S3_SCHEME) :].partition("/")
+    if not _valid_bucket(bucket):
+        raise ConfigError(
+            f"DMP_XDS_BLOB_STORE={value!r}: {bucket!r} is not a bucket name "
+            "(3 to 63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit)"
+        )
+    prefix = prefix.strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise ConfigError(f"DMP_XDS_BLOB_STORE={value!r}: the key prefix {prefix!r} has an empty, . or .. part")
+    return S3Location(bucket, prefix + "/" if prefix else "")
+
+
+def _valid_bucket(name: str) -> bool:
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789.-")
+    return (
+        3 <= len(name) <= 63 and set(name) <= allowed and name[0].isalnum() and name[-1].isalnum() and ".." not in name
+    )
+
+
+def missing_s3_settings(settings: Settings) -> list[str]:
+    """What an object store needs and is not given, as the variables to set."""
+    missing = []
+    if not settings.s3_endpoint_url:
+        missing.append("DMP_XDS_S3_ENDPOINT_URL")
+    if not settings.s3_access_key_id:
+        missing.append("DMP_XDS_S3_ACCESS_KEY_ID")
+    if not settings.s3_secret_access_key and not settings.s3_secret_access_key_file:
+        missing.append("DMP_XDS_S3_SECRET_ACCESS_KEY (or DMP_XDS_S3_SECRET_ACCESS_KEY_FILE)")
+    return missing
 
 
 _INT_FIELDS = {
@@ -313,6 +380,14 @@ def load_settings(
             raise ConfigError(f"DMP_XDS_{name.upper()} must be positive, not {getattr(settings, name)}")
     if settings.cda_policy not in ("reject", "warn", "off"):
         raise ConfigError(f"DMP_XDS_CDA_POLICY must be 'reject', 'warn' or 'off', not {settings.cda_policy!r}")
+    if parse_blob_store(settings.blob_store) is not None:
+        missing = missing_s3_settings(settings)
+        if missing:
+            raise ConfigError(f"DMP_XDS_BLOB_STORE={settings.blob_store} needs {', '.join(missing)}")
+        if not settings.s3_endpoint_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"DMP_XDS_S3_ENDPOINT_URL must be an http:// or https:// URL, not {settings.s3_endpoint_url!r}"
+            )
     return settings
 
 

@@ -1,4 +1,9 @@
-"""Integration fixtures: a real server per test module, on SQLite and on PostgreSQL."""
+"""Integration fixtures: a real server per test module, on SQLite and on PostgreSQL.
+
+With DMP_XDS_TEST_DOCUMENTS=s3 in the environment, every `xds_server` keeps its documents on
+the session's S3 server (tests/s3server.py, a prefix per module) instead of its data directory:
+`DMP_XDS_TEST_DOCUMENTS=s3 pytest tests/integration` runs the suite over the object store.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from xds_server import BACKENDS, RunningServer, database_for, start_server, stop_server
+from xds_server import BACKENDS, RunningServer, database_for, documents_env, start_server, stop_server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def xds_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server per test module and backend: SQLite is the embedded default (migrated at start)."""
     data_dir = tmp_path_factory.mktemp(f"xds-{request.param}")
-    server = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe"})
+    server = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe", **documents_env(request)})
     yield server
     stop_server(server)

@@ -93,10 +93,10 @@ def test_failure_at_commit_after_documents_were_published(services):
     original_publish = services.blobs.publish
 
     def spy_publish(blob, target):
-        path = original_publish(blob, target)
-        published.append(path)
-        assert path.exists()  # the file really reached its final name before the failure
-        return path
+        location = original_publish(blob, target)
+        published.append(Path(location))
+        assert Path(location).exists()  # the file really reached its final name before the failure
+        return location
 
     services.blobs.publish = spy_publish
     with failing_commit(services), pytest.raises((RuntimeError, DBAPIError), match="injected failure at commit"):

@@ -1,7 +1,7 @@
 """Tampering with the access trace by someone who can write to the database but does not hold the
-server's key, on SQLite and PostgreSQL: cutting the last rows and moving `audit_head` back, or
-changing a row and re-hashing the chain from there on with plain SHA-256 (all an attacker
-without the key can compute). `dmp-xds audit verify` must name the row and what was done; an
+server's key, on SQLite and PostgreSQL: cutting the last rows of a patient's chain and moving its
+`audit_head` row back, or changing a row and re-hashing the chain from there on with plain
+SHA-256 (all an attacker without the key can compute). `dmp-xds audit verify` must name the row and what was done; an
 untouched trace verifies; verifying with another key says so.
 
 The rows are written by the operator's commands (`dmp-xds dmp ...`), each a process of its own
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, select, text, update
 
 from dmp_xds.cli.main import main
 from dmp_xds.storage.audit_checkpoints import Checkpoint, Checkpointer
@@ -64,9 +64,12 @@ def engine(db_url: str, cli: Cli) -> Iterator[Engine]:
 
 
 def plain_sha256(row: dict[str, object], prev_hash: str) -> str:
-    """What an attacker without the key computes for a row: the published SHA-256 chain."""
+    """What an attacker without the key computes for a row: the published SHA-256 chain (a row of
+    a patient's chain also covers its place in it)."""
+    place = [] if row.get("chain_seq") is None else [row["chain_seq"]]
     fields = [
         row["seq"],
+        *place,
         row["recorded_at"],
         row["actor_id"],
         row["actor_name"],
@@ -96,12 +99,11 @@ def test_an_untouched_trace_verifies(cli: Cli, engine: Engine) -> None:
 
 def test_cut_tail_with_the_head_moved_back_is_seen_against_the_last_checkpoint(cli: Cli, engine: Engine) -> None:
     with engine.begin() as connection:
-        kept = connection.execute(select(_entry.c.hash).where(_entry.c.seq == 7)).scalar_one()
         connection.execute(delete(_entry).where(_entry.c.seq > 7))
-        connection.execute(update(_head).values(seq=7, hash=kept))
+        connection.execute(update(_head).where(_head.c.patient_id == PATIENT).values(chain_seq=7))
     result = verify(cli)
     assert result.exit_code == 1, result.output
-    assert f"rows 8..{ROWS} missing since checkpoint" in result.output
+    assert f"links 8..{ROWS} missing since checkpoint" in result.output
     assert "head moved back" in result.output
 
 
@@ -118,11 +120,10 @@ def test_a_row_changed_and_rehashed_without_the_key_is_named(cli: Cli, engine: E
                 .values(detail=row["detail"], prev_hash=row["prev_hash"], hash=row["hash"])
             )
             prev_hash = row["hash"]
-        connection.execute(update(_head).values(hash=prev_hash))
     result = verify(cli)
     assert result.exit_code == 1, result.output
     first = [line for line in result.output.splitlines() if line.startswith("row ")][0]
-    assert first.startswith("row 3:") and "without the key" in first, result.output
+    assert first.startswith("row 3 (link 3 of the chain of patient") and "without the key" in first, result.output
 
 
 def test_a_wrong_key_is_reported_as_such(
@@ -144,7 +145,6 @@ def test_writers_of_several_processes_keep_one_chain(db_url: str, cli: Cli) -> N
     sent: list[Checkpoint] = []
     engines = [create_engine_for(db_url) for _ in range(2)]
     trails = [AuditTrail(engine, key, checkpointer=Checkpointer(key, [sent.append], 5, 3600)) for engine in engines]
-    trails[0].ensure_head()  # as open_trail does before anything is appended
     errors: list[BaseException] = []
 
     def write(trail: AuditTrail, n: int) -> None:
@@ -173,7 +173,7 @@ def test_a_trace_from_before_the_key_upgrades_and_goes_on_keyed(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database at revision 0005 with rows of the plain SHA-256 chain, migrated: its rows keep
-    verifying, the next ones are keyed, and the first keyed row is checkpointed at once."""
+    verifying, the next ones are keyed in their patient's chain, and the first is checkpointed at once."""
     from alembic import command
 
     config = alembic_config(db_url)
@@ -203,7 +203,7 @@ def test_a_trace_from_before_the_key_upgrades_and_goes_on_keyed(
             row["hash"] = plain_sha256(row, prev)
             connection.execute(_entry.insert().values(**row))
             prev = str(row["hash"])
-        connection.execute(_head.insert().values(id=1, seq=2, hash=prev))
+        connection.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 2, :prev)"), {"prev": prev})
     engine.dispose()
     monkeypatch.setenv("DMP_XDS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DMP_XDS_DATABASE_URL", db_url)
@@ -214,4 +214,5 @@ def test_a_trace_from_before_the_key_upgrades_and_goes_on_keyed(
     assert runner.invoke(main, ["dmp", "create", PATIENT, "--collected-by", "accueil"]).exit_code == 0
     after = runner.invoke(main, ["audit", "verify"])
     assert after.exit_code == 0, after.output
-    assert "the keyed chain starts at row 3" in after.output and "latest checkpoint is of row 3" in after.output
+    assert "rows 1..2 have no key" in after.output and "1 chain(s) per patient" in after.output
+    assert f"the latest is of link 1 of the chain of patient {PATIENT}" in after.output

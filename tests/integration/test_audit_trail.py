@@ -1,5 +1,6 @@
-"""The keyed trace: append, history, verify (edited / deleted / cut / re-hashed rows named, a wrong
-key, rows from before the key), the key file, checkpoints (when, signed, checked), ATNA."""
+"""The keyed trace, one chain per patient: append, history, verify (edited / deleted / cut /
+re-hashed rows named with their chain, a wrong key, the global chain of before, rows from before
+the key), the key file, checkpoints (when, signed, checked), ATNA."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from dmp_xds.storage.audit_checkpoints import (
 )
 from dmp_xds.storage.audit_keys import AuditKey, key_for, load_key, parse_key
 from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.tables import AuditEntryRow, AuditHeadRow, metadata
+from dmp_xds.storage.tables import AuditEntryRow, AuditHeadRow, AuditLegacyHeadRow, metadata
 from dmp_xds.storage.trail import AuditEvent, AuditTrail
 from dmp_xds.transport.atna import CHECKPOINT_MSG_ID, SyslogExporter, audit_message, syslog_record
 
@@ -46,9 +47,7 @@ OTHER_KEY = AuditKey(bytes(range(1, 33)), "other key")
 
 @pytest.fixture()
 def trail(engine: Engine) -> AuditTrail:
-    trail = AuditTrail(engine, KEY)
-    trail.ensure_head()
-    return trail
+    return AuditTrail(engine, KEY)
 
 
 def event(n: int, patient: str = P1, **changes: object) -> AuditEvent:
@@ -76,9 +75,25 @@ def test_append_chains_rows(trail: AuditTrail) -> None:
     first = trail.append(event(1))
     second = trail.append(event(2))
     assert (first.seq, second.seq) == (1, 2)
+    assert (first.chain_seq, second.chain_seq) == (1, 2)
     assert first.prev_hash == t.GENESIS_HASH
     assert second.prev_hash == first.hash
     assert trail.verify().ok and trail.verify().checked == 2
+
+
+def test_each_patient_has_a_chain_of_its_own(trail: AuditTrail, engine: Engine) -> None:
+    """Rows of different patients are numbered in one order, each chained to the previous row of
+    its own patient; events of no patient form a chain of their own."""
+    rows = [trail.append(event(n, patient)) for n, patient in enumerate((P1, P2, P1, "", P2, ""), 1)]
+    assert [e.seq for e in rows] == [1, 2, 3, 4, 5, 6]
+    assert [e.chain_seq for e in rows] == [1, 1, 2, 1, 2, 2]
+    genesis = t.GENESIS_HASH
+    assert [e.prev_hash for e in rows] == [genesis, genesis, rows[0].hash, genesis, rows[1].hash, rows[3].hash]
+    with engine.connect() as connection:
+        heads = {r.patient_id: r.chain_seq for r in connection.execute(select(AuditHeadRow.__table__))}
+    assert heads == {P1: 2, P2: 2, "": 2}
+    report = trail.verify()
+    assert report.ok and (report.checked, report.chains) == (6, 3), report.problems
 
 
 def test_rows_appended_in_bulk_chain_like_single_ones(trail: AuditTrail) -> None:
@@ -114,14 +129,16 @@ def test_edited_row_is_named(trail: AuditTrail, engine: Engine) -> None:
         connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 3).values(outcome=t.DENIED))
     report = trail.verify()
     assert not report.ok
-    assert report.problems == [(3, "row 3 was altered: its content does not match its MAC")]
+    assert report.problems == [
+        (3, f"row 3 (link 2 of the chain of patient {P1}) was altered: its content does not match its MAC")
+    ]
 
 
 def test_a_row_rehashed_without_the_key_is_named_and_breaks_the_next_link(trail: AuditTrail, engine: Engine) -> None:
     fill(trail)
-    row = trail.history(P1)[1]  # seq 3
+    row = trail.history(P1)[1]  # seq 3, link 2 of P1's chain
     forged = AuditEvent(**{**row.event.__dict__, "actor_id": "someone else"})
-    forged_hash = t.entry_hash(3, row.recorded_at, forged, row.prev_hash)  # all one can do without the key
+    forged_hash = t.entry_hash(3, row.recorded_at, forged, row.prev_hash, 2)  # all one can do without the key
     with engine.begin() as connection:
         connection.execute(
             update(AuditEntryRow.__table__)
@@ -129,16 +146,17 @@ def test_a_row_rehashed_without_the_key_is_named_and_breaks_the_next_link(trail:
             .values(actor_id="someone else", hash=forged_hash)
         )
     problems = trail.verify().problems
-    assert [seq for seq, _ in problems] == [3, 4]
+    assert [seq for seq, _ in problems] == [3, 5]  # row 5 is the next of P1's chain
     assert "re-hashed without the key" in problems[0][1]
+    assert "row 5 (link 3 of the chain of patient" in problems[1][1] and "does not follow link 2" in problems[1][1]
 
 
 def test_deleted_row_is_named(trail: AuditTrail, engine: Engine) -> None:
     fill(trail)
     with engine.begin() as connection:
-        connection.execute(delete(AuditEntryRow.__table__).where(AuditEntryRow.seq == 2))
+        connection.execute(delete(AuditEntryRow.__table__).where(AuditEntryRow.seq == 3))  # P1's link 2
     report = trail.verify()
-    assert report.problems[0] == (2, "row(s) 2 missing (deleted)")
+    assert report.problems == [(5, f"the chain of patient {P1}: link 2 missing (deleted), before row 5 (link 3)")]
 
 
 def test_cut_tail_is_seen(trail: AuditTrail, engine: Engine) -> None:
@@ -146,7 +164,18 @@ def test_cut_tail_is_seen(trail: AuditTrail, engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(delete(AuditEntryRow.__table__).where(AuditEntryRow.seq >= 4))
     report = trail.verify()
-    assert not report.ok and "last row(s) were deleted" in report.problems[0][1]
+    assert sorted(report.problems) == sorted(
+        [
+            (3, f"the chain of patient {P1} ends at link 2 (row 3) but its head says 3: the last row(s) were deleted"),
+            (2, f"the chain of patient {P2} ends at link 1 (row 2) but its head says 2: the last row(s) were deleted"),
+        ]
+    )
+    with engine.begin() as connection:  # a whole chain deleted: its head still tells
+        connection.execute(delete(AuditEntryRow.__table__).where(AuditEntryRow.patient_id == P2))
+    assert (
+        0,
+        f"the chain of patient {P2}: its head says 2 row(s) but none is left: every row of the chain was deleted",
+    ) in trail.verify().problems
 
 
 def test_head_is_created_by_the_first_append_and_its_loss_is_seen(engine: Engine) -> None:
@@ -157,7 +186,8 @@ def test_head_is_created_by_the_first_append_and_its_loss_is_seen(engine: Engine
         connection.execute(text("DELETE FROM audit_head"))
     with pytest.raises(RuntimeError, match="audit_head"):
         trail.append(event(3))
-    assert trail.verify().problems == [(0, "the audit_head row is missing")]
+    assert trail.append(event(3, P2)).chain_seq == 1  # another patient's chain is not concerned
+    assert trail.verify().problems == [(2, f"the chain of patient {P1}: its head (audit_head) is missing")]
 
 
 def test_exporter_failure_does_not_lose_the_row(trail: AuditTrail) -> None:
@@ -269,8 +299,9 @@ def test_appending_needs_the_key(engine: Engine) -> None:
 def test_rows_carry_the_key_id_and_an_hmac(trail: AuditTrail) -> None:
     entry = trail.append(event(1))
     assert entry.key_id == KEY.id and len(KEY.id) == 16
-    assert entry.hash == t.entry_mac(KEY, 1, entry.recorded_at, entry.event, t.GENESIS_HASH)
-    assert entry.hash != t.entry_hash(1, entry.recorded_at, entry.event, t.GENESIS_HASH)
+    assert entry.hash == t.entry_mac(KEY, 1, entry.recorded_at, entry.event, t.GENESIS_HASH, 1)
+    assert entry.hash != t.entry_hash(1, entry.recorded_at, entry.event, t.GENESIS_HASH, 1)
+    assert entry.hash != t.entry_mac(KEY, 1, entry.recorded_at, entry.event, t.GENESIS_HASH)  # not a global chain's
     assert trail.history(P1)[0].key_id == KEY.id
 
 
@@ -278,22 +309,30 @@ def test_a_wrong_key_is_named_once_for_the_whole_run(trail: AuditTrail, engine: 
     fill(trail)
     report = AuditTrail(engine, OTHER_KEY).verify()
     assert len(report.problems) == 1
-    assert report.problems[0][0] == 1 and "rows 1..5 carry key id" in report.problems[0][1]
+    first = report.problems[0]  # the first in the chains' order: P2's
+    assert first[0] == 2 and "5 row(s) of 2 chain(s), from row 2, carry key id" in first[1]
     assert "wrong key file" in report.problems[0][1]
     no_key = AuditTrail(engine).verify()
     assert no_key.problems == [
-        (1, f"rows 1..5 carry key id {KEY.id} but no key was given: they cannot be checked (DMP_XDS_AUDIT_KEY_FILE)")
+        (
+            2,
+            f"5 row(s) of 2 chain(s), from row 2, carry key id {KEY.id} but no key was given: they cannot be "
+            "checked (DMP_XDS_AUDIT_KEY_FILE)",
+        )
     ]
 
 
-def legacy_rows(engine: Engine, count: int) -> None:
-    """Rows as written before the key: plain SHA-256, no key id, the head at the last one."""
+def legacy_rows(engine: Engine, count: int, keyed_from: int | None = None) -> None:
+    """Rows of the single global chain as written before the chains per patient: plain SHA-256
+    and no key id before `keyed_from` (rows from before the key), the key's HMAC from it, the
+    global head (moved to `audit_legacy_head` by the upgrade) at the last one."""
     prev = t.GENESIS_HASH
     with engine.begin() as connection:
         for seq in range(1, count + 1):
-            e = event(seq)
+            e = event(seq, P1 if seq % 2 else P2)
             recorded_at = f"2025-01-01T00:00:0{seq}.000000Z"
-            digest = t.entry_hash(seq, recorded_at, e, prev)
+            keyed = keyed_from is not None and seq >= keyed_from
+            digest = t.entry_mac(KEY, seq, recorded_at, e, prev) if keyed else t.entry_hash(seq, recorded_at, e, prev)
             connection.execute(
                 insert(AuditEntryRow.__table__).values(
                     seq=seq,
@@ -311,21 +350,23 @@ def legacy_rows(engine: Engine, count: int) -> None:
                     detail=e.detail,
                     prev_hash=prev,
                     hash=digest,
+                    key_id=KEY.id if keyed else "",
                 )
             )
             prev = digest
-        connection.execute(insert(AuditHeadRow.__table__).values(id=t.HEAD_ID, seq=count, hash=prev))
+        connection.execute(insert(AuditLegacyHeadRow.__table__).values(id=t.LEGACY_HEAD_ID, seq=count, hash=prev))
 
 
 def test_rows_from_before_the_key_verify_up_to_where_the_keyed_chain_starts(engine: Engine) -> None:
-    legacy_rows(engine, 3)
+    legacy_rows(engine, 5, keyed_from=4)
     trail = AuditTrail(engine, KEY)
-    assert trail.verify().ok
-    assert trail.append(event(4)).prev_hash == trail.history(P1)[1].hash  # the keyed chain goes on from them
-    trail.append(event(5))
+    assert trail.verify().ok, trail.verify().problems
+    appended = trail.append(event(6))
+    assert (appended.seq, appended.chain_seq, appended.prev_hash) == (6, 1, t.GENESIS_HASH)  # P1's chain begins
     report = trail.verify()
     assert report.ok, report.problems
-    assert "rows 1..3 have no key" in report.notes[0] and "starts at row 4" in report.notes[0]
+    assert "rows 1..5 form the single global chain" in report.notes[0]
+    assert "rows 1..3 have no key" in report.notes[1] and "starts at row 4" in report.notes[1]
     # An old row edited is still seen; a row after the start without the key too.
     with engine.begin() as connection:
         connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 2).values(detail="x"))
@@ -335,6 +376,10 @@ def test_rows_from_before_the_key_verify_up_to_where_the_keyed_chain_starts(engi
         connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 5).values(key_id=""))
     problems = trail.verify().problems
     assert problems[0][0] == 5 and "no key although the keyed chain began at row 4" in problems[0][1]
+    with engine.begin() as connection:  # the global chain's tail is still closed by its head
+        connection.execute(update(AuditEntryRow.__table__).where(AuditEntryRow.seq == 5).values(key_id=KEY.id))
+        connection.execute(delete(AuditEntryRow.__table__).where(AuditEntryRow.seq == 5))
+    assert trail.verify().problems == [(5, "the trace ends at row 4 but the head says 5: the last row(s) were deleted")]
 
 
 def test_key_file_is_generated_once_private_and_never_replaced(tmp_path: Path) -> None:
@@ -379,13 +424,14 @@ def collect(trail: AuditTrail, every_rows: int = 3, every_seconds: float = 3600.
 
 
 def test_checkpoints_first_row_every_n_rows_and_on_close(trail: AuditTrail) -> None:
+    """A round of checkpoints holds the newest row of each chain appended to since the last one."""
     sent = collect(trail)
-    fill(trail, 7)
-    assert [c.seq for c in sent] == [1, 3, 6]
+    fill(trail, 7)  # rows 1, 3, 5, 7 of P1 (links 1..4), rows 2, 4, 6 of P2 (links 1..3)
+    assert [(c.chain, c.seq) for c in sent] == [(P1, 1), (P2, 1), (P1, 2), (P2, 3), (P1, 3)]
     trail.close()
-    assert [c.seq for c in sent] == [1, 3, 6, 7]
+    assert [(c.chain, c.seq) for c in sent][5:] == [(P1, 4)]
     trail.close()  # nothing new: nothing more
-    assert len(sent) == 4 and all(c.authentic(KEY) and c.key_id == KEY.id for c in sent)
+    assert len(sent) == 6 and all(c.authentic(KEY) and c.key_id == KEY.id for c in sent)
     assert trail.verify(sent).ok
 
 
@@ -393,9 +439,9 @@ def test_checkpoints_after_t_seconds_without_more_rows(trail: AuditTrail) -> Non
     sent = collect(trail, every_rows=1000, every_seconds=0.05)
     fill(trail, 2)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and [c.seq for c in sent] != [1, 2]:
+    while time.monotonic() < deadline and len(sent) < 2:
         time.sleep(0.02)
-    assert [c.seq for c in sent] == [1, 2]
+    assert [(c.chain, c.seq) for c in sent] == [(P1, 1), (P2, 1)]
     trail.close()
 
 
@@ -405,51 +451,82 @@ def test_a_cut_tail_with_the_head_moved_back_is_seen_only_against_a_checkpoint(
     sent = collect(trail)
     fill(trail, 7)
     trail.close()
-    with engine.begin() as connection:
+    with engine.begin() as connection:  # P1 cut after its link 2 (row 3), P2 after its link 2 (row 4)
         connection.execute(delete(AuditEntryRow.__table__).where(AuditEntryRow.seq > 4))
-        kept = connection.execute(select(AuditEntryRow.hash).where(AuditEntryRow.seq == 4)).scalar_one()
-        connection.execute(update(AuditHeadRow.__table__).values(seq=4, hash=kept))
+        connection.execute(update(AuditHeadRow.__table__).values(chain_seq=2))
     assert trail.verify().ok  # nothing inside the database tells
     problems = trail.verify(sent).problems
-    assert len(problems) == 1 and problems[0][0] == 5
-    assert problems[0][1].startswith(f"rows 5..7 missing since checkpoint {sent[-1].at}")
-    assert problems[0][1].endswith("the trace was cut after row 4 and the head moved back to it")
+    assert [seq for seq, _ in problems] == [4, 3]  # the chains in their order: P2's, then P1's
+    assert problems[0][1].startswith(f"the chain of patient {P2}: link 3 missing since checkpoint")
+    assert problems[1][1].startswith(f"the chain of patient {P1}: links 3..4 missing since checkpoint {sent[-1].at}")
+    assert problems[1][1].endswith("the chain was cut after link 2 and its head moved back to it")
+
+
+def test_a_chain_deleted_whole_with_its_head_is_seen_only_against_a_checkpoint(
+    trail: AuditTrail, engine: Engine
+) -> None:
+    sent = collect(trail)
+    fill(trail, 5)
+    trail.close()
+    with engine.begin() as connection:
+        connection.execute(delete(AuditEntryRow.__table__).where(AuditEntryRow.patient_id == P2))
+        connection.execute(delete(AuditHeadRow.__table__).where(AuditHeadRow.patient_id == P2))
+    assert trail.verify().ok  # nothing inside the database tells
+    problems = trail.verify(sent).problems
+    assert len(problems) == 1 and problems[0][1].startswith(f"the chain of patient {P2}: links 1..2 missing")
+    assert problems[0][1].endswith("the chain was deleted whole, its head with it")
 
 
 def test_a_rewritten_checkpointed_row_and_forged_checkpoints_are_named(trail: AuditTrail) -> None:
     sent = collect(trail)
     fill(trail, 3)
     changed = Checkpoint(
-        3,
+        2,
         sent[1].at,
         KEY.id,
         "f" * 64,
-        KEY.checkpoint_signature(Checkpoint(3, sent[1].at, KEY.id, "f" * 64, "").signed_text()),
+        KEY.checkpoint_signature(Checkpoint(2, sent[1].at, KEY.id, "f" * 64, "", chain=P1).signed_text()),
         "collector:9",
+        P1,
     )
     assert trail.verify([changed]).problems == [
-        (3, f"row 3 is not the row checkpointed at {sent[1].at} (collector:9): it was rewritten")
+        (
+            3,
+            f"row 3 (link 2 of the chain of patient {P1}) is not the row checkpointed at {sent[1].at} "
+            "(collector:9): it was rewritten",
+        )
     ]
-    forged = Checkpoint(90, sent[1].at, KEY.id, "f" * 64, "0" * 64, "collector:10")
+    forged = Checkpoint(90, sent[1].at, KEY.id, "f" * 64, "0" * 64, "collector:10", P1)
     assert trail.verify([forged]).problems == [
-        (90, "checkpoint collector:10 (row 90) is not authentic: its signature does not match (forged or altered)")
+        (
+            0,
+            f"checkpoint collector:10 (link 90 of the chain of patient {P1}) is not authentic: its signature "
+            "does not match (forged or altered)",
+        )
     ]
-    foreign = make_checkpoint(OTHER_KEY, 2, "e" * 64, sent[1].at)
+    foreign = make_checkpoint(OTHER_KEY, P1, 2, "e" * 64, sent[1].at)
     assert "made with key id" in trail.verify([foreign]).problems[0][1]
 
 
 def test_checkpoint_lines_are_found_in_a_collectors_log(tmp_path: Path) -> None:
-    checkpoint = make_checkpoint(KEY, 12, "a" * 64, "2026-01-02T03:04:05.000000Z")
+    checkpoint = make_checkpoint(KEY, P1, 12, "a" * 64, "2026-01-02T03:04:05.000000Z")
     sink = CheckpointFile(tmp_path / "checkpoints.log")
     sink(checkpoint)
-    sink(make_checkpoint(KEY, 13, "b" * 64, "2026-01-02T03:04:06.000000Z"))
+    sink(make_checkpoint(KEY, "", 13, "b" * 64, "2026-01-02T03:04:06.000000Z"))
     lines = (tmp_path / "checkpoints.log").read_text().splitlines()
     assert lines[0] == checkpoint.line() and len(lines) == 2
+    assert " chain=2840599123456%5E%5E%5E%261.2.250.1.213.1.4.10%26ISO seq=12 " in lines[0]
     record = syslog_record(checkpoint.line().encode(), checkpoint.at, "host", msg_id=CHECKPOINT_MSG_ID)
-    collector_log = ["Jan  2 03:04:05 host dmp-xds[42]: unrelated", record.decode("utf-8")]
+    legacy = make_checkpoint(KEY, None, 7, "c" * 64, checkpoint.at)  # of the global chain of before
+    assert legacy.line().startswith("dmp-xds-checkpoint v1 seq=7 ")
+    collector_log = ["Jan  2 03:04:05 host dmp-xds[42]: unrelated", record.decode("utf-8"), legacy.line(), lines[1]]
     found = parse_checkpoints(collector_log, "syslog")
-    assert found == [Checkpoint(12, checkpoint.at, KEY.id, "a" * 64, checkpoint.signature, "syslog:2")]
-    assert found[0].authentic(KEY) and not found[0].authentic(OTHER_KEY)
+    assert found == [
+        Checkpoint(12, checkpoint.at, KEY.id, "a" * 64, checkpoint.signature, "syslog:2", P1),
+        Checkpoint(7, legacy.at, KEY.id, "c" * 64, legacy.signature, "syslog:3", None),
+        Checkpoint(13, "2026-01-02T03:04:06.000000Z", KEY.id, "b" * 64, found[2].signature, "syslog:4", ""),
+    ]
+    assert all(c.authentic(KEY) for c in found) and not found[0].authentic(OTHER_KEY)
 
 
 def test_checkpoint_syslog_message_over_udp(trail: AuditTrail) -> None:
@@ -465,14 +542,15 @@ def test_checkpoint_syslog_message_over_udp(trail: AuditTrail) -> None:
     audit, checkpoint = datagrams
     assert b" IHE+RFC-3881 " in audit and f" {CHECKPOINT_MSG_ID} - ".encode() in checkpoint
     found = parse_checkpoints([checkpoint.decode("utf-8")], "udp")
-    assert [(c.seq, c.mac) for c in found] == [(1, entry.hash)] and found[0].authentic(KEY)
+    assert [(c.chain, c.seq, c.mac) for c in found] == [(P1, 1, entry.hash)] and found[0].authentic(KEY)
 
 
 def test_a_trace_rewritten_whole_as_if_from_before_the_key_is_caught_by_its_checkpoints(
     trail: AuditTrail, engine: Engine
 ) -> None:
-    """Every key id emptied and the whole chain re-hashed with SHA-256: inside the database it
-    looks like a trace from before the key; the checkpoints still know the MACs."""
+    """Every key id emptied, every row made a row of the global chain of before and re-hashed
+    with SHA-256, that chain given its head and the patients' heads deleted: inside the database
+    it looks like a trace from before the key; the checkpoints still know the chains."""
     sent = collect(trail)
     fill(trail, 4)
     trail.close()
@@ -484,14 +562,15 @@ def test_a_trace_rewritten_whole_as_if_from_before_the_key_is_caught_by_its_chec
             connection.execute(
                 update(AuditEntryRow.__table__)
                 .where(AuditEntryRow.seq == row.seq)
-                .values(key_id="", prev_hash=prev, hash=digest)
+                .values(key_id="", prev_hash=prev, hash=digest, chain_seq=None)
             )
             prev = digest
-        connection.execute(update(AuditHeadRow.__table__).values(hash=prev))
-    assert trail.verify().ok and "rows 1..4 have no key" in trail.verify().notes[0]
+        connection.execute(delete(AuditHeadRow.__table__))
+        connection.execute(insert(AuditLegacyHeadRow.__table__).values(id=t.LEGACY_HEAD_ID, seq=4, hash=prev))
+    assert trail.verify().ok and "rows 1..4 have no key" in trail.verify().notes[1]
     problems = trail.verify(sent).problems
-    assert [seq for seq, _ in problems] == [c.seq for c in sent] == [1, 3, 4]
-    assert all("is not the row checkpointed" in text for _, text in problems)
+    assert [text.split(":")[0] for _, text in problems] == [f"the chain of patient {p}" for p in sorted((P1, P2))]
+    assert all("the chain was deleted whole" in text for _, text in problems)
 
 
 def test_the_last_successful_action_by_anyone_or_by_one_actor(trail: AuditTrail) -> None:

@@ -25,12 +25,22 @@ def run(tmp_path, *args, env=None, timeout=60):
 
 
 def test_config_show_includes_the_repository_unique_id(tmp_path):
-    result = run(tmp_path, "config", "show", env={"DMP_XDS_DATABASE_URL": "postgresql://u:secret@db/x"})
+    # A password that no setting's name contains (s3_secret_access_key is one such name).
+    result = run(tmp_path, "config", "show", env={"DMP_XDS_DATABASE_URL": "postgresql://u:pw-4711@db/x"})
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
     assert shown["repository_unique_id"].startswith("2.25.")
     assert shown["database_url"] == "postgresql://***@db/x"  # never print a password
-    assert "secret" not in result.stdout
+    assert "pw-4711" not in result.stdout
+    s3 = {
+        "DMP_XDS_BLOB_STORE": "s3://documents/x",
+        "DMP_XDS_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "DMP_XDS_S3_ACCESS_KEY_ID": "KEY",
+        "DMP_XDS_S3_SECRET_ACCESS_KEY": "s3-pw-0815",
+    }
+    result = run(tmp_path, "config", "show", env=s3)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["s3_secret_access_key"] == "(set)" and "s3-pw-0815" not in result.stdout
 
 
 def test_patient_add_validates_the_identifier(tmp_path):

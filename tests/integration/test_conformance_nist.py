@@ -20,7 +20,7 @@ import pytest
 import requests
 from lxml import etree
 
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = REPO_ROOT / ".." / "shared" / "nist-testkit"
@@ -59,6 +59,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "DMP_XDS_LOG_LEVEL": "warning",
         # The NIST plans send no VIHF: the plain-IHE, development mode of the server.
         "DMP_XDS_AUTH": "none",
+        **documents_env(request),  # DMP_XDS_TEST_DOCUMENTS=s3: documents on the test S3 server
     }
     env.pop("DMP_XDS_DATABASE_URL", None)
     database_url = database_for(request)

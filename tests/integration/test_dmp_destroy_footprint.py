@@ -34,6 +34,7 @@ NIR = PATIENT.split("^", 1)[0]
 OTHER = "1840500000318^^^&1.2.250.1.213.1.4.10&ISO"
 PARENT = "1650500000319^^^&1.2.250.1.213.1.4.10&ISO"
 TRACE = "audit_entry"
+TRACE_HEAD = "audit_head"  # the patient's chain's head: part of the trace, it stays with it
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +256,9 @@ def test_destroy_leaves_no_row_naming_the_patient_but_the_trace(server: SecureSe
         assert "courrier du 2026-05-30" in row.detail and row.documents and set(row.documents) <= made
 
         after = footprint(engine, PATIENT, needles)
-        assert {table: count for table, count in after.items() if count and table != TRACE} == {}
+        assert {table: count for table, count in after.items() if count and table not in (TRACE, TRACE_HEAD)} == {}
         assert after[TRACE] > before[TRACE]  # the trace stays, with the destruction in it
+        assert after[TRACE_HEAD] == 1  # its chain goes on: the destruction is its last row
         assert not any(Path(p).is_file() or (server.data_dir / "documents" / p).is_file() for p in paths)
         other = footprint(engine, OTHER, {OTHER, kept.documents[0].entry_uuid})
         assert other["patient"] == other["dmp_record"] == other["document_entry"] == 1, other

@@ -126,7 +126,7 @@ def test_destroy_erases_metadata_documents_and_grants(store: DmpStore, engine: E
 
     for de in submission.documents:
         blob = blobs.write_bytes(b"document bytes")
-        path = blobs.publish(blob, blobs.allocate_path(de.unique_id))  # type: ignore[arg-type]
+        path = blobs.publish(blob, blobs.allocate(de.unique_id))  # type: ignore[arg-type]
         stored.append(StoredDocument(de.unique_id, str(path), blob.size, blob.sha1, de.mime_type or "text/plain"))
     registry.store_submission(submission, stored)
     assert registry.count_rows()["document_entry"] == len(submission.documents)

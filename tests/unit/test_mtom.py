@@ -78,8 +78,9 @@ def test_boundary_is_required(store):
 def test_encode_streams_files_and_parses_back(tmp_path, store):
     doc = tmp_path / "doc.bin"
     doc.write_bytes(b"\x00\x01binary\r\n--" * 1000)
-    response = encode_mtom(b"<env/>", [OutgoingPart("part1@dmp", "application/pdf", doc)])
-    body = b"".join(response.chunks(store))
+    part = OutgoingPart("part1@dmp", "application/pdf", doc.stat().st_size, store.read_chunks(str(doc), 4096))
+    response = encode_mtom(b"<env/>", [part])
+    body = b"".join(response.chunks())
     assert len(body) == response.content_length
     message = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + response.content_type.encode() + b"\r\n\r\n" + body
@@ -93,7 +94,7 @@ def test_encode_streams_files_and_parses_back(tmp_path, store):
 def test_message_without_file_parts_is_whole_in_memory(tmp_path, store):
     response = encode_mtom(b"<env/>", [])
     whole = response.in_memory()
-    assert whole is not None and whole == b"".join(response.chunks(store))
+    assert whole is not None and whole == b"".join(response.chunks())
     assert len(whole) == response.content_length
     message = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + response.content_type.encode() + b"\r\n\r\n" + whole
@@ -101,4 +102,5 @@ def test_message_without_file_parts_is_whole_in_memory(tmp_path, store):
     assert [p.get_payload(decode=True) for p in message.iter_parts()] == [b"<env/>"]
     doc = tmp_path / "doc.bin"
     doc.write_bytes(b"x")
-    assert encode_mtom(b"<env/>", [OutgoingPart("p@dmp", "text/plain", doc)]).in_memory() is None
+    part = OutgoingPart("p@dmp", "text/plain", 1, store.read_chunks(str(doc)))
+    assert encode_mtom(b"<env/>", [part]).in_memory() is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -105,18 +104,18 @@ def test_the_chart_is_an_inert_svg_image() -> None:
     assert timeline_chart(site.timeline_of([], site.Zoom.ALL)) == ""
 
 
-def test_a_pdf_is_shown_anything_else_downloaded(tmp_path: Path) -> None:
-    file = tmp_path / "doc"
-    file.write_bytes(b"%PDF-1.4")
-    shown = document_response(file, "application/pdf", "1.2.3", download=False)
-    assert shown.content_type == "application/pdf" and shown.file == file  # streamed from the file
+def test_a_pdf_is_shown_anything_else_downloaded() -> None:
+    chunks = iter([b"%PDF-1.4"])
+    shown = document_response(chunks, 8, "application/pdf", "1.2.3", download=False)
+    assert shown.content_type == "application/pdf" and shown.stream is chunks  # streamed from the store
+    assert shown.stream_size == 8
     headers = dict(shown.headers)
     assert headers["content-disposition"] == 'inline; filename="1.2.3.pdf"'
     assert headers["content-security-policy"] == DOCUMENT_CSP and DOCUMENT_CSP.startswith("sandbox;")
-    saved = document_response(file, "application/pdf", "1.2.3", download=True)
+    saved = document_response(iter([]), 8, "application/pdf", "1.2.3", download=True)
     assert dict(saved.headers)["content-disposition"].startswith("attachment;")
     for kind in ("text/xml", "text/html", "image/svg+xml", ""):
-        answer = document_response(file, kind, "1.2.3", download=False)
+        answer = document_response(iter([]), 8, kind, "1.2.3", download=False)
         assert answer.content_type == "application/octet-stream", kind
         assert dict(answer.headers)["content-disposition"].startswith("attachment;"), kind
 

@@ -40,14 +40,17 @@ def audit_verify(ctx: click.Context, checkpoint_files: tuple[str, ...]) -> None:
         checkpoints += read_checkpoints(Path(name))
     report = trail.verify(checkpoints)
     key = f"key id {trail.key.id} ({trail.key.source})" if trail.key else f"no key at {settings.audit_key_path}"
-    summary = f"{report.checked} entries checked with {key} against {len(checkpoints)} checkpoint(s)"
+    summary = (
+        f"{report.checked} entries checked, in {report.chains} chain(s) per patient, with {key} "
+        f"against {len(checkpoints)} checkpoint(s)"
+    )
     if report.ok:
         click.echo(f"audit trace intact: {summary}")
         for note in report.notes:
             click.echo(f"  {note}")
         return
-    for seq, problem in report.problems[:MAX_PROBLEMS_SHOWN]:
-        click.echo(f"row {seq}: {problem}", err=True)
+    for _, problem in report.problems[:MAX_PROBLEMS_SHOWN]:
+        click.echo(problem, err=True)  # each names its chain and row
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
         click.echo(f"... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more problem(s)", err=True)
     click.echo(f"audit trace NOT intact: {summary}", err=True)

@@ -197,12 +197,12 @@ def dmp_reopen(ctx: click.Context, patient_id: str, reason: str) -> None:
 def dmp_destroy(ctx: click.Context, patient_id: str, yes: bool, request_text: str) -> None:
     """Destroy the DMP on the patient's request: documents and metadata erased; the request traced."""
     from dmp_xds.config import resolve
-    from dmp_xds.storage.blobstore import FilesystemBlobStore
+    from dmp_xds.storage.document_store import open_blob_store
 
     if not yes:
         raise click.ClickException("destruction erases every document of the patient: add --yes to confirm")
     store, trail = open_store(ctx)
-    blobs = FilesystemBlobStore(resolve(cli_settings(ctx)).documents_dir)
+    blobs = open_blob_store(resolve(cli_settings(ctx)))
     destruction = _checked(lambda: store.destroy(patient_id, blobs))
     _trace(trail, t.DMP_DESTROY, patient_id, f"destroyed on request: {request_text}", tuple(destruction.documents))
     click.echo(

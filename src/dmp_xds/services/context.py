@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lxml import etree
 
 from dmp_xds.config import Settings
 from dmp_xds.dmp.validation.validators import Validators
 from dmp_xds.services.gate import DocumentAccess, SecurityServices
-from dmp_xds.storage.blobstore import FilesystemBlobStore, TempBlob
+from dmp_xds.storage.blobstore import BlobStore, TempBlob
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.xds.xop import Attachment
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentPart:
-    """A document to send with the response, streamed from its file."""
+    """A document to send with the response, already opened in the store and streamed from it."""
 
     content_id: str
     content_type: str
-    path: Path
+    size: int
+    chunks: Iterator[bytes]
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Services:
 
     settings: Settings
     registry: RegistryStore
-    blobs: FilesystemBlobStore
+    blobs: BlobStore
     validators: Validators = field(default_factory=Validators)  # built once at start-up
     # The security gate (services/gate.py, built by transport/security.py: trust store, VIHF
     # verifier, DMP records, trace); None when the deployment runs without authentication

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from lxml import etree
 
@@ -31,7 +31,7 @@ from dmp_xds.services.register import (
     unexplained_conflict,
 )
 from dmp_xds.services.rights import submission_result
-from dmp_xds.storage.blobstore import TempBlob
+from dmp_xds.storage.blobstore import BlobStoreError, TempBlob
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.decode import EbrimDecodeError, decode_submit_objects_request
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
@@ -39,6 +39,8 @@ from dmp_xds.xds.model import DocumentEntry, StoredDocument, Submission
 from dmp_xds.xds.registry.rules import RegistrySnapshot
 from dmp_xds.xds.validation.xds import Transaction
 from dmp_xds.xds.xop import xop_reference
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -233,7 +235,7 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
             None, [_repo_error(f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, not {payload.tag}")]
         )
     received: list[_ReceivedDocument] = []
-    published: dict[str, Path] = {}  # document id -> its file, under its final name
+    published: dict[str, str] = {}  # document id -> its location in the store
     try:
         sor = payload.find(v.TAG_SUBMIT_OBJECTS_REQUEST)
         if sor is None:
@@ -282,13 +284,18 @@ def _publish_and_store(
     entries: dict[str, DocumentEntry],
     received: list[_ReceivedDocument],
     snapshot: RegistrySnapshot,
-    published: dict[str, Path],
+    published: dict[str, str],
     actor: str | None,
 ) -> list[XdsError]:
     """The documents published, then the submission stored; once more when the same document was
-    registered concurrently, so that the outcome is the one of two submissions one after the other."""
+    registered concurrently, so that the outcome is the one of two submissions one after the other.
+    A document store that fails is an XDSRepositoryError: nothing is registered."""
     for _attempt in range(STORE_ATTEMPTS):
-        rows = _publish(services, submission, entries, received, snapshot, published)
+        try:
+            rows = _publish(services, submission, entries, received, snapshot, published)
+        except BlobStoreError as exc:
+            log.error("ITI-41: %s", exc)
+            return [error(ErrorCode.REPOSITORY_ERROR, "the document store failed; nothing was registered, retry later")]
         try:
             return store_submission(services, submission, Transaction.ITI41, rows, actor)
         except StoreRaced as raced:
@@ -302,7 +309,7 @@ def _publish(
     entries: dict[str, DocumentEntry],
     received: list[_ReceivedDocument],
     snapshot: RegistrySnapshot,
-    published: dict[str, Path],
+    published: dict[str, str],
 ) -> list[StoredDocument]:
     """Make the new documents durable under their final names (each added to `published`, by the
     id the message gave it, as soon as it is there); their repository rows. `entries`: the
@@ -322,20 +329,29 @@ def _publish(
         de = entries[document_id]
         assert de.unique_id is not None  # validated before any row is written
         if de.unique_id in already:
-            if (path := published.pop(document_id, None)) is not None:
-                services.blobs.unpublish(path)
+            if (location := published.pop(document_id, None)) is not None:
+                _remove(services, location)
             continue
         target = published.get(document_id)
         if target is None:
-            target = services.blobs.publish(blob, services.blobs.allocate_path(de.unique_id))
+            target = services.blobs.publish(blob, services.blobs.allocate(de.unique_id))
             published[document_id] = target
         rows.append(
-            StoredDocument(de.unique_id, str(target), blob.size, blob.sha1, de.mime_type or "application/octet-stream")
+            StoredDocument(de.unique_id, target, blob.size, blob.sha1, de.mime_type or "application/octet-stream")
         )
     return rows
 
 
-def _unpublish(services: Services, published: dict[str, Path]) -> None:
-    for path in published.values():
-        services.blobs.unpublish(path)
+def _unpublish(services: Services, published: dict[str, str]) -> None:
+    for location in published.values():
+        _remove(services, location)
     published.clear()
+
+
+def _remove(services: Services, location: str) -> None:
+    """A published document nothing will refer to, removed; when the store fails, it is left
+    (unreferenced, so invisible) and logged for the operator, and the answer is unchanged."""
+    try:
+        services.blobs.unpublish(location)
+    except BlobStoreError as exc:
+        log.warning("unreferenced document left in the store: %s", exc)

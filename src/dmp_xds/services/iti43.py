@@ -1,23 +1,28 @@
 """ITI-43 Retrieve Document Set (Document Repository).
 
 Each found document is answered by an xdsb:DocumentResponse whose Document is an xop:Include;
-the bytes are streamed from the file by the transport. Unknown documents or repositories give
+the bytes are streamed from the document store by the transport (opened here: a store that
+cannot give a document makes it an XDSRepositoryError). Unknown documents or repositories give
 errors, and the status says whether all, some or none were found.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
+from collections.abc import Iterator
 
 from lxml import etree
 
 from dmp_xds.services.context import DocumentPart, Services, TransactionRequest, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.storage.blobstore import BlobStoreError
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.ebrim.encode import encode_registry_response
 from dmp_xds.xds.errors import ErrorCode, XdsError, error
 from dmp_xds.xds.model import StoredDocument
 from dmp_xds.xds.xop import new_content_id
+
+log = logging.getLogger(__name__)
 
 
 def _child_text(element: etree._Element, local: str) -> str:
@@ -89,8 +94,22 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
     if request.access is not None:
         allowed, refusals, reads = retrievable(services, request.access, list(stored))
         stored = {u: d for u, d in stored.items() if u in allowed}
+    opened: dict[str, Iterator[bytes]] = {}
     for home, repository_id, unique_id in wanted:
         if unique_id in stored:
+            # Opened now, so that a store that cannot give it is an error here, not a cut answer.
+            try:
+                opened[unique_id] = services.blobs.read_chunks(stored[unique_id].path)
+            except BlobStoreError as exc:
+                log.error("ITI-43: %s", exc)
+                errors.append(
+                    error(
+                        ErrorCode.REPOSITORY_ERROR,
+                        f"document {unique_id} cannot be read from the document store now; retry later",
+                        unique_id,
+                    )
+                )
+                continue
             found.append((home, repository_id, unique_id, stored[unique_id]))
         else:
             errors.append(
@@ -115,7 +134,7 @@ def retrieve_document_set(services: Services, request: TransactionRequest) -> Tr
         _sub(element, "mimeType", document.mime_type)
         content_id = new_content_id()
         etree.SubElement(etree.SubElement(element, v.TAG_DOCUMENT), v.TAG_XOP_INCLUDE, href=f"cid:{content_id}")
-        parts.append(DocumentPart(content_id, document.mime_type, Path(document.path)))
+        parts.append(DocumentPart(content_id, document.mime_type, document.size, opened[unique_id]))
     # The answer is the same as for unknown documents; the trace tells the refusal (denied when
     # nothing went out), and lists only the documents sent.
     return TransactionResult(

@@ -14,7 +14,6 @@ policy lets them (services/rights.py: the patient, or the document's author).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from lxml import etree
 from sqlalchemy.exc import OperationalError
@@ -24,6 +23,7 @@ from dmp_xds.services.context import Services, TransactionRequest, TransactionRe
 from dmp_xds.services.gate import DocumentAccess
 from dmp_xds.services.register import actor_of, database_failure
 from dmp_xds.services.rights import Outcome, hidden_objects, judge
+from dmp_xds.storage.blobstore import BlobStoreError
 from dmp_xds.storage.lifecycle import Change
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode, XdsError, XdsFailure, error
@@ -103,8 +103,8 @@ def delete(
     # (wasted space), never a registry row naming a file that is gone.
     for path in paths:
         try:
-            services.blobs.remove(Path(path))
-        except OSError as exc:
+            services.blobs.remove(path)
+        except BlobStoreError as exc:
             log.error("document file %s not removed after its deletion: %s", path, exc)
     return outcome
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.dmp.hl7v3 import vocabulary as hv
@@ -41,6 +41,7 @@ from dmp_xds.services.gate import DocumentAccess, SecurityServices, document_acc
 from dmp_xds.services.habilitations import authorization_entries
 from dmp_xds.services.iti18 import outside_of, restrict
 from dmp_xds.storage import trail as t
+from dmp_xds.storage.blobstore import BlobStore
 from dmp_xds.storage.notifications import Notification
 from dmp_xds.storage.queries import build_plan, parse_stored_query, run_plan
 from dmp_xds.storage.trail import AuditEntry
@@ -194,15 +195,21 @@ class DocumentList:
 
 @dataclass(frozen=True)
 class DocumentContent:
-    """A document to show or download: its metadata, media type and file (streamed by the web)."""
+    """A document to show or download: its metadata, media type and place in the document store
+    (streamed by the web; both reads raise BlobStoreError when the store cannot give it)."""
 
     document: DocumentSummary
     mime_type: str
-    path: Path
+    location: str
+    size: int
     filename: str
+    store: BlobStore
 
     def read_bytes(self) -> bytes:
-        return self.path.read_bytes()
+        return self.store.read_bytes(self.location)
+
+    def chunks(self) -> Iterator[bytes]:
+        return self.store.read_chunks(self.location)
 
 
 def _author_view(person: str, institutions: list[str]) -> AuthorView:
@@ -345,7 +352,7 @@ def get_document(
         raise call.refuse(t.RETRIEVE, f"the document {unique_id} is not in this repository", 404, (unique_id,))
     call.trace(t.RETRIEVE, documents=(unique_id,), detail=readable.reason)
     view = summary(entry, call.patient_id)
-    return DocumentContent(view, stored.mime_type, Path(stored.path), _filename(view))
+    return DocumentContent(view, stored.mime_type, stored.path, stored.size, _filename(view), services.blobs)
 
 
 def _filename(document: DocumentSummary) -> str:

@@ -91,7 +91,9 @@ def export_record(
                 while filename in names:
                     filename = stem + f"-{len(names)}" + extension
                 names.add(filename)
-                archive.write(document.path, filename)  # copied from the file in chunks
+                with archive.open(filename, "w", force_zip64=document.size >= zipfile.ZIP64_LIMIT) as member:
+                    for chunk in services.blobs.read_chunks(document.path):  # in chunks, from the store
+                        member.write(chunk)
                 exported.append(view.unique_id)
                 metadata.append({"file": filename, **dataclasses.asdict(view)})
             archive.writestr(

@@ -4,15 +4,15 @@ Every method is one database transaction. Creating a DMP also registers the pati
 registry's `patient` table, which the XDS rules consult (XDSUnknownPatientId); destroying it
 erases every row that names the patient or one of their objects — metadata, documents, the
 registry's history of their changes, authorizations, representatives, notifications — and
-leaves the access trace (`audit_entry`): who accessed the record, up to its destruction, stays
-answerable to the patient and to the law.
+leaves the access trace (`audit_entry`, and the head of the patient's chain in `audit_head`): who
+accessed the record, up to its destruction, stays answerable to the patient and to the law.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Select, and_, delete, func, insert, or_, select, update
@@ -42,7 +42,7 @@ from dmp_xds.dmp.policy import (
     RecordState,
 )
 from dmp_xds.security.vihf import same_patient, split_cx
-from dmp_xds.storage.blobstore import FilesystemBlobStore
+from dmp_xds.storage.blobstore import BlobStore, BlobStoreError
 from dmp_xds.storage.store import release_unique_ids
 from dmp_xds.storage.tables import (
     AssociationRow,
@@ -67,6 +67,8 @@ _authorization = DmpAuthorizationRow.__table__
 _representative = DmpRepresentativeRow.__table__
 _patient = PatientRow.__table__
 _lifecycle_event = LifecycleEventRow.__table__
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> dt.datetime:
@@ -309,7 +311,7 @@ class DmpStore:
             )
             return self._require(connection, patient_id)
 
-    def destroy(self, patient_id: str, blobs: FilesystemBlobStore | None) -> Destruction:
+    def destroy(self, patient_id: str, blobs: BlobStore | None) -> Destruction:
         """Erase the record, its metadata, their history and its documents (the files once the
         rows are gone); the access trace stays."""
         with self.engine.begin() as connection:
@@ -362,7 +364,10 @@ class DmpStore:
             connection.execute(delete(_patient).where(_patient.c.patient_id == patient_id))
         if blobs is not None:
             for path in paths:
-                blobs.remove(Path(path))
+                try:
+                    blobs.remove(path)
+                except BlobStoreError as exc:  # the rows are gone: the document is unreachable
+                    log.error("document of a destroyed record not erased, remove it by hand: %s", exc)
         return Destruction(unique_ids, erased)
 
     # --- authorizations -----------------------------------------------------------------------

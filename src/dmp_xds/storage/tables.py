@@ -34,6 +34,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    Sequence,
     String,
     Table,
     true,
@@ -442,13 +443,18 @@ class DmpAuthorizationRow(Base):
 
 
 class AuditEntryRow(Base):
-    """The access trace: append-only, each row chained to the previous one by its MAC
-    (HMAC-SHA-256 under the key `key_id` names; rows from before migration 0007: plain SHA-256,
-    `key_id` empty)."""
+    """The access trace: append-only, one hash chain per patient (migration 0016). A row's MAC
+    (HMAC-SHA-256 under the key `key_id` names) covers its fields, its place in its patient's
+    chain (`chain_seq`, 1, 2, ...) and the MAC of the chain's previous row. `seq` numbers every
+    row of the trace in one order (`AUDIT_SEQUENCE`), for reading and for what refers to a row.
+
+    Rows from before migration 0016 have no `chain_seq`: they form the single global chain of
+    that time, chained by `seq` and closed by `audit_legacy_head`; those from before migration
+    0007 carry a plain SHA-256 and an empty `key_id`."""
 
     __tablename__ = "audit_entry"
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
     recorded_at: Mapped[str] = mapped_column(String(STAMP_LENGTH))
     actor_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     actor_name: Mapped[str] = mapped_column(String(TEXT_LENGTH))
@@ -464,28 +470,55 @@ class AuditEntryRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     key_id: Mapped[str] = mapped_column(String(KEY_ID_LENGTH), server_default="")
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger)
 
-    # The patient reads their own history; an establishment's dashboard counts its structure's
-    # requests of a kind over a month (migration 0011); a professional's dashboard (TD0.4) reads
-    # when they, or anyone, last acted on each of their patients' records from the index alone
-    # (migration 0014).
+    # The key and every unique index start with the patient: on a database distributed by patient
+    # they must hold the distribution column, and a patient's history (`patient_id, seq`) and chain
+    # (`patient_id, chain_seq`) are read from them. `seq` alone: the trace in its global order
+    # (the global chain from before migration 0016 is verified in it). An establishment's
+    # dashboard counts its structure's requests of a kind over a month (migration 0011); a
+    # professional's dashboard (TD0.4) reads when they, or anyone, last acted on each of their
+    # patients' records from the index alone (migration 0014).
     __table_args__ = (
-        Index(None, "patient_id", "seq"),
+        PrimaryKeyConstraint("patient_id", "seq"),
+        Index(None, "patient_id", "chain_seq", unique=True),
+        Index(None, "seq"),
         Index(None, "structure_id", "action", "recorded_at"),
         Index(None, "patient_id", "action", "actor_id", "outcome", "recorded_at"),
     )
 
 
 class AuditHeadRow(Base):
-    """One row: the last sequence number and MAC. Updating it first serializes appends (a
-    row lock on PostgreSQL, the write lock on SQLite) and lets `verify` see a cut-off tail (one
-    cut with the head moved back too is seen against the exported checkpoints)."""
+    """The head of one patient's chain (`patient_id` empty: the chain of the events of no
+    patient, a failed sign-in of an unknown login for one): the place of its last row. Moving it
+    on first serializes the appends of one patient only (a row lock on PostgreSQL; on SQLite every
+    write takes the file's write lock anyway) and reads that row's MAC in the same statement; it
+    lets `verify` see a chain's cut-off tail (one cut with the head moved back too is seen against
+    the exported checkpoints). No MAC of its own: the last row has it, and an append would have
+    to write it back."""
 
     __tablename__ = "audit_head"
+
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditLegacyHeadRow(Base):
+    """The head of the single global chain written before per-patient chains (migration 0016
+    moved the old `audit_head` row here): the last `seq` and MAC of that chain. Never written
+    again; what it closes still verifies as it did."""
+
+    __tablename__ = "audit_legacy_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+
+
+# The trace's global order (`audit_entry.seq`) on PostgreSQL: no lock, no row shared by the
+# appends of different patients. SQLite has no sequences; its appends take the file's write
+# lock before they number their rows, the one writer at a time reads the last `seq`.
+AUDIT_SEQUENCE = Sequence("audit_entry_seq", metadata=Base.metadata)
 
 
 # --- notifications, legal representatives, shared VIHF replay cache (migration 0005) ----------

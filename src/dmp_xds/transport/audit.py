@@ -42,9 +42,7 @@ def open_trail(settings: Settings, engine: Engine) -> AuditTrail:
     if settings.audit_checkpoint_path is not None:
         sinks.append(CheckpointFile(settings.audit_checkpoint_path))
     checkpointer = Checkpointer(key, sinks, settings.audit_checkpoint_rows, settings.audit_checkpoint_seconds)
-    trail = AuditTrail(engine, key, [] if exporter is None else [exporter], checkpointer)
-    trail.ensure_head()  # before any append: two first appends at once would both find no head
-    return trail
+    return AuditTrail(engine, key, [] if exporter is None else [exporter], checkpointer)
 
 
 def reading_trail(settings: Settings, engine: Engine) -> AuditTrail:

@@ -21,8 +21,9 @@ from dmp_xds.config import ConfigError, Settings, load_settings, resolve, resour
 from dmp_xds.dmp import cxf_vocabulary as cv
 from dmp_xds.dmp.validation.validators import load_validators
 from dmp_xds.services.context import Services
-from dmp_xds.storage.blobstore import FilesystemBlobStore
+from dmp_xds.storage.blobstore import BlobStoreError
 from dmp_xds.storage.database import open_database
+from dmp_xds.storage.document_store import open_blob_store
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.transport import health
 from dmp_xds.transport.http_protocol import GuardedHttpToolsProtocol
@@ -114,7 +115,11 @@ def open_services(settings: Settings, migrate: bool) -> Services:
         security = build_security(settings, engine)
     except ConfigError as exc:
         raise SystemExit(f"dmp-xds: {exc}") from None
-    blobs = FilesystemBlobStore(settings.documents_dir)
+    try:
+        blobs = open_blob_store(settings)
+        blobs.check()
+    except (ConfigError, BlobStoreError) as exc:
+        raise SystemExit(f"dmp-xds: documents: {exc}") from None
     blobs.clean_temporary()
     return Services(settings, RegistryStore(engine), blobs, validators, security)
 
@@ -352,7 +357,7 @@ class XdsApplication:
         out = to_bytes(response_envelope(result.payload, action, request.message_id))
         if not received.mtom and not result.documents:
             return request, 200, f'{SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{action}"', out
-        parts = [OutgoingPart(d.content_id, d.content_type, d.path) for d in result.documents]
+        parts = [OutgoingPart(d.content_id, d.content_type, d.size, d.chunks) for d in result.documents]
         mtom = encode_mtom(out, parts)
         whole = mtom.in_memory()
         return request, 200, mtom.content_type, whole if whole is not None else mtom
@@ -373,7 +378,7 @@ class XdsApplication:
                 ],
             }
         )
-        chunks: Iterator[bytes] = body.chunks(self.services.blobs)
+        chunks: Iterator[bytes] = body.chunks()
         while True:
             chunk = await loop.run_in_executor(self.executor, next, chunks, None)
             if chunk is None:

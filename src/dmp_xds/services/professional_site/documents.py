@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from dmp_xds.dmp.model import DmpRecord
 from dmp_xds.dmp.policy import (
@@ -32,6 +31,7 @@ from dmp_xds.services.professional_site.common import (
     state_of,
 )
 from dmp_xds.storage import trail as t
+from dmp_xds.storage.blobstore import BlobStore
 from dmp_xds.storage.queries import StoredQuery, parse_stored_query
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import DocumentEntry
@@ -212,16 +212,21 @@ def documents(
 
 @dataclass(frozen=True)
 class DocumentContent:
-    """A document the caller may read: its metadata, its MIME type and its file, which the web
-    streams (a 50 MB document is not held in memory) or reads whole (`content`) to render it."""
+    """A document the caller may read: its metadata, its MIME type and its place in the document
+    store, which the web streams (`chunks`: a 50 MB document is not held in memory) or reads
+    whole (`content`) to render it; both raise BlobStoreError when the store cannot give it."""
 
     document: DocumentLine
     mime_type: str
-    path: Path
+    location: str
     size: int
+    store: BlobStore
 
     def content(self) -> bytes:
-        return self.path.read_bytes()
+        return self.store.read_bytes(self.location)
+
+    def chunks(self) -> Iterator[bytes]:
+        return self.store.read_chunks(self.location)
 
 
 def document(
@@ -253,4 +258,4 @@ def document(
         "; ".join((decision.reason, *reads)),
         emergency=decision.emergency,
     )
-    return DocumentContent(document_line(latest[0]), found.mime_type, Path(found.path), found.size)
+    return DocumentContent(document_line(latest[0]), found.mime_type, found.path, found.size, services.blobs)

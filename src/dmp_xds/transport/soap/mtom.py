@@ -16,7 +16,6 @@ import binascii
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -279,21 +278,18 @@ def decode_mtom(body: bytes, content_type: str) -> MtomMessage[bytes]:
 # -- encoding --------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class OutgoingPart:
-    """A part streamed from its file (the server's ITI-43 documents)."""
+    """A part streamed as its chunks come (the server's ITI-43 documents, opened in the store)."""
 
     content_id: str
     content_type: str
-    path: Path
-
-
-class FileReader(Protocol):
-    def read_chunks(self, path: Path) -> Iterator[bytes]: ...
+    size: int
+    chunks: Iterator[bytes]
 
 
 @dataclass(frozen=True)
 class MtomResponse:
     content_type: str
-    segments: list[bytes | OutgoingPart]  # literal bytes, or a part whose file is streamed
+    segments: list[bytes | OutgoingPart]  # literal bytes, or a part streamed
     content_length: int
 
     def in_memory(self) -> bytes | None:
@@ -303,18 +299,18 @@ class MtomResponse:
             return b"".join(segment for segment in self.segments if isinstance(segment, bytes))
         return None
 
-    def chunks(self, store: FileReader) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes]:
         for segment in self.segments:
             if isinstance(segment, bytes):
                 yield segment
             else:
-                yield from store.read_chunks(segment.path)
+                yield from segment.chunks
 
 
 def encode_mtom(
     envelope: bytes, parts: Sequence[OutgoingPart | Attachment[bytes]], action: str | None = None
 ) -> MtomResponse:
-    """Lay out a multipart/related MTOM message: the envelope, then each part, from its file
+    """Lay out a multipart/related MTOM message: the envelope, then each part, from its store
     (streamed) or from its bytes. `action`: the SOAP 1.2 action, which MTOM carries as a
     parameter of the multipart media type (as Axis2 and CXF send it)."""
     boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
@@ -343,5 +339,5 @@ def encode_mtom(
         )
         segments.append(part.blob if isinstance(part, Attachment) else part)
     segments.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
-    length = sum(len(s) if isinstance(s, bytes) else s.path.stat().st_size for s in segments)
+    length = sum(len(s) if isinstance(s, bytes) else s.size for s in segments)
     return MtomResponse(content_type, segments, length)

@@ -17,6 +17,7 @@ from typing import Any
 from dmp_xds.services.context import Services
 from dmp_xds.services.web_signin import SignInRefused, WebAuth, current_session
 from dmp_xds.storage import trail as t
+from dmp_xds.storage.blobstore import BlobStoreError
 from dmp_xds.storage.patient_accounts import PatientAccountStore, RepresentativeAccountStore
 from dmp_xds.storage.trail import AuditEvent
 from dmp_xds.storage.web import WebStore
@@ -143,6 +144,14 @@ class WebApplication:
             return response
         except SignInRefused as refused:
             return web.error_page(request, refused.status, refused.message)
+        except BlobStoreError as exc:
+            log.error("web page %s %s: %s", request.method, request.path, exc)
+            return web.error_page(
+                request,
+                503,
+                "Le document ne peut pas être lu pour le moment : le stockage des documents ne répond pas. "
+                "Réessayez dans quelques minutes.",
+            )
         except Exception:
             reference = uuid.uuid4().hex[:12]
             log.exception("web page %s %s failed (reference %s)", request.method, request.path, reference)
@@ -178,7 +187,12 @@ class WebApplication:
 
     async def _send(self, send: Send, request: Request, response: Response) -> None:
         try:
-            size = response.file.stat().st_size if response.file is not None else len(response.body)
+            if response.file is not None:
+                size = response.file.stat().st_size
+            elif response.stream is not None:
+                size = response.stream_size
+            else:
+                size = len(response.body)
             # A response with a policy of its own (a document served inline, sandboxed) keeps it
             # alone: the pages' one, written for HTML pages, is not the one that document needs.
             own_policy = any(k == "content-security-policy" for k, _ in response.headers)
@@ -198,11 +212,17 @@ class WebApplication:
                     "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
                 }
             )
+            loop = asyncio.get_running_loop()
+            if response.stream is not None and request.method != "HEAD":
+                # A store failing now cannot change the answer begun: the connection is cut short.
+                while (chunk := await loop.run_in_executor(self.executor, next, response.stream, b"")) != b"":
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
             if request.method == "HEAD" or response.file is None:
                 body = b"" if request.method == "HEAD" else response.body
                 await send({"type": "http.response.body", "body": body, "more_body": False})
                 return
-            loop = asyncio.get_running_loop()
             with open(response.file, "rb") as handle:
                 while True:
                     chunk = await loop.run_in_executor(self.executor, handle.read, FILE_CHUNK)

@@ -6,7 +6,7 @@ Content-Security-Policy of its own (in place of the pages') that lets it load an
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from collections.abc import Iterator
 
 from dmp_xds.transport.web.http import Response
 
@@ -38,7 +38,7 @@ def file_name(unique_id: str, mime_type: str) -> str:
     return stem[:120] + EXTENSIONS.get(mime_type.split(";", 1)[0].strip().lower(), ".bin")
 
 
-def document_response(path: Path, mime_type: str, unique_id: str, download: bool) -> Response:
+def document_response(chunks: Iterator[bytes], size: int, mime_type: str, unique_id: str, download: bool) -> Response:
     """The document's bytes: shown in the browser (PDF, image) unless `download`, or given as a
     file to save (every other type: an HTML or XML file could run scripts if shown)."""
     media = mime_type.split(";", 1)[0].strip().lower() or "application/octet-stream"
@@ -52,5 +52,6 @@ def document_response(path: Path, mime_type: str, unique_id: str, download: bool
             ("content-disposition", f'{disposition}; filename="{file_name(unique_id, media)}"'),
             ("content-security-policy", DOCUMENT_CSP),
         ],
-        file=path,  # streamed from disk, not read into memory
+        stream=chunks,  # streamed from the document store, not read into memory
+        stream_size=size,
     )

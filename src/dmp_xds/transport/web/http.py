@@ -7,7 +7,7 @@ handler gets the request (its `params` hold those parts) and returns a Response.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
@@ -76,6 +76,9 @@ class Response:
     # `remove_file`: a temporary file, removed once sent (or once the sending failed).
     file: Path | None = None
     remove_file: bool = False
+    # Or chunks streamed as they come (a document from the store), `stream_size` bytes in all.
+    stream: Iterator[bytes] | None = None
+    stream_size: int = 0
 
     def set_cookie(self, name: str, value: str, *, secure: bool, max_age: int | None = None) -> None:
         """A session cookie: HttpOnly, SameSite=Strict, Path=/, Secure over TLS (`__Host-`

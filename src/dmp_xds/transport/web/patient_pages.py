@@ -180,7 +180,9 @@ def register(web: Web) -> None:
         content = ps.get_document(web.services, principal, patient_id, request.params["uid"], web.now())
         if not download and content.mime_type not in (PDF, *IMAGE_TYPES):
             raise HttpError(404, "Ce document ne s'affiche pas dans le navigateur : téléchargez-le.")
-        return document_response(content.path, content.mime_type, content.document.unique_id or "", download)
+        return document_response(
+            content.chunks(), content.size, content.mime_type, content.document.unique_id or "", download
+        )
 
     @router.get(ROOT + "/documents/{uid}/contenu")
     @page

@@ -339,7 +339,8 @@ def register(web: Web) -> None:
     def content(request: Request) -> Response:
         ins, unique_id = request.params["ins"], request.params["unique_id"]
         view = site.document(services, acting(request, ins), ins, unique_id, web.now())
-        return document_response(view.path, view.mime_type, unique_id, request.query.get("telecharger") == "1")
+        download = request.query.get("telecharger") == "1"
+        return document_response(view.chunks(), view.size, view.mime_type, unique_id, download)
 
     # -- ParcoursDeSoins ----------------------------------------------------------------------
     @router.get(PATHWAY + "/{ins}")

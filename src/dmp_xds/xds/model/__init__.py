@@ -191,7 +191,7 @@ class StoredDocument:
     """Where the repository keeps a document's bytes and what it learnt while writing them."""
 
     unique_id: str
-    path: str
+    path: str  # its location in the document store: a file path, or s3://bucket/key
     size: int
     hash: str
     mime_type: str
