@@ -87,8 +87,9 @@ def fill(url: str, documents: int, pools: CodePools) -> float:
 def explain(engine: Engine, slots: list[tuple[str, list[str]]], query_id: str) -> str:
     query = parse_stored_query(query_id, slots)
     assert not isinstance(query, list), query
-    select = build_plan(query).documents
-    assert select is not None
+    plan = build_plan(query)
+    assert plan.documents is not None
+    select = plan.documents.params(patient=plan.route.patient)  # FindDocuments: the patient it names
     compiled = select.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     with engine.connect() as connection:

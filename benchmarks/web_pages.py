@@ -809,8 +809,9 @@ def plans(engine: Engine, data: Dataset) -> dict[str, str]:
         v.SQ_FIND_DOCUMENTS, ps._query_slots(patient, ps.DocumentFilter()), v.RETURN_TYPE_LEAF_CLASS
     )
     assert not isinstance(query, list), query
-    find = build_plan(query).documents
-    assert find is not None
+    plan = build_plan(query)
+    assert plan.documents is not None
+    find = plan.documents.params(patient=patient)
     trace = AuditEntryRow.__table__
     record = DmpRecordRow.__table__
     statements: dict[str, Select[Any]] = {

@@ -1,7 +1,8 @@
 """Fixtures shared by every test directory.
 
-Databases: `db_url` gives each test a fresh empty database, once on SQLite and once on a real
-PostgreSQL (marked `postgres`) that the session starts itself (tests/pgserver.py). When that
+Databases: `db_url` gives each test a fresh empty database, once on SQLite, once on a real
+PostgreSQL (marked `postgres`) that the session starts itself (tests/pgserver.py), and once on a
+3-node Citus cluster (marked `citus`, tests/citusserver.py). When that
 server cannot start, the PostgreSQL tests FAIL with the server log: CI must never pass by
 skipping them.
 
@@ -25,7 +26,11 @@ from pgserver import PostgresServer, PostgresStartError
 from s3server import CephS3Server, S3StartError, missing_binaries
 from smtp_relay import SmtpRelay
 
-DATABASE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+DATABASE_BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("citus", marks=pytest.mark.citus),
+]
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +109,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty (unmigrated) database for one test: SQLite file or PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    if request.param == "citus":
+        cluster: CitusCluster = request.getfixturevalue("citus_cluster")
+        database = cluster.create_database("test")
+        yield cluster.url_for(database)
+        cluster.drop_database(database)
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     name = server.create_database("test")

@@ -173,7 +173,11 @@ def stored_objects(env: dict[str, str]) -> list[str]:
     return sorted(keys + [f"(upload) {u['Key']}" for u in uploads] + leftovers)
 
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("citus", marks=pytest.mark.citus),
+]
 
 
 def documents_env(request: pytest.FixtureRequest) -> dict[str, str]:
@@ -186,6 +190,10 @@ def documents_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 def database_for(request: pytest.FixtureRequest) -> str:
-    """For a fixture parametrized over BACKENDS: its database URL ('' is the SQLite default)."""
+    """For a fixture parametrized over BACKENDS: its database URL ('' is the SQLite default; a
+    fresh distributed database on the session's cluster for Citus)."""
+    if request.param == "citus":
+        cluster = request.getfixturevalue("citus_cluster")
+        return str(cluster.url_for(cluster.create_database("xds")))
     postgres = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
     return database_url_for(request.param, postgres)

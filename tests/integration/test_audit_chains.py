@@ -288,6 +288,9 @@ def test_an_old_global_chain_still_verifies_after_the_upgrade_and_new_rows_chain
         engine.dispose()
 
 
+# Not on Citus: a downgrade there would need a primary key without the distribution column,
+# which Citus refuses (docs/scaling.md says downgrades are not supported on Citus).
+@pytest.mark.parametrize("db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_an_upgraded_database_without_new_rows_goes_back_to_the_global_head(db_url: str) -> None:
     _migrate(db_url, "0014")
     engine = create_engine_for(db_url)

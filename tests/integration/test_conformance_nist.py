@@ -1,4 +1,5 @@
-"""Our server against the NIST testkit `rep`, `reg`, `reg_mu` and `reg_rm` collections, through the CLI.
+"""Our server against the NIST testkit `rep`, `reg`, `reg_mu` and `reg_rm` collections, through the CLI,
+on every database backend (SQLite, PostgreSQL, a 3-node Citus cluster).
 
 The verdicts are compared with `nist_expected.txt`, which records which NIST tests pass today:
 a test listed `pass` that fails is a regression; a test listed `fail` that passes asks for the
@@ -19,7 +20,7 @@ import pytest
 import requests
 from lxml import etree
 
-from xds_server import documents_env
+from xds_server import BACKENDS, database_for, documents_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = REPO_ROOT / ".." / "shared" / "nist-testkit"
@@ -44,9 +45,9 @@ def _expected() -> dict[str, str]:
     return verdicts
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    data_dir = tmp_path_factory.mktemp("xds-conformance")
+    data_dir = tmp_path_factory.mktemp(f"xds-conformance-{request.param}")
     port, mllp_port = _free_port(), _free_port()
     env = {
         **os.environ,
@@ -61,6 +62,16 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         **documents_env(request),  # DMP_XDS_TEST_DOCUMENTS=s3: documents on the test S3 server
     }
     env.pop("DMP_XDS_DATABASE_URL", None)
+    database_url = database_for(request)
+    if database_url:
+        env["DMP_XDS_DATABASE_URL"] = database_url
+        subprocess.run(
+            [sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     log_path = data_dir / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

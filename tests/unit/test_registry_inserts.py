@@ -35,12 +35,19 @@ def test_one_statement_for_every_table_of_a_submission() -> None:
 
 def test_params_are_one_json_array_per_table_in_statement_order() -> None:
     insert = PostgresSubmissionInsert(SUBMISSION_TABLES, PG)
-    code_row = {"entry_uuid": "urn:uuid:1", "kind": "event", "code": "C", "scheme": "S", "ignored": "x"}
+    code_row = {
+        "patient_id": "P",
+        "entry_uuid": "urn:uuid:1",
+        "kind": "event",
+        "code": "C",
+        "scheme": "S",
+        "ignored": "x",
+    }
     params = insert.params([(_table("document_entry_code"), [code_row])])
     assert len(params) == len(SUBMISSION_TABLES)
     by_table = dict(zip(insert.tables, (json.loads(p) for p in params), strict=True))
     assert by_table["document_entry_code"] == [
-        {"entry_uuid": "urn:uuid:1", "kind": "event", "code": "C", "scheme": "S"}
+        {"patient_id": "P", "entry_uuid": "urn:uuid:1", "kind": "event", "code": "C", "scheme": "S"}
     ]
     assert all(rows == [] for name, rows in by_table.items() if name != "document_entry_code")
 
@@ -103,11 +110,11 @@ def test_per_table_inserts_skip_empty_tables_and_keep_order() -> None:
     insert.run(
         cursor,
         [
-            (_table("submission_set_author"), [{"entry_uuid": "urn:uuid:1", "author_person": "A"}]),
+            (_table("submission_set_author"), [{"patient_id": "P", "entry_uuid": "urn:uuid:1", "author_person": "A"}]),
             (_table("document_entry_code"), []),
             (_table("association"), []),
         ],
         Dbapi,
     )
     assert [sql.split(" (")[0] for sql, _ in cursor.calls] == ["INSERT INTO submission_set_author"]
-    assert cursor.calls[0][1] == [("urn:uuid:1", "A")]
+    assert cursor.calls[0][1] == [("P", "urn:uuid:1", "A")]

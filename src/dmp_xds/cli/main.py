@@ -198,11 +198,17 @@ def db() -> None:
 @db.command("upgrade")
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
-    """Migrate the registry database to the latest schema."""
+    """Migrate the registry database to the latest schema (on Citus: and distribute its tables)."""
     from dmp_xds.storage.database import upgrade
+    from dmp_xds.storage.distribution import CitusNotReady
 
     settings = resolve(cli_settings(ctx))
-    upgrade(settings.database_url)
+    try:
+        distributed = upgrade(settings.database_url)
+    except CitusNotReady as exc:
+        raise click.ClickException(str(exc)) from None
+    if distributed:
+        click.echo(f"citus: distributed {len(distributed)} tables ({', '.join(distributed)})")
     click.echo(f"database {_redact(settings.database_url)} is at the latest schema")
 
 

@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from lxml import etree
+from sqlalchemy.exc import OperationalError
 
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
+from dmp_xds.services.register import database_failure
 from dmp_xds.services.rights import hidden_versions
 from dmp_xds.storage import render
 from dmp_xds.storage.queries import (
@@ -218,7 +220,10 @@ def visible_rows(services: Services, query: StoredQuery, access: DocumentAccess 
     # The trace names the documents returned by uniqueId, which an ObjectRef plan does not read.
     plan_query = replace(query, return_type=ReturnType.LEAF_CLASS) if access is not None else query
     plan = build_plan(plan_query)
-    rows = run_plan(services.registry.engine, plan, services.settings.max_query_results, links=access is not None)
+    try:
+        rows = run_plan(services.registry.engine, plan, services.settings.max_query_results, links=access is not None)
+    except OperationalError as exc:
+        return [database_failure(exc)]
     if isinstance(rows, list) or access is None:
         return rows
     return restrict(rows, access, outside_of(services, rows), plan.anchored)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from dmp_xds.dmp.policy import Action
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
-from dmp_xds.services.register import actor_of, caller_patient_errors, now_dtm, registry_response
+from dmp_xds.services.register import actor_of, caller_patient_errors, database_failure, now_dtm, registry_response
 from dmp_xds.services.rights import Outcome, hidden_objects, judge, masking_action, status_action
 from dmp_xds.storage.lifecycle import Change
 from dmp_xds.xds import vocabulary as v
@@ -102,8 +102,7 @@ def update(
             ],
         )
     except OperationalError as exc:
-        log.warning("registry busy: %s", exc.orig)
-        return replace(outcome, errors=[error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")])
+        return replace(outcome, errors=[database_failure(exc)])
     return outcome
 
 

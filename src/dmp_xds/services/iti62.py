@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from dmp_xds.dmp.policy import Action
 from dmp_xds.services.context import Services, TransactionRequest, TransactionResult
 from dmp_xds.services.gate import DocumentAccess
-from dmp_xds.services.register import actor_of
+from dmp_xds.services.register import actor_of, database_failure
 from dmp_xds.services.rights import Outcome, hidden_objects, judge
 from dmp_xds.storage.blobstore import BlobStoreError
 from dmp_xds.storage.lifecycle import Change
@@ -98,10 +98,7 @@ def delete(
     except XdsFailure as failure:
         return Outcome(failure.errors, decisions=outcome.decisions)
     except OperationalError as exc:
-        log.warning("registry busy: %s", exc.orig)
-        return Outcome(
-            [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")], decisions=outcome.decisions
-        )
+        return Outcome([database_failure(exc)], decisions=outcome.decisions)
     # After the commit, never before: a crash between the two leaves a file nothing refers to
     # (wasted space), never a registry row naming a file that is gone.
     for path in paths:

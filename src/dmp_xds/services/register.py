@@ -107,7 +107,10 @@ def check_submission(
     errors += caller_patient_errors(wanted.patient_ids, patient_of_caller)
     if any(e.is_error for e in errors):
         return errors, None
-    snapshot = services.registry.snapshot(wanted.patient_ids, wanted.unique_ids, wanted.referenced_ids)
+    try:
+        snapshot = services.registry.snapshot(wanted.patient_ids, wanted.unique_ids, wanted.referenced_ids)
+    except OperationalError as exc:
+        return errors + [database_failure(exc)], None
     errors += check_against_registry(submission, snapshot)
     if any(e.is_error for e in errors):
         return errors, None
@@ -146,9 +149,20 @@ def store_submission(
             return conflicts
         raise StoreRaced(fresh) from exc
     except OperationalError as exc:
-        log.warning("registry busy: %s", exc.orig)
-        return [error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")]
+        return [database_failure(exc)]
     return []
+
+
+def database_failure(exc: OperationalError) -> XdsError:
+    """What to answer when the database could not do its part: XDSRegistryNotAvailable when it
+    (or, on Citus, one of its nodes) cannot be reached, XDSRegistryBusy otherwise (locked,
+    deadlock, timeout). Either way the transaction was rolled back: nothing is stored."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if exc.connection_invalidated or sqlstate.startswith("08"):  # SQLSTATE class 08: connection exception
+        log.warning("registry database unreachable: %s", exc.orig)
+        return error(ErrorCode.REGISTRY_NOT_AVAILABLE, "the registry database is unreachable; retry later")
+    log.warning("registry busy: %s", exc.orig)
+    return error(ErrorCode.REGISTRY_BUSY, "the registry database is busy; retry later")
 
 
 def register_submission(

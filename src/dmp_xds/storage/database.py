@@ -1,7 +1,9 @@
 """Database engines and schema migrations (Alembic, configured in code: no alembic.ini).
 
 SQLite is the embedded default (WAL, so readers never wait for the writer); PostgreSQL, through
-psycopg 3, is for production. The server refuses a database that is not at the head revision.
+psycopg 3, is for production, and Citus (a PostgreSQL with the citus extension) for a registry
+larger than one machine: the same migrations, then its tables distributed (storage/distribution.py).
+The server refuses a database that is not at the head revision, or not yet distributed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from dmp_xds.config import resource_dir
+from dmp_xds.storage import distribution
 from dmp_xds.storage.sqlite_writers import QueuedWritersConnection, WriteLock
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -121,14 +124,19 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str) -> None:
-    """Migrate the database at `url` to the head revision (creating it if it is empty)."""
+def upgrade(url: str) -> list[str]:
+    """Migrate the database at `url` to the head revision (creating it if it is empty); on
+    Citus, then distribute the tables not yet distributed. Returns those tables' names (none
+    the second time)."""
     config = alembic_config(url)
     engine = create_engine_for(url)
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+        # Apart from the migration's transaction: Citus moves a table's rows to the shards
+        # when it distributes it, which must follow the DDL that made it.
+        return distribution.distribute(engine) if distribution.engine_is_citus(engine) else []
     finally:
         engine.dispose()
 
@@ -170,3 +178,12 @@ def ensure_at_head(engine: Engine) -> None:
             f"the registry database {where} is {state}; this version of dmp-xds needs revision "
             f"{head}. Run `dmp-xds db upgrade` to migrate it."
         )
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            pending = distribution.undistributed(connection) if distribution.is_citus(connection) else []
+        if pending:
+            where = engine.url.render_as_string(hide_password=True)
+            raise DatabaseNotAtHead(
+                f"the registry database {where} is a Citus coordinator whose tables are not all distributed "
+                f"({', '.join(pending)}). Run `dmp-xds db upgrade` to distribute them."
+            )

@@ -6,6 +6,9 @@ same helpers. Every change is written to `lifecycle_event` in the same transacti
 history says what changed, when, by which transaction and submission set, and who asked (the
 `actor`, given by the transaction once the security gate has authenticated the caller).
 
+Every statement names the patient whose rows it reads or changes (a submission, an update or a
+deletion is one patient's), so that on Citus it runs on that patient's shard.
+
 The checks that make these changes legal are in xds/registry/; the statements here still
 guard their preconditions (`WHERE status = Approved`), so that two concurrent submissions
 cannot both replace the same document: the second one fails and stores nothing.
@@ -27,6 +30,7 @@ from dmp_xds.storage.tables import (
     FolderRow,
     LifecycleEventRow,
     PatientRow,
+    RegistryEntryUuidRow,
     SubmissionSetRow,
 )
 from dmp_xds.xds import vocabulary as v
@@ -47,6 +51,7 @@ _document_entry = DocumentEntryRow.__table__
 _folder = FolderRow.__table__
 _association = AssociationRow.__table__
 _event = LifecycleEventRow.__table__
+_entry_uuid_claim = RegistryEntryUuidRow.__table__
 
 # Actions recorded in lifecycle_event.action.
 DEPRECATED_BY_REPLACEMENT = "deprecated-by-replacement"
@@ -89,7 +94,7 @@ def record(
                 "object_kind": e.object_kind,
                 "object_uuid": e.object_uuid,
                 "logical_id": e.logical_id,
-                "patient_id": e.patient_id,
+                "patient_id": e.patient_id or "",
                 "submission_set_uuid": submission_set_uuid,
                 "actor": change.actor,
                 "detail": e.detail,
@@ -106,16 +111,28 @@ def dtm(now: datetime) -> str:
 # --- replacements ----------------------------------------------------------------------------
 
 _IDS: BindParameter[str] = bindparam("ids", expanding=True)
+_PATIENT: BindParameter[str] = bindparam("patient")
 _DEPRECATE_APPROVED = (
     update(_document_entry)
-    .where(_document_entry.c.entry_uuid.in_(_IDS), _document_entry.c.status == v.STATUS_APPROVED)
+    .where(
+        _document_entry.c.patient_id == _PATIENT,
+        _document_entry.c.entry_uuid.in_(_IDS),
+        _document_entry.c.status == v.STATUS_APPROVED,
+    )
     .values(status=v.STATUS_DEPRECATED)
     .execution_options(preserve_rowcount=True)
 )
 _FOLDERS_OF = (
     select(_association.c.source, _association.c.target)
-    .select_from(_association.join(_folder, _folder.c.entry_uuid == _association.c.source))
+    .select_from(
+        _association.join(
+            _folder,
+            and_(_folder.c.patient_id == _association.c.patient_id, _folder.c.entry_uuid == _association.c.source),
+        )
+    )
     .where(
+        _association.c.patient_id == _PATIENT,
+        _folder.c.patient_id == _PATIENT,
         _association.c.association_type == v.HAS_MEMBER,
         _association.c.target.in_(_IDS),
         _association.c.status == v.STATUS_APPROVED,
@@ -128,11 +145,11 @@ def replacements(submission: Submission) -> list[Association]:
     return [a for a in submission.associations if a.association_type in v.REPLACING_RELATIONSHIPS]
 
 
-def deprecate_originals(connection: Connection, originals: Sequence[str]) -> list[Event]:
+def deprecate_originals(connection: Connection, patient: str, originals: Sequence[str]) -> list[Event]:
     """Deprecate the replaced documents; fail if one of them is no longer Approved (a
     concurrent replacement or status change won the race)."""
     wanted = sorted(set(originals))
-    result = connection.execute(_DEPRECATE_APPROVED, {"ids": wanted})
+    result = connection.execute(_DEPRECATE_APPROVED, {"ids": wanted, "patient": patient})
     if result.rowcount != len(wanted):
         raise XdsFailure(
             [
@@ -148,18 +165,19 @@ def deprecate_originals(connection: Connection, originals: Sequence[str]) -> lis
             DEPRECATED_BY_REPLACEMENT,
             "DocumentEntry",
             uuid,
+            patient_id=patient,
             detail={"from": v.STATUS_APPROVED, "to": v.STATUS_DEPRECATED},
         )
         for uuid in wanted
     ]
 
 
-def folder_memberships(connection: Connection, documents: Iterable[str]) -> list[tuple[str, str]]:
+def folder_memberships(connection: Connection, patient: str, documents: Iterable[str]) -> list[tuple[str, str]]:
     """(folder, document) for the latest-version folders these documents are members of."""
     ids = sorted(set(documents))
     if not ids:
         return []
-    return [(source, target) for source, target in connection.execute(_FOLDERS_OF, {"ids": ids})]
+    return [(source, target) for source, target in connection.execute(_FOLDERS_OF, {"ids": ids, "patient": patient})]
 
 
 def replacement_folder_associations(
@@ -183,17 +201,17 @@ def replacement_folder_associations(
 # --- folders ---------------------------------------------------------------------------------
 
 _FOLDER_DATA = select(_folder.c.entry_uuid, _folder.c.patient_id, _folder.c.logical_id, _folder.c.data).where(
-    _folder.c.entry_uuid.in_(_IDS)
+    _folder.c.patient_id == _PATIENT, _folder.c.entry_uuid.in_(_IDS)
 )
 _TOUCH_FOLDER = (
     update(_folder)
-    .where(_folder.c.entry_uuid == bindparam("uuid"))
+    .where(_folder.c.patient_id == _PATIENT, _folder.c.entry_uuid == bindparam("uuid"))
     .values(last_update_time=bindparam("time"), data=bindparam("data"))
 )
 
 
 def touch_folders(
-    connection: Connection, folders: Iterable[str], now: datetime, members: dict[str, list[str]]
+    connection: Connection, patient: str, folders: Iterable[str], now: datetime, members: dict[str, list[str]]
 ) -> list[Event]:
     """Set lastUpdateTime of stored folders that gained members (ITI TF-3 §4.2.3.4.7); the
     model in `data` changes with the column, since queries give back `data`."""
@@ -202,11 +220,11 @@ def touch_folders(
         return []
     time = dtm(now)
     events: list[Event] = []
-    rows = connection.execute(_FOLDER_DATA, {"ids": ids}).all()
+    rows = connection.execute(_FOLDER_DATA, {"ids": ids, "patient": patient}).all()
     for entry_uuid, patient_id, logical_id, data in rows:
         data = dict(data)
         data["last_update_time"] = time
-        connection.execute(_TOUCH_FOLDER, {"uuid": entry_uuid, "time": time, "data": data})
+        connection.execute(_TOUCH_FOLDER, {"uuid": entry_uuid, "time": time, "data": data, "patient": patient})
         events.append(
             Event(
                 FOLDER_MEMBER_ADDED,
@@ -233,9 +251,10 @@ def stored_folder_members(submission: Submission) -> dict[str, list[str]]:
     return members
 
 
-def association_row(assoc: Association, ss_uuid: str | None, now: datetime) -> dict[str, Any]:
+def association_row(assoc: Association, patient: str, ss_uuid: str | None, now: datetime) -> dict[str, Any]:
     return {
         "entry_uuid": assoc.entry_uuid,
+        "patient_id": patient,
         "association_type": assoc.association_type,
         "source": assoc.source,
         "target": assoc.target,
@@ -247,10 +266,15 @@ def association_row(assoc: Association, ss_uuid: str | None, now: datetime) -> d
 
 
 def insert_associations(
-    connection: Connection, associations: Sequence[Association], ss_uuid: str | None, now: datetime
+    connection: Connection, patient: str, associations: Sequence[Association], ss_uuid: str | None, now: datetime
 ) -> None:
+    """Associations the registry makes itself, with their entryUUID claims."""
     if associations:
-        connection.execute(insert(_association), [association_row(a, ss_uuid, now) for a in associations])
+        connection.execute(
+            insert(_entry_uuid_claim),
+            [{"entry_uuid": a.entry_uuid, "kind": KIND_ASSOCIATION, "patient_id": patient} for a in associations],
+        )
+        connection.execute(insert(_association), [association_row(a, patient, ss_uuid, now) for a in associations])
 
 
 # --- ITI-57 ------------------------------------------------------------------------------------
@@ -347,6 +371,7 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
     Each statement is guarded by what the plan was made from; a concurrent change fails it."""
     ss = submission.submission_set
     ss_uuid = ss.entry_uuid if ss is not None else None
+    patient = submission_patient(submission)
     events: list[Event] = []
     propagated: list[Association] = []
     touched: dict[str, list[str]] = {}
@@ -357,7 +382,11 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
         # index on (logical_id, version) already refused a concurrent new version.
         result = connection.execute(
             update(table)
-            .where(table.c.entry_uuid == previous.entry_uuid, table.c.is_latest)
+            .where(
+                table.c.patient_id == (previous.patient_id or patient),
+                table.c.entry_uuid == previous.entry_uuid,
+                table.c.is_latest,
+            )
             .values(is_latest=False, status=v.STATUS_DEPRECATED)
             .execution_options(preserve_rowcount=True)
         )
@@ -390,7 +419,7 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
         if not version.propagate:
             continue
         if previous.kind == KIND_DOCUMENT_ENTRY:
-            for folder, _document in folder_memberships(connection, [previous.entry_uuid]):
+            for folder, _document in folder_memberships(connection, patient, [previous.entry_uuid]):
                 propagated.append(
                     Association(new_uuid(), v.HAS_MEMBER, folder, version.obj.entry_uuid, v.STATUS_APPROVED)
                 )
@@ -398,6 +427,7 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
         else:
             folder_members = connection.scalars(
                 select(_association.c.target).where(
+                    _association.c.patient_id == patient,
                     _association.c.source == previous.entry_uuid,
                     _association.c.association_type == v.HAS_MEMBER,
                     _association.c.status == v.STATUS_APPROVED,
@@ -407,12 +437,16 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
                 Association(new_uuid(), v.HAS_MEMBER, version.obj.entry_uuid, member, v.STATUS_APPROVED)
                 for member in folder_members
             ]
-    insert_associations(connection, propagated, ss_uuid, now)
+    insert_associations(connection, patient, propagated, ss_uuid, now)
     for change in plan.status_changes:
         table = _table_of(change.target.kind)
         result = connection.execute(
             update(table)
-            .where(table.c.entry_uuid == change.target.entry_uuid, table.c.status == change.original)
+            .where(
+                table.c.patient_id == (change.target.patient_id or patient),
+                table.c.entry_uuid == change.target.entry_uuid,
+                table.c.status == change.original,
+            )
             .values(status=change.new)
             .execution_options(preserve_rowcount=True)
         )
@@ -432,7 +466,7 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
                 change.target.kind,
                 change.target.entry_uuid,
                 change.target.logical_id,
-                change.target.patient_id,
+                change.target.patient_id or patient,
                 {"from": change.original, "to": change.new},
             )
         )
@@ -440,5 +474,20 @@ def apply_update(connection: Connection, submission: Submission, plan: UpdatePla
     for folder, added in touched.items():
         members.setdefault(folder, []).extend(added)
     new_folders = {v_.obj.entry_uuid for v_ in plan.versions if isinstance(v_.obj, Folder)}
-    events += touch_folders(connection, [f for f in members if f not in new_folders], now, members)
+    events += touch_folders(connection, patient, [f for f in members if f not in new_folders], now, members)
     return events
+
+
+def submission_patient(submission: Submission) -> str:
+    """The patient of a submission: every object of one submission is the same patient's
+    (the registry rules refuse anything else), and so are the rows it writes."""
+    ss = submission.submission_set
+    candidates = [
+        ss.patient_id if ss is not None else None,
+        *(d.patient_id for d in submission.documents),
+        *(f.patient_id for f in submission.folders),
+    ]
+    patient = next((p for p in candidates if p), None)
+    if patient is None:
+        raise ValueError("a submission names no patient")
+    return patient

@@ -14,6 +14,12 @@ Every filter on a multi-valued attribute (codes, authors, reference ids) is a co
 the patient + status index finds the patient's few entries first, so a common value (the
 confidentiality code `N`, shared by a million documents) never drives the plan.
 
+One patient at a time: every select of a plan, its sub-selects included, names the patient
+(`patient_id = :patient` on every table it reads), and `run_plan` runs the plan once per patient
+the query concerns: the one it names, or those of the objects it names by id, found first in the
+claim tables (registry_entry_uuid, registry_unique_id). On Citus each run is then routed to the
+patient's shard (docs/scaling.md).
+
 Versions (ITI-57): every DocumentEntry / Folder select goes through `_document_entries` /
 `_folders`, the one place that keeps the latest version only (`is_latest`) unless a query asks
 for all of them.
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -54,6 +60,8 @@ from dmp_xds.storage.tables import (
     DocumentEntryRow,
     FolderCodeRow,
     FolderRow,
+    RegistryEntryUuidRow,
+    RegistryUniqueIdRow,
     SubmissionSetAuthorRow,
     SubmissionSetRow,
 )
@@ -69,6 +77,16 @@ _ss_author = SubmissionSetAuthorRow.__table__
 _folder = FolderRow.__table__
 _folder_code = FolderCodeRow.__table__
 _association = AssociationRow.__table__
+_entry_uuid_claim = RegistryEntryUuidRow.__table__
+_unique_id_claim = RegistryUniqueIdRow.__table__
+
+# The patient a plan's selects are run for (run_plan binds it).
+_PATIENT: BindParameter[str] = bindparam("patient")
+
+
+def _own(table: Any) -> ColumnElement[bool]:
+    """The rows of the patient the plan runs for."""
+    return cast(ColumnElement[bool], table.c.patient_id == _PATIENT)
 
 
 # --- parameters ----------------------------------------------------------------------------
@@ -574,6 +592,7 @@ def _time_range(column: Any, low: str | None, high: str | None) -> list[ColumnEl
 def _document_code_filters(q: StoredQuery, name: str, kind: str) -> list[ColumnElement[bool]]:
     return [
         exists().where(
+            _own(_de_code),
             _de_code.c.entry_uuid == _de.c.entry_uuid,
             _de_code.c.kind == kind,
             _code_in(_de_code.c.code, _de_code.c.scheme, ors),
@@ -607,17 +626,21 @@ def _document_entries(q: StoredQuery, *where: ColumnElement[bool], all_versions:
     # ITI-57: every query returns the latest version of a DocumentEntry only, unless it names
     # the versions it wants (GetDocuments by entryUUID, or with $MetadataLevel 2).
     latest = () if all_versions else (_de.c.is_latest,)
-    return select(*_entry_columns(_de, q)).where(*where, *latest).order_by(_de.c.created_at, _de.c.entry_uuid)
+    return (
+        select(*_entry_columns(_de, q)).where(_own(_de), *where, *latest).order_by(_de.c.created_at, _de.c.entry_uuid)
+    )
 
 
 def _submission_sets(q: StoredQuery, *where: ColumnElement[bool]) -> Select[Any]:
-    return select(*_entry_columns(_ss, q)).where(*where).order_by(_ss.c.created_at, _ss.c.entry_uuid)
+    return select(*_entry_columns(_ss, q)).where(_own(_ss), *where).order_by(_ss.c.created_at, _ss.c.entry_uuid)
 
 
 def _folders(q: StoredQuery, *where: ColumnElement[bool], all_versions: bool = False) -> Select[Any]:
     latest = () if all_versions else (_folder.c.is_latest,)
     return (
-        select(*_entry_columns(_folder, q)).where(*where, *latest).order_by(_folder.c.created_at, _folder.c.entry_uuid)
+        select(*_entry_columns(_folder, q))
+        .where(_own(_folder), *where, *latest)
+        .order_by(_folder.c.created_at, _folder.c.entry_uuid)
     )
 
 
@@ -636,14 +659,14 @@ def _associations(*where: ColumnElement[bool]) -> Select[Any]:
             _association.c.status,
             _association.c.data,
         )
-        .where(*where)
+        .where(_own(_association), *where)
         .order_by(_association.c.created_at, _association.c.entry_uuid)
     )
 
 
 def _has_member_targets(sources: Any) -> Select[Any]:
     return select(_association.c.target).where(
-        _association.c.association_type == v.HAS_MEMBER, _association.c.source.in_(sources)
+        _own(_association), _association.c.association_type == v.HAS_MEMBER, _association.c.source.in_(sources)
     )
 
 
@@ -655,7 +678,7 @@ def _document_uuids(q: StoredQuery) -> Any:
         return [uuid_value] if isinstance(uuid_value, str) else list(uuid_value)
     unique_id_value = q.values[v.P_DE_UNIQUE_ID]
     unique_ids = [unique_id_value] if isinstance(unique_id_value, str) else list(unique_id_value)
-    return select(_de.c.entry_uuid).where(_de.c.unique_id.in_(unique_ids)).scalar_subquery()
+    return select(_de.c.entry_uuid).where(_own(_de), _de.c.unique_id.in_(unique_ids)).scalar_subquery()
 
 
 def _by_id(
@@ -684,6 +707,69 @@ class AssociationScope(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Route:
+    """Whose rows a query reads: the patient it names, or the patients of the objects it names
+    by entryUUID, uniqueId or logical id (looked up by `run_plan`)."""
+
+    patient: str | None = None
+    entry_uuids: tuple[str, ...] = ()
+    unique_ids: tuple[str, ...] = ()
+    document_logical_ids: tuple[str, ...] = ()
+    folder_logical_ids: tuple[str, ...] = ()
+
+
+_PATIENT_PARAMS = (v.P_DE_PATIENT_ID, v.P_SS_PATIENT_ID, v.P_FOLDER_PATIENT_ID, v.P_PATIENT_ID)
+_ENTRY_UUID_PARAMS = (v.P_DE_ENTRY_UUID, v.P_FOLDER_ENTRY_UUID, v.P_SS_ENTRY_UUID, v.P_UUID)
+_UNIQUE_ID_PARAMS = (v.P_DE_UNIQUE_ID, v.P_FOLDER_UNIQUE_ID, v.P_SS_UNIQUE_ID)
+
+
+def route_of(q: StoredQuery) -> Route:
+    for name in _PATIENT_PARAMS:
+        patient = q.values.get(name)
+        if isinstance(patient, str):
+            return Route(patient=patient)
+
+    def values(*names: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for name in names:
+            value = q.values.get(name)
+            if isinstance(value, str):
+                found.append(value)
+            elif value is not None:
+                found += [item for item in value if isinstance(item, str)]
+        return tuple(dict.fromkeys(found))
+
+    return Route(
+        entry_uuids=values(*_ENTRY_UUID_PARAMS),
+        unique_ids=values(*_UNIQUE_ID_PARAMS),
+        document_logical_ids=values(v.P_DE_LOGICAL_ID),
+        folder_logical_ids=values(v.P_FOLDER_LOGICAL_ID),
+    )
+
+
+def route_patients(connection: Connection, route: Route) -> list[str]:
+    """The patients whose rows a query reads, in a stable order. By entryUUID or uniqueId, from
+    the claim tables (on Citus, each id is looked up on the shard of its id); by logical id (a
+    rare ITI-57 query), from the objects themselves."""
+    if route.patient is not None:
+        return [route.patient]
+    found: set[str] = set()
+    lookups = (
+        (_entry_uuid_claim.c.patient_id, _entry_uuid_claim.c.entry_uuid, route.entry_uuids),
+        (_unique_id_claim.c.patient_id, _unique_id_claim.c.unique_id, route.unique_ids),
+        (_de.c.patient_id, _de.c.logical_id, route.document_logical_ids),
+        (_folder.c.patient_id, _folder.c.logical_id, route.folder_logical_ids),
+    )
+    for patient, key, ids in lookups:
+        for start in range(0, len(ids), _ROUTE_CHUNK):
+            found.update(connection.scalars(select(patient).where(key.in_(ids[start : start + _ROUTE_CHUNK]))))
+    return sorted(found)
+
+
+_ROUTE_CHUNK = 500
+
+
+@dataclass(frozen=True)
 class QueryPlan:
     """The selects of one stored query. Entry selects yield (entry_uuid, patient_id[, status,
     data]) — status and data for LeafClass only; association selects (entry_uuid, source,
@@ -700,6 +786,8 @@ class QueryPlan:
     # Associations that put the entries in the answer without being part of it (association
     # selects as above), read only for that access control.
     links: Select[Any] | None = None
+    # Whose rows: every select above is run once per patient of the route.
+    route: Route = field(default_factory=Route)
 
 
 # Associations fetched by ids: one compiled form for every list length (expanding parameter).
@@ -737,13 +825,19 @@ def find_documents(q: StoredQuery) -> QueryPlan:
     if authors:
         where.append(
             exists().where(
-                _de_author.c.entry_uuid == _de.c.entry_uuid, _matches_any(_de_author.c.author_person, authors)
+                _own(_de_author),
+                _de_author.c.entry_uuid == _de.c.entry_uuid,
+                _matches_any(_de_author.c.author_person, authors),
             )
         )
     references = q.texts(v.P_DE_REFERENCE_ID_LIST)
     if references:
         where.append(
-            exists().where(_de_reference.c.entry_uuid == _de.c.entry_uuid, _de_reference.c.reference_id.in_(references))
+            exists().where(
+                _own(_de_reference),
+                _de_reference.c.entry_uuid == _de.c.entry_uuid,
+                _de_reference.c.reference_id.in_(references),
+            )
         )
     return QueryPlan(documents=_document_entries(q, *where))
 
@@ -766,7 +860,9 @@ def find_submission_sets(q: StoredQuery) -> QueryPlan:
     if authors:
         where.append(
             exists().where(
-                _ss_author.c.entry_uuid == _ss.c.entry_uuid, _matches_any(_ss_author.c.author_person, authors)
+                _own(_ss_author),
+                _ss_author.c.entry_uuid == _ss.c.entry_uuid,
+                _matches_any(_ss_author.c.author_person, authors),
             )
         )
     return QueryPlan(submission_sets=_submission_sets(q, *where))
@@ -781,6 +877,7 @@ def find_folders(q: StoredQuery) -> QueryPlan:
         ),
         *[
             exists().where(
+                _own(_folder_code),
                 _folder_code.c.entry_uuid == _folder.c.entry_uuid,
                 _code_in(_folder_code.c.code, _folder_code.c.scheme, ors),
             )
@@ -833,17 +930,17 @@ def get_documents_and_associations(q: StoredQuery) -> QueryPlan:
 
 def get_submission_sets(q: StoredQuery) -> QueryPlan:
     ids = list(q.texts(v.P_UUID))
-    links = and_(_association.c.association_type == v.HAS_MEMBER, _association.c.target.in_(ids))
+    links = and_(_own(_association), _association.c.association_type == v.HAS_MEMBER, _association.c.target.in_(ids))
     return QueryPlan(
         submission_sets=_submission_sets(q, _ss.c.entry_uuid.in_(select(_association.c.source).where(links))),
-        associations=_associations(links, _association.c.source.in_(select(_ss.c.entry_uuid))),
+        associations=_associations(links, _association.c.source.in_(select(_ss.c.entry_uuid).where(_own(_ss)))),
         anchored=True,
     )
 
 
 def get_submission_set_and_contents(q: StoredQuery) -> QueryPlan:
     chosen = _by_id(_ss, q, v.P_SS_ENTRY_UUID, v.P_SS_UNIQUE_ID)
-    members = _has_member_targets(select(_ss.c.entry_uuid).where(chosen))
+    members = _has_member_targets(select(_ss.c.entry_uuid).where(_own(_ss), chosen))
     return QueryPlan(
         submission_sets=_submission_sets(q, chosen),
         folders=_folders(q, _folder.c.entry_uuid.in_(members)),
@@ -856,7 +953,7 @@ def get_folder_and_contents(q: StoredQuery) -> QueryPlan:
     chosen = _by_id(_folder, q, v.P_FOLDER_ENTRY_UUID, v.P_FOLDER_UNIQUE_ID)
     all_versions = _all_versions(q, v.P_FOLDER_ENTRY_UUID)
     versions = (chosen,) if all_versions else (chosen, _folder.c.is_latest)
-    members = _has_member_targets(select(_folder.c.entry_uuid).where(*versions))
+    members = _has_member_targets(select(_folder.c.entry_uuid).where(_own(_folder), *versions))
     return QueryPlan(
         folders=_folders(q, chosen, all_versions=all_versions),
         documents=_document_entries(q, _de.c.entry_uuid.in_(members), *_document_content_filters(q)),
@@ -865,11 +962,15 @@ def get_folder_and_contents(q: StoredQuery) -> QueryPlan:
 
 
 def get_folders_for_document(q: StoredQuery) -> QueryPlan:
-    membership = and_(_association.c.association_type == v.HAS_MEMBER, _association.c.target.in_(_document_uuids(q)))
+    membership = and_(
+        _own(_association),
+        _association.c.association_type == v.HAS_MEMBER,
+        _association.c.target.in_(_document_uuids(q)),
+    )
     return QueryPlan(
         folders=_folders(q, _folder.c.entry_uuid.in_(select(_association.c.source).where(membership))),
         anchored=True,
-        links=_associations(membership, _association.c.source.in_(select(_folder.c.entry_uuid))),
+        links=_associations(membership, _association.c.source.in_(select(_folder.c.entry_uuid).where(_own(_folder)))),
     )
 
 
@@ -882,11 +983,18 @@ def get_related_documents(q: StoredQuery) -> QueryPlan:
     # asks for the history ($MetadataLevel 2; NIST 20001).
     current = () if q.values.get(v.P_METADATA_LEVEL) == "2" else (_association.c.status == v.STATUS_APPROVED,)
     related = and_(
+        _own(_association),
         _association.c.association_type.in_(q.texts(v.P_ASSOCIATION_TYPES)),
         *current,
         or_(
-            and_(_association.c.source.in_(documents), exists().where(other.c.entry_uuid == _association.c.target)),
-            and_(_association.c.target.in_(documents), exists().where(other.c.entry_uuid == _association.c.source)),
+            and_(
+                _association.c.source.in_(documents),
+                exists().where(_own(other), other.c.entry_uuid == _association.c.target),
+            ),
+            and_(
+                _association.c.target.in_(documents),
+                exists().where(_own(other), other.c.entry_uuid == _association.c.source),
+            ),
         ),
     )
     ends = union(select(_association.c.source).where(related), select(_association.c.target).where(related))
@@ -915,7 +1023,7 @@ BUILDERS = {
 
 
 def build_plan(q: StoredQuery) -> QueryPlan:
-    return BUILDERS[q.name](q)
+    return replace(BUILDERS[q.name](q), route=route_of(q))
 
 
 def associations_between(rows: Sequence[tuple[str, str, str]], found: set[str]) -> list[str]:
@@ -940,38 +1048,54 @@ class QueryRows:
         return self.submission_sets + self.folders + self.documents
 
 
-def _fetch(connection: Connection, select: Select[Any] | None, limit: int) -> list[Any]:
+def _fetch(connection: Connection, select: Select[Any] | None, limit: int, patient: str) -> list[Any]:
     if select is None:
         return []
     # One row over the limit is enough to know the limit is passed, whatever the real count.
-    return list(connection.execute(select.limit(limit + 1)))
+    return list(connection.execute(select.limit(limit + 1), {"patient": patient}))
 
 
 def run_plan(engine: Engine, plan: QueryPlan, limit: int, links: bool = False) -> QueryRows | list[XdsError]:
-    """Run a plan on one connection (with its `links` if asked: access control needs them);
-    XDSTooManyResults past `limit` objects."""
+    """Run a plan on one connection, once per patient of its route (with its `links` if asked:
+    access control needs them); XDSTooManyResults past `limit` objects."""
     rows = QueryRows()
     with engine.connect() as connection:
-        if links:
-            rows.links = _fetch(connection, plan.links, limit)
-            if len(rows.links) > limit:
+        for patient in route_patients(connection, plan.route):
+            own = _run_for(connection, plan, limit, links, patient)
+            if isinstance(own, list):
+                return own
+            rows.links += own.links
+            rows.submission_sets += own.submission_sets
+            rows.folders += own.folders
+            rows.documents += own.documents
+            rows.associations += own.associations
+            if len(rows.links) > limit or len(rows.entries()) + len(rows.associations) > limit:
                 return [_too_many(limit)]
-        rows.submission_sets = _fetch(connection, plan.submission_sets, limit)
-        rows.folders = _fetch(connection, plan.folders, limit)
-        rows.documents = _fetch(connection, plan.documents, limit)
-        found = [row[0] for row in rows.entries()]
-        if len(found) > limit:
+    return rows
+
+
+def _run_for(
+    connection: Connection, plan: QueryPlan, limit: int, links: bool, patient: str
+) -> QueryRows | list[XdsError]:
+    rows = QueryRows()
+    if links:
+        rows.links = _fetch(connection, plan.links, limit, patient)
+        if len(rows.links) > limit:
             return [_too_many(limit)]
-        if isinstance(plan.associations, AssociationScope):
-            if found:
-                statement = (
-                    ASSOCIATIONS_TOUCHING
-                    if plan.associations is AssociationScope.TOUCHING_RESULTS
-                    else ASSOCIATIONS_FROM
-                )
-                rows.associations = list(connection.execute(statement, {"ids": found}))
-        else:
-            rows.associations = _fetch(connection, plan.associations, limit)
+    rows.submission_sets = _fetch(connection, plan.submission_sets, limit, patient)
+    rows.folders = _fetch(connection, plan.folders, limit, patient)
+    rows.documents = _fetch(connection, plan.documents, limit, patient)
+    found = [row[0] for row in rows.entries()]
+    if len(found) > limit:
+        return [_too_many(limit)]
+    if isinstance(plan.associations, AssociationScope):
+        if found:
+            statement = (
+                ASSOCIATIONS_TOUCHING if plan.associations is AssociationScope.TOUCHING_RESULTS else ASSOCIATIONS_FROM
+            )
+            rows.associations = list(connection.execute(statement, {"ids": found, "patient": patient}))
+    else:
+        rows.associations = _fetch(connection, plan.associations, limit, patient)
     if plan.associations is AssociationScope.BETWEEN_RESULTS:
         keep = set(associations_between([(r[0], r[1], r[2]) for r in rows.associations], set(found)))
         rows.associations = [r for r in rows.associations if r[0] in keep]

@@ -55,6 +55,7 @@ from dmp_xds.storage.tables import (
     FolderRow,
     LifecycleEventRow,
     PatientRow,
+    RegistryEntryUuidRow,
     RepositoryDocumentRow,
     SubmissionSetRow,
     utc_aware,
@@ -342,8 +343,10 @@ class DmpStore:
                 erased += connection.execute(
                     delete(associations).where(or_(associations.c.source.in_(chunk), associations.c.target.in_(chunk)))
                 ).rowcount
-            for table in (entries, sets, folders):
+            for table in (associations, entries, sets, folders):
                 erased += connection.execute(delete(table).where(table.c.patient_id == patient_id)).rowcount
+            claims = RegistryEntryUuidRow.__table__
+            connection.execute(delete(claims).where(claims.c.patient_id == patient_id))
             for chunk in _chunks(unique_ids):
                 connection.execute(delete(repository).where(repository.c.unique_id.in_(chunk)))
             _erase_history(connection, patient_id, ids)

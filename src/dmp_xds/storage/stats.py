@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from dmp_xds.storage import distribution
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.audit_checkpoints import utc_stamp
 from dmp_xds.storage.lifecycle import STATUS_CHANGED
@@ -230,20 +231,53 @@ def activities(engine: Engine, structure_id: str, periods: Sequence[Period]) -> 
     unique_id = document.c.value
     entry = _document.alias("entry")
     later = _document.alias("later")
-    first_version = select(func.min(later.c.version)).where(later.c.unique_id == unique_id).scalar_subquery()
+    # Every join names the patient too (a trace row's documents are its patient's): on Citus the
+    # trace, the entries and the associations of a patient are on one shard, and so is the join.
+    first_version = (
+        select(func.min(later.c.version))
+        .where(later.c.patient_id == _entry.c.patient_id, later.c.unique_id == unique_id)
+        .scalar_subquery()
+    )
     # A scalar subquery rather than EXISTS: PostgreSQL may run an EXISTS of the select list as one
     # hashed scan of every replacement in the registry (a million rows of `association` at 1 M
-    # documents: 230 ms), where one index probe per document published is what it takes.
+    # documents: 230 ms), where one index probe per document published is what it takes. Citus
+    # cannot send a subquery of the select list to the shards: there, an outer join on the
+    # patient and the entry finds the replacements (a document replaced twice is still counted
+    # once: every count is of distinct uniqueIds).
+    replacement = _association.alias("replacement")
+    citus = distribution.engine_is_citus(engine)
     replacing = (
-        select(literal(1))
-        .where(
-            _association.c.source == entry.c.entry_uuid,
-            _association.c.association_type.in_(sorted(v.REPLACING_RELATIONSHIPS)),
+        replacement.c.entry_uuid.is_not(None)
+        if citus
+        else (
+            select(literal(1))
+            .where(
+                _association.c.patient_id == entry.c.patient_id,
+                _association.c.source == entry.c.entry_uuid,
+                _association.c.association_type.in_(sorted(v.REPLACING_RELATIONSHIPS)),
+            )
+            .limit(1)
+            .scalar_subquery()
+            .is_not(None)
         )
-        .limit(1)
-        .scalar_subquery()
-        .is_not(None)
     )
+    documents = _entry.join(document, true()).outerjoin(
+        entry,
+        and_(
+            entry.c.patient_id == _entry.c.patient_id,
+            entry.c.unique_id == unique_id,
+            entry.c.version == first_version,
+        ),
+    )
+    if citus:
+        documents = documents.outerjoin(
+            replacement,
+            and_(
+                replacement.c.patient_id == entry.c.patient_id,
+                replacement.c.source == entry.c.entry_uuid,
+                replacement.c.association_type.in_(sorted(v.REPLACING_RELATIONSHIPS)),
+            ),
+        )
     publications = (
         select(
             period,
@@ -254,11 +288,7 @@ def activities(engine: Engine, structure_id: str, periods: Sequence[Period]) -> 
             func.count(distinct(unique_id)),
             func.count(distinct(case((replacing, unique_id)))),
         )
-        .select_from(
-            _entry.join(document, true()).outerjoin(
-                entry, and_(entry.c.unique_id == unique_id, entry.c.version == first_version)
-            )
-        )
+        .select_from(documents)
         .where(
             structure_requests(structure_id, SUBMISSIONS, first, last),
             _entry.c.outcome == t.SUCCESS,

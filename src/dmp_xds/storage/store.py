@@ -22,6 +22,7 @@ from sqlalchemy import (
     Engine,
     String,
     Table,
+    and_,
     any_,
     bindparam,
     cast,
@@ -36,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from dmp_xds.storage import lifecycle
+from dmp_xds.storage import distribution, lifecycle
 from dmp_xds.storage.inserts import PerTableInsert, PostgresSubmissionInsert, insert_statement
 from dmp_xds.storage.serialize import document_entry_from_dict, sortable_dtm, to_dict
 from dmp_xds.storage.tables import (
@@ -48,6 +49,7 @@ from dmp_xds.storage.tables import (
     FolderCodeRow,
     FolderRow,
     PatientRow,
+    RegistryEntryUuidRow,
     RegistryUniqueIdRow,
     RepositoryDocumentRow,
     SubmissionSetAuthorRow,
@@ -95,6 +97,7 @@ _folder_code = FolderCodeRow.__table__
 _association = AssociationRow.__table__
 _repository_document = RepositoryDocumentRow.__table__
 _registry_unique_id = RegistryUniqueIdRow.__table__
+_registry_entry_uuid = RegistryEntryUuidRow.__table__
 
 
 # Statements built once: building SQLAlchemy constructs per call costs more than running them.
@@ -115,14 +118,20 @@ def _latest_versions_query(key: str) -> Any:
     index. The highest, not the `is_latest` row: when ITI-62 deleted the latest version, the
     highest one left is the document's current state."""
     asked, latest = _document_entry.alias("asked"), _document_entry.alias("latest")
+    # Versions of one document are one patient's: joined on the patient id too, which Citus
+    # pushes down to each shard.
     newest = (
         select(func.max(_document_entry.c.version))
-        .where(_document_entry.c.logical_id == asked.c.logical_id)
+        .where(_document_entry.c.patient_id == asked.c.patient_id, _document_entry.c.logical_id == asked.c.logical_id)
         .scalar_subquery()
     )
     return (
         select(asked.c[key], latest.c.entry_uuid, latest.c.data)
-        .join_from(asked, latest, latest.c.logical_id == asked.c.logical_id)
+        .join_from(
+            asked,
+            latest,
+            and_(latest.c.patient_id == asked.c.patient_id, latest.c.logical_id == asked.c.logical_id),
+        )
         .where(asked.c[key].in_(_IDS), latest.c.version == newest)
     )
 
@@ -224,9 +233,14 @@ class RegistryStore:
         self.engine = engine
         dialect = engine.dialect
         self._postgres = dialect.name == "postgresql"
+        # On Citus a submission's rows go to the patient's shard and its claims to theirs, one
+        # INSERT per table in one distributed transaction (two-phase commit across workers);
+        # the one-statement form (data-modifying CTEs) is for a single PostgreSQL.
+        self.citus = self._postgres and distribution.engine_is_citus(engine)
+        self._one_statement = self._postgres and not self.citus
         self._submission_insert: PerTableInsert | PostgresSubmissionInsert = (
             PostgresSubmissionInsert(SUBMISSION_TABLES, dialect)
-            if self._postgres
+            if self._one_statement
             else PerTableInsert(SUBMISSION_TABLES, dialect)
         )
         self._bulk_insert = PerTableInsert(metadata.sorted_tables, dialect)
@@ -407,7 +421,7 @@ class RegistryStore:
         dbapi = self.engine.dialect.loaded_dbapi
         replacing = lifecycle.replacements(submission)
         members = lifecycle.stored_folder_members(submission)
-        if self._postgres and on_before_commit is None and not replacing and not members:
+        if self._one_statement and on_before_commit is None and not replacing and not members:
             # New objects only: one statement, atomic by itself, in one round trip.
             with self._autocommit_cursor() as cursor:
                 self._submission_insert.run(cursor, rows, dbapi)
@@ -474,13 +488,22 @@ class RegistryStore:
         now = _now()
         with self.engine.begin() as connection:
             events = _deleted_events(connection, plan)
+            patient_of = {e.object_uuid: e.patient_id or "" for e in events}
             for kind, ids in plan.objects:
                 table = _TABLE_OF_KIND[kind]
                 deleted = 0
+                by_patient: dict[str, list[str]] = {}
+                for uuid in ids:
+                    by_patient.setdefault(patient_of.get(uuid, ""), []).append(uuid)
+                for patient, patient_ids in by_patient.items():
+                    for chunk in _chunks(patient_ids):
+                        deleted += connection.execute(
+                            delete(table)
+                            .where(table.c.patient_id == patient, table.c.entry_uuid.in_(chunk))
+                            .execution_options(preserve_rowcount=True)
+                        ).rowcount
                 for chunk in _chunks(ids):
-                    deleted += connection.execute(
-                        delete(table).where(table.c.entry_uuid.in_(chunk)).execution_options(preserve_rowcount=True)
-                    ).rowcount
+                    connection.execute(delete(_registry_entry_uuid).where(_registry_entry_uuid.c.entry_uuid.in_(chunk)))
                 if deleted != len(set(ids)):
                     raise XdsFailure(
                         [
@@ -578,17 +601,18 @@ def _apply_to_stored_metadata(
     if not replacing and not members:
         return
     ss_uuid = submission.submission_set.entry_uuid if submission.submission_set is not None else None
+    patient = lifecycle.submission_patient(submission)
     events: list[lifecycle.Event] = []
     if replacing:
         originals = [a.target for a in replacing]
-        events += lifecycle.deprecate_originals(connection, originals)
+        events += lifecycle.deprecate_originals(connection, patient, originals)
         joined = lifecycle.replacement_folder_associations(
-            submission, lifecycle.folder_memberships(connection, originals)
+            submission, lifecycle.folder_memberships(connection, patient, originals)
         )
-        lifecycle.insert_associations(connection, joined, ss_uuid, now)
+        lifecycle.insert_associations(connection, patient, joined, ss_uuid, now)
         for assoc in joined:
             members.setdefault(assoc.source, []).append(assoc.target)
-    events += lifecycle.touch_folders(connection, members, now, members)
+    events += lifecycle.touch_folders(connection, patient, members, now, members)
     lifecycle.record(connection, change, ss_uuid, events, now)
 
 
@@ -650,13 +674,16 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
     events: list[lifecycle.Event] = []
     for chunk in _chunks(plan.of_kind(KIND_ASSOCIATION)):
         for row in connection.execute(
-            select(*_LINK_COLUMNS, _association.c.status).where(_association.c.entry_uuid.in_(chunk))
+            select(*_LINK_COLUMNS, _association.c.status, _association.c.patient_id).where(
+                _association.c.entry_uuid.in_(chunk)
+            )
         ):
             events.append(
                 lifecycle.Event(
                     lifecycle.DELETED,
                     KIND_ASSOCIATION,
                     row.entry_uuid,
+                    patient_id=row.patient_id,
                     detail={
                         "associationType": row.association_type,
                         "source": row.source,
@@ -716,6 +743,7 @@ def _deleted_events(connection: Connection, plan: DeletePlan) -> list[lifecycle.
 # order); the uniqueId claims first, so that a uniqueId taken meanwhile stops the rest early.
 SUBMISSION_TABLES: tuple[Table, ...] = (
     _registry_unique_id,
+    _registry_entry_uuid,
     _submission_set,
     _submission_set_author,
     _document_entry,
@@ -736,29 +764,38 @@ def _submission_rows(
     `new_versions`: the DocumentEntries and Folders are new versions of registered ones (ITI-57)."""
     ss = submission.submission_set
     ss_uuid = ss.entry_uuid if ss is not None else None
+    patient = lifecycle.submission_patient(submission)
     documents = submission.documents
     repository_ids = {de.unique_id: de.repository_unique_id for de in documents}
     return [
-        (_registry_unique_id, _unique_id_rows(submission, new_versions)),
+        (_registry_unique_id, _unique_id_rows(submission, patient, new_versions)),
+        (_registry_entry_uuid, _entry_uuid_rows(submission, patient)),
         (_submission_set, [_submission_set_row(ss, now)] if ss is not None else []),
-        (_submission_set_author, _author_rows(ss.entry_uuid, ss.authors) if ss is not None else []),
+        (_submission_set_author, _author_rows(patient, ss.entry_uuid, ss.authors) if ss is not None else []),
         (_document_entry, [_document_entry_row(de, ss_uuid, now) for de in documents]),
-        (_document_entry_code, [row for de in documents for row in _document_code_rows(de)]),
-        (_document_entry_author, [row for de in documents for row in _author_rows(de.entry_uuid, de.authors)]),
+        (_document_entry_code, [row for de in documents for row in _document_code_rows(patient, de)]),
+        (
+            _document_entry_author,
+            [row for de in documents for row in _author_rows(patient, de.entry_uuid, de.authors)],
+        ),
         (
             _document_entry_reference_id,
-            [{"entry_uuid": de.entry_uuid, "reference_id": ref} for de in documents for ref in de.reference_ids],
+            [
+                {"patient_id": patient, "entry_uuid": de.entry_uuid, "reference_id": ref}
+                for de in documents
+                for ref in de.reference_ids
+            ],
         ),
         (_folder, [_folder_row(folder, now) for folder in submission.folders]),
         (
             _folder_code,
             [
-                {"entry_uuid": folder.entry_uuid, "code": code.code, "scheme": code.scheme}
+                {"patient_id": patient, "entry_uuid": folder.entry_uuid, "code": code.code, "scheme": code.scheme}
                 for folder in submission.folders
                 for code in folder.codes
             ],
         ),
-        (_association, [_association_row(assoc, ss_uuid, now) for assoc in submission.associations]),
+        (_association, [_association_row(a, patient, ss_uuid, now) for a in submission.associations]),
         (
             _repository_document,
             [_repository_document_row(doc, repository_ids.get(doc.unique_id), now) for doc in repository_documents],
@@ -766,7 +803,21 @@ def _submission_rows(
     ]
 
 
-def _unique_id_rows(submission: Submission, new_versions: bool) -> list[Row]:
+def _entry_uuid_rows(submission: Submission, patient: str) -> list[Row]:
+    """The claim of each entryUUID of the submission (tables.RegistryEntryUuidRow)."""
+    ss = submission.submission_set
+    objects = [(KIND_SUBMISSION_SET, ss.entry_uuid)] if ss is not None else []
+    objects += [(KIND_DOCUMENT_ENTRY, de.entry_uuid) for de in submission.documents]
+    objects += [(KIND_FOLDER, f.entry_uuid) for f in submission.folders]
+    objects += [(KIND_ASSOCIATION, a.entry_uuid) for a in submission.associations]
+    # In id order, for the reason _unique_id_rows gives.
+    return [
+        {"entry_uuid": entry_uuid, "kind": kind, "patient_id": patient}
+        for kind, entry_uuid in sorted(objects, key=lambda claim: claim[1])
+    ]
+
+
+def _unique_id_rows(submission: Submission, patient: str, new_versions: bool) -> list[Row]:
     """The claim of each uniqueId of the submission (tables.RegistryUniqueIdRow); the same
     document registered again makes the claim already there. A new version (ITI-57) keeps the
     uniqueId of its logical object (update_rules), whose claim stands: it is not made again, as
@@ -782,7 +833,7 @@ def _unique_id_rows(submission: Submission, new_versions: bool) -> list[Row]:
     # In uniqueId order: two submissions waiting for each other's claims on PostgreSQL take
     # them in the same order, and one waits instead of both deadlocking.
     return [
-        {"unique_id": unique_id, "kind": kind, "holder": holder}
+        {"unique_id": unique_id, "kind": kind, "holder": holder, "patient_id": patient}
         for kind, unique_id, holder in sorted(dict.fromkeys(claims), key=lambda claim: claim[1] or "")
         if unique_id
     ]
@@ -816,19 +867,19 @@ def _document_entry_row(de: DocumentEntry, ss_uuid: str | None, now: datetime) -
     }
 
 
-def _document_code_rows(de: DocumentEntry) -> list[Row]:
+def _document_code_rows(patient: str, de: DocumentEntry) -> list[Row]:
     kinds = [(CODE_KIND_CONFIDENTIALITY, de.confidentiality_codes), (CODE_KIND_EVENT, de.event_codes)]
     return [
-        {"entry_uuid": de.entry_uuid, "kind": kind, "code": code.code, "scheme": code.scheme}
+        {"patient_id": patient, "entry_uuid": de.entry_uuid, "kind": kind, "code": code.code, "scheme": code.scheme}
         for kind, codes in kinds
         for code in codes
     ]
 
 
-def _author_rows(entry_uuid: str, authors: list[Author]) -> list[Row]:
+def _author_rows(patient: str, entry_uuid: str, authors: list[Author]) -> list[Row]:
     # Only authorPerson is searched (FindDocuments / FindSubmissionSets); an author known only
     # by institution has nothing to index.
-    return [{"entry_uuid": entry_uuid, "author_person": a.person} for a in authors if a.person]
+    return [{"patient_id": patient, "entry_uuid": entry_uuid, "author_person": a.person} for a in authors if a.person]
 
 
 def _submission_set_row(ss: SubmissionSet, now: datetime) -> Row:
@@ -860,16 +911,10 @@ def _folder_row(folder: Folder, now: datetime) -> Row:
     }
 
 
-def _association_row(assoc: Association, ss_uuid: str | None, now: datetime) -> Row:
+def _association_row(assoc: Association, patient: str, ss_uuid: str | None, now: datetime) -> Row:
     return {
-        "entry_uuid": assoc.entry_uuid,
-        "association_type": assoc.association_type,
-        "source": assoc.source,
-        "target": assoc.target,
+        **lifecycle.association_row(assoc, patient, ss_uuid, now),
         "status": _required(assoc.status, "status", assoc.entry_uuid),
-        "submission_set_uuid": ss_uuid,
-        "created_at": now,
-        "data": to_dict(assoc),
     }
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -85,7 +86,7 @@ class PatientRow(Base):
 class DocumentEntryRow(Base):
     __tablename__ = "document_entry"
 
-    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     logical_id: Mapped[str] = mapped_column(String(UUID_LENGTH))
     version: Mapped[int] = mapped_column(Integer)
     unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
@@ -116,8 +117,14 @@ class DocumentEntryRow(Base):
     is_latest: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
     __table_args__ = (
+        # Keyed within the patient's DMP (docs/scaling.md: every key of a patient's table holds
+        # the patient id, so that Citus keeps it on the patient's shard); an entryUUID is unique
+        # across patients through registry_entry_uuid.
+        PrimaryKeyConstraint("patient_id", "entry_uuid"),
         # ITI-57: one row per version; two concurrent updates of a document cannot both win.
-        Index("uq_document_entry_logical_id_version", "logical_id", "version", unique=True),
+        Index("uq_document_entry_logical_id_version", "patient_id", "logical_id", "version", unique=True),
+        # An object named by its entryUUID alone (lifecycle, deletion, a multi-shard lookup).
+        Index(None, "entry_uuid"),
         # FindDocuments / GetAll / FindDocumentsByReferenceId: patient + status + a code.
         Index(None, "patient_id", "status", "class_code"),
         Index(None, "patient_id", "status", "type_code"),
@@ -132,44 +139,62 @@ class DocumentEntryCodeRow(Base):
     __tablename__ = "document_entry_code"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    entry_uuid: Mapped[str] = mapped_column(
-        String(UUID_LENGTH), ForeignKey("document_entry.entry_uuid", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     kind: Mapped[str] = mapped_column(String(16))
     code: Mapped[str] = mapped_column(String(CODE_LENGTH))
     scheme: Mapped[str] = mapped_column(String(CODE_LENGTH))
 
     # Covers "entry_uuid IN (SELECT entry_uuid ... WHERE code = ? AND scheme = ? AND kind = ?)".
-    __table_args__ = (Index(None, "code", "scheme", "kind", "entry_uuid"),)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"
+        ),
+        Index(None, "patient_id", "entry_uuid"),
+        Index(None, "code", "scheme", "kind", "entry_uuid"),
+    )
 
 
 class DocumentEntryAuthorRow(Base):
     __tablename__ = "document_entry_author"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    entry_uuid: Mapped[str] = mapped_column(
-        String(UUID_LENGTH), ForeignKey("document_entry.entry_uuid", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     author_person: Mapped[str] = mapped_column(String(TEXT_LENGTH), index=True)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"
+        ),
+        Index(None, "patient_id", "entry_uuid"),
+    )
 
 
 class DocumentEntryReferenceIdRow(Base):
     __tablename__ = "document_entry_reference_id"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    entry_uuid: Mapped[str] = mapped_column(
-        String(UUID_LENGTH), ForeignKey("document_entry.entry_uuid", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     reference_id: Mapped[str] = mapped_column(String(TEXT_LENGTH))
 
-    __table_args__ = (Index(None, "reference_id", "entry_uuid"),)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["document_entry.patient_id", "document_entry.entry_uuid"], ondelete="CASCADE"
+        ),
+        Index(None, "patient_id", "entry_uuid"),
+        Index(None, "reference_id", "entry_uuid"),
+    )
 
 
 class SubmissionSetRow(Base):
     __tablename__ = "submission_set"
 
-    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
-    unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
+    # Unique across patients through registry_unique_id (a unique index here could not hold on
+    # Citus, where it would have to include the patient id).
+    unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
     source_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     submission_time: Mapped[str | None] = mapped_column(String(DTM_LENGTH))
@@ -180,23 +205,33 @@ class SubmissionSetRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     # FindSubmissionSets / GetAll: patient + status (+ submission time range).
-    __table_args__ = (Index(None, "patient_id", "status", "submission_time"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("patient_id", "entry_uuid"),
+        Index(None, "entry_uuid"),
+        Index(None, "patient_id", "status", "submission_time"),
+    )
 
 
 class SubmissionSetAuthorRow(Base):
     __tablename__ = "submission_set_author"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    entry_uuid: Mapped[str] = mapped_column(
-        String(UUID_LENGTH), ForeignKey("submission_set.entry_uuid", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     author_person: Mapped[str] = mapped_column(String(TEXT_LENGTH), index=True)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["submission_set.patient_id", "submission_set.entry_uuid"], ondelete="CASCADE"
+        ),
+        Index(None, "patient_id", "entry_uuid"),
+    )
 
 
 class FolderRow(Base):
     __tablename__ = "folder"
 
-    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     logical_id: Mapped[str] = mapped_column(String(UUID_LENGTH))
     version: Mapped[int] = mapped_column(Integer)
     unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
@@ -208,7 +243,9 @@ class FolderRow(Base):
     is_latest: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
     __table_args__ = (
-        Index("uq_folder_logical_id_version", "logical_id", "version", unique=True),
+        PrimaryKeyConstraint("patient_id", "entry_uuid"),
+        Index("uq_folder_logical_id_version", "patient_id", "logical_id", "version", unique=True),
+        Index(None, "entry_uuid"),
         # FindFolders / GetAll: patient + status (+ last update time range).
         Index(None, "patient_id", "status", "last_update_time"),
     )
@@ -218,21 +255,29 @@ class FolderCodeRow(Base):
     __tablename__ = "folder_code"
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    entry_uuid: Mapped[str] = mapped_column(
-        String(UUID_LENGTH), ForeignKey("folder.entry_uuid", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
     code: Mapped[str] = mapped_column(String(CODE_LENGTH))
     scheme: Mapped[str] = mapped_column(String(CODE_LENGTH))
 
-    __table_args__ = (Index(None, "code", "scheme", "entry_uuid"),)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["patient_id", "entry_uuid"], ["folder.patient_id", "folder.entry_uuid"], ondelete="CASCADE"
+        ),
+        Index(None, "patient_id", "entry_uuid"),
+        Index(None, "code", "scheme", "entry_uuid"),
+    )
 
 
 class AssociationRow(Base):
-    """Associations. source/target are not foreign keys: they may name any kind of object."""
+    """Associations. source/target are not foreign keys: they may name any kind of object.
+    `patient_id` is the patient of the objects it links: XDS refuses an association across
+    patients, which lets it live on its patient's shard."""
 
     __tablename__ = "association"
 
-    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH))
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     association_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
     source: Mapped[str] = mapped_column(String(ID_LENGTH))
     target: Mapped[str] = mapped_column(String(ID_LENGTH))
@@ -243,6 +288,8 @@ class AssociationRow(Base):
 
     # GetAssociations, GetSubmissionSets, "...AndContents", GetRelatedDocuments: by either end.
     __table_args__ = (
+        PrimaryKeyConstraint("patient_id", "entry_uuid"),
+        Index(None, "entry_uuid"),
         Index(None, "source", "association_type"),
         Index(None, "target", "association_type"),
     )
@@ -266,11 +313,30 @@ class RegistryUniqueIdRow(Base):
     unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # DocumentEntry | Folder | SubmissionSet
     holder: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    # The patient of the object that made the claim (migration 0015): where a query by uniqueId
+    # finds it (on Citus, the shard to route to).
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
 
     __table_args__ = (
         Index("uq_registry_unique_id_unique_id_kind_holder", "unique_id", "kind", "holder", unique=True),
         {"info": {INSERT_IGNORING_CONFLICTS_ON: ("unique_id", "kind", "holder")}},
     )
+
+
+class RegistryEntryUuidRow(Base):
+    """Every registered object's entryUUID once, with its kind and patient (migration 0015).
+
+    The patient's tables are keyed by (patient_id, entry_uuid), so that Citus keeps each
+    patient's rows on one shard; this table keeps the entryUUID unique across patients (its
+    primary key refuses a second object with the same id, whoever its patient) and tells a
+    query by entryUUID which patient, hence which shard, to ask. Written with the objects, in
+    their transaction; deleted with them (ITI-62)."""
+
+    __tablename__ = "registry_entry_uuid"
+
+    entry_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # DocumentEntry | Folder | SubmissionSet | Association
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
 
 
 class RepositoryDocumentRow(Base):
@@ -304,7 +370,9 @@ class LifecycleEventRow(Base):
     object_kind: Mapped[str] = mapped_column(String(32))
     object_uuid: Mapped[str] = mapped_column(String(UUID_LENGTH), index=True)
     logical_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
-    patient_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    # The patient of the object changed; "" for a change tied to no patient (NOT NULL: the
+    # table is distributed by it on Citus, which refuses a NULL there).
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     submission_set_uuid: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
     actor: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)

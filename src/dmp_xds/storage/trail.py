@@ -70,6 +70,7 @@ from sqlalchemy.sql.dml import Insert
 
 from dmp_xds.storage.audit_checkpoints import Checkpoint, Checkpointer, utc_stamp
 from dmp_xds.storage.audit_keys import AuditKey
+from dmp_xds.storage.distribution import engine_is_citus
 from dmp_xds.storage.tables import AUDIT_SEQUENCE, AuditEntryRow, AuditHeadRow, AuditLegacyHeadRow
 
 log = logging.getLogger(__name__)
@@ -443,6 +444,17 @@ class AuditTrail:
         self.key = key
         self.exporters = list(exporters)
         self.checkpointer = checkpointer
+        self._distributed: bool | None = None  # found out at the first append to several chains
+
+    def _heads_one_by_one(self) -> bool:
+        """Whether several chains' heads are locked one statement each, in the chains' order.
+        On Citus the heads of a batch sit on several shards, which one statement locks in
+        parallel, in no set order: two such batches, or a batch and a request, can then wait for
+        each other across workers (a distributed deadlock). One router statement per head, in
+        sorted order, always takes the locks in the same order."""
+        if self._distributed is None:
+            self._distributed = engine_is_citus(self.engine)
+        return self._distributed
 
     def append(self, event: AuditEvent, now: dt.datetime | None = None) -> AuditEntry:
         """One row at the end of its patient's chain, in one short transaction of three statements:
@@ -464,9 +476,9 @@ class AuditTrail:
         for event, _ in stamped:
             counts[event.patient_id] = counts.get(event.patient_id, 0) + 1
         with self.engine.begin() as connection:
-            if len(counts) == 1:
-                ((chain, count),) = counts.items()
-                heads = {chain: _lock_head(connection, chain, count)}
+            one_by_one = len(counts) == 1 or self._heads_one_by_one()
+            if one_by_one:  # each head moved on by its count as it is locked
+                heads = {chain: _lock_head(connection, chain, counts[chain]) for chain in sorted(counts)}
             else:
                 heads = _lock_heads(connection, list(counts))
             entries: list[AuditEntry] = []
@@ -479,7 +491,7 @@ class AuditTrail:
                 connection.execute(insert(_entry).values(_row_values(entries[0])))
             else:
                 connection.execute(insert(_entry), [_row_values(e) for e in entries])
-            if len(heads) > 1:  # `_lock_head` moved its one head on already
+            if not one_by_one:  # `_lock_head` moved its heads on already
                 moved = (
                     update(_head).where(_head.c.patient_id == bindparam("chain")).values(chain_seq=bindparam("place"))
                 )
