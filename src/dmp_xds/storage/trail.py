@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, insert, select, update
+from sqlalchemy import Engine, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.storage.audit_checkpoints import Checkpoint, Checkpointer, utc_stamp
@@ -93,6 +93,11 @@ FAILURE = "failure"
 
 _entry = AuditEntryRow.__table__
 _head = AuditHeadRow.__table__
+# `append`'s statements, built once: a statement built per request with its values costs more
+# CPU than running it (SQLAlchemy makes a bound parameter and a cache key of each value).
+_BUMP_HEAD = update(_head).where(_head.c.id == HEAD_ID).values(seq=_head.c.seq + 1).returning(_head.c.seq, _head.c.hash)
+_INSERT_ENTRY = insert(_entry)
+_SET_HEAD_HASH = update(_head).where(_head.c.id == HEAD_ID).values(hash=bindparam("mac"))
 
 # A refused submission's row (ITI-41/42, outcome failure) keeps what its sender needs to fix and
 # resend it: the documents it tried to add in `documents`, and in `detail` the error codes first
@@ -274,12 +279,7 @@ class AuditTrail:
             # Take the head's lock first: appends of every thread and process are serialized,
             # each sees the previous MAC. One statement bumps the head and reads it (one round
             # trip to PostgreSQL, not two).
-            bumped = connection.execute(
-                update(_head)
-                .where(_head.c.id == HEAD_ID)
-                .values(seq=_head.c.seq + 1)
-                .returning(_head.c.seq, _head.c.hash)
-            ).first()
+            bumped = connection.execute(_BUMP_HEAD).first()
             if bumped is None:
                 # Only before the very first entry: with entries, a missing head is tampering
                 # and `verify` says so; appending then would hide it.
@@ -293,26 +293,27 @@ class AuditTrail:
                 seq, prev_hash = bumped
             mac = entry_mac(self.key, seq, recorded_at, event, prev_hash)
             connection.execute(
-                insert(_entry).values(
-                    seq=seq,
-                    recorded_at=recorded_at,
-                    actor_id=event.actor_id,
-                    actor_name=event.actor_name,
-                    actor_role=event.actor_role,
-                    structure_id=event.structure_id,
-                    access_mode=event.access_mode,
-                    access_reason=event.access_reason,
-                    action=event.action,
-                    patient_id=event.patient_id,
-                    documents=list(event.documents),
-                    outcome=event.outcome,
-                    detail=event.detail,
-                    prev_hash=prev_hash,
-                    hash=mac,
-                    key_id=self.key.id,
-                )
+                _INSERT_ENTRY,
+                {
+                    "seq": seq,
+                    "recorded_at": recorded_at,
+                    "actor_id": event.actor_id,
+                    "actor_name": event.actor_name,
+                    "actor_role": event.actor_role,
+                    "structure_id": event.structure_id,
+                    "access_mode": event.access_mode,
+                    "access_reason": event.access_reason,
+                    "action": event.action,
+                    "patient_id": event.patient_id,
+                    "documents": list(event.documents),
+                    "outcome": event.outcome,
+                    "detail": event.detail,
+                    "prev_hash": prev_hash,
+                    "hash": mac,
+                    "key_id": self.key.id,
+                },
             )
-            connection.execute(update(_head).where(_head.c.id == HEAD_ID).values(hash=mac))
+            connection.execute(_SET_HEAD_HASH, {"mac": mac})
         entry = AuditEntry(seq, recorded_at, event, prev_hash, mac, self.key.id)
         for export in self.exporters:
             try:
