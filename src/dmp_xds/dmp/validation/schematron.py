@@ -606,19 +606,31 @@ def parse_document(document: str | bytes) -> SaxonDocument:
     and with the encoding its XML declaration names, as the ANS tool reads a file. Text is taken
     as characters (its declaration's encoding is not read again). SchematronError if Saxon
     cannot read it."""
-    from saxonche import PySaxonApiError
-
+    if isinstance(document, str):
+        return _parsed(lambda: _processor().parse_xml(xml_text=document, encoding="UTF-8"))
     try:
-        if isinstance(document, str):
-            return SaxonDocument(_processor().parse_xml(xml_text=document, encoding="UTF-8"))
         with tempfile.NamedTemporaryFile(prefix="dmp-xds-", suffix=".xml") as file:
             file.write(document)
             file.flush()
-            return SaxonDocument(_processor().parse_xml(xml_file_name=file.name))
-    except PySaxonApiError as exc:
-        raise SchematronError(f"Saxon cannot read the document: {exc}") from exc
+            return parse_file(Path(file.name))
     except OSError as exc:
         raise SchematronError(f"the document cannot be handed to Saxon: {exc}") from exc
+
+
+def parse_file(path: Path) -> SaxonDocument:
+    """`parse_document` of the bytes of a file the caller has already parsed safely (the
+    repository's temporary file of a received document): Saxon reads it where it is, without
+    a copy. SchematronError if Saxon cannot read it."""
+    return _parsed(lambda: _processor().parse_xml(xml_file_name=str(path.resolve())))
+
+
+def _parsed(parse: Callable[[], Any]) -> SaxonDocument:
+    from saxonche import PySaxonApiError
+
+    try:
+        return SaxonDocument(parse())
+    except PySaxonApiError as exc:
+        raise SchematronError(f"Saxon cannot read the document: {exc}") from exc
 
 
 class SchematronValidator:
