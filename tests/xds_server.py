@@ -180,10 +180,10 @@ BACKENDS = [
 ]
 
 
-def documents_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The document store's settings for a test server: none (its data directory) unless
-    DMP_XDS_TEST_DOCUMENTS=s3, then a prefix of its own on the session's S3 server."""
-    if os.environ.get("DMP_XDS_TEST_DOCUMENTS") != "s3":
+def documents_env(request: pytest.FixtureRequest, s3: bool = False) -> dict[str, str]:
+    """The document store's settings for a test server: none (its data directory) unless `s3`
+    or DMP_XDS_TEST_DOCUMENTS=s3, then a prefix of its own on the session's S3 server."""
+    if not s3 and os.environ.get("DMP_XDS_TEST_DOCUMENTS") != "s3":
         return {}
     s3 = request.getfixturevalue("s3_server")
     return dict(s3.settings_env(s3.bucket, f"suite-{uuid.uuid4().hex[:8]}"))

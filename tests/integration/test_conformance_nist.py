@@ -20,7 +20,7 @@ import pytest
 import requests
 from lxml import etree
 
-from xds_server import BACKENDS, database_for, documents_env
+from xds_server import BACKENDS, database_for, documents_env, stored_objects
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = REPO_ROOT / ".." / "shared" / "nist-testkit"
@@ -59,7 +59,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "DMP_XDS_LOG_LEVEL": "warning",
         # The NIST plans send no VIHF: the plain-IHE, development mode of the server.
         "DMP_XDS_AUTH": "none",
-        **documents_env(request),  # DMP_XDS_TEST_DOCUMENTS=s3: documents on the test S3 server
+        # On Citus as a national deployment runs: documents on the test S3 server (elsewhere with
+        # DMP_XDS_TEST_DOCUMENTS=s3).
+        **documents_env(request, s3=request.param == "citus"),
     }
     env.pop("DMP_XDS_DATABASE_URL", None)
     database_url = database_for(request)
@@ -97,6 +99,11 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             "feed": f"127.0.0.1:{mllp_port}",
             "log": str(log_path),
         }
+        if "DMP_XDS_BLOB_STORE" in env:
+            # Where the run put its documents (checked once the module's tests are done): the
+            # object store only, nothing on the server's disk.
+            objects = stored_objects(env)
+            assert objects and not [o for o in objects if o.startswith(("(local)", "(upload)"))], objects
     finally:
         process.terminate()
         try:

@@ -18,7 +18,7 @@ from dmp_xds.dmp.validation.ans_schematrons import (
     volet_schematron,
 )
 from dmp_xds.dmp.validation.cda import CdaPolicy, CdaValidator, load_schema, saxon_document
-from dmp_xds.dmp.validation.schematron import SchematronError, parse_document
+from dmp_xds.dmp.validation.schematron import SchematronError, parse_document, parse_file
 from dmp_xds.dmp.validation.validators import load_validators
 from dmp_xds.dmp.validation.valuesets import DATA_DIR, load_cisis_value_sets
 from dmp_xds.xds.errors import ErrorCode, Severity
@@ -266,9 +266,13 @@ def _twins(path: Path) -> list[bytes]:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_saxon_reading_the_received_bytes_finds_what_it_found_on_lxml_copy(ans: AnsSchematrons, path: Path) -> None:
+def test_saxon_reading_the_received_bytes_finds_what_it_found_on_lxml_copy(
+    ans: AnsSchematrons, path: Path, tmp_path: Path
+) -> None:
     # The reference path, as the CDA layer ran before: Saxon parsed the document as lxml wrote
-    # it back from the tree parse_bytes made. Now it reads the client's bytes.
+    # it back from the tree parse_bytes made. Now it reads the client's bytes, from the
+    # repository's file of them when there is one.
+    received = tmp_path / "received"
     for data in _twins(path):
         root = parse_bytes(data)
         ids = template_ids(data)
@@ -276,6 +280,19 @@ def test_saxon_reading_the_received_bytes_finds_what_it_found_on_lxml_copy(ans: 
         document = saxon_document(data, root)
         assert not isinstance(document, bytes)  # Saxon read the bytes themselves
         assert ans.validate(document, ids) == reference
+        received.write_bytes(data)
+        in_place = saxon_document(data, root, received)
+        assert not isinstance(in_place, bytes)
+        assert ans.validate(in_place, ids) == reference
+
+
+def test_the_layer_given_the_documents_file_finds_what_it_finds_in_its_bytes(cda: CdaValidator, tmp_path: Path) -> None:
+    broken = ANEST.read_bytes().replace(b'<realmCode code="FR"/>', b"", 1)
+    received = tmp_path / "received"
+    received.write_bytes(broken)
+    errors, _ = cda.check(broken, None, received)
+    assert any("ANS schematron" in e.context and "realmCode" in e.context for e in errors)
+    assert errors == cda.check(broken)[0]
 
 
 def test_saxon_refuses_a_doctype_in_the_bytes_it_reads() -> None:
@@ -285,3 +302,16 @@ def test_saxon_refuses_a_doctype_in_the_bytes_it_reads() -> None:
         parse_document(document)
     root = etree.fromstring(b"<a>boom</a>")
     assert saxon_document(document, root) == b"<?xml version='1.0' encoding='UTF-8'?>\n<a>boom</a>"
+
+
+def test_saxon_refuses_a_doctype_in_the_file_it_reads(tmp_path: Path) -> None:
+    received = tmp_path / "received"
+    received.write_bytes(b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "boom">]><a>&x;</a>')
+    with pytest.raises(SchematronError, match="DOCTYPE"):
+        parse_file(received)
+    with pytest.raises(SchematronError):
+        parse_file(tmp_path / "missing")
+    root = etree.fromstring(b"<a>boom</a>")
+    assert saxon_document(received.read_bytes(), root, received) == (
+        b"<?xml version='1.0' encoding='UTF-8'?>\n<a>boom</a>"
+    )

@@ -184,11 +184,12 @@ def _match_documents(
 
 
 def _check_documents(
-    services: Services, entries: list[DocumentEntry], received: list[_ReceivedDocument]
+    services: Services, entries: list[DocumentEntry], received: list[_ReceivedDocument], contents: dict[str, bytes]
 ) -> tuple[list[XdsError], dict[str, etree._Element]]:
     """The CDA layer on each text/xml document, against its DocumentEntry (read from its temporary
-    file: the bytes are parsed once, here), and the trees it parsed, by document id, which the
-    signature check canonicalizes rather than parsing the documents again."""
+    file, which the schematrons' parser reads too: the bytes are parsed once by each parser, here),
+    and the trees it parsed, by document id, which the signature check canonicalizes rather than
+    parsing the documents again. `contents` keeps the bytes read, by document id."""
     by_id = {de.entry_uuid: de for de in entries}
     findings: list[XdsError] = []
     trees: dict[str, etree._Element] = {}
@@ -196,7 +197,8 @@ def _check_documents(
         de = by_id.get(doc.document_id)
         # The submission set's signature is text/xml but no CDA: it is checked as a signature.
         if de is not None and de.mime_type == CDA_MIME_TYPE and not is_signature_entry(de):
-            found, tree = services.validators.document_check(de, doc.blob.path.read_bytes())
+            data = contents[doc.document_id] = doc.blob.path.read_bytes()
+            found, tree = services.validators.document_check(de, data, doc.blob.path)
             findings += found
             if tree is not None:
                 trees[doc.document_id] = tree
@@ -209,9 +211,11 @@ def _check_signature(
     submission: Submission,
     received: list[_ReceivedDocument],
     trees: dict[str, etree._Element],
+    read: dict[str, bytes],
 ) -> list[XdsError]:
     """Under the CI-SIS profile, the XAdES signature of the submission set (dmp/submission_signature.py):
-    required when the server authenticates its callers, unless configured optional."""
+    required when the server authenticates its callers, unless configured optional. `read`: the
+    documents' bytes already read, by document id."""
     settings = services.settings
     if settings.profile != "cisis":
         return []
@@ -223,7 +227,9 @@ def _check_signature(
     required = security is not None and settings.submission_signature == "required" and not from_web
     if not required and not any(is_signature_entry(de) for de in submission.documents):
         return []
-    contents = {doc.document_id: doc.blob.path.read_bytes() for doc in received}
+    contents = {
+        d.document_id: read[d.document_id] if d.document_id in read else d.blob.path.read_bytes() for d in received
+    }
     trust = security.trust if security is not None else None
     return signature_errors(submission, contents, trust, principal, required, parsed=trees)
 
@@ -248,11 +254,12 @@ def provide_and_register(services: Services, request: TransactionRequest) -> Tra
         if services.settings.profile == "cisis":
             _tolerate_id_case(submission.documents, received, unusable)
         errors += _match_documents(submission.documents, received, unusable, services.settings.repository_unique_id)
-        findings, trees = _check_documents(services, submission.documents, received)
+        read: dict[str, bytes] = {}
+        findings, trees = _check_documents(services, submission.documents, received, read)
         errors += findings
         if any(e.is_error for e in errors):
             return submission_result(submission, errors)
-        refused = _check_signature(services, request, submission, received, trees)
+        refused = _check_signature(services, request, submission, received, trees, read)
         if refused:
             return submission_result(submission, refused)
 

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Select, and_, bindparam, delete, func, insert, or_, select, update
 
 from dmp_xds.dmp.model import (
     AUTHORIZATION_DAYS,
@@ -65,6 +65,17 @@ from dmp_xds.xds.model import KIND_ASSOCIATION, KIND_DOCUMENT_ENTRY, KIND_FOLDER
 _record = DmpRecordRow.__table__
 _authorization = DmpAuthorizationRow.__table__
 _representative = DmpRepresentativeRow.__table__
+# `_get`'s statements (every request reads its patient's record), built once: built per call
+# with the patient's id in them they cost more CPU than running them.
+_RECORD_OF = select(_record).where(_record.c.patient_id == bindparam("patient_id"))
+_GRANTS_OF = (
+    select(_authorization).where(_authorization.c.patient_id == bindparam("patient_id")).order_by(_authorization.c.id)
+)
+_REPRESENTATIVES_OF = (
+    select(_representative)
+    .where((_representative.c.patient_id == bindparam("patient_id")) & _representative.c.revoked_at.is_(None))
+    .order_by(_representative.c.id)
+)
 _patient = PatientRow.__table__
 _lifecycle_event = LifecycleEventRow.__table__
 
@@ -167,19 +178,12 @@ class DmpStore:
             return self._get(connection, patient_id)
 
     def _get(self, connection: Connection, patient_id: str) -> DmpRecord | None:
-        row = connection.execute(select(_record).where(_record.c.patient_id == patient_id)).first()
+        key = {"patient_id": patient_id}
+        row = connection.execute(_RECORD_OF, key).first()
         if row is None:
             return None
-        grants = tuple(
-            _authorization_of(g)
-            for g in connection.execute(
-                select(_authorization).where(_authorization.c.patient_id == patient_id).order_by(_authorization.c.id)
-            )
-        )
-        representatives = tuple(
-            r.representative_id
-            for r in connection.execute(self._active_representatives(patient_id).order_by(_representative.c.id))
-        )
+        grants = tuple(_authorization_of(g) for g in connection.execute(_GRANTS_OF, key))
+        representatives = tuple(r.representative_id for r in connection.execute(_REPRESENTATIVES_OF, key))
         return _record_of(row, grants, representatives)
 
     def _get_many(self, connection: Connection, patient_ids: list[str]) -> dict[str, DmpRecord]:

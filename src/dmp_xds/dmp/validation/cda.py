@@ -29,7 +29,7 @@ from dmp_xds.dmp.cda.header import CdaError, CdaHeader, InstanceId, clinical_doc
 from dmp_xds.dmp.cda.timestamps import hl7_ts_to_dtm
 from dmp_xds.dmp.ins import INS_ROOTS, nir_problem
 from dmp_xds.dmp.validation.ans_schematrons import AnsSchematrons
-from dmp_xds.dmp.validation.schematron import SaxonDocument, SchematronError, parse_document
+from dmp_xds.dmp.validation.schematron import SaxonDocument, SchematronError, parse_document, parse_file
 from dmp_xds.dmp.validation.valuesets import CisisValueSets, ValueSet
 from dmp_xds.xds.errors import ErrorCode, Severity, XdsError
 from dmp_xds.xds.model import Code, DocumentEntry
@@ -82,9 +82,12 @@ class CdaValidator:
         """Every finding on one document (and its DocumentEntry, when given)."""
         return self.check(data, entry)[0]
 
-    def check(self, data: bytes, entry: DocumentEntry | None = None) -> tuple[list[XdsError], etree._Element | None]:
+    def check(
+        self, data: bytes, entry: DocumentEntry | None = None, path: Path | None = None
+    ) -> tuple[list[XdsError], etree._Element | None]:
         """`validate`, and the document's tree as `parse_bytes` made it (None: not acceptable XML),
-        for the later steps that read the same document (the signature's digest)."""
+        for the later steps that read the same document (the signature's digest). `path`: a file
+        holding exactly `data` (the repository's temporary file), which Saxon then reads."""
         where = entry.entry_uuid if entry is not None else ""
         subject = f"Document {entry.entry_uuid} (uniqueId {entry.unique_id})" if entry is not None else "Document"
         try:
@@ -101,19 +104,19 @@ class CdaValidator:
         if entry is not None:
             problems += consistency_problems(header, entry, self.value_sets)
         findings = self._findings(subject, where, problems) + self.schematron_findings(
-            data, root, header, subject, where
+            data, root, header, subject, where, path
         )
         return findings, root
 
     def schematron_findings(
-        self, data: bytes, root: etree._Element, header: CdaHeader, subject: str, where: str
+        self, data: bytes, root: etree._Element, header: CdaHeader, subject: str, where: str, path: Path | None = None
     ) -> list[XdsError]:
         """The ANS schematrons' failed asserts on a document parse_bytes accepted (`data`, its
-        tree `root`), each with its schematron, rule and XPath."""
+        tree `root`, maybe its file `path`), each with its schematron, rule and XPath."""
         if self.schematrons is None:
             return []
         template_ids = [(t.root, t.extension) for t in header.template_ids]
-        _, findings = self.schematrons.validate(saxon_document(data, root), template_ids)
+        _, findings = self.schematrons.validate(saxon_document(data, root, path), template_ids)
         out = []
         for finding in findings[:MAX_SCHEMATRON_FINDINGS]:
             warning = finding.is_warning or self.policy is CdaPolicy.WARN
@@ -166,14 +169,16 @@ class CdaValidator:
 # --- header rules ----------------------------------------------------------------------------
 
 
-def saxon_document(data: bytes, root: etree._Element) -> SaxonDocument | bytes:
+def saxon_document(data: bytes, root: etree._Element, path: Path | None = None) -> SaxonDocument | bytes:
     """Saxon's tree of a document `parse_bytes` accepted (`root`): parsed from the bytes the
     client sent, Saxon's parser refusing any DOCTYPE as parse_bytes does (so no entity or
     external subset can be opened, whatever encoding the two parsers read), which saves lxml
-    writing the tree back (1.4 ms of CPU for 433 kB). If Saxon cannot read those bytes, what
-    lxml writes back from its tree: the document parse_bytes checked, in UTF-8."""
+    writing the tree back (1.4 ms of CPU for 433 kB). Given `path`, the file that holds those
+    bytes, Saxon reads it where it is rather than from a copy written for it. If Saxon cannot
+    read those bytes, what lxml writes back from its tree: the document parse_bytes checked, in
+    UTF-8."""
     try:
-        return parse_document(data)
+        return parse_file(path) if path is not None else parse_document(data)
     except SchematronError:
         return bytes(etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True))
 

@@ -39,7 +39,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -313,8 +313,18 @@ def _candidate_branches(context: str) -> list[tuple[str, str]]:
     return out
 
 
-# A template's elements, found by their templateId: what most ANS rule contexts start with.
-_TEMPLATE_KEY = "dmp:templateId"
+# A template's elements, found by their templateId: what most ANS rule contexts start with. A map
+# from each templateId root to the elements that have a templateId child with that root, in
+# document order (what `key()` on those would give), the entry 0 the document it indexes. Made
+# once per document for all the schematrons that check it (`SaxonDocument.template_index`): a
+# key would be indexed again by each stylesheet.
+_TEMPLATES_PARAM = "dmp:templates"
+_TEMPLATES_OF = (
+    f"Q{{{MAP}}}merge((Q{{{MAP}}}entry(0, $document), "
+    f"for $element in $document//Q{{{NS_HL7}}}templateId/parent::*, "
+    f"$root in distinct-values($element/Q{{{NS_HL7}}}templateId/@root ! string(.)) "
+    f"return Q{{{MAP}}}entry($root, $element)), map{{'duplicates': 'combine'}})"
+)
 _TEMPLATE_CONDITION = re.compile(
     r"""^(?:\./)?([\w.\-]+):templateId(?:/@root\s*=\s*('[^']*'|"[^"]*")|"""
     r"""\[\s*@root\s*=\s*('[^']*'|"[^"]*")\s*\])$"""
@@ -346,9 +356,9 @@ def _predicates(step: str) -> list[str]:
 
 def _template_key(start: str, hl7_prefixes: frozenset[str]) -> str | None:
     """For a first step `//name[... templateId/@root = 'X' and ...]` (the templateId condition a
-    conjunct of one of its predicates), `key('dmp:templateId', 'X')`: the elements with that
-    templateId, which hold every node the step selects, found without scanning the document.
-    None for any other step."""
+    conjunct of one of its predicates), the elements with that templateId (from the document's
+    template index), which hold every node the step selects, found without scanning the
+    document. None for any other step."""
     for predicate in _predicates(start):
         for conjunct in _split_keyword(predicate.strip(), "and"):
             # (condition) is the condition, (a or b) is not a conjunct.
@@ -361,7 +371,7 @@ def _template_key(start: str, hl7_prefixes: frozenset[str]) -> str | None:
                 conjunct = conjunct[1:-1].strip()
             match = _TEMPLATE_CONDITION.match(conjunct)
             if match and match.group(1) in hl7_prefixes:
-                return f"key('{_TEMPLATE_KEY}', {match.group(2) or match.group(3)})"
+                return f"Q{{{MAP}}}get($dmp:by-template, {match.group(2) or match.group(3)})"
     return None
 
 
@@ -464,13 +474,20 @@ def compile_schematron(
                 _xsl(stylesheet, "variable", name=name, select=value)
     # Variables naming a document that does not exist: the checks reading them are left out too.
     global_needs = {name: needed for name, value in globals_seen.items() if (needed := _needs(value, unavailable, {}))}
-    # Built on a document's first lookup, once per run.
-    _xsl(
-        stylesheet, "key", name=_TEMPLATE_KEY, match=f"*[Q{{{NS_HL7}}}templateId]", use=f"Q{{{NS_HL7}}}templateId/@root"
-    )
+    # The document's template index, given by the caller or made here (only if a rule needs it).
+    _xsl(stylesheet, "param", name=_TEMPLATES_PARAM, as_="map(*)?", select="()")
+    _templates_function(stylesheet)
     hl7_prefixes = frozenset(prefix for prefix, uri in namespaces.items() if uri == NS_HL7)
     root = _xsl(stylesheet, "template", match="/")
     _xsl(root, "variable", name="dmp:root", select="/")
+    given = f"${_TEMPLATES_PARAM}"
+    _xsl(
+        root,
+        "variable",
+        name="dmp:by-template",
+        as_="map(*)",
+        select=f"if (exists({given}) and {given}(0) is $dmp:root) then {given} else dmp:templates-of($dmp:root)",
+    )
     starts = {"/": "$dmp:root"}  # the first steps of the rule contexts -> the variable holding their nodes
     findings = etree.SubElement(root, f"{{{DMP}}}findings")
     for number, pattern in enumerate(patterns):
@@ -552,6 +569,22 @@ def compile_schematron(
     return Compiled(etree.tostring(stylesheet, encoding="unicode"), tuple(skipped))
 
 
+def _templates_function(stylesheet: etree._Element) -> None:
+    function = _xsl(stylesheet, "function", name="dmp:templates-of", as_="map(*)")
+    _xsl(function, "param", name="document", as_="document-node()")
+    _xsl(function, "sequence", select=_TEMPLATES_OF)
+
+
+def _template_index_stylesheet() -> str:
+    """The stylesheet that makes a document's template index (its result, a map)."""
+    stylesheet = etree.Element(f"{{{XSL}}}stylesheet", nsmap={"xsl": XSL, "dmp": DMP})
+    stylesheet.set("version", "3.0")
+    _templates_function(stylesheet)
+    _xsl(_xsl(stylesheet, "template", match="/", as_="map(*)"), "sequence", select="dmp:templates-of(.)")
+    text: str = etree.tostring(stylesheet, encoding="unicode")
+    return text
+
+
 def document_literals(schema: etree._Element) -> list[str]:
     """The XML file paths the schema's expressions write as string literals (value sets,
     vocabularies): what `document()` / `doc()` will be asked for, relative to the schema file."""
@@ -568,6 +601,7 @@ def document_literals(schema: etree._Element) -> list[str]:
 
 
 _PREFIXED_STEP = re.compile(r"Q\{([^}]*)\}")
+_TEMPLATES_NAME = "{" + DMP + "}" + _TEMPLATES_PARAM.removeprefix("dmp:")
 _PROCESSOR: Any = None
 _DISALLOW_DOCTYPE = (
     "http://saxon.sf.net/feature/parserFeature?uri=http%3A//apache.org/xml/features/disallow-doctype-decl"
@@ -597,6 +631,35 @@ class SaxonDocument:
     """An XML document parsed by Saxon, for `SchematronValidator.validate`."""
 
     node: Any  # saxonche PyXdmNode
+    _template_index: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+    def template_index(self) -> Any:
+        """The document's template index (see `_TEMPLATES_OF`), made on the first call: every
+        schematron that checks the document is given it."""
+        if not self._template_index:
+            self._template_index.append(_template_indexer().transform_to_value(xdm_node=self.node))
+        return self._template_index[0]
+
+
+_INDEXER: Any = None
+_INDEXER_LOCAL = threading.local()
+
+
+def _template_indexer() -> Any:
+    """This thread's clone of the compiled template index stylesheet (compiled once per process)."""
+    global _INDEXER
+    executable = getattr(_INDEXER_LOCAL, "executable", None)
+    if executable is None:
+        processor = _processor()
+        with _PROCESSOR_LOCK:
+            if _INDEXER is None:
+                _INDEXER = processor.new_xslt30_processor().compile_stylesheet(
+                    stylesheet_text=_template_index_stylesheet()
+                )
+        executable = _INDEXER.clone()
+        executable.set_result_as_raw_value(True)
+        _INDEXER_LOCAL.executable = executable
+    return executable
 
 
 def parse_document(document: str | bytes) -> SaxonDocument:
@@ -606,19 +669,31 @@ def parse_document(document: str | bytes) -> SaxonDocument:
     and with the encoding its XML declaration names, as the ANS tool reads a file. Text is taken
     as characters (its declaration's encoding is not read again). SchematronError if Saxon
     cannot read it."""
-    from saxonche import PySaxonApiError
-
+    if isinstance(document, str):
+        return _parsed(lambda: _processor().parse_xml(xml_text=document, encoding="UTF-8"))
     try:
-        if isinstance(document, str):
-            return SaxonDocument(_processor().parse_xml(xml_text=document, encoding="UTF-8"))
         with tempfile.NamedTemporaryFile(prefix="dmp-xds-", suffix=".xml") as file:
             file.write(document)
             file.flush()
-            return SaxonDocument(_processor().parse_xml(xml_file_name=file.name))
-    except PySaxonApiError as exc:
-        raise SchematronError(f"Saxon cannot read the document: {exc}") from exc
+            return parse_file(Path(file.name))
     except OSError as exc:
         raise SchematronError(f"the document cannot be handed to Saxon: {exc}") from exc
+
+
+def parse_file(path: Path) -> SaxonDocument:
+    """`parse_document` of the bytes of a file the caller has already parsed safely (the
+    repository's temporary file of a received document): Saxon reads it where it is, without
+    a copy. SchematronError if Saxon cannot read it."""
+    return _parsed(lambda: _processor().parse_xml(xml_file_name=str(path.resolve())))
+
+
+def _parsed(parse: Callable[[], Any]) -> SaxonDocument:
+    from saxonche import PySaxonApiError
+
+    try:
+        return SaxonDocument(parse())
+    except PySaxonApiError as exc:
+        raise SchematronError(f"Saxon cannot read the document: {exc}") from exc
 
 
 class SchematronValidator:
@@ -666,10 +741,14 @@ class SchematronValidator:
             parsed = document if isinstance(document, SaxonDocument) else parse_document(document)
         except SchematronError as exc:
             return [Finding(self.name, "", "", "error", "", f"the schematron could not run: {exc}")]
+        executable = self._clone()
         try:
-            result = self._clone().transform_to_string(xdm_node=parsed.node)
+            executable.set_parameter(_TEMPLATES_NAME, parsed.template_index())
+            result = executable.transform_to_string(xdm_node=parsed.node)
         except PySaxonApiError as exc:
             return [Finding(self.name, "", "", "error", "", f"the schematron could not run: {exc}")]
+        finally:
+            executable.remove_parameter(_TEMPLATES_NAME)  # the document is not kept alive by it
         return self._findings(result or "")
 
     def _findings(self, result: str) -> list[Finding]:

@@ -7,6 +7,7 @@ profile when it is on); `document_errors` is the CDA layer for one document of a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lxml import etree
 
@@ -58,11 +59,14 @@ class Validators:
         """The CDA layer for one `text/xml` document; other media types (PDF...) skip it."""
         return self.document_check(entry, data)[0]
 
-    def document_check(self, entry: DocumentEntry, data: bytes) -> tuple[list[XdsError], etree._Element | None]:
-        """`document_errors`, and the tree the CDA layer parsed (None: it did not parse it)."""
+    def document_check(
+        self, entry: DocumentEntry, data: bytes, path: Path | None = None
+    ) -> tuple[list[XdsError], etree._Element | None]:
+        """`document_errors`, and the tree the CDA layer parsed (None: it did not parse it).
+        `path`: a file holding exactly `data`, read there by the schematrons' parser."""
         if self.cda is None or entry.mime_type != CDA_MIME_TYPE or not self.cda.applies_to(data):
             return [], None
-        return self.cda.check(data, entry)
+        return self.cda.check(data, entry, path)
 
 
 def load_validators(settings: Settings, cda_under_ihe: bool = False) -> Validators:
