@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from psycopg import sql
@@ -20,9 +21,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 import soap_messages as soap
 from citusserver import CitusCluster
+from dmp_xds.dmp.model import Consent
 from dmp_xds.storage import distribution
 from dmp_xds.storage.database import DatabaseNotAtHead, create_engine_for, ensure_at_head, upgrade
+from dmp_xds.storage.patient_accounts import Channel, LoginTaken, PatientAccountStore
 from dmp_xds.storage.queries import QUERY_BY_NAME, QueryRows, StoredQuery, build_plan, parse_stored_query, run_plan
+from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.store import RegistryStore, _submission_rows
 from dmp_xds.storage.tables import metadata
 from dmp_xds.xds import vocabulary as v
@@ -334,6 +338,53 @@ def test_an_entry_uuid_of_another_patient_on_another_worker_stores_nothing(
         store.store_submission(second)
     assert store.count_rows() == before
     assert prepared_transactions(citus_cluster, citus_db[0]) == 0
+
+
+def test_one_login_asked_at_once_for_two_patients_on_two_workers_has_one_owner(
+    citus_cluster: CitusCluster, citus_db: tuple[str, str], engine: Engine
+) -> None:
+    """The patients' accounts are spread by patient, where a unique login index holds per
+    patient only: the login's claim (`web_login`, by login) decides, whatever the workers, even
+    when both creations read the login free before either writes it."""
+    patients = patients_on_each_worker(citus_cluster, citus_db[0])
+    records = DmpStore(engine)
+    for patient in patients:
+        records.create(patient, Consent("accueil", datetime.now(UTC)))
+    accounts = PatientAccountStore(engine)
+    barrier = threading.Barrier(len(patients))
+    outcomes: list[BaseException | None] = [None] * len(patients)
+    taken = PatientAccountStore._login_taken
+
+    def read_then_wait(connection: Any, login: str) -> bool:
+        free = taken(connection, login)
+        barrier.wait(timeout=30)  # both have read the login free
+        return free
+
+    def create(index: int) -> None:
+        try:
+            accounts.create(patients[index], "same1234", "scrypt$h", Channel("SMS", "0606060606"), "810001234565")
+        except BaseException as exc:  # the outcome is what the test checks
+            outcomes[index] = exc
+
+    with mock.patch.object(PatientAccountStore, "_login_taken", staticmethod(read_then_wait)):
+        threads = [threading.Thread(target=create, args=(i,)) for i in range(len(patients))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert sum(outcome is None for outcome in outcomes) == 1, outcomes
+    assert all(isinstance(o, LoginTaken) for o in outcomes if o is not None), outcomes
+    winner = patients[outcomes.index(None)]
+    owner = accounts.by_login("same1234")
+    assert owner is not None and owner.patient_id == winner
+    loser = next(p for p in patients if p != winner)
+    assert accounts.get(loser) is None
+    assert prepared_transactions(citus_cluster, citus_db[0]) == 0
+    # Destroying the winner's record frees the login for the other patient.
+    records.destroy(winner, None)
+    accounts.create(loser, "same1234", "scrypt$h", Channel("SMS", "0606060606"), "810001234565")
+    found = accounts.by_login("same1234")
+    assert found is not None and found.patient_id == loser
 
 
 def test_a_submission_failing_after_writing_on_both_workers_leaves_nothing(

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from dmp_xds.dmp.model import Consent, DmpError
 from dmp_xds.dmp.policy import KIND_ATTENDING, KIND_BLOCKED, KIND_ESTABLISHMENT, KIND_PROFESSIONAL
 from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.patient_accounts import Channel, LoginTaken, PatientAccountStore
+from dmp_xds.storage.patient_accounts import Channel, LoginTaken, PatientAccountStore, RepresentativeAccountStore
 from dmp_xds.storage.records import DmpStore, Grantee
 from dmp_xds.storage.tables import DmpPatientAccountRow, metadata
 
@@ -99,6 +99,26 @@ def test_the_web_account_is_one_per_dmp_and_erased_with_it(store: DmpStore, engi
     assert changed.channels == (Channel("EMAIL", "a@b.fr"),)
     with pytest.raises(DmpError, match="no web account"):
         accounts.set_password(OTHER, "scrypt$other")
+    assert accounts.by_login("abcd1234") == accounts.get(PATIENT)
     store.destroy(PATIENT, None)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(DmpPatientAccountRow.__table__)).scalar_one() == 0
+    assert accounts.by_login("abcd1234") is None
+    # The destroyed record's login is free again.
+    accounts.create(OTHER, "abcd1234", "scrypt$hash", Channel("SMS", "0606060606"), DOCTOR)
+    assert accounts.by_login("abcd1234") == accounts.get(OTHER)
+
+
+def test_a_login_is_one_account_among_the_patients_and_the_representatives(store: DmpStore, engine: Engine) -> None:
+    """One sign-in form serves both kinds of account: a login names one of them, whichever
+    kind was made first, and each kind's sign-in finds only its own."""
+    patients, representatives = PatientAccountStore(engine), RepresentativeAccountStore(engine)
+    patients.create(PATIENT, "shared01", "scrypt$hash", Channel("SMS", "0606060606"), DOCTOR)
+    with pytest.raises(LoginTaken):
+        representatives.create("rep-1", "shared01", "scrypt$hash", Channel("EMAIL", "r@e.fr"), "operator")
+    representatives.create("rep-1", "repr0001", "scrypt$hash", Channel("EMAIL", "r@e.fr"), "operator")
+    with pytest.raises(LoginTaken):
+        patients.create(OTHER, "repr0001", "scrypt$hash", Channel("SMS", "0606060606"), DOCTOR)
+    assert representatives.by_login("shared01") is None and patients.by_login("repr0001") is None
+    found = representatives.by_login("repr0001")
+    assert found is not None and found.patient_id == "rep-1"

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, Table, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from dmp_xds.dmp.model import Consent
 from dmp_xds.storage.database import (
     DatabaseNotAtHead,
     alembic_config,
@@ -26,6 +27,7 @@ from dmp_xds.storage.database import (
     upgrade,
 )
 from dmp_xds.storage.distribution import CITUS_UNIQUE_PER_PATIENT, is_citus
+from dmp_xds.storage.records import DmpStore
 from dmp_xds.storage.store import RegistryStore, _submission_rows
 from dmp_xds.storage.tables import DocumentEntryRow, RegistryUniqueIdRow, metadata
 from dmp_xds.xds import vocabulary as v
@@ -494,3 +496,44 @@ def test_concurrent_submissions(store: RegistryStore) -> None:
     assert counts["submission_set"] == 40
     assert counts["document_entry"] == 80
     assert counts["repository_document"] == 80
+
+
+def test_migration_0018_claims_the_logins_of_the_accounts_there_are(db_url: str) -> None:
+    """Accounts made before `web_login`: each login is claimed by its account; a login a patient
+    and a representative shared (a race the old read-then-insert allowed) stays the patient's."""
+    config = alembic_config(db_url)
+    engine = create_engine_for(db_url)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    account = {
+        "password_hash": "scrypt$x",
+        "password_temporary": True,
+        "channels": [],
+        "created_by": "810001234565",
+        "created_at": now,
+        "updated_at": now,
+        "locked": False,
+        "failed_logins": 0,
+    }
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0017")
+        DmpStore(engine).create(PATIENT_ID, Consent("accueil", now))
+        with engine.begin() as connection:
+            connection.execute(
+                metadata.tables["dmp_patient_account"].insert(),
+                [{"patient_id": PATIENT_ID, "login": "shared", **account}],
+            )
+            connection.execute(
+                metadata.tables["web_representative_account"].insert(),
+                [
+                    {"representative_id": "rep-1", "login": "shared", **account},
+                    {"representative_id": "rep-2", "login": "own", **account},
+                ],
+            )
+        upgrade(db_url)
+        with engine.connect() as connection:
+            claims = {tuple(row) for row in connection.execute(select(metadata.tables["web_login"]))}
+        assert claims == {("shared", "patient", PATIENT_ID), ("own", "representative", "rep-2")}
+    finally:
+        engine.dispose()

@@ -48,6 +48,7 @@ BY_ID_TABLES: tuple[tuple[str, str], ...] = (
     ("web_session", "token_hash"),
     ("web_challenge", "token_hash"),
     ("web_attempt", "key"),
+    ("web_login", "login"),  # a login's owner: the guard that keeps it unique across patients
 )
 
 # Small operator-made tables, read everywhere: a copy on every node (the closed global trace
@@ -79,8 +80,8 @@ SURROGATE_KEYED: frozenset[str] = frozenset(
 )
 
 # Unique constraints that do not hold the distribution column: Citus refuses them. On Citus
-# they become unique per patient, and the application's own check (read before the insert)
-# guards the rest; see docs/scaling.md.
+# they become unique per patient; a claim table distributed by the value guards the rest
+# (`web_login` for the logins); see docs/scaling.md.
 CITUS_UNIQUE_PER_PATIENT: dict[str, tuple[str, tuple[str, ...]]] = {
     "dmp_patient_account": ("uq_dmp_patient_account_login", ("login",)),
 }

@@ -2,7 +2,9 @@
 
 The password is never stored in clear: the caller hands a scrypt hash (security/passwords.py).
 Each method is one transaction; a change of a missing (or already existing) account is a
-DmpError saying so. Destroying the DMP erases the account (storage/records.py).
+DmpError saying so. Destroying the DMP erases the account (storage/records.py). A login is
+claimed in `web_login` with the account, in the same transaction: its key keeps the login unique
+among all the accounts of the sign-in form, on Citus too, and a sign-in finds the account by it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,22 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dmp_xds.dmp.model import DmpError
-from dmp_xds.storage.tables import DmpPatientAccountRow, DmpRecordRow, WebRepresentativeAccountRow, utc_aware
+from dmp_xds.storage.tables import (
+    DmpPatientAccountRow,
+    DmpRecordRow,
+    WebLoginRow,
+    WebRepresentativeAccountRow,
+    utc_aware,
+)
 
 _record = DmpRecordRow.__table__
+_login = WebLoginRow.__table__
+PATIENT = "patient"
+REPRESENTATIVE = "representative"
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class PatientAccountStore:
 
     _table = DmpPatientAccountRow.__table__
     _key = "patient_id"
+    _kind = PATIENT
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -78,6 +90,7 @@ class PatientAccountStore:
                     raise DmpError(f"{patient_id} already has a web account")
                 if self._login_taken(connection, login):
                     raise LoginTaken(f"login {login} is taken")
+                connection.execute(insert(_login).values(login=login, subject_kind=self._kind, subject_id=patient_id))
                 connection.execute(
                     insert(self._table).values(
                         **{self._key: patient_id},
@@ -107,7 +120,9 @@ class PatientAccountStore:
 
     def by_login(self, login: str) -> PatientAccount | None:
         with self.engine.connect() as connection:
-            row = connection.execute(select(self._column).where(self._table.c.login == login)).first()
+            row = connection.execute(
+                select(_login.c.subject_id).where(_login.c.login == login, _login.c.subject_kind == self._kind)
+            ).first()
             return self._get(connection, row[0]) if row is not None else None
 
     def record_failed_login(self, patient_id: str, lock_at: int) -> PatientAccount:
@@ -163,11 +178,8 @@ class PatientAccountStore:
     @staticmethod
     def _login_taken(connection: Connection, login: str) -> bool:
         """A login names one account among the patients' and the representatives' (one sign-in
-        form serves both)."""
-        return any(
-            connection.execute(select(table.c.login).where(table.c.login == login)).first() is not None
-            for table in (DmpPatientAccountRow.__table__, WebRepresentativeAccountRow.__table__)
-        )
+        form serves both). Read first for a clear answer; the claim's key decides a race."""
+        return connection.execute(select(_login.c.login).where(_login.c.login == login)).first() is not None
 
     def _get(self, connection: Connection, subject_id: str) -> PatientAccount | None:
         row = connection.execute(select(self._table).where(self._column == subject_id)).first()
@@ -193,10 +205,24 @@ class RepresentativeAccountStore(PatientAccountStore):
 
     _table = WebRepresentativeAccountRow.__table__
     _key = "representative_id"
+    _kind = REPRESENTATIVE
 
     def _check_subject(self, connection: Connection, subject_id: str) -> None:
         if not subject_id:
             raise DmpError("a legal representative's account needs their id")
+
+
+def release_patient_login(connection: Connection, patient_id: str) -> None:
+    """Free the login of the patient's account, in the transaction that erases the account."""
+    accounts = DmpPatientAccountRow.__table__
+    login = connection.execute(select(accounts.c.login).where(accounts.c.patient_id == patient_id)).scalar()
+    if login is not None:
+        # By login (the claim's key: one shard on Citus), and only if it is still the patient's.
+        connection.execute(
+            delete(_login).where(
+                _login.c.login == login, _login.c.subject_kind == PATIENT, _login.c.subject_id == patient_id
+            )
+        )
 
 
 def _channel_value(channel: Channel) -> dict[str, str]:

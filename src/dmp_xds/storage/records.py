@@ -43,6 +43,7 @@ from dmp_xds.dmp.policy import (
 )
 from dmp_xds.security.vihf import same_patient, split_cx
 from dmp_xds.storage.blobstore import BlobStore, BlobStoreError
+from dmp_xds.storage.patient_accounts import release_patient_login
 from dmp_xds.storage.store import release_unique_ids
 from dmp_xds.storage.tables import (
     AssociationRow,
@@ -359,6 +360,7 @@ class DmpStore:
                 release_unique_ids(connection, kind, [p.unique_id for p in rows])
             connection.execute(delete(_authorization).where(_authorization.c.patient_id == patient_id))
             connection.execute(delete(_representative).where(_representative.c.patient_id == patient_id))
+            release_patient_login(connection, patient_id)
             accounts = DmpPatientAccountRow.__table__
             connection.execute(delete(accounts).where(accounts.c.patient_id == patient_id))
             connection.execute(

@@ -714,6 +714,20 @@ class WebRepresentativeAccountRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer)
 
 
+class WebLoginRow(Base):
+    """A login of the patients' sign-in form, held by one account: a patient's or a legal
+    representative's (one form serves both). Its primary key keeps a login unique across both
+    tables on every database, a Citus cluster included, where the patients' accounts are spread
+    by patient and a unique index on their login holds per patient only (docs/scaling.md). A
+    sign-in finds the account through it."""
+
+    __tablename__ = "web_login"
+
+    login: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # patient | representative
+    subject_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+
+
 class StatsClosedMonthRow(Base):
     """A structure's dashboard figures for a month that is over (storage/stats.py `Activity`, as
     JSON): the trace only gets rows stamped when they are written, so a past month's figures no
