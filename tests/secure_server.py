@@ -18,12 +18,13 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
 import soap_messages as soap
-from dmp_xds.config import Settings, default_database_url
+from dmp_xds.config import Settings, default_database_url, load_settings
 from dmp_xds.security.cps import load_pem_certificates
 from dmp_xds.security.pki import GeneratedPki
 from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
 from dmp_xds.services.register import apply_registry_values, now_dtm
 from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.document_store import open_blob_store
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.trail import AuditEntry, AuditTrail
 from dmp_xds.xds import vocabulary as v
@@ -134,8 +135,7 @@ class SecureServer:
             de.authors[0].institutions = [f"STRUCTURE^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^{institution}"]
         content = content or f"document {name}\n".encode()
         de.mime_type = mime_type
-        path = self.data_dir / f"{name}.bin"
-        path.write_bytes(content)
+        location = self._put(name, de.unique_id, content)
         de.hash, de.size = hashlib.sha1(content).hexdigest(), len(content)
         de.repository_unique_id = self.repository_id
         assign_entry_uuids(submission)
@@ -143,11 +143,22 @@ class SecureServer:
         engine = create_engine_for(self.engine_url())
         try:
             RegistryStore(engine).store_submission(
-                submission, [StoredDocument(de.unique_id, str(path), de.size, de.hash, mime_type)]
+                submission, [StoredDocument(de.unique_id, location, de.size, de.hash, mime_type)]
             )
         finally:
             engine.dispose()
         return submission
+
+    def _put(self, name: str, unique_id: str, content: bytes) -> str:
+        """The document's location: a file of the test's, or an object the server's S3 store
+        (a server on Citus) publishes, where the server will read it."""
+        settings = load_settings(environ=self.env)
+        if settings.s3_location is None:
+            path = self.data_dir / f"{name}.bin"
+            path.write_bytes(content)
+            return str(path)
+        blobs = open_blob_store(settings)
+        return blobs.publish(blobs.write_bytes(content), blobs.allocate(unique_id))
 
 
 def patient_portals(pki: GeneratedPki) -> str:

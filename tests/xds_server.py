@@ -189,6 +189,12 @@ def documents_env(request: pytest.FixtureRequest, s3: bool = False) -> dict[str,
     return dict(s3.settings_env(s3.bucket, f"suite-{uuid.uuid4().hex[:8]}"))
 
 
+def documents_for(request: pytest.FixtureRequest) -> dict[str, str]:
+    """`documents_env` for a fixture parametrized over BACKENDS: on Citus the documents are on the
+    session's S3 server, as a deployment at that scale keeps them (docs/scaling.md)."""
+    return documents_env(request, s3=request.param == "citus")
+
+
 def database_for(request: pytest.FixtureRequest) -> str:
     """For a fixture parametrized over BACKENDS: its database URL ('' is the SQLite default; a
     fresh distributed database on the session's cluster for Citus)."""

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from xds_server import BACKENDS, RunningServer, database_for, documents_env, start_server, stop_server
+from xds_server import BACKENDS, RunningServer, database_for, documents_for, start_server, stop_server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def xds_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server per test module and backend: SQLite is the embedded default (migrated at start)."""
     data_dir = tmp_path_factory.mktemp(f"xds-{request.param}")
-    documents = documents_env(request, s3=request.param == "citus")
+    documents = documents_for(request)
     server = start_server(data_dir, database_for(request), {"DMP_XDS_PROFILE": "ihe", **documents})
     yield server
     stop_server(server)

@@ -12,7 +12,7 @@ from lxml import etree
 import soap_messages as soap
 from dmp_xds.xds import vocabulary as v
 from factories import PATIENT_ID, make_submission
-from xds_server import BACKENDS, database_for, start_server, stop_server, stored_state
+from xds_server import BACKENDS, database_for, documents_for, start_server, stop_server, stored_state
 
 LIMIT = 200_000
 BODY_TIMEOUT_SECONDS = 2
@@ -28,6 +28,7 @@ def server(request, tmp_path_factory):
             "DMP_XDS_PROFILE": "ihe",
             "DMP_XDS_MAX_REQUEST_BYTES": str(LIMIT),
             "DMP_XDS_REQUEST_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS),
+            **documents_for(request),
         },
     )
     running.add_patient(PATIENT_ID)

@@ -20,7 +20,7 @@ import pytest
 import requests
 from lxml import etree
 
-from xds_server import BACKENDS, database_for, documents_env, stored_objects
+from xds_server import BACKENDS, database_for, documents_for, stored_objects
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = REPO_ROOT / ".." / "shared" / "nist-testkit"
@@ -61,7 +61,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "DMP_XDS_AUTH": "none",
         # On Citus as a national deployment runs: documents on the test S3 server (elsewhere with
         # DMP_XDS_TEST_DOCUMENTS=s3).
-        **documents_env(request, s3=request.param == "citus"),
+        **documents_for(request),
     }
     env.pop("DMP_XDS_DATABASE_URL", None)
     database_url = database_for(request)

@@ -27,7 +27,7 @@ from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Association, Submission
 from factories import make_association, make_document_entry, make_submission, make_submission_set, new_uuid
 from secure_server import MASKED, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 PATIENT = "2840500000317^^^&1.2.250.1.213.1.4.10&ISO"
 NIR = PATIENT.split("^", 1)[0]
@@ -47,7 +47,11 @@ def server(
     request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecureServer]:
     running = start_secure_server(
-        tmp_path_factory.mktemp(f"destroy-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"destroy-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     yield running
     stop_secure_server(running)
@@ -215,7 +219,17 @@ def history_of(server: SecureServer, pki: GeneratedPki, patient: str) -> set[str
     return made
 
 
-def test_destroy_leaves_no_row_naming_the_patient_but_the_trace(server: SecureServer, pki: GeneratedPki) -> None:
+def still_stored(request: pytest.FixtureRequest, server: SecureServer, path: str) -> bool:
+    """Whether a document's file, or its object on the S3 server (a server on Citus), is there."""
+    if path.startswith("s3://"):
+        bucket, _, key = path.removeprefix("s3://").partition("/")
+        return key in request.getfixturevalue("s3_server").keys(bucket, key)
+    return Path(path).is_file() or (server.data_dir / "documents" / path).is_file()
+
+
+def test_destroy_leaves_no_row_naming_the_patient_but_the_trace(
+    request: pytest.FixtureRequest, server: SecureServer, pki: GeneratedPki
+) -> None:
     made = history_of(server, pki, PATIENT)
     server.cli("dmp", "create", OTHER, "--collected-by", "accueil")
     kept = server.store_document("other", OTHER)
@@ -246,7 +260,7 @@ def test_destroy_leaves_no_row_naming_the_patient_but_the_trace(server: SecureSe
                 .scalars()
                 .all()
             )
-        assert paths
+        assert paths and all(still_stored(request, server, p) for p in paths)
 
         destroyed = server.cli("dmp", "destroy", PATIENT, "--yes", "--request", "courrier du 2026-05-30")
         assert f"DMP of {PATIENT} destroyed" in destroyed
@@ -259,7 +273,7 @@ def test_destroy_leaves_no_row_naming_the_patient_but_the_trace(server: SecureSe
         assert {table: count for table, count in after.items() if count and table not in (TRACE, TRACE_HEAD)} == {}
         assert after[TRACE] > before[TRACE]  # the trace stays, with the destruction in it
         assert after[TRACE_HEAD] == 1  # its chain goes on: the destruction is its last row
-        assert not any(Path(p).is_file() or (server.data_dir / "documents" / p).is_file() for p in paths)
+        assert not any(still_stored(request, server, p) for p in paths)
         other = footprint(engine, OTHER, {OTHER, kept.documents[0].entry_uuid})
         assert other["patient"] == other["dmp_record"] == other["document_entry"] == 1, other
     finally:

@@ -18,7 +18,7 @@ from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.xds import vocabulary as v
 from secure_server import SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
 from soap_messages import SoapResponse, adhoc_query
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 NS = {"h": hv.NS_HL7}
 
@@ -33,7 +33,11 @@ def server(
     request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecureServer]:
     running = start_secure_server(
-        tmp_path_factory.mktemp(f"dmp-operator-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"dmp-operator-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     yield running
     stop_secure_server(running)

@@ -25,7 +25,7 @@ from dmp_xds.transport.serve import DMPI_SERVICES
 from dmp_xds.xds import vocabulary as v
 from secure_server import SecureServer, start_secure_server, stop_secure_server, vihf
 from soap_messages import SoapResponse, adhoc_query, parse_response, retrieve
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 SOAP12 = "application/soap+xml"
 H, P = {"h": cv.NS_HABILITATIONS}, {"p": cv.NS_PATIENTS}
@@ -45,7 +45,11 @@ def server(
     request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecureServer]:
     running = start_secure_server(
-        tmp_path_factory.mktemp(f"dmpi-cxf-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"dmpi-cxf-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     yield running
     stop_secure_server(running)

@@ -26,7 +26,7 @@ from dmp_xds.storage.records import DmpStore
 from dmp_xds.xds import vocabulary as v
 from factories import make_document_entry, make_submission, make_submission_set
 from secure_server import SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 DMPI = "/si-dmp-server/v2/services/"
 NS = {"h": hv.NS_HL7, "gdp": hv.NS_GDP}
@@ -46,6 +46,7 @@ def server(
         pki,
         tls=True,
         database_url=database_for(request),
+        extra=documents_for(request),
     )
     yield running
     stop_secure_server(running)

@@ -19,7 +19,7 @@ from dmp_xds.services import establishment_stats as es
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.stats import activities, kept_months
 from secure_server import start_secure_server, stop_secure_server
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,11 @@ def activity(
     request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Activity]:
     server = start_secure_server(
-        tmp_path_factory.mktemp(f"stats-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"stats-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     try:
         yield act(server, pki)

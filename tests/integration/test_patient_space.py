@@ -27,7 +27,7 @@ from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Code
 from factories import new_uuid
 from secure_server import MASKED, PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 SOMEONE_ELSE = "899999999999"
 INVISIBLE = Code("INVISIBLE_PATIENT", "1.2.250.1.213.1.1.4.13", "Non visible par le patient")
@@ -49,7 +49,11 @@ def server(
     request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecureServer]:
     running = start_secure_server(
-        tmp_path_factory.mktemp("patient-space"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp("patient-space"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     doctor = pki.identity("doctor").national_id
     for patient in (PATIENT, BLOCKING, OTHER, CLOSING, MINOR):

@@ -25,7 +25,7 @@ from dmp_xds.storage.trail import AuditEntry
 from dmp_xds.xds import vocabulary as v
 from factories import ans_example
 from secure_server import MASKED, PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 OTHER = "1840599123456^^^&1.2.250.1.213.1.4.10&ISO"  # the nurse is not authorized there
 CLOSING = "2750599123456^^^&1.2.250.1.213.1.4.10&ISO"
@@ -46,7 +46,11 @@ def server(
     """A secured server on SQLite and on PostgreSQL, a record with a report, a later one, a biology
     result, a document masked from professionals, a PDF and a CDA."""
     running = start_secure_server(
-        tmp_path_factory.mktemp(f"pro-pages-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"pro-pages-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     try:
         doctor = pki.identity("doctor").national_id

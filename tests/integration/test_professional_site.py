@@ -25,8 +25,8 @@ from dmp_xds.services import professional_site as site
 from dmp_xds.services.context import Services
 from dmp_xds.services.professional_site.dossier_patient import LATEST
 from dmp_xds.storage import trail as t
-from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.storage.database import create_engine_for
+from dmp_xds.storage.document_store import open_blob_store
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.trail import AuditEntry
 from dmp_xds.transport.security import build_security
@@ -34,7 +34,7 @@ from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Submission
 from factories import make_author, make_code, make_document_entry, make_submission, make_submission_set, new_unique_id
 from secure_server import MASKED, PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 OTHER = "1840599123456^^^&1.2.250.1.213.1.4.10&ISO"  # a DMP the pharmacist is not authorized on
 CLOSING = "2750599123456^^^&1.2.250.1.213.1.4.10&ISO"
@@ -135,7 +135,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
 @pytest.fixture(scope="module", params=BACKENDS)
 def web(request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     server = start_secure_server(
-        tmp_path_factory.mktemp(f"pro-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"pro-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     engine = None
     try:
@@ -168,9 +172,7 @@ def web(request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pyt
         settings = resolve(load_settings(environ=server.env))
         engine = create_engine_for(settings.database_url)
         security = build_security(settings, engine)
-        services = Services(
-            settings, RegistryStore(engine), FilesystemBlobStore(settings.documents_dir), security=security
-        )
+        services = Services(settings, RegistryStore(engine), open_blob_store(settings), security=security)
         yield Site(server, pki, services, engine, documents, contents)
     finally:
         if engine is not None:

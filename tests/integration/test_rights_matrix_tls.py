@@ -21,7 +21,7 @@ from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Association, Submission
 from factories import make_association, make_submission, make_submission_set, new_uuid
 from secure_server import MASKED, PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 REFUSING = "2910599123456^^^&1.2.250.1.213.1.4.10&ISO"  # refused break-glass access
 SOMEONE_ELSE = "899999999999"  # the author of documents no caller wrote
@@ -38,7 +38,11 @@ def server(
     request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecureServer]:
     running = start_secure_server(
-        tmp_path_factory.mktemp(f"rights-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"rights-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     ids = {name: pki.identity(name).national_id for name in ("doctor", "doctor2", "nurse", "occupational")}
     hospital = pki.identity("hospital").structure_id

@@ -27,7 +27,7 @@ from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Association, Author, Code, DocumentEntry, Submission
 from factories import make_association, make_submission, make_submission_set, new_uuid
 from secure_server import MASKED, PATIENT, SecureServer, patient_vihf, start_secure_server, stop_secure_server, vihf
-from xds_server import BACKENDS, database_for
+from xds_server import BACKENDS, database_for, documents_for
 
 AUTHOR, ATTENDING, OTHER_PROFESSIONAL = "doctor", "doctor2", "nurse"  # PKI cards
 UNKNOWN_UNIQUE_ID = "1.2.250.1.999.1.1.424242424242"
@@ -43,7 +43,11 @@ def server(
     request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecureServer]:
     running = start_secure_server(
-        tmp_path_factory.mktemp(f"masked-versions-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"masked-versions-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     running.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
     for card in (AUTHOR, OTHER_PROFESSIONAL):

@@ -36,7 +36,7 @@ from secure_server import (
     stop_secure_server,
     vihf,
 )
-from xds_server import BACKENDS, database_for, free_port
+from xds_server import BACKENDS, database_for, documents_for, free_port
 
 MINOR = "1130599123456^^^&1.2.250.1.213.1.4.10&ISO"  # whose declared legal representative is PARENT
 PARENT = "2700599123456^^^&1.2.250.1.213.1.4.10&ISO"
@@ -52,7 +52,11 @@ def server(
     request: pytest.FixtureRequest, pki: GeneratedPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecureServer]:
     running = start_secure_server(
-        tmp_path_factory.mktemp(f"vouching-{request.param}"), pki, tls=True, database_url=database_for(request)
+        tmp_path_factory.mktemp(f"vouching-{request.param}"),
+        pki,
+        tls=True,
+        database_url=database_for(request),
+        extra=documents_for(request),
     )
     doctor = pki.identity("doctor").national_id
     running.cli("dmp", "create", PATIENT, "--collected-by", doctor)

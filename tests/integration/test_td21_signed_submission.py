@@ -28,7 +28,7 @@ from dmp_xds.xds.ebrim.encode import encode_submit_objects_request
 from dmp_xds.xds.model import Association, Submission
 from factories import make_submission_set, new_uuid
 from secure_server import AUDIENCE, SecureServer, start_secure_server, stop_secure_server
-from xds_server import BACKENDS, database_for, stored_state
+from xds_server import BACKENDS, database_for, documents_for, stored_state
 
 ANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "ans-testcontenucda"
 CDA = ANS / "ExemplesCDA" / "ANEST-CR-ANEST_2022.01.xml"
@@ -53,6 +53,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             "DMP_XDS_VALUE_SETS": str(ANS / "jeuxDeValeurs"),
             "DMP_XDS_CDA_SCHEMA": str(ANS / "infrastructure" / "cda" / "CDA_extended.xsd"),
             "DMP_XDS_SCHEMATRONS": "",
+            **documents_for(request),
         },
         database_url=database_for(request),
     )
