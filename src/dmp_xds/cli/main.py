@@ -282,6 +282,7 @@ def _register_tool_commands() -> None:
     from dmp_xds.cli.conformance import conformance
     from dmp_xds.cli.dmp import dmp
     from dmp_xds.cli.dmp_lps import register as register_dmp_lps
+    from dmp_xds.cli.documents import documents
     from dmp_xds.cli.pki import pki
     from dmp_xds.cli.query import bench_load, query
     from dmp_xds.cli.stats import stats, stats_keep
@@ -290,6 +291,7 @@ def _register_tool_commands() -> None:
 
     main.add_command(query)
     main.add_command(bench_load)
+    main.add_command(documents)
     main.add_command(submit)
     main.add_command(retrieve)
     main.add_command(conformance)

@@ -18,8 +18,10 @@ store that cannot give it fails before an answer starts, then streams it chunk b
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
+import re
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -35,8 +37,22 @@ CHUNK_SIZE = 1024 * 1024
 TEMPORARY_GRACE_SECONDS = 15 * 60.0
 
 
+# The name `document_key` gives, relative to the store's root or prefix: only such names are
+# the store's documents (`stored`); anything else there is left alone.
+DOCUMENT_KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[0-9a-f]{12}")
+
+
 class BlobStoreError(Exception):
     """The document store cannot be reached, or refused or failed an operation."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A document the store holds, as its listing shows it."""
+
+    location: str
+    size: int
+    modified: dt.datetime  # UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +164,11 @@ class BlobStore(ABC):
         return b"".join(self.read_chunks(location))
 
     @abstractmethod
+    def stored(self) -> Iterator[StoredBlob]:
+        """Every document the store holds under its root or prefix, whether the registry refers
+        to it or not (storage/document_sweep.py), temporary files aside."""
+
+    @abstractmethod
     def check(self) -> None:
         """The store is there and usable now, else BlobStoreError saying what is wrong: at
         start-up (the server refuses to start) and for the readiness check (transport/health.py)."""
@@ -204,6 +225,22 @@ class FilesystemBlobStore(BlobStore):
         if not path.is_file() or not os.access(path, os.R_OK):
             raise BlobStoreError(f"document file {location} cannot be read")
         return _file_chunks(path, chunk_size)
+
+    def stored(self) -> Iterator[StoredBlob]:
+        if not self.root.is_dir():
+            return
+        for first in sorted(self.root.iterdir()):
+            if first == self.tmp_dir or not first.is_dir():
+                continue
+            for path in sorted(first.glob("*/*")):
+                relative = path.relative_to(self.root).as_posix()
+                if DOCUMENT_KEY.fullmatch(relative):
+                    try:
+                        info = path.stat()
+                    except FileNotFoundError:  # removed meanwhile
+                        continue
+                    modified = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
+                    yield StoredBlob(str(path), info.st_size, modified)
 
     def check(self) -> None:
         """A document can be written here now: a probe file written and removed."""

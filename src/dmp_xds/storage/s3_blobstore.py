@@ -33,7 +33,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dmp_xds.config import S3_SCHEME, S3Location
-from dmp_xds.storage.blobstore import CHUNK_SIZE, TEMPORARY_GRACE_SECONDS, BlobStore, BlobStoreError, TempBlob
+from dmp_xds.storage.blobstore import (
+    CHUNK_SIZE,
+    DOCUMENT_KEY,
+    TEMPORARY_GRACE_SECONDS,
+    BlobStore,
+    BlobStoreError,
+    StoredBlob,
+    TempBlob,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +190,18 @@ class S3BlobStore(BlobStore):
         except BotoCoreError as exc:
             raise BlobStoreError(
                 f"the object store DMP_XDS_S3_ENDPOINT_URL={self.endpoint_url} cannot be reached: {_reason(exc)}"
+            ) from None
+
+    def stored(self) -> Iterator[StoredBlob]:
+        try:
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for obj in page.get("Contents", []):
+                    if DOCUMENT_KEY.fullmatch(obj["Key"][len(self.prefix) :]):
+                        yield StoredBlob(f"{S3_SCHEME}{self.bucket}/{obj['Key']}", obj["Size"], obj["LastModified"])
+        except (BotoCoreError, ClientError) as exc:
+            raise BlobStoreError(
+                f"the object store {self.endpoint_url} cannot list its documents: {_reason(exc)}"
             ) from None
 
     def clean_temporary(self, older_than_seconds: float = TEMPORARY_GRACE_SECONDS) -> int:

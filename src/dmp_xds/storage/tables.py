@@ -346,7 +346,9 @@ class RepositoryDocumentRow(Base):
 
     unique_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     repository_unique_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
-    path: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    # Indexed for the sweep of unreferenced documents (storage/document_sweep.py), which asks
+    # whether a location is named, a batch at a time.
+    path: Mapped[str] = mapped_column(String(TEXT_LENGTH), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(CODE_LENGTH))
     mime_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
