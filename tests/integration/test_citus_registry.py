@@ -4,11 +4,12 @@ routed to one shard, and the guarantees of a submission across shards and worker
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,25 @@ def prepared_transactions(cluster: CitusCluster, database: str) -> int:
     return total
 
 
+def at_once(calls: list[Callable[[], None]]) -> list[BaseException | None]:
+    """Run each call in a thread of its own (they meet at a barrier of their own); what each
+    raised, or None."""
+    outcomes: list[BaseException | None] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        try:
+            calls[index]()
+        except BaseException as exc:  # the outcome is what the test checks
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
 def test_one_unique_id_submitted_at_once_for_two_patients_on_two_workers_has_one_owner(
     citus_cluster: CitusCluster, citus_db: tuple[str, str], store: RegistryStore
 ) -> None:
@@ -293,20 +313,12 @@ def test_one_unique_id_submitted_at_once_for_two_patients_on_two_workers_has_one
         submission.documents[0].hash = str(index + 1) * 40  # two different documents
         submissions.append(submission)
     barrier = threading.Barrier(len(submissions))
-    outcomes: list[BaseException | None] = [None] * len(submissions)
 
-    def submit(index: int) -> None:
+    def submit(submission: Submission) -> None:
         barrier.wait()
-        try:
-            store.store_submission(submissions[index])
-        except BaseException as exc:  # the outcome is what the test checks
-            outcomes[index] = exc
+        store.store_submission(submission)
 
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(submissions))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once([functools.partial(submit, s) for s in submissions])
     assert sum(outcome is None for outcome in outcomes) == 1, outcomes
     assert all(isinstance(o, IntegrityError) for o in outcomes if o is not None), outcomes
     winner = next(s for s, o in zip(submissions, outcomes, strict=True) if o is None)
@@ -352,7 +364,6 @@ def test_one_login_asked_at_once_for_two_patients_on_two_workers_has_one_owner(
         records.create(patient, Consent("accueil", datetime.now(UTC)))
     accounts = PatientAccountStore(engine)
     barrier = threading.Barrier(len(patients))
-    outcomes: list[BaseException | None] = [None] * len(patients)
     taken = PatientAccountStore._login_taken
 
     def read_then_wait(connection: Any, login: str) -> bool:
@@ -360,18 +371,11 @@ def test_one_login_asked_at_once_for_two_patients_on_two_workers_has_one_owner(
         barrier.wait(timeout=30)  # both have read the login free
         return free
 
-    def create(index: int) -> None:
-        try:
-            accounts.create(patients[index], "same1234", "scrypt$h", Channel("SMS", "0606060606"), "810001234565")
-        except BaseException as exc:  # the outcome is what the test checks
-            outcomes[index] = exc
+    def create(patient: str) -> None:
+        accounts.create(patient, "same1234", "scrypt$h", Channel("SMS", "0606060606"), "810001234565")
 
     with mock.patch.object(PatientAccountStore, "_login_taken", staticmethod(read_then_wait)):
-        threads = [threading.Thread(target=create, args=(i,)) for i in range(len(patients))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        outcomes = at_once([functools.partial(create, p) for p in patients])
     assert sum(outcome is None for outcome in outcomes) == 1, outcomes
     assert all(isinstance(o, LoginTaken) for o in outcomes if o is not None), outcomes
     winner = patients[outcomes.index(None)]
