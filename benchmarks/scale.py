@@ -19,6 +19,7 @@ are used again on the next run. Then, for each database:
 Usage: python benchmarks/scale.py [--entries 1000000,10000000] [--backends postgresql,citus]
                                   [--data-dir /var/tmp/dmp-xds-bench-scale] [--queries 2000]
                                   [--submissions 400] [--workers 2]
+                                  [--citus-fill copy|bench-load|grow] [--fill-only]
 Every loop is bounded by its count; servers listen on 127.0.0.1 only and are stopped at the end.
 """
 
@@ -64,6 +65,8 @@ BATCH_PATIENTS = 1000
 VALUE_SETS = ROOT / ".." / "shared" / "ans-testcontenucda" / "jeuxDeValeurs"
 DEFAULT_DATA_DIR = Path("/var/tmp/dmp-xds-bench-scale")
 FILL_FORMAT = 1  # bump when what a filling writes changes: kept databases of another format are refilled
+GROW_STAGE = 1_000_000  # DocumentEntries generated at a time when a kept database is grown
+STAGE_DATABASE = "scale_stage"
 SUBMITTING_PATIENTS = 500  # ITI-41 submissions go to this many random loaded patients
 QUERIED_PATIENTS = 5000
 
@@ -194,17 +197,21 @@ def db_upgrade(url: str) -> None:
 
 
 def prepared(
-    backend: Backend, entries: int, pools: CodePools, source: Backend | None = None
+    backend: Backend, entries: int, pools: CodePools, source: Backend | None = None, grow: Backend | None = None
 ) -> tuple[str, dict[str, Any]]:
     """The kept database of `entries` DocumentEntries (filled now if there is none): by
     bench-load's generator, or with `source` (the PostgreSQL backend) copied from its database of
-    the same size, filled first if need be."""
+    the same size, filled first if need be, or `grown` from a smaller one through `grow`."""
     name = f"scale_{entries}"
     marker_file = backend.home / "filled.json"
     filled = json.loads(marker_file.read_text()) if marker_file.exists() else {}
     kept = filled.get(name)
-    if kept is not None and kept.get("format") == FILL_FORMAT and backend.coordinator.has_database(name):
-        return backend.url(name), kept
+    if kept is not None and kept.get("format") == FILL_FORMAT:
+        database = kept.get("database", name)
+        if backend.coordinator.has_database(database):
+            return backend.url(database), kept
+    if grow is not None:
+        return grown(backend, entries, pools, grow)
     source_url = prepared(source, entries, pools)[0] if source is not None else ""
     how = f"a copy of {source.name}'s" if source is not None else "bench-load's"
     print(f"  filling {backend.name} with {how} {entries} DocumentEntries...", flush=True)
@@ -218,12 +225,7 @@ def prepared(
     else:
         fill_with_bench_load(url, entries, pools, start)
     fill_seconds = time.perf_counter() - start
-    engine = create_engine_for(url)
-    try:
-        with engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
-    finally:
-        engine.dispose()
+    vacuum_analyze(url)
     kept = {
         "format": FILL_FORMAT,
         "entries": entries,
@@ -236,7 +238,76 @@ def prepared(
     return url, kept
 
 
-def fill_with_bench_load(url: str, entries: int, pools: CodePools, start: float) -> None:
+def grown(backend: Backend, entries: int, pools: CodePools, stage: Backend) -> tuple[str, dict[str, Any]]:
+    """The kept Citus database of `entries` DocumentEntries made from the largest smaller one,
+    for a disk that cannot hold both sizes (nor a PostgreSQL copy of the larger): the patients
+    added are those `fill_with_bench_load` would give, generated `GROW_STAGE` entries at a time
+    into a scratch database of `stage` (the PostgreSQL backend), copied in (COPY), then dropped.
+    The smaller size is gone afterwards (its database is the larger's now)."""
+    marker_file = backend.home / "filled.json"
+    filled = json.loads(marker_file.read_text()) if marker_file.exists() else {}
+    smaller = max(
+        (
+            kept["entries"]
+            for kept in filled.values()
+            if kept.get("format") == FILL_FORMAT and kept["entries"] < entries
+        ),
+        default=None,
+    )
+    if smaller is None:
+        raise SystemExit(f"{backend.name}: no kept database smaller than {entries} entries to grow")
+    kept = filled.pop(f"scale_{smaller}")
+    database = kept.get("database", f"scale_{smaller}")
+    url = backend.url(database)
+    start = time.perf_counter()
+    db_upgrade(url)
+    for first in range(smaller, entries, GROW_STAGE):
+        count = min(GROW_STAGE, entries - first)
+        print(f"  growing {backend.name} from {first} to {first + count} DocumentEntries...", flush=True)
+        stage.create_database(STAGE_DATABASE)
+        stage_url = stage.url(STAGE_DATABASE)
+        db_upgrade(stage_url)
+        with psycopg.connect(psycopg_url(url)) as target, psycopg.connect(psycopg_url(stage_url)) as scratch:
+            # Row ids follow the target's: the copied rows keep them.
+            for sequence, table_name, column in owned_sequences(scratch):
+                highest = target.execute(
+                    sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(column), sql.Identifier(table_name))
+                ).fetchone()
+                if highest is not None and highest[0] is not None:
+                    scratch.execute("SELECT setval(%s, %s)", (sequence, highest[0]))
+            scratch.commit()
+        fill_with_bench_load(
+            stage_url, count, pools, start, first_patient=first // DOCUMENTS_PER_PATIENT, seed=7 + first
+        )
+        copy_rows(stage_url, url)
+        with stage.coordinator.admin_connection() as connection:
+            connection.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(STAGE_DATABASE)))
+    vacuum_analyze(url)
+    kept = {
+        "format": FILL_FORMAT,
+        "entries": entries,
+        "database": database,
+        "fill": f"grown from {smaller}",
+        "fill_seconds": kept["fill_seconds"] + time.perf_counter() - start,
+        "load": os.getloadavg()[0],
+    }
+    filled[f"scale_{entries}"] = kept
+    marker_file.write_text(json.dumps(filled, indent=1))
+    return url, kept
+
+
+def vacuum_analyze(url: str) -> None:
+    engine = create_engine_for(url)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    finally:
+        engine.dispose()
+
+
+def fill_with_bench_load(
+    url: str, entries: int, pools: CodePools, start: float, *, first_patient: int = 0, seed: int = 7
+) -> None:
     patients = entries // DOCUMENTS_PER_PATIENT
     done = [0]
 
@@ -247,8 +318,8 @@ def fill_with_bench_load(url: str, entries: int, pools: CodePools, start: float)
 
     engine = create_engine_for(url)
     try:
-        load(RegistryStore(engine), pools, patients, DOCUMENTS_PER_PATIENT, seed=7, batch_size=BATCH_PATIENTS,
-             progress=progress)  # fmt: skip
+        load(RegistryStore(engine), pools, patients, DOCUMENTS_PER_PATIENT, seed=seed, first_patient=first_patient,
+             batch_size=BATCH_PATIENTS, progress=progress)  # fmt: skip
     finally:
         engine.dispose()
 
@@ -284,19 +355,23 @@ def copy_rows(source_url: str, target_url: str) -> None:
             target.commit()
             if copied > 1 << 20:
                 print(f"    {table.name}: {copied / 2**20:.0f} MB in {time.perf_counter() - started:.0f} s", flush=True)
-        owned = target.execute(
-            "SELECT s.oid::regclass::text, t.relname, a.attname FROM pg_class s "
-            "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
-            "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
-            "WHERE s.relkind = 'S'"
-        ).fetchall()
-        for sequence, table_name, column in owned:
+        for sequence, table_name, column in owned_sequences(target):
             target.execute(
                 sql.SQL("SELECT setval({}, coalesce((SELECT max({}) FROM {}), 0) + 1, false)").format(
                     sql.Literal(sequence), sql.Identifier(column), sql.Identifier(table_name)
                 )
             )
         target.commit()
+
+
+def owned_sequences(connection: psycopg.Connection) -> list[tuple[str, str, str]]:
+    """(sequence, table, column) of every sequence a column owns."""
+    return connection.execute(
+        "SELECT s.oid::regclass::text, t.relname, a.attname FROM pg_class s "
+        "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+        "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
+        "WHERE s.relkind = 'S'"
+    ).fetchall()
 
 
 # --- sizes ----------------------------------------------------------------------------------
@@ -411,9 +486,14 @@ def iti41_bodies(count: int, patients: list[str], rng: random.Random) -> list[tu
 
 
 def bench(
-    backend: Backend, entries: int, args: argparse.Namespace, pools: CodePools, source: Backend | None
+    backend: Backend,
+    entries: int,
+    args: argparse.Namespace,
+    pools: CodePools,
+    source: Backend | None,
+    grow: Backend | None = None,
 ) -> dict[str, Any]:
-    url, kept = prepared(backend, entries, pools, source)
+    url, kept = prepared(backend, entries, pools, source, grow)
     patients = entries // DOCUMENTS_PER_PATIENT
     rng = random.Random(5)
     classes = class_codes(url)
@@ -510,10 +590,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument(
         "--citus-fill",
-        choices=("copy", "bench-load"),
+        choices=("copy", "bench-load", "grow"),
         default="copy",
         help="fill Citus with a COPY of the PostgreSQL database of the same size (filled first if need be), "
-        "or with bench-load through the coordinator (row by row: slow)",
+        "with bench-load through the coordinator (row by row: slow), or by growing its largest smaller kept "
+        "database a million entries at a time (staged in PostgreSQL, then copied: for a disk that cannot "
+        "hold PostgreSQL and Citus at the larger size; the smaller one is consumed)",
     )
     parser.add_argument("--fill-only", action="store_true", help="fill (or check) the kept databases, measure nothing")
     parser.add_argument("--value-sets", type=Path, default=VALUE_SETS, help="the ANS value sets (jeuxDeValeurs)")
@@ -529,7 +611,7 @@ def main() -> None:
     for name in names:
         if name not in ("postgresql", "citus"):
             raise SystemExit(f"unknown backend {name!r} (postgresql, citus)")
-    copying = "citus" in names and args.citus_fill == "copy"
+    copying = "citus" in names and args.citus_fill in ("copy", "grow")
     running: dict[str, Backend] = {}
     try:
         # PostgreSQL first: Citus' databases are copies of its own.
@@ -537,15 +619,17 @@ def main() -> None:
             if name in names or (name == "postgresql" and copying):
                 running[name] = Backend.start(name, args.data_dir)
         source = running.get("postgresql") if copying else None
+        growing = args.citus_fill == "grow"
         for name in names:
             backend = running[name]
             for entries in sizes:
-                origin = source if name == "citus" else None
+                origin = source if name == "citus" and not growing else None
+                stage = source if name == "citus" and growing else None
                 if args.fill_only:
-                    _, kept = prepared(backend, entries, pools, origin)
+                    _, kept = prepared(backend, entries, pools, origin, stage)
                     print(f"  {name} {entries}: filled in {kept['fill_seconds']:.0f} s", flush=True)
                     continue
-                result = bench(backend, entries, args, pools, origin)
+                result = bench(backend, entries, args, pools, origin, stage)
                 results.setdefault(name, []).append(result)
                 print(
                     f"  {name} {entries}: FindDocuments p50 {result['iti18']['p50_ms']:.1f} ms p99 "
