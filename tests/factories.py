@@ -195,6 +195,20 @@ ANS_KIT = Path(
 ANS_EXAMPLES = ANS_KIT / "ExemplesCDA"  # the kit's 94 example CDA documents
 
 
+def registered(submission: Submission) -> Submission:
+    """The values the registry sets itself before storing, versions given by the test kept (for
+    tests that store straight into the RegistryStore; services.register does it for a server)."""
+    if submission.submission_set is not None:
+        submission.submission_set.status = v.STATUS_APPROVED
+    for obj in [*submission.documents, *submission.folders]:
+        obj.status = v.STATUS_APPROVED
+        obj.logical_id = obj.logical_id or obj.entry_uuid
+        obj.version = obj.version or "1"
+    for assoc in submission.associations:
+        assoc.status = v.STATUS_APPROVED
+    return submission
+
+
 def ans_example(name: str) -> bytes:
     """One example document of the kit. Fails, not skips, when the kit is missing: for the CDA
     reader these are the only real data."""

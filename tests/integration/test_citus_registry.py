@@ -33,7 +33,7 @@ from dmp_xds.storage.tables import metadata
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.errors import ErrorCode
 from dmp_xds.xds.model import Submission
-from factories import PATIENT_ID, make_document_entry, make_submission
+from factories import PATIENT_ID, make_document_entry, make_submission, registered
 from xds_server import start_server, stop_server, stored_state
 
 pytestmark = pytest.mark.citus
@@ -129,19 +129,6 @@ def test_a_coordinator_not_yet_distributed_is_refused_with_the_fix(citus_cluster
 
 
 # --- routing -------------------------------------------------------------------------------
-
-
-def registered(submission: Submission) -> Submission:
-    """The values the registry sets itself before storing (as test_registry_store does)."""
-    if submission.submission_set is not None:
-        submission.submission_set.status = v.STATUS_APPROVED
-    for obj in [*submission.documents, *submission.folders]:
-        obj.status = v.STATUS_APPROVED
-        obj.logical_id = obj.logical_id or obj.entry_uuid
-        obj.version = obj.version or "1"
-    for assoc in submission.associations:
-        assoc.status = v.STATUS_APPROVED
-    return submission
 
 
 def for_patient(patient: str, submission: Submission) -> Submission:

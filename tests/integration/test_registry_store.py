@@ -32,7 +32,7 @@ from dmp_xds.storage.store import RegistryStore, _submission_rows
 from dmp_xds.storage.tables import DocumentEntryRow, RegistryUniqueIdRow, metadata
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import LocalizedString, StoredDocument, Submission
-from factories import PATIENT_ID, make_code, make_document_entry, make_submission, new_uuid
+from factories import PATIENT_ID, make_code, make_document_entry, make_submission, new_uuid, registered
 
 
 @pytest.fixture
@@ -47,19 +47,6 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def store(engine: Engine) -> RegistryStore:
     return RegistryStore(engine)
-
-
-def registered(submission: Submission) -> Submission:
-    """The values the registry sets itself before storing (transactions.register does it too)."""
-    if submission.submission_set is not None:
-        submission.submission_set.status = v.STATUS_APPROVED
-    for obj in [*submission.documents, *submission.folders]:
-        obj.status = v.STATUS_APPROVED
-        obj.logical_id = obj.logical_id or obj.entry_uuid
-        obj.version = obj.version or "1"
-    for assoc in submission.associations:
-        assoc.status = v.STATUS_APPROVED
-    return submission
 
 
 def stored_documents(submission: Submission) -> list[StoredDocument]:
