@@ -81,6 +81,7 @@ def start_server(data_dir: Path, database_url: str, extra_env: dict[str, str] | 
         "DMP_XDS_AUTH": "none",
         **(extra_env or {}),
     }
+    env.pop("DMP_XDS_DATABASE_URL", None)  # '' is the embedded default, not the caller's shell's
     if database_url:
         env["DMP_XDS_DATABASE_URL"] = database_url
         subprocess.run(

@@ -8,31 +8,20 @@ file to be updated (so the recorded pass counts stay true). Every failure must c
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from lxml import etree
 
-from xds_server import BACKENDS, database_for, documents_for, stored_objects
+from xds_server import BACKENDS, database_for, documents_for, free_port, start_server, stop_server, stored_objects
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = REPO_ROOT / ".." / "shared" / "nist-testkit"
 EXPECTED = Path(__file__).with_name("nist_expected.txt")
-STARTUP_SECONDS = 30.0
 RUN_SECONDS = 900
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _expected() -> dict[str, str]:
@@ -47,70 +36,26 @@ def _expected() -> dict[str, str]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    data_dir = tmp_path_factory.mktemp(f"xds-conformance-{request.param}")
-    port, mllp_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "DMP_XDS_DATA_DIR": str(data_dir),
-        "DMP_XDS_PORT": str(port),
-        "DMP_XDS_HOST": "127.0.0.1",
-        "DMP_XDS_MLLP_PORT": str(mllp_port),
-        "DMP_XDS_PROFILE": "ihe",
-        "DMP_XDS_LOG_LEVEL": "warning",
-        # The NIST plans send no VIHF: the plain-IHE, development mode of the server.
-        "DMP_XDS_AUTH": "none",
-        # On Citus as a national deployment runs: documents on the test S3 server (elsewhere with
-        # DMP_XDS_TEST_DOCUMENTS=s3).
-        **documents_for(request),
-    }
-    env.pop("DMP_XDS_DATABASE_URL", None)
-    database_url = database_for(request)
-    if database_url:
-        env["DMP_XDS_DATABASE_URL"] = database_url
-        subprocess.run(
-            [sys.executable, "-m", "dmp_xds.cli", "db", "upgrade"],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    log_path = data_dir / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dmp_xds.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
+    mllp_port = free_port()
+    # The NIST plans send no VIHF: the plain-IHE, development mode of the server (start_server's).
+    # On Citus as a national deployment runs: documents on the test S3 server (elsewhere with
+    # DMP_XDS_TEST_DOCUMENTS=s3).
+    env = {"DMP_XDS_MLLP_PORT": str(mllp_port), "DMP_XDS_PROFILE": "ihe", **documents_for(request)}
+    running = start_server(tmp_path_factory.mktemp(f"xds-conformance-{request.param}"), database_for(request), env)
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"dmp-xds serve exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"dmp-xds serve did not answer within {STARTUP_SECONDS}s:\n{log_path.read_text()}")
-            time.sleep(0.1)
         yield {
-            "registry": base + "/xds/registry",
-            "repository": base + "/xds/repository",
+            "registry": running.registry_url,
+            "repository": running.repository_url,
             "feed": f"127.0.0.1:{mllp_port}",
-            "log": str(log_path),
+            "log": str(running.log_path),
         }
-        if "DMP_XDS_BLOB_STORE" in env:
+        if "DMP_XDS_BLOB_STORE" in running.env:
             # Where the run put its documents (checked once the module's tests are done): the
             # object store only, nothing on the server's disk.
-            objects = stored_objects(env)
+            objects = stored_objects(running.env)
             assert objects and not [o for o in objects if o.startswith(("(local)", "(upload)"))], objects
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop_server(running)
 
 
 def test_rep_reg_reg_mu_and_reg_rm_collections_match_the_recorded_verdicts(
