@@ -112,6 +112,15 @@ def start_server(data_dir: Path, database_url: str, extra_env: dict[str, str] | 
     raise RuntimeError(f"dmp-xds serve did not answer within {STARTUP_SECONDS}s:\n{server.log()}")
 
 
+def peak_rss(pid: int) -> int:
+    """A process's high-water mark of resident memory (VmHWM), in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
 def stop_server(server: RunningServer) -> None:
     server.process.terminate()
     try:

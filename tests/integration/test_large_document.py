@@ -11,21 +11,13 @@ import hashlib
 import os
 
 import pytest
-import requests
 
 import soap_messages as soap
 from factories import PATIENT_ID, make_submission
+from xds_server import peak_rss
 
 SIZE = 50 * 1024 * 1024
 PEAK_LIMIT = 4 * SIZE
-
-
-def _peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc status")
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +33,15 @@ def test_50_mb_document_round_trip_with_bounded_memory(server, capsys):
     de.hash = de.size = de.repository_unique_id = None
     de.mime_type = "application/octet-stream"
     request = soap.provide_and_register(submission, {de.entry_uuid: document})
-    baseline = _peak_rss(server.process.pid)
+    baseline = peak_rss(server.process.pid)
     response = server.post("repository", request, timeout=300)
     assert response.status == "Success", response.error_codes
 
-    retrieve = soap.retrieve([(server.repository_unique_id, de.unique_id)])
-    resp = requests.post(
-        server.repository_url, data=retrieve.body, headers={"Content-Type": retrieve.content_type}, timeout=300
-    )
-    parsed = soap.parse_response(resp.status_code, resp.headers["Content-Type"], resp.content)
+    parsed = server.post("repository", soap.retrieve([(server.repository_unique_id, de.unique_id)]), timeout=300)
     retrieved = soap.document_bytes(parsed)[de.unique_id]
     assert hashlib.sha1(retrieved).digest() == hashlib.sha1(document).digest()
 
-    peak = _peak_rss(server.process.pid)
+    peak = peak_rss(server.process.pid)
     with capsys.disabled():
         print(
             f"\n[50 MB round trip] server peak RSS {peak / 2**20:.1f} MiB "

@@ -32,7 +32,16 @@ from dmp_xds.transport.serve import open_services
 from dmp_xds.xds import vocabulary as v
 from factories import PATIENT_ID, make_submission
 from s3server import CephS3Server
-from xds_server import BACKENDS, RunningServer, database_for, free_port, start_server, stop_server, stored_state
+from xds_server import (
+    BACKENDS,
+    RunningServer,
+    database_for,
+    free_port,
+    peak_rss,
+    start_server,
+    stop_server,
+    stored_state,
+)
 
 LARGE = 50 * 1024 * 1024
 PEAK_LIMIT = 4 * LARGE  # as for the filesystem store (test_large_document.py)
@@ -62,10 +71,7 @@ def _submission(documents: int = 1, mime_type: str = "application/octet-stream")
 
 def _retrieve(server: RunningServer, unique_ids: list[str]) -> soap.SoapResponse:
     request = soap.retrieve([(server.repository_unique_id, unique_id) for unique_id in unique_ids])
-    resp = requests.post(
-        server.repository_url, data=request.body, headers={"Content-Type": request.content_type}, timeout=300
-    )
-    return soap.parse_response(resp.status_code, resp.headers["Content-Type"], resp.content)
+    return server.post("repository", request, timeout=300)
 
 
 def _found_documents(server: RunningServer) -> int:
@@ -79,14 +85,6 @@ def _found_documents(server: RunningServer) -> int:
 
 def _local_documents(server: RunningServer) -> list[Path]:
     return [p for p in (server.data_dir / "documents").rglob("*") if p.is_file()]
-
-
-def _peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc status")
 
 
 def test_submitted_documents_are_objects_and_come_back_byte_exact(s3_xds, s3_server):
@@ -113,7 +111,7 @@ def test_a_50_mb_document_goes_up_in_parts_and_comes_back_streamed(s3_xds, s3_se
     de = submission.documents[0]
     request = soap.provide_and_register(submission, {de.entry_uuid: document})
     before = set(s3_server.keys(s3_server.bucket, prefix))
-    baseline = _peak_rss(server.process.pid)
+    baseline = peak_rss(server.process.pid)
 
     started = time.monotonic()
     response = server.post("repository", request, timeout=300)
@@ -131,7 +129,7 @@ def test_a_50_mb_document_goes_up_in_parts_and_comes_back_streamed(s3_xds, s3_se
     fetched = time.monotonic() - started
     assert hashlib.sha1(retrieved).digest() == hashlib.sha1(document).digest()
 
-    peak = _peak_rss(server.process.pid)
+    peak = peak_rss(server.process.pid)
     with capsys.disabled():
         print(
             f"\n[50 MB on S3] submit {submitted:.2f} s, retrieve {fetched:.2f} s, {parts} parts; server peak RSS "
