@@ -20,11 +20,13 @@ from lxml import etree
 import soap_messages as soap
 from dmp_xds.config import Settings, default_database_url, load_settings
 from dmp_xds.security.cps import load_pem_certificates
+from dmp_xds.security.passwords import hash_password
 from dmp_xds.security.pki import GeneratedPki
 from dmp_xds.security.vihf import VihfClaims, build_assertion, security_header, sign_assertion
 from dmp_xds.services.register import apply_registry_values, now_dtm
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.document_store import open_blob_store
+from dmp_xds.storage.patient_accounts import Channel, PatientAccountStore
 from dmp_xds.storage.store import RegistryStore
 from dmp_xds.storage.trail import AuditEntry, AuditTrail
 from dmp_xds.xds import vocabulary as v
@@ -159,6 +161,18 @@ class SecureServer:
             return str(path)
         blobs = open_blob_store(settings)
         return blobs.publish(blobs.write_bytes(content), blobs.allocate(unique_id))
+
+
+def patient_with_account(database_url: str, patient: str, login: str, password: str, email: str) -> None:
+    """The patient's web account as it is after the first sign-in: their own password chosen,
+    one-time codes by e-mail."""
+    engine = create_engine_for(database_url)
+    try:
+        accounts = PatientAccountStore(engine)
+        accounts.create(patient, login, hash_password(password), Channel("EMAIL", email), "test")
+        accounts.choose_password(patient, hash_password(password))
+    finally:
+        engine.dispose()
 
 
 def patient_portals(pki: GeneratedPki) -> str:

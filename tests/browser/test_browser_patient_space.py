@@ -27,13 +27,10 @@ import soap_messages as soap
 from browsers import screenshot, wait_for
 from dmp_xds.dmp.ins import nir_with_key
 from dmp_xds.security import vocabulary as sv
-from dmp_xds.security.passwords import hash_password
 from dmp_xds.security.pki import GeneratedPki
-from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.patient_accounts import Channel, PatientAccountStore
 from dmp_xds.xds import vocabulary as v
 from factories import ANS_KIT, ans_example, new_uuid
-from secure_server import SecureServer, start_secure_server, stop_secure_server, vihf
+from secure_server import SecureServer, patient_with_account, start_secure_server, stop_secure_server, vihf
 from smtp_relay import SmtpRelay
 
 # The CI-SIS profile checks an INS's form: a NIR of 13 digits and its key, under the test root.
@@ -71,13 +68,7 @@ def server(
         running.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
         for card in ("doctor", "doctor2"):
             running.cli("dmp", "grant", PATIENT, browser_pki.identity(card).national_id)
-        engine = create_engine_for(running.engine_url())
-        try:
-            accounts = PatientAccountStore(engine)
-            accounts.create(PATIENT, LOGIN, hash_password(PASSWORD), Channel("EMAIL", EMAIL), "test")
-            accounts.choose_password(PATIENT, hash_password(PASSWORD))
-        finally:
-            engine.dispose()
+        patient_with_account(running.engine_url(), PATIENT, LOGIN, PASSWORD, EMAIL)
         yield running
     finally:
         stop_secure_server(running)

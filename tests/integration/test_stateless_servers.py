@@ -31,18 +31,16 @@ from sqlalchemy import func, select
 from test_web_signin import csrf_of, emailed_code
 
 import soap_messages as soap
-from dmp_xds.security.passwords import hash_password
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.security.vihf import security_header
 from dmp_xds.storage.blobstore import FilesystemBlobStore
 from dmp_xds.storage.database import create_engine_for
-from dmp_xds.storage.patient_accounts import Channel, PatientAccountStore
 from dmp_xds.storage.tables import AuditEntryRow, DocumentEntryRow, RegistryUniqueIdRow, RepositoryDocumentRow
 from dmp_xds.xds import vocabulary as v
 from dmp_xds.xds.model import Author
 from factories import make_submission, make_submission_set
 from pgserver import PostgresServer
-from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
+from secure_server import PATIENT, SecureServer, patient_with_account, start_secure_server, stop_secure_server, vihf
 from smtp_relay import SmtpRelay
 
 pytestmark = pytest.mark.postgres
@@ -102,13 +100,7 @@ def pair(
         a = servers[0]
         a.cli("dmp", "create", PATIENT, "--collected-by", "accueil")
         a.cli("dmp", "grant", PATIENT, pki.identity("doctor").national_id)
-        engine = create_engine_for(database_url)
-        try:
-            accounts = PatientAccountStore(engine)
-            accounts.create(PATIENT, LOGIN, hash_password(PASSWORD), Channel("EMAIL", EMAIL), "test")
-            accounts.choose_password(PATIENT, hash_password(PASSWORD))
-        finally:
-            engine.dispose()
+        patient_with_account(database_url, PATIENT, LOGIN, PASSWORD, EMAIL)
         yield Pair(servers[0], servers[1], documents, database_url)
     finally:
         for server in servers:

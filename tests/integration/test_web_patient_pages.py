@@ -19,15 +19,13 @@ from lxml import etree
 from test_web_signin import browser, csrf_of, emailed_code, get, post
 
 import soap_messages as soap
-from dmp_xds.security.passwords import hash_password
 from dmp_xds.security.pki import GeneratedPki, create_test_pki
 from dmp_xds.storage import trail as t
 from dmp_xds.storage.database import create_engine_for
 from dmp_xds.storage.notifications import NotificationStore
-from dmp_xds.storage.patient_accounts import Channel, PatientAccountStore
 from dmp_xds.xds import vocabulary as v
 from factories import ans_example, new_uuid
-from secure_server import PATIENT, SecureServer, start_secure_server, stop_secure_server, vihf
+from secure_server import PATIENT, SecureServer, patient_with_account, start_secure_server, stop_secure_server, vihf
 from smtp_relay import SmtpRelay
 
 INS = PATIENT.split("^", 1)[0]
@@ -61,13 +59,7 @@ def server(pki: GeneratedPki, relay: SmtpRelay, tmp_path_factory: pytest.TempPat
     for patient in (PATIENT, OTHER):
         running.cli("dmp", "create", patient, "--collected-by", doctor)
         running.cli("dmp", "grant", patient, doctor)
-    engine = create_engine_for(running.engine_url())
-    try:
-        accounts = PatientAccountStore(engine)
-        accounts.create(PATIENT, LOGIN, hash_password(PASSWORD), Channel("EMAIL", EMAIL), "test")
-        accounts.choose_password(PATIENT, hash_password(PASSWORD))
-    finally:
-        engine.dispose()
+    patient_with_account(running.engine_url(), PATIENT, LOGIN, PASSWORD, EMAIL)
     yield running
     stop_secure_server(running)
 
