@@ -16,7 +16,10 @@ Every request (its VIHF, its signature) is built before the clock starts: signin
 client's cost. The server's CPU per request is read from /proc around each timed loop.
 
 Usage: python benchmarks/dmpi.py [--requests N] [--submissions M] [--rounds R] [--backends sqlite,postgresql]
-                                 [--workers 2] [--no-schematrons] [--pg-test-settings] [--ans KIT] [--profile DIR]
+                                 [--workers 2] [--no-schematrons | --side-by-side] [--pg-test-settings]
+                                 [--ans KIT] [--profile DIR]
+--side-by-side runs TD2.1 alone on two servers started together, with and without the
+schematrons, their rounds alternating: the schematron layer's share, measured in the same minutes.
 Every loop is bounded by its count; the server only listens on 127.0.0.1.
 """
 
@@ -382,6 +385,70 @@ def bench_backend(
     return results
 
 
+def bench_side_by_side(
+    backend: str, pki: GeneratedPki, postgres: PostgresServer | None, args: argparse.Namespace
+) -> dict[bool, list[Loop]]:
+    """TD2.1 on two servers started together, one with the ANS schematrons and one without,
+    their rounds one after the other (the order alternating): the share of the schematron
+    layer measured in the same minutes, as this machine's speed drifts by a third from one
+    quarter of an hour to the next. By schematrons on (True) and off, the loops."""
+    servers = {on: start(backend, pki, postgres, args.workers, on) for on in (True, False)}
+    signer = card_signer(pki, AUTHOR)
+    template = CDA.read_bytes()
+    repository = DMPI + "repository"
+    loops: dict[bool, list[Loop]] = {True: [], False: []}
+    try:
+        for server in servers.values():
+            run_loop(server, repository, AUTHOR, td21_requests(pki, signer, template, WARMUP_TD21, 0), expect_success)
+        for round_ in range(args.rounds):
+            bodies = {
+                on: td21_requests(pki, signer, template, args.submissions, WARMUP_TD21 + round_ * args.submissions)
+                for on in servers
+            }
+            for on in (True, False) if round_ % 2 == 0 else (False, True):
+                loops[on].append(run_loop(servers[on], repository, AUTHOR, bodies[on], expect_success))
+            with_, without = loops[True][-1], loops[False][-1]
+            print(
+                f"  {backend} round {round_ + 1}: TD2.1 with the schematrons {with_.rate:.1f}/s "
+                f"({1000 * with_.server_cpu / len(with_.latencies):.1f} ms CPU), without {without.rate:.1f}/s "
+                f"({1000 * without.server_cpu / len(without.latencies):.1f} ms CPU)",
+                flush=True,
+            )
+    finally:
+        for server in servers.values():
+            stop_secure_server(server)
+    return loops
+
+
+def report_side_by_side(results: dict[str, dict[bool, list[Loop]]], args: argparse.Namespace) -> None:
+    print(
+        f"\nTD2.1 signed submission of {CDA.name} ({CDA.stat().st_size // 1024} kB, {args.submissions} per round), "
+        f"with and without the ANS schematrons, side by side: security on, {CLIENTS} keep-alive TLS clients, "
+        f"{args.workers} server process(es) each, {os.cpu_count()} cores; median of {args.rounds} rounds (range); "
+        f"target >= {TD21_TARGET_PER_S:.0f}/s:"
+    )
+    print(
+        f"{'backend':<12}{'schematrons':>14}{'submissions/s':>22}{'p50 ms':>22}{'p99 ms':>22}{'server CPU ms/sub':>22}"
+    )
+    for backend, loops in results.items():
+        for on in (True, False):
+            print(
+                f"{backend:<12}{'on' if on else 'off':>14}{spread([x.rate for x in loops[on]]):>22}"
+                f"{spread([ms(x.latencies, 0.5) for x in loops[on]]):>22}"
+                f"{spread([ms(x.latencies, 0.99) for x in loops[on]]):>22}"
+                f"{spread([1000 * x.server_cpu / len(x.latencies) for x in loops[on]]):>22}"
+            )
+        layer = [
+            1000 * (a.server_cpu / len(a.latencies) - b.server_cpu / len(b.latencies))
+            for a, b in zip(loops[True], loops[False], strict=True)
+        ]
+        ratio = [b.rate / a.rate for a, b in zip(loops[True], loops[False], strict=True)]
+        print(
+            f"{backend:<12}the schematron layer: {spread(layer)} ms of server CPU per submission; "
+            f"without it {spread(ratio, '.2f')} times the submissions/s"
+        )
+
+
 def ms(latencies: list[float], q: float) -> float:
     return 1000 * (statistics.median(latencies) if q == 0.5 else percentile(latencies, q))
 
@@ -441,6 +508,11 @@ def main() -> None:
     parser.add_argument("--ans", type=Path, default=ANS, help="the ANS TestContenuCDA kit (default ../shared/...)")
     parser.add_argument("--no-schematrons", action="store_true", help="run the server without the ANS schematrons")
     parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="TD2.1 only, on two servers, with and without the ANS schematrons, their rounds alternating",
+    )
+    parser.add_argument(
         "--pg-test-settings",
         action="store_true",
         help="run PostgreSQL as the test suite does (fsync and synchronous_commit off)",
@@ -452,11 +524,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.rounds = max(1, args.rounds)
+    if args.side_by_side and (args.no_schematrons or args.profile):
+        parser.error("--side-by-side starts a server with the schematrons and one without, unprofiled")
     ANS, CDA = args.ans, args.ans / "ExemplesCDA" / CDA.name
     if not CDA.exists():
         sys.exit(f"{CDA} is missing: the ANS TestContenuCDA kit must be in ../shared")
     backends = args.backends.split(",")
     results: dict[str, Results] = {}
+    side_by_side: dict[str, dict[bool, list[Loop]]] = {}
     postgres = None
     with tempfile.TemporaryDirectory(prefix="bench-dmpi-pki-") as tmp:
         pki = create_test_pki(Path(tmp))
@@ -464,10 +539,16 @@ def main() -> None:
             if "postgresql" in backends:
                 postgres = PostgresServer.start(durable=not args.pg_test_settings)
             for backend in backends:
-                results[backend] = bench_backend(backend, pki, postgres, args)
+                if args.side_by_side:
+                    side_by_side[backend] = bench_side_by_side(backend, pki, postgres, args)
+                else:
+                    results[backend] = bench_backend(backend, pki, postgres, args)
         finally:
             if postgres is not None:
                 postgres.stop()
+    if args.side_by_side:
+        report_side_by_side(side_by_side, args)
+        return
     report(results, args)
     if args.profile:
         for backend in backends:
