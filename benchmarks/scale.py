@@ -203,8 +203,7 @@ def prepared(
     bench-load's generator, or with `source` (the PostgreSQL backend) copied from its database of
     the same size, filled first if need be, or `grown` from a smaller one through `grow`."""
     name = f"scale_{entries}"
-    marker_file = backend.home / "filled.json"
-    filled = json.loads(marker_file.read_text()) if marker_file.exists() else {}
+    filled = kept_fills(backend)
     kept = filled.get(name)
     if kept is not None and kept.get("format") == FILL_FORMAT:
         database = kept.get("database", name)
@@ -234,7 +233,7 @@ def prepared(
         "load": os.getloadavg()[0],
     }
     filled[name] = kept
-    marker_file.write_text(json.dumps(filled, indent=1))
+    save_fills(backend, filled)
     return url, kept
 
 
@@ -244,8 +243,7 @@ def grown(backend: Backend, entries: int, pools: CodePools, stage: Backend) -> t
     added are those `fill_with_bench_load` would give, generated `GROW_STAGE` entries at a time
     into a scratch database of `stage` (the PostgreSQL backend), copied in (COPY), then dropped.
     The smaller size is gone afterwards (its database is the larger's now)."""
-    marker_file = backend.home / "filled.json"
-    filled = json.loads(marker_file.read_text()) if marker_file.exists() else {}
+    filled = kept_fills(backend)
     smaller = max(
         (
             kept["entries"]
@@ -257,6 +255,9 @@ def grown(backend: Backend, entries: int, pools: CodePools, stage: Backend) -> t
     if smaller is None:
         raise SystemExit(f"{backend.name}: no kept database smaller than {entries} entries to grow")
     kept = filled.pop(f"scale_{smaller}")
+    # Forgotten before it changes: a run stopped halfway leaves no size that its database no
+    # longer has (the next run fills that size again).
+    save_fills(backend, filled)
     database = kept.get("database", f"scale_{smaller}")
     url = backend.url(database)
     start = time.perf_counter()
@@ -292,8 +293,19 @@ def grown(backend: Backend, entries: int, pools: CodePools, stage: Backend) -> t
         "load": os.getloadavg()[0],
     }
     filled[f"scale_{entries}"] = kept
-    marker_file.write_text(json.dumps(filled, indent=1))
+    save_fills(backend, filled)
     return url, kept
+
+
+def kept_fills(backend: Backend) -> dict[str, Any]:
+    """The backend's kept databases, by size name, as `save_fills` wrote them."""
+    marker_file = backend.home / "filled.json"
+    fills: dict[str, Any] = json.loads(marker_file.read_text()) if marker_file.exists() else {}
+    return fills
+
+
+def save_fills(backend: Backend, fills: dict[str, Any]) -> None:
+    (backend.home / "filled.json").write_text(json.dumps(fills, indent=1))
 
 
 def vacuum_analyze(url: str) -> None:
